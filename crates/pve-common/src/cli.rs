@@ -1,0 +1,135 @@
+//! Flags every tool shares, defined once and flattened into each tool's clap struct (STYLE.md §9), and the
+//! parse step that remaps clap's usage-error code 2 (drift, for check-drift) to 64.
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::exit::Code;
+use crate::log::{ColorChoice, Verbosity};
+
+/// `--dry-run`, `--json`, `--color`, `-v`, `-q`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CommonArgs {
+    /// Show every command and write this run would make, on stderr, and change nothing.
+    /// Read-only queries still run.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON document on stdout (schema in docs/json/) instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+
+    /// When to colour messages on stderr.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Say more on stderr (commands run, timings).
+    #[arg(short = 'v', long = "verbose", conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Say only warnings and errors on stderr.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+impl CommonArgs {
+    /// The verbosity these flags ask for.
+    pub fn verbosity(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
+}
+
+/// `--yes`: for tools that ask before changing anything.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ConfirmArgs {
+    /// Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless
+    /// this is given.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+/// Parses the process arguments. `--help`/`--version` print to stdout and give `Err(Success)`; a usage error
+/// prints clap's message to stderr and gives `Err(Usage)` (64), never clap's 2.
+pub fn parse<P: Parser>() -> Result<P, Code> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] over explicit arguments (for tests).
+pub fn parse_from<P, I, T>(args: I) -> Result<P, Code>
+where
+    P: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    P::try_parse_from(args).map_err(|e| {
+        // Printing help into a closed pipe (`tool --help | head -1`) is fine.
+        let _ = e.print();
+        if e.use_stderr() {
+            Code::Usage
+        } else {
+            Code::Success
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    #[command(name = "demo", version)]
+    struct Demo {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long)]
+        count: Option<u32>,
+    }
+
+    #[test]
+    fn usage_error_is_64_not_2() {
+        assert_eq!(
+            parse_from::<Demo, _, _>(["demo", "--count", "abc"]).unwrap_err(),
+            Code::Usage
+        );
+        assert_eq!(
+            parse_from::<Demo, _, _>(["demo", "--nope"]).unwrap_err(),
+            Code::Usage
+        );
+        assert_eq!(
+            parse_from::<Demo, _, _>(["demo", "-v", "-q"]).unwrap_err(),
+            Code::Usage
+        );
+    }
+
+    #[test]
+    fn help_and_version_are_success() {
+        assert_eq!(
+            parse_from::<Demo, _, _>(["demo", "--help"]).unwrap_err(),
+            Code::Success
+        );
+        assert_eq!(
+            parse_from::<Demo, _, _>(["demo", "--version"]).unwrap_err(),
+            Code::Success
+        );
+    }
+
+    #[test]
+    fn verbosity() {
+        let d = parse_from::<Demo, _, _>(["demo", "-q"]).unwrap();
+        assert_eq!(d.common.verbosity(), Verbosity::Quiet);
+        let d = parse_from::<Demo, _, _>(["demo", "--verbose", "--dry-run"]).unwrap();
+        assert_eq!(d.common.verbosity(), Verbosity::Verbose);
+        assert!(d.common.dry_run);
+    }
+
+    #[test]
+    fn debug_assert() {
+        use clap::CommandFactory;
+        Demo::command().debug_assert();
+    }
+}

@@ -1,0 +1,17 @@
+//! Shared building blocks of the pve-tools binaries.
+//!
+//! Code lives here once a second tool needs it (STYLE.md §3). Every side effect of every tool passes through
+//! [`runner::Runner`], which is the only place that honours `--dry-run`.
+
+pub mod cli;
+pub mod confirm;
+pub mod exit;
+pub mod log;
+pub mod output;
+pub mod prereqs;
+pub mod retry;
+pub mod runner;
+pub mod secret;
+pub mod ssh;
+pub mod terraform;
+pub mod tfvars;

@@ -1,0 +1,647 @@
+//! The one choke point for side effects (STYLE.md §10).
+//!
+//! Every state-changing local command, remote command, file write and S3 write of every tool goes through a
+//! [`Runner`]. In dry-run it logs `[dry-run] would <what>` to stderr, remembers the line (so `--json` output
+//! and tests can show what was skipped) and does not call the effect. Calls marked [`Access::ReadOnly`]
+//! always run, so a dry-run still sees the real world it would change. `clippy.toml` forbids
+//! `std::process::Command::new` elsewhere; this module and [`crate::ssh`] are the only callers of processes.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::{Mutex, PoisonError};
+
+use thiserror::Error;
+
+use crate::secret::{self, Secret};
+
+/// Whether a call changes anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Only reads (a query, a listing, `terraform plan`): runs even in dry-run.
+    ReadOnly,
+    /// Changes something: skipped in dry-run.
+    Mutating,
+}
+
+/// A failure of a local command or file operation, with what was run and what it said.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The program could not be started (not found, not executable).
+    #[error("could not start `{command}`: {source}")]
+    Spawn {
+        /// The command line, shell-quoted, secrets masked.
+        command: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The program ran and exited unsuccessfully.
+    #[error("`{command}` failed ({status}){}", stderr_suffix(stderr))]
+    Failed {
+        /// The command line, shell-quoted, secrets masked.
+        command: String,
+        /// `exit status 3` or `signal 9`.
+        status: String,
+        /// The first lines of its stderr, secrets masked.
+        stderr: String,
+    },
+    /// A file could not be written, moved or removed.
+    #[error("could not {action} {}: {source}", path.display())]
+    File {
+        /// `write`, `remove`, `create directory`...
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {}", stderr.trim())
+    }
+}
+
+/// Describes how a process ended: `exit status 2`, `signal 9`.
+pub fn describe_status(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "unknown status".to_owned(),
+    }
+}
+
+/// The first `max_lines` non-empty lines of a command's stderr, ANSI escapes stripped and secrets masked:
+/// enough to name the cause without flooding the terminal.
+pub fn stderr_excerpt(stderr: &[u8], max_lines: usize) -> String {
+    let text = strip_ansi(&String::from_utf8_lossy(stderr));
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let mut out = lines
+        .iter()
+        .take(max_lines)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if lines.len() > max_lines {
+        out.push_str(&format!("\n... ({} more lines)", lines.len() - max_lines));
+    }
+    secret::mask(&out)
+}
+
+/// Removes ANSI colour and cursor sequences (Terraform colours its diagnostics unless told not to).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // CSI: parameters and intermediates, then one final byte in @..~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Clone, Debug)]
+enum EnvValue {
+    Plain(OsString),
+    Secret(Secret),
+    Removed,
+}
+
+/// A local command to run through the [`Runner`]: program, arguments, directory, environment, stdin.
+///
+/// Arguments are passed to the program directly (no shell), so nothing needs quoting; [`fmt::Display`]
+/// quotes them only to show an exact, copy-pasteable command line. Secret environment values are passed to
+/// the child but never shown, and never placed on its command line.
+#[derive(Clone, Debug)]
+pub struct LocalCommand {
+    program: OsString,
+    args: Vec<OsString>,
+    dir: Option<PathBuf>,
+    env: Vec<(OsString, EnvValue)>,
+    stdin: Option<Vec<u8>>,
+    own_process_group: bool,
+}
+
+impl LocalCommand {
+    /// A command running `program` (a name looked up in `PATH`, or a path).
+    pub fn new(program: impl Into<OsString>) -> Self {
+        LocalCommand {
+            program: program.into(),
+            args: Vec::new(),
+            dir: None,
+            env: Vec::new(),
+            stdin: None,
+            own_process_group: false,
+        }
+    }
+
+    /// Appends one argument.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs the command in `dir`.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Sets an environment variable shown in the dry-run echo.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), EnvValue::Plain(value.into())));
+        self
+    }
+
+    /// Sets an environment variable whose value is never shown.
+    pub fn env_secret(mut self, key: impl Into<OsString>, value: Secret) -> Self {
+        self.env.push((key.into(), EnvValue::Secret(value)));
+        self
+    }
+
+    /// Removes an inherited environment variable.
+    pub fn env_remove(mut self, key: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), EnvValue::Removed));
+        self
+    }
+
+    /// Feeds `bytes` to the command's stdin (otherwise stdin is empty, never the terminal).
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Starts the command in a process group of its own, so a signal can reach it and all its children
+    /// (Terraform's providers) at once, and a terminal's Ctrl-C reaches only us.
+    pub fn own_process_group(mut self) -> Self {
+        self.own_process_group = true;
+        self
+    }
+
+    /// The program.
+    pub fn program(&self) -> &OsString {
+        &self.program
+    }
+
+    /// The arguments.
+    pub fn get_args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// A duct expression for this command, capturing stdout and stderr, never failing on a non-zero exit.
+    pub fn expression(&self) -> duct::Expression {
+        let mut expr = duct::cmd(&self.program, &self.args);
+        if let Some(dir) = &self.dir {
+            expr = expr.dir(dir);
+        }
+        for (key, value) in &self.env {
+            expr = match value {
+                EnvValue::Plain(v) => expr.env(key, v),
+                EnvValue::Secret(s) => expr.env(key, s.expose()),
+                EnvValue::Removed => expr.env_remove(key),
+            };
+        }
+        expr = match &self.stdin {
+            Some(bytes) => expr.stdin_bytes(bytes.clone()),
+            None => expr.stdin_null(),
+        };
+        if self.own_process_group {
+            expr = expr.before_spawn(|cmd| {
+                use std::os::unix::process::CommandExt;
+                cmd.process_group(0);
+                Ok(())
+            });
+        }
+        expr.stdout_capture().stderr_capture().unchecked()
+    }
+}
+
+fn quote(s: &std::ffi::OsStr) -> String {
+    let s = s.to_string_lossy();
+    shlex::try_quote(&s).map_or_else(|_| format!("{s:?}"), |q| q.into_owned())
+}
+
+impl fmt::Display for LocalCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(dir) = &self.dir {
+            parts.push(format!("cd {} &&", quote(dir.as_os_str())));
+        }
+        for (key, value) in &self.env {
+            let key = key.to_string_lossy();
+            match value {
+                EnvValue::Plain(v) => parts.push(format!("{key}={}", quote(v))),
+                EnvValue::Secret(_) => parts.push(format!("{key}={}", secret::MASK)),
+                EnvValue::Removed => {}
+            }
+        }
+        parts.push(quote(&self.program));
+        parts.extend(self.args.iter().map(|a| quote(a)));
+        f.write_str(&secret::mask(&parts.join(" ")))
+    }
+}
+
+/// What a finished command left behind.
+#[derive(Clone, Debug)]
+pub struct CommandOutput {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Everything it wrote to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to stderr.
+    pub stderr: Vec<u8>,
+}
+
+impl CommandOutput {
+    /// stdout as text (lossy).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs side effects, or in dry-run, says what it would do and does nothing.
+#[derive(Debug, Default)]
+pub struct Runner {
+    dry_run: bool,
+    skipped: Mutex<Vec<String>>,
+}
+
+impl Runner {
+    /// A runner that performs effects (`dry_run = false`) or only describes them.
+    pub fn new(dry_run: bool) -> Self {
+        Runner {
+            dry_run,
+            skipped: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether this is a dry-run.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// What a dry-run skipped so far, as the `would ...` descriptions it logged, in order.
+    pub fn skipped(&self) -> Vec<String> {
+        self.skipped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The choke point: runs `effect` unless this is a dry-run and it is [`Access::Mutating`], in which case
+    /// it logs `[dry-run] would <what>` and returns `Ok(None)`. Every other method ends here.
+    pub fn effect<T, E>(
+        &self,
+        access: Access,
+        what: impl fmt::Display,
+        effect: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
+        if self.dry_run && access == Access::Mutating {
+            let line = secret::mask(&format!("would {what}"));
+            crate::log::emit(crate::log::Level::DryRun, format_args!("[dry-run] {line}"));
+            self.skipped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
+            return Ok(None);
+        }
+        if access == Access::Mutating {
+            crate::debug!("{}", secret::mask(&what.to_string()));
+        }
+        effect().map(Some)
+    }
+
+    /// Runs a local command to completion and returns its output whatever its exit status
+    /// (Terraform's exit code 2 means "changes", not failure); `Err` only when it could not be started.
+    pub fn run(
+        &self,
+        access: Access,
+        command: &LocalCommand,
+    ) -> Result<Option<CommandOutput>, RunError> {
+        self.effect(access, format_args!("run: {command}"), || {
+            crate::debug!("running: {command}");
+            let output = command
+                .expression()
+                .run()
+                .map_err(|source| RunError::Spawn {
+                    command: command.to_string(),
+                    source,
+                })?;
+            Ok(CommandOutput {
+                status: output.status,
+                stdout: output.stdout,
+                stderr: output.stderr,
+            })
+        })
+    }
+
+    /// Like [`Runner::run`], but a non-zero exit is an error carrying the status and stderr.
+    pub fn run_checked(
+        &self,
+        access: Access,
+        command: &LocalCommand,
+    ) -> Result<Option<CommandOutput>, RunError> {
+        let output = self.run(access, command)?;
+        match output {
+            Some(out) if !out.status.success() => Err(RunError::Failed {
+                command: command.to_string(),
+                status: describe_status(&out.status),
+                stderr: stderr_excerpt(&out.stderr, 10),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    /// Starts a long-running local command and returns its handle (for timeouts and signals);
+    /// `None` in dry-run for a mutating command.
+    pub fn start(
+        &self,
+        access: Access,
+        command: &LocalCommand,
+    ) -> Result<Option<duct::Handle>, RunError> {
+        self.effect(access, format_args!("run: {command}"), || {
+            crate::debug!("starting: {command}");
+            command
+                .expression()
+                .start()
+                .map_err(|source| RunError::Spawn {
+                    command: command.to_string(),
+                    source,
+                })
+        })
+    }
+
+    /// Writes `contents` to `path` atomically with `mode`: a temporary file in the same directory (created
+    /// 0600, never at a predictable name), fsync, chmod, rename, fsync of the directory. A reader sees the
+    /// old file or the new one, never half of either.
+    pub fn write_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<(), RunError> {
+        let what = format_args!(
+            "write: {} ({} bytes, mode {:04o})",
+            path.display(),
+            contents.len(),
+            mode
+        );
+        self.effect(Access::Mutating, what, || {
+            write_atomic(path, contents, mode)
+        })?;
+        Ok(())
+    }
+
+    /// Removes a file; a file that is already gone is not an error.
+    pub fn remove_file(&self, path: &Path) -> Result<(), RunError> {
+        self.effect(
+            Access::Mutating,
+            format_args!("remove: {}", path.display()),
+            || match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(RunError::File {
+                    action: "remove",
+                    path: path.to_owned(),
+                    source: e,
+                }),
+                _ => Ok(()),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Creates a directory and its parents with `mode` for the directories it creates.
+    pub fn create_dir_all(&self, path: &Path, mode: u32) -> Result<(), RunError> {
+        if path.is_dir() {
+            return Ok(());
+        }
+        self.effect(
+            Access::Mutating,
+            format_args!("create directory: {}", path.display()),
+            || {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(mode)
+                    .create(path)
+                    .map_err(|source| RunError::File {
+                        action: "create directory",
+                        path: path.to_owned(),
+                        source,
+                    })
+            },
+        )?;
+        Ok(())
+    }
+}
+
+fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), RunError> {
+    let err = |action: &'static str| {
+        move |source| RunError::File {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pve-tools-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err("create a temporary file next to"))?;
+    tmp.write_all(contents).map_err(err("write"))?;
+    tmp.as_file().sync_all().map_err(err("sync"))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(err("set the mode of"))?;
+    tmp.persist(path).map_err(|e| RunError::File {
+        action: "rename into",
+        path: path.to_owned(),
+        source: e.error,
+    })?;
+    // The rename is durable only once the directory entry is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log;
+
+    #[test]
+    fn dry_run_skips_mutating_local_command_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("touched");
+        let runner = Runner::new(true);
+        let cmd = LocalCommand::new("touch").arg(&marker);
+        let (result, lines) = log::capture(|| runner.run(Access::Mutating, &cmd));
+        assert!(result.unwrap().is_none());
+        assert!(!marker.exists(), "dry-run must not run the command");
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].contains("[dry-run] would run: touch "),
+            "{lines:?}"
+        );
+        assert_eq!(runner.skipped().len(), 1);
+    }
+
+    #[test]
+    fn dry_run_still_runs_read_only_commands() {
+        let runner = Runner::new(true);
+        let out = runner
+            .run(Access::ReadOnly, &LocalCommand::new("echo").arg("hello"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.stdout_text(), "hello\n");
+        assert!(runner.skipped().is_empty());
+    }
+
+    #[test]
+    fn dry_run_skips_file_write_remove_and_mkdir() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("keep");
+        std::fs::write(&existing, "old").unwrap();
+        let runner = Runner::new(true);
+        runner.write_file(&existing, b"new", 0o644).unwrap();
+        runner
+            .write_file(&dir.path().join("fresh"), b"x", 0o644)
+            .unwrap();
+        runner.remove_file(&existing).unwrap();
+        runner
+            .create_dir_all(&dir.path().join("a/b"), 0o755)
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "old");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("keep")],
+            "nothing created, nothing removed"
+        );
+        assert_eq!(runner.skipped().len(), 4);
+    }
+
+    #[test]
+    fn run_returns_output_whatever_the_status() {
+        let runner = Runner::new(false);
+        let out = runner.run(
+            Access::ReadOnly,
+            &LocalCommand::new("sh").args(["-c", "echo oops >&2; exit 2"]),
+        );
+        let out = out.unwrap().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    }
+
+    #[test]
+    fn run_checked_keeps_status_and_stderr() {
+        let runner = Runner::new(false);
+        let cmd = LocalCommand::new("sh").args(["-c", "echo 'lock held' >&2; exit 3"]);
+        let err = runner
+            .run_checked(Access::ReadOnly, &cmd)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exit status 3"), "{err}");
+        assert!(err.contains("lock held"), "{err}");
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let runner = Runner::new(false);
+        let err = runner
+            .run(Access::ReadOnly, &LocalCommand::new("/nonexistent/tf"))
+            .unwrap_err();
+        assert!(matches!(err, RunError::Spawn { .. }), "{err}");
+    }
+
+    #[test]
+    fn write_file_is_atomic_with_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pve_drift.prom");
+        let runner = Runner::new(false);
+        runner.write_file(&path, b"a 1\n", 0o644).unwrap();
+        runner.write_file(&path, b"a 2\n", 0o640).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a 2\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn display_quotes_and_hides_secret_env() {
+        let cmd = LocalCommand::new("terraform")
+            .dir("/srv/env prod")
+            .env("TF_IN_AUTOMATION", "1")
+            .env_secret(
+                "AWS_SECRET_ACCESS_KEY",
+                Secret::new("wJalrXUtnFEMI-example"),
+            )
+            .args(["plan", "-var=name=a b"]);
+        let shown = cmd.to_string();
+        assert_eq!(
+            shown,
+            format!(
+                "cd '/srv/env prod' && TF_IN_AUTOMATION=1 AWS_SECRET_ACCESS_KEY={} terraform plan '-var=name=a b'",
+                secret::MASK
+            )
+        );
+    }
+
+    #[test]
+    fn secret_env_reaches_the_child_but_not_its_arguments() {
+        let runner = Runner::new(false);
+        let cmd = LocalCommand::new("sh")
+            .args(["-c", "printf %s \"$TOKEN\""])
+            .env_secret("TOKEN", Secret::new("tok-12345"));
+        let out = runner.run(Access::ReadOnly, &cmd).unwrap().unwrap();
+        assert_eq!(out.stdout_text(), "tok-12345");
+        assert!(
+            !cmd.get_args()
+                .iter()
+                .any(|a| a.to_string_lossy().contains("tok-12345"))
+        );
+    }
+
+    #[test]
+    fn ansi_and_excerpt() {
+        assert_eq!(strip_ansi("\x1b[31mError:\x1b[0m bad"), "Error: bad");
+        let text = b"\n\x1b[1mline1\x1b[0m\nline2\nline3\n";
+        assert_eq!(stderr_excerpt(text, 2), "line1\nline2\n... (1 more lines)");
+    }
+}
