@@ -1,1 +1,131 @@
-//! (being written)
+//! Confirmation before anything is overwritten (STYLE.md §12).
+//!
+//! The prompt goes to stderr and the answer is read from the controlling terminal (`/dev/tty`), never from
+//! stdin, which may be piped data. Only `y` or `yes` (any case) confirms; anything else, an empty line or
+//! end of input declines. `--yes` skips the question. With no terminal and no `--yes` the tool refuses
+//! at once: it never hangs and never assumes yes.
+
+use std::io::{self, BufRead, BufReader, Write};
+
+use thiserror::Error;
+
+/// Why a confirmation did not succeed.
+#[derive(Debug, Error)]
+pub enum ConfirmError {
+    /// No terminal to ask on, and `--yes` was not given.
+    #[error(
+        "refusing to {action} without confirmation: no terminal to ask on; pass --yes to confirm"
+    )]
+    NoTerminal {
+        /// What would have been done.
+        action: String,
+    },
+    /// The operator answered something other than yes.
+    #[error("{action}: not confirmed; nothing was changed")]
+    Declined {
+        /// What would have been done.
+        action: String,
+    },
+    /// Reading the answer failed.
+    #[error("could not read the answer from the terminal: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Whether an answer confirms.
+pub fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Asks `question` (e.g. "Restore VM 100 over the existing guest?") unless `assume_yes`; `action` names
+/// what is at stake in the refusal message (e.g. "overwrite VM 100").
+pub fn confirm(question: &str, action: &str, assume_yes: bool) -> Result<(), ConfirmError> {
+    if assume_yes {
+        return Ok(());
+    }
+    // Opening /dev/tty fails (ENXIO) when the process has no controlling terminal: cron, systemd, CI,
+    // `setsid`. That is the "no terminal" case.
+    let tty = match std::fs::OpenOptions::new().read(true).open("/dev/tty") {
+        Ok(tty) => tty,
+        Err(_) => {
+            return Err(ConfirmError::NoTerminal {
+                action: action.to_owned(),
+            });
+        }
+    };
+    confirm_with(
+        question,
+        action,
+        &mut BufReader::new(tty),
+        &mut io::stderr().lock(),
+    )
+}
+
+/// [`confirm`] with an explicit terminal reader and prompt writer (for tests).
+pub fn confirm_with(
+    question: &str,
+    action: &str,
+    terminal: &mut dyn BufRead,
+    prompt: &mut dyn Write,
+) -> Result<(), ConfirmError> {
+    write!(prompt, "{question} [y/N] ")?;
+    prompt.flush()?;
+    let mut answer = String::new();
+    terminal.read_line(&mut answer)?;
+    if is_yes(&answer) {
+        Ok(())
+    } else {
+        Err(ConfirmError::Declined {
+            action: action.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(input: &str) -> (Result<(), ConfirmError>, String) {
+        let mut out = Vec::new();
+        let result = confirm_with(
+            "Overwrite VM 100?",
+            "overwrite VM 100",
+            &mut input.as_bytes(),
+            &mut out,
+        );
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn only_y_or_yes_confirms() {
+        for yes in ["y\n", "Y\n", "yes\n", " YES \n"] {
+            assert!(ask(yes).0.is_ok(), "{yes:?}");
+        }
+        for no in ["\n", "n\n", "no\n", "yep\n", "ja\n", ""] {
+            assert!(
+                matches!(ask(no).0, Err(ConfirmError::Declined { .. })),
+                "{no:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn prompt_shows_default_no() {
+        assert_eq!(ask("y\n").1, "Overwrite VM 100? [y/N] ");
+    }
+
+    #[test]
+    fn assume_yes_skips_the_terminal() {
+        assert!(confirm("q?", "do it", true).is_ok());
+    }
+
+    #[test]
+    fn messages() {
+        let e = ConfirmError::NoTerminal {
+            action: "overwrite VM 100".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "refusing to overwrite VM 100 without confirmation: no terminal to ask on; pass --yes to confirm"
+        );
+    }
+}
