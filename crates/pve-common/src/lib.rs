@@ -11,6 +11,7 @@ pub mod output;
 pub mod prereqs;
 pub mod retry;
 pub mod runner;
+pub mod s3;
 pub mod secret;
 pub mod ssh;
 pub mod terraform;
