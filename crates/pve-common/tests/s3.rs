@@ -1,5 +1,7 @@
 //! pve_common::s3 against a real S3 server with versioning (moto_server on loopback).
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
