@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod confirm;
+pub mod environments;
 pub mod exit;
 pub mod log;
 pub mod output;

@@ -1,21 +1,130 @@
-//! Command line of `restore-tfstate`.
+//! Command line of `restore-tfstate` (drop-in for `scripts/restore/restore-tfstate.sh`).
 
-use clap::Parser;
-use pve_common::cli::CommonArgs;
+use std::path::PathBuf;
 
-/// List and restore earlier versions of a Terraform state from versioned S3 (MinIO), or work without MinIO.
+use clap::{ArgGroup, Parser};
+use pve_common::cli::{CommonArgs, ConfirmArgs};
+
+/// List and restore earlier versions of a Terraform state from versioned S3 (MinIO), or move an
+/// environment to a local backend while MinIO is down and back again.
+///
+/// The S3 location is read from the environment's own `backend "s3"` block, its `backend.hcl` and any
+/// `--backend-config` file; `--bucket`, `--key` and `--endpoint` override them. Credentials come from
+/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the backend block's access_key/secret_key, else the
+/// homelab's terraform.tfvars (minio_access_key/minio_secret_key).
 #[derive(Parser, Debug)]
-#[command(name = "restore-tfstate", version, about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
+#[command(
+    name = "restore-tfstate",
+    version,
+    about,
+    after_help = pve_common::exit::HELP_EXIT_STATUS,
+    // `--version` is both the usual flag and the old script's `--to-local --version ID`; see `version`.
+    disable_version_flag = true,
+    group(ArgGroup::new("mode").args(["list", "restore", "to_local", "to_minio", "show"])),
+)]
 pub struct Args {
+    /// The environment (a folder name under --root).
+    #[arg(long, value_name = "NAME", required_unless_present = "version")]
+    pub env: Option<String>,
+
+    /// Folder holding one subfolder per environment.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PVE_DRIFT_ROOT",
+        default_value = "infrastructure/proxmox/environments"
+    )]
+    pub root: PathBuf,
+
+    /// List every version of the state object, newest first.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: fetch each version (in parallel) and show its serial, lineage, Terraform version and
+    /// resource count.
+    #[arg(long, requires = "list")]
+    pub details: bool,
+
+    /// Make this version the current state again (as a new version with serial = current + 1).
+    #[arg(long, value_name = "VERSION_ID")]
+    pub restore: Option<String>,
+
+    /// Print one version of the state, sensitive values masked.
+    #[arg(long, value_name = "VERSION_ID")]
+    pub show: Option<String>,
+
+    /// With --show: print sensitive values too.
+    #[arg(long, requires = "show")]
+    pub show_sensitive: bool,
+
+    /// MinIO is down or must not be used: write the state to the environment as a local state and add a
+    /// backend override file so terraform plan/apply use it.
+    #[arg(long)]
+    pub to_local: bool,
+
+    /// Alone: print the tool's version. With --to-local: use this S3 version instead of the latest.
+    #[arg(short = 'V', long, value_name = "VERSION_ID", num_args = 0..=1)]
+    pub version: Option<Option<String>>,
+
+    /// MinIO is back: push the local state to S3 as a new version, remove the override and prove that
+    /// Terraform uses S3 again (terraform init -reconfigure, then plan).
+    #[arg(long)]
+    pub to_minio: bool,
+
+    /// After --restore: run `terraform plan -refresh=false` against the restored state.
+    #[arg(long, requires = "restore")]
+    pub verify_plan: bool,
+
+    /// Override the bucket.
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// Override the state object key.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Override the S3 endpoint (http(s)://host:port).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// Override the region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// A backend configuration file, as given to `terraform init -backend-config=FILE` (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub backend_config: Vec<PathBuf>,
+
+    /// The homelab's variable file for MinIO credentials (default: <root>/../terraform.tfvars).
+    #[arg(long, value_name = "FILE")]
+    pub tfvars: Option<PathBuf>,
+
+    /// Where save points (local copies of the state before a write) go.
+    #[arg(long, value_name = "DIR", env = "PVE_TFSTATE_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
+    #[arg(long, value_name = "PATH")]
+    pub terraform_bin: Option<PathBuf>,
+
+    /// Restore a state of another lineage, overwrite a newer remote serial with --to-minio, or write to a
+    /// bucket without versioning (the local save point is then the only way back).
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     #[test]
     fn clap_definition_is_valid() {
-        use clap::CommandFactory;
         super::Args::command().debug_assert();
     }
 }

@@ -1,10 +1,1150 @@
-//! `restore-tfstate`: List and restore earlier versions of a Terraform state from versioned S3 (MinIO), or work without MinIO.
+//! `restore-tfstate`: list and restore earlier versions of a Terraform state from versioned S3 (MinIO),
+//! and move an environment to a local backend while MinIO is down (`--to-local`) and back (`--to-minio`).
 //!
-//! Not built yet: the binary parses its command line, then says so and exits 1.
+//! Safety rules, in order of every write: refuse invalid states; take Terraform's own state lock; save the
+//! current state locally (0600) and rely on bucket versioning; confirm; write a new version (never delete
+//! one); release the lock; read back and compare. `--dry-run` performs the reads and none of the writes.
 
+pub mod backend;
 pub mod cli;
+pub mod lock;
+pub mod state;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use pve_common::exit::Code;
+use pve_common::output::{self, ToolInfo};
+use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
+use pve_common::runner::{Access, LocalCommand, Runner};
+use pve_common::s3::{ObjectVersion, S3Client, S3Credentials, S3Error, S3Location, Versioning};
+use pve_common::secret::Secret;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::backend::{Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use crate::state::{Diff, State, Summary};
+
+/// The JSON schema name of every document this tool prints.
+pub const SCHEMA: &str = "pve-tfstate/v1";
+/// Marker written next to the local state by `--to-local`.
+pub const LOCAL_MARKER_FILE: &str = ".pve-local-backend.json";
+/// At most this many versions are fetched at once by `--list --details`.
+pub const DETAIL_FETCHES: usize = 8;
+
+/// A command line that cannot be acted on: exit 64, nothing done.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `--list [--details]`.
+    List {
+        /// Fetch each version.
+        details: bool,
+    },
+    /// `--show VERSION [--show-sensitive]`.
+    Show {
+        /// Version id.
+        version: String,
+        /// Do not mask.
+        sensitive: bool,
+    },
+    /// `--restore VERSION [--verify-plan]`.
+    Restore {
+        /// Version id.
+        version: String,
+        /// Run terraform plan afterwards.
+        verify_plan: bool,
+    },
+    /// `--to-local [--version ID]`.
+    ToLocal {
+        /// Version id, or the latest.
+        version: Option<String>,
+    },
+    /// `--to-minio`.
+    ToMinio,
+}
+
+/// A validated run configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Environment name.
+    pub env: String,
+    /// Its folder.
+    pub env_dir: PathBuf,
+    /// The mode.
+    pub mode: Mode,
+    /// `--bucket`, `--key`, `--endpoint`, `--region`.
+    pub overrides: Overrides,
+    /// `--backend-config` files.
+    pub backend_configs: Vec<PathBuf>,
+    /// The homelab variable file for credentials, if any.
+    pub tfvars: Option<PathBuf>,
+    /// Save-point folder.
+    pub backup_dir: PathBuf,
+    /// `--terraform-bin`.
+    pub terraform_bin: Option<PathBuf>,
+    /// `--force`.
+    pub force: bool,
+    /// `--yes`.
+    pub yes: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--json`.
+    pub json: bool,
+}
+
+fn check_version_id(id: &str, flag: &str) -> Result<String, UsageError> {
+    let ok = !id.is_empty() && id.len() <= 1024 && id.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(id.to_owned())
+    } else {
+        Err(UsageError(format!(
+            "{flag}: {id:?} is not an S3 version id (printable ASCII without spaces)"
+        )))
+    }
+}
+
+fn default_backup_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match (std::env::var_os("XDG_STATE_HOME"), home) {
+        (Some(state), _) if !state.is_empty() => {
+            PathBuf::from(state).join("pve-tools/tfstate-backups")
+        }
+        (_, Some(home)) if home != Path::new("/") && !home.as_os_str().is_empty() => {
+            home.join(".local/state/pve-tools/tfstate-backups")
+        }
+        _ => PathBuf::from("/var/backups/pve-tools/tfstate"),
+    }
+}
+
+impl Config {
+    /// Validates the command line; a problem is a [`UsageError`].
+    pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
+        let env = args
+            .env
+            .clone()
+            .ok_or_else(|| UsageError("--env NAME is required".to_owned()))?;
+        let env_dir = pve_common::environments::resolve(&args.root, &env)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let modes = [
+            args.list,
+            args.show.is_some(),
+            args.restore.is_some(),
+            args.to_local,
+            args.to_minio,
+        ];
+        if modes.iter().filter(|m| **m).count() != 1 {
+            return Err(UsageError(
+                "give exactly one of --list, --show, --restore, --to-local, --to-minio".to_owned(),
+            ));
+        }
+        let version = args.version.clone().flatten();
+        if version.is_some() && !args.to_local {
+            return Err(UsageError(
+                "--version VERSION_ID goes with --to-local".to_owned(),
+            ));
+        }
+        let mode = if args.list {
+            Mode::List {
+                details: args.details,
+            }
+        } else if let Some(v) = &args.show {
+            Mode::Show {
+                version: check_version_id(v, "--show")?,
+                sensitive: args.show_sensitive,
+            }
+        } else if let Some(v) = &args.restore {
+            Mode::Restore {
+                version: check_version_id(v, "--restore")?,
+                verify_plan: args.verify_plan,
+            }
+        } else if args.to_local {
+            Mode::ToLocal {
+                version: version
+                    .as_deref()
+                    .map(|v| check_version_id(v, "--version"))
+                    .transpose()?,
+            }
+        } else {
+            Mode::ToMinio
+        };
+        let root_tfvars = args.root.join("../terraform.tfvars");
+        Ok(Config {
+            env,
+            env_dir,
+            mode,
+            overrides: Overrides {
+                bucket: args.bucket.clone(),
+                key: args.key.clone(),
+                endpoint: args.endpoint.clone(),
+                region: args.region.clone(),
+            },
+            backend_configs: args.backend_config.clone(),
+            tfvars: args
+                .tfvars
+                .clone()
+                .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
+            backup_dir: args.backup_dir.clone().unwrap_or_else(default_backup_dir),
+            terraform_bin: args.terraform_bin.clone(),
+            force: args.force,
+            yes: args.confirm.yes,
+            dry_run: args.common.dry_run,
+            json: args.common.json,
+        })
+    }
+}
+
+/// Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the backend's access_key/secret_key, else
+/// the tfvars' minio_access_key/minio_secret_key.
+fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let token = env("AWS_SESSION_TOKEN").map(Secret::new);
+    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        return Ok(S3Credentials {
+            access_key: Secret::new(a),
+            secret_key: Secret::new(s),
+            session_token: token,
+        });
+    }
+    if let (Some(a), Some(s)) = (&backend.access_key, &backend.secret_key) {
+        return Ok(S3Credentials {
+            access_key: a.clone(),
+            secret_key: s.clone(),
+            session_token: token,
+        });
+    }
+    if let Some(file) = &config.tfvars {
+        let vars = pve_common::tfvars::parse_tfvars_file(file)?;
+        if let (Some(a), Some(s)) = (
+            vars.get_secret("minio_access_key")?,
+            vars.get_secret("minio_secret_key")?,
+        ) {
+            return Ok(S3Credentials {
+                access_key: a,
+                secret_key: s,
+                session_token: token,
+            });
+        }
+    }
+    bail!(
+        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key/secret_key in the \
+         backend configuration, or minio_access_key/minio_secret_key in {}",
+        config.tfvars.as_deref().map_or_else(
+            || "the homelab's terraform.tfvars (--tfvars)".to_owned(),
+            |p| p.display().to_string()
+        )
+    )
+}
+
+/// Everything a mode needs.
+struct Ctx<'a> {
+    config: &'a Config,
+    runner: Runner,
+    backend: Backend,
+    creds: S3Credentials,
+    s3: S3Client,
+    policy: RetryPolicy,
+}
+
+impl Ctx<'_> {
+    /// A read-only S3 call, retried on transient failures.
+    fn read<T>(&self, what: &str, op: impl FnMut(u32) -> Result<T, S3Error>) -> Result<T, S3Error> {
+        retry::retry_with_backoff(&self.policy, &ThreadSleeper, what, op)
+            .map_err(retry::RetryError::into_inner)
+    }
+
+    fn url(&self) -> String {
+        format!("s3://{}/{}", self.backend.bucket, self.backend.key)
+    }
+
+    fn versions(&self) -> Result<Vec<ObjectVersion>, S3Error> {
+        let key = self.backend.key.clone();
+        let all = self.read("list state versions", |_| self.s3.list_versions(&key))?;
+        Ok(all.into_iter().filter(|v| v.key == key).collect())
+    }
+
+    fn get(&self, version: Option<&str>) -> Result<Vec<u8>, S3Error> {
+        self.read("fetch state", |_| self.s3.get(&self.backend.key, version))
+    }
+
+    /// The current state, `None` when there is none (no object, or a delete marker on top).
+    fn current(&self) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        let latest = self
+            .versions()
+            .with_context(|| format!("cannot list {}", self.url()))?;
+        let version_id = latest
+            .iter()
+            .find(|v| v.is_latest && !v.delete_marker)
+            .map(|v| v.version_id.clone());
+        match self.get(None) {
+            Ok(bytes) => Ok(Some((bytes, version_id))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read the current state {}", self.url()))
+            }
+        }
+    }
+
+    fn check_versioning(&self) -> Result<Versioning> {
+        let v = self.read("read bucket versioning", |_| self.s3.versioning())?;
+        if v != Versioning::Enabled {
+            if !self.config.force {
+                bail!(
+                    "bucket {} has no versioning enabled ({v:?}): a write would replace the current state for good, \
+                     and the local save point would be the only way back; enable versioning \
+                     (mc version enable ...), or pass --force to accept",
+                    self.backend.bucket
+                );
+            }
+            pve_common::warn!(
+                "bucket {} has no versioning: the local save point is the only way back",
+                self.backend.bucket
+            );
+        }
+        Ok(v)
+    }
+
+    fn lock(&self, operation: &str) -> Result<Option<lock::HeldLock<'_>>> {
+        if let Some(table) = &self.backend.dynamodb_table {
+            bail!(
+                "the backend locks with the DynamoDB table `{table}`, which restore-tfstate does not support; \
+                 switch the backend to use_lockfile = true (Terraform >= 1.10)"
+            );
+        }
+        if !self.backend.use_lockfile {
+            pve_common::warn!(
+                "the backend does not set use_lockfile, so Terraform takes no lock on {}; make sure no apply runs meanwhile",
+                self.url()
+            );
+            return Ok(None);
+        }
+        Ok(Some(lock::acquire(
+            &self.s3,
+            &self.runner,
+            &self.backend.key,
+            operation,
+        )?))
+    }
+
+    fn save_point(&self, bytes: &[u8], what: &str) -> Result<PathBuf> {
+        self.runner
+            .create_dir_all(&self.config.backup_dir, 0o700)
+            .with_context(|| {
+                format!(
+                    "cannot create the save-point folder {}",
+                    self.config.backup_dir.display()
+                )
+            })?;
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let mut path = self
+            .config
+            .backup_dir
+            .join(format!("{}-{stamp}.tfstate", self.config.env));
+        let mut n = 1;
+        while path.exists() {
+            path = self
+                .config
+                .backup_dir
+                .join(format!("{}-{stamp}-{n}.tfstate", self.config.env));
+            n += 1;
+        }
+        self.runner
+            .write_file(&path, bytes, 0o600)
+            .with_context(|| format!("cannot write the save point {}", path.display()))?;
+        pve_common::info!("save point: {what} written to {}", path.display());
+        Ok(path)
+    }
+
+    fn terraform(&self, args: &[&str]) -> Result<LocalCommand> {
+        let bin = pve_common::terraform::resolve(
+            self.config.terraform_bin.as_deref().map(|p| p.as_os_str()),
+        )?;
+        let mut cmd = LocalCommand::new(OsString::from(&bin.path))
+            .dir(&self.config.env_dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env_secret("AWS_ACCESS_KEY_ID", self.creds.access_key.clone())
+            .env_secret("AWS_SECRET_ACCESS_KEY", self.creds.secret_key.clone())
+            .args(args.iter().copied());
+        if let Some(token) = &self.creds.session_token {
+            cmd = cmd.env_secret("AWS_SESSION_TOKEN", token.clone());
+        }
+        Ok(cmd)
+    }
+
+    fn init_args(&self, backend_s3: bool) -> Vec<String> {
+        let mut args = vec![
+            "init".to_owned(),
+            "-input=false".to_owned(),
+            "-reconfigure".to_owned(),
+            "-no-color".to_owned(),
+        ];
+        if backend_s3 {
+            for file in &self.backend.config_files {
+                args.push(format!("-backend-config={}", file.display()));
+            }
+        }
+        args
+    }
+
+    /// Runs a Terraform command; `Ok(None)` in dry-run when `access` is mutating.
+    fn run_terraform(
+        &self,
+        access: Access,
+        args: &[String],
+    ) -> Result<Option<pve_common::runner::CommandOutput>> {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.terraform(&refs)?;
+        Ok(self.runner.run_checked(access, &cmd)?)
+    }
+}
+
+#[derive(Serialize)]
+struct ListedVersion {
+    #[serde(flatten)]
+    version: ObjectVersion,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListDoc<'a> {
+    schema: &'static str,
+    tool: ToolInfo,
+    action: &'static str,
+    env: &'a str,
+    bucket: &'a str,
+    key: &'a str,
+    versioning: Option<Versioning>,
+    versions: Vec<ListedVersion>,
+}
+
+#[derive(Serialize, Default)]
+struct WriteDoc {
+    schema: &'static str,
+    tool: Option<ToolInfo>,
+    action: &'static str,
+    env: String,
+    bucket: String,
+    key: String,
+    dry_run: bool,
+    source: Option<String>,
+    restored_version: Option<String>,
+    previous: Option<Summary>,
+    previous_version: Option<String>,
+    new_serial: Option<u64>,
+    new_version: Option<String>,
+    save_point: Option<PathBuf>,
+    diff: Option<Diff>,
+    checksum_ok: Option<bool>,
+    plan_exit_code: Option<i32>,
+    files_written: Vec<PathBuf>,
+    files_removed: Vec<PathBuf>,
+    how_to_go_back: Option<String>,
+}
+
+fn tool_info() -> ToolInfo {
+    ToolInfo::new("restore-tfstate", env!("CARGO_PKG_VERSION"))
+}
 
 /// Runs the tool.
-pub fn run(_args: &cli::Args) -> anyhow::Result<pve_common::exit::Code> {
-    anyhow::bail!("restore-tfstate is not built yet; see the open issues")
+pub fn run(config: &Config) -> Result<Code> {
+    let backend = backend::discover(&config.env_dir, &config.backend_configs, &config.overrides)?;
+    let creds = credentials(config, &backend)?;
+    let location = S3Location {
+        endpoint: backend.endpoint.clone(),
+        region: backend.region.clone(),
+        bucket: backend.bucket.clone(),
+        path_style: backend.path_style,
+    };
+    let s3 = S3Client::new(location, &creds, Duration::from_secs(30))?;
+    let policy = retry_policy();
+    let ctx = Ctx {
+        config,
+        runner: Runner::new(config.dry_run),
+        backend,
+        creds,
+        s3,
+        policy,
+    };
+    match &config.mode {
+        Mode::List { details } => list(&ctx, *details),
+        Mode::Show { version, sensitive } => show(&ctx, version, *sensitive),
+        Mode::Restore {
+            version,
+            verify_plan,
+        } => restore(&ctx, version, *verify_plan),
+        Mode::ToLocal { version } => to_local(&ctx, version.as_deref()),
+        Mode::ToMinio => to_minio(&ctx),
+    }
+}
+
+/// 3 attempts from 1 s, unless `PVE_RETRY_ATTEMPTS` / `PVE_RETRY_DELAY` (humantime) say otherwise.
+fn retry_policy() -> RetryPolicy {
+    let mut policy = RetryPolicy::default();
+    if let Some(n) = std::env::var("PVE_RETRY_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        policy.attempts = n;
+    }
+    if let Some(d) = std::env::var("PVE_RETRY_DELAY")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+    {
+        policy.initial_delay = d;
+    }
+    policy
+}
+
+fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
+    let versions = ctx
+        .versions()
+        .with_context(|| format!("cannot list the versions of {}", ctx.url()))?;
+    if versions.is_empty() {
+        bail!("no state at {} (no version of that key exists)", ctx.url());
+    }
+    let versioning = match ctx.s3.versioning() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            pve_common::warn!(
+                "cannot read the versioning of bucket {}: {e}",
+                ctx.backend.bucket
+            );
+            None
+        }
+    };
+    let mut listed: Vec<ListedVersion> = versions
+        .into_iter()
+        .map(|version| ListedVersion {
+            version,
+            details: None,
+            details_error: None,
+        })
+        .collect();
+    if details {
+        fetch_details(ctx, &mut listed);
+    }
+    if ctx.config.json {
+        let doc = ListDoc {
+            schema: SCHEMA,
+            tool: tool_info(),
+            action: "list",
+            env: &ctx.config.env,
+            bucket: &ctx.backend.bucket,
+            key: &ctx.backend.key,
+            versioning,
+            versions: listed,
+        };
+        output::write_json(&doc)?;
+        return Ok(Code::Success);
+    }
+    let mut text = String::new();
+    let header = if details {
+        format!(
+            "{:<36}  {:<24}  {:>9}  {:<6}  {:>6}  {:<36}  {:<9}  {:>9}\n",
+            "VERSION ID",
+            "LAST MODIFIED",
+            "SIZE",
+            "LATEST",
+            "SERIAL",
+            "LINEAGE",
+            "TERRAFORM",
+            "RESOURCES"
+        )
+    } else {
+        format!(
+            "{:<36}  {:<24}  {:>9}  {:<6}\n",
+            "VERSION ID", "LAST MODIFIED", "SIZE", "LATEST"
+        )
+    };
+    text.push_str(&header);
+    for v in &listed {
+        let o = &v.version;
+        let latest = if o.is_latest { "yes" } else { "" };
+        let size = if o.delete_marker {
+            "(deleted)".to_owned()
+        } else {
+            o.size.to_string()
+        };
+        text.push_str(&format!(
+            "{:<36}  {:<24}  {:>9}  {:<6}",
+            o.version_id, o.last_modified, size, latest
+        ));
+        if details {
+            match (&v.details, &v.details_error) {
+                (Some(d), _) => text.push_str(&format!(
+                    "  {:>6}  {:<36}  {:<9}  {:>9}",
+                    d.serial, d.lineage, d.terraform_version, d.resources
+                )),
+                (None, Some(e)) => text.push_str(&format!("  invalid: {e}")),
+                (None, None) => {}
+            }
+        }
+        text.push('\n');
+    }
+    output::write_stdout(&text)?;
+    Ok(Code::Success)
+}
+
+/// Fetches every non-marker version with at most [`DETAIL_FETCHES`] requests in flight.
+fn fetch_details(ctx: &Ctx<'_>, listed: &mut [ListedVersion]) {
+    let next = AtomicUsize::new(0);
+    let ids: Vec<Option<String>> = listed
+        .iter()
+        .map(|v| (!v.version.delete_marker).then(|| v.version.version_id.clone()))
+        .collect();
+    let results: Vec<(usize, Result<Summary, String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..DETAIL_FETCHES.min(ids.len()).max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(slot) = ids.get(i) else { break };
+                        let Some(id) = slot else { continue };
+                        let result = ctx.get(Some(id)).map_err(|e| e.to_string()).and_then(|b| {
+                            State::parse(&b)
+                                .map(|s| s.summary())
+                                .map_err(|e| e.to_string())
+                        });
+                        out.push((i, result));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, result) in results {
+        match result {
+            Ok(summary) => listed[i].details = Some(summary),
+            Err(e) => listed[i].details_error = Some(e),
+        }
+    }
+}
+
+fn fetch_version(ctx: &Ctx<'_>, version: &str) -> Result<Vec<u8>> {
+    ctx.get(Some(version)).map_err(|e| {
+        if e.is_not_found() {
+            anyhow::anyhow!(
+                "version {version} of {} does not exist; see --list",
+                ctx.url()
+            )
+        } else {
+            anyhow::Error::new(e)
+                .context(format!("cannot fetch version {version} of {}", ctx.url()))
+        }
+    })
+}
+
+fn show(ctx: &Ctx<'_>, version: &str, sensitive: bool) -> Result<Code> {
+    let bytes = fetch_version(ctx, version)?;
+    let state =
+        State::parse(&bytes).with_context(|| format!("version {version} is not a usable state"))?;
+    let doc = if sensitive {
+        state.doc.clone()
+    } else {
+        state.masked()
+    };
+    output::write_json(&doc)?;
+    Ok(Code::Success)
+}
+
+fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
+    let config = ctx.config;
+    let chosen_bytes = fetch_version(ctx, version)?;
+    let chosen = State::parse(&chosen_bytes)
+        .with_context(|| format!("refusing to restore version {version}"))?;
+    ctx.check_versioning()?;
+    let lock = ctx.lock("OperationTypeApply")?;
+    let current = ctx.current()?;
+    let (previous, previous_version, save_point) = match &current {
+        Some((bytes, vid)) => {
+            let state = match State::parse(bytes) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    pve_common::warn!(
+                        "the current state is not valid ({e:#}); restoring replaces it"
+                    );
+                    None
+                }
+            };
+            let saved = ctx.save_point(bytes, "the current state")?;
+            (state, vid.clone(), Some(saved))
+        }
+        None => (None, None, None),
+    };
+    if let Some(prev) = &previous
+        && prev.lineage != chosen.lineage
+    {
+        let msg = format!(
+            "version {version} has lineage {} but the current state has lineage {}: it belongs to another state \
+                 (a re-created environment or another key). Restoring it would make Terraform forget every resource \
+                 of the current lineage",
+            chosen.lineage, prev.lineage
+        );
+        if !config.force {
+            bail!("{msg}; pass --force if that is really intended");
+        }
+        pve_common::warn!("{msg}; continuing because of --force");
+    }
+    let new_serial = previous
+        .as_ref()
+        .map_or(chosen.serial, |p| p.serial.max(chosen.serial))
+        + 1;
+    let diff = previous.as_ref().map(|p| p.diff(&chosen));
+    describe_restore(
+        ctx,
+        version,
+        &chosen,
+        previous.as_ref(),
+        new_serial,
+        diff.as_ref(),
+        save_point.as_deref(),
+    );
+    if !config.dry_run {
+        pve_common::confirm::confirm(
+            &format!(
+                "Restore version {version} as the current state of {}?",
+                ctx.url()
+            ),
+            &format!("overwrite the state of {}", config.env),
+            config.yes,
+        )?;
+    }
+    let new_bytes = chosen.to_bytes_with_serial(new_serial);
+    let put = ctx
+        .s3
+        .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
+        .with_context(|| {
+            format!(
+                "writing the restored state failed; nothing was lost: the previous state is {}{}",
+                save_point
+                    .as_deref()
+                    .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string()),
+                previous_version
+                    .as_deref()
+                    .map_or_else(String::new, |v| format!(" and version {v} in the bucket"))
+            )
+        })?;
+    if let Some(lock) = lock {
+        lock.release().context(
+            "the state was restored, but releasing the lock failed; run `terraform force-unlock`",
+        )?;
+    }
+    let mut doc = WriteDoc {
+        schema: SCHEMA,
+        tool: Some(tool_info()),
+        action: "restore",
+        env: config.env.clone(),
+        bucket: ctx.backend.bucket.clone(),
+        key: ctx.backend.key.clone(),
+        dry_run: config.dry_run,
+        restored_version: Some(version.to_owned()),
+        previous: previous.as_ref().map(State::summary),
+        previous_version,
+        new_serial: Some(new_serial),
+        new_version: put.as_ref().and_then(|p| p.version_id.clone()),
+        save_point,
+        diff,
+        ..WriteDoc::default()
+    };
+    let mut code = Code::Success;
+    if put.is_some() {
+        let back = ctx.get(None).context("cannot read the state back")?;
+        let ok = Sha256::digest(&back) == Sha256::digest(&new_bytes);
+        doc.checksum_ok = Some(ok);
+        if ok {
+            pve_common::success!(
+                "restored version {version} as serial {new_serial}; read back, checksum matches"
+            );
+        } else {
+            pve_common::error!("the state read back differs from what was written");
+            code = Code::Failure;
+        }
+        if verify_plan {
+            doc.plan_exit_code = Some(verify_with_plan(ctx)?);
+            if doc.plan_exit_code == Some(1) {
+                code = Code::Failure;
+            }
+        }
+    }
+    print_write_doc(ctx, &doc)?;
+    Ok(code)
+}
+
+fn describe_restore(
+    ctx: &Ctx<'_>,
+    version: &str,
+    chosen: &State,
+    previous: Option<&State>,
+    new_serial: u64,
+    diff: Option<&Diff>,
+    save_point: Option<&Path>,
+) {
+    pve_common::info!(
+        "restore {} version {version} (serial {}, {} resources) as serial {new_serial}",
+        ctx.url(),
+        chosen.serial,
+        chosen.addresses().len()
+    );
+    match previous {
+        Some(p) => pve_common::info!(
+            "current state: serial {}, {} resources",
+            p.serial,
+            p.addresses().len()
+        ),
+        None => pve_common::info!("there is no current state"),
+    }
+    if let Some(diff) = diff {
+        for a in &diff.added {
+            pve_common::info!("  + {a} (back in the state)");
+        }
+        for r in &diff.removed {
+            pve_common::info!("  - {r} (no longer in the state)");
+        }
+    }
+    if let Some(p) = save_point {
+        pve_common::info!("save point: {}", p.display());
+    }
+}
+
+/// `terraform init -reconfigure` then `plan -lock=false -refresh=false -detailed-exitcode`: 0 or 2 means
+/// Terraform reads the state; 1 means it cannot.
+fn verify_with_plan(ctx: &Ctx<'_>) -> Result<i32> {
+    ctx.run_terraform(Access::Mutating, &ctx.init_args(true))
+        .context("terraform init failed")?;
+    let plan: Vec<String> = [
+        "plan",
+        "-input=false",
+        "-lock=false",
+        "-refresh=false",
+        "-detailed-exitcode",
+        "-no-color",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let refs: Vec<&str> = plan.iter().map(String::as_str).collect();
+    let out = ctx.runner.run(Access::ReadOnly, &ctx.terraform(&refs)?)?;
+    let code = out.as_ref().and_then(|o| o.status.code()).unwrap_or(1);
+    match code {
+        0 => pve_common::success!("terraform plan reads the restored state: no changes"),
+        2 => pve_common::success!(
+            "terraform plan reads the restored state: it plans changes (see `terraform plan`)"
+        ),
+        _ => pve_common::error!(
+            "terraform plan failed on the restored state: {}",
+            pve_common::runner::stderr_excerpt(out.as_ref().map_or(&[][..], |o| &o.stderr), 10)
+        ),
+    }
+    Ok(code)
+}
+
+fn newest_local_backup(ctx: &Ctx<'_>) -> Result<PathBuf> {
+    let dir = &ctx.config.backup_dir;
+    let prefix = format!("{}-", ctx.config.env);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the save-point folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tfstate"))
+        })
+        .collect();
+    // Names carry a UTC timestamp, so the lexically last is the newest.
+    found.sort();
+    found
+        .pop()
+        .with_context(|| format!("no save point of `{}` in {}", ctx.config.env, dir.display()))
+}
+
+fn override_text(env: &str) -> String {
+    format!(
+        "# Written by restore-tfstate --to-local on {}.\n\
+         # This environment uses a LOCAL state (terraform.tfstate in this folder) while MinIO is unavailable.\n\
+         # Go back with: restore-tfstate --env {env} --to-minio\n\
+         terraform {{\n  backend \"local\" {{\n    path = \"terraform.tfstate\"\n  }}\n}}\n",
+        jiff::Timestamp::now()
+    )
+}
+
+fn to_local(ctx: &Ctx<'_>, version: Option<&str>) -> Result<Code> {
+    let config = ctx.config;
+    let (bytes, source) = match version {
+        Some(v) => (fetch_version(ctx, v)?, format!("S3 version {v}")),
+        None => match ctx.get(None) {
+            Ok(bytes) => (bytes, "the latest S3 version".to_owned()),
+            Err(e) if pve_common::retry::Transient::is_transient(&e) => {
+                pve_common::warn!("S3 is unreachable ({e}); using the newest local save point");
+                let file = newest_local_backup(ctx)?;
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                (bytes, format!("the local save point {}", file.display()))
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", ctx.url())),
+        },
+    };
+    let state = State::parse(&bytes).with_context(|| format!("{source} is not a usable state"))?;
+    let state_file = config.env_dir.join("terraform.tfstate");
+    let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
+    let mut doc = WriteDoc {
+        schema: SCHEMA,
+        tool: Some(tool_info()),
+        action: "to_local",
+        env: config.env.clone(),
+        bucket: ctx.backend.bucket.clone(),
+        key: ctx.backend.key.clone(),
+        dry_run: config.dry_run,
+        source: Some(source.clone()),
+        previous: Some(state.summary()),
+        ..WriteDoc::default()
+    };
+    if state_file.exists() {
+        let existing = std::fs::read(&state_file)
+            .with_context(|| format!("cannot read {}", state_file.display()))?;
+        if existing != bytes {
+            doc.save_point =
+                Some(ctx.save_point(&existing, "the existing local terraform.tfstate")?);
+        }
+    }
+    pve_common::info!(
+        "writing {source} (serial {}) to {}",
+        state.serial,
+        state_file.display()
+    );
+    ctx.runner.write_file(&state_file, &bytes, 0o600)?;
+    ctx.runner
+        .write_file(&override_file, override_text(&config.env).as_bytes(), 0o644)?;
+    let marker = serde_json::json!({
+        "source": source, "serial": state.serial, "lineage": state.lineage,
+        "bucket": ctx.backend.bucket, "key": ctx.backend.key, "created": jiff::Timestamp::now().to_string(),
+    });
+    ctx.runner.write_file(
+        &config.env_dir.join(LOCAL_MARKER_FILE),
+        format!("{marker:#}\n").as_bytes(),
+        0o644,
+    )?;
+    doc.files_written = vec![
+        state_file,
+        override_file.clone(),
+        config.env_dir.join(LOCAL_MARKER_FILE),
+    ];
+    ctx.run_terraform(Access::Mutating, &ctx.init_args(false))
+        .context("terraform init with the local backend failed")?;
+    let back = format!("restore-tfstate --env {} --to-minio", config.env);
+    pve_common::success!(
+        "{} now uses a local state; terraform plan/apply work there. Files: {}, {}. Go back with: {back}",
+        config.env,
+        LOCAL_OVERRIDE_FILE,
+        "terraform.tfstate"
+    );
+    doc.how_to_go_back = Some(back);
+    print_write_doc(ctx, &doc)?;
+    Ok(Code::Success)
+}
+
+fn to_minio(ctx: &Ctx<'_>) -> Result<Code> {
+    let config = ctx.config;
+    let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
+    if !override_file.is_file() {
+        bail!(
+            "{} is not on a local backend ({} is missing); nothing to move back",
+            config.env,
+            override_file.display()
+        );
+    }
+    let state_file = config.env_dir.join("terraform.tfstate");
+    let local_bytes = std::fs::read(&state_file)
+        .with_context(|| format!("cannot read {}", state_file.display()))?;
+    let local = State::parse(&local_bytes)
+        .with_context(|| format!("{} is not a usable state", state_file.display()))?;
+    ctx.check_versioning()?;
+    let lock = ctx.lock("OperationTypeApply")?;
+    let current = ctx.current()?;
+    let mut save_point = None;
+    let mut previous = None;
+    let mut previous_version = None;
+    if let Some((bytes, vid)) = &current {
+        previous_version = vid.clone();
+        if let Ok(remote) = State::parse(bytes) {
+            if remote.lineage != local.lineage && !config.force {
+                bail!(
+                    "the S3 state has lineage {} but the local state has {}: they are different states; pass --force to replace the S3 one",
+                    remote.lineage,
+                    local.lineage
+                );
+            }
+            if remote.serial > local.serial && !config.force {
+                bail!(
+                    "the S3 state (serial {}) is newer than the local state (serial {}): something applied against S3 \
+                     while this environment was local; reconcile by hand, or pass --force to replace it",
+                    remote.serial,
+                    local.serial
+                );
+            }
+            previous = Some(remote);
+        }
+        save_point = Some(ctx.save_point(bytes, "the S3 state before the push")?);
+    }
+    let new_serial = previous
+        .as_ref()
+        .map_or(local.serial, |r| local.serial.max(r.serial + 1));
+    pve_common::info!(
+        "push {} (serial {}) to {} as serial {new_serial}",
+        state_file.display(),
+        local.serial,
+        ctx.url()
+    );
+    if !config.dry_run {
+        pve_common::confirm::confirm(
+            &format!("Push the local state of {} to {}?", config.env, ctx.url()),
+            &format!("push the local state of {} to S3", config.env),
+            config.yes,
+        )?;
+    }
+    let new_bytes = local.to_bytes_with_serial(new_serial);
+    let put = ctx
+        .s3
+        .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
+        .context("pushing the local state failed; the local state is unchanged")?;
+    if let Some(lock) = lock {
+        lock.release().context(
+            "the state was pushed, but releasing the lock failed; run `terraform force-unlock`",
+        )?;
+    }
+    let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
+    ctx.runner.remove_file(&override_file)?;
+    ctx.runner
+        .remove_file(&config.env_dir.join(LOCAL_MARKER_FILE))?;
+    ctx.runner.remove_file(&state_file)?;
+    let mut doc = WriteDoc {
+        schema: SCHEMA,
+        tool: Some(tool_info()),
+        action: "to_minio",
+        env: config.env.clone(),
+        bucket: ctx.backend.bucket.clone(),
+        key: ctx.backend.key.clone(),
+        dry_run: config.dry_run,
+        source: Some(state_file.display().to_string()),
+        previous: previous.as_ref().map(State::summary),
+        previous_version,
+        new_serial: Some(new_serial),
+        new_version: put.as_ref().and_then(|p| p.version_id.clone()),
+        save_point,
+        files_removed: vec![
+            override_file,
+            config.env_dir.join(LOCAL_MARKER_FILE),
+            state_file,
+        ],
+        files_written: vec![kept],
+        ..WriteDoc::default()
+    };
+    let mut code = Code::Success;
+    if put.is_some() {
+        ctx.run_terraform(Access::Mutating, &ctx.init_args(true))
+            .context("terraform init -reconfigure against S3 failed")?;
+        let pulled =
+            ctx.run_terraform(Access::ReadOnly, &["state".to_owned(), "pull".to_owned()])?;
+        let pulled = pulled.map(|o| o.stdout).unwrap_or_default();
+        let seen =
+            State::parse(&pulled).context("terraform state pull did not return a usable state")?;
+        let ok = seen.serial == new_serial && seen.lineage == local.lineage;
+        doc.checksum_ok = Some(ok);
+        if !ok {
+            pve_common::error!(
+                "Terraform reads serial {} lineage {} from S3, expected serial {new_serial}",
+                seen.serial,
+                seen.lineage
+            );
+            code = Code::Failure;
+        }
+        let plan_code = verify_plan_only(ctx)?;
+        doc.plan_exit_code = Some(plan_code);
+        if plan_code == 1 {
+            code = Code::Failure;
+        } else if ok {
+            pve_common::success!(
+                "{} uses S3 again: terraform state pull shows serial {new_serial}, terraform plan succeeds",
+                config.env
+            );
+        }
+    }
+    print_write_doc(ctx, &doc)?;
+    Ok(code)
+}
+
+fn verify_plan_only(ctx: &Ctx<'_>) -> Result<i32> {
+    let plan = [
+        "plan",
+        "-input=false",
+        "-lock=false",
+        "-detailed-exitcode",
+        "-no-color",
+    ];
+    let out = ctx.runner.run(Access::ReadOnly, &ctx.terraform(&plan)?)?;
+    let code = out.as_ref().and_then(|o| o.status.code()).unwrap_or(1);
+    if code == 1 {
+        pve_common::error!(
+            "terraform plan against S3 failed: {}",
+            pve_common::runner::stderr_excerpt(out.as_ref().map_or(&[][..], |o| &o.stderr), 10)
+        );
+    }
+    Ok(code)
+}
+
+fn print_write_doc(ctx: &Ctx<'_>, doc: &WriteDoc) -> Result<()> {
+    if ctx.config.json {
+        output::write_json(doc)?;
+        return Ok(());
+    }
+    let mut lines = vec![
+        format!("env: {}", doc.env),
+        format!("state: s3://{}/{}", doc.bucket, doc.key),
+    ];
+    let mut push = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            lines.push(format!("{k}: {v}"));
+        }
+    };
+    push("action", Some(doc.action.to_owned()));
+    push("dry_run", doc.dry_run.then(|| "yes".to_owned()));
+    push("source", doc.source.clone());
+    push("restored_version", doc.restored_version.clone());
+    push(
+        "previous_serial",
+        doc.previous.as_ref().map(|p| p.serial.to_string()),
+    );
+    push("previous_version", doc.previous_version.clone());
+    push("new_serial", doc.new_serial.map(|s| s.to_string()));
+    push("new_version", doc.new_version.clone());
+    push(
+        "save_point",
+        doc.save_point.as_ref().map(|p| p.display().to_string()),
+    );
+    push("checksum_ok", doc.checksum_ok.map(|b| b.to_string()));
+    push("plan_exit_code", doc.plan_exit_code.map(|c| c.to_string()));
+    push("go_back", doc.how_to_go_back.clone());
+    let mut text = lines.join("\n");
+    text.push('\n');
+    output::write_stdout(&text)?;
+    Ok(())
 }

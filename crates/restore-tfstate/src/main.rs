@@ -1,24 +1,47 @@
-//! Entry point of `restore-tfstate`: parse, run, map the result to an exit code.
+//! Entry point of `restore-tfstate`: parse, validate, run, map the result to an exit code.
 
 use std::process::ExitCode;
 
 use pve_common::exit::Code;
+use restore_tfstate::{Config, UsageError, lock::LockError};
 
 fn main() -> ExitCode {
     let args = match pve_common::cli::parse::<restore_tfstate::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
+    if args.version == Some(None) {
+        use clap::CommandFactory;
+        let text = restore_tfstate::cli::Args::command().render_version();
+        return match pve_common::output::write_stdout(&text) {
+            Ok(()) => Code::Success.into(),
+            Err(_) => Code::Failure.into(),
+        };
+    }
     pve_common::log::init(
         "restore-tfstate",
         args.common.verbosity(),
         args.common.color,
     );
-    match restore_tfstate::run(&args) {
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(UsageError(message)) => {
+            pve_common::error!("{message}");
+            return Code::Usage.into();
+        }
+    };
+    match restore_tfstate::run(&config) {
         Ok(code) => code.into(),
         Err(err) => {
             pve_common::error!("{err:#}");
-            Code::Failure.into()
+            if matches!(
+                err.downcast_ref::<LockError>(),
+                Some(LockError::Held { .. })
+            ) {
+                Code::Busy.into()
+            } else {
+                Code::Failure.into()
+            }
         }
     }
 }

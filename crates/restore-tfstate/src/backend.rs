@@ -1,0 +1,306 @@
+//! Where an environment keeps its state: the `backend "s3"` block of its `*.tf` files, its `backend.hcl`
+//! and any `--backend-config` file, read with a real HCL parser, later sources overriding earlier ones as
+//! `terraform init -backend-config` does; then the command-line overrides.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use hcl::eval::{Context as EvalContext, Evaluate};
+use pve_common::secret::Secret;
+use serde_json::{Map, Value};
+
+/// The override file `--to-local` writes; never read as part of the S3 configuration.
+pub const LOCAL_OVERRIDE_FILE: &str = "pve_local_backend_override.tf";
+
+/// The S3 backend settings of one environment.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// Bucket name.
+    pub bucket: String,
+    /// The state object key of the default workspace.
+    pub key: String,
+    /// Region (signatures only, for MinIO).
+    pub region: String,
+    /// `endpoints.s3` (or the older `endpoint`).
+    pub endpoint: String,
+    /// `use_path_style` (or the older `force_path_style`).
+    pub path_style: bool,
+    /// `use_lockfile`: Terraform locks with a `<key>.tflock` object.
+    pub use_lockfile: bool,
+    /// `dynamodb_table`: a DynamoDB lock table (not supported here).
+    pub dynamodb_table: Option<String>,
+    /// `access_key` from the configuration.
+    pub access_key: Option<Secret>,
+    /// `secret_key` from the configuration.
+    pub secret_key: Option<Secret>,
+    /// Backend configuration files read, to hand to `terraform init -backend-config`.
+    pub config_files: Vec<PathBuf>,
+}
+
+/// Command-line overrides.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--bucket`.
+    pub bucket: Option<String>,
+    /// `--key`.
+    pub key: Option<String>,
+    /// `--endpoint`.
+    pub endpoint: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+}
+
+fn evaluate(expr: &hcl::Expression, file: &Path, key: &str) -> Result<Value> {
+    let value = expr.evaluate(&EvalContext::new()).with_context(|| {
+        format!(
+            "{}: backend setting `{key}` must be a literal",
+            file.display()
+        )
+    })?;
+    serde_json::to_value(value)
+        .with_context(|| format!("{}: backend setting `{key}`", file.display()))
+}
+
+fn parse_file(path: &Path) -> Result<hcl::Body> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    hcl::parse(&text).with_context(|| format!("{} is not valid HCL", path.display()))
+}
+
+/// A `backend "<kind>"` block: its kind, the file it is in, and its attributes.
+type BackendBlock = (String, PathBuf, Map<String, Value>);
+
+/// The `backend` block in the environment's `*.tf` files.
+fn backend_block(env_dir: &Path) -> Result<Option<BackendBlock>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(env_dir)
+        .with_context(|| format!("cannot read {}", env_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "tf")
+                && p.file_name().is_some_and(|n| n != LOCAL_OVERRIDE_FILE)
+        })
+        .collect();
+    files.sort();
+    for file in files {
+        let body = parse_file(&file)?;
+        let backend = body
+            .blocks()
+            .filter(|b| b.identifier() == "terraform")
+            .find_map(|t| t.body().blocks().find(|b| b.identifier() == "backend"));
+        if let Some(backend) = backend {
+            let kind = backend
+                .labels()
+                .first()
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or_default();
+            let mut attrs = Map::new();
+            for attr in backend.body().attributes() {
+                attrs.insert(
+                    attr.key().to_owned(),
+                    evaluate(attr.expr(), &file, attr.key())?,
+                );
+            }
+            return Ok(Some((kind, file, attrs)));
+        }
+    }
+    Ok(None)
+}
+
+fn config_file_attrs(path: &Path) -> Result<Map<String, Value>> {
+    let body = parse_file(path)?;
+    let mut attrs = Map::new();
+    for attr in body.attributes() {
+        attrs.insert(
+            attr.key().to_owned(),
+            evaluate(attr.expr(), path, attr.key())?,
+        );
+    }
+    Ok(attrs)
+}
+
+/// Reads the environment's S3 backend settings.
+pub fn discover(
+    env_dir: &Path,
+    extra_config: &[PathBuf],
+    overrides: &Overrides,
+) -> Result<Backend> {
+    let Some((kind, file, mut attrs)) = backend_block(env_dir)? else {
+        bail!(
+            "{} has no `backend` block in its *.tf files; restore-tfstate needs an S3 backend",
+            env_dir.display()
+        );
+    };
+    if kind != "s3" {
+        bail!(
+            "{} uses backend \"{kind}\"; restore-tfstate needs an S3 backend",
+            file.display()
+        );
+    }
+    let mut config_files = Vec::new();
+    let auto = env_dir.join("backend.hcl");
+    if auto.is_file() {
+        config_files.push(auto);
+    }
+    config_files.extend(extra_config.iter().cloned());
+    for path in &config_files {
+        attrs.extend(config_file_attrs(path)?);
+    }
+    let text = |k: &str| attrs.get(k).and_then(Value::as_str).map(str::to_owned);
+    let flag = |k: &str| attrs.get(k).and_then(Value::as_bool);
+    let endpoint = attrs
+        .get("endpoints")
+        .and_then(|e| e.get("s3"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| text("endpoint"));
+    let required = |value: Option<String>, name: &str| {
+        value.with_context(|| {
+            format!("the S3 backend of {} sets no `{name}` (in *.tf, backend.hcl or --backend-config); give --{name}", env_dir.display())
+        })
+    };
+    let mut key = required(overrides.key.clone().or_else(|| text("key")), "key")?;
+    // A non-default workspace lives under <workspace_key_prefix>/<workspace>/<key>; tools act on the
+    // default workspace, which is what a homelab uses, unless TF_WORKSPACE says otherwise.
+    if let Ok(ws) = std::env::var("TF_WORKSPACE")
+        && !ws.is_empty()
+        && ws != "default"
+        && overrides.key.is_none()
+    {
+        let prefix = text("workspace_key_prefix").unwrap_or_else(|| "env:".to_owned());
+        key = format!("{prefix}/{ws}/{key}");
+    }
+    Ok(Backend {
+        bucket: required(
+            overrides.bucket.clone().or_else(|| text("bucket")),
+            "bucket",
+        )?,
+        key,
+        region: overrides
+            .region
+            .clone()
+            .or_else(|| text("region"))
+            .unwrap_or_else(|| "us-east-1".to_owned()),
+        endpoint: required(overrides.endpoint.clone().or(endpoint), "endpoint")?,
+        path_style: flag("use_path_style")
+            .or_else(|| flag("force_path_style"))
+            .unwrap_or(false),
+        use_lockfile: flag("use_lockfile").unwrap_or(false),
+        dynamodb_table: text("dynamodb_table"),
+        access_key: text("access_key").map(Secret::new),
+        secret_key: text("secret_key").map(Secret::new),
+        config_files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn reads_block_then_backend_hcl_then_flags() {
+        let dir = env(&[
+            (
+                "versions.tf",
+                r#"terraform {
+  required_version = ">= 1.10"
+  backend "s3" {
+    bucket       = "tfstate"
+    key          = "prod/terraform.tfstate"
+    region       = "main"
+    use_lockfile = true
+    endpoints    = { s3 = "http://minio.home.arpa:9000" }
+    use_path_style = true
+    skip_credentials_validation = true
+  }
+}"#,
+            ),
+            (
+                "backend.hcl",
+                "endpoints = { s3 = \"http://127.0.0.1:9000\" }\nsecret_key = \"minio-secret-123\"\n",
+            ),
+        ]);
+        let b = discover(dir.path(), &[], &Overrides::default()).unwrap();
+        assert_eq!(
+            (b.bucket.as_str(), b.key.as_str(), b.region.as_str()),
+            ("tfstate", "prod/terraform.tfstate", "main")
+        );
+        assert_eq!(
+            b.endpoint, "http://127.0.0.1:9000",
+            "backend.hcl overrides the block"
+        );
+        assert!(b.path_style && b.use_lockfile);
+        assert_eq!(b.secret_key.unwrap().expose(), "minio-secret-123");
+        assert_eq!(b.config_files, vec![dir.path().join("backend.hcl")]);
+        let o = Overrides {
+            bucket: Some("other".into()),
+            ..Overrides::default()
+        };
+        assert_eq!(discover(dir.path(), &[], &o).unwrap().bucket, "other");
+    }
+
+    #[test]
+    fn older_names_and_partial_configuration() {
+        let dir = env(&[("main.tf", "terraform {\n  backend \"s3\" {}\n}\n")]);
+        let extra = dir.path().join("prod.s3.tfbackend");
+        std::fs::write(&extra, "bucket = \"b\"\nkey = \"k\"\nendpoint = \"http://h:9000\"\nforce_path_style = true\ndynamodb_table = \"locks\"\n").unwrap();
+        let b = discover(dir.path(), &[extra], &Overrides::default()).unwrap();
+        assert_eq!(b.endpoint, "http://h:9000");
+        assert!(b.path_style);
+        assert_eq!(b.dynamodb_table.as_deref(), Some("locks"));
+    }
+
+    #[test]
+    fn not_s3_or_incomplete_is_a_clear_error() {
+        let local = env(&[(
+            "main.tf",
+            "terraform {\n  backend \"local\" {\n    path = \"x\"\n  }\n}\n",
+        )]);
+        let err = discover(local.path(), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("uses backend \"local\""), "{err}");
+        let none = env(&[("main.tf", "resource \"terraform_data\" \"x\" {\n}\n")]);
+        assert!(
+            discover(none.path(), &[], &Overrides::default())
+                .unwrap_err()
+                .to_string()
+                .contains("no `backend` block")
+        );
+        let partial = env(&[(
+            "main.tf",
+            "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n  }\n}\n",
+        )]);
+        let err = discover(partial.path(), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sets no `key`"), "{err}");
+    }
+
+    #[test]
+    fn the_local_override_is_not_read() {
+        let dir = env(&[
+            (
+                "main.tf",
+                "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n    key = \"k\"\n    endpoint = \"http://h\"\n  }\n}\n",
+            ),
+            (
+                LOCAL_OVERRIDE_FILE,
+                "terraform {\n  backend \"local\" {}\n}\n",
+            ),
+        ]);
+        assert_eq!(
+            discover(dir.path(), &[], &Overrides::default())
+                .unwrap()
+                .bucket,
+            "b"
+        );
+    }
+}
