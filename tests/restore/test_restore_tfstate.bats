@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# restore-tfstate's CLI contract, as the old restore-tfstate.sh suite checked it, against a real S3 server
+# (moto on loopback) and real Terraform with the S3 backend.
+
+setup_file() {
+  load '../common/helpers'
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing-secret PVE_RETRY_DELAY=10ms
+  BATS_S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  export BATS_S3_PORT
+  moto_server -H 127.0.0.1 -p "$BATS_S3_PORT" >/dev/null 2>&1 &
+  echo $! >"$BATS_FILE_TMPDIR/moto.pid"
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$BATS_S3_PORT/" >/dev/null && break
+    sleep 0.1
+  done
+  # moto does not check signatures, so plain curl can set the bucket up.
+  curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/tfstate" >/dev/null
+  curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/tfstate?versioning" -H 'Content-Type: application/xml' \
+    -d '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' >/dev/null
+  export ROOT="$BATS_FILE_TMPDIR/environments"
+  mkdir -p "$ROOT/prod"
+  cat >"$ROOT/prod/main.tf" <<'TF'
+terraform {
+  backend "s3" {
+    bucket                      = "tfstate"
+    key                         = "prod/terraform.tfstate"
+    region                      = "us-east-1"
+    use_path_style              = true
+    use_lockfile                = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_region_validation      = true
+  }
+}
+variable "memory" {
+  default = 2048
+}
+resource "terraform_data" "vm" {
+  input = { memory = var.memory }
+}
+TF
+  printf 'endpoints = { s3 = "http://127.0.0.1:%s" }\n' "$BATS_S3_PORT" >"$ROOT/prod/backend.hcl"
+  (
+    cd "$ROOT/prod"
+    terraform init -input=false -no-color -backend-config=backend.hcl >/dev/null
+    terraform apply -auto-approve -input=false -no-color -var=memory=1024 >/dev/null
+    terraform apply -auto-approve -input=false -no-color -var=memory=2048 >/dev/null
+  )
+}
+
+teardown_file() {
+  kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true
+}
+
+setup() {
+  load '../common/helpers'
+  bats_require_minimum_version 1.5.0
+  BACKUPS="$BATS_TEST_TMPDIR/backups"
+}
+
+rt() {
+  tool restore-tfstate --root "$ROOT" --env prod --backup-dir "$BACKUPS" "$@"
+}
+
+@test "--list prints a table of versions, newest first" {
+  run rt --list
+  assert_success
+  assert_line --index 0 --regexp '^VERSION ID +LAST MODIFIED +SIZE +LATEST'
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 1 --regexp ' yes *$'
+}
+
+@test "--list --details --json is one document jq can read" {
+  run bash -c "$(declare -f rt tool); PVE_TOOLS_BIN=$PVE_TOOLS_BIN ROOT=$ROOT BACKUPS=$BACKUPS rt --list --details --json | jq -r '.schema, (.versions | length), .versions[0].details.serial'"
+  assert_success
+  assert_line --index 0 'pve-tfstate/v1'
+  assert_line --index 1 '2'
+  assert_line --index 2 --regexp '^[0-9]+$'
+}
+
+@test "--restore --dry-run writes nothing and says what it would do" {
+  oldest=$(rt --list --json | jq -r '.versions[-1].version_id')
+  before=$(rt --list --json | jq -c '[.versions[].version_id]')
+  run rt --restore "$oldest" --dry-run
+  assert_success
+  assert_output --partial "[dry-run] would put s3://tfstate/prod/terraform.tfstate"
+  assert_equal "$(rt --list --json | jq -c '[.versions[].version_id]')" "$before"
+  [ ! -e "$BACKUPS" ]
+}
+
+@test "--restore without a terminal and without --yes refuses (exit 1), nothing written" {
+  oldest=$(rt --list --json | jq -r '.versions[-1].version_id')
+  before=$(rt --list --json | jq -c '[.versions[].version_id]')
+  run setsid -w "$PVE_TOOLS_BIN/restore-tfstate" --root "$ROOT" --env prod --backup-dir "$BACKUPS" --restore "$oldest" </dev/null
+  assert_failure 1
+  assert_output --partial "no terminal to ask on; pass --yes"
+  assert_equal "$(rt --list --json | jq -c '[.versions[].version_id]')" "$before"
+}
+
+@test "--restore --yes makes an older version current with a higher serial" {
+  oldest=$(rt --list --details --json | jq -r '.versions[-1].version_id')
+  top=$(rt --list --details --json | jq -r '.versions[0].details.serial')
+  run --separate-stderr rt --restore "$oldest" --yes --json
+  assert_success
+  assert_equal "$(jq -r .checksum_ok <<<"$output")" "true"
+  assert_equal "$(jq -r .new_serial <<<"$output")" "$((top + 1))"
+  save=$(jq -r .save_point <<<"$output")
+  assert_equal "$(stat -c %a "$save")" "600"
+}
+
+@test "unknown version: exit 1 with a clear message" {
+  run rt --restore does-not-exist --yes
+  assert_failure 1
+  assert_output --partial "does not exist; see --list"
+}
+
+@test "usage errors exit 64, never 2" {
+  run rt --list --to-minio
+  assert_failure 64
+  run rt
+  assert_failure 64
+  run tool restore-tfstate --root "$ROOT" --env '../etc' --list
+  assert_failure 64
+  assert_output --partial "invalid environment name"
+  run tool restore-tfstate --root "$ROOT" --env staging --list
+  assert_failure 64
+  assert_output --partial "known: prod"
+}
+
+@test "a held lock exits 75" {
+  curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/tfstate/prod/terraform.tfstate.tflock" -H 'Content-Type: application/json' \
+    -d '{"ID":"bats-lock","Operation":"OperationTypeApply","Info":"","Who":"bats@ci","Version":"1.11.4","Created":"2026-11-21T06:00:00Z","Path":"tfstate/prod/terraform.tfstate"}' >/dev/null
+  v=$(rt --list --json | jq -r '.versions[0].version_id')
+  run rt --restore "$v" --yes
+  # Released the way an operator would, which also proves Terraform reads our lock object's format.
+  (cd "$ROOT/prod" && terraform force-unlock -force bats-lock >/dev/null)
+  assert_failure 75
+  assert_output --partial "bats@ci"
+  run rt --restore "$v" --yes
+  assert_success
+}
