@@ -12,6 +12,7 @@ export PVE_TOOLS_ROOT
 export PVE_TOOLS_BIN
 export NO_COLOR=1
 
+# shellcheck disable=SC2034 # used by the suites that load this file
 PVE_TOOLS=(check-drift restore-vm restore-tfstate rebuild-minio rebuild-monitoring verify-backups)
 
 tool() {

@@ -42,7 +42,7 @@ resource "terraform_data" "vm" {
 TF
   printf 'endpoints = { s3 = "http://127.0.0.1:%s" }\n' "$BATS_S3_PORT" >"$ROOT/prod/backend.hcl"
   (
-    cd "$ROOT/prod"
+    cd "$ROOT/prod" || exit 1
     terraform init -input=false -no-color -backend-config=backend.hcl >/dev/null
     terraform apply -auto-approve -input=false -no-color -var=memory=1024 >/dev/null
     terraform apply -auto-approve -input=false -no-color -var=memory=2048 >/dev/null
