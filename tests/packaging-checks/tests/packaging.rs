@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use anyhow::{Context, Result, bail, ensure};
 use promql_parser::parser::{self, Expr};
@@ -135,7 +135,8 @@ impl LoadedRule {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 fn packaging() -> PathBuf {
@@ -156,11 +157,7 @@ fn files_ending(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
         }
     }
     files.sort();
-    ensure!(
-        !files.is_empty(),
-        "no *{suffix} files in {}",
-        dir.display()
-    );
+    ensure!(!files.is_empty(), "no *{suffix} files in {}", dir.display());
     Ok(files)
 }
 
@@ -171,9 +168,10 @@ fn rule_files() -> Result<Vec<PathBuf>> {
 fn load_rules() -> Result<Vec<LoadedRule>> {
     let mut rules = Vec::new();
     for file in rule_files()? {
-        let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        let parsed: RuleFile = serde_norway::from_str(&text)
-            .with_context(|| format!("parsing {}", file.display()))?;
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let parsed: RuleFile =
+            serde_norway::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
         for group in parsed.groups {
             for rule in group.rules {
                 rules.push(LoadedRule {
@@ -319,8 +317,12 @@ fn load_dashboard(name: &str) -> Result<serde_json::Value> {
 }
 
 /// Runs a program; a missing program is reported as such.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "dev-only checks run read-only validators (promtool, amtool, systemd-analyze), not tool side effects"
+)]
 fn run(program: &str, args: &[&str]) -> Result<Output> {
-    Command::new(program)
+    std::process::Command::new(program)
         .args(args)
         .output()
         .with_context(|| format!("running {program} (is it installed? tests/run-all installs it)"))
@@ -352,10 +354,7 @@ fn rules_have_required_fields_and_names() -> Result<()> {
         let r = &lr.rule;
         let at = format!("{} group {}", lr.file.display(), lr.group);
         let Some(name) = r.alert.as_deref() else {
-            problems.push(format!(
-                "{at}: rule {:?} is not an alert rule",
-                r.record
-            ));
+            problems.push(format!("{at}: rule {:?} is not an alert rule", r.record));
             continue;
         };
         if !names.insert(name.to_owned()) {
@@ -387,13 +386,21 @@ fn rules_have_required_fields_and_names() -> Result<()> {
                 _ => problems.push(format!("{at}: {name} has no annotation {key}")),
             }
         }
-        if !r.annotations.get("description").is_some_and(|d| d.contains("{{")) {
+        if !r
+            .annotations
+            .get("description")
+            .is_some_and(|d| d.contains("{{"))
+        {
             problems.push(format!(
                 "{at}: {name}'s description uses no template ($labels / $value)"
             ));
         }
     }
-    ensure!(problems.is_empty(), "rule problems:\n{}", problems.join("\n"));
+    ensure!(
+        problems.is_empty(),
+        "rule problems:\n{}",
+        problems.join("\n")
+    );
     ensure!(
         names.len() >= 26,
         "expected at least 26 alert rules, found {}",
@@ -416,7 +423,10 @@ fn rules_have_required_fields_and_names() -> Result<()> {
 #[test]
 fn drift_rules_have_the_documented_semantics() -> Result<()> {
     let rules = load_rules()?;
-    let drift: Vec<_> = rules.iter().filter(|lr| lr.group == "drift-alerts").collect();
+    let drift: Vec<_> = rules
+        .iter()
+        .filter(|lr| lr.group == "drift-alerts")
+        .collect();
     let names: Vec<_> = drift.iter().map(|lr| lr.name()).collect();
     assert_eq!(
         names,
@@ -441,7 +451,13 @@ fn drift_rules_have_the_documented_semantics() -> Result<()> {
         drift
             .iter()
             .find(|lr| lr.name() == name)
-            .map(|lr| lr.rule.expr.split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|lr| {
+                lr.rule
+                    .expr
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .unwrap_or_default()
     };
     assert_eq!(expr("DriftDetected"), "pve_drift_status == 1");
@@ -463,7 +479,11 @@ fn rule_expressions_parse_and_use_known_metrics() -> Result<()> {
         let names = match metric_names(&lr.rule.expr) {
             Ok(names) => names,
             Err(e) => {
-                problems.push(format!("{}: {}: does not parse: {e}", lr.file.display(), lr.name()));
+                problems.push(format!(
+                    "{}: {}: does not parse: {e}",
+                    lr.file.display(),
+                    lr.name()
+                ));
                 continue;
             }
         };
@@ -510,7 +530,11 @@ fn promtool_accepts_the_rule_files() -> Result<()> {
     let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     args.extend(paths.iter().map(String::as_str));
     let out = run("promtool", &args)?;
-    ensure!(out.status.success(), "promtool check rules failed: {}", describe(&out));
+    ensure!(
+        out.status.success(),
+        "promtool check rules failed: {}",
+        describe(&out)
+    );
     Ok(())
 }
 
@@ -523,8 +547,8 @@ fn every_rule_has_promtool_tests_that_fire_and_stay_silent() -> Result<()> {
     let mut covered_files = BTreeSet::new();
     for file in files_ending(&tests_dir, ".test.yml")? {
         let text = fs::read_to_string(&file)?;
-        let parsed: RuleTestFile = serde_norway::from_str(&text)
-            .with_context(|| format!("parsing {}", file.display()))?;
+        let parsed: RuleTestFile =
+            serde_norway::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
         for rule_file in &parsed.rule_files {
             // promtool resolves rule_files relative to the test file.
             let resolved = file
@@ -532,9 +556,7 @@ fn every_rule_has_promtool_tests_that_fire_and_stay_silent() -> Result<()> {
                 .unwrap_or(Path::new("."))
                 .join(rule_file)
                 .canonicalize()
-                .with_context(|| {
-                    format!("{}: rule file {rule_file} not found", file.display())
-                })?;
+                .with_context(|| format!("{}: rule file {rule_file} not found", file.display()))?;
             ensure!(
                 resolved.starts_with(&alerts_dir),
                 "{}: rule file {rule_file} is outside packaging/prometheus/alerts",
@@ -553,7 +575,10 @@ fn every_rule_has_promtool_tests_that_fire_and_stay_silent() -> Result<()> {
     let mut problems = Vec::new();
     for file in rule_files()? {
         if !covered_files.contains(&file.canonicalize()?) {
-            problems.push(format!("{} is not loaded by any *.test.yml", file.display()));
+            problems.push(format!(
+                "{} is not loaded by any *.test.yml",
+                file.display()
+            ));
         }
     }
     let rules = load_rules()?;
@@ -563,7 +588,9 @@ fn every_rule_has_promtool_tests_that_fire_and_stay_silent() -> Result<()> {
             problems.push(format!("{name}: no promtool test case where it fires"));
         }
         if !silent.contains(*name) && !ALWAYS_FIRING.contains(name) {
-            problems.push(format!("{name}: no promtool test case where it stays silent"));
+            problems.push(format!(
+                "{name}: no promtool test case where it stays silent"
+            ));
         }
     }
     for tested in fires.iter().chain(&silent) {
@@ -596,24 +623,35 @@ fn dashboards_are_importable_and_their_queries_parse() -> Result<()> {
     let mut problems = Vec::new();
     let mut uids = BTreeSet::new();
     for path in files_ending(&packaging().join("grafana/dashboards"), ".json")? {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_owned();
         let d = load_dashboard(&name)?;
         let schema = d["schemaVersion"].as_u64().unwrap_or(0);
         if !(36..=41).contains(&schema) {
             problems.push(format!("{name}: schemaVersion {schema}, expected about 39"));
         }
-        if !d["uid"].as_str().is_some_and(|u| !u.is_empty() && uids.insert(u.to_owned())) {
+        if !d["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty() && uids.insert(u.to_owned()))
+        {
             problems.push(format!("{name}: missing or duplicate uid"));
         }
         if !d["id"].is_null() {
             problems.push(format!("{name}: \"id\" must be null for import"));
         }
-        let vars = d["templating"]["list"].as_array().cloned().unwrap_or_default();
-        if !vars
-            .iter()
-            .any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus")
-        {
-            problems.push(format!("{name}: no `datasource` variable of type datasource"));
+        let vars = d["templating"]["list"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !vars.iter().any(|v| {
+            v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"
+        }) {
+            problems.push(format!(
+                "{name}: no `datasource` variable of type datasource"
+            ));
         }
         // Every datasource reference goes through the variable: no instance-specific uids.
         let mut refs = Vec::new();
@@ -623,7 +661,9 @@ fn dashboards_are_importable_and_their_queries_parse() -> Result<()> {
         }
         for uid in refs {
             if uid != "${datasource}" {
-                problems.push(format!("{name}: datasource uid {uid:?} instead of ${{datasource}}"));
+                problems.push(format!(
+                    "{name}: datasource uid {uid:?} instead of ${{datasource}}"
+                ));
             }
         }
         let mut ids = BTreeSet::new();
@@ -698,7 +738,10 @@ fn drift_dashboard_uses_only_check_drift_metrics() -> Result<()> {
         "pve_drift_check_duration_seconds",
         "pve_drift_error",
     ] {
-        ensure!(used.contains(needed), "drift-overview.json shows no {needed}");
+        ensure!(
+            used.contains(needed),
+            "drift-overview.json shows no {needed}"
+        );
     }
     let d = load_dashboard("drift-overview.json")?;
     let env = d["templating"]["list"]
@@ -795,7 +838,10 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
         .and_then(|t| t.strip_suffix("min"))
         .and_then(|m| m.parse().ok())
         .with_context(|| format!("TimeoutStartSec in minutes expected, found {timeout:?}"))?;
-    assert!(minutes > 4 * 10, "TimeoutStartSec={minutes}min is not above 4 x 10 min");
+    assert!(
+        minutes > 4 * 10,
+        "TimeoutStartSec={minutes}min is not above 4 x 10 min"
+    );
 
     let timer = unit_directives(&fs::read_to_string(dir.join("pve-drift-check.timer"))?);
     assert_eq!(directive(&timer, "OnCalendar"), ["*-*-* 06:00:00"]);
@@ -854,13 +900,16 @@ fn systemd_units_pass_systemd_analyze_verify() -> Result<()> {
         fs::write(&target, text)?;
         units.push(target);
     }
-    ensure!(units.len() >= 4, "expected 2 services and 2 timers, found {}", units.len());
+    ensure!(
+        units.len() >= 4,
+        "expected 2 services and 2 timers, found {}",
+        units.len()
+    );
     let mut args = vec!["verify".to_owned(), "--man=no".to_owned()];
     args.extend(units.iter().map(|u| u.display().to_string()));
-    let out = Command::new(&analyze)
-        .args(&args)
-        .output()
-        .with_context(|| format!("running {}", analyze.display()))?;
+    let analyze = analyze.display().to_string();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&analyze, &arg_refs)?;
     // Unknown keys and bad values are only warnings with exit 0: any stderr line about our
     // files counts as a failure.
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -870,7 +919,10 @@ fn systemd_units_pass_systemd_analyze_verify() -> Result<()> {
         .filter(|l| l.contains(&tmp_path) || l.contains("pve-"))
         .collect();
     if !out.status.success() || !complaints.is_empty() {
-        bail!("systemd-analyze verify rejected the units: {}", describe(&out));
+        bail!(
+            "systemd-analyze verify rejected the units: {}",
+            describe(&out)
+        );
     }
     Ok(())
 }
@@ -909,10 +961,7 @@ fn alertmanager_example_passes_amtool_and_routes_drift_to_telegram() -> Result<(
         .next()
         .context("no telegram_configs receiver")?;
     for key in ["bot_token_file", "chat_id", "parse_mode"] {
-        ensure!(
-            !telegram[key].is_null(),
-            "telegram_configs lacks {key}"
-        );
+        ensure!(!telegram[key].is_null(), "telegram_configs lacks {key}");
     }
 
     // bot_token_file exists since Alertmanager 0.26; Debian 12 ships 0.25 (telegram_configs
@@ -938,15 +987,38 @@ fn alertmanager_example_passes_amtool_and_routes_drift_to_telegram() -> Result<(
     }
     let path = checked.display().to_string();
     let out = run("amtool", &["check-config", &path])?;
-    ensure!(out.status.success(), "amtool check-config failed: {}", describe(&out));
+    ensure!(
+        out.status.success(),
+        "amtool check-config failed: {}",
+        describe(&out)
+    );
 
     let config_flag = format!("--config.file={path}");
     for (labels, receiver) in [
-        (&["alertname=DriftDetected", "env=prod"][..], "telegram-homelab"),
-        (&["alertname=DriftCheckFailed", "env=prod", "severity=critical"][..], "telegram-homelab"),
-        (&["alertname=DriftCheckStale", "severity=warning"][..], "telegram-homelab"),
-        (&["alertname=BackupVerificationFailed", "severity=critical"][..], "telegram-homelab"),
-        (&["alertname=BackupTooOld", "severity=warning"][..], "telegram-homelab"),
+        (
+            &["alertname=DriftDetected", "env=prod"][..],
+            "telegram-homelab",
+        ),
+        (
+            &[
+                "alertname=DriftCheckFailed",
+                "env=prod",
+                "severity=critical",
+            ][..],
+            "telegram-homelab",
+        ),
+        (
+            &["alertname=DriftCheckStale", "severity=warning"][..],
+            "telegram-homelab",
+        ),
+        (
+            &["alertname=BackupVerificationFailed", "severity=critical"][..],
+            "telegram-homelab",
+        ),
+        (
+            &["alertname=BackupTooOld", "severity=warning"][..],
+            "telegram-homelab",
+        ),
         (&["alertname=Watchdog"][..], "blackhole"),
     ] {
         let mut args = vec!["config", "routes", "test", config_flag.as_str()];
