@@ -1,0 +1,197 @@
+//! Resolving a target through `~/.ssh/config` (`Host`, `HostName`, `User`, `Port`, `IdentityFile`) with
+//! `ssh2-config`, the way OpenSSH does: the first value found wins, explicit values beat the file, and
+//! `IdentityFile` entries replace the default identities. `Match` and `%` tokens are not understood
+//! (use the OpenSSH transport for such configs: `ssh` resolves them itself).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use ssh2_config::{ParseRule, SshConfig};
+
+use super::{Endpoint, SshError, SshOptions, SshTarget};
+
+/// The default identities OpenSSH tries, in its order (DSA and security keys left out).
+pub(crate) const DEFAULT_IDENTITIES: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
+
+/// A target with everything needed to connect.
+#[derive(Clone, Debug)]
+pub(crate) struct Resolved {
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// Identity files to try after the agent, in order (only existing files).
+    pub identities: Vec<PathBuf>,
+    /// Identities named explicitly that do not exist (reported if authentication fails).
+    pub missing: Vec<PathBuf>,
+}
+
+/// The home directory: `$HOME`, else the one of the user in /etc/passwd.
+pub(crate) fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The login name of the user running us: `$USER`, `$LOGNAME`, else looked up by uid in /etc/passwd.
+pub(crate) fn current_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Some(u) = std::env::var_os(var).filter(|u| !u.is_empty()) {
+            return u.to_string_lossy().into_owned();
+        }
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(str::to_owned))
+        });
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    uid.and_then(|uid| {
+        passwd.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid).then(|| f[0].to_owned())
+        })
+    })
+    .unwrap_or_else(|| "root".to_owned())
+}
+
+/// The ssh_config to read: the configured one (which must exist) or `~/.ssh/config` when present.
+pub(crate) fn config_path(options: &SshOptions) -> Option<PathBuf> {
+    if let Some(p) = &options.config_file {
+        return Some(p.clone());
+    }
+    home_dir()
+        .map(|h| h.join(".ssh/config"))
+        .filter(|p| p.is_file())
+}
+
+fn parse(path: &Path) -> Result<SshConfig, SshError> {
+    let err = |message: String| SshError::Config {
+        path: path.to_owned(),
+        message,
+    };
+    let file = File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut config = SshConfig::default();
+    if let Some(home) = home_dir() {
+        config = config.home_dir(home);
+    }
+    config
+        .parse(
+            &mut BufReader::new(file),
+            ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
+        )
+        .map_err(|e| err(e.to_string()))
+}
+
+/// Resolves `target` with `options` and the ssh_config.
+pub(crate) fn resolve(target: &SshTarget, options: &SshOptions) -> Result<Resolved, SshError> {
+    let params = match config_path(options) {
+        Some(path) => Some(parse(&path)?.query(&target.host)),
+        None => None,
+    };
+    let params = params.as_ref();
+    let host = params
+        .and_then(|p| p.host_name.clone())
+        .unwrap_or_else(|| target.host.clone());
+    let port = target
+        .port
+        .or_else(|| params.and_then(|p| p.port))
+        .unwrap_or(22);
+    let user = target
+        .user
+        .clone()
+        .or_else(|| params.and_then(|p| p.user.clone()))
+        .unwrap_or_else(current_user);
+    if host.is_empty() || host.contains(['\0', ' ', '\t', '\n']) {
+        return Err(SshError::Config {
+            path: config_path(options).unwrap_or_default(),
+            message: format!("unusable host name {host:?}"),
+        });
+    }
+
+    let explicit: Vec<PathBuf> = if !options.identity_files.is_empty() {
+        options.identity_files.clone()
+    } else {
+        params
+            .and_then(|p| p.identity_file.clone())
+            .unwrap_or_default()
+    };
+    let (identities, missing) = if !explicit.is_empty() {
+        explicit.into_iter().partition(|p| p.is_file())
+    } else if options.default_identities {
+        let existing = home_dir()
+            .map(|h| {
+                DEFAULT_IDENTITIES
+                    .iter()
+                    .map(|n| h.join(".ssh").join(n))
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (existing, Vec::new())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(Resolved {
+        endpoint: Endpoint { host, port, user },
+        identities,
+        missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_and_explicit_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "x").unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            format!(
+                "Host pve\n  HostName 10.0.0.2\n  User admin\n  Port 2222\n  IdentityFile {}\n  \
+                 IdentityFile {}/absent\n  ServerAliveCountMax 3\n\nHost *\n  User nobody\n",
+                key.display(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let options = SshOptions {
+            config_file: Some(config),
+            ..SshOptions::default()
+        };
+        let r = resolve(&SshTarget::new("pve"), &options).unwrap();
+        assert_eq!(
+            r.endpoint,
+            Endpoint {
+                host: "10.0.0.2".into(),
+                port: 2222,
+                user: "admin".into()
+            }
+        );
+        assert_eq!(r.identities, vec![key]);
+        assert_eq!(r.missing, vec![dir.path().join("absent")]);
+
+        let r = resolve(&SshTarget::new("pve").user("root").port(22), &options).unwrap();
+        assert_eq!((r.endpoint.port, r.endpoint.user.as_str()), (22, "root"));
+
+        let r = resolve(&SshTarget::new("other"), &options).unwrap();
+        assert_eq!(r.endpoint.host, "other");
+        assert_eq!(r.endpoint.user, "nobody");
+        assert_eq!(r.endpoint.port, 22);
+    }
+
+    #[test]
+    fn missing_explicit_config_is_an_error() {
+        let options = SshOptions {
+            config_file: Some("/nonexistent/ssh_config".into()),
+            ..SshOptions::default()
+        };
+        let err = resolve(&SshTarget::new("pve"), &options).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ssh_config"), "{err}");
+    }
+}
