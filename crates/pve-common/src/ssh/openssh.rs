@@ -213,6 +213,12 @@ impl OpenSsh {
                 connect(io::ErrorKind::TimedOut)
             } else if has("No route to host") || has("Network is unreachable") {
                 connect(io::ErrorKind::HostUnreachable)
+            } else if has("kex_exchange_identification")
+                || has("banner exchange")
+                || has("ssh_exchange_identification")
+                || has("Unable to negotiate")
+            {
+                SshError::Handshake { endpoint, message }
             } else if has("closed by remote host")
                 || has("Broken pipe")
                 || has("client_loop")
@@ -225,13 +231,7 @@ impl OpenSsh {
                     command: Some(crate::secret::mask(command)),
                     message,
                 }
-            } else if has("kex_exchange_identification")
-                || has("banner exchange")
-                || has("Connection closed by")
-                || has("Connection reset")
-                || has("ssh_exchange_identification")
-                || has("Unable to negotiate")
-            {
+            } else if has("Connection closed by") || has("Connection reset") {
                 SshError::Handshake { endpoint, message }
             } else {
                 return None;
@@ -290,7 +290,7 @@ impl Transport for OpenSsh {
             what: format!("run {}", cx.options.ssh_program.display()),
             source,
         };
-        let reader = duct::cmd(&cx.options.ssh_program, &args)
+        let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
             .stdin_null()
             .stderr_capture()
             .unchecked()
