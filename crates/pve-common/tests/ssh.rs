@@ -310,7 +310,11 @@ fn exit_status_and_stderr_are_kept(kind: TransportKind) {
     assert!(!err.is_transient());
     // Secrets in the remote stderr are masked.
     pve_common::secret::register("hunter2-remote-secret");
-    let leak = RemoteCommand::read_only("sh").args(["-c", "echo token=$0 >&2; exit 1", "hunter2-remote-secret"]);
+    let leak = RemoteCommand::read_only("sh").args([
+        "-c",
+        "echo token=$0 >&2; exit 1",
+        "hunter2-remote-secret",
+    ]);
     let msg = c.ssh_exec(&leak).unwrap_err().to_string();
     assert!(!msg.contains("hunter2-remote-secret"), "{msg}");
 }
@@ -337,7 +341,10 @@ fn large_output_streams_without_deadlock(kind: TransportKind) {
     let mut sink = Counter(0);
     let started = Instant::now();
     let out = c
-        .ssh_exec_stream(&RemoteCommand::read_only("sh").args(["-c", script]), &mut sink)
+        .ssh_exec_stream(
+            &RemoteCommand::read_only("sh").args(["-c", script]),
+            &mut sink,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(sink.0, 20_000_000);
@@ -383,7 +390,10 @@ fn dry_run_skips_mutating_but_runs_read_only(kind: TransportKind) {
         )
     });
     assert!(skipped.is_none());
-    assert!(!marker.exists(), "dry-run must not run the mutating command");
+    assert!(
+        !marker.exists(),
+        "dry-run must not run the mutating command"
+    );
     assert_eq!(read.unwrap().stdout_text(), "still reads");
     assert_eq!(
         lines,
@@ -465,13 +475,19 @@ fn non_idempotent_failure_is_not_retried(kind: TransportKind) {
     let once = RemoteCommand::mutating("sh").args(["-c", &script]);
     let (result, _) = log::capture(|| c.ssh_exec_retry(&once));
     assert_eq!(result.unwrap_err().exit_status(), Some(1));
-    assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap().lines().count(),
+        1
+    );
 
     let again = once.clone().idempotent();
     let (result, lines) = log::capture(|| c.ssh_exec_retry(&again));
     let err = result.unwrap_err();
     assert!(matches!(err, SshError::GaveUp { attempts: 3, .. }), "{err}");
-    assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 4);
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap().lines().count(),
+        4
+    );
     assert_eq!(lines.len(), 2);
 }
 

@@ -302,6 +302,10 @@ impl Transport for OpenSsh {
         // A watchdog kills ssh when the command overstays its timeout.
         let timed_out = Arc::new(AtomicBool::new(false));
         let (done_tx, done_rx) = mpsc::channel::<()>();
+        // Killing the local `ssh` is not enough: it handed its stdout to the master connection, which
+        // keeps writing into our pipe until the remote command ends. So the master is ended too (as the
+        // libssh2 transport drops its session after a timeout); the next command reconnects.
+        let stop_master = self.control_command(cx, "exit");
         let watchdog = timeout.map(|limit| {
             let reader = Arc::clone(&reader);
             let timed_out = Arc::clone(&timed_out);
@@ -309,6 +313,7 @@ impl Transport for OpenSsh {
                 if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
                     timed_out.store(true, Ordering::SeqCst);
                     let _ = reader.kill();
+                    let _ = stop_master.expression().run();
                 }
             })
         });
@@ -340,6 +345,7 @@ impl Transport for OpenSsh {
             });
         }
         if timed_out.load(Ordering::SeqCst) {
+            self.master_started = false;
             return Err(SshError::CommandTimeout {
                 endpoint: endpoint.clone(),
                 command: crate::secret::mask(command),
@@ -367,6 +373,16 @@ impl Transport for OpenSsh {
             }
             return Err(error);
         }
+        // ssh says nothing (at LogLevel=ERROR) when the master connection it used was cut: a silent 255
+        // with the master gone is a dropped session, not the remote command's status.
+        if code == Some(255) && stderr_text.trim().is_empty() && !self.master_alive(cx) {
+            self.master_started = false;
+            return Err(SshError::SessionDropped {
+                endpoint: endpoint.clone(),
+                command: Some(crate::secret::mask(command)),
+                message: "ssh exited with status 255 and the master connection is gone".to_owned(),
+            });
+        }
         Ok(match code {
             Some(status) => Exit {
                 status,
@@ -386,31 +402,33 @@ impl Transport for OpenSsh {
             return;
         }
         self.master_started = false;
-        let exit = LocalCommand::new(&cx.options.ssh_program)
-            .args([
-                "-o".into(),
-                OsString::from(format!(
-                    "ControlPath={}",
-                    self.control_path().to_string_lossy()
-                )),
-            ])
-            .args(["-O", "exit", "--", &cx.target.host]);
-        let _ = cx.runner.run(Access::ReadOnly, &exit);
+        let _ = cx
+            .runner
+            .run(Access::ReadOnly, &self.control_command(cx, "exit"));
     }
 }
 
 impl OpenSsh {
+    /// `ssh -O <operation>` on this client's master connection.
+    fn control_command(&self, cx: &Context<'_>, operation: &str) -> LocalCommand {
+        let mut command = LocalCommand::new(&cx.options.ssh_program);
+        if let Some(config) = &cx.options.config_file {
+            command = command.arg("-F").arg(config);
+        }
+        command
+            .arg("-o")
+            .arg(format!(
+                "ControlPath={}",
+                self.control_path().to_string_lossy()
+            ))
+            .args(["-O", operation, "--", &cx.target.host])
+    }
+
     fn master_alive(&self, cx: &Context<'_>) -> bool {
-        let check = LocalCommand::new(&cx.options.ssh_program)
-            .args([
-                "-o".into(),
-                OsString::from(format!(
-                    "ControlPath={}",
-                    self.control_path().to_string_lossy()
-                )),
-            ])
-            .args(["-O", "check", "--", &cx.target.host]);
-        matches!(cx.runner.run(Access::ReadOnly, &check), Ok(Some(o)) if o.status.success())
+        matches!(
+            cx.runner.run(Access::ReadOnly, &self.control_command(cx, "check")),
+            Ok(Some(o)) if o.status.success()
+        )
     }
 }
 
