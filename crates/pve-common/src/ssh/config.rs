@@ -23,6 +23,29 @@ pub(crate) struct Resolved {
     pub identities: Vec<PathBuf>,
     /// Identities named explicitly that do not exist (reported if authentication fails).
     pub missing: Vec<PathBuf>,
+    /// `UserKnownHostsFile` from ssh_config (the first file), if set.
+    pub known_hosts: Option<PathBuf>,
+    /// The ssh_config option only the OpenSSH transport can honour (`ProxyJump`, `ProxyCommand`), if any.
+    pub needs_openssh: Option<&'static str>,
+}
+
+/// The first value of an option ssh2-config keeps unparsed, looked up case-insensitively.
+fn raw_option<'a>(params: &'a ssh2_config::HostParams, name: &str) -> Option<&'a str> {
+    params
+        .unsupported_fields
+        .iter()
+        .chain(&params.ignored_fields)
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.first())
+        .map(String::as_str)
+}
+
+/// Expands a leading `~/` against the home directory.
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(path),
+    }
 }
 
 /// The home directory: `$HOME`, else the one of the user in /etc/passwd.
@@ -133,10 +156,25 @@ pub(crate) fn resolve(target: &SshTarget, options: &SshOptions) -> Result<Resolv
     } else {
         (Vec::new(), Vec::new())
     };
+    let known_hosts = params
+        .and_then(|p| raw_option(p, "UserKnownHostsFile"))
+        .filter(|v| !v.eq_ignore_ascii_case("none"))
+        .map(expand_home);
+    let needs_openssh = params.and_then(|p| {
+        if p.proxy_jump.as_ref().is_some_and(|j| !j.is_empty()) {
+            Some("ProxyJump")
+        } else if raw_option(p, "ProxyCommand").is_some_and(|v| !v.eq_ignore_ascii_case("none")) {
+            Some("ProxyCommand")
+        } else {
+            None
+        }
+    });
     Ok(Resolved {
         endpoint: Endpoint { host, port, user },
         identities,
         missing,
+        known_hosts,
+        needs_openssh,
     })
 }
 
@@ -154,7 +192,8 @@ mod tests {
             &config,
             format!(
                 "Host pve\n  HostName 10.0.0.2\n  User admin\n  Port 2222\n  IdentityFile {}\n  \
-                 IdentityFile {}/absent\n  ServerAliveCountMax 3\n\nHost *\n  User nobody\n",
+                 IdentityFile {}/absent\n  ServerAliveCountMax 3\n  UserKnownHostsFile ~/kh\n\n\
+                 Host jump\n  ProxyJump bastion\n\nHost *\n  User nobody\n",
                 key.display(),
                 dir.path().display()
             ),
@@ -175,6 +214,10 @@ mod tests {
         );
         assert_eq!(r.identities, vec![key]);
         assert_eq!(r.missing, vec![dir.path().join("absent")]);
+        assert_eq!(r.known_hosts, home_dir().map(|h| h.join("kh")));
+        assert_eq!(r.needs_openssh, None);
+        let r = resolve(&SshTarget::new("jump"), &options).unwrap();
+        assert_eq!(r.needs_openssh, Some("ProxyJump"));
 
         let r = resolve(&SshTarget::new("pve").user("root").port(22), &options).unwrap();
         assert_eq!((r.endpoint.port, r.endpoint.user.as_str()), (22, "root"));

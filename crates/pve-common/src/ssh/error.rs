@@ -54,7 +54,7 @@ pub enum SshError {
     #[error("cannot resolve {} ({}): {source}", endpoint.host, endpoint.describe())]
     Resolve {
         /// Where to.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// Why.
         #[source]
         source: io::Error,
@@ -63,7 +63,7 @@ pub enum SshError {
     #[error("cannot connect to {} ({}): {source}", endpoint, endpoint.describe())]
     Connect {
         /// Where to.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// Why (`ErrorKind::ConnectionRefused`, `TimedOut`...).
         #[source]
         source: io::Error,
@@ -73,7 +73,7 @@ pub enum SshError {
     #[error("ssh handshake with {} ({}) failed: {message}", endpoint, endpoint.describe())]
     Handshake {
         /// Where to.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// What the library or `ssh` said.
         message: String,
     },
@@ -87,7 +87,7 @@ pub enum SshError {
     )]
     HostKeyUnknown {
         /// Where to.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// `ssh-ed25519`, `ecdsa-sha2-nistp256`...
         key_type: String,
         /// `SHA256:...` of the key the server presented.
@@ -107,7 +107,7 @@ pub enum SshError {
     )]
     HostKeyChanged {
         /// Where to.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// `SHA256:...` of the key the server presented.
         fingerprint: String,
         /// The known_hosts file checked.
@@ -117,7 +117,7 @@ pub enum SshError {
     #[error("authentication as {} failed ({}); tried: {tried}", endpoint, endpoint.describe())]
     Auth {
         /// Where to.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// What was tried and why each failed (agent, each identity file, keys needing a passphrase).
         tried: String,
     },
@@ -129,7 +129,7 @@ pub enum SshError {
     )]
     SessionDropped {
         /// Where to.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// The command running when it dropped, if any.
         command: Option<String>,
         /// What the library or `ssh` said.
@@ -140,7 +140,7 @@ pub enum SshError {
     #[error("`{command}` on {endpoint} timed out after {}", humantime::format_duration(*timeout))]
     CommandTimeout {
         /// Where.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// The command line as sent.
         command: String,
         /// The timeout that expired.
@@ -150,7 +150,7 @@ pub enum SshError {
     #[error("`{command}` on {endpoint} failed ({status}){}", stderr_suffix(stderr))]
     CommandFailed {
         /// Where.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// The command line as sent.
         command: String,
         /// `exit status 3` or `killed by signal TERM`.
@@ -164,7 +164,7 @@ pub enum SshError {
     #[error("cannot send `{command}` to {endpoint}: an argument contains a NUL byte")]
     InvalidCommand {
         /// Where.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// The command as far as it can be shown.
         command: String,
     },
@@ -172,7 +172,7 @@ pub enum SshError {
     #[error("ssh to {endpoint}: {message}")]
     Protocol {
         /// Where.
-        endpoint: Endpoint,
+        endpoint: Box<Endpoint>,
         /// What went wrong.
         message: String,
     },

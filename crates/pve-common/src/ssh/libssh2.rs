@@ -83,7 +83,7 @@ impl Libssh2 {
         let addrs: Vec<_> = (endpoint.host.as_str(), endpoint.port)
             .to_socket_addrs()
             .map_err(|source| SshError::Resolve {
-                endpoint: endpoint.clone(),
+                endpoint: Box::new(endpoint.clone()),
                 source,
             })?
             .collect();
@@ -99,23 +99,23 @@ impl Libssh2 {
             }
         }
         let stream = stream.ok_or_else(|| SshError::Connect {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             source: last,
         })?;
         let _ = stream.set_nodelay(true);
         let socket = stream.try_clone().map_err(|source| SshError::Connect {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             source,
         })?;
         let protocol = |e: ssh2::Error| SshError::Protocol {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             message: e.message().to_owned(),
         };
         let mut session = Session::new().map_err(protocol)?;
         session.set_tcp_stream(stream);
         session.set_timeout(millis(options.connect_timeout));
         session.handshake().map_err(|e| SshError::Handshake {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             message: handshake_message(&e),
         })?;
         verify_host_key(cx, &session)?;
@@ -139,7 +139,7 @@ impl Libssh2 {
 
     fn dropped(endpoint: &Endpoint, command: &str, message: impl Into<String>) -> SshError {
         SshError::SessionDropped {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             command: Some(crate::secret::mask(command)),
             message: message.into(),
         }
@@ -161,9 +161,9 @@ fn handshake_message(e: &ssh2::Error) -> String {
 
 fn verify_host_key(cx: &Context<'_>, session: &Session) -> Result<(), SshError> {
     let endpoint = &cx.resolved.endpoint;
-    let path = cx.options.known_hosts_path();
+    let path = cx.known_hosts_path();
     let (key, _) = session.host_key().ok_or_else(|| SshError::Protocol {
-        endpoint: endpoint.clone(),
+        endpoint: Box::new(endpoint.clone()),
         message: "the server sent no host key".to_owned(),
     })?;
     let key = key.to_vec();
@@ -177,24 +177,23 @@ fn verify_host_key(cx: &Context<'_>, session: &Session) -> Result<(), SshError> 
     match verdict {
         Verdict::Known => Ok(()),
         Verdict::Changed => Err(SshError::HostKeyChanged {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             fingerprint,
             known_hosts: path,
         }),
         Verdict::Unknown if cx.options.accept_new_host_key => {
-            crate::warn!(
-                "adding the host key of {} ({fingerprint}) to {}",
-                known_hosts::host_name_for(&endpoint.host, endpoint.port),
-                path.display()
-            );
+            let name = known_hosts::host_name_for(&endpoint.host, endpoint.port);
             cx.runner.effect(
                 Access::Mutating,
                 format_args!(
-                    "add the host key {fingerprint} of {} to {}",
-                    known_hosts::host_name_for(&endpoint.host, endpoint.port),
+                    "add the host key {fingerprint} of {name} to {}",
                     path.display()
                 ),
                 || {
+                    crate::warn!(
+                        "adding the new host key of {name} ({fingerprint}) to {}",
+                        path.display()
+                    );
                     known_hosts::append(&path, &endpoint.host, endpoint.port, &key).map_err(
                         |source| SshError::Io {
                             what: format!("add the host key to {}", path.display()),
@@ -206,7 +205,7 @@ fn verify_host_key(cx: &Context<'_>, session: &Session) -> Result<(), SshError> 
             Ok(())
         }
         Verdict::Unknown => Err(SshError::HostKeyUnknown {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             key_type: known_hosts::key_type(&key).unwrap_or_else(|| "unknown".to_owned()),
             fingerprint,
             known_hosts: path,
@@ -277,7 +276,7 @@ fn authenticate(cx: &Context<'_>, session: &Session) -> Result<(), SshError> {
             Ok(()) => tried.push(format!("{} (not accepted)", key.display())),
             Err(e) if is_dropped(&e) => {
                 return Err(SshError::SessionDropped {
-                    endpoint: endpoint.clone(),
+                    endpoint: Box::new(endpoint.clone()),
                     command: None,
                     message: e.message().to_owned(),
                 });
@@ -292,7 +291,7 @@ fn authenticate(cx: &Context<'_>, session: &Session) -> Result<(), SshError> {
         tried.push("nothing: no ssh-agent and no identity file".to_owned());
     }
     Err(SshError::Auth {
-        endpoint: endpoint.clone(),
+        endpoint: Box::new(endpoint.clone()),
         tried: tried.join(", "),
     })
 }
@@ -398,7 +397,7 @@ impl Transport for Libssh2 {
                 }
                 Err(e) => {
                     return Err(SshError::Protocol {
-                        endpoint: endpoint.clone(),
+                        endpoint: Box::new(endpoint.clone()),
                         message: format!("cannot open a channel: {}", e.message()),
                     });
                 }
@@ -421,7 +420,7 @@ impl Transport for Libssh2 {
                 return Err(Self::dropped(endpoint, command, e.message()));
             }
             return Err(SshError::Protocol {
-                endpoint: endpoint.clone(),
+                endpoint: Box::new(endpoint.clone()),
                 message: format!("cannot start the command: {}", e.message()),
             });
         }
@@ -469,7 +468,7 @@ impl Transport for Libssh2 {
                 && now >= deadline
             {
                 break Some(SshError::CommandTimeout {
-                    endpoint: endpoint.clone(),
+                    endpoint: Box::new(endpoint.clone()),
                     command: crate::secret::mask(command),
                     timeout: limit,
                 });

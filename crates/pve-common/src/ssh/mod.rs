@@ -121,11 +121,18 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
-    /// Reads [`TRANSPORT_ENV`]: `openssh` selects [`TransportKind::OpenSsh`], anything else libssh2.
+    /// Reads [`TRANSPORT_ENV`] (see [`TransportKind::from_value`]).
     pub fn from_env() -> Self {
-        match std::env::var(TRANSPORT_ENV).as_deref().map(str::trim) {
-            Ok(v) if v.eq_ignore_ascii_case("openssh") => TransportKind::OpenSsh,
-            _ => TransportKind::Libssh2,
+        Self::from_value(std::env::var(TRANSPORT_ENV).as_deref().unwrap_or(""))
+    }
+
+    /// `openssh` (any case, `ssh` too) selects [`TransportKind::OpenSsh`]; anything else libssh2.
+    pub fn from_value(value: &str) -> Self {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("openssh") || value.eq_ignore_ascii_case("ssh") {
+            TransportKind::OpenSsh
+        } else {
+            TransportKind::Libssh2
         }
     }
 }
@@ -182,15 +189,6 @@ impl Default for SshOptions {
 }
 
 impl SshOptions {
-    /// The known_hosts file libssh2 checks.
-    pub fn known_hosts_path(&self) -> PathBuf {
-        self.known_hosts.clone().unwrap_or_else(|| {
-            config::home_dir()
-                .unwrap_or_else(|| PathBuf::from("/root"))
-                .join(".ssh/known_hosts")
-        })
-    }
-
     /// The agent socket to use, if any.
     pub fn agent_socket_path(&self) -> Option<PathBuf> {
         if !self.use_agent {
@@ -314,6 +312,21 @@ pub(crate) struct Context<'a> {
     pub options: &'a SshOptions,
 }
 
+impl Context<'_> {
+    /// The known_hosts file: the option, else ssh_config's `UserKnownHostsFile`, else `~/.ssh/known_hosts`.
+    pub fn known_hosts_path(&self) -> PathBuf {
+        self.options
+            .known_hosts
+            .clone()
+            .or_else(|| self.resolved.known_hosts.clone())
+            .unwrap_or_else(|| {
+                config::home_dir()
+                    .unwrap_or_else(|| PathBuf::from("/root"))
+                    .join(".ssh/known_hosts")
+            })
+    }
+}
+
 /// One way of carrying commands to the node.
 pub(crate) trait Transport: Send {
     /// Connects (and authenticates) unless already connected.
@@ -357,6 +370,15 @@ impl<'r> SshClient<'r> {
         options: SshOptions,
     ) -> Result<Self, SshError> {
         let resolved = config::resolve(target, &options)?;
+        let mut options = options;
+        if let (TransportKind::Libssh2, Some(option)) = (options.transport, resolved.needs_openssh)
+        {
+            crate::debug!(
+                "ssh: {} uses {option}, which only the system ssh honours; using the OpenSSH transport",
+                target.host
+            );
+            options.transport = TransportKind::OpenSsh;
+        }
         let transport: Box<dyn Transport> = match options.transport {
             TransportKind::Libssh2 => Box::new(libssh2::Libssh2::default()),
             TransportKind::OpenSsh => Box::new(openssh::OpenSsh::new()?),
@@ -492,7 +514,7 @@ impl<'r> SshClient<'r> {
 
     fn failed(&self, command: &RemoteCommand, out: &SshOutput) -> SshError {
         SshError::CommandFailed {
-            endpoint: self.endpoint().clone(),
+            endpoint: Box::new(self.endpoint().clone()),
             command: command.to_string(),
             status: out.describe_status(),
             exit_status: out.exit_status,
@@ -510,7 +532,7 @@ impl<'r> SshClient<'r> {
         let line = command
             .command_line()
             .ok_or_else(|| SshError::InvalidCommand {
-                endpoint: endpoint.clone(),
+                endpoint: Box::new(endpoint.clone()),
                 command: command.to_string(),
             })?;
         let timeout = command.get_timeout().or(self.options.command_timeout);
@@ -575,6 +597,17 @@ mod tests {
     }
 
     #[test]
+    fn transport_values() {
+        assert_eq!(TransportKind::from_value("openssh"), TransportKind::OpenSsh);
+        assert_eq!(
+            TransportKind::from_value(" OpenSSH\n"),
+            TransportKind::OpenSsh
+        );
+        assert_eq!(TransportKind::from_value(""), TransportKind::Libssh2);
+        assert_eq!(TransportKind::from_value("libssh2"), TransportKind::Libssh2);
+    }
+
+    #[test]
     fn line_sink_splits_lines_across_writes() {
         let mut lines = Vec::new();
         {
@@ -607,17 +640,17 @@ mod tests {
             user: "root".into(),
         };
         let refused = SshError::Connect {
-            endpoint: e.clone(),
+            endpoint: Box::new(e.clone()),
             source: io::ErrorKind::ConnectionRefused.into(),
         };
         assert!(refused.is_transient());
         let auth = SshError::Auth {
-            endpoint: e.clone(),
+            endpoint: Box::new(e.clone()),
             tried: "ssh-agent".into(),
         };
         assert!(!auth.is_transient());
         let failed = SshError::CommandFailed {
-            endpoint: e,
+            endpoint: Box::new(e),
             command: "false".into(),
             status: "exit status 1".into(),
             exit_status: 1,

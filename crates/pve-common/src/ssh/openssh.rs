@@ -95,7 +95,7 @@ impl OpenSsh {
         {
             opt("IdentityFile=none".into());
         }
-        let mut args = args;
+
         if let Some(config) = &options.config_file {
             args.splice(0..0, ["-F".into(), config.clone().into_os_string()]);
         }
@@ -168,9 +168,9 @@ impl OpenSsh {
         let endpoint: Endpoint = cx.resolved.endpoint.clone();
         let message = crate::runner::stderr_excerpt(stderr.as_bytes(), 6);
         let has = |s: &str| stderr.contains(s);
-        let kh = cx.options.known_hosts_path();
+        let kh = cx.known_hosts_path();
         let connect = |kind: io::ErrorKind| SshError::Connect {
-            endpoint: endpoint.clone(),
+            endpoint: Box::new(endpoint.clone()),
             source: io::Error::new(kind, message.clone()),
         };
         Some(
@@ -184,14 +184,14 @@ impl OpenSsh {
                             |w| w.trim_end_matches('.').to_owned(),
                         );
                     SshError::HostKeyChanged {
-                        endpoint,
+                        endpoint: Box::new(endpoint.clone()),
                         fingerprint,
                         known_hosts: kh,
                     }
                 } else {
                     let (key_type, fingerprint) = Self::scan_fingerprint(cx, stderr);
                     SshError::HostKeyUnknown {
-                        endpoint,
+                        endpoint: Box::new(endpoint.clone()),
                         key_type,
                         fingerprint,
                         known_hosts: kh,
@@ -199,12 +199,12 @@ impl OpenSsh {
                 }
             } else if has("Permission denied") || has("Too many authentication failures") {
                 SshError::Auth {
-                    endpoint,
+                    endpoint: Box::new(endpoint.clone()),
                     tried: format!("ssh: {message}"),
                 }
             } else if has("Could not resolve hostname") {
                 SshError::Resolve {
-                    endpoint,
+                    endpoint: Box::new(endpoint.clone()),
                     source: io::Error::new(io::ErrorKind::NotFound, message),
                 }
             } else if has("Connection refused") {
@@ -218,7 +218,10 @@ impl OpenSsh {
                 || has("ssh_exchange_identification")
                 || has("Unable to negotiate")
             {
-                SshError::Handshake { endpoint, message }
+                SshError::Handshake {
+                    endpoint: Box::new(endpoint.clone()),
+                    message,
+                }
             } else if has("closed by remote host")
                 || has("Broken pipe")
                 || has("client_loop")
@@ -227,12 +230,15 @@ impl OpenSsh {
                 || has("lost connection")
             {
                 SshError::SessionDropped {
-                    endpoint,
+                    endpoint: Box::new(endpoint.clone()),
                     command: Some(crate::secret::mask(command)),
                     message,
                 }
             } else if has("Connection closed by") || has("Connection reset") {
-                SshError::Handshake { endpoint, message }
+                SshError::Handshake {
+                    endpoint: Box::new(endpoint.clone()),
+                    message,
+                }
             } else {
                 return None;
             },
@@ -253,7 +259,7 @@ impl Transport for OpenSsh {
         )?;
         if exit.status != 0 {
             return Err(SshError::Protocol {
-                endpoint: cx.resolved.endpoint.clone(),
+                endpoint: Box::new(cx.resolved.endpoint.clone()),
                 message: format!(
                     "`true` exited with status {}: {}",
                     exit.status,
@@ -347,7 +353,7 @@ impl Transport for OpenSsh {
         if timed_out.load(Ordering::SeqCst) {
             self.master_started = false;
             return Err(SshError::CommandTimeout {
-                endpoint: endpoint.clone(),
+                endpoint: Box::new(endpoint.clone()),
                 command: crate::secret::mask(command),
                 timeout: timeout.unwrap_or_default(),
             });
@@ -357,7 +363,7 @@ impl Transport for OpenSsh {
             Ok(None) => {
                 let _ = reader.kill();
                 return Err(SshError::Protocol {
-                    endpoint: endpoint.clone(),
+                    endpoint: Box::new(endpoint.clone()),
                     message: "ssh closed its output but did not exit".to_owned(),
                 });
             }
@@ -378,7 +384,7 @@ impl Transport for OpenSsh {
         if code == Some(255) && stderr_text.trim().is_empty() && !self.master_alive(cx) {
             self.master_started = false;
             return Err(SshError::SessionDropped {
-                endpoint: endpoint.clone(),
+                endpoint: Box::new(endpoint.clone()),
                 command: Some(crate::secret::mask(command)),
                 message: "ssh exited with status 255 and the master connection is gone".to_owned(),
             });
