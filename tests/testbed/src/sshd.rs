@@ -311,6 +311,10 @@ impl Sshd {
         self.log_offset = self.log.snapshot().len();
         let reader = Arc::clone(&handle);
         let log = Arc::clone(&self.log);
+        // The marker names the pid: the reader thread of a stopped sshd may still append its own marker
+        // after a restarted one began logging.
+        let exited = format!("<sshd {} exited>", handle.pids().first().copied().unwrap_or(0));
+        let exit_marker = exited.clone();
         thread::spawn(move || {
             let mut lines = BufReader::new(&*reader);
             let mut line = Vec::new();
@@ -318,7 +322,7 @@ impl Sshd {
                 log.push(String::from_utf8_lossy(&line).trim_end().to_owned());
                 line.clear();
             }
-            log.push("<sshd exited>".to_owned());
+            log.push(exit_marker);
         });
         let offset = self.log_offset;
         let outcome = self.log.wait_for(Instant::now() + START_TIMEOUT, |lines| {
@@ -326,7 +330,7 @@ impl Sshd {
                 if l.contains("Server listening on") {
                     return Some(Ok(()));
                 }
-                if l.contains("<sshd exited>") || l.contains("Bind to port") {
+                if *l == exited || l.contains("Bind to port") {
                     return Some(Err(lines[offset..].join("\n")));
                 }
             }
