@@ -108,6 +108,7 @@ fn key_auth_through_ssh_config(kind: TransportKind) {
     assert_eq!(c.endpoint().port, sshd.port());
     assert_eq!(c.endpoint().user, sshd.user());
     c.connect().unwrap();
+    c.check_ssh_access().unwrap();
     let who = stdout_of(&mut c, &RemoteCommand::read_only("id").arg("-un"));
     assert_eq!(who.trim(), sshd.user());
     assert_eq!(sshd.logins(), 1);

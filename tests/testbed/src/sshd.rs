@@ -22,6 +22,26 @@
 //! remote commands, found through `/proc` by parentage and by a marker variable `PVE_TESTBED_SSHD` that every
 //! remote session inherits, so even a detached `sleep 30` goes) and stops the proxy. Drop also runs when a
 //! test panics.
+//!
+//! Works as root and as an ordinary user (then only that user can log in, which is what tests use).
+//!
+//! ```no_run
+//! use testbed::sshd::{Sshd, SshdOptions};
+//!
+//! let sshd = Sshd::start_with(
+//!     SshdOptions::new()
+//!         .path_prefix("/path/to/sim/bin")
+//!         .env("PVE_SIM_STATE", "/tmp/state"),
+//! )?;
+//! // With the system client: ssh -F <ssh_config> pve-test 'qm list'
+//! let argv = sshd.ssh_argv();
+//! // With pve_common::ssh: SshTarget::new(sshd.alias()) and SshOptions { config_file:
+//! // Some(sshd.ssh_config()), known_hosts: Some(sshd.known_hosts()), .. }
+//! assert_eq!(argv[3], sshd.alias());
+//! sshd.refuse_next(1); // the next connection is closed at once
+//! assert_eq!(sshd.connections(), 0);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
@@ -193,6 +213,13 @@ impl Sshd {
         sshd.env = sshd.remote_env(&options);
         sshd.write_client_files()?;
         sshd.spawn_on_free_port()?;
+        // Also trust the direct port, for tests that bypass the proxy.
+        let direct = sshd.known_hosts_line(sshd.sshd_port)?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(sshd.known_hosts())
+            .and_then(|mut f| std::io::Write::write_all(&mut f, direct.as_bytes()))
+            .context("write known_hosts")?;
         Ok(sshd)
     }
 
@@ -222,7 +249,8 @@ impl Sshd {
         env
     }
 
-    fn write_client_files(&self) -> Result<()> {
+    /// The known_hosts line trusting the host key on `port`.
+    pub fn known_hosts_line(&self, port: u16) -> Result<String> {
         let host_pub =
             std::fs::read_to_string(self.host_key_pub_path()).context("read host key")?;
         let mut fields = host_pub.split_whitespace();
@@ -230,11 +258,12 @@ impl Sshd {
             fields.next().unwrap_or_default(),
             fields.next().unwrap_or_default(),
         );
-        std::fs::write(
-            self.known_hosts(),
-            format!("[127.0.0.1]:{} {kind} {blob}\n", self.port()),
-        )
-        .context("write known_hosts")?;
+        Ok(format!("[127.0.0.1]:{port} {kind} {blob}\n"))
+    }
+
+    fn write_client_files(&self) -> Result<()> {
+        std::fs::write(self.known_hosts(), self.known_hosts_line(self.port())?)
+            .context("write known_hosts")?;
         let config = format!(
             "Host {HOST_ALIAS}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
              IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  StrictHostKeyChecking yes\n  BatchMode yes\n",
@@ -313,7 +342,10 @@ impl Sshd {
         let log = Arc::clone(&self.log);
         // The marker names the pid: the reader thread of a stopped sshd may still append its own marker
         // after a restarted one began logging.
-        let exited = format!("<sshd {} exited>", handle.pids().first().copied().unwrap_or(0));
+        let exited = format!(
+            "<sshd {} exited>",
+            handle.pids().first().copied().unwrap_or(0)
+        );
         let exit_marker = exited.clone();
         thread::spawn(move || {
             let mut lines = BufReader::new(&*reader);

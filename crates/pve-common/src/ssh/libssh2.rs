@@ -341,18 +341,28 @@ enum Step {
     Data,
     Eof,
     Idle,
+    /// Reading from the channel failed: the session is gone.
+    ChannelError(io::Error),
+    /// Writing to the caller's sink failed.
+    SinkError(io::Error),
 }
 
-fn read_some(stream: &mut impl Read, buf: &mut [u8], out: &mut dyn Write) -> io::Result<Step> {
+fn read_some(stream: &mut impl Read, buf: &mut [u8], out: &mut dyn Write) -> Step {
     match stream.read(buf) {
-        Ok(0) => Ok(Step::Eof),
-        Ok(n) => {
-            out.write_all(&buf[..n])
-                .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))?;
-            Ok(Step::Data)
+        Ok(0) => Step::Eof,
+        Ok(n) => match out.write_all(&buf[..n]) {
+            Ok(()) => Step::Data,
+            Err(e) => Step::SinkError(e),
+        },
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Step::Idle
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Step::Idle),
-        Err(e) => Err(e),
+        Err(e) => Step::ChannelError(e),
     }
 }
 
@@ -436,24 +446,28 @@ impl Transport for Libssh2 {
             let mut progressed = false;
             if !out_done {
                 match read_some(&mut channel, &mut buf, stdout) {
-                    Ok(Step::Data) => progressed = true,
-                    Ok(Step::Eof) => out_done = true,
-                    Ok(Step::Idle) => {}
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    Step::Data => progressed = true,
+                    Step::Eof => out_done = true,
+                    Step::Idle => {}
+                    Step::SinkError(e) => {
                         break Some(SshError::Io {
-                            what: format!("write the output of `{command}`"),
+                            what: format!("write the output of `{}`", crate::secret::mask(command)),
                             source: e,
                         });
                     }
-                    Err(e) => break Some(Self::dropped(endpoint, command, e.to_string())),
+                    Step::ChannelError(e) => {
+                        break Some(Self::dropped(endpoint, command, e.to_string()));
+                    }
                 }
             }
             if !err_done {
                 match read_some(&mut err_stream, &mut buf, &mut stderr) {
-                    Ok(Step::Data) => progressed = true,
-                    Ok(Step::Eof) => err_done = true,
-                    Ok(Step::Idle) => {}
-                    Err(e) => break Some(Self::dropped(endpoint, command, e.to_string())),
+                    Step::Data => progressed = true,
+                    Step::Eof => err_done = true,
+                    Step::Idle | Step::SinkError(_) => {}
+                    Step::ChannelError(e) => {
+                        break Some(Self::dropped(endpoint, command, e.to_string()));
+                    }
                 }
             }
             if out_done && err_done {

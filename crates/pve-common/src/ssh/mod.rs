@@ -117,6 +117,17 @@ pub enum TransportKind {
     #[default]
     Libssh2,
     /// The system `ssh` binary, one ControlMaster connection per client.
+    ///
+    /// For fake `ssh` scripts in BATS tests, the argv of a command is
+    /// `[-F <config>] -o BatchMode=yes -o ConnectTimeout=<s> -o ControlMaster=auto -o ControlPath=<dir>/cm
+    /// -o ControlPersist=120 -o StrictHostKeyChecking=yes|accept-new [-o UserKnownHostsFile=<file>]
+    /// -o ServerAliveInterval=<s> -o ServerAliveCountMax=3 -o LogLevel=ERROR [-o IdentityAgent=<sock>|none]
+    /// [-o IdentityFile=none] [-i <key>]... [-p <port>] [-l <user>] -T -- <host> <command line>`: the
+    /// destination is always the second-to-last argument and the quoted command line the last. The
+    /// connection is ended with `[-F <config>] -o ControlPath=<dir>/cm -O exit -- <host>` (its status is
+    /// ignored); `-O check` is asked only after a silent exit status 255. Exit status 255 with one of ssh's
+    /// own messages on stderr ("Connection refused", "Host key verification failed", "Permission denied"...)
+    /// is classified as that failure; any other status is the remote command's.
     OpenSsh,
 }
 
