@@ -318,14 +318,18 @@ fn agent_auth(session: &Session, user: &str, socket: &Path) -> Result<bool, Stri
 }
 
 /// Waits until the socket has something to read (or `limit` passes).
+///
+/// libssh2 keeps its socket in non-blocking mode (it emulates blocking with its own poll), and the flag
+/// is shared with our clone, so a plain `peek` would return at once. The clone is made blocking for the
+/// `peek` with a read timeout, then non-blocking again before libssh2 touches the socket.
 fn wait_readable(socket: &TcpStream, limit: Duration) {
     let limit = limit.clamp(Duration::from_millis(1), POLL_SLICE);
-    if socket.set_read_timeout(Some(limit)).is_err() {
-        std::thread::sleep(Duration::from_millis(1));
-        return;
-    }
-    let mut byte = [0u8; 1];
-    match socket.peek(&mut byte) {
+    let waited = socket
+        .set_nonblocking(false)
+        .and_then(|()| socket.set_read_timeout(Some(limit)))
+        .and_then(|()| socket.peek(&mut [0u8; 1]));
+    let restored = socket.set_nonblocking(true);
+    match waited {
         // Data waiting, or the peer closed: either way libssh2 has something to read.
         Ok(_) => {}
         Err(e)
@@ -334,6 +338,9 @@ fn wait_readable(socket: &TcpStream, limit: Duration) {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ) => {}
         Err(_) => std::thread::sleep(Duration::from_millis(1)),
+    }
+    if restored.is_err() {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
