@@ -3,7 +3,6 @@
 //! `IdentityFile` entries replace the default identities. `Match` and `%` tokens are not understood
 //! (use the OpenSSH transport for such configs: `ssh` resolves them itself).
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -89,29 +88,40 @@ pub(crate) fn config_path(options: &SshOptions) -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
-fn parse(path: &Path) -> Result<SshConfig, SshError> {
+/// Parses the file; also tells whether it has `Match` blocks, which ssh2-config does not understand (their
+/// lines would be read as part of the `Host` block before them).
+fn parse(path: &Path) -> Result<(SshConfig, bool), SshError> {
     let err = |message: String| SshError::Config {
         path: path.to_owned(),
         message,
     };
-    let file = File::open(path).map_err(|e| err(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let has_match = text.lines().any(|l| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("match"))
+    });
     let mut config = SshConfig::default();
     if let Some(home) = home_dir() {
         config = config.home_dir(home);
     }
-    config
+    let config = config
         .parse(
-            &mut BufReader::new(file),
+            &mut BufReader::new(text.as_bytes()),
             ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS,
         )
-        .map_err(|e| err(e.to_string()))
+        .map_err(|e| err(e.to_string()))?;
+    Ok((config, has_match))
 }
 
 /// Resolves `target` with `options` and the ssh_config.
 pub(crate) fn resolve(target: &SshTarget, options: &SshOptions) -> Result<Resolved, SshError> {
-    let params = match config_path(options) {
-        Some(path) => Some(parse(&path)?.query(&target.host)),
-        None => None,
+    let (params, has_match) = match config_path(options) {
+        Some(path) => {
+            let (config, has_match) = parse(&path)?;
+            (Some(config.query(&target.host)), has_match)
+        }
+        None => (None, false),
     };
     let params = params.as_ref();
     let host = params
@@ -160,8 +170,16 @@ pub(crate) fn resolve(target: &SshTarget, options: &SshOptions) -> Result<Resolv
         .and_then(|p| raw_option(p, "UserKnownHostsFile"))
         .filter(|v| !v.eq_ignore_ascii_case("none"))
         .map(expand_home);
+    let has_token = host.contains('%')
+        || params
+            .and_then(|p| p.identity_file.as_ref())
+            .is_some_and(|files| files.iter().any(|f| f.to_string_lossy().contains('%')));
     let needs_openssh = params.and_then(|p| {
-        if p.proxy_jump.as_ref().is_some_and(|j| !j.is_empty()) {
+        if has_match {
+            Some("Match")
+        } else if has_token {
+            Some("% tokens")
+        } else if p.proxy_jump.as_ref().is_some_and(|j| !j.is_empty()) {
             Some("ProxyJump")
         } else if raw_option(p, "ProxyCommand").is_some_and(|v| !v.eq_ignore_ascii_case("none")) {
             Some("ProxyCommand")
@@ -226,6 +244,29 @@ mod tests {
         assert_eq!(r.endpoint.host, "other");
         assert_eq!(r.endpoint.user, "nobody");
         assert_eq!(r.endpoint.port, 22);
+    }
+
+    #[test]
+    fn match_blocks_and_tokens_need_openssh() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let options = SshOptions {
+            config_file: Some(config.clone()),
+            ..SshOptions::default()
+        };
+        std::fs::write(
+            &config,
+            "Host pve\n  User root\nMatch host pve\n  User bob\n",
+        )
+        .unwrap();
+        let r = resolve(&SshTarget::new("pve"), &options).unwrap();
+        assert_eq!(r.needs_openssh, Some("Match"));
+        std::fs::write(&config, "Host pve\n  HostName %h.lan\n").unwrap();
+        let r = resolve(&SshTarget::new("pve"), &options).unwrap();
+        assert_eq!(r.needs_openssh, Some("% tokens"));
+        std::fs::write(&config, "Host pve\n  HostName pve.lan\n").unwrap();
+        let r = resolve(&SshTarget::new("pve"), &options).unwrap();
+        assert_eq!(r.needs_openssh, None);
     }
 
     #[test]
