@@ -92,6 +92,7 @@ both_transports!(
     dry_run_skips_mutating_but_runs_read_only,
     check_ssh_access_names_host_port_user_and_cause,
     dropped_session_reconnects_on_next_command,
+    restarted_sshd_is_reconnected_transparently,
     non_idempotent_failure_is_not_retried,
 );
 
@@ -480,6 +481,18 @@ fn dropped_session_reconnects_on_next_command(kind: TransportKind) {
     assert!(matches!(err, SshError::SessionDropped { .. }), "{err}");
     assert_eq!(stdout_of(&mut c, &echo("back")), "back");
     assert_eq!(sshd.connections(), 2, "reconnected once");
+}
+
+fn restarted_sshd_is_reconnected_transparently(kind: TransportKind) {
+    let mut sshd = Sshd::start().unwrap();
+    let runner = Runner::new(false);
+    let mut c = client(&runner, &sshd, kind);
+    assert_eq!(stdout_of(&mut c, &echo("before")), "before");
+    sshd.restart().unwrap();
+    // Between commands: the dead session is noticed before anything runs, so no error at all.
+    assert_eq!(stdout_of(&mut c, &echo("after")), "after");
+    assert_eq!(stdout_of(&mut c, &echo("reused")), "reused");
+    assert_eq!(sshd.connections(), 2);
 }
 
 fn non_idempotent_failure_is_not_retried(kind: TransportKind) {
