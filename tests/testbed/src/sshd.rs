@@ -68,6 +68,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SshdOptions {
     path_prefix: Vec<PathBuf>,
     env: Vec<(String, String)>,
+    extra_config: Vec<String>,
 }
 
 impl SshdOptions {
@@ -83,10 +84,17 @@ impl SshdOptions {
         self
     }
 
-    /// Sets a variable for every remote command (for example `PVE_SIM_STATE`). Values must not contain
-    /// whitespace or quotes (sshd's `SetEnv` syntax).
+    /// Sets a variable for every remote command (for example `PVE_SIM_STATE`). Values may contain spaces
+    /// but not double quotes or newlines (sshd's `SetEnv` syntax; [`Sshd::start_with`] refuses them).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a line to the generated `sshd_config` (for example `ClientAliveInterval 1`). These lines come
+    /// first, so they override the generated settings (sshd takes the first value of each keyword).
+    pub fn config_line(mut self, line: impl Into<String>) -> Self {
+        self.extra_config.push(line.into());
         self
     }
 }
@@ -144,6 +152,7 @@ pub struct Sshd {
     user: String,
     marker: String,
     env: Vec<(String, String)>,
+    extra_config: Vec<String>,
     sshd_port: u16,
     proxy: Proxy,
     child: Option<Arc<duct::ReaderHandle>>,
@@ -204,6 +213,7 @@ impl Sshd {
             user,
             marker,
             env: Vec::new(),
+            extra_config: options.extra_config.clone(),
             sshd_port: 0,
             proxy,
             child: None,
@@ -211,6 +221,13 @@ impl Sshd {
             log_offset: 0,
         };
         sshd.env = sshd.remote_env(&options);
+        if let Some((k, v)) = sshd
+            .env
+            .iter()
+            .find(|(k, v)| !valid_env_word(k) || v.contains(['"', '\n', '\0']))
+        {
+            bail!("remote variable {k}={v:?} cannot be passed through sshd's SetEnv");
+        }
         sshd.write_client_files()?;
         sshd.spawn_on_free_port()?;
         // Also trust the direct port, for tests that bypass the proxy.
@@ -278,9 +295,13 @@ impl Sshd {
 
     fn write_sshd_config(&self, port: u16) -> Result<PathBuf> {
         let d = self.dir.path();
-        let set_env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let set_env: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("\"{k}={v}\""))
+            .collect();
         let config = format!(
-            "Port {port}\n\
+            "{extra}Port {port}\n\
              ListenAddress 127.0.0.1\n\
              HostKey {hk}\n\
              PidFile {d}/sshd.pid\n\
@@ -304,6 +325,11 @@ impl Sshd {
             d = d.display(),
             user = self.user,
             set_env = set_env.join(" "),
+            extra = self
+                .extra_config
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
         );
         let path = d.join("sshd_config");
         std::fs::write(&path, config).context("write sshd_config")?;
@@ -468,6 +494,19 @@ impl Sshd {
     /// The host's public key file (`ssh-ed25519 AAAA... comment`).
     pub fn host_key_pub_path(&self) -> PathBuf {
         self.dir.path().join("ssh_host_ed25519_key.pub")
+    }
+
+    /// Authorizes another public key (a `.pub` file) for [`Sshd::user`].
+    pub fn authorize_key(&self, public_key: &Path) -> Result<()> {
+        let key = std::fs::read_to_string(public_key)
+            .with_context(|| format!("read {}", public_key.display()))?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, format!("{}\n", key.trim()).as_bytes())
+            })
+            .context("append to authorized_keys")
     }
 
     /// The host key's fingerprint as OpenSSH shows it: `SHA256:...`.
@@ -747,6 +786,10 @@ pub fn fingerprint(pub_key: &Path) -> Result<String> {
         .with_context(|| format!("no fingerprint in `{out}`"))
 }
 
+fn valid_env_word(key: &str) -> bool {
+    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("find a free port")?;
     Ok(listener.local_addr()?.port())
@@ -880,11 +923,16 @@ mod tests {
         let sshd = Sshd::start_with(
             SshdOptions::new()
                 .path_prefix(bin.path())
-                .env("PVE_SIM_STATE", "/tmp/sim-state"),
+                .env("PVE_SIM_STATE", "/tmp/sim-state")
+                .env("PVE_NOTE", "two words")
+                .config_line("ClientAliveInterval 30"),
         )
         .unwrap();
         let started = Instant::now();
-        let out = ssh(&sshd, "echo \"$PATH|$PVE_SIM_STATE\"; id -un");
+        let out = ssh(
+            &sshd,
+            "echo \"$PATH|$PVE_SIM_STATE\"; id -un; echo \"$PVE_NOTE\"",
+        );
         let took = started.elapsed();
         assert!(
             out.status.success(),
@@ -900,6 +948,7 @@ mod tests {
         );
         assert!(first.ends_with("|/tmp/sim-state"), "{first}");
         assert_eq!(lines.next(), Some(sshd.user()));
+        assert_eq!(lines.next(), Some("two words"));
         assert_eq!(sshd.connections(), 1);
         assert_eq!(sshd.logins(), 1);
         assert!(took < Duration::from_secs(3), "login took {took:?}");
