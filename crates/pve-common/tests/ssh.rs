@@ -166,7 +166,10 @@ fn unknown_host_key_is_refused(kind: TransportKind) {
     let msg = err.to_string();
     assert!(matches!(err, SshError::HostKeyUnknown { .. }), "{msg}");
     assert!(msg.contains(&sshd.host_key_fingerprint().unwrap()), "{msg}");
-    assert!(msg.contains("host 127.0.0.1"), "{msg}");
+    assert!(
+        msg.contains(&format!("127.0.0.1 port {}", sshd.port())),
+        "{msg}"
+    );
     assert!(msg.contains("accept"), "{msg}");
     assert_eq!(std::fs::read_to_string(&empty).unwrap(), "");
     assert_eq!(sshd.logins(), 0);

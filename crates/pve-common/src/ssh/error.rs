@@ -83,7 +83,8 @@ pub enum SshError {
          Check the fingerprint on the node (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then accept it \
          with `ssh-keyscan -p {port} {host} >> {}` or connect once with the accept-new-host-key option",
         known_hosts.display(), known_hosts.display(),
-        host_id = endpoint.describe(), port = endpoint.port, host = endpoint.host
+        host_id = format!("{} port {}", endpoint.host, endpoint.port), port = endpoint.port,
+        host = endpoint.host
     )]
     HostKeyUnknown {
         /// Where to.
@@ -102,7 +103,7 @@ pub enum SshError {
          If the node was reinstalled, remove the old entry with `ssh-keygen -R '{name}' -f {}` and accept the \
          new key; otherwise, do not connect",
         known_hosts.display(), known_hosts.display(),
-        host_id = endpoint.describe(),
+        host_id = format!("{} port {}", endpoint.host, endpoint.port),
         name = super::known_hosts::host_name_for(&endpoint.host, endpoint.port)
     )]
     HostKeyChanged {

@@ -451,7 +451,7 @@ impl<'r> SshClient<'r> {
             attempts: 3,
             ..self.options.retry
         };
-        let what = format!("ssh access check ({})", self.endpoint().describe());
+        let what = format!("ssh access check of {}", self.endpoint());
         let probe = RemoteCommand::read_only("true");
         let sleeper = std::mem::replace(&mut self.sleeper, Box::new(ThreadSleeper));
         let result = retry_with(
