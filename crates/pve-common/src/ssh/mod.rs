@@ -355,6 +355,10 @@ pub(crate) trait Transport: Send {
 }
 
 /// The SSH connection of a run. See the module documentation.
+///
+/// One client carries one session; commands on it run one after another. For parallel work, make one
+/// client per thread (a blocking read on one libssh2 channel blocks the whole session). Dropping the
+/// client closes the session (for OpenSSH, `ssh -O exit` ends the master connection).
 pub struct SshClient<'r> {
     runner: &'r Runner,
     target: SshTarget,
