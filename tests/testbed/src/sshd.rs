@@ -156,6 +156,8 @@ pub struct Sshd {
     sshd_port: u16,
     proxy: Proxy,
     child: Option<Arc<duct::ReaderHandle>>,
+    /// Write end of the pipe the wrapper of sshd waits on (see [`with_lifeline`]).
+    lifeline: Option<os_pipe::PipeWriter>,
     log: Arc<Log>,
     /// Lines of the log that belonged to earlier sshd runs (so restarts do not confuse readiness checks).
     log_offset: usize,
@@ -217,6 +219,7 @@ impl Sshd {
             sshd_port: 0,
             proxy,
             child: None,
+            lifeline: None,
             log: Arc::new(Log::default()),
             log_offset: 0,
         };
@@ -351,17 +354,19 @@ impl Sshd {
     /// Starts sshd on `port`; the inner error is a port collision or start failure worth another port.
     fn spawn(&mut self, port: u16) -> Result<std::result::Result<(), String>> {
         let config = self.write_sshd_config(port)?;
-        let handle = duct::cmd!(SSHD, "-D", "-e", "-f", &config)
-            .before_spawn(|cmd| {
-                use std::os::unix::process::CommandExt;
-                cmd.process_group(0);
-                Ok(())
-            })
-            .stdin_null()
+        let (expression, lifeline) = with_lifeline(&[
+            SSHD.into(),
+            "-D".into(),
+            "-e".into(),
+            "-f".into(),
+            config.into_os_string(),
+        ])?;
+        let handle = expression
             .stderr_to_stdout()
             .unchecked()
             .reader()
             .context("start sshd")?;
+        self.lifeline = Some(lifeline);
         let handle = Arc::new(handle);
         self.log_offset = self.log.snapshot().len();
         let reader = Arc::clone(&handle);
@@ -402,7 +407,7 @@ impl Sshd {
                 Ok(Ok(()))
             }
             Some(Err(log)) => {
-                let _ = handle.kill();
+                kill_tree(&handle);
                 if log.contains("Address already in use") {
                     Ok(Err(log))
                 } else {
@@ -410,7 +415,7 @@ impl Sshd {
                 }
             }
             None => {
-                let _ = handle.kill();
+                kill_tree(&handle);
                 bail!(
                     "sshd did not listen within {START_TIMEOUT:?}:\n{}",
                     self.log.snapshot()[offset..].join("\n")
@@ -428,6 +433,7 @@ impl Sshd {
         pids.extend(marked_processes(&self.marker));
         let _ = child.kill();
         kill_all(&pids);
+        self.lifeline = None;
         self.proxy.cut_all();
     }
 
@@ -664,6 +670,8 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
 pub struct SshAgent {
     dir: tempfile::TempDir,
     child: duct::Handle,
+    /// Closing it (on drop, or when the test process dies) makes the wrapper kill the agent.
+    _lifeline: os_pipe::PipeWriter,
 }
 
 impl std::fmt::Debug for SshAgent {
@@ -682,19 +690,23 @@ impl SshAgent {
             .tempdir()
             .context("create the agent temp dir")?;
         let socket = dir.path().join("agent.sock");
-        let child = duct::cmd!("ssh-agent", "-D", "-a", &socket)
-            .before_spawn(|cmd| {
-                use std::os::unix::process::CommandExt;
-                cmd.process_group(0);
-                Ok(())
-            })
-            .stdin_null()
+        let (expression, lifeline) = with_lifeline(&[
+            "ssh-agent".into(),
+            "-D".into(),
+            "-a".into(),
+            socket.clone().into_os_string(),
+        ])?;
+        let child = expression
             .stdout_null()
             .stderr_null()
             .unchecked()
             .start()
             .context("start ssh-agent")?;
-        let agent = SshAgent { dir, child };
+        let agent = SshAgent {
+            dir,
+            child,
+            _lifeline: lifeline,
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         while !socket.exists() {
             if Instant::now() > deadline {
@@ -733,7 +745,10 @@ impl SshAgent {
 
 impl Drop for SshAgent {
     fn drop(&mut self) {
+        // The child is the lifeline wrapper; the agent is below it.
+        let pids = descendants(&self.child.pids());
         let _ = self.child.kill();
+        kill_all(&pids);
         let _ = self.child.wait();
     }
 }
@@ -784,6 +799,34 @@ pub fn fingerprint(pub_key: &Path) -> Result<String> {
         .find(|w| w.starts_with("SHA256:"))
         .map(str::to_owned)
         .with_context(|| format!("no fingerprint in `{out}`"))
+}
+
+/// The shell wrapper of [`with_lifeline`]: runs the program in the background, waits until its stdin (the
+/// lifeline) reaches end of file, then kills its whole process group.
+const LIFELINE_WRAPPER: &str = r#""$@" </dev/null &
+read -r _ || true
+kill -KILL 0"#;
+
+/// An expression running `argv` in a process group of its own, under a `sh` wrapper that kills the group
+/// as soon as the returned pipe writer is closed. Drop closes it, and so does the kernel when the test
+/// process dies in any way (a panic with `panic = abort`, Ctrl-C, SIGKILL from a test timeout), where no
+/// `Drop` runs: the server never outlives the test. (`PR_SET_PDEATHSIG` would need `unsafe`.)
+fn with_lifeline(argv: &[std::ffi::OsString]) -> Result<(duct::Expression, os_pipe::PipeWriter)> {
+    let (reader, writer) = os_pipe::pipe().context("create the lifeline pipe")?;
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "-c".into(),
+        LIFELINE_WRAPPER.into(),
+        "testbed-lifeline".into(),
+    ];
+    args.extend(argv.iter().cloned());
+    let expression = duct::cmd("sh", args)
+        .before_spawn(|cmd| {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+            Ok(())
+        })
+        .stdin_file(reader);
+    Ok((expression, writer))
 }
 
 fn valid_env_word(key: &str) -> bool {
@@ -881,6 +924,13 @@ fn marked_processes(marker: &str) -> BTreeSet<u32> {
         }
     }
     found
+}
+
+/// Kills a started wrapper and everything below it.
+fn kill_tree(handle: &duct::ReaderHandle) {
+    let pids = descendants(&handle.pids());
+    let _ = handle.kill();
+    kill_all(&pids);
 }
 
 fn kill_all(pids: &BTreeSet<u32>) {
