@@ -21,7 +21,10 @@
 //! Nothing is left running: [`Drop`] kills sshd, every process it forked (per-connection sshd processes,
 //! remote commands, found through `/proc` by parentage and by a marker variable `PVE_TESTBED_SSHD` that every
 //! remote session inherits, so even a detached `sleep 30` goes) and stops the proxy. Drop also runs when a
-//! test panics.
+//! test panics. When no Drop can run (the test process is SIGKILLed by a timeout, or Ctrl-C), a lifeline
+//! takes over: sshd and ssh-agent run in their own process group under a `sh` wrapper that waits for EOF
+//! on a pipe only the test process holds, then kills the group (`PR_SET_PDEATHSIG` would need `unsafe`).
+//! Only remote commands still running at that moment (sshd detaches sessions with `setsid`) can outlive it.
 //!
 //! Works as root and as an ordinary user (then only that user can log in, which is what tests use).
 //!
