@@ -81,6 +81,7 @@ both_transports!(
     key_auth_through_ssh_config,
     agent_auth_without_key_file,
     unknown_host_key_is_refused,
+    hashed_known_hosts_after_marker_lines,
     changed_host_key_is_refused,
     accept_new_adds_unknown_key_but_never_a_changed_one,
     one_connection_for_ten_commands,
@@ -173,6 +174,34 @@ fn unknown_host_key_is_refused(kind: TransportKind) {
     assert!(msg.contains("accept"), "{msg}");
     assert_eq!(std::fs::read_to_string(&empty).unwrap(), "");
     assert_eq!(sshd.logins(), 0);
+}
+
+fn hashed_known_hosts_after_marker_lines(kind: TransportKind) {
+    let sshd = Sshd::start().unwrap();
+    // A user's file: a CA line first (libssh2's own reader would stop there), then hashed entries.
+    let hashed = sshd.dir().join("hashed_known_hosts");
+    std::fs::copy(sshd.known_hosts(), &hashed).unwrap();
+    let status = duct::cmd!("ssh-keygen", "-H", "-f", &hashed)
+        .stdout_null()
+        .stderr_null()
+        .run()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    let entries = std::fs::read_to_string(&hashed).unwrap();
+    assert!(entries.starts_with("|1|"), "{entries}");
+    std::fs::write(
+        &hashed,
+        format!("@cert-authority *.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQxcY+/ZPW6c/mEOmQ1pWEuu7PweC2469onk8p+H38r\n{entries}"),
+    )
+    .unwrap();
+    let runner = Runner::new(false);
+    let opts = SshOptions {
+        known_hosts: Some(hashed),
+        ..options(&sshd, kind)
+    };
+    let mut c = SshClient::new(&runner, &SshTarget::new(sshd.alias()), opts).unwrap();
+    assert_eq!(stdout_of(&mut c, &echo("hashed")), "hashed");
 }
 
 /// A known_hosts that records another key for the sshd.
