@@ -90,6 +90,7 @@ both_transports!(
     exit_status_and_stderr_are_kept,
     large_output_streams_without_deadlock,
     arguments_arrive_verbatim,
+    stdin_is_fed_then_closed,
     dry_run_skips_mutating_but_runs_read_only,
     check_ssh_access_names_host_port_user_and_cause,
     dropped_session_reconnects_on_next_command,
@@ -425,6 +426,30 @@ fn arguments_arrive_verbatim(kind: TransportKind) {
         assert_eq!(stdout_of(&mut c, &cmd), format!("{arg}|"), "{cmd}");
     }
     assert!(!marker.exists(), "nothing was executed by the remote shell");
+}
+
+fn stdin_is_fed_then_closed(kind: TransportKind) {
+    let sshd = Sshd::start().unwrap();
+    let runner = Runner::new(false);
+    let mut c = client(&runner, &sshd, kind);
+    // Without stdin a command reading it gets end of file at once instead of hanging.
+    let cat = RemoteCommand::read_only("cat").timeout(Duration::from_secs(5));
+    assert_eq!(stdout_of(&mut c, &cat), "");
+    assert_eq!(
+        stdout_of(&mut c, &cat.clone().stdin("secret\n")),
+        "secret\n"
+    );
+    // 8 MB through `cat`: output flows back while input is still being fed.
+    let big: Vec<u8> = (0..8_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sink = Vec::new();
+    c.ssh_exec_stream(&cat.clone().stdin(big.clone()), &mut sink)
+        .unwrap();
+    assert!(sink == big, "8 MB round trip differs");
+    // A command that stops reading early does not make us fail.
+    let head = RemoteCommand::read_only("head")
+        .args(["-c", "3"])
+        .stdin(big);
+    assert_eq!(stdout_of(&mut c, &head).len(), 3);
 }
 
 fn dry_run_skips_mutating_but_runs_read_only(kind: TransportKind) {

@@ -11,13 +11,14 @@ use crate::runner::Access;
 
 /// A command to run on the node: program, arguments, whether it changes anything, whether it may be
 /// repeated, and an optional timeout overriding the client's default.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RemoteCommand {
     program: String,
     args: Vec<String>,
     access: Access,
     idempotent: bool,
     timeout: Option<Duration>,
+    stdin: Vec<u8>,
 }
 
 impl RemoteCommand {
@@ -30,6 +31,7 @@ impl RemoteCommand {
             access: Access::ReadOnly,
             idempotent: true,
             timeout: None,
+            stdin: Vec::new(),
         }
     }
 
@@ -42,6 +44,7 @@ impl RemoteCommand {
             access: Access::Mutating,
             idempotent: false,
             timeout: None,
+            stdin: Vec::new(),
         }
     }
 
@@ -72,6 +75,19 @@ impl RemoteCommand {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Feeds `bytes` to the command's stdin, then end of file (without it, stdin is empty, never the
+    /// terminal). Also the way to pass a secret: unlike an argument, stdin is not visible in `ps` on
+    /// either side.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    /// What is fed to stdin.
+    pub fn get_stdin(&self) -> &[u8] {
+        &self.stdin
     }
 
     /// Whether the command changes anything.
@@ -107,6 +123,19 @@ impl RemoteCommand {
             .map(|w| shlex::try_quote(w).ok().map(|q| q.into_owned()))
             .collect();
         words.map(|w| w.join(" "))
+    }
+}
+
+impl fmt::Debug for RemoteCommand {
+    /// Like `Display`, plus the flags; stdin shows only its length (it may carry a secret).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteCommand")
+            .field("line", &self.to_string())
+            .field("access", &self.access)
+            .field("idempotent", &self.idempotent)
+            .field("timeout", &self.timeout)
+            .field("stdin_bytes", &self.stdin.len())
+            .finish()
     }
 }
 

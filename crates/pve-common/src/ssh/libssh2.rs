@@ -385,6 +385,7 @@ impl Transport for Libssh2 {
         &mut self,
         cx: &Context<'_>,
         command: &str,
+        stdin: &[u8],
         timeout: Option<Duration>,
         stdout: &mut dyn Write,
     ) -> Result<Exit, SshError> {
@@ -449,8 +450,33 @@ impl Transport for Libssh2 {
         let mut buf = vec![0u8; 64 * 1024];
         let (mut out_done, mut err_done) = (false, false);
         let mut idle_rounds = 0u32;
+        // stdin is fed from the same loop, a piece at a time, so a command that answers before it has read
+        // all its input cannot deadlock us; then end of file, which a command reading stdin waits for.
+        let mut fed = 0;
+        let mut eof_sent = false;
         let failure: Option<SshError> = loop {
             let mut progressed = false;
+            if !eof_sent {
+                if fed < stdin.len() {
+                    match channel.write(&stdin[fed..]) {
+                        Ok(n) => {
+                            fed += n;
+                            progressed |= n > 0;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        // The command stopped reading (closed its stdin or exited): stop feeding; a
+                        // dead session shows up on the reads below.
+                        Err(_) => fed = stdin.len(),
+                    }
+                }
+                if fed >= stdin.len() {
+                    match channel.send_eof() {
+                        Ok(()) => eof_sent = true,
+                        Err(e) if is_eagain(&e) => {}
+                        Err(_) => eof_sent = true,
+                    }
+                }
+            }
             if !out_done {
                 match read_some(&mut channel, &mut buf, stdout) {
                     Step::Data => progressed = true,

@@ -342,11 +342,13 @@ impl Context<'_> {
 pub(crate) trait Transport: Send {
     /// Connects (and authenticates) unless already connected.
     fn connect(&mut self, cx: &Context<'_>) -> Result<(), SshError>;
-    /// Runs `command` (already quoted) to completion, writing stdout to `stdout` as it arrives.
+    /// Runs `command` (already quoted) to completion, feeding it `stdin` then end of file, and writing
+    /// stdout to `stdout` as it arrives.
     fn exec(
         &mut self,
         cx: &Context<'_>,
         command: &str,
+        stdin: &[u8],
         timeout: Option<Duration>,
         stdout: &mut dyn Write,
     ) -> Result<Exit, SshError>;
@@ -555,14 +557,14 @@ impl<'r> SshClient<'r> {
         let access = command.access();
         runner.effect(
             access,
-            format_args!("run: {command} (on {endpoint})"),
+            format_args!("run: {command} (on {endpoint}){}", stdin_note(command)),
             || {
                 let (cx, transport) = self.parts();
                 if access == Access::ReadOnly {
                     crate::debug!("running on {endpoint}: {command}");
                 }
                 // Each transport connects (or reconnects a dropped session) itself.
-                let exit = transport.exec(&cx, &line, timeout, stdout)?;
+                let exit = transport.exec(&cx, &line, command.get_stdin(), timeout, stdout)?;
                 Ok(SshOutput {
                     exit_status: exit.status,
                     exit_signal: exit.signal,
@@ -577,6 +579,14 @@ impl<'r> SshClient<'r> {
 impl Drop for SshClient<'_> {
     fn drop(&mut self) {
         self.disconnect();
+    }
+}
+
+/// ` with 12 bytes on stdin` for the dry-run echo, when there is stdin.
+fn stdin_note(command: &RemoteCommand) -> String {
+    match command.get_stdin().len() {
+        0 => String::new(),
+        n => format!(" with {n} bytes on stdin"),
     }
 }
 

@@ -254,6 +254,7 @@ impl Transport for OpenSsh {
         let exit = self.exec(
             cx,
             "true",
+            &[],
             Some(cx.options.connect_timeout * 3),
             &mut io::sink(),
         )?;
@@ -274,6 +275,7 @@ impl Transport for OpenSsh {
         &mut self,
         cx: &Context<'_>,
         command: &str,
+        stdin: &[u8],
         timeout: Option<Duration>,
         stdout: &mut dyn Write,
     ) -> Result<Exit, SshError> {
@@ -297,7 +299,7 @@ impl Transport for OpenSsh {
             source,
         };
         let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
-            .stdin_null()
+            .stdin_bytes(stdin.to_vec())
             .stderr_capture()
             .unchecked()
             .reader()
