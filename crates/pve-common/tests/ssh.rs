@@ -95,6 +95,7 @@ both_transports!(
     check_ssh_access_names_host_port_user_and_cause,
     dropped_session_reconnects_on_next_command,
     restarted_sshd_is_reconnected_transparently,
+    silent_link_is_a_dropped_session_after_keepalives,
     non_idempotent_failure_is_not_retried,
 );
 
@@ -550,6 +551,36 @@ fn restarted_sshd_is_reconnected_transparently(kind: TransportKind) {
     assert_eq!(stdout_of(&mut c, &echo("after")), "after");
     assert_eq!(stdout_of(&mut c, &echo("reused")), "reused");
     assert_eq!(sshd.connections(), 2);
+}
+
+fn silent_link_is_a_dropped_session_after_keepalives(kind: TransportKind) {
+    let sshd = Sshd::start().unwrap();
+    let runner = Runner::new(false);
+    let opts = SshOptions {
+        keepalive_interval: Duration::from_secs(1),
+        ..options(&sshd, kind)
+    };
+    let mut c = SshClient::new(&runner, &SshTarget::new(sshd.alias()), opts).unwrap();
+    c.connect().unwrap();
+    // The node goes silent (no reset, no close) while a command runs: only unanswered keepalives tell.
+    let started = Instant::now();
+    let err = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            sshd.freeze_connections(true);
+        });
+        c.ssh_exec(
+            &RemoteCommand::read_only("sleep")
+                .arg("30")
+                .timeout(Duration::from_secs(25)),
+        )
+        .unwrap_err()
+    });
+    let took = started.elapsed();
+    assert!(matches!(err, SshError::SessionDropped { .. }), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    sshd.freeze_connections(false);
+    assert_eq!(stdout_of(&mut c, &echo("alive")), "alive");
 }
 
 fn non_idempotent_failure_is_not_retried(kind: TransportKind) {

@@ -559,6 +559,13 @@ impl Sshd {
         self.proxy.cut_all();
     }
 
+    /// Freezes (or thaws) every connection through the proxy: bytes are held back in both directions and
+    /// nothing is closed, as when the node loses power or a link goes silent. New connections are accepted
+    /// but get no answer either.
+    pub fn freeze_connections(&self, frozen: bool) {
+        self.proxy.state.frozen.store(frozen, Ordering::SeqCst);
+    }
+
     /// `ssh -F <ssh_config> pve-test`: the argv prefix to reach this sshd with the system client.
     pub fn ssh_argv(&self) -> Vec<String> {
         vec![
@@ -585,6 +592,7 @@ struct ProxyState {
     refuse: AtomicUsize,
     upstream: AtomicUsize,
     stopping: AtomicBool,
+    frozen: AtomicBool,
     live: Mutex<Vec<TcpStream>>,
 }
 
@@ -631,8 +639,9 @@ impl Proxy {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .extend([c3, s3]);
-                    thread::spawn(move || pump(client, server));
-                    thread::spawn(move || pump(s2, c2));
+                    let (st1, st2) = (Arc::clone(&st), Arc::clone(&st));
+                    thread::spawn(move || pump(client, server, &st1));
+                    thread::spawn(move || pump(s2, c2, &st2));
                 }
             }
         });
@@ -662,9 +671,22 @@ impl Proxy {
     }
 }
 
-/// Copies `from` to `to` until either side closes, then closes both directions.
-fn pump(mut from: TcpStream, mut to: TcpStream) {
-    let _ = std::io::copy(&mut from, &mut to);
+/// Copies `from` to `to` until either side closes, then closes both directions. While the proxy is
+/// frozen, data read is held back (nothing is closed), as on a link that went silent.
+fn pump(mut from: TcpStream, mut to: TcpStream, state: &ProxyState) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while state.frozen.load(Ordering::SeqCst) && !state.stopping.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+            break;
+        }
+    }
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);
 }

@@ -35,6 +35,11 @@ const ERROR_BAD_SOCKET: i32 = -45;
 /// How long one wait for the socket may last, so deadlines and keepalives are looked at often enough.
 const POLL_SLICE: Duration = Duration::from_millis(200);
 
+/// Keepalives (sent with want-reply, so the server answers each) that may go unanswered before the session
+/// counts as dropped: OpenSSH's `ServerAliveCountMax` default. Catches a node that lost power, where no
+/// reset ever arrives.
+const ALIVE_COUNT_MAX: u32 = 3;
+
 struct Connection {
     session: Session,
     /// A clone of the session's socket, to wait for readiness and to shut it down.
@@ -322,25 +327,32 @@ fn agent_auth(session: &Session, user: &str, socket: &Path) -> Result<bool, Stri
 /// libssh2 keeps its socket in non-blocking mode (it emulates blocking with its own poll), and the flag
 /// is shared with our clone, so a plain `peek` would return at once. The clone is made blocking for the
 /// `peek` with a read timeout, then non-blocking again before libssh2 touches the socket.
-fn wait_readable(socket: &TcpStream, limit: Duration) {
+///
+/// Returns whether the server sent anything (or closed the connection).
+fn wait_readable(socket: &TcpStream, limit: Duration) -> bool {
     let limit = limit.clamp(Duration::from_millis(1), POLL_SLICE);
     let waited = socket
         .set_nonblocking(false)
         .and_then(|()| socket.set_read_timeout(Some(limit)))
         .and_then(|()| socket.peek(&mut [0u8; 1]));
-    let restored = socket.set_nonblocking(true);
+    if socket.set_nonblocking(true).is_err() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     match waited {
         // Data waiting, or the peer closed: either way libssh2 has something to read.
-        Ok(_) => {}
+        Ok(_) => true,
         Err(e)
             if matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) => {}
-        Err(_) => std::thread::sleep(Duration::from_millis(1)),
-    }
-    if restored.is_err() {
-        std::thread::sleep(Duration::from_millis(1));
+            ) =>
+        {
+            false
+        }
+        Err(_) => {
+            std::thread::sleep(Duration::from_millis(1));
+            true
+        }
     }
 }
 
@@ -454,6 +466,9 @@ impl Transport for Libssh2 {
         // all its input cannot deadlock us; then end of file, which a command reading stdin waits for.
         let mut fed = 0;
         let mut eof_sent = false;
+        let mut last_heard = Instant::now();
+        let silence_limit =
+            cx.options.keepalive_interval.max(Duration::from_secs(1)) * (ALIVE_COUNT_MAX + 1);
         let failure: Option<SshError> = loop {
             let mut progressed = false;
             if !eof_sent {
@@ -508,9 +523,22 @@ impl Transport for Libssh2 {
             }
             if progressed {
                 idle_rounds = 0;
+                last_heard = Instant::now();
                 continue;
             }
             let now = Instant::now();
+            if now.duration_since(last_heard) > silence_limit {
+                break Some(Self::dropped(
+                    endpoint,
+                    command,
+                    format!(
+                        "no answer from the server for {} ({ALIVE_COUNT_MAX} keepalives)",
+                        humantime::format_duration(Duration::from_secs(
+                            now.duration_since(last_heard).as_secs()
+                        ))
+                    ),
+                ));
+            }
             if let (Some(deadline), Some(limit)) = (deadline, timeout)
                 && now >= deadline
             {
@@ -529,8 +557,8 @@ impl Transport for Libssh2 {
             let remaining = deadline.map_or(POLL_SLICE, |d| d.saturating_duration_since(now));
             if session.block_directions() == ssh2::BlockDirections::Outbound || idle_rounds > 1000 {
                 std::thread::sleep(Duration::from_millis(1));
-            } else {
-                wait_readable(&conn.socket, remaining);
+            } else if wait_readable(&conn.socket, remaining) {
+                last_heard = Instant::now();
             }
         };
         if let Some(error) = failure {
@@ -546,7 +574,7 @@ impl Transport for Libssh2 {
             match channel.wait_close() {
                 Ok(()) => break,
                 Err(e) if is_eagain(&e) && Instant::now() < close_deadline => {
-                    wait_readable(&conn.socket, POLL_SLICE);
+                    let _ = wait_readable(&conn.socket, POLL_SLICE);
                 }
                 Err(e) => {
                     drop(err_stream);
