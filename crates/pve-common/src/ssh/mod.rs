@@ -21,6 +21,23 @@
 //! or a [`LineSink`]), [`SshClient::ssh_exec_retry`] (transient failures; a failed command only when
 //! idempotent). Mutating commands go through [`Runner::effect`]: in dry-run they are logged as
 //! `[dry-run] would run: <command> (on user@host)` and skipped.
+//!
+//! Every command has a timeout (its own, or [`SshOptions::command_timeout`]); after a timeout the
+//! connection is closed (the remote process may go on running) and the next command reconnects. Remote
+//! stdin is empty unless given with [`RemoteCommand::stdin`] (the way to pass a secret: arguments are
+//! visible in `ps`, locally too for the OpenSSH transport).
+//!
+//! ```no_run
+//! use pve_common::runner::Runner;
+//! use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget};
+//!
+//! let runner = Runner::new(false);
+//! let mut node = SshClient::new(&runner, &SshTarget::new("pve"), SshOptions::default())?;
+//! node.check_ssh_access()?;
+//! let list = node.ssh_exec(&RemoteCommand::read_only("qm").arg("list"))?;
+//! node.ssh_exec_retry(&RemoteCommand::mutating("qm").args(["set", "100", "--memory", "4096"]).idempotent())?;
+//! # Ok::<(), pve_common::ssh::SshError>(())
+//! ```
 
 mod command;
 mod config;
@@ -171,7 +188,8 @@ pub struct SshOptions {
     pub connect_timeout: Duration,
     /// Limit for a whole command, unless the command sets its own; `None`: no limit.
     pub command_timeout: Option<Duration>,
-    /// How often to send a keepalive while waiting for output.
+    /// How often to send a keepalive while waiting for output; after 3 unanswered ones (no byte from the
+    /// server for 4 intervals) the session counts as dropped, as with OpenSSH's `ServerAliveCountMax`.
     pub keepalive_interval: Duration,
     /// Attempts and backoff for [`SshClient::ssh_exec_retry`].
     pub retry: RetryPolicy,
