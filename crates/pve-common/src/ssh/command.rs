@@ -2,7 +2,8 @@
 //!
 //! sshd hands the command line to the remote user's shell, so an argument such as a VM name or a backup
 //! note would be parsed as shell syntax if pasted in. [`RemoteCommand`] never pastes: each word goes
-//! through `shlex` quoting, and [`fmt::Display`] shows exactly the line that is sent.
+//! through `shlex` quoting, and [`fmt::Display`] shows exactly the line that is sent. The quoting is POSIX
+//! shell quoting: the remote user's login shell must be sh-compatible (bash or dash, as on Proxmox VE).
 
 use std::fmt;
 use std::time::Duration;

@@ -144,7 +144,8 @@ pub enum TransportKind {
     /// connection is ended with `[-F <config>] -o ControlPath=<dir>/cm -O exit -- <host>` (its status is
     /// ignored); `-O check` is asked only after a silent exit status 255. Exit status 255 with one of ssh's
     /// own messages on stderr ("Connection refused", "Host key verification failed", "Permission denied"...)
-    /// is classified as that failure; any other status is the remote command's.
+    /// is classified as that failure; any other status is the remote command's. ssh reports a remote command
+    /// killed by a signal as exit status 255 (libssh2 gives the signal's name in [`SshOutput::exit_signal`]).
     OpenSsh,
 }
 
