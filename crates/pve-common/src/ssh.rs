@@ -1,1 +1,0 @@
-//! SSH to the Proxmox node (being written: see issue 2, item 5).
