@@ -1,1 +1,3 @@
 //! The test bed (being written: see issue 3).
+
+pub mod sim;
