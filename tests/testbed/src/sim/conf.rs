@@ -359,7 +359,7 @@ mod tests {
             (i.subtype.as_str(), i.vmid, i.format.as_str()),
             ("qemu", 100, "vma.zst")
         );
-        assert_eq!(i.ctime, 1_795_658_401);
+        assert_eq!(i.ctime, 1_795_140_001);
         assert_eq!(stamp(i.ctime), "2026_11_20-02_00_01");
         assert_eq!(ctime_string(i.ctime), "Fri Nov 20 02:00:01 2026");
         assert!(archive_info("vzdump-qemu-100-2026_11_20-02_00_01.log").is_none());

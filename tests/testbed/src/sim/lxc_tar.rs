@@ -16,8 +16,23 @@ pub struct TarInfo {
     pub bytes: u64,
 }
 
-fn header(size: u64, mode: u32, kind: tar::EntryType, mtime: u64) -> tar::Header {
+fn header(
+    path: &str,
+    size: u64,
+    mode: u32,
+    kind: tar::EntryType,
+    mtime: u64,
+) -> io::Result<tar::Header> {
     let mut h = tar::Header::new_gnu();
+    // Written raw: tar-rs would normalise "./etc" to "etc", and vzdump's members start with "./".
+    let name = &mut h.as_old_mut().name;
+    if path.len() >= name.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("path too long: {path}"),
+        ));
+    }
+    name[..path.len()].copy_from_slice(path.as_bytes());
     h.set_entry_type(kind);
     h.set_size(size);
     h.set_mode(mode);
@@ -25,7 +40,7 @@ fn header(size: u64, mode: u32, kind: tar::EntryType, mtime: u64) -> tar::Header
     h.set_uid(0);
     h.set_gid(0);
     h.set_cksum();
-    h
+    Ok(h)
 }
 
 /// A reader yielding `len` bytes of mixed pseudo-random (3/4) and text (1/4) data.
@@ -73,11 +88,19 @@ pub fn write<W: Write>(
     b.mode(tar::HeaderMode::Complete);
     let dirs = ["./", "./etc/", "./etc/vzdump/"];
     for d in dirs {
-        let mut h = header(0, 0o755, tar::EntryType::Directory, mtime);
-        b.append_data(&mut h, d, io::empty())?;
+        b.append(
+            &header(d, 0, 0o755, tar::EntryType::Directory, mtime)?,
+            io::empty(),
+        )?;
     }
-    let mut h = header(pct_conf.len() as u64, 0o644, tar::EntryType::Regular, mtime);
-    b.append_data(&mut h, "./etc/vzdump/pct.conf", pct_conf.as_bytes())?;
+    let h = header(
+        "./etc/vzdump/pct.conf",
+        pct_conf.len() as u64,
+        0o644,
+        tar::EntryType::Regular,
+        mtime,
+    )?;
+    b.append(&h, pct_conf.as_bytes())?;
     let files: [(&str, String); 2] = [
         ("./etc/hostname", format!("{hostname}\n")),
         (
@@ -87,19 +110,29 @@ pub fn write<W: Write>(
         ),
     ];
     for (p, c) in &files {
-        let mut h = header(c.len() as u64, 0o644, tar::EntryType::Regular, mtime);
-        b.append_data(&mut h, p, c.as_bytes())?;
+        b.append(
+            &header(p, c.len() as u64, 0o644, tar::EntryType::Regular, mtime)?,
+            c.as_bytes(),
+        )?;
     }
     for d in ["./root/", "./var/", "./var/lib/", "./var/lib/app/"] {
-        let mut h = header(0, 0o755, tar::EntryType::Directory, mtime);
-        b.append_data(&mut h, d, io::empty())?;
+        b.append(
+            &header(d, 0, 0o755, tar::EntryType::Directory, mtime)?,
+            io::empty(),
+        )?;
     }
-    let mut h = header(data_bytes, 0o644, tar::EntryType::Regular, mtime);
+    let h = header(
+        "./var/lib/app/data.bin",
+        data_bytes,
+        0o644,
+        tar::EntryType::Regular,
+        mtime,
+    )?;
     let data = DataReader {
         left: data_bytes,
         state: seed | 1,
     };
-    b.append_data(&mut h, "./var/lib/app/data.bin", data)?;
+    b.append(&h, data)?;
     b.into_inner()?.flush()
 }
 

@@ -425,8 +425,16 @@ pub fn verify<R: Read>(mut r: R) -> Result<VmaInfo, VmaError> {
     let mut eh = [0u8; EXTENT_HEADER_SIZE];
     let mut sink = vec![0u8; BLOCK_SIZE * 16];
     loop {
-        if !read_full_or_eof(&mut r, &mut eh)? {
-            break;
+        match read_full_or_eof(&mut r, &mut eh) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(VmaError::BadExtent {
+                    offset,
+                    reason: "stream ends inside an extent header".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
         }
         let bad = |reason: String| VmaError::BadExtent { offset, reason };
         if &eh[0..4] != EXTENT_MAGIC {
