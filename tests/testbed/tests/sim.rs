@@ -2,6 +2,7 @@
 //! named `pvesh`, `qm`, `pct`, `qmrestore` and `vzdump`, against a fresh state directory per test.
 //! Expected messages and JSON shapes are Proxmox's (qemu-server, pve-container, pve-manager).
 #![allow(clippy::disallowed_methods)] // tests spawn the binary under test directly
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns panic on fixture errors, as tests do
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -159,7 +159,7 @@ pub fn format_size(bytes: u64) -> String {
         ("M", 1 << 20),
         ("K", 1 << 10),
     ] {
-        if bytes >= m && bytes % m == 0 {
+        if bytes >= m && bytes.is_multiple_of(m) {
             return format!("{}{unit}", bytes / m);
         }
     }

@@ -21,7 +21,7 @@ pub(crate) fn load(ctx: &Ctx, kind: GuestType, id: &str) -> Result<Guest, Fail> 
     };
     let vmid: u32 = id
         .parse()
-        .map_err(|_| Fail::new(format!("400 Parameter verification failed.\nvmid: invalid format - value does not look like a valid VM ID\n")))?;
+        .map_err(|_| Fail::new("400 Parameter verification failed.\nvmid: invalid format - value does not look like a valid VM ID"))?;
     match ctx.state.guest(vmid)? {
         Some(g) if g.kind == kind => Ok(g),
         _ => Err(missing()),

@@ -322,8 +322,7 @@ pub fn read_header<R: Read>(r: &mut R) -> Result<VmaHeader, VmaError> {
     let blob_off = be32(&h, 48) as usize;
     let blob_size = be32(&h, 52) as usize;
     let header_size = be32(&h, 56) as usize;
-    if header_size < HEADER_FIXED_SIZE
-        || header_size > 16 << 20
+    if !(HEADER_FIXED_SIZE..=16 << 20).contains(&header_size)
         || blob_off < HEADER_FIXED_SIZE
         || blob_off + blob_size > header_size
     {

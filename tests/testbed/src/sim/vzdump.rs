@@ -172,7 +172,7 @@ fn backup_one(
             ),
         );
         let sparse = total.saturating_sub(size);
-        let pct = if total > 0 { sparse * 100 / total } else { 0 };
+        let pct = (sparse * 100).checked_div(total).unwrap_or(0);
         info(
             ctx,
             format!(
