@@ -43,33 +43,32 @@ fn header(
     Ok(h)
 }
 
-/// A reader yielding `len` bytes of mixed pseudo-random (3/4) and text (1/4) data.
+/// A reader yielding `left` bytes of filler data (see `vma::Filler`).
 struct DataReader {
     left: u64,
-    state: u64,
+    filler: super::vma::Filler,
+    buf: Vec<u8>,
+    at: usize,
 }
 
 impl Read for DataReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = (buf.len() as u64).min(self.left) as usize;
-        let n = n - n % 8;
-        let n = if n == 0 {
-            (buf.len() as u64).min(self.left) as usize
-        } else {
-            n
-        };
-        for (i, chunk) in buf[..n].chunks_mut(8).enumerate() {
-            if i % 4 == 3 {
-                let text = b"pve-sim ";
-                chunk.copy_from_slice(&text[..chunk.len()]);
-            } else {
-                self.state ^= self.state >> 12;
-                self.state ^= self.state << 25;
-                self.state ^= self.state >> 27;
-                let v = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-                chunk.copy_from_slice(&v[..chunk.len()]);
-            }
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
         }
+        if self.at == self.buf.len() {
+            self.buf.clear();
+            for _ in 0..16 {
+                self.filler.block(&mut self.buf);
+            }
+            self.at = 0;
+        }
+        let n = out
+            .len()
+            .min(self.buf.len() - self.at)
+            .min(self.left as usize);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
         self.left -= n as u64;
         Ok(n)
     }
@@ -130,7 +129,9 @@ pub fn write<W: Write>(
     )?;
     let data = DataReader {
         left: data_bytes,
-        state: seed | 1,
+        filler: super::vma::Filler::new(seed),
+        buf: Vec::new(),
+        at: 0,
     };
     b.append(&h, data)?;
     b.into_inner()?.flush()
@@ -183,6 +184,11 @@ fn scan(path: &Path, stop_at_conf: bool) -> io::Result<TarInfo> {
         } else {
             info.bytes += io::copy(&mut entry, &mut io::sink())?;
         }
+    }
+    if !stop_at_conf {
+        // tar stops at its end-of-archive blocks; read the compressed stream to its end so the
+        // zstd frame checksum is checked too.
+        io::copy(&mut archive.into_inner(), &mut io::sink())?;
     }
     if !found {
         return Err(io::Error::new(

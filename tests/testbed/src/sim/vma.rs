@@ -202,24 +202,46 @@ pub fn build_header(spec: &VmaSpec) -> io::Result<Vec<u8>> {
     Ok(h)
 }
 
-/// Fast deterministic pseudo-random filler (xorshift64*).
-struct Filler(u64);
+/// Fast deterministic filler data: each 4 KiB block is three quarters pseudo-random (incompressible)
+/// and one quarter text (compressible). The random part is cut from an 8 MiB pool, far larger than
+/// zstd's window at level 1, so it does not compress even though the pool repeats; copying slices
+/// keeps generation fast even in debug builds.
+pub(crate) struct Filler {
+    pool: Vec<u8>,
+    pos: usize,
+    text: Vec<u8>,
+}
 
 impl Filler {
-    /// Fills a 4 KiB block: three quarters random (incompressible), one quarter text (compressible).
-    fn block(&mut self, out: &mut Vec<u8>, index: u64) {
-        let start = out.len();
-        for _ in 0..(3 * BLOCK_SIZE / 4) / 8 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            out.extend_from_slice(&self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    /// A filler seeded with `seed`.
+    pub(crate) fn new(seed: u64) -> Filler {
+        const POOL: usize = 8 << 20;
+        let mut x = seed | 1;
+        let mut pool = Vec::with_capacity(POOL);
+        while pool.len() < POOL {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            pool.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
         }
-        let text = format!("pve-sim block {index:016x} ");
-        while out.len() - start < BLOCK_SIZE {
-            let left = BLOCK_SIZE - (out.len() - start);
-            out.extend_from_slice(&text.as_bytes()[..left.min(text.len())]);
+        let text: Vec<u8> = b"pve-sim filler: compressible text of a simulated disk block. "
+            .iter()
+            .copied()
+            .cycle()
+            .take(BLOCK_SIZE / 4)
+            .collect();
+        Filler { pool, pos: 0, text }
+    }
+
+    /// Appends one 4 KiB block.
+    pub(crate) fn block(&mut self, out: &mut Vec<u8>) {
+        let random = 3 * BLOCK_SIZE / 4;
+        if self.pos + random > self.pool.len() {
+            self.pos = (self.pos + 8) % 4096;
         }
+        out.extend_from_slice(&self.pool[self.pos..self.pos + random]);
+        self.pos += random + 8;
+        out.extend_from_slice(&self.text);
     }
 }
 
@@ -231,13 +253,12 @@ pub fn write<W: Write>(mut w: W, spec: &VmaSpec) -> io::Result<WriteStats> {
         stream_bytes: header.len() as u64,
         ..WriteStats::default()
     };
-    let mut filler = Filler(spec.seed | 1);
+    let mut filler = Filler::new(spec.seed);
     let mut data_blocks_left = spec.data_bytes.div_ceil(BLOCK_SIZE as u64);
     // Every (device, cluster) pair in order; the first clusters of the first devices carry the data.
     let mut pending: Vec<(u8, u32, u16)> = Vec::with_capacity(BLOCKS_PER_EXTENT);
     let mut buf: Vec<u8> =
         Vec::with_capacity(EXTENT_HEADER_SIZE + BLOCKS_PER_EXTENT * CLUSTER_SIZE as usize);
-    let mut block_index = 0u64;
     let mut flush =
         |pending: &mut Vec<(u8, u32, u16)>, w: &mut W, stats: &mut WriteStats| -> io::Result<()> {
             if pending.is_empty() {
@@ -259,8 +280,7 @@ pub fn write<W: Write>(mut w: W, spec: &VmaSpec) -> io::Result<WriteStats> {
             for &(_, _, mask) in pending.iter() {
                 for bit in 0..16 {
                     if mask & (1 << bit) != 0 {
-                        filler.block(&mut buf, block_index);
-                        block_index += 1;
+                        filler.block(&mut buf);
                     }
                 }
             }
