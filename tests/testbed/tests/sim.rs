@@ -1144,3 +1144,34 @@ fn library_fixtures_write_verifiable_archives() {
         "archive of {size} bytes"
     );
 }
+
+#[test]
+fn restore_from_pbs_and_template_warnings() {
+    let bed = Bed::new();
+    let entry: BackupEntry = serde_json::from_value(serde_json::json!({
+        "volid": "pbs:backup/vm/100/2026-11-20T02:00:00Z", "vmid": 100, "subtype": "qemu",
+        "ctime": 1_795_140_000, "size": 123, "format": "pbs-vm", "protected": false,
+        "config": {"name": "from-pbs", "memory": "1024", "scsi0": "local-lvm:vm-100-disk-0,size=4G"}
+    }))
+    .unwrap();
+    bed.state.add_pbs_entry("pbs", entry).unwrap();
+    bed.ok("qmrestore", &["pbs:backup/vm/100/2026-11-20T02:00:00Z", "210"]);
+    let g = bed.guest(210);
+    assert_eq!(g.config["name"], "from-pbs");
+    assert_eq!(g.config["scsi0"], "local-lvm:vm-210-disk-0,size=4G");
+    bed.fails("qmrestore", &["pbs:backup/vm/100/2020-01-01T00:00:00Z", "211"], "unable to find snapshot");
+
+    // A template's backup restores as a template, with Proxmox's warning.
+    let mut t = vm100();
+    t.vmid = 9000;
+    t.template = true;
+    t.status = "stopped".into();
+    let b = bed.backup(&t, "local");
+    let o = bed.ok("qmrestore", &[&b.volid, "9001"]);
+    assert!(o.stderr.contains("Convert to template."));
+    assert!(o.stdout.ends_with("TASK WARNINGS: 1\n"), "{}", o.stdout);
+    assert!(bed.guest(9001).template);
+    let res = bed.pvesh("/cluster/resources", &["--type", "vm"]);
+    let t = res.as_array().unwrap().iter().find(|r| r["vmid"] == 9001).unwrap().clone();
+    assert_eq!(t["template"], 1);
+}

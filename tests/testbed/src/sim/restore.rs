@@ -56,6 +56,31 @@ pub(crate) fn resolve(ctx: &Ctx, archive: &str) -> Result<Archive, Fail> {
     })
 }
 
+/// Marks the guest locked `create` (a placeholder config for a new id, as `create_and_lock_config`
+/// does) and releases the state lock, so reading a big archive does not block other commands and the
+/// lock is visible meanwhile.
+fn reserve(ctx: &mut Ctx, vmid: u32, kind: GuestType, existing: Option<&Guest>) -> Result<(), Fail> {
+    let mut g = existing
+        .cloned()
+        .unwrap_or_else(|| Guest::new(vmid, kind, &ctx.node.node, &[]));
+    g.lock = Some("create".into());
+    ctx.state.save_guest(&g)?;
+    ctx.unlock();
+    Ok(())
+}
+
+/// Takes the state lock back after [`reserve`]; on failure, puts things back as they were.
+fn unreserve(ctx: &mut Ctx, vmid: u32, existing: Option<&Guest>, failed: bool) -> Result<(), Fail> {
+    ctx.relock()?;
+    if failed {
+        match existing {
+            Some(g) => ctx.state.save_guest(g)?,
+            None => ctx.state.remove_guest(vmid)?,
+        }
+    }
+    Ok(())
+}
+
 fn task_warnings(ctx: &mut Ctx, warnings: usize) -> i32 {
     if warnings > 0 {
         ctx.say(format!("TASK WARNINGS: {warnings}"));
@@ -142,7 +167,10 @@ pub(crate) fn qmrestore(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
                 "restore vma archive: zstd -q -d -c {} | vma extract -v -r /var/tmp/vzdumptmp{pid}.fifo - /var/tmp/vzdumptmp{pid}",
                 path.display()
             ));
-            let info = match vma::verify_file(path) {
+            reserve(ctx, vmid, GuestType::Qemu, existing.as_ref())?;
+            let verified = vma::verify_file(path);
+            unreserve(ctx, vmid, existing.as_ref(), verified.is_err())?;
+            let info = match verified {
                 Ok(i) => i,
                 Err(e) => {
                     ctx.warn(format!(
@@ -355,7 +383,10 @@ pub(crate) fn pct_restore(ctx: &mut Ctx, a: &Args) -> CmdResult {
                     path.display()
                 )));
             }
-            match lxc_tar::verify_file(path) {
+            reserve(ctx, vmid, GuestType::Lxc, existing.as_ref())?;
+            let verified = lxc_tar::verify_file(path);
+            unreserve(ctx, vmid, existing.as_ref(), verified.is_err())?;
+            match verified {
                 Ok(info) => (info.pct_conf, info.bytes),
                 Err(e) => {
                     ctx.warn(format!("tar: {e}"));
