@@ -1155,11 +1155,18 @@ fn restore_from_pbs_and_template_warnings() {
     }))
     .unwrap();
     bed.state.add_pbs_entry("pbs", entry).unwrap();
-    bed.ok("qmrestore", &["pbs:backup/vm/100/2026-11-20T02:00:00Z", "210"]);
+    bed.ok(
+        "qmrestore",
+        &["pbs:backup/vm/100/2026-11-20T02:00:00Z", "210"],
+    );
     let g = bed.guest(210);
     assert_eq!(g.config["name"], "from-pbs");
     assert_eq!(g.config["scsi0"], "local-lvm:vm-210-disk-0,size=4G");
-    bed.fails("qmrestore", &["pbs:backup/vm/100/2020-01-01T00:00:00Z", "211"], "unable to find snapshot");
+    bed.fails(
+        "qmrestore",
+        &["pbs:backup/vm/100/2020-01-01T00:00:00Z", "211"],
+        "unable to find snapshot",
+    );
 
     // A template's backup restores as a template, with Proxmox's warning.
     let mut t = vm100();
@@ -1172,6 +1179,42 @@ fn restore_from_pbs_and_template_warnings() {
     assert!(o.stdout.ends_with("TASK WARNINGS: 1\n"), "{}", o.stdout);
     assert!(bed.guest(9001).template);
     let res = bed.pvesh("/cluster/resources", &["--type", "vm"]);
-    let t = res.as_array().unwrap().iter().find(|r| r["vmid"] == 9001).unwrap().clone();
+    let t = res
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["vmid"] == 9001)
+        .unwrap()
+        .clone();
     assert_eq!(t["template"], 1);
+}
+
+#[test]
+fn fault_cut_never_kills_a_shared_process_group() {
+    let bed = Bed::new();
+    bed.state
+        .set_faults(&Faults {
+            cut: vec![CutFault {
+                command: "qm start".into(),
+                after_bytes: 0,
+                times: 1,
+            }],
+            ..Faults::default()
+        })
+        .unwrap();
+    bed.ok("qm", &["stop", "100"]);
+    // The wrapper shell stays in the test runner's process group: nothing may be killed.
+    let script = format!("{} start 100; echo after $?", bed.bin.join("qm").display());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("PVE_SIM_STATE", bed.state.dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "after 255\n");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no session process group to kill safely")
+    );
+    assert_eq!(bed.state.journal().unwrap().last().unwrap().exit, None);
 }

@@ -288,29 +288,64 @@ fn run_inner(state: &State, argv: &[String]) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The process group a `cut` fault kills: `$PVE_SIM_CUT_PGID` when set, else the process group of
-/// the parent process (the SSH session's shell, or the sshd session child that exec'd us).
+/// `(comm, ppid, pgrp)` of a process, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(String, u32, i64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split at the last ')'.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let mut rest = stat.get(close + 1..)?.split_whitespace().skip(1);
+    let ppid = rest.next()?.parse().ok()?;
+    let pgrp = rest.next()?.parse().ok()?;
+    Some((comm, ppid, pgrp))
+}
+
+/// The process group a `cut` fault kills, or `None` when no group can be killed safely:
+/// 1. `$PVE_SIM_CUT_PGID` when set (a harness can name its session's group);
+/// 2. else the group of the parent or grandparent (through a shell) when its name contains `sshd`
+///    (OpenSSH's per-connection process calls setsid, so that group is exactly this connection);
+/// 3. else the parent's group, but only when the parent leads a group of its own that its own parent
+///    is not in (a test's `sh -c` wrapper spawned with `process_group(0)`), never a shared group such
+///    as a test runner's.
 pub fn cut_target() -> Option<i64> {
     if let Some(v) = std::env::var_os("PVE_SIM_CUT_PGID") {
         return v.to_string_lossy().parse().ok();
     }
     let ppid = std::os::unix::process::parent_id();
-    let stat = std::fs::read_to_string(format!("/proc/{ppid}/stat")).ok()?;
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(2)?.parse().ok()
+    let (comm, grandparent, pgrp) = proc_stat(ppid)?;
+    if comm.contains("sshd") {
+        return Some(pgrp);
+    }
+    // Under `sh -c '... ; ...'` the shell sits between sshd and us; look no further up, so a test
+    // run from an SSH login never hits the login's session.
+    if let Some((gcomm, _, gpgrp)) = proc_stat(grandparent)
+        && gcomm.contains("sshd")
+    {
+        return Some(gpgrp);
+    }
+    let leader = i64::from(ppid) == pgrp;
+    let shared = proc_stat(grandparent).is_some_and(|(_, _, g)| g == pgrp);
+    (leader && !shared).then_some(pgrp)
 }
 
-/// Kills the session (see [`cut_target`]) with SIGKILL, then exits in case it survived. A test that
-/// runs the binary outside sshd must start it in a process group of its own (e.g. a `sh -c` wrapper
-/// spawned with `process_group(0)`), or the cut would hit the test runner's group.
+/// Kills the session (see [`cut_target`]) with SIGKILL, then exits 255 in case it survived (or when
+/// no group could be killed safely).
 #[allow(clippy::disallowed_methods, clippy::exit)]
 pub fn cut_session() -> ! {
-    if let Some(pgid) = cut_target().filter(|p| *p > 1) {
-        // No libc here (unsafe is denied workspace-wide): the kill(1) binary does the same.
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .status();
+    match cut_target().filter(|p| *p > 1) {
+        Some(pgid) => {
+            // No libc here (unsafe is denied workspace-wide): kill(1) does the same.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .status();
+        }
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "pve-sim: cut: no session process group to kill safely"
+            );
+        }
     }
     std::process::exit(255)
 }

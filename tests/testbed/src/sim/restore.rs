@@ -59,7 +59,12 @@ pub(crate) fn resolve(ctx: &Ctx, archive: &str) -> Result<Archive, Fail> {
 /// Marks the guest locked `create` (a placeholder config for a new id, as `create_and_lock_config`
 /// does) and releases the state lock, so reading a big archive does not block other commands and the
 /// lock is visible meanwhile.
-fn reserve(ctx: &mut Ctx, vmid: u32, kind: GuestType, existing: Option<&Guest>) -> Result<(), Fail> {
+fn reserve(
+    ctx: &mut Ctx,
+    vmid: u32,
+    kind: GuestType,
+    existing: Option<&Guest>,
+) -> Result<(), Fail> {
     let mut g = existing
         .cloned()
         .unwrap_or_else(|| Guest::new(vmid, kind, &ctx.node.node, &[]));
