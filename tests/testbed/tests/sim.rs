@@ -787,19 +787,21 @@ fn vzdump_writes_valid_archives_and_logs() {
         ],
     );
     assert!(
-        o.stderr
+        o.stdout
             .starts_with("INFO: starting new backup job: vzdump 100 --storage local"),
         "{}",
-        o.stderr
+        o.stdout
     );
     assert!(
-        o.stderr
+        o.stdout
             .contains("INFO: Finished Backup of VM 100 (00:00:0")
     );
     assert!(
-        o.stderr
+        o.stdout
             .ends_with("INFO: Backup job finished successfully\n")
     );
+    assert!(o.stdout.contains("INFO: archive file size: "));
+    assert!(o.stderr.is_empty(), "{}", o.stderr);
     assert!(bed.guest(100).lock.is_none());
     let list = bed.pvesh(
         "/nodes/pve/storage/local/content",
@@ -846,7 +848,7 @@ fn vzdump_writes_valid_archives_and_logs() {
         "{log}"
     );
 
-    bed.ok(
+    let o = bed.ok(
         "vzdump",
         &[
             "101",
@@ -858,6 +860,12 @@ fn vzdump_writes_valid_archives_and_logs() {
             "zstd",
         ],
     );
+    assert!(o.stdout.contains("INFO: stopping virtual guest\n"));
+    assert!(
+        o.stdout
+            .contains("INFO: including mount point rootfs ('/') in backup\n")
+    );
+    assert!(o.stdout.contains("INFO: restarting vm\n"));
     let list = bed.pvesh(
         "/nodes/pve/storage/local/content",
         &["--content", "backup", "--vmid", "101"],
@@ -905,10 +913,17 @@ fn vzdump_refuses_locked_guest_and_full_storage() {
     let o = bed.fails(
         "vzdump",
         &["100", "--storage", "local", "--compress", "zstd"],
-        "ERROR: Backup of VM 100 failed - VM is locked (snapshot)",
+        "job errors",
     );
-    assert!(o.stderr.contains("INFO: Backup job finished with errors\n"));
-    assert!(o.stderr.ends_with("job errors\n"));
+    assert!(
+        o.stdout
+            .contains("ERROR: Backup of VM 100 failed - VM is locked (snapshot)\n")
+    );
+    assert!(
+        o.stdout
+            .ends_with("INFO: Backup job finished with errors\n")
+    );
+    assert_eq!(o.stderr, "job errors\n");
     bed.state.set_guest_lock(100, None).unwrap();
 
     bed.state
@@ -922,11 +937,12 @@ fn vzdump_refuses_locked_guest_and_full_storage() {
         .unwrap();
     let st = bed.pvesh("/nodes/pve/storage/local/status", &[]);
     assert_eq!(st["avail"], 1000);
-    bed.fails(
+    let o = bed.fails(
         "vzdump",
         &["100", "--storage", "local", "--compress", "zstd"],
-        "No space left on device",
+        "job errors",
     );
+    assert!(o.stdout.contains("No space left on device"));
     assert!(
         bed.pvesh("/nodes/pve/storage/local/content", &["--content", "backup"])
             .as_array()

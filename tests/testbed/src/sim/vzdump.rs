@@ -13,6 +13,22 @@ use super::{CmdResult, Ctx, Fail, fixtures};
 /// Default approximate archive size when the guest has no `backup_size`.
 pub const DEFAULT_BACKUP_SIZE: u64 = 1 << 20;
 
+/// PVE::VZDump's `format_size`: `245MB`, `1.20GB`.
+fn vzdump_size(bytes: u64) -> String {
+    let kb = bytes as f64 / 1024.0;
+    let mb = kb / 1024.0;
+    let gb = mb / 1024.0;
+    if kb < 1024.0 {
+        format!("{}KB", kb as u64)
+    } else if mb < 1024.0 {
+        format!("{}MB", mb as u64)
+    } else if gb < 1024.0 {
+        format!("{gb:.2}GB")
+    } else {
+        format!("{:.2}TB", gb / 1024.0)
+    }
+}
+
 fn human(bytes: u64) -> String {
     let b = bytes as f64;
     if b >= (1u64 << 30) as f64 {
@@ -54,7 +70,7 @@ fn backup_one(
     let label = g.kind.label();
     let start = now_epoch();
     let mut info = |ctx: &mut Ctx, msg: String| {
-        ctx.warn(format!("INFO: {msg}"));
+        ctx.say(format!("INFO: {msg}"));
         log.push(format!("{} INFO: {msg}", conf::datetime(now_epoch())));
     };
     info(
@@ -67,32 +83,49 @@ fn backup_one(
         return Err(format!("{label} is locked ({l})"));
     }
     let mode = a.get("mode").unwrap_or("snapshot").to_string();
-    match g.kind {
-        GuestType::Qemu => info(ctx, format!("VM Name: {}", g.name())),
-        GuestType::Lxc => info(ctx, format!("CT Name: {}", g.name())),
-    }
     let disks = conf::disks(&g.config);
-    for d in &disks {
-        if g.kind == GuestType::Qemu {
-            info(
-                ctx,
-                format!(
-                    "include disk '{}' '{}:{}' {}",
-                    d.key,
-                    d.storage,
-                    d.volume,
-                    conf::format_size(d.size)
-                ),
-            );
-        } else {
-            info(
-                ctx,
-                format!("including mount point {} ('/') in backup", d.key),
-            );
+    // The order of these lines differs between VMs and CTs, as in vzdump's plugins.
+    match g.kind {
+        GuestType::Qemu => {
+            info(ctx, format!("VM Name: {}", g.name()));
+            for d in &disks {
+                let size = conf::format_size(d.size);
+                info(
+                    ctx,
+                    format!(
+                        "include disk '{}' '{}:{}' {size}",
+                        d.key, d.storage, d.volume
+                    ),
+                );
+            }
+            info(ctx, format!("backup mode: {mode}"));
+            info(ctx, "ionice priority: 7".into());
+        }
+        GuestType::Lxc => {
+            info(ctx, format!("backup mode: {mode}"));
+            info(ctx, "ionice priority: 7".into());
+            info(ctx, format!("CT Name: {}", g.name()));
+            for d in &disks {
+                let mp = if d.key == "rootfs" {
+                    "/".to_string()
+                } else {
+                    d.options
+                        .iter()
+                        .find_map(|o| o.strip_prefix("mp="))
+                        .unwrap_or("?")
+                        .to_string()
+                };
+                info(
+                    ctx,
+                    format!("including mount point {} ('{mp}') in backup", d.key),
+                );
+            }
         }
     }
-    info(ctx, format!("backup mode: {mode}"));
-    info(ctx, "ionice priority: 7".into());
+    let stop_and_restart = mode == "stop" && g.status == "running";
+    if stop_and_restart {
+        info(ctx, "stopping virtual guest".into());
+    }
     let size = g.backup_size.unwrap_or(DEFAULT_BACKUP_SIZE);
     let avail = ctx
         .state
@@ -194,7 +227,10 @@ fn backup_one(
             format!("Total bytes written: {size} ({}, 1.0 GiB/s)", human(size)),
         );
     }
-    info(ctx, format!("archive file size: {}", human(file_size)));
+    info(
+        ctx,
+        format!("archive file size: {}", vzdump_size(file_size)),
+    );
     if let Some(t) = a.get("notes-template") {
         info(ctx, "adding notes to backup".into());
         let notes = expand_notes(t, &g, &node);
@@ -205,6 +241,13 @@ fn backup_one(
         fs::write(dump.join(format!("{base}.{ext}.protected")), "").map_err(|e| e.to_string())?;
     }
     let elapsed = (now_epoch() - start).max(0);
+    if stop_and_restart {
+        info(ctx, "restarting vm".into());
+        info(
+            ctx,
+            format!("guest is online again after {elapsed} seconds"),
+        );
+    }
     info(
         ctx,
         format!(
@@ -252,7 +295,7 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
     }
     let mut shown = vec!["vzdump".to_string()];
     shown.extend(argv.iter().cloned());
-    ctx.warn(format!(
+    ctx.say(format!(
         "INFO: starting new backup job: {}",
         shown.join(" ")
     ));
@@ -261,23 +304,23 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
         let mut log = Vec::new();
         if let Err(e) = backup_one(ctx, vmid, &sdef, &a, &mut log) {
             errors += 1;
-            ctx.warn(format!("ERROR: Backup of VM {vmid} failed - {e}"));
+            ctx.say(format!("ERROR: Backup of VM {vmid} failed - {e}"));
             log.push(format!(
                 "{} ERROR: Backup of VM {vmid} failed - {e}",
                 conf::datetime(now_epoch())
             ));
-            ctx.warn(format!("INFO: Failed at {}", conf::datetime(now_epoch())));
+            ctx.say(format!("INFO: Failed at {}", conf::datetime(now_epoch())));
         } else {
-            ctx.warn(format!(
+            ctx.say(format!(
                 "INFO: Backup finished at {}",
                 conf::datetime(now_epoch())
             ));
         }
     }
     if errors > 0 {
-        ctx.warn("INFO: Backup job finished with errors");
+        ctx.say("INFO: Backup job finished with errors");
         return Err(Fail::new("job errors"));
     }
-    ctx.warn("INFO: Backup job finished successfully");
+    ctx.say("INFO: Backup job finished successfully");
     Ok(0)
 }
