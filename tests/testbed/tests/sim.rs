@@ -462,7 +462,8 @@ fn qm_and_pct_commands() {
         "VM is locked (snapshot)",
     );
     bed.fails("qm", &["start", "100"], "VM is locked (snapshot)");
-    bed.state.set_guest_lock(100, None).unwrap();
+    bed.ok("qm", &["unlock", "100"]);
+    assert!(bed.guest(100).lock.is_none());
     let before = bed.used_extra("local-lvm");
     bed.ok("qm", &["destroy", "100", "--purge"]);
     assert!(bed.state.guest(100).unwrap().is_none());
@@ -961,7 +962,7 @@ fn vzdump_refuses_locked_guest_and_full_storage() {
 fn vzdump_lock_is_visible_during_the_dump() {
     let bed = Bed::new();
     let mut g = bed.guest(100);
-    g.backup_size = Some(48 << 20);
+    g.backup_size = Some(16 << 20);
     bed.state.save_guest(&g).unwrap();
     let mut child = bed
         .cmd(

@@ -512,7 +512,7 @@ fn common(ctx: &mut Ctx, kind: GuestType, argv: &[String]) -> CmdResult {
     }
     let known = [
         "status", "config", "start", "stop", "shutdown", "destroy", "set", "reboot", "suspend",
-        "resume",
+        "resume", "unlock",
     ];
     if !known.contains(&sub.as_str()) {
         return Err(Fail::new(format!("unknown command '{cmd} {sub}'")));
@@ -554,6 +554,12 @@ fn common(ctx: &mut Ctx, kind: GuestType, argv: &[String]) -> CmdResult {
             Ok(0)
         }
         "destroy" => destroy(ctx, g, &a),
+        "unlock" => {
+            let mut g = g;
+            g.lock = None;
+            ctx.state.save_guest(&g)?;
+            Ok(0)
+        }
         _ => set(ctx, g, &a),
     }
 }
