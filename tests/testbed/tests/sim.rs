@@ -969,6 +969,7 @@ fn vzdump_lock_is_visible_during_the_dump() {
             "vzdump",
             &["100", "--storage", "local", "--compress", "zstd"],
         )
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -1026,6 +1027,7 @@ fn journal_records_state_changes_in_order() {
     let children: Vec<_> = (0..6)
         .map(|i| {
             bed.cmd("qm", &["set", "100", "--description", &format!("d{i}")])
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
         })
@@ -1234,4 +1236,26 @@ fn fault_cut_never_kills_a_shared_process_group() {
         String::from_utf8_lossy(&out.stderr).contains("no session process group to kill safely")
     );
     assert_eq!(bed.state.journal().unwrap().last().unwrap().exit, None);
+}
+
+#[test]
+fn guest_files_written_by_other_tools_are_read_leniently() {
+    let bed = Bed::new();
+    let path = bed.state.dir().join("guests/120.json");
+    std::fs::write(
+        &path,
+        r#"{"vmid": 120, "type": "qemu", "node": "pve", "status": "stopped", "lock": null,
+            "config": {"name": "tf", "memory": 2048, "onboot": true, "tags": "a;b"},
+            "clone_of": 9000, "provider_note": "kept"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        bed.ok("qm", &["config", "120"]).stdout,
+        "memory: 2048\nname: tf\nonboot: 1\ntags: a;b\n"
+    );
+    bed.ok("qm", &["set", "120", "--cores", "2"]);
+    let raw: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(raw["clone_of"], 9000);
+    assert_eq!(raw["provider_note"], "kept");
+    assert_eq!(raw["config"]["cores"], "2");
 }

@@ -151,8 +151,9 @@ pub struct Guest {
     /// Lock name or null.
     #[serde(default)]
     pub lock: Option<String>,
-    /// Config keys as `qm config` / `pct config` print them.
-    #[serde(default)]
+    /// Config keys as `qm config` / `pct config` print them (numbers and booleans written by other
+    /// tools are read as their text).
+    #[serde(default, deserialize_with = "string_map")]
     pub config: BTreeMap<String, String>,
     /// Snapshot names.
     #[serde(default)]
@@ -207,6 +208,24 @@ impl Guest {
     pub fn protected(&self) -> bool {
         self.config.get("protection").is_some_and(|v| v == "1")
     }
+}
+
+fn string_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: BTreeMap<String, Value> = BTreeMap::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Bool(b) => u8::from(b).to_string(),
+                Value::Null => return None,
+                other => other.to_string(),
+            };
+            Some((k, text))
+        })
+        .collect())
 }
 
 /// A backup found on a storage (file or PBS entry).
