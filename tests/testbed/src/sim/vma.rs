@@ -472,11 +472,12 @@ pub fn verify<R: Read>(mut r: R) -> Result<VmaInfo, VmaError> {
         let mut counted = 0u32;
         for i in 0..BLOCKS_PER_EXTENT {
             let info = be64(&eh, 40 + 8 * i);
-            if info == 0 {
-                continue;
-            }
             let mask = (info >> 48) as u16;
             let dev = ((info >> 32) & 0xff) as usize;
+            // Device 0 marks an unused slot (vma-reader.c skips it).
+            if dev == 0 {
+                continue;
+            }
             let cluster = info & 0xffff_ffff;
             let Some((bits, total)) = seen[dev].as_mut() else {
                 return Err(bad(format!("block info {i} names unknown device {dev}")));
