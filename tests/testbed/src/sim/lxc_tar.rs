@@ -137,7 +137,7 @@ pub fn write<W: Write>(
     b.into_inner()?.flush()
 }
 
-/// Writes a `.tar.zst` container archive at `path` (zstd level 1, content checksum).
+/// Writes a `.tar.zst` container archive at `path` (`vma::ZSTD_LEVEL`, content checksum).
 pub fn write_zst(
     path: &Path,
     pct_conf: &str,
@@ -147,7 +147,10 @@ pub fn write_zst(
     mtime: u64,
 ) -> io::Result<()> {
     let file = File::create(path)?;
-    let mut enc = zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), 1)?;
+    let mut enc = zstd::stream::write::Encoder::new(
+        BufWriter::with_capacity(1 << 20, file),
+        super::vma::ZSTD_LEVEL,
+    )?;
     enc.include_checksum(true)?;
     write(&mut enc, pct_conf, hostname, data_bytes, seed, mtime)?;
     enc.finish()?.flush()

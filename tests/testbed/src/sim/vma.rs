@@ -26,6 +26,9 @@ pub const BLOCKS_PER_EXTENT: usize = 59;
 pub const CLUSTER_SIZE: u64 = 65536;
 /// Block size (4 KiB); a cluster holds 16 blocks, each present or zero.
 pub const BLOCK_SIZE: usize = 4096;
+/// zstd level of the archives: a fast negative level, since the filler data is mostly
+/// incompressible anyway and benchmarks want big archives quickly (the format is the same).
+pub const ZSTD_LEVEL: i32 = -5;
 
 /// What can be wrong with a VMA stream.
 #[derive(Debug, thiserror::Error)]
@@ -318,10 +321,11 @@ pub fn write<W: Write>(mut w: W, spec: &VmaSpec) -> io::Result<WriteStats> {
     Ok(stats)
 }
 
-/// Writes `spec` as a `.vma.zst` (zstd level 1, with content checksum) at `path`.
+/// Writes `spec` as a `.vma.zst` ([`ZSTD_LEVEL`], with content checksum) at `path`.
 pub fn write_zst(path: &Path, spec: &VmaSpec) -> io::Result<WriteStats> {
     let file = File::create(path)?;
-    let mut enc = zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), 1)?;
+    let mut enc =
+        zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), ZSTD_LEVEL)?;
     enc.include_checksum(true)?;
     let stats = write(&mut enc, spec)?;
     enc.finish()?.flush()?;
