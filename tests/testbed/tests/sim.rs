@@ -1259,3 +1259,38 @@ fn guest_files_written_by_other_tools_are_read_leniently() {
     assert_eq!(raw["provider_note"], "kept");
     assert_eq!(raw["config"]["cores"], "2");
 }
+
+#[test]
+fn snapshots_are_listed_created_and_deleted() {
+    let bed = Bed::new();
+    let o = bed.ok("qm", &["snapshot", "100", "pre-upgrade"]);
+    assert_eq!(
+        o.stdout,
+        "snapshotting 'drive-scsi0' (local-lvm:vm-100-disk-0)\n"
+    );
+    bed.fails(
+        "qm",
+        &["snapshot", "100", "pre-upgrade"],
+        "snapshot name 'pre-upgrade' already used",
+    );
+    assert_eq!(bed.guest(100).snapshots, ["pre-upgrade"]);
+    let list = bed.ok("qm", &["listsnapshot", "100"]).stdout;
+    assert!(list.starts_with("`-> pre-upgrade "), "{list}");
+    assert!(list.contains("You are here!"));
+    bed.fails(
+        "qm",
+        &["delsnapshot", "100", "nope"],
+        "snapshot 'nope' does not exist",
+    );
+    bed.ok("qm", &["delsnapshot", "100", "pre-upgrade"]);
+    assert!(bed.guest(100).snapshots.is_empty());
+    assert_eq!(
+        bed.journal_argv(),
+        [
+            "qm snapshot 100 pre-upgrade",
+            "qm snapshot 100 pre-upgrade",
+            "qm delsnapshot 100 nope",
+            "qm delsnapshot 100 pre-upgrade"
+        ]
+    );
+}

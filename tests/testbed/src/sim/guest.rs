@@ -511,8 +511,21 @@ fn common(ctx: &mut Ctx, kind: GuestType, argv: &[String]) -> CmdResult {
         _ => {}
     }
     let known = [
-        "status", "config", "start", "stop", "shutdown", "destroy", "set", "reboot", "suspend",
-        "resume", "unlock",
+        "status",
+        "config",
+        "start",
+        "stop",
+        "shutdown",
+        "destroy",
+        "set",
+        "reboot",
+        "suspend",
+        "resume",
+        "unlock",
+        "snapshot",
+        "delsnapshot",
+        "listsnapshot",
+        "rollback",
     ];
     if !known.contains(&sub.as_str()) {
         return Err(Fail::new(format!("unknown command '{cmd} {sub}'")));
@@ -554,6 +567,7 @@ fn common(ctx: &mut Ctx, kind: GuestType, argv: &[String]) -> CmdResult {
             Ok(0)
         }
         "destroy" => destroy(ctx, g, &a),
+        "snapshot" | "delsnapshot" | "listsnapshot" | "rollback" => snapshots(ctx, g, sub, &a),
         "unlock" => {
             let mut g = g;
             g.lock = None;
@@ -562,6 +576,54 @@ fn common(ctx: &mut Ctx, kind: GuestType, argv: &[String]) -> CmdResult {
         }
         _ => set(ctx, g, &a),
     }
+}
+
+/// `snapshot|delsnapshot|rollback <vmid> <name>` and `listsnapshot <vmid>` (names only: the
+/// simulator keeps no snapshot times or descriptions).
+fn snapshots(ctx: &mut Ctx, mut g: Guest, sub: &str, a: &Args) -> CmdResult {
+    if sub == "listsnapshot" {
+        for s in &g.snapshots {
+            ctx.say(format!("`-> {s:<40}no-description"));
+        }
+        ctx.say(format!(
+            "{}`-> current{:<33}You are here!",
+            " ".repeat(g.snapshots.len().min(1)),
+            ""
+        ));
+        return Ok(0);
+    }
+    let Some(name) = a.pos.get(1).cloned() else {
+        return Err(Fail::new(format!(
+            "400 not enough arguments\n{sub} <vmid> <snapname>"
+        )));
+    };
+    check_lock(&g, a)?;
+    let exists = g.snapshots.contains(&name);
+    match sub {
+        "snapshot" => {
+            if exists {
+                return Err(Fail::new(format!("snapshot name '{name}' already used")));
+            }
+            for d in conf::disks(&g.config) {
+                if g.kind == GuestType::Qemu {
+                    ctx.say(format!(
+                        "snapshotting 'drive-{}' ({}:{})",
+                        d.key, d.storage, d.volume
+                    ));
+                }
+            }
+            g.snapshots.push(name);
+        }
+        _ if !exists => return Err(Fail::new(format!("snapshot '{name}' does not exist"))),
+        "delsnapshot" => g.snapshots.retain(|s| *s != name),
+        _ => {
+            if g.status == "running" && g.kind == GuestType::Lxc {
+                g.status = "stopped".into();
+            }
+        }
+    }
+    ctx.state.save_guest(&g)?;
+    Ok(0)
 }
 
 /// `qm ...`.

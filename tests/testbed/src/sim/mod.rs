@@ -112,7 +112,10 @@ pub fn is_mutating(argv: &[String]) -> bool {
     let sub = argv.get(1).map(String::as_str).unwrap_or("");
     match argv.first().map(String::as_str).unwrap_or("") {
         "pvesh" => !matches!(sub, "get" | "ls" | "usage" | "help" | ""),
-        "qm" | "pct" => !matches!(sub, "status" | "config" | "list" | "pending" | "help" | ""),
+        "qm" | "pct" => !matches!(
+            sub,
+            "status" | "config" | "list" | "pending" | "listsnapshot" | "help" | ""
+        ),
         "qmrestore" | "vzdump" => true,
         _ => false,
     }
