@@ -1,5 +1,5 @@
 //! The simulated Proxmox CLI, multi-call: run as `pvesh`, `qm`, `pct`, `qmrestore` or `vzdump` (by
-//! argv[0] basename, e.g. through symlinks) or as `pve-sim <name> ARGS...`. State lives in
+//! `argv[0]` basename, e.g. through symlinks) or as `pve-sim <name> ARGS...`. State lives in
 //! `$PVE_SIM_STATE`; see `tests/testbed/SIM-STATE.md` and the `testbed::sim` module.
 
 use std::io::Write;

@@ -1,6 +1,6 @@
 //! A simulated Proxmox VE node: `pvesh`, `qm`, `pct`, `qmrestore` and `vzdump` acting on a state
 //! directory (`tests/testbed/SIM-STATE.md`), so the tools can be tested over a real SSH session
-//! without Proxmox. The `pve-sim` binary is multi-call (by argv[0] basename, or `pve-sim <name> ...`);
+//! without Proxmox. The `pve-sim` binary is multi-call (by `argv[0]` basename, or `pve-sim <name> ...`);
 //! the library side lets tests and the bed build fixtures: [`State::create`], [`State::add_storage`],
 //! [`State::add_guest`], [`fixtures::add_backup`], [`State::journal`], [`State::set_faults`].
 //!
@@ -9,6 +9,20 @@
 //!
 //! Output and exit codes follow Proxmox: errors print the Proxmox message on stderr and exit 255
 //! (the `exit(-1)` of PVE::CLIHandler); task commands print their task log on stdout.
+//!
+//! ```text
+//! PVE_SIM_STATE=/tmp/bed/state pvesh get /nodes/pve/storage/local/content --content backup --output-format json
+//! PVE_SIM_STATE=... qm status 100 | qm config 100 | qm list | qm set 100 --memory 4096 --delete tags
+//! PVE_SIM_STATE=... qmrestore local:backup/vzdump-qemu-100-2026_11_20-02_00_01.vma.zst 100 --force 1
+//! PVE_SIM_STATE=... pct restore 101 /path/vzdump-lxc-101-....tar.zst --storage local-lvm
+//! PVE_SIM_STATE=... vzdump 100 --storage local --mode snapshot --compress zstd --protected 1
+//! PVE_SIM_STATE=... pve-sim qm status 100          # without a symlink named qm
+//! ```
+//!
+//! Simulated: `pvesh get` (`/version`, `/nodes`, `/cluster/resources`, `/cluster/nextid`,
+//! `/nodes/{node}/storage[/{id}[/status|/content]]`, `/nodes/{node}/{qemu|lxc}[/{vmid}/config|/status/current]`);
+//! `qm` and `pct` `status|config|list|start|stop|shutdown|reboot|suspend|resume|destroy|set|create|unlock|
+//! snapshot|delsnapshot|listsnapshot|rollback`, `pct restore`; `qmrestore`; `vzdump`.
 
 pub mod args;
 pub mod conf;
@@ -155,7 +169,7 @@ fn failure(message: String) -> Outcome {
     }
 }
 
-/// Strips a `pve-sim` prefix and normalises argv[0] to its basename.
+/// Strips a `pve-sim` prefix and normalises `argv[0]` to its basename.
 pub fn normalize_argv(raw: &[String]) -> Vec<String> {
     let mut argv: Vec<String> = raw.to_vec();
     if let Some(first) = argv.first_mut() {

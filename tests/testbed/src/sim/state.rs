@@ -350,7 +350,7 @@ pub struct JournalEntry {
     pub seq: u64,
     /// UTC time, RFC 3339.
     pub ts: String,
-    /// The command line, argv[0] being the command name (`qmrestore`, `qm`...).
+    /// The command line, `argv[0]` being the command name (`qmrestore`, `qm`...).
     pub argv: Vec<String>,
     /// Exit code, null when the session was cut.
     pub exit: Option<i32>,
