@@ -1294,3 +1294,55 @@ fn snapshots_are_listed_created_and_deleted() {
         ]
     );
 }
+
+#[test]
+fn vma_tool_lists_configs_and_verifies_streams() {
+    let bed = Bed::new();
+    let b = bed.backup(&vm100(), "local");
+    let zst = b.path.unwrap();
+    let raw = bed.state.dir().join("x.vma");
+    let st = Command::new("zstd")
+        .arg("-dqf")
+        .arg(&zst)
+        .arg("-o")
+        .arg(&raw)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let raw_s = raw.to_str().unwrap();
+    let list = bed.ok("vma", &["list", raw_s]).stdout;
+    assert!(list.starts_with("CFG: size: "), "{list}");
+    assert!(list.contains("DEV: dev_id=1 size: 34359738368 devname: drive-scsi0\n"));
+    assert!(list.ends_with("CTIME: Fri Nov 20 02:00:01 2026\n"));
+    let cfg = bed.ok("vma", &["config", raw_s]).stdout;
+    assert!(cfg.contains("name: jellyfin\n"));
+    assert!(cfg.contains("#qmdump#map:scsi0:drive-scsi0:local-lvm:raw:\n"));
+    // Piped, as on a node: zstd -dc archive | vma verify -v -
+    let script = format!(
+        "zstd -dc {} | {} verify - -v",
+        zst.display(),
+        bed.bin.join("vma").display()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("PVE_SIM_STATE", bed.state.dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("total bytes read 34359738368"));
+    // A damaged extent header aborts like vma's g_error.
+    let mut bytes = std::fs::read(&raw).unwrap();
+    let header = vma::read_header(&mut &bytes[..]).unwrap().header_size as usize;
+    bytes[header + 100] ^= 1;
+    std::fs::write(&raw, &bytes).unwrap();
+    let o = bed.run("vma", &["verify", raw_s]);
+    assert_eq!(o.code, Some(133));
+    assert!(
+        o.stderr
+            .contains("ERROR **: verify failed - corrupt extent"),
+        "{}",
+        o.stderr
+    );
+    assert!(bed.state.journal().unwrap().is_empty());
+}

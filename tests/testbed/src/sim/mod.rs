@@ -22,7 +22,7 @@
 //! Simulated: `pvesh get` (`/version`, `/nodes`, `/cluster/resources`, `/cluster/nextid`,
 //! `/nodes/{node}/storage[/{id}[/status|/content]]`, `/nodes/{node}/{qemu|lxc}[/{vmid}/config|/status/current]`);
 //! `qm` and `pct` `status|config|list|start|stop|shutdown|reboot|suspend|resume|destroy|set|create|unlock|
-//! snapshot|delsnapshot|listsnapshot|rollback`, `pct restore`; `qmrestore`; `vzdump`.
+//! snapshot|delsnapshot|listsnapshot|rollback`, `pct restore`; `qmrestore`; `vzdump`; `vma list|config|verify`.
 
 pub mod args;
 pub mod conf;
@@ -33,6 +33,7 @@ mod pvesh;
 mod restore;
 pub mod state;
 pub mod vma;
+mod vmacmd;
 mod vzdump;
 
 use std::io::Write;
@@ -45,7 +46,7 @@ pub use state::{
 };
 
 /// The commands the binary answers to.
-pub const COMMANDS: [&str; 5] = ["pvesh", "qm", "pct", "qmrestore", "vzdump"];
+pub const COMMANDS: [&str; 6] = ["pvesh", "qm", "pct", "qmrestore", "vzdump", "vma"];
 
 /// What a simulated command produced.
 #[derive(Debug, Clone, Default)]
@@ -277,6 +278,7 @@ fn run_inner(state: &State, argv: &[String]) -> anyhow::Result<Outcome> {
         "qm" => guest::qm(&mut ctx, args),
         "pct" => guest::pct(&mut ctx, args),
         "qmrestore" => restore::qmrestore(&mut ctx, args),
+        "vma" => vmacmd::main(&mut ctx, args),
         _ => vzdump::main(&mut ctx, args),
     };
     let exit = match result {
