@@ -85,13 +85,8 @@ pub fn write<W: Write>(
 ) -> io::Result<()> {
     let mut b = tar::Builder::new(w);
     b.mode(tar::HeaderMode::Complete);
-    let dirs = ["./", "./etc/", "./etc/vzdump/"];
-    for d in dirs {
-        b.append(
-            &header(d, 0, 0o755, tar::EntryType::Directory, mtime)?,
-            io::empty(),
-        )?;
-    }
+    // As vzdump's `tar cpf - ... ./etc/vzdump/pct.conf ... --directory=/mnt/vzsnap0 ./`: the config
+    // first (no parent directory entries), then the root file system from "./".
     let h = header(
         "./etc/vzdump/pct.conf",
         pct_conf.len() as u64,
@@ -100,6 +95,12 @@ pub fn write<W: Write>(
         mtime,
     )?;
     b.append(&h, pct_conf.as_bytes())?;
+    for d in ["./", "./etc/"] {
+        b.append(
+            &header(d, 0, 0o755, tar::EntryType::Directory, mtime)?,
+            io::empty(),
+        )?;
+    }
     let files: [(&str, String); 2] = [
         ("./etc/hostname", format!("{hostname}\n")),
         (
