@@ -11,7 +11,11 @@ pub struct Args {
 }
 
 /// Options that may be given without a value.
-pub const BOOL_OPTS: [&str; 12] = [
+pub const BOOL_OPTS: [&str; 16] = [
+    "noborder",
+    "noheader",
+    "quiet",
+    "verbose",
     "force",
     "unique",
     "start",
@@ -55,9 +59,12 @@ pub fn parse(args: &[String]) -> Args {
                         }
                         _ => out.opts.push((k.to_string(), "1".into())),
                     }
-                } else if let Some(v) = args.get(i + 1) {
+                } else if let Some(v) = args.get(i + 1).filter(|v| !v.starts_with("--")) {
                     out.opts.push((k.to_string(), v.clone()));
                     i += 1;
+                } else if args.get(i + 1).is_some() {
+                    // Followed by another option: a flag given without its value.
+                    out.opts.push((k.to_string(), "1".into()));
                 } else {
                     out.opts.push((k.to_string(), String::new()));
                 }
@@ -113,5 +120,17 @@ mod tests {
         assert_eq!(a.get("storage"), Some("local-lvm"));
         let b = parse(&s(&["100", "--force", "local:backup/x"]));
         assert_eq!(b.pos, s(&["100", "local:backup/x"]));
+        let c = parse(&s(&[
+            "/nodes",
+            "--noborder",
+            "--output-format",
+            "json",
+            "--human-readable",
+            "--content=backup",
+        ]));
+        assert_eq!(c.get("output-format"), Some("json"));
+        assert!(c.flag("noborder"));
+        assert!(c.flag("human-readable"));
+        assert_eq!(c.get("content"), Some("backup"));
     }
 }
