@@ -1349,3 +1349,54 @@ fn vma_tool_lists_configs_and_verifies_streams() {
     );
     assert!(bed.state.journal().unwrap().is_empty());
 }
+
+#[test]
+fn restore_holds_lock_create_while_reading_the_archive() {
+    let bed = Bed::new();
+    let spec = ArchiveSpec {
+        size: 16 << 20,
+        ctime: CTIME,
+        seed: 5,
+    };
+    let b = fixtures::add_backup(
+        &bed.state,
+        "local",
+        &vm100(),
+        &spec,
+        &BackupOptions::default(),
+    )
+    .unwrap();
+    let mut child = bed
+        .cmd("qmrestore", &[&b.volid, "250"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = false;
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        if bed
+            .state
+            .guest(250)
+            .ok()
+            .flatten()
+            .and_then(|g| g.lock)
+            .as_deref()
+            == Some("create")
+        {
+            seen = true;
+            // Readers are not blocked meanwhile, and a second restore is refused.
+            bed.fails(
+                "qmrestore",
+                &[&b.volid, "250"],
+                "unable to restore VM 250 - VM 250 already exists on node 'pve'",
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(seen, "lock 'create' never visible");
+    let g = bed.guest(250);
+    assert!(g.lock.is_none());
+    assert_eq!(g.config["name"], "jellyfin");
+}
