@@ -929,6 +929,22 @@ fn vzdump_refuses_locked_guest_and_full_storage() {
     );
     assert_eq!(o.stderr, "job errors\n");
     bed.state.set_guest_lock(100, None).unwrap();
+    // The failed run leaves its log, ending in the error, and no archive.
+    let dump = bed
+        .state
+        .dump_dir(&bed.state.storage("local").unwrap().unwrap());
+    let logs: Vec<String> = std::fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].starts_with("vzdump-qemu-100-") && logs[0].ends_with(".log"));
+    let text = std::fs::read_to_string(dump.join(&logs[0])).unwrap();
+    assert!(
+        text.trim_end()
+            .ends_with("ERROR: Backup of VM 100 failed - VM is locked (snapshot)"),
+        "{text}"
+    );
 
     bed.state
         .set_faults(&Faults {

@@ -56,6 +56,7 @@ fn backup_one(
     sdef: &StorageDef,
     a: &Args,
     log: &mut Vec<String>,
+    log_path: &mut Option<std::path::PathBuf>,
 ) -> Result<(), String> {
     let node = ctx.node.node.clone();
     let mut g = match ctx.state.guest(vmid) {
@@ -69,6 +70,14 @@ fn backup_one(
     };
     let label = g.kind.label();
     let start = now_epoch();
+    let (ext, subtype) = match g.kind {
+        GuestType::Qemu => ("vma.zst", "qemu"),
+        GuestType::Lxc => ("tar.zst", "lxc"),
+    };
+    let stamp = conf::stamp(start);
+    let base = format!("vzdump-{subtype}-{vmid}-{stamp}");
+    let dump = ctx.state.dump_dir(sdef);
+    *log_path = Some(dump.join(format!("{base}.log")));
     let mut info = |ctx: &mut Ctx, msg: String| {
         ctx.say(format!("INFO: {msg}"));
         log.push(format!("{} INFO: {msg}", conf::datetime(now_epoch())));
@@ -131,13 +140,6 @@ fn backup_one(
         .state
         .storage_avail(sdef)
         .map_err(|e| format!("{e:#}"))?;
-    let (ext, subtype) = match g.kind {
-        GuestType::Qemu => ("vma.zst", "qemu"),
-        GuestType::Lxc => ("tar.zst", "lxc"),
-    };
-    let stamp = conf::stamp(start);
-    let base = format!("vzdump-{subtype}-{vmid}-{stamp}");
-    let dump = ctx.state.dump_dir(sdef);
     let final_path = dump.join(format!("{base}.{ext}"));
     info(
         ctx,
@@ -302,13 +304,18 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
     let mut errors = 0;
     for vmid in vmids {
         let mut log = Vec::new();
-        if let Err(e) = backup_one(ctx, vmid, &sdef, &a, &mut log) {
+        let mut log_path = None;
+        if let Err(e) = backup_one(ctx, vmid, &sdef, &a, &mut log, &mut log_path) {
             errors += 1;
             ctx.say(format!("ERROR: Backup of VM {vmid} failed - {e}"));
             log.push(format!(
                 "{} ERROR: Backup of VM {vmid} failed - {e}",
                 conf::datetime(now_epoch())
             ));
+            // As on a node, a failed backup leaves its log (and no archive) in the dump directory.
+            if let Some(p) = log_path {
+                let _ = fs::write(p, format!("{}\n", log.join("\n")));
+            }
             ctx.say(format!("INFO: Failed at {}", conf::datetime(now_epoch())));
         } else {
             ctx.say(format!(
