@@ -946,15 +946,14 @@ fn vzdump_refuses_locked_guest_and_full_storage() {
         "{text}"
     );
 
-    bed.state
-        .set_faults(&Faults {
-            fill: vec![FillFault {
-                storage: "local".into(),
-                avail: 1000,
-            }],
-            ..Faults::default()
-        })
-        .unwrap();
+    bed.state.fill_storage("local", Some(1000)).unwrap();
+    assert_eq!(
+        bed.state.faults().unwrap().fill,
+        [FillFault {
+            storage: "local".into(),
+            avail: 1000
+        }]
+    );
     let st = bed.pvesh("/nodes/pve/storage/local/status", &[]);
     assert_eq!(st["avail"], 1000);
     let o = bed.fails(
@@ -1166,6 +1165,31 @@ fn fault_cut_kills_the_session_process_group() {
 fn library_fixtures_write_verifiable_archives() {
     let tmp = tempfile::tempdir().unwrap();
     let p: &Path = tmp.path();
+    let std_state = State::create_standard(&p.join("std"), "node1").unwrap();
+    let ids: Vec<String> = std_state
+        .storages()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.storage)
+        .collect();
+    assert_eq!(ids, ["local", "local-lvm"]);
+    assert_eq!(std_state.node().unwrap().node, "node1");
+    let e = std_state
+        .add_backup(
+            "local",
+            &ct101(),
+            &ArchiveSpec {
+                size: 10_000,
+                ctime: CTIME,
+                seed: 2,
+            },
+            &BackupOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        e.volid,
+        "local:backup/vzdump-lxc-101-2026_11_20-02_00_01.tar.zst"
+    );
     let g = vm100();
     let spec = ArchiveSpec {
         size: 3 << 20,

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::conf;
+use super::{conf, fixtures};
 
 /// `node.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -430,6 +430,25 @@ impl State {
         Ok(state)
     }
 
+    /// Like [`State::create`], with the storages of a fresh Proxmox VE install: `local` (dir,
+    /// `iso,vztmpl,backup`, 100 GiB) and `local-lvm` (lvmthin, `images,rootdir`, 500 GiB).
+    pub fn create_standard(dir: &Path, node: &str) -> Result<State> {
+        let state = State::create(dir, node)?;
+        state.add_storage(StorageDef::new(
+            "local",
+            "dir",
+            "iso,vztmpl,backup",
+            100 << 30,
+        ))?;
+        state.add_storage(StorageDef::new(
+            "local-lvm",
+            "lvmthin",
+            "images,rootdir",
+            500 << 30,
+        ))?;
+        Ok(state)
+    }
+
     /// Opens an existing state directory.
     pub fn open(dir: &Path) -> Result<State> {
         if !dir.join("node.json").is_file() {
@@ -686,6 +705,31 @@ impl State {
     /// Writes `faults.json` without locking (caller holds the lock).
     pub fn save_faults(&self, faults: &Faults) -> Result<()> {
         write_json(&self.dir.join("faults.json"), faults)
+    }
+
+    /// Makes `storage` report at most `avail` free bytes (a `fill` fault; `None` removes it).
+    pub fn fill_storage(&self, storage: &str, avail: Option<u64>) -> Result<()> {
+        let _l = self.lock()?;
+        let mut faults = self.faults()?;
+        faults.fill.retain(|f| f.storage != storage);
+        if let Some(avail) = avail {
+            faults.fill.push(FillFault {
+                storage: storage.into(),
+                avail,
+            });
+        }
+        self.save_faults(&faults)
+    }
+
+    /// Writes a real backup of `guest` on file storage `storage` (see [`fixtures::add_backup`]).
+    pub fn add_backup(
+        &self,
+        storage: &str,
+        guest: &Guest,
+        spec: &fixtures::ArchiveSpec,
+        opts: &fixtures::BackupOptions,
+    ) -> Result<BackupEntry> {
+        fixtures::add_backup(self, storage, guest, spec, opts)
     }
 
     /// All journal entries.
