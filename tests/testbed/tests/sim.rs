@@ -1440,3 +1440,27 @@ fn restore_holds_lock_create_while_reading_the_archive() {
     assert!(g.lock.is_none());
     assert_eq!(g.config["name"], "jellyfin");
 }
+
+#[test]
+fn fault_cut_can_target_its_own_group() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let bed = Bed::new();
+    bed.state
+        .set_faults(&Faults {
+            cut: vec![CutFault {
+                command: "qm stop".into(),
+                after_bytes: 0,
+                times: 1,
+            }],
+            ..Faults::default()
+        })
+        .unwrap();
+    let out = bed
+        .cmd("qm", &["stop", "100"])
+        .env("PVE_SIM_CUT_PGID", "self")
+        .process_group(0)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{out:?}");
+    assert_eq!(bed.state.journal().unwrap()[0].exit, None);
+}

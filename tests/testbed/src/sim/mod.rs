@@ -321,7 +321,8 @@ fn proc_stat(pid: u32) -> Option<(String, u32, i64)> {
 }
 
 /// The process group a `cut` fault kills, or `None` when no group can be killed safely:
-/// 1. `$PVE_SIM_CUT_PGID` when set (a harness can name its session's group);
+/// 1. `$PVE_SIM_CUT_PGID` when set: a group id, or `self` for the simulator's own group (for a
+///    harness that starts each session command in a group of its own);
 /// 2. else the group of the parent or grandparent (through a shell) when its name contains `sshd`
 ///    (OpenSSH's per-connection process calls setsid, so that group is exactly this connection);
 /// 3. else the parent's group, but only when the parent leads a group of its own that its own parent
@@ -329,7 +330,12 @@ fn proc_stat(pid: u32) -> Option<(String, u32, i64)> {
 ///    as a test runner's.
 pub fn cut_target() -> Option<i64> {
     if let Some(v) = std::env::var_os("PVE_SIM_CUT_PGID") {
-        return v.to_string_lossy().parse().ok();
+        let v = v.to_string_lossy();
+        if v == "self" {
+            // The harness put each session command in a group of its own (process_group(0)).
+            return proc_stat(std::process::id()).map(|(_, _, pgrp)| pgrp);
+        }
+        return v.parse().ok();
     }
     let ppid = std::os::unix::process::parent_id();
     let (comm, grandparent, pgrp) = proc_stat(ppid)?;
