@@ -307,9 +307,7 @@ fn list(ctx: &mut Ctx, kind: GuestType) -> CmdResult {
             }
         }
         GuestType::Lxc => {
-            if guests.is_empty() {
-                return Ok(0);
-            }
+            // pct prints its header even for an empty list (qm prints nothing).
             ctx.say(format!(
                 "{:<10} {:<10} {:<12} {:<20}",
                 "VMID", "Status", "Lock", "Name"
