@@ -1464,3 +1464,46 @@ fn fault_cut_can_target_its_own_group() {
     assert_eq!(out.status.signal(), Some(9), "{out:?}");
     assert_eq!(bed.state.journal().unwrap()[0].exit, None);
 }
+
+#[test]
+fn vzdump_to_pbs_then_restore_from_it() {
+    let bed = Bed::new();
+    let o = bed.ok(
+        "vzdump",
+        &[
+            "100",
+            "--storage",
+            "pbs",
+            "--mode",
+            "snapshot",
+            "--notes-template",
+            "{{guestname}}",
+        ],
+    );
+    assert!(
+        o.stdout
+            .contains("INFO: creating Proxmox Backup Server archive 'vm/100/"),
+        "{}",
+        o.stdout
+    );
+    let list = bed.pvesh(
+        "/nodes/pve/storage/pbs/content",
+        &["--content", "backup", "--vmid", "100"],
+    );
+    let e = &list[0];
+    assert_eq!(e["format"], "pbs-vm");
+    assert_eq!(e["subtype"], "qemu");
+    assert_eq!(e["notes"], "jellyfin");
+    let volid = e["volid"].as_str().unwrap().to_string();
+    assert!(
+        volid.starts_with("pbs:backup/vm/100/") && volid.ends_with('Z'),
+        "{volid}"
+    );
+    bed.ok("qmrestore", &[&volid, "260", "--storage", "local-lvm"]);
+    let g = bed.guest(260);
+    assert_eq!(g.config["name"], "jellyfin");
+    assert_eq!(
+        g.config["scsi0"],
+        "local-lvm:vm-260-disk-0,iothread=1,size=32G"
+    );
+}

@@ -636,6 +636,11 @@ impl State {
         read_json(&p)
     }
 
+    /// Writes the PBS entries of a `pbs` storage (caller holds the lock).
+    pub fn save_pbs_entries(&self, storage: &str, entries: &[BackupEntry]) -> Result<()> {
+        write_json(&self.pbs_file(storage), &entries)
+    }
+
     /// Adds a PBS entry.
     pub fn add_pbs_entry(&self, storage: &str, entry: BackupEntry) -> Result<()> {
         let _l = self.lock()?;

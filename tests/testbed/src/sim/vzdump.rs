@@ -7,7 +7,7 @@ use std::fs;
 
 use super::args::{self, Args};
 use super::conf;
-use super::state::{Guest, GuestType, StorageDef, now_epoch};
+use super::state::{BackupEntry, Guest, GuestType, StorageDef, now_epoch};
 use super::{CmdResult, Ctx, Fail, fixtures};
 
 /// Default approximate archive size when the guest has no `backup_size`.
@@ -77,7 +77,9 @@ fn backup_one(
     let stamp = conf::stamp(start);
     let base = format!("vzdump-{subtype}-{vmid}-{stamp}");
     let dump = ctx.state.dump_dir(sdef);
-    *log_path = Some(dump.join(format!("{base}.log")));
+    if sdef.kind != "pbs" {
+        *log_path = Some(dump.join(format!("{base}.log")));
+    }
     let mut info = |ctx: &mut Ctx, msg: String| {
         ctx.say(format!("INFO: {msg}"));
         log.push(format!("{} INFO: {msg}", conf::datetime(now_epoch())));
@@ -140,6 +142,9 @@ fn backup_one(
         .state
         .storage_avail(sdef)
         .map_err(|e| format!("{e:#}"))?;
+    if sdef.kind == "pbs" {
+        return backup_to_pbs(ctx, &g, sdef, a, start, size, avail, &mut info);
+    }
     let final_path = dump.join(format!("{base}.{ext}"));
     info(
         ctx,
@@ -265,6 +270,66 @@ fn backup_one(
     Ok(())
 }
 
+/// A backup to a `pbs` storage: a new entry in its `pbs.json` (carrying the guest config, so a
+/// restore from it gets that config), no local archive or log, as with Proxmox Backup Server.
+#[allow(clippy::too_many_arguments)]
+fn backup_to_pbs(
+    ctx: &mut Ctx,
+    g: &Guest,
+    sdef: &StorageDef,
+    a: &Args,
+    start: i64,
+    size: u64,
+    avail: u64,
+    info: &mut dyn FnMut(&mut Ctx, String),
+) -> Result<(), String> {
+    let (kind, format, subtype) = match g.kind {
+        GuestType::Qemu => ("vm", "pbs-vm", "qemu"),
+        GuestType::Lxc => ("ct", "pbs-ct", "lxc"),
+    };
+    let snap = format!("{kind}/{}/{}", g.vmid, conf::rfc3339(start));
+    info(
+        ctx,
+        format!("creating Proxmox Backup Server archive '{snap}'"),
+    );
+    if avail < size {
+        return Err("backup write data failed: command error: write_data upload error: pipelined request failed: No space left on device (os error 28)".into());
+    }
+    let mut entries = ctx
+        .state
+        .pbs_entries(&sdef.storage)
+        .map_err(|e| format!("{e:#}"))?;
+    entries.push(BackupEntry {
+        volid: format!("{}:backup/{snap}", sdef.storage),
+        vmid: g.vmid,
+        subtype: subtype.into(),
+        ctime: start,
+        size,
+        format: format.into(),
+        notes: a
+            .get("notes-template")
+            .map(|t| expand_notes(t, g, &ctx.node.node)),
+        protected: a.flag("protected"),
+        verification: None,
+        path: None,
+        config: Some(g.config.clone()),
+        extra: serde_json::Map::new(),
+    });
+    ctx.state
+        .save_pbs_entries(&sdef.storage, &entries)
+        .map_err(|e| format!("{e:#}"))?;
+    info(
+        ctx,
+        format!(
+            "transferred {} in 1 seconds ({}/s)",
+            human(size),
+            human(size)
+        ),
+    );
+    info(ctx, format!("Finished Backup of VM {} (00:00:01)", g.vmid));
+    Ok(())
+}
+
 /// `vzdump ...`.
 pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
     let a = args::parse(argv);
@@ -290,7 +355,7 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
     let Some(sdef) = ctx.state.storage(&storage)? else {
         return Err(Fail::new(format!("storage '{storage}' does not exist")));
     };
-    if !sdef.has_content("backup") || sdef.kind == "pbs" {
+    if !sdef.has_content("backup") {
         return Err(Fail::new(format!(
             "storage '{storage}' does not support backups"
         )));
