@@ -213,7 +213,10 @@ fn pvesh_version_nodes_and_errors() {
         "pvesh",
         &["get", "/version", "--output-format", "json-pretty"],
     );
-    assert!(pretty.stdout.contains("\n  \"version\": \"8.3.2\""));
+    assert_eq!(
+        pretty.stdout,
+        "{\n   \"release\" : \"8.3\",\n   \"repoid\" : \"3e76eec21c4a14a7\",\n   \"version\" : \"8.3.2\"\n}\n"
+    );
     let text = bed.ok("pvesh", &["get", "/cluster/nextid"]);
     assert_eq!(text.stdout.trim(), "102");
 
@@ -227,11 +230,9 @@ fn pvesh_version_nodes_and_errors() {
         &["get", "/nodes/pve/lxc/100/status/current"],
         "Configuration file 'nodes/pve/lxc/100.conf' does not exist",
     );
-    bed.fails(
-        "pvesh",
-        &["get", "/nodes/pve/bogus"],
-        "No 'get' handler defined for '/nodes/pve/bogus'",
-    );
+    let o = bed.run("pvesh", &["get", "nodes/pve/bogus"]);
+    assert_eq!(o.code, Some(1));
+    assert_eq!(o.stderr, "No 'get' handler defined for 'nodes/pve/bogus'\n");
     bed.fails(
         "pvesh",
         &["get", "/nodes/pve2/storage"],

@@ -26,7 +26,8 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
     let format = a.get("output-format").unwrap_or("text");
     let text = match format {
         "json" => serde_json::to_string(&value).unwrap_or_default(),
-        "json-pretty" => serde_json::to_string_pretty(&value).unwrap_or_default(),
+        // Perl's JSON (canonical, pretty) indents by three spaces; keys are sorted either way.
+        "json-pretty" => perl_pretty(&value),
         // The real default is a table; the simulator keeps it simple and readable.
         _ => match &value {
             Value::String(s) => s.clone(),
@@ -39,8 +40,64 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
     Ok(0)
 }
 
+/// pvesh.pm's `extract_path_info`: the path as given, on stderr, and `exit(1)`.
+/// Perl's `JSON->new->canonical->pretty`: three-space indent and `"key" : value`.
+struct PerlPretty(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for PerlPretty {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b" : ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+fn perl_pretty(value: &Value) -> String {
+    use serde::Serialize;
+    let mut buf = Vec::new();
+    let fmt = PerlPretty(serde_json::ser::PrettyFormatter::with_indent(b"   "));
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    if value.serialize(&mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
 fn no_handler(path: &str) -> Fail {
-    Fail::new(format!("No 'get' handler defined for '{path}'"))
+    Fail {
+        message: format!("No 'get' handler defined for '{path}'"),
+        exit: 1,
+    }
 }
 
 fn check_node(ctx: &Ctx, node: &str) -> Result<(), Fail> {
@@ -91,9 +148,9 @@ fn get(ctx: &mut Ctx, raw_path: &str, a: &args::Args) -> Result<Value, Fail> {
         ["cluster", "resources"] => cluster_resources(ctx, a.get("type")),
         ["nodes", node, rest @ ..] => {
             check_node(ctx, node)?;
-            node_path(ctx, &path, rest, a)
+            node_path(ctx, raw_path, rest, a)
         }
-        _ => Err(no_handler(&path)),
+        _ => Err(no_handler(raw_path)),
     }
 }
 
