@@ -22,7 +22,7 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
             "400 not enough arguments\npvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]",
         ));
     };
-    let value = get(ctx, path, &a)?;
+    let value = canonical(get(ctx, path, &a)?);
     let format = a.get("output-format").unwrap_or("text");
     let text = match format {
         "json" => serde_json::to_string(&value).unwrap_or_default(),
@@ -41,6 +41,25 @@ pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
 }
 
 /// pvesh.pm's `extract_path_info`: the path as given, on stderr, and `exit(1)`.
+/// Sorts object keys, as Perl's `canonical` JSON does (explicitly, so the output stays sorted even
+/// if serde_json's `preserve_order` feature gets enabled somewhere in the workspace).
+fn canonical(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
 /// Perl's `JSON->new->canonical->pretty`: three-space indent and `"key" : value`.
 struct PerlPretty(serde_json::ser::PrettyFormatter<'static>);
 
