@@ -1079,7 +1079,7 @@ fn fault_fail_and_delay() {
             ],
             delay: vec![DelayFault {
                 command: "qm status".into(),
-                seconds: 0.3,
+                seconds: 0.6,
                 times: Some(1),
             }],
             ..Faults::default()
@@ -1115,11 +1115,11 @@ fn fault_fail_and_delay() {
 
     let t = Instant::now();
     bed.ok("qm", &["status", "100"]);
-    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert!(t.elapsed() >= Duration::from_millis(600));
     let t = Instant::now();
     bed.ok("qm", &["status", "100"]);
     assert!(
-        t.elapsed() < Duration::from_millis(300),
+        t.elapsed() < Duration::from_millis(600),
         "delay should have been used up"
     );
     assert_eq!(bed.state.faults().unwrap(), Faults::default());
