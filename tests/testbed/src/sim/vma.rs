@@ -1,0 +1,651 @@
+//! The VMA archive format of Proxmox (`vma_spec.txt` in pve-qemu): a writer that produces real, valid
+//! streams quickly (sparse disks, pseudo-random data) and a reader that checks everything the format
+//! can check: magic, version, header MD5, blob table, device table, every extent header (magic, uuid,
+//! MD5, block count) and that every cluster of every device is present exactly once.
+//!
+//! VMA itself has no checksum over cluster data; a flipped data byte is only detected through the zstd
+//! frame checksum of a `.vma.zst` (which [`verify_file`] checks, since the decoder verifies it).
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use md5::{Digest, Md5};
+
+/// `"VMA\0"`.
+pub const MAGIC: &[u8; 4] = b"VMA\0";
+/// `"VMAE"`.
+pub const EXTENT_MAGIC: &[u8; 4] = b"VMAE";
+/// Size of the fixed part of the header; the blob buffer follows it.
+pub const HEADER_FIXED_SIZE: usize = 12288;
+/// Size of an extent header.
+pub const EXTENT_HEADER_SIZE: usize = 512;
+/// Clusters described by one extent header.
+pub const BLOCKS_PER_EXTENT: usize = 59;
+/// Cluster size (64 KiB).
+pub const CLUSTER_SIZE: u64 = 65536;
+/// Block size (4 KiB); a cluster holds 16 blocks, each present or zero.
+pub const BLOCK_SIZE: usize = 4096;
+/// zstd level of the archives: a fast negative level, since the filler data is mostly
+/// incompressible anyway and benchmarks want big archives quickly (the format is the same).
+pub const ZSTD_LEVEL: i32 = -5;
+
+/// What can be wrong with a VMA stream.
+#[derive(Debug, thiserror::Error)]
+pub enum VmaError {
+    /// Reading failed (includes zstd checksum and frame errors).
+    #[error("read error: {0}")]
+    Io(#[from] io::Error),
+    /// The first four bytes are not `VMA\0`.
+    #[error("not a VMA archive (bad magic)")]
+    BadMagic,
+    /// Only version 1 exists.
+    #[error("unsupported VMA version {0}")]
+    BadVersion(u32),
+    /// The header MD5 does not match.
+    #[error("wrong VMA header checksum")]
+    HeaderChecksum,
+    /// Offsets or sizes in the header are inconsistent.
+    #[error("corrupt VMA header: {0}")]
+    BadHeader(String),
+    /// An extent header is wrong.
+    #[error("corrupt extent at offset {offset}: {reason}")]
+    BadExtent {
+        /// Byte offset of the extent in the uncompressed stream.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The stream ended before every cluster was stored.
+    #[error("incomplete archive: device '{device}' is missing {missing} of {total} clusters")]
+    Incomplete {
+        /// Device name, e.g. `drive-scsi0`.
+        device: String,
+        /// Clusters never written.
+        missing: u64,
+        /// Clusters the device has.
+        total: u64,
+    },
+}
+
+/// A disk image stored in the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Device id (1..=255), the index in the device table.
+    pub id: u8,
+    /// Name, e.g. `drive-scsi0`.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub struct VmaSpec {
+    /// Archive uuid (also stamped on every extent).
+    pub uuid: [u8; 16],
+    /// Backup time, seconds since the epoch.
+    pub ctime: i64,
+    /// Config files: name (e.g. `qemu-server.conf`) and content.
+    pub configs: Vec<(String, Vec<u8>)>,
+    /// Devices: name and size in bytes (ids are assigned 1, 2, ...).
+    pub devices: Vec<(String, u64)>,
+    /// Bytes of non-zero data to store (rounded up to 4 KiB blocks, capped by the device sizes);
+    /// the rest of the disks is sparse.
+    pub data_bytes: u64,
+    /// Seed of the pseudo-random data.
+    pub seed: u64,
+}
+
+/// Parsed header.
+#[derive(Debug, Clone)]
+pub struct VmaHeader {
+    /// Archive uuid.
+    pub uuid: [u8; 16],
+    /// Backup time, seconds since the epoch.
+    pub ctime: i64,
+    /// Config files (name, content).
+    pub configs: Vec<(String, Vec<u8>)>,
+    /// Devices in id order.
+    pub devices: Vec<Device>,
+    /// Header size in bytes (fixed part plus blob buffer).
+    pub header_size: u64,
+}
+
+impl VmaHeader {
+    /// The content of a config file by name, as text.
+    pub fn config(&self, name: &str) -> Option<String> {
+        self.configs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+    }
+}
+
+/// Result of a full verification.
+#[derive(Debug, Clone)]
+pub struct VmaInfo {
+    /// The header.
+    pub header: VmaHeader,
+    /// Extents read.
+    pub extents: u64,
+    /// Non-zero 4 KiB blocks stored.
+    pub data_blocks: u64,
+    /// Uncompressed stream length in bytes.
+    pub stream_bytes: u64,
+}
+
+/// Totals of a write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteStats {
+    /// Uncompressed stream bytes.
+    pub stream_bytes: u64,
+    /// Non-zero data bytes stored.
+    pub data_bytes: u64,
+    /// Sum of the device sizes.
+    pub total_bytes: u64,
+}
+
+fn be32(b: &[u8], off: usize) -> u32 {
+    u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+fn be64(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_be_bytes(a)
+}
+
+/// Builds the header bytes (fixed part and blob buffer, MD5 filled in).
+pub fn build_header(spec: &VmaSpec) -> io::Result<Vec<u8>> {
+    let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_string());
+    if spec.configs.len() > 256 || spec.devices.len() > 255 {
+        return Err(invalid("too many configs or devices"));
+    }
+    // Blob buffer: entries of a 2-byte little-endian length and the data; offset 0 means "unset",
+    // so the table starts at 1 as in vma-writer.c. Names are stored NUL-terminated.
+    let mut blob = vec![0u8];
+    let mut add_blob = |data: &[u8]| -> io::Result<u32> {
+        let len = u16::try_from(data.len()).map_err(|_| invalid("blob larger than 64 KiB"))?;
+        let pos = u32::try_from(blob.len()).map_err(|_| invalid("blob table too large"))?;
+        blob.extend_from_slice(&len.to_le_bytes());
+        blob.extend_from_slice(data);
+        Ok(pos)
+    };
+    let mut h = vec![0u8; HEADER_FIXED_SIZE];
+    for (i, (name, data)) in spec.configs.iter().enumerate() {
+        let mut n = name.as_bytes().to_vec();
+        n.push(0);
+        let np = add_blob(&n)?;
+        let dp = add_blob(data)?;
+        h[2044 + 4 * i..2048 + 4 * i].copy_from_slice(&np.to_be_bytes());
+        h[3068 + 4 * i..3072 + 4 * i].copy_from_slice(&dp.to_be_bytes());
+    }
+    for (i, (name, size)) in spec.devices.iter().enumerate() {
+        let mut n = name.as_bytes().to_vec();
+        n.push(0);
+        let np = add_blob(&n)?;
+        let off = 4096 + 32 * (i + 1);
+        h[off..off + 4].copy_from_slice(&np.to_be_bytes());
+        h[off + 8..off + 16].copy_from_slice(&size.to_be_bytes());
+    }
+    let blob_size = blob.len().div_ceil(512) * 512;
+    blob.resize(blob_size, 0);
+    h[0..4].copy_from_slice(MAGIC);
+    h[4..8].copy_from_slice(&1u32.to_be_bytes());
+    h[8..24].copy_from_slice(&spec.uuid);
+    h[24..32].copy_from_slice(&spec.ctime.to_be_bytes());
+    let header_size = HEADER_FIXED_SIZE + blob_size;
+    h[48..52].copy_from_slice(&(HEADER_FIXED_SIZE as u32).to_be_bytes());
+    h[52..56].copy_from_slice(&(blob_size as u32).to_be_bytes());
+    h[56..60].copy_from_slice(&(header_size as u32).to_be_bytes());
+    h.extend_from_slice(&blob);
+    let digest = Md5::digest(&h);
+    h[32..48].copy_from_slice(&digest);
+    Ok(h)
+}
+
+/// Fast deterministic filler data: each 4 KiB block is three quarters pseudo-random (incompressible)
+/// and one quarter text (compressible). The random part is cut from an 8 MiB pool, far larger than
+/// zstd's window at level 1, so it does not compress even though the pool repeats; copying slices
+/// keeps generation fast even in debug builds.
+pub(crate) struct Filler {
+    pool: Vec<u8>,
+    pos: usize,
+    text: Vec<u8>,
+}
+
+impl Filler {
+    /// A filler seeded with `seed`.
+    pub(crate) fn new(seed: u64) -> Filler {
+        const POOL: usize = 8 << 20;
+        let mut x = seed | 1;
+        let mut pool = Vec::with_capacity(POOL);
+        while pool.len() < POOL {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            pool.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+        }
+        let text: Vec<u8> = b"pve-sim filler: compressible text of a simulated disk block. "
+            .iter()
+            .copied()
+            .cycle()
+            .take(BLOCK_SIZE / 4)
+            .collect();
+        Filler { pool, pos: 0, text }
+    }
+
+    /// Appends one 4 KiB block.
+    pub(crate) fn block(&mut self, out: &mut Vec<u8>) {
+        let random = 3 * BLOCK_SIZE / 4;
+        if self.pos + random > self.pool.len() {
+            self.pos = (self.pos + 8) % 4096;
+        }
+        out.extend_from_slice(&self.pool[self.pos..self.pos + random]);
+        self.pos += random + 8;
+        out.extend_from_slice(&self.text);
+    }
+}
+
+/// Writes a complete VMA stream to `w`.
+pub fn write<W: Write>(mut w: W, spec: &VmaSpec) -> io::Result<WriteStats> {
+    let header = build_header(spec)?;
+    w.write_all(&header)?;
+    let mut stats = WriteStats {
+        stream_bytes: header.len() as u64,
+        ..WriteStats::default()
+    };
+    let mut filler = Filler::new(spec.seed);
+    let mut data_blocks_left = spec.data_bytes.div_ceil(BLOCK_SIZE as u64);
+    // Every (device, cluster) pair in order; the first clusters of the first devices carry the data.
+    let mut pending: Vec<(u8, u32, u16)> = Vec::with_capacity(BLOCKS_PER_EXTENT);
+    let mut buf: Vec<u8> =
+        Vec::with_capacity(EXTENT_HEADER_SIZE + BLOCKS_PER_EXTENT * CLUSTER_SIZE as usize);
+    let mut flush =
+        |pending: &mut Vec<(u8, u32, u16)>, w: &mut W, stats: &mut WriteStats| -> io::Result<()> {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            buf.clear();
+            buf.resize(EXTENT_HEADER_SIZE, 0);
+            buf[0..4].copy_from_slice(EXTENT_MAGIC);
+            let mut count = 0u32;
+            for (i, &(dev, cluster, mask)) in pending.iter().enumerate() {
+                let info = (u64::from(mask) << 48) | (u64::from(dev) << 32) | u64::from(cluster);
+                buf[40 + 8 * i..48 + 8 * i].copy_from_slice(&info.to_be_bytes());
+                count += mask.count_ones();
+            }
+            buf[6..8].copy_from_slice(&(count as u16).to_be_bytes());
+            buf[8..24].copy_from_slice(&spec.uuid);
+            let digest = Md5::digest(&buf[..EXTENT_HEADER_SIZE]);
+            buf[24..40].copy_from_slice(&digest);
+            for &(_, _, mask) in pending.iter() {
+                for bit in 0..16 {
+                    if mask & (1 << bit) != 0 {
+                        filler.block(&mut buf);
+                    }
+                }
+            }
+            w.write_all(&buf)?;
+            stats.stream_bytes += buf.len() as u64;
+            stats.data_bytes += u64::from(count) * BLOCK_SIZE as u64;
+            pending.clear();
+            Ok(())
+        };
+    for (i, (_, size)) in spec.devices.iter().enumerate() {
+        let dev = (i + 1) as u8;
+        stats.total_bytes += size;
+        let clusters = size.div_ceil(CLUSTER_SIZE);
+        let clusters = u32::try_from(clusters)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "device too large"))?;
+        // Blocks past the end of the device never carry data.
+        for cluster in 0..clusters {
+            let in_dev = ((size - u64::from(cluster) * CLUSTER_SIZE).min(CLUSTER_SIZE))
+                .div_ceil(BLOCK_SIZE as u64);
+            let n = data_blocks_left.min(in_dev);
+            data_blocks_left -= n;
+            let mask: u16 = if n >= 16 {
+                0xffff
+            } else {
+                ((1u32 << n) - 1) as u16
+            };
+            pending.push((dev, cluster, mask));
+            if pending.len() == BLOCKS_PER_EXTENT {
+                flush(&mut pending, &mut w, &mut stats)?;
+            }
+        }
+    }
+    flush(&mut pending, &mut w, &mut stats)?;
+    w.flush()?;
+    Ok(stats)
+}
+
+/// Writes `spec` as a `.vma.zst` ([`ZSTD_LEVEL`], with content checksum) at `path`.
+pub fn write_zst(path: &Path, spec: &VmaSpec) -> io::Result<WriteStats> {
+    let file = File::create(path)?;
+    let mut enc =
+        zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), ZSTD_LEVEL)?;
+    enc.include_checksum(true)?;
+    let stats = write(&mut enc, spec)?;
+    enc.finish()?.flush()?;
+    Ok(stats)
+}
+
+/// Parses and checks the header at the start of `r` (reads exactly `header_size` bytes).
+pub fn read_header<R: Read>(r: &mut R) -> Result<VmaHeader, VmaError> {
+    let mut h = vec![0u8; HEADER_FIXED_SIZE];
+    r.read_exact(&mut h)?;
+    if &h[0..4] != MAGIC {
+        return Err(VmaError::BadMagic);
+    }
+    let version = be32(&h, 4);
+    if version != 1 {
+        return Err(VmaError::BadVersion(version));
+    }
+    let blob_off = be32(&h, 48) as usize;
+    let blob_size = be32(&h, 52) as usize;
+    let header_size = be32(&h, 56) as usize;
+    if !(HEADER_FIXED_SIZE..=16 << 20).contains(&header_size)
+        || blob_off < HEADER_FIXED_SIZE
+        || blob_off + blob_size > header_size
+    {
+        return Err(VmaError::BadHeader(format!(
+            "blob buffer {blob_off}+{blob_size} outside header of {header_size} bytes"
+        )));
+    }
+    h.resize(header_size, 0);
+    r.read_exact(&mut h[HEADER_FIXED_SIZE..])?;
+    let mut stored = [0u8; 16];
+    stored.copy_from_slice(&h[32..48]);
+    h[32..48].fill(0);
+    if Md5::digest(&h).as_slice() != stored {
+        return Err(VmaError::HeaderChecksum);
+    }
+    h[32..48].copy_from_slice(&stored);
+    let blob = &h[blob_off..blob_off + blob_size];
+    let get_blob = |pos: u32| -> Result<&[u8], VmaError> {
+        let p = pos as usize;
+        if p + 2 > blob.len() {
+            return Err(VmaError::BadHeader(format!("blob offset {p} out of range")));
+        }
+        let len = usize::from(blob[p]) | (usize::from(blob[p + 1]) << 8);
+        blob.get(p + 2..p + 2 + len)
+            .ok_or_else(|| VmaError::BadHeader(format!("blob at {p} of {len} bytes out of range")))
+    };
+    let cstr = |b: &[u8]| {
+        String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or_default()).into_owned()
+    };
+    let mut configs = Vec::new();
+    for i in 0..256 {
+        let np = be32(&h, 2044 + 4 * i);
+        let dp = be32(&h, 3068 + 4 * i);
+        if np == 0 && dp == 0 {
+            continue;
+        }
+        if np == 0 || dp == 0 {
+            return Err(VmaError::BadHeader(format!(
+                "config {i} has a name or data but not both"
+            )));
+        }
+        configs.push((cstr(get_blob(np)?), get_blob(dp)?.to_vec()));
+    }
+    let mut devices = Vec::new();
+    for id in 1..256usize {
+        let off = 4096 + 32 * id;
+        let np = be32(&h, off);
+        if np == 0 {
+            continue;
+        }
+        devices.push(Device {
+            id: id as u8,
+            name: cstr(get_blob(np)?),
+            size: be64(&h, off + 8),
+        });
+    }
+    let mut uuid = [0u8; 16];
+    uuid.copy_from_slice(&h[8..24]);
+    Ok(VmaHeader {
+        uuid,
+        ctime: be64(&h, 24) as i64,
+        configs,
+        devices,
+        header_size: header_size as u64,
+    })
+}
+
+/// Reads `buf.len()` bytes or reports a clean end of stream (`Ok(false)`) when nothing was left.
+fn read_full_or_eof<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "stream ends inside an extent",
+                ));
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Reads and checks a whole uncompressed VMA stream.
+pub fn verify<R: Read>(mut r: R) -> Result<VmaInfo, VmaError> {
+    let header = read_header(&mut r)?;
+    let mut offset = header.header_size;
+    let mut seen: Vec<Option<(Vec<u64>, u64)>> = vec![None; 256];
+    for d in &header.devices {
+        let clusters = d.size.div_ceil(CLUSTER_SIZE);
+        seen[d.id as usize] = Some((vec![0u64; clusters.div_ceil(64) as usize], clusters));
+    }
+    let mut extents = 0;
+    let mut data_blocks = 0;
+    let mut eh = [0u8; EXTENT_HEADER_SIZE];
+    let mut sink = vec![0u8; BLOCK_SIZE * 16];
+    loop {
+        match read_full_or_eof(&mut r, &mut eh) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(VmaError::BadExtent {
+                    offset,
+                    reason: "stream ends inside an extent header".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let bad = |reason: String| VmaError::BadExtent { offset, reason };
+        if &eh[0..4] != EXTENT_MAGIC {
+            return Err(bad("bad extent magic".into()));
+        }
+        if eh[8..24] != header.uuid {
+            return Err(bad("uuid differs from the archive header".into()));
+        }
+        let mut stored = [0u8; 16];
+        stored.copy_from_slice(&eh[24..40]);
+        eh[24..40].fill(0);
+        if Md5::digest(eh).as_slice() != stored {
+            return Err(bad("wrong extent header checksum".into()));
+        }
+        let block_count = u16::from_be_bytes([eh[6], eh[7]]);
+        let mut counted = 0u32;
+        for i in 0..BLOCKS_PER_EXTENT {
+            let info = be64(&eh, 40 + 8 * i);
+            let mask = (info >> 48) as u16;
+            let dev = ((info >> 32) & 0xff) as usize;
+            // Device 0 marks an unused slot (vma-reader.c skips it).
+            if dev == 0 {
+                continue;
+            }
+            let cluster = info & 0xffff_ffff;
+            let Some((bits, total)) = seen[dev].as_mut() else {
+                return Err(bad(format!("block info {i} names unknown device {dev}")));
+            };
+            if cluster >= *total {
+                return Err(bad(format!("cluster {cluster} beyond end of device {dev}")));
+            }
+            let (word, bit) = ((cluster / 64) as usize, cluster % 64);
+            if bits[word] & (1 << bit) != 0 {
+                return Err(bad(format!(
+                    "cluster {cluster} of device {dev} stored twice"
+                )));
+            }
+            bits[word] |= 1 << bit;
+            counted += mask.count_ones();
+        }
+        if counted != u32::from(block_count) {
+            return Err(bad(format!(
+                "block_count {block_count} but block infos announce {counted}"
+            )));
+        }
+        let data_len = usize::from(block_count) * BLOCK_SIZE;
+        let mut left = data_len;
+        while left > 0 {
+            let n = left.min(sink.len());
+            r.read_exact(&mut sink[..n]).map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    bad("stream ends inside extent data".into())
+                } else {
+                    VmaError::Io(e)
+                }
+            })?;
+            left -= n;
+        }
+        offset += (EXTENT_HEADER_SIZE + data_len) as u64;
+        extents += 1;
+        data_blocks += u64::from(block_count);
+    }
+    for d in &header.devices {
+        if let Some((bits, total)) = &seen[d.id as usize] {
+            let present: u64 = bits.iter().map(|w| u64::from(w.count_ones())).sum();
+            if present != *total {
+                return Err(VmaError::Incomplete {
+                    device: d.name.clone(),
+                    missing: total - present,
+                    total: *total,
+                });
+            }
+        }
+    }
+    Ok(VmaInfo {
+        header,
+        extents,
+        data_blocks,
+        stream_bytes: offset,
+    })
+}
+
+fn open_maybe_zst(path: &Path) -> Result<Box<dyn Read>, VmaError> {
+    let file = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let name = path.to_string_lossy();
+    if name.ends_with(".zst") {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(file)?))
+    } else {
+        Ok(Box::new(file))
+    }
+}
+
+/// Verifies a `.vma` or `.vma.zst` file (the zstd frame checksum too).
+pub fn verify_file(path: &Path) -> Result<VmaInfo, VmaError> {
+    let r = open_maybe_zst(path)?;
+    let info = verify(r)?;
+    Ok(info)
+}
+
+/// Reads only the header of a `.vma` or `.vma.zst` file (fast: config and devices).
+pub fn read_header_file(path: &Path) -> Result<VmaHeader, VmaError> {
+    let mut r = open_maybe_zst(path)?;
+    read_header(&mut r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> VmaSpec {
+        VmaSpec {
+            uuid: *b"0123456789abcdef",
+            ctime: 1_763_604_001,
+            configs: vec![(
+                "qemu-server.conf".into(),
+                b"cores: 2\nmemory: 2048\n".to_vec(),
+            )],
+            devices: vec![
+                ("drive-scsi0".into(), 8 << 20),
+                ("drive-scsi1".into(), 100_000),
+            ],
+            data_bytes: 300_000,
+            seed: 7,
+        }
+    }
+
+    fn stream() -> Vec<u8> {
+        let mut v = Vec::new();
+        write(&mut v, &spec()).unwrap();
+        v
+    }
+
+    #[test]
+    fn round_trip() {
+        let v = stream();
+        let info = verify(&v[..]).unwrap();
+        assert_eq!(info.header.ctime, 1_763_604_001);
+        assert_eq!(
+            info.header.config("qemu-server.conf").unwrap(),
+            "cores: 2\nmemory: 2048\n"
+        );
+        assert_eq!(info.header.devices.len(), 2);
+        assert_eq!(info.header.devices[1].name, "drive-scsi1");
+        assert_eq!(info.header.devices[1].size, 100_000);
+        assert_eq!(info.data_blocks, 300_000u64.div_ceil(4096));
+        assert_eq!(info.stream_bytes, v.len() as u64);
+        assert_eq!(info.header.header_size % 512, 0);
+    }
+
+    #[test]
+    fn header_checksum_detected() {
+        let mut v = stream();
+        v[30] ^= 1; // inside ctime
+        assert!(matches!(verify(&v[..]), Err(VmaError::HeaderChecksum)));
+        let mut v = stream();
+        v[32] ^= 1; // the md5 field itself
+        assert!(matches!(verify(&v[..]), Err(VmaError::HeaderChecksum)));
+    }
+
+    #[test]
+    fn extent_header_flip_detected() {
+        let mut v = stream();
+        let first_extent = build_header(&spec()).unwrap().len();
+        v[first_extent + 45] ^= 0x10; // a block info
+        let err = verify(&v[..]).unwrap_err();
+        assert!(matches!(err, VmaError::BadExtent { .. }), "{err}");
+    }
+
+    #[test]
+    fn truncation_and_missing_extents_detected() {
+        let v = stream();
+        let err = verify(&v[..v.len() - 100]).unwrap_err();
+        assert!(matches!(err, VmaError::BadExtent { .. }), "{err}");
+        let header_len = build_header(&spec()).unwrap().len();
+        let err = verify(&v[..header_len]).unwrap_err();
+        assert!(matches!(err, VmaError::Incomplete { .. }), "{err}");
+    }
+
+    #[test]
+    fn zst_data_flip_detected_by_frame_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.vma.zst");
+        write_zst(&p, &spec()).unwrap();
+        verify_file(&p).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(verify_file(&p).is_err());
+    }
+}
