@@ -1,1 +1,13 @@
-//! The test bed (being written: see issue 3).
+//! The test bed: real servers and real Terraform for the pve-tools' tests (issue 3).
+//!
+//! Each module owns one concern: [`process`] (children that die with the test), [`ports`] (free
+//! loopback ports), [`s3`] (a moto S3 server and a small signed client), [`terraform`] (fixture
+//! environments with an S3 or local backend, drift and lock injection), [`monitoring`] (node_exporter,
+//! Alertmanager, Prometheus) and [`bed`] (everything at once, for the `testbed` command).
+
+pub mod bed;
+pub mod monitoring;
+pub mod ports;
+pub mod process;
+pub mod s3;
+pub mod terraform;

@@ -1,0 +1,763 @@
+//! Real Terraform against the fixture environments, with an S3 (moto) or local backend.
+//!
+//! `fixtures/environments/{prod,lab,monitoring}` are homelab-shaped configurations built on the
+//! built-in `terraform_data` resource, so `terraform init` downloads nothing. Their `backend.tf`
+//! declares an empty `backend "s3" {}`; the bed writes the settings into a `.tfbackend` file in the
+//! environment's private data directory and passes it with `-backend-config`, so fixture files never
+//! change. The local variant rewrites `backend.tf` of the copy to `backend "local" {}`.
+//!
+//! Every run gets its own `TF_DATA_DIR` and plugin cache, `-input=false`, `TF_IN_AUTOMATION=1` and
+//! `CHECKPOINT_DISABLE=1`, so tests can run environments in parallel and nothing leaves loopback.
+//! Drift is injected the way a refresh would record it: by rewriting the state (through S3 for the S3
+//! backend) with the serial bumped and the lineage kept. The state lock is held by writing Terraform's
+//! `<key>.tflock` object, exactly what `use_lockfile = true` writes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::process;
+use crate::s3::{self, S3Client, S3Server};
+
+/// The environments under `fixtures/environments`.
+pub const ENVIRONMENTS: [&str; 3] = ["prod", "lab", "monitoring"];
+
+/// Bucket holding the Terraform states in the bed.
+pub const STATE_BUCKET: &str = "tfstate";
+
+/// `tests/testbed/fixtures`.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// `examples/homelab` at the workspace root.
+pub fn example_homelab_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/homelab")
+}
+
+/// Which backend a copied environment uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// `backend "s3" {}`, settings from `-backend-config`.
+    S3,
+    /// `backend "local" {}`: `terraform.tfstate` beside the configuration.
+    Local,
+}
+
+/// Copies the fixture tree (modules and all environments) to `dest`, rewriting each `backend.tf` for
+/// `kind`. Returns `dest/environments`.
+pub fn copy_fixtures(dest: &Path, kind: BackendKind) -> Result<PathBuf> {
+    copy_tree(&fixtures_dir(), dest)?;
+    let envs = dest.join("environments");
+    if kind == BackendKind::Local {
+        for name in ENVIRONMENTS {
+            let backend = envs.join(name).join("backend.tf");
+            std::fs::write(&backend, LOCAL_BACKEND_TF)
+                .with_context(|| format!("writing {}", backend.display()))?;
+        }
+    }
+    Ok(envs)
+}
+
+/// `backend.tf` of the local variant (and of the example homelab).
+pub const LOCAL_BACKEND_TF: &str = "# State lives beside the configuration.\nterraform {\n  required_version = \">= 1.6\"\n\n  backend \"local\" {}\n}\n";
+
+/// Recursively copies `src` to `dest`, skipping `.terraform` directories.
+pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    for entry in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", src.display()))?;
+        let from = entry.path();
+        let to = dest.join(entry.file_name());
+        if entry.file_name() == ".terraform" {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            copy_tree(&from, &to)?;
+        } else {
+            std::fs::copy(&from, &to)
+                .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Settings of the S3 backend of one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Backend {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// State bucket.
+    pub bucket: String,
+    /// State object key, e.g. `prod/terraform.tfstate`.
+    pub key: String,
+    /// Region.
+    pub region: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+}
+
+impl S3Backend {
+    /// The backend of environment `env` on `server`: bucket [`STATE_BUCKET`], key
+    /// `<env>/terraform.tfstate`, the test credentials.
+    pub fn for_env(server: &S3Server, env: &str) -> S3Backend {
+        S3Backend::at(&server.endpoint(), env)
+    }
+
+    /// Like [`S3Backend::for_env`] for a server known by its endpoint.
+    pub fn at(endpoint: &str, env: &str) -> S3Backend {
+        S3Backend {
+            endpoint: endpoint.to_owned(),
+            bucket: STATE_BUCKET.to_owned(),
+            key: format!("{env}/terraform.tfstate"),
+            region: s3::REGION.to_owned(),
+            access_key: s3::ACCESS_KEY.to_owned(),
+            secret_key: s3::SECRET_KEY.to_owned(),
+        }
+    }
+
+    /// The `.tfbackend` file content passed with `-backend-config`.
+    pub fn tfbackend(&self) -> String {
+        format!(
+            "bucket = {bucket:?}\n\
+             key = {key:?}\n\
+             region = {region:?}\n\
+             endpoints = {{ s3 = {endpoint:?} }}\n\
+             access_key = {access:?}\n\
+             secret_key = {secret:?}\n\
+             use_path_style = true\n\
+             skip_credentials_validation = true\n\
+             skip_requesting_account_id = true\n\
+             skip_metadata_api_check = true\n\
+             skip_region_validation = true\n\
+             use_lockfile = true\n",
+            bucket = self.bucket,
+            key = self.key,
+            region = self.region,
+            endpoint = self.endpoint,
+            access = self.access_key,
+            secret = self.secret_key,
+        )
+    }
+
+    /// A client for the backend's server.
+    pub fn client(&self) -> Result<S3Client> {
+        S3Client::new(
+            &self.endpoint,
+            &self.access_key,
+            &self.secret_key,
+            &self.region,
+        )
+    }
+
+    /// `<bucket>/<key>`, as Terraform writes into the lock's `Path`.
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.bucket, self.key)
+    }
+}
+
+/// Where an environment keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `terraform.tfstate` in the environment directory.
+    Local,
+    /// An S3 bucket.
+    S3(S3Backend),
+}
+
+/// What a Terraform run returned.
+#[derive(Debug, Clone)]
+pub struct TfRun {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (always carries this machine's CLI-configuration warning).
+    pub stderr: String,
+}
+
+impl TfRun {
+    fn ok(self, what: &str) -> Result<TfRun> {
+        if self.code == 0 {
+            Ok(self)
+        } else {
+            bail!(
+                "{what} exited with {}:\n{}\n{}",
+                self.code,
+                self.stdout,
+                self.stderr
+            )
+        }
+    }
+}
+
+/// One Terraform environment: a configuration directory, its backend and a private data directory.
+#[derive(Debug, Clone)]
+pub struct Env {
+    name: String,
+    dir: PathBuf,
+    data_dir: PathBuf,
+    backend: Backend,
+}
+
+impl Env {
+    /// The environment in `dir` with `backend`, keeping Terraform's data (`TF_DATA_DIR`, plugin cache,
+    /// backend config file) in `data_dir`, outside the configuration.
+    pub fn new(dir: &Path, backend: Backend, data_dir: &Path) -> Result<Env> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Env {
+            name,
+            dir: dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            backend,
+        })
+    }
+
+    /// Environment `name` of a tree made by [`copy_fixtures`] at `root`, data in `root/.tf-data/<name>`.
+    pub fn in_copy(root: &Path, name: &str, backend: Backend) -> Result<Env> {
+        Env::new(
+            &root.join("environments").join(name),
+            backend,
+            &root.join(".tf-data").join(name),
+        )
+    }
+
+    /// The environment's name (its directory name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The private data directory (`TF_DATA_DIR` is `<data_dir>/tf`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The environment variables every run gets.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("TF_IN_AUTOMATION".to_owned(), "1".to_owned()),
+            ("TF_INPUT".to_owned(), "0".to_owned()),
+            ("CHECKPOINT_DISABLE".to_owned(), "1".to_owned()),
+            (
+                "TF_DATA_DIR".to_owned(),
+                self.data_dir.join("tf").display().to_string(),
+            ),
+            (
+                "TF_PLUGIN_CACHE_DIR".to_owned(),
+                self.data_dir.join("plugin-cache").display().to_string(),
+            ),
+        ];
+        if let Backend::S3(b) = &self.backend {
+            vars.push(("AWS_ACCESS_KEY_ID".to_owned(), b.access_key.clone()));
+            vars.push(("AWS_SECRET_ACCESS_KEY".to_owned(), b.secret_key.clone()));
+            vars.push(("AWS_REGION".to_owned(), b.region.clone()));
+        }
+        vars
+    }
+
+    /// `terraform <args>` in the environment directory with the private environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = process::command("terraform");
+        cmd.args(args).current_dir(&self.dir);
+        cmd.envs(self.env_vars());
+        cmd
+    }
+
+    /// Runs `terraform <args>` and captures its output, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Result<TfRun> {
+        let output = self
+            .command(args)
+            .output()
+            .with_context(|| format!("running terraform {}", args.join(" ")))?;
+        Ok(TfRun {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    /// `terraform init` (with the S3 settings as `-backend-config`).
+    pub fn init(&self) -> Result<TfRun> {
+        let plugin_cache = self.data_dir.join("plugin-cache");
+        std::fs::create_dir_all(&plugin_cache)
+            .with_context(|| format!("creating {}", plugin_cache.display()))?;
+        let mut args = vec![
+            "init".to_owned(),
+            "-input=false".to_owned(),
+            "-no-color".to_owned(),
+            "-reconfigure".to_owned(),
+        ];
+        if let Backend::S3(b) = &self.backend {
+            let file = self.data_dir.join("s3.tfbackend");
+            std::fs::write(&file, b.tfbackend())
+                .with_context(|| format!("writing {}", file.display()))?;
+            args.push(format!("-backend-config={}", file.display()));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&args)?
+            .ok(&format!("terraform init in {}", self.name))
+    }
+
+    /// `terraform apply -auto-approve`.
+    pub fn apply(&self) -> Result<TfRun> {
+        self.run(&["apply", "-auto-approve", "-input=false", "-no-color"])?
+            .ok(&format!("terraform apply in {}", self.name))
+    }
+
+    /// `terraform plan -detailed-exitcode -out=<data_dir>/plan.tfplan`: code 0 no changes, 2 changes,
+    /// 1 error.
+    pub fn plan(&self) -> Result<TfRun> {
+        let out = format!("-out={}", self.plan_file().display());
+        self.run(&[
+            "plan",
+            "-detailed-exitcode",
+            "-input=false",
+            "-no-color",
+            &out,
+        ])
+    }
+
+    /// The plan file the last [`Env::plan`] wrote.
+    pub fn plan_file(&self) -> PathBuf {
+        self.data_dir.join("plan.tfplan")
+    }
+
+    /// `terraform show -json` of the last plan.
+    pub fn show_plan_json(&self) -> Result<Value> {
+        let plan = self.plan_file().display().to_string();
+        let run = self
+            .run(&["show", "-json", "-no-color", &plan])?
+            .ok(&format!("terraform show in {}", self.name))?;
+        serde_json::from_str(&run.stdout).context("parsing terraform show -json")
+    }
+
+    /// The current state document.
+    pub fn read_state(&self) -> Result<Value> {
+        let bytes = match &self.backend {
+            Backend::Local => {
+                let path = self.dir.join("terraform.tfstate");
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+            }
+            Backend::S3(b) => b
+                .client()?
+                .get_object(&b.bucket, &b.key)?
+                .with_context(|| format!("no state at s3://{}", b.path()))?,
+        };
+        serde_json::from_slice(&bytes).context("parsing the state")
+    }
+
+    /// Replaces the state document (no serial bump: see [`Env::inject_drift`]).
+    pub fn write_state(&self, state: &Value) -> Result<()> {
+        let text = serde_json::to_vec_pretty(state).context("serialising the state")?;
+        match &self.backend {
+            Backend::Local => {
+                let path = self.dir.join("terraform.tfstate");
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+            }
+            Backend::S3(b) => b.client()?.put_object(&b.bucket, &b.key, &text).map(|_| ()),
+        }
+    }
+
+    /// Edits the stored state as a refresh that found `drift` would: the change, serial + 1, same
+    /// lineage.
+    pub fn inject_drift(&self, drift: &Drift) -> Result<()> {
+        let mut state = self.read_state()?;
+        apply_drift(&mut state, drift)?;
+        bump_serial(&mut state)?;
+        self.write_state(&state)
+    }
+
+    /// Holds the state lock as another Terraform run would (S3 backend only): writes `<key>.tflock`.
+    pub fn hold_lock(&self, operation: &str, who: &str) -> Result<StateLock> {
+        let Backend::S3(b) = &self.backend else {
+            bail!("holding the lock is implemented for the S3 backend only");
+        };
+        StateLock::acquire(b, operation, who)
+    }
+}
+
+/// A change to a state document, as a refresh would record it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Drift {
+    /// Sets the attribute at `path` (keys into the instance's `attributes`) of resource `address`.
+    SetAttribute {
+        /// Resource address, e.g. `module.jellyfin.terraform_data.vm`.
+        address: String,
+        /// Path below `attributes`, e.g. `["input", "value", "memory"]`.
+        path: Vec<String>,
+        /// New value.
+        value: Value,
+    },
+    /// Forgets resource `address` (the object was deleted outside Terraform).
+    RemoveResource {
+        /// Resource address.
+        address: String,
+    },
+    /// Adds a `terraform_data` resource that the configuration does not have.
+    AddResource {
+        /// Resource address, e.g. `module.pihole.terraform_data.stray`.
+        address: String,
+        /// The value of its `input` (and `output`).
+        input: Value,
+    },
+}
+
+impl Drift {
+    /// A `terraform_data` input field changed outside Terraform: sets `input.value.<field>` and
+    /// `output.value.<field>` (what a real provider's refresh would report for a changed setting).
+    pub fn input_changed(address: &str, field: &str, value: Value) -> Vec<Drift> {
+        ["input", "output"]
+            .iter()
+            .map(|attr| Drift::SetAttribute {
+                address: address.to_owned(),
+                path: vec![(*attr).to_owned(), "value".to_owned(), field.to_owned()],
+                value: value.clone(),
+            })
+            .collect()
+    }
+}
+
+/// A resource address split into module path, type and name (no index keys: `count`/`for_each`
+/// instances are not used by the fixtures).
+fn split_address(address: &str) -> Result<(Option<String>, String, String)> {
+    let parts: Vec<&str> = address.split('.').collect();
+    if parts.len() < 2 || parts.len() % 2 != 0 || parts[0] == "data" {
+        bail!("unsupported resource address {address:?}");
+    }
+    let (module, resource) = parts.split_at(parts.len() - 2);
+    if module.chunks(2).any(|c| c[0] != "module") {
+        bail!("unsupported resource address {address:?}");
+    }
+    let module = (!module.is_empty()).then(|| module.join("."));
+    Ok((module, resource[0].to_owned(), resource[1].to_owned()))
+}
+
+fn resource_matches(resource: &Value, module: Option<&str>, rtype: &str, name: &str) -> bool {
+    resource["mode"] == "managed"
+        && resource["type"] == rtype
+        && resource["name"] == name
+        && resource.get("module").and_then(Value::as_str) == module
+}
+
+/// Applies `drift` to a state document (serial untouched).
+pub fn apply_drift(state: &mut Value, drift: &Drift) -> Result<()> {
+    let resources = state["resources"]
+        .as_array_mut()
+        .context("state has no resources array")?;
+    match drift {
+        Drift::SetAttribute {
+            address,
+            path,
+            value,
+        } => {
+            let (module, rtype, name) = split_address(address)?;
+            let resource = resources
+                .iter_mut()
+                .find(|r| resource_matches(r, module.as_deref(), &rtype, &name))
+                .with_context(|| format!("no resource {address} in the state"))?;
+            let mut target = &mut resource["instances"][0]["attributes"];
+            for key in path {
+                target = target
+                    .get_mut(key.as_str())
+                    .with_context(|| format!("{address} has no attribute {}", path.join(".")))?;
+            }
+            *target = value.clone();
+        }
+        Drift::RemoveResource { address } => {
+            let (module, rtype, name) = split_address(address)?;
+            let before = resources.len();
+            resources.retain(|r| !resource_matches(r, module.as_deref(), &rtype, &name));
+            if resources.len() == before {
+                bail!("no resource {address} in the state");
+            }
+        }
+        Drift::AddResource { address, input } => {
+            let (module, rtype, name) = split_address(address)?;
+            if rtype != "terraform_data" {
+                bail!("only terraform_data resources can be added, not {address}");
+            }
+            let typed = json!({ "value": input, "type": cty_type(input) });
+            let mut resource = json!({
+                "mode": "managed",
+                "type": rtype,
+                "name": name,
+                "provider": "provider[\"terraform.io/builtin/terraform\"]",
+                "instances": [{
+                    "schema_version": 0,
+                    "attributes": {
+                        "id": pseudo_uuid(),
+                        "input": typed,
+                        "output": typed,
+                        "triggers_replace": null
+                    },
+                    "sensitive_attributes": []
+                }]
+            });
+            if let Some(module) = module {
+                resource["module"] = Value::String(module);
+            }
+            resources.push(resource);
+        }
+    }
+    Ok(())
+}
+
+/// The cty type JSON of a value, as Terraform records dynamic attributes.
+fn cty_type(value: &Value) -> Value {
+    match value {
+        Value::Null => json!("dynamic"),
+        Value::Bool(_) => json!("bool"),
+        Value::Number(_) => json!("number"),
+        Value::String(_) => json!("string"),
+        Value::Array(items) => json!(["tuple", items.iter().map(cty_type).collect::<Vec<_>>()]),
+        Value::Object(map) => {
+            let fields: serde_json::Map<String, Value> =
+                map.iter().map(|(k, v)| (k.clone(), cty_type(v))).collect();
+            json!(["object", fields])
+        }
+    }
+}
+
+/// Increments the state's `serial`, as every write by Terraform does.
+pub fn bump_serial(state: &mut Value) -> Result<()> {
+    let serial = state["serial"].as_u64().context("state has no serial")?;
+    state["serial"] = json!(serial + 1);
+    Ok(())
+}
+
+/// A UUID-shaped id, unique enough for lock and resource ids in tests.
+fn pseudo_uuid() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = jiff::Timestamp::now().as_nanosecond() as u128;
+    let mix = now
+        ^ (u128::from(std::process::id()) << 64)
+        ^ (u128::from(COUNTER.fetch_add(1, Ordering::Relaxed)) << 96);
+    let hex = format!("{mix:032x}");
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// Terraform's lock information (the JSON in `<key>.tflock`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LockInfo {
+    /// Lock id (a UUID); `terraform force-unlock` takes it.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// e.g. `OperationTypeApply`.
+    pub operation: String,
+    /// Free text.
+    pub info: String,
+    /// `user@host`.
+    pub who: String,
+    /// Terraform version.
+    pub version: String,
+    /// RFC 3339 time.
+    pub created: String,
+    /// `<bucket>/<key>`.
+    pub path: String,
+}
+
+/// A state lock held by the test through the S3 lock file; released by [`StateLock::release`] or on
+/// drop.
+#[derive(Debug)]
+pub struct StateLock {
+    backend: S3Backend,
+    info: LockInfo,
+    held: bool,
+}
+
+impl StateLock {
+    /// Writes `<key>.tflock` (only if absent, as Terraform does) with `operation` and `who`.
+    pub fn acquire(backend: &S3Backend, operation: &str, who: &str) -> Result<StateLock> {
+        let info = LockInfo {
+            id: pseudo_uuid(),
+            operation: operation.to_owned(),
+            info: String::new(),
+            who: who.to_owned(),
+            version: "1.11.4".to_owned(),
+            created: jiff::Timestamp::now().to_string(),
+            path: backend.path(),
+        };
+        let body = serde_json::to_vec(&info).context("serialising lock info")?;
+        let key = format!("{}.tflock", backend.key);
+        if !backend
+            .client()?
+            .put_object_if_absent(&backend.bucket, &key, &body)?
+        {
+            bail!("the state s3://{} is already locked", backend.path());
+        }
+        Ok(StateLock {
+            backend: backend.clone(),
+            info,
+            held: true,
+        })
+    }
+
+    /// The lock information written.
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// Deletes the lock file.
+    pub fn release(mut self) -> Result<()> {
+        self.release_inner()
+    }
+
+    fn release_inner(&mut self) -> Result<()> {
+        if self.held {
+            self.held = false;
+            let key = format!("{}.tflock", self.backend.key);
+            self.backend
+                .client()?
+                .delete_object(&self.backend.bucket, &key)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        let _ = self.release_inner();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> Value {
+        json!({
+            "version": 4, "serial": 3, "lineage": "l-1",
+            "resources": [{
+                "module": "module.jellyfin", "mode": "managed", "type": "terraform_data", "name": "vm",
+                "provider": "provider[\"terraform.io/builtin/terraform\"]",
+                "instances": [{"schema_version": 0, "attributes": {
+                    "id": "x", "input": {"value": {"memory": 8192}, "type": ["object", {"memory": "number"}]}
+                }}]
+            }]
+        })
+    }
+
+    #[test]
+    fn splits_addresses() {
+        assert_eq!(
+            split_address("module.a.module.b.terraform_data.vm").unwrap(),
+            (
+                Some("module.a.module.b".to_owned()),
+                "terraform_data".to_owned(),
+                "vm".to_owned()
+            )
+        );
+        assert_eq!(split_address("terraform_data.x").unwrap().0, None);
+        assert!(split_address("data.x.y").is_err());
+        assert!(split_address("module.a.terraform_data").is_err());
+    }
+
+    #[test]
+    fn drift_edits_keep_lineage_and_bump_serial() {
+        let mut s = state();
+        apply_drift(
+            &mut s,
+            &Drift::SetAttribute {
+                address: "module.jellyfin.terraform_data.vm".into(),
+                path: vec!["input".into(), "value".into(), "memory".into()],
+                value: json!(4096),
+            },
+        )
+        .unwrap();
+        bump_serial(&mut s).unwrap();
+        assert_eq!(
+            s["resources"][0]["instances"][0]["attributes"]["input"]["value"]["memory"],
+            4096
+        );
+        assert_eq!(s["serial"], 4);
+        assert_eq!(s["lineage"], "l-1");
+
+        apply_drift(
+            &mut s,
+            &Drift::AddResource {
+                address: "module.jellyfin.terraform_data.extra".into(),
+                input: json!({"name": "x", "n": 1, "tags": ["a"]}),
+            },
+        )
+        .unwrap();
+        let added = &s["resources"][1];
+        assert_eq!(added["module"], "module.jellyfin");
+        assert_eq!(
+            added["instances"][0]["attributes"]["input"]["type"],
+            json!(["object", {"name": "string", "n": "number", "tags": ["tuple", ["string"]]}])
+        );
+
+        apply_drift(
+            &mut s,
+            &Drift::RemoveResource {
+                address: "module.jellyfin.terraform_data.vm".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(s["resources"].as_array().unwrap().len(), 1);
+        assert!(
+            apply_drift(
+                &mut s,
+                &Drift::RemoveResource {
+                    address: "terraform_data.none".into()
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn lock_info_has_terraforms_field_names() {
+        let info = LockInfo {
+            id: pseudo_uuid(),
+            operation: "OperationTypeApply".into(),
+            info: String::new(),
+            who: "ops@pve".into(),
+            version: "1.11.4".into(),
+            created: "2026-11-21T20:00:00Z".into(),
+            path: "tfstate/prod/terraform.tfstate".into(),
+        };
+        let v = serde_json::to_value(&info).unwrap();
+        for key in [
+            "ID",
+            "Operation",
+            "Info",
+            "Who",
+            "Version",
+            "Created",
+            "Path",
+        ] {
+            assert!(v.get(key).is_some(), "{key} missing in {v}");
+        }
+        assert_eq!(info.id.len(), 36);
+    }
+}
