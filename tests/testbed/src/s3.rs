@@ -515,6 +515,7 @@ impl S3Client {
             let page = parse_versions(&text)?;
             all.extend(page.entries);
             if !page.truncated {
+                sort_versions(&mut all);
                 return Ok(all);
             }
             key_marker = page.next_key_marker.unwrap_or_default();
@@ -525,6 +526,18 @@ impl S3Client {
         }
         bail!("ListObjectVersions did not end after 100000 pages")
     }
+}
+
+/// Puts entries in S3's order: by key, then the latest first, then newest first. S3 already answers in
+/// that order; moto lists every version before every delete marker and stamps whole seconds, so the
+/// sort is stable and keeps the server's order where timestamps tie.
+fn sort_versions(entries: &mut [ObjectVersion]) {
+    entries.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then(b.is_latest.cmp(&a.is_latest))
+            .then(b.last_modified.cmp(&a.last_modified))
+    });
 }
 
 /// One page of a ListObjectVersions answer.

@@ -1,0 +1,297 @@
+//! The test bed's own tests: real moto, real Terraform, real Prometheus tools, the `testbed` command.
+//!
+//! Servers are started per test (never shared through a static, which would outlive the test binary)
+//! and stopped on drop; independent Terraform environments run on threads side by side.
+
+use std::thread;
+
+use serde_json::{Value, json};
+use testbed::s3::{S3Server, Versioning};
+use testbed::terraform::{self, Backend, BackendKind, Drift, Env, S3Backend};
+
+/// Runs `f` for each environment on its own thread and returns the results in order.
+fn each_env<T: Send>(envs: &[Env], f: impl Fn(&Env) -> T + Sync) -> Vec<T> {
+    thread::scope(|scope| {
+        let handles: Vec<_> = envs.iter().map(|env| scope.spawn(|| f(env))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The addresses and actions of a plan's resource changes other than no-op.
+fn changes(plan: &Value) -> Vec<(String, Vec<String>)> {
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["change"]["actions"] != json!(["no-op"]))
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_owned(),
+                c["change"]["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn s3_versions_delete_markers_and_restart() {
+    let mut server = S3Server::start().unwrap();
+    let s3 = server.client();
+    s3.create_bucket("tfstate").unwrap();
+    assert_eq!(s3.versioning("tfstate").unwrap(), Versioning::Unversioned);
+    s3.set_versioning("tfstate", true).unwrap();
+    assert_eq!(s3.versioning("tfstate").unwrap(), Versioning::Enabled);
+
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        let body = format!("{{\"serial\": {n}}}");
+        ids.push(
+            s3.put_object("tfstate", "prod/terraform.tfstate", body.as_bytes())
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    s3.put_object("tfstate", "lab/terraform.tfstate", b"{}")
+        .unwrap();
+    // Pages of two entries exercise KeyMarker/VersionIdMarker paging.
+    let versions = s3
+        .list_object_versions_paged("tfstate", "prod/", 2)
+        .unwrap();
+    let listed: Vec<&str> = versions.iter().map(|v| v.version_id.as_str()).collect();
+    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(listed, newest_first);
+    assert!(versions[0].is_latest && !versions[1].is_latest);
+    assert_eq!(
+        s3.get_object_version("tfstate", "prod/terraform.tfstate", &ids[0])
+            .unwrap(),
+        b"{\"serial\": 1}"
+    );
+    assert_eq!(s3.list_object_versions("tfstate", "").unwrap().len(), 4);
+
+    s3.delete_object("tfstate", "prod/terraform.tfstate")
+        .unwrap();
+    assert_eq!(
+        s3.get_object("tfstate", "prod/terraform.tfstate").unwrap(),
+        None
+    );
+    let versions = s3.list_object_versions("tfstate", "prod/").unwrap();
+    assert_eq!(versions.len(), 4);
+    assert!(
+        versions[0].is_delete_marker && versions[0].is_latest,
+        "{versions:?}"
+    );
+    assert!(
+        versions[1..]
+            .iter()
+            .all(|v| !v.is_delete_marker && !v.is_latest)
+    );
+
+    s3.set_versioning("tfstate", false).unwrap();
+    assert_eq!(s3.versioning("tfstate").unwrap(), Versioning::Suspended);
+    assert_eq!(
+        s3.put_object("tfstate", "lab/terraform.tfstate", b"{\"v\":2}")
+            .unwrap(),
+        None
+    );
+    let lab = s3.list_object_versions("tfstate", "lab/").unwrap();
+    assert!(
+        lab.iter().any(|v| v.version_id == "null" && v.is_latest),
+        "{lab:?}"
+    );
+
+    // If-None-Match: * is what Terraform's lock file relies on.
+    assert!(
+        s3.put_object_if_absent("tfstate", "x.tflock", b"1")
+            .unwrap()
+    );
+    assert!(
+        !s3.put_object_if_absent("tfstate", "x.tflock", b"2")
+            .unwrap()
+    );
+
+    // MinIO down: connections refused; back: data replayed.
+    let port = server.port();
+    server.stop().unwrap();
+    assert!(!testbed::ports::port_open(port));
+    assert!(s3.get_object("tfstate", "lab/terraform.tfstate").is_err());
+    server.start_again().unwrap();
+    assert_eq!(server.port(), port);
+    assert_eq!(
+        s3.get_object("tfstate", "lab/terraform.tfstate")
+            .unwrap()
+            .unwrap(),
+        b"{\"v\":2}"
+    );
+    assert_eq!(
+        s3.list_object_versions("tfstate", "prod/").unwrap().len(),
+        4
+    );
+    assert_eq!(s3.versioning("tfstate").unwrap(), Versioning::Suspended);
+
+    server.restart_empty().unwrap();
+    assert!(
+        s3.list_keys("tfstate", "").is_err(),
+        "bucket should be gone"
+    );
+}
+
+#[test]
+fn terraform_with_s3_backend_plans_drift_and_locks() {
+    let server = S3Server::start().unwrap();
+    let s3 = server.client();
+    s3.create_bucket(terraform::STATE_BUCKET).unwrap();
+    s3.set_versioning(terraform::STATE_BUCKET, true).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    terraform::copy_fixtures(root.path(), BackendKind::S3).unwrap();
+    let envs: Vec<Env> = terraform::ENVIRONMENTS
+        .iter()
+        .map(|name| {
+            Env::in_copy(
+                root.path(),
+                name,
+                Backend::S3(S3Backend::for_env(&server, name)),
+            )
+            .unwrap()
+        })
+        .collect();
+
+    let codes = each_env(&envs, |env| {
+        env.init().unwrap();
+        env.apply().unwrap();
+        env.plan().unwrap().code
+    });
+    assert_eq!(codes, [0, 0, 0]);
+    let [prod, lab, monitoring] = &envs[..] else {
+        unreachable!()
+    };
+    let state = prod.read_state().unwrap();
+    assert!(
+        s3.list_object_versions(terraform::STATE_BUCKET, "prod/")
+            .unwrap()
+            .len()
+            >= 1
+    );
+
+    // Drift in prod (attribute changed), monitoring (resource gone, stray resource); lock lab.
+    for drift in Drift::input_changed("module.jellyfin.terraform_data.vm", "memory", json!(4096)) {
+        prod.inject_drift(&drift).unwrap();
+    }
+    let drifted = prod.read_state().unwrap();
+    assert_eq!(drifted["lineage"], state["lineage"]);
+    assert_eq!(
+        drifted["serial"].as_u64().unwrap(),
+        state["serial"].as_u64().unwrap() + 2
+    );
+    monitoring
+        .inject_drift(&Drift::RemoveResource {
+            address: "module.minio.terraform_data.buckets".into(),
+        })
+        .unwrap();
+    monitoring
+        .inject_drift(&Drift::AddResource {
+            address: "module.monitoring_stack.terraform_data.grafana".into(),
+            input: json!({"name": "grafana", "port": 3000}),
+        })
+        .unwrap();
+    let lock = lab
+        .hold_lock("OperationTypeApply", "ops@pve-tools-ci")
+        .unwrap();
+
+    let runs = each_env(&envs, |env| {
+        let run = env.plan().unwrap();
+        let plan = (run.code == 2).then(|| env.show_plan_json().unwrap());
+        (run, plan)
+    });
+    let (prod_run, prod_plan) = &runs[0];
+    assert_eq!(prod_run.code, 2, "{}", prod_run.stderr);
+    let prod_changes = changes(prod_plan.as_ref().unwrap());
+    assert_eq!(
+        prod_changes,
+        [(
+            "module.jellyfin.terraform_data.vm".to_owned(),
+            vec!["update".to_owned()]
+        )]
+    );
+    let change = &prod_plan.as_ref().unwrap()["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "module.jellyfin.terraform_data.vm")
+        .unwrap()["change"];
+    assert_eq!(change["before"]["input"]["memory"], 4096);
+    assert_eq!(change["after"]["input"]["memory"], 8192);
+
+    let (lab_run, _) = &runs[1];
+    assert_eq!(lab_run.code, 1);
+    assert!(
+        lab_run.stderr.contains("Error acquiring the state lock"),
+        "{}",
+        lab_run.stderr
+    );
+    assert!(
+        lab_run.stderr.contains(&lock.info().id),
+        "{}",
+        lab_run.stderr
+    );
+    assert!(
+        lab_run.stderr.contains("ops@pve-tools-ci"),
+        "{}",
+        lab_run.stderr
+    );
+
+    let (mon_run, mon_plan) = &runs[2];
+    assert_eq!(mon_run.code, 2, "{}", mon_run.stderr);
+    let mut mon_changes = changes(mon_plan.as_ref().unwrap());
+    mon_changes.sort();
+    assert_eq!(
+        mon_changes,
+        [
+            (
+                "module.minio.terraform_data.buckets".to_owned(),
+                vec!["create".to_owned()]
+            ),
+            (
+                "module.monitoring_stack.terraform_data.grafana".to_owned(),
+                vec!["delete".to_owned()]
+            ),
+        ]
+    );
+
+    lock.release().unwrap();
+    assert_eq!(lab.plan().unwrap().code, 0);
+}
+
+#[test]
+fn terraform_local_backend_variant() {
+    let root = tempfile::tempdir().unwrap();
+    terraform::copy_fixtures(root.path(), BackendKind::Local).unwrap();
+    let lab = Env::in_copy(root.path(), "lab", Backend::Local).unwrap();
+    lab.init().unwrap();
+    lab.apply().unwrap();
+    assert!(lab.dir().join("terraform.tfstate").exists());
+    assert!(
+        !lab.dir().join(".terraform").exists(),
+        "TF_DATA_DIR must keep .terraform out"
+    );
+    assert_eq!(lab.plan().unwrap().code, 0);
+    for drift in Drift::input_changed(
+        "module.pihole.terraform_data.container",
+        "memory",
+        json!(256),
+    ) {
+        lab.inject_drift(&drift).unwrap();
+    }
+    let run = lab.plan().unwrap();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("module.pihole.terraform_data.container"),
+        "{}",
+        run.stdout
+    );
+}
