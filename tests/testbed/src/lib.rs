@@ -6,6 +6,7 @@
 //! Alertmanager, Prometheus) and [`bed`] (everything at once, for the `testbed` command).
 
 pub mod bed;
+pub mod http;
 pub mod monitoring;
 pub mod ports;
 pub mod process;

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use rusty_s3::{Credentials, Method};
 use url::Url;
 
+use crate::http::agent;
 use crate::ports;
 use crate::process::{self, Daemon};
 
@@ -175,14 +176,6 @@ impl S3Server {
     pub fn detach(mut self) -> u32 {
         self.daemon.take().map_or(0, Daemon::detach)
     }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into()
 }
 
 /// Versioning state of a bucket, as GetBucketVersioning reports it.
