@@ -441,7 +441,7 @@ impl Drift {
 /// instances are not used by the fixtures).
 fn split_address(address: &str) -> Result<(Option<String>, String, String)> {
     let parts: Vec<&str> = address.split('.').collect();
-    if parts.len() < 2 || parts.len() % 2 != 0 || parts[0] == "data" {
+    if parts.len() < 2 || !parts.len().is_multiple_of(2) || parts[0] == "data" {
         bail!("unsupported resource address {address:?}");
     }
     let (module, resource) = parts.split_at(parts.len() - 2);
