@@ -100,6 +100,9 @@ pub struct S3Backend {
     pub access_key: String,
     /// Secret key.
     pub secret_key: String,
+    /// The backend's `max_retries` (Terraform's default, 5, makes a run against a stopped S3 server
+    /// take ~18 s; tests of "MinIO down" may want 0).
+    pub max_retries: Option<u32>,
 }
 
 impl S3Backend {
@@ -118,12 +121,13 @@ impl S3Backend {
             region: s3::REGION.to_owned(),
             access_key: s3::ACCESS_KEY.to_owned(),
             secret_key: s3::SECRET_KEY.to_owned(),
+            max_retries: None,
         }
     }
 
     /// The `.tfbackend` file content passed with `-backend-config`.
     pub fn tfbackend(&self) -> String {
-        format!(
+        let mut text = format!(
             "bucket = {bucket:?}\n\
              key = {key:?}\n\
              region = {region:?}\n\
@@ -142,7 +146,11 @@ impl S3Backend {
             endpoint = self.endpoint,
             access = self.access_key,
             secret = self.secret_key,
-        )
+        );
+        if let Some(retries) = self.max_retries {
+            text.push_str(&format!("max_retries = {retries}\n"));
+        }
+        text
     }
 
     /// A client for the backend's server.

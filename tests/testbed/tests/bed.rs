@@ -145,7 +145,7 @@ fn s3_versions_delete_markers_and_restart() {
 
 #[test]
 fn terraform_with_s3_backend_plans_drift_and_locks() {
-    let server = S3Server::start().unwrap();
+    let mut server = S3Server::start().unwrap();
     let s3 = server.client();
     s3.create_bucket(terraform::STATE_BUCKET).unwrap();
     s3.set_versioning(terraform::STATE_BUCKET, true).unwrap();
@@ -266,6 +266,34 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
 
     lock.release().unwrap();
     assert_eq!(lab.plan().unwrap().code, 0);
+
+    // MinIO down and back (moto replays its recording): the states are as before. With the default
+    // max_retries Terraform would retry for ~18 s against the stopped server; 0 fails fast.
+    let impatient = Env::new(
+        lab.dir(),
+        Backend::S3(S3Backend {
+            max_retries: Some(0),
+            ..S3Backend::for_env(&server, "lab")
+        }),
+        &root.path().join(".tf-data/lab-impatient"),
+    )
+    .unwrap();
+    impatient.init().unwrap();
+    let prod_state = prod.read_state().unwrap();
+    server.stop().unwrap();
+    assert!(prod.read_state().is_err());
+    let started = std::time::Instant::now();
+    let down = impatient.plan().unwrap();
+    assert_eq!(down.code, 1, "{}", down.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    server.start_again().unwrap();
+    assert_eq!(prod.read_state().unwrap(), prod_state);
+    assert_eq!(lab.plan().unwrap().code, 0);
+    assert_eq!(prod.plan().unwrap().code, 2);
 }
 
 #[test]
