@@ -211,6 +211,7 @@ pub struct Env {
     dir: PathBuf,
     data_dir: PathBuf,
     backend: Backend,
+    extra_vars: Vec<(String, String)>,
 }
 
 impl Env {
@@ -228,6 +229,7 @@ impl Env {
             dir: dir.to_owned(),
             data_dir: data_dir.to_owned(),
             backend,
+            extra_vars: Vec::new(),
         })
     }
 
@@ -260,6 +262,12 @@ impl Env {
         &self.backend
     }
 
+    /// Adds an environment variable to every run (after the bed's own, so it can override them): for
+    /// instance `TF_CLI_CONFIG_FILE` for a provider mirror, or `PVE_SIM_STATE`.
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.extra_vars.push((name.to_owned(), value.to_owned()));
+    }
+
     /// The environment variables every run gets.
     pub fn env_vars(&self) -> Vec<(String, String)> {
         let mut vars = vec![
@@ -280,6 +288,7 @@ impl Env {
             vars.push(("AWS_SECRET_ACCESS_KEY".to_owned(), b.secret_key.clone()));
             vars.push(("AWS_REGION".to_owned(), b.region.clone()));
         }
+        vars.extend(self.extra_vars.iter().cloned());
         vars
     }
 
