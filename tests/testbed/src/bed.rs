@@ -7,7 +7,7 @@
 //! needed: each daemon is its own group leader and the record holds its pid.
 //!
 //! The simulated Proxmox node (sshd + pve-sim, other helpers' modules) joins through
-//! [`start_node`], the one marked integration point.
+//! `start_node` (private, in this file), the one marked integration point.
 
 use std::path::{Path, PathBuf};
 use std::thread;
