@@ -7,6 +7,11 @@
 //! The `testbed up` command instead [`Daemon::detach`]es its daemons and stops them later by pid with
 //! [`stop_group`].
 //!
+//! A test binary that dies without unwinding (Ctrl-C, which does not reach the daemons' own groups;
+//! a SIGKILL from a timeout; `abort`) cannot run destructors, so the first daemon also starts a
+//! watchdog: a small `sh` in its own group that reads "+ pgid" / "- pgid" lines on a pipe from this
+//! process and, when the pipe closes because this process is gone, kills the groups still listed.
+//!
 //! This module is the test bed's one place that spawns processes (the workspace bans
 //! `Command::new` outside pve-common's runner; the bed is dev-only and has no dry-run).
 
@@ -14,7 +19,8 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +33,46 @@ pub const STOP_GRACE: Duration = Duration::from_secs(3);
 #[allow(clippy::disallowed_methods)] // dev-only bed: no dry-run to honour, see the module doc
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     Command::new(program)
+}
+
+/// Kills the process groups still registered once its stdin closes (this process is gone).
+const WATCHDOG_SCRIPT: &str = r#"groups=' '
+while read -r op pgid; do
+  case $op in
+    +) groups="$groups$pgid " ;;
+    -) groups=$(printf '%s' "$groups" | sed "s/ $pgid / /") ;;
+  esac
+done
+[ "$groups" = ' ' ] && exit 0
+for g in $groups; do kill -TERM "-$g" 2>/dev/null; done
+sleep 1
+for g in $groups; do kill -KILL "-$g" 2>/dev/null; done
+"#;
+
+static WATCHDOG: Mutex<Option<ChildStdin>> = Mutex::new(None);
+
+/// Tells the watchdog (started on first use) to kill group `pgid` if this process dies (`+`), or to
+/// forget it (`-`). Best effort: without a watchdog, daemons still stop on drop.
+fn watchdog(op: char, pgid: u32) {
+    use std::io::Write;
+    let mut guard = WATCHDOG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if guard.is_none() && op == '+' {
+        let mut cmd = command("sh");
+        cmd.args(["-c", WATCHDOG_SCRIPT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        // The watchdog is never waited for: it exits on its own once the pipe closes.
+        if let Ok(mut child) = cmd.spawn() {
+            *guard = child.stdin.take();
+        }
+    }
+    if let Some(stdin) = guard.as_mut() {
+        let _ = writeln!(stdin, "{op} {pgid}");
+    }
 }
 
 /// A running daemon in its own process group, stopped on drop.
@@ -54,6 +100,7 @@ impl Daemon {
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        watchdog('+', child.id());
         Ok(Daemon {
             name: name.to_owned(),
             child: Some(child),
@@ -127,6 +174,7 @@ impl Daemon {
         }
         // Anything the daemon forked and left in its group goes too.
         signal_group(pid, libc::SIGKILL);
+        watchdog('-', pid);
         Ok(())
     }
 
@@ -135,6 +183,7 @@ impl Daemon {
     pub fn detach(mut self) -> u32 {
         let pid = self.pid();
         self.child = None;
+        watchdog('-', pid);
         pid
     }
 }
