@@ -121,12 +121,7 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
             .with_context(|| format!("removing {}", tf_root.display()))?;
     }
     let envs_dir = terraform::copy_fixtures(&tf_root, BackendKind::S3)?;
-    for name in terraform::ENVIRONMENTS {
-        let backend = S3Backend::at(&s3.endpoint(), name);
-        let file = envs_dir.join(name).join("backend.tf");
-        std::fs::write(&file, inline_backend_tf(&backend))
-            .with_context(|| format!("writing {}", file.display()))?;
-    }
+    terraform::write_inline_s3_backends(&tf_root, &s3.endpoint())?;
 
     s3.wait_ready()?;
     let client = s3.client();
@@ -146,18 +141,7 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
                 )
             })
             .collect::<Result<_>>()?;
-        thread::scope(|scope| -> Result<()> {
-            let handles: Vec<_> = envs
-                .iter()
-                .map(|env| scope.spawn(|| env.init().and_then(|_| env.apply())))
-                .collect();
-            for handle in handles {
-                handle
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("terraform thread panicked"))??;
-            }
-            Ok(())
-        })?;
+        terraform::init_and_apply_all(&envs)?;
     }
 
     let mut state = BedState {
@@ -250,28 +234,6 @@ fn write_state(dir: &Path, state: &BedState) -> Result<()> {
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A `backend.tf` with the complete S3 settings (credentials come from `AWS_*` variables), for the
-/// copies `up` makes: a plain `terraform init` then reaches the bed's S3.
-pub fn inline_backend_tf(backend: &S3Backend) -> String {
-    format!(
-        "# Written by `testbed up`: the bed's S3 server.\nterraform {{\n  backend \"s3\" {{\n    \
-         bucket                      = {bucket:?}\n    \
-         key                         = {key:?}\n    \
-         region                      = {region:?}\n    \
-         endpoints                   = {{ s3 = {endpoint:?} }}\n    \
-         use_path_style              = true\n    \
-         skip_credentials_validation = true\n    \
-         skip_requesting_account_id  = true\n    \
-         skip_metadata_api_check     = true\n    \
-         skip_region_validation      = true\n    \
-         use_lockfile                = true\n  }}\n}}\n",
-        bucket = backend.bucket,
-        key = backend.key,
-        region = backend.region,
-        endpoint = backend.endpoint,
-    )
-}
-
 /// Stops every recorded daemon (side by side) and removes the record. Returns the services that were
 /// still running. A bed that is not up is not an error.
 pub fn down(dir: &Path) -> Result<Vec<Service>> {
@@ -336,19 +298,6 @@ mod tests {
         assert_eq!(
             state.shell_exports(),
             "export A='it'\\''s'\nexport B='/p q'\n"
-        );
-    }
-
-    #[test]
-    fn inline_backend_is_complete() {
-        let text = inline_backend_tf(&S3Backend::at("http://127.0.0.1:1234", "lab"));
-        assert!(
-            text.contains("key                         = \"lab/terraform.tfstate\""),
-            "{text}"
-        );
-        assert!(
-            text.contains("endpoints                   = { s3 = \"http://127.0.0.1:1234\" }"),
-            "{text}"
         );
     }
 }

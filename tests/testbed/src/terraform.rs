@@ -62,6 +62,87 @@ pub fn copy_fixtures(dest: &Path, kind: BackendKind) -> Result<PathBuf> {
     Ok(envs)
 }
 
+/// Rewrites `backend.tf` of every environment under `root` (a [`copy_fixtures`] tree) with the complete
+/// S3 settings for `endpoint` ([`S3Backend::backend_tf`]), so tools that run a plain `terraform init`
+/// in the copy reach the test server.
+pub fn write_inline_s3_backends(root: &Path, endpoint: &str) -> Result<()> {
+    for name in ENVIRONMENTS {
+        let file = root.join("environments").join(name).join("backend.tf");
+        std::fs::write(&file, S3Backend::at(endpoint, name).backend_tf())
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// A copy of the fixture tree in a temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct Fixtures {
+    tmp: tempfile::TempDir,
+}
+
+impl Fixtures {
+    /// Copies the fixtures for `kind` into a new temporary directory.
+    pub fn copy(kind: BackendKind) -> Result<Fixtures> {
+        let tmp = tempfile::Builder::new()
+            .prefix("testbed-tf-")
+            .tempdir()
+            .context("creating temporary directory for the fixtures")?;
+        copy_fixtures(tmp.path(), kind)?;
+        Ok(Fixtures { tmp })
+    }
+
+    /// The copy's root (holding `modules/` and `environments/`).
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `<root>/environments`, what the tools take as `--root`.
+    pub fn environments_dir(&self) -> PathBuf {
+        self.root().join("environments")
+    }
+
+    /// Environment `name` with `backend` (data in `<root>/.tf-data/<name>`).
+    pub fn env(&self, name: &str, backend: Backend) -> Result<Env> {
+        Env::in_copy(self.root(), name, backend)
+    }
+
+    /// Every environment on `server`'s S3, after creating the versioned state bucket there and writing
+    /// complete `backend.tf` files (see [`write_inline_s3_backends`]).
+    pub fn s3_envs(&self, server: &S3Server) -> Result<Vec<Env>> {
+        let client = server.client();
+        client.create_bucket(STATE_BUCKET)?;
+        client.set_versioning(STATE_BUCKET, true)?;
+        write_inline_s3_backends(self.root(), &server.endpoint())?;
+        ENVIRONMENTS
+            .iter()
+            .map(|name| self.env(name, Backend::S3(S3Backend::for_env(server, name))))
+            .collect()
+    }
+
+    /// Every environment with the local backend (the copy must be of [`BackendKind::Local`]).
+    pub fn local_envs(&self) -> Result<Vec<Env>> {
+        ENVIRONMENTS
+            .iter()
+            .map(|name| self.env(name, Backend::Local))
+            .collect()
+    }
+}
+
+/// `init` then `apply` in every environment, side by side.
+pub fn init_and_apply_all(envs: &[Env]) -> Result<()> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = envs
+            .iter()
+            .map(|env| scope.spawn(|| env.init().and_then(|_| env.apply()).map(|_| ())))
+            .collect();
+        handles.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("terraform thread panicked"))?
+        })
+    })
+}
+
 /// `backend.tf` of the local variant (and of the example homelab).
 pub const LOCAL_BACKEND_TF: &str = "# State lives beside the configuration.\nterraform {\n  required_version = \">= 1.6\"\n\n  backend \"local\" {}\n}\n";
 
@@ -151,6 +232,37 @@ impl S3Backend {
             text.push_str(&format!("max_retries = {retries}\n"));
         }
         text
+    }
+
+    /// A `backend.tf` with the complete settings except the credentials (which Terraform then takes
+    /// from [`S3Backend::aws_env`]): a plain `terraform init`, as the tools run it, reaches the server.
+    pub fn backend_tf(&self) -> String {
+        format!(
+            "# Written by the test bed: its S3 server.\nterraform {{\n  backend \"s3\" {{\n    \
+             bucket                      = {bucket:?}\n    \
+             key                         = {key:?}\n    \
+             region                      = {region:?}\n    \
+             endpoints                   = {{ s3 = {endpoint:?} }}\n    \
+             use_path_style              = true\n    \
+             skip_credentials_validation = true\n    \
+             skip_requesting_account_id  = true\n    \
+             skip_metadata_api_check     = true\n    \
+             skip_region_validation      = true\n    \
+             use_lockfile                = true\n  }}\n}}\n",
+            bucket = self.bucket,
+            key = self.key,
+            region = self.region,
+            endpoint = self.endpoint,
+        )
+    }
+
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` for a Terraform (or tool) run.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".to_owned(), self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), self.secret_key.clone()),
+            ("AWS_REGION".to_owned(), self.region.clone()),
+        ]
     }
 
     /// A client for the backend's server.
@@ -284,9 +396,7 @@ impl Env {
             ),
         ];
         if let Backend::S3(b) = &self.backend {
-            vars.push(("AWS_ACCESS_KEY_ID".to_owned(), b.access_key.clone()));
-            vars.push(("AWS_SECRET_ACCESS_KEY".to_owned(), b.secret_key.clone()));
-            vars.push(("AWS_REGION".to_owned(), b.region.clone()));
+            vars.extend(b.aws_env());
         }
         vars.extend(self.extra_vars.iter().cloned());
         vars
@@ -776,5 +886,18 @@ mod tests {
             assert!(v.get(key).is_some(), "{key} missing in {v}");
         }
         assert_eq!(info.id.len(), 36);
+    }
+
+    #[test]
+    fn inline_backend_is_complete() {
+        let text = S3Backend::at("http://127.0.0.1:1234", "lab").backend_tf();
+        assert!(
+            text.contains("key                         = \"lab/terraform.tfstate\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("endpoints                   = { s3 = \"http://127.0.0.1:1234\" }"),
+            "{text}"
+        );
     }
 }

@@ -298,9 +298,8 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
 
 #[test]
 fn terraform_local_backend_variant() {
-    let root = tempfile::tempdir().unwrap();
-    terraform::copy_fixtures(root.path(), BackendKind::Local).unwrap();
-    let lab = Env::in_copy(root.path(), "lab", Backend::Local).unwrap();
+    let fixtures = terraform::Fixtures::copy(BackendKind::Local).unwrap();
+    let lab = fixtures.env("lab", Backend::Local).unwrap();
     lab.init().unwrap();
     lab.apply().unwrap();
     assert!(lab.dir().join("terraform.tfstate").exists());
@@ -465,6 +464,37 @@ fn cli_up_status_down_on_loopback_only() {
     )
     .unwrap();
     assert_eq!(s3.versioning("tfstate").unwrap(), Versioning::Enabled);
+
+    // A tool runs a plain `terraform init` in a copied environment: the inline backend reaches S3.
+    let tf_root = state
+        .exports
+        .iter()
+        .find(|(k, _)| k == "TESTBED_TF_ROOT")
+        .unwrap()
+        .1
+        .clone();
+    let plain = |args: &[&str]| {
+        command("terraform")
+            .args(args)
+            .current_dir(std::path::Path::new(&tf_root).join("lab"))
+            .envs(state.exports.iter().map(|(k, v)| (k, v)))
+            .env("TF_DATA_DIR", dir.path().join("plain-tf-data"))
+            .output()
+            .unwrap()
+    };
+    let init = plain(&["init", "-input=false", "-no-color"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let plan = plain(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "nothing applied yet: {}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
 
     let status = command(exe)
         .args(["status", "--dir"])
