@@ -273,7 +273,10 @@ impl Prometheus {
         cmd.arg(format!("--config.file={}", config_path.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-lifecycle");
+            .arg("--web.enable-lifecycle")
+            // Re-send active alerts every second (default 1m), so an alert is not held back after a
+            // reload or an Alertmanager restart.
+            .arg("--rules.alert.resend-delay=1s");
         let daemon = Daemon::spawn("prometheus", cmd, &dir.join("prometheus.log"))?;
         Ok(Prometheus {
             daemon: Some(daemon),
@@ -322,6 +325,16 @@ impl Prometheus {
             .as_array()
             .cloned()
             .unwrap_or_default())
+    }
+
+    /// POST `/-/reload`: re-reads the configuration and rule files (lifecycle API is enabled).
+    pub fn reload(&self) -> Result<()> {
+        let url = format!("{}/-/reload", self.url());
+        let (status, body) = http::post_json(&url, &Value::Null)?;
+        if status != 200 {
+            bail!("POST {url}: HTTP {status}: {body}");
+        }
+        Ok(())
     }
 
     /// GET `/api/v1/rules` (`data.groups`).

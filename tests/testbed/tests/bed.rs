@@ -266,6 +266,17 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
 
     lock.release().unwrap();
     assert_eq!(lab.plan().unwrap().code, 0);
+    // Terraform's lock file leaves versions and delete markers in a versioned bucket (tools listing
+    // state versions must skip `*.tflock`).
+    let lab_versions = s3
+        .list_object_versions(terraform::STATE_BUCKET, "lab/")
+        .unwrap();
+    assert!(
+        lab_versions
+            .iter()
+            .any(|v| v.key == "lab/terraform.tfstate.tflock" && v.is_delete_marker),
+        "{lab_versions:?}"
+    );
 
     // MinIO down and back (moto replays its recording): the states are as before. With the default
     // max_retries Terraform would retry for ~18 s against the stopped server; 0 fails fast.
