@@ -3,8 +3,9 @@
 //! `up` starts moto and the monitoring daemons side by side in their own process groups, copies the
 //! Terraform fixtures with a complete S3 backend block (so a plain `terraform init` in a copied
 //! environment reaches the bed's S3), waits until everything answers, detaches the daemons and records
-//! them in `<dir>/testbed.json`. `down` stops the recorded process groups. No supervisor process is
-//! needed: each daemon is its own group leader and the record holds its pid.
+//! them in `<dir>/testbed.json` (and `<dir>/<daemon>.pid`). `down` stops the recorded process
+//! groups. No supervisor process is needed: each daemon is its own group leader and the record holds
+//! its pid.
 //!
 //! The simulated Proxmox node (sshd + pve-sim, other helpers' modules) joins through
 //! `start_node` (private, in this file), the one marked integration point.
@@ -227,6 +228,12 @@ fn start_node(dir: &Path, state: &mut BedState) -> Result<()> {
 }
 
 fn write_state(dir: &Path, state: &BedState) -> Result<()> {
+    // One pidfile per daemon too, for shell users (`kill -- -"$(cat moto_server.pid)"`).
+    for service in &state.services {
+        let pidfile = dir.join(format!("{}.pid", service.name));
+        std::fs::write(&pidfile, format!("{}\n", service.pid))
+            .with_context(|| format!("writing {}", pidfile.display()))?;
+    }
     let path = dir.join(STATE_FILE);
     let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
     let text = serde_json::to_vec_pretty(state).context("serialising the bed record")?;
@@ -265,6 +272,9 @@ pub fn down(dir: &Path) -> Result<Vec<Service>> {
         bail!("{} (pid {}) is still running", left.name, left.pid);
     }
     let path = dir.join(STATE_FILE);
+    for service in &state.services {
+        let _ = std::fs::remove_file(dir.join(format!("{}.pid", service.name)));
+    }
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     Ok(stopped)
 }

@@ -1,7 +1,8 @@
 //! `testbed`: the test bed in the background for a shell session.
 //!
 //! `eval "$(testbed up)"` starts moto, the monitoring daemons (and later the simulated node) on
-//! loopback and prints `export` lines; `testbed status` lists them; `testbed down` stops them.
+//! loopback and prints `export` lines; `testbed env` prints them again; `testbed status` lists the
+//! daemons; `testbed down` stops them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ enum Command {
     },
     /// Stop everything `up` started.
     Down,
+    /// Print the `export` lines of the running bed again (for another shell).
+    Env,
     /// List the bed's daemons and whether they run.
     Status,
 }
@@ -89,6 +92,16 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             writeln!(err, "testbed: stopped {} daemon(s)", stopped.len())?;
             Ok(0)
         }
+        Command::Env => match testbed::bed::read_state(&dir)? {
+            None => {
+                writeln!(err, "testbed: not up in {}", dir.display())?;
+                Ok(1)
+            }
+            Some(state) => {
+                out.write_all(state.shell_exports().as_bytes())?;
+                Ok(0)
+            }
+        },
         Command::Status => match testbed::bed::status(&dir)? {
             None => {
                 writeln!(err, "testbed: not up in {}", dir.display())?;

@@ -105,6 +105,20 @@ fn cli_up_status_down_on_loopback_only() {
         String::from_utf8_lossy(&plan.stderr)
     );
 
+    let env = command(exe)
+        .args(["env", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(env.stdout).unwrap(), stdout);
+    for service in &state.services {
+        let pidfile = dir.path().join(format!("{}.pid", service.name));
+        assert_eq!(
+            std::fs::read_to_string(pidfile).unwrap().trim(),
+            service.pid.to_string()
+        );
+    }
+
     let status = command(exe)
         .args(["status", "--dir"])
         .arg(dir.path())
@@ -126,6 +140,7 @@ fn cli_up_status_down_on_loopback_only() {
         String::from_utf8_lossy(&down.stderr)
     );
     assert!(state.services.iter().all(|s| !pid_alive(s.pid)));
+    assert!(!dir.path().join("moto_server.pid").exists());
     drop(guard);
     let status = command(exe)
         .args(["status", "--dir"])
