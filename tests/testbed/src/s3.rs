@@ -418,7 +418,8 @@ impl S3Client {
     /// delete marker).
     pub fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let reply = self.send(Method::Get, bucket, Some(key), &[], &[], None)?;
-        if reply.status == 404 {
+        // A missing key is an answer; a missing bucket is an error.
+        if reply.status == 404 && !String::from_utf8_lossy(&reply.body).contains("NoSuchBucket") {
             return Ok(None);
         }
         Ok(Some(

@@ -102,4 +102,5 @@ fn s3_versions_delete_markers_and_restart() {
         s3.list_keys("tfstate", "").is_err(),
         "bucket should be gone"
     );
+    assert!(s3.get_object("tfstate", "lab/terraform.tfstate").is_err());
 }
