@@ -514,12 +514,15 @@ impl Env {
         self.write_state(&state)
     }
 
-    /// Holds the state lock as another Terraform run would (S3 backend only): writes `<key>.tflock`.
+    /// Holds the state lock as another Terraform run would: `<key>.tflock` in S3, or an fcntl lock
+    /// on the local `terraform.tfstate` (which must exist: apply first).
     pub fn hold_lock(&self, operation: &str, who: &str) -> Result<StateLock> {
-        let Backend::S3(b) = &self.backend else {
-            bail!("holding the lock is implemented for the S3 backend only");
-        };
-        StateLock::acquire(b, operation, who)
+        match &self.backend {
+            Backend::S3(b) => StateLock::acquire(b, operation, who),
+            Backend::Local => {
+                StateLock::acquire_local(&self.dir.join("terraform.tfstate"), operation, who)
+            }
+        }
     }
 }
 
@@ -712,27 +715,56 @@ pub struct LockInfo {
     pub path: String,
 }
 
-/// A state lock held by the test through the S3 lock file; released by [`StateLock::release`] or on
-/// drop.
+/// Holds a local state's lock: an fcntl write lock on the state file, as Terraform takes it (Rust's
+/// `File::lock` is flock(2), which Terraform does not see), held by a small Python process.
+const LOCAL_LOCK_PY: &str = r#"import fcntl, signal, sys
+state = open(sys.argv[1], "r+")
+fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)
+with open(sys.argv[2] + ".tmp", "w") as info:
+    info.write(sys.argv[3])
+import os
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+signal.pause()
+"#;
+
+/// Where a [`StateLock`] lives.
+#[derive(Debug)]
+enum LockHolder {
+    /// `<key>.tflock` in the bucket.
+    S3(S3Backend),
+    /// The fcntl lock of a helper process, plus `.terraform.tfstate.lock.info`.
+    Local {
+        daemon: process::Daemon,
+        info_file: PathBuf,
+        _log: tempfile::NamedTempFile,
+    },
+}
+
+/// A state lock held by the test as another Terraform run would hold it: through the S3 lock file
+/// (`use_lockfile`), or for the local backend through an fcntl lock on `terraform.tfstate` and the
+/// `.terraform.tfstate.lock.info` beside it. Released by [`StateLock::release`] or on drop.
 #[derive(Debug)]
 pub struct StateLock {
-    backend: S3Backend,
+    holder: Option<LockHolder>,
     info: LockInfo,
-    held: bool,
+}
+
+fn new_lock_info(operation: &str, who: &str, path: String) -> LockInfo {
+    LockInfo {
+        id: pseudo_uuid(),
+        operation: operation.to_owned(),
+        info: String::new(),
+        who: who.to_owned(),
+        version: "1.11.4".to_owned(),
+        created: jiff::Timestamp::now().to_string(),
+        path,
+    }
 }
 
 impl StateLock {
     /// Writes `<key>.tflock` (only if absent, as Terraform does) with `operation` and `who`.
     pub fn acquire(backend: &S3Backend, operation: &str, who: &str) -> Result<StateLock> {
-        let info = LockInfo {
-            id: pseudo_uuid(),
-            operation: operation.to_owned(),
-            info: String::new(),
-            who: who.to_owned(),
-            version: "1.11.4".to_owned(),
-            created: jiff::Timestamp::now().to_string(),
-            path: backend.path(),
-        };
+        let info = new_lock_info(operation, who, backend.path());
         let body = serde_json::to_vec(&info).context("serialising lock info")?;
         let key = format!("{}.tflock", backend.key);
         if !backend
@@ -742,9 +774,40 @@ impl StateLock {
             bail!("the state s3://{} is already locked", backend.path());
         }
         Ok(StateLock {
-            backend: backend.clone(),
+            holder: Some(LockHolder::S3(backend.clone())),
             info,
-            held: true,
+        })
+    }
+
+    /// Locks the local state `state_file` (which must exist) with `operation` and `who`.
+    pub fn acquire_local(state_file: &Path, operation: &str, who: &str) -> Result<StateLock> {
+        let dir = state_file.parent().unwrap_or(Path::new("."));
+        let info = new_lock_info(operation, who, state_file.display().to_string());
+        let info_file = dir.join(".terraform.tfstate.lock.info");
+        let text = serde_json::to_string(&info).context("serialising lock info")?;
+        let log = tempfile::NamedTempFile::new().context("creating the lock helper's log")?;
+        let mut cmd = process::command("python3");
+        cmd.arg("-c")
+            .arg(LOCAL_LOCK_PY)
+            .arg(state_file)
+            .arg(&info_file)
+            .arg(&text);
+        let mut daemon = process::Daemon::spawn("state-lock", cmd, log.path())?;
+        process::wait_until(
+            "the local state lock",
+            std::time::Duration::from_secs(10),
+            || {
+                daemon.check_alive()?;
+                Ok(info_file.exists())
+            },
+        )?;
+        Ok(StateLock {
+            holder: Some(LockHolder::Local {
+                daemon,
+                info_file,
+                _log: log,
+            }),
+            info,
         })
     }
 
@@ -753,20 +816,28 @@ impl StateLock {
         &self.info
     }
 
-    /// Deletes the lock file.
+    /// Releases the lock (deletes the lock file; stops the local lock's holder).
     pub fn release(mut self) -> Result<()> {
         self.release_inner()
     }
 
     fn release_inner(&mut self) -> Result<()> {
-        if self.held {
-            self.held = false;
-            let key = format!("{}.tflock", self.backend.key);
-            self.backend
-                .client()?
-                .delete_object(&self.backend.bucket, &key)?;
+        match self.holder.take() {
+            None => Ok(()),
+            Some(LockHolder::S3(backend)) => {
+                let key = format!("{}.tflock", backend.key);
+                backend.client()?.delete_object(&backend.bucket, &key)
+            }
+            Some(LockHolder::Local {
+                mut daemon,
+                info_file,
+                ..
+            }) => {
+                daemon.stop()?;
+                std::fs::remove_file(&info_file)
+                    .with_context(|| format!("removing {}", info_file.display()))
+            }
         }
-        Ok(())
     }
 }
 

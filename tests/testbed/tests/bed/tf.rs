@@ -197,4 +197,18 @@ fn terraform_local_backend_variant() {
         "{}",
         run.stdout
     );
+
+    // Another run holds the local state's lock.
+    let lock = lab.hold_lock("OperationTypeApply", "ops@laptop").unwrap();
+    let locked = lab.plan().unwrap();
+    assert_eq!(locked.code, 1, "{}", locked.stderr);
+    assert!(
+        locked.stderr.contains("Error acquiring the state lock"),
+        "{}",
+        locked.stderr
+    );
+    assert!(locked.stderr.contains("ops@laptop"), "{}", locked.stderr);
+    lock.release().unwrap();
+    assert!(!lab.dir().join(".terraform.tfstate.lock.info").exists());
+    assert_eq!(lab.plan().unwrap().code, 2);
 }
