@@ -1,0 +1,41 @@
+# Production services.
+
+module "jellyfin" {
+  source = "../../modules/vm"
+
+  name   = "jellyfin"
+  vm_id  = 100
+  memory = 8192
+  cores  = 4
+  tags   = ["media", "prod"]
+  disks = [
+    { interface = "scsi0", storage = "local-lvm", size = 32 },
+    { interface = "scsi1", storage = "tank", size = 500 },
+  ]
+}
+
+module "nextcloud" {
+  source = "../../modules/vm"
+
+  name   = "nextcloud"
+  vm_id  = 101
+  memory = 6144
+  cores  = 4
+  tags   = ["files", "prod"]
+  disks = [
+    { interface = "scsi0", storage = "local-lvm", size = 64 },
+  ]
+}
+
+module "home_assistant" {
+  source = "../../modules/vm"
+
+  name   = "home-assistant"
+  vm_id  = 102
+  memory = 4096
+  cores  = 2
+  tags   = ["iot", "prod"]
+  disks = [
+    { interface = "scsi0", storage = "local-lvm", size = 32 },
+  ]
+}

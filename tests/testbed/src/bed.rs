@@ -1,0 +1,313 @@
+//! The whole bed in the background, for the `testbed` command: `up`, `down`, `status`.
+//!
+//! `up` starts moto and the monitoring daemons side by side in their own process groups, copies the
+//! Terraform fixtures with a complete S3 backend block (so a plain `terraform init` in a copied
+//! environment reaches the bed's S3), waits until everything answers, detaches the daemons and records
+//! them in `<dir>/testbed.json` (and `<dir>/<daemon>.pid`). `down` stops the recorded process
+//! groups. No supervisor process is needed: each daemon is its own group leader and the record holds
+//! its pid.
+//!
+//! The simulated Proxmox node (sshd + pve-sim, other helpers' modules) joins through
+//! `start_node` (private, in this file), the one marked integration point.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::monitoring::Monitoring;
+use crate::process::{self, STOP_GRACE};
+use crate::s3::{self, S3Server};
+use crate::terraform::{self, Backend, BackendKind, Env, S3Backend};
+
+/// Name of the record file in the bed directory.
+pub const STATE_FILE: &str = "testbed.json";
+
+/// What `up` should start.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The bed directory (created if missing): logs, data, Terraform copies, the record.
+    pub dir: PathBuf,
+    /// Start node_exporter, Alertmanager and Prometheus.
+    pub monitoring: bool,
+    /// `terraform init` + `apply` every environment, so states exist in S3.
+    pub apply: bool,
+}
+
+/// One background daemon of the bed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// Daemon name, e.g. `moto_server`.
+    pub name: String,
+    /// Pid, also its process group id.
+    pub pid: u32,
+    /// Loopback port it listens on (0 if none).
+    pub port: u16,
+}
+
+/// The record of a running bed (`<dir>/testbed.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BedState {
+    /// `"testbed/v1"`.
+    pub schema: String,
+    /// The bed directory.
+    pub dir: PathBuf,
+    /// Daemons to stop on `down`.
+    pub services: Vec<Service>,
+    /// Environment variables for the tools, in order.
+    pub exports: Vec<(String, String)>,
+}
+
+impl BedState {
+    /// `export NAME='value'` lines for a POSIX shell (`eval "$(testbed up)"`).
+    pub fn shell_exports(&self) -> String {
+        self.exports
+            .iter()
+            .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+            .collect()
+    }
+
+    fn add(&mut self, name: &str, value: impl Into<String>) {
+        self.exports.push((name.to_owned(), value.into()));
+    }
+}
+
+/// Single-quotes `value` for a POSIX shell.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Reads `<dir>/testbed.json`; `None` if the bed is not up.
+pub fn read_state(dir: &Path) -> Result<Option<BedState>> {
+    let path = dir.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("parsing {}", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Brings the bed up in the background and records it. Fails (stopping what it started) if any part
+/// does not come up.
+pub fn up(options: &UpOptions) -> Result<BedState> {
+    let dir = &options.dir;
+    if let Some(state) = read_state(dir)?
+        && state.services.iter().any(|s| process::pid_alive(s.pid))
+    {
+        bail!(
+            "the bed in {} is already up (run `testbed down` first)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
+
+    // Start everything, then wait: moto's Python start-up dominates, the rest overlaps it.
+    let mut s3 = S3Server::spawn(&dir.join("s3"), crate::ports::free_port()?)?;
+    let mut monitoring = if options.monitoring {
+        Some(Monitoring::spawn_in(&dir.join("monitoring"), &[], None)?)
+    } else {
+        None
+    };
+    let tf_root = dir.join("terraform");
+    if tf_root.exists() {
+        std::fs::remove_dir_all(&tf_root)
+            .with_context(|| format!("removing {}", tf_root.display()))?;
+    }
+    let envs_dir = terraform::copy_fixtures(&tf_root, BackendKind::S3)?;
+    terraform::write_inline_s3_backends(&tf_root, &s3.endpoint())?;
+
+    s3.wait_ready()?;
+    let client = s3.client();
+    client.create_bucket(terraform::STATE_BUCKET)?;
+    client.set_versioning(terraform::STATE_BUCKET, true)?;
+    if let Some(monitoring) = monitoring.as_mut() {
+        monitoring.wait_ready()?;
+    }
+    if options.apply {
+        let envs: Vec<Env> = terraform::ENVIRONMENTS
+            .iter()
+            .map(|name| {
+                Env::in_copy(
+                    &tf_root,
+                    name,
+                    Backend::S3(S3Backend::at(&s3.endpoint(), name)),
+                )
+            })
+            .collect::<Result<_>>()?;
+        terraform::init_and_apply_all(&envs)?;
+    }
+
+    let mut state = BedState {
+        schema: "testbed/v1".to_owned(),
+        dir: dir.clone(),
+        services: Vec::new(),
+        exports: Vec::new(),
+    };
+    state.add("TESTBED_DIR", dir.display().to_string());
+    state.add("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY);
+    state.add("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY);
+    state.add("AWS_REGION", s3::REGION);
+    state.add("AWS_ENDPOINT_URL_S3", s3.endpoint());
+    state.add("TESTBED_S3_ENDPOINT", s3.endpoint());
+    state.add("TESTBED_S3_BUCKET", terraform::STATE_BUCKET);
+    state.add("TESTBED_TF_ROOT", envs_dir.display().to_string());
+    state.add("TF_IN_AUTOMATION", "1");
+    state.add("TF_INPUT", "0");
+    state.add("CHECKPOINT_DISABLE", "1");
+    let plugin_cache = tf_root.join("plugin-cache");
+    std::fs::create_dir_all(&plugin_cache)
+        .with_context(|| format!("creating {}", plugin_cache.display()))?;
+    state.add("TF_PLUGIN_CACHE_DIR", plugin_cache.display().to_string());
+    if let Some(monitoring) = &monitoring {
+        state.add("PROMETHEUS_URL", monitoring.prometheus.url());
+        state.add("ALERTMANAGER_URL", monitoring.alertmanager.url());
+        state.add("NODE_EXPORTER_URL", monitoring.node_exporter.url());
+        state.add(
+            "TESTBED_TEXTFILE_DIR",
+            monitoring
+                .node_exporter
+                .textfile_dir()
+                .display()
+                .to_string(),
+        );
+    }
+    start_node(&dir, &mut state)?;
+
+    // Everything is up: hand the daemons over to the record.
+    let port = s3.port();
+    state.services.push(Service {
+        name: "moto_server".to_owned(),
+        pid: s3.detach(),
+        port,
+    });
+    if let Some(monitoring) = monitoring {
+        let Monitoring {
+            node_exporter,
+            alertmanager,
+            prometheus,
+            ..
+        } = monitoring;
+        for (name, port, pid) in [
+            (
+                "node_exporter",
+                node_exporter.port(),
+                node_exporter.detach(),
+            ),
+            ("alertmanager", alertmanager.port(), alertmanager.detach()),
+            ("prometheus", prometheus.port(), prometheus.detach()),
+        ] {
+            state.services.push(Service {
+                name: name.to_owned(),
+                pid,
+                port,
+            });
+        }
+    }
+    write_state(&dir, &state)?;
+    Ok(state)
+}
+
+/// INTEGRATION POINT for the simulated Proxmox node (issue 3, part 1; other helpers' `sshd` and
+/// `sim` modules). Start the sshd and prepare the simulator state under `dir/node`, then:
+/// - push each detached daemon to `state.services` (name, pid = process group, port), so `down` stops it;
+/// - add the exports the tools need, e.g. `state.add("TESTBED_SSH_CONFIG", ...)` (an ssh_config with
+///   Host, Port, User, IdentityFile, UserKnownHostsFile) and `state.add("PVE_SIM_STATE", ...)`.
+///
+/// Until then it does nothing.
+fn start_node(dir: &Path, state: &mut BedState) -> Result<()> {
+    let _ = (dir, state);
+    Ok(())
+}
+
+fn write_state(dir: &Path, state: &BedState) -> Result<()> {
+    // One pidfile per daemon too, for shell users (`kill -- -"$(cat moto_server.pid)"`).
+    for service in &state.services {
+        let pidfile = dir.join(format!("{}.pid", service.name));
+        std::fs::write(&pidfile, format!("{}\n", service.pid))
+            .with_context(|| format!("writing {}", pidfile.display()))?;
+    }
+    let path = dir.join(STATE_FILE);
+    let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
+    let text = serde_json::to_vec_pretty(state).context("serialising the bed record")?;
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Stops every recorded daemon (side by side) and removes the record. Returns the services that were
+/// still running. A bed that is not up is not an error.
+pub fn down(dir: &Path) -> Result<Vec<Service>> {
+    let Some(state) = read_state(dir)? else {
+        return Ok(Vec::new());
+    };
+    let stopped: Vec<Service> = thread::scope(|scope| {
+        let handles: Vec<_> = state
+            .services
+            .iter()
+            .map(|service| {
+                scope.spawn(move || {
+                    process::stop_group(service.pid, STOP_GRACE).then(|| service.clone())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    // A daemon that ignored SIGKILL's delivery window would show up here.
+    if let Some(left) = state.services.iter().find(|s| {
+        process::wait_until("exit", Duration::from_secs(2), || {
+            Ok(!process::pid_alive(s.pid))
+        })
+        .is_err()
+    }) {
+        bail!("{} (pid {}) is still running", left.name, left.pid);
+    }
+    let path = dir.join(STATE_FILE);
+    for service in &state.services {
+        let _ = std::fs::remove_file(dir.join(format!("{}.pid", service.name)));
+    }
+    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    Ok(stopped)
+}
+
+/// Each recorded service and whether it is running; `None` if the bed is not up.
+pub fn status(dir: &Path) -> Result<Option<Vec<(Service, bool)>>> {
+    Ok(read_state(dir)?.map(|state| {
+        state
+            .services
+            .into_iter()
+            .map(|s| {
+                let alive = process::pid_alive(s.pid);
+                (s, alive)
+            })
+            .collect()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_are_shell_quoted() {
+        let state = BedState {
+            schema: "testbed/v1".into(),
+            dir: PathBuf::from("/tmp/x"),
+            services: vec![],
+            exports: vec![("A".into(), "it's".into()), ("B".into(), "/p q".into())],
+        };
+        assert_eq!(
+            state.shell_exports(),
+            "export A='it'\\''s'\nexport B='/p q'\n"
+        );
+    }
+}

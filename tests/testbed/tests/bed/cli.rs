@@ -1,0 +1,156 @@
+//! The `testbed` command: up, status, down; loopback only; timing.
+
+use testbed::s3::Versioning;
+
+#[test]
+fn cli_up_status_down_on_loopback_only() {
+    use std::time::{Duration, Instant};
+    use testbed::bed;
+    use testbed::ports::listening_sockets;
+    use testbed::process::{command, pid_alive};
+
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_testbed");
+    let started = Instant::now();
+    let up = command(exe)
+        .args(["up", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let up_time = started.elapsed();
+    let stdout = String::from_utf8(up.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    // Whatever happens below, stop the daemons.
+    struct Down<'a>(&'a std::path::Path);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = bed::down(self.0);
+        }
+    }
+    let guard = Down(dir.path());
+    assert!(up.status.success(), "{stderr}");
+    for var in [
+        "AWS_ENDPOINT_URL_S3",
+        "TESTBED_S3_BUCKET",
+        "PROMETHEUS_URL",
+        "TESTBED_TF_ROOT",
+    ] {
+        assert!(
+            stdout.contains(&format!("export {var}='")),
+            "{var} missing:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.lines().all(|l| l.starts_with("export ")),
+        "stdout is data only:\n{stdout}"
+    );
+
+    let state = bed::read_state(dir.path()).unwrap().unwrap();
+    assert_eq!(state.services.len(), 4);
+    for service in &state.services {
+        let sockets = listening_sockets(service.pid).unwrap();
+        assert!(!sockets.is_empty(), "{} listens nowhere", service.name);
+        for socket in sockets {
+            assert!(
+                socket.ip().is_loopback(),
+                "{} listens on {socket}",
+                service.name
+            );
+        }
+    }
+    let endpoint = state
+        .exports
+        .iter()
+        .find(|(k, _)| k == "TESTBED_S3_ENDPOINT")
+        .unwrap()
+        .1
+        .clone();
+    let s3 = testbed::s3::S3Client::new(
+        &endpoint,
+        testbed::s3::ACCESS_KEY,
+        testbed::s3::SECRET_KEY,
+        "us-east-1",
+    )
+    .unwrap();
+    assert_eq!(s3.versioning("tfstate").unwrap(), Versioning::Enabled);
+
+    // A tool runs a plain `terraform init` in a copied environment: the inline backend reaches S3.
+    let tf_root = state
+        .exports
+        .iter()
+        .find(|(k, _)| k == "TESTBED_TF_ROOT")
+        .unwrap()
+        .1
+        .clone();
+    let plain = |args: &[&str]| {
+        command("terraform")
+            .args(args)
+            .current_dir(std::path::Path::new(&tf_root).join("lab"))
+            .envs(state.exports.iter().map(|(k, v)| (k, v)))
+            .env("TF_DATA_DIR", dir.path().join("plain-tf-data"))
+            .output()
+            .unwrap()
+    };
+    let init = plain(&["init", "-input=false", "-no-color"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let plan = plain(&["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "nothing applied yet: {}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+
+    let env = command(exe)
+        .args(["env", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(env.stdout).unwrap(), stdout);
+    for service in &state.services {
+        let pidfile = dir.path().join(format!("{}.pid", service.name));
+        assert_eq!(
+            std::fs::read_to_string(pidfile).unwrap().trim(),
+            service.pid.to_string()
+        );
+    }
+
+    let status = command(exe)
+        .args(["status", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&status.stdout).lines().count(), 4);
+
+    let started = Instant::now();
+    let down = command(exe)
+        .args(["down", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let down_time = started.elapsed();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(state.services.iter().all(|s| !pid_alive(s.pid)));
+    assert!(!dir.path().join("moto_server.pid").exists());
+    drop(guard);
+    let status = command(exe)
+        .args(["status", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(1));
+    eprintln!("testbed up {up_time:?}, down {down_time:?}");
+    assert!(
+        up_time + down_time < Duration::from_secs(10),
+        "up {up_time:?} + down {down_time:?}"
+    );
+}
