@@ -246,17 +246,17 @@ struct Shared<'a> {
 }
 
 struct Failure {
-    error: EnvError,
+    error: Box<EnvError>,
     exit_code: Option<i32>,
 }
 
 fn failure(kind: ErrorKind, message: impl Into<String>) -> Failure {
     Failure {
-        error: EnvError {
+        error: Box::new(EnvError {
             kind,
             message: message.into(),
             lock: None,
-        },
+        }),
         exit_code: None,
     }
 }
@@ -367,7 +367,7 @@ fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
     let started = Instant::now();
     let mut report = match check_inner(shared, target, started) {
         Ok(report) => report,
-        Err(f) => EnvReport::failed(&target.name, f.exit_code, f.error),
+        Err(f) => EnvReport::failed(&target.name, f.exit_code, *f.error),
     };
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
@@ -510,26 +510,24 @@ fn check_inner(
         ));
     };
     let parsed = plan::parse(&show_out.stdout).map_err(|e| Failure {
-        error: EnvError {
-            kind: ErrorKind::Unknown,
-            message: format!("could not read the JSON of `terraform show -json`: {e}"),
-            lock: None,
-        },
         exit_code,
+        ..failure(
+            ErrorKind::Unknown,
+            format!("could not read the JSON of `terraform show -json`: {e}"),
+        )
     })?;
     let history = local_state_history(&target.dir);
     let analysis = plan::analyze(&parsed, &history);
     if analysis.errored {
         return Err(Failure {
-            error: EnvError {
-                kind: ErrorKind::Unknown,
-                message: format!(
+            exit_code,
+            ..failure(
+                ErrorKind::Unknown,
+                format!(
                     "the plan is marked errored:\n{}",
                     terraform::error_excerpt(&plan_out.map(|o| o.stderr).unwrap_or_default(), 12)
                 ),
-                lock: None,
-            },
-            exit_code,
+            )
         });
     }
     if !analysis.complete {

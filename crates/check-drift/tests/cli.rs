@@ -5,6 +5,9 @@
 //! `fake_terraform` uses `fixtures/fake-terraform.sh`, which logs every call: for dry-run, never-apply,
 //! timeouts, signals and S3-style lock messages. `usage` covers arguments and exit codes 64 and 75.
 
+// Helpers outside #[test] functions may unwrap too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod fake_terraform;
 mod real_terraform;
 mod support;
