@@ -100,6 +100,7 @@ check_drift() {
     run --separate-stderr check_drift --dry-run --terraform-bin "$FIXTURES/fake-terraform.sh"
     assert_success
     assert_output ""
+    # shellcheck disable=SC2154 # $stderr is set by `run --separate-stderr`
     [[ "$stderr" == *"would run: cd $WORK/envs/lab && TF_IN_AUTOMATION=1"*"init '-input=false'"* ]]
     [[ "$stderr" == *"-detailed-exitcode"* ]]
     [[ "$stderr" == *"show -json"* ]]

@@ -288,7 +288,6 @@ fn step(
     match end {
         None => Ok(None),
         Some(StepEnd::Exited(out)) => {
-            let code = out.status.code();
             if which != Step::Plan && !out.status.success() {
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 let kind = terraform::classify_error(which, &stderr);
@@ -302,9 +301,6 @@ fn step(
                 );
                 if kind == ErrorKind::Lock {
                     f.error.lock = terraform::parse_lock_info(&stderr);
-                }
-                if which == Step::Plan {
-                    f.exit_code = code;
                 }
                 return Err(f);
             }
@@ -405,7 +401,14 @@ fn check_inner(
                     format!("creating a private temporary directory: {e}"),
                 )
             })?;
-        let path = dir.path().join(format!("{}.tfplan", target.name));
+        // Absolute, because Terraform runs in the environment's folder (TMPDIR may be relative).
+        let path = std::path::absolute(dir.path().join(format!("{}.tfplan", target.name)))
+            .map_err(|e| {
+                failure(
+                    ErrorKind::Unknown,
+                    format!("resolving the temporary directory: {e}"),
+                )
+            })?;
         (Some(dir), path)
     };
     shared
@@ -676,7 +679,11 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                         check(&shared, target)
                     };
                     if !config.dry_run {
-                        log_result(&report);
+                        // Keep the progress bar and the log lines from drawing over each other.
+                        match &progress {
+                            Some(p) => p.suspend(|| log_result(&report)),
+                            None => log_result(&report),
+                        }
                     }
                     if let Some(p) = &progress {
                         p.inc(1);

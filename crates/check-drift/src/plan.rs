@@ -448,9 +448,13 @@ pub fn steps_to_path(steps: &[Value]) -> String {
     path
 }
 
-/// The attributes that differ between `before` and `after` of a change, in path order.
+/// The attributes that differ between `before` and `after` of a change, in path order. Empty unless both
+/// are objects: a create or a delete changes the whole object, not attributes.
 pub fn diff(change: &Change) -> Vec<AttributeChange> {
     let mut out = Vec::new();
+    if !(change.before.is_object() && change.after.is_object()) {
+        return out;
+    }
     walk(
         "",
         Some(&change.before),

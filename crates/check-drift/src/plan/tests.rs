@@ -112,6 +112,10 @@ fn vm_destroyed_outside_terraform_is_a_dangerous_create_from_drift() {
         Some("destroyed outside Terraform")
     );
     assert!(mon.changed_attributes.is_empty());
+    assert!(
+        mon.drifted_attributes.is_empty(),
+        "a deleted object has no attribute changes"
+    );
 }
 
 #[test]
