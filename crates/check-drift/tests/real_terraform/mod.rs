@@ -208,32 +208,50 @@ fn invalid_ignore_line_is_an_error_naming_file_and_line() {
     assert!(stderr(&out).contains(".driftignore:2:"), "{}", stderr(&out));
 }
 
-#[test]
-fn held_state_lock_is_reported_with_its_holder() {
-    let bed = Bed::new();
-    let dir = bed.add_env("lab", "basic");
-    terraform(&dir, &["init", "-input=false", "-no-color"]);
-    // `terraform console` takes the state lock and keeps it while its stdin stays open.
+/// Holds the local backend's state lock the way a person would: `terraform console` takes the state lock
+/// and keeps it while its stdin stays open.
+fn hold_state_lock(dir: &std::path::Path) -> std::process::Child {
+    terraform(dir, &["init", "-input=false", "-no-color"]);
     #[allow(clippy::disallowed_methods)]
-    let mut console = std::process::Command::new("terraform")
+    let console = std::process::Command::new("terraform")
         .args(["console", "-no-color"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let lock_info = dir.join(".terraform.tfstate.lock.info");
-    for _ in 0..100 {
+    for _ in 0..200 {
         if lock_info.exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(lock_info.exists(), "console should hold the lock");
-    let (code, doc, err) = run_json(&bed, &[]);
+    console
+}
+
+/// Ends the console the polite way (end of input), so it removes its lock; kills it if it hangs.
+fn release(mut console: std::process::Child) {
+    drop(console.stdin.take());
+    for _ in 0..100 {
+        if let Ok(Some(_)) = console.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let _ = console.kill();
     let _ = console.wait();
+}
+
+#[test]
+fn held_state_lock_is_reported_with_its_holder() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    let console = hold_state_lock(&dir);
+    let (code, doc, err) = run_json(&bed, &[]);
+    release(console);
     assert_eq!(code, 1, "{err}");
     let lab = env_of(&doc, "lab");
     assert_eq!(lab["status"], "error");
@@ -282,4 +300,42 @@ fn three_environments_mixed_all_reported_exit_1() {
         "{broken}"
     );
     assert!(err.contains("c-broken: init:"), "{err}");
+}
+
+#[test]
+fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    let console = hold_state_lock(&dir);
+    let started = std::time::Instant::now();
+    let out = bed
+        .cmd()
+        .args([
+            "--json",
+            "--terraform-bin",
+            "terraform",
+            "--lock-timeout",
+            "60s",
+            "--timeout",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    release(console);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "SIGINT stopped the plan"
+    );
+    let doc = json(&out.stdout);
+    assert_eq!(env_of(&doc, "lab")["error"]["kind"], "timeout");
+    bed.assert_no_plan_files();
+    // The interrupted plan left no lock of its own: the next run gets the state at once.
+    assert!(
+        !dir.join(".terraform.tfstate.lock.info").exists(),
+        "no stale lock"
+    );
+    let (code, doc, err) = run_json(&bed, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env_of(&doc, "lab")["status"], "in_sync");
 }
