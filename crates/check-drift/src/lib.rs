@@ -583,10 +583,20 @@ pub fn run(config: &Config) -> anyhow::Result<Outcome> {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))
             .context("installing the signal handler")?;
     }
-    run_with(config, &interrupted)
+    let outcome = run_with(config, &interrupted)?;
+    if let Some(report) = &outcome.report {
+        let written = if config.json {
+            pve_common::output::write_json(report)
+        } else {
+            pve_common::output::write_stdout(&report::render_text(report, config.color))
+        };
+        written.context("writing the report to stdout")?;
+    }
+    Ok(outcome)
 }
 
-/// [`run`] with a caller-owned interrupt flag (tests set it to simulate Ctrl-C).
+/// [`run`] without signal handlers and without writing the report: the caller owns the interrupt flag
+/// (a test sets it to simulate Ctrl-C) and gets the report in the [`Outcome`].
 pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Outcome> {
     let started_at = timestamp();
     let targets = targets(config)?;
@@ -721,12 +731,6 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         summary: Summary::of(&environments),
         environments,
     };
-    let written = if config.json {
-        pve_common::output::write_json(&report)
-    } else {
-        pve_common::output::write_stdout(&report::render_text(&report, config.color))
-    };
-    written.context("writing the report to stdout")?;
     Ok(Outcome {
         report: Some(report),
         interrupted: was_interrupted,

@@ -36,7 +36,8 @@ pub fn resolve_binary(explicit: Option<&Path>) -> Option<PathBuf> {
 }
 
 impl Terraform {
-    /// A command running the binary in `dir` with `args`, `TF_IN_AUTOMATION=1` and the extra environment.
+    /// A command running the binary in `dir` with `args`, `TF_IN_AUTOMATION=1`, no update check
+    /// (`CHECKPOINT_DISABLE=1`: no call to HashiCorp from a homelab host) and the extra environment.
     pub fn command<I, S>(&self, dir: &Path, args: I) -> LocalCommand
     where
         I: IntoIterator<Item = S>,
@@ -45,7 +46,8 @@ impl Terraform {
         let mut cmd = LocalCommand::new(&self.binary)
             .dir(dir)
             .env("TF_IN_AUTOMATION", "1")
-            .env("TF_INPUT", "0");
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1");
         for (key, value) in &self.env {
             cmd = cmd.env(key, value);
         }
@@ -54,7 +56,7 @@ impl Terraform {
 
     /// `terraform version -json` → `1.11.4`; `None` when it cannot tell.
     pub fn version(&self, runner: &Runner) -> Option<String> {
-        let cmd = LocalCommand::new(&self.binary).args(["version", "-json"]);
+        let cmd = self.command(Path::new("."), ["version", "-json"]);
         let out = runner.run(Access::ReadOnly, &cmd).ok()??;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         v.get("terraform_version")?.as_str().map(str::to_owned)
