@@ -361,7 +361,7 @@ pub fn local_state_history(dir: &Path) -> HashSet<String> {
 
 fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
     let started = Instant::now();
-    let mut report = match check_inner(shared, target, started) {
+    let mut report = match check_inner(shared, target) {
         Ok(report) => report,
         Err(f) => EnvReport::failed(&target.name, f.exit_code, *f.error),
     };
@@ -369,22 +369,13 @@ fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
     report
 }
 
-fn check_inner(
-    shared: &Shared<'_>,
-    target: &Target,
-    started: Instant,
-) -> Result<EnvReport, Failure> {
+fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failure> {
     let config = shared.config;
     let Some(tf) = &shared.terraform else {
         return Err(failure(
             ErrorKind::TerraformMissing,
             "no Terraform binary: neither `tofu` nor `terraform` is in PATH (set --terraform-bin or TF_BIN)",
         ));
-    };
-    let limits = Limits {
-        deadline: started + config.timeout,
-        grace: config.kill_grace,
-        interrupted: shared.interrupted,
     };
     // The plan file holds secrets: a private (0700) directory, a 0600 file, removed when `_private` drops,
     // whatever happens below.
@@ -429,11 +420,19 @@ fn check_inner(
         })?;
 
     let init = tf.command(&target.dir, ["init", "-input=false", "-no-color"]);
+    let limits;
     {
+        // One init at a time: parallel inits race on a shared plugin cache. The environment's time starts
+        // once its init may run, so waiting behind the others does not eat into it.
         let _serial = shared
             .init_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        limits = Limits {
+            deadline: Instant::now() + config.timeout,
+            grace: config.kill_grace,
+            interrupted: shared.interrupted,
+        };
         step(shared, &init, Step::Init, limits)?;
     }
 
