@@ -549,10 +549,17 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         ),
         _ => {}
     }
-    for address in &analysis.unplanned_drift {
+    for d in &analysis.unplanned_drift {
+        let relevant = if d.relevant {
+            "; other planned changes use it"
+        } else {
+            ""
+        };
         pve_common::debug!(
-            "{}: {address} changed outside Terraform, but the plan leaves it alone (ignore_changes or computed)",
-            target.name
+            "{}: {} changed outside Terraform ({}), but the plan leaves it alone (ignore_changes or computed){relevant}",
+            target.name,
+            d.address,
+            d.attributes.join(", ")
         );
     }
     let mut resources = analysis.resources;

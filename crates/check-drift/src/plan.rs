@@ -235,6 +235,17 @@ pub struct OutputReport {
     pub after: Value,
 }
 
+/// An object changed outside Terraform that the plan leaves alone (`ignore_changes`, computed values).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnplannedDrift {
+    /// Resource address.
+    pub address: String,
+    /// Attribute paths that changed (value in state -> value found).
+    pub attributes: Vec<String>,
+    /// True when Terraform lists one of them in `relevant_attributes`: other planned changes use it.
+    pub relevant: bool,
+}
+
 /// Everything drift detection takes from one plan.
 #[derive(Clone, Debug, Default)]
 pub struct Analysis {
@@ -247,7 +258,7 @@ pub struct Analysis {
     /// Outputs an apply would change.
     pub output_changes: Vec<OutputReport>,
     /// Addresses changed outside Terraform that the plan leaves alone (`ignore_changes`, computed values).
-    pub unplanned_drift: Vec<String>,
+    pub unplanned_drift: Vec<UnplannedDrift>,
     /// Whether the JSON shows any change at all (resources or outputs): what `-detailed-exitcode` 2 means.
     pub has_changes: bool,
 }
@@ -294,12 +305,32 @@ pub fn analyze(plan: &Plan, history: &HashSet<String>) -> Analysis {
     }
     resources.sort_by(|a, b| a.address.cmp(&b.address));
 
-    let mut unplanned_drift: Vec<String> = drift
-        .keys()
-        .filter(|a| !planned.contains(*a))
-        .map(|a| (*a).to_owned())
+    let relevant: Vec<(&str, String)> = plan
+        .relevant_attributes
+        .iter()
+        .flatten()
+        .map(|r| (r.resource.as_str(), steps_to_path(&r.attribute)))
         .collect();
-    unplanned_drift.sort();
+    let mut unplanned_drift: Vec<UnplannedDrift> = drift
+        .iter()
+        .filter(|(address, _)| !planned.contains(*address))
+        .map(|(address, rc)| {
+            let attributes: Vec<String> = diff(&rc.change).into_iter().map(|a| a.path).collect();
+            let relevant = relevant.iter().any(|(resource, path)| {
+                resource == address
+                    && (path.is_empty()
+                        || attributes
+                            .iter()
+                            .any(|a| covers(path, a) || covers(a, path)))
+            });
+            UnplannedDrift {
+                address: (*address).to_owned(),
+                attributes,
+                relevant,
+            }
+        })
+        .collect();
+    unplanned_drift.sort_by(|a, b| a.address.cmp(&b.address));
 
     let output_changes = outputs(plan);
     Analysis {

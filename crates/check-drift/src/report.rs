@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::plan::{
     Action, AttributeChange, Origin, OutputReport, ResourceReport, Risk, SENSITIVE, UNKNOWN,
+    UnplannedDrift,
 };
 use crate::terraform::{ErrorKind, LockInfo};
 
@@ -139,7 +140,7 @@ pub struct EnvReport {
     /// Root outputs that would change (never drift by themselves).
     pub output_changes: Vec<OutputReport>,
     /// Changed outside Terraform but left alone by the plan (ignore_changes, computed values).
-    pub unplanned_drift: Vec<String>,
+    pub unplanned_drift: Vec<UnplannedDrift>,
     /// Why it could not be checked (null unless status is error).
     pub error: Option<EnvError>,
 }
@@ -151,7 +152,7 @@ impl EnvReport {
         exit_code: Option<i32>,
         mut resources: Vec<ResourceReport>,
         output_changes: Vec<OutputReport>,
-        unplanned_drift: Vec<String>,
+        unplanned_drift: Vec<UnplannedDrift>,
     ) -> EnvReport {
         resources
             .sort_by(|a, b| (a.ignored, a.risk, &a.address).cmp(&(b.ignored, b.risk, &b.address)));

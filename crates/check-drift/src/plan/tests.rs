@@ -187,10 +187,18 @@ fn removed_configuration_is_a_dangerous_delete_with_reason() {
 
 #[test]
 fn drift_left_alone_by_the_plan_is_listed_apart() {
-    assert_eq!(
-        mixed().unplanned_drift,
-        ["proxmox_virtual_environment_vm.idle"]
-    );
+    let a = mixed();
+    assert_eq!(a.unplanned_drift.len(), 1);
+    let idle = &a.unplanned_drift[0];
+    assert_eq!(idle.address, "proxmox_virtual_environment_vm.idle");
+    assert_eq!(idle.attributes, ["ipv4_addresses"]);
+    assert!(!idle.relevant);
+    let mut plan = parse(MIXED.as_bytes()).unwrap();
+    plan.relevant_attributes = Some(vec![RelevantAttribute {
+        resource: idle.address.clone(),
+        attribute: vec![json!("ipv4_addresses")],
+    }]);
+    assert!(analyze(&plan, &HashSet::new()).unplanned_drift[0].relevant);
 }
 
 #[test]
