@@ -518,6 +518,9 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             format!("could not read the JSON of `terraform show -json`: {e}"),
         )
     })?;
+    for value in plan::sensitive_strings(&parsed) {
+        pve_common::secret::register(&value);
+    }
     let history = local_state_history(&target.dir);
     let analysis = plan::analyze(&parsed, &history);
     if analysis.errored {

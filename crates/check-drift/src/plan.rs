@@ -636,6 +636,61 @@ fn walk(
     }
 }
 
+/// Every string value the plan marks sensitive (resources and outputs, before and after), so the caller can
+/// register them for masking in every log line and stderr excerpt.
+pub fn sensitive_strings(plan: &Plan) -> Vec<String> {
+    fn collect(value: &Value, sensitive: Option<&Value>, out: &mut Vec<String>, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        if is_true(sensitive) {
+            match value {
+                Value::String(s) => out.push(s.clone()),
+                Value::Array(items) => items
+                    .iter()
+                    .for_each(|v| collect(v, Some(&TRUE), out, depth + 1)),
+                Value::Object(map) => map
+                    .values()
+                    .for_each(|v| collect(v, Some(&TRUE), out, depth + 1)),
+                _ => {}
+            }
+            return;
+        }
+        match value {
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    collect(v, child_index(sensitive, i), out, depth + 1);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    collect(v, child_key(sensitive, k), out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let changes = plan
+        .resource_changes
+        .iter()
+        .chain(plan.resource_drift.iter())
+        .flatten()
+        .map(|rc| rc.change.clone());
+    let outputs = plan
+        .output_changes
+        .iter()
+        .flatten()
+        .filter_map(|(_, v)| serde_json::from_value::<Change>(v.clone()).ok());
+    for change in changes.chain(outputs) {
+        collect(&change.before, Some(&change.before_sensitive), &mut out, 0);
+        collect(&change.after, Some(&change.after_sensitive), &mut out, 0);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Addresses of every resource instance in a state file (format version 4), for [`analyze`]'s history.
 pub fn state_addresses(state: &Value) -> HashSet<String> {
     let mut out = HashSet::new();

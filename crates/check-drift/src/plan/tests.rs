@@ -172,6 +172,12 @@ fn sensitive_values_are_masked() {
 }
 
 #[test]
+fn sensitive_strings_are_collected_for_masking() {
+    let got = sensitive_strings(&parse(MIXED.as_bytes()).unwrap());
+    assert_eq!(got, ["new-Secr3t-pass", "old-Secr3t-pass"]);
+}
+
+#[test]
 fn removed_configuration_is_a_dangerous_delete_with_reason() {
     let a = mixed();
     let old = find(&a, "old");
