@@ -289,20 +289,7 @@ fn step(
         None => Ok(None),
         Some(StepEnd::Exited(out)) => {
             if which != Step::Plan && !out.status.success() {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let kind = terraform::classify_error(which, &stderr);
-                let mut f = failure(
-                    kind,
-                    format!(
-                        "terraform {name} failed ({}):\n{}",
-                        pve_common::runner::describe_status(&out.status),
-                        terraform::error_excerpt(&out.stderr, 12)
-                    ),
-                );
-                if kind == ErrorKind::Lock {
-                    f.error.lock = terraform::parse_lock_info(&stderr);
-                }
-                return Err(f);
+                return Err(exit_failure(which, &out));
             }
             Ok(Some(out))
         }
@@ -323,6 +310,28 @@ fn step(
             format!("interrupted during `terraform {name}`"),
         )),
     }
+}
+
+/// A step that exited unsuccessfully: classified from its stderr, with the holder of a state lock.
+fn exit_failure(which: Step, out: &pve_common::runner::CommandOutput) -> Failure {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kind = terraform::classify_error(which, &stderr);
+    let mut f = failure(
+        kind,
+        format!(
+            "terraform {} failed ({}):\n{}",
+            step_name(which),
+            pve_common::runner::describe_status(&out.status),
+            terraform::error_excerpt(&out.stderr, 12)
+        ),
+    );
+    if kind == ErrorKind::Lock {
+        f.error.lock = terraform::parse_lock_info(&stderr);
+    }
+    if which == Step::Plan {
+        f.exit_code = out.status.code();
+    }
+    f
 }
 
 fn create_private_file(path: &Path) -> std::io::Result<()> {
@@ -455,21 +464,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     if let Some(out) = &plan_out
         && !matches!(exit_code, Some(0 | 2))
     {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let kind = terraform::classify_error(Step::Plan, &stderr);
-        let mut f = failure(
-            kind,
-            format!(
-                "terraform plan failed ({}):\n{}",
-                pve_common::runner::describe_status(&out.status),
-                terraform::error_excerpt(&out.stderr, 12)
-            ),
-        );
-        f.exit_code = exit_code;
-        if kind == ErrorKind::Lock {
-            f.error.lock = terraform::parse_lock_info(&stderr);
-        }
-        return Err(f);
+        return Err(exit_failure(Step::Plan, out));
     }
 
     let show = tf.command(
