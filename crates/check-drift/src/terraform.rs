@@ -244,6 +244,8 @@ pub fn classify_error(step: Step, stderr: &str) -> ErrorKind {
         "authentication failure",
         "invalid credentials",
         "permission denied (publickey",
+        "remote state endpoint requires auth",
+        "remote state endpoint invalid auth",
     ]) {
         ErrorKind::Credentials
     } else if has(&[

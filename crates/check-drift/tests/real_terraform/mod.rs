@@ -339,3 +339,62 @@ fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(env_of(&doc, "lab")["status"], "in_sync");
 }
+
+fn http_backend_run(bed: &Bed, address: &str) -> (i32, serde_json::Value) {
+    bed.add_env("remote", "http_backend");
+    let out = bed
+        .cmd()
+        .args(["--json", "--terraform-bin", "terraform"])
+        .env("TF_HTTP_ADDRESS", address)
+        .env("TF_HTTP_RETRY_MAX", "0")
+        .output()
+        .unwrap();
+    bed.assert_no_plan_files();
+    (out.status.code().unwrap(), json(&out.stdout))
+}
+
+#[test]
+fn unreachable_backend_is_a_network_error() {
+    let bed = Bed::new();
+    // Nothing listens on port 1 of the loopback.
+    let (code, doc) = http_backend_run(&bed, "http://127.0.0.1:1/state");
+    assert_eq!(code, 1);
+    let err = &env_of(&doc, "remote")["error"];
+    assert_eq!(err["kind"], "network", "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("terraform init failed"),
+        "{err}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rejected_credentials_are_a_credentials_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten().take(8) {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let bed = Bed::new();
+    let (code, doc) = http_backend_run(&bed, &format!("http://127.0.0.1:{port}/state"));
+    assert_eq!(code, 1);
+    let err = &env_of(&doc, "remote")["error"];
+    assert_eq!(err["kind"], "credentials", "{err}");
+}
