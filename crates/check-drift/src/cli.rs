@@ -12,6 +12,11 @@ use pve_common::cli::CommonArgs;
 /// into a private plan file and `terraform show -json` of that plan, then reports what would change and
 /// why: changed outside Terraform (`drift`), configuration not yet applied (`pending`), or both. It never
 /// applies anything. Without --env or --all it checks every environment.
+///
+/// Accepted differences go in `.driftignore` files (`<root>/.driftignore`, then `<env>/.driftignore`; one
+/// rule per line: `<address glob> [<attribute glob>] [expires=YYYY-MM-DD]  # reason`).
+/// `check-drift --json | jq '.environments[] | select(.status != "in_sync")'` lists what needs attention
+/// (schema: docs/json/check-drift.md).
 #[derive(Parser, Debug)]
 #[command(name = "check-drift", version, about, long_about, after_help = pve_common::exit::HELP_EXIT_STATUS_DRIFT)]
 pub struct Args {
