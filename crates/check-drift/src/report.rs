@@ -532,6 +532,24 @@ mod tests {
         assert!(render_text(&sample(), true).contains("\x1b[33m"));
     }
 
+    /// Golden file for the human report; `UPDATE_GOLDEN=1 cargo test -p check-drift` rewrites it.
+    #[test]
+    fn text_report_matches_golden_file() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/golden/report.txt"
+        );
+        let text = render_text(&sample(), false);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        let golden = std::fs::read_to_string(path).unwrap();
+        assert_eq!(
+            text, golden,
+            "run with UPDATE_GOLDEN=1 to accept the new output"
+        );
+    }
+
     #[test]
     fn json_round_trips() {
         let r = sample();
