@@ -1,10 +1,784 @@
-//! `check-drift`: Detect, classify and report drift between Terraform/OpenTofu and the Proxmox homelab, per environment.
+//! `check-drift`: detect, classify and report drift between Terraform/OpenTofu and the Proxmox homelab, per
+//! environment.
 //!
-//! Not built yet: the binary parses its command line, then says so and exits 1.
+//! [`run`] finds the environments under the root, takes the run lock, checks environments in parallel
+//! (`init` one at a time, to avoid the plugin-cache race; `plan` and `show` concurrently), classifies each plan
+//! ([`plan`]), applies ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies
+//! anything. The exit code is decided by `main` from the returned [`Outcome`] or error.
 
 pub mod cli;
+pub mod config;
+pub mod ignore;
+pub mod plan;
+pub mod report;
+pub mod terraform;
 
-/// Runs the tool.
-pub fn run(_args: &cli::Args) -> anyhow::Result<pve_common::exit::Code> {
-    anyhow::bail!("check-drift is not built yet; see the open issues")
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::ErrorKind as IoErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use pve_common::runner::{Access, Runner};
+
+use crate::config::{Config, Selection};
+use crate::ignore::Rules;
+use crate::report::{EnvError, EnvReport, Report, Status, Summary, TerraformInfo};
+use crate::terraform::{ErrorKind, Limits, Step, StepEnd, Terraform};
+
+/// A wrong command line or argument value (exit 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Another check-drift run holds the run lock (exit 75).
+#[derive(Debug, thiserror::Error)]
+#[error("another check-drift run holds the run lock {} (use --wait-lock to wait for it)", .0.display())]
+pub struct BusyError(pub PathBuf);
+
+/// What a run found.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The report (none in dry-run).
+    pub report: Option<Report>,
+    /// Stopped by SIGINT/SIGTERM.
+    pub interrupted: bool,
+}
+
+impl Outcome {
+    /// At least one environment errored.
+    pub fn any_error(&self) -> bool {
+        self.report.as_ref().is_some_and(|r| r.summary.error > 0)
+    }
+
+    /// At least one environment has drift.
+    pub fn any_drift(&self) -> bool {
+        self.report.as_ref().is_some_and(|r| r.summary.drift > 0)
+    }
+}
+
+/// An environment to check.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Folder name.
+    pub name: String,
+    /// Folder.
+    pub dir: PathBuf,
+    /// Ignore rules for it (root or `--ignore-file` rules, then its own `.driftignore`).
+    pub rules: Rules,
+}
+
+/// Folder names under `root` holding at least one `*.tf` file, sorted.
+pub fn discover(root: &Path) -> anyhow::Result<Vec<String>> {
+    let entries = std::fs::read_dir(root).with_context(|| {
+        format!(
+            "reading the environments folder {} (--root)",
+            root.display()
+        )
+    })?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", root.display()))?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let has_tf = std::fs::read_dir(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .filter_map(Result::ok)
+            .any(|f| f.path().extension().is_some_and(|e| e == "tf") && f.path().is_file());
+        if has_tf && let Some(name) = entry.file_name().to_str() {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn load_rules(path: &Path, required: bool, today: jiff::civil::Date) -> anyhow::Result<Rules> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == IoErrorKind::NotFound && !required => return Ok(Rules::default()),
+        Err(e) => return Err(e).with_context(|| format!("reading ignore file {}", path.display())),
+    };
+    let parsed = ignore::parse(&text, path, today)?;
+    for w in &parsed.warnings {
+        pve_common::warn!("{w}");
+    }
+    pve_common::debug!(
+        "{}: {} ignore rule(s) in force",
+        path.display(),
+        parsed.rules.len()
+    );
+    Ok(parsed.rules)
+}
+
+/// Resolves the selection against the environments on disk and loads every ignore file: all checks that
+/// can fail before anything runs.
+pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
+    if !config.root.is_dir() {
+        return Err(UsageError(format!(
+            "--root {}: no such directory (set --root or PVE_DRIFT_ROOT)",
+            config.root.display()
+        ))
+        .into());
+    }
+    let known = discover(&config.root)?;
+    let names = match &config.selection {
+        Selection::All => {
+            if known.is_empty() {
+                pve_common::warn!(
+                    "no environment (folder holding *.tf files) under {}",
+                    config.root.display()
+                );
+            }
+            known
+        }
+        Selection::Names(names) => {
+            for name in names {
+                if !known.contains(name) {
+                    let list = if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    };
+                    return Err(UsageError(format!(
+                        "unknown environment `{name}` under {}; known environments: {list}",
+                        config.root.display()
+                    ))
+                    .into());
+                }
+            }
+            names.clone()
+        }
+    };
+    let today = jiff::Zoned::now().date();
+    let base = match &config.ignore_file {
+        Some(path) => load_rules(path, true, today)?,
+        None => load_rules(&config.root.join(".driftignore"), false, today)?,
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let dir = config.root.join(&name);
+        let mut rules = base.clone();
+        if config.ignore_file.is_none() {
+            rules.extend(&load_rules(&dir.join(".driftignore"), false, today)?);
+        }
+        out.push(Target { name, dir, rules });
+    }
+    Ok(out)
+}
+
+fn lock_candidates(config: &Config) -> Vec<PathBuf> {
+    if let Some(path) = &config.lock_file {
+        return vec![path.clone()];
+    }
+    let mut out = vec![PathBuf::from("/run/lock/pve-drift.lock")];
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        out.push(PathBuf::from(dir).join("pve-drift.lock"));
+    }
+    out.push(std::env::temp_dir().join("pve-drift.lock"));
+    out
+}
+
+/// Takes the run lock: the first candidate file that can be opened, locked exclusively for the whole run.
+fn take_run_lock(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let candidates = lock_candidates(config);
+    let mut last_err = None;
+    for path in &candidates {
+        let file = match OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o644)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(e) if config.lock_file.is_none() => {
+                last_err = Some((path.clone(), e));
+                continue;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening the run lock {}", path.display()));
+            }
+        };
+        pve_common::debug!("run lock: {}", path.display());
+        let mut said = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(file)),
+                Err(TryLockError::WouldBlock) if config.wait_lock => {
+                    if !said {
+                        pve_common::info!(
+                            "waiting for another check-drift run to release {}",
+                            path.display()
+                        );
+                        said = true;
+                    }
+                    if interrupted.load(Ordering::SeqCst) {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(TryLockError::WouldBlock) => return Err(BusyError(path.clone()).into()),
+                Err(TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", path.display()));
+                }
+            }
+        }
+    }
+    let (path, e) =
+        last_err.unwrap_or_else(|| (PathBuf::from("?"), std::io::Error::other("no candidate")));
+    Err(e).with_context(|| format!("opening the run lock {} (set --lock-file)", path.display()))
+}
+
+/// What every environment's check shares.
+struct Shared<'a> {
+    config: &'a Config,
+    runner: &'a Runner,
+    terraform: Option<Terraform>,
+    init_lock: Mutex<()>,
+    interrupted: &'a AtomicBool,
+}
+
+struct Failure {
+    error: Box<EnvError>,
+    exit_code: Option<i32>,
+}
+
+fn failure(kind: ErrorKind, message: impl Into<String>) -> Failure {
+    Failure {
+        error: Box::new(EnvError {
+            kind,
+            message: message.into(),
+            lock: None,
+        }),
+        exit_code: None,
+    }
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::Init => "init",
+        Step::Plan => "plan",
+        Step::Show => "show",
+    }
+}
+
+/// Runs one step; `Ok(None)` in dry-run. Timeouts, interrupts, missing binaries and (for init and show)
+/// non-zero exits become failures; plan's exit code is judged by the caller.
+fn step(
+    shared: &Shared<'_>,
+    cmd: &pve_common::runner::LocalCommand,
+    which: Step,
+    limits: Limits<'_>,
+) -> Result<Option<pve_common::runner::CommandOutput>, Failure> {
+    let name = step_name(which);
+    let end = terraform::run_step(shared.runner, cmd, limits).map_err(|e| {
+        let not_found = e
+            .downcast_ref::<pve_common::runner::RunError>()
+            .is_some_and(|re| matches!(re, pve_common::runner::RunError::Spawn { source, .. } if source.kind() == IoErrorKind::NotFound));
+        let kind = if not_found { ErrorKind::TerraformMissing } else { ErrorKind::Unknown };
+        failure(kind, format!("{e:#}"))
+    })?;
+    match end {
+        None => Ok(None),
+        Some(StepEnd::Exited(out)) => {
+            if which != Step::Plan && !out.status.success() {
+                return Err(exit_failure(which, &out));
+            }
+            Ok(Some(out))
+        }
+        Some(StepEnd::TimedOut(stderr)) => {
+            let excerpt = terraform::error_excerpt(&stderr, 6);
+            let mut message = format!(
+                "timed out after {} during `terraform {name}`; Terraform was interrupted (SIGINT) so it could \
+                 release the state lock",
+                humantime::format_duration(shared.config.timeout)
+            );
+            if !excerpt.is_empty() {
+                message.push_str(&format!(":\n{excerpt}"));
+            }
+            Err(failure(ErrorKind::Timeout, message))
+        }
+        Some(StepEnd::Interrupted(_)) => Err(failure(
+            ErrorKind::Interrupted,
+            format!("interrupted during `terraform {name}`"),
+        )),
+    }
+}
+
+/// A step that exited unsuccessfully: classified from its stderr, with the holder of a state lock.
+fn exit_failure(which: Step, out: &pve_common::runner::CommandOutput) -> Failure {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kind = terraform::classify_error(which, &stderr);
+    let mut f = failure(
+        kind,
+        format!(
+            "terraform {} failed ({}):\n{}",
+            step_name(which),
+            pve_common::runner::describe_status(&out.status),
+            terraform::error_excerpt(&out.stderr, 12)
+        ),
+    );
+    if kind == ErrorKind::Lock {
+        f.error.lock = terraform::parse_lock_info(&stderr);
+    }
+    if which == Step::Plan {
+        f.exit_code = out.status.code();
+    }
+    f
+}
+
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+/// Addresses of resources in earlier local state versions (`terraform.tfstate*.backup` next to the
+/// configuration, written by the local backend on every state change). A remote backend keeps its history
+/// elsewhere (S3 object versions); such environments get no history here.
+pub fn local_state_history(dir: &Path) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("terraform.tfstate") && name.ends_with(".backup")) {
+            continue;
+        }
+        let Ok(text) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        if let Ok(state) = serde_json::from_slice::<serde_json::Value>(&text) {
+            out.extend(plan::state_addresses(&state));
+        }
+    }
+    out
+}
+
+fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
+    let started = Instant::now();
+    let mut report = match check_inner(shared, target) {
+        Ok(report) => report,
+        Err(f) => EnvReport::failed(&target.name, f.exit_code, *f.error),
+    };
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failure> {
+    let config = shared.config;
+    let Some(tf) = &shared.terraform else {
+        return Err(failure(
+            ErrorKind::TerraformMissing,
+            "no Terraform binary: neither `tofu` nor `terraform` is in PATH (set --terraform-bin or TF_BIN)",
+        ));
+    };
+    // The plan file holds secrets: a private (0700) directory, a 0600 file, removed when `_private` drops,
+    // whatever happens below.
+    let (_private, plan_path) = if shared.runner.is_dry_run() {
+        let dir = std::env::temp_dir().join("check-drift-XXXXXX");
+        (None, dir.join(format!("{}.tfplan", target.name)))
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("check-drift-")
+            .tempdir()
+            .map_err(|e| {
+                failure(
+                    ErrorKind::Unknown,
+                    format!("creating a private temporary directory: {e}"),
+                )
+            })?;
+        // Absolute, because Terraform runs in the environment's folder (TMPDIR may be relative).
+        let path = std::path::absolute(dir.path().join(format!("{}.tfplan", target.name)))
+            .map_err(|e| {
+                failure(
+                    ErrorKind::Unknown,
+                    format!("resolving the temporary directory: {e}"),
+                )
+            })?;
+        (Some(dir), path)
+    };
+    shared
+        .runner
+        .effect(
+            Access::Mutating,
+            format_args!(
+                "write: {} (plan file, mode 0600, removed afterwards)",
+                plan_path.display()
+            ),
+            || create_private_file(&plan_path),
+        )
+        .map_err(|e| {
+            failure(
+                ErrorKind::Unknown,
+                format!("creating {}: {e}", plan_path.display()),
+            )
+        })?;
+
+    let init = tf.command(&target.dir, ["init", "-input=false", "-no-color"]);
+    let limits;
+    {
+        // One init at a time: parallel inits race on a shared plugin cache. The environment's time starts
+        // once its init may run, so waiting behind the others does not eat into it.
+        let _serial = shared
+            .init_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        limits = Limits {
+            deadline: Instant::now() + config.timeout,
+            grace: config.kill_grace,
+            interrupted: shared.interrupted,
+        };
+        step(shared, &init, Step::Init, limits)?;
+    }
+
+    let plan_cmd = tf.command(
+        &target.dir,
+        [
+            "plan".to_owned(),
+            "-input=false".to_owned(),
+            "-no-color".to_owned(),
+            "-detailed-exitcode".to_owned(),
+            format!(
+                "-lock-timeout={}",
+                terraform::go_duration(config.lock_timeout)
+            ),
+            format!("-out={}", plan_path.display()),
+        ],
+    );
+    let plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    let exit_code = plan_out.as_ref().and_then(|o| o.status.code());
+    if let Some(out) = &plan_out
+        && !matches!(exit_code, Some(0 | 2))
+    {
+        return Err(exit_failure(Step::Plan, out));
+    }
+
+    let show = tf.command(
+        &target.dir,
+        [
+            "show".as_ref(),
+            "-json".as_ref(),
+            "-no-color".as_ref(),
+            plan_path.as_os_str(),
+        ],
+    );
+    let show_out = step(shared, &show, Step::Show, limits).map_err(|mut f| {
+        f.exit_code = exit_code;
+        f
+    })?;
+    if shared.runner.is_dry_run() {
+        shared
+            .runner
+            .effect(
+                Access::Mutating,
+                format_args!("remove: {}", plan_path.display()),
+                || Ok::<(), std::io::Error>(()),
+            )
+            .ok();
+        return Ok(EnvReport::checked(
+            &target.name,
+            None,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let Some(show_out) = show_out else {
+        return Ok(EnvReport::checked(
+            &target.name,
+            None,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ));
+    };
+    let parsed = plan::parse(&show_out.stdout).map_err(|e| Failure {
+        exit_code,
+        ..failure(
+            ErrorKind::Unknown,
+            format!("could not read the JSON of `terraform show -json`: {e}"),
+        )
+    })?;
+    for value in plan::sensitive_strings(&parsed) {
+        pve_common::secret::register(&value);
+    }
+    let history = local_state_history(&target.dir);
+    let analysis = plan::analyze(&parsed, &history);
+    if analysis.errored {
+        return Err(Failure {
+            exit_code,
+            ..failure(
+                ErrorKind::Unknown,
+                format!(
+                    "the plan is marked errored:\n{}",
+                    terraform::error_excerpt(&plan_out.map(|o| o.stderr).unwrap_or_default(), 12)
+                ),
+            )
+        });
+    }
+    if !analysis.complete {
+        pve_common::warn!(
+            "{}: the plan is incomplete (deferred changes); another plan after an apply may show more",
+            target.name
+        );
+    }
+    match (exit_code, analysis.has_changes) {
+        (Some(2), false) => pve_common::info!(
+            "{}: plan exited 2 (changes) but its JSON shows no resource or output change; trusting the JSON",
+            target.name
+        ),
+        (Some(0), true) => pve_common::info!(
+            "{}: plan exited 0 (no changes) but its JSON shows changes; trusting the JSON",
+            target.name
+        ),
+        _ => {}
+    }
+    for d in &analysis.unplanned_drift {
+        let relevant = if d.relevant {
+            "; other planned changes use it"
+        } else {
+            ""
+        };
+        pve_common::debug!(
+            "{}: {} changed outside Terraform ({}), but the plan leaves it alone (ignore_changes or computed){relevant}",
+            target.name,
+            d.address,
+            d.attributes.join(", ")
+        );
+    }
+    let mut resources = analysis.resources;
+    for r in &mut resources {
+        target.rules.apply(r);
+    }
+    Ok(EnvReport::checked(
+        &target.name,
+        exit_code,
+        resources,
+        analysis.output_changes,
+        analysis.unplanned_drift,
+    ))
+}
+
+fn timestamp() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// Runs check-drift with a validated configuration.
+pub fn run(config: &Config) -> anyhow::Result<Outcome> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("installing the signal handler")?;
+    }
+    let outcome = run_with(config, &interrupted)?;
+    if let Some(report) = &outcome.report {
+        let written = if config.json {
+            pve_common::output::write_json(report)
+        } else {
+            pve_common::output::write_stdout(&report::render_text(report, config.color))
+        };
+        written.context("writing the report to stdout")?;
+    }
+    Ok(outcome)
+}
+
+/// [`run`] without signal handlers and without writing the report: the caller owns the interrupt flag
+/// (a test sets it to simulate Ctrl-C) and gets the report in the [`Outcome`].
+pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Outcome> {
+    let started_at = timestamp();
+    let targets = targets(config)?;
+    let runner = Runner::new(config.dry_run);
+
+    let _run_lock = if config.dry_run {
+        runner
+            .effect(
+                Access::Mutating,
+                format_args!("take the run lock {}", lock_candidates(config)[0].display()),
+                || Ok::<(), std::io::Error>(()),
+            )
+            .ok();
+        None
+    } else {
+        match take_run_lock(config, interrupted)? {
+            Some(file) => Some(file),
+            None => {
+                return Ok(Outcome {
+                    report: None,
+                    interrupted: true,
+                });
+            }
+        }
+    };
+
+    let binary = terraform::resolve_binary(config.terraform_bin.as_deref());
+    let terraform = binary.clone().map(|binary| Terraform {
+        binary,
+        env: config.terraform_env.clone(),
+    });
+    let version = match (&terraform, config.dry_run) {
+        (Some(tf), false) => tf.version(&runner),
+        _ => None,
+    };
+    let shared = Shared {
+        config,
+        runner: &runner,
+        terraform: terraform.clone().or_else(|| {
+            // In dry-run, show the commands with the name that would be looked up.
+            config.dry_run.then(|| Terraform {
+                binary: config
+                    .terraform_bin
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("terraform")),
+                env: config.terraform_env.clone(),
+            })
+        }),
+        init_lock: Mutex::new(()),
+        interrupted,
+    };
+
+    let jobs = config
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .min(targets.len())
+        .max(1);
+    pve_common::debug!("{} environment(s), {jobs} at a time", targets.len());
+    let progress = progress_bar(config.progress && !config.dry_run, targets.len());
+
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<EnvReport>>> = Mutex::new(vec![None; targets.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let index = {
+                        let mut n = next.lock().unwrap_or_else(PoisonError::into_inner);
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(target) = targets.get(index) else {
+                        break;
+                    };
+                    let report = if interrupted.load(Ordering::SeqCst) {
+                        EnvReport::failed(
+                            &target.name,
+                            None,
+                            EnvError {
+                                kind: ErrorKind::Interrupted,
+                                message: "not checked: check-drift was interrupted".to_owned(),
+                                lock: None,
+                            },
+                        )
+                    } else {
+                        if let Some(p) = &progress {
+                            p.set_message(target.name.clone());
+                        }
+                        check(&shared, target)
+                    };
+                    if !config.dry_run {
+                        // Keep the progress bar and the log lines from drawing over each other.
+                        match &progress {
+                            Some(p) => p.suspend(|| log_result(&report)),
+                            None => log_result(&report),
+                        }
+                    }
+                    if let Some(p) = &progress {
+                        p.inc(1);
+                    }
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(report);
+                }
+            });
+        }
+    });
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    let environments: Vec<EnvReport> = results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect();
+    let was_interrupted = interrupted.load(Ordering::SeqCst);
+    if config.dry_run {
+        return Ok(Outcome {
+            report: None,
+            interrupted: was_interrupted,
+        });
+    }
+    let report = Report {
+        schema: report::SCHEMA.to_owned(),
+        tool: pve_common::output::ToolInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+        terraform: TerraformInfo {
+            binary: binary.map(|b| b.display().to_string()),
+            version,
+        },
+        started_at,
+        finished_at: timestamp(),
+        summary: Summary::of(&environments),
+        environments,
+    };
+    Ok(Outcome {
+        report: Some(report),
+        interrupted: was_interrupted,
+    })
+}
+
+fn log_result(r: &EnvReport) {
+    match (&r.status, &r.error) {
+        (Status::Error, Some(e)) => {
+            let first = e.message.lines().next().unwrap_or_default();
+            pve_common::error!(
+                "{}: {}: {first}",
+                r.env,
+                serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            );
+        }
+        (Status::Drift, _) => pve_common::warn!(
+            "{}: drift: {} to create, {} to update, {} to delete, {} to replace",
+            r.env,
+            r.counts.create,
+            r.counts.update,
+            r.counts.delete,
+            r.counts.replace
+        ),
+        _ => pve_common::success!("{}: in sync", r.env),
+    }
+}
+
+fn progress_bar(enabled: bool, len: usize) -> Option<indicatif::ProgressBar> {
+    if !enabled {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
 }

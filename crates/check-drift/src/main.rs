@@ -1,4 +1,4 @@
-//! Entry point of `check-drift`: parse, run, map the result to an exit code.
+//! Entry point of `check-drift`: parse, validate, run, map the result to an exit code (and only here).
 
 use std::process::ExitCode;
 
@@ -10,11 +10,28 @@ fn main() -> ExitCode {
         Err(code) => return code.into(),
     };
     pve_common::log::init("check-drift", args.common.verbosity(), args.common.color);
-    match check_drift::run(&args) {
-        Ok(code) => code.into(),
+    let config = match check_drift::config::Config::from_args(args) {
+        Ok(config) => config,
+        Err(err) => {
+            pve_common::error!("{err}");
+            return Code::Usage.into();
+        }
+    };
+    let code = match check_drift::run(&config) {
+        Ok(outcome) if outcome.interrupted => Code::Interrupted,
+        Ok(outcome) if outcome.any_error() => Code::Failure,
+        Ok(outcome) if outcome.any_drift() => Code::Drift,
+        Ok(_) => Code::Success,
         Err(err) => {
             pve_common::error!("{err:#}");
-            Code::Failure.into()
+            if err.is::<check_drift::UsageError>() {
+                Code::Usage
+            } else if err.is::<check_drift::BusyError>() {
+                Code::Busy
+            } else {
+                Code::Failure
+            }
         }
-    }
+    };
+    code.into()
 }

@@ -1,26 +1,16 @@
-//! Integration tests of the `check-drift` binary.
+//! check-drift's command-line tests: one test binary (STYLE.md §13) running the real binary.
+//!
+//! `real_terraform` runs Terraform 1.11 on `fixtures/envs/basic` (built-in `terraform_data` resources, local
+//! backend, no download), with drift made by editing the state file, adding tfvars or `terraform state rm`.
+//! `fake_terraform` uses `fixtures/fake-terraform.sh`, which logs every call: for dry-run, never-apply,
+//! timeouts, signals and S3-style lock messages. `usage` covers arguments and exit codes 64 and 75.
+//! `library` drives `check_drift::run_with` with a hand-built `Config`, as the shared test bed will.
 
-use assert_cmd::Command;
+// Helpers outside #[test] functions may unwrap too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
 
-fn bin() -> Command {
-    assert_cmd::cargo::cargo_bin_cmd!("check-drift")
-}
-
-#[test]
-fn help_and_version_exit_0() {
-    bin()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("Usage: check-drift"));
-    bin()
-        .arg("--version")
-        .assert()
-        .success()
-        .stdout(predicates::str::contains(env!("CARGO_PKG_VERSION")));
-}
-
-#[test]
-fn usage_error_exits_64() {
-    bin().arg("--no-such-flag").assert().code(64);
-}
+mod fake_terraform;
+mod library;
+mod real_terraform;
+mod support;
+mod usage;

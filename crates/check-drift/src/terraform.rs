@@ -1,0 +1,423 @@
+//! Running Terraform (or OpenTofu) for one environment: `init`, `plan` into a private plan file, `show -json`,
+//! each under the environment's deadline, and classifying its failures.
+//!
+//! Every command starts in a process group of its own. On the deadline, or when check-drift itself is
+//! interrupted, the whole group gets SIGINT (Terraform then stops cleanly and releases the state lock), and
+//! SIGKILL after a grace period. Commands go through [`pve_common::runner::Runner`] as mutating effects, so
+//! `--dry-run` prints them and runs nothing (not even `plan`: it takes the state lock and writes a file).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use pve_common::runner::{Access, CommandOutput, LocalCommand, Runner, strip_ansi};
+use serde::{Deserialize, Serialize};
+
+/// How to call Terraform: which binary and which extra environment (backend credentials of a test bed...).
+#[derive(Clone, Debug)]
+pub struct Terraform {
+    /// The binary (a path, or a name looked up in PATH).
+    pub binary: PathBuf,
+    /// Extra environment for every command.
+    pub env: Vec<(OsString, OsString)>,
+}
+
+/// Finds the binary: `explicit` (`--terraform-bin`/`TF_BIN`), else `tofu`, else `terraform` from PATH.
+// TODO(lead): use pve_common::terraform
+pub fn resolve_binary(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(path) => which::which(path).ok().or_else(|| Some(path.to_owned())),
+        None => which::which("tofu")
+            .or_else(|_| which::which("terraform"))
+            .ok(),
+    }
+}
+
+impl Terraform {
+    /// A command running the binary in `dir` with `args`, `TF_IN_AUTOMATION=1`, no update check
+    /// (`CHECKPOINT_DISABLE=1`: no call to HashiCorp from a homelab host) and the extra environment.
+    pub fn command<I, S>(&self, dir: &Path, args: I) -> LocalCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let mut cmd = LocalCommand::new(&self.binary)
+            .dir(dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1");
+        for (key, value) in &self.env {
+            cmd = cmd.env(key, value);
+        }
+        cmd.args(args).own_process_group()
+    }
+
+    /// `terraform version -json` → `1.11.4`; `None` when it cannot tell.
+    pub fn version(&self, runner: &Runner) -> Option<String> {
+        let cmd = self.command(Path::new("."), ["version", "-json"]);
+        let out = runner.run(Access::ReadOnly, &cmd).ok()??;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v.get("terraform_version")?.as_str().map(str::to_owned)
+    }
+}
+
+/// `-lock-timeout=` value: whole seconds when possible, else milliseconds (Go duration syntax).
+pub fn go_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Why a step ended.
+#[derive(Debug)]
+pub enum StepEnd {
+    /// It exited on its own.
+    Exited(CommandOutput),
+    /// The deadline passed; it was stopped. Holds what it wrote to stderr.
+    TimedOut(Vec<u8>),
+    /// check-drift was interrupted; it was stopped.
+    Interrupted(Vec<u8>),
+}
+
+/// Deadline, grace period and the run-wide interrupt flag a step obeys.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits<'a> {
+    /// When the environment's time is up.
+    pub deadline: Instant,
+    /// Time between SIGINT and SIGKILL.
+    pub grace: Duration,
+    /// Set by the SIGINT/SIGTERM handler.
+    pub interrupted: &'a AtomicBool,
+}
+
+const POLL: Duration = Duration::from_millis(50);
+
+/// Runs one command under `limits`. `Ok(None)` in dry-run.
+pub fn run_step(
+    runner: &Runner,
+    cmd: &LocalCommand,
+    limits: Limits<'_>,
+) -> anyhow::Result<Option<StepEnd>> {
+    let Some(handle) = runner.start(Access::Mutating, cmd)? else {
+        return Ok(None);
+    };
+    let context = || format!("waiting for `{cmd}`");
+    let interrupted = loop {
+        if let Some(out) = handle.wait_timeout(POLL).with_context(context)? {
+            return Ok(Some(StepEnd::Exited(to_output(out))));
+        }
+        if limits.interrupted.load(Ordering::SeqCst) {
+            break true;
+        }
+        if Instant::now() >= limits.deadline {
+            break false;
+        }
+    };
+    // Terraform is the leader of its own group: signal the group so its providers hear it too.
+    let pgid = handle.pids().first().copied();
+    if let Some(pgid) = pgid {
+        pve_common::debug!("sending SIGINT to process group {pgid} ({cmd})");
+        signal_group(pgid, libc::SIGINT);
+    }
+    let out = match handle.wait_timeout(limits.grace).with_context(context)? {
+        Some(out) => to_output(out),
+        None => {
+            if let Some(pgid) = pgid {
+                pve_common::warn!(
+                    "Terraform did not stop within {} of SIGINT; killing it (the state lock may stay held)",
+                    humantime::format_duration(limits.grace)
+                );
+                signal_group(pgid, libc::SIGKILL);
+            }
+            to_output(handle.wait().with_context(context)?)
+        }
+    };
+    Ok(Some(if interrupted {
+        StepEnd::Interrupted(out.stderr)
+    } else {
+        StepEnd::TimedOut(out.stderr)
+    }))
+}
+
+fn to_output(out: &std::process::Output) -> CommandOutput {
+    CommandOutput {
+        status: out.status,
+        stdout: out.stdout.clone(),
+        stderr: out.stderr.clone(),
+    }
+}
+
+/// Sends `signal` to process group `pgid`; a group that is already gone is fine.
+#[allow(unsafe_code)]
+fn signal_group(pgid: u32, signal: libc::c_int) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    if pgid <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; a negative pid addresses the
+    // process group we created for this child (never our own group, never pid 1).
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+/// What kind of failure an environment had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The state lock is held by someone else.
+    Lock,
+    /// The backend or provider rejected the credentials.
+    Credentials,
+    /// An endpoint could not be reached.
+    Network,
+    /// `terraform init` failed for another reason.
+    Init,
+    /// The environment ran past `--timeout`.
+    Timeout,
+    /// No Terraform or OpenTofu binary.
+    TerraformMissing,
+    /// check-drift was interrupted (SIGINT/SIGTERM) before the environment finished.
+    Interrupted,
+    /// Anything else (invalid configuration, provider error, unreadable plan).
+    Unknown,
+}
+
+/// Who holds a state lock, as Terraform prints it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Lock ID (needed for `terraform force-unlock`).
+    pub id: Option<String>,
+    /// Locked state path.
+    pub path: Option<String>,
+    /// Operation holding it.
+    pub operation: Option<String>,
+    /// `user@host`.
+    pub who: Option<String>,
+    /// Terraform version of the holder.
+    pub version: Option<String>,
+    /// When it was taken.
+    pub created: Option<String>,
+}
+
+/// Which step failed, for classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `init`.
+    Init,
+    /// `plan`.
+    Plan,
+    /// `show -json`.
+    Show,
+}
+
+/// Classifies a failure from the step and Terraform's stderr (ANSI stripped, any case).
+pub fn classify_error(step: Step, stderr: &str) -> ErrorKind {
+    let text = strip_ansi(stderr).to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(&[
+        "error acquiring the state lock",
+        "lock info:",
+        "conditionalcheckfailed",
+        "state blob is already locked",
+    ]) {
+        ErrorKind::Lock
+    } else if has(&[
+        "no valid credential",
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "accessdenied",
+        "access denied",
+        "invalidclienttokenid",
+        "expiredtoken",
+        "401 unauthorized",
+        "403 forbidden",
+        "status code: 401",
+        "status code: 403",
+        "authentication failed",
+        "authentication failure",
+        "invalid credentials",
+        "permission denied (publickey",
+        "remote state endpoint requires auth",
+        "remote state endpoint invalid auth",
+    ]) {
+        ErrorKind::Credentials
+    } else if has(&[
+        "connection refused",
+        "no such host",
+        "network is unreachable",
+        "no route to host",
+        "i/o timeout",
+        "tls handshake timeout",
+        "connection reset by peer",
+        "context deadline exceeded",
+        "request canceled while waiting for connection",
+        "dial tcp",
+    ]) {
+        ErrorKind::Network
+    } else if step == Step::Init {
+        ErrorKind::Init
+    } else {
+        ErrorKind::Unknown
+    }
+}
+
+/// Reads the `Lock Info:` block Terraform prints when the state lock is held.
+pub fn parse_lock_info(stderr: &str) -> Option<LockInfo> {
+    let text = strip_ansi(stderr);
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !clean(l).starts_with("Lock Info:"));
+    lines.next()?;
+    let mut info = LockInfo::default();
+    for line in lines {
+        let line = clean(line);
+        let Some((key, value)) = line.split_once(':') else {
+            if line.is_empty() {
+                continue;
+            }
+            break;
+        };
+        let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        match key.trim() {
+            "ID" => info.id = value,
+            "Path" => info.path = value,
+            "Operation" => info.operation = value,
+            "Who" => info.who = value,
+            "Version" => info.version = value,
+            "Created" => info.created = value,
+            "Info" => {}
+            _ => break,
+        }
+    }
+    (info != LockInfo::default()).then_some(info)
+}
+
+fn clean(line: &str) -> &str {
+    line.trim_start_matches(['│', '╷', '╵']).trim()
+}
+
+/// The useful part of Terraform's stderr: from the first `Error:` on (every run here starts with a harmless
+/// warning about a missing CLI configuration file), else everything that is not a `Warning:` block;
+/// ANSI stripped, secrets masked, at most `max_lines` lines.
+pub fn error_excerpt(stderr: &[u8], max_lines: usize) -> String {
+    let text = strip_ansi(&String::from_utf8_lossy(stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| clean(l).starts_with("Error:"));
+    let kept: Vec<&str> = match start {
+        Some(i) => lines[i..].iter().map(|l| clean(l)).collect(),
+        None => {
+            let mut out = Vec::new();
+            let mut in_warning = false;
+            for line in &lines {
+                let c = clean(line);
+                if line.starts_with('╷')
+                    || c.starts_with("There are some problems with the CLI configuration")
+                {
+                    in_warning = true;
+                    continue;
+                }
+                if line.starts_with('╵') {
+                    in_warning = false;
+                    continue;
+                }
+                if !in_warning {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    };
+    let text = kept.join("\n");
+    pve_common::runner::stderr_excerpt(text.as_bytes(), max_lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCKED: &str = "There are some problems with the CLI configuration:\n╷\n│ Warning: Unable to open CLI configuration file\n│\n│ The CLI configuration file at \"/root/.terraformrc\" does not exist.\n╵\n\n\nError: Error acquiring the state lock\n\nError message: resource temporarily unavailable\nLock Info:\n  ID:        da177b3c-c7c5-3868-48a1-f720a53c5253\n  Path:      terraform.tfstate\n  Operation: OperationTypeInvalid\n  Who:       root@vm\n  Version:   1.11.4\n  Created:   2026-11-21 20:10:57.893943756 +0000 UTC\n  Info:      \n\n\nTerraform acquires a state lock to protect the state from being written\nby multiple users at the same time.\n";
+
+    #[test]
+    fn lock_message_is_classified_and_parsed() {
+        assert_eq!(classify_error(Step::Plan, LOCKED), ErrorKind::Lock);
+        let info = parse_lock_info(LOCKED).unwrap();
+        assert_eq!(
+            info.id.as_deref(),
+            Some("da177b3c-c7c5-3868-48a1-f720a53c5253")
+        );
+        assert_eq!(info.who.as_deref(), Some("root@vm"));
+        assert_eq!(info.operation.as_deref(), Some("OperationTypeInvalid"));
+        assert_eq!(
+            info.created.as_deref(),
+            Some("2026-11-21 20:10:57.893943756 +0000 UTC")
+        );
+        assert_eq!(info.path.as_deref(), Some("terraform.tfstate"));
+        assert_eq!(info.version.as_deref(), Some("1.11.4"));
+    }
+
+    #[test]
+    fn boxed_lock_message_from_the_s3_backend() {
+        let text = "╷\n│ Error: Error acquiring the state lock\n│\n│ Error message: operation error S3: PutObject, https response error StatusCode: 412\n│ Lock Info:\n│   ID:        1234\n│   Path:      tfstate/lab/terraform.tfstate\n│   Operation: OperationTypePlan\n│   Who:       ops@bastion\n│   Version:   1.11.4\n│   Created:   2026-11-21 08:00:00 +0000 UTC\n│   Info:\n╵\n";
+        let info = parse_lock_info(text).unwrap();
+        assert_eq!(info.who.as_deref(), Some("ops@bastion"));
+        assert_eq!(info.operation.as_deref(), Some("OperationTypePlan"));
+    }
+
+    #[test]
+    fn other_kinds() {
+        let cases = [
+            (
+                "Error: No valid credential sources found",
+                Step::Init,
+                ErrorKind::Credentials,
+            ),
+            (
+                "api error SignatureDoesNotMatch: bad",
+                Step::Plan,
+                ErrorKind::Credentials,
+            ),
+            (
+                "Post \"https://pve:8006/api2/json\": dial tcp 10.0.0.1:8006: connect: connection refused",
+                Step::Plan,
+                ErrorKind::Network,
+            ),
+            (
+                "Error: Failed to query available provider packages",
+                Step::Init,
+                ErrorKind::Init,
+            ),
+            (
+                "Error: Unsupported argument",
+                Step::Plan,
+                ErrorKind::Unknown,
+            ),
+        ];
+        for (text, step, kind) in cases {
+            assert_eq!(classify_error(step, text), kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn excerpt_skips_the_cli_config_warning() {
+        let ex = error_excerpt(LOCKED.as_bytes(), 3);
+        assert!(
+            ex.starts_with("Error: Error acquiring the state lock"),
+            "{ex}"
+        );
+        let only_warning = "There are some problems with the CLI configuration:\n╷\n│ Warning: Unable to open CLI configuration file\n╵\nsomething broke\n";
+        assert_eq!(error_excerpt(only_warning.as_bytes(), 3), "something broke");
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(Duration::from_secs(60)), "60s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1500ms");
+    }
+}

@@ -1,0 +1,332 @@
+//! A fake terraform that logs its arguments: what check-drift runs, and how it stops Terraform.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{Bed, env_of, json, plan_fixture, resource, stderr};
+
+fn calls(bed: &Bed) -> Vec<String> {
+    bed.read("tf.log").lines().map(str::to_owned).collect()
+}
+
+fn assert_never_writes(calls: &[String]) {
+    for call in calls {
+        let verb = call.split_whitespace().next().unwrap_or_default();
+        assert!(
+            !matches!(
+                verb,
+                "apply" | "import" | "state" | "destroy" | "force-unlock" | "taint" | "untaint"
+            ),
+            "check-drift must never run `{call}`"
+        );
+    }
+}
+
+#[test]
+fn dry_run_prints_commands_and_runs_nothing() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    bed.add_env("prod", "basic");
+    let out = bed
+        .fake_cmd()
+        .args(["--dry-run", "--lock-timeout", "30s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "dry-run writes no report");
+    assert!(calls(&bed).is_empty(), "dry-run ran: {:?}", calls(&bed));
+    let err = stderr(&out);
+    for env in ["lab", "prod"] {
+        assert!(
+            err.contains(&format!("would run: cd {}", bed.env_dir(env).display())),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{env}.tfplan (plan file, mode 0600")),
+            "{err}"
+        );
+    }
+    assert!(err.contains("TF_IN_AUTOMATION=1"), "{err}");
+    // Shell-quoted, so each line can be pasted into a shell as is.
+    assert!(err.contains("init '-input=false' -no-color"), "{err}");
+    assert!(
+        err.contains("plan '-input=false' -no-color -detailed-exitcode '-lock-timeout=30s' '-out="),
+        "{err}"
+    );
+    assert!(err.contains("show -json -no-color"), "{err}");
+    assert!(!err.contains("-upgrade"));
+    assert!(
+        !bed.lock_file().exists(),
+        "dry-run does not even create the run lock"
+    );
+    assert!(!bed.env_dir("lab").join(".terraform").exists());
+    bed.assert_no_plan_files();
+}
+
+#[test]
+fn full_run_never_applies_and_keeps_plan_file_private() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let out = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let calls = calls(&bed);
+    let verbs: Vec<_> = calls
+        .iter()
+        .map(|c| c.split_whitespace().next().unwrap_or_default())
+        .collect();
+    assert_eq!(verbs, ["version", "init", "plan", "show"], "{calls:?}");
+    assert_never_writes(&calls);
+    let info = bed.read("planinfo");
+    assert!(info.trim_end().ends_with(" 600"), "plan file mode: {info}");
+    assert!(
+        info.starts_with(bed.tmp().to_str().unwrap()),
+        "plan file in TMPDIR: {info}"
+    );
+    bed.assert_no_plan_files();
+
+    let doc = json(&out.stdout);
+    let lab = env_of(&doc, "lab");
+    assert_eq!(
+        resource(lab, "proxmox_virtual_environment_vm.web")["origin"],
+        "drift"
+    );
+    assert_eq!(
+        resource(lab, "proxmox_virtual_environment_vm.dns")["origin"],
+        "both"
+    );
+    assert_eq!(
+        resource(lab, "proxmox_virtual_environment_vm.monitoring")["risk"],
+        "dangerous"
+    );
+    assert_eq!(lab["resources"][0]["risk"], "dangerous", "dangerous first");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("Secr3t"),
+        "sensitive values masked"
+    );
+}
+
+#[test]
+fn output_changes_alone_are_not_drift() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let out = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_outputs_only.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lab = env_of(&json(&out.stdout), "lab").clone();
+    assert_eq!(lab["status"], "in_sync");
+    assert_eq!(lab["output_changes"][0]["name"], "runner_ip");
+}
+
+#[test]
+fn exit_code_and_json_disagree_json_wins() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let out = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_in_sync.json"))
+        .env("FAKE_TF_PLAN_EXIT", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("trusting the JSON"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn errored_plan_is_an_error() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let out = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_errored.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(env_of(&json(&out.stdout), "lab")["status"], "error");
+}
+
+#[test]
+fn s3_lock_message_gives_kind_lock_and_holder() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let out = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_MODE", "lock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out.stdout);
+    let err = &env_of(&doc, "lab")["error"];
+    assert_eq!(err["kind"], "lock");
+    assert_eq!(
+        err["lock"],
+        json!({"id": "5e0c1f4a-7d5b-4c1e-9a57-0d7c2b1f6e11", "path": "pve-tfstate/lab/terraform.tfstate",
+               "operation": "OperationTypeApply", "who": "ops@bastion", "version": "1.11.4",
+               "created": "2026-11-21 08:00:00.123456789 +0000 UTC"})
+    );
+    assert_eq!(env_of(&doc, "lab")["exit_code"], 1);
+    bed.assert_no_plan_files();
+}
+
+#[test]
+fn timeout_interrupts_terraform_so_it_releases_the_lock() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let started = Instant::now();
+    let out = bed
+        .fake_cmd()
+        .args(["--json", "--timeout", "1s"])
+        .env("FAKE_TF_MODE", "hang")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "SIGINT was enough: no 10 s grace wait"
+    );
+    let doc = json(&out.stdout);
+    let err = &env_of(&doc, "lab")["error"];
+    assert_eq!(err["kind"], "timeout");
+    assert!(
+        err["message"].as_str().unwrap().contains("terraform plan"),
+        "{err}"
+    );
+    assert_eq!(bed.read("mark").trim(), "sigint", "Terraform got SIGINT");
+    assert!(
+        !bed.path("state.lock").exists(),
+        "the pretend state lock was released"
+    );
+    bed.assert_no_plan_files();
+}
+
+#[test]
+fn stubborn_terraform_is_killed_after_the_grace_period() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let started = Instant::now();
+    let out = bed
+        .fake_cmd()
+        .args(["--json", "--timeout", "500ms"])
+        .env("FAKE_TF_MODE", "stubborn")
+        .env("PVE_DRIFT_KILL_GRACE", "300ms")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(
+        env_of(&json(&out.stdout), "lab")["error"]["kind"],
+        "timeout"
+    );
+    assert!(
+        stderr(&out).contains("did not stop within"),
+        "{}",
+        stderr(&out)
+    );
+    bed.assert_no_plan_files();
+}
+
+#[test]
+fn sigint_stops_every_child_and_exits_130() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    bed.add_env("prod", "basic");
+    #[allow(clippy::disallowed_methods)]
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_check-drift"));
+    cmd.args(["--json", "--jobs", "2", "--root"])
+        .arg(bed.root())
+        .arg("--terraform-bin")
+        .arg(crate::support::fake_terraform())
+        .env("TMPDIR", bed.tmp())
+        .env("PVE_DRIFT_LOCK_FILE", bed.lock_file())
+        .env("FAKE_TF_LOG", bed.path("tf.log"))
+        .env("FAKE_TF_STATE_LOCK", bed.path("state.lock"))
+        .env("FAKE_TF_MARK", bed.path("mark"))
+        .env("FAKE_TF_MODE", "hang");
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until a plan holds its pretend lock, then Ctrl-C check-drift (not its children's groups).
+    for _ in 0..200 {
+        if bed.path("state.lock").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(bed.path("state.lock").exists());
+    assert_cmd::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .assert()
+        .success();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(bed.read("mark").trim(), "sigint");
+    assert!(!bed.path("state.lock").exists());
+    let doc = json(&out.stdout);
+    assert_eq!(doc["summary"]["environments"], 2);
+    assert_eq!(env_of(&doc, "lab")["error"]["kind"], "interrupted");
+    bed.assert_no_plan_files();
+}
+
+#[test]
+fn missing_terraform_is_reported_per_environment() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let out = bed
+        .cmd()
+        .args(["--json", "--terraform-bin", "/nonexistent/terraform"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        env_of(&json(&out.stdout), "lab")["error"]["kind"],
+        "terraform_missing"
+    );
+}
+
+#[test]
+fn run_lock_held_exits_75_and_wait_lock_waits() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let held = std::fs::File::create(bed.lock_file()).unwrap();
+    held.try_lock().unwrap();
+    let out = bed
+        .fake_cmd()
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_in_sync.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(stderr(&out).contains("another check-drift run holds the run lock"));
+    assert!(calls(&bed).is_empty(), "nothing ran");
+
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(held);
+    });
+    let out = bed
+        .fake_cmd()
+        .arg("--wait-lock")
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_in_sync.json"))
+        .env("FAKE_TF_PLAN_EXIT", "0")
+        .output()
+        .unwrap();
+    releaser.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

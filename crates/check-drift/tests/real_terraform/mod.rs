@@ -1,0 +1,400 @@
+//! Real Terraform on local-backend fixtures.
+
+use serde_json::json;
+
+use crate::support::{Bed, env_of, json, resource, stderr, terraform};
+
+fn run_json(bed: &Bed, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = bed
+        .cmd()
+        .args([
+            "--json",
+            "--terraform-bin",
+            "terraform",
+            "--lock-timeout",
+            "2s",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    bed.assert_no_plan_files();
+    (out.status.code().unwrap(), json(&out.stdout), stderr(&out))
+}
+
+#[test]
+fn in_sync_environment_exits_0() {
+    let bed = Bed::new();
+    bed.add_env("prod", "basic");
+    let (code, doc, err) = run_json(&bed, &["--env", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(doc["schema"], "pve-drift/v1");
+    assert_eq!(doc["tool"]["name"], "check-drift");
+    assert_eq!(doc["terraform"]["version"], "1.11.4");
+    assert_eq!(
+        doc["summary"],
+        json!({"environments": 1, "in_sync": 1, "drift": 0, "error": 0})
+    );
+    let prod = env_of(&doc, "prod");
+    assert_eq!(prod["status"], "in_sync");
+    assert_eq!(prod["exit_code"], 0);
+    assert_eq!(prod["error"], serde_json::Value::Null);
+    assert!(
+        !err.contains("error:"),
+        "the CLI-configuration warning is not an error: {err}"
+    );
+}
+
+#[test]
+fn value_changed_in_state_is_drift_exit_2() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    bed.edit_attributes("lab", "vm", |a| {
+        // terraform_data keeps dynamic values as {"value": ..., "type": ...} in the state.
+        a["input"]["value"]["memory"]["dedicated"] = json!(4096);
+        a["output"]["value"]["memory"]["dedicated"] = json!(4096);
+    });
+    let (code, doc, err) = run_json(&bed, &[]);
+    assert_eq!(code, 2, "{err}");
+    let lab = env_of(&doc, "lab");
+    assert_eq!(lab["status"], "drift");
+    assert_eq!(lab["exit_code"], 2);
+    assert_eq!(
+        lab["counts"],
+        json!({"create": 0, "update": 1, "delete": 0, "replace": 0, "ignored": 0})
+    );
+    let vm = resource(lab, "terraform_data.vm");
+    assert_eq!(vm["action"], "update");
+    assert_eq!(vm["risk"], "safe");
+    // terraform_data has no refresh, so Terraform reports no resource_drift: the change is pending.
+    assert_eq!(vm["origin"], "pending");
+    let mem = vm["changed_attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == "input.memory.dedicated")
+        .unwrap();
+    assert_eq!(
+        (mem["before"].clone(), mem["after"].clone()),
+        (json!(4096), json!(8192))
+    );
+    assert_eq!(lab["output_changes"][0]["name"], "vm");
+}
+
+#[test]
+fn pending_configuration_change_text_report() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    std::fs::write(dir.join("terraform.tfvars"), "memory = 10240\n").unwrap();
+    let out = bed
+        .cmd()
+        .args(["--terraform-bin", "terraform"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("ENV  STATUS"), "{text}");
+    assert!(text.contains("lab  drift"), "{text}");
+    assert!(text.contains("pending 1"), "{text}");
+    assert!(
+        text.contains("~ terraform_data.vm  [pending: configuration not applied]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("input.memory.dedicated: 8192 -> 10240"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    bed.assert_no_plan_files();
+}
+
+#[test]
+fn resource_removed_from_state_is_a_dangerous_create() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    terraform(&dir, &["init", "-input=false", "-no-color"]);
+    terraform(&dir, &["state", "rm", "-no-color", "terraform_data.dns"]);
+    let (code, doc, err) = run_json(&bed, &[]);
+    assert_eq!(code, 2, "{err}");
+    let dns = resource(env_of(&doc, "lab"), "terraform_data.dns");
+    assert_eq!(dns["action"], "create");
+    assert_eq!(
+        dns["risk"], "dangerous",
+        "the address is in the state backup written by `state rm`"
+    );
+    assert!(
+        dns["risk_reason"]
+            .as_str()
+            .unwrap()
+            .contains("earlier state")
+    );
+}
+
+#[test]
+fn replacement_is_dangerous() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    bed.edit_attributes("lab", "template", |a| {
+        a["triggers_replace"]["value"] = json!(["8999"])
+    });
+    let (code, doc, err) = run_json(&bed, &[]);
+    assert_eq!(code, 2, "{err}");
+    let lab = env_of(&doc, "lab");
+    assert_eq!(lab["counts"]["replace"], 1);
+    let t = resource(lab, "terraform_data.template");
+    assert_eq!(t["action"], "replace");
+    assert_eq!(t["risk"], "dangerous");
+    let attr = t["changed_attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == "triggers_replace")
+        .unwrap();
+    assert_eq!(attr["before"], json!(["8999"]));
+    assert_eq!(attr["forces_replacement"], true);
+}
+
+#[test]
+fn ignore_rule_suppresses_and_expired_rule_is_warned() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    bed.edit_attributes("lab", "vm", |a| {
+        a["input"]["value"]["tags"] = json!(["terraform", "manual"])
+    });
+    std::fs::write(
+        dir.join(".driftignore"),
+        "terraform_data.vm input.tags  # tags edited in the UI\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bed.root().join(".driftignore"),
+        "terraform_data.dns expires=2000-01-01  # old migration\n",
+    )
+    .unwrap();
+    let (code, doc, err) = run_json(&bed, &[]);
+    assert_eq!(code, 0, "{err}");
+    let lab = env_of(&doc, "lab");
+    assert_eq!(lab["status"], "in_sync");
+    assert_eq!(lab["counts"]["ignored"], 1);
+    let vm = resource(lab, "terraform_data.vm");
+    assert_eq!(vm["ignored"], true);
+    assert!(
+        vm["ignored_by"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(".driftignore:1")
+    );
+    assert!(
+        err.contains("warning:")
+            && err.contains(".driftignore:1")
+            && err.contains("expired on 2000-01-01"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_ignore_line_is_an_error_naming_file_and_line() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    std::fs::write(bed.root().join(".driftignore"), "# ok\nthree words here\n").unwrap();
+    let out = bed
+        .cmd()
+        .args(["--terraform-bin", "terraform"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(".driftignore:2:"), "{}", stderr(&out));
+}
+
+/// Holds the local backend's state lock the way a person would: `terraform console` takes the state lock
+/// and keeps it while its stdin stays open.
+fn hold_state_lock(dir: &std::path::Path) -> std::process::Child {
+    terraform(dir, &["init", "-input=false", "-no-color"]);
+    #[allow(clippy::disallowed_methods)]
+    let console = std::process::Command::new("terraform")
+        .args(["console", "-no-color"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock_info = dir.join(".terraform.tfstate.lock.info");
+    for _ in 0..200 {
+        if lock_info.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(lock_info.exists(), "console should hold the lock");
+    console
+}
+
+/// Ends the console the polite way (end of input), so it removes its lock; kills it if it hangs.
+fn release(mut console: std::process::Child) {
+    drop(console.stdin.take());
+    for _ in 0..100 {
+        if let Ok(Some(_)) = console.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = console.kill();
+    let _ = console.wait();
+}
+
+#[test]
+fn held_state_lock_is_reported_with_its_holder() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    let console = hold_state_lock(&dir);
+    let (code, doc, err) = run_json(&bed, &[]);
+    release(console);
+    assert_eq!(code, 1, "{err}");
+    let lab = env_of(&doc, "lab");
+    assert_eq!(lab["status"], "error");
+    assert_eq!(lab["error"]["kind"], "lock");
+    assert!(
+        lab["error"]["lock"]["who"].as_str().unwrap().contains('@'),
+        "{lab}"
+    );
+    assert!(lab["error"]["lock"]["id"].is_string());
+    assert!(
+        lab["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Error acquiring the state lock")
+    );
+}
+
+#[test]
+fn three_environments_mixed_all_reported_exit_1() {
+    let bed = Bed::new();
+    bed.add_env("a-sync", "basic");
+    bed.add_env("b-drift", "basic");
+    bed.edit_attributes("b-drift", "dns", |a| a["input"]["value"] = json!("changed"));
+    let broken = bed.add_env("c-broken", "basic");
+    std::fs::write(broken.join("broken.tf"), "resource \"terraform_data\" {\n").unwrap();
+    let (code, doc, err) = run_json(&bed, &["--all", "--jobs", "3"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        doc["summary"],
+        json!({"environments": 3, "in_sync": 1, "drift": 1, "error": 1})
+    );
+    let names: Vec<_> = doc["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["env"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["a-sync", "b-drift", "c-broken"]);
+    let broken = env_of(&doc, "c-broken");
+    assert_eq!(broken["error"]["kind"], "init");
+    assert!(
+        broken["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Error:"),
+        "{broken}"
+    );
+    assert!(err.contains("c-broken: init:"), "{err}");
+}
+
+#[test]
+fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    let console = hold_state_lock(&dir);
+    let started = std::time::Instant::now();
+    let out = bed
+        .cmd()
+        .args([
+            "--json",
+            "--terraform-bin",
+            "terraform",
+            "--lock-timeout",
+            "60s",
+            "--timeout",
+            "2s",
+        ])
+        .output()
+        .unwrap();
+    release(console);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "SIGINT stopped the plan"
+    );
+    let doc = json(&out.stdout);
+    assert_eq!(env_of(&doc, "lab")["error"]["kind"], "timeout");
+    bed.assert_no_plan_files();
+    // The interrupted plan left no lock of its own: the next run gets the state at once.
+    assert!(
+        !dir.join(".terraform.tfstate.lock.info").exists(),
+        "no stale lock"
+    );
+    let (code, doc, err) = run_json(&bed, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env_of(&doc, "lab")["status"], "in_sync");
+}
+
+fn http_backend_run(bed: &Bed, address: &str) -> (i32, serde_json::Value) {
+    bed.add_env("remote", "http_backend");
+    let out = bed
+        .cmd()
+        .args(["--json", "--terraform-bin", "terraform"])
+        .env("TF_HTTP_ADDRESS", address)
+        .env("TF_HTTP_RETRY_MAX", "0")
+        .output()
+        .unwrap();
+    bed.assert_no_plan_files();
+    (out.status.code().unwrap(), json(&out.stdout))
+}
+
+#[test]
+fn unreachable_backend_is_a_network_error() {
+    let bed = Bed::new();
+    // Nothing listens on port 1 of the loopback.
+    let (code, doc) = http_backend_run(&bed, "http://127.0.0.1:1/state");
+    assert_eq!(code, 1);
+    let err = &env_of(&doc, "remote")["error"];
+    assert_eq!(err["kind"], "network", "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("terraform init failed"),
+        "{err}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rejected_credentials_are_a_credentials_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten().take(8) {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let bed = Bed::new();
+    let (code, doc) = http_backend_run(&bed, &format!("http://127.0.0.1:{port}/state"));
+    assert_eq!(code, 1);
+    let err = &env_of(&doc, "remote")["error"];
+    assert_eq!(err["kind"], "credentials", "{err}");
+}

@@ -1,0 +1,200 @@
+//! Shared helpers: a private root of environments, a private TMPDIR (to prove plan files are removed) and
+//! a private run lock per test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn fake_terraform() -> PathBuf {
+    fixtures().join("fake-terraform.sh")
+}
+
+pub fn plan_fixture(name: &str) -> PathBuf {
+    fixtures().join("plans").join(name)
+}
+
+/// The binary, with nothing inherited that could change its behaviour.
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_check-drift"));
+    for var in [
+        "PVE_DRIFT_ROOT",
+        "TF_BIN",
+        "PVE_DRIFT_LOCK_FILE",
+        "PVE_DRIFT_KILL_GRACE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+pub struct Bed {
+    pub dir: tempfile::TempDir,
+}
+
+impl Bed {
+    pub fn new() -> Bed {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("envs")).unwrap();
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        Bed { dir }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("envs")
+    }
+
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.path().join("run.lock")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn env_dir(&self, env: &str) -> PathBuf {
+        self.root().join(env)
+    }
+
+    /// Copies fixture environment `fixture` to `<root>/<env>`.
+    pub fn add_env(&self, env: &str, fixture: &str) -> PathBuf {
+        let from = fixtures().join("envs").join(fixture);
+        let to = self.env_dir(env);
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+        to
+    }
+
+    /// check-drift on this bed's root, TMPDIR and run lock.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = bin();
+        cmd.arg("--root")
+            .arg(self.root())
+            .env("TMPDIR", self.tmp())
+            .env("PVE_DRIFT_LOCK_FILE", self.lock_file());
+        cmd
+    }
+
+    /// check-drift with the fake terraform logging to `<bed>/tf.log`.
+    pub fn fake_cmd(&self) -> Command {
+        let mut cmd = self.cmd();
+        cmd.arg("--terraform-bin")
+            .arg(fake_terraform())
+            .env("FAKE_TF_LOG", self.path("tf.log"))
+            .env("FAKE_TF_PLANINFO", self.path("planinfo"))
+            .env("FAKE_TF_STATE_LOCK", self.path("state.lock"))
+            .env("FAKE_TF_MARK", self.path("mark"));
+        cmd
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// Nothing may stay in TMPDIR: plan files hold secrets.
+    pub fn assert_no_plan_files(&self) {
+        let left: Vec<_> = walk(&self.tmp());
+        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    }
+
+    pub fn state(&self, env: &str) -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(self.env_dir(env).join("terraform.tfstate")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    pub fn set_state(&self, env: &str, state: &Value) {
+        std::fs::write(
+            self.env_dir(env).join("terraform.tfstate"),
+            serde_json::to_string_pretty(state).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Edits the attributes of resource `name` in the state of `env`.
+    pub fn edit_attributes(&self, env: &str, name: &str, edit: impl FnOnce(&mut Value)) {
+        let mut state = self.state(env);
+        let resource = state["resources"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r["name"] == name)
+            .unwrap();
+        edit(&mut resource["instances"][0]["attributes"]);
+        self.set_state(env, &state);
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push(entry.path());
+        if entry.path().is_dir() {
+            out.extend(walk(&entry.path()));
+        }
+    }
+    out
+}
+
+pub fn json(stdout: &[u8]) -> Value {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+pub fn env_of<'a>(doc: &'a Value, env: &str) -> &'a Value {
+    doc["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["env"] == env)
+        .unwrap_or_else(|| panic!("{env} missing in {doc}"))
+}
+
+pub fn resource<'a>(env: &'a Value, address: &str) -> &'a Value {
+    env["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} missing in {env}"))
+}
+
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a real terraform command in `dir` (test setup only).
+pub fn terraform(dir: &Path, args: &[&str]) {
+    let out = Command::new("terraform")
+        .current_dir(dir)
+        .args(args)
+        .env("TF_IN_AUTOMATION", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "terraform {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
