@@ -45,7 +45,10 @@ impl GuestMapping for Container {
                 block(
                     "clone",
                     1,
-                    vec![required("vm_id", Kind::Num), default_str("datastore_id", "")],
+                    vec![
+                        required("vm_id", Kind::Num),
+                        default_str("datastore_id", ""),
+                    ],
                     vec![],
                 )
                 .force_new(),
@@ -166,9 +169,7 @@ impl GuestMapping for Container {
         {
             guest.set("hostname", host);
         } else if list_len(get(state, "initialization")) > 0 {
-            let host = guest
-                .get("hostname")
-                .unwrap_or_else(|| format!("CT{vmid}"));
+            let host = guest.get("hostname").unwrap_or_else(|| format!("CT{vmid}"));
             guest.set("hostname", host.clone());
             set(state, "initialization.0.hostname", s(host));
         }
@@ -229,7 +230,11 @@ impl GuestMapping for Container {
         set(&mut st, "node_name", s(guest.node.clone()));
         set(&mut st, "description", str_or_empty(guest, "description"));
         read_tags(&mut st, guest);
-        set(&mut st, "started", ValueAny::Bool(guest.status == "running"));
+        set(
+            &mut st,
+            "started",
+            ValueAny::Bool(guest.status == "running"),
+        );
         set(
             &mut st,
             "start_on_boot",
@@ -282,7 +287,11 @@ impl GuestMapping for Container {
                     "ipv4",
                     ValueAny::List(vec![sub(ip_spec, "ipv4").skeleton()]),
                 );
-                set(&mut st, "initialization.0.ip_config", ValueAny::List(vec![elem]));
+                set(
+                    &mut st,
+                    "initialization.0.ip_config",
+                    ValueAny::List(vec![elem]),
+                );
             }
             if list_len(get(&st, "initialization.0.ip_config.0.ipv4")) > 0 {
                 let gw = prop(&net0, "gw").unwrap_or_default();
@@ -291,7 +300,11 @@ impl GuestMapping for Container {
                     "initialization.0.ip_config.0.ipv4.0.address",
                     s(static_ip.unwrap_or_default()),
                 );
-                set(&mut st, "initialization.0.ip_config.0.ipv4.0.gateway", s(gw));
+                set(
+                    &mut st,
+                    "initialization.0.ip_config.0.ipv4.0.gateway",
+                    s(gw),
+                );
             }
         }
         let nic_spec = sub(&spec, "network_interface");
@@ -304,7 +317,11 @@ impl GuestMapping for Container {
             let mut elem = element(&prior_nics, i)
                 .cloned()
                 .unwrap_or_else(|| nic_spec.skeleton());
-            set(&mut elem, "name", s(prop(&value, "name").unwrap_or_default()));
+            set(
+                &mut elem,
+                "name",
+                s(prop(&value, "name").unwrap_or_default()),
+            );
             set(
                 &mut elem,
                 "bridge",

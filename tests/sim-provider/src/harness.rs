@@ -106,9 +106,8 @@ pub fn install_mirror_from(binary: &Path, dir: &Path) -> Result<PathBuf> {
         fs::remove_file(&target).with_context(|| format!("removing {}", target.display()))?;
     }
     if fs::hard_link(binary, &target).is_err() {
-        fs::copy(binary, &target).with_context(|| {
-            format!("copying {} to {}", binary.display(), target.display())
-        })?;
+        fs::copy(binary, &target)
+            .with_context(|| format!("copying {} to {}", binary.display(), target.display()))?;
     }
     let config = dir.join("terraform.rc");
     let text = format!(
@@ -206,7 +205,8 @@ pub fn init_state_dir(dir: &Path) -> Result<()> {
         {"storage": "local-lvm", "type": "lvmthin", "content": "images,rootdir",
          "total": 107_374_182_400_u64, "enabled": 1, "active": 1, "shared": 0, "used_extra": 0},
     ]);
-    fs::write(dir.join("storage.json"), format!("{storage:#}\n")).context("writing storage.json")?;
+    fs::write(dir.join("storage.json"), format!("{storage:#}\n"))
+        .context("writing storage.json")?;
     fs::create_dir_all(dir.join("storage/local/dump")).context("creating storage/local")?;
     Ok(())
 }
@@ -233,7 +233,9 @@ pub fn set_memory(state_dir: &Path, vmid: u32, mib: u64) -> Result<()> {
 
 /// Drift: tags replaced in the UI (stored `;`-joined in the given order, as Proxmox does).
 pub fn set_tags(state_dir: &Path, vmid: u32, tags: &[&str]) -> Result<()> {
-    edit_guest(state_dir, vmid, |g| g.set_opt("tags", (!tags.is_empty()).then(|| tags.join(";"))))
+    edit_guest(state_dir, vmid, |g| {
+        g.set_opt("tags", (!tags.is_empty()).then(|| tags.join(";")))
+    })
 }
 
 /// Drift: startup order changed in the UI (other `startup` properties kept).

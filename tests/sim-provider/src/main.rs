@@ -5,7 +5,12 @@ use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    match tf_provider::serve(sim_provider::PROVIDER_NAME, sim_provider::SimProvider::new()).await {
+    match tf_provider::serve(
+        sim_provider::PROVIDER_NAME,
+        sim_provider::SimProvider::new(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             #[allow(clippy::print_stderr, reason = "the provider's only error report")]

@@ -66,7 +66,11 @@ pub fn write_startup(guest: &mut Guest, state: &ValueAny) {
         return;
     }
     let mut parts = Vec::new();
-    for (attr, key) in [("order", "order"), ("up_delay", "up"), ("down_delay", "down")] {
+    for (attr, key) in [
+        ("order", "order"),
+        ("up_delay", "up"),
+        ("down_delay", "down"),
+    ] {
         if let Some(n) = get_num(state, &format!("startup.0.{attr}"))
             && n >= 0
         {
@@ -83,7 +87,11 @@ pub fn read_startup(state: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full:
         return;
     }
     let props = parse_props(&value.unwrap_or_default());
-    for (attr, key) in [("order", "order"), ("up_delay", "up"), ("down_delay", "down")] {
+    for (attr, key) in [
+        ("order", "order"),
+        ("up_delay", "up"),
+        ("down_delay", "down"),
+    ] {
         let n = props
             .iter()
             .find(|(k, _)| k == key)

@@ -40,7 +40,9 @@ impl Settings {
         }
         match std::env::var_os(STATE_ENV) {
             Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
-            _ => bail!("no simulator state directory: set state_dir in the provider block or {STATE_ENV}"),
+            _ => bail!(
+                "no simulator state directory: set state_dir in the provider block or {STATE_ENV}"
+            ),
         }
     }
 }
@@ -108,7 +110,10 @@ impl<M: GuestMapping> GuestResource<M> {
             None => dir.next_id()?,
         };
         if dir.read_guest(vmid)?.is_some() {
-            bail!("unable to create {} {vmid}: config file already exists", M::TYPE);
+            bail!(
+                "unable to create {} {vmid}: config file already exists",
+                M::TYPE
+            );
         }
         let node = get_str(planned, "node_name")
             .map(str::to_owned)
@@ -201,9 +206,9 @@ impl<M: GuestMapping> GuestResource<M> {
             Some((node, vmid)) => (Some(node), vmid),
             None => (None, id),
         };
-        let vmid: u32 = vmid
-            .parse()
-            .with_context(|| format!("invalid import id {id:?}: expected <vmid> or <node>/<vmid>"))?;
+        let vmid: u32 = vmid.parse().with_context(|| {
+            format!("invalid import id {id:?}: expected <vmid> or <node>/<vmid>")
+        })?;
         let dir = self.open()?;
         let guest = dir
             .read_guest(vmid)?

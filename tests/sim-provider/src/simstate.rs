@@ -101,7 +101,10 @@ impl StateDir {
     /// Open the state directory and take the exclusive `state.lock` flock (blocking).
     pub fn lock(root: &Path) -> Result<Self> {
         if !root.is_dir() {
-            bail!("simulator state directory {} does not exist", root.display());
+            bail!(
+                "simulator state directory {} does not exist",
+                root.display()
+            );
         }
         fs::create_dir_all(root.join("guests"))
             .with_context(|| format!("creating {}", root.join("guests").display()))?;
@@ -289,7 +292,10 @@ pub fn prop(text: &str, key: &str) -> Option<String> {
 /// Parse a size like `32G`, `512M`, `1T` into whole gigabytes (bpg's `size` unit).
 pub fn size_gb(text: &str) -> Option<i64> {
     let text = text.trim();
-    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (num, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: i64 = num.parse().ok()?;
     match unit {
         "T" => Some(n * 1024),
@@ -314,7 +320,10 @@ mod tests {
     #[test]
     fn props_and_sizes() {
         let disk = "local-lvm:vm-100-disk-0,size=32G";
-        assert_eq!(parse_props(disk)[0], (String::new(), "local-lvm:vm-100-disk-0".into()));
+        assert_eq!(
+            parse_props(disk)[0],
+            (String::new(), "local-lvm:vm-100-disk-0".into())
+        );
         assert_eq!(prop(disk, "size").as_deref(), Some("32G"));
         assert_eq!(size_gb("32G"), Some(32));
         assert_eq!(size_gb("1T"), Some(1024));

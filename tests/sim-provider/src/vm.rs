@@ -286,7 +286,13 @@ impl GuestMapping for Vm {
                 .and_then(|p| get_str(p, "initialization.0.interface"))
                 .unwrap_or("ide2")
                 .to_owned();
-            for key in [iface.as_str(), "sshkeys", "ciuser", "cipassword", "ipconfig0"] {
+            for key in [
+                iface.as_str(),
+                "sshkeys",
+                "ciuser",
+                "cipassword",
+                "ipconfig0",
+            ] {
                 guest.set_opt(key, None);
             }
         }
@@ -311,7 +317,11 @@ impl GuestMapping for Vm {
         set(&mut st, "name", str_or_empty(guest, "name"));
         set(&mut st, "description", str_or_empty(guest, "description"));
         read_tags(&mut st, guest);
-        set(&mut st, "started", ValueAny::Bool(guest.status == "running"));
+        set(
+            &mut st,
+            "started",
+            ValueAny::Bool(guest.status == "running"),
+        );
         set(
             &mut st,
             "on_boot",
@@ -354,8 +364,14 @@ fn refresh_disks(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest) {
         .cloned()
         .collect();
     extra.sort_by_key(|k| {
-        let bus = DISK_BUSES.iter().position(|b| k.starts_with(b)).unwrap_or(9);
-        let n: u32 = k.trim_start_matches(char::is_alphabetic).parse().unwrap_or(0);
+        let bus = DISK_BUSES
+            .iter()
+            .position(|b| k.starts_with(b))
+            .unwrap_or(9);
+        let n: u32 = k
+            .trim_start_matches(char::is_alphabetic)
+            .parse()
+            .unwrap_or(0);
         (bus, n)
     });
     ifaces.extend(extra);
@@ -407,7 +423,9 @@ fn refresh_nics(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest) {
             "bridge",
             s(prop(&value, "bridge").unwrap_or_default()),
         );
-        let tag = prop(&value, "tag").and_then(|t| t.parse().ok()).unwrap_or(0);
+        let tag = prop(&value, "tag")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
         set(&mut elem, "vlan_id", ValueAny::Number(tag));
         out.push(elem);
     }
@@ -434,12 +452,7 @@ fn refresh_init(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) 
     set(st, "initialization.0.interface", s(iface));
     let init_spec = sub(spec, "initialization");
     let has_user = guest.config.contains_key("sshkeys") || guest.config.contains_key("ciuser");
-    if ensure_single(
-        st,
-        spec,
-        "initialization.0.user_account",
-        full && has_user,
-    ) {
+    if ensure_single(st, spec, "initialization.0.user_account", full && has_user) {
         let keys = guest.get("sshkeys").map(|k| decode_keys(&k));
         let value = match keys {
             Some(k) => strs(k),
@@ -460,7 +473,11 @@ fn refresh_init(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) 
     let ip_spec = sub(init_spec, "ip_config");
     if list_len(get(st, "initialization.0.ip_config")) == 0 && full && ipconfig.is_some() {
         let mut elem = ip_spec.skeleton();
-        set(&mut elem, "ipv4", ValueAny::List(vec![sub(ip_spec, "ipv4").skeleton()]));
+        set(
+            &mut elem,
+            "ipv4",
+            ValueAny::List(vec![sub(ip_spec, "ipv4").skeleton()]),
+        );
         set(st, "initialization.0.ip_config", ValueAny::List(vec![elem]));
     }
     if list_len(get(st, "initialization.0.ip_config.0.ipv4")) > 0 {

@@ -4,6 +4,8 @@
 //! filesystem mirror, and checks what lands in the guest files and what `terraform show -json` reports
 //! for drift made outside Terraform.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] fns fail loudly by design")]
+
 use std::fs;
 use std::path::PathBuf;
 use std::process::Output;
@@ -55,7 +57,11 @@ impl Bed {
 
     fn ok(&self, args: &[&str]) -> Output {
         let out = self.tf.run(args).unwrap();
-        assert!(out.status.success(), "terraform {args:?} failed: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "terraform {args:?} failed: {}",
+            text(&out)
+        );
         out
     }
 
@@ -71,7 +77,13 @@ impl Bed {
     fn plan(&self) -> (i32, Plan, String) {
         let out = self
             .tf
-            .run(&["plan", "-detailed-exitcode", "-input=false", "-no-color", "-out=tfplan"])
+            .run(&[
+                "plan",
+                "-detailed-exitcode",
+                "-input=false",
+                "-no-color",
+                "-out=tfplan",
+            ])
             .unwrap();
         let code = out.status.code().unwrap_or(-1);
         assert!(code == 0 || code == 2, "plan failed: {}", text(&out));
@@ -222,7 +234,11 @@ fn applied_vm() -> Bed {
 fn apply_writes_proxmox_config_keys_and_plans_nothing_after() {
     let bed = applied_vm();
     let guest = bed.guest(100).expect("guest 100 created");
-    let c = |k: &str| guest.get(k).unwrap_or_else(|| panic!("no key {k} in {guest:?}"));
+    let c = |k: &str| {
+        guest
+            .get(k)
+            .unwrap_or_else(|| panic!("no key {k} in {guest:?}"))
+    };
     assert_eq!(guest.kind, "qemu");
     assert_eq!(guest.status, "running");
     assert_eq!(guest.clone_of, Some(9000));
@@ -273,10 +289,18 @@ fn memory_raised_in_ui_is_drift_and_planned_back() {
 
     // Applying puts it back and the next plan is clean again.
     bed.apply();
-    assert_eq!(bed.guest(100).unwrap().get("memory").as_deref(), Some("8192"));
+    assert_eq!(
+        bed.guest(100).unwrap().get("memory").as_deref(),
+        Some("8192")
+    );
     let last = bed.journal().pop().unwrap();
     assert_eq!(last["argv"][1], "update");
-    assert!(last["argv"].as_array().unwrap().contains(&Value::from("memory=8192")));
+    assert!(
+        last["argv"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("memory=8192"))
+    );
     let (code, _, out) = bed.plan();
     assert_eq!(code, 0, "{out}");
 }
@@ -319,7 +343,10 @@ fn tags_and_startup_order_changed_in_ui_are_drift() {
     let drift = plan.drift(VM).expect("VM in resource_drift");
     assert_eq!(drift.before["tags"], serde_json::json!(["media", "prod"]));
     // Read sorts tags, as bpg does.
-    assert_eq!(drift.after["tags"], serde_json::json!(["gpu", "media", "prod"]));
+    assert_eq!(
+        drift.after["tags"],
+        serde_json::json!(["gpu", "media", "prod"])
+    );
     assert_eq!(drift.before["startup"][0]["order"], 2);
     assert_eq!(drift.after["startup"][0]["order"], 5);
     let change = plan.change(VM);
@@ -331,7 +358,13 @@ fn tags_and_startup_order_changed_in_ui_are_drift() {
 #[test]
 fn tags_and_startup_changed_in_config_are_updates() {
     let bed = applied_vm();
-    bed.config(&vm_hcl(8192, 9000, r#""media", "prod", "test""#, 3, &format!("{KEY:?}")));
+    bed.config(&vm_hcl(
+        8192,
+        9000,
+        r#""media", "prod", "test""#,
+        3,
+        &format!("{KEY:?}"),
+    ));
     let (code, plan, out) = bed.plan();
     assert_eq!(code, 2, "{out}");
     assert!(plan.drift(VM).is_none(), "{plan:?}");
@@ -410,7 +443,11 @@ resource "proxmox_virtual_environment_container" "pihole" {{
     bed.init();
     bed.apply();
     let guest = bed.guest(101).expect("container created");
-    let c = |k: &str| guest.get(k).unwrap_or_else(|| panic!("no key {k} in {guest:?}"));
+    let c = |k: &str| {
+        guest
+            .get(k)
+            .unwrap_or_else(|| panic!("no key {k} in {guest:?}"))
+    };
     assert_eq!(guest.kind, "lxc");
     assert_eq!(c("hostname"), "pihole");
     assert_eq!(c("memory"), "1024");
@@ -420,18 +457,27 @@ resource "proxmox_virtual_environment_container" "pihole" {{
     assert_eq!(c("unprivileged"), "1");
     assert_eq!(c("onboot"), "1");
     assert_eq!(c("tags"), "dns");
-    assert_eq!(c("net0"), "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:65:00,ip=dhcp");
+    assert_eq!(
+        c("net0"),
+        "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:65:00,ip=dhcp"
+    );
     assert_eq!(bed.plan().0, 0);
 
     let address = "proxmox_virtual_environment_container.pihole";
     harness::set_memory(&bed.state, 101, 2048).unwrap();
     let (code, plan, out) = bed.plan();
     assert_eq!(code, 2, "{out}");
-    assert_eq!(plan.drift(address).unwrap().after["memory"][0]["dedicated"], 2048);
+    assert_eq!(
+        plan.drift(address).unwrap().after["memory"][0]["dedicated"],
+        2048
+    );
 
     bed.config(&ct(4096));
     bed.apply();
-    assert_eq!(bed.guest(101).unwrap().get("memory").as_deref(), Some("4096"));
+    assert_eq!(
+        bed.guest(101).unwrap().get("memory").as_deref(),
+        Some("4096")
+    );
     assert_eq!(bed.plan().0, 0);
 
     bed.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
@@ -517,7 +563,10 @@ resource "proxmox_virtual_environment_vm" "imported" {
         "pve/120",
     ]);
     let (code, plan, out) = bed.plan();
-    assert_eq!(code, 0, "plan after import should be empty: {out}\n{plan:?}");
+    assert_eq!(
+        code, 0,
+        "plan after import should be empty: {out}\n{plan:?}"
+    );
     // Import reads, it does not write.
     assert!(bed.journal().is_empty());
     assert_eq!(bed.guest(120).unwrap().config, guest.config);
