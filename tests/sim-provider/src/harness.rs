@@ -41,13 +41,34 @@ pub fn provider_binary() -> Result<PathBuf> {
         .map_err(|e| anyhow::anyhow!(e))
 }
 
+/// Prefixes of the variables cargo sets for a test process (not for a build).
+const CARGO_INJECTED: [&str; 8] = [
+    "CARGO_PKG_",
+    "CARGO_BIN_",
+    "CARGO_MANIFEST_",
+    "CARGO_CRATE_",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+
 #[allow(
     clippy::disallowed_methods,
     reason = "test harness: runs cargo, never part of a tool's side effects"
 )]
 fn build_binary() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // `cargo test` gives the test process its package's variables; build scripts that watch them
+    // (ring watches CARGO_MANIFEST_DIR) would rebuild on every switch between the two builds.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if CARGO_INJECTED.iter().any(|p| name.starts_with(p)) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let output = command
         .args([
             "build",
             "-p",
@@ -59,6 +80,7 @@ fn build_binary() -> Result<PathBuf> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .context("running cargo build for the provider")?;
+
     if !output.status.success() {
         bail!(
             "cargo build of {BINARY_NAME} failed: {}",

@@ -4,7 +4,10 @@
 //! filesystem mirror, and checks what lands in the guest files and what `terraform show -json` reports
 //! for drift made outside Terraform.
 
-#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] fns fail loudly by design")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail loudly by design"
+)]
 
 use std::fs;
 use std::path::PathBuf;
@@ -587,4 +590,18 @@ fn state_dir_in_provider_block_is_used() {
     assert!(harness::read_guest(&other, 150).unwrap().is_some());
     assert!(bed.guest(150).is_none());
     assert_eq!(bed.plan().0, 0);
+}
+
+#[test]
+fn harness_finds_the_provider_binary_from_inside_cargo_test() {
+    // Other crates' tests have no CARGO_BIN_EXE for this binary: the harness builds it with cargo,
+    // which must not dead-lock on the build directory while `cargo test` runs.
+    let built = harness::provider_binary().unwrap();
+    assert!(built.is_file(), "{}", built.display());
+    assert_eq!(
+        built.file_name().unwrap(),
+        harness::BINARY_NAME,
+        "{}",
+        built.display()
+    );
 }
