@@ -36,7 +36,7 @@ impl GuestMapping for Container {
                 optional_computed("node_name", Kind::Str).force_new(),
                 optional_computed("vm_id", Kind::Num).force_new(),
                 default_str("description", ""),
-                optional("tags", Kind::StrList),
+                optional("tags", Kind::StrList).unordered(),
                 default_bool("started", true),
                 default_bool("start_on_boot", true),
                 default_bool("unprivileged", false).force_new(),
@@ -86,11 +86,12 @@ impl GuestMapping for Container {
                             "user_account",
                             1,
                             vec![
-                                optional("keys", Kind::StrList),
-                                optional("password", Kind::Str).sensitive(),
+                                optional("keys", Kind::StrList).force_new(),
+                                optional("password", Kind::Str).sensitive().force_new(),
                             ],
                             vec![],
-                        ),
+                        )
+                        .force_new(),
                         block(
                             "ip_config",
                             0,

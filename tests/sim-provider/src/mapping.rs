@@ -41,7 +41,9 @@ pub fn write_tags(guest: &mut Guest, state: &ValueAny) {
     guest.set_opt("tags", (!tags.is_empty()).then(|| tags.join(";")));
 }
 
-/// Tags read back, sorted as bpg does; null stays null when the guest has none.
+/// Tags read back, sorted as bpg does; the prior order is kept when only the order differs
+/// (bpg's `SuppressIfListsAreEqualIgnoringOrder` with `DiffSuppressOnRefresh`); null stays null when the
+/// guest has none.
 pub fn read_tags(state: &mut ValueAny, guest: &Guest) {
     let mut tags: Vec<String> = guest
         .get("tags")
@@ -51,10 +53,15 @@ pub fn read_tags(state: &mut ValueAny, guest: &Guest) {
         .map(str::to_owned)
         .collect();
     tags.sort();
-    let value = if tags.is_empty() && matches!(get(state, "tags"), ValueAny::Null) {
+    let read = spec::strs(tags.clone());
+    let prior = get(state, "tags");
+    let value = if tags.is_empty() && matches!(prior, ValueAny::Null) {
         ValueAny::Null
+    } else if spec::same_items(prior, &read) {
+        // DiffSuppressOnRefresh: the same tags in another order are no change.
+        prior.clone()
     } else {
-        spec::strs(tags)
+        read
     };
     set(state, "tags", value);
 }

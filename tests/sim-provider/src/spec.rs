@@ -55,6 +55,9 @@ pub struct AttrSpec {
     pub force_new: bool,
     /// Hidden in Terraform's output.
     pub sensitive: bool,
+    /// A list whose order does not matter (SDKv2 `SuppressIfListsAreEqualIgnoringOrder`): a planned
+    /// value equal to the prior one but for order keeps the prior one.
+    pub unordered: bool,
 }
 
 /// A nested block, always a list as in SDKv2.
@@ -64,7 +67,7 @@ pub struct BlockSpec {
     pub name: &'static str,
     /// At most this many blocks (`MaxItems`), 0 for no limit.
     pub max_items: usize,
-    /// Any change of the block replaces the resource.
+    /// Adding or removing the block replaces the resource (its attributes carry their own `ForceNew`).
     pub force_new: bool,
     /// Attributes.
     pub attrs: Vec<AttrSpec>,
@@ -80,6 +83,7 @@ fn attr(name: &'static str, kind: Kind, mode: Mode) -> AttrSpec {
         default: None,
         force_new: false,
         sensitive: false,
+        unordered: false,
     }
 }
 
@@ -136,6 +140,14 @@ impl AttrSpec {
         self.sensitive = true;
         self
     }
+
+    /// Suppress differences of order only (the attribute becomes optional and computed, so the plan may
+    /// keep the prior order).
+    pub fn unordered(mut self) -> Self {
+        self.unordered = true;
+        self.mode = Mode::OptionalComputed;
+        self
+    }
 }
 
 /// A nested block (list nesting).
@@ -155,7 +167,7 @@ pub fn block(
 }
 
 impl BlockSpec {
-    /// Mark the whole block `ForceNew`.
+    /// Mark the block `ForceNew`: adding or removing it replaces the resource.
     pub fn force_new(mut self) -> Self {
         self.force_new = true;
         self
@@ -237,15 +249,20 @@ impl BlockSpec {
         let mut out = BTreeMap::new();
         for a in &self.attrs {
             let c = field(config, a.name);
+            let prior_value = prior.map(|p| field(p, a.name));
             let planned = match c {
+                ValueAny::Null if a.unordered => ValueAny::Null,
+                ValueAny::List(_)
+                    if a.unordered && prior_value.is_some_and(|p| same_items(p, c)) =>
+                {
+                    prior_value.cloned().unwrap_or_default()
+                }
                 ValueAny::Null => match (&a.default, a.mode) {
                     (Some(d), _) => d.clone(),
-                    (None, Mode::Computed | Mode::OptionalComputed) => {
-                        match prior.map(|p| field(p, a.name)) {
-                            Some(p) if !matches!(p, ValueAny::Null) => p.clone(),
-                            _ => ValueAny::Unknown,
-                        }
-                    }
+                    (None, Mode::Computed | Mode::OptionalComputed) => match prior_value {
+                        Some(p) if !matches!(p, ValueAny::Null) => p.clone(),
+                        _ => ValueAny::Unknown,
+                    },
                     (None, _) => ValueAny::Null,
                 },
                 other => other.clone(),
@@ -295,10 +312,8 @@ impl BlockSpec {
         }
         for b in &self.blocks {
             let (p, n) = (field(prior, b.name), field(planned, b.name));
-            if b.force_new {
-                if list_len(p) != list_len(n) || p != n {
-                    paths.push(at.clone().attribute(b.name));
-                }
+            if b.force_new && list_len(p) != list_len(n) {
+                paths.push(at.clone().attribute(b.name));
                 continue;
             }
             if let (ValueAny::List(pl), ValueAny::List(nl)) = (p, n) {
@@ -315,6 +330,21 @@ impl BlockSpec {
 }
 
 const NULL: ValueAny = ValueAny::Null;
+
+/// Two lists with the same items, in any order.
+pub fn same_items(a: &ValueAny, b: &ValueAny) -> bool {
+    match (a, b) {
+        (ValueAny::List(x), ValueAny::List(y)) => {
+            let key = |v: &ValueAny| v.json();
+            let mut x: Vec<String> = x.iter().map(key).collect();
+            let mut y: Vec<String> = y.iter().map(key).collect();
+            x.sort();
+            y.sort();
+            x == y
+        }
+        _ => false,
+    }
+}
 
 /// The attribute `name` of an object, null when absent or when `v` is no object.
 pub fn field<'v>(v: &'v ValueAny, name: &str) -> &'v ValueAny {
@@ -443,7 +473,13 @@ mod tests {
             ],
             vec![
                 block("memory", 1, vec![default_num("dedicated", 512)], vec![]),
-                block("clone", 1, vec![required("vm_id", Kind::Num)], vec![]).force_new(),
+                block(
+                    "clone",
+                    1,
+                    vec![required("vm_id", Kind::Num).force_new()],
+                    vec![],
+                )
+                .force_new(),
             ],
         )
     }
@@ -500,7 +536,16 @@ mod tests {
         assert_eq!(get_str(&planned, "id"), Some("100"));
         assert_eq!(get_num(&planned, "vm_id"), Some(100));
         let paths = spec().replace_paths(&prior, &planned);
-        assert_eq!(paths, vec![AttributePath::new("clone")]);
+        assert_eq!(
+            paths,
+            vec![AttributePath::new("clone").index(0).attribute("vm_id")]
+        );
+        let no_clone = obj(&[("clone", ValueAny::List(vec![]))]);
+        let planned = spec().plan(&no_clone, Some(&prior));
+        assert_eq!(
+            spec().replace_paths(&prior, &planned),
+            vec![AttributePath::new("clone")]
+        );
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl GuestMapping for Vm {
                 optional_computed("vm_id", Kind::Num).force_new(),
                 default_str("name", ""),
                 default_str("description", ""),
-                optional("tags", Kind::StrList),
+                optional("tags", Kind::StrList).unordered(),
                 default_bool("started", true),
                 default_bool("on_boot", true),
             ],
@@ -61,9 +61,9 @@ impl GuestMapping for Vm {
                     "clone",
                     1,
                     vec![
-                        required("vm_id", Kind::Num),
-                        default_bool("full", true),
-                        default_str("datastore_id", ""),
+                        required("vm_id", Kind::Num).force_new(),
+                        default_bool("full", true).force_new(),
+                        default_str("datastore_id", "").force_new(),
                     ],
                     vec![],
                 )
@@ -128,12 +128,13 @@ impl GuestMapping for Vm {
                             "user_account",
                             1,
                             vec![
-                                optional("keys", Kind::StrList),
-                                optional("password", Kind::Str).sensitive(),
-                                optional("username", Kind::Str),
+                                optional("keys", Kind::StrList).force_new(),
+                                optional("password", Kind::Str).sensitive().force_new(),
+                                optional("username", Kind::Str).force_new(),
                             ],
                             vec![],
-                        ),
+                        )
+                        .force_new(),
                         block(
                             "ip_config",
                             0,

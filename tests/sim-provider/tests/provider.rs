@@ -328,10 +328,9 @@ fn changing_clone_source_forces_replacement() {
     assert_eq!(code, 2, "{out}");
     let change = plan.change(VM);
     assert_eq!(change.actions, ["delete", "create"]);
-    assert!(
-        change.replace_paths.contains(&vec![Value::from("clone")]),
-        "{change:?}"
-    );
+    // As SDKv2 reports a ForceNew attribute inside a list block.
+    let path = vec![Value::from("clone"), Value::from(0), Value::from("vm_id")];
+    assert!(change.replace_paths.contains(&path), "{change:?}");
     bed.apply();
     assert_eq!(bed.guest(100).unwrap().clone_of, Some(9001));
 }
@@ -356,6 +355,31 @@ fn tags_and_startup_order_changed_in_ui_are_drift() {
     assert_eq!(change.actions, ["update"]);
     assert_eq!(change.after["tags"], serde_json::json!(["media", "prod"]));
     assert_eq!(change.after["startup"][0]["order"], 2);
+}
+
+#[test]
+fn tags_in_another_order_are_no_change() {
+    let bed = bed();
+    add_template(&bed, 9000);
+    bed.config(&vm_hcl(
+        8192,
+        9000,
+        r#""prod", "media""#,
+        2,
+        &format!("{KEY:?}"),
+    ));
+    bed.init();
+    bed.apply();
+    // Proxmox keeps them sorted; bpg suppresses order-only differences, on refresh and in plans.
+    assert_eq!(
+        bed.guest(100).unwrap().get("tags").as_deref(),
+        Some("media;prod")
+    );
+    let (code, plan, out) = bed.plan();
+    assert_eq!(code, 0, "{out}");
+    assert!(plan.resource_drift.is_empty(), "{plan:?}");
+    harness::set_tags(&bed.state, 100, &["prod", "media"]).unwrap();
+    assert_eq!(bed.plan().0, 0);
 }
 
 #[test]
@@ -396,7 +420,17 @@ fn ssh_key_with_trailing_newline_is_a_false_positive_drift() {
     assert_eq!(path(&drift.after), serde_json::json!([KEY]));
     // Nothing else drifted.
     assert_eq!(drift.before["memory"], drift.after["memory"]);
-    assert_eq!(plan.change(VM).actions, ["update"]);
+    // bpg marks user_account.keys ForceNew: the false positive plans a replacement.
+    let change = plan.change(VM);
+    assert_eq!(change.actions, ["delete", "create"]);
+    let keys_path: Vec<Value> = ["initialization", "0", "user_account", "0", "keys"]
+        .iter()
+        .map(|s| {
+            s.parse::<u64>()
+                .map_or_else(|_| Value::from(*s), Value::from)
+        })
+        .collect();
+    assert!(change.replace_paths.contains(&keys_path), "{change:?}");
     // And it never converges: apply, plan again, same drift.
     bed.apply();
     assert_eq!(bed.plan().0, 2);
