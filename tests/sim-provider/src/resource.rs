@@ -97,6 +97,14 @@ fn state_vmid(state: &ValueAny) -> Option<u32> {
         .or_else(|| get_str(state, "id").and_then(|s| s.parse().ok()))
 }
 
+/// Proxmox refuses configuration changes to a locked guest (`VM 100 is locked (backup)`).
+fn refuse_locked(guest: &Guest) -> Result<()> {
+    match &guest.lock {
+        Some(lock) => bail!("VM {} is locked ({lock})", guest.vmid),
+        None => Ok(()),
+    }
+}
+
 fn error(diags: &mut Diagnostics, summary: &str, err: &anyhow::Error) {
     diags.root_error(summary.to_owned(), format!("{err:#}"));
 }
@@ -155,6 +163,7 @@ impl<M: GuestMapping> GuestResource<M> {
         let mut guest = dir
             .read_guest(vmid)?
             .with_context(|| format!("{} {vmid} does not exist", M::TYPE))?;
+        refuse_locked(&guest)?;
         let before = guest.config.clone();
         let mut state = planned.clone();
         M::apply(&mut state, Some(prior), &mut guest);
@@ -179,6 +188,12 @@ impl<M: GuestMapping> GuestResource<M> {
     fn do_destroy(&self, prior: &ValueAny) -> Result<()> {
         let dir = self.open()?;
         let vmid = state_vmid(prior).context("state has no vm_id")?;
+        if let Some(guest) = dir.read_guest(vmid)? {
+            refuse_locked(&guest)?;
+            if guest.get("protection").as_deref() == Some("1") {
+                bail!("can't remove {} {vmid} - protection mode enabled", M::TYPE);
+            }
+        }
         if dir.remove_guest(vmid)? {
             dir.journal(&[
                 JOURNAL_ARGV0.to_owned(),

@@ -318,6 +318,25 @@ mod tests {
     }
 
     #[test]
+    fn contract_example_round_trips_with_unknown_fields() {
+        let text = r#"{
+          "vmid": 100, "type": "qemu", "node": "pve", "status": "running", "template": false,
+          "lock": null,
+          "config": {"name": "jellyfin", "memory": "8192", "cores": 4,
+                     "sshkeys": "ssh-ed25519%20AAAA...%20ops%40homelab%0A"},
+          "snapshots": ["pre-upgrade"], "clone_of": 9000, "future_field": {"x": 1}
+        }"#;
+        let guest: Guest = serde_json::from_str(text).unwrap();
+        assert_eq!(guest.get("memory").as_deref(), Some("8192"));
+        assert_eq!(guest.get("cores").as_deref(), Some("4"));
+        assert_eq!(guest.clone_of, Some(9000));
+        let back = serde_json::to_value(&guest).unwrap();
+        assert_eq!(back["future_field"]["x"], 1);
+        assert_eq!(back["snapshots"][0], "pre-upgrade");
+        assert!(back["lock"].is_null());
+    }
+
+    #[test]
     fn props_and_sizes() {
         let disk = "local-lvm:vm-100-disk-0,size=32G";
         assert_eq!(

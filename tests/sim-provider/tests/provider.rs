@@ -639,3 +639,41 @@ fn harness_finds_the_provider_binary_from_inside_cargo_test() {
         built.display()
     );
 }
+
+#[test]
+fn locked_or_protected_guest_refuses_changes_as_proxmox_does() {
+    let bed = applied_vm();
+    harness::edit_guest(&bed.state, 100, |g| g.lock = Some("backup".into())).unwrap();
+    bed.config(&standard_vm(4096, 9000));
+    let out = bed
+        .tf
+        .run(&["apply", "-auto-approve", "-input=false", "-no-color"])
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("VM 100 is locked (backup)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        bed.guest(100).unwrap().get("memory").as_deref(),
+        Some("8192")
+    );
+
+    harness::edit_guest(&bed.state, 100, |g| {
+        g.lock = None;
+        g.set("protection", "1");
+    })
+    .unwrap();
+    let out = bed
+        .tf
+        .run(&["destroy", "-auto-approve", "-input=false", "-no-color"])
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("protection mode enabled"),
+        "{}",
+        text(&out)
+    );
+    assert!(bed.guest(100).is_some());
+}
