@@ -677,3 +677,87 @@ fn locked_or_protected_guest_refuses_changes_as_proxmox_does() {
     );
     assert!(bed.guest(100).is_some());
 }
+
+#[test]
+fn vm_without_vm_id_gets_the_next_free_id_and_container_imports() {
+    let bed = bed();
+    add_template(&bed, 100);
+    let mut ct = Guest::new(130, "lxc", "pve");
+    ct.status = "running".into();
+    for (k, v) in [
+        ("hostname", "pihole"),
+        ("memory", "1024"),
+        ("swap", "512"),
+        ("cores", "2"),
+        ("rootfs", "local-lvm:subvol-130-disk-0,size=8G"),
+        ("ostype", "debian"),
+        ("unprivileged", "1"),
+        ("onboot", "1"),
+        (
+            "net0",
+            "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:AA:BB:CC,ip=dhcp",
+        ),
+    ] {
+        ct.set(k, v);
+    }
+    harness::write_guest(&bed.state, &ct).unwrap();
+    bed.config(
+        r#"
+resource "proxmox_virtual_environment_vm" "auto" {
+  name = "auto"
+}
+
+import {
+  to = proxmox_virtual_environment_container.pihole
+  id = "130"
+}
+
+resource "proxmox_virtual_environment_container" "pihole" {
+  node_name    = "pve"
+  unprivileged = true
+
+  cpu {
+    cores = 2
+  }
+
+  memory {
+    dedicated = 1024
+    swap      = 512
+  }
+
+  disk {
+    datastore_id = "local-lvm"
+    size         = 8
+  }
+
+  operating_system {
+    template_file_id = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+    type             = "debian"
+  }
+
+  initialization {
+    hostname = "pihole"
+  }
+
+  network_interface {
+    name = "eth0"
+  }
+
+  # Proxmox does not report the template a container came from, so an imported container has none in
+  # state and the ForceNew template_file_id would replace it: the usual bpg workaround.
+  lifecycle {
+    ignore_changes = [operating_system[0].template_file_id]
+  }
+}
+"#,
+    );
+    bed.init();
+    bed.apply();
+    // 100 is taken by the template, 101 is the first free id, as `pvesh get /cluster/nextid` says.
+    let auto = bed.guest(101).expect("VM created with the next free id");
+    assert_eq!(auto.get("name").as_deref(), Some("auto"));
+    // The import did not rewrite the container.
+    assert_eq!(bed.guest(130).unwrap().config, ct.config);
+    let (code, _, out) = bed.plan();
+    assert_eq!(code, 0, "{out}");
+}
