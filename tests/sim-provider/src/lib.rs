@@ -39,12 +39,16 @@
 //! # Provider block
 //!
 //! `state_dir` (optional, default `$PVE_SIM_STATE`), `node_name` (optional; the node for resources that
-//! leave theirs unset, default `node.json`'s, else `pve`).
+//! leave theirs unset, default `node.json`'s, else `pve`). bpg's connection settings (`endpoint`,
+//! `api_token`, `username`, `password`, `insecure`, `min_tls`, `tmp_dir`, `ssh { agent username
+//! private_key node { name address port } }`...) are accepted and ignored, so a homelab's block works.
 //!
 //! # Schema subset (defaults and ForceNew as in bpg)
 //!
 //! VM: `id`, `node_name`†, `vm_id`†, `name` (""), `description` (""), `tags` (order-insensitive),
-//! `started` (true), `on_boot` (true), `clone { vm_id† full† datastore_id† }` (block†),
+//! `started` (true), `on_boot` (true), `bios` ("seabios"), `machine` (""), `scsi_hardware`
+//! ("virtio-scsi-pci"), `stop_on_destroy` (false), `agent { enabled (false) trim (false) type
+//! ("virtio") }`, `operating_system { type ("other") }`, `clone { vm_id† full† datastore_id† }`,
 //! `cpu { cores (1) sockets (1) }`, `memory { dedicated (512) floating (0) shared (0) }`,
 //! `disk { datastore_id ("local-lvm") interface size (8) file_format }`,
 //! `network_device { bridge ("vmbr0") model ("virtio") mac_address vlan_id (0) }`,

@@ -12,7 +12,7 @@ use tf_provider::{Diagnostics, DynamicResource, Provider};
 
 use crate::container::Container;
 use crate::resource::{GuestResource, Settings, SharedSettings};
-use crate::spec::{Kind, block, optional};
+use crate::spec::{Kind, block, optional, required};
 use crate::vm::Vm;
 
 /// Name the provider is served under: resource types read `proxmox_virtual_environment_*`.
@@ -48,14 +48,44 @@ impl Provider for SimProvider {
     type MetaState<'a> = ValueEmpty;
 
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
+        // bpg's connection settings are accepted and ignored, so a homelab's provider block works as is.
         let spec = block(
             "",
             0,
             vec![
                 optional("state_dir", Kind::Str),
                 optional("node_name", Kind::Str),
+                optional("endpoint", Kind::Str),
+                optional("api_token", Kind::Str).sensitive(),
+                optional("username", Kind::Str),
+                optional("password", Kind::Str).sensitive(),
+                optional("otp", Kind::Str),
+                optional("insecure", Kind::Bool),
+                optional("min_tls", Kind::Str),
+                optional("tmp_dir", Kind::Str),
+                optional("random_vm_ids", Kind::Bool),
             ],
-            vec![],
+            vec![block(
+                "ssh",
+                1,
+                vec![
+                    optional("agent", Kind::Bool),
+                    optional("agent_socket", Kind::Str),
+                    optional("username", Kind::Str),
+                    optional("password", Kind::Str).sensitive(),
+                    optional("private_key", Kind::Str).sensitive(),
+                ],
+                vec![block(
+                    "node",
+                    0,
+                    vec![
+                        required("name", Kind::Str),
+                        required("address", Kind::Str),
+                        optional("port", Kind::Num),
+                    ],
+                    vec![],
+                )],
+            )],
         );
         Some(Schema {
             version: 0,

@@ -2,8 +2,9 @@
 //!
 //! Defaults and `ForceNew` follow bpg's SDKv2 schema (`proxmoxtf/resource/vm`): `on_boot` and `started`
 //! default to true, `memory.dedicated` to 512, `cpu.cores`/`sockets` to 1, `disk.datastore_id` to
-//! `local-lvm`, `disk.size` to 8, `startup.*` to -1; the `clone` block, `vm_id` and `node_name` force a
-//! replacement.
+//! `local-lvm`, `disk.size` to 8, `startup.*` to -1, `bios` to `seabios`, `scsi_hardware` to
+//! `virtio-scsi-pci`, `operating_system.type` to `other`; `vm_id`, `node_name`, the `clone` attributes and
+//! the `user_account` attributes force a replacement.
 
 use tf_provider::value::ValueAny;
 
@@ -55,8 +56,28 @@ impl GuestMapping for Vm {
                 optional("tags", Kind::StrList).unordered(),
                 default_bool("started", true),
                 default_bool("on_boot", true),
+                default_str("bios", "seabios"),
+                default_str("machine", ""),
+                default_str("scsi_hardware", "virtio-scsi-pci"),
+                default_bool("stop_on_destroy", false),
             ],
             vec![
+                block(
+                    "agent",
+                    1,
+                    vec![
+                        default_bool("enabled", false),
+                        default_bool("trim", false),
+                        default_str("type", "virtio"),
+                    ],
+                    vec![],
+                ),
+                block(
+                    "operating_system",
+                    1,
+                    vec![default_str("type", "other")],
+                    vec![],
+                ),
                 block(
                     "clone",
                     1,
@@ -169,6 +190,28 @@ impl GuestMapping for Vm {
         if let Some(n) = get_num(state, "cpu.0.cores") {
             guest.set("cores", n.to_string());
         }
+        let bios = get_str(state, "bios").filter(|b| *b != "seabios");
+        guest.set_opt("bios", bios.map(str::to_owned));
+        guest.set_opt("machine", nonempty(get_str(state, "machine")));
+        if let Some(hw) = get_str(state, "scsi_hardware") {
+            guest.set("scsihw", hw);
+        }
+        if list_len(get(state, "agent")) > 0 {
+            let enabled = get_bool(state, "agent.0.enabled").unwrap_or(false);
+            let trim = get_bool(state, "agent.0.trim").unwrap_or(false);
+            let kind = get_str(state, "agent.0.type").unwrap_or("virtio");
+            guest.set(
+                "agent",
+                format!(
+                    "enabled={},fstrim_cloned_disks={},type={kind}",
+                    bit(enabled),
+                    bit(trim)
+                ),
+            );
+        }
+        if let Some(os) = get_str(state, "operating_system.0.type") {
+            guest.set("ostype", os);
+        }
         if let Some(n) = get_num(state, "cpu.0.sockets") {
             guest.set("sockets", n.to_string());
         }
@@ -208,9 +251,6 @@ impl GuestMapping for Vm {
                     guest.set_opt(iface, None);
                 }
             }
-        }
-        if disks > 0 && !guest.config.contains_key("scsihw") {
-            guest.set("scsihw", "virtio-scsi-pci");
         }
 
         // Network devices: net0..netN, MAC kept from the guest or state, else generated.
@@ -335,6 +375,35 @@ impl GuestMapping for Vm {
             set(&mut st, "memory.0.floating", ValueAny::Number(floating));
             let shared = num(guest, "shares").unwrap_or(0);
             set(&mut st, "memory.0.shared", ValueAny::Number(shared));
+        }
+        set(
+            &mut st,
+            "bios",
+            s(guest.get("bios").unwrap_or_else(|| "seabios".to_owned())),
+        );
+        set(&mut st, "machine", str_or_empty(guest, "machine"));
+        let scsihw = guest
+            .get("scsihw")
+            .unwrap_or_else(|| "virtio-scsi-pci".to_owned());
+        set(&mut st, "scsi_hardware", s(scsihw));
+        if matches!(get(&st, "stop_on_destroy"), ValueAny::Null) {
+            set(&mut st, "stop_on_destroy", ValueAny::Bool(false));
+        }
+        let agent = guest.get("agent");
+        if ensure_single(&mut st, &spec, "agent", full && agent.is_some()) {
+            let props = parse_props(&agent.unwrap_or_default());
+            let value = |key: &str| props.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+            let enabled = value("enabled").or_else(|| value("")).as_deref() == Some("1");
+            let trim = value("fstrim_cloned_disks").as_deref() == Some("1");
+            let kind = value("type").unwrap_or_else(|| "virtio".to_owned());
+            set(&mut st, "agent.0.enabled", ValueAny::Bool(enabled));
+            set(&mut st, "agent.0.trim", ValueAny::Bool(trim));
+            set(&mut st, "agent.0.type", s(kind));
+        }
+        let ostype = guest.get("ostype");
+        if ensure_single(&mut st, &spec, "operating_system", full && ostype.is_some()) {
+            let os = ostype.unwrap_or_else(|| "other".to_owned());
+            set(&mut st, "operating_system.0.type", s(os));
         }
         if ensure_single(&mut st, &spec, "cpu", full) {
             let cores = num(guest, "cores").unwrap_or(1);

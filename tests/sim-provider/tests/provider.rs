@@ -163,6 +163,14 @@ resource "proxmox_virtual_environment_vm" "jellyfin" {{
   on_boot     = true
   started     = true
 
+  agent {{
+    enabled = true
+  }}
+
+  operating_system {{
+    type = "l26"
+  }}
+
   clone {{
     vm_id = {clone_id}
   }}
@@ -221,6 +229,7 @@ fn add_template(bed: &Bed, vmid: u32) {
     template.set("name", "debian-12-template");
     template.set("memory", "2048");
     template.set("scsihw", "virtio-scsi-single");
+    template.set("vga", "serial0");
     harness::write_guest(&bed.state, &template).unwrap();
 }
 
@@ -260,8 +269,11 @@ fn apply_writes_proxmox_config_keys_and_plans_nothing_after() {
         c("sshkeys"),
         "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIE0b%2F%2BZx%20ops%40homelab%0A"
     );
-    // Kept from the template it was cloned from.
-    assert_eq!(c("scsihw"), "virtio-scsi-single");
+    assert_eq!(c("agent"), "enabled=1,fstrim_cloned_disks=0,type=virtio");
+    assert_eq!(c("ostype"), "l26");
+    // bpg's default scsi_hardware overrides the template's; other template keys are kept.
+    assert_eq!(c("scsihw"), "virtio-scsi-pci");
+    assert_eq!(c("vga"), "serial0");
 
     let journal = bed.journal();
     let entry = journal.last().expect("journal entry");
@@ -540,6 +552,8 @@ fn import_of_an_existing_guest_then_plan_is_empty() {
         ("tags", "prod;media"),
         ("description", "Managed by Terraform"),
         ("scsihw", "virtio-scsi-single"),
+        ("agent", "1"),
+        ("ostype", "l26"),
         ("scsi0", "local-lvm:vm-120-disk-0,size=32G"),
         ("net0", "virtio=BC:24:11:2E:C5:01,bridge=vmbr0"),
         ("ipconfig0", "ip=127.0.0.1/8,gw=127.0.0.1"),
@@ -557,6 +571,16 @@ resource "proxmox_virtual_environment_vm" "imported" {
   name        = "jellyfin"
   description = "Managed by Terraform"
   tags        = ["media", "prod"]
+
+  scsi_hardware = "virtio-scsi-single"
+
+  agent {
+    enabled = true
+  }
+
+  operating_system {
+    type = "l26"
+  }
 
   cpu {
     cores = 4
@@ -614,9 +638,30 @@ fn state_dir_in_provider_block_is_used() {
     let bed = bed();
     let other = bed.work.join("other-state");
     harness::init_state_dir(&other).unwrap();
+    // A homelab's provider block (bpg connection settings, accepted and ignored) plus state_dir.
     let hcl = format!(
-        "{}\nresource \"proxmox_virtual_environment_vm\" \"x\" {{\n  vm_id = 150\n}}\n",
-        harness::provider_hcl(Some(&other))
+        r#"{}
+provider "proxmox" {{
+  endpoint  = "https://pve.example.invalid:8006/"
+  api_token = "terraform@pve!tf=00000000-0000-0000-0000-000000000000"
+  insecure  = true
+  state_dir = "{}"
+  ssh {{
+    agent    = true
+    username = "root"
+    node {{
+      name    = "pve"
+      address = "192.0.2.10"
+    }}
+  }}
+}}
+
+resource "proxmox_virtual_environment_vm" "x" {{
+  vm_id = 150
+}}
+"#,
+        harness::provider_hcl(None).replace("provider \"proxmox\" {}\n", ""),
+        other.display()
     );
     fs::write(bed.work.join("main.tf"), hcl).unwrap();
     bed.init();
