@@ -4,8 +4,8 @@
 //! - [`install_mirror`] lays it out as a `filesystem_mirror` and writes a CLI config for
 //!   `TF_CLI_CONFIG_FILE`, so `terraform init` works offline;
 //! - [`Terraform`] runs terraform in a fixture directory with that environment;
-//! - the drift makers ([`set_memory`], [`set_tags`], [`set_startup_order`], [`destroy_guest`],
-//!   [`edit_guest`]) change guest files the way an operator does in the Proxmox UI: under the state lock,
+//! - the drift makers ([`set_memory`], [`set_tags`], [`set_startup_order`], [`set_config`],
+//!   [`set_status`], [`destroy_guest`], [`edit_guest`]) change guest files the way an operator does in the Proxmox UI: under the state lock,
 //!   without a journal entry from the provider.
 
 use std::ffi::OsString;
@@ -273,6 +273,19 @@ pub fn set_startup_order(state_dir: &Path, vmid: u32, order: u32) -> Result<()> 
         parts.insert(0, format!("order={order}"));
         g.set("startup", parts.join(","));
     })
+}
+
+/// Drift: any configuration key set (`Some`) or deleted (`None`), as `qm set 100 --key value` /
+/// `--delete key` would.
+pub fn set_config(state_dir: &Path, vmid: u32, key: &str, value: Option<&str>) -> Result<()> {
+    edit_guest(state_dir, vmid, |g| {
+        g.set_opt(key, value.map(str::to_owned))
+    })
+}
+
+/// Drift: the guest stopped (`"stopped"`) or started (`"running"`) outside Terraform.
+pub fn set_status(state_dir: &Path, vmid: u32, status: &str) -> Result<()> {
+    edit_guest(state_dir, vmid, |g| status.clone_into(&mut g.status))
 }
 
 /// Drift: the guest destroyed outside Terraform (its file removed).

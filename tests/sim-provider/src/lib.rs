@@ -36,6 +36,10 @@
 //! # }
 //! ```
 //!
+//! `terraform init` records the binary's hash in `.terraform.lock.hcl`; a rebuilt provider no longer
+//! matches it, so fixtures must not commit that file for this provider. `PLUGIN_LOG_FILE=<path>` makes
+//! the provider log its gRPC traffic there.
+//!
 //! # Provider block
 //!
 //! `state_dir` (optional, default `$PVE_SIM_STATE`), `node_name` (optional; the node for resources that

@@ -97,6 +97,17 @@ fn state_vmid(state: &ValueAny) -> Option<u32> {
         .or_else(|| get_str(state, "id").and_then(|s| s.parse().ok()))
 }
 
+/// `key=value` for the journal, with the cloud-init password masked as Proxmox prints it.
+fn journal_arg(key: &str, value: &serde_json::Value) -> String {
+    if key == "cipassword" {
+        return format!("{key}=**********");
+    }
+    match value {
+        serde_json::Value::String(s) => format!("{key}={s}"),
+        other => format!("{key}={other}"),
+    }
+}
+
 /// Proxmox refuses configuration changes to a locked guest (`VM 100 is locked (backup)`).
 fn refuse_locked(guest: &Guest) -> Result<()> {
     match &guest.lock {
@@ -149,11 +160,13 @@ impl<M: GuestMapping> GuestResource<M> {
         set(&mut state, "node_name", spec::s(node));
         M::apply(&mut state, None, &mut guest);
         dir.write_guest(&guest)?;
-        dir.journal(&[
+        let mut argv = vec![
             JOURNAL_ARGV0.to_owned(),
             "create".to_owned(),
             format!("{}/{vmid}", M::TYPE),
-        ])?;
+        ];
+        argv.extend(guest.config.iter().map(|(k, v)| journal_arg(k, v)));
+        dir.journal(&argv)?;
         Ok(state)
     }
 
@@ -175,7 +188,7 @@ impl<M: GuestMapping> GuestResource<M> {
         ];
         for (k, v) in &guest.config {
             if before.get(k) != Some(v) {
-                argv.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+                argv.push(journal_arg(k, v));
             }
         }
         for k in before.keys().filter(|k| !guest.config.contains_key(*k)) {

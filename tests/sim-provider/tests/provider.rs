@@ -281,6 +281,8 @@ fn apply_writes_proxmox_config_keys_and_plans_nothing_after() {
     assert_eq!(entry["exit"], 0);
     assert_eq!(entry["argv"][1], "create");
     assert_eq!(entry["argv"][2], "qemu/100");
+    let argv = entry["argv"].as_array().unwrap();
+    assert!(argv.contains(&Value::from("memory=8192")), "{argv:?}");
 
     let (code, plan, out) = bed.plan();
     assert_eq!(code, 0, "plan right after apply must be empty: {out}");
@@ -352,9 +354,12 @@ fn tags_and_startup_order_changed_in_ui_are_drift() {
     let bed = applied_vm();
     harness::set_tags(&bed.state, 100, &["prod", "media", "gpu"]).unwrap();
     harness::set_startup_order(&bed.state, 100, 5).unwrap();
+    harness::set_status(&bed.state, 100, "stopped").unwrap();
     let (code, plan, out) = bed.plan();
     assert_eq!(code, 2, "{out}");
     let drift = plan.drift(VM).expect("VM in resource_drift");
+    assert_eq!(drift.before["started"], true);
+    assert_eq!(drift.after["started"], false);
     assert_eq!(drift.before["tags"], serde_json::json!(["media", "prod"]));
     // Read sorts tags, as bpg does.
     assert_eq!(
