@@ -296,10 +296,20 @@ impl GuestMapping for Container {
             }
             if list_len(get(&st, "initialization.0.ip_config.0.ipv4")) > 0 {
                 let gw = prop(&net0, "gw").unwrap_or_default();
+                // `ip=dhcp` is what both `address = "dhcp"` and an unset address write.
+                let address = match prop(&net0, "ip") {
+                    Some(ip) if ip == "dhcp" => {
+                        match get_str(&st, "initialization.0.ip_config.0.ipv4.0.address") {
+                            Some("") => String::new(),
+                            _ => ip,
+                        }
+                    }
+                    other => other.unwrap_or_default(),
+                };
                 set(
                     &mut st,
                     "initialization.0.ip_config.0.ipv4.0.address",
-                    s(static_ip.unwrap_or_default()),
+                    s(address),
                 );
                 set(
                     &mut st,

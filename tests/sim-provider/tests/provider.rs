@@ -473,6 +473,11 @@ resource "proxmox_virtual_environment_container" "pihole" {{
 
   initialization {{
     hostname = "pihole"
+    ip_config {{
+      ipv4 {{
+        address = "dhcp"
+      }}
+    }}
   }}
 
   memory {{
