@@ -321,7 +321,11 @@ impl GuestMapping for Container {
         let nic_spec = sub(&spec, "network_interface");
         let prior_nics = get(&st, "network_interface").clone();
         let mut nics = Vec::new();
+        let manage = full || list_len(&prior_nics) > 0;
         for i in 0.. {
+            if !manage {
+                break;
+            }
             let Some(value) = guest.get(&format!("net{i}")) else {
                 break;
             };

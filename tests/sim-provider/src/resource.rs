@@ -97,6 +97,48 @@ fn state_vmid(state: &ValueAny) -> Option<u32> {
         .or_else(|| get_str(state, "id").and_then(|s| s.parse().ok()))
 }
 
+/// The configuration a clone of `src` starts with, as `qm clone` makes it: the source's keys without
+/// its name, disks renamed to the new id, fresh MAC addresses.
+fn cloned_config(src: &Guest, vmid: u32) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let from = src.vmid;
+    let mut config = std::collections::BTreeMap::new();
+    for (key, value) in &src.config {
+        if matches!(key.as_str(), "name" | "hostname" | "template") {
+            continue;
+        }
+        let mut text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        for prefix in ["base", "vm", "subvol"] {
+            let target = if prefix == "subvol" { "subvol" } else { "vm" };
+            text = text.replace(
+                &format!("{prefix}-{from}-disk"),
+                &format!("{target}-{vmid}-disk"),
+            );
+        }
+        if let Some(index) = key
+            .strip_prefix("net")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            let mac = crate::mapping::mac_for(vmid, index);
+            text = crate::simstate::parse_props(&text)
+                .into_iter()
+                .enumerate()
+                .map(|(i, (k, v))| match (i, k.as_str()) {
+                    (_, "hwaddr") => format!("hwaddr={mac}"),
+                    (0, k) if k != "name" => format!("{k}={mac}"),
+                    (_, "") => v,
+                    (_, k) => format!("{k}={v}"),
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+        config.insert(key.clone(), serde_json::Value::String(text));
+    }
+    config
+}
+
 /// `key=value` for the journal, with the cloud-init password masked as Proxmox prints it.
 fn journal_arg(key: &str, value: &serde_json::Value) -> String {
     if key == "cipassword" {
@@ -144,9 +186,7 @@ impl<M: GuestMapping> GuestResource<M> {
         {
             match dir.read_guest(source)? {
                 Some(src) => {
-                    guest.config = src.config;
-                    guest.config.remove("name");
-                    guest.config.remove("hostname");
+                    guest.config = cloned_config(&src, vmid);
                 }
                 None => warnings.push(format!(
                     "clone source {source} does not exist on the simulated node; creating {vmid} from scratch"

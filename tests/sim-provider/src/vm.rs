@@ -412,24 +412,27 @@ impl GuestMapping for Vm {
             set(&mut st, "cpu.0.sockets", ValueAny::Number(sockets));
         }
         read_startup(&mut st, &spec, guest, full);
-        refresh_disks(&mut st, &spec, guest);
-        refresh_nics(&mut st, &spec, guest);
+        refresh_disks(&mut st, &spec, guest, full);
+        refresh_nics(&mut st, &spec, guest, full);
         refresh_init(&mut st, &spec, guest, full);
         st
     }
 }
 
 /// Disks in state order first (a detached one disappears), then any the guest has beyond them.
-fn refresh_disks(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest) {
+fn refresh_disks(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) {
     let disk_spec = sub(spec, "disk");
     let prior = get(st, "disk").clone();
     let mut ifaces: Vec<String> = (0..list_len(&prior))
         .filter_map(|i| get_str(&prior, &format!("{i}.interface")).map(str::to_owned))
         .collect();
+    // Disks beyond those in state show up once state manages disks at all (or after an import), so a
+    // configuration without `disk` blocks (a plain clone) does not fight the template's disks.
+    let manage = full || !ifaces.is_empty();
     let mut extra: Vec<String> = guest
         .config
         .keys()
-        .filter(|k| is_disk_key(k) && !ifaces.contains(k))
+        .filter(|k| manage && is_disk_key(k) && !ifaces.contains(k))
         .filter(|k| guest.get(k).is_some_and(|v| is_data_disk(&v)))
         .cloned()
         .collect();
@@ -472,9 +475,13 @@ fn refresh_disks(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest) {
 }
 
 /// One element per `netN` key, in index order.
-fn refresh_nics(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest) {
+fn refresh_nics(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) {
     let nic_spec = sub(spec, "network_device");
     let prior = get(st, "network_device").clone();
+    // As for disks: only once state manages network devices (or after an import).
+    if !full && list_len(&prior) == 0 {
+        return;
+    }
     let mut out = Vec::new();
     for i in 0.. {
         let Some(value) = guest.get(&format!("net{i}")) else {

@@ -230,6 +230,8 @@ fn add_template(bed: &Bed, vmid: u32) {
     template.set("memory", "2048");
     template.set("scsihw", "virtio-scsi-single");
     template.set("vga", "serial0");
+    template.set("scsi0", format!("local-lvm:base-{vmid}-disk-0,size=2G"));
+    template.set("net0", "virtio=BC:24:11:99:99:99,bridge=vmbr0");
     harness::write_guest(&bed.state, &template).unwrap();
 }
 
@@ -813,6 +815,38 @@ resource "proxmox_virtual_environment_container" "pihole" {
     assert_eq!(auto.get("name").as_deref(), Some("auto"));
     // The import did not rewrite the container.
     assert_eq!(bed.guest(130).unwrap().config, ct.config);
+    let (code, _, out) = bed.plan();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn plain_clone_gets_renamed_disks_and_fresh_macs_without_a_diff() {
+    let bed = bed();
+    add_template(&bed, 9000);
+    bed.config(
+        r#"
+resource "proxmox_virtual_environment_vm" "plain" {
+  vm_id = 105
+  name  = "plain"
+  clone {
+    vm_id = 9000
+  }
+}
+"#,
+    );
+    bed.init();
+    bed.apply();
+    let guest = bed.guest(105).unwrap();
+    assert_eq!(
+        guest.get("scsi0").as_deref(),
+        Some("local-lvm:vm-105-disk-0,size=2G")
+    );
+    assert_eq!(
+        guest.get("net0").as_deref(),
+        Some("virtio=BC:24:11:00:69:00,bridge=vmbr0")
+    );
+    assert!(!guest.template);
+    // No disk or network_device blocks in the configuration: the template's devices are no diff.
     let (code, _, out) = bed.plan();
     assert_eq!(code, 0, "{out}");
 }
