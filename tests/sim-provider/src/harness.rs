@@ -5,8 +5,8 @@
 //!   `TF_CLI_CONFIG_FILE`, so `terraform init` works offline;
 //! - [`Terraform`] runs terraform in a fixture directory with that environment;
 //! - the drift makers ([`set_memory`], [`set_tags`], [`set_startup_order`], [`set_config`],
-//!   [`set_status`], [`destroy_guest`], [`edit_guest`]) change guest files the way an operator does in the Proxmox UI: under the state lock,
-//!   without a journal entry from the provider.
+//!   [`set_status`], [`destroy_guest`], [`edit_guest`]) change guest files the way an operator does in
+//!   the Proxmox UI: under the state lock, without a journal entry from the provider.
 
 use std::ffi::OsString;
 use std::fs;
@@ -27,9 +27,9 @@ pub const BINARY_ENV: &str = "SIM_PROVIDER_BIN";
 /// File name of the binary.
 pub const BINARY_NAME: &str = "terraform-provider-proxmox";
 
-/// The provider binary: `$SIM_PROVIDER_BIN` if set, else built once with
-/// `cargo build -p sim-provider --bin terraform-provider-proxmox` (same profile and target directory as
-/// the calling test, so it is usually up to date already).
+/// The provider binary: `$SIM_PROVIDER_BIN` if set, else built once per test process with
+/// `cargo build -p sim-provider --bin terraform-provider-proxmox` (debug profile, the workspace's target
+/// directory; up to date after the first time, a few hundred milliseconds).
 pub fn provider_binary() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     if let Some(p) = std::env::var_os(BINARY_ENV).filter(|p| !p.is_empty()) {
