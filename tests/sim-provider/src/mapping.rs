@@ -1,0 +1,181 @@
+//! Translations shared by the VM and container mappings: tags, startup order, SSH keys, block shapes.
+
+use tf_provider::value::ValueAny;
+
+use crate::simstate::{Guest, parse_props, url_decode, url_encode};
+use crate::spec::{self, BlockSpec, get, get_num, get_strs, list_len, set};
+
+/// The spec of the nested block `name` (panics only on a programming error in the static schema).
+pub fn sub<'s>(spec: &'s BlockSpec, name: &str) -> &'s BlockSpec {
+    match spec.blocks.iter().find(|b| b.name == name) {
+        Some(b) => b,
+        None => unreachable!("schema has no block {name}"),
+    }
+}
+
+/// Make sure the single block `path` (e.g. `memory`, `initialization.0.user_account`) has an element 0
+/// when `create` is set; returns whether it has one. New elements are the block's skeleton.
+pub fn ensure_single(state: &mut ValueAny, spec: &BlockSpec, path: &str, create: bool) -> bool {
+    let has = list_len(get(state, path)) > 0;
+    if has || !create {
+        return has;
+    }
+    let mut block_spec = spec;
+    for step in path.split('.').filter(|s| s.parse::<usize>().is_err()) {
+        block_spec = sub(block_spec, step);
+    }
+    set(state, path, ValueAny::List(vec![block_spec.skeleton()]));
+    true
+}
+
+/// Tags as Proxmox keeps them: lower case, `;`-joined, sorted (bpg documents that Proxmox sorts them).
+pub fn write_tags(guest: &mut Guest, state: &ValueAny) {
+    let mut tags: Vec<String> = get_strs(state, "tags")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    guest.set_opt("tags", (!tags.is_empty()).then(|| tags.join(";")));
+}
+
+/// Tags read back, sorted as bpg does; the prior order is kept when only the order differs
+/// (bpg's `SuppressIfListsAreEqualIgnoringOrder` with `DiffSuppressOnRefresh`); null stays null when the
+/// guest has none.
+pub fn read_tags(state: &mut ValueAny, guest: &Guest) {
+    let mut tags: Vec<String> = guest
+        .get("tags")
+        .unwrap_or_default()
+        .split([';', ',', ' '])
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    tags.sort();
+    let read = spec::strs(tags.clone());
+    let prior = get(state, "tags");
+    let value = if tags.is_empty() && matches!(prior, ValueAny::Null) {
+        ValueAny::Null
+    } else if spec::same_items(prior, &read) {
+        // DiffSuppressOnRefresh: the same tags in another order are no change.
+        prior.clone()
+    } else {
+        read
+    };
+    set(state, "tags", value);
+}
+
+/// `startup` from the `startup` block (`order=2,up=30,down=60`); -1 means unset, as in bpg.
+pub fn write_startup(guest: &mut Guest, state: &ValueAny) {
+    if list_len(get(state, "startup")) == 0 {
+        guest.set_opt("startup", None);
+        return;
+    }
+    let mut parts = Vec::new();
+    for (attr, key) in [
+        ("order", "order"),
+        ("up_delay", "up"),
+        ("down_delay", "down"),
+    ] {
+        if let Some(n) = get_num(state, &format!("startup.0.{attr}"))
+            && n >= 0
+        {
+            parts.push(format!("{key}={n}"));
+        }
+    }
+    guest.set_opt("startup", (!parts.is_empty()).then(|| parts.join(",")));
+}
+
+/// The `startup` block read back; it appears when the guest has a `startup` key or state has the block.
+pub fn read_startup(state: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) {
+    let value = guest.get("startup");
+    if !ensure_single(state, spec, "startup", full || value.is_some()) {
+        return;
+    }
+    let props = parse_props(&value.unwrap_or_default());
+    for (attr, key) in [
+        ("order", "order"),
+        ("up_delay", "up"),
+        ("down_delay", "down"),
+    ] {
+        let n = props
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(-1);
+        set(state, &format!("startup.0.{attr}"), ValueAny::Number(n));
+    }
+}
+
+/// `sshkeys` as Proxmox stores it: the keys one per line, URL-encoded, ending in a newline.
+pub fn encode_keys(keys: &[String]) -> String {
+    let mut text = keys.join("\n");
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    url_encode(&text)
+}
+
+/// The keys read back from `sshkeys`, reformatted as bpg's read does: one key per line, surrounding
+/// whitespace trimmed, runs of blanks collapsed, empty lines dropped. A configured key that ends in a
+/// newline (`file("id.pub")`) or has doubled blanks therefore reads back different: the known false
+/// positive on `initialization[0].user_account[0].keys`.
+pub fn decode_keys(stored: &str) -> Vec<String> {
+    url_decode(stored)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A MAC address in Proxmox's range, stable for a guest and interface index.
+pub fn mac_for(vmid: u32, index: usize) -> String {
+    let [_, _, hi, lo] = vmid.to_be_bytes();
+    let idx = u8::try_from(index).unwrap_or(u8::MAX);
+    format!("BC:24:11:{hi:02X}:{lo:02X}:{idx:02X}")
+}
+
+/// Boolean from a Proxmox `0`/`1` value.
+pub fn flag(guest: &Guest, key: &str) -> Option<bool> {
+    guest.get(key).map(|v| v.trim() == "1")
+}
+
+/// Proxmox `0`/`1` for a boolean.
+pub fn bit(b: bool) -> String {
+    if b { "1" } else { "0" }.to_owned()
+}
+
+/// A string attribute read back: the value, or `""` when the key is absent (bpg's default).
+pub fn str_or_empty(guest: &Guest, key: &str) -> ValueAny {
+    spec::s(guest.get(key).unwrap_or_default())
+}
+
+/// The value, or `None` for an empty string.
+pub fn nonempty(v: Option<&str>) -> Option<String> {
+    v.filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Number from a configuration key.
+pub fn num(guest: &Guest, key: &str) -> Option<i64> {
+    guest.get(key).and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_reformat_on_read() {
+        let configured = vec!["ssh-ed25519  AAAA ops@homelab\n".to_owned()];
+        let stored = encode_keys(&configured);
+        assert_eq!(decode_keys(&stored), vec!["ssh-ed25519 AAAA ops@homelab"]);
+        let clean = vec!["ssh-ed25519 AAAA ops@homelab".to_owned()];
+        assert_eq!(decode_keys(&encode_keys(&clean)), clean);
+    }
+
+    #[test]
+    fn mac_is_stable() {
+        assert_eq!(mac_for(100, 0), "BC:24:11:00:64:00");
+    }
+}
