@@ -215,16 +215,198 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
     Ok(state)
 }
 
-/// INTEGRATION POINT for the simulated Proxmox node (issue 3, part 1; other helpers' `sshd` and
-/// `sim` modules). Start the sshd and prepare the simulator state under `dir/node`, then:
-/// - push each detached daemon to `state.services` (name, pid = process group, port), so `down` stops it;
-/// - add the exports the tools need, e.g. `state.add("TESTBED_SSH_CONFIG", ...)` (an ssh_config with
-///   Host, Port, User, IdentityFile, UserKnownHostsFile) and `state.add("PVE_SIM_STATE", ...)`.
-///
-/// Until then it does nothing.
+/// Where the simulated node can be reached, written by `testbed node-daemon` once sshd listens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// `127.0.0.1`.
+    pub host: String,
+    /// The port to connect to (the sshd harness's front proxy).
+    pub port: u16,
+    /// The login user (whoever runs the bed).
+    pub user: String,
+    /// The `Host` alias in `ssh_config`.
+    pub alias: String,
+    /// An ssh_config with Host, HostName, Port, User, IdentityFile, UserKnownHostsFile.
+    pub ssh_config: PathBuf,
+    /// known_hosts trusting the node's host key.
+    pub known_hosts: PathBuf,
+    /// The client's private key.
+    pub client_key: PathBuf,
+    /// The simulator's state directory (`PVE_SIM_STATE` on the node).
+    pub sim_state: PathBuf,
+}
+
+const NODE_READY: &str = "ready.json";
+
+/// A binary built next to the running one (`testbed`, `pve-sim`): the same directory, or its parent
+/// when running from `target/debug/deps` (a test binary).
+pub fn sibling_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the running binary")?;
+    let dir = exe
+        .parent()
+        .context("the running binary has no directory")?;
+    [
+        dir.join(name),
+        dir.parent().map(|p| p.join(name)).unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .with_context(|| {
+        format!(
+            "`{name}` is not built next to {} (cargo build -p testbed)",
+            exe.display()
+        )
+    })
+}
+
+/// Starts the simulated Proxmox node in the background (`testbed node-daemon`, which keeps the sshd
+/// harness and its proxy alive) and adds its exports: `TESTBED_SSH_CONFIG`, `TESTBED_SSH_HOST`,
+/// `TESTBED_SSH_PORT`, `TESTBED_SSH_USER`, `TESTBED_SSH_KNOWN_HOSTS`, `TESTBED_SSH_KEY`, `PVE_SIM_STATE`.
 fn start_node(dir: &Path, state: &mut BedState) -> Result<()> {
-    let _ = (dir, state);
+    let node_dir = dir.join("node");
+    if node_dir.exists() {
+        std::fs::remove_dir_all(&node_dir)
+            .with_context(|| format!("removing {}", node_dir.display()))?;
+    }
+    std::fs::create_dir_all(&node_dir)
+        .with_context(|| format!("creating {}", node_dir.display()))?;
+    let mut cmd = process::command(sibling_binary("testbed")?);
+    cmd.arg("node-daemon")
+        .arg("--dir")
+        .arg(&node_dir)
+        .env("TMPDIR", &node_dir);
+    let mut daemon = process::Daemon::spawn("pve-node", cmd, &node_dir.join("node.log"))?;
+    let ready = node_dir.join(NODE_READY);
+    process::wait_until(
+        "the simulated Proxmox node",
+        Duration::from_secs(30),
+        || {
+            daemon.check_alive()?;
+            Ok(ready.is_file())
+        },
+    )?;
+    let info: NodeInfo =
+        serde_json::from_slice(&std::fs::read(&ready).context("reading the node's ready file")?)
+            .context("parsing the node's ready file")?;
+    state.services.push(Service {
+        name: "pve-node".to_owned(),
+        pid: daemon.detach(),
+        port: info.port,
+    });
+    state.add("TESTBED_SSH_CONFIG", info.ssh_config.display().to_string());
+    state.add("TESTBED_SSH_HOST", info.alias.clone());
+    state.add("TESTBED_SSH_PORT", info.port.to_string());
+    state.add("TESTBED_SSH_USER", info.user.clone());
+    state.add(
+        "TESTBED_SSH_KNOWN_HOSTS",
+        info.known_hosts.display().to_string(),
+    );
+    state.add("TESTBED_SSH_KEY", info.client_key.display().to_string());
+    state.add("PVE_SIM_STATE", info.sim_state.display().to_string());
     Ok(())
+}
+
+/// The body of `testbed node-daemon`: a standard node (storages `local` and `local-lvm`), a small homelab
+/// of guests with one real backup each, served by sshd with the simulator first in `PATH`. Writes
+/// `ready.json` (a [`NodeInfo`]) and then serves until killed; the sshd harness's lifeline stops sshd
+/// when this process dies.
+pub fn serve_node(node_dir: &Path) -> Result<()> {
+    use crate::sim::{self, GuestType};
+    let sim_dir = node_dir.join("state");
+    let st = sim::State::create_standard(&sim_dir, "pve")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let guests = [
+        sim::Guest::new(
+            100,
+            GuestType::Qemu,
+            "pve",
+            &[
+                ("name", "jellyfin"),
+                ("memory", "8192"),
+                ("cores", "4"),
+                ("tags", "media;prod"),
+                ("net0", "virtio=BC:24:11:00:01:00,bridge=vmbr0"),
+                ("scsi0", "local-lvm:vm-100-disk-0,size=32G"),
+            ],
+        ),
+        sim::Guest::new(
+            101,
+            GuestType::Lxc,
+            "pve",
+            &[
+                ("hostname", "pihole"),
+                ("memory", "512"),
+                ("swap", "512"),
+                ("cores", "1"),
+                ("ostype", "debian"),
+                ("unprivileged", "1"),
+                ("rootfs", "local-lvm:subvol-101-disk-0,size=8G"),
+                (
+                    "net0",
+                    "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:01:01,ip=dhcp",
+                ),
+            ],
+        ),
+        sim::Guest::new(
+            102,
+            GuestType::Qemu,
+            "pve",
+            &[
+                ("name", "monitoring"),
+                ("memory", "4096"),
+                ("cores", "2"),
+                ("tags", "infra"),
+                ("net0", "virtio=BC:24:11:00:01:02,bridge=vmbr0"),
+                ("scsi0", "local-lvm:vm-102-disk-0,size=32G"),
+            ],
+        ),
+    ];
+    for (i, guest) in guests.iter().enumerate() {
+        let mut guest = guest.clone();
+        guest.status = "running".to_owned();
+        st.add_guest(&guest)?;
+        let spec = sim::fixtures::ArchiveSpec {
+            size: 256 * 1024,
+            ctime: now - 3600 * (i as i64 + 1),
+            seed: i as u64,
+        };
+        st.add_backup(
+            "local",
+            &guest,
+            &spec,
+            &sim::fixtures::BackupOptions::default(),
+        )?;
+    }
+    let bin_dir = node_dir.join("bin");
+    std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
+    let pve_sim = sibling_binary("pve-sim")?;
+    for name in sim::COMMANDS {
+        std::os::unix::fs::symlink(&pve_sim, bin_dir.join(name))
+            .with_context(|| format!("linking {name}"))?;
+    }
+    let sshd = crate::sshd::Sshd::start_with(
+        crate::sshd::SshdOptions::new()
+            .path_prefix(&bin_dir)
+            .env("PVE_SIM_STATE", sim_dir.display().to_string()),
+    )?;
+    let info = NodeInfo {
+        host: sshd.host().to_owned(),
+        port: sshd.port(),
+        user: sshd.user().to_owned(),
+        alias: sshd.alias().to_owned(),
+        ssh_config: sshd.ssh_config(),
+        known_hosts: sshd.known_hosts(),
+        client_key: sshd.client_key(),
+        sim_state: sim_dir,
+    };
+    let tmp = node_dir.join(".ready.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?).context("writing the ready file")?;
+    std::fs::rename(&tmp, node_dir.join(NODE_READY)).context("writing the ready file")?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 fn write_state(dir: &Path, state: &BedState) -> Result<()> {

@@ -1,6 +1,6 @@
 //! `testbed`: the test bed in the background for a shell session.
 //!
-//! `eval "$(testbed up)"` starts moto, the monitoring daemons (and later the simulated node) on
+//! `eval "$(testbed up)"` starts moto, the monitoring daemons and the simulated Proxmox node on
 //! loopback and prints `export` lines; `testbed env` prints them again; `testbed status` lists the
 //! daemons; `testbed down` stops them.
 
@@ -46,6 +46,9 @@ enum Command {
     Env,
     /// List the bed's daemons and whether they run.
     Status,
+    /// (internal) Run the simulated Proxmox node in the foreground; `up` starts it in the background.
+    #[command(hide = true)]
+    NodeDaemon,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +105,10 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                 Ok(0)
             }
         },
+        Command::NodeDaemon => {
+            testbed::bed::serve_node(&dir)?;
+            Ok(0)
+        }
         Command::Status => match testbed::bed::status(&dir)? {
             None => {
                 writeln!(err, "testbed: not up in {}", dir.display())?;
