@@ -2,43 +2,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pve_common::runner::Runner;
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
 use pve_common::secret::Secret;
 
-struct Moto(Child);
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-// TODO(lead): replace with testbed::s3 once the test bed lands.
-#[allow(clippy::disallowed_methods)]
-fn start_moto() -> (Moto, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server on PATH");
-    let moto = Moto(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (moto, format!("http://127.0.0.1:{port}"))
+fn start_moto() -> (testbed::s3::S3Server, String) {
+    let server = testbed::s3::S3Server::start().unwrap();
+    let endpoint = server.endpoint();
+    (server, endpoint)
 }
 
 fn client(endpoint: &str, bucket: &str) -> S3Client {

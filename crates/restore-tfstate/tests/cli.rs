@@ -3,10 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pve_common::runner::Runner;
@@ -51,38 +50,14 @@ resource "terraform_data" "slow" {
 }
 "#;
 
-struct Moto(Child);
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-// TODO(lead): use testbed::s3 once the test bed lands.
-fn start_moto() -> (Moto, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server on PATH");
-    let moto = Moto(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (moto, format!("http://127.0.0.1:{port}"))
+fn start_moto() -> (testbed::s3::S3Server, String) {
+    let server = testbed::s3::S3Server::start().unwrap();
+    let endpoint = server.endpoint();
+    (server, endpoint)
 }
 
 struct Bed {
-    _moto: Moto,
+    _moto: testbed::s3::S3Server,
     endpoint: String,
     dir: tempfile::TempDir,
 }

@@ -478,12 +478,12 @@ impl WebhookSink {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    if let Some(body) = serve_one(stream) {
+                    serve_one(stream, |body| {
                         bodies
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .push(body);
-                    }
+                    });
                 }
             })
         };
@@ -521,7 +521,9 @@ impl Drop for WebhookSink {
 }
 
 /// Reads one HTTP/1.1 request with a Content-Length body, answers 200, returns the body.
-fn serve_one(stream: std::net::TcpStream) -> Option<String> {
+/// Reads one request and records its body BEFORE answering, so a client that got its 200 always
+/// finds the body in [`WebhookSink::bodies`].
+fn serve_one(stream: std::net::TcpStream, record: impl FnOnce(String)) -> Option<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut length = 0usize;
@@ -542,11 +544,11 @@ fn serve_one(stream: std::net::TcpStream) -> Option<String> {
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).ok()?;
+    record(String::from_utf8_lossy(&body).into_owned());
     let mut stream = stream;
     stream
         .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    Some(String::from_utf8_lossy(&body).into_owned())
+        .ok()
 }
 
 #[cfg(test)]
