@@ -79,7 +79,8 @@ pub struct Args {
     #[arg(
         long = "textfile-dir",
         value_name = "DIR",
-        env = "PVE_DRIFT_TEXTFILE_DIR"
+        env = "PVE_DRIFT_TEXTFILE_DIR",
+        value_parser = path_or_empty
     )]
     pub textfile_dir: Option<PathBuf>,
 
@@ -89,6 +90,7 @@ pub struct Args {
         long = "report-dir",
         value_name = "DIR",
         env = "PVE_DRIFT_REPORT_DIR",
+        value_parser = path_or_empty,
         global = true
     )]
     pub report_dir: Option<PathBuf>,
@@ -111,7 +113,7 @@ pub struct Args {
     /// State kept between runs: when drift was first seen, the last success, the alerts pushed
     /// [default: `$STATE_DIRECTORY/state.json` under systemd, else
     /// `${XDG_STATE_HOME:-~/.local/state}/pve-drift/state.json`].
-    #[arg(long = "state-file", value_name = "FILE", env = "PVE_DRIFT_STATE_FILE")]
+    #[arg(long = "state-file", value_name = "FILE", env = "PVE_DRIFT_STATE_FILE", value_parser = path_or_empty)]
     pub state_file: Option<PathBuf>,
 
     #[command(flatten)]
@@ -185,6 +187,11 @@ pub struct InstallArgs {
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// A path, or an empty value (which turns the output off); clap's own path parser rejects empty values.
+fn path_or_empty(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

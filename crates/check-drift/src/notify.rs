@@ -43,10 +43,11 @@ pub struct Plan {
     pub failed_alert: Option<PushedAlert>,
 }
 
+/// Full precision, never rounded up: a resolving `endsAt` must already be past when Alertmanager merges
+/// it, or Alertmanager keeps the firing alert's later `endsAt` (regression: rounding to the second could
+/// move "now" half a second into the future and the resolution was lost).
 fn rfc3339(t: jiff::Timestamp) -> String {
-    t.round(jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    t.to_string()
 }
 
 fn api_alert(a: &PushedAlert, ends_at: &str) -> Value {
