@@ -78,7 +78,14 @@ pub fn publish(config: &Config, runner: &Runner, report: &Report) -> bool {
     let mut ok = true;
     let now_ts = jiff::Timestamp::now();
     let now = now_ts.as_second();
-    let mut state = match (&config.state_file, needs_state(config)) {
+    // Decided first: a state file is only kept when something uses it (no metrics directory and no
+    // Alertmanager, as on a workstation, leaves no state behind).
+    let textfile = config
+        .textfile
+        .as_ref()
+        .filter(|out| usable(out, "metrics", false, runner));
+    let needs_state = textfile.is_some() || config.alertmanager_url.is_some();
+    let mut state = match (&config.state_file, needs_state) {
         (Some(path), true) => State::load(path),
         _ => State::default(),
     };
@@ -87,9 +94,7 @@ pub fn publish(config: &Config, runner: &Runner, report: &Report) -> bool {
         state.record(env, now);
     }
 
-    if let Some(out) = &config.textfile
-        && usable(out, "metrics", false, runner)
-    {
+    if let Some(out) = textfile {
         let path = out.dir.join(crate::metrics::FILE_NAME);
         let previous = std::fs::read_to_string(&path).unwrap_or_default();
         let checked: BTreeSet<&str> = report.environments.iter().map(|e| e.env.as_str()).collect();
@@ -144,7 +149,7 @@ pub fn publish(config: &Config, runner: &Runner, report: &Report) -> bool {
         }
     }
 
-    if let (Some(path), true) = (&config.state_file, needs_state(config)) {
+    if let (Some(path), true) = (&config.state_file, needs_state) {
         let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
         let written = parent
             .map_or(Ok(()), |p| runner.create_dir_all(p, 0o750))
