@@ -49,7 +49,7 @@ pub struct Args {
 
     /// Give up on an environment after this long (init + plan + show), e.g. `90s`, `5m`. Terraform is
     /// interrupted first so it releases the state lock, then killed.
-    #[arg(long = "timeout", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long = "timeout", value_name = "DURATION", env = "PVE_DRIFT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
     /// How long Terraform waits for a held state lock (`-lock-timeout`).
@@ -73,8 +73,125 @@ pub struct Args {
     #[arg(long = "lock-file", value_name = "FILE", env = "PVE_DRIFT_LOCK_FILE")]
     pub lock_file: Option<PathBuf>,
 
+    /// Write Prometheus metrics to `DIR/pve_drift.prom` (atomically, mode 0644) for node_exporter's
+    /// textfile collector [default: /var/lib/node_exporter/textfile_collector]. Empty: no metrics.
+    /// Environments not checked in this run keep their series from the previous file.
+    #[arg(
+        long = "textfile-dir",
+        value_name = "DIR",
+        env = "PVE_DRIFT_TEXTFILE_DIR",
+        value_parser = path_or_empty
+    )]
+    pub textfile_dir: Option<PathBuf>,
+
+    /// Keep per-run reports `DIR/drift-YYYY-MM-DD-<env>.log` and `.json` (mode 0640), read back by
+    /// `check-drift history` [default: /var/log/pve-drift]. Empty: no reports.
+    #[arg(
+        long = "report-dir",
+        value_name = "DIR",
+        env = "PVE_DRIFT_REPORT_DIR",
+        value_parser = path_or_empty,
+        global = true
+    )]
+    pub report_dir: Option<PathBuf>,
+
+    /// Remove report files (only `drift-YYYY-MM-DD-<env>.log|json`) dated more than this long ago at the
+    /// end of each run, e.g. `30d`, `8w`.
+    #[arg(long = "retention", value_name = "DURATION", env = "PVE_DRIFT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub retention: std::time::Duration,
+
+    /// Push DriftDetected / DriftCheckFailed alerts (and their resolution) to this Alertmanager
+    /// (`POST /api/v2/alerts`) when an environment's result changes. An unreachable Alertmanager is a
+    /// warning (retried with backoff), never a failed check.
+    #[arg(
+        long = "alertmanager-url",
+        value_name = "URL",
+        env = "PVE_DRIFT_ALERTMANAGER_URL"
+    )]
+    pub alertmanager_url: Option<String>,
+
+    /// State kept between runs: when drift was first seen, the last success, the alerts pushed
+    /// [default: `$STATE_DIRECTORY/state.json` under systemd, else
+    /// `${XDG_STATE_HOME:-~/.local/state}/pve-drift/state.json`].
+    #[arg(long = "state-file", value_name = "FILE", env = "PVE_DRIFT_STATE_FILE", value_parser = path_or_empty)]
+    pub state_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands; without one, check-drift checks environments.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Show the drift history kept in --report-dir: per environment, when drift started and was resolved,
+    /// and what changed between two runs (new, resolved and still drifted resources).
+    History(HistoryArgs),
+    /// Install the systemd service and daily timer (pve-drift-check), /etc/default/pve-drift-check (kept
+    /// when it exists) and the tmpfiles.d entry, then enable the timer. Idempotent; see --dry-run.
+    InstallTimer(InstallArgs),
+}
+
+/// `check-drift history`.
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Only these environments, comma-separated or repeated.
+    #[arg(long = "env", value_name = "NAME", value_delimiter = ',')]
+    pub env: Vec<String>,
+
+    /// Only runs from this long ago until now, e.g. `7d`.
+    #[arg(long = "since", value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    pub since: std::time::Duration,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `check-drift install-timer`.
+#[derive(clap::Args, Debug)]
+pub struct InstallArgs {
+    /// Where the unit files go.
+    #[arg(
+        long = "unit-dir",
+        value_name = "DIR",
+        default_value = "/etc/systemd/system"
+    )]
+    pub unit_dir: PathBuf,
+
+    /// The settings file the service reads (written only when missing: local edits are kept).
+    #[arg(
+        long = "defaults-file",
+        value_name = "FILE",
+        default_value = "/etc/default/pve-drift-check"
+    )]
+    pub defaults_file: PathBuf,
+
+    /// Where the tmpfiles.d entry for the textfile and report directories goes.
+    #[arg(
+        long = "tmpfiles-dir",
+        value_name = "DIR",
+        default_value = "/etc/tmpfiles.d"
+    )]
+    pub tmpfiles_dir: PathBuf,
+
+    /// check-drift binary the service runs (default: this binary).
+    #[arg(long = "binary", value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+
+    /// Write the files only: no `systemd-tmpfiles --create`, `systemctl daemon-reload` or
+    /// `systemctl enable --now pve-drift-check.timer`.
+    #[arg(long = "no-enable")]
+    pub no_enable: bool,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// A path, or an empty value (which turns the output off); clap's own path parser rejects empty values.
+fn path_or_empty(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::UsageError;
-use crate::cli::Args;
+use crate::cli::{Args, HistoryArgs, InstallArgs};
 
 /// Which environments to check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +51,87 @@ pub struct Config {
     pub color: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Where `pve_drift.prom` goes (`None`: no metrics).
+    pub textfile: Option<OutputDir>,
+    /// Where the per-run reports go (`None`: no reports).
+    pub reports: Option<OutputDir>,
+    /// Report files dated longer ago than this are removed.
+    pub retention: Duration,
+    /// Alertmanager base URL to push alerts to.
+    pub alertmanager_url: Option<String>,
+    /// State kept between runs (first detection, last success, alerts pushed).
+    pub state_file: Option<PathBuf>,
+    /// Retries of the Alertmanager push.
+    pub retry: pve_common::retry::RetryPolicy,
+}
+
+/// An output directory and whether it was asked for explicitly (a missing default directory is only
+/// mentioned with -v; a missing explicit one is a warning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Given on the command line or in the environment.
+    pub explicit: bool,
+}
+
+/// Default of `--textfile-dir`.
+pub const DEFAULT_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
+/// Default of `--report-dir`.
+pub const DEFAULT_REPORT_DIR: &str = "/var/log/pve-drift";
+
+/// `Some(dir)` for a given directory, `None` for an empty value (disabled), the default otherwise.
+pub fn output_dir(given: Option<PathBuf>, default: &str) -> Option<OutputDir> {
+    match given {
+        Some(dir) if dir.as_os_str().is_empty() => None,
+        Some(dir) => Some(OutputDir {
+            dir,
+            explicit: true,
+        }),
+        None => Some(OutputDir {
+            dir: PathBuf::from(default),
+            explicit: false,
+        }),
+    }
+}
+
+/// The state file when none is given: systemd's `$STATE_DIRECTORY` (the unit's `StateDirectory=`), else
+/// `$XDG_STATE_HOME/pve-drift`, else `~/.local/state/pve-drift`.
+pub fn default_state_file() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("STATE_DIRECTORY") {
+        // systemd passes a colon-separated list when several directories are configured.
+        let first = dir
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        return Some(PathBuf::from(first).join("state.json"));
+    }
+    if let Some(dir) = var("XDG_STATE_HOME") {
+        return Some(dir.join("pve-drift/state.json"));
+    }
+    var("HOME").map(|home| home.join(".local/state/pve-drift/state.json"))
+}
+
+/// Retry policy of the Alertmanager push: 4 attempts, 2 s doubling; `PVE_DRIFT_RETRY_DELAY` changes the
+/// first delay (tests use `10ms`).
+pub fn retry_policy() -> Result<pve_common::retry::RetryPolicy, UsageError> {
+    let initial_delay = match std::env::var("PVE_DRIFT_RETRY_DELAY") {
+        Ok(text) => humantime::parse_duration(&text)
+            .map_err(|e| UsageError(format!("PVE_DRIFT_RETRY_DELAY: {e}")))?,
+        Err(_) => Duration::from_secs(2),
+    };
+    Ok(pve_common::retry::RetryPolicy {
+        attempts: 4,
+        initial_delay,
+        max_delay: Duration::from_secs(30),
+    })
 }
 
 /// Time between SIGINT and SIGKILL unless `PVE_DRIFT_KILL_GRACE` says otherwise.
@@ -111,6 +192,19 @@ impl Config {
                 .color
                 .resolve(std::io::stdout().is_terminal(), no_color),
             progress: !args.common.json && !quiet && std::io::stderr().is_terminal(),
+            textfile: output_dir(args.textfile_dir, DEFAULT_TEXTFILE_DIR),
+            reports: output_dir(args.report_dir, DEFAULT_REPORT_DIR),
+            retention: args.retention,
+            alertmanager_url: match args.alertmanager_url {
+                Some(url) if url.trim().is_empty() => None,
+                Some(url) => Some(check_url(&url)?),
+                None => None,
+            },
+            state_file: args
+                .state_file
+                .filter(|p| !p.as_os_str().is_empty())
+                .or_else(default_state_file),
+            retry: retry_policy()?,
         })
     }
 
@@ -132,8 +226,90 @@ impl Config {
             json: false,
             color: false,
             progress: false,
+            textfile: None,
+            reports: None,
+            retention: Duration::from_secs(30 * 86400),
+            alertmanager_url: None,
+            state_file: None,
+            retry: pve_common::retry::RetryPolicy::default(),
         }
     }
+}
+
+/// Checks an Alertmanager URL: `http://` or `https://` and a host; a trailing `/` is dropped.
+pub fn check_url(url: &str) -> Result<String, UsageError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(trimmed.to_owned()),
+        _ => Err(UsageError(format!(
+            "--alertmanager-url `{url}`: expected http://HOST:PORT or https://HOST[:PORT][/PATH]"
+        ))),
+    }
+}
+
+/// `check-drift history`, checked.
+#[derive(Clone, Debug)]
+pub struct HistoryConfig {
+    /// The report folder.
+    pub report_dir: PathBuf,
+    /// Environments (all when empty).
+    pub envs: Vec<String>,
+    /// How far back.
+    pub since: Duration,
+    /// JSON instead of text.
+    pub json: bool,
+}
+
+impl HistoryConfig {
+    /// From the top-level arguments (`--report-dir`, `--json`) and the subcommand's.
+    pub fn from_args(top: &Args, h: HistoryArgs) -> Result<HistoryConfig, UsageError> {
+        for name in &h.env {
+            validate_env_name(name)?;
+        }
+        let report_dir = match &top.report_dir {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                return Err(UsageError(
+                    "history: --report-dir (PVE_DRIFT_REPORT_DIR) is empty".to_owned(),
+                ));
+            }
+            Some(dir) => dir.clone(),
+            None => PathBuf::from(DEFAULT_REPORT_DIR),
+        };
+        Ok(HistoryConfig {
+            report_dir,
+            envs: h.env,
+            since: h.since,
+            json: h.common.json || top.common.json,
+        })
+    }
+}
+
+/// `check-drift install-timer`, checked.
+pub fn install_config(i: InstallArgs) -> anyhow::Result<crate::install::InstallConfig> {
+    let binary = match i.binary {
+        Some(b) => b,
+        None => std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .map_err(|e| anyhow::anyhow!("finding this binary's path ({e}); give --binary"))?,
+    };
+    if !binary.is_absolute() {
+        return Err(UsageError(format!(
+            "--binary {}: an absolute path is needed (systemd's ExecStart)",
+            binary.display()
+        ))
+        .into());
+    }
+    Ok(crate::install::InstallConfig {
+        unit_dir: i.unit_dir,
+        defaults_file: i.defaults_file,
+        tmpfiles_dir: i.tmpfiles_dir,
+        binary,
+        enable: !i.no_enable,
+        dry_run: i.common.dry_run,
+    })
 }
 
 #[cfg(test)]

@@ -8,9 +8,15 @@
 
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod ignore;
+pub mod install;
+pub mod metrics;
+pub mod notify;
 pub mod plan;
+pub mod publish;
 pub mod report;
+pub mod state;
 pub mod terraform;
 
 use std::collections::HashSet;
@@ -46,6 +52,8 @@ pub struct Outcome {
     pub report: Option<Report>,
     /// Stopped by SIGINT/SIGTERM.
     pub interrupted: bool,
+    /// The metrics, report or state files could not be written (exit 1).
+    pub output_failed: bool,
 }
 
 impl Outcome {
@@ -564,13 +572,15 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     for r in &mut resources {
         target.rules.apply(r);
     }
-    Ok(EnvReport::checked(
+    let mut report = EnvReport::checked(
         &target.name,
         exit_code,
         resources,
         analysis.output_changes,
         analysis.unplanned_drift,
-    ))
+    );
+    report.plan_text = plan_out.map(|o| o.stdout_text());
+    Ok(report)
 }
 
 fn timestamp() -> String {
@@ -599,6 +609,20 @@ pub fn run(config: &Config) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
+/// `check-drift history`: reads the report folder and prints the timeline.
+pub fn run_history(config: &config::HistoryConfig) -> anyhow::Result<()> {
+    let today = history::today();
+    let since = history::cutoff(today, config.since);
+    let files = history::read(&config.report_dir, &config.envs, since)?;
+    let h = history::analyze(&config.report_dir, since, &files);
+    let written = if config.json {
+        pve_common::output::write_json(&h)
+    } else {
+        pve_common::output::write_stdout(&history::render_text(&h))
+    };
+    written.context("writing the history to stdout")
+}
+
 /// [`run`] without signal handlers and without writing the report: the caller owns the interrupt flag
 /// (a test sets it to simulate Ctrl-C) and gets the report in the [`Outcome`].
 pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Outcome> {
@@ -622,6 +646,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                 return Ok(Outcome {
                     report: None,
                     interrupted: true,
+                    output_failed: false,
                 });
             }
         }
@@ -718,9 +743,11 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         .collect();
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     if config.dry_run {
+        publish::dry_run(config, &runner);
         return Ok(Outcome {
             report: None,
             interrupted: was_interrupted,
+            output_failed: false,
         });
     }
     let report = Report {
@@ -735,9 +762,16 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         summary: Summary::of(&environments),
         environments,
     };
+    let output_failed = if was_interrupted {
+        pve_common::warn!("interrupted: metrics, reports and alerts are not updated");
+        false
+    } else {
+        !publish::publish(config, &runner, &report)
+    };
     Ok(Outcome {
         report: Some(report),
         interrupted: was_interrupted,
+        output_failed,
     })
 }
 

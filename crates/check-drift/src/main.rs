@@ -2,26 +2,43 @@
 
 use std::process::ExitCode;
 
+use check_drift::cli::Command;
 use pve_common::exit::Code;
 
 fn main() -> ExitCode {
-    let args = match pve_common::cli::parse::<check_drift::cli::Args>() {
+    let mut args = match pve_common::cli::parse::<check_drift::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init("check-drift", args.common.verbosity(), args.common.color);
-    let config = match check_drift::config::Config::from_args(args) {
-        Ok(config) => config,
-        Err(err) => {
-            pve_common::error!("{err}");
-            return Code::Usage.into();
+    let result = match args.command.take() {
+        Some(Command::History(h)) => {
+            pve_common::log::init("check-drift", h.common.verbosity(), h.common.color);
+            check_drift::config::HistoryConfig::from_args(&args, h)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| check_drift::run_history(&c))
+                .map(|()| Code::Success)
+        }
+        Some(Command::InstallTimer(i)) => {
+            pve_common::log::init("check-drift", i.common.verbosity(), i.common.color);
+            check_drift::config::install_config(i)
+                .and_then(|c| check_drift::install::run(&c))
+                .map(|_| Code::Success)
+        }
+        None => {
+            pve_common::log::init("check-drift", args.common.verbosity(), args.common.color);
+            check_drift::config::Config::from_args(args)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| check_drift::run(&c))
+                .map(|outcome| match outcome {
+                    o if o.interrupted => Code::Interrupted,
+                    o if o.any_error() || o.output_failed => Code::Failure,
+                    o if o.any_drift() => Code::Drift,
+                    _ => Code::Success,
+                })
         }
     };
-    let code = match check_drift::run(&config) {
-        Ok(outcome) if outcome.interrupted => Code::Interrupted,
-        Ok(outcome) if outcome.any_error() => Code::Failure,
-        Ok(outcome) if outcome.any_drift() => Code::Drift,
-        Ok(_) => Code::Success,
+    match result {
+        Ok(code) => code.into(),
         Err(err) => {
             pve_common::error!("{err:#}");
             if err.is::<check_drift::UsageError>() {
@@ -31,7 +48,7 @@ fn main() -> ExitCode {
             } else {
                 Code::Failure
             }
+            .into()
         }
-    };
-    code.into()
+    }
 }

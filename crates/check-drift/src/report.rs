@@ -73,7 +73,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// `in_sync`, `drift` or `error`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::InSync => "in_sync",
             Status::Drift => "drift",
@@ -143,6 +144,9 @@ pub struct EnvReport {
     pub unplanned_drift: Vec<UnplannedDrift>,
     /// Why it could not be checked (null unless status is error).
     pub error: Option<EnvError>,
+    /// Terraform's plan text (for the report files only; not part of the JSON document).
+    #[serde(skip)]
+    pub plan_text: Option<String>,
 }
 
 impl EnvReport {
@@ -187,6 +191,7 @@ impl EnvReport {
             output_changes,
             unplanned_drift,
             error: None,
+            plan_text: None,
         }
     }
 

@@ -4,6 +4,8 @@
 //! backend, no download), with drift made by editing the state file, adding tfvars or `terraform state rm`.
 //! `fake_terraform` uses `fixtures/fake-terraform.sh`, which logs every call: for dry-run, never-apply,
 //! timeouts, signals and S3-style lock messages. `usage` covers arguments and exit codes 64 and 75.
+//! `operations` covers metrics, reports, history, the Alertmanager push and install-timer, and (module
+//! `operations::monitoring`) the whole chain through node_exporter, Prometheus and Alertmanager.
 //! `library` drives `check_drift::run_with` with a hand-built `Config`, as the shared test bed will.
 
 // Helpers outside #[test] functions may unwrap too: a failed setup is a failed test.
@@ -11,6 +13,7 @@
 
 mod fake_terraform;
 mod library;
+mod operations;
 mod real_terraform;
 mod support;
 mod usage;

@@ -1,19 +1,81 @@
-complete -c check-drift -l env -d 'Check only these environments (folder names under --root), comma-separated or repeated' -r
-complete -c check-drift -l root -d 'Folder whose subfolders holding `*.tf` files are the environments' -r -F
-complete -c check-drift -s j -l jobs -d 'At most this many environments at once (default: number of CPUs, capped by the number of environments)' -r
-complete -c check-drift -l timeout -d 'Give up on an environment after this long (init + plan + show), e.g. `90s`, `5m`. Terraform is interrupted first so it releases the state lock, then killed' -r
-complete -c check-drift -l lock-timeout -d 'How long Terraform waits for a held state lock (`-lock-timeout`)' -r
-complete -c check-drift -l ignore-file -d 'Ignore rules to use instead of `<root>/.driftignore` and `<env>/.driftignore`' -r -F
-complete -c check-drift -l terraform-bin -d 'Terraform or OpenTofu binary (default: `tofu`, else `terraform`, from PATH)' -r -F
-complete -c check-drift -l lock-file -d 'Run lock file (default: `/run/lock/pve-drift.lock`, or `$XDG_RUNTIME_DIR/pve-drift.lock` when /run/lock is not writable)' -r -F
-complete -c check-drift -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_check_drift_global_optspecs
+    string join \n env= all root= j/jobs= timeout= lock-timeout= ignore-file= terraform-bin= wait-lock lock-file= textfile-dir= report-dir= retention= alertmanager-url= state-file= dry-run json color= v/verbose q/quiet h/help V/version
+end
+
+function __fish_check_drift_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_check_drift_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_check_drift_using_subcommand
+    set -l cmd (__fish_check_drift_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c check-drift -n "__fish_check_drift_needs_command" -l env -d 'Check only these environments (folder names under --root), comma-separated or repeated' -r
+complete -c check-drift -n "__fish_check_drift_needs_command" -l root -d 'Folder whose subfolders holding `*.tf` files are the environments' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -s j -l jobs -d 'At most this many environments at once (default: number of CPUs, capped by the number of environments)' -r
+complete -c check-drift -n "__fish_check_drift_needs_command" -l timeout -d 'Give up on an environment after this long (init + plan + show), e.g. `90s`, `5m`. Terraform is interrupted first so it releases the state lock, then killed' -r
+complete -c check-drift -n "__fish_check_drift_needs_command" -l lock-timeout -d 'How long Terraform waits for a held state lock (`-lock-timeout`)' -r
+complete -c check-drift -n "__fish_check_drift_needs_command" -l ignore-file -d 'Ignore rules to use instead of `<root>/.driftignore` and `<env>/.driftignore`' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l terraform-bin -d 'Terraform or OpenTofu binary (default: `tofu`, else `terraform`, from PATH)' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l lock-file -d 'Run lock file (default: `/run/lock/pve-drift.lock`, or `$XDG_RUNTIME_DIR/pve-drift.lock` when /run/lock is not writable)' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l textfile-dir -d 'Write Prometheus metrics to `DIR/pve_drift.prom` (atomically, mode 0644) for node_exporter\'s textfile collector [default: /var/lib/node_exporter/textfile_collector]. Empty: no metrics. Environments not checked in this run keep their series from the previous file' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l report-dir -d 'Keep per-run reports `DIR/drift-YYYY-MM-DD-<env>.log` and `.json` (mode 0640), read back by `check-drift history` [default: /var/log/pve-drift]. Empty: no reports' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l retention -d 'Remove report files (only `drift-YYYY-MM-DD-<env>.log|json`) dated more than this long ago at the end of each run, e.g. `30d`, `8w`' -r
+complete -c check-drift -n "__fish_check_drift_needs_command" -l alertmanager-url -d 'Push DriftDetected / DriftCheckFailed alerts (and their resolution) to this Alertmanager (`POST /api/v2/alerts`) when an environment\'s result changes. An unreachable Alertmanager is a warning (retried with backoff), never a failed check' -r
+complete -c check-drift -n "__fish_check_drift_needs_command" -l state-file -d 'State kept between runs: when drift was first seen, the last success, the alerts pushed [default: `$STATE_DIRECTORY/state.json` under systemd, else `${XDG_STATE_HOME:-~/.local/state}/pve-drift/state.json`]' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c check-drift -l all -d 'Check every environment under --root (the default when --env is not given)'
-complete -c check-drift -l wait-lock -d 'Wait for another check-drift run to finish instead of exiting 75 at once'
-complete -c check-drift -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
-complete -c check-drift -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
-complete -c check-drift -s v -l verbose -d 'Say more on stderr (commands run, timings)'
-complete -c check-drift -s q -l quiet -d 'Say only warnings and errors on stderr'
-complete -c check-drift -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c check-drift -s V -l version -d 'Print version'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l all -d 'Check every environment under --root (the default when --env is not given)'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l wait-lock -d 'Wait for another check-drift run to finish instead of exiting 75 at once'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
+complete -c check-drift -n "__fish_check_drift_needs_command" -s v -l verbose -d 'Say more on stderr (commands run, timings)'
+complete -c check-drift -n "__fish_check_drift_needs_command" -s q -l quiet -d 'Say only warnings and errors on stderr'
+complete -c check-drift -n "__fish_check_drift_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c check-drift -n "__fish_check_drift_needs_command" -s V -l version -d 'Print version'
+complete -c check-drift -n "__fish_check_drift_needs_command" -f -a "history" -d 'Show the drift history kept in --report-dir: per environment, when drift started and was resolved, and what changed between two runs (new, resolved and still drifted resources)'
+complete -c check-drift -n "__fish_check_drift_needs_command" -f -a "install-timer" -d 'Install the systemd service and daily timer (pve-drift-check), /etc/default/pve-drift-check (kept when it exists) and the tmpfiles.d entry, then enable the timer. Idempotent; see --dry-run'
+complete -c check-drift -n "__fish_check_drift_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l env -d 'Only these environments, comma-separated or repeated' -r
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l since -d 'Only runs from this long ago until now, e.g. `7d`' -r
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l report-dir -d 'Keep per-run reports `DIR/drift-YYYY-MM-DD-<env>.log` and `.json` (mode 0640), read back by `check-drift history` [default: /var/log/pve-drift]. Empty: no reports' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -s v -l verbose -d 'Say more on stderr (commands run, timings)'
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -s q -l quiet -d 'Say only warnings and errors on stderr'
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l unit-dir -d 'Where the unit files go' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l defaults-file -d 'The settings file the service reads (written only when missing: local edits are kept)' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l tmpfiles-dir -d 'Where the tmpfiles.d entry for the textfile and report directories goes' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l binary -d 'check-drift binary the service runs (default: this binary)' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l report-dir -d 'Keep per-run reports `DIR/drift-YYYY-MM-DD-<env>.log` and `.json` (mode 0640), read back by `check-drift history` [default: /var/log/pve-drift]. Empty: no reports' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l no-enable -d 'Write the files only: no `systemd-tmpfiles --create`, `systemctl daemon-reload` or `systemctl enable --now pve-drift-check.timer`'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -s v -l verbose -d 'Say more on stderr (commands run, timings)'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -s q -l quiet -d 'Say only warnings and errors on stderr'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c check-drift -n "__fish_check_drift_using_subcommand help; and not __fish_seen_subcommand_from history install-timer help" -f -a "history" -d 'Show the drift history kept in --report-dir: per environment, when drift started and was resolved, and what changed between two runs (new, resolved and still drifted resources)'
+complete -c check-drift -n "__fish_check_drift_using_subcommand help; and not __fish_seen_subcommand_from history install-timer help" -f -a "install-timer" -d 'Install the systemd service and daily timer (pve-drift-check), /etc/default/pve-drift-check (kept when it exists) and the tmpfiles.d entry, then enable the timer. Idempotent; see --dry-run'
+complete -c check-drift -n "__fish_check_drift_using_subcommand help; and not __fish_seen_subcommand_from history install-timer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -831,16 +831,31 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
         assert!(rw.contains(path), "ReadWritePaths lacks {path}: {rw:?}");
     }
     // The unit timeout must exceed the per-environment timeouts added up (documented in the unit
-    // and in /etc/default/pve-drift-check): 4 environments x 10 min.
+    // and in /etc/default/pve-drift-check): 4 environments x PVE_DRIFT_TIMEOUT, whose default the
+    // defaults file shows as `#PVE_DRIFT_TIMEOUT=5m` (check-drift's --timeout default).
     let timeout = directive(&service, "TimeoutStartSec");
     let minutes: u64 = timeout
         .first()
         .and_then(|t| t.strip_suffix("min"))
         .and_then(|m| m.parse().ok())
         .with_context(|| format!("TimeoutStartSec in minutes expected, found {timeout:?}"))?;
+    let defaults_text = fs::read_to_string(packaging().join("default/pve-drift-check"))?;
+    let per_env: u64 = defaults_text
+        .lines()
+        .find_map(|l| l.strip_prefix("#PVE_DRIFT_TIMEOUT="))
+        .and_then(|v| v.strip_suffix('m'))
+        .and_then(|m| m.parse().ok())
+        .context("default/pve-drift-check lacks `#PVE_DRIFT_TIMEOUT=<N>m`")?;
+    let cli = fs::read_to_string(repo_root().join("crates/check-drift/src/cli.rs"))?;
+    ensure!(
+        cli.contains(&format!(
+            "env = \"PVE_DRIFT_TIMEOUT\", default_value = \"{per_env}m\""
+        )),
+        "the defaults file shows PVE_DRIFT_TIMEOUT={per_env}m, which is not check-drift's --timeout default"
+    );
     assert!(
-        minutes > 4 * 10,
-        "TimeoutStartSec={minutes}min is not above 4 x 10 min"
+        minutes > 4 * per_env,
+        "TimeoutStartSec={minutes}min is not above 4 x {per_env} min"
     );
 
     let timer = unit_directives(&fs::read_to_string(dir.join("pve-drift-check.timer"))?);
@@ -869,6 +884,66 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
         );
     }
     assert!(defaults.contains("PVE_DRIFT_TEXTFILE_DIR=/var/lib/node_exporter/textfile_collector"));
+    Ok(())
+}
+
+/// The metric contract above is exactly what check-drift's textfile writer declares.
+#[test]
+fn drift_metric_contract_matches_check_drift() -> Result<()> {
+    let src = fs::read_to_string(repo_root().join("crates/check-drift/src/metrics.rs"))?;
+    let table = src
+        .split("pub const METRICS")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .context("no METRICS table in crates/check-drift/src/metrics.rs")?;
+    let written: BTreeSet<&str> = table
+        .split('"')
+        .filter(|s| s.starts_with("pve_drift_"))
+        .collect();
+    let contract: BTreeSet<&str> = DRIFT_METRICS.iter().copied().collect();
+    ensure!(
+        written == contract,
+        "check-drift writes {written:?}, the packaging contract says {contract:?}"
+    );
+    Ok(())
+}
+
+/// Every `PVE_DRIFT_*` variable the defaults file or the unit sets must be one check-drift reads
+/// (a clap `env = "..."` in its cli.rs), or the setting silently does nothing.
+#[test]
+fn drift_settings_are_variables_check_drift_reads() -> Result<()> {
+    let cli = fs::read_to_string(repo_root().join("crates/check-drift/src/cli.rs"))?;
+    let read: BTreeSet<String> = cli
+        .split("env = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    let defaults = fs::read_to_string(packaging().join("default/pve-drift-check"))?;
+    let service = fs::read_to_string(packaging().join("systemd/pve-drift-check.service"))?;
+    let mut set = BTreeSet::new();
+    for line in defaults.lines() {
+        let line = line.trim_start_matches('#');
+        if let Some((name, _)) = line.split_once('=')
+            && name.starts_with("PVE_DRIFT_")
+        {
+            set.insert(name.to_owned());
+        }
+    }
+    for line in service.lines() {
+        if let Some(rest) = line.strip_prefix("Environment=")
+            && let Some((name, _)) = rest.split_once('=')
+            && name.starts_with("PVE_DRIFT_")
+        {
+            set.insert(name.to_owned());
+        }
+    }
+    ensure!(set.len() >= 6, "too few PVE_DRIFT_ settings found: {set:?}");
+    let unread: Vec<&String> = set.difference(&read).collect();
+    ensure!(
+        unread.is_empty(),
+        "set for the service but not read by check-drift: {unread:?} (it reads {read:?})"
+    );
     Ok(())
 }
 

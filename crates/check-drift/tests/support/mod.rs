@@ -28,9 +28,21 @@ pub fn bin() -> Command {
         "TF_BIN",
         "PVE_DRIFT_LOCK_FILE",
         "PVE_DRIFT_KILL_GRACE",
+        "PVE_DRIFT_ALERTMANAGER_URL",
+        "PVE_DRIFT_TIMEOUT",
+        "PVE_DRIFT_RETENTION",
+        "PVE_DRIFT_RETRY_DELAY",
     ] {
         cmd.env_remove(var);
     }
+    // Never the machine's node_exporter directory, /var/log or ~/.local/state: tests that want these
+    // outputs pass the options, which win over the environment.
+    cmd.env("PVE_DRIFT_TEXTFILE_DIR", "")
+        .env("PVE_DRIFT_REPORT_DIR", "")
+        .env(
+            "PVE_DRIFT_STATE_FILE",
+            "/nonexistent/pve-drift-test-state.json",
+        );
     cmd.env("NO_COLOR", "1");
     cmd
 }
