@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use pve_common::process::{Signal, signal_group};
 use pve_common::runner::{Access, CommandOutput, LocalCommand, Runner, strip_ansi};
 use serde::{Deserialize, Serialize};
 
@@ -121,7 +122,7 @@ pub fn run_step(
     let pgid = handle.pids().first().copied();
     if let Some(pgid) = pgid {
         pve_common::debug!("sending SIGINT to process group {pgid} ({cmd})");
-        signal_group(pgid, libc::SIGINT);
+        signal_group(pgid, Signal::SIGINT);
     }
     let out = match handle.wait_timeout(limits.grace).with_context(context)? {
         Some(out) => to_output(out),
@@ -131,7 +132,7 @@ pub fn run_step(
                     "Terraform did not stop within {} of SIGINT; killing it (the state lock may stay held)",
                     humantime::format_duration(limits.grace)
                 );
-                signal_group(pgid, libc::SIGKILL);
+                signal_group(pgid, Signal::SIGKILL);
             }
             to_output(handle.wait().with_context(context)?)
         }
@@ -148,22 +149,6 @@ fn to_output(out: &std::process::Output) -> CommandOutput {
         status: out.status,
         stdout: out.stdout.clone(),
         stderr: out.stderr.clone(),
-    }
-}
-
-/// Sends `signal` to process group `pgid`; a group that is already gone is fine.
-#[allow(unsafe_code)]
-fn signal_group(pgid: u32, signal: libc::c_int) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
-        return;
-    };
-    if pgid <= 1 {
-        return;
-    }
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours; a negative pid addresses the
-    // process group we created for this child (never our own group, never pid 1).
-    unsafe {
-        libc::kill(-pgid, signal);
     }
 }
 

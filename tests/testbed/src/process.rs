@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+pub use pve_common::process::Signal;
 
 /// How long a daemon gets between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
@@ -156,14 +157,14 @@ impl Daemon {
             return Ok(());
         };
         let pid = child.id();
-        signal_group(pid, libc::SIGTERM);
+        signal_group(pid, Signal::SIGTERM);
         let deadline = Instant::now() + STOP_GRACE;
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => break,
                 Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
                 Ok(None) => {
-                    signal_group(pid, libc::SIGKILL);
+                    signal_group(pid, Signal::SIGKILL);
                     child
                         .wait()
                         .with_context(|| format!("reaping {}", self.name))?;
@@ -173,7 +174,7 @@ impl Daemon {
             }
         }
         // Anything the daemon forked and left in its group goes too.
-        signal_group(pid, libc::SIGKILL);
+        signal_group(pid, Signal::SIGKILL);
         watchdog('-', pid);
         Ok(())
     }
@@ -195,17 +196,9 @@ impl Drop for Daemon {
     }
 }
 
-/// Sends `signal` to process group `pgid`; false if there was no such group.
-#[allow(unsafe_code)]
-pub fn signal_group(pgid: u32, signal: i32) -> bool {
-    let Ok(pgid) = i32::try_from(pgid) else {
-        return false;
-    };
-    if pgid <= 1 {
-        return false;
-    }
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
-    unsafe { libc::kill(-pgid, signal) == 0 }
+/// Sends `signal` to process group `pgid` (see [`pve_common::process::signal_group`]).
+pub fn signal_group(pgid: u32, signal: Signal) -> bool {
+    pve_common::process::signal_group(pgid, signal)
 }
 
 /// Whether process `pid` exists and is not a zombie.
@@ -223,15 +216,15 @@ pub fn pid_alive(pid: u32) -> bool {
 /// wait up to `grace`, then SIGKILL. Returns whether the leader had still been running.
 pub fn stop_group(pid: u32, grace: Duration) -> bool {
     if !pid_alive(pid) {
-        signal_group(pid, libc::SIGKILL);
+        signal_group(pid, Signal::SIGKILL);
         return false;
     }
-    signal_group(pid, libc::SIGTERM);
+    signal_group(pid, Signal::SIGTERM);
     let deadline = Instant::now() + grace;
     while pid_alive(pid) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
-    signal_group(pid, libc::SIGKILL);
+    signal_group(pid, Signal::SIGKILL);
     true
 }
 

@@ -266,7 +266,7 @@ fn metrics_file_is_never_partial_when_check_drift_is_killed() {
         // Spread the kills over the run, most of them near its end where the file is written.
         std::thread::sleep(Duration::from_millis(150 + (i * 37) % 250));
         // check-drift and its fake terraforms, all at once.
-        testbed::process::signal_group(child.id(), libc::SIGKILL);
+        testbed::process::signal_group(child.id(), testbed::process::Signal::SIGKILL);
         let status = child.wait().unwrap();
         if status.success() || status.code() == Some(2) {
             complete += 1;
