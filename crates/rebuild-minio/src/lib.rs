@@ -606,7 +606,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
         }
     }
     buckets(ctx, report)?;
-    states(ctx, report)?;
+    states(ctx, report, needs_apply)?;
     if needs_apply {
         let back = restore_tfstate::to_minio(&config.tfstate_config(&config.env, &config.env_dir))
             .context("moving the MinIO environment back to S3 (restore-tfstate --to-minio)")?;
@@ -934,25 +934,12 @@ fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
 }
 
 /// Step 3b: upload each environment's newest save point, unless S3 holds the same or a newer serial.
-fn states(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
+fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<()> {
     let mut failed = Vec::new();
     let mut uploaded = 0;
-    // The MinIO environment goes back through to-minio, which does its own serial checks.
-    report.states.push(StateReport {
-        env: ctx.minio.name.clone(),
-        bucket: ctx.minio.backend.bucket.clone(),
-        key: ctx.minio.backend.key.clone(),
-        source: Some(ctx.config.env_dir.join("terraform.tfstate")),
-        source_serial: None,
-        action: "unchecked".to_owned(),
-        serial: None,
-        version_id: None,
-        sound: None,
-        init_ok: None,
-        plan_exit_code: None,
-        error: None,
-    });
-    for env in &ctx.envs {
+    let mut considered = 0;
+    for env in ctx.all_envs() {
+        let is_minio = env.name == ctx.minio.name;
         let mut entry = StateReport {
             env: env.name.clone(),
             bucket: env.backend.bucket.clone(),
@@ -967,6 +954,14 @@ fn states(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
             plan_exit_code: None,
             error: None,
         };
+        if is_minio && minio_moves_back {
+            // Its local state goes back through to-minio, which does its own serial checks.
+            entry.source = Some(ctx.config.env_dir.join("terraform.tfstate"));
+            entry.action = "unchecked".to_owned();
+            report.states.push(entry);
+            continue;
+        }
+        considered += 1;
         match upload_state(ctx, env, &mut entry) {
             Ok(()) => {
                 if entry.action == "uploaded" {
@@ -992,7 +987,7 @@ fn states(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
             format!(
                 "{uploaded} state(s) uploaded from {}, {} kept",
                 ctx.config.state_from.display(),
-                ctx.envs.len() - uploaded
+                considered - uploaded
             ),
         );
     } else {

@@ -160,6 +160,40 @@ fn rebuild_brings_s3_back_restores_states_and_plans_against_s3() {
 }
 
 #[test]
+fn live_minio_without_its_data_gets_buckets_and_states_back_without_an_apply() {
+    let bed = Bed::up();
+    bed.empty_s3();
+    let pid = bed.s3_pid();
+    let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
+    for name in ["to_local", "plan", "apply", "wait_healthy", "to_minio"] {
+        assert_eq!(step(&doc, name)["status"], "skipped", "{name}: {doc:#}");
+    }
+    assert_eq!(step(&doc, "verify")["status"], "ok", "{doc:#}");
+    assert_eq!(bed.s3_pid(), pid, "the server was not touched");
+    for env in ["monitoring", "prod"] {
+        let state = bed.s3_state(env).unwrap();
+        assert_eq!(state["serial"], bed.save_point(env)["serial"], "{env}");
+    }
+    let buckets = doc["buckets"].as_array().unwrap();
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b["created"] == true && b["versioning"] == "enabled"),
+        "{doc:#}"
+    );
+    assert!(
+        doc["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["action"] == "uploaded" && s["plan_exit_code"] == 0),
+        "{doc:#}"
+    );
+}
+
+#[test]
 fn dry_run_changes_nothing() {
     let bed = Bed::up();
     bed.lose_minio();

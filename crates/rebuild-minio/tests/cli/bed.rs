@@ -206,6 +206,15 @@ impl Bed {
         .unwrap();
     }
 
+    /// MinIO is up again but empty (a reinstalled server without its data disk).
+    pub fn empty_s3(&self) {
+        self.kill_s3();
+        std::fs::remove_file(self.s3_dir().join("moto.pid")).unwrap();
+        testbed::process::wait_until("S3 to stop", Duration::from_secs(20), || Ok(!self.s3_up()))
+            .unwrap();
+        self.start_s3();
+    }
+
     /// Every file under the environments and save points with its content, to prove nothing changed.
     pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut out = Vec::new();
