@@ -194,6 +194,33 @@ fn live_minio_without_its_data_gets_buckets_and_states_back_without_an_apply() {
 }
 
 #[test]
+fn force_rebuilds_a_healthy_minio_keeping_newer_states() {
+    let bed = Bed::up();
+    let before = bed.s3_state("monitoring").unwrap()["serial"]
+        .as_u64()
+        .unwrap();
+    let (code, doc, stderr) = rebuild(&bed, &["--yes", "--force"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
+    assert_eq!(step(&doc, "to_local")["status"], "ok");
+    assert_eq!(step(&doc, "to_minio")["status"], "ok", "{doc:#}");
+    let states = doc["states"].as_array().unwrap();
+    let prod = states.iter().find(|s| s["env"] == "prod").unwrap();
+    assert_eq!(
+        prod["action"], "kept",
+        "S3 already has that serial: {prod:#}"
+    );
+    let monitoring = states.iter().find(|s| s["env"] == "monitoring").unwrap();
+    assert_eq!(monitoring["action"], "moved_back");
+    assert!(
+        bed.s3_state("monitoring").unwrap()["serial"]
+            .as_u64()
+            .unwrap()
+            >= before
+    );
+}
+
+#[test]
 fn dry_run_changes_nothing() {
     let bed = Bed::up();
     bed.lose_minio();
