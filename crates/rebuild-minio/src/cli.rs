@@ -1,12 +1,71 @@
-//! Command line of `rebuild-minio`.
+//! Command line of `rebuild-minio` (drop-in for `scripts/restore/rebuild-minio.sh`).
+
+use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::CommonArgs;
+use pve_common::cli::{CommonArgs, ConfirmArgs};
 
 /// Rebuild the MinIO server that holds the Terraform states, and prove it is healthy.
+///
+/// First checks MinIO (`/minio/health/live`, or an S3 request when the endpoint is not MinIO) and every
+/// state bucket: when all is well, says so and changes nothing. Otherwise moves the MinIO environment to
+/// a local state (restore-tfstate's --to-local), shows `terraform plan -target=<module>`, refuses it if it
+/// would destroy or replace anything outside the module, applies it after confirmation, waits until MinIO
+/// answers, creates the buckets with versioning, uploads the states from the save points, moves the
+/// environment back to S3 (--to-minio) and verifies every environment against S3.
 #[derive(Parser, Debug)]
 #[command(name = "rebuild-minio", version, about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
 pub struct Args {
+    /// The environment that defines MinIO (a folder name under --root).
+    #[arg(long, value_name = "NAME", default_value = "monitoring")]
+    pub env: String,
+
+    /// The Terraform address of the MinIO module (only it is applied).
+    #[arg(long, value_name = "ADDRESS", default_value = "module.minio")]
+    pub target: String,
+
+    /// The state buckets to create and check (comma-separated; default: every bucket named by an
+    /// environment's S3 backend).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub buckets: Vec<String>,
+
+    /// Folder of state save points (restore-tfstate's `<env>-<time>.tfstate` files) to upload from
+    /// (default: restore-tfstate's save-point folder).
+    #[arg(long, value_name = "DIR", env = "PVE_TFSTATE_BACKUP_DIR")]
+    pub state_from: Option<PathBuf>,
+
+    /// Folder holding one subfolder per environment.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PVE_DRIFT_ROOT",
+        default_value = "infrastructure/proxmox/environments"
+    )]
+    pub root: PathBuf,
+
+    /// Override the S3 endpoint of every environment (http(s)://host:port).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// The homelab's variable file for MinIO credentials (default: <root>/../terraform.tfvars).
+    #[arg(long, value_name = "FILE")]
+    pub tfvars: Option<PathBuf>,
+
+    /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
+    #[arg(long, value_name = "PATH")]
+    pub terraform_bin: Option<PathBuf>,
+
+    /// How long to wait for MinIO to answer after the apply (humantime: 90s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub health_timeout: std::time::Duration,
+
+    /// Rebuild even when MinIO and every bucket are healthy; replace S3 states of another lineage.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -1,10 +1,1266 @@
-//! `rebuild-minio`: Rebuild the MinIO server that holds the Terraform states, and prove it is healthy.
+//! `rebuild-minio`: rebuild the MinIO server that holds the Terraform states, and prove it is healthy.
 //!
-//! Not built yet: the binary parses its command line, then says so and exits 1.
+//! MinIO holds its own environment's state, so the rebuild cannot use the S3 backend: the environment is
+//! moved to a local state first (restore-tfstate's `--to-local`, which falls back to the newest save point
+//! when S3 is down), only the MinIO module is applied (the plan is refused if it would destroy or replace
+//! anything else), the buckets are created with versioning, the other states are uploaded from the save
+//! points with serial and lineage checks, the environment moves back (`--to-minio`), and every environment
+//! is verified against S3. Each step is reported; `--json` prints `pve-rebuild-minio/v1`.
 
 pub mod cli;
+pub mod plan;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use pve_common::exit::Code;
+use pve_common::output::{self, ToolInfo};
+use pve_common::runner::{Access, LocalCommand, Runner};
+use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
+use restore_tfstate::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use restore_tfstate::state::State;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// The JSON schema name of the report.
+pub const SCHEMA: &str = "pve-rebuild-minio/v1";
+
+/// A command line that cannot be acted on: exit 64, nothing done.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A validated run configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The MinIO environment.
+    pub env: String,
+    /// `--root`.
+    pub root: PathBuf,
+    /// The MinIO environment's folder.
+    pub env_dir: PathBuf,
+    /// `--target`.
+    pub target: String,
+    /// `--buckets` (empty: from the backends).
+    pub buckets: Vec<String>,
+    /// `--state-from`.
+    pub state_from: PathBuf,
+    /// `--endpoint`.
+    pub endpoint: Option<String>,
+    /// Variable file for credentials.
+    pub tfvars: Option<PathBuf>,
+    /// `--terraform-bin`.
+    pub terraform_bin: Option<PathBuf>,
+    /// `--health-timeout`.
+    pub health_timeout: Duration,
+    /// `--force`.
+    pub force: bool,
+    /// `--yes`.
+    pub yes: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--json`.
+    pub json: bool,
+}
+
+fn valid_target(target: &str) -> bool {
+    target.starts_with("module.")
+        && target.len() > "module.".len()
+        && target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-[]\"".contains(c))
+}
+
+impl Config {
+    /// Validates the command line; a problem is a [`UsageError`].
+    pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
+        let env_dir = pve_common::environments::resolve(&args.root, &args.env)
+            .map_err(|e| UsageError(e.to_string()))?;
+        if !valid_target(&args.target) {
+            return Err(UsageError(format!(
+                "--target {:?}: give a module address such as module.minio",
+                args.target
+            )));
+        }
+        for b in &args.buckets {
+            let ok = (3..=63).contains(&b.len())
+                && b.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            if !ok {
+                return Err(UsageError(format!(
+                    "--buckets: {b:?} is not an S3 bucket name (3-63 of a-z 0-9 . -)"
+                )));
+            }
+        }
+        if args.health_timeout.is_zero() {
+            return Err(UsageError("--health-timeout must be above 0".to_owned()));
+        }
+        let root_tfvars = args.root.join("../terraform.tfvars");
+        Ok(Config {
+            env: args.env.clone(),
+            root: args.root.clone(),
+            env_dir,
+            target: args.target.clone(),
+            buckets: args.buckets.clone(),
+            state_from: args
+                .state_from
+                .clone()
+                .unwrap_or_else(restore_tfstate::default_backup_dir),
+            endpoint: args.endpoint.clone(),
+            tfvars: args
+                .tfvars
+                .clone()
+                .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
+            terraform_bin: args.terraform_bin.clone(),
+            health_timeout: args.health_timeout,
+            force: args.force,
+            yes: args.confirm.yes,
+            dry_run: args.common.dry_run,
+            json: args.common.json,
+        })
+    }
+
+    /// restore-tfstate's configuration for environment `env` in `env_dir`.
+    fn tfstate_config(&self, env: &str, env_dir: &Path) -> restore_tfstate::Config {
+        restore_tfstate::Config {
+            env: env.to_owned(),
+            env_dir: env_dir.to_owned(),
+            mode: restore_tfstate::Mode::ToMinio,
+            overrides: self.overrides(),
+            backend_configs: Vec::new(),
+            tfvars: self.tfvars.clone(),
+            backup_dir: self.state_from.clone(),
+            terraform_bin: self.terraform_bin.clone(),
+            force: self.force,
+            yes: self.yes,
+            dry_run: self.dry_run,
+            json: false,
+        }
+    }
+
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            endpoint: self.endpoint.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Done and fine.
+    Ok,
+    /// Done and failed (the run fails).
+    Failed,
+    /// Not needed, or not reached.
+    Skipped,
+    /// Dry-run: would have been done.
+    Planned,
+}
+
+/// One step of the rebuild.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// `health`, `to_local`, `plan`, `apply`, `wait_healthy`, `buckets`, `states`, `to_minio`, `verify`.
+    pub name: &'static str,
+    /// How it ended.
+    pub status: StepStatus,
+    /// What happened, for people.
+    pub detail: String,
+}
+
+/// The health check's findings.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Health {
+    /// The endpoint answered.
+    pub live: bool,
+    /// `minio` (`/minio/health/live` answered 200), `s3` (an S3 request answered) or `none`.
+    pub probe: String,
+    /// Why not live.
+    pub error: Option<String>,
+}
+
+/// One bucket.
+#[derive(Clone, Debug, Serialize)]
+pub struct BucketReport {
+    /// Name.
+    pub name: String,
+    /// It existed before this run.
+    pub existed: bool,
+    /// This run created it.
+    pub created: bool,
+    /// This run enabled versioning.
+    pub versioning_enabled_now: bool,
+    /// Versioning at the end (`enabled`, `suspended`, `off`; null when unknown).
+    pub versioning: Option<Versioning>,
+    /// Problem, if any.
+    pub error: Option<String>,
+}
+
+/// One environment's state.
+#[derive(Clone, Debug, Serialize)]
+pub struct StateReport {
+    /// Environment.
+    pub env: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// The save point uploaded (or that would be).
+    pub source: Option<PathBuf>,
+    /// Serial of the save point.
+    pub source_serial: Option<u64>,
+    /// `uploaded`, `kept` (S3 already had it, or a newer serial), `moved_back` (the MinIO env, by
+    /// to-minio), `would_upload`, `failed`, `unchecked`.
+    pub action: String,
+    /// Serial in S3 at the end.
+    pub serial: Option<u64>,
+    /// S3 version id written.
+    pub version_id: Option<String>,
+    /// The S3 state parses as a valid Terraform state (and the bucket is versioned).
+    pub sound: Option<bool>,
+    /// `terraform init -reconfigure` against S3 succeeded.
+    pub init_ok: Option<bool>,
+    /// `terraform plan -detailed-exitcode` against S3: 0 no changes, 2 changes, 1 error.
+    pub plan_exit_code: Option<i32>,
+    /// Problem, if any.
+    pub error: Option<String>,
+}
+
+/// A change outside the target that made the plan unacceptable.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outside {
+    /// Resource address.
+    pub address: String,
+    /// Terraform's actions (`delete`, `create`...).
+    pub actions: Vec<String>,
+}
+
+/// The whole report (`--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// This tool.
+    pub tool: ToolInfo,
+    /// The MinIO environment.
+    pub env: String,
+    /// `--target`.
+    pub target: String,
+    /// The S3 endpoint.
+    pub endpoint: String,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// `healthy` (nothing to do), `rebuilt`, `would_rebuild`, `refused`, `failed`.
+    pub outcome: String,
+    /// The health check before anything else.
+    pub health: Health,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+    /// Changes of the plan outside the target that would destroy or replace something.
+    pub refused_changes: Vec<Outside>,
+    /// Buckets.
+    pub buckets: Vec<BucketReport>,
+    /// One entry per environment with an S3 backend.
+    pub states: Vec<StateReport>,
+}
+
+impl Report {
+    fn step(&mut self, name: &'static str, status: StepStatus, detail: impl Into<String>) {
+        let detail = detail.into();
+        match status {
+            StepStatus::Ok => pve_common::success!("{name}: {detail}"),
+            StepStatus::Failed => pve_common::error!("{name}: {detail}"),
+            StepStatus::Skipped | StepStatus::Planned => pve_common::info!("{name}: {detail}"),
+        }
+        self.steps.push(Step {
+            name,
+            status,
+            detail,
+        });
+    }
+
+    fn failed(&self) -> bool {
+        self.steps.iter().any(|s| s.status == StepStatus::Failed)
+    }
+}
+
+/// An environment with an S3 backend.
+struct EnvBackend {
+    name: String,
+    dir: PathBuf,
+    backend: Backend,
+}
+
+struct Ctx<'a> {
+    config: &'a Config,
+    runner: Runner,
+    creds: S3Credentials,
+    endpoint: String,
+    minio: EnvBackend,
+    envs: Vec<EnvBackend>,
+    buckets: Vec<String>,
+}
+
+fn tool_info() -> ToolInfo {
+    ToolInfo::new("rebuild-minio", env!("CARGO_PKG_VERSION"))
+}
+
+impl Ctx<'_> {
+    fn client(&self, bucket: &str, backend: Option<&Backend>) -> Result<S3Client> {
+        let (region, path_style) = backend
+            .or(Some(&self.minio.backend))
+            .map(|b| (b.region.clone(), b.path_style))
+            .unwrap_or_else(|| ("us-east-1".to_owned(), true));
+        Ok(S3Client::new(
+            S3Location {
+                endpoint: self.endpoint.clone(),
+                region,
+                bucket: bucket.to_owned(),
+                path_style,
+            },
+            &self.creds,
+            Duration::from_secs(10),
+        )?)
+    }
+
+    fn terraform(&self, dir: &Path, args: &[String]) -> Result<LocalCommand> {
+        let bin = pve_common::terraform::resolve(
+            self.config.terraform_bin.as_deref().map(|p| p.as_os_str()),
+        )?;
+        let mut cmd = LocalCommand::new(OsString::from(&bin.path))
+            .dir(dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env_secret("AWS_ACCESS_KEY_ID", self.creds.access_key.clone())
+            .env_secret("AWS_SECRET_ACCESS_KEY", self.creds.secret_key.clone())
+            .args(args.iter());
+        if let Some(token) = &self.creds.session_token {
+            cmd = cmd.env_secret("AWS_SESSION_TOKEN", token.clone());
+        }
+        Ok(cmd)
+    }
+
+    /// MinIO's own health URL, else an S3 request (HEAD of the first bucket).
+    fn health(&self) -> Health {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}/minio/health/live", self.endpoint.trim_end_matches('/'));
+        match agent.get(&url).call() {
+            Err(e) => {
+                return Health {
+                    live: false,
+                    probe: "none".to_owned(),
+                    error: Some(format!("{url}: {e}")),
+                };
+            }
+            Ok(r) if r.status() == 200 => {
+                return Health {
+                    live: true,
+                    probe: "minio".to_owned(),
+                    error: None,
+                };
+            }
+            Ok(_) => {}
+        }
+        // Not MinIO (or an old one): any S3 answer that is not a server error counts as alive.
+        let bucket = self.buckets.first().cloned().unwrap_or_default();
+        let result = self
+            .client(&bucket, None)
+            .and_then(|c| c.bucket_exists().map_err(anyhow::Error::from));
+        match result {
+            Ok(_) => Health {
+                live: true,
+                probe: "s3".to_owned(),
+                error: None,
+            },
+            Err(e) => {
+                let answered = e
+                    .downcast_ref::<pve_common::s3::S3Error>()
+                    .and_then(pve_common::s3::S3Error::status)
+                    .is_some_and(|s| s < 500);
+                Health {
+                    live: answered,
+                    probe: if answered { "s3" } else { "none" }.to_owned(),
+                    error: (!answered).then(|| format!("{e:#}")),
+                }
+            }
+        }
+    }
+
+    fn bucket_sound(&self, bucket: &str) -> Result<(), String> {
+        let client = self.client(bucket, None).map_err(|e| format!("{e:#}"))?;
+        match client.bucket_exists() {
+            Ok(true) => {}
+            Ok(false) => return Err(format!("bucket {bucket} does not exist")),
+            Err(e) => return Err(e.to_string()),
+        }
+        match client.versioning() {
+            Ok(Versioning::Enabled) => Ok(()),
+            Ok(v) => Err(format!("bucket {bucket} has versioning {v:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn state_sound(&self, env: &EnvBackend) -> Result<State, String> {
+        let client = self
+            .client(&env.backend.bucket, Some(&env.backend))
+            .map_err(|e| format!("{e:#}"))?;
+        let bytes = client
+            .get(&env.backend.key, None)
+            .map_err(|e| e.to_string())?;
+        State::parse(&bytes)
+            .map_err(|e| format!("s3://{}/{}: {e:#}", env.backend.bucket, env.backend.key))
+    }
+
+    fn all_envs(&self) -> impl Iterator<Item = &EnvBackend> {
+        std::iter::once(&self.minio).chain(self.envs.iter())
+    }
+}
+
+fn discover_envs(config: &Config) -> Result<(EnvBackend, Vec<EnvBackend>)> {
+    let minio_backend = backend::discover(&config.env_dir, &[], &config.overrides())
+        .with_context(|| format!("the MinIO environment `{}`", config.env))?;
+    let minio = EnvBackend {
+        name: config.env.clone(),
+        dir: config.env_dir.clone(),
+        backend: minio_backend,
+    };
+    let mut envs = Vec::new();
+    for name in pve_common::environments::discover(&config.root)? {
+        if name == config.env {
+            continue;
+        }
+        let dir = config.root.join(&name);
+        match backend::discover(&dir, &[], &config.overrides()) {
+            Ok(backend) => envs.push(EnvBackend { name, dir, backend }),
+            Err(e) => pve_common::warn!("environment `{name}` is left alone: {e:#}"),
+        }
+    }
+    Ok((minio, envs))
+}
 
 /// Runs the tool.
-pub fn run(_args: &cli::Args) -> anyhow::Result<pve_common::exit::Code> {
-    anyhow::bail!("rebuild-minio is not built yet; see the open issues")
+pub fn run(config: &Config) -> Result<Code> {
+    let (minio, envs) = discover_envs(config)?;
+    let rt_config = config.tfstate_config(&config.env, &config.env_dir);
+    let creds = restore_tfstate::credentials(&rt_config, &minio.backend)?;
+    let mut buckets: Vec<String> = if config.buckets.is_empty() {
+        let set: BTreeSet<String> = std::iter::once(&minio)
+            .chain(envs.iter())
+            .map(|e| e.backend.bucket.clone())
+            .collect();
+        set.into_iter().collect()
+    } else {
+        config.buckets.clone()
+    };
+    buckets.dedup();
+    let ctx = Ctx {
+        config,
+        runner: Runner::new(config.dry_run),
+        creds,
+        endpoint: minio.backend.endpoint.clone(),
+        minio,
+        envs,
+        buckets,
+    };
+    let mut report = Report {
+        schema: SCHEMA,
+        tool: tool_info(),
+        env: config.env.clone(),
+        target: config.target.clone(),
+        endpoint: ctx.endpoint.clone(),
+        dry_run: config.dry_run,
+        outcome: String::new(),
+        health: Health::default(),
+        steps: Vec::new(),
+        refused_changes: Vec::new(),
+        buckets: Vec::new(),
+        states: Vec::new(),
+    };
+    let code = match rebuild(&ctx, &mut report) {
+        Ok(code) => code,
+        Err(e) => {
+            let lock_busy = matches!(
+                e.downcast_ref::<restore_tfstate::lock::LockError>(),
+                Some(restore_tfstate::lock::LockError::Held { .. })
+            );
+            let declined = e
+                .downcast_ref::<pve_common::confirm::ConfirmError>()
+                .is_some();
+            let name = report.steps.last().map_or("health", |s| s.name);
+            report.step(name_after(name), StepStatus::Failed, format!("{e:#}"));
+            if report.outcome.is_empty() {
+                report.outcome = if declined { "refused" } else { "failed" }.to_owned();
+            }
+            if lock_busy { Code::Busy } else { Code::Failure }
+        }
+    };
+    print_report(config, &report)?;
+    Ok(code)
+}
+
+/// The step an error belongs to: the one after the last recorded.
+fn name_after(last: &str) -> &'static str {
+    const ORDER: [&str; 9] = [
+        "health",
+        "to_local",
+        "plan",
+        "apply",
+        "wait_healthy",
+        "buckets",
+        "states",
+        "to_minio",
+        "verify",
+    ];
+    let i = ORDER.iter().position(|n| *n == last).map_or(0, |i| i + 1);
+    ORDER.get(i).copied().unwrap_or("verify")
+}
+
+fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
+    let config = ctx.config;
+    // 1. Health first.
+    report.health = ctx.health();
+    let mut unsound = Vec::new();
+    if report.health.live {
+        for b in &ctx.buckets {
+            if let Err(e) = ctx.bucket_sound(b) {
+                unsound.push(e);
+            }
+        }
+        for env in ctx.all_envs() {
+            if let Err(e) = ctx.state_sound(env) {
+                unsound.push(format!("{}: {e}", env.name));
+            }
+        }
+    }
+    let healthy = report.health.live && unsound.is_empty();
+    let how = format!("probe {}", report.health.probe);
+    if healthy {
+        report.step(
+            "health",
+            StepStatus::Ok,
+            format!(
+                "MinIO at {} is live ({how}); buckets {} exist with versioning; every state is sound",
+                ctx.endpoint,
+                ctx.buckets.join(", ")
+            ),
+        );
+        if !config.force {
+            report.outcome = "healthy".to_owned();
+            pve_common::success!("nothing to do (pass --force to rebuild anyway)");
+            return Ok(Code::Success);
+        }
+        pve_common::warn!("--force: rebuilding a healthy MinIO");
+    } else if report.health.live {
+        report.step(
+            "health",
+            StepStatus::Skipped,
+            format!(
+                "MinIO at {} is live ({how}) but not sound: {}",
+                ctx.endpoint,
+                unsound.join("; ")
+            ),
+        );
+    } else {
+        report.step(
+            "health",
+            StepStatus::Skipped,
+            format!(
+                "MinIO at {} is down: {}",
+                ctx.endpoint,
+                report.health.error.clone().unwrap_or_default()
+            ),
+        );
+    }
+    let needs_apply = !report.health.live || config.force;
+    if needs_apply {
+        if !apply_minio(ctx, report)? {
+            return Ok(Code::Failure);
+        }
+        if config.dry_run {
+            for name in ["wait_healthy", "buckets", "states", "to_minio", "verify"] {
+                report.step(
+                    name,
+                    StepStatus::Planned,
+                    "would follow once the apply has brought MinIO back",
+                );
+            }
+            report.outcome = "would_rebuild".to_owned();
+            return Ok(Code::Success);
+        }
+        wait_healthy(ctx, report)?;
+    } else {
+        for name in ["to_local", "plan", "apply", "wait_healthy"] {
+            report.step(name, StepStatus::Skipped, "MinIO is live: no apply needed");
+        }
+    }
+    buckets(ctx, report)?;
+    states(ctx, report, needs_apply)?;
+    if needs_apply {
+        let back = restore_tfstate::to_minio(&config.tfstate_config(&config.env, &config.env_dir))
+            .context("moving the MinIO environment back to S3 (restore-tfstate --to-minio)")?;
+        let detail = format!(
+            "{} uses S3 again: serial {} written{}",
+            config.env,
+            back.doc
+                .new_serial
+                .map_or_else(|| "?".to_owned(), |s| s.to_string()),
+            back.doc
+                .new_version
+                .as_deref()
+                .map_or_else(String::new, |v| format!(" as version {v}"))
+        );
+        if config.dry_run {
+            report.step(
+                "to_minio",
+                StepStatus::Planned,
+                "would push the local state back",
+            );
+        } else if back.code == Code::Success {
+            report.step("to_minio", StepStatus::Ok, detail);
+        } else {
+            report.step("to_minio", StepStatus::Failed, detail);
+        }
+        if let Some(s) = report.states.iter_mut().find(|s| s.env == config.env) {
+            s.action = if config.dry_run {
+                "would_move_back"
+            } else {
+                "moved_back"
+            }
+            .to_owned();
+            s.serial = back.doc.new_serial;
+            s.version_id = back.doc.new_version.clone();
+        }
+    } else {
+        report.step(
+            "to_minio",
+            StepStatus::Skipped,
+            "the MinIO environment stayed on S3",
+        );
+    }
+    verify(ctx, report)?;
+    report.outcome = if report.failed() {
+        "failed"
+    } else if config.dry_run {
+        "would_rebuild"
+    } else {
+        "rebuilt"
+    }
+    .to_owned();
+    Ok(if report.failed() {
+        Code::Failure
+    } else {
+        Code::Success
+    })
+}
+
+/// Steps 2: to-local, plan, refusal check, confirmation, apply. `Ok(false)` when refused.
+fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
+    let config = ctx.config;
+    let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
+    let already_local = override_file.is_file();
+    if already_local {
+        report.step(
+            "to_local",
+            StepStatus::Ok,
+            format!(
+                "{} already uses a local state ({LOCAL_OVERRIDE_FILE})",
+                config.env
+            ),
+        );
+    } else {
+        let local =
+            restore_tfstate::to_local(&config.tfstate_config(&config.env, &config.env_dir), None)
+                .context(
+                "moving the MinIO environment to a local state (restore-tfstate --to-local)",
+            )?;
+        let detail = format!(
+            "{} moved to a local state from {}",
+            config.env,
+            local.doc.source.as_deref().unwrap_or("?")
+        );
+        if config.dry_run {
+            report.step(
+                "to_local",
+                StepStatus::Planned,
+                format!("would be: {detail}"),
+            );
+            report.step(
+                "plan",
+                StepStatus::Planned,
+                format!(
+                    "would run terraform plan -target={} on the local state",
+                    config.target
+                ),
+            );
+            report.step(
+                "apply",
+                StepStatus::Planned,
+                "would apply that plan after confirmation",
+            );
+            return Ok(true);
+        }
+        report.step("to_local", StepStatus::Ok, detail);
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("rebuild-minio-")
+        .tempdir()
+        .context("cannot create a temporary folder for the plan")?;
+    let plan_file = tmp.path().join("minio.tfplan");
+    let plan_args: Vec<String> = vec![
+        "plan".into(),
+        "-input=false".into(),
+        "-no-color".into(),
+        format!("-target={}", config.target),
+        format!("-out={}", plan_file.display()),
+    ];
+    let out = ctx
+        .runner
+        .run(
+            Access::ReadOnly,
+            &ctx.terraform(&config.env_dir, &plan_args)?,
+        )?
+        .context("terraform plan did not run")?;
+    if !out.status.success() {
+        bail!(
+            "terraform plan -target={} failed: {}",
+            config.target,
+            pve_common::runner::stderr_excerpt(&out.stderr, 15)
+        );
+    }
+    // The plan is for people: stderr, never stdout.
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        pve_common::info!("  {line}");
+    }
+    let show = ctx
+        .runner
+        .run_checked(
+            Access::ReadOnly,
+            &ctx.terraform(
+                &config.env_dir,
+                &[
+                    "show".into(),
+                    "-json".into(),
+                    "-no-color".into(),
+                    plan_file.display().to_string(),
+                ],
+            )?,
+        )?
+        .context("terraform show did not run")?;
+    let changes = plan::parse(&show.stdout)?;
+    let outside = plan::destructive_outside(&changes, &config.target);
+    let inside = changes
+        .iter()
+        .filter(|c| plan::within(&c.address, &config.target) && !c.is_noop())
+        .count();
+    if !outside.is_empty() {
+        report.refused_changes = outside
+            .iter()
+            .map(|c| Outside {
+                address: c.address.clone(),
+                actions: c.actions.clone(),
+            })
+            .collect();
+        let list: Vec<String> = outside
+            .iter()
+            .map(|c| format!("{} ({})", c.address, c.actions.join("+")))
+            .collect();
+        report.step(
+            "plan",
+            StepStatus::Failed,
+            format!(
+                "refused: the plan would destroy or replace resources outside {}: {}; nothing was applied \
+                 ({} is still on its local state; fix the configuration, then run again)",
+                config.target,
+                list.join(", "),
+                config.env
+            ),
+        );
+        report.outcome = "refused".to_owned();
+        return Ok(false);
+    }
+    report.step(
+        "plan",
+        StepStatus::Ok,
+        format!("{inside} change(s), all within {}", config.target),
+    );
+    pve_common::confirm::confirm(
+        &format!("Apply this plan of {} in {}?", config.target, config.env),
+        &format!("terraform apply -target={}", config.target),
+        config.yes,
+    )?;
+    let apply_args: Vec<String> = vec![
+        "apply".into(),
+        "-input=false".into(),
+        "-no-color".into(),
+        plan_file.display().to_string(),
+    ];
+    ctx.runner
+        .run_checked(
+            Access::Mutating,
+            &ctx.terraform(&config.env_dir, &apply_args)?,
+        )
+        .with_context(|| format!("terraform apply of {} failed", config.target))?;
+    report.step(
+        "apply",
+        StepStatus::Ok,
+        format!("applied the plan of {}", config.target),
+    );
+    Ok(true)
+}
+
+fn wait_healthy(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
+    let timeout = ctx.config.health_timeout;
+    let start = Instant::now();
+    let mut last_note = Instant::now();
+    loop {
+        let h = ctx.health();
+        if h.live {
+            let waited = start.elapsed();
+            report.health = h;
+            report.step(
+                "wait_healthy",
+                StepStatus::Ok,
+                format!("MinIO answers after {:.1}s", waited.as_secs_f64()),
+            );
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            bail!(
+                "MinIO at {} did not answer within {}: {}",
+                ctx.endpoint,
+                humantime::format_duration(timeout),
+                h.error.unwrap_or_default()
+            );
+        }
+        if last_note.elapsed() >= Duration::from_secs(5) {
+            pve_common::info!(
+                "waiting for MinIO at {} ({}s of {})",
+                ctx.endpoint,
+                start.elapsed().as_secs(),
+                humantime::format_duration(timeout)
+            );
+            last_note = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
+    let mut problems = Vec::new();
+    for name in &ctx.buckets {
+        let client = ctx.client(name, None)?;
+        let existed = client
+            .bucket_exists()
+            .with_context(|| format!("cannot check bucket {name}"))?;
+        let mut entry = BucketReport {
+            name: name.clone(),
+            existed,
+            created: false,
+            versioning_enabled_now: false,
+            versioning: None,
+            error: None,
+        };
+        if !existed {
+            client
+                .create_bucket(&ctx.runner)
+                .with_context(|| format!("cannot create bucket {name}"))?;
+            entry.created = !ctx.config.dry_run;
+        }
+        let versioning = if existed || !ctx.config.dry_run {
+            Some(
+                client
+                    .versioning()
+                    .with_context(|| format!("cannot read the versioning of {name}"))?,
+            )
+        } else {
+            None
+        };
+        if versioning != Some(Versioning::Enabled) {
+            client
+                .set_versioning(&ctx.runner, true)
+                .with_context(|| format!("cannot enable versioning on {name}"))?;
+            entry.versioning_enabled_now = !ctx.config.dry_run;
+        }
+        if !ctx.config.dry_run {
+            let now = client.versioning()?;
+            entry.versioning = Some(now);
+            if now != Versioning::Enabled {
+                entry.error = Some(format!("versioning is {now:?} after enabling it"));
+                problems.push(format!("{name}: versioning is {now:?}"));
+            }
+        }
+        report.buckets.push(entry);
+    }
+    let created: Vec<&str> = report
+        .buckets
+        .iter()
+        .filter(|b| b.created)
+        .map(|b| b.name.as_str())
+        .collect();
+    if problems.is_empty() {
+        report.step(
+            "buckets",
+            if ctx.config.dry_run {
+                StepStatus::Planned
+            } else {
+                StepStatus::Ok
+            },
+            format!(
+                "{} with versioning enabled (created: {})",
+                ctx.buckets.join(", "),
+                if created.is_empty() {
+                    "none".to_owned()
+                } else {
+                    created.join(", ")
+                }
+            ),
+        );
+    } else {
+        report.step("buckets", StepStatus::Failed, problems.join("; "));
+    }
+    Ok(())
+}
+
+/// Step 3b: upload each environment's newest save point, unless S3 holds the same or a newer serial.
+fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<()> {
+    let mut failed = Vec::new();
+    let mut uploaded = 0;
+    let mut considered = 0;
+    for env in ctx.all_envs() {
+        let is_minio = env.name == ctx.minio.name;
+        let mut entry = StateReport {
+            env: env.name.clone(),
+            bucket: env.backend.bucket.clone(),
+            key: env.backend.key.clone(),
+            source: None,
+            source_serial: None,
+            action: "failed".to_owned(),
+            serial: None,
+            version_id: None,
+            sound: None,
+            init_ok: None,
+            plan_exit_code: None,
+            error: None,
+        };
+        if is_minio && minio_moves_back {
+            // Its local state goes back through to-minio, which does its own serial checks.
+            entry.source = Some(ctx.config.env_dir.join("terraform.tfstate"));
+            entry.action = "unchecked".to_owned();
+            report.states.push(entry);
+            continue;
+        }
+        considered += 1;
+        match upload_state(ctx, env, &mut entry) {
+            Ok(()) => {
+                if entry.action == "uploaded" {
+                    uploaded += 1;
+                }
+            }
+            Err(e) => {
+                entry.action = "failed".to_owned();
+                entry.error = Some(format!("{e:#}"));
+                failed.push(format!("{}: {e:#}", env.name));
+            }
+        }
+        report.states.push(entry);
+    }
+    if failed.is_empty() {
+        report.step(
+            "states",
+            if ctx.config.dry_run {
+                StepStatus::Planned
+            } else {
+                StepStatus::Ok
+            },
+            format!(
+                "{uploaded} state(s) uploaded from {}, {} kept",
+                ctx.config.state_from.display(),
+                considered - uploaded
+            ),
+        );
+    } else {
+        report.step("states", StepStatus::Failed, failed.join("; "));
+    }
+    Ok(())
+}
+
+fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Result<()> {
+    let config = ctx.config;
+    let client = ctx.client(&env.backend.bucket, Some(&env.backend))?;
+    let remote = match client.get(&env.backend.key, None) {
+        Ok(bytes) => Some(State::parse(&bytes).with_context(|| {
+            format!(
+                "s3://{}/{} is not a usable state",
+                env.backend.bucket, env.backend.key
+            )
+        })),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let file = match restore_tfstate::newest_save_point(&config.state_from, &env.name) {
+        Ok(file) => file,
+        Err(e) => {
+            if let Some(Ok(r)) = &remote {
+                entry.action = "kept".to_owned();
+                entry.serial = Some(r.serial);
+                pve_common::warn!("{}: {e:#}; S3 still has serial {}", env.name, r.serial);
+                return Ok(());
+            }
+            return Err(e);
+        }
+    };
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let local =
+        State::parse(&bytes).with_context(|| format!("refusing to upload {}", file.display()))?;
+    entry.source = Some(file.clone());
+    entry.source_serial = Some(local.serial);
+    let mut new_serial = local.serial;
+    match remote {
+        Some(Ok(r)) if r.lineage != local.lineage && !config.force => bail!(
+            "S3 holds a state of lineage {} but the save point {} has lineage {}: different states; \
+             pass --force to replace the S3 one",
+            r.lineage,
+            file.display(),
+            local.lineage
+        ),
+        Some(Ok(r)) if r.lineage == local.lineage && r.serial >= local.serial => {
+            entry.action = "kept".to_owned();
+            entry.serial = Some(r.serial);
+            pve_common::info!(
+                "{}: S3 already has serial {} (save point: {}), kept",
+                env.name,
+                r.serial,
+                local.serial
+            );
+            return Ok(());
+        }
+        Some(Ok(r)) => new_serial = local.serial.max(r.serial + 1),
+        Some(Err(e)) => {
+            pve_common::warn!("{}: {e:#}; the save point replaces it", env.name);
+        }
+        None => {}
+    }
+    let lock = if env.backend.use_lockfile {
+        Some(restore_tfstate::lock::acquire(
+            &client,
+            &ctx.runner,
+            &env.backend.key,
+            "OperationTypeApply",
+        )?)
+    } else {
+        None
+    };
+    let body = local.to_bytes_with_serial(new_serial);
+    let put = client
+        .put(&ctx.runner, &env.backend.key, &body, false)
+        .with_context(|| format!("uploading {} failed", file.display()))?;
+    if let Some(lock) = lock {
+        lock.release().context(
+            "the state was uploaded, but releasing the lock failed; run `terraform force-unlock`",
+        )?;
+    }
+    if put.is_none() {
+        entry.action = "would_upload".to_owned();
+        return Ok(());
+    }
+    let back = client.get(&env.backend.key, None)?;
+    if Sha256::digest(&back) != Sha256::digest(&body) {
+        bail!("the state read back from S3 differs from what was uploaded");
+    }
+    entry.action = "uploaded".to_owned();
+    entry.serial = Some(new_serial);
+    entry.version_id = put.and_then(|p| p.version_id);
+    pve_common::info!(
+        "{}: uploaded {} as serial {new_serial}",
+        env.name,
+        file.display()
+    );
+    Ok(())
+}
+
+/// Step 4: buckets with versioning, each state sound, `terraform init -reconfigure` and `plan` per env.
+fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
+    if ctx.config.dry_run {
+        report.step(
+            "verify",
+            StepStatus::Planned,
+            "would check buckets, states and plans",
+        );
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    for b in &ctx.buckets {
+        if let Err(e) = ctx.bucket_sound(b) {
+            problems.push(e);
+        }
+    }
+    let envs: Vec<&EnvBackend> = ctx.all_envs().collect();
+    for env in envs {
+        let idx = report.states.iter().position(|s| s.env == env.name);
+        let sound;
+        let mut plan_code = None;
+        let mut err = None;
+        match ctx.state_sound(env) {
+            Ok(state) => {
+                sound = Some(ctx.bucket_sound(&env.backend.bucket).is_ok());
+                if let Some(i) = idx {
+                    report.states[i].serial = Some(state.serial);
+                }
+            }
+            Err(e) => {
+                sound = Some(false);
+                err = Some(e.clone());
+                problems.push(format!("{}: {e}", env.name));
+            }
+        }
+        let mut init: Vec<String> = vec![
+            "init".into(),
+            "-input=false".into(),
+            "-reconfigure".into(),
+            "-no-color".into(),
+        ];
+        init.extend(
+            env.backend
+                .config_files
+                .iter()
+                .map(|f| format!("-backend-config={}", f.display())),
+        );
+        let out = ctx
+            .runner
+            .run(Access::Mutating, &ctx.terraform(&env.dir, &init)?)?;
+        let ok = out.as_ref().is_some_and(|o| o.status.success());
+        let init_ok = Some(ok);
+        if !ok {
+            let e = format!(
+                "terraform init -reconfigure failed: {}",
+                pve_common::runner::stderr_excerpt(out.as_ref().map_or(&[][..], |o| &o.stderr), 8)
+            );
+            problems.push(format!("{}: {e}", env.name));
+            err.get_or_insert(e);
+        } else {
+            let plan: Vec<String> = [
+                "plan",
+                "-input=false",
+                "-lock=false",
+                "-detailed-exitcode",
+                "-no-color",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+            let out = ctx
+                .runner
+                .run(Access::ReadOnly, &ctx.terraform(&env.dir, &plan)?)?;
+            let code = out.as_ref().and_then(|o| o.status.code()).unwrap_or(1);
+            plan_code = Some(code);
+            if code == 1 {
+                let e = format!(
+                    "terraform plan against S3 failed: {}",
+                    pve_common::runner::stderr_excerpt(
+                        out.as_ref().map_or(&[][..], |o| &o.stderr),
+                        8
+                    )
+                );
+                problems.push(format!("{}: {e}", env.name));
+                err.get_or_insert(e);
+            }
+        }
+        if let Some(i) = idx {
+            let s = &mut report.states[i];
+            s.sound = sound;
+            s.init_ok = init_ok;
+            s.plan_exit_code = plan_code;
+            if s.error.is_none() {
+                s.error = err;
+            }
+        }
+    }
+    if problems.is_empty() {
+        report.step(
+            "verify",
+            StepStatus::Ok,
+            format!(
+                "buckets versioned, {} state(s) sound, terraform init -reconfigure and plan succeed against S3",
+                report.states.len()
+            ),
+        );
+    } else {
+        report.step("verify", StepStatus::Failed, problems.join("; "));
+    }
+    Ok(())
+}
+
+fn print_report(config: &Config, report: &Report) -> Result<()> {
+    if config.json {
+        output::write_json(report)?;
+        return Ok(());
+    }
+    let mut text = format!(
+        "env: {}\ntarget: {}\nendpoint: {}\noutcome: {}\n",
+        report.env, report.target, report.endpoint, report.outcome
+    );
+    if report.dry_run {
+        text.push_str("dry_run: yes\n");
+    }
+    text.push_str("\nSTEP          STATUS   DETAIL\n");
+    for s in &report.steps {
+        let status = match s.status {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Planned => "planned",
+        };
+        text.push_str(&format!("{:<13} {:<8} {}\n", s.name, status, s.detail));
+    }
+    if !report.states.is_empty() {
+        text.push_str("\nENV           BUCKET/KEY                               ACTION        SERIAL  SOUND  PLAN\n");
+        for s in &report.states {
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+            text.push_str(&format!(
+                "{:<13} {:<40} {:<13} {:>6}  {:<5}  {}\n",
+                s.env,
+                format!("{}/{}", s.bucket, s.key),
+                s.action,
+                opt(s.serial.map(|v| v.to_string())),
+                opt(s.sound.map(|v| if v { "yes" } else { "no" }.to_owned())),
+                opt(s.plan_exit_code.map(|v| v.to_string())),
+            ));
+        }
+    }
+    output::write_stdout(&text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_module_addresses() {
+        assert!(valid_target("module.minio"));
+        assert!(valid_target("module.infra.module.minio"));
+        assert!(!valid_target("module."));
+        assert!(!valid_target("terraform_data.x"));
+        assert!(!valid_target("module.minio; rm -rf /"));
+    }
+
+    #[test]
+    fn errors_belong_to_the_next_step() {
+        assert_eq!(name_after("health"), "to_local");
+        assert_eq!(name_after("apply"), "wait_healthy");
+        assert_eq!(name_after("verify"), "verify");
+        assert_eq!(name_after("nothing"), "health");
+    }
 }

@@ -1,8 +1,9 @@
-//! Entry point of `rebuild-minio`: parse, run, map the result to an exit code.
+//! Entry point of `rebuild-minio`: parse, validate, run, map the result to an exit code.
 
 use std::process::ExitCode;
 
 use pve_common::exit::Code;
+use rebuild_minio::{Config, UsageError};
 
 fn main() -> ExitCode {
     let args = match pve_common::cli::parse::<rebuild_minio::cli::Args>() {
@@ -10,7 +11,14 @@ fn main() -> ExitCode {
         Err(code) => return code.into(),
     };
     pve_common::log::init("rebuild-minio", args.common.verbosity(), args.common.color);
-    match rebuild_minio::run(&args) {
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(UsageError(message)) => {
+            pve_common::error!("{message}");
+            return Code::Usage.into();
+        }
+    };
+    match rebuild_minio::run(&config) {
         Ok(code) => code.into(),
         Err(err) => {
             pve_common::error!("{err:#}");

@@ -1,9 +1,45 @@
-//! Integration tests of the `rebuild-minio` binary.
+//! Integration tests of the `rebuild-minio` binary against the test bed: real Terraform, a real S3 server
+//! (moto) started by the MinIO module's provisioner, states restored from save points.
+#![allow(clippy::unwrap_used)]
+
+#[path = "cli/bed.rs"]
+mod bed;
 
 use assert_cmd::Command;
+use bed::Bed;
+use serde_json::Value;
 
 fn bin() -> Command {
     assert_cmd::cargo::cargo_bin_cmd!("rebuild-minio")
+}
+
+fn rebuild(bed: &Bed, args: &[&str]) -> (i32, Value, String) {
+    let out = bin()
+        .envs(bed::aws_env())
+        .env("PVE_RETRY_ATTEMPTS", "1")
+        .env("NO_COLOR", "1")
+        .arg("--root")
+        .arg(bed.root())
+        .arg("--state-from")
+        .arg(bed.save_points())
+        .args(["--health-timeout", "90s", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stderr}"));
+    assert_eq!(doc["schema"], "pve-rebuild-minio/v1");
+    (out.status.code().unwrap_or(-1), doc, stderr)
+}
+
+fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {doc:#}"))
 }
 
 #[test]
@@ -21,6 +57,215 @@ fn help_and_version_exit_0() {
 }
 
 #[test]
-fn usage_error_exits_64() {
+fn usage_errors_exit_64() {
     bin().arg("--no-such-flag").assert().code(64);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("monitoring")).unwrap();
+    std::fs::write(root.path().join("monitoring/main.tf"), "").unwrap();
+    let r = root.path().to_str().unwrap();
+    bin()
+        .args(["--root", r, "--target", "terraform_data.x"])
+        .assert()
+        .code(64)
+        .stderr(predicates::str::contains("module address"));
+    bin()
+        .args(["--root", r, "--buckets", "Bad_Bucket"])
+        .assert()
+        .code(64);
+    bin().args(["--root", r, "--env", "nope"]).assert().code(64);
+}
+
+#[test]
+fn healthy_minio_is_a_no_op() {
+    let bed = Bed::up();
+    let before = bed.snapshot();
+    let versions = bed
+        .client()
+        .list_object_versions("tfstate-prod", "")
+        .unwrap()
+        .len();
+    let (code, doc, stderr) = rebuild(&bed, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["outcome"], "healthy", "{doc:#}");
+    assert_eq!(doc["health"]["live"], true);
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(bed.snapshot(), before, "files changed");
+    assert_eq!(
+        bed.client()
+            .list_object_versions("tfstate-prod", "")
+            .unwrap()
+            .len(),
+        versions,
+        "S3 changed"
+    );
+}
+
+#[test]
+fn rebuild_brings_s3_back_restores_states_and_plans_against_s3() {
+    let bed = Bed::up();
+    let prod_serial = bed.save_point("prod")["serial"].as_u64().unwrap();
+    bed.lose_minio();
+    assert!(!bed.s3_up());
+    let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
+    for name in [
+        "to_local",
+        "plan",
+        "apply",
+        "wait_healthy",
+        "buckets",
+        "states",
+        "to_minio",
+        "verify",
+    ] {
+        assert_eq!(step(&doc, name)["status"], "ok", "{name}: {doc:#}");
+    }
+    // A real targeted apply started S3 again.
+    assert!(bed.s3_up());
+    assert!(bed.s3_pid().is_some());
+    let client = bed.client();
+    for bucket in ["tfstate-monitoring", "tfstate-prod"] {
+        assert_eq!(
+            client.versioning(bucket).unwrap(),
+            testbed::s3::Versioning::Enabled
+        );
+    }
+    let prod = bed.s3_state("prod").unwrap();
+    assert_eq!(prod["serial"].as_u64().unwrap(), prod_serial);
+    assert_eq!(prod["lineage"], bed.save_point("prod")["lineage"]);
+    let monitoring = bed.s3_state("monitoring").unwrap();
+    let resources = monitoring["resources"].as_array().unwrap();
+    assert!(
+        resources.iter().any(|r| r["module"] == "module.minio"),
+        "the MinIO resources are back in the state"
+    );
+    let states = doc["states"].as_array().unwrap();
+    assert_eq!(states.len(), 2);
+    for s in states {
+        assert_eq!(s["sound"], true, "{s:#}");
+        assert_eq!(s["init_ok"], true, "{s:#}");
+        assert_eq!(s["plan_exit_code"], 0, "{s:#}");
+    }
+    assert!(
+        !bed.env_dir("monitoring")
+            .join("pve_local_backend_override.tf")
+            .exists(),
+        "back on S3"
+    );
+    // And now it is healthy: a second run changes nothing.
+    let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["outcome"], "healthy", "{doc:#}");
+}
+
+#[test]
+fn live_minio_without_its_data_gets_buckets_and_states_back_without_an_apply() {
+    let bed = Bed::up();
+    bed.empty_s3();
+    let pid = bed.s3_pid();
+    let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
+    for name in ["to_local", "plan", "apply", "wait_healthy", "to_minio"] {
+        assert_eq!(step(&doc, name)["status"], "skipped", "{name}: {doc:#}");
+    }
+    assert_eq!(step(&doc, "verify")["status"], "ok", "{doc:#}");
+    assert_eq!(bed.s3_pid(), pid, "the server was not touched");
+    for env in ["monitoring", "prod"] {
+        let state = bed.s3_state(env).unwrap();
+        assert_eq!(state["serial"], bed.save_point(env)["serial"], "{env}");
+    }
+    let buckets = doc["buckets"].as_array().unwrap();
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b["created"] == true && b["versioning"] == "enabled"),
+        "{doc:#}"
+    );
+    assert!(
+        doc["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["action"] == "uploaded" && s["plan_exit_code"] == 0),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn force_rebuilds_a_healthy_minio_keeping_newer_states() {
+    let bed = Bed::up();
+    let before = bed.s3_state("monitoring").unwrap()["serial"]
+        .as_u64()
+        .unwrap();
+    let (code, doc, stderr) = rebuild(&bed, &["--yes", "--force"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
+    assert_eq!(step(&doc, "to_local")["status"], "ok");
+    assert_eq!(step(&doc, "to_minio")["status"], "ok", "{doc:#}");
+    let states = doc["states"].as_array().unwrap();
+    let prod = states.iter().find(|s| s["env"] == "prod").unwrap();
+    assert_eq!(
+        prod["action"], "kept",
+        "S3 already has that serial: {prod:#}"
+    );
+    let monitoring = states.iter().find(|s| s["env"] == "monitoring").unwrap();
+    assert_eq!(monitoring["action"], "moved_back");
+    assert!(
+        bed.s3_state("monitoring").unwrap()["serial"]
+            .as_u64()
+            .unwrap()
+            >= before
+    );
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let bed = Bed::up();
+    bed.lose_minio();
+    let before = bed.snapshot();
+    let (code, doc, stderr) = rebuild(&bed, &["--dry-run"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "would_rebuild", "{doc:#}");
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(step(&doc, "apply")["status"], "planned");
+    assert!(stderr.contains("[dry-run] would"), "{stderr}");
+    assert_eq!(bed.snapshot(), before, "files changed");
+    assert!(!bed.s3_up(), "S3 was started");
+}
+
+#[test]
+fn plan_that_would_replace_something_else_is_refused() {
+    let bed = Bed::up();
+    bed.lose_minio();
+    // The network module.minio depends on would be replaced by a -target plan.
+    bed.set_network_generation(2);
+    let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
+    assert_eq!(code, 1, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "refused", "{doc:#}");
+    assert_eq!(step(&doc, "plan")["status"], "failed");
+    let refused = doc["refused_changes"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{doc:#}");
+    assert_eq!(refused[0]["address"], "terraform_data.network");
+    assert!(stderr.contains("terraform_data.network"), "{stderr}");
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] != "apply")
+    );
+    assert!(!bed.s3_up(), "nothing was applied");
+}
+
+#[test]
+fn without_a_terminal_or_yes_nothing_is_applied() {
+    let bed = Bed::up();
+    bed.lose_minio();
+    let (code, doc, stderr) = rebuild(&bed, &[]);
+    assert_eq!(code, 1, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "refused", "{doc:#}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert!(!bed.s3_up(), "nothing was applied");
 }

@@ -1,12 +1,106 @@
-//! Command line of `rebuild-monitoring`.
+//! Command line of `rebuild-monitoring` (drop-in for `scripts/restore/rebuild-monitoring.sh`).
 
-use clap::Parser;
-use pve_common::cli::CommonArgs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Parser};
+use pve_common::cli::{CommonArgs, ConfirmArgs};
 
 /// Rebuild the monitoring VM (Prometheus, Alertmanager, Grafana) and prove the stack is healthy.
+///
+/// Brings the stack back from a backup of the monitoring VM (--from-backup) or with a targeted
+/// `terraform apply` of the monitoring module (--from-terraform), then verifies it: Prometheus is ready,
+/// has active targets and has loaded the drift and host alert rules, Alertmanager is ready, Grafana is
+/// healthy, and node_exporter serves the textfile collector's series. Each check is retried with backoff
+/// until --deadline; the report names each failed check and why. URLs come from the flags, else from the
+/// homelab's terraform.tfvars (prometheus_url, alertmanager_url, grafana_url, node_exporter_url, or
+/// monitoring_host with the default ports).
 #[derive(Parser, Debug)]
-#[command(name = "rebuild-monitoring", version, about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
+#[command(
+    name = "rebuild-monitoring",
+    version,
+    about,
+    after_help = pve_common::exit::HELP_EXIT_STATUS,
+    group(ArgGroup::new("mode").args(["from_backup", "from_terraform", "verify_only"])),
+)]
 pub struct Args {
+    /// Restore the monitoring VM from a backup (the newest, or VOLID) with restore-vm, start it, verify.
+    #[arg(long, value_name = "VOLID", num_args = 0..=1)]
+    pub from_backup: Option<Option<String>>,
+
+    /// Re-create the stack with `terraform apply -target=<module>` in the monitoring environment, verify.
+    #[arg(long)]
+    pub from_terraform: bool,
+
+    /// Rebuild nothing: only verify the running stack.
+    #[arg(long)]
+    pub verify_only: bool,
+
+    /// The monitoring VM's id (for --from-backup; default: vmid of the monitoring VM in terraform.tfvars,
+    /// monitoring_vmid).
+    #[arg(long, value_name = "N")]
+    pub vmid: Option<u32>,
+
+    /// With no mode flag: --from-backup is chosen when a backup younger than this exists.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub max_age: Duration,
+
+    /// The environment holding the monitoring module (a folder name under --root).
+    #[arg(long, value_name = "NAME", default_value = "monitoring")]
+    pub env: String,
+
+    /// The Terraform address of the monitoring module.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        default_value = "module.monitoring_stack"
+    )]
+    pub target: String,
+
+    /// Folder holding one subfolder per environment.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PVE_DRIFT_ROOT",
+        default_value = "infrastructure/proxmox/environments"
+    )]
+    pub root: PathBuf,
+
+    /// The homelab's variable file (default: <root>/../terraform.tfvars).
+    #[arg(long, value_name = "FILE")]
+    pub tfvars: Option<PathBuf>,
+
+    /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
+    #[arg(long, value_name = "PATH")]
+    pub terraform_bin: Option<PathBuf>,
+
+    /// Prometheus base URL (http://host:9090).
+    #[arg(long, value_name = "URL", env = "PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+
+    /// Alertmanager base URL (http://host:9093).
+    #[arg(long, value_name = "URL", env = "ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
+
+    /// Grafana base URL (http://host:3000).
+    #[arg(long, value_name = "URL", env = "GRAFANA_URL")]
+    pub grafana_url: Option<String>,
+
+    /// node_exporter base URL (http://host:9100).
+    #[arg(long, value_name = "URL", env = "NODE_EXPORTER_URL")]
+    pub node_exporter_url: Option<String>,
+
+    /// Alert rule groups Prometheus must have loaded (repeatable; default: drift-alerts and host-alerts).
+    #[arg(long, value_name = "NAME")]
+    pub rule_group: Vec<String>,
+
+    /// How long each check may keep retrying (humantime: 90s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = humantime::parse_duration)]
+    pub deadline: Duration,
+
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }

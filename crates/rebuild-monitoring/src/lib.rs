@@ -1,10 +1,643 @@
-//! `rebuild-monitoring`: Rebuild the monitoring VM (Prometheus, Alertmanager, Grafana) and prove the stack is healthy.
-//!
-//! Not built yet: the binary parses its command line, then says so and exits 1.
+//! `rebuild-monitoring`: bring the monitoring VM (Prometheus, Alertmanager, Grafana) back, from a backup
+//! (restore-vm) or with a targeted `terraform apply`, then prove the stack works: readiness, active
+//! targets, the drift and host alert rules loaded, Grafana's health and node_exporter's textfile series.
+//! `--json` prints `pve-rebuild-monitoring/v1` (docs/json/rebuild-monitoring.md).
 
+pub mod backup;
 pub mod cli;
+pub mod verify;
 
-/// Runs the tool.
-pub fn run(_args: &cli::Args) -> anyhow::Result<pve_common::exit::Code> {
-    anyhow::bail!("rebuild-monitoring is not built yet; see the open issues")
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use pve_common::exit::Code;
+use pve_common::output::{self, ToolInfo};
+use pve_common::retry::ThreadSleeper;
+use pve_common::runner::{Access, LocalCommand, Runner};
+use pve_common::secret::Secret;
+use rebuild_minio::plan;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::backup::{RestoreRequest, VmRestorer};
+use crate::verify::{Check, CheckResult, Kind};
+
+/// The JSON schema name of the report.
+pub const SCHEMA: &str = "pve-rebuild-monitoring/v1";
+
+/// Rule groups Prometheus must have loaded: `packaging/prometheus/alerts/drift.yml` and `host.yml`.
+pub const DEFAULT_RULE_GROUPS: [&str; 2] = ["drift-alerts", "host-alerts"];
+
+/// A command line that cannot be acted on: exit 64, nothing done.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// How the stack is brought back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Mode {
+    /// No mode flag: from a backup if one younger than `max_age` exists, else from Terraform.
+    Auto,
+    /// `--from-backup [VOLID]`.
+    FromBackup {
+        /// The backup, or the newest.
+        volid: Option<String>,
+    },
+    /// `--from-terraform`.
+    FromTerraform,
+    /// `--verify-only`.
+    VerifyOnly,
+}
+
+/// The four URLs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Urls {
+    /// Prometheus.
+    pub prometheus: String,
+    /// Alertmanager.
+    pub alertmanager: String,
+    /// Grafana.
+    pub grafana: String,
+    /// node_exporter.
+    pub node_exporter: String,
+}
+
+/// A validated run configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The mode.
+    pub mode: Mode,
+    /// The monitoring VM.
+    pub vmid: Option<u32>,
+    /// `--max-age`.
+    pub max_age: Duration,
+    /// The monitoring environment.
+    pub env: String,
+    /// Its folder (resolved only when Terraform is used).
+    pub env_dir: PathBuf,
+    /// `--root`.
+    pub root: PathBuf,
+    /// `--target`.
+    pub target: String,
+    /// Variable file.
+    pub tfvars: Option<PathBuf>,
+    /// `--terraform-bin`.
+    pub terraform_bin: Option<PathBuf>,
+    /// Where to check.
+    pub urls: Urls,
+    /// Required rule groups.
+    pub rule_groups: Vec<String>,
+    /// `--deadline`.
+    pub deadline: Duration,
+    /// `--yes`.
+    pub yes: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--json`.
+    pub json: bool,
+}
+
+fn check_url(flag: &str, url: &str) -> Result<String, UsageError> {
+    match url::Url::parse(url) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(UsageError(format!(
+            "{flag} {url:?}: give an http(s)://host:port URL"
+        ))),
+    }
+}
+
+impl Config {
+    /// Validates the command line; a problem is a [`UsageError`].
+    pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
+        let mode = if let Some(volid) = &args.from_backup {
+            Mode::FromBackup {
+                volid: volid.clone(),
+            }
+        } else if args.from_terraform {
+            Mode::FromTerraform
+        } else if args.verify_only {
+            Mode::VerifyOnly
+        } else {
+            Mode::Auto
+        };
+        if let Some(v) = args.from_backup.clone().flatten()
+            && (v.is_empty() || !v.contains(':') || v.chars().any(char::is_whitespace))
+        {
+            return Err(UsageError(format!(
+                "--from-backup {v:?}: give a backup volume id (storage:backup/vzdump-qemu-...)"
+            )));
+        }
+        if !args.target.starts_with("module.") || args.target.len() <= "module.".len() {
+            return Err(UsageError(format!(
+                "--target {:?}: give a module address such as module.monitoring_stack",
+                args.target
+            )));
+        }
+        let env_dir = if matches!(mode, Mode::FromTerraform) {
+            pve_common::environments::resolve(&args.root, &args.env)
+                .map_err(|e| UsageError(e.to_string()))?
+        } else {
+            args.root.join(&args.env)
+        };
+        let root_tfvars = args.root.join("../terraform.tfvars");
+        let tfvars = args
+            .tfvars
+            .clone()
+            .or_else(|| root_tfvars.is_file().then_some(root_tfvars));
+        let vars = match &tfvars {
+            Some(file) => Some(
+                pve_common::tfvars::parse_tfvars_file(file)
+                    .map_err(|e| UsageError(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let var = |key: &str| -> Option<String> {
+            vars.as_ref()
+                .and_then(|v| v.get_str(key).ok().flatten())
+                .map(str::to_owned)
+        };
+        let host = var("monitoring_host");
+        let pick = |flag: &Option<String>,
+                    key: &str,
+                    port: u16,
+                    name: &str|
+         -> Result<String, UsageError> {
+            let url = flag
+                .clone()
+                .or_else(|| var(key))
+                .or_else(|| host.as_ref().map(|h| format!("http://{h}:{port}")))
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "no URL for {name}: give --{}, or {key} (or monitoring_host) in terraform.tfvars",
+                        key.replace('_', "-")
+                    ))
+                })?;
+            check_url(&format!("--{}", key.replace('_', "-")), &url)
+        };
+        let urls = Urls {
+            prometheus: pick(&args.prometheus_url, "prometheus_url", 9090, "Prometheus")?,
+            alertmanager: pick(
+                &args.alertmanager_url,
+                "alertmanager_url",
+                9093,
+                "Alertmanager",
+            )?,
+            grafana: pick(&args.grafana_url, "grafana_url", 3000, "Grafana")?,
+            node_exporter: pick(
+                &args.node_exporter_url,
+                "node_exporter_url",
+                9100,
+                "node_exporter",
+            )?,
+        };
+        let vmid = args.vmid.or_else(|| {
+            vars.as_ref()
+                .and_then(|v| v.get_u64("monitoring_vmid").ok().flatten())
+                .and_then(|n| u32::try_from(n).ok())
+        });
+        if let Some(v) = vmid
+            && !(100..=999_999_999).contains(&v)
+        {
+            return Err(UsageError(format!(
+                "--vmid {v}: Proxmox VM ids are 100 to 999999999"
+            )));
+        }
+        if args.deadline.is_zero() {
+            return Err(UsageError("--deadline must be above 0".to_owned()));
+        }
+        Ok(Config {
+            mode,
+            vmid,
+            max_age: args.max_age,
+            env: args.env.clone(),
+            env_dir,
+            root: args.root.clone(),
+            target: args.target.clone(),
+            tfvars,
+            terraform_bin: args.terraform_bin.clone(),
+            urls,
+            rule_groups: if args.rule_group.is_empty() {
+                DEFAULT_RULE_GROUPS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            } else {
+                args.rule_group.clone()
+            },
+            deadline: args.deadline,
+            yes: args.confirm.yes,
+            dry_run: args.common.dry_run,
+            json: args.common.json,
+        })
+    }
+
+    /// The checks to run.
+    pub fn checks(&self) -> Vec<Check> {
+        let c = |kind: Kind, base: &str| Check {
+            kind,
+            base_url: base.to_owned(),
+            rule_groups: self.rule_groups.clone(),
+        };
+        vec![
+            c(Kind::PrometheusReady, &self.urls.prometheus),
+            c(Kind::PrometheusTargets, &self.urls.prometheus),
+            c(Kind::PrometheusRules, &self.urls.prometheus),
+            c(Kind::AlertmanagerReady, &self.urls.alertmanager),
+            c(Kind::GrafanaHealth, &self.urls.grafana),
+            c(Kind::NodeExporterTextfile, &self.urls.node_exporter),
+        ]
+    }
+}
+
+/// The rebuild part of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RebuildReport {
+    /// `from_backup`, `from_terraform`, `none`.
+    pub method: &'static str,
+    /// `ok`, `planned` (dry-run), `refused`, `failed`, `skipped`.
+    pub status: &'static str,
+    /// What happened.
+    pub detail: String,
+    /// `--from-terraform`: the plan's changes within the target.
+    pub changes: Vec<String>,
+    /// `--from-terraform`: destructive changes outside the target that made the plan unacceptable.
+    pub refused_changes: Vec<String>,
+}
+
+/// The whole report (`--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// This tool.
+    pub tool: ToolInfo,
+    /// The mode asked for.
+    pub mode: Mode,
+    /// Environment.
+    pub env: String,
+    /// `--target`.
+    pub target: String,
+    /// The monitoring VM id, when known.
+    pub vmid: Option<u32>,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// `ok`, `failed`, `refused`, `would_rebuild`.
+    pub outcome: String,
+    /// The URLs checked.
+    pub urls: Urls,
+    /// The rebuild.
+    pub rebuild: RebuildReport,
+    /// The checks, in a fixed order; empty when not run.
+    pub checks: Vec<CheckResult>,
+}
+
+fn tool_info() -> ToolInfo {
+    ToolInfo::new("rebuild-monitoring", env!("CARGO_PKG_VERSION"))
+}
+
+/// Runs the tool with restore-vm as this build has it (see [`backup`]).
+pub fn run(config: &Config) -> Result<Code> {
+    run_with(config, backup::restorer().as_ref())
+}
+
+/// Runs the tool with `restorer` for `--from-backup`.
+pub fn run_with(config: &Config, restorer: &dyn VmRestorer) -> Result<Code> {
+    let runner = Runner::new(config.dry_run);
+    let mut report = Report {
+        schema: SCHEMA,
+        tool: tool_info(),
+        mode: config.mode.clone(),
+        env: config.env.clone(),
+        target: config.target.clone(),
+        vmid: config.vmid,
+        dry_run: config.dry_run,
+        outcome: String::new(),
+        urls: config.urls.clone(),
+        rebuild: RebuildReport {
+            method: "none",
+            status: "skipped",
+            detail: String::new(),
+            changes: Vec::new(),
+            refused_changes: Vec::new(),
+        },
+        checks: Vec::new(),
+    };
+    let rebuilt = match &config.mode {
+        Mode::VerifyOnly => {
+            report.rebuild.detail = "--verify-only: nothing rebuilt".to_owned();
+            Ok(())
+        }
+        Mode::FromTerraform => from_terraform(config, &runner, &mut report.rebuild),
+        Mode::FromBackup { volid } => from_backup(
+            config,
+            &runner,
+            restorer,
+            volid.clone(),
+            &mut report.rebuild,
+        ),
+        Mode::Auto => {
+            let vmid = config.vmid;
+            match vmid.map(|v| restorer.recent_backup(v, config.max_age)) {
+                None => Err(anyhow::anyhow!(
+                    "no mode given and no monitoring VM id (--vmid or monitoring_vmid in terraform.tfvars) to look for \
+                     a backup; pass --from-terraform, --from-backup or --verify-only"
+                )),
+                Some(Err(e)) => {
+                    Err(e
+                        .context("no mode given: looking for a recent backup of the monitoring VM"))
+                }
+                Some(Ok(Some(b))) => from_backup(
+                    config,
+                    &runner,
+                    restorer,
+                    Some(b.volid),
+                    &mut report.rebuild,
+                ),
+                Some(Ok(None)) => {
+                    pve_common::info!(
+                        "no backup younger than {}: rebuilding from Terraform",
+                        humantime::format_duration(config.max_age)
+                    );
+                    from_terraform(config, &runner, &mut report.rebuild)
+                }
+            }
+        }
+    };
+    if let Err(e) = rebuilt {
+        if report.rebuild.status != "refused" {
+            report.rebuild.status = "failed";
+        }
+        report.rebuild.detail = format!("{e:#}");
+        pve_common::error!("{e:#}");
+        report.outcome = if report.rebuild.status == "refused" {
+            "refused"
+        } else {
+            "failed"
+        }
+        .to_owned();
+        print_report(config, &report)?;
+        return Ok(Code::Failure);
+    }
+    if config.dry_run && config.mode != Mode::VerifyOnly {
+        pve_common::info!("dry-run: the stack would be verified after the rebuild");
+        report.outcome = "would_rebuild".to_owned();
+        print_report(config, &report)?;
+        return Ok(Code::Success);
+    }
+    pve_common::info!(
+        "verifying the monitoring stack (each check retried for up to {})",
+        humantime::format_duration(config.deadline)
+    );
+    report.checks = verify::run_all(
+        &config.checks(),
+        config.deadline,
+        &verify::http_get,
+        &ThreadSleeper,
+    );
+    for c in &report.checks {
+        if c.ok {
+            pve_common::success!("{:?}: {}", c.name, c.detail.as_deref().unwrap_or(""));
+        } else {
+            pve_common::error!(
+                "{} check {:?} failed after {} attempt(s): {}",
+                c.component,
+                c.name,
+                c.attempts,
+                c.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let failed = report.checks.iter().any(|c| !c.ok);
+    report.outcome = if failed { "failed" } else { "ok" }.to_owned();
+    print_report(config, &report)?;
+    Ok(if failed { Code::Failure } else { Code::Success })
+}
+
+fn from_backup(
+    config: &Config,
+    runner: &Runner,
+    restorer: &dyn VmRestorer,
+    volid: Option<String>,
+    out: &mut RebuildReport,
+) -> Result<()> {
+    out.method = "from_backup";
+    let Some(vmid) = config.vmid else {
+        bail!(
+            "--from-backup needs the monitoring VM id: --vmid N, or monitoring_vmid in terraform.tfvars"
+        );
+    };
+    let outcome = restorer.restore(
+        &RestoreRequest {
+            vmid,
+            volid,
+            max_age: config.max_age,
+            yes: config.yes,
+        },
+        runner,
+    )?;
+    out.status = if config.dry_run { "planned" } else { "ok" };
+    out.detail = format!(
+        "VM {vmid} restored from {}{}",
+        outcome.backup.volid,
+        if outcome.started { " and started" } else { "" }
+    );
+    Ok(())
+}
+
+fn terraform(
+    config: &Config,
+    creds: &[(&'static str, Secret)],
+    args: &[String],
+) -> Result<LocalCommand> {
+    let bin =
+        pve_common::terraform::resolve(config.terraform_bin.as_deref().map(|p| p.as_os_str()))?;
+    let mut cmd = LocalCommand::new(OsString::from(&bin.path))
+        .dir(&config.env_dir)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env("CHECKPOINT_DISABLE", "1")
+        .args(args.iter());
+    for (k, v) in creds {
+        cmd = cmd.env_secret(*k, v.clone());
+    }
+    Ok(cmd)
+}
+
+/// S3 credentials for an environment on the S3 backend, as restore-tfstate finds them; none for others.
+fn credentials(config: &Config) -> Vec<(&'static str, Secret)> {
+    let Ok(backend) = restore_tfstate::backend::discover(&config.env_dir, &[], &Default::default())
+    else {
+        return Vec::new();
+    };
+    let rt = restore_tfstate::Config {
+        env: config.env.clone(),
+        env_dir: config.env_dir.clone(),
+        mode: restore_tfstate::Mode::ToMinio,
+        overrides: Default::default(),
+        backend_configs: Vec::new(),
+        tfvars: config.tfvars.clone(),
+        backup_dir: restore_tfstate::default_backup_dir(),
+        terraform_bin: config.terraform_bin.clone(),
+        force: false,
+        yes: config.yes,
+        dry_run: config.dry_run,
+        json: false,
+    };
+    match restore_tfstate::credentials(&rt, &backend) {
+        Ok(c) => {
+            let mut v = vec![
+                ("AWS_ACCESS_KEY_ID", c.access_key),
+                ("AWS_SECRET_ACCESS_KEY", c.secret_key),
+            ];
+            if let Some(t) = c.session_token {
+                v.push(("AWS_SESSION_TOKEN", t));
+            }
+            v
+        }
+        Err(e) => {
+            pve_common::warn!("{e:#}; Terraform gets the S3 credentials from its own environment");
+            Vec::new()
+        }
+    }
+}
+
+fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> Result<()> {
+    out.method = "from_terraform";
+    let creds = credentials(config);
+    // `init` only fills Terraform's working cache (.terraform); it changes no state and no infrastructure.
+    let init: Vec<String> = ["init", "-input=false", "-no-color"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    runner
+        .run_checked(Access::ReadOnly, &terraform(config, &creds, &init)?)
+        .context("terraform init failed")?;
+    let tmp = tempfile::Builder::new()
+        .prefix("rebuild-monitoring-")
+        .tempdir()
+        .context("cannot create a temporary folder for the plan")?;
+    let plan_file = tmp.path().join("monitoring.tfplan");
+    let plan_args: Vec<String> = vec![
+        "plan".into(),
+        "-input=false".into(),
+        "-no-color".into(),
+        format!("-target={}", config.target),
+        format!("-out={}", plan_file.display()),
+    ];
+    let result = runner
+        .run(Access::ReadOnly, &terraform(config, &creds, &plan_args)?)?
+        .context("terraform plan did not run")?;
+    if !result.status.success() {
+        bail!(
+            "terraform plan -target={} failed: {}",
+            config.target,
+            pve_common::runner::stderr_excerpt(&result.stderr, 15)
+        );
+    }
+    for line in String::from_utf8_lossy(&result.stdout).lines() {
+        pve_common::info!("  {line}");
+    }
+    let show_args: Vec<String> = vec![
+        "show".into(),
+        "-json".into(),
+        "-no-color".into(),
+        plan_file.display().to_string(),
+    ];
+    let show = runner
+        .run_checked(Access::ReadOnly, &terraform(config, &creds, &show_args)?)?
+        .context("terraform show did not run")?;
+    let changes = plan::parse(&show.stdout)?;
+    out.changes = changes
+        .iter()
+        .filter(|c| !c.is_noop() && plan::within(&c.address, &config.target))
+        .map(|c| format!("{} ({})", c.address, c.actions.join("+")))
+        .collect();
+    let outside = plan::destructive_outside(&changes, &config.target);
+    if !outside.is_empty() {
+        out.status = "refused";
+        out.refused_changes = outside
+            .iter()
+            .map(|c| format!("{} ({})", c.address, c.actions.join("+")))
+            .collect();
+        bail!(
+            "refused: the plan would destroy or replace resources outside {}: {}; nothing was applied",
+            config.target,
+            out.refused_changes.join(", ")
+        );
+    }
+    if config.dry_run {
+        out.status = "planned";
+        out.detail = format!(
+            "would apply {} change(s) within {}",
+            out.changes.len(),
+            config.target
+        );
+        pve_common::info!("[dry-run] {}", out.detail);
+        return Ok(());
+    }
+    pve_common::confirm::confirm(
+        &format!("Apply this plan of {} in {}?", config.target, config.env),
+        &format!("terraform apply -target={}", config.target),
+        config.yes,
+    )
+    .inspect_err(|_| out.status = "refused")?;
+    let apply: Vec<String> = vec![
+        "apply".into(),
+        "-input=false".into(),
+        "-no-color".into(),
+        plan_file.display().to_string(),
+    ];
+    runner
+        .run_checked(Access::Mutating, &terraform(config, &creds, &apply)?)
+        .with_context(|| format!("terraform apply of {} failed", config.target))?;
+    out.status = "ok";
+    out.detail = format!(
+        "applied {} change(s) within {}",
+        out.changes.len(),
+        config.target
+    );
+    pve_common::success!("{}", out.detail);
+    Ok(())
+}
+
+fn print_report(config: &Config, report: &Report) -> Result<()> {
+    if config.json {
+        output::write_json(report)?;
+        return Ok(());
+    }
+    let mut text = format!(
+        "env: {}\nrebuild: {} {}{}\noutcome: {}\n",
+        report.env,
+        report.rebuild.method,
+        report.rebuild.status,
+        if report.rebuild.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", report.rebuild.detail)
+        },
+        report.outcome
+    );
+    if !report.checks.is_empty() {
+        text.push_str("\nCOMPONENT      CHECK                   RESULT  DETAIL\n");
+        for c in &report.checks {
+            let name = serde_json::to_value(c.name)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "{:<14} {:<23} {:<7} {}\n",
+                c.component,
+                name,
+                if c.ok { "ok" } else { "FAILED" },
+                c.detail.as_deref().or(c.error.as_deref()).unwrap_or("")
+            ));
+        }
+    }
+    output::write_stdout(&text)?;
+    Ok(())
 }

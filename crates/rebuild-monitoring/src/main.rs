@@ -1,8 +1,9 @@
-//! Entry point of `rebuild-monitoring`: parse, run, map the result to an exit code.
+//! Entry point of `rebuild-monitoring`: parse, validate, run, map the result to an exit code.
 
 use std::process::ExitCode;
 
 use pve_common::exit::Code;
+use rebuild_monitoring::{Config, UsageError};
 
 fn main() -> ExitCode {
     let args = match pve_common::cli::parse::<rebuild_monitoring::cli::Args>() {
@@ -14,7 +15,14 @@ fn main() -> ExitCode {
         args.common.verbosity(),
         args.common.color,
     );
-    match rebuild_monitoring::run(&args) {
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(UsageError(message)) => {
+            pve_common::error!("{message}");
+            return Code::Usage.into();
+        }
+    };
+    match rebuild_monitoring::run(&config) {
         Ok(code) => code.into(),
         Err(err) => {
             pve_common::error!("{err:#}");

@@ -112,7 +112,9 @@ fn check_version_id(id: &str, flag: &str) -> Result<String, UsageError> {
     }
 }
 
-fn default_backup_dir() -> PathBuf {
+/// Where save points go without `--backup-dir`: `$XDG_STATE_HOME/pve-tools/tfstate-backups`, else
+/// `~/.local/state/pve-tools/tfstate-backups`, else `/var/backups/pve-tools/tfstate`.
+pub fn default_backup_dir() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     match (std::env::var_os("XDG_STATE_HOME"), home) {
         (Some(state), _) if !state.is_empty() => {
@@ -204,7 +206,7 @@ impl Config {
 
 /// Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the backend's access_key/secret_key, else
 /// the tfvars' minio_access_key/minio_secret_key.
-fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> {
+pub fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let token = env("AWS_SESSION_TOKEN").map(Secret::new);
     if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
@@ -432,36 +434,67 @@ struct ListDoc<'a> {
     versions: Vec<ListedVersion>,
 }
 
-#[derive(Serialize, Default)]
-struct WriteDoc {
-    schema: &'static str,
-    tool: Option<ToolInfo>,
-    action: &'static str,
-    env: String,
-    bucket: String,
-    key: String,
-    dry_run: bool,
-    source: Option<String>,
-    restored_version: Option<String>,
-    previous: Option<Summary>,
-    previous_version: Option<String>,
-    new_serial: Option<u64>,
-    new_version: Option<String>,
-    save_point: Option<PathBuf>,
-    diff: Option<Diff>,
-    checksum_ok: Option<bool>,
-    plan_exit_code: Option<i32>,
-    files_written: Vec<PathBuf>,
-    files_removed: Vec<PathBuf>,
-    how_to_go_back: Option<String>,
+/// What a write (`--restore`, `--to-local`, `--to-minio`) did: the `--json` document (fields in
+/// `docs/json/restore-tfstate.md`).
+#[derive(Serialize, Default, Clone, Debug)]
+pub struct WriteDoc {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// This tool.
+    pub tool: Option<ToolInfo>,
+    /// `restore`, `to_local` or `to_minio`.
+    pub action: &'static str,
+    /// Environment name.
+    pub env: String,
+    /// Bucket.
+    pub bucket: String,
+    /// State key.
+    pub key: String,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Where the content came from.
+    pub source: Option<String>,
+    /// `--restore`: the version made current.
+    pub restored_version: Option<String>,
+    /// The state replaced.
+    pub previous: Option<Summary>,
+    /// Its S3 version id.
+    pub previous_version: Option<String>,
+    /// The serial written.
+    pub new_serial: Option<u64>,
+    /// The S3 version id written.
+    pub new_version: Option<String>,
+    /// The local copy taken before the write.
+    pub save_point: Option<PathBuf>,
+    /// `--restore`: addresses added and removed.
+    pub diff: Option<Diff>,
+    /// The write was read back and matches.
+    pub checksum_ok: Option<bool>,
+    /// `terraform plan -detailed-exitcode` afterwards.
+    pub plan_exit_code: Option<i32>,
+    /// Files written.
+    pub files_written: Vec<PathBuf>,
+    /// Files removed.
+    pub files_removed: Vec<PathBuf>,
+    /// `--to-local`: the command that goes back.
+    pub how_to_go_back: Option<String>,
+}
+
+/// The outcome of [`to_local`] or [`to_minio`] called as a library: the exit code the CLI would give
+/// and the document it would print.
+#[derive(Clone, Debug)]
+pub struct WriteReport {
+    /// Success, or Failure when the read-back or the plan afterwards failed.
+    pub code: Code,
+    /// The document.
+    pub doc: WriteDoc,
 }
 
 fn tool_info() -> ToolInfo {
     ToolInfo::new("restore-tfstate", env!("CARGO_PKG_VERSION"))
 }
 
-/// Runs the tool.
-pub fn run(config: &Config) -> Result<Code> {
+fn context(config: &Config) -> Result<Ctx<'_>> {
     let backend = backend::discover(&config.env_dir, &config.backend_configs, &config.overrides)?;
     let creds = credentials(config, &backend)?;
     let location = S3Location {
@@ -472,14 +505,39 @@ pub fn run(config: &Config) -> Result<Code> {
     };
     let s3 = S3Client::new(location, &creds, Duration::from_secs(30))?;
     let policy = retry_policy();
-    let ctx = Ctx {
+    Ok(Ctx {
         config,
         runner: Runner::new(config.dry_run),
         backend,
         creds,
         s3,
         policy,
-    };
+    })
+}
+
+/// `--to-local` as a library call: moves `config.env` to a local backend (state from S3, or from the
+/// newest save point in `config.backup_dir` when S3 is unreachable) and returns what it did, printing
+/// nothing on stdout. `config.mode` is ignored.
+pub fn to_local(config: &Config, version: Option<&str>) -> Result<WriteReport> {
+    let ctx = context(config)?;
+    let doc = to_local_doc(&ctx, version)?;
+    Ok(WriteReport {
+        code: Code::Success,
+        doc,
+    })
+}
+
+/// `--to-minio` as a library call: pushes the local state of `config.env` to S3, removes the override and
+/// proves Terraform uses S3 again; prints nothing on stdout. `config.mode` is ignored.
+pub fn to_minio(config: &Config) -> Result<WriteReport> {
+    let ctx = context(config)?;
+    let (code, doc) = to_minio_doc(&ctx)?;
+    Ok(WriteReport { code, doc })
+}
+
+/// Runs the tool.
+pub fn run(config: &Config) -> Result<Code> {
+    let ctx = context(config)?;
     match &config.mode {
         Mode::List { details } => list(&ctx, *details),
         Mode::Show { version, sensitive } => show(&ctx, version, *sensitive),
@@ -487,8 +545,16 @@ pub fn run(config: &Config) -> Result<Code> {
             version,
             verify_plan,
         } => restore(&ctx, version, *verify_plan),
-        Mode::ToLocal { version } => to_local(&ctx, version.as_deref()),
-        Mode::ToMinio => to_minio(&ctx),
+        Mode::ToLocal { version } => {
+            let doc = to_local_doc(&ctx, version.as_deref())?;
+            print_write_doc(&ctx, &doc)?;
+            Ok(Code::Success)
+        }
+        Mode::ToMinio => {
+            let (code, doc) = to_minio_doc(&ctx)?;
+            print_write_doc(&ctx, &doc)?;
+            Ok(code)
+        }
     }
 }
 
@@ -859,8 +925,12 @@ fn verify_with_plan(ctx: &Ctx<'_>) -> Result<i32> {
 }
 
 fn newest_local_backup(ctx: &Ctx<'_>) -> Result<PathBuf> {
-    let dir = &ctx.config.backup_dir;
-    let prefix = format!("{}-", ctx.config.env);
+    newest_save_point(&ctx.config.backup_dir, &ctx.config.env)
+}
+
+/// The newest save point of `env` in `dir` (`<env>-<UTC stamp>[-n].tfstate`, as this tool writes them).
+pub fn newest_save_point(dir: &Path, env: &str) -> Result<PathBuf> {
+    let prefix = format!("{env}-");
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the save-point folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -874,7 +944,7 @@ fn newest_local_backup(ctx: &Ctx<'_>) -> Result<PathBuf> {
     found.sort();
     found
         .pop()
-        .with_context(|| format!("no save point of `{}` in {}", ctx.config.env, dir.display()))
+        .with_context(|| format!("no save point of `{env}` in {}", dir.display()))
 }
 
 fn override_text(env: &str) -> String {
@@ -887,7 +957,7 @@ fn override_text(env: &str) -> String {
     )
 }
 
-fn to_local(ctx: &Ctx<'_>, version: Option<&str>) -> Result<Code> {
+fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>) -> Result<WriteDoc> {
     let config = ctx.config;
     let (bytes, source) = match version {
         Some(v) => (fetch_version(ctx, v)?, format!("S3 version {v}")),
@@ -958,11 +1028,10 @@ fn to_local(ctx: &Ctx<'_>, version: Option<&str>) -> Result<Code> {
         "terraform.tfstate"
     );
     doc.how_to_go_back = Some(back);
-    print_write_doc(ctx, &doc)?;
-    Ok(Code::Success)
+    Ok(doc)
 }
 
-fn to_minio(ctx: &Ctx<'_>) -> Result<Code> {
+fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     let config = ctx.config;
     let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
     if !override_file.is_file() {
@@ -1088,8 +1157,7 @@ fn to_minio(ctx: &Ctx<'_>) -> Result<Code> {
             );
         }
     }
-    print_write_doc(ctx, &doc)?;
-    Ok(code)
+    Ok((code, doc))
 }
 
 fn verify_plan_only(ctx: &Ctx<'_>) -> Result<i32> {

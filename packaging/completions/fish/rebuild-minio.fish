@@ -1,6 +1,17 @@
+complete -c rebuild-minio -l env -d 'The environment that defines MinIO (a folder name under --root)' -r
+complete -c rebuild-minio -l target -d 'The Terraform address of the MinIO module (only it is applied)' -r
+complete -c rebuild-minio -l buckets -d 'The state buckets to create and check (comma-separated; default: every bucket named by an environment\'s S3 backend)' -r
+complete -c rebuild-minio -l state-from -d 'Folder of state save points (restore-tfstate\'s `<env>-<time>.tfstate` files) to upload from (default: restore-tfstate\'s save-point folder)' -r -F
+complete -c rebuild-minio -l root -d 'Folder holding one subfolder per environment' -r -F
+complete -c rebuild-minio -l endpoint -d 'Override the S3 endpoint of every environment (http(s)://host:port)' -r
+complete -c rebuild-minio -l tfvars -d 'The homelab\'s variable file for MinIO credentials (default: <root>/../terraform.tfvars)' -r -F
+complete -c rebuild-minio -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
+complete -c rebuild-minio -l health-timeout -d 'How long to wait for MinIO to answer after the apply (humantime: 90s, 5m)' -r
 complete -c rebuild-minio -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c rebuild-minio -l force -d 'Rebuild even when MinIO and every bucket are healthy; replace S3 states of another lineage'
+complete -c rebuild-minio -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
 complete -c rebuild-minio -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
 complete -c rebuild-minio -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c rebuild-minio -s v -l verbose -d 'Say more on stderr (commands run, timings)'

@@ -1,0 +1,200 @@
+//! The monitoring stack of the tests: the bed's real Prometheus (loading the packaged drift and host
+//! alert rules), Alertmanager and node_exporter, plus a stand-in for Grafana's `/api/health` (Grafana is
+//! not installable on this machine), and a Terraform fixture environment with a local backend.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+use testbed::monitoring::Monitoring;
+
+/// Answers `GET /api/health` as Grafana does; 404 for anything else.
+pub struct GrafanaStandIn {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GrafanaStandIn {
+    pub fn start() -> GrafanaStandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).unwrap();
+                        let mut reader = BufReader::new(stream.try_clone().unwrap());
+                        let mut line = String::new();
+                        let _ = reader.read_line(&mut line);
+                        loop {
+                            let mut h = String::new();
+                            if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                                break;
+                            }
+                        }
+                        let (status, body) = if line.starts_with("GET /api/health ") {
+                            (
+                                "200 OK",
+                                r#"{"commit":"stand-in","database":"ok","version":"10.4.0-stand-in"}"#,
+                            )
+                        } else {
+                            ("404 Not Found", r#"{"message":"Not found"}"#)
+                        };
+                        let mut s = stream;
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        });
+        GrafanaStandIn {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for GrafanaStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub struct Stack {
+    pub monitoring: Option<Monitoring>,
+    pub grafana: GrafanaStandIn,
+    urls: Option<[String; 3]>,
+}
+
+fn rule_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../packaging/prometheus/alerts")
+        .join(name)
+        .canonicalize()
+        .unwrap()
+}
+
+impl Stack {
+    pub fn start() -> Stack {
+        let monitoring =
+            Monitoring::start(&[rule_file("drift.yml"), rule_file("host.yml")], None).unwrap();
+        Stack {
+            monitoring: Some(monitoring),
+            grafana: GrafanaStandIn::start(),
+            urls: None,
+        }
+    }
+
+    /// For tests that never reach the checks: nothing listens at the URLs.
+    pub fn start_without_daemons() -> Stack {
+        let dead = "http://127.0.0.1:9".to_owned();
+        Stack {
+            monitoring: None,
+            grafana: GrafanaStandIn::start(),
+            urls: Some([dead.clone(), dead.clone(), dead]),
+        }
+    }
+
+    pub fn url_args(&self) -> Vec<String> {
+        let (p, a, n) = match &self.urls {
+            Some([p, a, n]) => (p.clone(), a.clone(), n.clone()),
+            None => {
+                let m = self.monitoring.as_ref().unwrap();
+                (
+                    m.prometheus.url(),
+                    m.alertmanager.url(),
+                    m.node_exporter.url(),
+                )
+            }
+        };
+        vec![
+            format!("--prometheus-url={p}"),
+            format!("--alertmanager-url={a}"),
+            format!("--grafana-url={}", self.grafana.url()),
+            format!("--node-exporter-url={n}"),
+        ]
+    }
+}
+
+/// A copy of `tests/fixtures/homelab` (local backend).
+pub struct TfEnv {
+    tmp: tempfile::TempDir,
+}
+
+impl TfEnv {
+    pub fn new() -> TfEnv {
+        let tmp = tempfile::Builder::new()
+            .prefix("rebuild-monitoring-test-")
+            .tempdir()
+            .unwrap();
+        testbed::terraform::copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/homelab"),
+            tmp.path(),
+        )
+        .unwrap();
+        TfEnv { tmp }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.tmp.path().join("environments")
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root().join("monitoring")
+    }
+
+    pub fn has_state(&self) -> bool {
+        self.dir().join("terraform.tfstate").exists()
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.dir().join("terraform.tfstate")).unwrap())
+            .unwrap()
+    }
+
+    pub fn set_network_generation(&self, generation: u32) {
+        std::fs::write(
+            self.dir().join("terraform.tfvars"),
+            format!("network_generation = {generation}\n"),
+        )
+        .unwrap();
+    }
+
+    pub fn apply_all(&self) {
+        for args in [
+            &["init", "-input=false", "-no-color"][..],
+            &["apply", "-auto-approve", "-input=false", "-no-color"][..],
+        ] {
+            let out = testbed::process::command("terraform")
+                .args(args)
+                .current_dir(self.dir())
+                .env("CHECKPOINT_DISABLE", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
