@@ -10,6 +10,7 @@ pub mod exit;
 pub mod log;
 pub mod output;
 pub mod prereqs;
+pub mod pve;
 pub mod retry;
 pub mod runner;
 pub mod s3;
