@@ -428,14 +428,18 @@ fn restore(
         );
     }
 
-    // Verify.
+    // Start (asked for, or the old guest was running), then verify.
+    let start = cfg.start || was_running;
+    if start && !cfg.dry_run {
+        start_guest(node, kind, cfg.target_id).map_err(|e| after(e, &report))?;
+    }
     let verification = if !cfg.verify {
         Verification::skipped("--no-verify")
     } else if cfg.dry_run {
         Verification::skipped("dry-run")
-    } else if !(cfg.start || was_running) {
+    } else if !start {
         Verification::skipped(
-            "not started (pass --start, or it starts when the old guest was running)",
+            "not started (pass --start; it starts anyway when the old guest was running)",
         )
     } else {
         verify(cfg, node, kind).map_err(|e| after(e, &report))?
@@ -545,16 +549,21 @@ fn stop_guest(cfg: &Config, node: &mut Node, kind: GuestType) -> anyhow::Result<
     Ok(())
 }
 
-/// Starts the guest, waits for `running`, finds its IP and checks it answers.
+/// Starts the guest unless it already runs.
+fn start_guest(node: &mut Node, kind: GuestType, id: u32) -> anyhow::Result<()> {
+    if node.guest_status(kind, id)?.is_running() {
+        return Ok(());
+    }
+    let start = RemoteCommand::mutating(kind.cli()).args(["start", &id.to_string()]);
+    node.mutate(&start, false)
+        .with_context(|| format!("starting {} {id}", kind.label()))?;
+    Ok(())
+}
+
+/// Waits for `running`, finds the guest's IP and checks it answers.
 fn verify(cfg: &Config, node: &mut Node, kind: GuestType) -> anyhow::Result<Verification> {
     let id = cfg.target_id;
     let deadline = Instant::now() + cfg.verify_timeout;
-    let status = node.guest_status(kind, id)?;
-    if !status.is_running() {
-        let start = RemoteCommand::mutating(kind.cli()).args(["start", &id.to_string()]);
-        node.mutate(&start, false)
-            .with_context(|| format!("starting {} {id}", kind.label()))?;
-    }
     loop {
         if node.guest_status(kind, id)?.is_running() {
             break;
