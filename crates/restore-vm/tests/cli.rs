@@ -7,7 +7,7 @@
 use assert_cmd::Command;
 use serde_json::Value;
 use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
-use testbed::sim::{BackupEntry, CutFault, Faults, Guest, GuestType, State, StorageDef};
+use testbed::sim::{BackupEntry, CutFault, FailFault, Faults, Guest, GuestType, State, StorageDef};
 use testbed::sshd::{Sshd, SshdOptions};
 
 /// 2026-11-20 02:00:00 UTC.
@@ -660,4 +660,41 @@ fn host_node_and_user_from_tfvars() {
     let out = c.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["node"], "pve");
+}
+
+#[test]
+fn a_failed_restore_is_not_retried_and_names_the_save_point() {
+    let bed = bed();
+    bed.state
+        .set_faults(&Faults {
+            fail: vec![FailFault {
+                command: "qmrestore".into(),
+                message: "command 'zstd -q -d -c' failed: got signal 9".into(),
+                exit: 255,
+                times: 1,
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    let out = bed
+        .cmd()
+        .args([
+            "100",
+            "--at",
+            "2026-11-22",
+            "--force",
+            "--yes",
+            "--no-verify",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("got signal 9"), "{err}");
+    assert!(
+        err.contains("the old guest is saved in local:backup/vzdump-qemu-100-"),
+        "{err}"
+    );
+    let order: Vec<String> = bed.journal().iter().map(|a| first_word(a)).collect();
+    assert_eq!(order, ["vzdump", "qm shutdown", "qmrestore"]);
 }
