@@ -177,16 +177,25 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
-/// The warnings of a Proxmox task: `WARN:`/`warning:` lines and `TASK WARNINGS: N`.
+/// The warnings of a Proxmox task: `WARN:`/`warning:` lines and `TASK WARNINGS: N`; when the task counted
+/// warnings, its stderr lines too (that is where qmrestore and pct restore print them).
 pub fn task_warnings(lines: &[String], stderr: &str) -> Vec<String> {
+    let is_warning = |l: &str| {
+        let l = l.trim_start();
+        l.starts_with("WARN") || l.starts_with("warning:") || l.starts_with("TASK WARNINGS:")
+    };
+    let counted = lines
+        .iter()
+        .any(|l| l.trim_start().starts_with("TASK WARNINGS:"));
     let mut out: Vec<String> = lines
         .iter()
         .map(String::as_str)
-        .chain(stderr.lines())
-        .filter(|l| {
-            let l = l.trim_start();
-            l.starts_with("WARN") || l.starts_with("warning:") || l.starts_with("TASK WARNINGS:")
-        })
+        .filter(|l| is_warning(l))
+        .chain(
+            stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty() && (counted || is_warning(l))),
+        )
         .map(|l| l.trim().to_owned())
         .collect();
     out.dedup();

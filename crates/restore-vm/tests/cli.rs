@@ -698,3 +698,40 @@ fn a_failed_restore_is_not_retried_and_names_the_save_point() {
     let order: Vec<String> = bed.journal().iter().map(|a| first_word(a)).collect();
     assert_eq!(order, ["vzdump", "qm shutdown", "qmrestore"]);
 }
+
+#[test]
+fn task_warnings_are_success_and_reported() {
+    let bed = bed();
+    let mut g = guest101();
+    g.vmid = 106;
+    g.config.insert(
+        "rootfs".into(),
+        "local-lvm:subvol-106-disk-0,size=2G".into(),
+    );
+    g.config
+        .insert("unused0".into(), "local-lvm:subvol-106-disk-1".into());
+    bed.state
+        .add_backup("local", &g, &spec(T0, 6), &BackupOptions::default())
+        .unwrap();
+    let out = bed
+        .cmd()
+        .args(["106", "--yes", "--no-verify", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = stdout_json(&out);
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(warnings.contains(&"TASK WARNINGS: 1"), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("unused0")),
+        "{warnings:?}"
+    );
+    assert!(stderr(&out).contains("warning: restore: TASK WARNINGS: 1"));
+    let j = bed.journal();
+    assert_eq!(&j[0][..3], ["pct", "restore", "106"]);
+}
