@@ -78,6 +78,13 @@ impl<'r> Node<'r> {
         Ok(list
             .into_iter()
             .filter(|c| c.guest_id() == Some(vmid))
+            .filter(|c| match pve::Volid::parse(&c.volid) {
+                Ok(_) => true,
+                Err(e) => {
+                    pve_common::warn!("skipping a backup the node listed: {e}");
+                    false
+                }
+            })
             .filter_map(|c| {
                 Some(Backup {
                     storage: storage.to_owned(),
