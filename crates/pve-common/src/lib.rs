@@ -11,6 +11,7 @@ pub mod log;
 pub mod output;
 pub mod prereqs;
 pub mod process;
+pub mod pve;
 pub mod retry;
 pub mod runner;
 pub mod s3;

@@ -1,10 +1,663 @@
-//! `restore-vm`: Restore a Proxmox VM or LXC container from a vzdump backup over SSH, with a save point first.
+//! `restore-vm`: restore a Proxmox VM or LXC container from a vzdump backup over SSH, with a save point
+//! first.
 //!
-//! Not built yet: the binary parses its command line, then says so and exits 1.
+//! The run, in order: check SSH access (with retry); list the VMID's backups on every backup storage;
+//! pick one (`--backup` checked against that listing, `--latest`, `--at`); pre-flight (target storage
+//! exists, is active and has room for size x [`SPACE_FACTOR`]; the target id is free or `--force`; not
+//! locked; never protected); show the plan and confirm; take the save point (a full `vzdump` of the guest
+//! about to be overwritten, checked to exist with a non-zero size); stop the target; `qmrestore` /
+//! `pct restore` once, never retried; verify (start, wait for `running`, find the IP, ping and TCP-check
+//! it); report. Any failure after the save point names it and the command that puts it back.
 
 pub mod cli;
+pub mod config;
+pub mod node;
+pub mod report;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use pve_common::exit::Code;
+use pve_common::pve::{GuestType, StorageStatus};
+use pve_common::runner::Runner;
+use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
+
+use config::{Config, Selection};
+use node::{Backup, Node};
+use report::{BackupJson, Report, Verification};
+
+/// Free space needed on the target storage, as a multiple of the backup's (compressed) size.
+pub const SPACE_FACTOR: f64 = 1.5;
+
+/// Test hook: the delay before the first retry of a transient SSH failure, in milliseconds.
+pub const RETRY_DELAY_ENV: &str = "RESTORE_VM_RETRY_DELAY_MS";
+
+fn ssh_options(cfg: &Config) -> SshOptions {
+    let mut o = SshOptions {
+        config_file: cfg.ssh_config.clone(),
+        ..SshOptions::default()
+    };
+    if let Some(id) = &cfg.identity {
+        o.identity_files.push(id.clone());
+    }
+    if let Some(ms) = std::env::var(RETRY_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        o.retry.initial_delay = Duration::from_millis(ms);
+    }
+    o
+}
 
 /// Runs the tool.
-pub fn run(_args: &cli::Args) -> anyhow::Result<pve_common::exit::Code> {
-    anyhow::bail!("restore-vm is not built yet; see the open issues")
+pub fn run(cfg: &Config) -> anyhow::Result<Code> {
+    let started = Instant::now();
+    let runner = Runner::new(cfg.dry_run);
+    let options = ssh_options(cfg);
+    if options.transport == TransportKind::OpenSsh {
+        pve_common::prereqs::check_prereqs(&[pve_common::prereqs::Prereq {
+            command: "ssh",
+            purpose: "the OpenSSH transport (PVE_SSH_TRANSPORT=openssh)",
+        }])?;
+    }
+    let mut target = SshTarget::new(&cfg.host);
+    if let Some(u) = &cfg.user {
+        target = target.user(u);
+    }
+    if let Some(p) = cfg.port {
+        target = target.port(p);
+    }
+    let mut ssh = SshClient::new(&runner, &target, options)?;
+    ssh.check_ssh_access()
+        .context("checking SSH access to the Proxmox node")?;
+    let mut node = Node {
+        ssh,
+        name: String::new(),
+    };
+    node.name = match &cfg.node {
+        Some(n) => n.clone(),
+        None => {
+            #[derive(serde::Deserialize)]
+            struct N {
+                node: String,
+            }
+            let nodes: Vec<N> = node.get("/nodes", &[])?;
+            match nodes.as_slice() {
+                [one] => one.node.clone(),
+                _ => bail!(
+                    "the host has {} nodes: pass --node (or set PVE_NODE / tfvars node_name)",
+                    nodes.len()
+                ),
+            }
+        }
+    };
+    let offset = node.utc_offset().unwrap_or_else(|e| {
+        pve_common::warn!("cannot read the node's time zone ({e:#}); showing times in UTC");
+        jiff::tz::Offset::UTC
+    });
+    let backups = node.all_backups(cfg.vmid)?;
+    if cfg.list {
+        let list: Vec<BackupJson> = backups.iter().map(|b| BackupJson::new(b, offset)).collect();
+        if cfg.json {
+            report::write_list_json(cfg, &node.name, &list)?;
+        } else {
+            report::write_list_text(cfg.vmid, &list)?;
+        }
+        return Ok(Code::Success);
+    }
+    let backup = select(cfg, &backups, offset)?;
+    restore(cfg, &mut node, backup, offset, started)
+}
+
+/// Picks the backup the configuration asks for.
+pub fn select<'b>(
+    cfg: &Config,
+    backups: &'b [Backup],
+    offset: jiff::tz::Offset,
+) -> anyhow::Result<&'b Backup> {
+    match &cfg.selection {
+        Selection::Latest => backups
+            .first()
+            .with_context(|| format!("no backups of {} on any backup storage", cfg.vmid)),
+        Selection::Volid(v) => {
+            let text = v.to_string();
+            backups
+                .iter()
+                .find(|b| b.content.volid == text)
+                .with_context(|| {
+                    format!(
+                        "backup '{text}' is not a backup of {} on this node (see `restore-vm {} --list`)",
+                        cfg.vmid, cfg.vmid
+                    )
+                })
+        }
+        Selection::At(when) => {
+            let limit = when
+                .to_zoned(jiff::tz::TimeZone::fixed(offset))
+                .context("--at")?
+                .timestamp()
+                .as_second();
+            backups
+                .iter()
+                .find(|b| b.content.ctime <= limit)
+                .with_context(|| format!("no backup of {} at or before {when}", cfg.vmid))
+        }
+    }
+}
+
+fn restore_command(
+    kind: GuestType,
+    volid: &str,
+    id: u32,
+    cfg: &Config,
+    force: bool,
+) -> RemoteCommand {
+    let mut cmd = match kind {
+        GuestType::Qemu => RemoteCommand::mutating("qmrestore")
+            .arg(volid)
+            .arg(id.to_string()),
+        GuestType::Lxc => RemoteCommand::mutating("pct")
+            .arg("restore")
+            .arg(id.to_string())
+            .arg(volid),
+    };
+    cmd = cmd.args(["--storage", cfg.storage.as_str()]);
+    if force {
+        cmd = cmd.args(["--force", "1"]);
+    }
+    if cfg.unique {
+        cmd = cmd.args(["--unique", "1"]);
+    }
+    cmd.timeout(pve_common::ssh::DEFAULT_COMMAND_TIMEOUT)
+}
+
+/// What is at the target id now.
+struct Existing {
+    kind: GuestType,
+    running: bool,
+    name: Option<String>,
+}
+
+fn preflight(cfg: &Config, node: &mut Node, backup: &Backup) -> anyhow::Result<Option<Existing>> {
+    let s: StorageStatus = node.storage_status(&cfg.storage)?.with_context(|| {
+        format!(
+            "target storage '{}' does not exist on node {}",
+            cfg.storage, node.name
+        )
+    })?;
+    if !s.enabled || !s.active {
+        bail!("target storage '{}' is not active", cfg.storage);
+    }
+    let content = match backup.guest_type {
+        GuestType::Qemu => "images",
+        GuestType::Lxc => "rootdir",
+    };
+    if !s.content.is_empty() && !s.has_content(content) {
+        bail!(
+            "target storage '{}' does not hold {content} (content: {})",
+            cfg.storage,
+            s.content
+        );
+    }
+    let need = (backup.content.size as f64 * SPACE_FACTOR).ceil() as u64;
+    let avail = s.avail.unwrap_or(0);
+    if avail < need {
+        bail!(
+            "target storage '{}' has {} free; the backup needs about {} ({} x {SPACE_FACTOR})",
+            cfg.storage,
+            report::human(avail),
+            report::human(need),
+            report::human(backup.content.size)
+        );
+    }
+    let Some(res) = node.find_guest(cfg.target_id)? else {
+        return Ok(None);
+    };
+    let kind = res
+        .guest_type()
+        .with_context(|| format!("guest {} has unknown type '{}'", cfg.target_id, res.kind))?;
+    if res.node.as_deref().is_some_and(|n| n != node.name) {
+        bail!(
+            "guest {} exists on node {}, not {}: restore there or choose --target-id",
+            cfg.target_id,
+            res.node.as_deref().unwrap_or_default(),
+            node.name
+        );
+    }
+    let status = node.guest_status(kind, cfg.target_id)?;
+    let config = node.guest_config(kind, cfg.target_id)?;
+    if pve_common::pve::config_protected(&config) {
+        bail!(
+            "{} {} is protected (protection: 1): restore-vm never overwrites a protected guest; \
+             remove the protection yourself if you really mean it, or choose --target-id",
+            kind.label(),
+            cfg.target_id
+        );
+    }
+    if let Some(lock) = status.lock.as_deref().or(res.lock.as_deref()) {
+        bail!(
+            "{} {} is locked ({lock}); wait for the running task or unlock it (`{} unlock {}`) first",
+            kind.label(),
+            cfg.target_id,
+            kind.cli(),
+            cfg.target_id
+        );
+    }
+    if kind != backup.guest_type {
+        bail!(
+            "guest {} is a {} but the backup is of a {}: Proxmox cannot restore over it; choose --target-id",
+            cfg.target_id,
+            kind.label(),
+            backup.guest_type.label()
+        );
+    }
+    if !cfg.force {
+        bail!(
+            "{} {} ({}) exists: pass --force to overwrite it (a save point is taken first), or choose --target-id",
+            kind.label(),
+            cfg.target_id,
+            status.name.or(res.name).unwrap_or_default()
+        );
+    }
+    Ok(Some(Existing {
+        kind,
+        running: status.is_running(),
+        name: status.name.or(res.name),
+    }))
+}
+
+fn pick_save_storage(
+    cfg: &Config,
+    node: &mut Node,
+    backup: &Backup,
+) -> anyhow::Result<StorageStatus> {
+    let storages = node.backup_storages()?;
+    let wanted = cfg.save_storage.clone().or_else(|| {
+        storages
+            .iter()
+            .find(|s| s.storage == backup.storage && s.active && s.kind != "pbs")
+            .or_else(|| storages.iter().find(|s| s.active))
+            .map(|s| s.storage.clone())
+    });
+    let Some(name) = wanted else {
+        bail!("no active backup storage for the save point: pass --save-storage")
+    };
+    let s = storages
+        .into_iter()
+        .find(|s| s.storage == name)
+        .with_context(|| {
+            format!("save-point storage '{name}' does not exist or holds no backups")
+        })?;
+    if !s.active {
+        bail!("save-point storage '{name}' is not active");
+    }
+    Ok(s)
+}
+
+fn restore(
+    cfg: &Config,
+    node: &mut Node,
+    backup: &Backup,
+    offset: jiff::tz::Offset,
+    started: Instant,
+) -> anyhow::Result<Code> {
+    let kind = backup.guest_type;
+    let volid = backup.content.volid.clone();
+    let existing = preflight(cfg, node, backup)?;
+    let save_storage = match &existing {
+        Some(_) => Some(pick_save_storage(cfg, node, backup)?),
+        None => None,
+    };
+    let original_running = if cfg.target_id != cfg.vmid {
+        match node.find_guest(cfg.vmid)? {
+            Some(r) => r.status.as_deref() == Some("running"),
+            None => false,
+        }
+    } else {
+        false
+    };
+    let mut report = Report::new(cfg, &node.name, BackupJson::new(backup, offset));
+    let force = existing.is_some();
+    report.overwrite = force;
+    let cmd = restore_command(kind, &volid, cfg.target_id, cfg, force);
+    report.restore_command = cmd.to_string();
+
+    // The plan.
+    let when = BackupJson::new(backup, offset).date;
+    pve_common::info!(
+        "plan: restore {} backup {volid} ({when}, {}) to {} {} on storage {} of node {}",
+        kind,
+        report::human(backup.content.size),
+        kind.label(),
+        cfg.target_id,
+        cfg.storage,
+        node.name
+    );
+    if let (Some(e), Some(s)) = (&existing, &save_storage) {
+        pve_common::info!(
+            "plan: {} {} ({}) will be OVERWRITTEN, with all its disks and snapshots{}",
+            e.kind.label(),
+            cfg.target_id,
+            e.name.as_deref().unwrap_or(""),
+            if e.running {
+                "; it is running and will be shut down"
+            } else {
+                ""
+            }
+        );
+        pve_common::info!(
+            "plan: save point first: vzdump {} to storage {}",
+            cfg.target_id,
+            s.storage
+        );
+    }
+    pve_common::info!("plan: {cmd}");
+    if original_running && !cfg.unique {
+        let w = format!(
+            "the original guest {} is running: the restored {} {} gets the same MAC address{} \
+             (duplicate MAC/IP on the network); pass --unique for new MACs and do not start both",
+            cfg.vmid,
+            kind.label(),
+            cfg.target_id,
+            " and, with a static IP, the same IP"
+        );
+        pve_common::warn!("{w}");
+        report.warnings.push(w);
+    }
+    if !cfg.dry_run {
+        let question = match &existing {
+            Some(_) => format!(
+                "Overwrite {} {} with {volid} (after a save point)?",
+                kind.label(),
+                cfg.target_id
+            ),
+            None => format!("Restore {volid} to {} {}?", kind.label(), cfg.target_id),
+        };
+        pve_common::confirm::confirm(
+            &question,
+            &format!("restore {} {}", kind.label(), cfg.target_id),
+            cfg.yes,
+        )?;
+    }
+
+    // Save point.
+    if let (Some(e), Some(s)) = (&existing, &save_storage) {
+        let sp = save_point(cfg, node, e.kind, &s.storage, &volid)
+            .context("the save point failed: nothing was overwritten")?;
+        report.save_point = sp.clone();
+        report.save_point_restore_command = sp
+            .as_ref()
+            .map(|sp| restore_command(e.kind, sp, cfg.target_id, cfg, true).to_string());
+        match &sp {
+            Some(sp) => pve_common::success!("save point: {sp}"),
+            None => pve_common::info!("save point: (dry-run: not taken)"),
+        }
+    }
+    let after = |e: anyhow::Error, report: &Report| -> anyhow::Error {
+        match (&report.save_point, &report.save_point_restore_command) {
+            (Some(sp), Some(back)) => e.context(format!(
+                "the old guest is saved in {sp}; to put it back run on node {}: {back}",
+                report.node
+            )),
+            _ => e,
+        }
+    };
+
+    // Stop the target.
+    let was_running = existing.as_ref().is_some_and(|e| e.running);
+    if was_running {
+        stop_guest(cfg, node, kind).map_err(|e| after(e, &report))?;
+    }
+
+    // Restore: once, never retried.
+    let run = node
+        .mutate(&cmd, true)
+        .with_context(|| format!("restoring {volid} to {} {}", kind.label(), cfg.target_id))
+        .map_err(|e| after(e, &report))?;
+    if let Some(run) = &run {
+        for w in &run.warnings {
+            pve_common::warn!("restore: {w}");
+        }
+        report.warnings.extend(run.warnings.iter().cloned());
+        report.restore_seconds = Some(run.elapsed.as_secs_f64());
+        pve_common::success!(
+            "restored {volid} to {} {} in {}",
+            kind.label(),
+            cfg.target_id,
+            humantime::format_duration(Duration::from_secs(run.elapsed.as_secs()))
+        );
+    }
+
+    // Start (asked for, or the old guest was running), then verify.
+    let start = cfg.start || was_running;
+    if start && !cfg.dry_run {
+        start_guest(node, kind, cfg.target_id).map_err(|e| after(e, &report))?;
+    }
+    let verification = if !cfg.verify {
+        Verification::skipped("--no-verify")
+    } else if cfg.dry_run {
+        Verification::skipped("dry-run")
+    } else if !start {
+        Verification::skipped(
+            "not started (pass --start; it starts anyway when the old guest was running)",
+        )
+    } else {
+        verify(cfg, node, kind).map_err(|e| after(e, &report))?
+    };
+    let failed = verification.result == "failed";
+    report.verification = Some(verification);
+    report.result = if cfg.dry_run {
+        "dry-run".into()
+    } else if failed {
+        "verification-failed".into()
+    } else {
+        "restored".into()
+    };
+    report.duration_seconds = started.elapsed().as_secs_f64();
+    if cfg.json {
+        pve_common::output::ignore_broken_pipe(pve_common::output::write_json(&report))?;
+    } else {
+        pve_common::output::ignore_broken_pipe(pve_common::output::write_stdout(&report.text()))?;
+    }
+    if failed {
+        let msg = report
+            .verification
+            .as_ref()
+            .map(|v| v.message.clone())
+            .unwrap_or_default();
+        let e = after(
+            anyhow::anyhow!(
+                "verification of {} {} failed: {msg}",
+                kind.label(),
+                cfg.target_id
+            ),
+            &report,
+        );
+        pve_common::error!("{e:#}");
+        return Ok(Code::Failure);
+    }
+    Ok(Code::Success)
+}
+
+/// Takes the save point: vzdump of the target to `storage`, then finds the new archive in the listing and
+/// checks its size. `None` in dry-run.
+fn save_point(
+    cfg: &Config,
+    node: &mut Node,
+    kind: GuestType,
+    storage: &str,
+    volid: &str,
+) -> anyhow::Result<Option<String>> {
+    let before: Vec<String> = node
+        .backups_on(storage, cfg.target_id)?
+        .into_iter()
+        .map(|b| b.content.volid)
+        .collect();
+    let notes = format!(
+        "restore-vm save point of {} {} before restoring {volid}",
+        kind.label(),
+        cfg.target_id
+    );
+    let cmd = RemoteCommand::mutating("vzdump")
+        .arg(cfg.target_id.to_string())
+        .args([
+            "--storage",
+            storage,
+            "--mode",
+            "snapshot",
+            "--compress",
+            "zstd",
+        ])
+        .args(["--notes-template", notes.as_str()]);
+    pve_common::info!("taking the save point: {cmd}");
+    let Some(_) = node.mutate(&cmd, true)? else {
+        return Ok(None);
+    };
+    let new = node
+        .backups_on(storage, cfg.target_id)?
+        .into_iter()
+        .filter(|b| !before.contains(&b.content.volid))
+        .max_by_key(|b| b.content.ctime)
+        .with_context(|| {
+            format!(
+                "vzdump reported success but no new backup of {} is on storage {storage}",
+                cfg.target_id
+            )
+        })?;
+    if new.content.size == 0 {
+        bail!("the save point {} has size 0", new.content.volid);
+    }
+    Ok(Some(new.content.volid))
+}
+
+/// Shuts the guest down cleanly within the timeout, else stops it.
+fn stop_guest(cfg: &Config, node: &mut Node, kind: GuestType) -> anyhow::Result<()> {
+    let id = cfg.target_id.to_string();
+    let secs = cfg.shutdown_timeout.as_secs().to_string();
+    let shutdown = RemoteCommand::mutating(kind.cli())
+        .args(["shutdown", id.as_str(), "--timeout", secs.as_str()])
+        .timeout(cfg.shutdown_timeout + Duration::from_secs(30));
+    if let Err(e) = node.mutate(&shutdown, false) {
+        pve_common::warn!(
+            "clean shutdown failed ({e:#}); stopping {} {id}",
+            kind.label()
+        );
+        let stop = RemoteCommand::mutating(kind.cli()).args(["stop", id.as_str()]);
+        node.mutate(&stop, false)
+            .with_context(|| format!("stopping {} {id}", kind.label()))?;
+    }
+    Ok(())
+}
+
+/// Starts the guest unless it already runs.
+fn start_guest(node: &mut Node, kind: GuestType, id: u32) -> anyhow::Result<()> {
+    if node.guest_status(kind, id)?.is_running() {
+        return Ok(());
+    }
+    let start = RemoteCommand::mutating(kind.cli()).args(["start", &id.to_string()]);
+    node.mutate(&start, false)
+        .with_context(|| format!("starting {} {id}", kind.label()))?;
+    Ok(())
+}
+
+/// Waits for `running`, finds the guest's IP and checks it answers.
+fn verify(cfg: &Config, node: &mut Node, kind: GuestType) -> anyhow::Result<Verification> {
+    let id = cfg.target_id;
+    let deadline = Instant::now() + cfg.verify_timeout;
+    loop {
+        if node.guest_status(kind, id)?.is_running() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Ok(Verification::failed(
+                None,
+                format!(
+                    "{} {id} is not running after {}s",
+                    kind.label(),
+                    cfg.verify_timeout.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let config = node.guest_config(kind, id)?;
+    let mut ip = None;
+    if kind == GuestType::Qemu
+        && config
+            .get("agent")
+            .is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"))
+    {
+        let cmd = RemoteCommand::read_only("qm").args([
+            "guest",
+            "cmd",
+            &id.to_string(),
+            "network-get-interfaces",
+        ]);
+        if let Ok(Some(out)) = node.ssh.ssh_exec(&cmd) {
+            ip = node::ip_from_agent(&out.stdout_text());
+        }
+    }
+    let ip = ip.or_else(|| node::ip_from_config(&config));
+    let Some(ip) = ip else {
+        let w = "no IP found (guest agent, ipconfig0, net0): reachability not checked".to_owned();
+        pve_common::warn!("{w}");
+        return Ok(Verification {
+            result: "running".into(),
+            ip: None,
+            ping: None,
+            port_open: None,
+            message: w,
+        });
+    };
+    let addr = std::net::SocketAddr::new(ip, cfg.verify_port);
+    let can_ping = pve_common::prereqs::check_prereqs(&[pve_common::prereqs::Prereq {
+        command: "ping",
+        purpose: "pinging the restored guest",
+    }])
+    .is_ok();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let ping = can_ping.then(|| ping(ip));
+        let open = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok();
+        if open {
+            return Ok(Verification {
+                result: "passed".into(),
+                ip: Some(ip.to_string()),
+                ping,
+                port_open: Some(true),
+                message: format!("{ip} answers on port {}", cfg.verify_port),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Ok(Verification {
+                result: "failed".into(),
+                ip: Some(ip.to_string()),
+                ping,
+                port_open: Some(false),
+                message: format!(
+                    "{ip} port {} did not answer within {}s ({attempt} attempts){}",
+                    cfg.verify_port,
+                    cfg.verify_timeout.as_secs(),
+                    match ping {
+                        Some(true) => "; ping answered",
+                        Some(false) => "; ping did not answer",
+                        None => "",
+                    }
+                ),
+            });
+        }
+        pve_common::debug!("{addr} not answering yet (attempt {attempt})");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn ping(ip: std::net::IpAddr) -> bool {
+    let cmd = pve_common::runner::LocalCommand::new("ping")
+        .args(["-c", "1", "-W", "2"])
+        .arg(ip.to_string());
+    matches!(
+        Runner::new(false).run(pve_common::runner::Access::ReadOnly, &cmd),
+        Ok(Some(out)) if out.status.success()
+    )
 }

@@ -1,4 +1,4 @@
-//! Entry point of `restore-vm`: parse, run, map the result to an exit code.
+//! Entry point of `restore-vm`: parse, check the configuration, run, map the result to an exit code.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,14 @@ fn main() -> ExitCode {
         Err(code) => return code.into(),
     };
     pve_common::log::init("restore-vm", args.common.verbosity(), args.common.color);
-    match restore_vm::run(&args) {
+    let config = match restore_vm::config::Config::from_args(&args) {
+        Ok(config) => config,
+        Err(err) => {
+            pve_common::error!("{err}");
+            return Code::Usage.into();
+        }
+    };
+    match restore_vm::run(&config) {
         Ok(code) => code.into(),
         Err(err) => {
             pve_common::error!("{err:#}");

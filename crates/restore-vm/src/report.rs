@@ -1,0 +1,320 @@
+//! What restore-vm prints on stdout: the backup list (table or JSON) and the run summary (text or JSON,
+//! schema `pve-restore-vm/v1`, documented in docs/json/restore-vm.md).
+
+use pve_common::output::{ToolInfo, ignore_broken_pipe, write_json, write_stdout};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::node::Backup;
+
+/// The schema of every JSON document.
+pub const SCHEMA: &str = "pve-restore-vm/v1";
+
+/// `1.50 GiB`.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// One backup, as listed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BackupJson {
+    /// `storage:backup/...`.
+    pub volid: String,
+    /// The storage.
+    pub storage: String,
+    /// `qemu` or `lxc`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `vma.zst`, `tar.zst`, `pbs-vm`...
+    pub format: String,
+    /// Bytes.
+    pub size: u64,
+    /// Seconds since the epoch.
+    pub ctime: i64,
+    /// Node-local time, `YYYY-MM-DD HH:MM:SS`.
+    pub date: String,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Protected.
+    pub protected: bool,
+    /// PBS verification: `ok`, `failed`, or null (not verified / not PBS).
+    pub verification: Option<String>,
+}
+
+impl BackupJson {
+    /// From a listing entry, with the node's UTC offset for the date.
+    pub fn new(b: &Backup, offset: jiff::tz::Offset) -> Self {
+        let date = jiff::Timestamp::from_second(b.content.ctime)
+            .map(|t| {
+                t.to_zoned(jiff::tz::TimeZone::fixed(offset))
+                    .strftime("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        BackupJson {
+            volid: b.content.volid.clone(),
+            storage: b.storage.clone(),
+            kind: b.guest_type.as_str().to_owned(),
+            format: b.content.format.clone(),
+            size: b.content.size,
+            ctime: b.content.ctime,
+            date,
+            notes: b.content.notes.clone(),
+            protected: b.content.protected,
+            verification: b.content.verification.as_ref().map(|v| v.state.clone()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListDoc<'a> {
+    schema: &'static str,
+    tool: ToolInfo,
+    action: &'static str,
+    node: &'a str,
+    vmid: u32,
+    backups: &'a [BackupJson],
+}
+
+/// `--list --json`.
+pub fn write_list_json(cfg: &Config, node: &str, list: &[BackupJson]) -> anyhow::Result<()> {
+    ignore_broken_pipe(write_json(&ListDoc {
+        schema: SCHEMA,
+        tool: ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
+        action: "list",
+        node,
+        vmid: cfg.vmid,
+        backups: list,
+    }))?;
+    Ok(())
+}
+
+/// `--list`: a table, newest first.
+pub fn write_list_text(vmid: u32, list: &[BackupJson]) -> anyhow::Result<()> {
+    let mut out = String::new();
+    if list.is_empty() {
+        pve_common::warn!("no backups of {vmid} on any backup storage");
+    }
+    let rows: Vec<[String; 9]> = list
+        .iter()
+        .map(|b| {
+            [
+                b.date.clone(),
+                b.kind.clone(),
+                b.format.clone(),
+                human(b.size),
+                b.storage.clone(),
+                if b.protected { "yes" } else { "no" }.to_owned(),
+                b.verification.clone().unwrap_or_else(|| "-".to_owned()),
+                b.volid.clone(),
+                b.notes
+                    .as_deref()
+                    .map(|n| n.lines().next().unwrap_or_default().to_owned())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = [
+        "DATE",
+        "TYPE",
+        "FORMAT",
+        "SIZE",
+        "STORAGE",
+        "PROTECTED",
+        "VERIFIED",
+        "VOLID",
+        "NOTES",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    out.push_str(&line(head.to_vec()));
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    ignore_broken_pipe(write_stdout(&out))?;
+    Ok(())
+}
+
+/// The verification outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verification {
+    /// `passed`, `failed`, `running` (running, no IP to check) or `skipped`.
+    pub result: String,
+    /// The IP checked.
+    pub ip: Option<String>,
+    /// Whether ping answered (null: not tried, e.g. no `ping` installed).
+    pub ping: Option<bool>,
+    /// Whether the TCP port answered.
+    pub port_open: Option<bool>,
+    /// Human explanation.
+    pub message: String,
+}
+
+impl Verification {
+    /// Not verified, and why.
+    pub fn skipped(why: &str) -> Self {
+        Verification {
+            result: "skipped".into(),
+            ip: None,
+            ping: None,
+            port_open: None,
+            message: why.to_owned(),
+        }
+    }
+
+    /// Failed, and why.
+    pub fn failed(ip: Option<String>, why: String) -> Self {
+        Verification {
+            result: "failed".into(),
+            ip,
+            ping: None,
+            port_open: None,
+            message: why,
+        }
+    }
+}
+
+/// The run summary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// `pve-restore-vm/v1`.
+    pub schema: String,
+    /// The tool.
+    pub tool: ToolInfo,
+    /// `restore`.
+    pub action: String,
+    /// `restored`, `verification-failed` or `dry-run`.
+    pub result: String,
+    /// Whether this was a dry-run.
+    pub dry_run: bool,
+    /// The SSH host.
+    pub host: String,
+    /// The node.
+    pub node: String,
+    /// The backed-up guest.
+    pub vmid: u32,
+    /// The restored guest id.
+    pub target_id: u32,
+    /// `qemu` or `lxc`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The disks' storage.
+    pub storage: String,
+    /// The backup restored.
+    pub source: BackupJson,
+    /// Whether an existing guest was overwritten (or would be, in a dry-run).
+    pub overwrite: bool,
+    /// The save point's volid (null: nothing overwritten, or dry-run).
+    pub save_point: Option<String>,
+    /// The command that restores the save point.
+    pub save_point_restore_command: Option<String>,
+    /// The restore command as run.
+    pub restore_command: String,
+    /// Seconds the restore command took.
+    pub restore_seconds: Option<f64>,
+    /// Seconds the whole run took.
+    pub duration_seconds: f64,
+    /// Warnings (task warnings, duplicate MAC/IP).
+    pub warnings: Vec<String>,
+    /// The verification.
+    pub verification: Option<Verification>,
+}
+
+impl Report {
+    /// A report before anything ran.
+    pub fn new(cfg: &Config, node: &str, source: BackupJson) -> Self {
+        Report {
+            schema: SCHEMA.into(),
+            tool: ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
+            action: "restore".into(),
+            result: String::new(),
+            dry_run: cfg.dry_run,
+            host: cfg.host.clone(),
+            node: node.to_owned(),
+            vmid: cfg.vmid,
+            target_id: cfg.target_id,
+            kind: source.kind.clone(),
+            storage: cfg.storage.clone(),
+            source,
+            overwrite: false,
+            save_point: None,
+            save_point_restore_command: None,
+            restore_command: String::new(),
+            restore_seconds: None,
+            duration_seconds: 0.0,
+            warnings: Vec::new(),
+            verification: None,
+        }
+    }
+
+    /// The text summary.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let mut kv = |k: &str, v: &str| s.push_str(&format!("{k:<13} {v}\n"));
+        kv("result:", &self.result);
+        kv(
+            "source:",
+            &format!(
+                "{} ({}, {})",
+                self.source.volid,
+                self.source.date,
+                human(self.source.size)
+            ),
+        );
+        kv(
+            "target:",
+            &format!(
+                "{} {} on {} (storage {})",
+                self.kind, self.target_id, self.node, self.storage
+            ),
+        );
+        kv(
+            "save point:",
+            self.save_point
+                .as_deref()
+                .unwrap_or(if self.overwrite && self.dry_run {
+                    "(dry-run: not taken)"
+                } else {
+                    "none (nothing overwritten)"
+                }),
+        );
+        if let Some(c) = &self.save_point_restore_command {
+            kv("to go back:", c);
+        }
+        kv("duration:", &format!("{:.1}s", self.duration_seconds));
+        if let Some(v) = &self.verification {
+            kv("verification:", &format!("{}: {}", v.result, v.message));
+        }
+        for w in &self.warnings {
+            kv("warning:", w);
+        }
+        s
+    }
+}
