@@ -205,12 +205,13 @@ pub fn check_file(job: &Job, on_read: Option<OnRead>) -> Integrity {
                 Err(why) => Outcome::Failed(why),
             };
             // The frame checksum sits at the end of the stream, after the last extent: read to the end.
-            let trailing = if error.take().is_none() {
+            let first = error.take();
+            let trailing = if first.is_none() {
                 drain(&mut reader).err().map(|e| e.to_string())
             } else {
                 None
             };
-            let decode_error = error.take().or(trailing);
+            let decode_error = first.or(error.take()).or(trailing);
             let compression = match (job.compression, decode_error) {
                 (Compression::None, None) => Outcome::Skipped("not compressed".into()),
                 (Compression::None, Some(e)) => Outcome::Failed(format!("read error: {e}")),

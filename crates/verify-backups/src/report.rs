@@ -35,9 +35,10 @@ impl Status {
         }
     }
 
-    /// The worst of `self` and `other`.
+    /// The worst of `self` and `other`; `info` counts as `ok`.
     pub fn worst(self, other: Status) -> Status {
-        self.max(other)
+        let passed = |s: Status| if s == Status::Info { Status::Ok } else { s };
+        passed(self).max(passed(other))
     }
 }
 
@@ -460,5 +461,6 @@ mod tests {
     fn status_order() {
         assert_eq!(Status::Ok.worst(Status::Fail), Status::Fail);
         assert_eq!(Status::Warn.worst(Status::Info), Status::Warn);
+        assert_eq!(Status::Ok.worst(Status::Info), Status::Ok);
     }
 }

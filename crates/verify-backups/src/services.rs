@@ -150,8 +150,14 @@ fn terraform_init(comp: &mut Component, runner: &Runner, bin: &Path, env: &Env) 
             return;
         }
     };
-    let cmd = LocalCommand::new(bin)
-        .args(["init", "-input=false", "-no-color"])
+    let mut cmd = LocalCommand::new(bin).args(["init", "-input=false", "-no-color"]);
+    // The same partial backend configuration the discovery read (the env's backend.hcl).
+    if let Ok(b) = &env.backend {
+        for f in &b.config_files {
+            cmd = cmd.arg(format!("-backend-config={}", f.display()));
+        }
+    }
+    let cmd = cmd
         .dir(&env.dir)
         .env("TF_DATA_DIR", data_dir.path())
         .env("TF_IN_AUTOMATION", "1");
