@@ -304,3 +304,179 @@ pub fn hash_file(path: &std::path::Path) -> io::Result<String> {
     drain(&mut raw)?;
     Ok(hex(&raw.hasher.finalize()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use testbed::sim::vma as fixture;
+
+    fn spec(seed: u64) -> fixture::VmaSpec {
+        fixture::VmaSpec {
+            uuid: *b"0123456789abcdef",
+            ctime: 1_763_604_001,
+            configs: vec![("qemu-server.conf".into(), b"cores: 2\n".to_vec())],
+            devices: vec![
+                ("drive-scsi0".into(), 8 << 20),
+                ("drive-scsi1".into(), 100_000),
+            ],
+            data_bytes: 600_000,
+            seed,
+        }
+    }
+
+    fn stream() -> Vec<u8> {
+        let mut v = Vec::new();
+        fixture::write(&mut v, &spec(7)).unwrap();
+        v
+    }
+
+    fn zst(plain: &[u8]) -> Vec<u8> {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        enc.include_checksum(true).unwrap();
+        std::io::Write::write_all(&mut enc, plain).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn job(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Job {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        Job {
+            path,
+            container: if name.contains(".vma") {
+                Container::Vma
+            } else {
+                Container::Tar
+            },
+            compression: if name.ends_with(".zst") {
+                Compression::Zstd
+            } else {
+                Compression::None
+            },
+        }
+    }
+
+    #[test]
+    fn vma_parser_accepts_sound_streams_and_names_each_fault() {
+        let v = stream();
+        let s = vma::check(&v[..]).unwrap();
+        assert_eq!(s.devices.len(), 2);
+        assert_eq!(s.stream_bytes, v.len() as u64);
+        let header = u32::from_be_bytes(v[56..60].try_into().unwrap()) as usize;
+        let cases: Vec<(Box<dyn Fn(&mut Vec<u8>)>, &str)> = vec![
+            (Box::new(|v| v[0] = b'X'), "magic"),
+            (Box::new(|v| v[7] = 2), "version"),
+            (Box::new(|v| v[30] ^= 1), "header MD5"),
+            (Box::new(move |v| v[header + 45] ^= 0x10), "extent"),
+            (Box::new(move |v| v[header + 1] ^= 0x01), "extent magic"),
+            (Box::new(move |v| v[header + 9] ^= 0x01), "uuid"),
+            (Box::new(|v| v.truncate(v.len() - 100)), "stream ends"),
+            (Box::new(move |v| v.truncate(header)), "missing"),
+        ];
+        for (corrupt, needle) in cases {
+            let mut bad = v.clone();
+            corrupt(&mut bad);
+            let err = vma::check(&bad[..]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn one_pass_checks_compression_content_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = stream();
+        let good = zst(&plain);
+        let r = check_file(&job(dir.path(), "a.vma.zst", &good), None);
+        assert!(matches!(r.compression, Outcome::Ok(_)), "{r:?}");
+        assert!(matches!(r.content, Outcome::Ok(_)), "{r:?}");
+        assert_eq!(r.bytes, good.len() as u64);
+        assert_eq!(r.sha256.unwrap(), hex(&Sha256::digest(&good)));
+
+        // A data byte flipped inside the compressed stream: only the zstd checksum can see it.
+        let mut flipped = good.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x01;
+        let r = check_file(&job(dir.path(), "b.vma.zst", &flipped), None);
+        assert!(r.compression.failed(), "{r:?}");
+        // The hash is still of the whole file: the manifest comparison works on a corrupt archive.
+        assert_eq!(r.sha256.unwrap(), hex(&Sha256::digest(&flipped)));
+
+        // A bad extent inside a sound stream: compression ok, VMA failed.
+        let mut inner = plain.clone();
+        let header = u32::from_be_bytes(inner[56..60].try_into().unwrap()) as usize;
+        inner[header + 45] ^= 0x10;
+        let r = check_file(&job(dir.path(), "c.vma.zst", &zst(&inner)), None);
+        assert!(matches!(r.compression, Outcome::Ok(_)), "{r:?}");
+        assert!(r.content.failed(), "{r:?}");
+
+        // An uncompressed VMA: nothing to check at the compression layer, the content still is.
+        let r = check_file(&job(dir.path(), "d.vma", &plain), None);
+        assert!(matches!(r.compression, Outcome::Skipped(_)));
+        assert!(matches!(r.content, Outcome::Ok(_)));
+
+        let r = check_file(&job(dir.path(), "e.tar.gz", b"whatever"), None);
+        assert!(matches!(r.compression, Outcome::Skipped(_)), "{r:?}");
+        assert!(r.sha256.is_some());
+    }
+
+    #[test]
+    fn tar_needs_pct_conf() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar_with = |name: &str| {
+            let mut t = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(3);
+            h.set_mode(0o644);
+            h.set_cksum();
+            t.append_data(&mut h, name, &b"a: b"[..3]).unwrap();
+            t.into_inner().unwrap()
+        };
+        let ok = check_file(
+            &job(
+                dir.path(),
+                "a.tar.zst",
+                &zst(&tar_with("./etc/vzdump/pct.conf")),
+            ),
+            None,
+        );
+        assert!(matches!(ok.content, Outcome::Ok(_)), "{ok:?}");
+        let bad = check_file(
+            &job(dir.path(), "b.tar.zst", &zst(&tar_with("./etc/hostname"))),
+            None,
+        );
+        assert!(bad.content.failed(), "{bad:?}");
+        assert!(matches!(bad.compression, Outcome::Ok(_)));
+    }
+
+    #[test]
+    fn parallel_results_keep_job_order_and_count_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut jobs = Vec::new();
+        let mut total = 0;
+        for i in 0..6u64 {
+            let mut v = Vec::new();
+            fixture::write(&mut v, &spec(i)).unwrap();
+            if i == 3 {
+                v.truncate(v.len() / 2);
+            }
+            let z = zst(&v);
+            total += z.len() as u64;
+            jobs.push(job(dir.path(), &format!("{i}.vma.zst"), &z));
+        }
+        let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let s2 = seen.clone();
+        let results = check_all(
+            &jobs,
+            3,
+            Some(Arc::new(move |n| {
+                s2.fetch_add(n, Ordering::Relaxed);
+            })),
+        );
+        assert_eq!(results.len(), 6);
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r.content.failed(), i == 3, "{i}: {r:?}");
+        }
+        assert_eq!(seen.load(Ordering::Relaxed), total);
+    }
+}
