@@ -364,7 +364,8 @@ mod tests {
         assert_eq!(s.devices.len(), 2);
         assert_eq!(s.stream_bytes, v.len() as u64);
         let header = u32::from_be_bytes(v[56..60].try_into().unwrap()) as usize;
-        let cases: Vec<(Box<dyn Fn(&mut Vec<u8>)>, &str)> = vec![
+        type Corrupt = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: Vec<(Corrupt, &str)> = vec![
             (Box::new(|v| v[0] = b'X'), "magic"),
             (Box::new(|v| v[7] = 2), "version"),
             (Box::new(|v| v[30] ^= 1), "header MD5"),
