@@ -60,6 +60,13 @@ fn all_good_remote_and_local_deep_one_ssh_session() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["mode"], "local");
 
+    // --all-backups checks the older backup of 100 too.
+    let mut all = node.ssh_args();
+    all.push("--all-backups".into());
+    let (code, doc) = run_json(&all, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["backups"].as_array().unwrap().len(), 4);
+
     // The text report: a table per component and the verdict line.
     let out = run(&args, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
