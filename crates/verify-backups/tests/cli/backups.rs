@@ -410,3 +410,37 @@ fn metrics_file_passes_promtool() {
     // No temp file left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+/// On a terminal, `--deep` draws a progress bar (bytes checked / total) on stderr; never in `--json` mode.
+#[test]
+fn deep_progress_bar_on_a_tty_only() {
+    let (node, _) = good_node();
+    let bin = assert_cmd::cargo::cargo_bin!("verify-backups");
+    let mut args = node.ssh_args();
+    args.extend([
+        "--deep".into(),
+        "--local-dir".into(),
+        node.dump().display().to_string(),
+    ]);
+    let quoted: Vec<String> = std::iter::once(bin.display().to_string())
+        .chain(args)
+        .map(|a| format!("'{a}'"))
+        .collect();
+    let cmd = quoted.join(" ");
+    let run_tty = |extra: &str| {
+        let out = std::process::Command::new("script")
+            .args([
+                "-qec",
+                &format!("{cmd} {extra} 2>&1 >/dev/null"),
+                "/dev/null",
+            ])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run_tty("");
+    assert!(text.contains("checking archives"), "{text}");
+    let text = run_tty("--json");
+    assert!(!text.contains("checking archives"), "{text}");
+}
