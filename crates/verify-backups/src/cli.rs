@@ -81,12 +81,13 @@ pub struct Args {
     #[arg(long = "record")]
     pub record: bool,
 
-    /// The SHA-256 manifest (`sha256sum` format, one `<hash>  <volid>` line per archive).
+    /// The SHA-256 manifest (`sha256sum` format, one `<hash>  <volid>` line per archive); the default is
+    /// in the systemd unit's StateDirectory.
     #[arg(
         long = "manifest",
         value_name = "FILE",
         env = "PVE_VERIFY_MANIFEST",
-        default_value = "/var/lib/pve-tools/verify-backups/sha256.manifest"
+        default_value = "/var/lib/pve-verify-backups/sha256.manifest"
     )]
     pub manifest: PathBuf,
 
@@ -133,7 +134,11 @@ pub struct Args {
     pub alertmanager_url: Option<String>,
 
     /// Write node_exporter textfile metrics (`pve_backup.prom`) into this folder.
-    #[arg(long = "textfile-dir", value_name = "DIR")]
+    #[arg(
+        long = "textfile-dir",
+        value_name = "DIR",
+        env = "PVE_BACKUP_TEXTFILE_DIR"
+    )]
     pub textfile_dir: Option<PathBuf>,
 }
 

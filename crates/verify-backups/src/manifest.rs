@@ -1,5 +1,5 @@
 //! The bit-rot manifest: one file in `sha256sum` format, a `<sha256>  <volid>` line per archive
-//! (default `/var/lib/pve-tools/verify-backups/sha256.manifest`, `--manifest`). Keyed by volid, so the
+//! (default `/var/lib/pve-verify-backups/sha256.manifest`, the unit's StateDirectory; `--manifest`). Keyed by volid, so the
 //! same manifest serves remote and local runs. `--record` adds new archives; an archive whose hash changed
 //! keeps its recorded hash (the alarm repeats until someone looks) and is reported as corrupt.
 

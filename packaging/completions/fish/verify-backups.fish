@@ -12,7 +12,7 @@ complete -c verify-backups -l vmid -d 'Only these guests (repeatable)' -r
 complete -c verify-backups -l local-dir -d 'Read the archives from this directory here (a mounted dump folder) instead of on the node: `DIR` for every storage or `STORAGE=DIR` for one (repeatable)' -r
 complete -c verify-backups -l dump-dir -d 'Where a storage\'s dump folder is on the node, `STORAGE=DIR` (repeatable); by default the storage\'s `path` from `pvesh get /storage/<id>` plus `/dump`' -r
 complete -c verify-backups -s j -l jobs -d 'Archives checked at once by --deep --local-dir (default: the number of CPUs)' -r
-complete -c verify-backups -l manifest -d 'The SHA-256 manifest (`sha256sum` format, one `<hash>  <volid>` line per archive)' -r -F
+complete -c verify-backups -l manifest -d 'The SHA-256 manifest (`sha256sum` format, one `<hash>  <volid>` line per archive); the default is in the systemd unit\'s StateDirectory' -r -F
 complete -c verify-backups -l root -d 'Folder of the Terraform environments (each a subfolder) whose state in S3 is checked' -r -F
 complete -c verify-backups -l tfvars -d 'terraform.tfvars with minio_access_key/minio_secret_key, when the S3 credentials are not in the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or the backend configuration' -r -F
 complete -c verify-backups -l state-max-age -d 'The newest state version may not be older than this, e.g. `30d`' -r

@@ -127,6 +127,7 @@ pub fn run(args: &[String], envs: &[(String, String)]) -> Output {
         .env_remove("PVE_HOST")
         .env_remove("PVE_DRIFT_ROOT")
         .env_remove("PVE_VERIFY_MANIFEST")
+        .env_remove("PVE_BACKUP_TEXTFILE_DIR")
         .env_remove("MINIO_URL")
         .env_remove("PROMETHEUS_URL")
         .env_remove("GRAFANA_URL")
