@@ -444,3 +444,80 @@ fn deep_progress_bar_on_a_tty_only() {
     let text = run_tty("--json");
     assert!(!text.contains("checking archives"), "{text}");
 }
+
+/// Rough timing (not a benchmark: debug build, loopback): `--deep --local-dir` against `zstd -t` plus
+/// `sha256sum` over the same files. Run with `cargo test -p verify-backups --test cli -- --ignored timing --nocapture`.
+#[test]
+#[ignore = "timing, prints numbers"]
+fn timing_local_deep_against_zstd_and_sha256sum() {
+    let node = Node::start();
+    for i in 0..4u32 {
+        let g = node.vm(300 + i, &format!("big{i}"));
+        let g = {
+            let mut g = g;
+            g.config.insert(
+                "scsi0".into(),
+                format!("local-lvm:vm-{}-disk-0,size=1G", 300 + i),
+            );
+            node.state.save_guest(&g).unwrap();
+            g
+        };
+        node.state
+            .add_backup(
+                "local",
+                &g,
+                &sim::fixtures::ArchiveSpec {
+                    size: 24 << 20,
+                    ctime: now() - HOUR,
+                    seed: u64::from(i),
+                },
+                &sim::fixtures::BackupOptions::default(),
+            )
+            .unwrap();
+    }
+    let files: Vec<String> = std::fs::read_dir(node.dump())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".zst"))
+        .map(|p| p.display().to_string())
+        .collect();
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let mut args = node.ssh_args();
+    args.extend([
+        "--deep".into(),
+        "--local-dir".into(),
+        node.dump().display().to_string(),
+    ]);
+    let t = std::time::Instant::now();
+    let (code, _) = run_json(&args, &[]);
+    let ours = t.elapsed();
+    assert_eq!(code, 0);
+    let t = std::time::Instant::now();
+    assert!(
+        std::process::Command::new("zstd")
+            .arg("-qt")
+            .args(&files)
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        std::process::Command::new("sha256sum")
+            .args(&files)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let tools = t.elapsed();
+    eprintln!(
+        "{} archives, {:.1} MiB: verify-backups --deep --local-dir {:.2}s (incl. SSH inventory); zstd -t + sha256sum {:.2}s",
+        files.len(),
+        bytes as f64 / (1 << 20) as f64,
+        ours.as_secs_f64(),
+        tools.as_secs_f64()
+    );
+}
