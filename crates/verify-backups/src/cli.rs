@@ -1,14 +1,153 @@
 //! Command line of `verify-backups`.
 
+use std::path::PathBuf;
+
 use clap::Parser;
 use pve_common::cli::CommonArgs;
 
 /// Prove every backup is present, fresh and intact, and every Terraform state in S3 is sound.
+///
+/// Checks, each a table in the report: coverage and freshness of every guest's backups; archive
+/// soundness (size, name, task log); integrity (--deep: the whole archive is decompressed and parsed);
+/// bit-rot (SHA-256 manifest, --record); PBS verification state; Terraform state in S3 for every
+/// environment; with --full, terraform init and the health of MinIO, Prometheus, Grafana, Alertmanager.
 #[derive(Parser, Debug)]
-#[command(name = "verify-backups", version, about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
+#[command(name = "verify-backups", version, about, long_about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    /// The Proxmox node to ask, `[user@]host[:port]` or an ssh_config alias. Without it the guest and
+    /// backup checks are skipped (reported as such).
+    #[arg(long = "host", value_name = "HOST", env = "PVE_HOST")]
+    pub host: Option<String>,
+
+    /// SSH port (beats ssh_config).
+    #[arg(long = "ssh-port", value_name = "PORT")]
+    pub ssh_port: Option<u16>,
+
+    /// SSH login user (beats ssh_config).
+    #[arg(long = "ssh-user", value_name = "USER")]
+    pub ssh_user: Option<String>,
+
+    /// ssh_config file to read instead of ~/.ssh/config.
+    #[arg(long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Private key to log in with (repeatable).
+    #[arg(long = "identity", value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+
+    /// known_hosts file to check the node's host key against.
+    #[arg(long = "known-hosts", value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// A backup older than this fails the freshness check, e.g. `26h`, `2d`.
+    #[arg(long = "max-age", value_name = "DURATION", default_value = "26h", value_parser = parse_duration)]
+    pub max_age: std::time::Duration,
+
+    /// Check every backup, not only the newest of each guest.
+    #[arg(long = "all-backups")]
+    pub all_backups: bool,
+
+    /// Include templates in the coverage check.
+    #[arg(long = "include-templates")]
+    pub include_templates: bool,
+
+    /// Only these guests (repeatable).
+    #[arg(long = "vmid", value_name = "VMID")]
+    pub vmid: Vec<u32>,
+
+    /// Read and check every byte of each archive (compression checksum, VMA extents or tar members).
+    #[arg(long = "deep")]
+    pub deep: bool,
+
+    /// Read the archives from this directory here (a mounted dump folder) instead of on the node:
+    /// `DIR` for every storage or `STORAGE=DIR` for one (repeatable).
+    #[arg(long = "local-dir", value_name = "[STORAGE=]DIR")]
+    pub local_dir: Vec<String>,
+
+    /// Where a storage's dump folder is on the node, `STORAGE=DIR` (repeatable); by default the storage's
+    /// `path` from `pvesh get /storage/<id>` plus `/dump`.
+    #[arg(long = "dump-dir", value_name = "STORAGE=DIR")]
+    pub dump_dir: Vec<String>,
+
+    /// Archives checked at once by --deep --local-dir (default: the number of CPUs).
+    #[arg(long = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// Store the SHA-256 of every checked archive in the manifest (new archives are added; a changed
+    /// archive is reported as corrupt and its recorded hash kept).
+    #[arg(long = "record")]
+    pub record: bool,
+
+    /// The SHA-256 manifest (`sha256sum` format, one `<hash>  <volid>` line per archive); the default is
+    /// in the systemd unit's StateDirectory.
+    #[arg(
+        long = "manifest",
+        value_name = "FILE",
+        env = "PVE_VERIFY_MANIFEST",
+        default_value = "/var/lib/pve-verify-backups/sha256.manifest"
+    )]
+    pub manifest: PathBuf,
+
+    /// Folder of the Terraform environments (each a subfolder) whose state in S3 is checked.
+    #[arg(long = "root", value_name = "DIR", env = "PVE_DRIFT_ROOT")]
+    pub root: Option<PathBuf>,
+
+    /// terraform.tfvars with minio_access_key/minio_secret_key, when the S3 credentials are not in the
+    /// environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or the backend configuration.
+    #[arg(long = "tfvars", value_name = "FILE")]
+    pub tfvars: Option<PathBuf>,
+
+    /// The newest state version may not be older than this, e.g. `30d`.
+    #[arg(long = "state-max-age", value_name = "DURATION", value_parser = parse_duration)]
+    pub state_max_age: Option<std::time::Duration>,
+
+    /// Disaster-recovery final check: also `terraform init` for every environment, and MinIO,
+    /// Prometheus, Grafana and Alertmanager answer their health endpoints.
+    #[arg(long = "full")]
+    pub full: bool,
+
+    /// Terraform binary for --full.
+    #[arg(long = "terraform-bin", value_name = "PATH", env = "TF_BIN")]
+    pub terraform_bin: Option<PathBuf>,
+
+    /// MinIO (S3) base URL for --full (default: the S3 endpoint of the first environment).
+    #[arg(long = "minio-url", value_name = "URL", env = "MINIO_URL")]
+    pub minio_url: Option<String>,
+
+    /// Prometheus base URL for --full.
+    #[arg(long = "prometheus-url", value_name = "URL", env = "PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+
+    /// Grafana base URL for --full.
+    #[arg(long = "grafana-url", value_name = "URL", env = "GRAFANA_URL")]
+    pub grafana_url: Option<String>,
+
+    /// Alertmanager base URL for --full.
+    #[arg(
+        long = "alertmanager-url",
+        value_name = "URL",
+        env = "ALERTMANAGER_URL"
+    )]
+    pub alertmanager_url: Option<String>,
+
+    /// Write node_exporter textfile metrics (`pve_backup.prom`) into this folder.
+    #[arg(
+        long = "textfile-dir",
+        value_name = "DIR",
+        env = "PVE_BACKUP_TEXTFILE_DIR"
+    )]
+    pub textfile_dir: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

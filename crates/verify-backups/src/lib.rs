@@ -1,10 +1,826 @@
-//! `verify-backups`: Prove every backup is present, fresh and intact, and every Terraform state in S3 is sound.
+//! `verify-backups`: prove every backup is there, fresh and intact, and every Terraform state in S3 is
+//! sound. Drop-in for `scripts/restore/verify-backups.sh`.
 //!
-//! Not built yet: the binary parses its command line, then says so and exits 1.
+//! A run asks the node (one SSH session) for its guests, backup storages and backups, then checks, each a
+//! component of the report: coverage and freshness, archive soundness (name, size, task log), integrity
+//! (`--deep`: on the node with its tools, or here with the native one-pass reader for `--local-dir`),
+//! bit-rot (SHA-256 manifest), PBS verification state, the Terraform state of every environment, and with
+//! `--full` the DR final checks. Per-item failures never stop the run; the exit code is decided at the end.
 
+pub mod archive;
 pub mod cli;
+pub mod config;
+pub mod manifest;
+pub mod node;
+pub mod pve;
+pub mod report;
+pub mod services;
+pub mod tfstate;
+pub mod vma;
 
-/// Runs the tool.
-pub fn run(_args: &cli::Args) -> anyhow::Result<pve_common::exit::Code> {
-    anyhow::bail!("verify-backups is not built yet; see the open issues")
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use pve_common::exit::Code;
+use pve_common::output::ToolInfo;
+use pve_common::runner::Runner;
+
+pub use config::{Config, UsageError};
+
+use archive::{Integrity, Job, Outcome};
+use manifest::Manifest;
+use node::{Inventory, Node};
+use pve::{ArchiveName, Backup, Container};
+use report::{BackupResult, Component, GuestResult, Report, SCHEMA, Status};
+
+/// The textfile name.
+pub const METRICS_FILE: &str = "pve_backup.prom";
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn age_text(secs: i64) -> String {
+    let secs = u64::try_from(secs.max(0)).unwrap_or(0);
+    // Minutes are precise enough for a backup age.
+    humantime::format_duration(std::time::Duration::from_secs(secs - secs % 60)).to_string()
+}
+
+/// Where an archive is read from.
+enum Place {
+    Local(PathBuf),
+    Remote(String),
+}
+
+impl Place {
+    fn join(&self, name: &str) -> Place {
+        match self {
+            Place::Local(d) => Place::Local(d.join(name)),
+            Place::Remote(d) => Place::Remote(format!("{}/{name}", d.trim_end_matches('/'))),
+        }
+    }
+
+    fn display(&self) -> String {
+        match self {
+            Place::Local(p) => p.display().to_string(),
+            Place::Remote(p) => format!("node:{p}"),
+        }
+    }
+}
+
+/// The guest-side components (1 to 5), filled from the node.
+struct GuestChecks {
+    coverage: Component,
+    archives: Component,
+    integrity: Component,
+    bitrot: Component,
+    pbs: Component,
+    guests: Vec<GuestResult>,
+    backups: Vec<BackupResult>,
+}
+
+impl GuestChecks {
+    fn new() -> GuestChecks {
+        GuestChecks {
+            coverage: Component::new("coverage", "Coverage and freshness"),
+            archives: Component::new("archives", "Archive soundness"),
+            integrity: Component::new("integrity", "Integrity (--deep)"),
+            bitrot: Component::new("bitrot", "Bit-rot (SHA-256 manifest)"),
+            pbs: Component::new("pbs", "PBS verification"),
+            guests: Vec::new(),
+            backups: Vec::new(),
+        }
+    }
+
+    fn skip_all(&mut self, why: &str) {
+        for c in [
+            &mut self.coverage,
+            &mut self.archives,
+            &mut self.integrity,
+            &mut self.bitrot,
+            &mut self.pbs,
+        ] {
+            if c.checks.is_empty() {
+                c.skip(why);
+            }
+        }
+    }
+}
+
+fn outcome_status(o: &Outcome) -> (Status, String) {
+    match o {
+        Outcome::Ok(t) => (Status::Ok, t.clone()),
+        Outcome::Failed(t) => (Status::Fail, t.clone()),
+        Outcome::Skipped(t) if t == "not compressed" => (Status::Info, t.clone()),
+        Outcome::Skipped(t) => (Status::Warn, format!("not checked: {t}")),
+    }
+}
+
+/// One file backup under check.
+struct FileBackup {
+    index: usize,
+    place: Place,
+    name: Option<ArchiveName>,
+    present: bool,
+    sha256: Option<String>,
+}
+
+fn record_integrity(
+    gc: &mut GuestChecks,
+    fb: &FileBackup,
+    container: Container,
+    integrity: &(Outcome, Outcome),
+) {
+    let r = &mut gc.backups[fb.index];
+    let content_check = match container {
+        Container::Vma => "vma",
+        Container::Tar => "tar",
+    };
+    for (check, o) in [("compression", &integrity.0), (content_check, &integrity.1)] {
+        let (status, reason) = outcome_status(o);
+        r.add(check, status, reason.clone());
+        gc.integrity.add(&r.volid, check, status, reason);
+    }
+}
+
+fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestChecks) {
+    let Some(target) = &config.target else {
+        gc.skip_all("no --host (PVE_HOST) given: guests and backups not checked");
+        return;
+    };
+    let started = Instant::now();
+    let mut node = match Node::connect(runner, target, config.ssh.clone()) {
+        Ok(n) => n,
+        Err(e) => {
+            gc.coverage
+                .add(&target.host, "connect", Status::Fail, format!("{e}"));
+            gc.skip_all("the node could not be reached");
+            return;
+        }
+    };
+    let inv = match node.inventory() {
+        Ok(i) => i,
+        Err(e) => {
+            gc.coverage.add(
+                &node.describe(),
+                "inventory",
+                Status::Fail,
+                format!("{e:#}"),
+            );
+            gc.skip_all("the node's inventory could not be read");
+            return;
+        }
+    };
+    coverage(config, now, &inv, gc);
+    gc.coverage.duration_ms = ms(started);
+    let selected = select(config, &inv, gc);
+    let started = Instant::now();
+    let files = soundness(config, &mut node, &inv, &selected, gc);
+    pbs(&inv, &selected, gc);
+    gc.archives.duration_ms = ms(started);
+    let started = Instant::now();
+    let mut files = files;
+    if config.deep {
+        integrity(config, &mut node, &inv, &mut files, gc);
+    } else {
+        gc.integrity
+            .skip("not run: give --deep to read and check every byte of the archives");
+    }
+    gc.integrity.duration_ms = ms(started);
+    let started = Instant::now();
+    bitrot(config, runner, &mut node, &mut files, gc);
+    gc.bitrot.duration_ms = ms(started);
+    // A guest's status is the worst of its coverage and its checked backups.
+    for g in &mut gc.guests {
+        for b in gc.backups.iter().filter(|b| b.vmid == g.vmid) {
+            g.status = g.status.worst(b.status);
+        }
+    }
+}
+
+fn guest_subject(kind: &str, vmid: u32, name: &str) -> String {
+    if name.is_empty() {
+        format!("{kind} {vmid}")
+    } else {
+        format!("{kind} {vmid} ({name})")
+    }
+}
+
+fn wanted(config: &Config, vmid: u32) -> bool {
+    config.vmids.is_empty() || config.vmids.contains(&vmid)
+}
+
+fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
+    for p in &inv.problems {
+        gc.coverage.add("node", "listing", Status::Fail, p.clone());
+    }
+    let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
+    for g in inv.guests.iter().filter(|g| wanted(config, g.vmid)) {
+        if g.template && !config.include_templates {
+            continue;
+        }
+        let subject = guest_subject(&g.kind, g.vmid, &g.name);
+        let backups: Vec<&Backup> = inv.backups.iter().filter(|b| b.vmid == g.vmid).collect();
+        let newest = backups.iter().max_by_key(|b| b.ctime);
+        let mut result = GuestResult {
+            vmid: g.vmid,
+            kind: g.kind.clone(),
+            name: g.name.clone(),
+            template: g.template,
+            backups: backups.len(),
+            newest_volid: newest.map(|b| b.volid.clone()),
+            newest_ctime: newest.map(|b| b.ctime),
+            age_seconds: newest.map(|b| now - b.ctime),
+            status: Status::Ok,
+        };
+        let (status, reason) = match newest {
+            None => (Status::Fail, "no backup at all".to_owned()),
+            Some(b) if now - b.ctime > max_age => (
+                Status::Fail,
+                format!(
+                    "stale: newest backup is {} old (limit {}): {}",
+                    age_text(now - b.ctime),
+                    humantime::format_duration(config.max_age),
+                    b.volid
+                ),
+            ),
+            Some(b) => (
+                Status::Ok,
+                format!(
+                    "{} backup(s), newest {} old: {}",
+                    backups.len(),
+                    age_text(now - b.ctime),
+                    b.volid
+                ),
+            ),
+        };
+        result.status = status;
+        gc.coverage.add(&subject, "freshness", status, reason);
+        gc.guests.push(result);
+    }
+    let known: BTreeSet<u32> = inv.guests.iter().map(|g| g.vmid).collect();
+    let mut orphans: BTreeMap<u32, Vec<&Backup>> = BTreeMap::new();
+    for b in inv
+        .backups
+        .iter()
+        .filter(|b| !known.contains(&b.vmid) && wanted(config, b.vmid))
+    {
+        orphans.entry(b.vmid).or_default().push(b);
+    }
+    for (vmid, list) in orphans {
+        let newest = list
+            .iter()
+            .max_by_key(|b| b.ctime)
+            .map_or("", |b| b.volid.as_str());
+        gc.coverage.add(
+            &format!("vmid {vmid}"),
+            "orphan",
+            Status::Info,
+            format!(
+                "{} backup(s) of a VMID that no longer exists; newest {newest}",
+                list.len()
+            ),
+        );
+    }
+}
+
+/// The backups to check: the newest of each guest on each storage, or all with `--all-backups`.
+fn select<'a>(config: &Config, inv: &'a Inventory, gc: &mut GuestChecks) -> Vec<&'a Backup> {
+    let known: BTreeSet<u32> = inv.guests.iter().map(|g| g.vmid).collect();
+    let counted: BTreeSet<u32> = gc.guests.iter().map(|g| g.vmid).collect();
+    let mut newest: BTreeMap<(u32, &str), &Backup> = BTreeMap::new();
+    let mut out = Vec::new();
+    for b in inv.backups.iter().filter(|b| wanted(config, b.vmid)) {
+        if config.all_backups {
+            if counted.contains(&b.vmid) || !known.contains(&b.vmid) {
+                out.push(b);
+            }
+            continue;
+        }
+        if !counted.contains(&b.vmid) {
+            continue;
+        }
+        let e = newest.entry((b.vmid, b.storage.as_str())).or_insert(b);
+        if b.ctime > e.ctime {
+            *e = b;
+        }
+    }
+    if !config.all_backups {
+        out = newest.into_values().collect();
+    }
+    out.sort_by(|a, b| a.volid.cmp(&b.volid));
+    let newest_of: BTreeMap<u32, i64> = gc
+        .guests
+        .iter()
+        .filter_map(|g| g.newest_ctime.map(|t| (g.vmid, t)))
+        .collect();
+    for b in &out {
+        gc.backups.push(BackupResult {
+            volid: b.volid.clone(),
+            storage: b.storage.clone(),
+            vmid: b.vmid,
+            kind: b.subtype.clone(),
+            ctime: b.ctime,
+            size: b.size,
+            format: b.format.clone(),
+            protected: b.protected,
+            notes: b.notes.clone(),
+            guest_exists: known.contains(&b.vmid),
+            newest: newest_of.get(&b.vmid) == Some(&b.ctime),
+            sha256: None,
+            status: Status::Ok,
+            checks: Vec::new(),
+        });
+    }
+    out
+}
+
+fn soundness(
+    config: &Config,
+    node: &mut Node<'_>,
+    inv: &Inventory,
+    selected: &[&Backup],
+    gc: &mut GuestChecks,
+) -> Vec<FileBackup> {
+    let mut dump_dirs: BTreeMap<String, Result<Place, String>> = BTreeMap::new();
+    let mut files = Vec::new();
+    for (index, b) in selected.iter().enumerate() {
+        if inv
+            .storages
+            .get(&b.storage)
+            .is_some_and(pve::Storage::is_pbs)
+        {
+            continue;
+        }
+        let volid = b.volid.clone();
+        let add = |gc: &mut GuestChecks, check: &str, status: Status, reason: String| {
+            gc.backups[index].add(check, status, reason.clone());
+            gc.archives.add(&volid, check, status, reason);
+        };
+        let file_name = b.file_name().to_owned();
+        let name = ArchiveName::parse(&file_name);
+        match &name {
+            Some(n) if n.vmid == b.vmid => add(gc, "name", Status::Ok, file_name.clone()),
+            Some(n) => add(
+                gc,
+                "name",
+                Status::Fail,
+                format!(
+                    "name says VMID {} but Proxmox lists it for {}",
+                    n.vmid, b.vmid
+                ),
+            ),
+            None => add(
+                gc,
+                "name",
+                Status::Fail,
+                format!(
+                    "`{file_name}` is not vzdump-{{qemu|lxc}}-<vmid>-<YYYY_MM_DD-HH_MM_SS>.<ext>"
+                ),
+            ),
+        }
+        let dir = dump_dirs
+            .entry(b.storage.clone())
+            .or_insert_with(|| {
+                if let Some(d) = config.local.for_storage(&b.storage) {
+                    return Ok(Place::Local(d.clone()));
+                }
+                if let Some(d) = config.dump_dirs.get(&b.storage) {
+                    return Ok(Place::Remote(d.clone()));
+                }
+                node.dump_dir(&b.storage).map(Place::Remote).map_err(|e| {
+                    format!(
+                        "cannot find the dump folder of storage {} on the node ({e:#}); give --dump-dir {}=DIR",
+                        b.storage, b.storage
+                    )
+                })
+            });
+        let place = match dir {
+            Ok(Place::Local(d)) => Place::Local(d.clone()),
+            Ok(Place::Remote(d)) => Place::Remote(d.clone()),
+            Err(e) => {
+                let e = e.clone();
+                add(gc, "size", Status::Fail, e);
+                continue;
+            }
+        };
+        let path = place.join(&file_name);
+        let size = match &path {
+            Place::Local(p) => Ok(std::fs::metadata(p).ok().map(|m| m.len())),
+            Place::Remote(p) => node.file_size(p).map_err(|e| format!("{e}")),
+        };
+        let present = match size {
+            Err(e) => {
+                add(gc, "size", Status::Fail, e);
+                false
+            }
+            Ok(None) => {
+                add(
+                    gc,
+                    "size",
+                    Status::Fail,
+                    format!("archive file {} is missing", path.display()),
+                );
+                false
+            }
+            Ok(Some(0)) => {
+                add(
+                    gc,
+                    "size",
+                    Status::Fail,
+                    "archive is empty (0 bytes)".into(),
+                );
+                true
+            }
+            Ok(Some(s)) if s != b.size => {
+                add(
+                    gc,
+                    "size",
+                    Status::Fail,
+                    format!(
+                        "{} is {s} bytes but Proxmox reports {} bytes",
+                        path.display(),
+                        b.size
+                    ),
+                );
+                true
+            }
+            Ok(Some(s)) => {
+                add(
+                    gc,
+                    "size",
+                    Status::Ok,
+                    format!("{s} bytes, as Proxmox reports"),
+                );
+                true
+            }
+        };
+        if let Some(n) = &name {
+            let log_path = place.join(&n.log_name(pve::name_kind(&file_name)));
+            let text = match &log_path {
+                Place::Local(p) => Ok(std::fs::read_to_string(p).ok()),
+                Place::Remote(p) => node.read_text(p).map_err(|e| format!("{e}")),
+            };
+            match text {
+                Err(e) => add(gc, "log", Status::Fail, e),
+                Ok(None) => add(
+                    gc,
+                    "log",
+                    Status::Fail,
+                    format!("task log {} is missing", log_path.display()),
+                ),
+                Ok(Some(t)) => match pve::log_verdict(&t, b.vmid) {
+                    Ok(()) => add(
+                        gc,
+                        "log",
+                        Status::Ok,
+                        "task log ends with a finished backup".into(),
+                    ),
+                    Err(e) => add(gc, "log", Status::Fail, e),
+                },
+            }
+        }
+        if b.protected || b.notes.is_some() {
+            let mut what = Vec::new();
+            if b.protected {
+                what.push("protected".to_owned());
+            }
+            if let Some(n) = &b.notes {
+                what.push(format!("notes: {}", n.lines().next().unwrap_or("")));
+            }
+            add(gc, "meta", Status::Info, what.join("; "));
+        }
+        files.push(FileBackup {
+            index,
+            place: path,
+            name,
+            present,
+            sha256: None,
+        });
+    }
+    if gc.archives.checks.is_empty() {
+        gc.archives.skip("no backup on file storage to check");
+    }
+    files
+}
+
+fn pbs(inv: &Inventory, selected: &[&Backup], gc: &mut GuestChecks) {
+    for (index, b) in selected.iter().enumerate() {
+        if !inv
+            .storages
+            .get(&b.storage)
+            .is_some_and(pve::Storage::is_pbs)
+        {
+            continue;
+        }
+        let (status, reason) = match b.verification.as_deref() {
+            Some("ok") => (Status::Ok, "verification state ok".to_owned()),
+            Some("failed") => (
+                Status::Fail,
+                "PBS verification failed: the snapshot is corrupt".to_owned(),
+            ),
+            Some(other) => (Status::Warn, format!("verification state `{other}`")),
+            None => (
+                Status::Warn,
+                "never verified by PBS (schedule a verify job)".to_owned(),
+            ),
+        };
+        gc.backups[index].add("pbs-verification", status, reason.clone());
+        gc.pbs.add(&b.volid, "verification", status, reason);
+    }
+    if gc.pbs.checks.is_empty() {
+        gc.pbs
+            .skip("no Proxmox Backup Server snapshot among the checked backups");
+    }
+}
+
+fn progress_bar(config: &Config, total: u64) -> Option<indicatif::ProgressBar> {
+    if config.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} checking archives {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {wide_bar}",
+    ) {
+        pb.set_style(style);
+    }
+    Some(pb)
+}
+
+fn integrity(
+    config: &Config,
+    node: &mut Node<'_>,
+    inv: &Inventory,
+    files: &mut [FileBackup],
+    gc: &mut GuestChecks,
+) {
+    let _ = inv;
+    let checkable: Vec<usize> = files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.present && f.name.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let total: u64 = checkable
+        .iter()
+        .map(|&i| gc.backups[files[i].index].size)
+        .sum();
+    let pb = progress_bar(config, total);
+    // Local archives: the native one-pass reader, several at once.
+    let local: Vec<usize> = checkable
+        .iter()
+        .copied()
+        .filter(|&i| matches!(files[i].place, Place::Local(_)))
+        .collect();
+    let jobs: Vec<Job> = local
+        .iter()
+        .filter_map(|&i| {
+            let (Place::Local(path), Some(n)) = (&files[i].place, &files[i].name) else {
+                return None;
+            };
+            Some(Job {
+                path: path.clone(),
+                container: n.container,
+                compression: n.compression,
+            })
+        })
+        .collect();
+    let on_read: Option<archive::OnRead> = pb.clone().map(|pb| {
+        let f: archive::OnRead = Arc::new(move |n| pb.inc(n));
+        f
+    });
+    let results: Vec<Integrity> = archive::check_all(&jobs, config.jobs, on_read);
+    for (&i, result) in local.iter().zip(results) {
+        let Some(container) = files[i].name.as_ref().map(|n| n.container) else {
+            continue;
+        };
+        files[i].sha256 = result.sha256.clone();
+        record_integrity(
+            gc,
+            &files[i],
+            container,
+            &(result.compression, result.content),
+        );
+    }
+    // Remote archives: the node's tools, one after the other over the one session.
+    for &i in checkable
+        .iter()
+        .filter(|&&i| matches!(files[i].place, Place::Remote(_)))
+    {
+        let (Place::Remote(path), Some(n)) = (&files[i].place, &files[i].name) else {
+            continue;
+        };
+        let outcome = node
+            .integrity(path, n.container, n.compression)
+            .unwrap_or_else(|e| {
+                let why = format!("{e}");
+                (Outcome::Failed(why.clone()), Outcome::Failed(why))
+            });
+        let container = n.container;
+        record_integrity(gc, &files[i], container, &outcome);
+        if let Some(pb) = &pb {
+            pb.inc(gc.backups[files[i].index].size);
+        }
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    if gc.integrity.checks.is_empty() {
+        gc.integrity.skip("no archive present to read");
+    }
+}
+
+fn bitrot(
+    config: &Config,
+    runner: &Runner,
+    node: &mut Node<'_>,
+    files: &mut [FileBackup],
+    gc: &mut GuestChecks,
+) {
+    if !config.deep && !config.record {
+        gc.bitrot
+            .skip("not run: give --deep to compare with the manifest, --record to store hashes");
+        return;
+    }
+    let mut manifest = match Manifest::load(&config.manifest) {
+        Ok(m) => m,
+        Err(e) => {
+            gc.bitrot.add(
+                &config.manifest.display().to_string(),
+                "manifest",
+                Status::Fail,
+                format!("{e:#}"),
+            );
+            return;
+        }
+    };
+    let mut changed = false;
+    for f in files.iter_mut().filter(|f| f.present) {
+        let volid = gc.backups[f.index].volid.clone();
+        let recorded = manifest.entries.get(&volid).cloned();
+        if f.sha256.is_none() && (config.record || recorded.is_some()) {
+            f.sha256 = match &f.place {
+                Place::Local(p) => archive::hash_file(p).ok(),
+                Place::Remote(p) => node.sha256(p).ok().flatten(),
+            };
+        }
+        let Some(sha) = f.sha256.clone() else {
+            if recorded.is_some() {
+                let reason = format!("cannot hash {}", f.place.display());
+                gc.backups[f.index].add("sha256", Status::Fail, reason.clone());
+                gc.bitrot.add(&volid, "sha256", Status::Fail, reason);
+            }
+            continue;
+        };
+        gc.backups[f.index].sha256 = Some(sha.clone());
+        let (status, reason) = match recorded {
+            Some(r) if r == sha => (Status::Ok, "matches the recorded SHA-256".to_owned()),
+            Some(r) => (
+                Status::Fail,
+                format!(
+                    "corrupt: the archive changed since it was recorded (SHA-256 {sha}, recorded {r}); bit rot or tampering"
+                ),
+            ),
+            None if config.record => {
+                manifest.entries.insert(volid.clone(), sha.clone());
+                changed = true;
+                (Status::Ok, format!("recorded SHA-256 {sha}"))
+            }
+            None => (
+                Status::Info,
+                "not in the manifest (run with --record to add it)".to_owned(),
+            ),
+        };
+        gc.backups[f.index].add("sha256", status, reason.clone());
+        gc.bitrot.add(&volid, "sha256", status, reason);
+    }
+    if changed && let Err(e) = manifest.save(runner, &config.manifest) {
+        gc.bitrot.add(
+            &config.manifest.display().to_string(),
+            "manifest",
+            Status::Fail,
+            format!("{e:#}"),
+        );
+    }
+    if gc.bitrot.checks.is_empty() {
+        gc.bitrot.skip("no archive present to hash");
+    }
+}
+
+/// Runs every check and builds the report (no output).
+pub fn verify(config: &Config) -> Result<Report> {
+    let started = Instant::now();
+    let now_st = SystemTime::now();
+    let now = now_st
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let runner = Runner::new(config.dry_run);
+    let mut gc = GuestChecks::new();
+    run_guest_checks(config, &runner, now, &mut gc);
+
+    let mut state = Component::new("tfstate", "Terraform state in S3");
+    let mut services = Component::new("services", "DR services (--full)");
+    let mut environments = Vec::new();
+    let envs = match &config.root {
+        None => {
+            state.skip("no --root (PVE_DRIFT_ROOT) given: Terraform states not checked");
+            Vec::new()
+        }
+        Some(root) => match tfstate::discover(root) {
+            Ok(envs) => envs,
+            Err(e) => {
+                state.add(
+                    &root.display().to_string(),
+                    "environments",
+                    Status::Fail,
+                    format!("{e:#}"),
+                );
+                Vec::new()
+            }
+        },
+    };
+    let t = Instant::now();
+    for env in &envs {
+        environments.push(tfstate::check_env(
+            env,
+            config.tfvars.as_deref(),
+            config.state_max_age,
+            now,
+            &mut state,
+        ));
+    }
+    if config.root.is_some() && envs.is_empty() && state.checks.is_empty() {
+        state.add("root", "environments", Status::Fail, "no environment found");
+    }
+    state.duration_ms = ms(t);
+    let t = Instant::now();
+    if config.full {
+        services::check(&mut services, config, &runner, &envs);
+    } else {
+        services.skip("not run: give --full for the disaster-recovery final check");
+    }
+    services.duration_ms = ms(t);
+
+    let mut report = Report {
+        schema: SCHEMA.to_owned(),
+        tool: ToolInfo::new("verify-backups", env!("CARGO_PKG_VERSION")),
+        started_at: jiff::Timestamp::from_second(now)
+            .map_or_else(|_| String::new(), |t| t.to_string()),
+        started_epoch: now,
+        duration_ms: 0,
+        mode: if config.local.is_set() {
+            "local"
+        } else {
+            "remote"
+        }
+        .to_owned(),
+        deep: config.deep,
+        full: config.full,
+        status: Status::Ok,
+        counts: report::Counts::default(),
+        components: vec![
+            gc.coverage,
+            gc.archives,
+            gc.integrity,
+            gc.bitrot,
+            gc.pbs,
+            state,
+            services,
+        ],
+        guests: gc.guests,
+        backups: gc.backups,
+        environments,
+    };
+    report.duration_ms = ms(started);
+    report.finish();
+    Ok(report)
+}
+
+/// Runs the tool: checks, prints the report, writes the metrics, decides the exit code.
+pub fn run(config: &Config) -> Result<Code> {
+    let report = verify(config)?;
+    if config.json {
+        pve_common::output::write_json(&report)?;
+    } else {
+        pve_common::output::write_stdout(&report.render_text())?;
+    }
+    if let Some(dir) = &config.textfile_dir {
+        let runner = Runner::new(config.dry_run);
+        let path = dir.join(METRICS_FILE);
+        runner
+            .write_file(&path, report::render_metrics(&report).as_bytes(), 0o644)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    Ok(if report.status == Status::Fail {
+        Code::Failure
+    } else {
+        Code::Success
+    })
 }

@@ -1,4 +1,4 @@
-//! Entry point of `verify-backups`: parse, run, map the result to an exit code.
+//! Entry point of `verify-backups`: parse, validate, run, map the result to an exit code.
 
 use std::process::ExitCode;
 
@@ -10,7 +10,14 @@ fn main() -> ExitCode {
         Err(code) => return code.into(),
     };
     pve_common::log::init("verify-backups", args.common.verbosity(), args.common.color);
-    match verify_backups::run(&args) {
+    let config = match verify_backups::Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            pve_common::error!("{e}");
+            return Code::Usage.into();
+        }
+    };
+    match verify_backups::run(&config) {
         Ok(code) => code.into(),
         Err(err) => {
             pve_common::error!("{err:#}");

@@ -1,26 +1,13 @@
-//! Integration tests of the `verify-backups` binary.
+//! Integration tests of the `verify-backups` binary against the test bed: a simulated Proxmox node behind a
+//! real sshd, moto as S3, Terraform, and small HTTP responders for the monitoring services.
 
-use assert_cmd::Command;
+#![allow(clippy::unwrap_used, clippy::disallowed_methods, clippy::print_stderr)]
 
-fn bin() -> Command {
-    assert_cmd::cargo::cargo_bin_cmd!("verify-backups")
-}
-
-#[test]
-fn help_and_version_exit_0() {
-    bin()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("Usage: verify-backups"));
-    bin()
-        .arg("--version")
-        .assert()
-        .success()
-        .stdout(predicates::str::contains(env!("CARGO_PKG_VERSION")));
-}
-
-#[test]
-fn usage_error_exits_64() {
-    bin().arg("--no-such-flag").assert().code(64);
-}
+#[path = "cli/backups.rs"]
+mod backups;
+#[path = "cli/bed.rs"]
+mod bed;
+#[path = "cli/contract.rs"]
+mod contract;
+#[path = "cli/state.rs"]
+mod state;

@@ -1,9 +1,35 @@
 complete -c verify-backups -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
+complete -c verify-backups -l host -d 'The Proxmox node to ask, `[user@]host[:port]` or an ssh_config alias. Without it the guest and backup checks are skipped (reported as such)' -r
+complete -c verify-backups -l ssh-port -d 'SSH port (beats ssh_config)' -r
+complete -c verify-backups -l ssh-user -d 'SSH login user (beats ssh_config)' -r
+complete -c verify-backups -l ssh-config -d 'ssh_config file to read instead of ~/.ssh/config' -r -F
+complete -c verify-backups -l identity -d 'Private key to log in with (repeatable)' -r -F
+complete -c verify-backups -l known-hosts -d 'known_hosts file to check the node\'s host key against' -r -F
+complete -c verify-backups -l max-age -d 'A backup older than this fails the freshness check, e.g. `26h`, `2d`' -r
+complete -c verify-backups -l vmid -d 'Only these guests (repeatable)' -r
+complete -c verify-backups -l local-dir -d 'Read the archives from this directory here (a mounted dump folder) instead of on the node: `DIR` for every storage or `STORAGE=DIR` for one (repeatable)' -r
+complete -c verify-backups -l dump-dir -d 'Where a storage\'s dump folder is on the node, `STORAGE=DIR` (repeatable); by default the storage\'s `path` from `pvesh get /storage/<id>` plus `/dump`' -r
+complete -c verify-backups -s j -l jobs -d 'Archives checked at once by --deep --local-dir (default: the number of CPUs)' -r
+complete -c verify-backups -l manifest -d 'The SHA-256 manifest (`sha256sum` format, one `<hash>  <volid>` line per archive); the default is in the systemd unit\'s StateDirectory' -r -F
+complete -c verify-backups -l root -d 'Folder of the Terraform environments (each a subfolder) whose state in S3 is checked' -r -F
+complete -c verify-backups -l tfvars -d 'terraform.tfvars with minio_access_key/minio_secret_key, when the S3 credentials are not in the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or the backend configuration' -r -F
+complete -c verify-backups -l state-max-age -d 'The newest state version may not be older than this, e.g. `30d`' -r
+complete -c verify-backups -l terraform-bin -d 'Terraform binary for --full' -r -F
+complete -c verify-backups -l minio-url -d 'MinIO (S3) base URL for --full (default: the S3 endpoint of the first environment)' -r
+complete -c verify-backups -l prometheus-url -d 'Prometheus base URL for --full' -r
+complete -c verify-backups -l grafana-url -d 'Grafana base URL for --full' -r
+complete -c verify-backups -l alertmanager-url -d 'Alertmanager base URL for --full' -r
+complete -c verify-backups -l textfile-dir -d 'Write node_exporter textfile metrics (`pve_backup.prom`) into this folder' -r -F
 complete -c verify-backups -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
 complete -c verify-backups -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c verify-backups -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c verify-backups -s q -l quiet -d 'Say only warnings and errors on stderr'
+complete -c verify-backups -l all-backups -d 'Check every backup, not only the newest of each guest'
+complete -c verify-backups -l include-templates -d 'Include templates in the coverage check'
+complete -c verify-backups -l deep -d 'Read and check every byte of each archive (compression checksum, VMA extents or tar members)'
+complete -c verify-backups -l record -d 'Store the SHA-256 of every checked archive in the manifest (new archives are added; a changed archive is reported as corrupt and its recorded hash kept)'
+complete -c verify-backups -l full -d 'Disaster-recovery final check: also `terraform init` for every environment, and MinIO, Prometheus, Grafana and Alertmanager answer their health endpoints'
 complete -c verify-backups -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c verify-backups -s V -l version -d 'Print version'

@@ -1,0 +1,300 @@
+//! The Proxmox node, over one SSH session for the whole run: the inventory through `pvesh`, and in
+//! remote mode the archive checks with the node's own tools (`stat`, `zstd -t`, `vma verify`, `tar`,
+//! `sha256sum`). Every command is read-only.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use pve_common::runner::Runner;
+use pve_common::ssh::{RemoteCommand, SshClient, SshError, SshOutput};
+use serde_json::Value;
+
+use crate::archive::Outcome;
+use crate::pve::{Backup, Compression, Container, Guest, Storage};
+
+/// What the node has.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    /// Guests of the cluster.
+    pub guests: Vec<Guest>,
+    /// Storages holding backups, by id (shared ones once).
+    pub storages: BTreeMap<String, Storage>,
+    /// Every backup, by volid (shared storages listed once).
+    pub backups: Vec<Backup>,
+    /// Problems met while listing (a storage that could not be listed...).
+    pub problems: Vec<String>,
+}
+
+/// The node connection.
+pub struct Node<'r> {
+    ssh: SshClient<'r>,
+}
+
+fn output(out: Option<SshOutput>) -> SshOutput {
+    // Read-only commands always run, even in dry-run mode.
+    out.unwrap_or(SshOutput {
+        exit_status: 0,
+        exit_signal: None,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    })
+}
+
+impl<'r> Node<'r> {
+    /// Connects.
+    pub fn connect(
+        runner: &'r Runner,
+        target: &pve_common::ssh::SshTarget,
+        options: pve_common::ssh::SshOptions,
+    ) -> Result<Node<'r>, SshError> {
+        let mut ssh = SshClient::new(runner, target, options)?;
+        ssh.connect()?;
+        Ok(Node { ssh })
+    }
+
+    /// Where the node is, for messages.
+    pub fn describe(&self) -> String {
+        self.ssh.endpoint().to_string()
+    }
+
+    fn pvesh(&mut self, path: &str, args: &[&str]) -> Result<Value> {
+        let cmd = RemoteCommand::read_only("pvesh")
+            .arg("get")
+            .arg(path)
+            .args(args.iter().copied())
+            .arg("--output-format")
+            .arg("json")
+            .idempotent();
+        let out = output(self.ssh.ssh_exec_retry(&cmd)?);
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("`pvesh get {path}` printed no JSON"))
+    }
+
+    /// Lists guests, backup storages and backups.
+    pub fn inventory(&mut self) -> Result<Inventory> {
+        let mut inv = Inventory::default();
+        let resources = self.pvesh("/cluster/resources", &["--type", "vm"])?;
+        inv.guests = resources
+            .as_array()
+            .map(|a| a.iter().filter_map(Guest::from_value).collect())
+            .unwrap_or_default();
+        inv.guests.sort_by_key(|g| g.vmid);
+        let nodes = self.pvesh("/nodes", &[])?;
+        let nodes: Vec<String> = nodes
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|n| n.get("status").and_then(Value::as_str) != Some("offline"))
+                    .filter_map(|n| n.get("node").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut seen_volids = std::collections::BTreeSet::new();
+        for node in &nodes {
+            let list = self.pvesh(&format!("/nodes/{node}/storage"), &["--content", "backup"])?;
+            for s in list
+                .as_array()
+                .map(|a| a.iter().filter_map(Storage::from_value).collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                if s.shared && inv.storages.contains_key(&s.storage) {
+                    continue;
+                }
+                if !s.active {
+                    inv.problems.push(format!(
+                        "storage {} is not active on node {node}",
+                        s.storage
+                    ));
+                    continue;
+                }
+                let content = match self.pvesh(
+                    &format!("/nodes/{node}/storage/{}/content", s.storage),
+                    &["--content", "backup"],
+                ) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        inv.problems.push(format!(
+                            "cannot list backups of storage {} on node {node}: {e:#}",
+                            s.storage
+                        ));
+                        continue;
+                    }
+                };
+                for b in content
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| Backup::from_value(&s.storage, v))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+                {
+                    if seen_volids.insert(b.volid.clone()) {
+                        inv.backups.push(b);
+                    }
+                }
+                inv.storages.insert(s.storage.clone(), s);
+            }
+        }
+        inv.backups.sort_by(|a, b| a.volid.cmp(&b.volid));
+        Ok(inv)
+    }
+
+    /// The dump folder of a file storage on the node (`path` of its configuration plus `/dump`).
+    pub fn dump_dir(&mut self, storage: &str) -> Result<String> {
+        let cfg = self.pvesh(&format!("/storage/{storage}"), &[])?;
+        let path = cfg
+            .get("path")
+            .and_then(Value::as_str)
+            .with_context(|| format!("storage {storage} has no `path` in its configuration"))?;
+        Ok(format!("{}/dump", path.trim_end_matches('/')))
+    }
+
+    fn run(&mut self, cmd: RemoteCommand) -> Result<SshOutput, SshError> {
+        Ok(output(self.ssh.ssh_exec_unchecked(&cmd.idempotent())?))
+    }
+
+    /// The size of a file on the node, `None` when it does not exist.
+    pub fn file_size(&mut self, path: &str) -> Result<Option<u64>, SshError> {
+        let out = self.run(
+            RemoteCommand::read_only("stat")
+                .arg("-L")
+                .arg("-c")
+                .arg("%s")
+                .arg("--")
+                .arg(path),
+        )?;
+        Ok(if out.success() {
+            out.stdout_text().trim().parse().ok()
+        } else {
+            None
+        })
+    }
+
+    /// A (small) text file of the node, `None` when it cannot be read.
+    pub fn read_text(&mut self, path: &str) -> Result<Option<String>, SshError> {
+        let out = self.run(RemoteCommand::read_only("cat").arg("--").arg(path))?;
+        Ok(out.success().then(|| out.stdout_text()))
+    }
+
+    /// SHA-256 of a file on the node.
+    pub fn sha256(&mut self, path: &str) -> Result<Option<String>, SshError> {
+        let out = self.run(RemoteCommand::read_only("sha256sum").arg("--").arg(path))?;
+        Ok(if out.success() {
+            out.stdout_text()
+                .split_whitespace()
+                .next()
+                .map(str::to_ascii_lowercase)
+        } else {
+            None
+        })
+    }
+
+    /// Integrity of an archive with the node's tools: the compression layer (`zstd -t`, `gzip -t`,
+    /// `lzop -t`), then the content (`... -dc | vma verify -`, or `... -dc | tar -tf -` looking for
+    /// `etc/vzdump/pct.conf`).
+    pub fn integrity(
+        &mut self,
+        path: &str,
+        container: Container,
+        compression: Compression,
+    ) -> Result<(Outcome, Outcome), SshError> {
+        let decompress: &[&str] = match compression {
+            Compression::Zstd => &["zstd", "-q", "-dc", "--"],
+            Compression::Gzip => &["gzip", "-dc", "--"],
+            Compression::Lzo => &["lzop", "-dc", "--"],
+            Compression::None => &["cat", "--"],
+        };
+        let compression_outcome = match compression {
+            Compression::None => Outcome::Skipped("not compressed".into()),
+            _ => {
+                let (prog, test): (&str, &[&str]) = match compression {
+                    Compression::Zstd => ("zstd", &["-q", "-t", "--"]),
+                    Compression::Gzip => ("gzip", &["-t", "--"]),
+                    _ => ("lzop", &["-t", "--"]),
+                };
+                let out = self.run(
+                    RemoteCommand::read_only(prog)
+                        .args(test.iter().copied())
+                        .arg(path),
+                )?;
+                match out.exit_status {
+                    0 => Outcome::Ok(format!("{prog} -t: stream and checksum sound")),
+                    127 => Outcome::Skipped(format!("{prog} is not installed on the node")),
+                    _ => Outcome::Failed(format!(
+                        "{prog} -t: {}",
+                        excerpt(&out.stderr_text(), &out.describe_status())
+                    )),
+                }
+            }
+        };
+        let content = match container {
+            Container::Vma => {
+                // `vma verify` reads a stream on stdin as `-`; its exit status is the pipeline's.
+                let script = "command -v vma >/dev/null 2>&1 || exit 127; f=$1; shift; \"$@\" \"$f\" | vma verify -";
+                let out = self.run(
+                    RemoteCommand::read_only("sh")
+                        .arg("-c")
+                        .arg(script)
+                        .arg("sh")
+                        .arg(path)
+                        .args(decompress.iter().copied()),
+                )?;
+                match out.exit_status {
+                    0 => Outcome::Ok("vma verify: archive sound".into()),
+                    127 => Outcome::Skipped("vma is not installed on the node".into()),
+                    _ => Outcome::Failed(format!(
+                        "vma verify: {}",
+                        excerpt(&out.stderr_text(), &out.describe_status())
+                    )),
+                }
+            }
+            Container::Tar => {
+                let script = "f=$1; shift; { \"$@\" \"$f\" | tar -tf - ; echo \"tar-exit $?\"; } | \
+                              awk '/^tar-exit /{print; next} {n++} /^(\\.\\/)?etc\\/vzdump\\/pct\\.conf$/{c=1} \
+                              END{print \"members \" n+0; print \"pct.conf \" c+0}'";
+                let out = self.run(
+                    RemoteCommand::read_only("sh")
+                        .arg("-c")
+                        .arg(script)
+                        .arg("sh")
+                        .arg(path)
+                        .args(decompress.iter().copied()),
+                )?;
+                let text = out.stdout_text();
+                let field = |k: &str| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_owned()))
+                };
+                let tar_exit = field("tar-exit ");
+                let members = field("members ").unwrap_or_default();
+                match (tar_exit.as_deref(), field("pct.conf ").as_deref()) {
+                    (Some("0"), Some("1")) => Outcome::Ok(format!(
+                        "{members} tar members, etc/vzdump/pct.conf present"
+                    )),
+                    (Some("0"), _) => Outcome::Failed(format!(
+                        "tar of {members} members has no etc/vzdump/pct.conf (not a container backup)"
+                    )),
+                    _ => Outcome::Failed(format!(
+                        "tar: {}",
+                        excerpt(&out.stderr_text(), "the listing failed")
+                    )),
+                }
+            }
+        };
+        Ok((compression_outcome, content))
+    }
+}
+
+fn excerpt(stderr: &str, fallback: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        fallback.to_owned()
+    } else {
+        lines[lines.len().saturating_sub(2)..].join("; ")
+    }
+}

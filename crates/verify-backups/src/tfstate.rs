@@ -1,0 +1,261 @@
+//! Component 6: the Terraform state of every environment in S3. Discovery and validation are
+//! restore-tfstate's (`backend::discover`, `state::State::parse`); this module adds what a verification
+//! wants on top: non-empty `resources`, bucket versioning, and the age of the newest version.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
+use pve_common::secret::Secret;
+use restore_tfstate::backend::{self, Backend, Overrides};
+use restore_tfstate::state::State;
+
+use crate::report::{Component, EnvResult, Status};
+
+/// An environment and its S3 backend, for the state and `--full` checks.
+pub struct Env {
+    /// Name.
+    pub name: String,
+    /// Folder.
+    pub dir: std::path::PathBuf,
+    /// Backend, or why there is none.
+    pub backend: Result<Backend, String>,
+}
+
+/// Finds the environments under `root` and their backends.
+pub fn discover(root: &Path) -> Result<Vec<Env>> {
+    let names = pve_common::environments::discover(root)?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let dir = root.join(&name);
+            let backend =
+                backend::discover(&dir, &[], &Overrides::default()).map_err(|e| format!("{e:#}"));
+            Env { name, dir, backend }
+        })
+        .collect())
+}
+
+/// S3 credentials: the environment's AWS variables, the backend's keys, or the tfvars' MinIO keys.
+pub fn credentials(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Credentials> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let token = env("AWS_SESSION_TOKEN").map(Secret::new);
+    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        return Ok(S3Credentials {
+            access_key: Secret::new(a),
+            secret_key: Secret::new(s),
+            session_token: token,
+        });
+    }
+    if let (Some(a), Some(s)) = (&backend.access_key, &backend.secret_key) {
+        return Ok(S3Credentials {
+            access_key: a.clone(),
+            secret_key: s.clone(),
+            session_token: token,
+        });
+    }
+    if let Some(file) = tfvars {
+        let vars = pve_common::tfvars::parse_tfvars_file(file)?;
+        if let (Some(a), Some(s)) = (
+            vars.get_secret("minio_access_key")?,
+            vars.get_secret("minio_secret_key")?,
+        ) {
+            return Ok(S3Credentials {
+                access_key: a,
+                secret_key: s,
+                session_token: token,
+            });
+        }
+    }
+    bail!(
+        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key/secret_key in the \
+         backend configuration, or give --tfvars with minio_access_key/minio_secret_key"
+    )
+}
+
+/// A client for the backend's bucket.
+pub fn client(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Client> {
+    let creds = credentials(backend, tfvars)?;
+    let location = S3Location {
+        endpoint: backend.endpoint.clone(),
+        region: backend.region.clone(),
+        bucket: backend.bucket.clone(),
+        path_style: backend.path_style,
+    };
+    Ok(S3Client::new(location, &creds, Duration::from_secs(15))?)
+}
+
+/// Checks one environment, adding its lines to `comp`.
+pub fn check_env(
+    env: &Env,
+    tfvars: Option<&Path>,
+    max_age: Option<Duration>,
+    now: i64,
+    comp: &mut Component,
+) -> EnvResult {
+    let mut result = EnvResult {
+        env: env.name.clone(),
+        state_url: None,
+        serial: None,
+        resources: None,
+        versioning: None,
+        age_seconds: None,
+        status: Status::Ok,
+    };
+    let subject = env.name.clone();
+    let mut add = |result: &mut EnvResult, check: &str, status: Status, reason: String| {
+        result.status = result.status.worst(status);
+        comp.add(&subject, check, status, reason);
+    };
+    let backend = match &env.backend {
+        Ok(b) => b,
+        Err(e) => {
+            add(&mut result, "backend", Status::Fail, e.clone());
+            return result;
+        }
+    };
+    let url = format!("s3://{}/{}", backend.bucket, backend.key);
+    result.state_url = Some(url.clone());
+    let s3 = match client(backend, tfvars) {
+        Ok(c) => c,
+        Err(e) => {
+            add(&mut result, "s3", Status::Fail, format!("{e:#}"));
+            return result;
+        }
+    };
+    // The object: exists, non-empty, valid JSON, version 4, lineage, serial, resources.
+    match s3.get(&backend.key, None) {
+        Err(e) if e.is_not_found() => {
+            add(
+                &mut result,
+                "object",
+                Status::Fail,
+                format!("{url} does not exist"),
+            );
+        }
+        Err(e) => add(
+            &mut result,
+            "object",
+            Status::Fail,
+            format!("cannot read {url}: {e}"),
+        ),
+        Ok(bytes) if bytes.is_empty() => {
+            add(
+                &mut result,
+                "object",
+                Status::Fail,
+                format!("{url} is empty (0 bytes)"),
+            );
+        }
+        Ok(bytes) => match State::parse(&bytes) {
+            Err(e) => add(&mut result, "state", Status::Fail, format!("{e:#}")),
+            Ok(state) => {
+                let summary = state.summary();
+                result.serial = Some(summary.serial);
+                result.resources = Some(summary.resources);
+                if summary.resources == 0 {
+                    add(
+                        &mut result,
+                        "state",
+                        Status::Fail,
+                        format!(
+                            "the state (serial {}) has no resources: an apply against it would recreate everything",
+                            summary.serial
+                        ),
+                    );
+                } else {
+                    add(
+                        &mut result,
+                        "state",
+                        Status::Ok,
+                        format!(
+                            "{url}: version 4, serial {}, lineage {}, {} resources",
+                            summary.serial, summary.lineage, summary.resources
+                        ),
+                    );
+                }
+            }
+        },
+    }
+    match s3.versioning() {
+        Ok(Versioning::Enabled) => {
+            result.versioning = Some("enabled".into());
+            add(
+                &mut result,
+                "versioning",
+                Status::Ok,
+                format!("bucket {} keeps versions", backend.bucket),
+            );
+        }
+        Ok(v) => {
+            let name = if v == Versioning::Suspended {
+                "suspended"
+            } else {
+                "off"
+            };
+            result.versioning = Some(name.into());
+            add(
+                &mut result,
+                "versioning",
+                Status::Fail,
+                format!(
+                    "bucket {} has versioning {name}: a bad write replaces the state for good",
+                    backend.bucket
+                ),
+            );
+        }
+        Err(e) => add(
+            &mut result,
+            "versioning",
+            Status::Fail,
+            format!(
+                "cannot read the versioning of bucket {}: {e}",
+                backend.bucket
+            ),
+        ),
+    }
+    match s3.list_versions(&backend.key) {
+        Ok(versions) => {
+            let newest = versions
+                .iter()
+                .filter(|v| v.key == backend.key && !v.delete_marker)
+                .filter_map(|v| v.last_modified.parse::<jiff::Timestamp>().ok())
+                .max();
+            if let Some(t) = newest {
+                let age = now - t.as_second();
+                result.age_seconds = Some(age);
+                if let Some(max) = max_age {
+                    let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+                    let text = humantime::format_duration(Duration::from_secs(age.max(0) as u64));
+                    if age > limit {
+                        add(
+                            &mut result,
+                            "age",
+                            Status::Fail,
+                            format!(
+                                "newest state version is {text} old (limit {})",
+                                humantime::format_duration(max)
+                            ),
+                        );
+                    } else {
+                        add(
+                            &mut result,
+                            "age",
+                            Status::Ok,
+                            format!("newest state version is {text} old"),
+                        );
+                    }
+                }
+            }
+        }
+        Err(e) if max_age.is_some() => add(
+            &mut result,
+            "age",
+            Status::Fail,
+            format!("cannot list the versions of {url}: {e}"),
+        ),
+        Err(_) => {}
+    }
+    result
+}

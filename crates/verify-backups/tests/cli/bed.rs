@@ -1,0 +1,218 @@
+//! The test bed of these tests: a simulated Proxmox node behind a real sshd (testbed), fixture archives,
+//! and helpers to run the binary and decode its JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use testbed::sim::{self, Guest, GuestType};
+use testbed::sshd::{Sshd, SshdOptions};
+
+pub const HOUR: i64 = 3600;
+
+pub fn now() -> i64 {
+    sim::state::now_epoch()
+}
+
+/// A node with its sshd.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub state: sim::State,
+    pub sshd: Sshd,
+}
+
+impl Node {
+    /// An empty standard node (storages `local`, `local-lvm`), served over ssh.
+    pub fn start() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let state = sim::State::create_standard(&state_dir, "pve").unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let pve_sim = testbed::bed::sibling_binary("pve-sim")
+            .expect("pve-sim is built (cargo build -p testbed)");
+        for name in sim::COMMANDS {
+            std::os::unix::fs::symlink(&pve_sim, bin.join(name)).unwrap();
+        }
+        let sshd = Sshd::start_with(
+            SshdOptions::new()
+                .path_prefix(&bin)
+                .env("PVE_SIM_STATE", state_dir.display().to_string()),
+        )
+        .unwrap();
+        Node { dir, state, sshd }
+    }
+
+    /// The dump folder of storage `local`.
+    pub fn dump(&self) -> PathBuf {
+        let def = self.state.storage("local").unwrap().unwrap();
+        self.state.dump_dir(&def)
+    }
+
+    /// A VM with a small disk.
+    pub fn vm(&self, vmid: u32, name: &str) -> Guest {
+        let g = Guest::new(
+            vmid,
+            GuestType::Qemu,
+            "pve",
+            &[
+                ("name", name),
+                ("memory", "1024"),
+                ("scsi0", &format!("local-lvm:vm-{vmid}-disk-0,size=64M")),
+            ],
+        );
+        self.state.add_guest(&g).unwrap();
+        g
+    }
+
+    /// A container.
+    pub fn ct(&self, vmid: u32, name: &str) -> Guest {
+        let g = Guest::new(
+            vmid,
+            GuestType::Lxc,
+            "pve",
+            &[
+                ("hostname", name),
+                ("memory", "512"),
+                ("rootfs", &format!("local-lvm:subvol-{vmid}-disk-0,size=1G")),
+            ],
+        );
+        self.state.add_guest(&g).unwrap();
+        g
+    }
+
+    /// A real backup `age_hours` old on `local`; returns its path.
+    pub fn backup(&self, g: &Guest, age_hours: i64, seed: u64) -> PathBuf {
+        let e = self
+            .state
+            .add_backup(
+                "local",
+                g,
+                &sim::fixtures::ArchiveSpec {
+                    size: 96 * 1024,
+                    ctime: now() - age_hours * HOUR,
+                    seed,
+                },
+                &sim::fixtures::BackupOptions::default(),
+            )
+            .unwrap();
+        e.path.unwrap()
+    }
+
+    /// The ssh flags of the binary.
+    pub fn ssh_args(&self) -> Vec<String> {
+        vec![
+            "--host".into(),
+            self.sshd.host().into(),
+            "--ssh-port".into(),
+            self.sshd.port().to_string(),
+            "--ssh-user".into(),
+            self.sshd.user().into(),
+            "--identity".into(),
+            self.sshd.client_key().display().to_string(),
+            "--known-hosts".into(),
+            self.sshd.known_hosts().display().to_string(),
+            "--dump-dir".into(),
+            format!("local={}", self.dump().display()),
+            "--manifest".into(),
+            self.dir.path().join("manifest").display().to_string(),
+        ]
+    }
+}
+
+/// Runs the binary.
+pub fn run(args: &[String], envs: &[(String, String)]) -> Output {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
+    cmd.args(args)
+        .env_remove("PVE_HOST")
+        .env_remove("PVE_DRIFT_ROOT")
+        .env_remove("PVE_VERIFY_MANIFEST")
+        .env_remove("PVE_BACKUP_TEXTFILE_DIR")
+        .env_remove("MINIO_URL")
+        .env_remove("PROMETHEUS_URL")
+        .env_remove("GRAFANA_URL")
+        .env_remove("ALERTMANAGER_URL");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Runs with `--json`, returns (exit code, document).
+pub fn run_json(args: &[String], envs: &[(String, String)]) -> (i32, Value) {
+    let mut a = args.to_vec();
+    a.push("--json".into());
+    let out = run(&a, envs);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(doc["schema"], "pve-verify/v1");
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+/// The backup result whose volid ends with `suffix`-ish: the one of `vmid`.
+pub fn backup_of(doc: &Value, vmid: u32) -> &Value {
+    doc["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["vmid"] == vmid)
+        .unwrap_or_else(|| panic!("no backup of {vmid} in {doc:#}"))
+}
+
+/// The first failed check of a backup (`None` when none failed).
+pub fn first_failure(b: &Value) -> Option<String> {
+    b["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "fail")
+        .map(|c| c["check"].as_str().unwrap().to_owned())
+}
+
+/// The failed checks of a backup.
+pub fn failures(b: &Value) -> Vec<String> {
+    b["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["check"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The component named `name`.
+pub fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+/// The guest entry of `vmid`.
+pub fn guest(doc: &Value, vmid: u32) -> &Value {
+    doc["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["vmid"] == vmid)
+        .unwrap()
+}
+
+/// Rewrites a `.zst` file: decompress, let `f` change the plain bytes, compress again (with checksum),
+/// so only the inner format is wrong.
+pub fn rewrite_inner(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let data = std::fs::read(path).unwrap();
+    let mut plain = zstd::stream::decode_all(&data[..]).unwrap();
+    f(&mut plain);
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    enc.include_checksum(true).unwrap();
+    std::io::Write::write_all(&mut enc, &plain).unwrap();
+    std::fs::write(path, enc.finish().unwrap()).unwrap();
+}

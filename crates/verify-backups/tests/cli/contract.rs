@@ -1,0 +1,61 @@
+//! The command-line contract: help, version, usage errors (64), and what a run without a node or root says.
+
+use crate::bed::run;
+
+fn s(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let out = run(&s(&["--help"]), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: verify-backups"));
+    let out = run(&s(&["--version"]), &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn usage_errors_exit_64_before_any_connection() {
+    for args in [
+        vec!["--no-such-flag"],
+        vec!["--max-age", "soon"],
+        vec!["--max-age", "0s"],
+        vec!["--dump-dir", "nodir"],
+        vec!["--local-dir", "/nonexistent/dump"],
+        vec!["--host", "user@"],
+        vec!["--grafana-url", "grafana:3000"],
+        vec!["--jobs", "0"],
+    ] {
+        let out = run(&s(&args), &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn nothing_to_check_is_reported_as_skipped() {
+    let out = run(&s(&["--json"]), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for c in doc["components"].as_array().unwrap() {
+        assert!(c["skipped"].is_string(), "{c:#}");
+    }
+}
+
+#[test]
+fn unreachable_node_fails() {
+    let port = testbed::ports::free_port().unwrap();
+    let out = run(
+        &s(&["--json", "--host", &format!("127.0.0.1:{port}")]),
+        &[("PVE_SSH_TRANSPORT".into(), "libssh2".into())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["components"][0]["status"], "fail");
+}
