@@ -45,7 +45,7 @@ locals {
   ])
   command = (
     var.mode == "disabled"
-    ? "true  # vzdump disabled"
+    ? "echo 'backup job disabled: nothing to do'"
     : "vzdump ${local.vm_id_list} --mode ${var.mode} --storage ${var.storage} --compress zstd --prune-backups ${local.retention}"
   )
 }

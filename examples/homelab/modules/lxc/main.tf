@@ -110,6 +110,14 @@ output "vm_id" {
   value = proxmox_virtual_environment_container.container.vm_id
 }
 
+output "tags" {
+  value = proxmox_virtual_environment_container.container.tags
+}
+
+output "description" {
+  value = proxmox_virtual_environment_container.container.description
+}
+
 output "security_updates" {
   description = "Whether unattended security updates are enabled in the container."
   value       = local.security_updates

@@ -120,3 +120,12 @@ resource "proxmox_virtual_environment_vm" "vm" {
 output "vm_id" {
   value = proxmox_virtual_environment_vm.vm.vm_id
 }
+
+output "scsi_hardware" {
+  value = proxmox_virtual_environment_vm.vm.scsi_hardware
+}
+
+output "initialization" {
+  description = "The cloud-init block as planned (empty list without cloud-init)."
+  value       = proxmox_virtual_environment_vm.vm.initialization
+}
