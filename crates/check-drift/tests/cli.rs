@@ -11,6 +11,8 @@
 
 mod fake_terraform;
 mod library;
+#[path = "cli/real_drift.rs"]
+mod real_drift;
 mod real_terraform;
 mod support;
 mod usage;

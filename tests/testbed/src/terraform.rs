@@ -145,6 +145,26 @@ impl Sim {
         ]
     }
 
+    /// Runs the real `pve-sim` as `program` (`qm`, `pct`, `pvesh`...) on this state, as an operator on
+    /// the node would; fails unless it exits 0. Returns its stdout.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<String> {
+        let output = process::command(pve_sim_binary()?)
+            .arg(program)
+            .args(args)
+            .env("PVE_SIM_STATE", &self.state_dir)
+            .output()
+            .with_context(|| format!("running pve-sim {program} {}", args.join(" ")))?;
+        if !output.status.success() {
+            bail!(
+                "{program} {} exited with {}: {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Drift: guest `vmid`'s memory set to `mib` outside Terraform (as in the Proxmox UI).
     pub fn set_memory(&self, vmid: u32, mib: u64) -> Result<()> {
         sim_provider::harness::set_memory(&self.state_dir, vmid, mib)
@@ -169,6 +189,68 @@ impl Sim {
     pub fn destroy_guest(&self, vmid: u32) -> Result<()> {
         sim_provider::harness::destroy_guest(&self.state_dir, vmid)
     }
+}
+
+/// The `pve-sim` binary: built beside the running test binary (the test bed's own tests), else built
+/// once per process with `cargo build -p testbed --bin pve-sim` (other crates' tests cannot name
+/// another package's binary).
+pub fn pve_sim_binary() -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    if let Ok(found) = crate::bed::sibling_binary("pve-sim") {
+        return Ok(found);
+    }
+    BUILT
+        .get_or_init(|| build_pve_sim().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn build_pve_sim() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = process::command(cargo);
+    // Variables cargo sets for a test process; build scripts watching them would rebuild each time.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+        {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    let output = cmd
+        .args([
+            "build",
+            "-p",
+            "testbed",
+            "--bin",
+            "pve-sim",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .context("running cargo build for pve-sim")?;
+    if !output.status.success() {
+        bail!(
+            "cargo build of pve-sim failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "pve-sim")
+        .and_then(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .context("cargo build did not report the pve-sim executable")
 }
 
 /// Writes `sim_override.tf` into every environment under `root` (a [`copy_fixtures`] tree), pinning
