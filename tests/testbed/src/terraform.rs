@@ -88,7 +88,11 @@ impl Sim {
     /// writes `dir/terraform.rc` and creates a standard simulator state in `dir/state` (storages
     /// `local` and `local-lvm`, no guests) unless one exists there.
     pub fn install(dir: &Path) -> Result<Sim> {
-        let cli_config = sim_provider::harness::install_mirror(dir)?;
+        let binary = match fresh_sibling(sim_provider::harness::BINARY_NAME, "../sim-provider") {
+            Some(found) if std::env::var_os(sim_provider::harness::BINARY_ENV).is_none() => found,
+            _ => sim_provider::harness::provider_binary()?,
+        };
+        let cli_config = sim_provider::harness::install_mirror_from(&binary, dir)?;
         let state_dir = dir.join("state");
         if !state_dir.join("node.json").is_file() {
             sim::State::create_standard(&state_dir, "pve")?;
@@ -196,13 +200,40 @@ impl Sim {
 /// another package's binary).
 pub fn pve_sim_binary() -> Result<PathBuf> {
     static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    if let Ok(found) = crate::bed::sibling_binary("pve-sim") {
+    if let Some(found) = fresh_sibling("pve-sim", ".") {
         return Ok(found);
     }
     BUILT
         .get_or_init(|| build_pve_sim().map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Binary `name` beside the running one ([`crate::bed::sibling_binary`]) if it is newer than every file
+/// of its package's sources (`src_dir/src`, `src_dir/Cargo.toml`, relative to this crate): no cargo
+/// run (and no wait for cargo's lock) when the workspace build is current.
+fn fresh_sibling(name: &str, src_dir: &str) -> Option<PathBuf> {
+    fn newest(path: &Path) -> Option<std::time::SystemTime> {
+        let meta = std::fs::metadata(path).ok()?;
+        let own = meta.modified().ok();
+        if !meta.is_dir() {
+            return own;
+        }
+        std::fs::read_dir(path)
+            .ok()?
+            .flatten()
+            .filter_map(|e| newest(&e.path()))
+            .chain(own)
+            .max()
+    }
+    let binary = crate::bed::sibling_binary(name).ok()?;
+    let built = std::fs::metadata(&binary).ok()?.modified().ok()?;
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join(src_dir);
+    let sources = [package.join("src"), package.join("Cargo.toml")]
+        .iter()
+        .filter_map(|p| newest(p))
+        .max()?;
+    (sources <= built).then_some(binary)
 }
 
 fn build_pve_sim() -> Result<PathBuf> {
