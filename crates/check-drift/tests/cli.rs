@@ -14,6 +14,8 @@
 mod fake_terraform;
 mod library;
 mod operations;
+#[path = "cli/real_drift.rs"]
+mod real_drift;
 mod real_terraform;
 mod support;
 mod usage;

@@ -123,6 +123,11 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
     }
     let envs_dir = terraform::copy_fixtures(&tf_root, BackendKind::S3)?;
     terraform::write_inline_s3_backends(&tf_root, &s3.endpoint())?;
+    // The environments' guests live in their own simulator state (the node's has other guests), pinned
+    // in the copy so a shell with the node's PVE_SIM_STATE still plans against the right one.
+    let tf_sim = terraform::Sim::existing(&tf_root.join(terraform::SIM_DIR))
+        .context("the Terraform copy has no simulator")?;
+    terraform::pin_sim_state(&tf_root, tf_sim.state_dir())?;
 
     s3.wait_ready()?;
     let client = s3.client();
@@ -159,6 +164,14 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
     state.add("TESTBED_S3_ENDPOINT", s3.endpoint());
     state.add("TESTBED_S3_BUCKET", terraform::STATE_BUCKET);
     state.add("TESTBED_TF_ROOT", envs_dir.display().to_string());
+    state.add(
+        "TF_CLI_CONFIG_FILE",
+        tf_sim.cli_config().display().to_string(),
+    );
+    state.add(
+        "TESTBED_TF_SIM_STATE",
+        tf_sim.state_dir().display().to_string(),
+    );
     state.add("TF_IN_AUTOMATION", "1");
     state.add("TF_INPUT", "0");
     state.add("CHECKPOINT_DISABLE", "1");

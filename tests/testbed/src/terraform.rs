@@ -1,16 +1,26 @@
 //! Real Terraform against the fixture environments, with an S3 (moto) or local backend.
 //!
 //! `fixtures/environments/{prod,lab,monitoring}` are homelab-shaped configurations built on the
-//! built-in `terraform_data` resource, so `terraform init` downloads nothing. Their `backend.tf`
-//! declares an empty `backend "s3" {}`; the bed writes the settings into a `.tfbackend` file in the
-//! environment's private data directory and passes it with `-backend-config`, so fixture files never
-//! change. The local variant rewrites `backend.tf` of the copy to `backend "local" {}`.
+//! simulated Proxmox provider (`tests/sim-provider`, source `pve-tools.test/sim/proxmox`, local name
+//! `proxmox`), so addresses read as a homelab's (`module.jellyfin.proxmox_virtual_environment_vm.vm`)
+//! and a change made on the simulated node is real drift that Terraform's refresh finds. A [`Sim`]
+//! holds what every run needs for that: the provider in a filesystem mirror with its CLI config
+//! (`TF_CLI_CONFIG_FILE`, so `terraform init` needs no network) and a simulator state directory
+//! (`PVE_SIM_STATE`). [`copy_fixtures`] installs one in `<copy>/.sim`, and [`Env::in_copy`] uses it.
+//!
+//! Their `backend.tf` declares an empty `backend "s3" {}`; the bed writes the settings into a
+//! `.tfbackend` file in the environment's private data directory and passes it with
+//! `-backend-config`, so fixture files never change. The local variant rewrites `backend.tf` of the
+//! copy to `backend "local" {}`.
 //!
 //! Every run gets its own `TF_DATA_DIR` and plugin cache, `-input=false`, `TF_IN_AUTOMATION=1` and
 //! `CHECKPOINT_DISABLE=1`, so tests can run environments in parallel and nothing leaves loopback.
-//! Drift is injected the way a refresh would record it: by rewriting the state (through S3 for the S3
-//! backend) with the serial bumped and the lineage kept. The state lock is held by writing Terraform's
-//! `<key>.tflock` object, exactly what `use_lockfile = true` writes.
+//! Real drift is made on the node ([`Sim::set_memory`], [`Sim::destroy_guest`], ..., or `qm`/`pct`
+//! of `pve-sim` on [`Sim::state_dir`]). [`Drift`] edits the stored state instead (through S3 for the
+//! S3 backend, serial bumped, lineage kept): a refresh overwrites an edited provider attribute with
+//! what the node has, so use it for what a refresh cannot undo (a resource forgotten or added). The
+//! state lock is held by writing Terraform's `<key>.tflock` object, exactly what `use_lockfile =
+//! true` writes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +31,7 @@ use serde_json::{Value, json};
 
 use crate::process;
 use crate::s3::{self, S3Client, S3Server};
+use crate::sim;
 
 /// The environments under `fixtures/environments`.
 pub const ENVIRONMENTS: [&str; 3] = ["prod", "lab", "monitoring"];
@@ -38,6 +49,20 @@ pub fn example_homelab_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/homelab")
 }
 
+/// Copies the guests the example homelab's committed states describe (`examples/homelab/sim/guests`)
+/// into `sim`'s state, as `examples/homelab/run-check-drift` does.
+pub fn seed_example_guests(sim: &Sim) -> Result<()> {
+    let from = example_homelab_dir().join("sim/guests");
+    let to = sim.state_dir().join("guests");
+    std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", from.display()))?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))
+            .with_context(|| format!("copying {}", entry.path().display()))?;
+    }
+    Ok(())
+}
+
 /// Which backend a copied environment uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
@@ -47,10 +72,238 @@ pub enum BackendKind {
     Local,
 }
 
+/// Where [`copy_fixtures`] installs the copy's [`Sim`].
+pub const SIM_DIR: &str = ".sim";
+
+/// What Terraform runs with the simulated provider need: the provider in a filesystem mirror and the
+/// CLI config naming it, and a simulator state directory (a standard node `pve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sim {
+    cli_config: PathBuf,
+    state_dir: PathBuf,
+}
+
+impl Sim {
+    /// Installs the provider (built once per process, or `$SIM_PROVIDER_BIN`) into `dir/mirror`,
+    /// writes `dir/terraform.rc` and creates a standard simulator state in `dir/state` (storages
+    /// `local` and `local-lvm`, no guests) unless one exists there.
+    pub fn install(dir: &Path) -> Result<Sim> {
+        let binary = match fresh_sibling(sim_provider::harness::BINARY_NAME, "../sim-provider") {
+            Some(found) if std::env::var_os(sim_provider::harness::BINARY_ENV).is_none() => found,
+            _ => sim_provider::harness::provider_binary()?,
+        };
+        let cli_config = sim_provider::harness::install_mirror_from(&binary, dir)?;
+        let state_dir = dir.join("state");
+        if !state_dir.join("node.json").is_file() {
+            sim::State::create_standard(&state_dir, "pve")?;
+        }
+        Ok(Sim {
+            cli_config,
+            state_dir,
+        })
+    }
+
+    /// A `Sim` already installed in `dir` by [`Sim::install`], if there is one.
+    pub fn existing(dir: &Path) -> Option<Sim> {
+        let sim = Sim {
+            cli_config: dir.join("terraform.rc"),
+            state_dir: dir.join("state"),
+        };
+        (sim.cli_config.is_file() && sim.state_dir.join("node.json").is_file()).then_some(sim)
+    }
+
+    /// An installed mirror's CLI config with another state directory (which must exist).
+    pub fn with_state_dir(&self, state_dir: &Path) -> Sim {
+        Sim {
+            cli_config: self.cli_config.clone(),
+            state_dir: state_dir.to_owned(),
+        }
+    }
+
+    /// The CLI config for `TF_CLI_CONFIG_FILE`.
+    pub fn cli_config(&self) -> &Path {
+        &self.cli_config
+    }
+
+    /// The simulator state directory for `PVE_SIM_STATE`.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The simulator state, for guests, backups, the journal.
+    pub fn state(&self) -> Result<sim::State> {
+        sim::State::open(&self.state_dir)
+    }
+
+    /// `TF_CLI_CONFIG_FILE` and `PVE_SIM_STATE`.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "TF_CLI_CONFIG_FILE".to_owned(),
+                self.cli_config.display().to_string(),
+            ),
+            (
+                "PVE_SIM_STATE".to_owned(),
+                self.state_dir.display().to_string(),
+            ),
+        ]
+    }
+
+    /// Runs the real `pve-sim` as `program` (`qm`, `pct`, `pvesh`...) on this state, as an operator on
+    /// the node would; fails unless it exits 0. Returns its stdout.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<String> {
+        let output = process::command(pve_sim_binary()?)
+            .arg(program)
+            .args(args)
+            .env("PVE_SIM_STATE", &self.state_dir)
+            .output()
+            .with_context(|| format!("running pve-sim {program} {}", args.join(" ")))?;
+        if !output.status.success() {
+            bail!(
+                "{program} {} exited with {}: {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Drift: guest `vmid`'s memory set to `mib` outside Terraform (as in the Proxmox UI).
+    pub fn set_memory(&self, vmid: u32, mib: u64) -> Result<()> {
+        sim_provider::harness::set_memory(&self.state_dir, vmid, mib)
+    }
+
+    /// Drift: guest `vmid`'s tags replaced outside Terraform.
+    pub fn set_tags(&self, vmid: u32, tags: &[&str]) -> Result<()> {
+        sim_provider::harness::set_tags(&self.state_dir, vmid, tags)
+    }
+
+    /// Drift: guest `vmid`'s startup order changed outside Terraform.
+    pub fn set_startup_order(&self, vmid: u32, order: u32) -> Result<()> {
+        sim_provider::harness::set_startup_order(&self.state_dir, vmid, order)
+    }
+
+    /// Drift: any configuration key of guest `vmid` set (`Some`) or deleted (`None`).
+    pub fn set_config(&self, vmid: u32, key: &str, value: Option<&str>) -> Result<()> {
+        sim_provider::harness::set_config(&self.state_dir, vmid, key, value)
+    }
+
+    /// Drift: guest `vmid` destroyed outside Terraform.
+    pub fn destroy_guest(&self, vmid: u32) -> Result<()> {
+        sim_provider::harness::destroy_guest(&self.state_dir, vmid)
+    }
+}
+
+/// The `pve-sim` binary: built beside the running test binary (the test bed's own tests), else built
+/// once per process with `cargo build -p testbed --bin pve-sim` (other crates' tests cannot name
+/// another package's binary).
+pub fn pve_sim_binary() -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    if let Some(found) = fresh_sibling("pve-sim", ".") {
+        return Ok(found);
+    }
+    BUILT
+        .get_or_init(|| build_pve_sim().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Binary `name` beside the running one ([`crate::bed::sibling_binary`]) if it is newer than every file
+/// of its package's sources (`src_dir/src`, `src_dir/Cargo.toml`, relative to this crate): no cargo
+/// run (and no wait for cargo's lock) when the workspace build is current.
+fn fresh_sibling(name: &str, src_dir: &str) -> Option<PathBuf> {
+    fn newest(path: &Path) -> Option<std::time::SystemTime> {
+        let meta = std::fs::metadata(path).ok()?;
+        let own = meta.modified().ok();
+        if !meta.is_dir() {
+            return own;
+        }
+        std::fs::read_dir(path)
+            .ok()?
+            .flatten()
+            .filter_map(|e| newest(&e.path()))
+            .chain(own)
+            .max()
+    }
+    let binary = crate::bed::sibling_binary(name).ok()?;
+    let built = std::fs::metadata(&binary).ok()?.modified().ok()?;
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join(src_dir);
+    let sources = [package.join("src"), package.join("Cargo.toml")]
+        .iter()
+        .filter_map(|p| newest(p))
+        .max()?;
+    (sources <= built).then_some(binary)
+}
+
+fn build_pve_sim() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = process::command(cargo);
+    // Variables cargo sets for a test process; build scripts watching them would rebuild each time.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+        {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    let output = cmd
+        .args([
+            "build",
+            "-p",
+            "testbed",
+            "--bin",
+            "pve-sim",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .context("running cargo build for pve-sim")?;
+    if !output.status.success() {
+        bail!(
+            "cargo build of pve-sim failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "pve-sim")
+        .and_then(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .context("cargo build did not report the pve-sim executable")
+}
+
+/// Writes `sim_override.tf` into every environment under `root` (a [`copy_fixtures`] tree), pinning
+/// the provider to `state_dir` whatever `PVE_SIM_STATE` says: for a copy that a shell (the
+/// `testbed up` bed) runs beside another simulator state.
+pub fn pin_sim_state(root: &Path, state_dir: &Path) -> Result<()> {
+    for name in ENVIRONMENTS {
+        let file = root.join("environments").join(name).join("sim_override.tf");
+        let text = format!(
+            "# Written by the test bed: this copy's simulator state.\nprovider \"proxmox\" {{\n  state_dir = {:?}\n}}\n",
+            state_dir.display().to_string()
+        );
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(())
+}
+
 /// Copies the fixture tree (modules and all environments) to `dest`, rewriting each `backend.tf` for
-/// `kind`. Returns `dest/environments`.
+/// `kind`, and installs a [`Sim`] in `dest/.sim` (see [`Env::in_copy`]). Returns `dest/environments`.
 pub fn copy_fixtures(dest: &Path, kind: BackendKind) -> Result<PathBuf> {
     copy_tree(&fixtures_dir(), dest)?;
+    Sim::install(&dest.join(SIM_DIR))?;
     let envs = dest.join("environments");
     if kind == BackendKind::Local {
         for name in ENVIRONMENTS {
@@ -99,6 +352,12 @@ impl Fixtures {
     /// `<root>/environments`, what the tools take as `--root`.
     pub fn environments_dir(&self) -> PathBuf {
         self.root().join("environments")
+    }
+
+    /// The copy's provider mirror and simulator state (`<root>/.sim`).
+    pub fn sim(&self) -> Result<Sim> {
+        Sim::existing(&self.root().join(SIM_DIR))
+            .context("the fixture copy has no simulator (.sim)")
     }
 
     /// Environment `name` with `backend` (data in `<root>/.tf-data/<name>`).
@@ -323,6 +582,7 @@ pub struct Env {
     dir: PathBuf,
     data_dir: PathBuf,
     backend: Backend,
+    sim: Option<Sim>,
     extra_vars: Vec<(String, String)>,
 }
 
@@ -341,17 +601,34 @@ impl Env {
             dir: dir.to_owned(),
             data_dir: data_dir.to_owned(),
             backend,
+            sim: None,
             extra_vars: Vec::new(),
         })
     }
 
-    /// Environment `name` of a tree made by [`copy_fixtures`] at `root`, data in `root/.tf-data/<name>`.
+    /// Environment `name` of a tree made by [`copy_fixtures`] at `root`, data in `root/.tf-data/<name>`,
+    /// with the copy's [`Sim`] (`root/.sim`).
     pub fn in_copy(root: &Path, name: &str, backend: Backend) -> Result<Env> {
-        Env::new(
+        let env = Env::new(
             &root.join("environments").join(name),
             backend,
             &root.join(".tf-data").join(name),
-        )
+        )?;
+        Ok(match Sim::existing(&root.join(SIM_DIR)) {
+            Some(sim) => env.with_sim(sim),
+            None => env,
+        })
+    }
+
+    /// Runs Terraform with `sim`'s `TF_CLI_CONFIG_FILE` and `PVE_SIM_STATE`.
+    pub fn with_sim(mut self, sim: Sim) -> Env {
+        self.sim = Some(sim);
+        self
+    }
+
+    /// The simulator this environment's runs use, if any.
+    pub fn sim(&self) -> Option<&Sim> {
+        self.sim.as_ref()
     }
 
     /// The environment's name (its directory name).
@@ -397,6 +674,9 @@ impl Env {
         ];
         if let Backend::S3(b) = &self.backend {
             vars.extend(b.aws_env());
+        }
+        if let Some(sim) = &self.sim {
+            vars.extend(sim.env_vars());
         }
         vars.extend(self.extra_vars.iter().cloned());
         vars
@@ -553,7 +833,8 @@ pub enum Drift {
 }
 
 impl Drift {
-    /// A `terraform_data` input field changed outside Terraform: sets `input.value.<field>` and
+    /// A `terraform_data` input field changed in the state (for configurations built on
+    /// `terraform_data`; the fixtures' provider resources take drift through [`Sim`]): sets `input.value.<field>` and
     /// `output.value.<field>` (what a real provider's refresh would report for a changed setting).
     pub fn input_changed(address: &str, field: &str, value: Value) -> Vec<Drift> {
         ["input", "output"]

@@ -1,5 +1,5 @@
-# Connection settings shared by every environment (see terraform.tfvars at the homelab root). The
-# Proxmox provider of issue 13 will use them; terraform_data does not.
+# Connection settings shared by every environment (see terraform.tfvars at the homelab root); the
+# provider block in providers.tf uses them.
 
 variable "proxmox_endpoint" {
   type    = string

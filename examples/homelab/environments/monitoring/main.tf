@@ -8,7 +8,14 @@ module "minio" {
 }
 
 module "monitoring_stack" {
-  source = "../../modules/monitoring_stack"
+  source = "../../modules/monitoring-stack"
 
   vm_id = 111
+}
+
+# The nightly backup of every guest of the homelab (rendered command, no resource).
+module "backup" {
+  source = "../../modules/backup"
+
+  vm_ids = [100, 101, 102, 110, 111, 200, 201, 202]
 }

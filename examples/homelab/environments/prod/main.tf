@@ -8,9 +8,11 @@ module "jellyfin" {
   memory = 8192
   cores  = 4
   tags   = ["media", "prod"]
+
+  startup_order = 2
   disks = [
     { interface = "scsi0", storage = "local-lvm", size = 32 },
-    { interface = "scsi1", storage = "tank", size = 500 },
+    { interface = "scsi1", storage = "local-lvm", size = 500 },
   ]
 }
 
@@ -22,6 +24,8 @@ module "nextcloud" {
   memory = 6144
   cores  = 4
   tags   = ["files", "prod"]
+
+  startup_order = 3
   disks = [
     { interface = "scsi0", storage = "local-lvm", size = 64 },
   ]
@@ -35,6 +39,8 @@ module "home_assistant" {
   memory = 4096
   cores  = 2
   tags   = ["iot", "prod"]
+
+  startup_order = 1
   disks = [
     { interface = "scsi0", storage = "local-lvm", size = 32 },
   ]

@@ -1,4 +1,12 @@
-# The MinIO VM that holds every environment's Terraform state, and its buckets.
+# The MinIO container that holds every environment's Terraform state, and its buckets.
+
+terraform {
+  required_providers {
+    proxmox = {
+      source = "pve-tools.test/sim/proxmox"
+    }
+  }
+}
 
 variable "vm_id" {
   type = number
@@ -8,23 +16,49 @@ variable "buckets" {
   type = list(string)
 }
 
-module "vm" {
-  source = "../vm"
-
-  name   = "minio"
-  vm_id  = var.vm_id
-  memory = 4096
-  cores  = 2
-  tags   = ["infra", "storage"]
-  disks = [
-    { interface = "scsi0", storage = "local-lvm", size = 32 },
-    { interface = "scsi1", storage = "local-lvm", size = 200 },
-  ]
+variable "data_size" {
+  description = "Size of the data mount point in GiB."
+  type        = number
+  default     = 200
 }
 
-resource "terraform_data" "buckets" {
-  input = {
-    buckets    = var.buckets
-    versioning = true
+variable "tags" {
+  type    = list(string)
+  default = ["infra", "storage"]
+}
+
+locals {
+  # Proxmox wants the unit on mount point sizes: a bare number was taken as bytes.
+  mount_point = {
+    volume = "local-lvm"
+    path   = "/srv/minio"
+    size   = "${var.data_size}G"
   }
+}
+
+module "container" {
+  source = "../lxc"
+
+  hostname    = "minio"
+  vm_id       = var.vm_id
+  memory      = 4096
+  cores       = 2
+  tags        = var.tags
+  rootfs_size = 16
+}
+
+output "vm_id" {
+  value = module.container.vm_id
+}
+
+output "endpoint" {
+  value = "http://minio.home.arpa:9000"
+}
+
+output "buckets" {
+  value = var.buckets
+}
+
+output "mount_point" {
+  value = local.mount_point
 }

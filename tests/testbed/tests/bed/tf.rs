@@ -35,26 +35,24 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
     let [prod, lab, monitoring] = &envs[..] else {
         unreachable!()
     };
-    let state = prod.read_state().unwrap();
     assert!(
         !s3.list_object_versions(terraform::STATE_BUCKET, "prod/")
             .unwrap()
             .is_empty()
     );
 
-    // Drift in prod (attribute changed), monitoring (resource gone, stray resource); lock lab.
-    for drift in Drift::input_changed("module.jellyfin.terraform_data.vm", "memory", json!(4096)) {
-        prod.inject_drift(&drift).unwrap();
-    }
-    let drifted = prod.read_state().unwrap();
-    assert_eq!(drifted["lineage"], state["lineage"]);
-    assert_eq!(
-        drifted["serial"].as_u64().unwrap(),
-        state["serial"].as_u64().unwrap() + 2
-    );
+    // Real drift in prod (memory raised on the node); state edits in monitoring (resource forgotten,
+    // stray resource); lock lab.
+    let sim = prod.sim().unwrap();
+    assert_eq!(sim.state_dir(), root.path().join(".sim/state"));
+    assert_eq!(sim.state().unwrap().guests().unwrap().len(), 8);
+    sim.set_memory(100, 4096).unwrap();
+    let state = monitoring.read_state().unwrap();
     monitoring
         .inject_drift(&Drift::RemoveResource {
-            address: "module.minio.terraform_data.buckets".into(),
+            address:
+                "module.minio.module.container.proxmox_virtual_environment_container.container"
+                    .into(),
         })
         .unwrap();
     monitoring
@@ -63,6 +61,12 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
             input: json!({"name": "grafana", "port": 3000}),
         })
         .unwrap();
+    let drifted = monitoring.read_state().unwrap();
+    assert_eq!(drifted["lineage"], state["lineage"]);
+    assert_eq!(
+        drifted["serial"].as_u64().unwrap(),
+        state["serial"].as_u64().unwrap() + 2
+    );
     let lock = lab
         .hold_lock("OperationTypeApply", "ops@pve-tools-ci")
         .unwrap();
@@ -78,18 +82,26 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
     assert_eq!(
         prod_changes,
         [(
-            "module.jellyfin.terraform_data.vm".to_owned(),
+            "module.jellyfin.proxmox_virtual_environment_vm.vm".to_owned(),
             vec!["update".to_owned()]
         )]
     );
-    let change = &prod_plan.as_ref().unwrap()["resource_changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["address"] == "module.jellyfin.terraform_data.vm")
-        .unwrap()["change"];
-    assert_eq!(change["before"]["input"]["memory"], 4096);
-    assert_eq!(change["after"]["input"]["memory"], 8192);
+    let find = |list: &str| {
+        prod_plan.as_ref().unwrap()[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == "module.jellyfin.proxmox_virtual_environment_vm.vm")
+            .unwrap()["change"]
+            .clone()
+    };
+    let change = find("resource_changes");
+    assert_eq!(change["before"]["memory"][0]["dedicated"], 4096);
+    assert_eq!(change["after"]["memory"][0]["dedicated"], 8192);
+    // Found by the refresh: Terraform lists it as drift (state 8192, node 4096).
+    let drift = find("resource_drift");
+    assert_eq!(drift["before"]["memory"][0]["dedicated"], 8192);
+    assert_eq!(drift["after"]["memory"][0]["dedicated"], 4096);
 
     let (lab_run, _) = &runs[1];
     assert_eq!(lab_run.code, 1);
@@ -117,7 +129,8 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
         mon_changes,
         [
             (
-                "module.minio.terraform_data.buckets".to_owned(),
+                "module.minio.module.container.proxmox_virtual_environment_container.container"
+                    .to_owned(),
                 vec!["create".to_owned()]
             ),
             (
@@ -151,7 +164,8 @@ fn terraform_with_s3_backend_plans_drift_and_locks() {
         }),
         &root.path().join(".tf-data/lab-impatient"),
     )
-    .unwrap();
+    .unwrap()
+    .with_sim(lab.sim().unwrap().clone());
     impatient.init().unwrap();
     let prod_state = prod.read_state().unwrap();
     server.stop().unwrap();
@@ -182,18 +196,12 @@ fn terraform_local_backend_variant() {
         "TF_DATA_DIR must keep .terraform out"
     );
     assert_eq!(lab.plan().unwrap().code, 0);
-    for drift in Drift::input_changed(
-        "module.pihole.terraform_data.container",
-        "memory",
-        json!(256),
-    ) {
-        lab.inject_drift(&drift).unwrap();
-    }
+    fixtures.sim().unwrap().set_memory(201, 256).unwrap();
     let run = lab.plan().unwrap();
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("module.pihole.terraform_data.container"),
+            .contains("module.pihole.proxmox_virtual_environment_container.container"),
         "{}",
         run.stdout
     );
