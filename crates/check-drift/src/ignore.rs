@@ -305,6 +305,25 @@ mod tests {
         assert!(!r.ignored);
     }
 
+    /// Regression: the shipped default rules once named `proxmox_virtual_environment_vm.*`, which must
+    /// match the whole address and so never matched VMs inside modules, where homelabs keep them.
+    #[test]
+    fn shipped_default_rules_match_resources_inside_modules() {
+        let p = rules(include_str!("../../../packaging/driftignore.default"));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        for address in ["module.jellyfin.proxmox_virtual_environment_vm.vm", "proxmox_virtual_environment_vm.web"] {
+            let mut r = resource(address, &["initialization.user_account.keys"]);
+            p.rules.apply(&mut r);
+            assert!(r.ignored, "{address}");
+            let mut r = resource(address, &["clone.vm_id"]);
+            p.rules.apply(&mut r);
+            assert!(r.ignored, "{address}");
+            let mut r = resource(address, &["memory.dedicated"]);
+            p.rules.apply(&mut r);
+            assert!(!r.ignored, "real drift is never ignored by default: {address}");
+        }
+    }
+
     #[test]
     fn values_known_after_apply_do_not_block_ignoring() {
         let p = rules("terraform_data.vm input.memory.*\n");
