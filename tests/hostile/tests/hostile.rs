@@ -9,5 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, clippy::print_stderr)]
 
 mod bad_input;
+mod faults;
 mod s3bed;
 mod support;

@@ -42,7 +42,12 @@ fn drift_root() -> tempfile::TempDir {
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = walk(dir)
         .into_iter()
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap_or_default()))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read(&p).unwrap_or_default(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -69,7 +74,11 @@ fn env_names_are_refused_with_64_by_every_tool_and_by_pve_common() {
             Duration::from_secs(20),
         );
         let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(64), "check-drift --env {name:?}: {err}");
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "check-drift --env {name:?}: {err}"
+        );
         assert!(err.contains("check-drift: error:"), "{err}");
         if !name.is_empty() {
             let shown = name.lines().next().unwrap_or_default();
@@ -84,10 +93,18 @@ fn env_names_are_refused_with_64_by_every_tool_and_by_pve_common() {
             Duration::from_secs(20),
         );
         let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(64), "restore-tfstate --env {name:?}: {err}");
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "restore-tfstate --env {name:?}: {err}"
+        );
         assert!(err.contains("invalid environment name"), "{err}");
     }
-    assert_eq!(snapshot(root.path()), before, "nothing changed under the root");
+    assert_eq!(
+        snapshot(root.path()),
+        before,
+        "nothing changed under the root"
+    );
 }
 
 #[test]
@@ -285,7 +302,10 @@ fn plan_json_with_an_unknown_format_major_is_refused() {
     let out = drift_with_plan(&path);
     let (status, error) = env_status(&out);
     assert_eq!(status, "error", "format 2.0 accepted as {status}");
-    assert!(error.contains("format_version") && error.contains("2.0"), "{error}");
+    assert!(
+        error.contains("format_version") && error.contains("2.0"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -367,8 +387,14 @@ fn ignore_files_with_bad_globs_or_syntax_are_refused_naming_file_and_line() {
     let plan = drift_fixtures().join("plans/bpg_mixed.json");
     for (name, body) in [
         ("unclosed-class", "proxmox_vm.[a  memory  # reason\n"),
-        ("bad-date", "proxmox_vm.a memory expires=2026-13-45  # reason\n"),
-        ("junk-key", "proxmox_vm.a memory frobnicate=yes extra # reason\n"),
+        (
+            "bad-date",
+            "proxmox_vm.a memory expires=2026-13-45  # reason\n",
+        ),
+        (
+            "junk-key",
+            "proxmox_vm.a memory frobnicate=yes extra # reason\n",
+        ),
         ("binary", "\u{0}\u{1}\u{2} \u{ff}\n"),
     ] {
         let file = root.path().join(format!("{name}.driftignore"));
@@ -445,7 +471,13 @@ fn missing_or_unusable_root_directories_are_clear_errors() {
             support::tool("restore-tfstate")
                 .arg("--root")
                 .arg(&root)
-                .args(["--env", "prod", "--list", "--endpoint", "http://127.0.0.1:9"]),
+                .args([
+                    "--env",
+                    "prod",
+                    "--list",
+                    "--endpoint",
+                    "http://127.0.0.1:9",
+                ]),
             Duration::from_secs(20),
         );
         let err = text(&out.stderr);
@@ -506,7 +538,10 @@ fn textfile_dir_that_is_missing_or_read_only_is_a_clear_error_and_keeps_the_old_
     let e = runner
         .write_file(&missing, b"pve_drift 1\n", 0o644)
         .unwrap_err();
-    assert!(e.to_string().contains(&missing.display().to_string()), "{e}");
+    assert!(
+        e.to_string().contains(&missing.display().to_string()),
+        "{e}"
+    );
     let Some(fs) = support::Tmpfs::mount("size=64k,mode=0755") else {
         return;
     };

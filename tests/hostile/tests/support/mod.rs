@@ -179,7 +179,8 @@ impl Rng {
 
 /// What the [`FaultProxy`] does when the client sends bytes matching its trigger.
 pub enum Action {
-    /// Runs the closure (for example: stop the server), then cuts the connection without forwarding.
+    /// Runs the closure, cuts the connection without forwarding, and refuses every later connection: for
+    /// the client the server is gone from that moment.
     Cut(Box<dyn Fn() + Send + Sync>),
     /// Holds the request back this long, then forwards it.
     Delay(Duration),
@@ -200,22 +201,29 @@ impl FaultProxy {
         listener.set_nonblocking(true).unwrap();
         let fired = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let dead = Arc::new(AtomicBool::new(false));
         let action = Arc::new(action);
         let trigger = trigger.as_bytes().to_vec();
         {
-            let (fired, stop) = (fired.clone(), stop.clone());
+            let (fired, stop, dead) = (fired.clone(), stop.clone(), dead.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((client, _)) => {
                             client.set_nonblocking(false).unwrap();
+                            if dead.load(Ordering::SeqCst) {
+                                let _ = client.shutdown(Shutdown::Both);
+                                continue;
+                            }
                             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                                 let _ = client.shutdown(Shutdown::Both);
                                 continue;
                             };
-                            let (fired, action, trigger) =
-                                (fired.clone(), action.clone(), trigger.clone());
-                            thread::spawn(move || pump(client, server, &trigger, &action, &fired));
+                            let (fired, action, trigger, dead) =
+                                (fired.clone(), action.clone(), trigger.clone(), dead.clone());
+                            thread::spawn(move || {
+                                pump(client, server, &trigger, &action, &fired, &dead);
+                            });
                         }
                         Err(_) => thread::sleep(Duration::from_millis(10)),
                     }
@@ -242,6 +250,7 @@ fn pump(
     trigger: &[u8],
     action: &Action,
     fired: &AtomicUsize,
+    dead: &AtomicBool,
 ) {
     let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     thread::spawn(move || {
@@ -265,6 +274,7 @@ fn pump(
             fired.fetch_add(1, Ordering::SeqCst);
             match action {
                 Action::Cut(f) => {
+                    dead.store(true, Ordering::SeqCst);
                     f();
                     let _ = client.shutdown(Shutdown::Both);
                     let _ = server.shutdown(Shutdown::Both);
@@ -272,6 +282,11 @@ fn pump(
                 }
                 Action::Delay(d) => thread::sleep(*d),
             }
+        }
+        if dead.load(Ordering::SeqCst) {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+            return;
         }
         if server.write_all(&buf[..n]).is_err() {
             break;

@@ -46,7 +46,11 @@ fn cli_up_status_down_on_loopback_only() {
     );
 
     let state = bed::read_state(dir.path()).unwrap().unwrap();
-    assert_eq!(state.services.len(), 5, "moto, 3 monitoring daemons, the simulated node");
+    assert_eq!(
+        state.services.len(),
+        5,
+        "moto, 3 monitoring daemons, the simulated node"
+    );
     for service in &state.services {
         let sockets = listening_sockets(service.pid).unwrap();
         assert!(!sockets.is_empty(), "{} listens nowhere", service.name);
@@ -75,16 +79,44 @@ fn cli_up_status_down_on_loopback_only() {
     assert_eq!(s3.versioning("tfstate").unwrap(), Versioning::Enabled);
 
     // The simulated node answers over real ssh with the exported config, the simulator first in PATH.
-    let export = |key: &str| state.exports.iter().find(|(k, _)| k == key).unwrap().1.clone();
+    let export = |key: &str| {
+        state
+            .exports
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap()
+            .1
+            .clone()
+    };
     let pvesh = command("ssh")
-        .args(["-F", &export("TESTBED_SSH_CONFIG"), &export("TESTBED_SSH_HOST")])
-        .args(["pvesh", "get", "/cluster/resources", "--type", "vm", "--output-format", "json"])
+        .args([
+            "-F",
+            &export("TESTBED_SSH_CONFIG"),
+            &export("TESTBED_SSH_HOST"),
+        ])
+        .args([
+            "pvesh",
+            "get",
+            "/cluster/resources",
+            "--type",
+            "vm",
+            "--output-format",
+            "json",
+        ])
         .output()
         .unwrap();
-    assert!(pvesh.status.success(), "{}", String::from_utf8_lossy(&pvesh.stderr));
+    assert!(
+        pvesh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pvesh.stderr)
+    );
     let guests: serde_json::Value = serde_json::from_slice(&pvesh.stdout).unwrap();
     assert_eq!(guests.as_array().unwrap().len(), 3, "{guests}");
-    assert!(std::path::Path::new(&export("PVE_SIM_STATE")).join("guests/100.json").is_file());
+    assert!(
+        std::path::Path::new(&export("PVE_SIM_STATE"))
+            .join("guests/100.json")
+            .is_file()
+    );
 
     // A tool runs a plain `terraform init` in a copied environment: the inline backend reaches S3.
     let tf_root = state
