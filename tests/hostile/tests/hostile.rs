@@ -11,4 +11,5 @@
 mod bad_input;
 mod faults;
 mod s3bed;
+mod security;
 mod support;
