@@ -10,6 +10,7 @@
 
 mod bad_input;
 mod faults;
+mod mutation;
 mod s3bed;
 mod security;
 mod support;
