@@ -11,6 +11,7 @@
 mod bad_input;
 mod faults;
 mod mutation;
+mod netns;
 mod s3bed;
 mod security;
 mod support;

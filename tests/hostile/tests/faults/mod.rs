@@ -526,3 +526,113 @@ fn two_check_drift_runs_at_once_the_second_exits_75() {
     assert_eq!(status.code(), Some(130));
     assert!(bed.run_lock_is_free());
 }
+
+/// Writes a valid plan JSON of about `mb` MiB, streaming (never held in memory here): no-op resource
+/// changes with 1 KiB attribute values, plus one real update at the end.
+fn write_big_plan(path: &Path, mb: usize) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(File::create(path).unwrap());
+    w.write_all(br#"{"format_version":"1.2","terraform_version":"1.11.4","resource_changes":["#)
+        .unwrap();
+    let pad = "p".repeat(1000);
+    let entry_len = 2150;
+    let n = mb * 1024 * 1024 / entry_len;
+    for i in 0..n {
+        write!(
+            w,
+            r#"{{"address":"terraform_data.r{i}","mode":"managed","type":"terraform_data","name":"r{i}","change":{{"actions":["no-op"],"before":{{"input":"{pad}"}},"after":{{"input":"{pad}"}}}}}},"#
+        )
+        .unwrap();
+    }
+    w.write_all(br#"{"address":"terraform_data.vm","mode":"managed","type":"terraform_data","name":"vm","change":{"actions":["update"],"before":{"input":"a"},"after":{"input":"b"}}}]}"#)
+        .unwrap();
+    w.flush().unwrap();
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// A huge plan JSON (`HOSTILE_PLAN_MB`, default 16 MiB in CI; 1024 for the 1 GB case in RELIABILITY.md):
+/// the run ends with a report or a clear error, and the tool's peak memory is measured and bounded.
+#[test]
+fn huge_plan_json_is_handled_with_bounded_memory() {
+    let mb: usize = std::env::var("HOSTILE_PLAN_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let bed = DriftBed::new(&["prod"]);
+    let plan = bed.path("big-plan.json");
+    let started = Instant::now();
+    write_big_plan(&plan, mb);
+    let size = std::fs::metadata(&plan).unwrap().len();
+    let written = started.elapsed();
+    let mut child = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_SHOW_JSON", &plan)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let started = Instant::now();
+    let mut peak = 0;
+    let mut out_reader = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out_reader, &mut v).unwrap();
+        v
+    });
+    let mut err_reader = child.stderr.take().unwrap();
+    let err_thread = thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err_reader, &mut v).unwrap();
+        v
+    });
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(pid) {
+            peak = peak.max(kib);
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "check-drift did not finish on a {mb} MiB plan"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let stdout = reader.join().unwrap();
+    let stderr = err_thread.join().unwrap();
+    let peak_mib = peak / 1024;
+    eprintln!(
+        "huge plan: {} MiB written in {written:?}; check-drift exit {:?} after {elapsed:?}, peak RSS {peak_mib} MiB \
+         ({:.1}x the plan)",
+        size / 1024 / 1024,
+        status.code(),
+        peak as f64 * 1024.0 / size as f64
+    );
+    assert!(matches!(status.code(), Some(1 | 2)), "{}", text(&stderr));
+    if status.code() == Some(2) {
+        let doc: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+        assert_eq!(
+            doc["environments"][0]["counts"]["update"], 1,
+            "{}",
+            doc["environments"][0]
+        );
+    }
+    // Bounded: at most 6x the plan (read buffer + copy + parsed tree) plus 64 MiB.
+    assert!(
+        peak * 1024 < size * 6 + 64 * 1024 * 1024,
+        "peak RSS {peak_mib} MiB for a {} MiB plan",
+        size / 1024 / 1024
+    );
+    assert!(walk(&bed.path("tmp")).is_empty());
+}
