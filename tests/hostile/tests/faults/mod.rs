@@ -179,6 +179,7 @@ fn s3_gone_during_restore_keeps_the_old_latest_and_reports_the_lock() {
     );
     fault();
     let err = text(&out.stderr);
+    eprintln!("restore with S3 gone at the state write:\n{err}");
     assert_eq!(proxy.fired.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -193,11 +194,15 @@ fn s3_gone_during_restore_keeps_the_old_latest_and_reports_the_lock() {
     assert_eq!(saved.len(), 1, "{saved:?}");
     assert_eq!(std::fs::read(&saved[0]).unwrap(), latest_before);
     assert_eq!(mode(&saved[0]), 0o600);
-    // The lock could not be released (S3 is gone): it must be reported.
+    // The lock could not be released (S3 is gone): it must be reported with the ID that
+    // `terraform force-unlock` needs (regression: the message used to omit it).
     if bed.lock_held() {
+        let lock: serde_json::Value =
+            serde_json::from_slice(&bed.s3().get(&format!("{KEY}.tflock"), None).unwrap()).unwrap();
+        let id = lock["ID"].as_str().unwrap();
         assert!(
-            err.contains("force-unlock") && err.contains("tflock"),
-            "held lock is reported: {err}"
+            err.contains(&format!("terraform force-unlock {id}")) && err.contains("tflock"),
+            "held lock is reported with its ID {id}: {err}"
         );
     }
 }
