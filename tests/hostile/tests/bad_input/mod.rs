@@ -501,18 +501,21 @@ fn unreadable_directory_is_a_clear_error_for_an_unprivileged_user() {
     std::fs::create_dir_all(root.join("prod")).unwrap();
     std::fs::write(root.join("prod/main.tf"), "").unwrap();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let lock_dir = dir.path().join("lock");
+    std::fs::create_dir(&lock_dir).unwrap();
+    std::fs::set_permissions(&lock_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = output_within(
         std::process::Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(support::bin("check-drift"))
             .arg("--root")
             .arg(&root)
-            .args(["--lock-file", "/tmp/hostile-nobody-unused.lock"])
+            .arg("--lock-file")
+            .arg(lock_dir.join("run.lock"))
             .args(["--terraform-bin", "/bin/false"])
             .env("NO_COLOR", "1"),
         Duration::from_secs(20),
     );
-    let _ = std::fs::remove_file("/tmp/hostile-nobody-unused.lock");
     let err = text(&out.stderr);
     assert!(matches!(out.status.code(), Some(64 | 1)), "{err}");
     assert!(
