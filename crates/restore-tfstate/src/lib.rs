@@ -811,9 +811,12 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
             )
         })?;
     if let Some(lock) = lock {
-        lock.release().context(
-            "the state was restored, but releasing the lock failed; run `terraform force-unlock`",
-        )?;
+        let id = lock.id().to_owned();
+        lock.release().with_context(|| {
+            format!(
+                "the state was restored, but releasing the lock failed; run `terraform force-unlock {id}`"
+            )
+        })?;
     }
     let mut doc = WriteDoc {
         schema: SCHEMA,
@@ -1096,9 +1099,12 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
         .context("pushing the local state failed; the local state is unchanged")?;
     if let Some(lock) = lock {
-        lock.release().context(
-            "the state was pushed, but releasing the lock failed; run `terraform force-unlock`",
-        )?;
+        let id = lock.id().to_owned();
+        lock.release().with_context(|| {
+            format!(
+                "the state was pushed, but releasing the lock failed; run `terraform force-unlock {id}`"
+            )
+        })?;
     }
     let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
     ctx.runner.remove_file(&override_file)?;

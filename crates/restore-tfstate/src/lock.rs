@@ -51,6 +51,7 @@ pub struct HeldLock<'a> {
     s3: &'a S3Client,
     runner: &'a Runner,
     key: String,
+    id: String,
     released: bool,
 }
 
@@ -117,6 +118,7 @@ pub fn acquire<'a>(
             s3,
             runner,
             key,
+            id: info.id,
             released: written.is_none(),
         }),
         Err(e) if e.is_precondition_failed() => {
@@ -139,6 +141,11 @@ pub fn acquire<'a>(
 }
 
 impl HeldLock<'_> {
+    /// The lock ID, as `terraform force-unlock <ID>` needs it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Releases the lock (a delete marker on the lock object; no version is removed).
     pub fn release(mut self) -> Result<(), S3Error> {
         self.released = true;
@@ -152,8 +159,9 @@ impl Drop for HeldLock<'_> {
             && let Err(e) = self.s3.delete(self.runner, &self.key)
         {
             pve_common::error!(
-                "could not release the state lock {}: {e}; run `terraform force-unlock`",
-                self.key
+                "could not release the state lock {}: {e}; once S3 is reachable, run `terraform force-unlock {}` in the environment",
+                self.key,
+                self.id
             );
         }
     }

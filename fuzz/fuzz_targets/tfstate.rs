@@ -1,0 +1,12 @@
+//! tfstate validation must never panic, and what restore-tfstate writes must parse again.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(state) = restore_tfstate::state::State::parse(data) {
+        let _ = state.summary();
+        let _ = state.masked();
+        let bytes = state.to_bytes_with_serial(state.serial.saturating_add(1));
+        assert!(restore_tfstate::state::State::parse(&bytes).is_ok());
+    }
+});
