@@ -139,15 +139,7 @@ pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(10);
 
 /// Checks an environment name: a folder name, nothing that could leave the root.
 pub fn validate_env_name(name: &str) -> Result<(), UsageError> {
-    if name.is_empty() {
-        return Err(UsageError("--env: empty environment name".to_owned()));
-    }
-    if name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(UsageError(format!(
-            "--env: `{name}` is not an environment name (a folder name under --root, without `/` or `..`)"
-        )));
-    }
-    Ok(())
+    pve_common::environments::validate_name(name).map_err(|e| UsageError(format!("--env: {e}")))
 }
 
 impl Config {

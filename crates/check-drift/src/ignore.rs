@@ -311,7 +311,10 @@ mod tests {
     fn shipped_default_rules_match_resources_inside_modules() {
         let p = rules(include_str!("../../../packaging/driftignore.default"));
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
-        for address in ["module.jellyfin.proxmox_virtual_environment_vm.vm", "proxmox_virtual_environment_vm.web"] {
+        for address in [
+            "module.jellyfin.proxmox_virtual_environment_vm.vm",
+            "proxmox_virtual_environment_vm.web",
+        ] {
             let mut r = resource(address, &["initialization.user_account.keys"]);
             p.rules.apply(&mut r);
             assert!(r.ignored, "{address}");
@@ -320,7 +323,10 @@ mod tests {
             assert!(r.ignored, "{address}");
             let mut r = resource(address, &["memory.dedicated"]);
             p.rules.apply(&mut r);
-            assert!(!r.ignored, "real drift is never ignored by default: {address}");
+            assert!(
+                !r.ignored,
+                "real drift is never ignored by default: {address}"
+            );
         }
     }
 

@@ -521,6 +521,32 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             format!("could not read the JSON of `terraform show -json`: {e}"),
         )
     })?;
+    // Terraform and OpenTofu both write plan JSON format 1.x; a new major may change what fields mean.
+    let format = parsed.format_version.as_deref().unwrap_or("");
+    if format.split('.').next() != Some("1") {
+        return Err(Failure {
+            exit_code,
+            ..failure(
+                ErrorKind::Unknown,
+                format!(
+                    "the plan JSON has format_version {:?}; this check-drift reads format 1.x only",
+                    if format.is_empty() { "(none)" } else { format }
+                ),
+            )
+        });
+    }
+    // Exit 2 says "changes"; a document without `resource_changes` at all cannot say which, so it is
+    // not evidence of being in sync.
+    if exit_code == Some(2) && parsed.resource_changes.is_none() {
+        return Err(Failure {
+            exit_code,
+            ..failure(
+                ErrorKind::Unknown,
+                "plan exited 2 (changes) but its JSON has no resource_changes field; cannot tell what changed"
+                    .to_owned(),
+            )
+        });
+    }
     for value in plan::sensitive_strings(&parsed) {
         pve_common::secret::register(&value);
     }

@@ -25,14 +25,13 @@ pub struct Terraform {
     pub env: Vec<(OsString, OsString)>,
 }
 
-/// Finds the binary: `explicit` (`--terraform-bin`/`TF_BIN`), else `tofu`, else `terraform` from PATH.
-// TODO(lead): use pve_common::terraform
+/// Finds the binary: `explicit` (`--terraform-bin`, which clap also fills from `TF_BIN`), else `tofu`,
+/// else `terraform` from PATH (pve-common's order). A named binary that does not exist is returned as
+/// given, so running it fails and the environment reports `terraform_missing` naming it.
 pub fn resolve_binary(explicit: Option<&Path>) -> Option<PathBuf> {
-    match explicit {
-        Some(path) => which::which(path).ok().or_else(|| Some(path.to_owned())),
-        None => which::which("tofu")
-            .or_else(|_| which::which("terraform"))
-            .ok(),
+    match pve_common::terraform::resolve(explicit.map(Path::as_os_str)) {
+        Ok(bin) => Some(bin.path),
+        Err(_) => explicit.map(Path::to_owned),
     }
 }
 
