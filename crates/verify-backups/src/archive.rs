@@ -177,10 +177,14 @@ pub fn check_file(job: &Job, on_read: Option<OnRead>) -> Integrity {
         on_read,
     };
     let (compression, content) = match job.compression {
-        Compression::Zstd | Compression::None => {
+        Compression::Zstd | Compression::Gzip | Compression::None => {
             let error = Rc::new(Cell::new(None));
             let buffered = BufReader::with_capacity(BUF, &mut raw);
-            let decoder: Box<dyn Read> = if job.compression == Compression::Zstd {
+            // vzdump's gzip comes from pigz, which may write several members: read them all, each
+            // member's CRC32 and length checked by flate2 at its end.
+            let decoder: Box<dyn Read> = if job.compression == Compression::Gzip {
+                Box::new(flate2::read::MultiGzDecoder::new(buffered))
+            } else if job.compression == Compression::Zstd {
                 match zstd::stream::read::Decoder::with_buffer(buffered) {
                     Ok(d) => Box::new(d),
                     Err(e) => {
@@ -215,18 +219,16 @@ pub fn check_file(job: &Job, on_read: Option<OnRead>) -> Integrity {
             let compression = match (job.compression, decode_error) {
                 (Compression::None, None) => Outcome::Skipped("not compressed".into()),
                 (Compression::None, Some(e)) => Outcome::Failed(format!("read error: {e}")),
+                (Compression::Gzip, None) => Outcome::Ok("gzip stream and CRC32 sound".into()),
+                (Compression::Gzip, Some(e)) => Outcome::Failed(format!("gzip: {e}")),
                 (_, None) => Outcome::Ok("zstd stream and content checksum sound".into()),
                 (_, Some(e)) => Outcome::Failed(format!("zstd: {e}")),
             };
             drop(reader);
             (compression, content)
         }
-        Compression::Gzip | Compression::Lzo => {
-            let name = if job.compression == Compression::Gzip {
-                "gzip"
-            } else {
-                "lzo"
-            };
+        Compression::Lzo => {
+            let name = "lzo";
             let why = format!(
                 "{name} is not checked natively (no {name} decoder in this build); run without --local-dir to check it on the node"
             );
@@ -351,6 +353,8 @@ mod tests {
             },
             compression: if name.ends_with(".zst") {
                 Compression::Zstd
+            } else if name.ends_with(".gz") {
+                Compression::Gzip
             } else {
                 Compression::None
             },
@@ -448,6 +452,38 @@ mod tests {
         );
         assert!(bad.content.failed(), "{bad:?}");
         assert!(matches!(bad.compression, Outcome::Ok(_)));
+    }
+
+    /// pigz writes several gzip members; each has its own CRC32.
+    fn gz_members(plain: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in plain.chunks(plain.len().div_ceil(3).max(1)) {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut enc, part).unwrap();
+            out.extend(enc.finish().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn gzip_archives_are_checked_natively_across_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = gz_members(&stream());
+        let ok = check_file(&job(dir.path(), "a.vma.gz", &good), None);
+        assert!(matches!(ok.compression, Outcome::Ok(_)), "{ok:?}");
+        assert!(
+            matches!(ok.content, Outcome::Ok(_)),
+            "every member read: {ok:?}"
+        );
+        // A flipped byte in the last member's deflate data: the member's CRC32 no longer matches.
+        let mut bad = good.clone();
+        let at = bad.len() - 20;
+        bad[at] ^= 0x01;
+        let broken = check_file(&job(dir.path(), "b.vma.gz", &bad), None);
+        assert!(
+            broken.compression.failed() || broken.content.failed(),
+            "{broken:?}"
+        );
     }
 
     #[test]
