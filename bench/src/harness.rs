@@ -5,12 +5,12 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A command to measure.
 #[derive(Clone, Debug)]
@@ -78,10 +78,12 @@ pub struct Sample {
     pub wall: Duration,
     /// Peak resident set size of the process tree, KiB.
     pub max_rss_kib: u64,
+    /// User + system CPU time of the process tree.
+    pub cpu: Duration,
 }
 
 /// Several runs of one command.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stats {
     /// Table label.
     pub label: String,
@@ -95,8 +97,43 @@ pub struct Stats {
     pub min_s: f64,
     /// Slowest run, seconds.
     pub max_s: f64,
-    /// Highest peak RSS over the measured runs, KiB.
+    /// Median CPU time (user + system, whole process tree), seconds.
+    pub cpu_s: f64,
+    /// Peak RSS of the process tree's largest process, KiB.
     pub max_rss_kib: u64,
+    /// Where the peak RSS comes from: `/usr/bin/time` (first warm-up) or `wait4` (highest of the runs,
+    /// never below the harness's own RSS).
+    pub rss_source: String,
+    /// Stdout of the first warm-up run (for checking what was measured).
+    #[serde(skip)]
+    pub first_stdout: Vec<u8>,
+}
+
+/// GNU time (Debian package `time`).
+const TIME: &str = "/usr/bin/time";
+
+/// Runs `cmd` once under `/usr/bin/time -f %M` and returns the peak RSS it reports (KiB).
+fn rss_under_time(cmd: &Cmd) -> Result<(u64, Vec<u8>)> {
+    let out = std::env::temp_dir().join(format!("pve-bench-rss-{}", std::process::id()));
+    let mut wrapped = cmd.clone();
+    let mut argv: Vec<OsString> = vec![
+        TIME.into(),
+        "-f".into(),
+        "%M".into(),
+        "-o".into(),
+        out.clone().into(),
+    ];
+    argv.extend(cmd.argv.iter().cloned());
+    wrapped.argv = argv;
+    let (_, stdout) = run_once(&wrapped, true)?;
+    let text = std::fs::read_to_string(&out).context("reading /usr/bin/time's output")?;
+    let _ = std::fs::remove_file(&out);
+    let rss = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .with_context(|| format!("/usr/bin/time printed {text:?}"))?;
+    Ok((rss, stdout))
 }
 
 /// Runs `cmd` once with output discarded (stdout kept when `capture`), checks its exit code.
@@ -139,7 +176,7 @@ pub fn run_once(cmd: &Cmd, capture: bool) -> Result<(Sample, Vec<u8>)> {
             buf
         })
     });
-    let (status, rss) = wait4(child.id())?;
+    let (status, rss, cpu) = wait4(child.id())?;
     let wall = start.elapsed();
     let out = stdout
         .map(|h| h.join().unwrap_or_default())
@@ -161,14 +198,15 @@ pub fn run_once(cmd: &Cmd, capture: bool) -> Result<(Sample, Vec<u8>)> {
         Sample {
             wall,
             max_rss_kib: rss,
+            cpu,
         },
         out,
     ))
 }
 
-/// Waits for `pid` and returns its status and peak RSS (KiB, Linux's unit for `ru_maxrss`).
+/// Waits for `pid` and returns its status, peak RSS (KiB, Linux's unit for `ru_maxrss`) and CPU time.
 #[allow(unsafe_code)]
-fn wait4(pid: u32) -> Result<(ExitStatus, u64)> {
+fn wait4(pid: u32) -> Result<(ExitStatus, u64, Duration)> {
     let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data that wait4 fills in; zeroed is a valid initial value.
@@ -185,9 +223,14 @@ fn wait4(pid: u32) -> Result<(ExitStatus, u64)> {
             return Err(err).context("wait4");
         }
     }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
     Ok((
         ExitStatus::from_raw(status),
         u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        tv(usage.ru_utime) + tv(usage.ru_stime),
     ))
 }
 
@@ -206,10 +249,23 @@ pub fn median(values: &[f64]) -> f64 {
 /// running every command once in turn (interleaved, so a burst of load on the shared machine hits all
 /// of them alike).
 pub fn compare(cmds: &[Cmd], warmup: usize, runs: usize) -> Result<Vec<Stats>> {
+    // Peak RSS comes from the first warm-up, run under /usr/bin/time: a child of this harness starts as
+    // a vfork of it, and Linux counts the harness's own RSS in the child's maxrss, so wait4 alone
+    // reports at least the harness's size. /usr/bin/time is small; what it reports is the command's.
+    let mut rss_by_time: Vec<Option<u64>> = vec![None; cmds.len()];
+    let mut first: Vec<Vec<u8>> = vec![Vec::new(); cmds.len()];
     for round in 0..warmup {
-        for cmd in cmds {
+        for (i, cmd) in cmds.iter().enumerate() {
             eprintln!("bench:   warm-up {}/{warmup}: {}", round + 1, cmd.label);
-            run_once(cmd, false)?;
+            if round == 0 && Path::new(TIME).is_file() {
+                let (rss, out) = rss_under_time(cmd)?;
+                rss_by_time[i] = Some(rss);
+                first[i] = out;
+            } else if round == 0 {
+                first[i] = run_once(cmd, true)?.1;
+            } else {
+                run_once(cmd, false)?;
+            }
         }
     }
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cmds.len()];
@@ -217,10 +273,11 @@ pub fn compare(cmds: &[Cmd], warmup: usize, runs: usize) -> Result<Vec<Stats>> {
         for (i, cmd) in cmds.iter().enumerate() {
             let (s, _) = run_once(cmd, false)?;
             eprintln!(
-                "bench:   run {}/{runs}: {:<40} {:>9.3} s {:>8} KiB",
+                "bench:   run {}/{runs}: {:<40} {:>9.3} s (cpu {:>8.3} s) {:>8} KiB",
                 round + 1,
                 cmd.label,
                 s.wall.as_secs_f64(),
+                s.cpu.as_secs_f64(),
                 s.max_rss_kib
             );
             samples[i].push(s);
@@ -229,7 +286,9 @@ pub fn compare(cmds: &[Cmd], warmup: usize, runs: usize) -> Result<Vec<Stats>> {
     Ok(cmds
         .iter()
         .zip(samples)
-        .map(|(cmd, s)| {
+        .zip(rss_by_time)
+        .zip(first)
+        .map(|(((cmd, s), rss), first_stdout)| {
             let walls: Vec<f64> = s.iter().map(|x| x.wall.as_secs_f64()).collect();
             Stats {
                 label: cmd.label.clone(),
@@ -238,7 +297,11 @@ pub fn compare(cmds: &[Cmd], warmup: usize, runs: usize) -> Result<Vec<Stats>> {
                 median_s: median(&walls),
                 min_s: walls.iter().copied().fold(f64::INFINITY, f64::min),
                 max_s: walls.iter().copied().fold(0.0, f64::max),
-                max_rss_kib: s.iter().map(|x| x.max_rss_kib).max().unwrap_or(0),
+                cpu_s: median(&s.iter().map(|x| x.cpu.as_secs_f64()).collect::<Vec<_>>()),
+                max_rss_kib: rss
+                    .unwrap_or_else(|| s.iter().map(|x| x.max_rss_kib).max().unwrap_or(0)),
+                rss_source: if rss.is_some() { TIME } else { "wait4" }.to_owned(),
+                first_stdout,
             }
         })
         .collect())

@@ -46,6 +46,15 @@ enum Command {
         /// The plan JSON.
         file: PathBuf,
     },
+    /// Rewrite docs/PERFORMANCE.md from a saved report and bench/ANALYSIS.md, without measuring.
+    Doc {
+        /// The report.
+        #[arg(long = "from", default_value = "bench/results/latest.json")]
+        from: PathBuf,
+        /// The repository.
+        #[arg(long = "repo", default_value = ".")]
+        repo: PathBuf,
+    },
     /// Write the generated plan JSON of plan-scale (for trying the parsers by hand).
     GenPlan {
         /// How many resources.
@@ -62,6 +71,7 @@ fn main() -> ExitCode {
         Command::Suite(options) => suite::run(&options),
         Command::SshSession { count } => ssh_session(count),
         Command::ParsePlan { file } => parse_plan(&file),
+        Command::Doc { from, repo } => suite::rewrite_doc(&from, &repo),
         Command::GenPlan { resources, file } => {
             workload::write_plan(&file, resources).and_then(|c| {
                 pve_common::output::write_stdout(&format!(

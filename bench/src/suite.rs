@@ -63,7 +63,7 @@ pub struct Options {
 }
 
 /// A ratio with its target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Ratio {
     /// What is divided by what.
     pub name: String,
@@ -76,7 +76,7 @@ pub struct Ratio {
 }
 
 /// One benchmark's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Outcome {
     /// Benchmark id.
     pub id: String,
@@ -139,10 +139,10 @@ impl Outcome {
 }
 
 /// The JSON report (`bench/results/latest.json`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Report {
     /// `pve-bench/v1`.
-    pub schema: &'static str,
+    pub schema: String,
     /// The commit measured (`git describe --always --dirty`).
     pub commit: String,
     /// When (UTC, RFC 3339).
@@ -224,7 +224,7 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     machine.push(format!("load average after: {}", loadavg()));
     let report = Report {
-        schema: "pve-bench/v1",
+        schema: "pve-bench/v1".to_owned(),
         commit: git(
             &opts.repo,
             &["describe", "--always", "--dirty", "--abbrev=12"],
@@ -248,11 +248,26 @@ pub fn run(opts: &Options) -> Result<()> {
     fs::write(results.join(name), json)?;
     eprintln!("bench: wrote bench/results/{name}");
     if !opts.quick && opts.only.is_empty() {
-        let doc = performance_doc(&report, &table, &opts.repo)?;
-        fs::write(opts.repo.join("docs/PERFORMANCE.md"), doc)?;
-        eprintln!("bench: wrote docs/PERFORMANCE.md");
+        write_doc(&report, &opts.repo)?;
     }
     Ok(())
+}
+
+/// Writes `docs/PERFORMANCE.md` from `report` and `bench/ANALYSIS.md`.
+pub fn write_doc(report: &Report, repo: &Path) -> Result<()> {
+    let doc = performance_doc(report, &table(report), repo)?;
+    fs::write(repo.join("docs/PERFORMANCE.md"), doc)?;
+    eprintln!("bench: wrote docs/PERFORMANCE.md");
+    Ok(())
+}
+
+/// Rewrites `docs/PERFORMANCE.md` from a saved report (after editing `bench/ANALYSIS.md`).
+pub fn rewrite_doc(json: &Path, repo: &Path) -> Result<()> {
+    let report: Report = serde_json::from_slice(
+        &fs::read(json).with_context(|| format!("reading {}", json.display()))?,
+    )
+    .with_context(|| format!("parsing {}", json.display()))?;
+    write_doc(&report, repo)
 }
 
 fn first_line(text: &str) -> String {
@@ -305,11 +320,10 @@ fn ssh_reuse(ctx: &Ctx<'_>) -> Result<Outcome> {
         "pve-common session (libssh2)",
         20.0,
     );
-    o.speedup(
-        "shell: ssh per command",
-        "pve-common session (openssh master)",
-        20.0,
-    );
+    o.notes.push(format!(
+        "with the OpenSSH transport (one ControlMaster connection, an `ssh` process per command): {:.1}x",
+        o.median("shell: ssh per command") / o.median("pve-common session (openssh master)")
+    ));
     let per_cmd = (o.median("pve-common session (libssh2)")
         - o.median("connect + 1 command (libssh2)"))
         / 49.0;
@@ -400,7 +414,7 @@ fn drift_fanout(ctx: &Ctx<'_>) -> Result<Outcome> {
     let auto = check("check-drift --jobs auto", None);
     let serial = check("check-drift --jobs 1", Some("1"));
     let shell = Cmd::new(
-        "shell: loop init+plan+show|jq",
+        "shell: loop init+plan+show+jq",
         [
             ctx.script("drift-loop.sh").into_os_string(),
             root.clone().into(),
@@ -418,7 +432,7 @@ fn drift_fanout(ctx: &Ctx<'_>) -> Result<Outcome> {
     o.candidates = compare(&[auto, serial, shell, bare], ctx.warmup, ctx.runs)?;
     o.speedup("check-drift --jobs 1", "check-drift --jobs auto", 1.7);
     o.speedup(
-        "shell: loop init+plan+show|jq",
+        "shell: loop init+plan+show+jq",
         "check-drift --jobs auto",
         1.0,
     );
@@ -430,7 +444,7 @@ fn drift_fanout(ctx: &Ctx<'_>) -> Result<Outcome> {
         "%",
     );
     let overhead_same =
-        o.median("check-drift --jobs 1") / o.median("shell: loop init+plan+show|jq") - 1.0;
+        o.median("check-drift --jobs 1") / o.median("shell: loop init+plan+show+jq") - 1.0;
     o.notes.push(format!(
         "check-drift --jobs 1 vs the shell loop running the same three terraform steps: {:+.1}%",
         overhead_same * 100.0
@@ -474,19 +488,24 @@ fn plan_scale(ctx: &Ctx<'_>) -> Result<Outcome> {
             path.clone().into(),
         ],
     );
-    // Both must count the same changes as the generator wrote.
+    o.candidates = compare(&[tool, jq], ctx.warmup.max(1), ctx.runs)?;
+    // Both must have counted the same changes as the generator wrote (checked on the warm-up output).
     let expected: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.join("expected.json"))?)?;
-    for cmd in [&tool, &jq] {
-        let (_, out) = run_once(cmd, true)?;
-        let got: serde_json::Value = serde_json::from_slice(&out)
-            .with_context(|| format!("{} printed {}", cmd.label, String::from_utf8_lossy(&out)))?;
+    for c in &o.candidates {
+        let got: serde_json::Value =
+            serde_json::from_slice(&c.first_stdout).with_context(|| {
+                format!(
+                    "{} printed {}",
+                    c.label,
+                    String::from_utf8_lossy(&c.first_stdout)
+                )
+            })?;
         if got != expected {
-            bail!("{} counted {got}, expected {expected}", cmd.label);
+            bail!("{} counted {got}, expected {expected}", c.label);
         }
     }
     o.notes.push(format!("both count {expected}"));
-    o.candidates = compare(&[tool, jq], ctx.warmup, ctx.runs)?;
     o.speedup("shell: jq count", "check-drift parser", 5.0);
     let rss = o.rss("check-drift parser") as f64 * 1024.0 / size as f64;
     o.at_most(
@@ -694,7 +713,7 @@ fn state_list(ctx: &Ctx<'_>) -> Result<Outcome> {
         ],
     );
     let shell = Cmd::new(
-        "shell: list + GET per version | jq",
+        "shell: list + GET per version + jq",
         [
             ctx.script("state-list.sh").into_os_string(),
             endpoint.into(),
@@ -708,7 +727,7 @@ fn state_list(ctx: &Ctx<'_>) -> Result<Outcome> {
         .push(format!("restore-tfstate printed {lines} lines"));
     o.candidates = compare(&[tool, shell], ctx.warmup, ctx.runs)?;
     o.speedup(
-        "shell: list + GET per version | jq",
+        "shell: list + GET per version + jq",
         "restore-tfstate --list --details",
         5.0,
     );
@@ -800,18 +819,22 @@ pub fn table(report: &Report) -> String {
         }
     }
     let _ = writeln!(t);
-    let _ = writeln!(t, "| benchmark | command | median | min | max | peak RSS |");
-    let _ = writeln!(t, "|---|---|---|---|---|---|");
+    let _ = writeln!(
+        t,
+        "| benchmark | command | median | min | max | CPU (median) | peak RSS |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|");
     for b in &report.benchmarks {
         for c in &b.candidates {
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 b.id,
                 c.label,
                 secs(c.median_s),
                 secs(c.min_s),
                 secs(c.max_s),
+                secs(c.cpu_s),
                 mib(c.max_rss_kib)
             );
         }
