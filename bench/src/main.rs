@@ -9,6 +9,7 @@
 #![allow(clippy::print_stderr)]
 
 mod harness;
+mod lean_plan;
 mod suite;
 mod workload;
 
@@ -45,6 +46,9 @@ enum Command {
     ParsePlan {
         /// The plan JSON.
         file: PathBuf,
+        /// Use the streaming prototype (bench/src/lean_plan.rs) instead of check-drift's parse.
+        #[arg(long = "streaming")]
+        streaming: bool,
     },
     /// Rewrite docs/PERFORMANCE.md from a saved report and bench/ANALYSIS.md, without measuring.
     Doc {
@@ -70,7 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Suite(options) => suite::run(&options),
         Command::SshSession { count } => ssh_session(count),
-        Command::ParsePlan { file } => parse_plan(&file),
+        Command::ParsePlan { file, streaming } => parse_plan(&file, streaming),
         Command::Doc { from, repo } => suite::rewrite_doc(&from, &repo),
         Command::GenPlan { resources, file } => {
             workload::write_plan(&file, resources).and_then(|c| {
@@ -118,10 +122,16 @@ fn ssh_session(count: usize) -> Result<()> {
     Ok(())
 }
 
-fn parse_plan(file: &std::path::Path) -> Result<()> {
-    // check-drift holds `terraform show -json` output in memory and parses it whole: do the same.
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let plan = check_drift::plan::parse(&bytes).context("parsing the plan")?;
+fn parse_plan(file: &std::path::Path, streaming: bool) -> Result<()> {
+    let plan = if streaming {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        lean_plan::parse(std::io::BufReader::with_capacity(1 << 16, f))
+            .context("parsing the plan")?
+    } else {
+        // check-drift holds `terraform show -json` output in memory and parses it whole: do the same.
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        check_drift::plan::parse(&bytes).context("parsing the plan")?
+    };
     let analysis = check_drift::plan::analyze(&plan, &HashSet::new());
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for r in &analysis.resources {
