@@ -1,0 +1,888 @@
+//! The benchmarks of issue 11, their targets, the table and the reports.
+//!
+//! Every benchmark measures the Rust tool and the shell reference (`bench/ref/*.sh`, written the way the
+//! bash scripts work) side by side in the same run, interleaved round by round, and compares medians.
+//! A target that is missed is reported as missed; a benchmark whose tool is not built says so and
+//! measures nothing on its behalf.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::harness::{Cmd, Stats, compare, run_once};
+use crate::workload;
+
+/// The tools whose start-up is measured.
+const TOOLS: [&str; 6] = [
+    "check-drift",
+    "restore-tfstate",
+    "restore-vm",
+    "verify-backups",
+    "rebuild-minio",
+    "rebuild-monitoring",
+];
+
+/// Every benchmark id, in table order.
+const IDS: [&str; 6] = [
+    "ssh-reuse",
+    "drift-fanout",
+    "plan-scale",
+    "verify-deep",
+    "startup",
+    "state-list",
+];
+
+/// Options of `pve-bench suite`.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Smoke run: fewer repetitions (results are not representative and do not update the docs).
+    #[arg(long = "quick")]
+    pub quick: bool,
+    /// Run only these benchmarks (comma-separated ids).
+    #[arg(long = "only", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Folder of the release binaries (the tools, pve-bench).
+    #[arg(long = "bin-dir")]
+    pub bin_dir: PathBuf,
+    /// The repository (for bench/ref and the reports).
+    #[arg(long = "repo")]
+    pub repo: PathBuf,
+    /// Work folder for generated workloads (kept between runs: plans and archives are reused).
+    #[arg(long = "work")]
+    pub work: PathBuf,
+    /// Where the verify-backups binary is (default: in --bin-dir).
+    #[arg(long = "verify-backups-bin", env = "VERIFY_BACKUPS_BIN")]
+    pub verify_backups_bin: Option<PathBuf>,
+    /// Load average and other facts about the machine, recorded in the reports.
+    #[arg(long = "note")]
+    pub note: Vec<String>,
+}
+
+/// A ratio with its target.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Ratio {
+    /// What is divided by what.
+    pub name: String,
+    /// The value (`x` for speed-ups, fraction for memory and overhead).
+    pub value: f64,
+    /// The target, as text (`>= 20x`).
+    pub target: String,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+/// One benchmark's outcome.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Outcome {
+    /// Benchmark id.
+    pub id: String,
+    /// The workload.
+    pub workload: String,
+    /// `measured`, `not measured: <why>` or `failed: <why>`.
+    pub status: String,
+    /// Every command measured.
+    pub candidates: Vec<Stats>,
+    /// Ratios against targets.
+    pub ratios: Vec<Ratio>,
+    /// Facts worth keeping (sizes, throughput).
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    fn new(id: &str, workload: &str) -> Self {
+        Outcome {
+            id: id.to_owned(),
+            workload: workload.to_owned(),
+            status: "measured".to_owned(),
+            candidates: Vec::new(),
+            ratios: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn median(&self, label: &str) -> f64 {
+        self.candidates
+            .iter()
+            .find(|c| c.label == label)
+            .map_or(f64::NAN, |c| c.median_s)
+    }
+
+    fn rss(&self, label: &str) -> u64 {
+        self.candidates
+            .iter()
+            .find(|c| c.label == label)
+            .map_or(0, |c| c.max_rss_kib)
+    }
+
+    fn speedup(&mut self, slow: &str, fast: &str, min: f64) {
+        let value = self.median(slow) / self.median(fast);
+        self.ratios.push(Ratio {
+            name: format!("{slow} / {fast}"),
+            value,
+            target: format!(">= {min}x"),
+            met: value >= min,
+        });
+    }
+
+    fn at_most(&mut self, name: String, value: f64, max: f64, unit: &str) {
+        self.ratios.push(Ratio {
+            name,
+            value,
+            target: format!("<= {max}{unit}"),
+            met: value <= max,
+        });
+    }
+}
+
+/// The JSON report (`bench/results/latest.json`).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Report {
+    /// `pve-bench/v1`.
+    pub schema: String,
+    /// The commit measured (`git describe --always --dirty`).
+    pub commit: String,
+    /// When (UTC, RFC 3339).
+    pub date: String,
+    /// Smoke run.
+    pub quick: bool,
+    /// Machine facts: CPUs, load average before and after.
+    pub machine: Vec<String>,
+    /// Every benchmark.
+    pub benchmarks: Vec<Outcome>,
+}
+
+struct Ctx<'a> {
+    opts: &'a Options,
+    warmup: usize,
+    runs: usize,
+}
+
+impl Ctx<'_> {
+    fn bin(&self, name: &str) -> PathBuf {
+        self.opts.bin_dir.join(name)
+    }
+
+    fn script(&self, name: &str) -> PathBuf {
+        self.opts.repo.join("bench/ref").join(name)
+    }
+
+    fn work(&self, sub: &str) -> Result<PathBuf> {
+        let dir = self.opts.work.join(sub);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+}
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("${name} is not set (run under bench/run)"))
+}
+
+/// Runs the selected benchmarks and writes the reports.
+pub fn run(opts: &Options) -> Result<()> {
+    for id in &opts.only {
+        if !IDS.contains(&id.as_str()) {
+            bail!("unknown benchmark `{id}` (known: {})", IDS.join(", "));
+        }
+    }
+    let ctx = Ctx {
+        opts,
+        warmup: 1,
+        runs: if opts.quick { 1 } else { 5 },
+    };
+    let mut machine = vec![format!(
+        "{} CPUs ({})",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        cpu_model()
+    )];
+    machine.push(format!("load average before: {}", loadavg()));
+    machine.extend(opts.note.iter().cloned());
+    let mut benchmarks = Vec::new();
+    for id in IDS {
+        if !opts.only.is_empty() && !opts.only.iter().any(|o| o == id) {
+            continue;
+        }
+        eprintln!("bench: {id} (load average {})", loadavg());
+        let outcome = match id {
+            "ssh-reuse" => ssh_reuse(&ctx),
+            "drift-fanout" => drift_fanout(&ctx),
+            "plan-scale" => plan_scale(&ctx),
+            "verify-deep" => verify_deep(&ctx),
+            "startup" => startup(&ctx),
+            _ => state_list(&ctx),
+        };
+        let outcome = outcome.unwrap_or_else(|e| {
+            eprintln!("bench: {id} failed: {e:#}");
+            let mut o = Outcome::new(id, "");
+            o.status = format!("failed: {}", first_line(&format!("{e:#}")));
+            o
+        });
+        benchmarks.push(outcome);
+    }
+    machine.push(format!("load average after: {}", loadavg()));
+    let report = Report {
+        schema: "pve-bench/v1".to_owned(),
+        commit: git(
+            &opts.repo,
+            &["describe", "--always", "--dirty", "--abbrev=12"],
+        ),
+        date: git_date(),
+        quick: opts.quick,
+        machine,
+        benchmarks,
+    };
+    let table = table(&report);
+    pve_common::output::write_stdout(&table)?;
+    let results = opts.repo.join("bench/results");
+    fs::create_dir_all(&results)?;
+    let name = if opts.quick {
+        "quick.json"
+    } else {
+        "latest.json"
+    };
+    let mut json = serde_json::to_string_pretty(&report)?;
+    json.push('\n');
+    fs::write(results.join(name), json)?;
+    eprintln!("bench: wrote bench/results/{name}");
+    if !opts.quick && opts.only.is_empty() {
+        write_doc(&report, &opts.repo)?;
+    }
+    Ok(())
+}
+
+/// Writes `docs/PERFORMANCE.md` from `report` and `bench/ANALYSIS.md`.
+pub fn write_doc(report: &Report, repo: &Path) -> Result<()> {
+    let doc = performance_doc(report, &table(report), repo)?;
+    fs::write(repo.join("docs/PERFORMANCE.md"), doc)?;
+    eprintln!("bench: wrote docs/PERFORMANCE.md");
+    Ok(())
+}
+
+/// Rewrites `docs/PERFORMANCE.md` from a saved report (after editing `bench/ANALYSIS.md`).
+pub fn rewrite_doc(json: &Path, repo: &Path) -> Result<()> {
+    let report: Report = serde_json::from_slice(
+        &fs::read(json).with_context(|| format!("reading {}", json.display()))?,
+    )
+    .with_context(|| format!("parsing {}", json.display()))?;
+    write_doc(&report, repo)
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+fn ssh_reuse(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let n = "50";
+    let mut o = Outcome::new(
+        "ssh-reuse",
+        "50 x `pvesh get /version` on the simulated node over the bed's sshd",
+    );
+    let session = Cmd::new(
+        "pve-common session (libssh2)",
+        [
+            ctx.bin("pve-bench").into_os_string(),
+            "ssh-session".into(),
+            "--count".into(),
+            n.into(),
+        ],
+    )
+    .env("PVE_SSH_TRANSPORT", "libssh2");
+    let master = Cmd::new(
+        "pve-common session (openssh master)",
+        [
+            ctx.bin("pve-bench").into_os_string(),
+            "ssh-session".into(),
+            "--count".into(),
+            n.into(),
+        ],
+    )
+    .env("PVE_SSH_TRANSPORT", "openssh");
+    let one = Cmd::new(
+        "connect + 1 command (libssh2)",
+        [
+            ctx.bin("pve-bench").into_os_string(),
+            "ssh-session".into(),
+            "--count".into(),
+            "1".into(),
+        ],
+    )
+    .env("PVE_SSH_TRANSPORT", "libssh2");
+    let reference = Cmd::new(
+        "shell: ssh per command",
+        [ctx.script("ssh-per-command.sh").into_os_string(), n.into()],
+    );
+    o.candidates = compare(&[session, master, one, reference], ctx.warmup, ctx.runs)?;
+    o.speedup(
+        "shell: ssh per command",
+        "pve-common session (libssh2)",
+        20.0,
+    );
+    o.notes.push(format!(
+        "with the OpenSSH transport (one ControlMaster connection, an `ssh` process per command): {:.1}x",
+        o.median("shell: ssh per command") / o.median("pve-common session (openssh master)")
+    ));
+    let per_cmd = (o.median("pve-common session (libssh2)")
+        - o.median("connect + 1 command (libssh2)"))
+        / 49.0;
+    o.notes.push(format!(
+        "per command over the open session: {:.1} ms; per fresh ssh: {:.1} ms; connection set-up + 1 command: {:.1} ms",
+        per_cmd * 1e3,
+        o.median("shell: ssh per command") / 50.0 * 1e3,
+        o.median("connect + 1 command (libssh2)") * 1e3
+    ));
+    Ok(o)
+}
+
+fn drift_fanout(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let (envs, resources) = (6, 50);
+    let mut o = Outcome::new(
+        "drift-fanout",
+        "check-drift --all: 6 envs x 50 terraform_data, S3 backend on moto, 3 pending changes per env",
+    );
+    let root = ctx.work("drift")?.join("environments");
+    if root.exists() {
+        fs::remove_dir_all(&root)?;
+    }
+    let endpoint = env("TESTBED_S3_ENDPOINT")?;
+    let bucket = env("TESTBED_S3_BUCKET")?;
+    let dirs = workload::write_envs(&root, envs, resources, &endpoint, &bucket)?;
+    let terraform = which("terraform")?;
+    eprintln!("bench:   terraform init + apply in {envs} environments");
+    for dir in &dirs {
+        run_once(
+            &Cmd::new(
+                "init",
+                [
+                    terraform.as_os_str(),
+                    "init".as_ref(),
+                    "-input=false".as_ref(),
+                    "-no-color".as_ref(),
+                ],
+            )
+            .dir(dir),
+            false,
+        )?;
+        run_once(
+            &Cmd::new(
+                "apply",
+                [
+                    terraform.as_os_str(),
+                    "apply".as_ref(),
+                    "-auto-approve".as_ref(),
+                    "-input=false".as_ref(),
+                    "-no-color".as_ref(),
+                    "-var=revision=1".as_ref(),
+                ],
+            )
+            .dir(dir),
+            false,
+        )?;
+    }
+    let lock = ctx.work("drift")?.join("run.lock");
+    let check = |label: &str, jobs: Option<&str>| {
+        let mut argv: Vec<OsString> = vec![
+            ctx.bin("check-drift").into(),
+            "--all".into(),
+            "--root".into(),
+            root.clone().into(),
+            "--terraform-bin".into(),
+            terraform.clone().into(),
+            "--lock-file".into(),
+            lock.clone().into(),
+            "--json".into(),
+        ];
+        if let Some(j) = jobs {
+            argv.extend(["--jobs".into(), j.into()]);
+        }
+        Cmd::new(label, argv).ok_codes(&[0, 2])
+    };
+    // Check once that check-drift sees what the fixtures hold, so a broken run is not timed.
+    let (_, out) = run_once(&check("probe", Some("2")), true)?;
+    let doc: serde_json::Value = serde_json::from_slice(&out).context("check-drift --json")?;
+    let found = doc["environments"].as_array().map_or(0, |envs| {
+        envs.iter()
+            .map(|e| e["resources"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+    });
+    o.notes.push(format!(
+        "check-drift found {found} changed resources (expected {})",
+        envs * 3
+    ));
+    let auto = check("check-drift --jobs auto", None);
+    let serial = check("check-drift --jobs 1", Some("1"));
+    let shell = Cmd::new(
+        "shell: loop init+plan+show+jq",
+        [
+            ctx.script("drift-loop.sh").into_os_string(),
+            root.clone().into(),
+        ],
+    )
+    .env("TF_BIN", &terraform);
+    let bare = Cmd::new(
+        "bare terraform plan loop",
+        [
+            ctx.script("terraform-plan-loop.sh").into_os_string(),
+            root.clone().into(),
+        ],
+    )
+    .env("TF_BIN", &terraform);
+    o.candidates = compare(&[auto, serial, shell, bare], ctx.warmup, ctx.runs)?;
+    o.speedup("check-drift --jobs 1", "check-drift --jobs auto", 1.7);
+    o.speedup(
+        "shell: loop init+plan+show+jq",
+        "check-drift --jobs auto",
+        1.0,
+    );
+    let overhead = o.median("check-drift --jobs 1") / o.median("bare terraform plan loop") - 1.0;
+    o.at_most(
+        "check-drift --jobs 1 over bare terraform plan loop (overhead)".to_owned(),
+        overhead * 100.0,
+        10.0,
+        "%",
+    );
+    let overhead_same =
+        o.median("check-drift --jobs 1") / o.median("shell: loop init+plan+show+jq") - 1.0;
+    o.notes.push(format!(
+        "check-drift --jobs 1 vs the shell loop running the same three terraform steps: {:+.1}%",
+        overhead_same * 100.0
+    ));
+    Ok(o)
+}
+
+fn plan_scale(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let n = 50_000;
+    let mut o = Outcome::new(
+        "plan-scale",
+        "parse + classify a generated 50,000-resource plan JSON",
+    );
+    let dir = ctx.work("plan")?;
+    let path = dir.join("plan.json");
+    let stamp = format!("plan n={n} v1");
+    if !workload::is_done(&dir, &stamp) {
+        eprintln!("bench:   generating {}", path.display());
+        let counts = workload::write_plan(&path, n)?;
+        fs::write(
+            dir.join("expected.json"),
+            serde_json::to_vec(&counts.by_action)?,
+        )?;
+        workload::mark_done(&dir, &stamp)?;
+    }
+    let size = fs::metadata(&path)?.len();
+    o.notes
+        .push(format!("plan file: {:.0} MiB", size as f64 / 1048576.0));
+    let tool = Cmd::new(
+        "check-drift parser",
+        [
+            ctx.bin("pve-bench").into_os_string(),
+            "parse-plan".into(),
+            path.clone().into(),
+        ],
+    );
+    let jq = Cmd::new(
+        "shell: jq count",
+        [
+            ctx.script("plan-count.sh").into_os_string(),
+            path.clone().into(),
+        ],
+    );
+    let lean = Cmd::new(
+        "proposal: streaming parse (prototype)",
+        [
+            ctx.bin("pve-bench").into_os_string(),
+            "parse-plan".into(),
+            "--streaming".into(),
+            path.clone().into(),
+        ],
+    );
+    o.candidates = compare(&[tool, jq, lean], ctx.warmup.max(1), ctx.runs)?;
+    // Both must have counted the same changes as the generator wrote (checked on the warm-up output).
+    let expected: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("expected.json"))?)?;
+    for c in &o.candidates {
+        let got: serde_json::Value =
+            serde_json::from_slice(&c.first_stdout).with_context(|| {
+                format!(
+                    "{} printed {}",
+                    c.label,
+                    String::from_utf8_lossy(&c.first_stdout)
+                )
+            })?;
+        if got != expected {
+            bail!("{} counted {got}, expected {expected}", c.label);
+        }
+    }
+    o.notes.push(format!("both count {expected}"));
+    o.speedup("shell: jq count", "check-drift parser", 5.0);
+    let rss = o.rss("check-drift parser") as f64 * 1024.0 / size as f64;
+    o.at_most(
+        "check-drift parser peak RSS / file size".to_owned(),
+        rss,
+        0.5,
+        "x",
+    );
+    o.notes.push(format!(
+        "streaming prototype (not in check-drift): {:.2}x faster than jq, peak RSS {:.2}x the file",
+        o.median("shell: jq count") / o.median("proposal: streaming parse (prototype)"),
+        o.rss("proposal: streaming parse (prototype)") as f64 * 1024.0 / size as f64
+    ));
+    o.notes.push(format!(
+        "parser throughput {:.0} MiB/s; jq peak RSS {:.1}x the file",
+        size as f64 / 1048576.0 / o.median("check-drift parser"),
+        o.rss("shell: jq count") as f64 * 1024.0 / size as f64
+    ));
+    Ok(o)
+}
+
+fn verify_deep(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let (count, size) = (4, 512 * 1024 * 1024);
+    let mut o = Outcome::new(
+        "verify-deep",
+        "4 archives of 512 MiB (.vma.zst, .tar.zst) in a local dump folder",
+    );
+    let dir = ctx.work("archives")?;
+    let stamp = format!("archives {count}x{size} v1");
+    let node = dir.join("node");
+    if !workload::is_done(&dir, &stamp) {
+        eprintln!(
+            "bench:   writing {count} archives of {} MiB",
+            size / 1048576
+        );
+        let dump = workload::write_archives(&node, count, size)?;
+        fs::write(dir.join("dump-dir"), dump.display().to_string())?;
+        workload::mark_done(&dir, &stamp)?;
+    }
+    let dump = PathBuf::from(fs::read_to_string(dir.join("dump-dir"))?.trim());
+    let total: u64 = fs::read_dir(&dump)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "zst"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    o.notes.push(format!(
+        "{count} archives, {:.0} MiB compressed in {}",
+        total as f64 / 1048576.0,
+        dump.display()
+    ));
+    let pair = Cmd::new(
+        "shell: zstd -t + sha256sum",
+        [
+            ctx.script("verify-pair.sh").into_os_string(),
+            dump.clone().into(),
+        ],
+    );
+    let zstd = Cmd::new(
+        "shell: zstd -t alone",
+        [
+            ctx.script("verify-zstd.sh").into_os_string(),
+            dump.clone().into(),
+        ],
+    );
+    let bin = ctx
+        .opts
+        .verify_backups_bin
+        .clone()
+        .unwrap_or_else(|| ctx.bin("verify-backups"));
+    let tool = deep_verify_command(&bin, &dump);
+    let mut cmds = vec![pair, zstd];
+    match &tool {
+        Ok(cmd) => cmds.insert(0, cmd.clone()),
+        Err(why) => o.status = format!("not measured: {why}"),
+    }
+    o.candidates = compare(&cmds, ctx.warmup, ctx.runs)?;
+    o.notes.push(format!(
+        "zstd -t alone: {:.0} MiB/s of compressed input",
+        total as f64 / 1048576.0 / o.median("shell: zstd -t alone")
+    ));
+    if tool.is_ok() {
+        o.speedup("shell: zstd -t + sha256sum", "verify-backups --deep", 1.5);
+        let within = o.median("verify-backups --deep") / o.median("shell: zstd -t alone");
+        o.at_most(
+            "verify-backups --deep / zstd -t alone".to_owned(),
+            within,
+            1.25,
+            "x",
+        );
+    }
+    Ok(o)
+}
+
+/// The measured command for verify-deep, or why there is none: the tool must advertise `--deep` and
+/// `--local-dir` and succeed once on the archives.
+fn deep_verify_command(bin: &Path, dump: &Path) -> Result<Cmd, String> {
+    if !bin.is_file() {
+        return Err("verify-backups --deep not built".to_owned());
+    }
+    let help = Cmd::new("help", [bin.as_os_str(), "--help".as_ref()]);
+    let text = run_once(&help, true)
+        .map(|(_, out)| String::from_utf8_lossy(&out).into_owned())
+        .unwrap_or_default();
+    if !(text.contains("--deep") && text.contains("--local-dir")) {
+        return Err("verify-backups --deep not built".to_owned());
+    }
+    let cmd = Cmd::new(
+        "verify-backups --deep",
+        [
+            bin.as_os_str(),
+            "--deep".as_ref(),
+            "--local-dir".as_ref(),
+            dump.as_os_str(),
+        ],
+    );
+    run_once(&cmd, false).map_err(|e| {
+        format!(
+            "verify-backups --deep --local-dir failed: {}",
+            first_line(&format!("{e:#}"))
+        )
+    })?;
+    Ok(cmd)
+}
+
+fn startup(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let mut o = Outcome::new("startup", "`<tool> --version`, each tool");
+    let mut cmds: Vec<Cmd> = TOOLS
+        .iter()
+        .map(|t| Cmd::new(t, [ctx.bin(t).into_os_string(), "--version".into()]))
+        .collect();
+    cmds.push(Cmd::new(
+        "shell: bash sourcing common.sh stub",
+        [
+            ctx.script("startup.sh").into_os_string(),
+            "--version".into(),
+        ],
+    ));
+    let runs = if ctx.opts.quick { 5 } else { 21 };
+    o.candidates = compare(&cmds, 3, runs)?;
+    for t in TOOLS {
+        let ms = o.median(t) * 1e3;
+        o.at_most(format!("{t} --version median (ms)"), ms, 5.0, " ms");
+    }
+    o.notes.push(format!(
+        "bash stub: {:.1} ms median",
+        o.median("shell: bash sourcing common.sh stub") * 1e3
+    ));
+    Ok(o)
+}
+
+fn state_list(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let versions = 200;
+    let mut o = Outcome::new(
+        "state-list",
+        "restore-tfstate --list --details on a state with 200 versions (moto)",
+    );
+    let root = ctx.work("statelist")?.join("environments");
+    let env_dir = root.join("statelist");
+    fs::create_dir_all(&env_dir)?;
+    let endpoint = env("TESTBED_S3_ENDPOINT")?;
+    let bucket = env("TESTBED_S3_BUCKET")?;
+    let key = "bench/statelist/terraform.tfstate";
+    fs::write(
+        env_dir.join("main.tf"),
+        workload::s3_backend(&endpoint, &bucket, key),
+    )?;
+    let creds = pve_common::s3::S3Credentials {
+        access_key: pve_common::secret::Secret::new(env("AWS_ACCESS_KEY_ID")?),
+        secret_key: pve_common::secret::Secret::new(env("AWS_SECRET_ACCESS_KEY")?),
+        session_token: None,
+    };
+    let client = pve_common::s3::S3Client::new(
+        pve_common::s3::S3Location {
+            endpoint: endpoint.clone(),
+            region: "us-east-1".to_owned(),
+            bucket: bucket.clone(),
+            path_style: true,
+        },
+        &creds,
+        std::time::Duration::from_secs(30),
+    )?;
+    let existing = client.list_versions(key)?.len();
+    let runner = pve_common::runner::Runner::new(false);
+    for serial in existing..versions {
+        client.put(
+            &runner,
+            key,
+            &workload::state_json(serial as u64 + 1, 20),
+            false,
+        )?;
+    }
+    o.notes.push(format!(
+        "{} versions of {key}, {} bytes each",
+        client.list_versions(key)?.len(),
+        workload::state_json(versions as u64, 20).len()
+    ));
+    let tool = Cmd::new(
+        "restore-tfstate --list --details",
+        [
+            ctx.bin("restore-tfstate").into_os_string(),
+            "--root".into(),
+            root.clone().into(),
+            "--env".into(),
+            "statelist".into(),
+            "--list".into(),
+            "--details".into(),
+            "--backup-dir".into(),
+            ctx.work("statelist")?.join("backups").into(),
+        ],
+    );
+    let shell = Cmd::new(
+        "shell: list + GET per version + jq",
+        [
+            ctx.script("state-list.sh").into_os_string(),
+            endpoint.into(),
+            bucket.into(),
+            key.into(),
+        ],
+    );
+    let (_, out) = run_once(&tool, true)?;
+    let lines = String::from_utf8_lossy(&out).lines().count();
+    o.notes
+        .push(format!("restore-tfstate printed {lines} lines"));
+    o.candidates = compare(&[tool, shell], ctx.warmup, ctx.runs)?;
+    o.speedup(
+        "shell: list + GET per version + jq",
+        "restore-tfstate --list --details",
+        5.0,
+    );
+    Ok(o)
+}
+
+fn which(name: &str) -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .with_context(|| format!("`{name}` not found in PATH"))
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let mut argv: Vec<OsString> = vec!["git".into(), "-C".into(), repo.into()];
+    argv.extend(args.iter().map(OsString::from));
+    run_once(&Cmd::new("git", argv), true)
+        .map(|(_, out)| String::from_utf8_lossy(&out).trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn git_date() -> String {
+    run_once(
+        &Cmd::new("date", ["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+        true,
+    )
+    .map(|(_, out)| String::from_utf8_lossy(&out).trim().to_owned())
+    .unwrap_or_default()
+}
+
+fn secs(s: f64) -> String {
+    if s < 0.1 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// The summary table (Markdown, also what `bench/run` prints).
+pub fn table(report: &Report) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "| benchmark | ratio | measured | target | result |");
+    let _ = writeln!(t, "|---|---|---|---|---|");
+    for b in &report.benchmarks {
+        if b.ratios.is_empty() || b.status != "measured" {
+            let _ = writeln!(t, "| {} | - | - | - | {} |", b.id, b.status);
+        }
+        for r in &b.ratios {
+            let value = if r.target.ends_with('x') && !r.target.contains("ms") {
+                format!("{:.2}x", r.value)
+            } else if r.target.ends_with('%') {
+                format!("{:+.1}%", r.value)
+            } else {
+                format!("{:.2} ms", r.value)
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} |",
+                b.id,
+                r.name,
+                value,
+                r.target,
+                if r.met { "met" } else { "**MISSED**" }
+            );
+        }
+    }
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| benchmark | command | median | min | max | CPU (median) | peak RSS |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|");
+    for b in &report.benchmarks {
+        for c in &b.candidates {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                b.id,
+                c.label,
+                secs(c.median_s),
+                secs(c.min_s),
+                secs(c.max_s),
+                secs(c.cpu_s),
+                mib(c.max_rss_kib)
+            );
+        }
+    }
+    t
+}
+
+fn performance_doc(report: &Report, table: &str, repo: &Path) -> Result<String> {
+    let mut d = String::new();
+    let _ = writeln!(d, "# Performance\n");
+    let _ = writeln!(
+        d,
+        "Generated by `bench/run` (do not edit the tables by hand; the analysis below the tables comes from \
+         `bench/ANALYSIS.md`). Every ratio compares medians measured side by side in the same run, \
+         interleaved round by round, after a warm-up; peak RSS is the largest process of the \
+         tree, from `/usr/bin/time` on the first warm-up (what `/usr/bin/time -v` reports); CPU is \
+         user + system time of the whole tree (`wait4` rusage).\n"
+    );
+    let _ = writeln!(d, "- commit: `{}`", report.commit);
+    let _ = writeln!(d, "- date: {}", report.date);
+    for m in &report.machine {
+        let _ = writeln!(d, "- {m}");
+    }
+    let _ = writeln!(d, "\n## Results\n");
+    d.push_str(table);
+    let _ = writeln!(d, "\n## Workloads and notes\n");
+    for b in &report.benchmarks {
+        let _ = writeln!(d, "- **{}**: {} ({})", b.id, b.workload, b.status);
+        for n in &b.notes {
+            let _ = writeln!(d, "  - {n}");
+        }
+    }
+    let _ = writeln!(d);
+    let analysis = fs::read_to_string(repo.join("bench/ANALYSIS.md")).unwrap_or_default();
+    d.push_str(&analysis);
+    Ok(d)
+}
