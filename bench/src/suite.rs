@@ -631,12 +631,43 @@ fn deep_verify_command(bin: &Path, dump: &Path) -> Result<Cmd, String> {
             dump.as_os_str(),
         ],
     );
-    run_once(&cmd, false).map_err(|e| {
+    // The timed command must do the work the references do: prove it checked every archive, or the
+    // ratio would time a run that read nothing (verify-backups takes its inventory from the node, so
+    // --local-dir without --host checks no archive and still exits 0).
+    let archives = std::fs::read_dir(dump)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".zst"))
+                .count()
+        })
+        .unwrap_or(0);
+    let probe = Cmd::new(
+        "verify-backups --deep --json",
+        [
+            bin.as_os_str(),
+            "--deep".as_ref(),
+            "--local-dir".as_ref(),
+            dump.as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    let (_, out) = run_once(&probe, true).map_err(|e| {
         format!(
             "verify-backups --deep --local-dir failed: {}",
             first_line(&format!("{e:#}"))
         )
     })?;
+    let checked = serde_json::from_slice::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|doc| doc.get("backups").and_then(|b| b.as_array()).map(Vec::len))
+        .unwrap_or(0);
+    if checked != archives {
+        return Err(format!(
+            "verify-backups --deep --local-dir checked {checked} of {archives} archives \
+             (it takes its inventory from the node over SSH; the bench does not give it one yet)"
+        ));
+    }
     Ok(cmd)
 }
 

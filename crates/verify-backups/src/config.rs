@@ -131,6 +131,15 @@ impl Config {
                 Some(t)
             }
         };
+        // The list of guests and backups comes from the node: without it these flags would check nothing
+        // and still end "OK", which an operator could take for proof.
+        if target.is_none() && (args.deep || args.record || !args.local_dir.is_empty()) {
+            return Err(UsageError(
+                "--deep, --local-dir and --record check the node's backups: give --host (or PVE_HOST), \
+                 which lists the guests and backups to check"
+                    .into(),
+            ));
+        }
         let mut local = LocalDirs::default();
         for item in &args.local_dir {
             match item.split_once('=') {

@@ -26,6 +26,10 @@ fn usage_errors_exit_64_before_any_connection() {
         vec!["--host", "user@"],
         vec!["--grafana-url", "grafana:3000"],
         vec!["--jobs", "0"],
+        // Regression: without a node there is no list of backups, so these checked nothing and ended "OK".
+        vec!["--deep"],
+        vec!["--record"],
+        vec!["--deep", "--local-dir", "/tmp"],
     ] {
         let out = run(&s(&args), &[]);
         assert_eq!(
