@@ -1042,12 +1042,20 @@ mod tests {
         assert!(ssh(&sshd, "true").status.success());
         // A detached remote process is found and killed with the sshd.
         let marker = sshd.marker.clone();
+        // setsid: detached from the session, so the session's SIGHUP cannot win a race against nohup.
         assert!(
-            ssh(&sshd, "nohup sleep 60 >/dev/null 2>&1 &")
+            ssh(&sshd, "setsid sleep 60 </dev/null >/dev/null 2>&1 &")
                 .status
                 .success()
         );
-        assert!(!marked_processes(&marker).is_empty());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while marked_processes(&marker).is_empty() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !marked_processes(&marker).is_empty(),
+            "the detached process never appeared"
+        );
         drop(sshd);
         let deadline = Instant::now() + Duration::from_secs(5);
         while !marked_processes(&marker).is_empty() && Instant::now() < deadline {
