@@ -87,12 +87,13 @@ list() {
 }
 
 @test "dry-run: the commands are shown on stderr, stdout stays empty, nothing runs" {
+  bats_require_minimum_version 1.5.0
   run --separate-stderr tool check-drift --root "$PVE_TOOLS_ROOT/examples/homelab/environments" --env lab --dry-run
   assert_success
   assert_equal "$output" ""
   # shellcheck disable=SC2154 # set by `run --separate-stderr`
-  [[ $stderr == *"[dry-run] would run: "*"init -input=false"* ]]
-  [[ $stderr == *"[dry-run] would run: "*"plan -input=false"* ]]
+  [[ $stderr == *"[dry-run] would run: "*"terraform init "* ]]
+  [[ $stderr == *"[dry-run] would run: "*"terraform plan "* ]]
   [ ! -e "$PVE_TOOLS_ROOT/examples/homelab/environments/lab/.terraform.tfstate.lock.info" ]
 }
 
@@ -107,9 +108,11 @@ list() {
   curl -fs -X PUT "$s3/tfstate" >/dev/null
   curl -fs -X PUT "$s3/tfstate?versioning" -H 'Content-Type: application/xml' \
     -d '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' >/dev/null
+  # moto refuses an unsigned overwrite: sign like any S3 client.
   for serial in 1 2; do
-    curl -fs -X PUT "$s3/tfstate/prod/terraform.tfstate" -H 'Content-Type: application/json' \
-      -d "{\"version\":4,\"serial\":$serial,\"lineage\":\"l\",\"resources\":[]}" >/dev/null
+    curl -fs --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+      -X PUT "$s3/tfstate/prod/terraform.tfstate" -H 'Content-Type: application/json' \
+      --data-binary "{\"version\":4,\"serial\":$serial,\"lineage\":\"l\",\"resources\":[]}" >/dev/null
   done
   local oldest before
   oldest=$(tool restore-tfstate --root "$ROOT" --env prod --endpoint "$s3" --list --json | jq -r '.versions[-1].version_id')

@@ -82,9 +82,13 @@ setup() {
   run --separate-stderr tool verify-backups --max-age soon
   assert_equal "$status" 64
   assert_equal "$output" ""
-  run --separate-stderr tool verify-backups --local-dir /nonexistent/dump
+  run --separate-stderr tool verify-backups --host pve.invalid --local-dir /nonexistent/dump
   assert_equal "$status" 64
   assert_equal "$stderr" "verify-backups: error: --local-dir /nonexistent/dump: no such directory"
+  # Without a node there is no list of backups: asking to check them is a usage error, not an empty "OK".
+  run --separate-stderr tool verify-backups --deep
+  assert_equal "$status" 64
+  assert_equal "$output" ""
   run --separate-stderr tool verify-backups --dump-dir nostorage
   assert_equal "$status" 64
   run --separate-stderr tool verify-backups --root /nonexistent

@@ -83,6 +83,16 @@ pub enum S3Error {
         /// S3 error message.
         message: String,
     },
+    /// Retried and every attempt failed (see [`crate::retry`]); classified like its last cause.
+    #[error("{what} failed after {attempts} attempts: {last}")]
+    GaveUp {
+        /// What was tried.
+        what: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last cause.
+        last: Box<S3Error>,
+    },
     /// The answer could not be understood.
     #[error("{op} s3://{bucket}: unexpected answer: {message}")]
     Parse {
@@ -100,6 +110,7 @@ impl S3Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             S3Error::Status { status, .. } => Some(*status),
+            S3Error::GaveUp { last, .. } => last.status(),
             _ => None,
         }
     }
@@ -116,13 +127,23 @@ impl S3Error {
 
     /// True when the credentials were refused.
     pub fn is_access_denied(&self) -> bool {
-        matches!(
-            self,
-            S3Error::Status {
-                status: 401 | 403,
-                ..
-            }
-        )
+        matches!(self.status(), Some(401 | 403))
+    }
+
+    /// Keeps the attempt count of an exhausted retry in the error, instead of only its last cause.
+    pub fn from_retry(error: crate::retry::RetryError<S3Error>) -> S3Error {
+        match error {
+            crate::retry::RetryError::Exhausted {
+                what,
+                attempts,
+                last,
+            } => S3Error::GaveUp {
+                what,
+                attempts,
+                last: Box::new(last),
+            },
+            crate::retry::RetryError::Permanent(e) => e,
+        }
     }
 }
 
@@ -131,6 +152,7 @@ impl Transient for S3Error {
         match self {
             S3Error::Unreachable { .. } => true,
             S3Error::Status { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            S3Error::GaveUp { last, .. } => last.is_transient(),
             S3Error::Config(_) | S3Error::Parse { .. } => false,
         }
     }

@@ -260,7 +260,7 @@ impl Ctx<'_> {
     /// A read-only S3 call, retried on transient failures.
     fn read<T>(&self, what: &str, op: impl FnMut(u32) -> Result<T, S3Error>) -> Result<T, S3Error> {
         retry::retry_with_backoff(&self.policy, &ThreadSleeper, what, op)
-            .map_err(retry::RetryError::into_inner)
+            .map_err(S3Error::from_retry)
     }
 
     fn url(&self) -> String {
