@@ -75,6 +75,8 @@ fn healthy_minio_is_a_no_op() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(doc["outcome"], "healthy", "{doc:#}");
     assert_eq!(doc["health"]["live"], true);
+    // moto has no /minio/health/live: the S3 ListBuckets fallback found it live.
+    assert_eq!(doc["health"]["probe"], "s3", "{doc:#}");
     assert_eq!(doc["steps"].as_array().unwrap().len(), 1);
     assert_eq!(bed.snapshot(), before, "files changed");
     assert_eq!(
