@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use pve_common::confirm::ConfirmError;
 use pve_common::exit::Code;
 use pve_common::node::{NodeAccess, NodeError};
 use pve_common::output::{self, ToolInfo};
@@ -477,34 +478,31 @@ fn choose(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Choice> 
     let newest = restorer
         .newest_backup(vmid)
         .context("no mode given: looking for a recent backup of the monitoring VM")?;
-    Ok(match newest {
-        Some(b) if b.is_recent(config.max_age) => Choice {
-            reason: format!(
-                "no mode given: the newest backup of VM {vmid}, {} ({}), is {} old, younger than \
-                 --max-age {max_age}: restoring from it (--from-backup)",
-                b.volid,
-                b.date,
-                humantime::format_duration(Duration::from_secs(b.age_seconds)),
-            ),
-            backup: Some(b.volid),
-        },
-        Some(b) => Choice {
-            reason: format!(
-                "no mode given: the newest backup of VM {vmid}, {} ({}), is {} old, older than \
-                 --max-age {max_age}: rebuilding from Terraform (--from-terraform)",
-                b.volid,
-                b.date,
-                humantime::format_duration(Duration::from_secs(b.age_seconds)),
-            ),
-            backup: None,
-        },
-        None => Choice {
+    let Some(b) = newest else {
+        return Ok(Choice {
             reason: format!(
                 "no mode given: VM {vmid} has no backup on any backup storage: rebuilding from \
                  Terraform (--from-terraform)"
             ),
             backup: None,
-        },
+        });
+    };
+    let recent = b.is_recent(config.max_age);
+    Ok(Choice {
+        reason: format!(
+            "no mode given: the newest backup of VM {vmid}, {} ({}), is {} old, {} than --max-age \
+             {max_age}: {}",
+            b.volid,
+            b.date,
+            humantime::format_duration(Duration::from_secs(b.age_seconds)),
+            if recent { "younger" } else { "older" },
+            if recent {
+                "restoring from it (--from-backup)"
+            } else {
+                "rebuilding from Terraform (--from-terraform)"
+            }
+        ),
+        backup: recent.then_some(b.volid),
     })
 }
 
@@ -522,15 +520,27 @@ fn from_backup(
              and the Proxmox node (--host, PVE_HOST, or proxmox_endpoint in terraform.tfvars)"
         );
     };
-    let outcome = restorer.restore(
-        &RestoreRequest {
-            vmid,
-            volid,
-            max_age: config.max_age,
-            yes: config.yes,
-        },
-        runner,
-    )?;
+    let outcome = restorer
+        .restore(
+            &RestoreRequest {
+                vmid,
+                volid,
+                max_age: config.max_age,
+                yes: config.yes,
+            },
+            runner,
+        )
+        .inspect_err(|e| {
+            let declined = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<ConfirmError>(),
+                    Some(ConfirmError::NoTerminal { .. } | ConfirmError::Declined { .. })
+                )
+            });
+            if declined {
+                out.status = "refused";
+            }
+        })?;
     out.status = if config.dry_run { "planned" } else { "ok" };
     out.detail = if config.dry_run {
         format!(

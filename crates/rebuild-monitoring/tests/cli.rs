@@ -37,15 +37,9 @@ fn bin() -> Command {
 
 /// A run against the stack and the simulated node.
 fn run_on(stack: &Stack, node: &Node, args: &[&str]) -> (i32, Value, String) {
-    let out = bin()
-        .env("HOME", node.home())
-        .args(stack.url_args())
-        .args(node.args())
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1")
+    let mut cmd = bin();
+    cmd.env("HOME", node.home()).args(node.args());
+    run_cmd(cmd, stack, args)
 }
 
 /// The journal as `qm start`-style words: the command, and its subcommand for qm.
@@ -61,14 +55,19 @@ fn commands(node: &Node) -> Vec<String> {
 
 const DAY: i64 = 86_400;
 
-fn run(stack: &Stack, args: &[&str]) -> (i32, Value, String) {
-    let out = bin()
+/// A `--json` run with the stack's URLs.
+fn run_cmd(mut cmd: Command, stack: &Stack, args: &[&str]) -> (i32, Value, String) {
+    let out = cmd
         .args(stack.url_args())
         .arg("--json")
         .args(args)
         .output()
         .unwrap();
     testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1")
+}
+
+fn run(stack: &Stack, args: &[&str]) -> (i32, Value, String) {
+    run_cmd(bin(), stack, args)
 }
 
 fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -344,6 +343,31 @@ fn from_backup_dry_run_says_what_it_would_do_and_changes_nothing() {
     }
     assert!(doc["rebuild"]["restore"]["save_point"].is_null());
     assert!(doc["checks"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn from_backup_without_yes_and_without_a_terminal_is_refused() {
+    let stack = Stack::start_without_daemons();
+    let node = Node::start(&[3600]);
+    // setsid: no controlling terminal to ask on, whatever runs the tests.
+    let out = testbed::process::command("setsid")
+        .arg("-w")
+        .arg(env!("CARGO_BIN_EXE_rebuild-monitoring"))
+        .env("HOME", node.home())
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .args(stack.url_args())
+        .args(node.args())
+        .args(["--from-backup", "--json"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (code, doc, stderr) = testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1");
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(doc["outcome"], "refused", "{doc:#}");
+    assert_eq!(doc["rebuild"]["status"], "refused");
+    assert!(stderr.contains("pass --yes"), "{stderr}");
+    assert!(node.journal().is_empty(), "{:?}", node.journal());
 }
 
 #[test]

@@ -75,11 +75,6 @@ impl Node {
 
     /// The state-changing commands the node ran, as `argv`.
     pub fn journal(&self) -> Vec<Vec<String>> {
-        self.state
-            .journal()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.argv)
-            .collect()
+        self.state.journal_argv().unwrap()
     }
 }
