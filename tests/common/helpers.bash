@@ -20,3 +20,32 @@ tool() {
   shift
   "$PVE_TOOLS_BIN/$name" "$@"
 }
+
+# The test bed's simulated Proxmox node for a suite, from setup_file: `testbed up --no-monitoring` in
+# $BATS_FILE_TMPDIR/bed (TESTBED_BIN, default $PVE_TOOLS_BIN/testbed), which exports TESTBED_SSH_* and
+# PVE_SIM_STATE. Without the testbed binary nothing starts and need_node skips. Stop it in teardown_file
+# with node_bed_down.
+node_bed_up() {
+  : "${TESTBED_BIN:=$PVE_TOOLS_BIN/testbed}"
+  export TESTBED_BIN
+  export BED_DIR="$BATS_FILE_TMPDIR/bed"
+  if [[ -x $TESTBED_BIN ]]; then
+    eval "$("$TESTBED_BIN" up --dir "$BED_DIR" --no-monitoring)"
+  fi
+  export RESTORE_VM_RETRY_DELAY_MS=10
+}
+
+node_bed_down() {
+  if [[ -x ${TESTBED_BIN:-} && -d ${BED_DIR:-} ]]; then
+    "$TESTBED_BIN" down --dir "$BED_DIR" >/dev/null 2>&1 || true
+  fi
+}
+
+need_node() {
+  [[ -n ${PVE_SIM_STATE:-} ]] || skip "no test bed ($TESTBED_BIN not built)"
+}
+
+# How many state-changing commands the simulated node has run.
+journal_lines() {
+  if [[ -f $PVE_SIM_STATE/journal.jsonl ]]; then wc -l <"$PVE_SIM_STATE/journal.jsonl"; else echo 0; fi
+}

@@ -7,34 +7,19 @@
 
 setup_file() {
   load '../common/helpers'
-  : "${TESTBED_BIN:=$PVE_TOOLS_BIN/testbed}"
-  export TESTBED_BIN
-  export BED_DIR="$BATS_FILE_TMPDIR/bed"
-  if [[ -x $TESTBED_BIN ]]; then
-    eval "$("$TESTBED_BIN" up --dir "$BED_DIR" --no-monitoring)"
+  node_bed_up
+  if [[ -n ${PVE_SIM_STATE:-} ]]; then
     export PVE_SSH_CONFIG=$TESTBED_SSH_CONFIG PVE_HOST=$TESTBED_SSH_HOST PVE_NODE=pve
-    export PVE_SIM_STATE
   fi
-  export RESTORE_VM_RETRY_DELAY_MS=10
 }
 
 teardown_file() {
-  if [[ -x ${TESTBED_BIN:-} && -d ${BED_DIR:-} ]]; then
-    "$TESTBED_BIN" down --dir "$BED_DIR" >/dev/null 2>&1 || true
-  fi
+  node_bed_down
 }
 
 setup() {
   load '../common/helpers'
   bats_require_minimum_version 1.5.0
-}
-
-need_node() {
-  [[ -n ${PVE_SIM_STATE:-} ]] || skip "no test bed ($TESTBED_BIN not built)"
-}
-
-journal_lines() {
-  wc -l <"$PVE_SIM_STATE/journal.jsonl"
 }
 
 @test "--help documents the contract" {

@@ -8,6 +8,7 @@ pub mod confirm;
 pub mod environments;
 pub mod exit;
 pub mod log;
+pub mod node;
 pub mod output;
 pub mod prereqs;
 pub mod process;

@@ -287,7 +287,21 @@ impl S3Client {
         now: &Timestamp,
     ) -> url::Url {
         // The empty object name gives the bucket's own URL (`endpoint/bucket/` in path style).
-        let url = self.bucket.object_url(object.unwrap_or(""));
+        self.sign_url(
+            method,
+            self.bucket.object_url(object.unwrap_or("")),
+            query,
+            now,
+        )
+    }
+
+    fn sign_url(
+        &self,
+        method: Method,
+        url: url::Url,
+        query: &[(&str, &str)],
+        now: &Timestamp,
+    ) -> url::Url {
         let mut sorted: Vec<(&str, &str)> = query.to_vec();
         sorted.sort();
         rusty_s3::signing::sign(
@@ -314,6 +328,18 @@ impl S3Client {
         body: Body<'_>,
     ) -> Result<Response<ureq::Body>, S3Error> {
         let url = self.presign(method, key, query, &Timestamp::now());
+        self.send_url(op, method, url, key, headers, body)
+    }
+
+    fn send_url(
+        &self,
+        op: &'static str,
+        method: Method,
+        url: url::Url,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Response<ureq::Body>, S3Error> {
         let url = url.as_str();
         let result = match (method, body) {
             (Method::Get, _) => with_headers(self.agent.get(url), headers).call(),
@@ -410,6 +436,44 @@ impl S3Client {
             .unwrap_or_default();
         let mut response = self.send("get", Method::Get, Some(key), &query, &[], Body::Empty)?;
         read_body(&mut response).map_err(|e| self.parse_failed("get", e))
+    }
+
+    /// The names of the buckets these credentials own (ListBuckets: `GET /` of the endpoint, whatever
+    /// bucket this client is bound to). The S3 way to see that a server is up and takes the credentials.
+    pub fn list_buckets(&self) -> Result<Vec<String>, S3Error> {
+        const OP: &str = "list buckets at";
+        let mut root: url::Url =
+            self.location.endpoint.parse().map_err(|e| {
+                S3Error::Config(format!("endpoint `{}`: {e}", self.location.endpoint))
+            })?;
+        if !root.path().ends_with('/') {
+            let path = format!("{}/", root.path());
+            root.set_path(&path);
+        }
+        let url = self.sign_url(Method::Get, root, &[], &Timestamp::now());
+        let mut response = self.send_url(OP, Method::Get, url, None, &[], Body::Empty)?;
+        let body = read_body(&mut response).map_err(|e| self.parse_failed(OP, e))?;
+        let text = String::from_utf8_lossy(&body);
+        let doc = roxmltree::Document::parse(&text).map_err(|e| self.parse_failed(OP, e))?;
+        if !doc.root_element().has_tag_name("ListAllMyBucketsResult") {
+            return Err(self.parse_failed(
+                OP,
+                format!(
+                    "<{}> instead of <ListAllMyBucketsResult>",
+                    doc.root_element().tag_name().name()
+                ),
+            ));
+        }
+        Ok(doc
+            .descendants()
+            .filter(|n| n.has_tag_name("Bucket"))
+            .filter_map(|b| {
+                b.children()
+                    .find(|n| n.has_tag_name("Name"))
+                    .and_then(|n| n.text())
+                    .map(str::to_owned)
+            })
+            .collect())
     }
 
     /// Whether the bucket exists and these credentials may use it.

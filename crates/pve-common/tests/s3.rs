@@ -30,6 +30,25 @@ fn client(endpoint: &str, bucket: &str) -> S3Client {
 }
 
 #[test]
+fn list_buckets_names_every_bucket_whatever_the_client_is_bound_to() {
+    let (_moto, endpoint) = start_moto();
+    let runner = Runner::new(false);
+    let none = client(&endpoint, "tfstate-prod");
+    assert_eq!(none.list_buckets().unwrap(), Vec::<String>::new());
+    for bucket in ["tfstate-prod", "tfstate-lab"] {
+        client(&endpoint, bucket).create_bucket(&runner).unwrap();
+    }
+    let mut names = client(&endpoint, "other").list_buckets().unwrap();
+    names.sort();
+    assert_eq!(names, ["tfstate-lab", "tfstate-prod"]);
+    // Nothing listens: an unreachable error, not an empty list.
+    let dead = client("http://127.0.0.1:9", "tfstate-prod");
+    let err = dead.list_buckets().unwrap_err();
+    assert!(err.to_string().contains("list buckets at"), "{err}");
+    assert!(err.status().is_none(), "{err}");
+}
+
+#[test]
 fn versioned_bucket_round_trip() {
     let (_moto, endpoint) = start_moto();
     let s3 = client(&endpoint, "tfstate-prod");

@@ -348,7 +348,7 @@ impl Ctx<'_> {
         Ok(cmd)
     }
 
-    /// MinIO's own health URL, else an S3 request (HEAD of the first bucket).
+    /// MinIO's own health URL, else an S3 ListBuckets.
     fn health(&self) -> Health {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(5)))
@@ -373,11 +373,11 @@ impl Ctx<'_> {
             }
             Ok(_) => {}
         }
-        // Not MinIO (or an old one): any S3 answer that is not a server error counts as alive.
-        let bucket = self.buckets.first().cloned().unwrap_or_default();
+        // Not MinIO (or an old one): an S3 ListBuckets; any answer that is not a server error counts as
+        // alive (a refusal of the credentials is then found by the bucket checks, with its reason).
         let result = self
-            .client(&bucket, None)
-            .and_then(|c| c.bucket_exists().map_err(anyhow::Error::from));
+            .client(self.buckets.first().map_or("", String::as_str), None)
+            .and_then(|c| c.list_buckets().map_err(anyhow::Error::from));
         match result {
             Ok(_) => Health {
                 live: true,

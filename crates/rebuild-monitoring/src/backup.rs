@@ -1,12 +1,17 @@
-//! The boundary to restore-vm for `--from-backup`: find the newest backup of the monitoring VM, take a
-//! save point, restore, start. restore-vm's library is built in parallel and not part of this build, so
-//! [`Pending`] answers every call with a clear error instead of pretending; wiring it means implementing
-//! [`VmRestorer`] over `restore_vm`'s library and returning it from [`restorer`].
+//! `--from-backup` over restore-vm's library: find the newest backup of the monitoring VM, take a save
+//! point of the VM when it exists, restore, start. [`RestoreVm`] builds a `restore_vm` configuration and
+//! calls [`restore_vm::execute`]; nothing of restore-vm's logic is repeated here. The [`VmRestorer`]
+//! trait is the seam unit tests replace.
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use pve_common::node::NodeAccess;
+use pve_common::pve::Volid;
 use pve_common::runner::Runner;
+use restore_vm::Outcome;
+use restore_vm::config::{Config as RestoreConfig, Selection};
+use restore_vm::report::BackupJson;
 use serde::Serialize;
 
 /// What to restore.
@@ -27,48 +32,115 @@ pub struct RestoreRequest {
 pub struct BackupRef {
     /// Volume id (`local:backup/vzdump-qemu-111-....vma.zst`).
     pub volid: String,
-    /// Its age.
+    /// When it was taken, seconds since the epoch.
+    pub ctime: i64,
+    /// When it was taken, node-local `YYYY-MM-DD HH:MM:SS`.
+    pub date: String,
+    /// Its age now.
     pub age_seconds: u64,
 }
 
-/// What a restore did.
+impl BackupRef {
+    fn new(b: &BackupJson) -> Self {
+        BackupRef {
+            volid: b.volid.clone(),
+            ctime: b.ctime,
+            date: b.date.clone(),
+            age_seconds: restore_vm::backup_age(b.ctime).as_secs(),
+        }
+    }
+
+    /// Whether it is younger than `max_age` (restore-vm's rule).
+    pub fn is_recent(&self, max_age: Duration) -> bool {
+        restore_vm::is_recent(self.ctime, max_age)
+    }
+}
+
+/// What a restore did (or, in a dry-run, would do).
 #[derive(Clone, Debug, Serialize)]
 pub struct RestoreOutcome {
+    /// The node.
+    pub node: String,
     /// The backup restored.
     pub backup: BackupRef,
-    /// restore-vm's save point of the VM before the restore, if one was taken.
+    /// Whether the VM existed and was overwritten (after the save point).
+    pub overwrite: bool,
+    /// restore-vm's save point of the VM before the restore (null: the VM did not exist, or dry-run).
     pub save_point: Option<String>,
+    /// The command that puts the save point back.
+    pub save_point_restore_command: Option<String>,
+    /// The restore command (as run, or as it would run).
+    pub restore_command: String,
+    /// Seconds the restore command took.
+    pub restore_seconds: Option<f64>,
     /// The VM was started.
     pub started: bool,
+    /// Warnings of the restore task.
+    pub warnings: Vec<String>,
 }
 
 /// restore-vm as rebuild-monitoring uses it.
 pub trait VmRestorer {
-    /// The newest backup of `vmid` younger than `max_age`, if any (for the default mode).
-    fn recent_backup(&self, vmid: u32, max_age: Duration) -> Result<Option<BackupRef>>;
+    /// The newest backup of `vmid` on any backup storage, if any (read-only; for the default mode).
+    fn newest_backup(&self, vmid: u32) -> Result<Option<BackupRef>>;
     /// Save point, restore, start. In dry-run (`runner`), says what it would do and changes nothing.
     fn restore(&self, request: &RestoreRequest, runner: &Runner) -> Result<RestoreOutcome>;
 }
 
-/// The message of every [`Pending`] call.
-pub const PENDING: &str = "--from-backup is not available in this build: restore-vm library pending. \
-     Restore the VM with restore-vm, then run rebuild-monitoring --verify-only; or use --from-terraform";
+/// [`VmRestorer`] over restore-vm's library.
+#[derive(Clone, Debug)]
+pub struct RestoreVm {
+    /// The node and how to reach it.
+    pub access: NodeAccess,
+    /// Storage for the restored disks.
+    pub storage: String,
+}
 
-/// restore-vm is not linked into this build.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Pending;
-
-impl VmRestorer for Pending {
-    fn recent_backup(&self, _vmid: u32, _max_age: Duration) -> Result<Option<BackupRef>> {
-        bail!("{PENDING}")
-    }
-
-    fn restore(&self, _request: &RestoreRequest, _runner: &Runner) -> Result<RestoreOutcome> {
-        bail!("{PENDING}")
+impl RestoreVm {
+    fn config(&self, vmid: u32) -> RestoreConfig {
+        RestoreConfig::new(vmid, self.access.clone())
     }
 }
 
-/// The restorer of this build.
-pub fn restorer() -> Box<dyn VmRestorer> {
-    Box::new(Pending)
+impl VmRestorer for RestoreVm {
+    fn newest_backup(&self, vmid: u32) -> Result<Option<BackupRef>> {
+        let mut cfg = self.config(vmid);
+        cfg.list = true;
+        match restore_vm::execute(&cfg)? {
+            Outcome::Listed { backups, .. } => Ok(backups.first().map(BackupRef::new)),
+            Outcome::Restored(_) => bail!("restore-vm restored instead of listing"),
+        }
+    }
+
+    fn restore(&self, request: &RestoreRequest, runner: &Runner) -> Result<RestoreOutcome> {
+        let mut cfg = self.config(request.vmid);
+        cfg.selection = match &request.volid {
+            Some(v) => Selection::Volid(Volid::parse(v).with_context(|| format!("backup {v:?}"))?),
+            None => Selection::NewestWithin(request.max_age),
+        };
+        cfg.storage = self.storage.clone();
+        // Rebuilding means replacing the monitoring VM when it is still there: restore-vm takes the save
+        // point first and still asks (or needs --yes).
+        cfg.force = true;
+        cfg.start = true;
+        // The stack checks that follow are the proof; restore-vm's TCP check of port 22 would only wait.
+        cfg.verify = false;
+        cfg.yes = request.yes;
+        cfg.dry_run = runner.is_dry_run();
+        let report = match restore_vm::execute(&cfg)? {
+            Outcome::Restored(report) => report,
+            Outcome::Listed { .. } => bail!("restore-vm listed instead of restoring"),
+        };
+        Ok(RestoreOutcome {
+            node: report.node.clone(),
+            backup: BackupRef::new(&report.source),
+            overwrite: report.overwrite,
+            save_point: report.save_point.clone(),
+            save_point_restore_command: report.save_point_restore_command.clone(),
+            restore_command: report.restore_command.clone(),
+            restore_seconds: report.restore_seconds,
+            started: !report.dry_run,
+            warnings: report.warnings.clone(),
+        })
+    }
 }

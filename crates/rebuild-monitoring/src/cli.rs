@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use pve_common::cli::{CommonArgs, ConfirmArgs};
+use pve_common::cli::{CommonArgs, ConfirmArgs, NodeArgs};
 
 /// Rebuild the monitoring VM (Prometheus, Alertmanager, Grafana) and prove the stack is healthy.
 ///
@@ -15,6 +15,12 @@ use pve_common::cli::{CommonArgs, ConfirmArgs};
 /// until --deadline; the report names each failed check and why. URLs come from the flags, else from the
 /// homelab's terraform.tfvars (prometheus_url, alertmanager_url, grafana_url, node_exporter_url, or
 /// monitoring_host with the default ports).
+///
+/// Without a mode flag, --from-backup is chosen when the monitoring VM has a backup younger than
+/// --max-age, else --from-terraform; the choice and its reason are logged and in the --json report.
+/// --from-backup reaches the Proxmox node over SSH like restore-vm: host, node and SSH user come from the
+/// flags, else the environment (PVE_HOST, PVE_NODE, PVE_SSH_USER), else the same terraform.tfvars (the host
+/// of `proxmox_endpoint`, `node_name`, `ssh_user`).
 #[derive(Parser, Debug)]
 #[command(
     name = "rebuild-monitoring",
@@ -24,7 +30,8 @@ use pve_common::cli::{CommonArgs, ConfirmArgs};
     group(ArgGroup::new("mode").args(["from_backup", "from_terraform", "verify_only"])),
 )]
 pub struct Args {
-    /// Restore the monitoring VM from a backup (the newest, or VOLID) with restore-vm, start it, verify.
+    /// Restore the monitoring VM from a backup (the newest younger than --max-age, or VOLID) as restore-vm
+    /// does (a save point of the VM first when it exists), start it, verify.
     #[arg(long, value_name = "VOLID", num_args = 0..=1)]
     pub from_backup: Option<Option<String>>,
 
@@ -41,7 +48,8 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub vmid: Option<u32>,
 
-    /// With no mode flag: --from-backup is chosen when a backup younger than this exists.
+    /// With no mode flag: --from-backup is chosen when a backup younger than this exists. --from-backup
+    /// without VOLID refuses a newest backup older than this.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub max_age: Duration,
 
@@ -66,7 +74,8 @@ pub struct Args {
     )]
     pub root: PathBuf,
 
-    /// The homelab's variable file (default: <root>/../terraform.tfvars).
+    /// The homelab's variable file, for the URLs, the VM id and the node (default:
+    /// <root>/../terraform.tfvars).
     #[arg(long, value_name = "FILE")]
     pub tfvars: Option<PathBuf>,
 
@@ -97,6 +106,13 @@ pub struct Args {
     /// How long each check may keep retrying (humantime: 90s, 5m).
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = humantime::parse_duration)]
     pub deadline: Duration,
+
+    /// --from-backup: storage for the restored disks (passed to qmrestore).
+    #[arg(long, value_name = "STORAGE", default_value = restore_vm::config::DEFAULT_STORAGE)]
+    pub storage: String,
+
+    #[command(flatten)]
+    pub node: NodeArgs,
 
     #[command(flatten)]
     pub confirm: ConfirmArgs,

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use pve_common::confirm::ConfirmError;
 use pve_common::exit::Code;
+use pve_common::node::{NodeAccess, NodeError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::ThreadSleeper;
 use pve_common::runner::{Access, LocalCommand, Runner};
@@ -21,7 +23,7 @@ use rebuild_minio::plan;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::backup::{RestoreRequest, VmRestorer};
+use crate::backup::{RestoreRequest, RestoreVm, VmRestorer};
 use crate::verify::{Check, CheckResult, Kind};
 
 /// The JSON schema name of the report.
@@ -74,6 +76,10 @@ pub struct Config {
     pub vmid: Option<u32>,
     /// `--max-age`.
     pub max_age: Duration,
+    /// The Proxmox node (needed by `--from-backup` and the default mode).
+    pub access: Option<NodeAccess>,
+    /// `--storage`.
+    pub storage: String,
     /// The monitoring environment.
     pub env: String,
     /// Its folder (resolved only when Terraform is used).
@@ -126,11 +132,14 @@ impl Config {
             Mode::Auto
         };
         if let Some(v) = args.from_backup.clone().flatten()
-            && (v.is_empty() || !v.contains(':') || v.chars().any(char::is_whitespace))
+            && let Err(e) = pve_common::pve::Volid::parse(&v)
         {
             return Err(UsageError(format!(
-                "--from-backup {v:?}: give a backup volume id (storage:backup/vzdump-qemu-...)"
+                "--from-backup {v:?}: give a backup volume id (storage:backup/vzdump-qemu-...): {e}"
             )));
+        }
+        if let Err(e) = pve_common::pve::validate_storage_id(&args.storage) {
+            return Err(UsageError(format!("--storage: {e}")));
         }
         if !args.target.starts_with("module.") || args.target.len() <= "module.".len() {
             return Err(UsageError(format!(
@@ -207,6 +216,33 @@ impl Config {
                 "--vmid {v}: Proxmox VM ids are 100 to 999999999"
             )));
         }
+        let needs_node = matches!(mode, Mode::Auto | Mode::FromBackup { .. });
+        let access = match pve_common::node::resolve(&args.node, vars.as_ref()) {
+            Ok(a) => Some(a),
+            Err(NodeError::NoHost) if !needs_node => None,
+            Err(e) if needs_node => {
+                return Err(UsageError(format!(
+                    "{}: {e}",
+                    if mode == Mode::Auto {
+                        "no mode given, so a backup of the monitoring VM is looked for on the node \
+                         (or pass --from-terraform or --verify-only)"
+                    } else {
+                        "--from-backup"
+                    }
+                )));
+            }
+            Err(_) => None,
+        };
+        if needs_node && vmid.is_none() {
+            return Err(UsageError(format!(
+                "{} needs the monitoring VM id: --vmid N, or monitoring_vmid in terraform.tfvars",
+                if mode == Mode::Auto {
+                    "no mode given: looking for a backup"
+                } else {
+                    "--from-backup"
+                }
+            )));
+        }
         if args.deadline.is_zero() {
             return Err(UsageError("--deadline must be above 0".to_owned()));
         }
@@ -214,6 +250,8 @@ impl Config {
             mode,
             vmid,
             max_age: args.max_age,
+            access,
+            storage: args.storage.clone(),
             env: args.env.clone(),
             env_dir,
             root: args.root.clone(),
@@ -267,6 +305,10 @@ pub struct RebuildReport {
     pub changes: Vec<String>,
     /// `--from-terraform`: destructive changes outside the target that made the plan unacceptable.
     pub refused_changes: Vec<String>,
+    /// Why this method: the mode flag, or the default mode's choice and its reason.
+    pub reason: Option<String>,
+    /// `from_backup`: what restore-vm did (or would do in a dry-run).
+    pub restore: Option<backup::RestoreOutcome>,
 }
 
 /// The whole report (`--json`).
@@ -300,13 +342,17 @@ fn tool_info() -> ToolInfo {
     ToolInfo::new("rebuild-monitoring", env!("CARGO_PKG_VERSION"))
 }
 
-/// Runs the tool with restore-vm as this build has it (see [`backup`]).
+/// Runs the tool, with restore-vm's library for `--from-backup` (see [`backup`]).
 pub fn run(config: &Config) -> Result<Code> {
-    run_with(config, backup::restorer().as_ref())
+    let restorer = config.access.clone().map(|access| RestoreVm {
+        access,
+        storage: config.storage.clone(),
+    });
+    run_with(config, restorer.as_ref().map(|r| r as &dyn VmRestorer))
 }
 
-/// Runs the tool with `restorer` for `--from-backup`.
-pub fn run_with(config: &Config, restorer: &dyn VmRestorer) -> Result<Code> {
+/// Runs the tool with `restorer` for `--from-backup` and the default mode (`None`: no node configured).
+pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Code> {
     let runner = Runner::new(config.dry_run);
     let mut report = Report {
         schema: SCHEMA,
@@ -324,6 +370,8 @@ pub fn run_with(config: &Config, restorer: &dyn VmRestorer) -> Result<Code> {
             detail: String::new(),
             changes: Vec::new(),
             refused_changes: Vec::new(),
+            reason: None,
+            restore: None,
         },
         checks: Vec::new(),
     };
@@ -332,41 +380,36 @@ pub fn run_with(config: &Config, restorer: &dyn VmRestorer) -> Result<Code> {
             report.rebuild.detail = "--verify-only: nothing rebuilt".to_owned();
             Ok(())
         }
-        Mode::FromTerraform => from_terraform(config, &runner, &mut report.rebuild),
-        Mode::FromBackup { volid } => from_backup(
-            config,
-            &runner,
-            restorer,
-            volid.clone(),
-            &mut report.rebuild,
-        ),
-        Mode::Auto => {
-            let vmid = config.vmid;
-            match vmid.map(|v| restorer.recent_backup(v, config.max_age)) {
-                None => Err(anyhow::anyhow!(
-                    "no mode given and no monitoring VM id (--vmid or monitoring_vmid in terraform.tfvars) to look for \
-                     a backup; pass --from-terraform, --from-backup or --verify-only"
-                )),
-                Some(Err(e)) => {
-                    Err(e
-                        .context("no mode given: looking for a recent backup of the monitoring VM"))
-                }
-                Some(Ok(Some(b))) => from_backup(
-                    config,
-                    &runner,
-                    restorer,
-                    Some(b.volid),
-                    &mut report.rebuild,
-                ),
-                Some(Ok(None)) => {
-                    pve_common::info!(
-                        "no backup younger than {}: rebuilding from Terraform",
-                        humantime::format_duration(config.max_age)
-                    );
-                    from_terraform(config, &runner, &mut report.rebuild)
+        Mode::FromTerraform => {
+            report.rebuild.reason = Some("--from-terraform".to_owned());
+            from_terraform(config, &runner, &mut report.rebuild)
+        }
+        Mode::FromBackup { volid } => {
+            report.rebuild.reason = Some("--from-backup".to_owned());
+            from_backup(
+                config,
+                &runner,
+                restorer,
+                volid.clone(),
+                &mut report.rebuild,
+            )
+        }
+        Mode::Auto => match choose(config, restorer) {
+            Err(e) => {
+                report.rebuild.method = "from_backup";
+                Err(e)
+            }
+            Ok(Choice { backup, reason }) => {
+                pve_common::info!("{reason}");
+                report.rebuild.reason = Some(reason);
+                match backup {
+                    Some(volid) => {
+                        from_backup(config, &runner, restorer, Some(volid), &mut report.rebuild)
+                    }
+                    None => from_terraform(config, &runner, &mut report.rebuild),
                 }
             }
-        }
+        },
     };
     if let Err(e) = rebuilt {
         if report.rebuild.status != "refused" {
@@ -418,34 +461,116 @@ pub fn run_with(config: &Config, restorer: &dyn VmRestorer) -> Result<Code> {
     Ok(if failed { Code::Failure } else { Code::Success })
 }
 
+/// The default mode's decision: restore `backup`, or (None) apply Terraform; and why.
+struct Choice {
+    backup: Option<String>,
+    reason: String,
+}
+
+fn choose(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Choice> {
+    let (Some(vmid), Some(restorer)) = (config.vmid, restorer) else {
+        bail!(
+            "no mode given and no monitoring VM id or Proxmox node to look for a backup; \
+             pass --from-terraform, --from-backup or --verify-only"
+        );
+    };
+    let max_age = humantime::format_duration(config.max_age);
+    let newest = restorer
+        .newest_backup(vmid)
+        .context("no mode given: looking for a recent backup of the monitoring VM")?;
+    let Some(b) = newest else {
+        return Ok(Choice {
+            reason: format!(
+                "no mode given: VM {vmid} has no backup on any backup storage: rebuilding from \
+                 Terraform (--from-terraform)"
+            ),
+            backup: None,
+        });
+    };
+    let recent = b.is_recent(config.max_age);
+    Ok(Choice {
+        reason: format!(
+            "no mode given: the newest backup of VM {vmid}, {} ({}), is {} old, {} than --max-age \
+             {max_age}: {}",
+            b.volid,
+            b.date,
+            humantime::format_duration(Duration::from_secs(b.age_seconds)),
+            if recent { "younger" } else { "older" },
+            if recent {
+                "restoring from it (--from-backup)"
+            } else {
+                "rebuilding from Terraform (--from-terraform)"
+            }
+        ),
+        backup: recent.then_some(b.volid),
+    })
+}
+
 fn from_backup(
     config: &Config,
     runner: &Runner,
-    restorer: &dyn VmRestorer,
+    restorer: Option<&dyn VmRestorer>,
     volid: Option<String>,
     out: &mut RebuildReport,
 ) -> Result<()> {
     out.method = "from_backup";
-    let Some(vmid) = config.vmid else {
+    let (Some(vmid), Some(restorer)) = (config.vmid, restorer) else {
         bail!(
-            "--from-backup needs the monitoring VM id: --vmid N, or monitoring_vmid in terraform.tfvars"
+            "--from-backup needs the monitoring VM id (--vmid N, or monitoring_vmid in terraform.tfvars) \
+             and the Proxmox node (--host, PVE_HOST, or proxmox_endpoint in terraform.tfvars)"
         );
     };
-    let outcome = restorer.restore(
-        &RestoreRequest {
-            vmid,
-            volid,
-            max_age: config.max_age,
-            yes: config.yes,
-        },
-        runner,
-    )?;
+    let outcome = restorer
+        .restore(
+            &RestoreRequest {
+                vmid,
+                volid,
+                max_age: config.max_age,
+                yes: config.yes,
+            },
+            runner,
+        )
+        .inspect_err(|e| {
+            let declined = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<ConfirmError>(),
+                    Some(ConfirmError::NoTerminal { .. } | ConfirmError::Declined { .. })
+                )
+            });
+            if declined {
+                out.status = "refused";
+            }
+        })?;
     out.status = if config.dry_run { "planned" } else { "ok" };
-    out.detail = format!(
-        "VM {vmid} restored from {}{}",
-        outcome.backup.volid,
-        if outcome.started { " and started" } else { "" }
-    );
+    out.detail = if config.dry_run {
+        format!(
+            "would restore VM {vmid} on node {} from {}{} and start it",
+            outcome.node,
+            outcome.backup.volid,
+            if outcome.overwrite {
+                " after a save point of the existing VM"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!(
+            "VM {vmid} on node {} restored from {}{}{}",
+            outcome.node,
+            outcome.backup.volid,
+            match &outcome.save_point {
+                Some(sp) => format!(" (save point of the old VM: {sp})"),
+                None => String::new(),
+            },
+            if outcome.started { " and started" } else { "" }
+        )
+    };
+    if config.dry_run {
+        pve_common::info!("[dry-run] {}", out.detail);
+    } else {
+        pve_common::success!("{}", out.detail);
+    }
+    out.restore = Some(outcome);
     Ok(())
 }
 

@@ -1,12 +1,16 @@
 //! Integration tests of the `rebuild-monitoring` binary: verification against the bed's real Debian
 //! Prometheus, Alertmanager and node_exporter (Grafana is not installable here: a small local HTTP
-//! responder answers its `/api/health`), and `--from-terraform` with a fixture environment.
+//! responder answers its `/api/health`), `--from-terraform` with a fixture environment, and `--from-backup`
+//! (and the default mode's choice) against the simulated Proxmox node behind a real sshd.
 #![allow(clippy::unwrap_used)]
 
+#[path = "cli/node.rs"]
+mod node;
 #[path = "cli/stack.rs"]
 mod stack;
 
 use assert_cmd::Command;
+use node::Node;
 use serde_json::Value;
 use stack::Stack;
 
@@ -17,48 +21,67 @@ fn bin() -> Command {
         "ALERTMANAGER_URL",
         "GRAFANA_URL",
         "NODE_EXPORTER_URL",
+        "PVE_HOST",
+        "PVE_NODE",
+        "PVE_SSH_USER",
+        "PVE_SSH_CONFIG",
+        "PVE_SSH_TRANSPORT",
+        "SSH_AUTH_SOCK",
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("NO_COLOR", "1");
+    cmd.env("NO_COLOR", "1")
+        .env("RESTORE_VM_RETRY_DELAY_MS", "10");
     cmd
 }
 
-fn run(stack: &Stack, args: &[&str]) -> (i32, Value, String) {
-    let out = bin()
+/// A run against the stack and the simulated node.
+fn run_on(stack: &Stack, node: &Node, args: &[&str]) -> (i32, Value, String) {
+    let mut cmd = bin();
+    cmd.env("HOME", node.home()).args(node.args());
+    run_cmd(cmd, stack, args)
+}
+
+/// The journal as `qm start`-style words: the command, and its subcommand for qm.
+fn commands(node: &Node) -> Vec<String> {
+    node.journal()
+        .iter()
+        .map(|argv| match argv[0].as_str() {
+            "qm" => format!("qm {}", argv[1]),
+            other => other.to_owned(),
+        })
+        .collect()
+}
+
+const DAY: i64 = 86_400;
+
+/// A `--json` run with the stack's URLs.
+fn run_cmd(mut cmd: Command, stack: &Stack, args: &[&str]) -> (i32, Value, String) {
+    let out = cmd
         .args(stack.url_args())
         .arg("--json")
         .args(args)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let doc: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stderr}"));
-    assert_eq!(doc["schema"], "pve-rebuild-monitoring/v1");
-    (out.status.code().unwrap_or(-1), doc, stderr)
+    testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1")
+}
+
+fn run(stack: &Stack, args: &[&str]) -> (i32, Value, String) {
+    run_cmd(bin(), stack, args)
 }
 
 fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {doc:#}"))
+    testbed::tool::named(doc, "checks", name)
 }
 
 #[test]
 fn help_and_version_exit_0() {
-    bin()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("Usage: rebuild-monitoring"));
-    bin()
-        .arg("--version")
-        .assert()
-        .success()
-        .stdout(predicates::str::contains(env!("CARGO_PKG_VERSION")));
+    testbed::tool::assert_help_and_version(
+        &bin().arg("--help").output().unwrap(),
+        &bin().arg("--version").output().unwrap(),
+        "rebuild-monitoring",
+        env!("CARGO_PKG_VERSION"),
+    );
 }
 
 #[test]
@@ -246,15 +269,207 @@ fn from_terraform_dry_run_and_refusal_change_nothing() {
 }
 
 #[test]
-fn from_backup_is_not_available_in_this_build() {
+fn default_mode_restores_a_recent_backup_with_a_save_point_then_verifies() {
+    let stack = Stack::start();
+    let node = Node::start(&[2 * 3600, 3 * DAY]);
+    let (code, doc, stderr) = run_on(&stack, &node, &["--yes", "--deadline", "60s"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["mode"]["kind"], "auto");
+    assert_eq!(doc["rebuild"]["method"], "from_backup");
+    assert_eq!(doc["rebuild"]["status"], "ok", "{doc:#}");
+    let reason = doc["rebuild"]["reason"].as_str().unwrap();
+    assert!(reason.contains("younger than --max-age 7days"), "{reason}");
+    assert!(
+        stderr.contains(reason),
+        "the choice is on stderr too: {stderr}"
+    );
+    // The save point, the restore of the newest backup, the start: in this order, nothing else.
+    assert_eq!(
+        commands(&node),
+        ["vzdump", "qm shutdown", "qmrestore", "qm start"],
+        "{:?}",
+        node.journal()
+    );
+    let journal = node.journal();
+    let restore = &doc["rebuild"]["restore"];
+    assert_eq!(journal[2][1], restore["backup"]["volid"].as_str().unwrap());
+    assert!(reason.contains(restore["backup"]["volid"].as_str().unwrap()));
+    assert!(restore["backup"]["age_seconds"].as_u64().unwrap() < 3 * 3600);
+    assert_eq!(
+        &journal[2][2..],
+        ["111", "--storage", "local-lvm", "--force", "1"]
+    );
+    let save_point = restore["save_point"].as_str().unwrap();
+    assert!(
+        save_point.starts_with("local:backup/vzdump-qemu-111-"),
+        "{save_point}"
+    );
+    assert!(
+        restore["save_point_restore_command"]
+            .as_str()
+            .unwrap()
+            .contains(save_point)
+    );
+    assert_eq!(restore["started"], true);
+    // Then the stack was verified against the real daemons.
+    assert_eq!(doc["outcome"], "ok");
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 6);
+    assert!(
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn from_backup_dry_run_says_what_it_would_do_and_changes_nothing() {
     let stack = Stack::start_without_daemons();
-    let (code, doc, stderr) = run(&stack, &["--from-backup", "--vmid", "111"]);
+    let node = Node::start(&[3600]);
+    let (code, doc, stderr) = run_on(&stack, &node, &["--from-backup", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "would_rebuild");
+    assert_eq!(doc["rebuild"]["status"], "planned");
+    assert_eq!(doc["rebuild"]["reason"], "--from-backup");
+    assert!(node.journal().is_empty(), "{:?}", node.journal());
+    for would in [
+        "[dry-run] would run: vzdump 111 --storage local",
+        "[dry-run] would run: qm shutdown 111",
+        "[dry-run] would run: qmrestore local:backup/vzdump-qemu-111-",
+    ] {
+        assert!(stderr.contains(would), "{would}: {stderr}");
+    }
+    assert!(doc["rebuild"]["restore"]["save_point"].is_null());
+    assert!(doc["checks"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn from_backup_without_yes_and_without_a_terminal_is_refused() {
+    let stack = Stack::start_without_daemons();
+    let node = Node::start(&[3600]);
+    // setsid: no controlling terminal to ask on, whatever runs the tests.
+    let out = testbed::process::command("setsid")
+        .arg("-w")
+        .arg(env!("CARGO_BIN_EXE_rebuild-monitoring"))
+        .env("HOME", node.home())
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .args(stack.url_args())
+        .args(node.args())
+        .args(["--from-backup", "--json"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (code, doc, stderr) = testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1");
     assert_eq!(code, 1, "{stderr}");
+    assert_eq!(doc["outcome"], "refused", "{doc:#}");
+    assert_eq!(doc["rebuild"]["status"], "refused");
+    assert!(stderr.contains("pass --yes"), "{stderr}");
+    assert!(node.journal().is_empty(), "{:?}", node.journal());
+}
+
+#[test]
+fn default_mode_falls_back_to_terraform_without_a_recent_backup() {
+    let stack = Stack::start_without_daemons();
+    let env = stack::TfEnv::new();
+    let root = env.root().to_str().unwrap().to_owned();
+    for (ages, why) in [
+        (&[10 * DAY][..], "older than --max-age 7days"),
+        (&[][..], "has no backup"),
+    ] {
+        let node = Node::start(ages);
+        let (code, doc, stderr) = run_on(&stack, &node, &["--dry-run", "--root", &root]);
+        assert_eq!(code, 0, "{stderr}\n{doc:#}");
+        assert_eq!(doc["rebuild"]["method"], "from_terraform", "{doc:#}");
+        assert_eq!(doc["rebuild"]["status"], "planned");
+        let reason = doc["rebuild"]["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{reason}");
+        assert!(stderr.contains(reason), "{stderr}");
+        assert!(node.journal().is_empty());
+    }
+    // A shorter --max-age turns a recent enough backup down too.
+    let node = Node::start(&[2 * DAY]);
+    let (_, doc, _) = run_on(
+        &stack,
+        &node,
+        &["--dry-run", "--root", &root, "--max-age", "1d"],
+    );
+    assert_eq!(doc["rebuild"]["method"], "from_terraform", "{doc:#}");
+    assert!(!env.has_state(), "dry-runs wrote a state");
+}
+
+#[test]
+fn from_backup_refuses_a_backup_older_than_max_age() {
+    let stack = Stack::start_without_daemons();
+    let node = Node::start(&[10 * DAY]);
+    let (code, doc, stderr) = run_on(&stack, &node, &["--from-backup", "--yes"]);
+    assert_eq!(code, 1, "{stderr}\n{doc:#}");
     assert_eq!(doc["outcome"], "failed");
     assert_eq!(doc["rebuild"]["method"], "from_backup");
-    assert!(stderr.contains("restore-vm library pending"), "{stderr}");
+    let detail = doc["rebuild"]["detail"].as_str().unwrap();
+    assert!(detail.contains("older than 7days"), "{detail}");
+    assert!(node.journal().is_empty());
     assert!(
         doc["checks"].as_array().unwrap().is_empty(),
         "no fake success"
     );
+}
+
+#[test]
+fn node_settings_are_usage_errors_before_any_connection() {
+    let urls = [
+        "--prometheus-url=http://127.0.0.1:1",
+        "--alertmanager-url=http://127.0.0.1:1",
+        "--grafana-url=http://127.0.0.1:1",
+        "--node-exporter-url=http://127.0.0.1:1",
+    ];
+    let root = tempfile::tempdir().unwrap();
+    for args in [
+        &["--from-backup", "--vmid", "111"][..],
+        &["--vmid", "111"][..],
+        &["--from-backup", "--host", "127.0.0.1"][..],
+        &[
+            "--from-backup",
+            "--vmid",
+            "111",
+            "--host",
+            "-oProxyCommand=x",
+        ][..],
+        &[
+            "--from-backup",
+            "--vmid",
+            "111",
+            "--host",
+            "h",
+            "--node",
+            "bad node",
+        ][..],
+    ] {
+        bin()
+            .current_dir(root.path())
+            .args(["--root", root.path().to_str().unwrap()])
+            .args(urls)
+            .args(args)
+            .assert()
+            .code(64);
+    }
+    // The node's host comes from the same terraform.tfvars as the URLs.
+    std::fs::create_dir(root.path().join("environments")).unwrap();
+    std::fs::write(
+        root.path().join("terraform.tfvars"),
+        "proxmox_endpoint = \"https://127.0.0.1:1/api2/json\"\nnode_name = \"pve\"\nmonitoring_vmid = 111\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["--root", root.path().join("environments").to_str().unwrap()])
+        .args(urls)
+        .args(["--from-backup", "--port", "1", "--json"])
+        .output()
+        .unwrap();
+    let (code, doc, stderr) = testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1");
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(doc["vmid"], 111);
+    assert!(stderr.contains("127.0.0.1"), "{stderr}");
 }

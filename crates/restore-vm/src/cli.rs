@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::{CommonArgs, ConfirmArgs};
+use pve_common::cli::{CommonArgs, ConfirmArgs, NodeArgs};
 
 /// Restore a Proxmox VM or LXC container from a vzdump backup over SSH, with a save point first.
 ///
@@ -44,17 +44,13 @@ pub struct Args {
 
     /// Storage for the restored disks (always passed to qmrestore/pct restore; Proxmox's default `local`
     /// is rarely right).
-    #[arg(long, value_name = "STORAGE", default_value = "local-lvm")]
+    #[arg(long, value_name = "STORAGE", default_value = crate::config::DEFAULT_STORAGE)]
     pub storage: String,
 
     /// Backup storage for the save point (default: the chosen backup's storage when it is a file storage,
     /// else the first active storage holding backups).
     #[arg(long, value_name = "STORAGE")]
     pub save_storage: Option<String>,
-
-    /// The Proxmox node name (else PVE_NODE, else tfvars `node_name`, else the only node of the host).
-    #[arg(long, value_name = "NODE")]
-    pub node: Option<String>,
 
     /// Start the guest after the restore (it is started anyway when the old guest was running).
     #[arg(long)]
@@ -76,41 +72,24 @@ pub struct Args {
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 
-    /// The Proxmox host to SSH to (else PVE_HOST, else the host of tfvars `proxmox_endpoint`).
-    #[arg(long, value_name = "HOST")]
-    pub host: Option<String>,
-
-    /// The SSH user (else PVE_SSH_USER, else tfvars `ssh_user`, else ssh_config or `root`).
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-
-    /// The SSH port (else ssh_config, else 22).
-    #[arg(long, value_name = "PORT")]
-    pub port: Option<u16>,
+    #[command(flatten)]
+    pub node: NodeArgs,
 
     /// The Terraform variables file to read host, node and user from (else PVE_TFVARS, else
     /// ./terraform.tfvars when present).
     #[arg(long, value_name = "FILE")]
     pub tfvars: Option<PathBuf>,
 
-    /// The ssh_config file to read (default ~/.ssh/config).
-    #[arg(long, value_name = "FILE", env = "PVE_SSH_CONFIG")]
-    pub ssh_config: Option<PathBuf>,
-
-    /// An SSH identity (private key) file to try after the agent.
-    #[arg(long, value_name = "FILE")]
-    pub identity: Option<PathBuf>,
-
     /// Seconds to wait for the restored guest to run and answer.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_VERIFY_TIMEOUT.as_secs())]
     pub verify_timeout: u64,
 
     /// The TCP port checked on the restored guest's IP.
-    #[arg(long, value_name = "PORT", default_value_t = 22)]
+    #[arg(long, value_name = "PORT", default_value_t = crate::config::DEFAULT_VERIFY_PORT)]
     pub verify_port: u16,
 
     /// Seconds a running target gets to shut down cleanly before it is stopped.
-    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_SHUTDOWN_TIMEOUT.as_secs())]
     pub shutdown_timeout: u64,
 
     #[command(flatten)]

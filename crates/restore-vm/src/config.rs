@@ -5,31 +5,28 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pve_common::node::{self, NodeAccess};
 use pve_common::pve::{self, Volid};
 use pve_common::tfvars::{TfVars, parse_tfvars_file};
 
 use crate::cli::Args;
 
-/// Environment variable for the host.
-pub const ENV_HOST: &str = "PVE_HOST";
-/// Environment variable for the node name.
-pub const ENV_NODE: &str = "PVE_NODE";
-/// Environment variable for the SSH user.
-pub const ENV_USER: &str = "PVE_SSH_USER";
+pub use pve_common::node::{
+    ENV_HOST, ENV_NODE, ENV_USER, TFVARS_ENDPOINT_KEYS, TFVARS_NODE_KEYS, TFVARS_USER_KEYS,
+    endpoint_host,
+};
+
 /// Environment variable for the tfvars file.
 pub const ENV_TFVARS: &str = "PVE_TFVARS";
 
-/// tfvars keys whose value is an endpoint URL (or a bare host); the first present wins.
-pub const TFVARS_ENDPOINT_KEYS: [&str; 4] = [
-    "proxmox_endpoint",
-    "pm_api_url",
-    "proxmox_api_url",
-    "endpoint",
-];
-/// tfvars keys holding the node name.
-pub const TFVARS_NODE_KEYS: [&str; 2] = ["node_name", "proxmox_node"];
-/// tfvars keys holding the SSH user.
-pub const TFVARS_USER_KEYS: [&str; 2] = ["ssh_user", "proxmox_ssh_user"];
+/// `--storage`'s default.
+pub const DEFAULT_STORAGE: &str = "local-lvm";
+/// `--verify-timeout`'s default.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(300);
+/// `--verify-port`'s default.
+pub const DEFAULT_VERIFY_PORT: u16 = 22;
+/// `--shutdown-timeout`'s default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Which backup to restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +37,8 @@ pub enum Selection {
     Volid(Volid),
     /// The newest at or before this node-local wall-clock time.
     At(jiff::civil::DateTime),
+    /// The newest, if it is younger than this (library callers; no flag).
+    NewestWithin(Duration),
 }
 
 /// A usage problem (exit 64).
@@ -62,18 +61,8 @@ pub struct Config {
     pub storage: String,
     /// Storage for the save point.
     pub save_storage: Option<String>,
-    /// Node name, if known before connecting.
-    pub node: Option<String>,
-    /// SSH host.
-    pub host: String,
-    /// SSH user.
-    pub user: Option<String>,
-    /// SSH port.
-    pub port: Option<u16>,
-    /// ssh_config file.
-    pub ssh_config: Option<PathBuf>,
-    /// Identity file.
-    pub identity: Option<PathBuf>,
+    /// The node and how to reach it.
+    pub access: NodeAccess,
     /// --start.
     pub start: bool,
     /// --unique.
@@ -114,28 +103,6 @@ pub fn parse_at(text: &str) -> anyhow::Result<jiff::civil::DateTime> {
     bail!("invalid --at '{text}': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
 }
 
-/// The host part of an endpoint URL (`https://10.0.0.2:8006/api2/json` -> `10.0.0.2`) or a bare host.
-pub fn endpoint_host(value: &str) -> Option<String> {
-    let value = value.trim();
-    if value.contains("://") {
-        let url = url::Url::parse(value).ok()?;
-        return url
-            .host_str()
-            .map(|h| h.trim_matches(['[', ']']).to_owned());
-    }
-    let host = value.split(['/', ':']).next()?.trim();
-    (!host.is_empty()).then(|| host.to_owned())
-}
-
-fn tfvars_first(vars: &TfVars, keys: &[&str]) -> anyhow::Result<Option<String>> {
-    for key in keys {
-        if let Some(v) = vars.get_str(key)? {
-            return Ok(Some(v.to_owned()));
-        }
-    }
-    Ok(None)
-}
-
 fn load_tfvars(explicit: Option<&Path>) -> anyhow::Result<Option<TfVars>> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
@@ -156,6 +123,30 @@ fn load_tfvars(explicit: Option<&Path>) -> anyhow::Result<Option<TfVars>> {
 }
 
 impl Config {
+    /// A restore of the newest backup of `vmid` to itself, with the command line's defaults: no `--force`,
+    /// `--start`, `--yes` or `--dry-run`; verified. For library callers, who change what they need.
+    pub fn new(vmid: u32, access: NodeAccess) -> Config {
+        Config {
+            vmid,
+            target_id: vmid,
+            list: false,
+            selection: Selection::Latest,
+            storage: DEFAULT_STORAGE.to_owned(),
+            save_storage: None,
+            access,
+            start: false,
+            unique: false,
+            verify: true,
+            force: false,
+            yes: false,
+            dry_run: false,
+            json: false,
+            verify_timeout: DEFAULT_VERIFY_TIMEOUT,
+            verify_port: DEFAULT_VERIFY_PORT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+
     /// Checks the arguments; reads the environment and tfvars for what the flags leave open.
     pub fn from_args(args: &Args) -> Result<Config, UsageError> {
         Self::build(args).map_err(UsageError)
@@ -179,44 +170,12 @@ impl Config {
         if let Some(s) = &args.save_storage {
             pve::validate_storage_id(s).context("--save-storage")?;
         }
-        let need_tfvars = args.host.is_none() && env(ENV_HOST).is_none()
-            || args.node.is_none() && env(ENV_NODE).is_none()
-            || args.user.is_none() && env(ENV_USER).is_none();
-        let tfvars = if need_tfvars || args.tfvars.is_some() {
+        let tfvars = if node::needs_tfvars(&args.node) || args.tfvars.is_some() {
             load_tfvars(args.tfvars.as_deref())?
         } else {
             None
         };
-        let from_tf = |keys: &[&str]| -> anyhow::Result<Option<String>> {
-            match &tfvars {
-                Some(v) => tfvars_first(v, keys),
-                None => Ok(None),
-            }
-        };
-        let host = match args.host.clone().or_else(|| env(ENV_HOST)) {
-            Some(h) => h,
-            None => match from_tf(&TFVARS_ENDPOINT_KEYS)? {
-                Some(url) => endpoint_host(&url)
-                    .with_context(|| format!("no host in tfvars endpoint '{url}'"))?,
-                None => bail!(
-                    "no Proxmox host: pass --host, set {ENV_HOST}, or give a terraform.tfvars with proxmox_endpoint (--tfvars)"
-                ),
-            },
-        };
-        if host.starts_with('-') || host.chars().any(char::is_whitespace) {
-            bail!("invalid host '{host}'");
-        }
-        let node = match args.node.clone().or_else(|| env(ENV_NODE)) {
-            Some(n) => Some(n),
-            None => from_tf(&TFVARS_NODE_KEYS)?,
-        };
-        if let Some(n) = &node {
-            pve::validate_node_name(n)?;
-        }
-        let user = match args.user.clone().or_else(|| env(ENV_USER)) {
-            Some(u) => Some(u),
-            None => from_tf(&TFVARS_USER_KEYS)?,
-        };
+        let access = node::resolve(&args.node, tfvars.as_ref())?;
         Ok(Config {
             vmid,
             target_id,
@@ -224,12 +183,7 @@ impl Config {
             selection,
             storage: args.storage.clone(),
             save_storage: args.save_storage.clone(),
-            node,
-            host,
-            user,
-            port: args.port,
-            ssh_config: args.ssh_config.clone(),
-            identity: args.identity.clone(),
+            access,
             start: args.start,
             unique: args.unique,
             verify: !args.no_verify,
@@ -247,20 +201,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoint_hosts() {
-        assert_eq!(
-            endpoint_host("https://10.0.0.2:8006/api2/json").as_deref(),
-            Some("10.0.0.2")
-        );
-        assert_eq!(
-            endpoint_host("https://pve.lan:8006/").as_deref(),
-            Some("pve.lan")
-        );
-        assert_eq!(endpoint_host("pve.lan:8006").as_deref(), Some("pve.lan"));
-        assert_eq!(endpoint_host("").as_deref(), None);
-    }
 
     #[test]
     fn at_times() {

@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use pve_common::exit::Code;
 use pve_common::pve::{GuestType, StorageStatus};
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
+use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, TransportKind};
 
 use config::{Config, Selection};
 use node::{Backup, Node};
@@ -33,13 +33,7 @@ pub const SPACE_FACTOR: f64 = 1.5;
 pub const RETRY_DELAY_ENV: &str = "RESTORE_VM_RETRY_DELAY_MS";
 
 fn ssh_options(cfg: &Config) -> SshOptions {
-    let mut o = SshOptions {
-        config_file: cfg.ssh_config.clone(),
-        ..SshOptions::default()
-    };
-    if let Some(id) = &cfg.identity {
-        o.identity_files.push(id.clone());
-    }
+    let mut o = cfg.access.ssh_options();
     if let Some(ms) = std::env::var(RETRY_DELAY_ENV)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -49,8 +43,63 @@ fn ssh_options(cfg: &Config) -> SshOptions {
     o
 }
 
-/// Runs the tool.
+/// What a run produced, for the caller to print or use.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// `--list`: the node and the VMID's backups, newest first.
+    Listed {
+        /// The node name.
+        node: String,
+        /// The backups.
+        backups: Vec<BackupJson>,
+    },
+    /// A restore, or its dry-run. `result` is `restored`, `dry-run` or `verification-failed`.
+    Restored(Box<Report>),
+}
+
+/// Runs the tool: [`execute`], then prints the list or the report on stdout (text, or JSON with
+/// `--json`). A failed verification is exit 1, named on stderr with the way back to the save point.
 pub fn run(cfg: &Config) -> anyhow::Result<Code> {
+    match execute(cfg)? {
+        Outcome::Listed { node, backups } => {
+            if cfg.json {
+                report::write_list_json(cfg, &node, &backups)?;
+            } else {
+                report::write_list_text(cfg.vmid, &backups)?;
+            }
+            Ok(Code::Success)
+        }
+        Outcome::Restored(report) => {
+            if cfg.json {
+                pve_common::output::ignore_broken_pipe(pve_common::output::write_json(&report))?;
+            } else {
+                pve_common::output::ignore_broken_pipe(pve_common::output::write_stdout(
+                    &report.text(),
+                ))?;
+            }
+            if report.result != "verification-failed" {
+                return Ok(Code::Success);
+            }
+            let msg = report
+                .verification
+                .as_ref()
+                .map(|v| v.message.clone())
+                .unwrap_or_default();
+            let e = report.with_way_back(anyhow::anyhow!(
+                "verification of {} {} failed: {msg}",
+                GuestType::from_subtype(&report.kind).map_or("guest", GuestType::label),
+                cfg.target_id
+            ));
+            pve_common::error!("{e:#}");
+            Ok(Code::Failure)
+        }
+    }
+}
+
+/// The library entry point: lists (`cfg.list`) or restores as the configuration says and returns what it
+/// did, printing nothing on stdout (the plan, progress, warnings and the dry-run echo go to stderr).
+/// Errors after the save point name it and the command that puts the old guest back.
+pub fn execute(cfg: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let runner = Runner::new(cfg.dry_run);
     let options = ssh_options(cfg);
@@ -60,21 +109,14 @@ pub fn run(cfg: &Config) -> anyhow::Result<Code> {
             purpose: "the OpenSSH transport (PVE_SSH_TRANSPORT=openssh)",
         }])?;
     }
-    let mut target = SshTarget::new(&cfg.host);
-    if let Some(u) = &cfg.user {
-        target = target.user(u);
-    }
-    if let Some(p) = cfg.port {
-        target = target.port(p);
-    }
-    let mut ssh = SshClient::new(&runner, &target, options)?;
+    let mut ssh = SshClient::new(&runner, &cfg.access.target(), options)?;
     ssh.check_ssh_access()
         .context("checking SSH access to the Proxmox node")?;
     let mut node = Node {
         ssh,
         name: String::new(),
     };
-    node.name = match &cfg.node {
+    node.name = match &cfg.access.node {
         Some(n) => n.clone(),
         None => {
             #[derive(serde::Deserialize)]
@@ -97,16 +139,24 @@ pub fn run(cfg: &Config) -> anyhow::Result<Code> {
     });
     let backups = node.all_backups(cfg.vmid)?;
     if cfg.list {
-        let list: Vec<BackupJson> = backups.iter().map(|b| BackupJson::new(b, offset)).collect();
-        if cfg.json {
-            report::write_list_json(cfg, &node.name, &list)?;
-        } else {
-            report::write_list_text(cfg.vmid, &list)?;
-        }
-        return Ok(Code::Success);
+        return Ok(Outcome::Listed {
+            backups: backups.iter().map(|b| BackupJson::new(b, offset)).collect(),
+            node: node.name,
+        });
     }
     let backup = select(cfg, &backups, offset)?;
-    restore(cfg, &mut node, backup, offset, started)
+    restore(cfg, &mut node, backup, offset, started).map(|r| Outcome::Restored(Box::new(r)))
+}
+
+/// How old a backup taken at `ctime` (seconds since the epoch) is now; 0 for one from the future.
+pub fn backup_age(ctime: i64) -> Duration {
+    let now = jiff::Timestamp::now().as_second();
+    Duration::from_secs(u64::try_from(now.saturating_sub(ctime)).unwrap_or(0))
+}
+
+/// Whether a backup taken at `ctime` is younger than `max_age` ([`Selection::NewestWithin`]'s rule).
+pub fn is_recent(ctime: i64, max_age: Duration) -> bool {
+    backup_age(ctime) <= max_age
 }
 
 /// Picks the backup the configuration asks for.
@@ -130,6 +180,23 @@ pub fn select<'b>(
                         cfg.vmid, cfg.vmid
                     )
                 })
+        }
+        Selection::NewestWithin(max_age) => {
+            let newest = backups
+                .first()
+                .with_context(|| format!("no backups of {} on any backup storage", cfg.vmid))?;
+            if !is_recent(newest.content.ctime, *max_age) {
+                bail!(
+                    "the newest backup of {} ({}) is {} old, older than {}",
+                    cfg.vmid,
+                    newest.content.volid,
+                    humantime::format_duration(Duration::from_secs(
+                        backup_age(newest.content.ctime).as_secs()
+                    )),
+                    humantime::format_duration(*max_age)
+                );
+            }
+            Ok(newest)
         }
         Selection::At(when) => {
             let limit = when
@@ -300,7 +367,7 @@ fn restore(
     backup: &Backup,
     offset: jiff::tz::Offset,
     started: Instant,
-) -> anyhow::Result<Code> {
+) -> anyhow::Result<Report> {
     let kind = backup.guest_type;
     let volid = backup.content.volid.clone();
     let existing = preflight(cfg, node, backup)?;
@@ -393,15 +460,7 @@ fn restore(
             None => pve_common::info!("save point: (dry-run: not taken)"),
         }
     }
-    let after = |e: anyhow::Error, report: &Report| -> anyhow::Error {
-        match (&report.save_point, &report.save_point_restore_command) {
-            (Some(sp), Some(back)) => e.context(format!(
-                "the old guest is saved in {sp}; to put it back run on node {}: {back}",
-                report.node
-            )),
-            _ => e,
-        }
-    };
+    let after = |e: anyhow::Error, report: &Report| report.with_way_back(e);
 
     // Stop the target.
     let was_running = existing.as_ref().is_some_and(|e| e.running);
@@ -454,29 +513,7 @@ fn restore(
         "restored".into()
     };
     report.duration_seconds = started.elapsed().as_secs_f64();
-    if cfg.json {
-        pve_common::output::ignore_broken_pipe(pve_common::output::write_json(&report))?;
-    } else {
-        pve_common::output::ignore_broken_pipe(pve_common::output::write_stdout(&report.text()))?;
-    }
-    if failed {
-        let msg = report
-            .verification
-            .as_ref()
-            .map(|v| v.message.clone())
-            .unwrap_or_default();
-        let e = after(
-            anyhow::anyhow!(
-                "verification of {} {} failed: {msg}",
-                kind.label(),
-                cfg.target_id
-            ),
-            &report,
-        );
-        pve_common::error!("{e:#}");
-        return Ok(Code::Failure);
-    }
-    Ok(Code::Success)
+    Ok(report)
 }
 
 /// Takes the save point: vzdump of the target to `storage`, then finds the new archive in the listing and

@@ -256,7 +256,7 @@ impl Report {
             action: "restore".into(),
             result: String::new(),
             dry_run: cfg.dry_run,
-            host: cfg.host.clone(),
+            host: cfg.access.host.clone(),
             node: node.to_owned(),
             vmid: cfg.vmid,
             target_id: cfg.target_id,
@@ -271,6 +271,17 @@ impl Report {
             duration_seconds: 0.0,
             warnings: Vec::new(),
             verification: None,
+        }
+    }
+
+    /// `e`, with the save point and the command that puts the old guest back when one was taken.
+    pub fn with_way_back(&self, e: anyhow::Error) -> anyhow::Error {
+        match (&self.save_point, &self.save_point_restore_command) {
+            (Some(sp), Some(back)) => e.context(format!(
+                "the old guest is saved in {sp}; to put it back run on node {}: {back}",
+                self.node
+            )),
+            _ => e,
         }
     }
 

@@ -178,12 +178,7 @@ impl Bed {
     }
 
     fn journal(&self) -> Vec<Vec<String>> {
-        self.state
-            .journal()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.argv)
-            .collect()
+        self.state.journal_argv().unwrap()
     }
 
     fn port(&self) -> String {

@@ -7,9 +7,10 @@ complete -c restore-vm -l node -d 'The Proxmox node name (else PVE_NODE, else tf
 complete -c restore-vm -l host -d 'The Proxmox host to SSH to (else PVE_HOST, else the host of tfvars `proxmox_endpoint`)' -r
 complete -c restore-vm -l user -d 'The SSH user (else PVE_SSH_USER, else tfvars `ssh_user`, else ssh_config or `root`)' -r
 complete -c restore-vm -l port -d 'The SSH port (else ssh_config, else 22)' -r
-complete -c restore-vm -l tfvars -d 'The Terraform variables file to read host, node and user from (else PVE_TFVARS, else ./terraform.tfvars when present)' -r -F
 complete -c restore-vm -l ssh-config -d 'The ssh_config file to read (default ~/.ssh/config)' -r -F
 complete -c restore-vm -l identity -d 'An SSH identity (private key) file to try after the agent' -r -F
+complete -c restore-vm -l known-hosts -d 'The known_hosts file the node\'s host key is checked against (else ssh_config\'s UserKnownHostsFile, else ~/.ssh/known_hosts)' -r -F
+complete -c restore-vm -l tfvars -d 'The Terraform variables file to read host, node and user from (else PVE_TFVARS, else ./terraform.tfvars when present)' -r -F
 complete -c restore-vm -l verify-timeout -d 'Seconds to wait for the restored guest to run and answer' -r
 complete -c restore-vm -l verify-port -d 'The TCP port checked on the restored guest\'s IP' -r
 complete -c restore-vm -l shutdown-timeout -d 'Seconds a running target gets to shut down cleanly before it is stopped' -r
@@ -23,6 +24,7 @@ complete -c restore-vm -l unique -d 'Give the restored guest new MAC addresses (
 complete -c restore-vm -l no-verify -d 'Skip the check that the restored guest runs and answers'
 complete -c restore-vm -l force -d 'Allow overwriting an existing guest (after the save point). It does not skip the confirmation: use --yes for that'
 complete -c restore-vm -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
+complete -c restore-vm -l accept-new-host-key -d 'Record the node\'s host key when known_hosts has none for it (a changed key is always refused)'
 complete -c restore-vm -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
 complete -c restore-vm -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c restore-vm -s v -l verbose -d 'Say more on stderr (commands run, timings)'

@@ -319,6 +319,24 @@ fn start_node(dir: &Path, state: &mut BedState) -> Result<()> {
     Ok(())
 }
 
+/// A real sshd on loopback serving the simulated node whose state is `sim_state`: `pve-sim` (built next to
+/// the running binary) is linked under `bin_dir` as every Proxmox command and put first in the session's
+/// `PATH`. Connect with the returned harness's alias and `ssh_config`, or its host, port, user, client key
+/// and known_hosts.
+pub fn node_sshd(sim_state: &Path, bin_dir: &Path) -> Result<crate::sshd::Sshd> {
+    std::fs::create_dir_all(bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
+    let pve_sim = sibling_binary("pve-sim")?;
+    for name in crate::sim::COMMANDS {
+        std::os::unix::fs::symlink(&pve_sim, bin_dir.join(name))
+            .with_context(|| format!("linking {name}"))?;
+    }
+    crate::sshd::Sshd::start_with(
+        crate::sshd::SshdOptions::new()
+            .path_prefix(bin_dir)
+            .env("PVE_SIM_STATE", sim_state.display().to_string()),
+    )
+}
+
 /// The body of `testbed node-daemon`: a standard node (storages `local` and `local-lvm`), a small homelab
 /// of guests with one real backup each, served by sshd with the simulator first in `PATH`. Writes
 /// `ready.json` (a [`NodeInfo`]) and then serves until killed; the sshd harness's lifeline stops sshd
@@ -392,18 +410,7 @@ pub fn serve_node(node_dir: &Path) -> Result<()> {
             &sim::fixtures::BackupOptions::default(),
         )?;
     }
-    let bin_dir = node_dir.join("bin");
-    std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
-    let pve_sim = sibling_binary("pve-sim")?;
-    for name in sim::COMMANDS {
-        std::os::unix::fs::symlink(&pve_sim, bin_dir.join(name))
-            .with_context(|| format!("linking {name}"))?;
-    }
-    let sshd = crate::sshd::Sshd::start_with(
-        crate::sshd::SshdOptions::new()
-            .path_prefix(&bin_dir)
-            .env("PVE_SIM_STATE", sim_dir.display().to_string()),
-    )?;
+    let sshd = node_sshd(&sim_dir, &node_dir.join("bin"))?;
     let info = NodeInfo {
         host: sshd.host().to_owned(),
         port: sshd.port(),

@@ -4,7 +4,8 @@
 //! loopback ports), [`s3`] (a moto S3 server and a small signed client), [`terraform`] (fixture
 //! environments with an S3 or local backend, drift and lock injection), [`monitoring`] (node_exporter,
 //! Alertmanager, Prometheus), [`sshd`] (a real OpenSSH server on loopback with fault knobs), [`sim`] (the
-//! simulated Proxmox CLI and its state directory) and [`bed`] (everything at once, for the `testbed` command).
+//! simulated Proxmox CLI and its state directory), [`bed`] (everything at once, for the `testbed` command)
+//! and [`tool`] (reading a tool's run in its integration tests).
 
 pub mod bed;
 pub mod http;
@@ -15,3 +16,4 @@ pub mod s3;
 pub mod sim;
 pub mod sshd;
 pub mod terraform;
+pub mod tool;

@@ -747,6 +747,11 @@ impl State {
             .collect()
     }
 
+    /// The command lines of all journal entries, in order (`argv[0]` the command: `qmrestore`, `qm`...).
+    pub fn journal_argv(&self) -> Result<Vec<Vec<String>>> {
+        Ok(self.journal()?.into_iter().map(|e| e.argv).collect())
+    }
+
     /// Appends a journal entry (caller holds the lock).
     pub fn append_journal(&self, argv: &[String], exit: Option<i32>) -> Result<JournalEntry> {
         let seq = self.journal()?.last().map_or(1, |e| e.seq + 1);
