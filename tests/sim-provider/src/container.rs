@@ -9,18 +9,21 @@
 use tf_provider::value::ValueAny;
 
 use crate::mapping::{
-    bit, ensure_ip_config, ensure_single, flag, ip_config_block, mac_for, num, read_common,
-    startup_block, str_or_empty, sub, volume_on, write_common,
+    bit, common_attributes, ensure_ip_config, ensure_single, flag, ip_config_block, mac_for, num,
+    read_common, startup_block, str_or_empty, sub, volume_on, write_common,
 };
 use crate::resource::GuestMapping;
 use crate::simstate::{Guest, prop, size_gb};
 use crate::spec::{
-    BlockSpec, Kind, block, computed, default_bool, default_num, default_str, element, get,
-    get_bool, get_num, get_str, list_len, optional, optional_computed, required, s, set,
+    BlockSpec, Kind, block, default_bool, default_num, default_str, element, get, get_bool,
+    get_num, get_str, list_len, optional, optional_computed, required, s, set,
 };
 
 /// The container resource's mapping.
 pub struct Container;
+
+/// bpg's name for `onboot` on containers.
+const ON_BOOT: &str = "start_on_boot";
 
 impl GuestMapping for Container {
     const TYPE: &'static str = "lxc";
@@ -31,16 +34,10 @@ impl GuestMapping for Container {
         block(
             "",
             0,
-            vec![
-                computed("id", Kind::Str),
-                optional_computed("node_name", Kind::Str).force_new(),
-                optional_computed("vm_id", Kind::Num).force_new(),
-                default_str("description", ""),
-                optional("tags", Kind::StrList).unordered(),
-                default_bool("started", true),
-                default_bool("start_on_boot", true),
-                default_bool("unprivileged", false).force_new(),
-            ],
+            common_attributes(
+                ON_BOOT,
+                vec![default_bool("unprivileged", false).force_new()],
+            ),
             vec![
                 block(
                     "clone",
@@ -112,7 +109,7 @@ impl GuestMapping for Container {
 
     fn apply(state: &mut ValueAny, prior: Option<&ValueAny>, guest: &mut Guest) {
         let vmid = guest.vmid;
-        write_common(guest, state, "start_on_boot");
+        write_common(guest, state, ON_BOOT);
         guest.set(
             "unprivileged",
             bit(get_bool(state, "unprivileged").unwrap_or(false)),
@@ -187,7 +184,7 @@ impl GuestMapping for Container {
     fn refresh(prior: &ValueAny, guest: &Guest, full: bool) -> ValueAny {
         let spec = Self::spec();
         let mut st = prior.clone();
-        read_common(&mut st, &spec, guest, full, "start_on_boot");
+        read_common(&mut st, &spec, guest, full, ON_BOOT);
         set(
             &mut st,
             "unprivileged",

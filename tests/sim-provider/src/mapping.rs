@@ -4,9 +4,25 @@ use tf_provider::value::ValueAny;
 
 use crate::simstate::{Guest, parse_props, url_decode, url_encode};
 use crate::spec::{
-    self, BlockSpec, block, default_num, default_str, get, get_bool, get_num, get_str, get_strs,
-    list_len, set,
+    self, AttrSpec, BlockSpec, Kind, block, computed, default_bool, default_num, default_str, get,
+    get_bool, get_num, get_str, get_strs, list_len, optional, optional_computed, set,
 };
+
+/// The attributes [`write_common`] and [`read_common`] handle, with their bpg defaults (`vm_id` and
+/// `node_name` force a replacement), then `more`.
+pub fn common_attributes(on_boot_attr: &'static str, more: Vec<AttrSpec>) -> Vec<AttrSpec> {
+    let mut attributes = vec![
+        computed("id", Kind::Str),
+        optional_computed("node_name", Kind::Str).force_new(),
+        optional_computed("vm_id", Kind::Num).force_new(),
+        default_str("description", ""),
+        optional("tags", Kind::StrList).unordered(),
+        default_bool("started", true),
+        default_bool(on_boot_attr, true),
+    ];
+    attributes.extend(more);
+    attributes
+}
 
 /// The `startup` block both guest types have (bpg: -1 means unset).
 pub fn startup_block() -> BlockSpec {

@@ -9,18 +9,22 @@
 use tf_provider::value::ValueAny;
 
 use crate::mapping::{
-    bit, decode_keys, encode_keys, ensure_ip_config, ensure_single, ip_config_block, mac_for,
-    nonempty, num, read_common, startup_block, str_or_empty, sub, volume_on, write_common,
+    bit, common_attributes, decode_keys, encode_keys, ensure_ip_config, ensure_single,
+    ip_config_block, mac_for, nonempty, num, read_common, startup_block, str_or_empty, sub,
+    volume_on, write_common,
 };
 use crate::resource::GuestMapping;
 use crate::simstate::{Guest, parse_props, prop, size_gb};
 use crate::spec::{
-    BlockSpec, Kind, block, computed, default_bool, default_num, default_str, get, get_bool,
-    get_num, get_str, get_strs, list_len, optional, optional_computed, required, s, set, strs,
+    BlockSpec, Kind, block, default_bool, default_num, default_str, get, get_bool, get_num,
+    get_str, get_strs, list_len, optional, optional_computed, required, s, set, strs,
 };
 
 /// The VM resource's mapping.
 pub struct Vm;
+
+/// bpg's name for `onboot` on VMs.
+const ON_BOOT: &str = "on_boot";
 
 /// Disk interfaces, in the order a full read lists them.
 const DISK_BUSES: [&str; 4] = ["scsi", "virtio", "sata", "ide"];
@@ -47,20 +51,16 @@ impl GuestMapping for Vm {
         block(
             "",
             0,
-            vec![
-                computed("id", Kind::Str),
-                optional_computed("node_name", Kind::Str).force_new(),
-                optional_computed("vm_id", Kind::Num).force_new(),
-                default_str("name", ""),
-                default_str("description", ""),
-                optional("tags", Kind::StrList).unordered(),
-                default_bool("started", true),
-                default_bool("on_boot", true),
-                default_str("bios", "seabios"),
-                default_str("machine", ""),
-                default_str("scsi_hardware", "virtio-scsi-pci"),
-                default_bool("stop_on_destroy", false),
-            ],
+            common_attributes(
+                ON_BOOT,
+                vec![
+                    default_str("name", ""),
+                    default_str("bios", "seabios"),
+                    default_str("machine", ""),
+                    default_str("scsi_hardware", "virtio-scsi-pci"),
+                    default_bool("stop_on_destroy", false),
+                ],
+            ),
             vec![
                 block(
                     "agent",
@@ -157,7 +157,7 @@ impl GuestMapping for Vm {
     fn apply(state: &mut ValueAny, prior: Option<&ValueAny>, guest: &mut Guest) {
         let vmid = guest.vmid;
         guest.set_opt("name", nonempty(get_str(state, "name")));
-        write_common(guest, state, "on_boot");
+        write_common(guest, state, ON_BOOT);
         if let Some(n) = get_num(state, "memory.0.dedicated") {
             guest.set("memory", n.to_string());
             let floating = get_num(state, "memory.0.floating").unwrap_or(0);
@@ -316,7 +316,7 @@ impl GuestMapping for Vm {
     fn refresh(prior: &ValueAny, guest: &Guest, full: bool) -> ValueAny {
         let spec = Self::spec();
         let mut st = prior.clone();
-        read_common(&mut st, &spec, guest, full, "on_boot");
+        read_common(&mut st, &spec, guest, full, ON_BOOT);
         set(&mut st, "name", str_or_empty(guest, "name"));
         if ensure_single(&mut st, &spec, "memory", full) {
             let dedicated = num(guest, "memory").unwrap_or(512);
