@@ -208,7 +208,10 @@ pub fn pve_sim_binary() -> Result<PathBuf> {
         return Ok(found);
     }
     BUILT
-        .get_or_init(|| build_pve_sim().map_err(|e| format!("{e:#}")))
+        .get_or_init(|| {
+            sim_provider::harness::cargo_build_binary("testbed", "pve-sim")
+                .map_err(|e| format!("{e:#}"))
+        })
         .clone()
         .map_err(|e| anyhow::anyhow!(e))
 }
@@ -238,54 +241,6 @@ fn fresh_sibling(name: &str, src_dir: &str) -> Option<PathBuf> {
         .filter_map(|p| newest(p))
         .max()?;
     (sources <= built).then_some(binary)
-}
-
-fn build_pve_sim() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = process::command(cargo);
-    // Variables cargo sets for a test process; build scripts watching them would rebuild each time.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if [
-            "CARGO_PKG_",
-            "CARGO_BIN_",
-            "CARGO_MANIFEST_",
-            "CARGO_CRATE_",
-            "CARGO_TARGET_TMPDIR",
-            "CARGO_PRIMARY_PACKAGE",
-            "CARGO_RUSTC_CURRENT_DIR",
-            "OUT_DIR",
-        ]
-        .iter()
-        .any(|p| name.starts_with(p))
-        {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    let output = cmd
-        .args([
-            "build",
-            "-p",
-            "testbed",
-            "--bin",
-            "pve-sim",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .context("running cargo build for pve-sim")?;
-    if !output.status.success() {
-        bail!(
-            "cargo build of pve-sim failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "pve-sim")
-        .and_then(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .context("cargo build did not report the pve-sim executable")
 }
 
 /// Writes `sim_override.tf` into every environment under `root` (a [`copy_fixtures`] tree), pinning
