@@ -184,6 +184,29 @@ impl Bed {
     fn port(&self) -> String {
         self.sshd.port().to_string()
     }
+
+    /// `restore-vm <args>` against the bed, run to completion.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// [`Bed::run`], which must succeed.
+    fn ok(&self, args: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    }
+
+    /// [`Bed::run`], which must fail (exit 1) saying each of `needles` on stderr.
+    fn fails(&self, args: &[&str], needles: &[&str]) -> std::process::Output {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        for needle in needles {
+            assert!(err.contains(needle), "missing {needle:?}: {err}");
+        }
+        out
+    }
 }
 
 fn stdout_json(out: &std::process::Output) -> Value {
@@ -261,12 +284,7 @@ fn usage_errors_exit_64_before_connecting() {
 #[test]
 fn list_covers_every_storage_newest_first_with_pbs_state() {
     let bed = bed();
-    let out = bed
-        .cmd()
-        .args(["100", "--list", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&["100", "--list", "--json"]);
     let doc = stdout_json(&out);
     assert_eq!(doc["schema"], "pve-restore-vm/v1");
     let list = doc["backups"].as_array().unwrap();
@@ -284,8 +302,7 @@ fn list_covers_every_storage_newest_first_with_pbs_state() {
     assert_eq!(list[3]["date"], "2026-11-20 02:00:00");
     assert!(list.iter().all(|b| b["type"] == "qemu"));
     // Text table, and an LXC guest.
-    let out = bed.cmd().args(["101", "--list"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&["101", "--list"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("DATE"), "{text}");
     assert!(text.contains("lxc") && text.contains("tar.zst"), "{text}");
@@ -295,12 +312,7 @@ fn list_covers_every_storage_newest_first_with_pbs_state() {
 #[test]
 fn restore_to_a_free_vmid() {
     let bed = bed();
-    let out = bed
-        .cmd()
-        .args(["105", "--yes", "--no-verify", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&["105", "--yes", "--no-verify", "--json"]);
     let doc = stdout_json(&out);
     assert_eq!(doc["result"], "restored");
     assert_eq!(doc["save_point"], Value::Null);
@@ -315,21 +327,24 @@ fn restore_to_a_free_vmid() {
 #[test]
 fn restore_over_existing_takes_the_save_point_first_and_verifies() {
     let bed = bed();
-    let out = bed
-        .cmd()
-        .args(["100", "--backup"])
-        .arg(
-            bed.state
-                .backups(&bed.state.storage("backup2").unwrap().unwrap())
-                .unwrap()[0]
-                .volid
-                .clone(),
-        )
-        .args(["--force", "--yes", "--json", "--verify-timeout", "20"])
-        .args(["--verify-port", &bed.port()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let volid = bed
+        .state
+        .backups(&bed.state.storage("backup2").unwrap().unwrap())
+        .unwrap()[0]
+        .volid
+        .clone();
+    let out = bed.ok(&[
+        "100",
+        "--backup",
+        &volid,
+        "--force",
+        "--yes",
+        "--json",
+        "--verify-timeout",
+        "20",
+        "--verify-port",
+        &bed.port(),
+    ]);
     let doc = stdout_json(&out);
     assert_eq!(doc["result"], "restored");
     let sp = doc["save_point"].as_str().unwrap().to_owned();
@@ -357,9 +372,7 @@ fn restore_over_existing_takes_the_save_point_first_and_verifies() {
 #[test]
 fn refuses_to_overwrite_without_force() {
     let bed = bed();
-    let out = bed.cmd().args(["100", "--yes"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    bed.fails(&["100", "--yes"], &["--force"]);
     assert!(bed.journal().is_empty());
 }
 
@@ -369,13 +382,7 @@ fn never_overwrites_a_protected_guest() {
     let mut g = bed.state.guest(100).unwrap().unwrap();
     g.config.insert("protection".into(), "1".into());
     bed.state.save_guest(&g).unwrap();
-    let out = bed
-        .cmd()
-        .args(["100", "--force", "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("protected"), "{}", stderr(&out));
+    bed.fails(&["100", "--force", "--yes"], &["protected"]);
     assert!(bed.journal().is_empty());
 }
 
@@ -383,13 +390,7 @@ fn never_overwrites_a_protected_guest() {
 fn refuses_a_locked_guest() {
     let bed = bed();
     bed.state.set_guest_lock(100, Some("backup")).unwrap();
-    let out = bed
-        .cmd()
-        .args(["100", "--force", "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("locked (backup)"), "{}", stderr(&out));
+    bed.fails(&["100", "--force", "--yes"], &["locked (backup)"]);
     assert!(bed.journal().is_empty());
 }
 
@@ -397,36 +398,25 @@ fn refuses_a_locked_guest() {
 fn refuses_when_the_target_storage_is_full() {
     let bed = bed();
     bed.state.fill_storage("local-lvm", Some(1000)).unwrap();
-    let out = bed.cmd().args(["105", "--yes"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("free"), "{}", stderr(&out));
+    bed.fails(&["105", "--yes"], &["free"]);
     assert!(bed.journal().is_empty());
     // A storage that does not exist.
-    let out = bed
-        .cmd()
-        .args(["105", "--yes", "--storage", "nope"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    bed.fails(&["105", "--yes", "--storage", "nope"], &["does not exist"]);
 }
 
 #[test]
 fn unknown_volid_is_refused() {
     let bed = bed();
-    let out = bed
-        .cmd()
-        .args([
+    bed.fails(
+        &[
             "100",
             "--backup",
             "local:backup/vzdump-qemu-100-2020_01_01-00_00_00.vma.zst",
             "--force",
             "--yes",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--list"), "{}", stderr(&out));
+        ],
+        &["--list"],
+    );
     // A backup of another guest is not a backup of this one.
     let other = bed
         .state
@@ -435,31 +425,25 @@ fn unknown_volid_is_refused() {
         .into_iter()
         .find(|b| b.vmid == 101)
         .unwrap();
-    let out = bed
-        .cmd()
-        .args(["100", "--backup", &other.volid, "--force", "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    bed.fails(&["100", "--backup", &other.volid, "--force", "--yes"], &[]);
     assert!(bed.journal().is_empty());
 }
 
 #[test]
 fn target_id_restores_beside_the_original_and_warns_about_duplicates() {
     let bed = bed();
-    let out = bed
-        .cmd()
-        .args(["100", "--target-id", "200", "--yes", "--json"])
-        .args([
-            "--start",
-            "--verify-timeout",
-            "20",
-            "--verify-port",
-            &bed.port(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&[
+        "100",
+        "--target-id",
+        "200",
+        "--yes",
+        "--json",
+        "--start",
+        "--verify-timeout",
+        "20",
+        "--verify-port",
+        &bed.port(),
+    ]);
     let doc = stdout_json(&out);
     assert_eq!(doc["target_id"], 200);
     assert_eq!(
@@ -473,19 +457,14 @@ fn target_id_restores_beside_the_original_and_warns_about_duplicates() {
     assert!(!j[0].contains(&"--force".to_owned()));
     assert_eq!(bed.state.guest(100).unwrap().unwrap().status, "running");
     // With --unique: no warning, --unique 1 passed.
-    let out = bed
-        .cmd()
-        .args([
-            "101",
-            "--target-id",
-            "201",
-            "--unique",
-            "--yes",
-            "--no-verify",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&[
+        "101",
+        "--target-id",
+        "201",
+        "--unique",
+        "--yes",
+        "--no-verify",
+    ]);
     assert!(!stderr(&out).contains("duplicate MAC"));
     let j = bed.journal();
     let last = j.last().unwrap();
@@ -496,19 +475,14 @@ fn target_id_restores_beside_the_original_and_warns_about_duplicates() {
 #[test]
 fn at_picks_the_newest_backup_at_or_before() {
     let bed = bed();
-    let out = bed
-        .cmd()
-        .args([
-            "100",
-            "--at",
-            "2026-11-21",
-            "--dry-run",
-            "--force",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&[
+        "100",
+        "--at",
+        "2026-11-21",
+        "--dry-run",
+        "--force",
+        "--json",
+    ]);
     let doc = stdout_json(&out);
     assert!(
         doc["source"]["volid"]
@@ -516,24 +490,17 @@ fn at_picks_the_newest_backup_at_or_before() {
             .unwrap()
             .starts_with("backup2:")
     );
-    let out = bed
-        .cmd()
-        .args(["100", "--at", "2026-11-20T01:59", "--dry-run", "--force"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    bed.fails(
+        &["100", "--at", "2026-11-20T01:59", "--dry-run", "--force"],
+        &[],
+    );
 }
 
 #[test]
 fn dry_run_changes_nothing_and_shows_every_command() {
     let bed = bed();
     let before = std::fs::read(bed.state.dir().join("guests/100.json")).unwrap();
-    let out = bed
-        .cmd()
-        .args(["100", "--force", "--dry-run"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&["100", "--force", "--dry-run"]);
     let err = stderr(&out);
     for expect in [
         "[dry-run] would run: vzdump 100 --storage",
@@ -554,12 +521,7 @@ fn dry_run_changes_nothing_and_shows_every_command() {
 fn connection_refused_twice_then_success() {
     let bed = bed();
     bed.sshd.refuse_next(2);
-    let out = bed
-        .cmd()
-        .args(["100", "--list", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&["100", "--list", "--json"]);
     assert!(stderr(&out).contains("attempt 1/3"), "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["backups"].as_array().unwrap().len(), 4);
 }
@@ -578,17 +540,7 @@ fn connection_cut_during_the_save_point_overwrites_nothing() {
         })
         .unwrap();
     let before = bed.state.guest(100).unwrap().unwrap();
-    let out = bed
-        .cmd()
-        .args(["100", "--force", "--yes"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("nothing was overwritten"),
-        "{}",
-        stderr(&out)
-    );
+    bed.fails(&["100", "--force", "--yes"], &["nothing was overwritten"]);
     let order: Vec<String> = bed.journal().iter().map(|a| first_word(a)).collect();
     assert_eq!(order, ["vzdump"]);
     let after = bed.state.guest(100).unwrap().unwrap();
@@ -600,9 +552,8 @@ fn connection_cut_during_the_save_point_overwrites_nothing() {
 fn verification_failure_names_the_save_point() {
     let bed = bed();
     let port = closed_port().to_string();
-    let out = bed
-        .cmd()
-        .args([
+    let out = bed.fails(
+        &[
             "100",
             "--at",
             "2026-11-22",
@@ -610,20 +561,14 @@ fn verification_failure_names_the_save_point() {
             "--yes",
             "--verify-timeout",
             "1",
-        ])
-        .args(["--verify-port", &port])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("verification of VM 100 failed"), "{err}");
-    assert!(
-        err.contains("the old guest is saved in local:backup/vzdump-qemu-100-"),
-        "{err}"
-    );
-    assert!(
-        err.contains("qmrestore local:backup/vzdump-qemu-100-"),
-        "{err}"
+            "--verify-port",
+            &port,
+        ],
+        &[
+            "verification of VM 100 failed",
+            "the old guest is saved in local:backup/vzdump-qemu-100-",
+            "qmrestore local:backup/vzdump-qemu-100-",
+        ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("verification-failed"), "{text}");
@@ -671,24 +616,19 @@ fn a_failed_restore_is_not_retried_and_names_the_save_point() {
             ..Default::default()
         })
         .unwrap();
-    let out = bed
-        .cmd()
-        .args([
+    bed.fails(
+        &[
             "100",
             "--at",
             "2026-11-22",
             "--force",
             "--yes",
             "--no-verify",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("got signal 9"), "{err}");
-    assert!(
-        err.contains("the old guest is saved in local:backup/vzdump-qemu-100-"),
-        "{err}"
+        ],
+        &[
+            "got signal 9",
+            "the old guest is saved in local:backup/vzdump-qemu-100-",
+        ],
     );
     let order: Vec<String> = bed.journal().iter().map(|a| first_word(a)).collect();
     assert_eq!(order, ["vzdump", "qm shutdown", "qmrestore"]);
@@ -708,12 +648,7 @@ fn task_warnings_are_success_and_reported() {
     bed.state
         .add_backup("local", &g, &spec(T0, 6), &BackupOptions::default())
         .unwrap();
-    let out = bed
-        .cmd()
-        .args(["106", "--yes", "--no-verify", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bed.ok(&["106", "--yes", "--no-verify", "--json"]);
     let doc = stdout_json(&out);
     let warnings: Vec<&str> = doc["warnings"]
         .as_array()

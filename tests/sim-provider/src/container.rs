@@ -9,18 +9,21 @@
 use tf_provider::value::ValueAny;
 
 use crate::mapping::{
-    bit, ensure_single, flag, mac_for, nonempty, num, read_startup, read_tags, str_or_empty, sub,
-    write_startup, write_tags,
+    bit, common_attributes, ensure_ip_config, ensure_single, flag, ip_config_block, mac_for, num,
+    read_common, startup_block, str_or_empty, sub, volume_on, write_common,
 };
 use crate::resource::GuestMapping;
-use crate::simstate::{Guest, parse_props, prop, size_gb};
+use crate::simstate::{Guest, prop, size_gb};
 use crate::spec::{
-    BlockSpec, Kind, block, computed, default_bool, default_num, default_str, element, get,
-    get_bool, get_num, get_str, list_len, optional, optional_computed, required, s, set,
+    BlockSpec, Kind, block, default_bool, default_num, default_str, element, get, get_bool,
+    get_num, get_str, list_len, optional, optional_computed, required, s, set,
 };
 
 /// The container resource's mapping.
 pub struct Container;
+
+/// bpg's name for `onboot` on containers.
+const ON_BOOT: &str = "start_on_boot";
 
 impl GuestMapping for Container {
     const TYPE: &'static str = "lxc";
@@ -31,16 +34,10 @@ impl GuestMapping for Container {
         block(
             "",
             0,
-            vec![
-                computed("id", Kind::Str),
-                optional_computed("node_name", Kind::Str).force_new(),
-                optional_computed("vm_id", Kind::Num).force_new(),
-                default_str("description", ""),
-                optional("tags", Kind::StrList).unordered(),
-                default_bool("started", true),
-                default_bool("start_on_boot", true),
-                default_bool("unprivileged", false).force_new(),
-            ],
+            common_attributes(
+                ON_BOOT,
+                vec![default_bool("unprivileged", false).force_new()],
+            ),
             vec![
                 block(
                     "clone",
@@ -92,17 +89,7 @@ impl GuestMapping for Container {
                             vec![],
                         )
                         .force_new(),
-                        block(
-                            "ip_config",
-                            0,
-                            vec![],
-                            vec![block(
-                                "ipv4",
-                                1,
-                                vec![default_str("address", ""), default_str("gateway", "")],
-                                vec![],
-                            )],
-                        ),
+                        ip_config_block(),
                     ],
                 ),
                 block(
@@ -115,33 +102,18 @@ impl GuestMapping for Container {
                     ],
                     vec![],
                 ),
-                block(
-                    "startup",
-                    1,
-                    vec![
-                        default_num("order", -1),
-                        default_num("up_delay", -1),
-                        default_num("down_delay", -1),
-                    ],
-                    vec![],
-                ),
+                startup_block(),
             ],
         )
     }
 
     fn apply(state: &mut ValueAny, prior: Option<&ValueAny>, guest: &mut Guest) {
         let vmid = guest.vmid;
-        guest.set_opt("description", nonempty(get_str(state, "description")));
-        write_tags(guest, state);
-        guest.set(
-            "onboot",
-            bit(get_bool(state, "start_on_boot").unwrap_or(true)),
-        );
+        write_common(guest, state, ON_BOOT);
         guest.set(
             "unprivileged",
             bit(get_bool(state, "unprivileged").unwrap_or(false)),
         );
-        write_startup(guest, state);
         if let Some(n) = get_num(state, "memory.0.dedicated") {
             guest.set("memory", n.to_string());
         }
@@ -154,11 +126,7 @@ impl GuestMapping for Container {
         if list_len(get(state, "disk")) > 0 {
             let ds = get_str(state, "disk.0.datastore_id").unwrap_or("local");
             let size = get_num(state, "disk.0.size").unwrap_or(4);
-            let volume = guest
-                .get("rootfs")
-                .and_then(|v| parse_props(&v).into_iter().find(|(k, _)| k.is_empty()))
-                .map(|(_, v)| v)
-                .filter(|v| v.starts_with(&format!("{ds}:")))
+            let volume = volume_on(guest, "rootfs", ds)
                 .unwrap_or_else(|| format!("{ds}:subvol-{vmid}-disk-0"));
             guest.set("rootfs", format!("{volume},size={size}G"));
         }
@@ -211,36 +179,12 @@ impl GuestMapping for Container {
         for i in nics..prior_nics {
             guest.set_opt(&format!("net{i}"), None);
         }
-
-        guest.status = if get_bool(state, "started").unwrap_or(true) {
-            "running"
-        } else {
-            "stopped"
-        }
-        .to_owned();
-        if let Some(source) = get_num(state, "clone.0.vm_id").and_then(|n| u32::try_from(n).ok()) {
-            guest.clone_of = Some(source);
-        }
     }
 
     fn refresh(prior: &ValueAny, guest: &Guest, full: bool) -> ValueAny {
         let spec = Self::spec();
         let mut st = prior.clone();
-        set(&mut st, "id", s(guest.vmid.to_string()));
-        set(&mut st, "vm_id", ValueAny::Number(i64::from(guest.vmid)));
-        set(&mut st, "node_name", s(guest.node.clone()));
-        set(&mut st, "description", str_or_empty(guest, "description"));
-        read_tags(&mut st, guest);
-        set(
-            &mut st,
-            "started",
-            ValueAny::Bool(guest.status == "running"),
-        );
-        set(
-            &mut st,
-            "start_on_boot",
-            ValueAny::Bool(flag(guest, "onboot").unwrap_or(false)),
-        );
+        read_common(&mut st, &spec, guest, full, ON_BOOT);
         set(
             &mut st,
             "unprivileged",
@@ -269,7 +213,6 @@ impl GuestMapping for Container {
         {
             set(&mut st, "operating_system.0.type", s(os));
         }
-        read_startup(&mut st, &spec, guest, full);
         if ensure_single(&mut st, &spec, "initialization", full) {
             set(
                 &mut st,
@@ -277,23 +220,8 @@ impl GuestMapping for Container {
                 str_or_empty(guest, "hostname"),
             );
             let net0 = guest.get("net0").unwrap_or_default();
-            let init_spec = sub(&spec, "initialization");
-            let ip_spec = sub(init_spec, "ip_config");
             let static_ip = prop(&net0, "ip").filter(|ip| ip != "dhcp");
-            if list_len(get(&st, "initialization.0.ip_config")) == 0 && full && static_ip.is_some()
-            {
-                let mut elem = ip_spec.skeleton();
-                set(
-                    &mut elem,
-                    "ipv4",
-                    ValueAny::List(vec![sub(ip_spec, "ipv4").skeleton()]),
-                );
-                set(
-                    &mut st,
-                    "initialization.0.ip_config",
-                    ValueAny::List(vec![elem]),
-                );
-            }
+            ensure_ip_config(&mut st, &spec, full && static_ip.is_some());
             if list_len(get(&st, "initialization.0.ip_config.0.ipv4")) > 0 {
                 let gw = prop(&net0, "gw").unwrap_or_default();
                 // `ip=dhcp` is what both `address = "dhcp"` and an unset address write.

@@ -36,7 +36,9 @@ pub fn provider_binary() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     BUILT
-        .get_or_init(|| build_binary().map_err(|e| format!("{e:#}")))
+        .get_or_init(|| {
+            cargo_build_binary("sim-provider", BINARY_NAME).map_err(|e| format!("{e:#}"))
+        })
         .clone()
         .map_err(|e| anyhow::anyhow!(e))
 }
@@ -57,7 +59,10 @@ const CARGO_INJECTED: [&str; 8] = [
     clippy::disallowed_methods,
     reason = "test harness: runs cargo, never part of a tool's side effects"
 )]
-fn build_binary() -> Result<PathBuf> {
+/// Builds binary `bin` of workspace package `package` with `cargo build` (the cargo running the tests,
+/// `$CARGO`; debug profile, the workspace's target directory) and returns the path cargo reports.
+/// The variables cargo sets for a test process are removed first.
+pub fn cargo_build_binary(package: &str, bin: &str) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(cargo);
     // `cargo test` gives the test process its package's variables; build scripts that watch them
@@ -72,18 +77,18 @@ fn build_binary() -> Result<PathBuf> {
         .args([
             "build",
             "-p",
-            "sim-provider",
+            package,
             "--bin",
-            BINARY_NAME,
+            bin,
             "--message-format=json-render-diagnostics",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .context("running cargo build for the provider")?;
+        .with_context(|| format!("running cargo build for {bin}"))?;
 
     if !output.status.success() {
         bail!(
-            "cargo build of {BINARY_NAME} failed: {}",
+            "cargo build of {bin} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }
@@ -92,13 +97,13 @@ fn build_binary() -> Result<PathBuf> {
             continue;
         };
         if msg["reason"] == "compiler-artifact"
-            && msg["target"]["name"] == BINARY_NAME
+            && msg["target"]["name"] == bin
             && let Some(exe) = msg["executable"].as_str()
         {
             return Ok(PathBuf::from(exe));
         }
     }
-    bail!("cargo build did not report the {BINARY_NAME} executable")
+    bail!("cargo build did not report the {bin} executable")
 }
 
 /// Terraform's name for this machine's platform (`linux_amd64`).

@@ -3,7 +3,123 @@
 use tf_provider::value::ValueAny;
 
 use crate::simstate::{Guest, parse_props, url_decode, url_encode};
-use crate::spec::{self, BlockSpec, get, get_num, get_strs, list_len, set};
+use crate::spec::{
+    self, AttrSpec, BlockSpec, Kind, block, computed, default_bool, default_num, default_str, get,
+    get_bool, get_num, get_str, get_strs, list_len, optional, optional_computed, set,
+};
+
+/// The attributes [`write_common`] and [`read_common`] handle, with their bpg defaults (`vm_id` and
+/// `node_name` force a replacement), then `more`.
+pub fn common_attributes(on_boot_attr: &'static str, more: Vec<AttrSpec>) -> Vec<AttrSpec> {
+    let mut attributes = vec![
+        computed("id", Kind::Str),
+        optional_computed("node_name", Kind::Str).force_new(),
+        optional_computed("vm_id", Kind::Num).force_new(),
+        default_str("description", ""),
+        optional("tags", Kind::StrList).unordered(),
+        default_bool("started", true),
+        default_bool(on_boot_attr, true),
+    ];
+    attributes.extend(more);
+    attributes
+}
+
+/// The `startup` block both guest types have (bpg: -1 means unset).
+pub fn startup_block() -> BlockSpec {
+    block(
+        "startup",
+        1,
+        vec![
+            default_num("order", -1),
+            default_num("up_delay", -1),
+            default_num("down_delay", -1),
+        ],
+        vec![],
+    )
+}
+
+/// `initialization.ip_config` of both guest types: a list of one `ipv4` block each.
+pub fn ip_config_block() -> BlockSpec {
+    block(
+        "ip_config",
+        0,
+        vec![],
+        vec![block(
+            "ipv4",
+            1,
+            vec![default_str("address", ""), default_str("gateway", "")],
+            vec![],
+        )],
+    )
+}
+
+/// The attributes both guest types have, written into the guest: `description`, `tags`, `startup`,
+/// `onboot` from `on_boot_attr` (bpg names it `on_boot` for VMs, `start_on_boot` for containers), the
+/// power state from `started`, and the clone source.
+pub fn write_common(guest: &mut Guest, state: &ValueAny, on_boot_attr: &str) {
+    guest.set_opt("description", nonempty(get_str(state, "description")));
+    write_tags(guest, state);
+    guest.set("onboot", bit(get_bool(state, on_boot_attr).unwrap_or(true)));
+    write_startup(guest, state);
+    guest.status = if get_bool(state, "started").unwrap_or(true) {
+        "running"
+    } else {
+        "stopped"
+    }
+    .to_owned();
+    if let Some(source) = get_num(state, "clone.0.vm_id").and_then(|n| u32::try_from(n).ok()) {
+        guest.clone_of = Some(source);
+    }
+}
+
+/// What [`write_common`] writes, read back into `state` (with `id`, `vm_id` and `node_name`).
+pub fn read_common(
+    state: &mut ValueAny,
+    spec: &BlockSpec,
+    guest: &Guest,
+    full: bool,
+    on_boot_attr: &str,
+) {
+    set(state, "id", spec::s(guest.vmid.to_string()));
+    set(state, "vm_id", ValueAny::Number(i64::from(guest.vmid)));
+    set(state, "node_name", spec::s(guest.node.clone()));
+    set(state, "description", str_or_empty(guest, "description"));
+    read_tags(state, guest);
+    set(state, "started", ValueAny::Bool(guest.status == "running"));
+    let on_boot = flag(guest, "onboot").unwrap_or(false);
+    set(state, on_boot_attr, ValueAny::Bool(on_boot));
+    read_startup(state, spec, guest, full);
+}
+
+/// The volume of the disk `key` (`local-lvm:vm-100-disk-0` of `local-lvm:vm-100-disk-0,size=8G`) if it
+/// is on datastore `ds`: a disk that only changes size keeps its volume.
+pub fn volume_on(guest: &Guest, key: &str, ds: &str) -> Option<String> {
+    guest
+        .get(key)
+        .and_then(|v| parse_props(&v).into_iter().find(|(k, _)| k.is_empty()))
+        .map(|(_, v)| v)
+        .filter(|v| v.starts_with(&format!("{ds}:")))
+}
+
+/// Gives `initialization.0.ip_config` one element with an `ipv4` block when it has none and `create`
+/// is set (an import finding an address on the guest).
+pub fn ensure_ip_config(state: &mut ValueAny, spec: &BlockSpec, create: bool) {
+    if list_len(get(state, "initialization.0.ip_config")) > 0 || !create {
+        return;
+    }
+    let ip_spec = sub(sub(spec, "initialization"), "ip_config");
+    let mut elem = ip_spec.skeleton();
+    set(
+        &mut elem,
+        "ipv4",
+        ValueAny::List(vec![sub(ip_spec, "ipv4").skeleton()]),
+    );
+    set(
+        state,
+        "initialization.0.ip_config",
+        ValueAny::List(vec![elem]),
+    );
+}
 
 /// The spec of the nested block `name` (panics only on a programming error in the static schema).
 pub fn sub<'s>(spec: &'s BlockSpec, name: &str) -> &'s BlockSpec {
@@ -29,7 +145,7 @@ pub fn ensure_single(state: &mut ValueAny, spec: &BlockSpec, path: &str, create:
 }
 
 /// Tags as Proxmox keeps them: lower case, `;`-joined, sorted (bpg documents that Proxmox sorts them).
-pub fn write_tags(guest: &mut Guest, state: &ValueAny) {
+fn write_tags(guest: &mut Guest, state: &ValueAny) {
     let mut tags: Vec<String> = get_strs(state, "tags")
         .unwrap_or_default()
         .into_iter()
@@ -44,7 +160,7 @@ pub fn write_tags(guest: &mut Guest, state: &ValueAny) {
 /// Tags read back, sorted as bpg does; the prior order is kept when only the order differs
 /// (bpg's `SuppressIfListsAreEqualIgnoringOrder` with `DiffSuppressOnRefresh`); null stays null when the
 /// guest has none.
-pub fn read_tags(state: &mut ValueAny, guest: &Guest) {
+fn read_tags(state: &mut ValueAny, guest: &Guest) {
     let mut tags: Vec<String> = guest
         .get("tags")
         .unwrap_or_default()
@@ -67,7 +183,7 @@ pub fn read_tags(state: &mut ValueAny, guest: &Guest) {
 }
 
 /// `startup` from the `startup` block (`order=2,up=30,down=60`); -1 means unset, as in bpg.
-pub fn write_startup(guest: &mut Guest, state: &ValueAny) {
+fn write_startup(guest: &mut Guest, state: &ValueAny) {
     if list_len(get(state, "startup")) == 0 {
         guest.set_opt("startup", None);
         return;
@@ -88,7 +204,7 @@ pub fn write_startup(guest: &mut Guest, state: &ValueAny) {
 }
 
 /// The `startup` block read back; it appears when the guest has a `startup` key or state has the block.
-pub fn read_startup(state: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) {
+fn read_startup(state: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) {
     let value = guest.get("startup");
     if !ensure_single(state, spec, "startup", full || value.is_some()) {
         return;

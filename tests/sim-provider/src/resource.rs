@@ -162,6 +162,11 @@ fn error(diags: &mut Diagnostics, summary: &str, err: &anyhow::Error) {
     diags.root_error(summary.to_owned(), format!("{err:#}"));
 }
 
+/// The value, or `None` after reporting the error under `summary`: Terraform then fails the operation.
+fn reported<T>(diags: &mut Diagnostics, summary: &str, result: Result<T>) -> Option<T> {
+    result.map_err(|e| error(diags, summary, &e)).ok()
+}
+
 impl<M: GuestMapping> GuestResource<M> {
     fn do_create(&self, planned: &ValueAny, warnings: &mut Vec<String>) -> Result<ValueAny> {
         let settings = self.settings();
@@ -395,13 +400,8 @@ impl<M: GuestMapping> Resource for GuestResource<M> {
         for w in warnings {
             diags.root_warning_short(w);
         }
-        match result {
-            Ok(state) => Some((state, ValueAny::Null)),
-            Err(e) => {
-                error(diags, "creating the simulated guest failed", &e);
-                None
-            }
-        }
+        reported(diags, "creating the simulated guest failed", result)
+            .map(|state| (state, ValueAny::Null))
     }
 
     async fn update<'a>(
@@ -413,13 +413,9 @@ impl<M: GuestMapping> Resource for GuestResource<M> {
         _planned_private_state: Self::PrivateState<'a>,
         _provider_meta_state: Self::ProviderMetaState<'a>,
     ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
-        match self.do_update(&prior_state, &planned_state) {
-            Ok(state) => Some((state, ValueAny::Null)),
-            Err(e) => {
-                error(diags, "updating the simulated guest failed", &e);
-                None
-            }
-        }
+        let result = self.do_update(&prior_state, &planned_state);
+        reported(diags, "updating the simulated guest failed", result)
+            .map(|state| (state, ValueAny::Null))
     }
 
     async fn destroy<'a>(
@@ -429,13 +425,8 @@ impl<M: GuestMapping> Resource for GuestResource<M> {
         _planned_private_state: Self::PrivateState<'a>,
         _provider_meta_state: Self::ProviderMetaState<'a>,
     ) -> Option<()> {
-        match self.do_destroy(&prior_state) {
-            Ok(()) => Some(()),
-            Err(e) => {
-                error(diags, "destroying the simulated guest failed", &e);
-                None
-            }
-        }
+        let result = self.do_destroy(&prior_state);
+        reported(diags, "destroying the simulated guest failed", result)
     }
 
     async fn import<'a>(
@@ -443,12 +434,8 @@ impl<M: GuestMapping> Resource for GuestResource<M> {
         diags: &mut Diagnostics,
         id: String,
     ) -> Option<(Self::State<'a>, Self::PrivateState<'a>)> {
-        match self.do_import(&id) {
-            Ok(state) => Some((state, imported_marker())),
-            Err(e) => {
-                error(diags, "importing the simulated guest failed", &e);
-                None
-            }
-        }
+        let result = self.do_import(&id);
+        reported(diags, "importing the simulated guest failed", result)
+            .map(|state| (state, imported_marker()))
     }
 }

@@ -9,18 +9,22 @@
 use tf_provider::value::ValueAny;
 
 use crate::mapping::{
-    bit, decode_keys, encode_keys, ensure_single, flag, mac_for, nonempty, num, read_startup,
-    read_tags, str_or_empty, sub, write_startup, write_tags,
+    bit, common_attributes, decode_keys, encode_keys, ensure_ip_config, ensure_single,
+    ip_config_block, mac_for, nonempty, num, read_common, startup_block, str_or_empty, sub,
+    volume_on, write_common,
 };
 use crate::resource::GuestMapping;
 use crate::simstate::{Guest, parse_props, prop, size_gb};
 use crate::spec::{
-    BlockSpec, Kind, block, computed, default_bool, default_num, default_str, get, get_bool,
-    get_num, get_str, get_strs, list_len, optional, optional_computed, required, s, set, strs,
+    BlockSpec, Kind, block, default_bool, default_num, default_str, get, get_bool, get_num,
+    get_str, get_strs, list_len, optional, optional_computed, required, s, set, strs,
 };
 
 /// The VM resource's mapping.
 pub struct Vm;
+
+/// bpg's name for `onboot` on VMs.
+const ON_BOOT: &str = "on_boot";
 
 /// Disk interfaces, in the order a full read lists them.
 const DISK_BUSES: [&str; 4] = ["scsi", "virtio", "sata", "ide"];
@@ -47,20 +51,16 @@ impl GuestMapping for Vm {
         block(
             "",
             0,
-            vec![
-                computed("id", Kind::Str),
-                optional_computed("node_name", Kind::Str).force_new(),
-                optional_computed("vm_id", Kind::Num).force_new(),
-                default_str("name", ""),
-                default_str("description", ""),
-                optional("tags", Kind::StrList).unordered(),
-                default_bool("started", true),
-                default_bool("on_boot", true),
-                default_str("bios", "seabios"),
-                default_str("machine", ""),
-                default_str("scsi_hardware", "virtio-scsi-pci"),
-                default_bool("stop_on_destroy", false),
-            ],
+            common_attributes(
+                ON_BOOT,
+                vec![
+                    default_str("name", ""),
+                    default_str("bios", "seabios"),
+                    default_str("machine", ""),
+                    default_str("scsi_hardware", "virtio-scsi-pci"),
+                    default_bool("stop_on_destroy", false),
+                ],
+            ),
             vec![
                 block(
                     "agent",
@@ -127,16 +127,7 @@ impl GuestMapping for Vm {
                     ],
                     vec![],
                 ),
-                block(
-                    "startup",
-                    1,
-                    vec![
-                        default_num("order", -1),
-                        default_num("up_delay", -1),
-                        default_num("down_delay", -1),
-                    ],
-                    vec![],
-                ),
+                startup_block(),
                 block(
                     "initialization",
                     1,
@@ -156,17 +147,7 @@ impl GuestMapping for Vm {
                             vec![],
                         )
                         .force_new(),
-                        block(
-                            "ip_config",
-                            0,
-                            vec![],
-                            vec![block(
-                                "ipv4",
-                                1,
-                                vec![default_str("address", ""), default_str("gateway", "")],
-                                vec![],
-                            )],
-                        ),
+                        ip_config_block(),
                     ],
                 ),
             ],
@@ -176,10 +157,7 @@ impl GuestMapping for Vm {
     fn apply(state: &mut ValueAny, prior: Option<&ValueAny>, guest: &mut Guest) {
         let vmid = guest.vmid;
         guest.set_opt("name", nonempty(get_str(state, "name")));
-        guest.set_opt("description", nonempty(get_str(state, "description")));
-        write_tags(guest, state);
-        guest.set("onboot", bit(get_bool(state, "on_boot").unwrap_or(true)));
-        write_startup(guest, state);
+        write_common(guest, state, ON_BOOT);
         if let Some(n) = get_num(state, "memory.0.dedicated") {
             guest.set("memory", n.to_string());
             let floating = get_num(state, "memory.0.floating").unwrap_or(0);
@@ -228,12 +206,8 @@ impl GuestMapping for Vm {
                 .unwrap_or("local-lvm")
                 .to_owned();
             let size = get_num(state, &format!("disk.{i}.size")).unwrap_or(8);
-            let volume = guest
-                .get(&iface)
-                .and_then(|v| parse_props(&v).into_iter().find(|(k, _)| k.is_empty()))
-                .map(|(_, v)| v)
-                .filter(|v| v.starts_with(&format!("{ds}:")))
-                .unwrap_or_else(|| format!("{ds}:vm-{vmid}-disk-{i}"));
+            let volume =
+                volume_on(guest, &iface, &ds).unwrap_or_else(|| format!("{ds}:vm-{vmid}-disk-{i}"));
             guest.set(&iface, format!("{volume},size={size}G"));
             if matches!(
                 get(state, &format!("disk.{i}.file_format")),
@@ -337,37 +311,13 @@ impl GuestMapping for Vm {
                 guest.set_opt(key, None);
             }
         }
-
-        guest.status = if get_bool(state, "started").unwrap_or(true) {
-            "running"
-        } else {
-            "stopped"
-        }
-        .to_owned();
-        if let Some(source) = get_num(state, "clone.0.vm_id").and_then(|n| u32::try_from(n).ok()) {
-            guest.clone_of = Some(source);
-        }
     }
 
     fn refresh(prior: &ValueAny, guest: &Guest, full: bool) -> ValueAny {
         let spec = Self::spec();
         let mut st = prior.clone();
-        set(&mut st, "id", s(guest.vmid.to_string()));
-        set(&mut st, "vm_id", ValueAny::Number(i64::from(guest.vmid)));
-        set(&mut st, "node_name", s(guest.node.clone()));
+        read_common(&mut st, &spec, guest, full, ON_BOOT);
         set(&mut st, "name", str_or_empty(guest, "name"));
-        set(&mut st, "description", str_or_empty(guest, "description"));
-        read_tags(&mut st, guest);
-        set(
-            &mut st,
-            "started",
-            ValueAny::Bool(guest.status == "running"),
-        );
-        set(
-            &mut st,
-            "on_boot",
-            ValueAny::Bool(flag(guest, "onboot").unwrap_or(false)),
-        );
         if ensure_single(&mut st, &spec, "memory", full) {
             let dedicated = num(guest, "memory").unwrap_or(512);
             set(&mut st, "memory.0.dedicated", ValueAny::Number(dedicated));
@@ -411,7 +361,6 @@ impl GuestMapping for Vm {
             let sockets = num(guest, "sockets").unwrap_or(1);
             set(&mut st, "cpu.0.sockets", ValueAny::Number(sockets));
         }
-        read_startup(&mut st, &spec, guest, full);
         refresh_disks(&mut st, &spec, guest, full);
         refresh_nics(&mut st, &spec, guest, full);
         refresh_init(&mut st, &spec, guest, full);
@@ -527,7 +476,6 @@ fn refresh_init(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) 
         set(st, "initialization.0.datastore_id", s("local-lvm"));
     }
     set(st, "initialization.0.interface", s(iface));
-    let init_spec = sub(spec, "initialization");
     let has_user = guest.config.contains_key("sshkeys") || guest.config.contains_key("ciuser");
     if ensure_single(st, spec, "initialization.0.user_account", full && has_user) {
         let keys = guest.get("sshkeys").map(|k| decode_keys(&k));
@@ -547,16 +495,7 @@ fn refresh_init(st: &mut ValueAny, spec: &BlockSpec, guest: &Guest, full: bool) 
         set(st, "initialization.0.user_account.0.username", user);
     }
     let ipconfig = guest.get("ipconfig0");
-    let ip_spec = sub(init_spec, "ip_config");
-    if list_len(get(st, "initialization.0.ip_config")) == 0 && full && ipconfig.is_some() {
-        let mut elem = ip_spec.skeleton();
-        set(
-            &mut elem,
-            "ipv4",
-            ValueAny::List(vec![sub(ip_spec, "ipv4").skeleton()]),
-        );
-        set(st, "initialization.0.ip_config", ValueAny::List(vec![elem]));
-    }
+    ensure_ip_config(st, spec, full && ipconfig.is_some());
     if list_len(get(st, "initialization.0.ip_config.0.ipv4")) > 0 {
         let text = ipconfig.unwrap_or_default();
         let addr = prop(&text, "ip").unwrap_or_default();

@@ -1,7 +1,10 @@
 //! Real Terraform against the fixture environments, with an S3 (moto) or local backend.
 //!
-//! `fixtures/environments/{prod,lab,monitoring}` are homelab-shaped configurations built on the
-//! simulated Proxmox provider (`tests/sim-provider`, source `pve-tools.test/sim/proxmox`, local name
+//! The environments `{prod,lab,monitoring}` are the example homelab's (`examples/homelab`: one
+//! configuration serves the example and the tests). [`copy_fixtures`] copies its modules and
+//! environments and lays `fixtures/` over them, which holds only what the bed runs differently (each
+//! environment's S3 `backend.tf`). They are homelab-shaped configurations built on the simulated
+//! Proxmox provider (`tests/sim-provider`, source `pve-tools.test/sim/proxmox`, local name
 //! `proxmox`), so addresses read as a homelab's (`module.jellyfin.proxmox_virtual_environment_vm.vm`)
 //! and a change made on the simulated node is real drift that Terraform's refresh finds. A [`Sim`]
 //! holds what every run needs for that: the provider in a filesystem mirror with its CLI config
@@ -33,13 +36,14 @@ use crate::process;
 use crate::s3::{self, S3Client, S3Server};
 use crate::sim;
 
-/// The environments under `fixtures/environments`.
+/// The environments of the example homelab that the bed runs (`examples/homelab/environments`).
 pub const ENVIRONMENTS: [&str; 3] = ["prod", "lab", "monitoring"];
 
 /// Bucket holding the Terraform states in the bed.
 pub const STATE_BUCKET: &str = "tfstate";
 
-/// `tests/testbed/fixtures`.
+/// `tests/testbed/fixtures`: the files [`copy_fixtures`] lays over the example homelab's, i.e. what the
+/// bed's environments have that the example's do not (`environments/<env>/backend.tf`: S3).
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
@@ -204,7 +208,10 @@ pub fn pve_sim_binary() -> Result<PathBuf> {
         return Ok(found);
     }
     BUILT
-        .get_or_init(|| build_pve_sim().map_err(|e| format!("{e:#}")))
+        .get_or_init(|| {
+            sim_provider::harness::cargo_build_binary("testbed", "pve-sim")
+                .map_err(|e| format!("{e:#}"))
+        })
         .clone()
         .map_err(|e| anyhow::anyhow!(e))
 }
@@ -236,54 +243,6 @@ fn fresh_sibling(name: &str, src_dir: &str) -> Option<PathBuf> {
     (sources <= built).then_some(binary)
 }
 
-fn build_pve_sim() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = process::command(cargo);
-    // Variables cargo sets for a test process; build scripts watching them would rebuild each time.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if [
-            "CARGO_PKG_",
-            "CARGO_BIN_",
-            "CARGO_MANIFEST_",
-            "CARGO_CRATE_",
-            "CARGO_TARGET_TMPDIR",
-            "CARGO_PRIMARY_PACKAGE",
-            "CARGO_RUSTC_CURRENT_DIR",
-            "OUT_DIR",
-        ]
-        .iter()
-        .any(|p| name.starts_with(p))
-        {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    let output = cmd
-        .args([
-            "build",
-            "-p",
-            "testbed",
-            "--bin",
-            "pve-sim",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .context("running cargo build for pve-sim")?;
-    if !output.status.success() {
-        bail!(
-            "cargo build of pve-sim failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "pve-sim")
-        .and_then(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .context("cargo build did not report the pve-sim executable")
-}
-
 /// Writes `sim_override.tf` into every environment under `root` (a [`copy_fixtures`] tree), pinning
 /// the provider to `state_dir` whatever `PVE_SIM_STATE` says: for a copy that a shell (the
 /// `testbed up` bed) runs beside another simulator state.
@@ -299,9 +258,15 @@ pub fn pin_sim_state(root: &Path, state_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies the fixture tree (modules and all environments) to `dest`, rewriting each `backend.tf` for
-/// `kind`, and installs a [`Sim`] in `dest/.sim` (see [`Env::in_copy`]). Returns `dest/environments`.
+/// Copies the fixture tree to `dest`: the example homelab's `modules/` and `environments/` as an
+/// operator commits them ([`copy_configuration`]), with [`fixtures_dir`] laid over them; rewrites each
+/// `backend.tf` for `kind` and installs a [`Sim`] in `dest/.sim` (see [`Env::in_copy`]). Returns
+/// `dest/environments`.
 pub fn copy_fixtures(dest: &Path, kind: BackendKind) -> Result<PathBuf> {
+    let example = example_homelab_dir();
+    for sub in ["modules", "environments"] {
+        copy_configuration(&example.join(sub), &dest.join(sub))?;
+    }
     copy_tree(&fixtures_dir(), dest)?;
     Sim::install(&dest.join(SIM_DIR))?;
     let envs = dest.join("environments");
@@ -407,16 +372,41 @@ pub const LOCAL_BACKEND_TF: &str = "# State lives beside the configuration.\nter
 
 /// Recursively copies `src` to `dest`, skipping `.terraform` directories.
 pub fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
+    copy_tree_except(src, dest, &|name, _| name == ".terraform")
+}
+
+/// Recursively copies the Terraform configuration under `src` to `dest`: what git tracks in the
+/// example homelab minus its data. Left out: Terraform's working data (`.terraform/`,
+/// `.terraform.lock.hcl`, which pins the provider build that ran there last, lock info, plans),
+/// local states (`terraform.tfstate*`: the example's committed states would be migrated into an S3
+/// backend or taken as a local environment's state) and modules' `tests/` (`terraform test` files,
+/// run by `examples/homelab/test-modules`, not by the bed).
+pub fn copy_configuration(src: &Path, dest: &Path) -> Result<()> {
+    copy_tree_except(src, dest, &|name, is_dir| {
+        if is_dir {
+            matches!(name, ".terraform" | "tests")
+        } else {
+            matches!(name, ".terraform.lock.hcl" | ".terraform.tfstate.lock.info")
+                || name.starts_with("terraform.tfstate")
+                || name.ends_with(".tfplan")
+        }
+    })
+}
+
+/// [`copy_tree`] leaving out the entries for which `skip(file name, is a directory)` holds.
+fn copy_tree_except(src: &Path, dest: &Path, skip: &dyn Fn(&str, bool) -> bool) -> Result<()> {
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     for entry in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
         let entry = entry.with_context(|| format!("reading {}", src.display()))?;
         let from = entry.path();
         let to = dest.join(entry.file_name());
-        if entry.file_name() == ".terraform" {
+        // Through symbolic links: a linked file is copied as a file.
+        let is_dir = from.is_dir();
+        if skip(&entry.file_name().to_string_lossy(), is_dir) {
             continue;
         }
-        if entry.file_type()?.is_dir() {
-            copy_tree(&from, &to)?;
+        if is_dir {
+            copy_tree_except(&from, &to, skip)?;
         } else {
             std::fs::copy(&from, &to)
                 .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;

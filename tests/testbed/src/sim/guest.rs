@@ -16,7 +16,7 @@ pub(crate) fn load(ctx: &Ctx, kind: GuestType, id: &str) -> Result<Guest, Fail> 
         Fail::new(format!(
             "Configuration file 'nodes/{}/{}/{id}.conf' does not exist",
             ctx.node.node,
-            kind.conf_dir()
+            conf_dir(kind)
         ))
     };
     let vmid: u32 = id
@@ -25,6 +25,14 @@ pub(crate) fn load(ctx: &Ctx, kind: GuestType, id: &str) -> Result<Guest, Fail> 
     match ctx.state.guest(vmid)? {
         Some(g) if g.kind == kind => Ok(g),
         _ => Err(missing()),
+    }
+}
+
+/// The directory of a guest's configuration under `/etc/pve/nodes/<node>/`.
+fn conf_dir(kind: GuestType) -> &'static str {
+    match kind {
+        GuestType::Qemu => "qemu-server",
+        GuestType::Lxc => "lxc",
     }
 }
 

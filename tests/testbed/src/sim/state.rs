@@ -97,41 +97,11 @@ impl StorageDef {
     }
 }
 
-/// `qemu` or `lxc`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum GuestType {
-    /// A virtual machine (`qm`).
-    Qemu,
-    /// A container (`pct`).
-    Lxc,
-}
-
-impl GuestType {
-    /// `qemu` / `lxc`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GuestType::Qemu => "qemu",
-            GuestType::Lxc => "lxc",
-        }
-    }
-
-    /// `VM` / `CT`, as Proxmox messages say.
-    pub fn label(self) -> &'static str {
-        match self {
-            GuestType::Qemu => "VM",
-            GuestType::Lxc => "CT",
-        }
-    }
-
-    /// Directory of the config under /etc/pve: `qemu-server` / `lxc`.
-    pub fn conf_dir(self) -> &'static str {
-        match self {
-            GuestType::Qemu => "qemu-server",
-            GuestType::Lxc => "lxc",
-        }
-    }
-}
+/// `qemu` or `lxc`: pve-common's type, the one the tools use. The strings the simulator writes with it
+/// (`type` in guest files and API answers, `VM`/`CT` in messages) are Proxmox's, pinned by
+/// `tests::guest_type_writes_proxmox_strings`: a wrong string in pve-common fails that test instead of
+/// being echoed by the simulator to the tools that would read it back.
+pub use pve_common::pve::GuestType;
 
 /// `guests/<vmid>.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -775,5 +745,26 @@ impl State {
     pub fn next_vmid(&self) -> Result<u32> {
         let used: Vec<u32> = self.guests()?.iter().map(|g| g.vmid).collect();
         Ok((100..).find(|v| !used.contains(v)).unwrap_or(100))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The simulator speaks Proxmox, whatever pve-common's type says: `qemu`/`lxc` as the API's
+    /// `type` and backup subtype, `VM`/`CT` in messages (`VM 100 is locked (backup)`).
+    #[test]
+    fn guest_type_writes_proxmox_strings() {
+        for (kind, api, label) in [
+            (GuestType::Qemu, "qemu", "VM"),
+            (GuestType::Lxc, "lxc", "CT"),
+        ] {
+            assert_eq!(kind.as_str(), api);
+            assert_eq!(kind.label(), label);
+            assert_eq!(serde_json::to_value(kind).unwrap(), Value::from(api));
+            let read: GuestType = serde_json::from_value(Value::from(api)).unwrap();
+            assert_eq!(read, kind);
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! raised through `pct set`, lab drifts (found by the refresh), the others are in sync, and running plan
 //! changes no state.
 
+use std::path::{Path, PathBuf};
+
 use testbed::terraform::{self, Backend, Env, Sim};
 
 use crate::common::{each_env, snapshot};
@@ -104,22 +106,77 @@ fn example_homelab_lab_drifts_others_in_sync_and_nothing_changes() {
     );
 }
 
+/// Every file under `root`'s `modules/` and `environments/`, by path relative to `root`.
+fn configuration(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = ["modules", "environments"]
+        .iter()
+        .map(|sub| root.join(sub))
+        .filter(|dir| dir.is_dir())
+        .flat_map(|dir| snapshot(&dir))
+        .map(|(p, c)| (p.strip_prefix(root).unwrap().to_owned(), c))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The bed runs the example's configuration (`copy_fixtures` copies it): guards that the copy is the
+/// example's configuration file for file, that the overlay in `tests/testbed/fixtures` replaces only
+/// each environment's backend (with S3, for every environment the example has), and that nothing of
+/// the example's data or Terraform's working files (a committed local state, a stale lock file,
+/// module tests) comes along.
 #[test]
-fn example_homelab_configuration_matches_the_fixtures() {
+fn fixture_copy_is_the_example_configuration_with_s3_backends() {
     let homelab = terraform::example_homelab_dir();
-    let fixtures = terraform::fixtures_dir();
-    let relative = |root: &std::path::Path, sub: &str| -> Vec<(std::path::PathBuf, Vec<u8>)> {
-        snapshot(&root.join(sub))
-            .into_iter()
-            .map(|(p, c)| (p.strip_prefix(root).unwrap().to_owned(), c))
-            .filter(|(p, _)| p.extension().is_some_and(|e| e == "tf") && !p.ends_with("backend.tf"))
-            .collect()
-    };
-    for sub in ["modules", "environments"] {
-        assert_eq!(
-            relative(&homelab, sub),
-            relative(&fixtures, sub),
-            "{sub} differ"
+    let mut example_envs: Vec<String> = std::fs::read_dir(homelab.join("environments"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    example_envs.sort();
+    let mut bed_envs = terraform::ENVIRONMENTS.map(str::to_owned);
+    bed_envs.sort();
+    assert_eq!(
+        example_envs, bed_envs,
+        "the bed runs every example environment"
+    );
+
+    let overlay = configuration(&terraform::fixtures_dir());
+    let mut backends: Vec<PathBuf> = bed_envs
+        .iter()
+        .map(|env| Path::new("environments").join(env).join("backend.tf"))
+        .collect();
+    backends.sort();
+    assert_eq!(
+        overlay.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+        backends,
+        "tests/testbed/fixtures holds only the environments' backends"
+    );
+    for (path, text) in &overlay {
+        let text = String::from_utf8_lossy(text);
+        assert!(
+            text.contains("backend \"s3\" {}"),
+            "{}: {text}",
+            path.display()
         );
     }
+
+    let tmp = tempfile::tempdir().unwrap();
+    terraform::copy_fixtures(tmp.path(), terraform::BackendKind::S3).unwrap();
+    // The example's *.tf files but its modules' tests and its backends, then the overlay's backends.
+    let mut expected: Vec<_> = configuration(&homelab)
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "tf"))
+        .filter(|(p, _)| !p.components().any(|c| c.as_os_str() == "tests"))
+        .filter(|(p, _)| !backends.contains(p))
+        .chain(overlay)
+        .collect();
+    expected.sort();
+    let copy = configuration(tmp.path());
+    assert_eq!(
+        copy.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        expected.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        "files of the copy"
+    );
+    assert_eq!(copy, expected, "contents of the copy");
 }
