@@ -12,6 +12,7 @@ mod bad_input;
 mod faults;
 mod mutation;
 mod netns;
+mod pvenode;
 mod s3bed;
 mod security;
 mod support;

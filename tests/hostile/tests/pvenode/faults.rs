@@ -1,0 +1,280 @@
+//! Faults while restore-vm and verify-backups talk to the node: refused and cut connections, a cut in
+//! the middle of the save point and of the restore, and SIGTERM/SIGINT at random points.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use testbed::sim::{CutFault, DelayFault, Faults};
+
+use super::{Node, run, temp_files};
+use crate::support::{Rng, fault, kill, text};
+
+fn first_words(journal: &[Vec<String>]) -> Vec<String> {
+    journal
+        .iter()
+        .map(|a| match a[0].as_str() {
+            "qm" | "pct" => format!("{} {}", a[0], a[1]),
+            _ => a[0].clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
+    let node = Node::start();
+    // restore-vm
+    node.sshd.refuse_next(2);
+    fault();
+    fault();
+    let (code, out, err) = run(node.restore_vm().args(["100", "--list", "--json"]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("attempt 1/3") && err.contains("attempt 2/3"), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["backups"].as_array().unwrap().len(), 2);
+    let before = node.sshd.connections();
+    node.sshd.refuse_next(1000);
+    let (code, out, err) = run(node.restore_vm().args(["100", "--force", "--yes"]));
+    let attempts = node.sshd.connections() - before;
+    node.sshd.refuse_next(0);
+    (0..attempts).for_each(|_| fault());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(attempts, 3, "{err}");
+    assert!(err.contains("3 attempts") || err.contains("attempt 3/3") || err.contains("after 3"), "{err}");
+    assert!(err.contains(&node.sshd.port().to_string()) || err.contains(node.sshd.alias()), "{err}");
+
+    // verify-backups (no test hook for the retry delay: 1 s + 2 s of real backoff)
+    node.sshd.refuse_next(2);
+    fault();
+    fault();
+    let (code, out, err) = run(node.verify_backups().arg("--json"));
+    assert_eq!(code, Some(0), "{err}\n{out}");
+    assert!(err.contains("attempt 1/3"), "{err}");
+    let before = node.sshd.connections();
+    node.sshd.refuse_next(1000);
+    let (code, out, err) = run(node.verify_backups().arg("--json"));
+    let attempts = node.sshd.connections() - before;
+    node.sshd.refuse_next(0);
+    (0..attempts).for_each(|_| fault());
+    assert_eq!(code, Some(1), "{err}\n{out}");
+    assert_eq!(attempts, 3, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["status"], "fail");
+    assert!(out.contains(&node.sshd.port().to_string()) || err.contains(&node.sshd.port().to_string()), "{out}\n{err}");
+    assert!(node.journal().is_empty());
+}
+
+#[test]
+fn connection_cut_during_a_listing_is_retried() {
+    let node = Node::start();
+    for tool in ["restore-vm", "verify-backups"] {
+        node.state
+            .set_faults(&Faults {
+                cut: vec![CutFault {
+                    command: "pvesh get /nodes/pve/storage/local/content".into(),
+                    after_bytes: 40,
+                    times: 1,
+                }],
+                ..Default::default()
+            })
+            .unwrap();
+        fault();
+        let (code, out, err) = if tool == "restore-vm" {
+            run(node.restore_vm().args(["100", "--list", "--json"]))
+        } else {
+            run(node.verify_backups().arg("--json"))
+        };
+        assert_eq!(code, Some(0), "{tool}: {err}\n{out}");
+        assert!(err.contains("retrying") || err.contains("attempt 1/3"), "{tool}: {err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if tool == "restore-vm" {
+            assert_eq!(doc["backups"].as_array().unwrap().len(), 2, "complete listing");
+        } else {
+            assert_eq!(doc["backups"].as_array().unwrap().len(), 2, "{doc:#}");
+        }
+    }
+    assert!(node.journal().is_empty());
+}
+
+#[test]
+fn connection_cut_during_the_save_point_overwrites_nothing() {
+    let node = Node::start();
+    let before = node.state.guest(100).unwrap().unwrap();
+    node.state
+        .set_faults(&Faults {
+            cut: vec![CutFault {
+                command: "vzdump".into(),
+                after_bytes: 0,
+                times: 1,
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    fault();
+    let (code, _, err) = run(node.restore_vm().args(["100", "--force", "--yes", "--no-verify"]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("nothing was overwritten"), "{err}");
+    assert_eq!(first_words(&node.journal()), ["vzdump"], "not retried, nothing after it");
+    let after = node.state.guest(100).unwrap().unwrap();
+    assert_eq!(after.config, before.config);
+    assert_eq!(after.status, "running");
+}
+
+#[test]
+fn connection_cut_during_the_restore_names_the_save_point_and_is_not_retried() {
+    let node = Node::start();
+    node.state
+        .set_faults(&Faults {
+            cut: vec![CutFault {
+                command: "qmrestore".into(),
+                after_bytes: 0,
+                times: 1,
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    fault();
+    let (code, _, err) = run(node.restore_vm().args(["100", "--force", "--yes", "--no-verify"]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("the old guest is saved in local:backup/vzdump-qemu-100-"), "{err}");
+    assert!(err.contains("qmrestore local:backup/vzdump-qemu-100-"), "the way back: {err}");
+    let words = first_words(&node.journal());
+    assert_eq!(words, ["vzdump", "qm shutdown", "qmrestore"], "qmrestore ran once");
+}
+
+/// A run ends with 130 (interrupted) or with its normal code; nothing half written stays behind.
+fn signal_loop(
+    name: &str,
+    runs: usize,
+    seed: u64,
+    max_delay_ms: u64,
+    mut start: impl FnMut(usize) -> std::process::Command,
+    mut after: impl FnMut(usize, Option<i32>, &str, &str),
+) -> (usize, usize) {
+    let mut rng = Rng::new(seed);
+    let mut interrupted = 0;
+    for i in 0..runs {
+        let delay = Duration::from_millis(rng.next() % max_delay_ms);
+        let signal = if i % 2 == 0 { libc::SIGTERM } else { libc::SIGINT };
+        let mut cmd = start(i);
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let t = Instant::now();
+        std::thread::sleep(delay);
+        kill(pid, signal);
+        fault();
+        let out = child.wait_with_output().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(60), "{name}: ended");
+        let (o, e) = (text(&out.stdout), text(&out.stderr));
+        let code = out.status.code();
+        assert!(
+            code.is_some(),
+            "{name} run {i}: died by the signal instead of exiting 130: {:?}\n{e}",
+            out.status
+        );
+        if code == Some(130) {
+            interrupted += 1;
+            assert!(e.contains("interrupted by SIG"), "{name} run {i}: {e}");
+        }
+        after(i, code, &o, &e);
+    }
+    eprintln!("{name}: {runs} signals, {interrupted} runs interrupted (130), the rest had ended");
+    (runs, interrupted)
+}
+
+#[test]
+fn signals_at_random_points_leave_no_partial_file() {
+    let node = Node::start();
+    let metrics = tempfile::tempdir().unwrap();
+    let prom = metrics.path().join("pve_backup.prom");
+    // verify-backups --record --textfile-dir: manifest and metrics complete or absent/previous.
+    signal_loop(
+        "verify-backups --record --textfile-dir",
+        12,
+        0x5EED_0012,
+        900,
+        |_| {
+            let mut c = node.verify_backups();
+            c.args(["--record", "--deep", "--textfile-dir"]).arg(metrics.path());
+            c
+        },
+        |i, code, _, e| {
+            assert!(matches!(code, Some(0 | 1 | 130)), "run {i}: {code:?} {e}");
+            assert!(temp_files(metrics.path()).is_empty(), "run {i}");
+            assert!(temp_files(node.dir.path()).is_empty(), "run {i}: {:?}", temp_files(node.dir.path()));
+            if let Ok(t) = std::fs::read_to_string(&prom) {
+                assert!(t.ends_with('\n') && t.contains("pve_backup"), "run {i}: complete metrics");
+            }
+            if let Ok(t) = std::fs::read_to_string(node.manifest()) {
+                assert!(t.starts_with("# verify-backups") && t.ends_with('\n'), "run {i}");
+                verify_backups::manifest::Manifest::parse(&t).unwrap();
+            }
+        },
+    );
+    // restore-vm: a slow restore (the simulator sleeps 1 s in qmrestore and vzdump) interrupted anywhere.
+    node.state
+        .set_faults(&Faults {
+            delay: vec![
+                DelayFault {
+                    command: "qmrestore".into(),
+                    seconds: 0.6,
+                    times: None,
+                },
+                DelayFault {
+                    command: "vzdump".into(),
+                    seconds: 0.6,
+                    times: None,
+                },
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    signal_loop(
+        "restore-vm",
+        10,
+        0x5EED_0013,
+        2500,
+        |_| {
+            let mut c = node.restore_vm();
+            c.args(["100", "--force", "--yes", "--no-verify"]);
+            c
+        },
+        |i, code, _, e| {
+            assert!(matches!(code, Some(0 | 1 | 130)), "run {i}: {code:?} {e}");
+            if code == Some(130) && e.contains("save point: local:") {
+                assert!(e.contains("to put it back run on node pve: qmrestore"), "run {i}: {e}");
+            }
+            assert!(temp_files(node.dir.path()).is_empty(), "run {i}");
+        },
+    );
+    // rebuild-monitoring --verify-only against nothing (checks retry until the deadline) and
+    // rebuild-minio's health check of an endpoint that never answers.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("monitoring")).unwrap();
+    std::fs::write(root.path().join("monitoring/main.tf"), "").unwrap();
+    let port = testbed::ports::free_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    signal_loop(
+        "rebuild-monitoring --verify-only",
+        6,
+        0x5EED_0014,
+        1500,
+        |_| {
+            let mut c = crate::support::tool("rebuild-monitoring");
+            c.arg("--root")
+                .arg(root.path())
+                .args(["--verify-only", "--deadline", "20s"])
+                .args(["--prometheus-url", &url, "--alertmanager-url", &url])
+                .args(["--grafana-url", &url, "--node-exporter-url", &url]);
+            c
+        },
+        |i, code, _, e| {
+            assert_eq!(code, Some(130), "run {i}: {e}");
+        },
+    );
+    assert_eq!(crate::support::walk(root.path()).len(), 1, "nothing written");
+}
