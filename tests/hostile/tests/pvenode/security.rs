@@ -130,7 +130,8 @@ fn no_secret_in_command_lines_outputs_or_files() {
     let (root, tfvars) = secret_root();
     let metrics = tempfile::tempdir().unwrap();
     let secrets = vec![S3_SECRET.to_owned(), S3_ACCESS.to_owned(), PVE_PASSWORD.to_owned()];
-    let scanner = CmdlineScanner::start(secrets.clone(), "");
+    // Watch the fake Terraform's command lines: proof the scanner looked while children ran.
+    let scanner = CmdlineScanner::start(secrets.clone(), &root.path().display().to_string());
     let mut outputs = Vec::new();
     // verify-backups --full with the keys only in the tfvars, metrics, OpenSSH transport (an ssh child).
     for transport in ["libssh2", "openssh"] {
@@ -182,8 +183,10 @@ fn no_secret_in_command_lines_outputs_or_files() {
         .arg(root.path().join("save-points"))
         .env("PVE_RETRY_ATTEMPTS", "1");
     outputs.push(run(&mut c));
-    let (found, _) = scanner.finish();
+    let (found, children) = scanner.finish();
     assert!(found.is_empty(), "secrets on command lines: {found:?}");
+    assert!(!children.is_empty(), "the scanner saw no Terraform child");
+    eprintln!("command lines with the root seen while scanning: {}", children.len());
     for (code, out, err) in &outputs {
         assert!(code.is_some());
         for s in &secrets {
@@ -211,7 +214,8 @@ fn files_written_have_private_modes_and_symlinks_are_not_followed() {
     let node = Node::start();
     let metrics = tempfile::tempdir().unwrap();
     let victim = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(victim.path(), b"victim\n").unwrap();
+    // A comment line: a valid (empty) manifest, so the run reads through the link and then writes.
+    std::fs::write(victim.path(), b"# victim\n").unwrap();
     // Symlinks planted at the manifest and the metrics file.
     std::os::unix::fs::symlink(victim.path(), node.manifest()).unwrap();
     std::os::unix::fs::symlink(victim.path(), metrics.path().join("pve_backup.prom")).unwrap();
@@ -221,7 +225,7 @@ fn files_written_have_private_modes_and_symlinks_are_not_followed() {
         .arg("--textfile-dir")
         .arg(metrics.path()));
     assert_eq!(code, Some(0), "{err}\n{out}");
-    assert_eq!(std::fs::read(victim.path()).unwrap(), b"victim\n", "victim untouched");
+    assert_eq!(std::fs::read(victim.path()).unwrap(), b"# victim\n", "victim untouched");
     let manifest = node.manifest();
     let prom = metrics.path().join("pve_backup.prom");
     assert!(!manifest.is_symlink() && !prom.is_symlink(), "the links were replaced");
