@@ -10,6 +10,7 @@
 
 mod bad_input;
 mod faults;
+mod minio;
 mod mutation;
 mod netns;
 mod pvenode;

@@ -94,7 +94,7 @@ const S3_ACCESS: &str = "hostile-access-7d3b";
 const PVE_PASSWORD: &str = "hostile-pve-password-51aa";
 
 /// A root with one environment whose S3 backend points at a closed port, and tfvars holding the keys.
-fn secret_root() -> (tempfile::TempDir, std::path::PathBuf) {
+pub fn secret_root() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let env = dir.path().join("envs/monitoring");
     std::fs::create_dir_all(&env).unwrap();
