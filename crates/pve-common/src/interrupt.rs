@@ -56,7 +56,11 @@ pub fn install() -> std::io::Result<()> {
         .name("interrupt".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
                 loop {
                     let depth = lock(&DEPTH);
                     if *depth == 0 {
@@ -66,7 +70,7 @@ pub fn install() -> std::io::Result<()> {
                         }
                         // Exits holding the lock: no critical section can begin any more. The one exit
                         // outside `main` (STYLE.md §5): the main thread is busy and cannot be unwound.
-                        #[allow(clippy::exit)]
+                        #[allow(clippy::exit, clippy::disallowed_methods)]
                         std::process::exit(i32::from(crate::exit::Code::Interrupted.as_u8()));
                     }
                     drop(depth);

@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     };
     pve_common::log::init("rebuild-minio", args.common.verbosity(), args.common.color);
     if let Err(e) = pve_common::interrupt::install() {
-        pve_common::warn!("cannot handle SIGINT/SIGTERM ({e}): an interrupt stops the run uncleanly");
+        pve_common::warn!(
+            "cannot handle SIGINT/SIGTERM ({e}): an interrupt stops the run uncleanly"
+        );
     }
     let config = match Config::from_args(&args) {
         Ok(config) => config,

@@ -11,7 +11,9 @@ fn main() -> ExitCode {
     };
     pve_common::log::init("restore-vm", args.common.verbosity(), args.common.color);
     if let Err(e) = pve_common::interrupt::install() {
-        pve_common::warn!("cannot handle SIGINT/SIGTERM ({e}): an interrupt stops the run uncleanly");
+        pve_common::warn!(
+            "cannot handle SIGINT/SIGTERM ({e}): an interrupt stops the run uncleanly"
+        );
     }
     let config = match restore_vm::config::Config::from_args(&args) {
         Ok(config) => config,

@@ -47,7 +47,11 @@ fn s3_stopped_at(trigger: &str) {
     fault();
     let (o, e) = (text(&out.stdout), text(&out.stderr));
     eprintln!("rebuild-minio with S3 gone at the first state upload:\n{e}");
-    assert_eq!(proxy.fired.load(std::sync::atomic::Ordering::SeqCst), 1, "the cut happened: {e}");
+    assert_eq!(
+        proxy.fired.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the cut happened: {e}"
+    );
     assert_eq!(out.status.code(), Some(1), "{e}\n{o}");
     let doc: serde_json::Value = serde_json::from_str(&o).unwrap();
     assert_eq!(doc["outcome"], "failed", "{doc:#}");
@@ -60,12 +64,18 @@ fn s3_stopped_at(trigger: &str) {
     assert_eq!(after, save_points_before, "save points unchanged");
     // No half-written state in S3 (moto itself is up: the proxy was cut) and no lock left behind.
     if let Some(state) = bed.s3_state("prod") {
-        assert!(state["lineage"] == bed.save_point("prod")["lineage"], "a whole state or none");
+        assert!(
+            state["lineage"] == bed.save_point("prod")["lineage"],
+            "a whole state or none"
+        );
     }
     for env in ["prod", "monitoring"] {
         let lock = bed
             .client()
-            .get_object(&format!("tfstate-{env}"), &format!("{env}/terraform.tfstate.tflock"))
+            .get_object(
+                &format!("tfstate-{env}"),
+                &format!("{env}/terraform.tfstate.tflock"),
+            )
             .ok()
             .flatten();
         if let Some(lock) = lock {
@@ -73,7 +83,10 @@ fn s3_stopped_at(trigger: &str) {
             // with the ID `terraform force-unlock` needs.
             let lock: serde_json::Value = serde_json::from_slice(&lock).unwrap();
             let id = lock["ID"].as_str().unwrap();
-            assert!(e.contains("force-unlock") && e.contains(id), "{env}: lock {id} reported: {e}");
+            assert!(
+                e.contains("force-unlock") && e.contains(id),
+                "{env}: lock {id} reported: {e}"
+            );
         }
     }
     // The MinIO environment is still on its local state (it never moved back): a whole, valid file.

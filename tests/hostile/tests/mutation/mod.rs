@@ -296,8 +296,21 @@ fn pvesh_check(input: &[u8]) -> bool {
 #[test]
 fn pvesh_models_and_answer_readers_survive_mutations() {
     let tokens: &[&[u8]] = &[
-        b"null", b"true", b"-1", b"1e400", b"\"\"", b"[]", b"{}", b"99999999999999999999", b";",
-        b"$(id)", b"\\u0000", b"\"volid\":", b"\"protected\":\"1\"", b"/../", b"..",
+        b"null",
+        b"true",
+        b"-1",
+        b"1e400",
+        b"\"\"",
+        b"[]",
+        b"{}",
+        b"99999999999999999999",
+        b";",
+        b"$(id)",
+        b"\\u0000",
+        b"\"volid\":",
+        b"\"protected\":\"1\"",
+        b"/../",
+        b"..",
     ];
     run("pvesh", 0x0_9E5, &pvesh_seeds(), tokens, pvesh_check);
 }
@@ -337,9 +350,13 @@ fn tar_seed() -> Vec<u8> {
 #[test]
 fn vma_reader_of_verify_backups_survives_mutations() {
     let tokens: &[&[u8]] = &[b"VMA\0", b"VMAE", b"\xff\xff\xff\xff", b"\0\0\0\0\0\0\0\0"];
-    run("verify-backups vma", 0x0_F1B, &[vma_seed()], tokens, |input| {
-        verify_backups::vma::check(input).is_ok()
-    });
+    run(
+        "verify-backups vma",
+        0x0_F1B,
+        &[vma_seed()],
+        tokens,
+        |input| verify_backups::vma::check(input).is_ok(),
+    );
 }
 
 #[test]

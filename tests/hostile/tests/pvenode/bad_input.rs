@@ -54,7 +54,10 @@ fn restore_vm_refuses_bad_vmids_before_connecting() {
             let (code, out, err) = run(node.restore_vm().args(&args));
             assert_eq!(code, Some(64), "restore-vm {args:?}: {err}");
             assert!(out.is_empty(), "{out}");
-            assert!(names(&err, &vmid), "restore-vm {args:?} names the input: {err}");
+            assert!(
+                names(&err, &vmid),
+                "restore-vm {args:?} names the input: {err}"
+            );
             assert!(err.contains("error:"), "{err}");
         }
     }
@@ -70,7 +73,11 @@ fn verify_backups_refuses_bad_vmids() {
     // clap reads `+100` as 100, a valid id.
     for vmid in bad_vmids().into_iter().filter(|v| v != "+100") {
         let (code, out, err) = run(node.verify_backups().arg(format!("--vmid={vmid}")));
-        assert_eq!(code, Some(64), "verify-backups --vmid {vmid:?}: {err}\n{out}");
+        assert_eq!(
+            code,
+            Some(64),
+            "verify-backups --vmid {vmid:?}: {err}\n{out}"
+        );
         assert!(out.is_empty(), "{out}");
         assert!(names(&err, &vmid), "--vmid {vmid:?} named: {err}");
     }
@@ -118,7 +125,9 @@ fn restore_vm_refuses_bad_volids() {
         "local-lvm:vm-100-disk-0",
     ] {
         n += 1;
-        let (code, _, err) = run(node.restore_vm().args(["100", "--backup", volid, "--force", "--yes"]));
+        let (code, _, err) = run(node
+            .restore_vm()
+            .args(["100", "--backup", volid, "--force", "--yes"]));
         assert_eq!(code, Some(1), "--backup {volid}: {err}");
         assert!(err.contains(volid) && err.contains("--list"), "{err}");
     }
@@ -191,14 +200,22 @@ fn env_names_are_refused_by_rebuild_minio_and_rebuild_monitoring() {
                 .args(["--terraform-bin", "/bin/false"]);
             if tool == "rebuild-monitoring" {
                 c.arg("--verify-only").args(["--deadline", "1s"]);
-                for flag in ["--prometheus-url", "--alertmanager-url", "--grafana-url", "--node-exporter-url"] {
+                for flag in [
+                    "--prometheus-url",
+                    "--alertmanager-url",
+                    "--grafana-url",
+                    "--node-exporter-url",
+                ] {
                     c.args([flag, "http://127.0.0.1:1"]);
                 }
             }
             let (code, out, err) = run(&mut c);
             assert_eq!(code, Some(64), "{tool} --env {name:?}: {err}");
             assert!(out.is_empty(), "{out}");
-            assert!(err.contains("--env") || names(&err, &name) || err.contains("environment"), "{err}");
+            assert!(
+                err.contains("--env") || names(&err, &name) || err.contains("environment"),
+                "{err}"
+            );
         }
     }
     assert_eq!(support::walk(root.path()).len(), 1, "nothing written");
@@ -219,18 +236,30 @@ fn missing_and_unusable_directories_are_clear_errors() {
             let mut c = node.verify_backups();
             c.arg(flag).arg(bad);
             let (code, out, err) = run(&mut c);
-            assert_eq!(code, Some(64), "verify-backups {flag} {}: {err}", bad.display());
+            assert_eq!(
+                code,
+                Some(64),
+                "verify-backups {flag} {}: {err}",
+                bad.display()
+            );
             assert!(out.is_empty());
             assert!(err.contains(&bad.display().to_string()), "{err}");
         }
         for tool in ["rebuild-minio", "rebuild-monitoring"] {
             n += 1;
             let mut c = support::tool(tool);
-            c.arg("--root").arg(bad).args(["--terraform-bin", "/bin/false"]);
+            c.arg("--root")
+                .arg(bad)
+                .args(["--terraform-bin", "/bin/false"]);
             if tool == "rebuild-monitoring" {
                 // --verify-only reads no folder; --from-terraform needs the environment.
                 c.args(["--from-terraform", "--deadline", "1s"]);
-                for flag in ["--prometheus-url", "--alertmanager-url", "--grafana-url", "--node-exporter-url"] {
+                for flag in [
+                    "--prometheus-url",
+                    "--alertmanager-url",
+                    "--grafana-url",
+                    "--node-exporter-url",
+                ] {
                     c.args([flag, "http://127.0.0.1:1"]);
                 }
             }
@@ -239,14 +268,22 @@ fn missing_and_unusable_directories_are_clear_errors() {
             assert!(err.contains(&bad.display().to_string()), "{err}");
         }
         n += 1;
-        let (code, _, err) = run(node.restore_vm().args(["100", "--list", "--tfvars"]).arg(bad));
-        assert!(matches!(code, Some(64 | 1)), "restore-vm --tfvars {}: {err}", bad.display());
+        let (code, _, err) = run(node
+            .restore_vm()
+            .args(["100", "--list", "--tfvars"])
+            .arg(bad));
+        assert!(
+            matches!(code, Some(64 | 1)),
+            "restore-vm --tfvars {}: {err}",
+            bad.display()
+        );
         assert!(err.contains(&bad.display().to_string()), "{err}");
     }
     // The manifest in a folder that cannot be created: reported, exit 1, nothing else lost.
     n += 1;
     let mut c = node.verify_backups();
-    c.args(["--record", "--deep", "--manifest"]).arg(file.join("manifest"));
+    c.args(["--record", "--deep", "--manifest"])
+        .arg(file.join("manifest"));
     let (code, out, err) = run(&mut c);
     assert_eq!(code, Some(1), "{err}\n{out}");
     assert!(
@@ -260,7 +297,12 @@ fn missing_and_unusable_directories_are_clear_errors() {
 #[test]
 fn unreadable_local_dir_for_an_unprivileged_user() {
     // Root reads any folder: the tool runs as `nobody` (setpriv) with a readable copy of the client key.
-    if unsafe_is_not_root() || std::process::Command::new("setpriv").arg("--help").output().is_err() {
+    if unsafe_is_not_root()
+        || std::process::Command::new("setpriv")
+            .arg("--help")
+            .output()
+            .is_err()
+    {
         eprintln!("skipped: needs root and setpriv");
         return;
     }
@@ -269,7 +311,9 @@ fn unreadable_local_dir_for_an_unprivileged_user() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let local = dir.path().join("dump");
     std::fs::create_dir(&local).unwrap();
-    let dump = node.state.dump_dir(&node.state.storage("local").unwrap().unwrap());
+    let dump = node
+        .state
+        .dump_dir(&node.state.storage("local").unwrap().unwrap());
     for f in support::walk(&dump) {
         std::fs::copy(&f, local.join(f.file_name().unwrap())).unwrap();
     }
@@ -319,7 +363,10 @@ fn textfile_dir_read_only_keeps_the_old_metrics() {
     c.arg("--textfile-dir").arg(fs.path());
     let (code, out, err) = run(&mut c);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains(&prom.display().to_string()), "names the file: {err}");
+    assert!(
+        err.contains(&prom.display().to_string()),
+        "names the file: {err}"
+    );
     assert!(!out.is_empty(), "the report itself was still printed");
     assert_eq!(std::fs::read(&prom).unwrap(), b"pve_backup_old 1\n");
     assert!(temp_files(fs.path()).is_empty());
@@ -370,7 +417,10 @@ fn pvesh_output_that_is_not_what_proxmox_sends() {
             }
             n += 1;
             let (code, out, err) = run(node.verify_backups().arg("--json"));
-            assert!(matches!(code, Some(1)), "verify-backups, {what} at {matching}: {err}\n{out}");
+            assert!(
+                matches!(code, Some(1)),
+                "verify-backups, {what} at {matching}: {err}\n{out}"
+            );
             assert!(!err.contains("panicked"), "{err}");
             if !out.is_empty() {
                 let doc: serde_json::Value = serde_json::from_str(&out).unwrap();

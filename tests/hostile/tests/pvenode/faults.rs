@@ -28,7 +28,10 @@ fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
     fault();
     let (code, out, err) = run(node.restore_vm().args(["100", "--list", "--json"]));
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("attempt 1/3") && err.contains("attempt 2/3"), "{err}");
+    assert!(
+        err.contains("attempt 1/3") && err.contains("attempt 2/3"),
+        "{err}"
+    );
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["backups"].as_array().unwrap().len(), 2);
     let before = node.sshd.connections();
@@ -40,8 +43,14 @@ fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
     assert_eq!(code, Some(1), "{err}");
     assert!(out.is_empty());
     assert_eq!(attempts, 3, "{err}");
-    assert!(err.contains("3 attempts") || err.contains("attempt 3/3") || err.contains("after 3"), "{err}");
-    assert!(err.contains(&node.sshd.port().to_string()) || err.contains(node.sshd.alias()), "{err}");
+    assert!(
+        err.contains("3 attempts") || err.contains("attempt 3/3") || err.contains("after 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&node.sshd.port().to_string()) || err.contains(node.sshd.alias()),
+        "{err}"
+    );
 
     // verify-backups (no test hook for the retry delay: 1 s + 2 s of real backoff)
     node.sshd.refuse_next(2);
@@ -60,7 +69,10 @@ fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
     assert_eq!(attempts, 3, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["status"], "fail");
-    assert!(out.contains(&node.sshd.port().to_string()) || err.contains(&node.sshd.port().to_string()), "{out}\n{err}");
+    assert!(
+        out.contains(&node.sshd.port().to_string()) || err.contains(&node.sshd.port().to_string()),
+        "{out}\n{err}"
+    );
     assert!(node.journal().is_empty());
 }
 
@@ -85,10 +97,17 @@ fn connection_cut_during_a_listing_is_retried() {
             run(node.verify_backups().arg("--json"))
         };
         assert_eq!(code, Some(0), "{tool}: {err}\n{out}");
-        assert!(err.contains("retrying") || err.contains("attempt 1/3"), "{tool}: {err}");
+        assert!(
+            err.contains("retrying") || err.contains("attempt 1/3"),
+            "{tool}: {err}"
+        );
         let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
         if tool == "restore-vm" {
-            assert_eq!(doc["backups"].as_array().unwrap().len(), 2, "complete listing");
+            assert_eq!(
+                doc["backups"].as_array().unwrap().len(),
+                2,
+                "complete listing"
+            );
         } else {
             assert_eq!(doc["backups"].as_array().unwrap().len(), 2, "{doc:#}");
         }
@@ -111,10 +130,16 @@ fn connection_cut_during_the_save_point_overwrites_nothing() {
         })
         .unwrap();
     fault();
-    let (code, _, err) = run(node.restore_vm().args(["100", "--force", "--yes", "--no-verify"]));
+    let (code, _, err) = run(node
+        .restore_vm()
+        .args(["100", "--force", "--yes", "--no-verify"]));
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("nothing was overwritten"), "{err}");
-    assert_eq!(first_words(&node.journal()), ["vzdump"], "not retried, nothing after it");
+    assert_eq!(
+        first_words(&node.journal()),
+        ["vzdump"],
+        "not retried, nothing after it"
+    );
     let after = node.state.guest(100).unwrap().unwrap();
     assert_eq!(after.config, before.config);
     assert_eq!(after.status, "running");
@@ -134,12 +159,24 @@ fn connection_cut_during_the_restore_names_the_save_point_and_is_not_retried() {
         })
         .unwrap();
     fault();
-    let (code, _, err) = run(node.restore_vm().args(["100", "--force", "--yes", "--no-verify"]));
+    let (code, _, err) = run(node
+        .restore_vm()
+        .args(["100", "--force", "--yes", "--no-verify"]));
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("the old guest is saved in local:backup/vzdump-qemu-100-"), "{err}");
-    assert!(err.contains("qmrestore local:backup/vzdump-qemu-100-"), "the way back: {err}");
+    assert!(
+        err.contains("the old guest is saved in local:backup/vzdump-qemu-100-"),
+        "{err}"
+    );
+    assert!(
+        err.contains("qmrestore local:backup/vzdump-qemu-100-"),
+        "the way back: {err}"
+    );
     let words = first_words(&node.journal());
-    assert_eq!(words, ["vzdump", "qm shutdown", "qmrestore"], "qmrestore ran once");
+    assert_eq!(
+        words,
+        ["vzdump", "qm shutdown", "qmrestore"],
+        "qmrestore ran once"
+    );
 }
 
 /// A run ends with 130 (interrupted) or with its normal code; nothing half written stays behind.
@@ -157,7 +194,11 @@ fn signal_loop(
         // At least 30 ms: before `main` installs the handler (the first milliseconds after exec) the
         // default action applies, and nothing has been done yet (docs/RELIABILITY.md, limits).
         let delay = Duration::from_millis(30 + rng.next() % max_delay_ms);
-        let signal = if i % 2 == 0 { libc::SIGTERM } else { libc::SIGINT };
+        let signal = if i % 2 == 0 {
+            libc::SIGTERM
+        } else {
+            libc::SIGINT
+        };
         let mut cmd = start(i);
         let child = cmd
             .stdout(Stdio::piped())
@@ -201,18 +242,29 @@ fn signals_at_random_points_leave_no_partial_file() {
         900,
         |_| {
             let mut c = node.verify_backups();
-            c.args(["--record", "--deep", "--textfile-dir"]).arg(metrics.path());
+            c.args(["--record", "--deep", "--textfile-dir"])
+                .arg(metrics.path());
             c
         },
         |i, code, _, e| {
             assert!(matches!(code, Some(0 | 1 | 130)), "run {i}: {code:?} {e}");
             assert!(temp_files(metrics.path()).is_empty(), "run {i}");
-            assert!(temp_files(node.dir.path()).is_empty(), "run {i}: {:?}", temp_files(node.dir.path()));
+            assert!(
+                temp_files(node.dir.path()).is_empty(),
+                "run {i}: {:?}",
+                temp_files(node.dir.path())
+            );
             if let Ok(t) = std::fs::read_to_string(&prom) {
-                assert!(t.ends_with('\n') && t.contains("pve_backup"), "run {i}: complete metrics");
+                assert!(
+                    t.ends_with('\n') && t.contains("pve_backup"),
+                    "run {i}: complete metrics"
+                );
             }
             if let Ok(t) = std::fs::read_to_string(node.manifest()) {
-                assert!(t.starts_with("# verify-backups") && t.ends_with('\n'), "run {i}");
+                assert!(
+                    t.starts_with("# verify-backups") && t.ends_with('\n'),
+                    "run {i}"
+                );
                 verify_backups::manifest::Manifest::parse(&t).unwrap();
             }
         },
@@ -248,7 +300,10 @@ fn signals_at_random_points_leave_no_partial_file() {
         |i, code, _, e| {
             assert!(matches!(code, Some(0 | 1 | 130)), "run {i}: {code:?} {e}");
             if code == Some(130) && e.contains("save point: local:") {
-                assert!(e.contains("to put it back run on node pve: qmrestore"), "run {i}: {e}");
+                assert!(
+                    e.contains("to put it back run on node pve: qmrestore"),
+                    "run {i}: {e}"
+                );
             }
             assert!(temp_files(node.dir.path()).is_empty(), "run {i}");
         },
@@ -284,7 +339,11 @@ fn signals_at_random_points_leave_no_partial_file() {
             assert_eq!(code, Some(130), "run {i}: {e}");
         },
     );
-    assert_eq!(crate::support::walk(root.path()).len(), 1, "nothing written");
+    assert_eq!(
+        crate::support::walk(root.path()).len(),
+        1,
+        "nothing written"
+    );
     // rebuild-minio with S3 down: it moves the MinIO environment to a local state (files written through
     // the runner) and runs (a slow fake) Terraform; interrupted anywhere, every file is whole.
     let (root, tfvars) = super::security::secret_root();
@@ -317,7 +376,11 @@ fn signals_at_random_points_leave_no_partial_file() {
         },
         |i, code, _, e| {
             assert!(matches!(code, Some(1 | 130)), "run {i}: {code:?} {e}");
-            assert!(temp_files(root.path()).is_empty(), "run {i}: {:?}", temp_files(root.path()));
+            assert!(
+                temp_files(root.path()).is_empty(),
+                "run {i}: {:?}",
+                temp_files(root.path())
+            );
             let local = envs.join("monitoring/terraform.tfstate");
             if let Ok(bytes) = std::fs::read(&local) {
                 restore_tfstate::state::State::parse(&bytes).expect("whole local state");

@@ -62,7 +62,11 @@ impl Node {
         state.add_guest(&g100).unwrap();
         state.add_guest(&g101).unwrap();
         let now = sim::state::now_epoch();
-        for (g, ctime, seed) in [(&g100, T0, 1), (&g100, now - 3600, 2), (&g101, now - 3600, 3)] {
+        for (g, ctime, seed) in [
+            (&g100, T0, 1),
+            (&g100, now - 3600, 2),
+            (&g101, now - 3600, 3),
+        ] {
             state
                 .add_backup(
                     "local",

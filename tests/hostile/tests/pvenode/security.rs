@@ -73,7 +73,10 @@ fn verify_backups_flags_carrying_payloads() {
             // The dump folder is the one value that reaches remote commands (stat, sha256sum, zstd -t...).
             vec!["--dump-dir".into(), format!("local=/{p}")],
             vec!["--deep".into(), "--dump-dir".into(), format!("local={p}")],
-            vec!["--manifest".into(), node.dir.path().join(&p).display().to_string()],
+            vec![
+                "--manifest".into(),
+                node.dir.path().join(&p).display().to_string(),
+            ],
             vec!["--minio-url".into(), p.clone()],
             vec!["--terraform-bin".into(), p.clone(), "--full".into()],
         ];
@@ -119,7 +122,11 @@ pub fn secret_root() -> (tempfile::TempDir, std::path::PathBuf) {
     std::fs::set_permissions(&tfvars, std::fs::Permissions::from_mode(0o600)).unwrap();
     // A Terraform that takes its time, so the scanner sees it and its arguments.
     let tf = dir.path().join("terraform");
-    std::fs::write(&tf, "#!/bin/sh\nsleep 0.3\necho \"Terraform v1.11.4\"\nexit 0\n").unwrap();
+    std::fs::write(
+        &tf,
+        "#!/bin/sh\nsleep 0.3\necho \"Terraform v1.11.4\"\nexit 0\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&tf, std::fs::Permissions::from_mode(0o755)).unwrap();
     (dir, tfvars)
 }
@@ -129,7 +136,11 @@ fn no_secret_in_command_lines_outputs_or_files() {
     let node = Node::start();
     let (root, tfvars) = secret_root();
     let metrics = tempfile::tempdir().unwrap();
-    let secrets = vec![S3_SECRET.to_owned(), S3_ACCESS.to_owned(), PVE_PASSWORD.to_owned()];
+    let secrets = vec![
+        S3_SECRET.to_owned(),
+        S3_ACCESS.to_owned(),
+        PVE_PASSWORD.to_owned(),
+    ];
     // Watch the fake Terraform's command lines: proof the scanner looked while children ran.
     let scanner = CmdlineScanner::start(secrets.clone(), &root.path().display().to_string());
     let mut outputs = Vec::new();
@@ -186,7 +197,10 @@ fn no_secret_in_command_lines_outputs_or_files() {
     let (found, children) = scanner.finish();
     assert!(found.is_empty(), "secrets on command lines: {found:?}");
     assert!(!children.is_empty(), "the scanner saw no Terraform child");
-    eprintln!("command lines with the root seen while scanning: {}", children.len());
+    eprintln!(
+        "command lines with the root seen while scanning: {}",
+        children.len()
+    );
     for (code, out, err) in &outputs {
         assert!(code.is_some());
         for s in &secrets {
@@ -206,7 +220,10 @@ fn no_secret_in_command_lines_outputs_or_files() {
             }
         }
     }
-    assert!(node.journal().iter().any(|a| a[0] == "qmrestore"), "the restore ran");
+    assert!(
+        node.journal().iter().any(|a| a[0] == "qmrestore"),
+        "the restore ran"
+    );
 }
 
 #[test]
@@ -225,10 +242,17 @@ fn files_written_have_private_modes_and_symlinks_are_not_followed() {
         .arg("--textfile-dir")
         .arg(metrics.path()));
     assert_eq!(code, Some(0), "{err}\n{out}");
-    assert_eq!(std::fs::read(victim.path()).unwrap(), b"# victim\n", "victim untouched");
+    assert_eq!(
+        std::fs::read(victim.path()).unwrap(),
+        b"# victim\n",
+        "victim untouched"
+    );
     let manifest = node.manifest();
     let prom = metrics.path().join("pve_backup.prom");
-    assert!(!manifest.is_symlink() && !prom.is_symlink(), "the links were replaced");
+    assert!(
+        !manifest.is_symlink() && !prom.is_symlink(),
+        "the links were replaced"
+    );
     // The manifest lists every archive: 0640 (regression: it was written 0644). Metrics are 0644 by
     // design: node_exporter runs as another user, and they hold counts and times only.
     assert_eq!(mode(&manifest), 0o640);
@@ -236,10 +260,15 @@ fn files_written_have_private_modes_and_symlinks_are_not_followed() {
     assert!(temp_files(metrics.path()).is_empty() && temp_files(node.dir.path()).is_empty());
     // restore-vm writes no file at all (its report goes to stdout): HOME and cwd unchanged.
     let cwd = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(node
-        .restore_vm()
-        .current_dir(cwd.path())
-        .args(["100", "--force", "--yes", "--no-verify"]));
+    let (code, _, err) = run(node.restore_vm().current_dir(cwd.path()).args([
+        "100",
+        "--force",
+        "--yes",
+        "--no-verify",
+    ]));
     assert_eq!(code, Some(0), "{err}");
-    assert!(support::walk(cwd.path()).is_empty(), "restore-vm wrote no local file");
+    assert!(
+        support::walk(cwd.path()).is_empty(),
+        "restore-vm wrote no local file"
+    );
 }
