@@ -399,7 +399,11 @@ fn disk_full_while_verify_backups_writes_manifest_and_metrics() {
     let prom = fs.path().join("pve_backup.prom");
     let manifest = fs.path().join("sha256.manifest");
     std::fs::write(&prom, b"pve_backup_old 1\n").unwrap();
-    std::fs::write(&manifest, b"# verify-backups SHA-256 manifest: <sha256>  <volid>\n").unwrap();
+    std::fs::write(
+        &manifest,
+        b"# verify-backups SHA-256 manifest: <sha256>  <volid>\n",
+    )
+    .unwrap();
     // Fill the rest of the file system.
     let filler = fs.path().join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 64 * 1024]);
@@ -411,9 +415,23 @@ fn disk_full_while_verify_backups_writes_manifest_and_metrics() {
         .arg(&manifest);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains(&prom.display().to_string()), "names the metrics file: {err}");
-    assert!(out.contains(&manifest.display().to_string()), "the manifest failure is in the report");
-    assert_eq!(std::fs::read(&prom).unwrap(), b"pve_backup_old 1\n", "old metrics intact");
-    assert!(std::fs::read_to_string(&manifest).unwrap().starts_with("# verify-backups"));
+    assert!(
+        err.contains(&prom.display().to_string()),
+        "names the metrics file: {err}"
+    );
+    assert!(
+        out.contains(&manifest.display().to_string()),
+        "the manifest failure is in the report"
+    );
+    assert_eq!(
+        std::fs::read(&prom).unwrap(),
+        b"pve_backup_old 1\n",
+        "old metrics intact"
+    );
+    assert!(
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .starts_with("# verify-backups")
+    );
     assert!(temp_files(fs.path()).is_empty(), "no temp file left");
 }
