@@ -35,6 +35,18 @@ pub fn bad_vmids() -> Vec<String> {
     ]
 }
 
+/// rebuild-monitoring's four service URLs, all `url`: no check reads tfvars for them.
+pub fn stack_urls(c: &mut std::process::Command, url: &str) {
+    for flag in [
+        "--prometheus-url",
+        "--alertmanager-url",
+        "--grafana-url",
+        "--node-exporter-url",
+    ] {
+        c.args([flag, url]);
+    }
+}
+
 /// `what` must be named in the message (newlines are shown escaped or raw; either names it).
 fn names(err: &str, what: &str) -> bool {
     let first = what.lines().next().unwrap_or(what).trim();
@@ -200,14 +212,7 @@ fn env_names_are_refused_by_rebuild_minio_and_rebuild_monitoring() {
                 .args(["--terraform-bin", "/bin/false"]);
             if tool == "rebuild-monitoring" {
                 c.arg("--verify-only").args(["--deadline", "1s"]);
-                for flag in [
-                    "--prometheus-url",
-                    "--alertmanager-url",
-                    "--grafana-url",
-                    "--node-exporter-url",
-                ] {
-                    c.args([flag, "http://127.0.0.1:1"]);
-                }
+                stack_urls(&mut c, "http://127.0.0.1:1");
             }
             let (code, out, err) = run(&mut c);
             assert_eq!(code, Some(64), "{tool} --env {name:?}: {err}");
@@ -254,14 +259,7 @@ fn missing_and_unusable_directories_are_clear_errors() {
             if tool == "rebuild-monitoring" {
                 // --verify-only reads no folder; --from-terraform needs the environment.
                 c.args(["--from-terraform", "--deadline", "1s"]);
-                for flag in [
-                    "--prometheus-url",
-                    "--alertmanager-url",
-                    "--grafana-url",
-                    "--node-exporter-url",
-                ] {
-                    c.args([flag, "http://127.0.0.1:1"]);
-                }
+                stack_urls(&mut c, "http://127.0.0.1:1");
             }
             let (code, _, err) = run(&mut c);
             assert_eq!(code, Some(64), "{tool} --root {}: {err}", bad.display());

@@ -19,6 +19,21 @@ fn first_words(journal: &[Vec<String>]) -> Vec<String> {
         .collect()
 }
 
+/// The simulator cuts the session of the next `command` after `after_bytes` of its output.
+fn cut_once(node: &Node, command: &str, after_bytes: u64) {
+    node.state
+        .set_faults(&Faults {
+            cut: vec![CutFault {
+                command: command.into(),
+                after_bytes,
+                times: 1,
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    fault();
+}
+
 #[test]
 fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
     let node = Node::start();
@@ -80,17 +95,7 @@ fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
 fn connection_cut_during_a_listing_is_retried() {
     let node = Node::start();
     for tool in ["restore-vm", "verify-backups"] {
-        node.state
-            .set_faults(&Faults {
-                cut: vec![CutFault {
-                    command: "pvesh get /nodes/pve/storage/local/content".into(),
-                    after_bytes: 40,
-                    times: 1,
-                }],
-                ..Default::default()
-            })
-            .unwrap();
-        fault();
+        cut_once(&node, "pvesh get /nodes/pve/storage/local/content", 40);
         let (code, out, err) = if tool == "restore-vm" {
             run(node.restore_vm().args(["100", "--list", "--json"]))
         } else {
@@ -119,17 +124,7 @@ fn connection_cut_during_a_listing_is_retried() {
 fn connection_cut_during_the_save_point_overwrites_nothing() {
     let node = Node::start();
     let before = node.state.guest(100).unwrap().unwrap();
-    node.state
-        .set_faults(&Faults {
-            cut: vec![CutFault {
-                command: "vzdump".into(),
-                after_bytes: 0,
-                times: 1,
-            }],
-            ..Default::default()
-        })
-        .unwrap();
-    fault();
+    cut_once(&node, "vzdump", 0);
     let (code, _, err) = run(node
         .restore_vm()
         .args(["100", "--force", "--yes", "--no-verify"]));
@@ -148,17 +143,7 @@ fn connection_cut_during_the_save_point_overwrites_nothing() {
 #[test]
 fn connection_cut_during_the_restore_names_the_save_point_and_is_not_retried() {
     let node = Node::start();
-    node.state
-        .set_faults(&Faults {
-            cut: vec![CutFault {
-                command: "qmrestore".into(),
-                after_bytes: 0,
-                times: 1,
-            }],
-            ..Default::default()
-        })
-        .unwrap();
-    fault();
+    cut_once(&node, "qmrestore", 0);
     let (code, _, err) = run(node
         .restore_vm()
         .args(["100", "--force", "--yes", "--no-verify"]));
@@ -330,9 +315,8 @@ fn signals_at_random_points_leave_no_partial_file() {
             let mut c = crate::support::tool("rebuild-monitoring");
             c.arg("--root")
                 .arg(root.path())
-                .args(["--verify-only", "--deadline", "20s"])
-                .args(["--prometheus-url", &url, "--alertmanager-url", &url])
-                .args(["--grafana-url", &url, "--node-exporter-url", &url]);
+                .args(["--verify-only", "--deadline", "20s"]);
+            super::bad_input::stack_urls(&mut c, &url);
             c
         },
         |i, code, _, e| {
