@@ -7,6 +7,7 @@ pub mod cli;
 pub mod confirm;
 pub mod environments;
 pub mod exit;
+pub mod interrupt;
 pub mod log;
 pub mod node;
 pub mod output;

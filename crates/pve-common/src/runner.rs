@@ -415,6 +415,8 @@ impl Runner {
             mode
         );
         self.effect(Access::Mutating, what, || {
+            // An interrupt waits until the file is complete and renamed (or the temp file removed).
+            let _section = crate::interrupt::critical();
             write_atomic(path, contents, mode)
         })?;
         Ok(())

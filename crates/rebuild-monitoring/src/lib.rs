@@ -147,6 +147,10 @@ impl Config {
                 args.target
             )));
         }
+        // Checked in every mode: Auto may fall back to Terraform in `<root>/<env>`, and `../etc` must
+        // never become a folder to run in.
+        pve_common::environments::validate_name(&args.env)
+            .map_err(|e| UsageError(format!("--env: {e}")))?;
         let env_dir = if matches!(mode, Mode::FromTerraform) {
             pve_common::environments::resolve(&args.root, &args.env)
                 .map_err(|e| UsageError(e.to_string()))?

@@ -449,12 +449,27 @@ fn restore(
 
     // Save point.
     if let (Some(e), Some(s)) = (&existing, &save_storage) {
+        pve_common::interrupt::set_note(Some(
+            "it happened while the save point was taken: nothing was overwritten".to_owned(),
+        ));
         let sp = save_point(cfg, node, e.kind, &s.storage, &volid)
             .context("the save point failed: nothing was overwritten")?;
         report.save_point = sp.clone();
         report.save_point_restore_command = sp
             .as_ref()
             .map(|sp| restore_command(e.kind, sp, cfg.target_id, cfg, true).to_string());
+        pve_common::interrupt::set_note(
+            report
+                .save_point_restore_command
+                .as_ref()
+                .zip(sp.as_ref())
+                .map(|(back, sp)| {
+                    format!(
+                        "the old guest is saved in {sp}; to put it back run on node {}: {back}",
+                        report.node
+                    )
+                }),
+        );
         match &sp {
             Some(sp) => pve_common::success!("save point: {sp}"),
             None => pve_common::info!("save point: (dry-run: not taken)"),

@@ -67,6 +67,17 @@ impl<'r> Node<'r> {
     pub fn backup_storages(&mut self) -> anyhow::Result<Vec<StorageStatus>> {
         let path = format!("/nodes/{}/storage", self.name);
         let list: Vec<StorageStatus> = self.get(&path, &["--content", "backup"])?;
+        // Every field has a default (inactive storages omit most): an entry without a valid id means the
+        // answer is not a storage listing, which must not read as "no backups anywhere".
+        if let Some(bad) = list
+            .iter()
+            .find(|s| pve::validate_storage_id(&s.storage).is_err())
+        {
+            anyhow::bail!(
+                "unexpected answer of `pvesh get {path}`: an entry without a valid storage id ('{}')",
+                bad.storage
+            );
+        }
         Ok(list.into_iter().filter(|s| s.enabled).collect())
     }
 

@@ -199,6 +199,11 @@ impl Config {
             identity_files: args.identity.clone(),
             ..SshOptions::default()
         };
+        // A guest id Proxmox cannot have would select nothing and the run would end "OK".
+        for id in &args.vmid {
+            pve_common::pve::parse_vmid(&id.to_string())
+                .map_err(|e| UsageError(format!("--vmid: {e}")))?;
+        }
         let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });

@@ -202,6 +202,19 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
     }
 }
 
+/// A local read: `None` when the file does not exist; any other error (permission denied, I/O) is one,
+/// named with the path (an unreadable folder is not a missing backup).
+fn local_or_missing<T>(
+    path: &std::path::Path,
+    read: std::io::Result<T>,
+) -> std::result::Result<Option<T>, String> {
+    match read {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 fn guest_subject(kind: &str, vmid: u32, name: &str) -> String {
     if name.is_empty() {
         format!("{kind} {vmid}")
@@ -410,7 +423,7 @@ fn soundness(
         };
         let path = place.join(&file_name);
         let size = match &path {
-            Place::Local(p) => Ok(std::fs::metadata(p).ok().map(|m| m.len())),
+            Place::Local(p) => local_or_missing(p, std::fs::metadata(p).map(|m| m.len())),
             Place::Remote(p) => node.file_size(p).map_err(|e| format!("{e}")),
         };
         let present = match size {
@@ -462,7 +475,7 @@ fn soundness(
         if let Some(n) = &name {
             let log_path = place.join(&n.log_name(pve::name_kind(&file_name)));
             let text = match &log_path {
-                Place::Local(p) => Ok(std::fs::read_to_string(p).ok()),
+                Place::Local(p) => local_or_missing(p, std::fs::read_to_string(p)),
                 Place::Remote(p) => node.read_text(p).map_err(|e| format!("{e}")),
             };
             match text {

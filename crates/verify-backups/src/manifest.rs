@@ -56,7 +56,8 @@ impl Manifest {
         out
     }
 
-    /// Writes it atomically through the runner (skipped in dry-run mode).
+    /// Writes it atomically through the runner (skipped in dry-run mode), mode 0640: the list of every
+    /// archive is nobody else's business.
     pub fn save(&self, runner: &Runner, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             runner
@@ -64,7 +65,7 @@ impl Manifest {
                 .with_context(|| format!("creating {}", dir.display()))?;
         }
         runner
-            .write_file(path, self.render().as_bytes(), 0o644)
+            .write_file(path, self.render().as_bytes(), 0o640)
             .with_context(|| format!("writing {}", path.display()))
     }
 }

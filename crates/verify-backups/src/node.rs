@@ -41,14 +41,15 @@ fn output(out: Option<SshOutput>) -> SshOutput {
 }
 
 impl<'r> Node<'r> {
-    /// Connects.
+    /// Connects, retrying transient failures (refused, reset, handshake) up to 3 times: a node that
+    /// refuses one connection must not fail the whole run.
     pub fn connect(
         runner: &'r Runner,
         target: &pve_common::ssh::SshTarget,
         options: pve_common::ssh::SshOptions,
     ) -> Result<Node<'r>, SshError> {
         let mut ssh = SshClient::new(runner, target, options)?;
-        ssh.connect()?;
+        ssh.check_ssh_access()?;
         Ok(Node { ssh })
     }
 

@@ -1,5 +1,5 @@
-//! The hostile suite (issue 12): bad input, injected faults and attacks against the pve-tools binaries that
-//! exist (check-drift, restore-tfstate) and pve-common, plus seeded mutation tests of every parser
+//! The hostile suite (issue 12): bad input, injected faults and attacks against every pve-tools binary
+//! and pve-common, plus seeded mutation tests of every parser
 //! (`cargo fuzz` needs the nightly toolchain and runs from `fuzz/`; these run on stable in CI).
 //!
 //! Results, rerun commands and measured numbers: docs/RELIABILITY.md. Root is needed for tmpfs mounts and
@@ -10,8 +10,10 @@
 
 mod bad_input;
 mod faults;
+mod minio;
 mod mutation;
 mod netns;
+mod pvenode;
 mod s3bed;
 mod security;
 mod support;

@@ -25,8 +25,10 @@ impl Drop for Bed {
     }
 }
 
+/// The fixture, found from this crate's tests and from the hostile suite (`tests/hostile` includes this
+/// file), both two folders below the workspace root.
 pub fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/homelab")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/rebuild-minio/tests/fixtures/homelab")
 }
 
 impl Bed {

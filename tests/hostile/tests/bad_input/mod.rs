@@ -11,7 +11,7 @@ use pve_common::tfvars::{TfvarsError, parse_tfvars_file, parse_tfvars_str};
 use crate::s3bed::{KEY, S3Bed};
 use crate::support::{self, drift_fixtures, output_within, text, walk};
 
-fn bad_env_names() -> Vec<String> {
+pub fn bad_env_names() -> Vec<String> {
     vec![
         "../etc".into(),
         "a/b".into(),
@@ -522,7 +522,7 @@ fn unreadable_directory_is_a_clear_error_for_an_unprivileged_user() {
     );
 }
 
-fn unsafe_is_not_root() -> bool {
+pub fn unsafe_is_not_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()

@@ -222,3 +222,204 @@ fn vma_reader_of_the_test_bed_survives_mutations() {
         vma::verify(input).is_ok()
     });
 }
+
+/// Seeds for the pvesh models: answers as the simulator and Proxmox give them.
+fn pvesh_seeds() -> Vec<Vec<u8>> {
+    [
+        r#"[{"volid":"local:backup/vzdump-qemu-100-2026_11_20-02_00_00.vma.zst","content":"backup","format":"vma.zst","subtype":"qemu","vmid":100,"ctime":1795140000,"size":65536,"notes":"nightly","protected":1}]"#,
+        r#"[{"volid":"pbs:backup/vm/100/2026-11-23T02:00:00Z","format":"pbs-vm","vmid":100,"ctime":1795399200,"size":70000,"verification":{"state":"ok","upid":"UPID:pve:1"}}]"#,
+        r#"[{"storage":"local","type":"dir","content":"backup,iso,vztmpl","enabled":1,"active":1,"shared":0,"total":107374182400,"used":1073741824,"avail":106300440576}]"#,
+        r#"[{"id":"qemu/100","type":"qemu","vmid":100,"node":"pve","status":"running","name":"jellyfin","template":0},{"id":"lxc/101","type":"lxc","vmid":101,"node":"pve","status":"stopped","lock":"backup"}]"#,
+        r#"{"vmid":100,"name":"jellyfin","status":"running","template":false}"#,
+        r#"{"name":"jellyfin","memory":2048,"cores":2,"net0":"virtio=BC:24:11:00:01:00,bridge=vmbr0","ipconfig0":"ip=10.0.0.5/24,gw=10.0.0.1","protection":1,"agent":"1"}"#,
+        r#"[{"name":"eth0","ip-addresses":[{"ip-address-type":"ipv4","ip-address":"10.0.0.5","prefix":24}]}]"#,
+        "local:backup/vzdump-lxc-101-2026_11_20-02_00_00.tar.zst",
+        "+0100",
+        "INFO: Finished Backup of VM 100 (00:00:12)\nINFO: Backup job finished successfully\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+fn pvesh_check(input: &[u8]) -> bool {
+    use pve_common::pve;
+    let mut accepted = false;
+    if let Ok(list) = serde_json::from_slice::<Vec<pve::BackupContent>>(input) {
+        for c in &list {
+            let _ = (c.guest_type(), c.guest_id());
+        }
+        accepted = true;
+    }
+    if let Ok(list) = serde_json::from_slice::<Vec<pve::StorageStatus>>(input) {
+        accepted |= list.iter().all(|s| !s.has_content("\0"));
+    }
+    if let Ok(list) = serde_json::from_slice::<Vec<pve::ClusterResource>>(input) {
+        let _ = list.iter().map(pve::ClusterResource::guest_type).count();
+        accepted = true;
+    }
+    if let Ok(s) = serde_json::from_slice::<pve::GuestStatus>(input) {
+        let _ = s.is_running();
+        accepted = true;
+    }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(input) {
+        let config = pve::guest_config(&value);
+        let _ = pve::config_protected(&config);
+        let _ = restore_vm::node::ip_from_config(&config);
+        let _ = verify_backups::pve::Guest::from_value(&value);
+        let _ = verify_backups::pve::Storage::from_value(&value);
+        let _ = verify_backups::pve::Backup::from_value("local", &value);
+        accepted = true;
+    }
+    if let Ok(text) = std::str::from_utf8(input) {
+        if let Ok(v) = pve::Volid::parse(text) {
+            let _ = v.archive();
+            assert!(
+                !v.to_string()
+                    .contains([' ', ';', '\'', '"', '$', '`', '\n', '&', '|']),
+                "a volid with a shell metacharacter was accepted: {v}"
+            );
+            accepted = true;
+        }
+        accepted |= pve::parse_vzdump_name(text).is_some();
+        let _ = pve::parse_vmid(text);
+        let _ = verify_backups::pve::ArchiveName::parse(text);
+        accepted |= verify_backups::pve::log_verdict(text, 100).is_ok();
+        accepted |= restore_vm::node::parse_offset(text.trim()).is_some();
+        let _ = restore_vm::node::ip_from_agent(text);
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let _ = restore_vm::node::task_warnings(&lines, text);
+    }
+    accepted
+}
+
+#[test]
+fn pvesh_models_and_answer_readers_survive_mutations() {
+    let tokens: &[&[u8]] = &[
+        b"null",
+        b"true",
+        b"-1",
+        b"1e400",
+        b"\"\"",
+        b"[]",
+        b"{}",
+        b"99999999999999999999",
+        b";",
+        b"$(id)",
+        b"\\u0000",
+        b"\"volid\":",
+        b"\"protected\":\"1\"",
+        b"/../",
+        b"..",
+    ];
+    run("pvesh", 0x0_9E5, &pvesh_seeds(), tokens, pvesh_check);
+}
+
+fn vma_seed() -> Vec<u8> {
+    use testbed::sim::vma;
+    let spec = vma::VmaSpec {
+        uuid: [9; 16],
+        ctime: 1_795_140_000,
+        configs: vec![(
+            "qemu-server.conf".to_owned(),
+            b"name: jellyfin\nmemory: 2048\n".to_vec(),
+        )],
+        devices: vec![("drive-scsi0".to_owned(), 192 * 1024)],
+        data_bytes: 32 * 1024,
+        seed: 5,
+    };
+    let mut archive = Vec::new();
+    vma::write(&mut archive, &spec).unwrap();
+    archive
+}
+
+fn tar_seed() -> Vec<u8> {
+    let mut tar = Vec::new();
+    testbed::sim::lxc_tar::write(
+        &mut tar,
+        "hostname: pihole\nmemory: 512\n",
+        "pihole",
+        4096,
+        3,
+        1_795_140_000,
+    )
+    .unwrap();
+    tar
+}
+
+#[test]
+fn vma_reader_of_verify_backups_survives_mutations() {
+    let tokens: &[&[u8]] = &[b"VMA\0", b"VMAE", b"\xff\xff\xff\xff", b"\0\0\0\0\0\0\0\0"];
+    run(
+        "verify-backups vma",
+        0x0_F1B,
+        &[vma_seed()],
+        tokens,
+        |input| verify_backups::vma::check(input).is_ok(),
+    );
+}
+
+#[test]
+fn archive_check_of_verify_backups_survives_mutations() {
+    // The one-pass check of a file (tar or VMA, plain or zstd): what `--deep --local-dir` runs.
+    use verify_backups::archive::{Job, check_file};
+    use verify_backups::pve::{Compression, Container};
+    let dir = tempfile::tempdir().unwrap();
+    let zst = |b: &[u8]| zstd::encode_all(b, 3).unwrap();
+    let tar = tar_seed();
+    let vma = vma_seed();
+    // First byte: bit 0 = VMA, (byte >> 1) % 3 = none/zstd/gzip (as the cargo-fuzz target reads it).
+    let seeds = vec![
+        [&[0u8][..], &tar].concat(),
+        [&[2u8][..], &zst(&tar)].concat(),
+        [&[1u8][..], &vma].concat(),
+        [&[3u8][..], &zst(&vma)].concat(),
+    ];
+    let path = dir.path().join("archive");
+    let tokens: &[&[u8]] = &[b"ustar\0", b"VMA\0", b"\x28\xb5\x2f\xfd", b"\0\0\0\0"];
+    let n = std::cell::Cell::new(0u32);
+    run("verify-backups archive", 0x0_A7C, &seeds, tokens, |input| {
+        let Some((&pick, body)) = input.split_first() else {
+            return false;
+        };
+        n.set(n.get() + 1);
+        std::fs::write(&path, body).unwrap();
+        let job = Job {
+            path: path.clone(),
+            container: if pick & 1 == 0 {
+                Container::Tar
+            } else {
+                Container::Vma
+            },
+            compression: match (pick >> 1) % 3 {
+                0 => Compression::None,
+                1 => Compression::Zstd,
+                _ => Compression::Gzip,
+            },
+        };
+        let r = check_file(&job, None);
+        assert!(r.sha256.is_some(), "a whole readable file has a hash");
+        !r.content.failed() && !r.compression.failed()
+    });
+}
+
+/// Writes the seeds of the new cargo-fuzz targets (`fuzz/seeds/{pvesh,vma,archive}`):
+/// `cargo test -p hostile write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore = "writes fuzz/seeds; run by hand"]
+fn write_fuzz_seeds() {
+    let root = crate::support::workspace().join("fuzz/seeds");
+    for (i, s) in pvesh_seeds().iter().enumerate() {
+        std::fs::write(root.join(format!("pvesh/seed-{i}")), s).unwrap();
+    }
+    std::fs::write(root.join("vma/vm-100.vma"), vma_seed()).unwrap();
+    let tar = tar_seed();
+    let vma = vma_seed();
+    std::fs::write(root.join("archive/tar"), [&[0u8][..], &tar].concat()).unwrap();
+    std::fs::write(
+        root.join("archive/tar-zst"),
+        [&[2u8][..], &zstd::encode_all(&tar[..], 3).unwrap()].concat(),
+    )
+    .unwrap();
+    std::fs::write(root.join("archive/vma"), [&[1u8][..], &vma].concat()).unwrap();
+}

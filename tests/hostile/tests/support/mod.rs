@@ -52,6 +52,12 @@ pub fn tool(name: &str) -> Command {
         "PVE_TFSTATE_BACKUP_DIR",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        "PVE_HOST",
+        "PROMETHEUS_URL",
+        "ALERTMANAGER_URL",
+        "GRAFANA_URL",
+        "NODE_EXPORTER_URL",
+        "MINIO_URL",
     ] {
         cmd.env_remove(var);
     }
