@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod cli;
 pub mod config;
+pub mod lzop;
 pub mod manifest;
 pub mod node;
 pub mod pve;
