@@ -17,7 +17,6 @@ pub mod pve;
 pub mod report;
 pub mod services;
 pub mod tfstate;
-pub mod vma;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
