@@ -375,17 +375,7 @@ mod tests {
     use testbed::sim::vma as fixture;
 
     fn stream() -> Vec<u8> {
-        let spec = fixture::VmaSpec {
-            uuid: *b"0123456789abcdef",
-            ctime: 1_763_604_001,
-            configs: vec![("qemu-server.conf".into(), b"cores: 2\n".to_vec())],
-            devices: vec![
-                ("drive-scsi0".into(), 8 << 20),
-                ("drive-scsi1".into(), 100_000),
-            ],
-            data_bytes: 600_000,
-            seed: 7,
-        };
+        let spec = fixture::small_spec(7);
         let mut v = Vec::new();
         fixture::write(&mut v, &spec).unwrap();
         v

@@ -300,23 +300,9 @@ mod tests {
     use super::*;
     use testbed::sim::vma as fixture;
 
-    fn spec(seed: u64) -> fixture::VmaSpec {
-        fixture::VmaSpec {
-            uuid: *b"0123456789abcdef",
-            ctime: 1_763_604_001,
-            configs: vec![("qemu-server.conf".into(), b"cores: 2\n".to_vec())],
-            devices: vec![
-                ("drive-scsi0".into(), 8 << 20),
-                ("drive-scsi1".into(), 100_000),
-            ],
-            data_bytes: 600_000,
-            seed,
-        }
-    }
-
     fn stream() -> Vec<u8> {
         let mut v = Vec::new();
-        fixture::write(&mut v, &spec(7)).unwrap();
+        fixture::write(&mut v, &fixture::small_spec(7)).unwrap();
         v
     }
 
@@ -454,7 +440,7 @@ mod tests {
         let mut total = 0;
         for i in 0..6u64 {
             let mut v = Vec::new();
-            fixture::write(&mut v, &spec(i)).unwrap();
+            fixture::write(&mut v, &fixture::small_spec(i)).unwrap();
             if i == 3 {
                 v.truncate(v.len() / 2);
             }

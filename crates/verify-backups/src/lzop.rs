@@ -229,6 +229,20 @@ fn read_header<R: Read>(r: &mut Counted<'_, R>) -> io::Result<Header> {
     Ok(Header { flags })
 }
 
+/// Compares the block checksums read from the file with those of `data` (`what` names the data).
+fn check_sums(sums: &[(Sum, u32)], data: &[u8], what: &str) -> Result<(), String> {
+    for (sum, want) in sums {
+        let got = sum.of(data);
+        if got != *want {
+            return Err(format!(
+                "{} checksum of the {what} data mismatch (stored {want:#010x}, computed {got:#010x})",
+                sum.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A `Read` that yields the uncompressed content of an lzop file and fails (with `InvalidData`) at the
 /// first thing `lzop -t` would reject: bad magic or header, a header or block checksum mismatch, a
 /// corrupt LZO1X block, a file that ends before the end-of-stream marker, or bytes after it.
@@ -328,15 +342,7 @@ impl<R: Read> LzopReader<R> {
         } else {
             self.packed.resize(src_len, 0);
             r.exact(&mut self.packed, "block data")?;
-            for (sum, want) in &c_sums {
-                let got = sum.of(&self.packed);
-                if got != *want {
-                    return Err(corrupt(format!(
-                        "{} checksum of the compressed data mismatch (stored {want:#010x}, computed {got:#010x})",
-                        sum.name()
-                    )));
-                }
-            }
+            check_sums(&c_sums, &self.packed, "compressed").map_err(corrupt)?;
             match lzokay::decompress::decompress(&self.packed, &mut self.out) {
                 Ok(n) if n == dst_len => {}
                 Ok(n) => {
@@ -347,15 +353,7 @@ impl<R: Read> LzopReader<R> {
                 Err(e) => return Err(corrupt(format!("corrupt LZO1X data ({e})"))),
             }
         }
-        for (sum, want) in &d_sums {
-            let got = sum.of(&self.out);
-            if got != *want {
-                return Err(corrupt(format!(
-                    "{} checksum of the uncompressed data mismatch (stored {want:#010x}, computed {got:#010x})",
-                    sum.name()
-                )));
-            }
-        }
+        check_sums(&d_sums, &self.out, "uncompressed").map_err(corrupt)?;
         self.pos = 0;
         Ok(true)
     }

@@ -194,14 +194,7 @@ fn corruptions_caught_and_remote_local_verdicts_agree() {
     let plain = tar.into_inner().unwrap();
     rewrite_inner(&p, |v| *v = plain);
 
-    let mut remote = node.ssh_args();
-    remote.push("--deep".into());
-    let (code, r) = run_json(&remote, &[]);
-    assert_eq!(code, 1, "{r:#}");
-    let mut local = remote.clone();
-    local.extend(["--local-dir".into(), node.dump().display().to_string()]);
-    let (code, l) = run_json(&local, &[]);
-    assert_eq!(code, 1, "{l:#}");
+    let (r, l) = deep_both_modes_failing(&node);
 
     let expect = [
         (100, None),
@@ -295,14 +288,7 @@ fn lzo_archives_checked_natively_and_remote_local_verdicts_agree() {
     bytes[16] ^= 0x02;
     std::fs::write(&p, &bytes).unwrap();
 
-    let mut remote = node.ssh_args();
-    remote.push("--deep".into());
-    let (code, r) = run_json(&remote, &[]);
-    assert_eq!(code, 1, "{r:#}");
-    let mut local = remote.clone();
-    local.extend(["--local-dir".into(), node.dump().display().to_string()]);
-    let (code, l) = run_json(&local, &[]);
-    assert_eq!(code, 1, "{l:#}");
+    let (r, l) = deep_both_modes_failing(&node);
     for (vmid, bad) in [
         (100, false),
         (101, false),

@@ -246,3 +246,17 @@ pub fn to_lzo(path: &Path) -> PathBuf {
     std::fs::remove_file(path).unwrap();
     lzo
 }
+
+/// `--deep` remote, then the same with `--local-dir` over the same files; both must fail (exit 1).
+/// Returns (remote, local) documents.
+pub fn deep_both_modes_failing(node: &Node) -> (Value, Value) {
+    let mut remote = node.ssh_args();
+    remote.push("--deep".into());
+    let (code, r) = run_json(&remote, &[]);
+    assert_eq!(code, 1, "{r:#}");
+    let mut local = remote.clone();
+    local.extend(["--local-dir".into(), node.dump().display().to_string()]);
+    let (code, l) = run_json(&local, &[]);
+    assert_eq!(code, 1, "{l:#}");
+    (r, l)
+}

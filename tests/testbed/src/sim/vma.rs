@@ -53,6 +53,22 @@ pub struct WriteStats {
     pub total_bytes: u64,
 }
 
+/// A small two-device archive (8 MiB and a partial last cluster, one config) for unit tests of VMA
+/// readers.
+pub fn small_spec(seed: u64) -> VmaSpec {
+    VmaSpec {
+        uuid: *b"0123456789abcdef",
+        ctime: 1_763_604_001,
+        configs: vec![("qemu-server.conf".into(), b"cores: 2\n".to_vec())],
+        devices: vec![
+            ("drive-scsi0".into(), 8 << 20),
+            ("drive-scsi1".into(), 100_000),
+        ],
+        data_bytes: 600_000,
+        seed,
+    }
+}
+
 /// Builds the header bytes (fixed part and blob buffer, MD5 filled in).
 pub fn build_header(spec: &VmaSpec) -> io::Result<Vec<u8>> {
     let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_string());
