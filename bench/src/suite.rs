@@ -597,6 +597,18 @@ fn verify_deep(ctx: &Ctx<'_>) -> Result<Outcome> {
     let sshd = serve_archives_node(ctx, &node).context("starting the simulated node")?;
     let tool = deep_verify_command(&bin, &dump, &node_args(&sshd));
     let mut cmds = vec![pair, zstd];
+    // Hashing every byte with SHA-256 costs about as much CPU as decompressing it; this reference shows
+    // what the two together cost at best, so the tool's CPU can be read against it.
+    let floor = which_openssl().then(|| {
+        Cmd::new(
+            "floor: zstd -t + openssl sha256",
+            [
+                ctx.script("verify-floor.sh").into_os_string(),
+                dump.clone().into(),
+            ],
+        )
+    });
+    cmds.extend(floor.clone());
     match &tool {
         Ok(cmd) => cmds.insert(0, cmd.clone()),
         Err(why) => o.status = format!("not measured: {why}"),
@@ -618,6 +630,13 @@ fn verify_deep(ctx: &Ctx<'_>) -> Result<Outcome> {
             1.25,
             "x",
         );
+        if floor.is_some() {
+            o.notes.push(format!(
+                "CPU floor of decompress + SHA-256 (zstd -t, then openssl's SHA-NI SHA-256, same files): {:.2} s; verify-backups --deep uses {:.2}x that",
+                o.cpu("floor: zstd -t + openssl sha256"),
+                o.cpu("verify-backups --deep") / o.cpu("floor: zstd -t + openssl sha256")
+            ));
+        }
         o.notes.push(format!(
             "verify-backups --deep: {:.0} MiB/s wall, {:.0} MiB/s per CPU-second (SSH inventory included)",
             total as f64 / 1048576.0 / o.median("verify-backups --deep"),
@@ -626,6 +645,12 @@ fn verify_deep(ctx: &Ctx<'_>) -> Result<Outcome> {
     }
     drop(sshd);
     Ok(o)
+}
+
+/// Whether `openssl` is on `PATH` (for the verify-deep floor reference).
+fn which_openssl() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("openssl").is_file()))
 }
 
 /// Serves the simulated node of the verify-deep archives (`$BENCH_WORK/archives/node`, written by
