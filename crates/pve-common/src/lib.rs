@@ -21,3 +21,4 @@ pub mod secret;
 pub mod ssh;
 pub mod terraform;
 pub mod tfvars;
+pub mod vma;

@@ -241,6 +241,79 @@ pub fn parse_vzdump_name(file: &str) -> Option<ArchiveName> {
     })
 }
 
+/// What a vzdump archive holds: a VMA stream (VMs) or a tar (containers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    /// A VM: VMA stream.
+    Vma,
+    /// A container: tar.
+    Tar,
+}
+
+/// How a vzdump archive is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Not compressed (`.vma`, `.tar`).
+    None,
+    /// `.zst`.
+    Zstd,
+    /// `.gz` / `.tgz` (pigz or gzip).
+    Gzip,
+    /// `.lzo` (lzop).
+    Lzo,
+}
+
+/// A vzdump archive file name read whole: what [`parse_vzdump_name`] tells, plus the format of the
+/// extension (only the ones vzdump writes) and the stem its task log shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VzdumpFile {
+    /// Guest type, id and time.
+    pub archive: ArchiveName,
+    /// VMA or tar.
+    pub container: Container,
+    /// Compression.
+    pub compression: Compression,
+    /// `vzdump-<type>-<vmid>-<stamp>` as written (an old `openvz` kept as is).
+    pub stem: String,
+}
+
+impl VzdumpFile {
+    /// Parses `vzdump-<type>-<vmid>-YYYY_MM_DD-HH_MM_SS.<ext>` with `<ext>` one of `vma[.zst|.gz|.lzo]`
+    /// (VMs) or `tar[.zst|.gz|.lzo]`, `tgz` (containers); `None` for anything else.
+    pub fn parse(file: &str) -> Option<VzdumpFile> {
+        let archive = parse_vzdump_name(file)?;
+        // Neither the type, the id nor the stamp has a dot: the first one starts the extension.
+        let (stem, ext) = file.split_at(file.find('.')?);
+        let (container, compression) = match ext.strip_prefix('.')? {
+            "vma" => (Container::Vma, Compression::None),
+            "vma.zst" => (Container::Vma, Compression::Zstd),
+            "vma.gz" => (Container::Vma, Compression::Gzip),
+            "vma.lzo" => (Container::Vma, Compression::Lzo),
+            "tar" => (Container::Tar, Compression::None),
+            "tar.zst" => (Container::Tar, Compression::Zstd),
+            "tar.gz" | "tgz" => (Container::Tar, Compression::Gzip),
+            "tar.lzo" => (Container::Tar, Compression::Lzo),
+            _ => return None,
+        };
+        if (container == Container::Vma) != (archive.guest_type == GuestType::Qemu) {
+            return None;
+        }
+        Some(VzdumpFile {
+            archive,
+            container,
+            compression,
+            stem: stem.to_owned(),
+        })
+    }
+
+    /// The task log vzdump writes next to the archive (`<stem>.log`).
+    pub fn log_name(&self) -> String {
+        format!("{}.log", self.stem)
+    }
+}
+
 fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -255,6 +328,41 @@ fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         Some(Flag::N(n)) => n != 0,
         Some(Flag::S(s)) => s == "1" || s == "true",
     })
+}
+
+/// A number Proxmox may print as a JSON number or as a numeric string (older versions, some endpoints).
+fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + Default,
+{
+    Ok(lenient_opt(d)?.unwrap_or_default())
+}
+
+fn lenient_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        I(i64),
+        F(f64),
+        S(String),
+    }
+    let n = match Option::<Num>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Num::I(i)) => i,
+        Some(Num::F(f)) => f as i64,
+        Some(Num::S(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("not a number: '{s}'")))?,
+    };
+    T::try_from(n)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("number {n} out of range")))
 }
 
 /// PBS verification of a backup snapshot.
@@ -282,13 +390,13 @@ pub struct BackupContent {
     #[serde(default)]
     pub subtype: Option<String>,
     /// The backed-up guest's id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_opt")]
     pub vmid: Option<u32>,
     /// Backup time, seconds since the epoch.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub ctime: i64,
     /// Size in bytes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub size: u64,
     /// Notes, if any.
     #[serde(default)]
@@ -355,6 +463,11 @@ pub struct StorageStatus {
 }
 
 impl StorageStatus {
+    /// A Proxmox Backup Server storage (snapshots, no files on the node).
+    pub fn is_pbs(&self) -> bool {
+        self.kind == "pbs"
+    }
+
     /// Whether `content` lists `what` (`backup`, `images`, `rootdir`).
     pub fn has_content(&self, what: &str) -> bool {
         self.content.split(',').any(|c| c.trim() == what)
@@ -371,7 +484,7 @@ pub struct ClusterResource {
     #[serde(default, rename = "type")]
     pub kind: String,
     /// Guest id (guests only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_opt")]
     pub vmid: Option<u32>,
     /// The node.
     #[serde(default)]
@@ -517,6 +630,51 @@ mod tests {
         assert_eq!(list[0].verification.as_ref().unwrap().state, "ok");
         assert!(!list[1].protected);
         assert_eq!(list[1].guest_type(), Some(GuestType::Qemu));
+    }
+
+    #[test]
+    fn vzdump_files() {
+        let f = VzdumpFile::parse("vzdump-qemu-100-2026_11_20-02_00_01.vma.zst").unwrap();
+        assert_eq!(f.archive.vmid, 100);
+        assert_eq!(
+            (f.container, f.compression),
+            (Container::Vma, Compression::Zstd)
+        );
+        assert_eq!(f.log_name(), "vzdump-qemu-100-2026_11_20-02_00_01.log");
+        let t = VzdumpFile::parse("vzdump-openvz-101-2026_11_20-02_00_01.tgz").unwrap();
+        assert_eq!(t.archive.guest_type, GuestType::Lxc);
+        assert_eq!(t.compression, Compression::Gzip);
+        assert_eq!(t.log_name(), "vzdump-openvz-101-2026_11_20-02_00_01.log");
+        let l = VzdumpFile::parse("vzdump-lxc-101-2026_11_20-02_00_01.tar.lzo").unwrap();
+        assert_eq!(
+            (l.container, l.compression),
+            (Container::Tar, Compression::Lzo)
+        );
+        for bad in [
+            "vzdump-qemu-100-2026_11_20-02_00_01.tar.zst",
+            "vzdump-lxc-100-2026_11_20-02_00_01.vma",
+            "vzdump-qemu-x-2026_11_20-02_00_01.vma.zst",
+            "vzdump-qemu-100-2026-11-20.vma.zst",
+            "vzdump-qemu-100-2026_11_20-02_00_01.vma.xz",
+            "vzdump-qemu-100-2026_11_20-02_00_01",
+            "backup.vma.zst",
+        ] {
+            assert!(VzdumpFile::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_as_strings_are_read() {
+        let v = serde_json::json!({"volid": "pbs:backup/vm/100/2026-11-20T02:00:00Z", "vmid": "100",
+            "ctime": "5", "size": 10.0, "protected": 1, "verification": {"state": "failed"}});
+        let b: BackupContent = serde_json::from_value(v).unwrap();
+        assert_eq!((b.vmid, b.ctime, b.size), (Some(100), 5, 10));
+        let r: ClusterResource =
+            serde_json::from_value(serde_json::json!({"type": "qemu", "vmid": "101"})).unwrap();
+        assert_eq!(r.vmid, Some(101));
+        let bad: Result<BackupContent, _> =
+            serde_json::from_value(serde_json::json!({"volid": "a:b", "size": -1}));
+        assert!(bad.is_err());
     }
 
     #[test]

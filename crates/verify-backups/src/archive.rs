@@ -1,6 +1,6 @@
 //! The native integrity reader of `--deep --local-dir`: one pass over each archive file that hashes the
-//! raw bytes (SHA-256 for the bit-rot manifest), decompresses them (zstd, verifying its content checksum)
-//! and parses what comes out (VMA extents, or the tar members looking for `etc/vzdump/pct.conf`), all in
+//! raw bytes (SHA-256 for the bit-rot manifest), decompresses them (zstd, gzip or lzop, verifying their
+//! checksums) and parses what comes out (VMA extents, or the tar members looking for `etc/vzdump/pct.conf`), all in
 //! the same read, without temp files. Several archives are checked at once, one per worker thread, so
 //! both cores stay busy: each worker is itself a pipeline bound by decompression and hashing.
 
@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use crate::lzop::LzopReader;
 use crate::pve::{Compression, Container};
-use crate::vma;
+use pve_common::vma;
 
 /// Result of one check of the integrity pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,13 +143,13 @@ fn check_tar<R: Read>(r: R) -> Result<String, String> {
 
 fn check_content<R: Read>(container: Container, r: R) -> Result<String, String> {
     match container {
-        Container::Vma => vma::check(r)
+        Container::Vma => vma::verify(r)
             .map(|s| {
                 format!(
                     "VMA: {} device(s), {} extent(s), {} config(s), all clusters present",
-                    s.devices.len(),
+                    s.header.devices.len(),
                     s.extents,
-                    s.configs.len()
+                    s.header.configs.len()
                 )
             })
             .map_err(|e| format!("VMA: {e}")),
@@ -176,71 +177,56 @@ pub fn check_file(job: &Job, on_read: Option<OnRead>) -> Integrity {
         bytes: 0,
         on_read,
     };
-    let (compression, content) = match job.compression {
-        Compression::Zstd | Compression::Gzip | Compression::None => {
-            let error = Rc::new(Cell::new(None));
-            let buffered = BufReader::with_capacity(BUF, &mut raw);
-            // vzdump's gzip comes from pigz, which may write several members: read them all, each
-            // member's CRC32 and length checked by flate2 at its end.
-            let decoder: Box<dyn Read> = if job.compression == Compression::Gzip {
-                Box::new(flate2::read::MultiGzDecoder::new(buffered))
-            } else if job.compression == Compression::Zstd {
-                match zstd::stream::read::Decoder::with_buffer(buffered) {
-                    Ok(d) => Box::new(d),
-                    Err(e) => {
-                        let why = format!("zstd: {e}");
-                        return Integrity {
-                            compression: Outcome::Failed(why.clone()),
-                            content: Outcome::Failed(why),
-                            sha256: None,
-                            bytes: 0,
-                        };
-                    }
-                }
-            } else {
-                Box::new(buffered)
-            };
-            let mut reader = Flagging {
-                inner: decoder,
-                error: error.clone(),
-            };
-            let content = match check_content(job.container, &mut reader) {
-                Ok(detail) => Outcome::Ok(detail),
-                Err(why) => Outcome::Failed(why),
-            };
-            // The frame checksum sits at the end of the stream, after the last extent: read to the end.
-            let first = error.take();
-            let trailing = if first.is_none() {
-                drain(&mut reader).err().map(|e| e.to_string())
-            } else {
-                None
-            };
-            let decode_error = first.or(error.take()).or(trailing);
-            let compression = match (job.compression, decode_error) {
-                (Compression::None, None) => Outcome::Skipped("not compressed".into()),
-                (Compression::None, Some(e)) => Outcome::Failed(format!("read error: {e}")),
-                (Compression::Gzip, None) => Outcome::Ok("gzip stream and CRC32 sound".into()),
-                (Compression::Gzip, Some(e)) => Outcome::Failed(format!("gzip: {e}")),
-                (_, None) => Outcome::Ok("zstd stream and content checksum sound".into()),
-                (_, Some(e)) => Outcome::Failed(format!("zstd: {e}")),
-            };
-            drop(reader);
-            (compression, content)
-        }
-        Compression::Lzo => {
-            let name = "lzo";
-            let why = format!(
-                "{name} is not checked natively (no {name} decoder in this build); run without --local-dir to check it on the node"
-            );
-            let read = drain(&mut raw).err();
-            if let Some(e) = read {
-                let f = format!("read error: {e}");
-                (Outcome::Failed(f.clone()), Outcome::Failed(f))
-            } else {
-                (Outcome::Skipped(why.clone()), Outcome::Skipped(why))
+    let error = Rc::new(Cell::new(None));
+    let buffered = BufReader::with_capacity(BUF, &mut raw);
+    let decoder: Box<dyn Read> = match job.compression {
+        // vzdump's gzip comes from pigz, which may write several members: read them all, each member's
+        // CRC32 and length checked by flate2 at its end.
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
+        // lzop writes a header checksum and per-block Adler-32/CRC-32 sums: checked block by block.
+        Compression::Lzo => Box::new(LzopReader::new(buffered)),
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(buffered) {
+            Ok(d) => Box::new(d),
+            Err(e) => {
+                let why = format!("zstd: {e}");
+                return Integrity {
+                    compression: Outcome::Failed(why.clone()),
+                    content: Outcome::Failed(why),
+                    sha256: None,
+                    bytes: 0,
+                };
             }
-        }
+        },
+        Compression::None => Box::new(buffered),
     };
+    let mut reader = Flagging {
+        inner: decoder,
+        error: error.clone(),
+    };
+    let content = match check_content(job.container, &mut reader) {
+        Ok(detail) => Outcome::Ok(detail),
+        Err(why) => Outcome::Failed(why),
+    };
+    // The frame checksum sits at the end of the stream, after the last extent: read to the end.
+    let first = error.take();
+    let trailing = if first.is_none() {
+        drain(&mut reader).err().map(|e| e.to_string())
+    } else {
+        None
+    };
+    let decode_error = first.or(error.take()).or(trailing);
+    let compression = match (job.compression, decode_error) {
+        (Compression::None, None) => Outcome::Skipped("not compressed".into()),
+        (Compression::None, Some(e)) => Outcome::Failed(format!("read error: {e}")),
+        (Compression::Gzip, None) => Outcome::Ok("gzip stream and CRC32 sound".into()),
+        (Compression::Gzip, Some(e)) => Outcome::Failed(format!("gzip: {e}")),
+        (Compression::Lzo, None) => Outcome::Ok("lzop header and block checksums sound".into()),
+        // The reader's messages already start with "lzop:".
+        (Compression::Lzo, Some(e)) => Outcome::Failed(e),
+        (Compression::Zstd, None) => Outcome::Ok("zstd stream and content checksum sound".into()),
+        (Compression::Zstd, Some(e)) => Outcome::Failed(format!("zstd: {e}")),
+    };
+    drop(reader);
     // Only a file read to its end has a meaningful hash.
     let complete = drain(&mut raw).is_ok();
     let bytes = raw.bytes;
@@ -314,23 +300,9 @@ mod tests {
     use super::*;
     use testbed::sim::vma as fixture;
 
-    fn spec(seed: u64) -> fixture::VmaSpec {
-        fixture::VmaSpec {
-            uuid: *b"0123456789abcdef",
-            ctime: 1_763_604_001,
-            configs: vec![("qemu-server.conf".into(), b"cores: 2\n".to_vec())],
-            devices: vec![
-                ("drive-scsi0".into(), 8 << 20),
-                ("drive-scsi1".into(), 100_000),
-            ],
-            data_bytes: 600_000,
-            seed,
-        }
-    }
-
     fn stream() -> Vec<u8> {
         let mut v = Vec::new();
-        fixture::write(&mut v, &spec(7)).unwrap();
+        fixture::write(&mut v, &fixture::small_spec(7)).unwrap();
         v
     }
 
@@ -358,32 +330,6 @@ mod tests {
             } else {
                 Compression::None
             },
-        }
-    }
-
-    #[test]
-    fn vma_parser_accepts_sound_streams_and_names_each_fault() {
-        let v = stream();
-        let s = vma::check(&v[..]).unwrap();
-        assert_eq!(s.devices.len(), 2);
-        assert_eq!(s.stream_bytes, v.len() as u64);
-        let header = u32::from_be_bytes(v[56..60].try_into().unwrap()) as usize;
-        type Corrupt = Box<dyn Fn(&mut Vec<u8>)>;
-        let cases: Vec<(Corrupt, &str)> = vec![
-            (Box::new(|v| v[0] = b'X'), "magic"),
-            (Box::new(|v| v[7] = 2), "version"),
-            (Box::new(|v| v[30] ^= 1), "header MD5"),
-            (Box::new(move |v| v[header + 45] ^= 0x10), "extent"),
-            (Box::new(move |v| v[header + 1] ^= 0x01), "extent magic"),
-            (Box::new(move |v| v[header + 9] ^= 0x01), "uuid"),
-            (Box::new(|v| v.truncate(v.len() - 100)), "stream ends"),
-            (Box::new(move |v| v.truncate(header)), "missing"),
-        ];
-        for (corrupt, needle) in cases {
-            let mut bad = v.clone();
-            corrupt(&mut bad);
-            let err = vma::check(&bad[..]).unwrap_err().to_string();
-            assert!(err.contains(needle), "{needle}: {err}");
         }
     }
 
@@ -494,7 +440,7 @@ mod tests {
         let mut total = 0;
         for i in 0..6u64 {
             let mut v = Vec::new();
-            fixture::write(&mut v, &spec(i)).unwrap();
+            fixture::write(&mut v, &fixture::small_spec(i)).unwrap();
             if i == 3 {
                 v.truncate(v.len() / 2);
             }

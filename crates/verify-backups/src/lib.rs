@@ -10,13 +10,13 @@
 pub mod archive;
 pub mod cli;
 pub mod config;
+pub mod lzop;
 pub mod manifest;
 pub mod node;
 pub mod pve;
 pub mod report;
 pub mod services;
 pub mod tfstate;
-pub mod vma;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -34,7 +34,7 @@ pub use config::{Config, UsageError};
 use archive::{Integrity, Job, Outcome};
 use manifest::Manifest;
 use node::{Inventory, Node};
-use pve::{ArchiveName, Backup, Container};
+use pve::{Backup, Container, VzdumpFile};
 use report::{BackupResult, Component, GuestResult, Report, SCHEMA, Status};
 
 /// The textfile name.
@@ -124,7 +124,7 @@ fn outcome_status(o: &Outcome) -> (Status, String) {
 struct FileBackup {
     index: usize,
     place: Place,
-    name: Option<ArchiveName>,
+    name: Option<VzdumpFile>,
     present: bool,
     sha256: Option<String>,
 }
@@ -375,16 +375,16 @@ fn soundness(
             gc.archives.add(&volid, check, status, reason);
         };
         let file_name = b.file_name().to_owned();
-        let name = ArchiveName::parse(&file_name);
+        let name = VzdumpFile::parse(&file_name);
         match &name {
-            Some(n) if n.vmid == b.vmid => add(gc, "name", Status::Ok, file_name.clone()),
+            Some(n) if n.archive.vmid == b.vmid => add(gc, "name", Status::Ok, file_name.clone()),
             Some(n) => add(
                 gc,
                 "name",
                 Status::Fail,
                 format!(
                     "name says VMID {} but Proxmox lists it for {}",
-                    n.vmid, b.vmid
+                    n.archive.vmid, b.vmid
                 ),
             ),
             None => add(
@@ -473,7 +473,7 @@ fn soundness(
             }
         };
         if let Some(n) = &name {
-            let log_path = place.join(&n.log_name(pve::name_kind(&file_name)));
+            let log_path = place.join(&n.log_name());
             let text = match &log_path {
                 Place::Local(p) => local_or_missing(p, std::fs::read_to_string(p)),
                 Place::Remote(p) => node.read_text(p).map_err(|e| format!("{e}")),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use pve_common::pve::{BackupContent, ClusterResource};
 use pve_common::runner::Runner;
 use pve_common::ssh::{RemoteCommand, SshClient, SshError, SshOutput};
 use serde_json::Value;
@@ -77,7 +78,12 @@ impl<'r> Node<'r> {
         let resources = self.pvesh("/cluster/resources", &["--type", "vm"])?;
         inv.guests = resources
             .as_array()
-            .map(|a| a.iter().filter_map(Guest::from_value).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| serde_json::from_value::<ClusterResource>(v.clone()).ok())
+                    .filter_map(|r| Guest::from_resource(&r))
+                    .collect()
+            })
             .unwrap_or_default();
         inv.guests.sort_by_key(|g| g.vmid);
         let nodes = self.pvesh("/nodes", &[])?;
@@ -95,7 +101,12 @@ impl<'r> Node<'r> {
             let list = self.pvesh(&format!("/nodes/{node}/storage"), &["--content", "backup"])?;
             for s in list
                 .as_array()
-                .map(|a| a.iter().filter_map(Storage::from_value).collect::<Vec<_>>())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| serde_json::from_value::<Storage>(v.clone()).ok())
+                        .filter(|s| !s.storage.is_empty())
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
             {
                 if s.shared && inv.storages.contains_key(&s.storage) {
@@ -125,7 +136,8 @@ impl<'r> Node<'r> {
                     .as_array()
                     .map(|a| {
                         a.iter()
-                            .filter_map(|v| Backup::from_value(&s.storage, v))
+                            .filter_map(|v| serde_json::from_value::<BackupContent>(v.clone()).ok())
+                            .filter_map(|c| Backup::from_content(&s.storage, &c))
                             .collect::<Vec<_>>()
                     })
                     .unwrap_or_default()

@@ -1,29 +1,10 @@
-//! Typed views of what `pvesh get ... --output-format json` returns, and the vzdump archive-name parser.
-//!
-//! Proxmox prints numbers as numbers or strings depending on the endpoint and version, and flags as `0/1`
-//! or booleans, so the models are filled by hand from `serde_json::Value` instead of derived.
-//!
-// TODO(lead): merge with pve_common::pve (restore-vm's helper adds typed pvesh models and a volid /
-// archive-name parser there on its branch; this module is the verify-backups copy until then).
+//! The inventory as verify-backups looks at it, built from pve-common's typed `pvesh` models
+//! (`pve_common::pve`): the guests that need backups and the backups with the storage they were listed
+//! on. Also the reading of a vzdump task log, which only this tool does.
 
-use serde_json::Value;
+use pve_common::pve::{BackupContent, ClusterResource};
 
-fn num(v: &Value, key: &str) -> Option<i64> {
-    match v.get(key)? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Bool(b) => Some(i64::from(*b)),
-        _ => None,
-    }
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+pub use pve_common::pve::{Compression, Container, StorageStatus as Storage, VzdumpFile};
 
 /// A guest of `/cluster/resources --type vm`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,54 +22,20 @@ pub struct Guest {
 }
 
 impl Guest {
-    /// Parses one resource entry; `None` for non-guest resources.
-    pub fn from_value(v: &Value) -> Option<Guest> {
-        let kind = text(v, "type")?;
-        if kind != "qemu" && kind != "lxc" {
-            return None;
-        }
-        let vmid = u32::try_from(num(v, "vmid")?).ok()?;
+    /// The guest of a resource entry; `None` for non-guest resources.
+    pub fn from_resource(r: &ClusterResource) -> Option<Guest> {
+        let kind = r.guest_type()?;
         Some(Guest {
-            vmid,
-            kind,
-            name: text(v, "name").unwrap_or_default(),
-            node: text(v, "node").unwrap_or_default(),
-            template: num(v, "template").unwrap_or(0) != 0,
+            vmid: r.vmid?,
+            kind: kind.as_str().to_owned(),
+            name: r.name.clone().unwrap_or_default(),
+            node: r.node.clone().unwrap_or_default(),
+            template: r.template,
         })
     }
 }
 
-/// A storage of `/nodes/<node>/storage`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Storage {
-    /// Storage id.
-    pub storage: String,
-    /// Type: `dir`, `nfs`, `cifs`, `pbs`, ...
-    pub kind: String,
-    /// Whether it is active on the node.
-    pub active: bool,
-    /// Whether it is shared between nodes.
-    pub shared: bool,
-}
-
-impl Storage {
-    /// Parses one storage entry.
-    pub fn from_value(v: &Value) -> Option<Storage> {
-        Some(Storage {
-            storage: text(v, "storage")?,
-            kind: text(v, "type").unwrap_or_default(),
-            active: num(v, "active").unwrap_or(1) != 0,
-            shared: num(v, "shared").unwrap_or(0) != 0,
-        })
-    }
-
-    /// Proxmox Backup Server storage (snapshots, no files on the node).
-    pub fn is_pbs(&self) -> bool {
-        self.kind == "pbs"
-    }
-}
-
-/// One backup of `/nodes/<node>/storage/<id>/content --content backup`.
+/// One backup of `/nodes/<node>/storage/<id>/content --content backup`, with its storage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backup {
     /// `storage:backup/vzdump-...` or a PBS volid.
@@ -97,7 +44,7 @@ pub struct Backup {
     pub storage: String,
     /// VMID the backup is of.
     pub vmid: u32,
-    /// `qemu` or `lxc` (from `subtype`).
+    /// `qemu` or `lxc` (from `subtype`, else from the name).
     pub subtype: String,
     /// Backup time, epoch seconds.
     pub ctime: i64,
@@ -114,24 +61,27 @@ pub struct Backup {
 }
 
 impl Backup {
-    /// Parses one content entry of storage `storage`.
-    pub fn from_value(storage: &str, v: &Value) -> Option<Backup> {
-        let volid = text(v, "volid")?;
-        let vmid = u32::try_from(num(v, "vmid")?).ok()?;
+    /// The backup of a content entry of storage `storage`; `None` when it names no guest.
+    pub fn from_content(storage: &str, c: &BackupContent) -> Option<Backup> {
         Some(Backup {
+            volid: c.volid.clone(),
             storage: storage.to_owned(),
-            vmid,
-            subtype: text(v, "subtype").unwrap_or_default(),
-            ctime: num(v, "ctime").unwrap_or(0),
-            size: u64::try_from(num(v, "size").unwrap_or(0)).unwrap_or(0),
-            format: text(v, "format").unwrap_or_default(),
-            notes: text(v, "notes").filter(|n| !n.is_empty()),
-            protected: num(v, "protected").unwrap_or(0) != 0,
-            verification: v
-                .get("verification")
-                .and_then(|ver| text(ver, "state"))
+            vmid: c.guest_id()?,
+            subtype: c
+                .guest_type()
+                .map(|t| t.as_str().to_owned())
+                .or_else(|| c.subtype.clone())
+                .unwrap_or_default(),
+            ctime: c.ctime,
+            size: c.size,
+            format: c.format.clone(),
+            notes: c.notes.clone().filter(|n| !n.is_empty()),
+            protected: c.protected,
+            verification: c
+                .verification
+                .as_ref()
+                .map(|v| v.state.clone())
                 .filter(|s| !s.is_empty()),
-            volid,
         })
     }
 
@@ -143,107 +93,6 @@ impl Backup {
             .map_or(self.volid.as_str(), |(_, r)| r);
         rest.rsplit('/').next().unwrap_or(rest)
     }
-}
-
-/// What an archive contains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Container {
-    /// A VM: VMA stream.
-    Vma,
-    /// A container: tar.
-    Tar,
-}
-
-/// How an archive is compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// Not compressed.
-    None,
-    /// `.zst`.
-    Zstd,
-    /// `.gz` / `.tgz`.
-    Gzip,
-    /// `.lzo`.
-    Lzo,
-}
-
-/// A parsed `vzdump-{qemu|lxc}-<vmid>-<YYYY_MM_DD-HH_MM_SS>.<ext>` name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArchiveName {
-    /// `qemu` or `lxc` (`openvz` is read as `lxc`).
-    pub kind: String,
-    /// VMID.
-    pub vmid: u32,
-    /// `YYYY_MM_DD-HH_MM_SS`.
-    pub stamp: String,
-    /// VMA or tar.
-    pub container: Container,
-    /// Compression.
-    pub compression: Compression,
-}
-
-impl ArchiveName {
-    /// Parses a file name; `None` when it is not a vzdump archive name.
-    pub fn parse(name: &str) -> Option<ArchiveName> {
-        let rest = name.strip_prefix("vzdump-")?;
-        let (kind, rest) = rest.split_once('-')?;
-        let kind = match kind {
-            "qemu" => "qemu",
-            "lxc" | "openvz" => "lxc",
-            _ => return None,
-        };
-        let (vmid, rest) = rest.split_once('-')?;
-        if vmid.is_empty() || !vmid.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let vmid: u32 = vmid.parse().ok()?;
-        let (stamp, ext) = rest.split_once('.')?;
-        let valid_stamp = stamp.len() == 19
-            && stamp.bytes().enumerate().all(|(i, b)| match i {
-                4 | 7 | 13 | 16 => b == b'_',
-                10 => b == b'-',
-                _ => b.is_ascii_digit(),
-            });
-        if !valid_stamp {
-            return None;
-        }
-        let (container, compression) = match ext {
-            "vma" => (Container::Vma, Compression::None),
-            "vma.zst" => (Container::Vma, Compression::Zstd),
-            "vma.gz" => (Container::Vma, Compression::Gzip),
-            "vma.lzo" => (Container::Vma, Compression::Lzo),
-            "tar" => (Container::Tar, Compression::None),
-            "tar.zst" => (Container::Tar, Compression::Zstd),
-            "tar.gz" | "tgz" => (Container::Tar, Compression::Gzip),
-            "tar.lzo" => (Container::Tar, Compression::Lzo),
-            _ => return None,
-        };
-        if (container == Container::Vma) != (kind == "qemu") {
-            return None;
-        }
-        Some(ArchiveName {
-            kind: kind.to_owned(),
-            vmid,
-            stamp: stamp.to_owned(),
-            container,
-            compression,
-        })
-    }
-
-    /// The name of the task log vzdump writes next to the archive.
-    pub fn log_name(&self, original_kind: &str) -> String {
-        format!("vzdump-{original_kind}-{}-{}.log", self.vmid, self.stamp)
-    }
-}
-
-/// The `vzdump-<kind>-` prefix word of a file name (`qemu`, `lxc`, `openvz`).
-pub fn name_kind(file_name: &str) -> &str {
-    file_name
-        .strip_prefix("vzdump-")
-        .and_then(|r| r.split('-').next())
-        .unwrap_or("")
 }
 
 /// Whether a vzdump task log ends well: no `ERROR:` line and a `Finished Backup of VM` line at the end
@@ -275,33 +124,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_archive_names() {
-        let a = ArchiveName::parse("vzdump-qemu-100-2026_11_20-02_00_01.vma.zst").unwrap_or_else(
-            || {
-                unreachable!("valid name");
-            },
-        );
-        assert_eq!(a.vmid, 100);
-        assert_eq!(a.container, Container::Vma);
-        assert_eq!(a.compression, Compression::Zstd);
-        assert_eq!(
-            a.log_name("qemu"),
-            "vzdump-qemu-100-2026_11_20-02_00_01.log"
-        );
-        let t = ArchiveName::parse("vzdump-lxc-101-2026_11_20-02_00_01.tar.gz");
-        assert_eq!(t.map(|t| t.compression), Some(Compression::Gzip));
-        for bad in [
-            "vzdump-qemu-100-2026_11_20-02_00_01.tar.zst",
-            "vzdump-qemu-x-2026_11_20-02_00_01.vma.zst",
-            "vzdump-qemu-100-2026-11-20.vma.zst",
-            "vzdump-qemu-100-2026_11_20-02_00_01.vma.xz",
-            "backup.vma.zst",
-        ] {
-            assert!(ArchiveName::parse(bad).is_none(), "{bad}");
-        }
-    }
-
-    #[test]
     fn log_verdicts() {
         assert!(
             log_verdict(
@@ -319,10 +141,26 @@ mod tests {
     fn backup_from_pvesh_json() {
         let v = serde_json::json!({"volid": "pbs:backup/vm/100/2026-11-20T02:00:00Z", "vmid": "100",
             "ctime": 5, "size": 10, "protected": 1, "verification": {"state": "failed"}});
-        let b = Backup::from_value("pbs", &v).unwrap_or_else(|| unreachable!());
+        let c: BackupContent = serde_json::from_value(v).unwrap_or_else(|e| unreachable!("{e}"));
+        let b = Backup::from_content("pbs", &c).unwrap_or_else(|| unreachable!());
         assert_eq!(b.vmid, 100);
+        assert_eq!(b.subtype, "qemu");
         assert!(b.protected);
         assert_eq!(b.verification.as_deref(), Some("failed"));
         assert_eq!(b.file_name(), "2026-11-20T02:00:00Z");
+    }
+
+    #[test]
+    fn guests_only_from_resources() {
+        let list: Vec<ClusterResource> = serde_json::from_value(serde_json::json!([
+            {"type": "qemu", "vmid": 100, "name": "a", "node": "pve", "template": 1},
+            {"type": "storage", "id": "storage/pve/local"},
+            {"type": "lxc", "vmid": "101"}
+        ]))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let guests: Vec<Guest> = list.iter().filter_map(Guest::from_resource).collect();
+        assert_eq!(guests.len(), 2);
+        assert!(guests[0].template);
+        assert_eq!((guests[1].vmid, guests[1].kind.as_str()), (101, "lxc"));
     }
 }

@@ -216,3 +216,47 @@ pub fn rewrite_inner(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
     std::io::Write::write_all(&mut enc, &plain).unwrap();
     std::fs::write(path, enc.finish().unwrap()).unwrap();
 }
+
+/// Compresses `plain` with the real `lzop` binary (`extra` are its flags, e.g. `-9`, `--crc32`).
+pub fn lzop(plain: &[u8], extra: &[&str]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("lzop")
+        .args(extra)
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("lzop is installed (tests/run-all installs it)");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = plain.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "lzop failed");
+    out.stdout
+}
+
+/// Turns a `.zst` backup into the `.lzo` one vzdump would have written with `--compress lzo` (same
+/// content, compressed by the real `lzop`); the `.log` stays valid. Returns the new path.
+pub fn to_lzo(path: &Path) -> PathBuf {
+    let plain = zstd::stream::decode_all(&std::fs::read(path).unwrap()[..]).unwrap();
+    let name = path.to_string_lossy();
+    let lzo = PathBuf::from(format!("{}.lzo", name.strip_suffix(".zst").unwrap()));
+    std::fs::write(&lzo, lzop(&plain, &[])).unwrap();
+    std::fs::remove_file(path).unwrap();
+    lzo
+}
+
+/// `--deep` remote, then the same with `--local-dir` over the same files; both must fail (exit 1).
+/// Returns (remote, local) documents.
+pub fn deep_both_modes_failing(node: &Node) -> (Value, Value) {
+    let mut remote = node.ssh_args();
+    remote.push("--deep".into());
+    let (code, r) = run_json(&remote, &[]);
+    assert_eq!(code, 1, "{r:#}");
+    let mut local = remote.clone();
+    local.extend(["--local-dir".into(), node.dump().display().to_string()]);
+    let (code, l) = run_json(&local, &[]);
+    assert_eq!(code, 1, "{l:#}");
+    (r, l)
+}

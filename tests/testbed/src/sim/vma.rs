@@ -1,7 +1,8 @@
 //! The VMA archive format of Proxmox (`vma_spec.txt` in pve-qemu): a writer that produces real, valid
-//! streams quickly (sparse disks, pseudo-random data) and a reader that checks everything the format
-//! can check: magic, version, header MD5, blob table, device table, every extent header (magic, uuid,
-//! MD5, block count) and that every cluster of every device is present exactly once.
+//! streams quickly (sparse disks, pseudo-random data), and file helpers around the reader of
+//! `pve_common::vma`, which checks everything the format can check: magic, version, header MD5, blob
+//! table, device table, every extent header (magic, uuid, MD5, block count) and that every cluster of
+//! every device is present exactly once.
 //!
 //! VMA itself has no checksum over cluster data; a flipped data byte is only detected through the zstd
 //! frame checksum of a `.vma.zst` (which [`verify_file`] checks, since the decoder verifies it).
@@ -12,72 +13,16 @@ use std::path::Path;
 
 use md5::{Digest, Md5};
 
-/// `"VMA\0"`.
-pub const MAGIC: &[u8; 4] = b"VMA\0";
-/// `"VMAE"`.
-pub const EXTENT_MAGIC: &[u8; 4] = b"VMAE";
-/// Size of the fixed part of the header; the blob buffer follows it.
-pub const HEADER_FIXED_SIZE: usize = 12288;
-/// Size of an extent header.
-pub const EXTENT_HEADER_SIZE: usize = 512;
-/// Clusters described by one extent header.
-pub const BLOCKS_PER_EXTENT: usize = 59;
-/// Cluster size (64 KiB).
-pub const CLUSTER_SIZE: u64 = 65536;
-/// Block size (4 KiB); a cluster holds 16 blocks, each present or zero.
-pub const BLOCK_SIZE: usize = 4096;
+// The reader is pve-common's (the one verify-backups uses); re-exported so `sim::vma` stays the one place
+// tests and the simulated `vma` command reach the format through.
+pub use pve_common::vma::{
+    BLOCK_SIZE, BLOCKS_PER_EXTENT, CLUSTER_SIZE, Device, EXTENT_HEADER_SIZE, EXTENT_MAGIC,
+    HEADER_FIXED_SIZE, MAGIC, VmaError, VmaHeader, VmaInfo, be32, be64, read_header, verify,
+};
+
 /// zstd level of the archives: a fast negative level, since the filler data is mostly
 /// incompressible anyway and benchmarks want big archives quickly (the format is the same).
 pub const ZSTD_LEVEL: i32 = -5;
-
-/// What can be wrong with a VMA stream.
-#[derive(Debug, thiserror::Error)]
-pub enum VmaError {
-    /// Reading failed (includes zstd checksum and frame errors).
-    #[error("read error: {0}")]
-    Io(#[from] io::Error),
-    /// The first four bytes are not `VMA\0`.
-    #[error("not a VMA archive (bad magic)")]
-    BadMagic,
-    /// Only version 1 exists.
-    #[error("unsupported VMA version {0}")]
-    BadVersion(u32),
-    /// The header MD5 does not match.
-    #[error("wrong VMA header checksum")]
-    HeaderChecksum,
-    /// Offsets or sizes in the header are inconsistent.
-    #[error("corrupt VMA header: {0}")]
-    BadHeader(String),
-    /// An extent header is wrong.
-    #[error("corrupt extent at offset {offset}: {reason}")]
-    BadExtent {
-        /// Byte offset of the extent in the uncompressed stream.
-        offset: u64,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The stream ended before every cluster was stored.
-    #[error("incomplete archive: device '{device}' is missing {missing} of {total} clusters")]
-    Incomplete {
-        /// Device name, e.g. `drive-scsi0`.
-        device: String,
-        /// Clusters never written.
-        missing: u64,
-        /// Clusters the device has.
-        total: u64,
-    },
-}
-
-/// A disk image stored in the archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    /// Device id (1..=255), the index in the device table.
-    pub id: u8,
-    /// Name, e.g. `drive-scsi0`.
-    pub name: String,
-    /// Size in bytes.
-    pub size: u64,
-}
 
 /// What to write.
 #[derive(Debug, Clone)]
@@ -97,44 +42,6 @@ pub struct VmaSpec {
     pub seed: u64,
 }
 
-/// Parsed header.
-#[derive(Debug, Clone)]
-pub struct VmaHeader {
-    /// Archive uuid.
-    pub uuid: [u8; 16],
-    /// Backup time, seconds since the epoch.
-    pub ctime: i64,
-    /// Config files (name, content).
-    pub configs: Vec<(String, Vec<u8>)>,
-    /// Devices in id order.
-    pub devices: Vec<Device>,
-    /// Header size in bytes (fixed part plus blob buffer).
-    pub header_size: u64,
-}
-
-impl VmaHeader {
-    /// The content of a config file by name, as text.
-    pub fn config(&self, name: &str) -> Option<String> {
-        self.configs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
-    }
-}
-
-/// Result of a full verification.
-#[derive(Debug, Clone)]
-pub struct VmaInfo {
-    /// The header.
-    pub header: VmaHeader,
-    /// Extents read.
-    pub extents: u64,
-    /// Non-zero 4 KiB blocks stored.
-    pub data_blocks: u64,
-    /// Uncompressed stream length in bytes.
-    pub stream_bytes: u64,
-}
-
 /// Totals of a write.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteStats {
@@ -146,14 +53,20 @@ pub struct WriteStats {
     pub total_bytes: u64,
 }
 
-fn be32(b: &[u8], off: usize) -> u32 {
-    u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
-}
-
-fn be64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_be_bytes(a)
+/// A small two-device archive (8 MiB and a partial last cluster, one config) for unit tests of VMA
+/// readers.
+pub fn small_spec(seed: u64) -> VmaSpec {
+    VmaSpec {
+        uuid: *b"0123456789abcdef",
+        ctime: 1_763_604_001,
+        configs: vec![("qemu-server.conf".into(), b"cores: 2\n".to_vec())],
+        devices: vec![
+            ("drive-scsi0".into(), 8 << 20),
+            ("drive-scsi1".into(), 100_000),
+        ],
+        data_bytes: 600_000,
+        seed,
+    }
 }
 
 /// Builds the header bytes (fixed part and blob buffer, MD5 filled in).
@@ -332,214 +245,6 @@ pub fn write_zst(path: &Path, spec: &VmaSpec) -> io::Result<WriteStats> {
     Ok(stats)
 }
 
-/// Parses and checks the header at the start of `r` (reads exactly `header_size` bytes).
-pub fn read_header<R: Read>(r: &mut R) -> Result<VmaHeader, VmaError> {
-    let mut h = vec![0u8; HEADER_FIXED_SIZE];
-    r.read_exact(&mut h)?;
-    if &h[0..4] != MAGIC {
-        return Err(VmaError::BadMagic);
-    }
-    let version = be32(&h, 4);
-    if version != 1 {
-        return Err(VmaError::BadVersion(version));
-    }
-    let blob_off = be32(&h, 48) as usize;
-    let blob_size = be32(&h, 52) as usize;
-    let header_size = be32(&h, 56) as usize;
-    if !(HEADER_FIXED_SIZE..=16 << 20).contains(&header_size)
-        || blob_off < HEADER_FIXED_SIZE
-        || blob_off + blob_size > header_size
-    {
-        return Err(VmaError::BadHeader(format!(
-            "blob buffer {blob_off}+{blob_size} outside header of {header_size} bytes"
-        )));
-    }
-    h.resize(header_size, 0);
-    r.read_exact(&mut h[HEADER_FIXED_SIZE..])?;
-    let mut stored = [0u8; 16];
-    stored.copy_from_slice(&h[32..48]);
-    h[32..48].fill(0);
-    if Md5::digest(&h).as_slice() != stored {
-        return Err(VmaError::HeaderChecksum);
-    }
-    h[32..48].copy_from_slice(&stored);
-    let blob = &h[blob_off..blob_off + blob_size];
-    let get_blob = |pos: u32| -> Result<&[u8], VmaError> {
-        let p = pos as usize;
-        if p + 2 > blob.len() {
-            return Err(VmaError::BadHeader(format!("blob offset {p} out of range")));
-        }
-        let len = usize::from(blob[p]) | (usize::from(blob[p + 1]) << 8);
-        blob.get(p + 2..p + 2 + len)
-            .ok_or_else(|| VmaError::BadHeader(format!("blob at {p} of {len} bytes out of range")))
-    };
-    let cstr = |b: &[u8]| {
-        String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or_default()).into_owned()
-    };
-    let mut configs = Vec::new();
-    for i in 0..256 {
-        let np = be32(&h, 2044 + 4 * i);
-        let dp = be32(&h, 3068 + 4 * i);
-        if np == 0 && dp == 0 {
-            continue;
-        }
-        if np == 0 || dp == 0 {
-            return Err(VmaError::BadHeader(format!(
-                "config {i} has a name or data but not both"
-            )));
-        }
-        configs.push((cstr(get_blob(np)?), get_blob(dp)?.to_vec()));
-    }
-    let mut devices = Vec::new();
-    for id in 1..256usize {
-        let off = 4096 + 32 * id;
-        let np = be32(&h, off);
-        if np == 0 {
-            continue;
-        }
-        devices.push(Device {
-            id: id as u8,
-            name: cstr(get_blob(np)?),
-            size: be64(&h, off + 8),
-        });
-    }
-    let mut uuid = [0u8; 16];
-    uuid.copy_from_slice(&h[8..24]);
-    Ok(VmaHeader {
-        uuid,
-        ctime: be64(&h, 24) as i64,
-        configs,
-        devices,
-        header_size: header_size as u64,
-    })
-}
-
-/// Reads `buf.len()` bytes or reports a clean end of stream (`Ok(false)`) when nothing was left.
-fn read_full_or_eof<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "stream ends inside an extent",
-                ));
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
-}
-
-/// Reads and checks a whole uncompressed VMA stream.
-pub fn verify<R: Read>(mut r: R) -> Result<VmaInfo, VmaError> {
-    let header = read_header(&mut r)?;
-    let mut offset = header.header_size;
-    let mut seen: Vec<Option<(Vec<u64>, u64)>> = vec![None; 256];
-    for d in &header.devices {
-        let clusters = d.size.div_ceil(CLUSTER_SIZE);
-        seen[d.id as usize] = Some((vec![0u64; clusters.div_ceil(64) as usize], clusters));
-    }
-    let mut extents = 0;
-    let mut data_blocks = 0;
-    let mut eh = [0u8; EXTENT_HEADER_SIZE];
-    let mut sink = vec![0u8; BLOCK_SIZE * 16];
-    loop {
-        match read_full_or_eof(&mut r, &mut eh) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(VmaError::BadExtent {
-                    offset,
-                    reason: "stream ends inside an extent header".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let bad = |reason: String| VmaError::BadExtent { offset, reason };
-        if &eh[0..4] != EXTENT_MAGIC {
-            return Err(bad("bad extent magic".into()));
-        }
-        if eh[8..24] != header.uuid {
-            return Err(bad("uuid differs from the archive header".into()));
-        }
-        let mut stored = [0u8; 16];
-        stored.copy_from_slice(&eh[24..40]);
-        eh[24..40].fill(0);
-        if Md5::digest(eh).as_slice() != stored {
-            return Err(bad("wrong extent header checksum".into()));
-        }
-        let block_count = u16::from_be_bytes([eh[6], eh[7]]);
-        let mut counted = 0u32;
-        for i in 0..BLOCKS_PER_EXTENT {
-            let info = be64(&eh, 40 + 8 * i);
-            let mask = (info >> 48) as u16;
-            let dev = ((info >> 32) & 0xff) as usize;
-            // Device 0 marks an unused slot (vma-reader.c skips it).
-            if dev == 0 {
-                continue;
-            }
-            let cluster = info & 0xffff_ffff;
-            let Some((bits, total)) = seen[dev].as_mut() else {
-                return Err(bad(format!("block info {i} names unknown device {dev}")));
-            };
-            if cluster >= *total {
-                return Err(bad(format!("cluster {cluster} beyond end of device {dev}")));
-            }
-            let (word, bit) = ((cluster / 64) as usize, cluster % 64);
-            if bits[word] & (1 << bit) != 0 {
-                return Err(bad(format!(
-                    "cluster {cluster} of device {dev} stored twice"
-                )));
-            }
-            bits[word] |= 1 << bit;
-            counted += mask.count_ones();
-        }
-        if counted != u32::from(block_count) {
-            return Err(bad(format!(
-                "block_count {block_count} but block infos announce {counted}"
-            )));
-        }
-        let data_len = usize::from(block_count) * BLOCK_SIZE;
-        let mut left = data_len;
-        while left > 0 {
-            let n = left.min(sink.len());
-            r.read_exact(&mut sink[..n]).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    bad("stream ends inside extent data".into())
-                } else {
-                    VmaError::Io(e)
-                }
-            })?;
-            left -= n;
-        }
-        offset += (EXTENT_HEADER_SIZE + data_len) as u64;
-        extents += 1;
-        data_blocks += u64::from(block_count);
-    }
-    for d in &header.devices {
-        if let Some((bits, total)) = &seen[d.id as usize] {
-            let present: u64 = bits.iter().map(|w| u64::from(w.count_ones())).sum();
-            if present != *total {
-                return Err(VmaError::Incomplete {
-                    device: d.name.clone(),
-                    missing: total - present,
-                    total: *total,
-                });
-            }
-        }
-    }
-    Ok(VmaInfo {
-        header,
-        extents,
-        data_blocks,
-        stream_bytes: offset,
-    })
-}
-
 fn open_maybe_zst(path: &Path) -> Result<Box<dyn Read>, VmaError> {
     let file = BufReader::with_capacity(1 << 20, File::open(path)?);
     let name = path.to_string_lossy();
@@ -630,7 +335,7 @@ mod tests {
     fn truncation_and_missing_extents_detected() {
         let v = stream();
         let err = verify(&v[..v.len() - 100]).unwrap_err();
-        assert!(matches!(err, VmaError::BadExtent { .. }), "{err}");
+        assert!(matches!(err, VmaError::Truncated { .. }), "{err}");
         let header_len = build_header(&spec()).unwrap().len();
         let err = verify(&v[..header_len]).unwrap_err();
         assert!(matches!(err, VmaError::Incomplete { .. }), "{err}");
