@@ -8,20 +8,21 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<Vec<pve::BackupContent>>(data).map(|list| {
         for c in &list {
             let _ = (c.guest_type(), c.guest_id());
+            let _ = verify_backups::pve::Backup::from_content("local", c).map(|b| b.file_name().len());
         }
     });
     let _ = serde_json::from_slice::<Vec<pve::StorageStatus>>(data)
         .map(|list| list.iter().map(|s| s.has_content("backup")).count());
     let _ = serde_json::from_slice::<Vec<pve::ClusterResource>>(data)
-        .map(|list| list.iter().map(pve::ClusterResource::guest_type).count());
+        .map(|list| {
+            let _ = list.iter().map(pve::ClusterResource::guest_type).count();
+            list.iter().filter_map(verify_backups::pve::Guest::from_resource).count()
+        });
     let _ = serde_json::from_slice::<pve::GuestStatus>(data).map(|s| s.is_running());
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
         let config = pve::guest_config(&value);
         let _ = pve::config_protected(&config);
         let _ = restore_vm::node::ip_from_config(&config);
-        let _ = verify_backups::pve::Guest::from_value(&value);
-        let _ = verify_backups::pve::Storage::from_value(&value);
-        let _ = verify_backups::pve::Backup::from_value("local", &value);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(v) = pve::Volid::parse(text) {
@@ -31,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = pve::parse_vzdump_name(text);
         let _ = pve::parse_vmid(text);
-        let _ = verify_backups::pve::ArchiveName::parse(text);
+        let _ = pve::VzdumpFile::parse(text);
         let _ = verify_backups::pve::log_verdict(text, 100);
         let _ = restore_vm::node::parse_offset(text);
         let _ = restore_vm::node::ip_from_agent(text);

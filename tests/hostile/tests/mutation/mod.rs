@@ -196,33 +196,6 @@ fn tfstate_parser_survives_mutations_and_round_trips() {
     });
 }
 
-#[test]
-fn vma_reader_of_the_test_bed_survives_mutations() {
-    // restore-vm and verify-backups are not built yet; the test bed's VMA reader is the one that exists.
-    use testbed::sim::vma;
-    let spec = vma::VmaSpec {
-        uuid: [7; 16],
-        ctime: 1_763_700_000,
-        configs: vec![(
-            "qemu-server.conf".to_owned(),
-            b"name: jellyfin\nmemory: 8192\n".to_vec(),
-        )],
-        devices: vec![("drive-scsi0".to_owned(), 256 * 1024)],
-        data_bytes: 64 * 1024,
-        seed: 1,
-    };
-    let mut archive = Vec::new();
-    vma::write(&mut archive, &spec).unwrap();
-    let seeds = vec![archive];
-    let tokens: &[&[u8]] = &[b"VMA\0", b"VMAE", b"\xff\xff\xff\xff", b"\0\0\0\0\0\0\0\0"];
-    let saved = std::env::var("HOSTILE_MUTATIONS").ok();
-    let _ = saved;
-    run("vma", 0x0_F1A, &seeds, tokens, |input| {
-        let _ = vma::read_header(&mut &input[..]);
-        vma::verify(input).is_ok()
-    });
-}
-
 /// Seeds for the pvesh models: answers as the simulator and Proxmox give them.
 fn pvesh_seeds() -> Vec<Vec<u8>> {
     [
@@ -248,6 +221,7 @@ fn pvesh_check(input: &[u8]) -> bool {
     if let Ok(list) = serde_json::from_slice::<Vec<pve::BackupContent>>(input) {
         for c in &list {
             let _ = (c.guest_type(), c.guest_id());
+            let _ = verify_backups::pve::Backup::from_content("local", c).map(|b| b.file_name().len());
         }
         accepted = true;
     }
@@ -256,6 +230,7 @@ fn pvesh_check(input: &[u8]) -> bool {
     }
     if let Ok(list) = serde_json::from_slice::<Vec<pve::ClusterResource>>(input) {
         let _ = list.iter().map(pve::ClusterResource::guest_type).count();
+        let _ = list.iter().filter_map(verify_backups::pve::Guest::from_resource).count();
         accepted = true;
     }
     if let Ok(s) = serde_json::from_slice::<pve::GuestStatus>(input) {
@@ -266,9 +241,6 @@ fn pvesh_check(input: &[u8]) -> bool {
         let config = pve::guest_config(&value);
         let _ = pve::config_protected(&config);
         let _ = restore_vm::node::ip_from_config(&config);
-        let _ = verify_backups::pve::Guest::from_value(&value);
-        let _ = verify_backups::pve::Storage::from_value(&value);
-        let _ = verify_backups::pve::Backup::from_value("local", &value);
         accepted = true;
     }
     if let Ok(text) = std::str::from_utf8(input) {
@@ -283,7 +255,7 @@ fn pvesh_check(input: &[u8]) -> bool {
         }
         accepted |= pve::parse_vzdump_name(text).is_some();
         let _ = pve::parse_vmid(text);
-        let _ = verify_backups::pve::ArchiveName::parse(text);
+        let _ = pve::VzdumpFile::parse(text);
         accepted |= verify_backups::pve::log_verdict(text, 100).is_ok();
         accepted |= restore_vm::node::parse_offset(text.trim()).is_some();
         let _ = restore_vm::node::ip_from_agent(text);
@@ -348,14 +320,15 @@ fn tar_seed() -> Vec<u8> {
 }
 
 #[test]
-fn vma_reader_of_verify_backups_survives_mutations() {
+fn vma_reader_survives_mutations() {
+    // The one VMA reader: verify-backups' `--deep` and the test bed's simulator both use it.
     let tokens: &[&[u8]] = &[b"VMA\0", b"VMAE", b"\xff\xff\xff\xff", b"\0\0\0\0\0\0\0\0"];
     run(
-        "verify-backups vma",
+        "pve_common::vma",
         0x0_F1B,
         &[vma_seed()],
         tokens,
-        |input| verify_backups::vma::check(input).is_ok(),
+        |input| pve_common::vma::verify(input).is_ok(),
     );
 }
 
