@@ -475,15 +475,36 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         return Err(exit_failure(Step::Plan, out));
     }
 
-    let show = tf.command(
-        &target.dir,
-        [
-            "show".as_ref(),
-            "-json".as_ref(),
-            "-no-color".as_ref(),
-            plan_path.as_os_str(),
-        ],
-    );
+    // `show -json` writes into a private file next to the plan file, read back as a stream: a plan of many
+    // resources is hundreds of MB of JSON, never held in memory whole (see `plan::read`).
+    let json_path = plan_path.with_extension("json");
+    shared
+        .runner
+        .effect(
+            Access::Mutating,
+            format_args!(
+                "write: {} (`terraform show -json` output, mode 0600, removed afterwards)",
+                json_path.display()
+            ),
+            || create_private_file(&json_path),
+        )
+        .map_err(|e| {
+            failure(
+                ErrorKind::Unknown,
+                format!("creating {}: {e}", json_path.display()),
+            )
+        })?;
+    let show = tf
+        .command(
+            &target.dir,
+            [
+                "show".as_ref(),
+                "-json".as_ref(),
+                "-no-color".as_ref(),
+                plan_path.as_os_str(),
+            ],
+        )
+        .stdout_file(&json_path);
     let show_out = step(shared, &show, Step::Show, limits).map_err(|mut f| {
         f.exit_code = exit_code;
         f
@@ -493,7 +514,11 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             .runner
             .effect(
                 Access::Mutating,
-                format_args!("remove: {}", plan_path.display()),
+                format_args!(
+                    "remove: {} and {}",
+                    plan_path.display(),
+                    json_path.display()
+                ),
                 || Ok::<(), std::io::Error>(()),
             )
             .ok();
@@ -505,7 +530,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             Vec::new(),
         ));
     }
-    let Some(show_out) = show_out else {
+    if show_out.is_none() {
         return Ok(EnvReport::checked(
             &target.name,
             None,
@@ -513,14 +538,18 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             Vec::new(),
             Vec::new(),
         ));
-    };
-    let parsed = plan::parse(&show_out.stdout).map_err(|e| Failure {
-        exit_code,
-        ..failure(
-            ErrorKind::Unknown,
-            format!("could not read the JSON of `terraform show -json`: {e}"),
-        )
-    })?;
+    }
+    let history = local_state_history(&target.dir);
+    let parsed = File::open(&json_path)
+        .map_err(serde_json::Error::io)
+        .and_then(|file| plan::read(file, &history))
+        .map_err(|e| Failure {
+            exit_code,
+            ..failure(
+                ErrorKind::Unknown,
+                format!("could not read the JSON of `terraform show -json`: {e}"),
+            )
+        })?;
     // Terraform and OpenTofu both write plan JSON format 1.x; a new major may change what fields mean.
     let format = parsed.format_version.as_deref().unwrap_or("");
     if format.split('.').next() != Some("1") {
@@ -537,7 +566,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     }
     // Exit 2 says "changes"; a document without `resource_changes` at all cannot say which, so it is
     // not evidence of being in sync.
-    if exit_code == Some(2) && parsed.resource_changes.is_none() {
+    if exit_code == Some(2) && !parsed.has_resource_changes {
         return Err(Failure {
             exit_code,
             ..failure(
@@ -547,11 +576,10 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             )
         });
     }
-    for value in plan::sensitive_strings(&parsed) {
-        pve_common::secret::register(&value);
+    for value in &parsed.sensitive {
+        pve_common::secret::register(value);
     }
-    let history = local_state_history(&target.dir);
-    let analysis = plan::analyze(&parsed, &history);
+    let analysis = parsed.analysis;
     if analysis.errored {
         return Err(Failure {
             exit_code,

@@ -107,8 +107,14 @@ pub fn run_step(
     };
     let context = || format!("waiting for `{cmd}`");
     let interrupted = loop {
-        if let Some(out) = handle.wait_timeout(POLL).with_context(context)? {
-            return Ok(Some(StepEnd::Exited(to_output(out))));
+        if handle.wait_timeout(POLL).with_context(context)?.is_some() {
+            // Owned, not copied: a plan's text can be large.
+            let out = handle.into_output().with_context(context)?;
+            return Ok(Some(StepEnd::Exited(CommandOutput {
+                status: out.status,
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })));
         }
         if limits.interrupted.load(Ordering::SeqCst) {
             break true;
