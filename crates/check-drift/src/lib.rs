@@ -2,9 +2,10 @@
 //! environment.
 //!
 //! [`run`] finds the environments under the root, takes the run lock, checks environments in parallel
-//! (`init` one at a time, to avoid the plugin-cache race; `plan` and `show` concurrently), classifies each plan
-//! ([`plan`]), applies ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies
-//! anything. The exit code is decided by `main` from the returned [`Outcome`] or error.
+//! (`init`, only when a folder is fresh or Terraform asks for it, one at a time to avoid the plugin-cache
+//! race; `plan` and `show` concurrently), reads each plan as a stream and classifies it ([`plan`]), applies
+//! ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies anything. The exit code
+//! is decided by `main` from the returned [`Outcome`] or error.
 
 pub mod cli;
 pub mod config;
@@ -376,6 +377,26 @@ pub fn local_state_history(dir: &Path) -> HashSet<String> {
     out
 }
 
+/// Runs `terraform init -input=false` for `target`. One init at a time: parallel inits race on a shared
+/// plugin cache. Waiting behind another environment's init does not eat into this one's time: the
+/// deadline moves by the wait.
+fn init(
+    shared: &Shared<'_>,
+    tf: &Terraform,
+    target: &Target,
+    limits: &mut Limits<'_>,
+) -> Result<(), Failure> {
+    let cmd = tf.command(&target.dir, ["init", "-input=false", "-no-color"]);
+    let waiting = Instant::now();
+    let _serial = shared
+        .init_lock
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    limits.deadline += waiting.elapsed();
+    step(shared, &cmd, Step::Init, *limits)?;
+    Ok(())
+}
+
 fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
     let started = Instant::now();
     let mut report = match check_inner(shared, target) {
@@ -436,23 +457,19 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             )
         })?;
 
-    let init = tf.command(&target.dir, ["init", "-input=false", "-no-color"]);
-    let limits;
-    {
-        // One init at a time: parallel inits race on a shared plugin cache. The environment's time starts
-        // once its init may run, so waiting behind the others does not eat into it.
-        let _serial = shared
-            .init_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        limits = Limits {
-            deadline: Instant::now() + config.timeout,
-            grace: config.kill_grace,
-            interrupted: shared.interrupted,
-        };
-        step(shared, &init, Step::Init, limits)?;
+    let mut limits = Limits {
+        deadline: Instant::now() + config.timeout,
+        grace: config.kill_grace,
+        interrupted: shared.interrupted,
+    };
+    // `init` only when it is needed: in a fresh folder (no `.terraform`), or when `plan` says so (backend,
+    // module, provider or lock file changed), then `plan` once more. An initialised folder needs no init
+    // per run, and each init costs a Terraform start and, with a remote backend, a round trip to it.
+    let fresh = !target.dir.join(".terraform").is_dir();
+    if fresh {
+        pve_common::debug!("{}: no .terraform folder: running init first", target.name);
+        init(shared, tf, target, &mut limits)?;
     }
-
     let plan_cmd = tf.command(
         &target.dir,
         [
@@ -467,7 +484,19 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             format!("-out={}", plan_path.display()),
         ],
     );
-    let plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    let mut plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    if !fresh
+        && let Some(out) = &plan_out
+        && !matches!(out.status.code(), Some(0 | 2))
+        && let Some(reason) = terraform::init_required(&String::from_utf8_lossy(&out.stderr))
+    {
+        pve_common::info!(
+            "{}: Terraform asks for init ({reason}); running `terraform init` and planning again",
+            target.name
+        );
+        init(shared, tf, target, &mut limits)?;
+        plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    }
     let exit_code = plan_out.as_ref().and_then(|o| o.status.code());
     if let Some(out) = &plan_out
         && !matches!(exit_code, Some(0 | 2))

@@ -111,6 +111,62 @@ fn full_run_never_applies_and_keeps_plan_file_private() {
     );
 }
 
+fn verbs(calls: &[String]) -> Vec<&str> {
+    calls
+        .iter()
+        .map(|c| c.split_whitespace().next().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn initialised_folder_is_planned_without_init() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    std::fs::create_dir(dir.join(".terraform")).unwrap();
+    let out = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let calls = calls(&bed);
+    assert_eq!(verbs(&calls), ["version", "plan", "show"], "{calls:?}");
+    bed.assert_no_plan_files();
+}
+
+/// An initialised folder whose backend (or modules, providers, lock file) changed: `plan` says init is
+/// required, check-drift runs it once and plans again.
+#[test]
+fn init_runs_and_plan_is_retried_when_terraform_asks_for_it() {
+    let bed = Bed::new();
+    let dir = bed.add_env("lab", "basic");
+    std::fs::create_dir(dir.join(".terraform")).unwrap();
+    let out = bed
+        .fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_MODE", "needs-init")
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let calls = calls(&bed);
+    assert_eq!(
+        verbs(&calls),
+        ["version", "plan", "init", "plan", "show"],
+        "{calls:?}"
+    );
+    assert!(
+        err.contains("lab: Terraform asks for init (Backend initialization required"),
+        "{err}"
+    );
+    let doc = json(&out.stdout);
+    assert_eq!(env_of(&doc, "lab")["status"], "drift");
+    assert_eq!(env_of(&doc, "lab")["exit_code"], 2);
+    bed.assert_no_plan_files();
+}
+
 #[test]
 fn output_changes_alone_are_not_drift() {
     let bed = Bed::new();
