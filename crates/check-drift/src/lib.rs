@@ -353,6 +353,27 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
         .map(drop)
 }
 
+/// Creates `path` empty with mode 0600 (through the runner: dry-run only shows it); `what` names it.
+fn private_file(shared: &Shared<'_>, path: &Path, what: &str) -> Result<(), Failure> {
+    shared
+        .runner
+        .effect(
+            Access::Mutating,
+            format_args!(
+                "write: {} ({what}, mode 0600, removed afterwards)",
+                path.display()
+            ),
+            || create_private_file(path),
+        )
+        .map_err(|e| {
+            failure(
+                ErrorKind::Unknown,
+                format!("creating {}: {e}", path.display()),
+            )
+        })
+        .map(drop)
+}
+
 /// Addresses of resources in earlier local state versions (`terraform.tfstate*.backup` next to the
 /// configuration, written by the local backend on every state change). A remote backend keeps its history
 /// elsewhere (S3 object versions); such environments get no history here.
@@ -440,22 +461,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             })?;
         (Some(dir), path)
     };
-    shared
-        .runner
-        .effect(
-            Access::Mutating,
-            format_args!(
-                "write: {} (plan file, mode 0600, removed afterwards)",
-                plan_path.display()
-            ),
-            || create_private_file(&plan_path),
-        )
-        .map_err(|e| {
-            failure(
-                ErrorKind::Unknown,
-                format!("creating {}: {e}", plan_path.display()),
-            )
-        })?;
+    private_file(shared, &plan_path, "plan file")?;
 
     let mut limits = Limits {
         deadline: Instant::now() + config.timeout,
@@ -507,22 +513,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     // `show -json` writes into a private file next to the plan file, read back as a stream: a plan of many
     // resources is hundreds of MB of JSON, never held in memory whole (see `plan::read`).
     let json_path = plan_path.with_extension("json");
-    shared
-        .runner
-        .effect(
-            Access::Mutating,
-            format_args!(
-                "write: {} (`terraform show -json` output, mode 0600, removed afterwards)",
-                json_path.display()
-            ),
-            || create_private_file(&json_path),
-        )
-        .map_err(|e| {
-            failure(
-                ErrorKind::Unknown,
-                format!("creating {}: {e}", json_path.display()),
-            )
-        })?;
+    private_file(shared, &json_path, "`terraform show -json` output")?;
     let show = tf
         .command(
             &target.dir,

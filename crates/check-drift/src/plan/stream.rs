@@ -61,6 +61,18 @@ impl<'de> DeserializeSeed<'de> for Top<'_> {
     }
 }
 
+/// The top-level fields read; each may appear once.
+const FIELDS: &[&str] = &[
+    "format_version",
+    "terraform_version",
+    "errored",
+    "complete",
+    "resource_changes",
+    "resource_drift",
+    "output_changes",
+    "relevant_attributes",
+];
+
 /// Refuses a second occurrence of a field, as a derived `Deserialize` (and so [`super::parse`]) does.
 fn once<E: de::Error>(seen: &mut Vec<&'static str>, field: &'static str) -> Result<(), E> {
     if seen.contains(&field) {
@@ -84,45 +96,28 @@ impl<'de> Visitor<'de> for Top<'_> {
         let mut outputs: Option<serde_json::Map<String, Value>> = None;
         let mut relevant: Option<Vec<RelevantAttribute>> = None;
         while let Some(key) = map.next_key::<String>()? {
+            if let Some(field) = FIELDS.iter().find(|f| **f == key) {
+                once(&mut seen, field)?;
+            }
             match key.as_str() {
-                "format_version" => {
-                    once(&mut seen, "format_version")?;
-                    summary.format_version = map.next_value()?;
-                }
-                "terraform_version" => {
-                    once(&mut seen, "terraform_version")?;
-                    summary.terraform_version = map.next_value()?;
-                }
-                "errored" => {
-                    once(&mut seen, "errored")?;
-                    errored = map.next_value()?;
-                }
-                "complete" => {
-                    once(&mut seen, "complete")?;
-                    complete = map.next_value()?;
-                }
+                "format_version" => summary.format_version = map.next_value()?,
+                "terraform_version" => summary.terraform_version = map.next_value()?,
+                "errored" => errored = map.next_value()?,
+                "complete" => complete = map.next_value()?,
                 "resource_changes" => {
-                    once(&mut seen, "resource_changes")?;
                     summary.has_resource_changes = map.next_value_seed(Entries {
                         kind: Kind::Change,
                         acc: &mut acc,
                     })?;
                 }
                 "resource_drift" => {
-                    once(&mut seen, "resource_drift")?;
                     map.next_value_seed(Entries {
                         kind: Kind::Drift,
                         acc: &mut acc,
                     })?;
                 }
-                "output_changes" => {
-                    once(&mut seen, "output_changes")?;
-                    outputs = map.next_value()?;
-                }
-                "relevant_attributes" => {
-                    once(&mut seen, "relevant_attributes")?;
-                    relevant = map.next_value()?;
-                }
+                "output_changes" => outputs = map.next_value()?,
+                "relevant_attributes" => relevant = map.next_value()?,
                 // prior_state, planned_values, configuration...: scanned, never built.
                 _ => {
                     map.next_value::<IgnoredAny>()?;

@@ -118,17 +118,22 @@ fn verbs(calls: &[String]) -> Vec<&str> {
         .collect()
 }
 
+/// A run over one environment `lab` whose folder was initialised before (it has `.terraform`).
+fn run_initialised(bed: &Bed, mode: &str) -> std::process::Output {
+    let dir = bed.add_env("lab", "basic");
+    std::fs::create_dir(dir.join(".terraform")).unwrap();
+    bed.fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_MODE", mode)
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn initialised_folder_is_planned_without_init() {
     let bed = Bed::new();
-    let dir = bed.add_env("lab", "basic");
-    std::fs::create_dir(dir.join(".terraform")).unwrap();
-    let out = bed
-        .fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
-        .output()
-        .unwrap();
+    let out = run_initialised(&bed, "");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let calls = calls(&bed);
     assert_eq!(verbs(&calls), ["version", "plan", "show"], "{calls:?}");
@@ -140,15 +145,7 @@ fn initialised_folder_is_planned_without_init() {
 #[test]
 fn init_runs_and_plan_is_retried_when_terraform_asks_for_it() {
     let bed = Bed::new();
-    let dir = bed.add_env("lab", "basic");
-    std::fs::create_dir(dir.join(".terraform")).unwrap();
-    let out = bed
-        .fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_MODE", "needs-init")
-        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
-        .output()
-        .unwrap();
+    let out = run_initialised(&bed, "needs-init");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let calls = calls(&bed);
