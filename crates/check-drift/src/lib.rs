@@ -731,10 +731,6 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         binary,
         env: config.terraform_env.clone(),
     });
-    let version = match (&terraform, config.dry_run) {
-        (Some(tf), false) => tf.version(&runner),
-        _ => None,
-    };
     let shared = Shared {
         config,
         runner: &runner,
@@ -762,7 +758,12 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
 
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<EnvReport>>> = Mutex::new(vec![None; targets.len()]);
-    std::thread::scope(|scope| {
+    let version = std::thread::scope(|scope| {
+        // `terraform version` (for the report) runs next to the first environments, not before them.
+        let version = scope.spawn(|| match (&terraform, config.dry_run) {
+            (Some(tf), false) => tf.version(&runner),
+            _ => None,
+        });
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
@@ -805,6 +806,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                 }
             });
         }
+        version.join().ok().flatten()
     });
     if let Some(p) = progress {
         p.finish_and_clear();
