@@ -9,7 +9,6 @@
 #![allow(clippy::print_stderr)]
 
 mod harness;
-mod lean_plan;
 mod suite;
 mod workload;
 
@@ -41,14 +40,11 @@ enum Command {
         #[arg(long = "count", default_value_t = 50)]
         count: usize,
     },
-    /// Parse and classify a `terraform show -json` plan with check-drift's parser; print the number of
-    /// changes per action as JSON.
+    /// Read and classify a `terraform show -json` plan with check-drift's parser (`plan::read`, what
+    /// check-drift runs on the output of `show -json`); print the number of changes per action as JSON.
     ParsePlan {
         /// The plan JSON.
         file: PathBuf,
-        /// Use the streaming prototype (bench/src/lean_plan.rs) instead of check-drift's parse.
-        #[arg(long = "streaming")]
-        streaming: bool,
     },
     /// Rewrite docs/PERFORMANCE.md from a saved report and bench/ANALYSIS.md, without measuring.
     Doc {
@@ -74,7 +70,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Suite(options) => suite::run(&options),
         Command::SshSession { count } => ssh_session(count),
-        Command::ParsePlan { file, streaming } => parse_plan(&file, streaming),
+        Command::ParsePlan { file } => parse_plan(&file),
         Command::Doc { from, repo } => suite::rewrite_doc(&from, &repo),
         Command::GenPlan { resources, file } => {
             workload::write_plan(&file, resources).and_then(|c| {
@@ -122,17 +118,11 @@ fn ssh_session(count: usize) -> Result<()> {
     Ok(())
 }
 
-fn parse_plan(file: &std::path::Path, streaming: bool) -> Result<()> {
-    let plan = if streaming {
-        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-        lean_plan::parse(std::io::BufReader::with_capacity(1 << 16, f))
-            .context("parsing the plan")?
-    } else {
-        // check-drift holds `terraform show -json` output in memory and parses it whole: do the same.
-        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        check_drift::plan::parse(&bytes).context("parsing the plan")?
-    };
-    let analysis = check_drift::plan::analyze(&plan, &HashSet::new());
+fn parse_plan(file: &std::path::Path) -> Result<()> {
+    // As check-drift does with the file `terraform show -json` wrote: one streaming pass.
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let summary = check_drift::plan::read(f, &HashSet::new()).context("reading the plan")?;
+    let analysis = summary.analysis;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for r in &analysis.resources {
         let action = serde_json::to_value(r.action)?;

@@ -2,9 +2,10 @@
 //! environment.
 //!
 //! [`run`] finds the environments under the root, takes the run lock, checks environments in parallel
-//! (`init` one at a time, to avoid the plugin-cache race; `plan` and `show` concurrently), classifies each plan
-//! ([`plan`]), applies ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies
-//! anything. The exit code is decided by `main` from the returned [`Outcome`] or error.
+//! (`init`, only when a folder is fresh or Terraform asks for it, one at a time to avoid the plugin-cache
+//! race; `plan` and `show` concurrently), reads each plan as a stream and classifies it ([`plan`]), applies
+//! ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies anything. The exit code
+//! is decided by `main` from the returned [`Outcome`] or error.
 
 pub mod cli;
 pub mod config;
@@ -352,6 +353,27 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
         .map(drop)
 }
 
+/// Creates `path` empty with mode 0600 (through the runner: dry-run only shows it); `what` names it.
+fn private_file(shared: &Shared<'_>, path: &Path, what: &str) -> Result<(), Failure> {
+    shared
+        .runner
+        .effect(
+            Access::Mutating,
+            format_args!(
+                "write: {} ({what}, mode 0600, removed afterwards)",
+                path.display()
+            ),
+            || create_private_file(path),
+        )
+        .map_err(|e| {
+            failure(
+                ErrorKind::Unknown,
+                format!("creating {}: {e}", path.display()),
+            )
+        })
+        .map(drop)
+}
+
 /// Addresses of resources in earlier local state versions (`terraform.tfstate*.backup` next to the
 /// configuration, written by the local backend on every state change). A remote backend keeps its history
 /// elsewhere (S3 object versions); such environments get no history here.
@@ -374,6 +396,26 @@ pub fn local_state_history(dir: &Path) -> HashSet<String> {
         }
     }
     out
+}
+
+/// Runs `terraform init -input=false` for `target`. One init at a time: parallel inits race on a shared
+/// plugin cache. Waiting behind another environment's init does not eat into this one's time: the
+/// deadline moves by the wait.
+fn init(
+    shared: &Shared<'_>,
+    tf: &Terraform,
+    target: &Target,
+    limits: &mut Limits<'_>,
+) -> Result<(), Failure> {
+    let cmd = tf.command(&target.dir, ["init", "-input=false", "-no-color"]);
+    let waiting = Instant::now();
+    let _serial = shared
+        .init_lock
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    limits.deadline += waiting.elapsed();
+    step(shared, &cmd, Step::Init, *limits)?;
+    Ok(())
 }
 
 fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
@@ -419,40 +461,21 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             })?;
         (Some(dir), path)
     };
-    shared
-        .runner
-        .effect(
-            Access::Mutating,
-            format_args!(
-                "write: {} (plan file, mode 0600, removed afterwards)",
-                plan_path.display()
-            ),
-            || create_private_file(&plan_path),
-        )
-        .map_err(|e| {
-            failure(
-                ErrorKind::Unknown,
-                format!("creating {}: {e}", plan_path.display()),
-            )
-        })?;
+    private_file(shared, &plan_path, "plan file")?;
 
-    let init = tf.command(&target.dir, ["init", "-input=false", "-no-color"]);
-    let limits;
-    {
-        // One init at a time: parallel inits race on a shared plugin cache. The environment's time starts
-        // once its init may run, so waiting behind the others does not eat into it.
-        let _serial = shared
-            .init_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        limits = Limits {
-            deadline: Instant::now() + config.timeout,
-            grace: config.kill_grace,
-            interrupted: shared.interrupted,
-        };
-        step(shared, &init, Step::Init, limits)?;
+    let mut limits = Limits {
+        deadline: Instant::now() + config.timeout,
+        grace: config.kill_grace,
+        interrupted: shared.interrupted,
+    };
+    // `init` only when it is needed: in a fresh folder (no `.terraform`), or when `plan` says so (backend,
+    // module, provider or lock file changed), then `plan` once more. An initialised folder needs no init
+    // per run, and each init costs a Terraform start and, with a remote backend, a round trip to it.
+    let fresh = !target.dir.join(".terraform").is_dir();
+    if fresh {
+        pve_common::debug!("{}: no .terraform folder: running init first", target.name);
+        init(shared, tf, target, &mut limits)?;
     }
-
     let plan_cmd = tf.command(
         &target.dir,
         [
@@ -467,7 +490,19 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             format!("-out={}", plan_path.display()),
         ],
     );
-    let plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    let mut plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    if !fresh
+        && let Some(out) = &plan_out
+        && !matches!(out.status.code(), Some(0 | 2))
+        && let Some(reason) = terraform::init_required(&String::from_utf8_lossy(&out.stderr))
+    {
+        pve_common::info!(
+            "{}: Terraform asks for init ({reason}); running `terraform init` and planning again",
+            target.name
+        );
+        init(shared, tf, target, &mut limits)?;
+        plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    }
     let exit_code = plan_out.as_ref().and_then(|o| o.status.code());
     if let Some(out) = &plan_out
         && !matches!(exit_code, Some(0 | 2))
@@ -475,15 +510,21 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         return Err(exit_failure(Step::Plan, out));
     }
 
-    let show = tf.command(
-        &target.dir,
-        [
-            "show".as_ref(),
-            "-json".as_ref(),
-            "-no-color".as_ref(),
-            plan_path.as_os_str(),
-        ],
-    );
+    // `show -json` writes into a private file next to the plan file, read back as a stream: a plan of many
+    // resources is hundreds of MB of JSON, never held in memory whole (see `plan::read`).
+    let json_path = plan_path.with_extension("json");
+    private_file(shared, &json_path, "`terraform show -json` output")?;
+    let show = tf
+        .command(
+            &target.dir,
+            [
+                "show".as_ref(),
+                "-json".as_ref(),
+                "-no-color".as_ref(),
+                plan_path.as_os_str(),
+            ],
+        )
+        .stdout_file(&json_path);
     let show_out = step(shared, &show, Step::Show, limits).map_err(|mut f| {
         f.exit_code = exit_code;
         f
@@ -493,7 +534,11 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             .runner
             .effect(
                 Access::Mutating,
-                format_args!("remove: {}", plan_path.display()),
+                format_args!(
+                    "remove: {} and {}",
+                    plan_path.display(),
+                    json_path.display()
+                ),
                 || Ok::<(), std::io::Error>(()),
             )
             .ok();
@@ -505,7 +550,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             Vec::new(),
         ));
     }
-    let Some(show_out) = show_out else {
+    if show_out.is_none() {
         return Ok(EnvReport::checked(
             &target.name,
             None,
@@ -513,14 +558,18 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             Vec::new(),
             Vec::new(),
         ));
-    };
-    let parsed = plan::parse(&show_out.stdout).map_err(|e| Failure {
-        exit_code,
-        ..failure(
-            ErrorKind::Unknown,
-            format!("could not read the JSON of `terraform show -json`: {e}"),
-        )
-    })?;
+    }
+    let history = local_state_history(&target.dir);
+    let parsed = File::open(&json_path)
+        .map_err(serde_json::Error::io)
+        .and_then(|file| plan::read(file, &history))
+        .map_err(|e| Failure {
+            exit_code,
+            ..failure(
+                ErrorKind::Unknown,
+                format!("could not read the JSON of `terraform show -json`: {e}"),
+            )
+        })?;
     // Terraform and OpenTofu both write plan JSON format 1.x; a new major may change what fields mean.
     let format = parsed.format_version.as_deref().unwrap_or("");
     if format.split('.').next() != Some("1") {
@@ -537,7 +586,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     }
     // Exit 2 says "changes"; a document without `resource_changes` at all cannot say which, so it is
     // not evidence of being in sync.
-    if exit_code == Some(2) && parsed.resource_changes.is_none() {
+    if exit_code == Some(2) && !parsed.has_resource_changes {
         return Err(Failure {
             exit_code,
             ..failure(
@@ -547,11 +596,10 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             )
         });
     }
-    for value in plan::sensitive_strings(&parsed) {
-        pve_common::secret::register(&value);
+    for value in &parsed.sensitive {
+        pve_common::secret::register(value);
     }
-    let history = local_state_history(&target.dir);
-    let analysis = plan::analyze(&parsed, &history);
+    let analysis = parsed.analysis;
     if analysis.errored {
         return Err(Failure {
             exit_code,
@@ -683,10 +731,6 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         binary,
         env: config.terraform_env.clone(),
     });
-    let version = match (&terraform, config.dry_run) {
-        (Some(tf), false) => tf.version(&runner),
-        _ => None,
-    };
     let shared = Shared {
         config,
         runner: &runner,
@@ -714,7 +758,12 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
 
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<EnvReport>>> = Mutex::new(vec![None; targets.len()]);
-    std::thread::scope(|scope| {
+    let version = std::thread::scope(|scope| {
+        // `terraform version` (for the report) runs next to the first environments, not before them.
+        let version = scope.spawn(|| match (&terraform, config.dry_run) {
+            (Some(tf), false) => tf.version(&runner),
+            _ => None,
+        });
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
@@ -757,6 +806,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                 }
             });
         }
+        version.join().ok().flatten()
     });
     if let Some(p) = progress {
         p.finish_and_clear();

@@ -263,7 +263,8 @@ pub struct Analysis {
     pub has_changes: bool,
 }
 
-/// Parses the output of `terraform show -json <planfile>`.
+/// Parses the output of `terraform show -json` whole, into [`Plan`]. check-drift itself reads the plan as a
+/// stream with [`read`], which never holds the document; this is for tests and tools that want the tree.
 pub fn parse(json: &[u8]) -> Result<Plan, serde_json::Error> {
     serde_json::from_slice(json)
 }
@@ -271,104 +272,177 @@ pub fn parse(json: &[u8]) -> Result<Plan, serde_json::Error> {
 /// Classifies every change of `plan`. `history` holds addresses found in earlier state versions: a create
 /// of one of them means the object was removed from the state or destroyed outside Terraform.
 pub fn analyze(plan: &Plan, history: &HashSet<String>) -> Analysis {
-    let drift: HashMap<&str, &ResourceChange> = plan
-        .resource_drift
-        .iter()
-        .flatten()
-        .filter(|rc| {
-            is_managed(rc)
-                && rc
-                    .change
-                    .actions
-                    .iter()
-                    .any(|a| a != "no-op" && a != "read")
-        })
-        .map(|rc| (rc.address.as_str(), rc))
-        .collect();
-
-    let mut resources = Vec::new();
-    let mut planned = HashSet::new();
+    let mut classifier = Classifier::default();
+    for rc in plan.resource_drift.iter().flatten() {
+        classifier.drift(rc);
+    }
     for rc in plan.resource_changes.iter().flatten() {
-        if !is_managed(rc) {
-            continue;
+        classifier.change(rc);
+    }
+    classifier.finish(
+        plan.relevant_attributes.as_deref().unwrap_or_default(),
+        plan.output_changes.as_ref(),
+        plan.errored.unwrap_or(false),
+        plan.complete.unwrap_or(true),
+        history,
+    )
+}
+
+/// A `resource_changes` entry an apply would act on, reduced to what its report needs: the changed
+/// attributes (values of changed leaves only), not the whole before/after objects.
+#[derive(Debug)]
+struct Planned {
+    address: String,
+    resource_type: String,
+    action: Action,
+    action_reason: Option<String>,
+    changed: Vec<AttributeChange>,
+}
+
+/// A `resource_drift` entry that changed something, reduced the same way.
+#[derive(Debug)]
+struct Drifted {
+    /// Destroyed outside Terraform.
+    deleted: bool,
+    attributes: Vec<AttributeChange>,
+}
+
+/// Classification one entry at a time: [`analyze`] feeds it a whole [`Plan`], [`read`] each entry as it
+/// comes off the stream. Entries are reduced as they arrive, so it holds reports, never value trees, and
+/// the order of `resource_drift` and `resource_changes` in the document does not matter.
+#[derive(Debug, Default)]
+struct Classifier {
+    drift: HashMap<String, Drifted>,
+    planned: Vec<Planned>,
+}
+
+impl Classifier {
+    /// True when a `resource_drift` entry with these `mode` and `actions` is worth keeping.
+    fn drift_matters(mode: Option<&str>, actions: &[String]) -> bool {
+        is_managed(mode) && actions.iter().any(|a| a != "no-op" && a != "read")
+    }
+
+    /// True when a `resource_changes` entry with these `mode` and `actions` is worth keeping.
+    fn change_matters(mode: Option<&str>, actions: &[String]) -> bool {
+        is_managed(mode) && Action::from_actions(actions).is_some()
+    }
+
+    /// Takes one `resource_drift` entry.
+    fn drift(&mut self, rc: &ResourceChange) {
+        if !Self::drift_matters(rc.mode.as_deref(), &rc.change.actions) {
+            return;
+        }
+        self.drift.insert(
+            rc.address.clone(),
+            Drifted {
+                deleted: Action::from_actions(&rc.change.actions) == Some(Action::Delete),
+                attributes: diff(&rc.change),
+            },
+        );
+    }
+
+    /// Takes one `resource_changes` entry.
+    fn change(&mut self, rc: &ResourceChange) {
+        if !is_managed(rc.mode.as_deref()) {
+            return;
         }
         let Some(action) = Action::from_actions(&rc.change.actions) else {
-            continue;
+            return;
         };
-        planned.insert(rc.address.as_str());
-        resources.push(classify(
-            rc,
-            action,
-            drift.get(rc.address.as_str()).copied(),
-            history,
-        ));
-    }
-    resources.sort_by(|a, b| a.address.cmp(&b.address));
-
-    let relevant: Vec<(&str, String)> = plan
-        .relevant_attributes
-        .iter()
-        .flatten()
-        .map(|r| (r.resource.as_str(), steps_to_path(&r.attribute)))
-        .collect();
-    let mut unplanned_drift: Vec<UnplannedDrift> = drift
-        .iter()
-        .filter(|(address, _)| !planned.contains(*address))
-        .map(|(address, rc)| {
-            let attributes: Vec<String> = diff(&rc.change).into_iter().map(|a| a.path).collect();
-            let relevant = relevant.iter().any(|(resource, path)| {
-                resource == address
-                    && (path.is_empty()
-                        || attributes
-                            .iter()
-                            .any(|a| covers(path, a) || covers(a, path)))
-            });
-            UnplannedDrift {
-                address: (*address).to_owned(),
-                attributes,
-                relevant,
-            }
-        })
-        .collect();
-    unplanned_drift.sort_by(|a, b| a.address.cmp(&b.address));
-
-    let output_changes = outputs(plan);
-    Analysis {
-        errored: plan.errored.unwrap_or(false),
-        complete: plan.complete.unwrap_or(true),
-        has_changes: !resources.is_empty() || !output_changes.is_empty(),
-        resources,
-        output_changes,
-        unplanned_drift,
-    }
-}
-
-fn is_managed(rc: &ResourceChange) -> bool {
-    rc.mode.as_deref().is_none_or(|m| m == "managed")
-}
-
-fn classify(
-    rc: &ResourceChange,
-    action: Action,
-    drift: Option<&ResourceChange>,
-    history: &HashSet<String>,
-) -> ResourceReport {
-    let change = &rc.change;
-    let mut changed = match action {
-        Action::Update | Action::Replace => diff(change),
-        Action::Create | Action::Delete => Vec::new(),
-    };
-    for path in change.replace_paths.iter().flatten() {
-        let forced = steps_to_path(path);
-        for attr in changed.iter_mut() {
-            if covers(&forced, &attr.path) || covers(&attr.path, &forced) {
-                attr.forces_replacement = true;
+        let change = &rc.change;
+        let mut changed = match action {
+            Action::Update | Action::Replace => diff(change),
+            Action::Create | Action::Delete => Vec::new(),
+        };
+        for path in change.replace_paths.iter().flatten() {
+            let forced = steps_to_path(path);
+            for attr in changed.iter_mut() {
+                if covers(&forced, &attr.path) || covers(&attr.path, &forced) {
+                    attr.forces_replacement = true;
+                }
             }
         }
+        self.planned.push(Planned {
+            address: rc.address.clone(),
+            resource_type: rc.resource_type.clone().unwrap_or_default(),
+            action,
+            action_reason: rc.action_reason.clone(),
+            changed,
+        });
     }
-    let drifted = drift.map(|d| diff(&d.change)).unwrap_or_default();
-    let destroyed_outside =
-        drift.is_some_and(|d| Action::from_actions(&d.change.actions) == Some(Action::Delete));
+
+    /// Classifies what it took, with the plan's `relevant_attributes`, `output_changes` and flags.
+    fn finish(
+        self,
+        relevant_attributes: &[RelevantAttribute],
+        output_changes: Option<&serde_json::Map<String, Value>>,
+        errored: bool,
+        complete: bool,
+        history: &HashSet<String>,
+    ) -> Analysis {
+        let Classifier { drift, planned } = self;
+        let planned_addresses: HashSet<String> =
+            planned.iter().map(|p| p.address.clone()).collect();
+        let mut resources: Vec<ResourceReport> = planned
+            .into_iter()
+            .map(|p| {
+                let d = drift.get(&p.address);
+                classify(p, d, history)
+            })
+            .collect();
+        resources.sort_by(|a, b| a.address.cmp(&b.address));
+
+        let relevant: Vec<(&str, String)> = relevant_attributes
+            .iter()
+            .map(|r| (r.resource.as_str(), steps_to_path(&r.attribute)))
+            .collect();
+        let mut unplanned_drift: Vec<UnplannedDrift> = drift
+            .into_iter()
+            .filter(|(address, _)| !planned_addresses.contains(address))
+            .map(|(address, d)| {
+                let attributes: Vec<String> = d.attributes.into_iter().map(|a| a.path).collect();
+                let relevant = relevant.iter().any(|(resource, path)| {
+                    *resource == address
+                        && (path.is_empty()
+                            || attributes
+                                .iter()
+                                .any(|a| covers(path, a) || covers(a, path)))
+                });
+                UnplannedDrift {
+                    address,
+                    attributes,
+                    relevant,
+                }
+            })
+            .collect();
+        unplanned_drift.sort_by(|a, b| a.address.cmp(&b.address));
+
+        let output_changes = outputs(output_changes);
+        Analysis {
+            errored,
+            complete,
+            has_changes: !resources.is_empty() || !output_changes.is_empty(),
+            resources,
+            output_changes,
+            unplanned_drift,
+        }
+    }
+}
+
+fn is_managed(mode: Option<&str>) -> bool {
+    mode.is_none_or(|m| m == "managed")
+}
+
+fn classify(p: Planned, drift: Option<&Drifted>, history: &HashSet<String>) -> ResourceReport {
+    let Planned {
+        address,
+        resource_type,
+        action,
+        action_reason,
+        changed,
+    } = p;
+    let drifted = drift.map(|d| d.attributes.clone()).unwrap_or_default();
+    let destroyed_outside = drift.is_some_and(|d| d.deleted);
 
     let origin = match (drift, action) {
         (None, _) => Origin::Pending,
@@ -405,7 +479,7 @@ fn classify(
         Action::Delete => (Risk::Dangerous, Some("the object would be destroyed".to_owned())),
         Action::Replace => (Risk::Dangerous, Some("the object would be destroyed and created again".to_owned())),
         Action::Create if destroyed_outside => (Risk::Dangerous, Some("destroyed outside Terraform".to_owned())),
-        Action::Create if history.contains(&rc.address) => (
+        Action::Create if history.contains(&address) => (
             Risk::Dangerous,
             Some("in an earlier state version: removed from the state or destroyed outside Terraform".to_owned()),
         ),
@@ -413,10 +487,10 @@ fn classify(
     };
 
     ResourceReport {
-        address: rc.address.clone(),
-        resource_type: rc.resource_type.clone().unwrap_or_default(),
+        address,
+        resource_type,
         action,
-        action_reason: rc.action_reason.clone(),
+        action_reason,
         origin,
         risk,
         risk_reason,
@@ -427,9 +501,9 @@ fn classify(
     }
 }
 
-fn outputs(plan: &Plan) -> Vec<OutputReport> {
+fn outputs(output_changes: Option<&serde_json::Map<String, Value>>) -> Vec<OutputReport> {
     let mut out = Vec::new();
-    for (name, value) in plan.output_changes.iter().flatten() {
+    for (name, value) in output_changes.into_iter().flatten() {
         let Ok(change) = serde_json::from_value::<Change>(value.clone()) else {
             continue;
         };
@@ -639,6 +713,35 @@ fn walk(
 /// Every string value the plan marks sensitive (resources and outputs, before and after), so the caller can
 /// register them for masking in every log line and stderr excerpt.
 pub fn sensitive_strings(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for rc in plan
+        .resource_changes
+        .iter()
+        .chain(plan.resource_drift.iter())
+        .flatten()
+    {
+        collect_sensitive(&rc.change, &mut out);
+    }
+    collect_output_sensitive(plan.output_changes.as_ref(), &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Adds the sensitive strings of every output change to `out`.
+fn collect_output_sensitive(
+    output_changes: Option<&serde_json::Map<String, Value>>,
+    out: &mut Vec<String>,
+) {
+    for (_, value) in output_changes.into_iter().flatten() {
+        if let Ok(change) = serde_json::from_value::<Change>(value.clone()) {
+            collect_sensitive(&change, out);
+        }
+    }
+}
+
+/// Adds the string values `change` marks sensitive, before and after, to `out`.
+fn collect_sensitive(change: &Change, out: &mut Vec<String>) {
     fn collect(value: &Value, sensitive: Option<&Value>, out: &mut Vec<String>, depth: usize) {
         if depth > MAX_DEPTH {
             return;
@@ -670,25 +773,8 @@ pub fn sensitive_strings(plan: &Plan) -> Vec<String> {
             _ => {}
         }
     }
-    let mut out = Vec::new();
-    let changes = plan
-        .resource_changes
-        .iter()
-        .chain(plan.resource_drift.iter())
-        .flatten()
-        .map(|rc| rc.change.clone());
-    let outputs = plan
-        .output_changes
-        .iter()
-        .flatten()
-        .filter_map(|(_, v)| serde_json::from_value::<Change>(v.clone()).ok());
-    for change in changes.chain(outputs) {
-        collect(&change.before, Some(&change.before_sensitive), &mut out, 0);
-        collect(&change.after, Some(&change.after_sensitive), &mut out, 0);
-    }
-    out.sort();
-    out.dedup();
-    out
+    collect(&change.before, Some(&change.before_sensitive), out, 0);
+    collect(&change.after, Some(&change.after_sensitive), out, 0);
 }
 
 /// Addresses of every resource instance in a state file (format version 4), for [`analyze`]'s history.
@@ -732,6 +818,9 @@ pub fn state_addresses(state: &Value) -> HashSet<String> {
     }
     out
 }
+
+mod stream;
+pub use stream::{Summary, read};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
-//! Running Terraform (or OpenTofu) for one environment: `init`, `plan` into a private plan file, `show -json`,
-//! each under the environment's deadline, and classifying its failures.
+//! Running Terraform (or OpenTofu) for one environment: `init` (when needed, see [`init_required`]), `plan`
+//! into a private plan file, `show -json`, each under the environment's deadline, and classifying its failures.
 //!
 //! Every command starts in a process group of its own. On the deadline, or when check-drift itself is
 //! interrupted, the whole group gets SIGINT (Terraform then stops cleanly and releases the state lock), and
@@ -107,8 +107,14 @@ pub fn run_step(
     };
     let context = || format!("waiting for `{cmd}`");
     let interrupted = loop {
-        if let Some(out) = handle.wait_timeout(POLL).with_context(context)? {
-            return Ok(Some(StepEnd::Exited(to_output(out))));
+        if handle.wait_timeout(POLL).with_context(context)?.is_some() {
+            // Owned, not copied: a plan's text can be large.
+            let out = handle.into_output().with_context(context)?;
+            return Ok(Some(StepEnd::Exited(CommandOutput {
+                status: out.status,
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })));
         }
         if limits.interrupted.load(Ordering::SeqCst) {
             break true;
@@ -250,6 +256,38 @@ pub fn classify_error(step: Step, stderr: &str) -> ErrorKind {
     } else {
         ErrorKind::Unknown
     }
+}
+
+/// Why Terraform (or OpenTofu) says the folder must be initialised again, from a failed command's stderr:
+/// the first `Error:` line of such a diagnostic (a backend, module, provider or lock file that changed
+/// since the last `init`, or plugins missing). `None` for every other failure.
+pub fn init_required(stderr: &str) -> Option<String> {
+    const NEEDLES: &[&str] = &[
+        "backend initialization required",
+        "backend configuration changed",
+        "module not installed",
+        "module source has changed",
+        "module version requirements have changed",
+        "inconsistent dependency lock file",
+        "required plugins are not installed",
+        "missing required provider",
+        "provider requirements cannot be satisfied by locked dependencies",
+        "please run \"terraform init\"",
+        "please run \"tofu init\"",
+        "run \"terraform init\"",
+        "run \"tofu init\"",
+    ];
+    let text = strip_ansi(stderr);
+    let lower = text.to_ascii_lowercase();
+    if !NEEDLES.iter().any(|n| lower.contains(n)) {
+        return None;
+    }
+    let reason = text
+        .lines()
+        .map(clean)
+        .find_map(|l| l.strip_prefix("Error:"))
+        .map_or("init required", str::trim);
+    Some(reason.to_owned())
 }
 
 /// Reads the `Lock Info:` block Terraform prints when the state lock is held.
@@ -397,6 +435,31 @@ mod tests {
         );
         let only_warning = "There are some problems with the CLI configuration:\n╷\n│ Warning: Unable to open CLI configuration file\n╵\nsomething broke\n";
         assert_eq!(error_excerpt(only_warning.as_bytes(), 3), "something broke");
+    }
+
+    #[test]
+    fn init_required_diagnostics_are_recognised() {
+        let backend = "There are some problems with the CLI configuration:\n╷\n│ Warning: Unable to open CLI configuration file\n╵\n╷\n│ Error: Backend initialization required, please run \"terraform init\"\n│\n│ Reason: Initial configuration of the requested backend \"s3\"\n╵\n";
+        assert_eq!(
+            init_required(backend).as_deref(),
+            Some("Backend initialization required, please run \"terraform init\"")
+        );
+        let lock = "Error: Inconsistent dependency lock file\n\nThe following dependency selections recorded in the lock file are\ninconsistent with the current configuration:\n  - provider registry.terraform.io/bpg/proxmox: required by this configuration but no version is selected\n\nTo make the initial dependency selections that will initialize the dependency\nlock file, run:\n  terraform init\n";
+        assert_eq!(
+            init_required(lock).as_deref(),
+            Some("Inconsistent dependency lock file")
+        );
+        let module = "Error: Module not installed\n\n  on main.tf line 2:\n   2: module \"m\" { source = \"./mod\" }\n\nThis module is not yet installed. Run \"terraform init\" to install all modules\nrequired by this configuration.\n";
+        assert_eq!(
+            init_required(module).as_deref(),
+            Some("Module not installed")
+        );
+        assert_eq!(init_required(LOCKED), None);
+        assert_eq!(init_required("Error: Unsupported argument"), None);
+        assert_eq!(
+            init_required("Error: Post \"https://pve:8006\": dial tcp: connection refused"),
+            None
+        );
     }
 
     #[test]

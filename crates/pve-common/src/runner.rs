@@ -142,6 +142,7 @@ pub struct LocalCommand {
     dir: Option<PathBuf>,
     env: Vec<(OsString, EnvValue)>,
     stdin: Option<Vec<u8>>,
+    stdout_file: Option<PathBuf>,
     own_process_group: bool,
 }
 
@@ -154,6 +155,7 @@ impl LocalCommand {
             dir: None,
             env: Vec::new(),
             stdin: None,
+            stdout_file: None,
             own_process_group: false,
         }
     }
@@ -204,6 +206,13 @@ impl LocalCommand {
         self
     }
 
+    /// Sends the command's stdout to `path` (created or truncated) instead of capturing it in memory: for
+    /// output too large to hold, read back as a stream afterwards. [`CommandOutput::stdout`] is then empty.
+    pub fn stdout_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.stdout_file = Some(path.into());
+        self
+    }
+
     /// Starts the command in a process group of its own, so a signal can reach it and all its children
     /// (Terraform's providers) at once, and a terminal's Ctrl-C reaches only us.
     pub fn own_process_group(mut self) -> Self {
@@ -245,7 +254,11 @@ impl LocalCommand {
                 Ok(())
             });
         }
-        expr.stdout_capture().stderr_capture().unchecked()
+        expr = match &self.stdout_file {
+            Some(path) => expr.stdout_path(path),
+            None => expr.stdout_capture(),
+        };
+        expr.stderr_capture().unchecked()
     }
 }
 
@@ -270,6 +283,9 @@ impl fmt::Display for LocalCommand {
         }
         parts.push(quote(&self.program));
         parts.extend(self.args.iter().map(|a| quote(a)));
+        if let Some(path) = &self.stdout_file {
+            parts.push(format!(">{}", quote(path.as_os_str())));
+        }
         f.write_str(&secret::mask(&parts.join(" ")))
     }
 }
@@ -518,6 +534,23 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(runner.skipped().len(), 1);
+    }
+
+    #[test]
+    fn stdout_file_receives_the_output_instead_of_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out file.json");
+        let cmd = LocalCommand::new("echo").arg("hello").stdout_file(&path);
+        assert!(
+            cmd.to_string()
+                .ends_with(&format!(" >'{}'", path.display()))
+        );
+        let out = Runner::new(false)
+            .run(Access::ReadOnly, &cmd)
+            .unwrap()
+            .unwrap();
+        assert!(out.stdout.is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello\n");
     }
 
     #[test]

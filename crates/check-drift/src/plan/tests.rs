@@ -368,3 +368,103 @@ fn deeply_nested_values_do_not_overflow() {
     };
     assert_eq!(diff(&change).len(), 1);
 }
+
+/// [`read`] (the stream check-drift uses) and [`parse`] + [`analyze`] + [`sensitive_strings`] (the tree)
+/// must agree on every object the tree accepts. (The derived tree parse also takes a top-level array as a
+/// struct in field order; the stream, rightly, does not.)
+fn assert_stream_matches_tree(bytes: &[u8], history: &HashSet<String>) {
+    let Ok(plan) = parse(bytes) else {
+        return;
+    };
+    if bytes.first() != Some(&b'{') {
+        assert!(read(bytes, history).is_err());
+        return;
+    }
+    let tree = analyze(&plan, history);
+    let stream = read(bytes, history).unwrap_or_else(|e| {
+        panic!(
+            "the tree parse accepted what the stream refused ({e}): {}",
+            String::from_utf8_lossy(bytes)
+        )
+    });
+    assert_eq!(stream.analysis.resources, tree.resources);
+    assert_eq!(stream.analysis.output_changes, tree.output_changes);
+    assert_eq!(stream.analysis.unplanned_drift, tree.unplanned_drift);
+    assert_eq!(
+        (
+            stream.analysis.errored,
+            stream.analysis.complete,
+            stream.analysis.has_changes
+        ),
+        (tree.errored, tree.complete, tree.has_changes)
+    );
+    assert_eq!(stream.sensitive, sensitive_strings(&plan));
+    assert_eq!(stream.format_version, plan.format_version);
+    assert_eq!(stream.terraform_version, plan.terraform_version);
+    assert_eq!(stream.has_resource_changes, plan.resource_changes.is_some());
+}
+
+#[test]
+fn stream_reads_the_fixtures_like_the_tree() {
+    let history: HashSet<String> = ["proxmox_virtual_environment_vm.web".to_owned()].into();
+    for text in [MIXED, IN_SYNC, OUTPUTS_ONLY, ERRORED] {
+        assert_stream_matches_tree(text.as_bytes(), &history);
+    }
+    let s = read(MIXED.as_bytes(), &HashSet::new()).unwrap();
+    assert_eq!(s.sensitive, ["new-Secr3t-pass", "old-Secr3t-pass"]);
+    assert!(s.has_resource_changes && s.analysis.has_changes);
+    assert_eq!(s.format_version.as_deref(), Some("1.2"));
+}
+
+#[test]
+fn stream_reads_drift_after_changes_and_nulls_like_the_tree() {
+    // Terraform writes resource_drift first; the classification must not depend on it.
+    let mut doc: Value = serde_json::from_str(MIXED).unwrap();
+    let drift = doc.as_object_mut().unwrap().shift_remove("resource_drift");
+    doc["resource_drift"] = drift.unwrap();
+    assert_stream_matches_tree(&serde_json::to_vec(&doc).unwrap(), &HashSet::new());
+    for text in [
+        r#"{}"#,
+        r#"{"resource_changes": null, "resource_drift": null, "complete": false}"#,
+        r#"{"format_version":"1.2","resource_changes":[]}"#,
+        r#"{"resource_changes":[{"address":"a.b","change":{"actions":["update"],"before":{"x":1},"after":{"x":2}}}]}"#,
+        r#"{"resource_changes":[{"address":"a.b","mode":"data","change":{"actions":["read"]}}],"x":[1,{"y":null}]}"#,
+    ] {
+        assert_stream_matches_tree(text.as_bytes(), &HashSet::new());
+    }
+}
+
+#[test]
+fn stream_refuses_what_the_tree_refuses() {
+    let truncated = &MIXED.as_bytes()[..MIXED.len() / 2];
+    for bad in [
+        truncated,
+        b"".as_slice(),
+        b"[1,2,3]",
+        br#"{"resource_changes": 7}"#,
+        br#"{"resource_changes":[{"address":5,"change":"x"}]}"#,
+        br#"{"resource_changes":[{"change":{}}]}"#,
+        br#"{"format_version":"1.2"} trailing"#,
+        br#"{"resource_changes":[],"resource_changes":[]}"#,
+    ] {
+        assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(
+            read(bad, &HashSet::new()).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn stream_matches_the_tree_on_mutated_plans() {
+    let base: Value = serde_json::from_str(MIXED).unwrap();
+    let mut rng = Rng(0x5eed_cafe_f00d_0002);
+    for _ in 0..300 {
+        let mut v = base.clone();
+        for _ in 0..=rng.below(4) {
+            mutate(&mut v, &mut rng, 0);
+        }
+        assert_stream_matches_tree(&serde_json::to_vec(&v).unwrap(), &HashSet::new());
+    }
+}

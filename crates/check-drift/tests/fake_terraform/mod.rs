@@ -10,6 +10,21 @@ fn calls(bed: &Bed) -> Vec<String> {
     bed.read("tf.log").lines().map(str::to_owned).collect()
 }
 
+/// The verbs Terraform was run with, in order, without the one `version` (it runs next to the first
+/// environment, so its place in the log varies).
+fn verbs(calls: &[String]) -> Vec<&str> {
+    let all: Vec<&str> = calls
+        .iter()
+        .map(|c| c.split_whitespace().next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        all.iter().filter(|v| **v == "version").count(),
+        1,
+        "{calls:?}"
+    );
+    all.into_iter().filter(|v| *v != "version").collect()
+}
+
 fn assert_never_writes(calls: &[String]) {
     for call in calls {
         let verb = call.split_whitespace().next().unwrap_or_default();
@@ -76,11 +91,7 @@ fn full_run_never_applies_and_keeps_plan_file_private() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let calls = calls(&bed);
-    let verbs: Vec<_> = calls
-        .iter()
-        .map(|c| c.split_whitespace().next().unwrap_or_default())
-        .collect();
-    assert_eq!(verbs, ["version", "init", "plan", "show"], "{calls:?}");
+    assert_eq!(verbs(&calls), ["init", "plan", "show"], "{calls:?}");
     assert_never_writes(&calls);
     let info = bed.read("planinfo");
     assert!(info.trim_end().ends_with(" 600"), "plan file mode: {info}");
@@ -109,6 +120,48 @@ fn full_run_never_applies_and_keeps_plan_file_private() {
         !String::from_utf8_lossy(&out.stdout).contains("Secr3t"),
         "sensitive values masked"
     );
+}
+
+/// A run over one environment `lab` whose folder was initialised before (it has `.terraform`).
+fn run_initialised(bed: &Bed, mode: &str) -> std::process::Output {
+    let dir = bed.add_env("lab", "basic");
+    std::fs::create_dir(dir.join(".terraform")).unwrap();
+    bed.fake_cmd()
+        .arg("--json")
+        .env("FAKE_TF_MODE", mode)
+        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn initialised_folder_is_planned_without_init() {
+    let bed = Bed::new();
+    let out = run_initialised(&bed, "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let calls = calls(&bed);
+    assert_eq!(verbs(&calls), ["plan", "show"], "{calls:?}");
+    bed.assert_no_plan_files();
+}
+
+/// An initialised folder whose backend (or modules, providers, lock file) changed: `plan` says init is
+/// required, check-drift runs it once and plans again.
+#[test]
+fn init_runs_and_plan_is_retried_when_terraform_asks_for_it() {
+    let bed = Bed::new();
+    let out = run_initialised(&bed, "needs-init");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let calls = calls(&bed);
+    assert_eq!(verbs(&calls), ["plan", "init", "plan", "show"], "{calls:?}");
+    assert!(
+        err.contains("lab: Terraform asks for init (Backend initialization required"),
+        "{err}"
+    );
+    let doc = json(&out.stdout);
+    assert_eq!(env_of(&doc, "lab")["status"], "drift");
+    assert_eq!(env_of(&doc, "lab")["exit_code"], 2);
+    bed.assert_no_plan_files();
 }
 
 #[test]
