@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    let container = if pick & 1 == 0 { Container::Tar } else { Container::Vma };
+    let container = if pick & 1 == 0 {
+        Container::Tar
+    } else {
+        Container::Vma
+    };
     let compression = match (pick >> 1) % 3 {
         0 => Compression::None,
         1 => Compression::Zstd,
@@ -27,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         path: file.path().to_owned(),
         container,
         compression,
+        hash: true,
     };
     let result = check_file(&job, None);
     // A whole file was read: its hash must be there.

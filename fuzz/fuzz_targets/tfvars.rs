@@ -4,7 +4,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data)
-        && let Ok(vars) = pve_common::tfvars::parse_tfvars_str(text, std::path::Path::new("f.tfvars"))
+        && let Ok(vars) =
+            pve_common::tfvars::parse_tfvars_str(text, std::path::Path::new("f.tfvars"))
     {
         let keys: Vec<String> = vars.keys().map(str::to_owned).collect();
         for k in &keys {

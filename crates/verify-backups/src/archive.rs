@@ -45,6 +45,9 @@ pub struct Job {
     pub container: Container,
     /// Compression.
     pub compression: Compression,
+    /// Also compute the file's SHA-256 (for the bit-rot manifest). Hashing costs about as much CPU as
+    /// zstd's own check, so it is asked for only when the hash is recorded or compared.
+    pub hash: bool,
 }
 
 /// What the pass found.
@@ -54,7 +57,7 @@ pub struct Integrity {
     pub compression: Outcome,
     /// The VMA or tar inside.
     pub content: Outcome,
-    /// SHA-256 of the file as stored (hex), when the whole file could be read.
+    /// SHA-256 of the file as stored (hex), when asked for and the whole file could be read.
     pub sha256: Option<String>,
     /// Bytes of the file read.
     pub bytes: u64,
@@ -63,7 +66,7 @@ pub struct Integrity {
 /// Hashes and counts everything read through it.
 struct Hashing<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     bytes: u64,
     on_read: Option<OnRead>,
 }
@@ -71,7 +74,9 @@ struct Hashing<R> {
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         if let Some(f) = &self.on_read {
             f(n as u64);
@@ -173,7 +178,7 @@ pub fn check_file(job: &Job, on_read: Option<OnRead>) -> Integrity {
     };
     let mut raw = Hashing {
         inner: file,
-        hasher: Sha256::new(),
+        hasher: job.hash.then(Sha256::new),
         bytes: 0,
         on_read,
     };
@@ -230,7 +235,7 @@ pub fn check_file(job: &Job, on_read: Option<OnRead>) -> Integrity {
     // Only a file read to its end has a meaningful hash.
     let complete = drain(&mut raw).is_ok();
     let bytes = raw.bytes;
-    let sha256 = complete.then(|| hex(&raw.hasher.finalize()));
+    let sha256 = raw.hasher.filter(|_| complete).map(|h| hex(&h.finalize()));
     Integrity {
         compression,
         content,
@@ -285,12 +290,12 @@ pub fn check_all(jobs: &[Job], threads: usize, on_read: Option<OnRead>) -> Vec<I
 pub fn hash_file(path: &std::path::Path) -> io::Result<String> {
     let mut raw = Hashing {
         inner: File::open(path)?,
-        hasher: Sha256::new(),
+        hasher: Some(Sha256::new()),
         bytes: 0,
         on_read: None,
     };
     drain(&mut raw)?;
-    Ok(hex(&raw.hasher.finalize()))
+    Ok(raw.hasher.map(|h| hex(&h.finalize())).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -330,6 +335,7 @@ mod tests {
             } else {
                 Compression::None
             },
+            hash: true,
         }
     }
 

@@ -575,6 +575,18 @@ fn integrity(
     gc: &mut GuestChecks,
 ) {
     let _ = inv;
+    // Hash only what the bit-rot check will record or compare; an unreadable manifest hashes everything
+    // (the bit-rot check reports the manifest itself).
+    let manifest = config
+        .deep
+        .then(|| Manifest::load(&config.manifest).ok())
+        .flatten();
+    let wants_hash = |f: &FileBackup| {
+        config.record
+            || manifest
+                .as_ref()
+                .is_none_or(|m| m.entries.contains_key(&gc.backups[f.index].volid))
+    };
     let checkable: Vec<usize> = files
         .iter()
         .enumerate()
@@ -602,6 +614,7 @@ fn integrity(
                 path: path.clone(),
                 container: n.container,
                 compression: n.compression,
+                hash: wants_hash(&files[i]),
             })
         })
         .collect();
@@ -685,11 +698,17 @@ fn bitrot(
             };
         }
         let Some(sha) = f.sha256.clone() else {
-            if recorded.is_some() {
-                let reason = format!("cannot hash {}", f.place.display());
-                gc.backups[f.index].add("sha256", Status::Fail, reason.clone());
-                gc.bitrot.add(&volid, "sha256", Status::Fail, reason);
-            }
+            let (status, reason) = if recorded.is_some() {
+                (Status::Fail, format!("cannot hash {}", f.place.display()))
+            } else {
+                // Neither recorded nor to be recorded: not hashed at all (it would only cost CPU).
+                (
+                    Status::Info,
+                    "not in the manifest (run with --record to add it)".to_owned(),
+                )
+            };
+            gc.backups[f.index].add("sha256", status, reason.clone());
+            gc.bitrot.add(&volid, "sha256", status, reason);
             continue;
         };
         gc.backups[f.index].sha256 = Some(sha.clone());

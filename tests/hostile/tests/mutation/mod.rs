@@ -221,7 +221,8 @@ fn pvesh_check(input: &[u8]) -> bool {
     if let Ok(list) = serde_json::from_slice::<Vec<pve::BackupContent>>(input) {
         for c in &list {
             let _ = (c.guest_type(), c.guest_id());
-            let _ = verify_backups::pve::Backup::from_content("local", c).map(|b| b.file_name().len());
+            let _ =
+                verify_backups::pve::Backup::from_content("local", c).map(|b| b.file_name().len());
         }
         accepted = true;
     }
@@ -230,7 +231,10 @@ fn pvesh_check(input: &[u8]) -> bool {
     }
     if let Ok(list) = serde_json::from_slice::<Vec<pve::ClusterResource>>(input) {
         let _ = list.iter().map(pve::ClusterResource::guest_type).count();
-        let _ = list.iter().filter_map(verify_backups::pve::Guest::from_resource).count();
+        let _ = list
+            .iter()
+            .filter_map(verify_backups::pve::Guest::from_resource)
+            .count();
         accepted = true;
     }
     if let Ok(s) = serde_json::from_slice::<pve::GuestStatus>(input) {
@@ -323,13 +327,9 @@ fn tar_seed() -> Vec<u8> {
 fn vma_reader_survives_mutations() {
     // The one VMA reader: verify-backups' `--deep` and the test bed's simulator both use it.
     let tokens: &[&[u8]] = &[b"VMA\0", b"VMAE", b"\xff\xff\xff\xff", b"\0\0\0\0\0\0\0\0"];
-    run(
-        "pve_common::vma",
-        0x0_F1B,
-        &[vma_seed()],
-        tokens,
-        |input| pve_common::vma::verify(input).is_ok(),
-    );
+    run("pve_common::vma", 0x0_F1B, &[vma_seed()], tokens, |input| {
+        pve_common::vma::verify(input).is_ok()
+    });
 }
 
 #[test]
@@ -369,6 +369,7 @@ fn archive_check_of_verify_backups_survives_mutations() {
                 1 => Compression::Zstd,
                 _ => Compression::Gzip,
             },
+            hash: true,
         };
         let r = check_file(&job, None);
         assert!(r.sha256.is_some(), "a whole readable file has a hash");
