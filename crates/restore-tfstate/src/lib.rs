@@ -933,21 +933,39 @@ fn newest_local_backup(ctx: &Ctx<'_>) -> Result<PathBuf> {
 
 /// The newest save point of `env` in `dir` (`<env>-<UTC stamp>[-n].tfstate`, as this tool writes them).
 pub fn newest_save_point(dir: &Path, env: &str) -> Result<PathBuf> {
-    let prefix = format!("{env}-");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the save-point folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".tfstate"))
+        .filter_map(|p| {
+            let key = save_point_key(p.file_name()?.to_str()?, env)?;
+            Some((key, p))
         })
         .collect();
-    // Names carry a UTC timestamp, so the lexically last is the newest.
     found.sort();
     found
         .pop()
+        .map(|(_, p)| p)
         .with_context(|| format!("no save point of `{env}` in {}", dir.display()))
+}
+
+/// The (UTC stamp, same-second counter) of a save point of `env` named as [`Ctx::save_point`] names
+/// them (`<env>-YYYYMMDDTHHMMSSZ[-N].tfstate`), or `None` for any other file: `prod` must not pick up
+/// `prod-eu`'s save points, and `-N` (a later one in the same second) sorts after the plain name.
+fn save_point_key(name: &str, env: &str) -> Option<(String, u32)> {
+    let rest = name
+        .strip_prefix(env)?
+        .strip_prefix('-')?
+        .strip_suffix(".tfstate")?;
+    let (stamp, n) = match rest.split_once('-') {
+        Some((stamp, n)) => (stamp, n.parse::<u32>().ok()?),
+        None => (rest, 0),
+    };
+    let b = stamp.as_bytes();
+    let shape = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    shape.then(|| (stamp.to_owned(), n))
 }
 
 fn override_text(env: &str) -> String {
@@ -1221,4 +1239,29 @@ fn print_write_doc(ctx: &Ctx<'_>, doc: &WriteDoc) -> Result<()> {
     text.push('\n');
     output::write_stdout(&text)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn save_points_belong_to_their_env_and_same_second_ones_sort_last() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "prod-20261120T020000Z.tfstate",
+            "prod-20261121T020000Z.tfstate",
+            "prod-20261121T020000Z-1.tfstate",
+            "prod-eu-20261122T020000Z.tfstate",
+            "prod-notes.tfstate",
+        ] {
+            std::fs::write(dir.path().join(name), "{}").unwrap();
+        }
+        let newest = super::newest_save_point(dir.path(), "prod").unwrap();
+        assert_eq!(
+            newest.file_name().unwrap(),
+            "prod-20261121T020000Z-1.tfstate"
+        );
+        let eu = super::newest_save_point(dir.path(), "prod-eu").unwrap();
+        assert_eq!(eu.file_name().unwrap(), "prod-eu-20261122T020000Z.tfstate");
+        assert!(super::newest_save_point(dir.path(), "lab").is_err());
+    }
 }
