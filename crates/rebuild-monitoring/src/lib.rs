@@ -603,21 +603,7 @@ fn credentials(config: &Config) -> Vec<(&'static str, Secret)> {
     else {
         return Vec::new();
     };
-    let rt = restore_tfstate::Config {
-        env: config.env.clone(),
-        env_dir: config.env_dir.clone(),
-        mode: restore_tfstate::Mode::ToMinio,
-        overrides: Default::default(),
-        backend_configs: Vec::new(),
-        tfvars: config.tfvars.clone(),
-        backup_dir: restore_tfstate::default_backup_dir(),
-        terraform_bin: config.terraform_bin.clone(),
-        force: false,
-        yes: config.yes,
-        dry_run: config.dry_run,
-        json: false,
-    };
-    match restore_tfstate::credentials(&rt, &backend) {
+    match restore_tfstate::s3_credentials(&backend, config.tfvars.as_deref()) {
         Ok(c) => {
             let mut v = vec![
                 ("AWS_ACCESS_KEY_ID", c.access_key),

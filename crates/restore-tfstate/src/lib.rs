@@ -204,9 +204,15 @@ impl Config {
     }
 }
 
-/// Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the backend's access_key/secret_key, else
-/// the tfvars' minio_access_key/minio_secret_key.
+/// Credentials for `config`'s environment: [`s3_credentials`] with its `--tfvars`.
 pub fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> {
+    s3_credentials(backend, config.tfvars.as_deref())
+}
+
+/// S3 credentials for a backend, the one chain every tool uses: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+/// (and AWS_SESSION_TOKEN), else the backend's access_key/secret_key, else the tfvars'
+/// minio_access_key/minio_secret_key.
+pub fn s3_credentials(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Credentials> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let token = env("AWS_SESSION_TOKEN").map(Secret::new);
     if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
@@ -223,7 +229,7 @@ pub fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> 
             session_token: token,
         });
     }
-    if let Some(file) = &config.tfvars {
+    if let Some(file) = tfvars {
         let vars = pve_common::tfvars::parse_tfvars_file(file)?;
         if let (Some(a), Some(s)) = (
             vars.get_secret("minio_access_key")?,
@@ -239,7 +245,7 @@ pub fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> 
     bail!(
         "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key/secret_key in the \
          backend configuration, or minio_access_key/minio_secret_key in {}",
-        config.tfvars.as_deref().map_or_else(
+        tfvars.map_or_else(
             || "the homelab's terraform.tfvars (--tfvars)".to_owned(),
             |p| p.display().to_string()
         )

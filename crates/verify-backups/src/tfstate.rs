@@ -5,9 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
-use pve_common::secret::Secret;
+use anyhow::Result;
+use pve_common::s3::{S3Client, S3Location, Versioning};
 use restore_tfstate::backend::{self, Backend, Overrides};
 use restore_tfstate::state::State;
 
@@ -37,46 +36,9 @@ pub fn discover(root: &Path) -> Result<Vec<Env>> {
         .collect())
 }
 
-/// S3 credentials: the environment's AWS variables, the backend's keys, or the tfvars' MinIO keys.
-pub fn credentials(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Credentials> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let token = env("AWS_SESSION_TOKEN").map(Secret::new);
-    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(S3Credentials {
-            access_key: Secret::new(a),
-            secret_key: Secret::new(s),
-            session_token: token,
-        });
-    }
-    if let (Some(a), Some(s)) = (&backend.access_key, &backend.secret_key) {
-        return Ok(S3Credentials {
-            access_key: a.clone(),
-            secret_key: s.clone(),
-            session_token: token,
-        });
-    }
-    if let Some(file) = tfvars {
-        let vars = pve_common::tfvars::parse_tfvars_file(file)?;
-        if let (Some(a), Some(s)) = (
-            vars.get_secret("minio_access_key")?,
-            vars.get_secret("minio_secret_key")?,
-        ) {
-            return Ok(S3Credentials {
-                access_key: a,
-                secret_key: s,
-                session_token: token,
-            });
-        }
-    }
-    bail!(
-        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key/secret_key in the \
-         backend configuration, or give --tfvars with minio_access_key/minio_secret_key"
-    )
-}
-
 /// A client for the backend's bucket.
 pub fn client(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Client> {
-    let creds = credentials(backend, tfvars)?;
+    let creds = restore_tfstate::s3_credentials(backend, tfvars)?;
     let location = S3Location {
         endpoint: backend.endpoint.clone(),
         region: backend.region.clone(),
