@@ -29,13 +29,7 @@ pub fn bad_env_names() -> Vec<String> {
 /// A root with one real environment, `prod`, so that "unknown" is the only reason to refuse a name.
 fn drift_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let env = dir.path().join("envs/prod");
-    std::fs::create_dir_all(&env).unwrap();
-    std::fs::copy(
-        drift_fixtures().join("envs/basic/main.tf"),
-        env.join("main.tf"),
-    )
-    .unwrap();
+    support::add_drift_env(&dir.path().join("envs"), "prod");
     dir
 }
 

@@ -208,13 +208,7 @@ fn payload_environment_folders_and_binary_paths_stay_inert_in_check_drift() {
         if p.is_empty() || p.contains('/') || p.starts_with('-') || p == "*" {
             continue;
         }
-        let env = root.join(&p);
-        std::fs::create_dir_all(&env).unwrap();
-        std::fs::copy(
-            drift_fixtures().join("envs/basic/main.tf"),
-            env.join("main.tf"),
-        )
-        .unwrap();
+        support::add_drift_env(&root, &p);
         names.push(p);
     }
     // A fake terraform whose own path carries a payload, logging its argv one per line.
@@ -537,13 +531,7 @@ fn a_symlink_at_the_target_or_a_predictable_save_point_path_is_not_followed() {
 #[test]
 fn check_drift_plan_files_are_private_and_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let env = dir.path().join("envs/prod");
-    std::fs::create_dir_all(&env).unwrap();
-    std::fs::copy(
-        drift_fixtures().join("envs/basic/main.tf"),
-        env.join("main.tf"),
-    )
-    .unwrap();
+    support::add_drift_env(&dir.path().join("envs"), "prod");
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();

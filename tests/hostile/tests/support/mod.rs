@@ -37,6 +37,18 @@ pub fn drift_fixtures() -> PathBuf {
     workspace().join("crates/check-drift/tests/fixtures")
 }
 
+/// Adds environment `name` under `root`, holding check-drift's basic fixture configuration.
+pub fn add_drift_env(root: &Path, name: &str) -> PathBuf {
+    let env = root.join(name);
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::copy(
+        drift_fixtures().join("envs/basic/main.tf"),
+        env.join("main.tf"),
+    )
+    .unwrap();
+    env
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
