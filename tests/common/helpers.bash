@@ -49,3 +49,27 @@ need_node() {
 journal_lines() {
   if [[ -f $PVE_SIM_STATE/journal.jsonl ]]; then wc -l <"$PVE_SIM_STATE/journal.jsonl"; else echo 0; fi
 }
+
+# A real S3 server (moto on loopback) for a suite, from setup_file: a free port exported as BATS_S3_PORT,
+# the pid in $BATS_FILE_TMPDIR/moto.pid, and the versioned bucket $1 (default tfstate) created. moto does not
+# check signatures on these calls, so plain curl sets the bucket up. Stop it in teardown_file with moto_down.
+moto_up() {
+  local bucket=${1:-tfstate}
+  BATS_S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  export BATS_S3_PORT
+  moto_server -H 127.0.0.1 -p "$BATS_S3_PORT" >/dev/null 2>&1 &
+  echo $! >"$BATS_FILE_TMPDIR/moto.pid"
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$BATS_S3_PORT/" >/dev/null && break
+    sleep 0.1
+  done
+  curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/$bucket" >/dev/null
+  curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/$bucket?versioning" -H 'Content-Type: application/xml' \
+    -d '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' >/dev/null
+}
+
+moto_down() {
+  if [[ -f "$BATS_FILE_TMPDIR/moto.pid" ]]; then
+    kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true
+  fi
+}

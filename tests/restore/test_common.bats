@@ -88,26 +88,28 @@ list() {
 
 @test "dry-run: the commands are shown on stderr, stdout stays empty, nothing runs" {
   bats_require_minimum_version 1.5.0
-  run --separate-stderr tool check-drift --root "$PVE_TOOLS_ROOT/examples/homelab/environments" --env lab --dry-run
+  # A copy of the example homelab as a fresh checkout has it: without Terraform's working files, which
+  # running the README's first command leaves behind (and whose presence means no init is needed).
+  local lab="$BATS_TEST_TMPDIR/homelab"
+  mkdir -p "$lab"
+  cp -a "$PVE_TOOLS_ROOT/examples/homelab/environments" "$PVE_TOOLS_ROOT/examples/homelab/modules" \
+    "$PVE_TOOLS_ROOT/examples/homelab/variables.tf" "$PVE_TOOLS_ROOT/examples/homelab/terraform.tfvars" "$lab/"
+  find "$lab" \( -name .terraform -o -name .terraform.lock.hcl \) -prune -exec rm -rf {} +
+  run --separate-stderr tool check-drift --root "$lab/environments" --env lab --dry-run
   assert_success
   assert_equal "$output" ""
   # shellcheck disable=SC2154 # set by `run --separate-stderr`
   [[ $stderr == *"[dry-run] would run: "*"terraform init "* ]]
   [[ $stderr == *"[dry-run] would run: "*"terraform plan "* ]]
-  [ ! -e "$PVE_TOOLS_ROOT/examples/homelab/environments/lab/.terraform.tfstate.lock.info" ]
+  [ ! -e "$lab/environments/lab/.terraform" ]
+  [ ! -e "$lab/environments/lab/.terraform.tfstate.lock.info" ]
 }
 
 @test "confirm: no terminal and no --yes refuses with a clear message, nothing written" {
   bats_require_minimum_version 1.5.0
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
-  MOTO_PID=$!
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-  local s3="http://127.0.0.1:$port"
-  curl -fs -X PUT "$s3/tfstate" >/dev/null
-  curl -fs -X PUT "$s3/tfstate?versioning" -H 'Content-Type: application/xml' \
-    -d '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' >/dev/null
+  moto_up tfstate
+  MOTO_PID=$(cat "$BATS_FILE_TMPDIR/moto.pid")
+  local s3="http://127.0.0.1:$BATS_S3_PORT"
   # moto refuses an unsigned overwrite: sign like any S3 client.
   for serial in 1 2; do
     curl -fs --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \

@@ -9,18 +9,7 @@ bats_require_minimum_version 1.5.0
 setup_file() {
   load '../common/helpers'
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing-secret
-  BATS_S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  export BATS_S3_PORT
-  moto_server -H 127.0.0.1 -p "$BATS_S3_PORT" >/dev/null 2>&1 &
-  echo $! >"$BATS_FILE_TMPDIR/moto.pid"
-  for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$BATS_S3_PORT/" >/dev/null && break
-    sleep 0.1
-  done
-  # moto does not check signatures, so plain curl can set the bucket up.
-  curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/tfstate" >/dev/null
-  curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/tfstate?versioning" -H 'Content-Type: application/xml' \
-    -d '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' >/dev/null
+  moto_up tfstate
   export ROOT="$BATS_FILE_TMPDIR/environments" BAD_ROOT="$BATS_FILE_TMPDIR/bad-environments"
   for dir in "$ROOT/prod" "$ROOT/lab" "$BAD_ROOT/prod" "$BAD_ROOT/lab"; do
     env=${dir##*/}
@@ -51,9 +40,8 @@ TF
 }
 
 teardown_file() {
-  if [[ -f "$BATS_FILE_TMPDIR/moto.pid" ]]; then
-    kill "$(cat "$BATS_FILE_TMPDIR/moto.pid")" 2>/dev/null || true
-  fi
+  load '../common/helpers'
+  moto_down
 }
 
 setup() {
