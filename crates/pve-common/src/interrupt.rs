@@ -49,6 +49,13 @@ pub fn set_note(note: Option<String>) {
     *lock(&NOTE) = note;
 }
 
+/// [`install`], or a warning that an interrupt will stop the run uncleanly: what every tool's `main` does.
+pub fn install_or_warn() {
+    if let Err(e) = install() {
+        crate::warn!("cannot handle SIGINT/SIGTERM ({e}): an interrupt stops the run uncleanly");
+    }
+}
+
 /// Installs the SIGINT/SIGTERM handler thread. Call once, in `main`, after [`crate::log::init`].
 pub fn install() -> std::io::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;

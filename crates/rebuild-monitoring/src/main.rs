@@ -15,11 +15,7 @@ fn main() -> ExitCode {
         args.common.verbosity(),
         args.common.color,
     );
-    if let Err(e) = pve_common::interrupt::install() {
-        pve_common::warn!(
-            "cannot handle SIGINT/SIGTERM ({e}): an interrupt stops the run uncleanly"
-        );
-    }
+    pve_common::interrupt::install_or_warn();
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(UsageError(message)) => {

@@ -10,11 +10,7 @@ fn main() -> ExitCode {
         Err(code) => return code.into(),
     };
     pve_common::log::init("restore-vm", args.common.verbosity(), args.common.color);
-    if let Err(e) = pve_common::interrupt::install() {
-        pve_common::warn!(
-            "cannot handle SIGINT/SIGTERM ({e}): an interrupt stops the run uncleanly"
-        );
-    }
+    pve_common::interrupt::install_or_warn();
     let config = match restore_vm::config::Config::from_args(&args) {
         Ok(config) => config,
         Err(err) => {
