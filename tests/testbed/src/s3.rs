@@ -100,7 +100,8 @@ impl S3Server {
         )
     }
 
-    fn recording_path(&self) -> PathBuf {
+    /// moto's request recording, replayed by [`S3Server::start_again`].
+    pub fn recording_path(&self) -> PathBuf {
         self.dir.join("moto-recording.jsonl")
     }
 
@@ -141,6 +142,7 @@ impl S3Server {
         self.launch()?;
         self.wait_ready()?;
         if self.recording_path().exists() {
+            self.drop_torn_recording_lines()?;
             let agent = agent();
             let url = format!("{}/moto-api/recorder/replay-recording", self.endpoint());
             let response = agent
@@ -150,6 +152,26 @@ impl S3Server {
             if !response.status().is_success() {
                 bail!("replaying moto's recording: HTTP {}", response.status());
             }
+        }
+        Ok(())
+    }
+
+    /// moto appends one JSON line per request to its recording; stopping it while it writes leaves a torn
+    /// last line, on which its replay fails with HTTP 500 (`json.loads`). Keeps only whole lines.
+    fn drop_torn_recording_lines(&self) -> Result<()> {
+        let path = self.recording_path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let whole: Vec<&str> = text
+            .lines()
+            .filter(|line| serde_json::from_str::<serde_json::Value>(line).is_ok())
+            .collect();
+        if whole.len() != text.lines().count() {
+            let mut kept = whole.join("\n");
+            if !kept.is_empty() {
+                kept.push('\n');
+            }
+            std::fs::write(&path, kept).with_context(|| format!("rewriting {}", path.display()))?;
         }
         Ok(())
     }
