@@ -402,6 +402,14 @@ fn assert_stream_matches_tree(bytes: &[u8], history: &HashSet<String>) {
     assert_eq!(stream.format_version, plan.format_version);
     assert_eq!(stream.terraform_version, plan.terraform_version);
     assert_eq!(stream.has_resource_changes, plan.resource_changes.is_some());
+    // The same with every value crossing chunk boundaries and every container entered.
+    for chunk in [1, 7, 64] {
+        let small = super::stream::read_in_small_chunks(bytes, history, chunk)
+            .unwrap_or_else(|e| panic!("chunks of {chunk} bytes: {e}"));
+        assert_eq!(small.analysis.resources, stream.analysis.resources);
+        assert_eq!(small.sensitive, stream.sensitive);
+        assert_eq!(small.has_resource_changes, stream.has_resource_changes);
+    }
 }
 
 #[test]
@@ -446,6 +454,19 @@ fn stream_refuses_what_the_tree_refuses() {
         br#"{"resource_changes":[{"change":{}}]}"#,
         br#"{"format_version":"1.2"} trailing"#,
         br#"{"resource_changes":[],"resource_changes":[]}"#,
+        // Broken JSON deep inside fields the stream skips.
+        br#"{"prior_state":{"values":{"root_module":{"resources":[1,2,tru]}}}}"#,
+        br#"{"prior_state":{"values":{"a":1,}}}"#,
+        br#"{"planned_values":[1,]}"#,
+        br#"{"planned_values":[1 2]}"#,
+        br#"{"planned_values":{"a" 1}}"#,
+        br#"{"planned_values":{1:2}}"#,
+        br#"{"configuration":01}"#,
+        br#"{"configuration":"\x"}"#,
+        br#"{"configuration":12"#,
+        br#"{"configuration":{"a":[{"b":"c"}]}"#,
+        br#"{"resource_changes":[{"address":"a.b"},]}"#,
+        br#"{"resource_changes":[{"address":"a.b"} {"address":"a.c"}]}"#,
     ] {
         assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         assert!(
@@ -453,6 +474,13 @@ fn stream_refuses_what_the_tree_refuses() {
             "{}",
             String::from_utf8_lossy(bad)
         );
+        for chunk in [1, 7] {
+            assert!(
+                super::stream::read_in_small_chunks(bad, &HashSet::new(), chunk).is_err(),
+                "chunks of {chunk}: {}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }
 
