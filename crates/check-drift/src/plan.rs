@@ -820,7 +820,7 @@ pub fn state_addresses(state: &Value) -> HashSet<String> {
 }
 
 mod stream;
-pub use stream::{Summary, read};
+pub use stream::{Summary, read, read_chunked};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! The hostile suite (issue 12): bad input, injected faults and attacks against every pve-tools binary
 //! and pve-common, plus seeded mutation tests of every parser
-//! (`cargo fuzz` needs the nightly toolchain and runs from `fuzz/`; these run on stable in CI).
+//! (the libFuzzer targets in `fuzz/` run by `fuzz/run`, also in CI).
 //!
 //! Results, rerun commands and measured numbers: docs/RELIABILITY.md. Root is needed for tmpfs mounts and
 //! network namespaces; those cases say so and pass vacuously when not root.

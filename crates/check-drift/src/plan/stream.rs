@@ -59,7 +59,16 @@ pub fn read<R: Read>(reader: R, history: &HashSet<String>) -> Result<Summary, se
     read_with(reader, history, CHUNK, WHOLE_BELOW)
 }
 
-/// [`read`] with the buffer sizes as parameters, so tests can make every value cross a chunk boundary.
+/// [`read`] reading `chunk` bytes at a time and entering every object or list larger than that: the same
+/// result with every value crossing chunk boundaries (for tests and fuzzing; [`read`] is what to call).
+pub fn read_chunked<R: Read>(
+    reader: R,
+    history: &HashSet<String>,
+    chunk: usize,
+) -> Result<Summary, serde_json::Error> {
+    read_with(reader, history, chunk, chunk)
+}
+
 fn read_with<R: Read>(
     reader: R,
     history: &HashSet<String>,
@@ -512,13 +521,4 @@ fn take(kind: Kind, entry: RawEntry<'_>, acc: &mut Accumulator) -> Result<(), se
         Kind::Drift => acc.classifier.drift(&rc),
     }
     Ok(())
-}
-
-#[cfg(test)]
-pub(super) fn read_in_small_chunks(
-    bytes: &[u8],
-    history: &HashSet<String>,
-    chunk: usize,
-) -> Result<Summary, serde_json::Error> {
-    read_with(bytes, history, chunk, chunk)
 }

@@ -404,7 +404,7 @@ fn assert_stream_matches_tree(bytes: &[u8], history: &HashSet<String>) {
     assert_eq!(stream.has_resource_changes, plan.resource_changes.is_some());
     // The same with every value crossing chunk boundaries and every container entered.
     for chunk in [1, 7, 64] {
-        let small = super::stream::read_in_small_chunks(bytes, history, chunk)
+        let small = super::read_chunked(bytes, history, chunk)
             .unwrap_or_else(|e| panic!("chunks of {chunk} bytes: {e}"));
         assert_eq!(small.analysis.resources, stream.analysis.resources);
         assert_eq!(small.sensitive, stream.sensitive);
@@ -476,7 +476,7 @@ fn stream_refuses_what_the_tree_refuses() {
         );
         for chunk in [1, 7] {
             assert!(
-                super::stream::read_in_small_chunks(bad, &HashSet::new(), chunk).is_err(),
+                super::read_chunked(bad, &HashSet::new(), chunk).is_err(),
                 "chunks of {chunk}: {}",
                 String::from_utf8_lossy(bad)
             );

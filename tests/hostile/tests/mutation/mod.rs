@@ -1,4 +1,5 @@
-//! Seeded mutation tests of every parser, on stable Rust (the `fuzz/` targets need nightly cargo-fuzz).
+//! Seeded mutation tests of every parser, deterministic and quick (the coverage-guided `fuzz/` targets
+//! run by `fuzz/run`).
 //! Each input is a valid seed mutated by [`Rng::mutate`] (bit flips, inserted/deleted/duplicated slices,
 //! truncation, spliced tokens). A parser may refuse an input; it must never panic, hang or accept something
 //! its own later steps cannot handle. A failure prints the seed index and the input in hex so it can become
