@@ -9,8 +9,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-/// Writes `text` to stdout as is. A broken pipe counts as success.
+/// Writes `text` to stdout as is, never cut by an interrupt. A broken pipe counts as success.
 pub fn write_stdout(text: &str) -> io::Result<()> {
+    // An interrupt waits for the whole document: a reader gets all of it or nothing.
+    let _whole = crate::interrupt::critical();
     ignore_broken_pipe(write_to(&mut io::stdout().lock(), text.as_bytes()))
 }
 

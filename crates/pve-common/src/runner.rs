@@ -369,13 +369,26 @@ impl Runner {
     ) -> Result<Option<CommandOutput>, RunError> {
         self.effect(access, format_args!("run: {command}"), || {
             crate::debug!("running: {command}");
-            let output = command
-                .expression()
-                .run()
-                .map_err(|source| RunError::Spawn {
-                    command: command.to_string(),
-                    source,
-                })?;
+            let spawn_error = |source| RunError::Spawn {
+                command: command.to_string(),
+                source,
+            };
+            // A group of its own, registered with the interrupt handler: a SIGTERM to the tool stops the
+            // child (and Terraform's providers) too, instead of leaving them running.
+            let (handle, child) = crate::interrupt::spawn_child(|| {
+                let handle = command.expression().before_spawn(|cmd| {
+                    use std::os::unix::process::CommandExt;
+                    cmd.process_group(0);
+                    Ok(())
+                });
+                let handle = handle.start()?;
+                let pid = handle.pids().first().copied();
+                Ok((handle, pid))
+            })
+            .map_err(spawn_error)?;
+            let output = handle.into_output().map_err(spawn_error);
+            drop(child);
+            let output = output?;
             Ok(CommandOutput {
                 status: output.status,
                 stdout: output.stdout,

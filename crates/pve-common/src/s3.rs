@@ -198,7 +198,8 @@ pub struct PutResult {
     pub etag: Option<String>,
 }
 
-/// A synchronous S3 client bound to one bucket.
+/// A synchronous S3 client bound to one bucket. Clones share the connection pool.
+#[derive(Clone)]
 pub struct S3Client {
     location: S3Location,
     bucket: Bucket,

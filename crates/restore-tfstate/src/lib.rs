@@ -746,6 +746,9 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         .with_context(|| format!("refusing to restore version {version}"))?;
     ctx.check_versioning()?;
     let lock = ctx.lock("OperationTypeApply")?;
+    pve_common::interrupt::set_note(Some(
+        "nothing was restored; the state is as it was".to_owned(),
+    ));
     let current = ctx.current()?;
     let (previous, previous_version, save_point) = match &current {
         Some((bytes, vid)) => {
@@ -802,6 +805,9 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         )?;
     }
     let new_bytes = chosen.to_bytes_with_serial(new_serial);
+    // SIGINT/SIGTERM from here waits until the state is written and the lock released; before, the
+    // interrupt handler releases the lock itself.
+    let write = pve_common::interrupt::critical();
     let put = ctx
         .s3
         .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
@@ -823,6 +829,16 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
                 "the state was restored, but releasing the lock failed; run `terraform force-unlock {id}`"
             )
         })?;
+    }
+    drop(write);
+    if put.is_some() {
+        pve_common::interrupt::set_note(Some(format!(
+            "version {version} had been restored as serial {new_serial} (the previous state is {}); it was \
+             not read back or verified",
+            save_point
+                .as_deref()
+                .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string())
+        )));
     }
     let mut doc = WriteDoc {
         schema: SCHEMA,
@@ -1118,6 +1134,8 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         )?;
     }
     let new_bytes = local.to_bytes_with_serial(new_serial);
+    // As in `restore`: an interrupt waits for the push and the release of the lock.
+    let write = pve_common::interrupt::critical();
     let put = ctx
         .s3
         .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
@@ -1130,6 +1148,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
             )
         })?;
     }
+    drop(write);
     let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
     ctx.runner.remove_file(&override_file)?;
     ctx.runner

@@ -53,6 +53,8 @@ pub struct HeldLock<'a> {
     key: String,
     id: String,
     released: bool,
+    /// Releases the lock if SIGINT/SIGTERM ends the run while it is held (no destructor runs then).
+    on_interrupt: Option<pve_common::interrupt::Cleanup>,
 }
 
 /// The lock object's key for a state key.
@@ -114,13 +116,19 @@ pub fn acquire<'a>(
     };
     let body = serde_json::to_vec(&info).unwrap_or_default();
     match s3.put(runner, &key, &body, true) {
-        Ok(written) => Ok(HeldLock {
-            s3,
-            runner,
-            key,
-            id: info.id,
-            released: written.is_none(),
-        }),
+        Ok(written) => {
+            let on_interrupt = written
+                .is_some()
+                .then(|| release_on_interrupt(s3, &key, &info.id));
+            Ok(HeldLock {
+                s3,
+                runner,
+                key,
+                id: info.id,
+                released: written.is_none(),
+                on_interrupt,
+            })
+        }
         Err(e) if e.is_precondition_failed() => {
             let info = s3
                 .get(&key, None)
@@ -140,6 +148,27 @@ pub fn acquire<'a>(
     }
 }
 
+/// Registers the release of the lock `key` (if it is still ours, `id`) for an interrupted run.
+fn release_on_interrupt(s3: &S3Client, key: &str, id: &str) -> pve_common::interrupt::Cleanup {
+    let (s3, key, id) = (s3.clone(), key.to_owned(), id.to_owned());
+    pve_common::interrupt::on_interrupt(format!("release the state lock {key}"), move || {
+        let ours = s3
+            .get(&key, None)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok())
+            .is_some_and(|held| held.id == id);
+        if !ours {
+            return;
+        }
+        match s3.delete(&Runner::new(false), &key) {
+            Ok(()) => pve_common::info!("released the state lock {key} (lock ID {id})"),
+            Err(e) => pve_common::error!(
+                "could not release the state lock {key}: {e}; once S3 is reachable, run `terraform force-unlock {id}` in the environment"
+            ),
+        }
+    })
+}
+
 impl HeldLock<'_> {
     /// The lock ID, as `terraform force-unlock <ID>` needs it.
     pub fn id(&self) -> &str {
@@ -149,7 +178,9 @@ impl HeldLock<'_> {
     /// Releases the lock (a delete marker on the lock object; no version is removed).
     pub fn release(mut self) -> Result<(), S3Error> {
         self.released = true;
-        self.s3.delete(self.runner, &self.key)
+        let result = self.s3.delete(self.runner, &self.key);
+        self.on_interrupt = None;
+        result
     }
 }
 

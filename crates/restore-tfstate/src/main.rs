@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         args.common.verbosity(),
         args.common.color,
     );
+    pve_common::interrupt::install_or_warn();
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(UsageError(message)) => {

@@ -221,8 +221,8 @@ impl<R: Read> Input<R> {
                     self.pos += end;
                     return Ok(Some(v));
                 }
-                Attempt::Failed(e) => return Err(self.locate(&e)),
-                Attempt::NeedMore => {
+                Attempt::Failed(e) if !self.cut_off(&e) => return Err(self.locate(&e)),
+                Attempt::Failed(_) | Attempt::NeedMore => {
                     if limit.is_some_and(|l| self.buf.len() - self.pos >= l) {
                         return Ok(None);
                     }
@@ -301,8 +301,8 @@ impl<R: Read> Input<R> {
                         self.pos += end;
                         break;
                     }
-                    Attempt::Failed(e) => return Err(self.locate(&e)),
-                    Attempt::NeedMore => {
+                    Attempt::Failed(e) if !self.cut_off(&e) => return Err(self.locate(&e)),
+                    Attempt::Failed(_) | Attempt::NeedMore => {
                         self.fill()?;
                     }
                 }
@@ -321,6 +321,24 @@ impl<R: Read> Input<R> {
         ))
     }
 
+    /// Where in `buf[pos..]` serde_json raised `e` (0 when it gives no position).
+    fn offset_in_slice(&self, e: &serde_json::Error) -> usize {
+        let line_start: usize = self.buf[self.pos..]
+            .split(|&b| b == b'\n')
+            .take(e.line().saturating_sub(1))
+            .map(|line| line.len() + 1)
+            .sum();
+        line_start + e.column().saturating_sub(1)
+    }
+
+    /// Whether `e` may only mean that the buffered bytes end inside a token (`-` of `-1`, `tr` of
+    /// `true`, half a UTF-8 sequence), which serde_json reports as a syntax error rather than EOF.
+    fn cut_off(&self, e: &serde_json::Error) -> bool {
+        // The longest token a cut can leave unfinished and serde_json still reads past: `\uD83D\uDE0`.
+        const TOKEN: usize = 16;
+        !self.eof && e.line() > 0 && self.offset_in_slice(e) + TOKEN >= self.buf.len() - self.pos
+    }
+
     /// `e`, raised parsing `buf[pos..]`, with its position as a byte offset in the whole document.
     fn locate(&self, e: &serde_json::Error) -> serde_json::Error {
         if e.is_io() {
@@ -331,13 +349,7 @@ impl<R: Read> Input<R> {
             Some(i) if e.line() > 0 => &text[..i],
             _ => &text,
         };
-        let slice = &self.buf[self.pos..];
-        let line_start: usize = slice
-            .split(|&b| b == b'\n')
-            .take(e.line().saturating_sub(1))
-            .map(|line| line.len() + 1)
-            .sum();
-        let offset = self.dropped + (self.pos + line_start + e.column().saturating_sub(1)) as u64;
+        let offset = self.dropped + (self.pos + self.offset_in_slice(e)) as u64;
         serde_json::Error::custom(format!("{message} at byte {offset}"))
     }
 }

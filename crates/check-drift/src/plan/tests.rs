@@ -496,3 +496,20 @@ fn stream_matches_the_tree_on_mutated_plans() {
         assert_stream_matches_tree(&serde_json::to_vec(&v).unwrap(), &HashSet::new());
     }
 }
+
+/// Every token type cut at every place by a chunk boundary (found by the `plan` fuzz target: `-` of `-1`
+/// at the end of a chunk read as "invalid number" instead of "need more bytes").
+#[test]
+fn stream_reads_every_token_across_chunk_boundaries() {
+    let doc = r#"{"format_version":"1.2","planned_values":{"a":[-1,-0.5e-3,1E+2,true,false,null,"é\u00e9\uD83D\uDE00\"\\",{"":[]}]},"resource_changes":[{"address":"a.b","change":{"actions":["update"],"before":{"x":-1,"s":"\u00e9"},"after":{"x":-2.5e1,"s":"é"}}}],"complete":true,"errored":false}"#;
+    let whole = read(doc.as_bytes(), &HashSet::new()).unwrap();
+    assert_eq!(whole.analysis.resources.len(), 1);
+    for chunk in 1..=doc.len() {
+        let chunked = super::read_chunked(doc.as_bytes(), &HashSet::new(), chunk)
+            .unwrap_or_else(|e| panic!("chunks of {chunk}: {e}"));
+        assert_eq!(
+            chunked.analysis.resources, whole.analysis.resources,
+            "chunks of {chunk}"
+        );
+    }
+}

@@ -25,6 +25,9 @@ const CONTROL_PERSIST_SECS: u64 = 120;
 pub(crate) struct OpenSsh {
     control_dir: tempfile::TempDir,
     master_started: bool,
+    /// Ends the master connection and removes `control_dir` if the run is interrupted (no destructor
+    /// runs then); unregistered when this transport is dropped.
+    on_interrupt: Option<crate::interrupt::Cleanup>,
 }
 
 impl OpenSsh {
@@ -39,6 +42,7 @@ impl OpenSsh {
         Ok(OpenSsh {
             control_dir,
             master_started: false,
+            on_interrupt: None,
         })
     }
 
@@ -298,12 +302,33 @@ impl Transport for OpenSsh {
             what: format!("run {}", cx.options.ssh_program.display()),
             source,
         };
-        let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
-            .stdin_bytes(stdin.to_vec())
-            .stderr_capture()
-            .unchecked()
-            .reader()
-            .map_err(spawn_error)?;
+        if self.on_interrupt.is_none() {
+            let stop = self.control_command(cx, "exit");
+            let dir = self.control_dir.path().to_owned();
+            self.on_interrupt = Some(crate::interrupt::on_interrupt(
+                format!("end the ssh master connection in {}", dir.display()),
+                move || {
+                    let _ = stop.expression().run();
+                    let _ = std::fs::remove_dir_all(&dir);
+                },
+            ));
+        }
+        // A group of its own, registered with the interrupt handler (see `runner::Runner::run`).
+        let (reader, child) = crate::interrupt::spawn_child(|| {
+            let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
+                .stdin_bytes(stdin.to_vec())
+                .stderr_capture()
+                .unchecked()
+                .before_spawn(|cmd| {
+                    use std::os::unix::process::CommandExt;
+                    cmd.process_group(0);
+                    Ok(())
+                })
+                .reader()?;
+            let pid = reader.pids().first().copied();
+            Ok((reader, pid))
+        })
+        .map_err(spawn_error)?;
         let reader = Arc::new(reader);
         self.master_started = true;
 
@@ -361,7 +386,10 @@ impl Transport for OpenSsh {
             });
         }
         let output = match reader.try_wait() {
-            Ok(Some(o)) => o.clone(),
+            Ok(Some(o)) => {
+                drop(child);
+                o.clone()
+            }
             Ok(None) => {
                 let _ = reader.kill();
                 return Err(SshError::Protocol {

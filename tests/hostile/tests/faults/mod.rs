@@ -641,3 +641,220 @@ fn huge_plan_json_is_handled_with_bounded_memory() {
     );
     assert!(walk(&bed.path("tmp")).is_empty());
 }
+
+/// Sends `signal` to `pid` (the tool alone, not its group: as `systemctl stop` with `KillMode=mixed` or
+/// `kill <pid>` does).
+fn signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal} {pid}");
+    fault();
+}
+
+/// Waits for `child` at most `limit`, then returns its output.
+fn wait_output(child: std::process::Child, limit: Duration) -> std::process::Output {
+    let pid = child.id();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        thread::spawn(move || {
+            let end = Instant::now() + limit;
+            while Instant::now() < end {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return false;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            true
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(!watchdog.join().unwrap(), "still running after {limit:?}");
+    out
+}
+
+/// Interrupted while it holds Terraform's state lock and has written nothing (its read of the current
+/// state held back by the proxy): restore-tfstate releases the lock itself, exits 130 at once and says
+/// nothing was restored. Before, SIGTERM killed it with the lock left in S3 (every later plan or apply
+/// failed until `terraform force-unlock`).
+#[test]
+fn restore_tfstate_interrupted_holding_the_lock_releases_it() {
+    let bed = S3Bed::new();
+    let versions = bed.versions();
+    let oldest = versions.last().unwrap().clone();
+    let latest_before = bed.s3().get(KEY, None).unwrap();
+    for name in ["TERM", "INT"] {
+        // 1st GET of the state object: the chosen version; 2nd: the current state, under the lock.
+        let proxy = FaultProxy::start_at(
+            bed.server.port(),
+            "GET /tfstate/prod/terraform.tfstate?",
+            2,
+            Action::Delay(Duration::from_secs(20)),
+        );
+        let child = bed
+            .cmd_at(&proxy.endpoint())
+            .args(["--restore", &oldest, "--yes"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while proxy.fired.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the current state was never read"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(bed.lock_held(), "SIG{name}: the lock is held at this point");
+        let sent = Instant::now();
+        signal(child.id(), name);
+        let out = wait_output(child, Duration::from_secs(15));
+        let err = text(&out.stderr);
+        eprintln!(
+            "SIG{name} under the lock, exit after {:?}:\n{err}",
+            sent.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(130), "SIG{name}: {err}");
+        assert!(
+            err.contains(&format!("interrupted by SIG{name}"))
+                && err.contains("nothing was restored")
+                && err.contains("released the state lock"),
+            "SIG{name}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "SIG{name}: no document");
+        assert!(!bed.lock_held(), "SIG{name}: lock released");
+        assert_eq!(bed.s3().get(KEY, None).unwrap(), latest_before);
+        assert_eq!(bed.versions(), versions);
+    }
+}
+
+/// Interrupted while the restored state is being written (the PUT held back 2 s): the write and the
+/// release of the lock finish first, then exit 130 naming what was written. Never half a restore.
+#[test]
+fn restore_tfstate_interrupted_during_the_write_finishes_it_first() {
+    let bed = S3Bed::new();
+    let versions = bed.versions();
+    let oldest = versions.last().unwrap().clone();
+    let proxy = FaultProxy::start(
+        bed.server.port(),
+        "PUT /tfstate/prod/terraform.tfstate?",
+        Action::Delay(Duration::from_secs(2)),
+    );
+    let child = bed
+        .cmd_at(&proxy.endpoint())
+        .args(["--restore", &oldest, "--yes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.fired.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the state was never written");
+        thread::sleep(Duration::from_millis(10));
+    }
+    signal(child.id(), "TERM");
+    let out = wait_output(child, Duration::from_secs(30));
+    let err = text(&out.stderr);
+    eprintln!("SIGTERM during the write:\n{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted by SIGTERM") && err.contains("had been restored as serial 4"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no half document: {}",
+        text(&out.stdout)
+    );
+    assert!(!bed.lock_held());
+    let latest = bed.latest();
+    assert_eq!(latest["serial"], 4, "the write finished");
+    assert_eq!(
+        latest["resources"][0]["instances"][0]["attributes"]["input"]["memory"],
+        1024
+    );
+    assert_eq!(bed.versions().len(), versions.len() + 1);
+}
+
+/// A Terraform child (restore-tfstate `--verify-plan`'s `terraform init`, a fake that runs a grandchild
+/// and records SIGINT) is stopped with its whole process group when the tool gets SIGTERM: before, the
+/// tool exited 130 and Terraform and its providers ran on as orphans.
+#[test]
+fn children_are_stopped_with_the_tool() {
+    let bed = S3Bed::new();
+    let versions = bed.versions();
+    let oldest = versions.last().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    // A duration no other process uses: the grandchild's command line is `sleep 299.<our pid>`.
+    let token = format!("299.{}", std::process::id());
+    let fake = dir.path().join("terraform");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n\
+             d={dir}\n\
+             trap 'echo int > $d/got-sigint; exit 130' INT\n\
+             case \"$1\" in version|-version|--version) echo 'Terraform v1.11.4'; exit 0;; esac\n\
+             sleep {token} &\n\
+             echo started > $d/started\n\
+             wait\n",
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let child = bed
+        .cmd_at(&bed.server.endpoint())
+        .args([
+            "--restore",
+            &oldest,
+            "--yes",
+            "--verify-plan",
+            "--terraform-bin",
+        ])
+        .arg(&fake)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("started").exists() {
+        assert!(Instant::now() < deadline, "terraform init never started");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !support::processes_with(&token).is_empty(),
+        "the grandchild runs"
+    );
+    signal(child.id(), "TERM");
+    let out = wait_output(child, Duration::from_secs(20));
+    let err = text(&out.stderr);
+    eprintln!("SIGTERM during terraform init:\n{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted by SIGTERM") && err.contains("had been restored as serial 4"),
+        "{err}"
+    );
+    assert!(
+        dir.path().join("got-sigint").exists(),
+        "Terraform got SIGINT"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !support::processes_with(&token).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the grandchild outlived the tool: {:?}",
+            support::processes_with(&token)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!bed.lock_held());
+}

@@ -156,6 +156,50 @@ impl Node {
         c
     }
 
+    /// `rebuild-monitoring --from-backup --vmid 100 --yes` on this node, quick retries, its stack checks
+    /// pointed at a port nobody listens on with a 1 s deadline (these tests are about the restore).
+    pub fn rebuild_from_backup(&self) -> Command {
+        let dead = format!("http://127.0.0.1:{}", testbed::ports::free_port().unwrap());
+        let mut c = tool("rebuild-monitoring");
+        c.env("HOME", self.home())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("PVE_SSH_TRANSPORT")
+            .env_remove("PVE_HOST")
+            .env_remove("PVE_NODE")
+            .env_remove("PVE_SSH_USER")
+            .env("RESTORE_VM_RETRY_DELAY_MS", "10")
+            .current_dir(self.dir.path())
+            .args([
+                "--from-backup",
+                "--vmid",
+                "100",
+                "--yes",
+                "--deadline",
+                "1s",
+            ])
+            .args([
+                "--max-age",
+                "3650d",
+                "--node",
+                "pve",
+                "--host",
+                self.sshd.alias(),
+            ])
+            .arg("--ssh-config")
+            .arg(self.sshd.ssh_config())
+            .arg("--root")
+            .arg(self.dir.path().join("no-root"));
+        for flag in [
+            "--prometheus-url",
+            "--alertmanager-url",
+            "--grafana-url",
+            "--node-exporter-url",
+        ] {
+            c.args([flag, &dead]);
+        }
+        c
+    }
+
     /// `verify-backups` with the ssh flags of this node and a manifest in the bed.
     pub fn verify_backups(&self) -> Command {
         let mut c = tool("verify-backups");

@@ -214,16 +214,23 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: u16, trigger: &str, action: Action) -> FaultProxy {
+        FaultProxy::start_at(upstream, trigger, 1, action)
+    }
+
+    /// Like [`FaultProxy::start`], acting on the `nth` request that carries `trigger` (1 = the first).
+    pub fn start_at(upstream: u16, trigger: &str, nth: usize, action: Action) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let fired = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let dead = Arc::new(AtomicBool::new(false));
         let action = Arc::new(action);
         let trigger = trigger.as_bytes().to_vec();
         {
-            let (fired, stop, dead) = (fired.clone(), stop.clone(), dead.clone());
+            let (fired, seen, stop, dead) =
+                (fired.clone(), seen.clone(), stop.clone(), dead.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
@@ -237,10 +244,20 @@ impl FaultProxy {
                                 let _ = client.shutdown(Shutdown::Both);
                                 continue;
                             };
-                            let (fired, action, trigger, dead) =
-                                (fired.clone(), action.clone(), trigger.clone(), dead.clone());
+                            let (fired, seen, action, trigger, dead) = (
+                                fired.clone(),
+                                seen.clone(),
+                                action.clone(),
+                                trigger.clone(),
+                                dead.clone(),
+                            );
                             thread::spawn(move || {
-                                pump(client, server, &trigger, &action, &fired, &dead);
+                                let when = Trigger {
+                                    bytes: &trigger,
+                                    nth,
+                                    seen: &seen,
+                                };
+                                pump(client, server, &when, &action, &fired, &dead);
                             });
                         }
                         Err(_) => thread::sleep(Duration::from_millis(10)),
@@ -262,10 +279,17 @@ impl Drop for FaultProxy {
     }
 }
 
+/// What a proxy connection watches for: the `nth` occurrence of `bytes` over all connections.
+struct Trigger<'a> {
+    bytes: &'a [u8],
+    nth: usize,
+    seen: &'a AtomicUsize,
+}
+
 fn pump(
     mut client: TcpStream,
     mut server: TcpStream,
-    trigger: &[u8],
+    trigger: &Trigger<'_>,
     action: &Action,
     fired: &AtomicUsize,
     dead: &AtomicBool,
@@ -283,8 +307,16 @@ fn pump(
             Ok(n) => n,
         };
         window.extend_from_slice(&buf[..n]);
-        let hit = fired.load(Ordering::SeqCst) == 0
-            && window.windows(trigger.len()).any(|w| w == trigger);
+        let mut hit = false;
+        if window
+            .windows(trigger.bytes.len())
+            .any(|w| w == trigger.bytes)
+        {
+            // Counted once per occurrence: the window starts afresh after it.
+            window.clear();
+            hit = fired.load(Ordering::SeqCst) == 0
+                && trigger.seen.fetch_add(1, Ordering::SeqCst) + 1 == trigger.nth;
+        }
         if window.len() > 4096 {
             window.drain(..window.len() - 1024);
         }
@@ -439,4 +471,25 @@ pub static FAULTS_INJECTED: AtomicUsize = AtomicUsize::new(0);
 
 pub fn fault() {
     FAULTS_INJECTED.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Live processes (not zombies) with `arg` as one of their arguments.
+pub fn processes_with(arg: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if raw.split(|&b| b == 0).any(|a| a == arg.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
 }
