@@ -115,6 +115,9 @@ pub fn acquire<'a>(
         path: format!("{}/{}", s3.location().bucket, state_key),
     };
     let body = serde_json::to_vec(&info).unwrap_or_default();
+    // An interrupt while the PUT is in flight waits for its answer: a lock S3 created must be known, so
+    // the clean-up registered below can release it.
+    let _taking = pve_common::interrupt::critical();
     match s3.put(runner, &key, &body, true) {
         Ok(written) => {
             let on_interrupt = written
