@@ -8,8 +8,10 @@
 //! waits for the signal, then:
 //! 1. sends SIGINT to every child started through [`crate::runner::Runner::run`] or the OpenSSH transport
 //!    (each leads a process group of its own, so Terraform's providers hear it too, and a terminal's
-//!    Ctrl-C reaches only us: Terraform takes a second SIGINT as "exit now, lock held"). A child still
-//!    running after [`CHILD_GRACE`] is killed. No new child starts;
+//!    Ctrl-C reaches only us: Terraform takes a second SIGINT as "exit now, lock held"). A read-only child
+//!    still running after [`CHILD_GRACE`] is killed; one that changes things (`terraform apply`) is waited
+//!    for however long it takes, because killing it could lose the record of what it created. No new
+//!    child starts;
 //! 2. waits for every [`critical`] section to end (the runner holds one around each atomic write, stdout
 //!    holds one around each document);
 //! 3. runs the [`on_interrupt`] clean-ups still registered (restore-tfstate's state lock, the OpenSSH
@@ -35,8 +37,9 @@ pub const CHILD_GRACE: Duration = Duration::from_secs(10);
 static DEPTH: Mutex<usize> = Mutex::new(0);
 /// What to tell the user if the run is interrupted now.
 static NOTE: Mutex<Option<String>> = Mutex::new(None);
-/// Running children: process group ids (each child leads its own group).
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// Running children: process group id (each child leads its own group), and whether it is only waited
+/// for, never killed.
+static CHILDREN: Mutex<Vec<(u32, bool)>> = Mutex::new(Vec::new());
 /// Set (under the `CHILDREN` lock) once the signal arrived.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// A registered clean-up: its id, what it does, the code.
@@ -97,7 +100,7 @@ pub struct Child(u32);
 impl Drop for Child {
     fn drop(&mut self) {
         let mut children = lock(&CHILDREN);
-        children.retain(|pid| *pid != self.0);
+        children.retain(|(pid, _)| *pid != self.0);
         if INTERRUPTED.load(Ordering::SeqCst) {
             // The child most likely ended because we stopped it: its failure is not ours to report.
             drop(children);
@@ -107,9 +110,11 @@ impl Drop for Child {
 }
 
 /// Starts a child with `spawn`, which must start it as the leader of a new process group and return its
-/// process id, and registers it so an interrupt stops it. After an interrupt nothing starts: the caller
-/// waits for the exit.
+/// process id, and registers it so an interrupt stops it: SIGINT, then SIGKILL after [`CHILD_GRACE`]
+/// unless `patient` (a child that changes things is waited for). After an interrupt nothing starts: the
+/// caller waits for the exit.
 pub fn spawn_child<T>(
+    patient: bool,
     spawn: impl FnOnce() -> std::io::Result<(T, Option<u32>)>,
 ) -> std::io::Result<(T, Option<Child>)> {
     let mut children = lock(&CHILDREN);
@@ -121,7 +126,7 @@ pub fn spawn_child<T>(
     Ok((
         value,
         pid.map(|pid| {
-            children.push(pid);
+            children.push((pid, patient));
             Child(pid)
         }),
     ))
@@ -196,41 +201,89 @@ pub fn install() -> std::io::Result<()> {
     Ok(())
 }
 
-/// SIGINT to every child's group, SIGKILL to those still there after [`CHILD_GRACE`].
+/// SIGINT to every child's group; SIGKILL after [`CHILD_GRACE`] to those still there that may be killed;
+/// returns when every child has been reaped (or killed).
 fn stop_children() {
-    let pids = {
+    let children = {
         let children = lock(&CHILDREN);
         INTERRUPTED.store(true, Ordering::SeqCst);
         children.clone()
     };
-    if pids.is_empty() {
+    if children.is_empty() {
         return;
     }
-    crate::debug!("interrupted: SIGINT to child process groups {pids:?}");
-    for pid in &pids {
+    crate::debug!("interrupted: SIGINT to child process groups {children:?}");
+    for (pid, _) in &children {
         crate::process::signal_group(*pid, Signal::SIGINT);
     }
     let deadline = Instant::now() + CHILD_GRACE;
-    // A child leaves the list when the thread that waits for it has reaped it.
-    while !lock(&CHILDREN).is_empty() {
-        if Instant::now() >= deadline {
-            let left = lock(&CHILDREN).clone();
-            crate::warn!(
-                "child process groups {left:?} did not stop within {}s of SIGINT; killing them",
-                CHILD_GRACE.as_secs()
-            );
-            for pid in left {
-                crate::process::signal_group(pid, Signal::SIGKILL);
+    let mut killed = false;
+    // A child leaves the list when the thread that waits for it has reaped it, which also waits for its
+    // output pipes to close.
+    loop {
+        let left = lock(&CHILDREN).clone();
+        if left.is_empty() || (killed && left.iter().all(|(_, patient)| !patient)) {
+            return;
+        }
+        for (pid, _) in &left {
+            // The child itself has ended, but something it started still holds its pipes (a background
+            // job of a shell ignores SIGINT): what it did is done, the rest of its group goes.
+            if leader_ended(*pid) {
+                crate::process::signal_group(*pid, Signal::SIGKILL);
             }
-            break;
+        }
+        if !killed && Instant::now() >= deadline {
+            killed = true;
+            for (pid, patient) in left {
+                if patient {
+                    crate::warn!(
+                        "process group {pid} changes things and has not stopped {}s after SIGINT; \
+                         waiting for it (killing it could lose what it did)",
+                        CHILD_GRACE.as_secs()
+                    );
+                } else {
+                    crate::warn!(
+                        "process group {pid} did not stop within {}s of SIGINT; killing it",
+                        CHILD_GRACE.as_secs()
+                    );
+                    crate::process::signal_group(pid, Signal::SIGKILL);
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether process `pid` has exited (a zombie waiting to be reaped, or gone).
+fn leader_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the command name in parentheses (which may hold spaces).
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| matches!(state, "Z" | "X")),
+        Err(_) => true,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_or_a_missing_process_has_ended_a_running_one_not() {
+        assert!(!leader_ended(std::process::id()));
+        assert!(leader_ended(u32::MAX));
+        #[allow(clippy::disallowed_methods)]
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !leader_ended(pid) {
+            assert!(Instant::now() < deadline, "`true` never became a zombie");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+    }
 
     #[test]
     fn sections_nest_and_end_when_dropped() {

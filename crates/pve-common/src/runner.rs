@@ -375,7 +375,9 @@ impl Runner {
             };
             // A group of its own, registered with the interrupt handler: a SIGTERM to the tool stops the
             // child (and Terraform's providers) too, instead of leaving them running.
-            let (handle, child) = crate::interrupt::spawn_child(|| {
+            // One that changes things is never killed on an interrupt, only waited for.
+            let patient = access == Access::Mutating;
+            let (handle, child) = crate::interrupt::spawn_child(patient, || {
                 let handle = command.expression().before_spawn(|cmd| {
                     use std::os::unix::process::CommandExt;
                     cmd.process_group(0);

@@ -314,7 +314,8 @@ impl Transport for OpenSsh {
             ));
         }
         // A group of its own, registered with the interrupt handler (see `runner::Runner::run`).
-        let (reader, child) = crate::interrupt::spawn_child(|| {
+        // The remote command goes on if the local `ssh` dies, so killing it loses nothing.
+        let (reader, child) = crate::interrupt::spawn_child(false, || {
             let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
                 .stdin_bytes(stdin.to_vec())
                 .stderr_capture()

@@ -935,3 +935,90 @@ fn restore_tfstate_signals_at_random_points_leave_no_lock_and_no_half_state() {
     }
     eprintln!("restore-tfstate signal loop: {runs} runs, exit codes {codes:?}");
 }
+
+/// A fake `terraform` in `dir` running `body` for `init` and `plan` (`version` answers at once).
+fn fake_terraform(dir: &Path, body: &str) -> PathBuf {
+    let fake = dir.join("terraform");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nd={}\ncase \"$1\" in version|-version|--version) echo 'Terraform v1.11.4'; exit 0;; esac\n{body}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fake
+}
+
+/// After SIGINT a child that changes things (here `terraform init`, run as a mutating step) is waited for
+/// however long it takes to stop (12 s, past the 10 s grace), never killed; a read-only one (`plan`) that
+/// ignores SIGINT is killed with its group after the grace.
+#[test]
+fn a_mutating_child_is_waited_for_a_read_only_one_killed_after_the_grace() {
+    for (step, patient) in [("init", true), ("plan", false)] {
+        let bed = S3Bed::new();
+        let oldest = bed.versions().last().unwrap().clone();
+        let dir = tempfile::tempdir().unwrap();
+        let token = format!("298.{}{}", std::process::id(), u8::from(patient));
+        let fake = fake_terraform(
+            dir.path(),
+            &format!(
+                "[ \"$1\" = {step} ] || exit 0\n\
+                 {}\n\
+                 sleep {token} &\n\
+                 echo started > $d/started\n\
+                 wait\n\
+                 echo finished > $d/finished",
+                if patient {
+                    // Stops cleanly, slowly: 12 s of "writing state" after SIGINT.
+                    "trap 'sleep 12; echo finished > $d/finished; exit 130' INT"
+                } else {
+                    "trap '' INT"
+                }
+            ),
+        );
+        let child = bed
+            .cmd_at(&bed.server.endpoint())
+            .args([
+                "--restore",
+                &oldest,
+                "--yes",
+                "--verify-plan",
+                "--terraform-bin",
+            ])
+            .arg(&fake)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !dir.path().join("started").exists() {
+            assert!(Instant::now() < deadline, "{step}: never started");
+            thread::sleep(Duration::from_millis(10));
+        }
+        let sent = Instant::now();
+        signal(child.id(), "TERM");
+        let out = wait_output(child, Duration::from_secs(40));
+        let (took, err) = (sent.elapsed(), text(&out.stderr));
+        eprintln!("{step}: exit after {took:?}\n{err}");
+        assert_eq!(out.status.code(), Some(130), "{step}: {err}");
+        assert!(took >= Duration::from_secs(10), "{step}: {took:?}");
+        if patient {
+            assert!(dir.path().join("finished").exists(), "init was let finish");
+            assert!(err.contains("waiting for it"), "{err}");
+        } else {
+            assert!(!dir.path().join("finished").exists(), "plan was killed");
+            assert!(err.contains("killing it"), "{err}");
+            assert!(took < Duration::from_secs(20), "{took:?}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !support::processes_with(&token).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{step}: the grandchild outlived the tool"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
