@@ -3,7 +3,9 @@
 //! The tools take the Proxmox endpoint, node name, SSH user and MinIO credentials from the homelab's
 //! variable files, as the bash scripts did with grep and sed. Values must be literals, as Terraform
 //! requires in tfvars: strings (heredocs included), numbers, bools, null, lists and maps. A reference or
-//! interpolation (`"${var.x}"`) is an error, as it is for Terraform. Values under keys that look secret
+//! interpolation (`"${var.x}"`) is an error, as it is for Terraform. So is an expression that computes
+//! (`4 * 1024`, `a ? b : c`, `for`), which Terraform would evaluate: hcl-rs panics on `5 % 0` and wraps
+//! on integer overflow (found by the `tfvars` fuzz target). Values under keys that look secret
 //! are registered with [`crate::secret`], so they are masked in every log line and in `Debug`.
 
 use std::fmt;
@@ -15,6 +17,50 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::secret::{self, Secret};
+
+/// Checks that `expr` is a literal value (with `-` before a number), before hcl-rs evaluates it: hcl-rs
+/// panics on `1 % 0` and wraps integer overflow, and a variable file has no business computing anything.
+fn literal(expr: &hcl::Expression) -> Result<(), String> {
+    use hcl::Expression as E;
+    use hcl::expr::{ObjectKey, Operation};
+    match expr {
+        E::Null | E::Bool(_) | E::Number(_) | E::String(_) => Ok(()),
+        E::Array(items) => items.iter().try_for_each(literal),
+        E::Object(map) => map.iter().try_for_each(|(k, v)| {
+            if let ObjectKey::Expression(k) = k {
+                literal(k)?;
+            }
+            literal(v)
+        }),
+        E::Parenthesis(inner) => literal(inner),
+        // `-5` is a unary operation in HCL; negation is safe (hcl-rs turns -(2^63) into a float).
+        E::Operation(op) => match op.as_ref() {
+            Operation::Unary(u) => literal(&u.expr),
+            Operation::Binary(b) => Err(format!(
+                "`{}` computes a value; write the result instead",
+                b.operator
+            )),
+        },
+        E::TemplateExpr(t) => {
+            let template = hcl::Template::from_expr(t).map_err(|e| e.to_string())?;
+            if template
+                .elements()
+                .iter()
+                .all(|e| matches!(e, hcl::template::Element::Literal(_)))
+            {
+                Ok(())
+            } else {
+                Err("an interpolation or template directive (`${...}`, `%{...}`)".to_owned())
+            }
+        }
+        E::Variable(v) => Err(format!("a reference to `{}`", v.as_str())),
+        E::Traversal(_) => Err("a reference".to_owned()),
+        E::FuncCall(f) => Err(format!("a call of `{}()`", f.name)),
+        E::Conditional(_) => Err("a conditional (`? :`)".to_owned()),
+        E::ForExpr(_) => Err("a `for` expression".to_owned()),
+        _ => Err("not a literal value".to_owned()),
+    }
+}
 
 /// Largest variable file read. Real tfvars are a few KiB; a larger file is a mistake, not configuration.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -193,6 +239,11 @@ pub fn parse_tfvars_str(text: &str, path: &Path) -> Result<TfVars, TfvarsError> 
     let mut vars: Vec<(String, Variable)> = Vec::new();
     for attr in body.attributes() {
         let key = attr.key().to_owned();
+        literal(attr.expr()).map_err(|message| TfvarsError::NotLiteral {
+            path: path.to_owned(),
+            key: key.clone(),
+            message,
+        })?;
         let value = attr
             .expr()
             .evaluate(&ctx)
@@ -449,6 +500,28 @@ literal_dollar = "cost: $${price}"
             matches!(reference, TfvarsError::NotLiteral { .. }),
             "{reference}"
         );
+        // Found by the `tfvars` fuzz target: hcl-rs panicked on a remainder by zero and wraps overflow.
+        for computed in [
+            "a = 5 % 0\n",
+            "a = 1 / 0\n",
+            "a = -9223372036854775808 % -1\n",
+            "a = 18446744073709551615 + 1\n",
+            "a = [1, { b = 2 * 3 }]\n",
+            "a = true ? 1 : 2\n",
+            "a = [for x in [1] : x % 0]\n",
+            "a = \"${5 % 0}\"\n",
+            "htso=-- 555%---0---55-55--- 554%-------5555-4-ve_ho\n",
+        ] {
+            let err = parse_tfvars_str(computed, p).unwrap_err();
+            assert!(
+                matches!(err, TfvarsError::NotLiteral { .. }),
+                "{computed}: {err}"
+            );
+        }
+        let ok =
+            parse_tfvars_str("a = -5\nb = - -3\nc = (-2.5)\nd = { (\"k\") = -1 }\n", p).unwrap();
+        assert_eq!(ok.keys().count(), 4);
+        assert_eq!(ok.get_u64("b").unwrap(), Some(3));
         let block = parse_tfvars_str("provider \"x\" {\n  a = 1\n}\n", p).unwrap_err();
         assert!(matches!(block, TfvarsError::Block { .. }), "{block}");
         // hcl-rs rejects a repeated attribute itself, naming the line.
