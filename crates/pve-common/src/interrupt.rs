@@ -52,11 +52,6 @@ fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Whether SIGINT/SIGTERM arrived (only ever true after [`install`]).
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
 /// Blocks the calling thread for good: the interrupt thread is about to exit the process.
 fn wait_for_exit() -> ! {
     loop {

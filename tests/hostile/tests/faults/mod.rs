@@ -1,6 +1,7 @@
 //! Injected faults: refused and cut ssh connections, an S3 server gone mid-write, Terraform killed or
 //! timing out mid-plan, a full disk, signals at random points, concurrent runs, a cut network link.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -642,42 +643,36 @@ fn huge_plan_json_is_handled_with_bounded_memory() {
     assert!(walk(&bed.path("tmp")).is_empty());
 }
 
-/// Sends `signal` to `pid` (the tool alone, not its group: as `systemctl stop` with `KillMode=mixed` or
-/// `kill <pid>` does).
-fn signal(pid: u32, signal: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{signal} {pid}");
+/// Sends `signal` to `pid` alone (not its group: as `kill <pid>` or `systemctl stop` with `KillMode=mixed`).
+fn signal(pid: u32, signal: i32) {
+    support::kill(pid, signal);
     fault();
 }
 
-/// Waits for `child` at most `limit`, then returns its output.
-fn wait_output(child: std::process::Child, limit: Duration) -> std::process::Output {
-    let pid = child.id();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
-        thread::spawn(move || {
-            let end = Instant::now() + limit;
-            while Instant::now() < end {
-                if done.load(std::sync::atomic::Ordering::SeqCst) {
-                    return false;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            true
-        })
-    };
-    let out = child.wait_with_output().unwrap();
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(!watchdog.join().unwrap(), "still running after {limit:?}");
-    out
+/// Waits (at most 60 s) until `done` holds.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The proxy has held back its request.
+fn fired(proxy: &FaultProxy) -> bool {
+    proxy.fired.load(std::sync::atomic::Ordering::SeqCst) > 0
+}
+
+/// restore-tfstate restoring the oldest version of `bed` through `endpoint` with `args` added, started.
+fn start_restore(bed: &S3Bed, endpoint: &str, args: &[&OsStr]) -> std::process::Child {
+    let oldest = bed.versions().last().unwrap().clone();
+    bed.cmd_at(endpoint)
+        .args(["--restore", &oldest, "--yes"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Interrupted while it holds Terraform's state lock and has written nothing (its read of the current
@@ -688,9 +683,8 @@ fn wait_output(child: std::process::Child, limit: Duration) -> std::process::Out
 fn restore_tfstate_interrupted_holding_the_lock_releases_it() {
     let bed = S3Bed::new();
     let versions = bed.versions();
-    let oldest = versions.last().unwrap().clone();
     let latest_before = bed.s3().get(KEY, None).unwrap();
-    for name in ["TERM", "INT"] {
+    for (sig, name) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT")] {
         // 1st GET of the state object: the chosen version; 2nd: the current state, under the lock.
         let proxy = FaultProxy::start_at(
             bed.server.port(),
@@ -698,25 +692,12 @@ fn restore_tfstate_interrupted_holding_the_lock_releases_it() {
             2,
             Action::Delay(Duration::from_secs(20)),
         );
-        let child = bed
-            .cmd_at(&proxy.endpoint())
-            .args(["--restore", &oldest, "--yes"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while proxy.fired.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "the current state was never read"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        let child = start_restore(&bed, &proxy.endpoint(), &[]);
+        wait_until("the current state was never read", || fired(&proxy));
         assert!(bed.lock_held(), "SIG{name}: the lock is held at this point");
         let sent = Instant::now();
-        signal(child.id(), name);
-        let out = wait_output(child, Duration::from_secs(15));
+        signal(child.id(), sig);
+        let out = support::wait_within(child, Duration::from_secs(15), "restore-tfstate");
         let err = text(&out.stderr);
         eprintln!(
             "SIG{name} under the lock, exit after {:?}:\n{err}",
@@ -736,32 +717,30 @@ fn restore_tfstate_interrupted_holding_the_lock_releases_it() {
     }
 }
 
+/// `out.stdout` is empty or one whole `pve-tfstate/v1` document.
+fn no_half_document(out: &std::process::Output, what: &str) {
+    if !out.stdout.is_empty() {
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{what}: half a document ({e}): {}", text(&out.stdout)));
+        assert_eq!(doc["schema"], "pve-tfstate/v1", "{what}");
+    }
+}
+
 /// Interrupted while the restored state is being written (the PUT held back 2 s): the write and the
 /// release of the lock finish first, then exit 130 naming what was written. Never half a restore.
 #[test]
 fn restore_tfstate_interrupted_during_the_write_finishes_it_first() {
     let bed = S3Bed::new();
     let versions = bed.versions();
-    let oldest = versions.last().unwrap().clone();
     let proxy = FaultProxy::start(
         bed.server.port(),
         "PUT /tfstate/prod/terraform.tfstate?",
         Action::Delay(Duration::from_secs(2)),
     );
-    let child = bed
-        .cmd_at(&proxy.endpoint())
-        .args(["--restore", &oldest, "--yes", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while proxy.fired.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the state was never written");
-        thread::sleep(Duration::from_millis(10));
-    }
-    signal(child.id(), "TERM");
-    let out = wait_output(child, Duration::from_secs(30));
+    let child = start_restore(&bed, &proxy.endpoint(), &["--json".as_ref()]);
+    wait_until("the state was never written", || fired(&proxy));
+    signal(child.id(), libc::SIGTERM);
+    let out = support::wait_within(child, Duration::from_secs(30), "restore-tfstate");
     let err = text(&out.stderr);
     eprintln!("SIGTERM during the write:\n{err}");
     // The exit comes when the write and the release are done: normally at once (130), but if the report
@@ -774,11 +753,7 @@ fn restore_tfstate_interrupted_during_the_write_finishes_it_first() {
         Some(0) => assert!(!out.stdout.is_empty(), "{err}"),
         other => panic!("exit {other:?}: {err}"),
     }
-    if !out.stdout.is_empty() {
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("half a document ({e}): {}", text(&out.stdout)));
-        assert_eq!(doc["schema"], "pve-tfstate/v1");
-    }
+    no_half_document(&out, "SIGTERM during the write");
     assert!(!bed.lock_held());
     let latest = bed.latest();
     assert_eq!(latest["serial"], 4, "the write finished");
@@ -789,58 +764,78 @@ fn restore_tfstate_interrupted_during_the_write_finishes_it_first() {
     assert_eq!(bed.versions().len(), versions.len() + 1);
 }
 
+/// A fake `terraform` in `dir` running `body` for `init` and `plan` (`version` answers at once). `$d` in
+/// the body is `dir`.
+fn fake_terraform(dir: &Path, body: &str) -> PathBuf {
+    let fake = dir.join("terraform");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nd={}\ncase \"$1\" in version|-version|--version) echo 'Terraform v1.11.4'; exit 0;; esac\n{body}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fake
+}
+
+/// restore-tfstate `--verify-plan` with `fake` as Terraform, started; returns once the fake has written
+/// `$d/started`.
+fn start_verify_plan(bed: &S3Bed, dir: &Path, fake: &Path) -> std::process::Child {
+    let child = start_restore(
+        bed,
+        &bed.server.endpoint(),
+        &[
+            "--verify-plan".as_ref(),
+            "--terraform-bin".as_ref(),
+            fake.as_os_str(),
+        ],
+    );
+    wait_until("the fake terraform never started", || {
+        dir.join("started").exists()
+    });
+    child
+}
+
+/// Waits (at most 5 s) until no process has `token` among its arguments.
+fn gone(token: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !support::processes_with(token).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {:?}",
+            support::processes_with(token)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A Terraform child (restore-tfstate `--verify-plan`'s `terraform init`, a fake that runs a grandchild
 /// and records SIGINT) is stopped with its whole process group when the tool gets SIGTERM: before, the
 /// tool exited 130 and Terraform and its providers ran on as orphans.
 #[test]
 fn children_are_stopped_with_the_tool() {
     let bed = S3Bed::new();
-    let versions = bed.versions();
-    let oldest = versions.last().unwrap().clone();
     let dir = tempfile::tempdir().unwrap();
     // A duration no other process uses: the grandchild's command line is `sleep 299.<our pid>`.
     let token = format!("299.{}", std::process::id());
-    let fake = dir.path().join("terraform");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\n\
-             d={dir}\n\
-             trap 'echo int > $d/got-sigint; exit 130' INT\n\
-             case \"$1\" in version|-version|--version) echo 'Terraform v1.11.4'; exit 0;; esac\n\
+    let fake = fake_terraform(
+        dir.path(),
+        &format!(
+            "trap 'echo int > $d/got-sigint; exit 130' INT\n\
              sleep {token} &\n\
              echo started > $d/started\n\
-             wait\n",
-            dir = dir.path().display()
+             wait"
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let child = bed
-        .cmd_at(&bed.server.endpoint())
-        .args([
-            "--restore",
-            &oldest,
-            "--yes",
-            "--verify-plan",
-            "--terraform-bin",
-        ])
-        .arg(&fake)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.path().join("started").exists() {
-        assert!(Instant::now() < deadline, "terraform init never started");
-        thread::sleep(Duration::from_millis(10));
-    }
+    );
+    let child = start_verify_plan(&bed, dir.path(), &fake);
     assert!(
         !support::processes_with(&token).is_empty(),
         "the grandchild runs"
     );
-    signal(child.id(), "TERM");
-    let out = wait_output(child, Duration::from_secs(20));
+    signal(child.id(), libc::SIGTERM);
+    let out = support::wait_within(child, Duration::from_secs(20), "restore-tfstate");
     let err = text(&out.stderr);
     eprintln!("SIGTERM during terraform init:\n{err}");
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -852,15 +847,7 @@ fn children_are_stopped_with_the_tool() {
         dir.path().join("got-sigint").exists(),
         "Terraform got SIGINT"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !support::processes_with(&token).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the grandchild outlived the tool: {:?}",
-            support::processes_with(&token)
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    gone(&token, "the grandchild outlived the tool");
     assert!(!bed.lock_held());
 }
 
@@ -871,7 +858,6 @@ fn children_are_stopped_with_the_tool() {
 #[test]
 fn restore_tfstate_signals_at_random_points_leave_no_lock_and_no_half_state() {
     let bed = S3Bed::new();
-    let oldest = bed.versions().last().unwrap().clone();
     let lineage = bed.latest()["lineage"].clone();
     let mut rng = Rng::new(0x5EED_0017);
     let runs = 12;
@@ -883,13 +869,7 @@ fn restore_tfstate_signals_at_random_points_leave_no_lock_and_no_half_state() {
             "PUT /tfstate/prod/terraform.tfstate?",
             Action::Delay(Duration::from_millis(300)),
         );
-        let child = bed
-            .cmd_at(&proxy.endpoint())
-            .args(["--restore", &oldest, "--yes", "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = start_restore(&bed, &proxy.endpoint(), &["--json".as_ref()]);
         // At least 30 ms: before `main` installs the handler the default action applies (RELIABILITY.md).
         let delay = Duration::from_millis(30 + u64::try_from(rng.below(900)).unwrap());
         thread::sleep(delay);
@@ -898,9 +878,8 @@ fn restore_tfstate_signals_at_random_points_leave_no_lock_and_no_half_state() {
         } else {
             libc::SIGINT
         };
-        support::kill(child.id(), sig);
-        fault();
-        let out = wait_output(child, Duration::from_secs(30));
+        signal(child.id(), sig);
+        let out = support::wait_within(child, Duration::from_secs(30), "restore-tfstate");
         let (code, err) = (out.status.code(), text(&out.stderr));
         *codes.entry(format!("{code:?}")).or_insert(0) += 1;
         assert!(
@@ -908,12 +887,7 @@ fn restore_tfstate_signals_at_random_points_leave_no_lock_and_no_half_state() {
             "run {i} ({delay:?}, signal {sig}): {:?}\n{err}",
             out.status
         );
-        if !out.stdout.is_empty() {
-            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-                panic!("run {i}: half a document ({e}): {}", text(&out.stdout))
-            });
-            assert_eq!(doc["schema"], "pve-tfstate/v1", "run {i}");
-        }
+        no_half_document(&out, &format!("run {i}"));
         assert!(!bed.lock_held(), "run {i}: lock left in S3\n{err}");
         let latest = bed.latest();
         assert_eq!(
@@ -941,21 +915,6 @@ fn restore_tfstate_signals_at_random_points_leave_no_lock_and_no_half_state() {
     eprintln!("restore-tfstate signal loop: {runs} runs, exit codes {codes:?}");
 }
 
-/// A fake `terraform` in `dir` running `body` for `init` and `plan` (`version` answers at once).
-fn fake_terraform(dir: &Path, body: &str) -> PathBuf {
-    let fake = dir.join("terraform");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\nd={}\ncase \"$1\" in version|-version|--version) echo 'Terraform v1.11.4'; exit 0;; esac\n{body}\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    fake
-}
-
 /// After SIGINT a child that changes things (here `terraform init`, run as a mutating step) is waited for
 /// however long it takes to stop (12 s, past the 10 s grace), never killed; a read-only one (`plan`) that
 /// ignores SIGINT is killed with its group after the grace.
@@ -963,7 +922,6 @@ fn fake_terraform(dir: &Path, body: &str) -> PathBuf {
 fn a_mutating_child_is_waited_for_a_read_only_one_killed_after_the_grace() {
     for (step, patient) in [("init", true), ("plan", false)] {
         let bed = S3Bed::new();
-        let oldest = bed.versions().last().unwrap().clone();
         let dir = tempfile::tempdir().unwrap();
         let token = format!("298.{}{}", std::process::id(), u8::from(patient));
         let fake = fake_terraform(
@@ -983,28 +941,10 @@ fn a_mutating_child_is_waited_for_a_read_only_one_killed_after_the_grace() {
                 }
             ),
         );
-        let child = bed
-            .cmd_at(&bed.server.endpoint())
-            .args([
-                "--restore",
-                &oldest,
-                "--yes",
-                "--verify-plan",
-                "--terraform-bin",
-            ])
-            .arg(&fake)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !dir.path().join("started").exists() {
-            assert!(Instant::now() < deadline, "{step}: never started");
-            thread::sleep(Duration::from_millis(10));
-        }
+        let child = start_verify_plan(&bed, dir.path(), &fake);
         let sent = Instant::now();
-        signal(child.id(), "TERM");
-        let out = wait_output(child, Duration::from_secs(40));
+        signal(child.id(), libc::SIGTERM);
+        let out = support::wait_within(child, Duration::from_secs(40), "restore-tfstate");
         let (took, err) = (sent.elapsed(), text(&out.stderr));
         eprintln!("{step}: exit after {took:?}\n{err}");
         assert_eq!(out.status.code(), Some(130), "{step}: {err}");
@@ -1017,13 +957,6 @@ fn a_mutating_child_is_waited_for_a_read_only_one_killed_after_the_grace() {
             assert!(err.contains("killing it"), "{err}");
             assert!(took < Duration::from_secs(20), "{took:?}");
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !support::processes_with(&token).is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "{step}: the grandchild outlived the tool"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+        gone(&token, &format!("{step}: the grandchild outlived the tool"));
     }
 }

@@ -164,6 +164,21 @@ fn connection_cut_during_the_restore_names_the_save_point_and_is_not_retried() {
     );
 }
 
+/// The simulator takes 0.6 s for every `vzdump` and `qmrestore`, so a signal can land inside them.
+fn slow_restores(node: &Node) {
+    let slow = |command: &str| DelayFault {
+        command: command.into(),
+        seconds: 0.6,
+        times: None,
+    };
+    node.state
+        .set_faults(&Faults {
+            delay: vec![slow("qmrestore"), slow("vzdump")],
+            ..Default::default()
+        })
+        .unwrap();
+}
+
 /// A run ends with 130 (interrupted) or with its normal code; nothing half written stays behind.
 fn signal_loop(
     name: &str,
@@ -255,23 +270,7 @@ fn signals_at_random_points_leave_no_partial_file() {
         },
     );
     // restore-vm: a slow restore (the simulator sleeps 1 s in qmrestore and vzdump) interrupted anywhere.
-    node.state
-        .set_faults(&Faults {
-            delay: vec![
-                DelayFault {
-                    command: "qmrestore".into(),
-                    seconds: 0.6,
-                    times: None,
-                },
-                DelayFault {
-                    command: "vzdump".into(),
-                    seconds: 0.6,
-                    times: None,
-                },
-            ],
-            ..Default::default()
-        })
-        .unwrap();
+    slow_restores(&node);
     signal_loop(
         "restore-vm",
         10,
@@ -457,23 +456,7 @@ fn rebuild_monitoring_from_backup_cut_during_the_save_point_or_the_restore() {
 #[test]
 fn rebuild_monitoring_from_backup_interrupted_at_random_points() {
     let node = Node::start();
-    node.state
-        .set_faults(&Faults {
-            delay: vec![
-                DelayFault {
-                    command: "qmrestore".into(),
-                    seconds: 0.6,
-                    times: None,
-                },
-                DelayFault {
-                    command: "vzdump".into(),
-                    seconds: 0.6,
-                    times: None,
-                },
-            ],
-            ..Default::default()
-        })
-        .unwrap();
+    slow_restores(&node);
     let tmp = tempfile::tempdir().unwrap();
     let ssh_config = node.sshd.ssh_config().display().to_string();
     signal_loop(

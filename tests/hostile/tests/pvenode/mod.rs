@@ -139,7 +139,43 @@ impl Node {
 
     /// [`Node::restore_vm`] without `--node`.
     pub fn restore_vm_without_node(&self) -> Command {
-        let mut c = tool("restore-vm");
+        self.tool("restore-vm")
+    }
+
+    /// `rebuild-monitoring --from-backup --vmid 100 --yes` on this node, quick retries, its stack checks
+    /// pointed at a port nobody listens on with a 1 s deadline (these tests are about the restore).
+    pub fn rebuild_from_backup(&self) -> Command {
+        let dead = format!("http://127.0.0.1:{}", testbed::ports::free_port().unwrap());
+        let mut c = self.tool("rebuild-monitoring");
+        c.args([
+            "--from-backup",
+            "--vmid",
+            "100",
+            "--yes",
+            "--deadline",
+            "1s",
+            "--max-age",
+            "3650d",
+            "--node",
+            "pve",
+        ])
+        .arg("--root")
+        .arg(self.dir.path().join("no-root"));
+        for flag in [
+            "--prometheus-url",
+            "--alertmanager-url",
+            "--grafana-url",
+            "--node-exporter-url",
+        ] {
+            c.args([flag, &dead]);
+        }
+        c
+    }
+
+    /// A node-facing tool (restore-vm's flags: `--host <alias> --ssh-config <cfg>`) with quick retries,
+    /// this bed's HOME and none of the caller's PVE_* or agent settings.
+    fn tool(&self, name: &str) -> Command {
+        let mut c = tool(name);
         c.env("HOME", self.home())
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("PVE_SSH_TRANSPORT")
@@ -153,50 +189,6 @@ impl Node {
             .args(["--host", self.sshd.alias()])
             .arg("--ssh-config")
             .arg(self.sshd.ssh_config());
-        c
-    }
-
-    /// `rebuild-monitoring --from-backup --vmid 100 --yes` on this node, quick retries, its stack checks
-    /// pointed at a port nobody listens on with a 1 s deadline (these tests are about the restore).
-    pub fn rebuild_from_backup(&self) -> Command {
-        let dead = format!("http://127.0.0.1:{}", testbed::ports::free_port().unwrap());
-        let mut c = tool("rebuild-monitoring");
-        c.env("HOME", self.home())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("PVE_SSH_TRANSPORT")
-            .env_remove("PVE_HOST")
-            .env_remove("PVE_NODE")
-            .env_remove("PVE_SSH_USER")
-            .env("RESTORE_VM_RETRY_DELAY_MS", "10")
-            .current_dir(self.dir.path())
-            .args([
-                "--from-backup",
-                "--vmid",
-                "100",
-                "--yes",
-                "--deadline",
-                "1s",
-            ])
-            .args([
-                "--max-age",
-                "3650d",
-                "--node",
-                "pve",
-                "--host",
-                self.sshd.alias(),
-            ])
-            .arg("--ssh-config")
-            .arg(self.sshd.ssh_config())
-            .arg("--root")
-            .arg(self.dir.path().join("no-root"));
-        for flag in [
-            "--prometheus-url",
-            "--alertmanager-url",
-            "--grafana-url",
-            "--node-exporter-url",
-        ] {
-            c.args([flag, &dead]);
-        }
         c
     }
 

@@ -84,6 +84,11 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    wait_within(child, limit, &format!("{cmd:?}"))
+}
+
+/// Waits for `child` (started with piped output) and returns its output, killing it after `limit`.
+pub fn wait_within(child: std::process::Child, limit: Duration, what: &str) -> Output {
     let pid = child.id();
     let done = Arc::new(AtomicBool::new(false));
     let watchdog = {
@@ -104,7 +109,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
     done.store(true, Ordering::SeqCst);
     assert!(
         !watchdog.join().unwrap(),
-        "command did not end within {limit:?}: {cmd:?}\nstderr: {}",
+        "command did not end within {limit:?}: {what}\nstderr: {}",
         text(&out.stderr)
     );
     out
@@ -410,20 +415,10 @@ impl CmdlineScanner {
             thread::spawn(move || {
                 let me = std::process::id();
                 while !stop.load(Ordering::SeqCst) {
-                    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-                        let Some(pid) = entry
-                            .file_name()
-                            .to_str()
-                            .and_then(|s| s.parse::<u32>().ok())
-                        else {
-                            continue;
-                        };
+                    for (pid, raw) in cmdlines() {
                         if pid == me {
                             continue;
                         }
-                        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-                            continue;
-                        };
                         let line = text(&raw).replace('\0', " ");
                         if seen.lock().unwrap().insert(pid) && line.contains(&watch) {
                             matching.lock().unwrap().push(line.clone());
@@ -473,8 +468,8 @@ pub fn fault() {
     FAULTS_INJECTED.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Live processes (not zombies) with `arg` as one of their arguments.
-pub fn processes_with(arg: &str) -> Vec<u32> {
+/// Every process's id and raw `/proc/<pid>/cmdline` (empty for a zombie), read now.
+pub fn cmdlines() -> Vec<(u32, Vec<u8>)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
@@ -484,12 +479,18 @@ pub fn processes_with(arg: &str) -> Vec<u32> {
         else {
             continue;
         };
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if raw.split(|&b| b == 0).any(|a| a == arg.as_bytes()) {
-            found.push(pid);
+        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
+            found.push((pid, raw));
         }
     }
     found
+}
+
+/// Live processes (not zombies) with `arg` as one of their arguments.
+pub fn processes_with(arg: &str) -> Vec<u32> {
+    cmdlines()
+        .into_iter()
+        .filter(|(_, raw)| raw.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
+        .map(|(pid, _)| pid)
+        .collect()
 }
