@@ -148,7 +148,7 @@ impl fmt::Debug for Variable {
         if self.secret {
             d.field("value", &secret::MASK);
         } else {
-            d.field("value", &self.value);
+            d.field("value", &secret::mask(&format!("{:?}", self.value)));
         }
         d.field("file", &self.file).finish()
     }
@@ -259,6 +259,9 @@ pub fn parse_tfvars_str(text: &str, path: &Path) -> Result<TfVars, TfvarsError> 
         let is_secret = secret::is_secret_name(&key);
         if is_secret {
             register_strings(&value);
+        } else {
+            // `minio = { root_password = "..." }`: a secret can sit inside a block.
+            register_nested_secrets(&value);
         }
         vars.push((
             key,
@@ -280,6 +283,22 @@ fn register_strings(value: &Value) {
         Value::String(s) => secret::register(s),
         Value::Array(items) => items.iter().for_each(register_strings),
         Value::Object(map) => map.values().for_each(register_strings),
+        _ => {}
+    }
+}
+
+fn register_nested_secrets(value: &Value) {
+    match value {
+        Value::Array(items) => items.iter().for_each(register_nested_secrets),
+        Value::Object(map) => {
+            for (k, v) in map {
+                if secret::is_secret_name(k) {
+                    register_strings(v);
+                } else {
+                    register_nested_secrets(v);
+                }
+            }
+        }
         _ => {}
     }
 }
