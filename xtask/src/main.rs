@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+mod examples;
 mod lint;
 
 fn commands() -> Vec<clap::Command> {
@@ -83,6 +84,16 @@ fn run() -> Result<()> {
                     eprintln!("xtask: {finding}");
                 }
                 bail!("{} error types print their cause twice", duplicated.len());
+            }
+            let bad_examples: Vec<String> = commands().iter().flat_map(examples::check).collect();
+            if !bad_examples.is_empty() {
+                for problem in &bad_examples {
+                    eprintln!("xtask: {problem}");
+                }
+                bail!(
+                    "{} problems with the examples in --help",
+                    bad_examples.len()
+                );
             }
             let private = lint::private_addresses(&root)?;
             if !private.is_empty() {
