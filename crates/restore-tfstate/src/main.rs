@@ -6,18 +6,19 @@ use pve_common::exit::Code;
 use restore_tfstate::{Config, UsageError, lock::LockError};
 
 fn main() -> ExitCode {
+    if std::env::args_os().len() <= 1 {
+        pve_common::log::init(
+            "restore-tfstate",
+            pve_common::log::Verbosity::Normal,
+            pve_common::log::ColorChoice::Auto,
+        );
+        pve_common::error!("{}", restore_tfstate::words::no_argument());
+        return Code::Usage.into();
+    }
     let args = match pve_common::cli::parse::<restore_tfstate::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    if args.version == Some(None) {
-        use clap::CommandFactory;
-        let text = restore_tfstate::cli::Args::command().render_version();
-        return match pve_common::output::write_stdout(&text) {
-            Ok(()) => Code::Success.into(),
-            Err(_) => Code::Failure.into(),
-        };
-    }
     pve_common::log::init(
         "restore-tfstate",
         args.common.verbosity(),

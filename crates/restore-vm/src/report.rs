@@ -288,6 +288,8 @@ impl Report {
     /// The text summary.
     pub fn text(&self) -> String {
         let mut s = String::new();
+        let heading = crate::words::summary_heading();
+        s.push_str(&format!("{heading}\n{}\n", "=".repeat(heading.len())));
         let mut kv = |k: &str, v: &str| s.push_str(&format!("{k:<13} {v}\n"));
         kv("result:", &self.result);
         kv(
