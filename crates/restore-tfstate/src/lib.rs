@@ -576,7 +576,9 @@ pub fn run(config: &Config) -> Result<Code> {
     let ctx = context(config)?;
     if config.offline {
         let code = dry_run(&ctx)?;
-        pve_common::success!("{}", words::success_dry_run());
+        if !config.json {
+            pve_common::success!("{}", words::success_dry_run());
+        }
         return Ok(code);
     }
     let result = match &config.mode {
@@ -610,10 +612,17 @@ pub fn run(config: &Config) -> Result<Code> {
     };
     match result {
         Ok(Code::Success) => {
-            if config.dry_run {
-                pve_common::success!("{}", words::success_dry_run());
-            } else {
-                pve_common::success!("{}", words::success());
+            // The script's closing line, for the callers that read the text; a JSON reader has the
+            // document.
+            if !config.json {
+                pve_common::success!(
+                    "{}",
+                    if config.dry_run {
+                        words::success_dry_run()
+                    } else {
+                        words::success()
+                    }
+                );
             }
             Ok(Code::Success)
         }

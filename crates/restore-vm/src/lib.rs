@@ -141,7 +141,12 @@ pub fn execute(cfg: &Config) -> anyhow::Result<Outcome> {
         pve_common::warn!("cannot read the node's time zone ({e:#}); showing times in UTC");
         jiff::tz::Offset::UTC
     });
-    let backups = match &cfg.backup_storage {
+    // `--backup VOLID` names its own storage; otherwise `--storage` (or every backup storage).
+    let searched = match (&cfg.selection, &cfg.backup_storage) {
+        (Selection::Volid(v), Some(_)) => Some(v.storage.as_str()),
+        (_, s) => s.as_deref(),
+    };
+    let backups = match searched {
         Some(storage) => node.backups_sorted(storage, cfg.vmid)?,
         None => node.all_backups(cfg.vmid)?,
     };

@@ -1,7 +1,9 @@
 complete -c restore-vm -l backup -d 'Restore this backup volume (as listed by --list, e.g. local:backup/vzdump-qemu-100-....vma.zst)' -r
+complete -c restore-vm -l date -d 'Restore the oldest backup taken on or after this day (node-local time), YYYY-MM-DD' -r
 complete -c restore-vm -l at -d 'Restore the newest backup taken at or before this node-local time: YYYY-MM-DD (end of that day) or YYYY-MM-DDTHH:MM' -r
 complete -c restore-vm -l target-id -d 'Restore under this guest id instead of VMID (100 to 999999999)' -r
-complete -c restore-vm -l storage -d 'Storage for the restored disks (always passed to qmrestore/pct restore; Proxmox\'s default `local` is rarely right)' -r
+complete -c restore-vm -l storage -d 'The backup storage searched for VMID\'s backups' -r
+complete -c restore-vm -l target-storage -d 'Storage for the restored disks (always passed to qmrestore/pct restore; Proxmox\'s default `local` is rarely right)' -r
 complete -c restore-vm -l save-storage -d 'Backup storage for the save point (default: the chosen backup\'s storage when it is a file storage, else the first active storage holding backups)' -r
 complete -c restore-vm -l node -d 'The Proxmox node name (else PVE_NODE, else tfvars `node_name`, else the only node of the host)' -r
 complete -c restore-vm -l host -d 'The Proxmox host to SSH to (else PVE_HOST, else the host of tfvars `proxmox_endpoint`)' -r
@@ -17,13 +19,16 @@ complete -c restore-vm -l shutdown-timeout -d 'Seconds a running target gets to 
 complete -c restore-vm -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c restore-vm -l list -d 'List the backups of VMID on every storage holding backups, newest first, and exit'
+complete -c restore-vm -l list -d 'List the backups of VMID on the searched storage(s), newest first, and exit'
 complete -c restore-vm -l latest -d 'Restore the newest backup (the default)'
-complete -c restore-vm -l start -d 'Start the guest after the restore (it is started anyway when the old guest was running)'
+complete -c restore-vm -l all-storages -d 'Search every backup storage of the node instead of --storage'
+complete -c restore-vm -l start -d 'Start the guest after the restore (the default, so that the check that it runs means something)'
+complete -c restore-vm -l no-start -d 'Leave the restored guest stopped (unless the old guest was running); the check is then skipped'
 complete -c restore-vm -l unique -d 'Give the restored guest new MAC addresses (qmrestore/pct restore --unique 1)'
 complete -c restore-vm -l no-verify -d 'Skip the check that the restored guest runs and answers'
-complete -c restore-vm -l force -d 'Allow overwriting an existing guest (after the save point). It does not skip the confirmation: use --yes for that'
-complete -c restore-vm -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
+complete -c restore-vm -s y -l force -l yes -d 'Answer yes to every confirmation (overwriting an existing guest). The save point, the pre-flight checks and the protection of a guest still apply'
+complete -c restore-vm -l allow-overwrite -d 'Accepted for callers of earlier versions, where it allowed overwriting: overwriting is now asked for (or answered by --force)'
+complete -c restore-vm -l preview -d 'Run the read-only queries on the node and show what would change, changing nothing'
 complete -c restore-vm -l accept-new-host-key -d 'Record the node\'s host key when known_hosts has none for it (a changed key is always refused)'
 complete -c restore-vm -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
 complete -c restore-vm -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
