@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hcl::eval::{Context as EvalContext, Evaluate};
+use pve_common::homelab::{EnvSettings, Minio};
 use pve_common::secret::Secret;
 use serde_json::{Map, Value};
 
@@ -15,8 +16,6 @@ pub const LOCAL_OVERRIDE_FILE: &str = "pve_local_backend_override.tf";
 pub const BACKEND_FILE: &str = "backend.tf";
 /// Where `--fallback` keeps the original [`BACKEND_FILE`] (read instead of it while it exists).
 pub const BACKEND_BACKUP_FILE: &str = "backend.tf.minio-backup";
-/// The MinIO port when the `minio` block gives none.
-pub const DEFAULT_MINIO_PORT: u64 = 9000;
 
 /// The S3 backend settings of one environment.
 #[derive(Clone, Debug)]
@@ -234,42 +233,36 @@ fn from_minio_block(env_dir: &Path, overrides: &Overrides) -> Result<Backend> {
             continue;
         }
         let vars = pve_common::tfvars::parse_tfvars_file(&file)?;
-        if let Some(v) = vars.get("minio") {
-            block = Some((file.clone(), v.value.clone()));
+        let of = file
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(m) = EnvSettings::from_vars(&of, &vars)?.minio {
+            block = Some(m);
             break;
         }
     }
-    let Some((file, minio)) = block else {
+    let Some(minio) = block else {
         bail!(
             "{} has no active `backend \"s3\"` block in its *.tf files, and no `minio = {{ ... }}` block is in \
              the environments' terraform.tfvars; restore-tfstate needs one of them (or --endpoint, --bucket)",
             env_dir.display()
         );
     };
-    let field = |k: &str| minio.get(k).filter(|v| !v.is_null());
-    let text = |k: &str| field(k).and_then(Value::as_str).map(str::to_owned);
-    let ip = text("ip");
-    let port = match field("port") {
-        None => DEFAULT_MINIO_PORT,
-        Some(v) => v
-            .as_u64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            .with_context(|| format!("{}: minio.port must be a number", file.display()))?,
-    };
-    let endpoint = match (overrides.endpoint.clone(), ip) {
-        (Some(e), _) => e,
-        (None, Some(ip)) => format!("http://{ip}:{port}"),
-        (None, None) => bail!("{}: the minio block has no `ip`", file.display()),
-    };
+    let endpoint = overrides
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| minio.endpoint());
     let key = overrides
         .key
         .clone()
-        .unwrap_or_else(|| "terraform.tfstate".to_owned());
+        .unwrap_or_else(|| pve_common::homelab::STATE_KEY.to_owned());
     Ok(Backend {
         bucket: overrides
             .bucket
             .clone()
-            .unwrap_or_else(|| format!("tfstate-{env}")),
+            .unwrap_or_else(|| Minio::bucket(env)),
         key,
         region: overrides
             .region
@@ -279,8 +272,8 @@ fn from_minio_block(env_dir: &Path, overrides: &Overrides) -> Result<Backend> {
         path_style: true,
         use_lockfile: false,
         dynamodb_table: None,
-        access_key: text("root_user").map(Secret::new),
-        secret_key: text("root_password").map(Secret::new),
+        access_key: minio.root_user.clone().map(Secret::new),
+        secret_key: minio.root_password.clone(),
         config_files: Vec::new(),
         from_minio_block: true,
     })

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser};
-use pve_common::cli::CommonArgs;
+use pve_common::cli::{CommonArgs, ForceArgs, TfvarsArgs};
 
 /// List and restore earlier versions of a Terraform state from versioned S3 (MinIO), or move an
 /// environment to a local backend while MinIO is down and back again.
@@ -32,14 +32,10 @@ pub struct Args {
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
 
-    /// Folder holding one subfolder per environment.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PVE_DRIFT_ROOT",
-        default_value = "infrastructure/proxmox/environments"
-    )]
-    pub root: PathBuf,
+    /// Folder holding one subfolder per environment (default: the homelab's
+    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
+    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
+    pub root: Option<PathBuf>,
 
     /// List every version of the state object, newest first.
     #[arg(long)]
@@ -111,8 +107,8 @@ pub struct Args {
     pub backend_config: Vec<PathBuf>,
 
     /// The homelab's variable file for MinIO credentials (default: <root>/../terraform.tfvars).
-    #[arg(long, value_name = "FILE")]
-    pub tfvars: Option<PathBuf>,
+    #[command(flatten)]
+    pub tfvars: TfvarsArgs,
 
     /// Where save points (local copies of the state before a write) go.
     #[arg(long, value_name = "DIR", env = "PVE_TFSTATE_BACKUP_DIR")]
@@ -122,18 +118,13 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub terraform_bin: Option<PathBuf>,
 
-    /// Answer yes to every confirmation. It loosens no safety check.
-    #[arg(long, short = 'y', visible_alias = "yes", overrides_with = "force")]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArgs,
 
     /// Restore a state of another lineage, overwrite a newer remote serial with --return/--to-minio, or
     /// write to a bucket without versioning (the local save point is then the only way back).
     #[arg(long)]
     pub allow_lineage_change: bool,
-
-    /// Run the read-only queries (S3 listings and reads) and show what would change, changing nothing.
-    #[arg(long, conflicts_with = "dry_run")]
-    pub preview: bool,
 
     #[command(flatten)]
     pub common: CommonArgs,

@@ -141,12 +141,6 @@ pub fn default_backup_dir() -> PathBuf {
 impl Config {
     /// Validates the command line; a problem is a [`UsageError`].
     pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
-        let env = args
-            .env
-            .clone()
-            .ok_or_else(|| UsageError(words::env_required()))?;
-        let env_dir = pve_common::environments::resolve(&args.root, &env)
-            .map_err(|e| UsageError(e.to_string()))?;
         let modes = [
             args.list,
             args.show.is_some(),
@@ -156,6 +150,23 @@ impl Config {
             args.to_local,
             args.to_minio,
         ];
+        let Some(env) = args.env.clone() else {
+            // The shims add --homelab, --lang and --prog-name: "no argument" is about the caller's.
+            return Err(UsageError(if modes.iter().any(|m| *m) {
+                words::env_required()
+            } else {
+                words::no_argument()
+            }));
+        };
+        let root = match &args.root {
+            Some(root) => root.clone(),
+            None => args.common.homelab().map_or_else(
+                |_| PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR),
+                |h| h.environments_dir(),
+            ),
+        };
+        let env_dir = pve_common::environments::resolve(&root, &env)
+            .map_err(|e| UsageError(e.to_string()))?;
         match modes.iter().filter(|m| **m).count() {
             0 => return Err(UsageError(words::action_required())),
             1 => {}
@@ -202,7 +213,7 @@ impl Config {
         } else {
             Mode::ToMinio
         };
-        let root_tfvars = args.root.join("../terraform.tfvars");
+        let root_tfvars = root.join("../terraform.tfvars");
         Ok(Config {
             env,
             env_dir,
@@ -216,14 +227,15 @@ impl Config {
             backend_configs: args.backend_config.clone(),
             tfvars: args
                 .tfvars
+                .tfvars
                 .clone()
                 .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
             backup_dir: args.backup_dir.clone().unwrap_or_else(default_backup_dir),
             terraform_bin: args.terraform_bin.clone(),
             force: args.allow_lineage_change,
-            yes: args.force,
-            dry_run: args.common.dry_run || args.preview,
-            offline: args.common.dry_run,
+            yes: args.force.force,
+            dry_run: args.common.mode() != pve_common::runner::Mode::Live,
+            offline: args.common.mode() == pve_common::runner::Mode::DryRun,
             json: args.common.json,
         })
     }
@@ -542,7 +554,13 @@ fn context(config: &Config) -> Result<Ctx<'_>> {
     let policy = retry_policy();
     Ok(Ctx {
         config,
-        runner: Runner::new(config.dry_run),
+        runner: Runner::with_mode(if config.offline {
+            pve_common::runner::Mode::DryRun
+        } else if config.dry_run {
+            pve_common::runner::Mode::Preview
+        } else {
+            pve_common::runner::Mode::Live
+        }),
         backend,
         creds,
         s3,
@@ -666,7 +684,7 @@ fn minio_health(ctx: &Ctx<'_>) -> Result<()> {
         },
     );
     result.map_err(|e| anyhow::anyhow!("{}", words::minio_down(&url, &e.to_string())))?;
-    pve_common::info!("MinIO answers at {url}");
+    pve_common::info!("{}", words::minio_up(&url));
     Ok(())
 }
 
@@ -689,12 +707,7 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
     let base = format!("{}/{}", b.endpoint.trim_end_matches('/'), b.bucket);
     let obj = format!("{base}/{}", b.key);
     let lock = format!("{obj}.tflock");
-    let would = |what: String| {
-        pve_common::log::emit(
-            pve_common::log::Level::DryRun,
-            format_args!("[DRY-RUN] {what}"),
-        )
-    };
+    let would = |what: String| ctx.runner.announce(what);
     let save_point = config
         .backup_dir
         .join(format!("{}-<YYYYMMDDTHHMMSSZ>.tfstate", config.env));
@@ -1116,7 +1129,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         diff.as_ref(),
     );
     if !config.dry_run {
-        pve_common::confirm::confirm(
+        pve_common::confirm::ask(
             &format!(
                 "Restore version {version} as the current state of {}?",
                 ctx.url()
@@ -1488,7 +1501,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         ctx.url()
     );
     if !config.dry_run {
-        pve_common::confirm::confirm(
+        pve_common::confirm::ask(
             &format!("Push the local state of {} to {}?", config.env, ctx.url()),
             &format!("push the local state of {} to S3", config.env),
             config.yes,

@@ -6,24 +6,11 @@ use pve_common::exit::Code;
 use restore_tfstate::{Config, UsageError, lock::LockError};
 
 fn main() -> ExitCode {
-    if std::env::args_os().len() <= 1 {
-        pve_common::log::init(
-            "restore-tfstate",
-            pve_common::log::Verbosity::Normal,
-            pve_common::log::ColorChoice::Auto,
-        );
-        pve_common::error!("{}", restore_tfstate::words::no_argument());
-        return Code::Usage.into();
-    }
     let args = match pve_common::cli::parse::<restore_tfstate::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init(
-        "restore-tfstate",
-        args.common.verbosity(),
-        args.common.color,
-    );
+    args.common.init("restore-tfstate");
     pve_common::interrupt::install_or_warn();
     let config = match Config::from_args(&args) {
         Ok(config) => config,

@@ -1,16 +1,18 @@
 //! Command line of `restore-vm`.
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use pve_common::cli::{CommonArgs, NodeArgs};
+use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs, TfvarsArgs};
 
 /// Restore a Proxmox VM or LXC container from a vzdump backup over SSH, with a save point first.
 ///
 /// The node is `--node` (else PVE_NODE, else `default_node`/`pve_node`/`node_name` of the homelab's
 /// terraform.tfvars); it is reached over SSH at `--host` (else PVE_HOST, else the host of tfvars
-/// `proxmox_endpoint`, else the node name itself) as `--user` (else PVE_SSH_USER, else tfvars `ssh_user`,
-/// else root). The tfvars file is `--tfvars`, else PVE_TFVARS, else ./terraform.tfvars.
+/// `proxmox_endpoint`, else the `proxmox_endpoint` of the environment whose `default_node` it is, else
+/// the node name itself) as `--user` (else PVE_SSH_USER, else tfvars `ssh_user`, else root). The tfvars
+/// file is `--tfvars`, else PVE_TFVARS, else the homelab root's terraform.tfvars (--homelab,
+/// PVE_HOMELAB, or the folder above the current one holding infrastructure/proxmox/environments), else
+/// ./terraform.tfvars. Host keys: --known-hosts, else HOMELAB_KNOWN_HOSTS; SSH_INIT_MODE=true accepts
+/// a new key.
 ///
 /// Backups are searched on `--storage` (default `local`; `--all-storages` searches every backup storage).
 /// Overwriting an existing guest is asked first (`--force` answers yes); a full vzdump of it is taken
@@ -81,27 +83,19 @@ pub struct Args {
     #[arg(long)]
     pub no_verify: bool,
 
-    /// Answer yes to every confirmation (overwriting an existing guest). The save point, the pre-flight
-    /// checks and the protection of a guest still apply.
-    #[arg(long, short = 'y', visible_alias = "yes", overrides_with = "force")]
-    pub force: bool,
+    #[command(flatten)]
+    pub force: ForceArgs,
 
     /// Accepted for callers of earlier versions, where it allowed overwriting: overwriting is now asked
     /// for (or answered by --force).
     #[arg(long, hide = true)]
     pub allow_overwrite: bool,
 
-    /// Run the read-only queries on the node and show what would change, changing nothing.
-    #[arg(long, conflicts_with = "dry_run")]
-    pub preview: bool,
-
     #[command(flatten)]
     pub node: NodeArgs,
 
-    /// The Terraform variables file to read host, node and user from (else PVE_TFVARS, else
-    /// ./terraform.tfvars when present).
-    #[arg(long, value_name = "FILE")]
-    pub tfvars: Option<PathBuf>,
+    #[command(flatten)]
+    pub tfvars: TfvarsArgs,
 
     /// Seconds to wait for the restored guest to run and answer.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_VERIFY_TIMEOUT.as_secs())]

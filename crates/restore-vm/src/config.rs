@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pve_common::homelab::{ENV_KNOWN_HOSTS, Homelab, HostKeyPolicy, KNOWN_ENVIRONMENTS};
 use pve_common::node::{self, NodeAccess};
 use pve_common::pve::{self, Volid};
+use pve_common::runner::Mode;
 use pve_common::tfvars::{TfVars, parse_tfvars_file};
 
 use crate::cli::Args;
@@ -130,13 +132,19 @@ pub fn parse_at(text: &str) -> anyhow::Result<jiff::civil::DateTime> {
     bail!("invalid --at '{text}': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
 }
 
-fn load_tfvars(explicit: Option<&Path>) -> anyhow::Result<Option<TfVars>> {
+fn load_tfvars(
+    explicit: Option<&Path>,
+    homelab: Option<&Homelab>,
+) -> anyhow::Result<Option<TfVars>> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None => match env(ENV_TFVARS) {
             Some(p) => PathBuf::from(p),
             None => {
-                let p = PathBuf::from("terraform.tfvars");
+                let p = homelab
+                    .map(Homelab::root_tfvars)
+                    .filter(|p| p.is_file())
+                    .unwrap_or_else(|| PathBuf::from("terraform.tfvars"));
                 if !p.is_file() {
                     return Ok(None);
                 }
@@ -212,12 +220,21 @@ impl Config {
         if let Some(s) = &args.save_storage {
             pve::validate_storage_id(s).context("--save-storage")?;
         }
-        let tfvars = if node::needs_tfvars(&args.node) || args.tfvars.is_some() {
-            load_tfvars(args.tfvars.as_deref())?
+        // No homelab root is fine: the flags, the environment and ./terraform.tfvars still work.
+        let homelab = args.common.homelab().ok();
+        let tfvars = if node::needs_tfvars(&args.node) || args.tfvars.tfvars.is_some() {
+            load_tfvars(args.tfvars.tfvars.as_deref(), homelab.as_ref())?
         } else {
             None
         };
-        let access = resolve_access(&args.node, tfvars.as_ref())?;
+        let mut access = resolve_access(&args.node, tfvars.as_ref(), homelab.as_ref())?;
+        if access.known_hosts.is_none() && env(ENV_KNOWN_HOSTS).is_some() {
+            access.known_hosts = Some(HostKeyPolicy::from_env().known_hosts);
+        }
+        if HostKeyPolicy::from_env().accept_new {
+            access.accept_new_host_key = true;
+        }
+        let mode = args.common.mode();
         Ok(Config {
             vmid,
             target_id,
@@ -232,9 +249,9 @@ impl Config {
             verify: !args.no_verify,
             // Overwriting is decided by the confirmation (or --force), as the script did.
             force: true,
-            yes: args.force,
-            dry_run: args.common.dry_run || args.preview,
-            offline: args.common.dry_run,
+            yes: args.force.force,
+            dry_run: mode != Mode::Live,
+            offline: mode == Mode::DryRun,
             json: args.common.json,
             verify_timeout: Duration::from_secs(args.verify_timeout),
             verify_port: args.verify_port,
@@ -249,6 +266,7 @@ impl Config {
 pub fn resolve_access(
     args: &pve_common::cli::NodeArgs,
     tfvars: Option<&TfVars>,
+    homelab: Option<&Homelab>,
 ) -> anyhow::Result<NodeAccess> {
     let mut args = args.clone();
     if args.node.is_none()
@@ -267,11 +285,24 @@ pub fn resolve_access(
     }
     match node::resolve(&args, tfvars) {
         Err(node::NodeError::NoHost) if args.node.is_some() => {
-            args.host = args.node.clone();
+            args.host = homelab
+                .and_then(|h| env_host_of(h, args.node.as_deref()?))
+                .or_else(|| args.node.clone());
             Ok(node::resolve(&args, tfvars)?)
         }
         other => Ok(other?),
     }
+}
+
+/// The SSH host of the environment whose `default_node` is `node` (each environment has its own node
+/// and `proxmox_endpoint`).
+fn env_host_of(homelab: &Homelab, node: &str) -> Option<String> {
+    KNOWN_ENVIRONMENTS.iter().find_map(|env| {
+        let settings = homelab.env_settings(env).ok()??;
+        (settings.default_node.as_deref() == Some(node))
+            .then_some(settings.ssh_host)
+            .flatten()
+    })
 }
 
 #[cfg(test)]

@@ -174,7 +174,8 @@ fn offline_plan(cfg: &Config) -> Outcome {
     let on = format!("ssh {user}@{}", cfg.access.host);
     let id = cfg.vmid.to_string();
     let target = cfg.target_id.to_string();
-    let would = |cmd: &RemoteCommand| dry_run_line(&format!("{on} {cmd}"));
+    let runner = Runner::with_mode(pve_common::runner::Mode::DryRun);
+    let would = |cmd: &RemoteCommand| runner.announce(format!("{on} {cmd}"));
     let get = |path: String, args: &[&str]| {
         RemoteCommand::read_only("pvesh")
             .arg("get")
@@ -288,14 +289,6 @@ fn offline_plan(cfg: &Config) -> Outcome {
     report.result = "dry-run".into();
     report.verification = Some(Verification::skipped("dry-run"));
     Outcome::Restored(Box::new(report))
-}
-
-/// One `[DRY-RUN]` line on stderr.
-fn dry_run_line(what: &str) {
-    pve_common::log::emit(
-        pve_common::log::Level::DryRun,
-        format_args!("[DRY-RUN] {what}"),
-    );
 }
 
 /// How old a backup taken at `ctime` (seconds since the epoch) is now; 0 for one from the future.
@@ -595,14 +588,19 @@ fn restore(
     }
     // As the script did, only overwriting is asked: a restore to a free id goes ahead.
     if !cfg.dry_run && existing.is_some() {
-        let question = format!(
-            "Overwrite {} {} with {volid} (after a save point)?",
-            kind.label(),
-            cfg.target_id
+        let question = pve_common::tr!(
+            "restore_vm.overwrite_question",
+            kind = kind.label(),
+            id = cfg.target_id,
+            volid = volid
         );
-        pve_common::confirm::confirm(
+        pve_common::confirm::ask(
             &question,
-            &format!("overwrite {} {}", kind.label(), cfg.target_id),
+            &pve_common::tr!(
+                "restore_vm.overwrite_action",
+                kind = kind.label(),
+                id = cfg.target_id
+            ),
             cfg.yes,
         )?;
     }

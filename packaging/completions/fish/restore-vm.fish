@@ -12,7 +12,7 @@ complete -c restore-vm -l port -d 'The SSH port (else ssh_config, else 22)' -r
 complete -c restore-vm -l ssh-config -d 'The ssh_config file to read (default ~/.ssh/config)' -r -F
 complete -c restore-vm -l identity -d 'An SSH identity (private key) file to try after the agent' -r -F
 complete -c restore-vm -l known-hosts -d 'The known_hosts file the node\'s host key is checked against (else ssh_config\'s UserKnownHostsFile, else ~/.ssh/known_hosts)' -r -F
-complete -c restore-vm -l tfvars -d 'The Terraform variables file to read host, node and user from (else PVE_TFVARS, else ./terraform.tfvars when present)' -r -F
+complete -c restore-vm -l tfvars -d 'The Terraform variable file to read settings from (default: the homelab\'s own, as each tool\'s help says)' -r -F
 complete -c restore-vm -l verify-timeout -d 'Seconds to wait for the restored guest to run and answer' -r
 complete -c restore-vm -l verify-port -d 'The TCP port checked on the restored guest\'s IP' -r
 complete -c restore-vm -l shutdown-timeout -d 'Seconds a running target gets to shut down cleanly before it is stopped' -r
@@ -29,9 +29,8 @@ complete -c restore-vm -l start -d 'Start the guest after the restore (the defau
 complete -c restore-vm -l no-start -d 'Leave the restored guest stopped (unless the old guest was running); the check is then skipped'
 complete -c restore-vm -l unique -d 'Give the restored guest new MAC addresses (qmrestore/pct restore --unique 1)'
 complete -c restore-vm -l no-verify -d 'Skip the check that the restored guest runs and answers'
-complete -c restore-vm -s y -l force -l yes -d 'Answer yes to every confirmation (overwriting an existing guest). The save point, the pre-flight checks and the protection of a guest still apply'
+complete -c restore-vm -s y -l force -l yes -d 'Non-interactive: answer yes to every confirmation. It does not loosen any safety check'
 complete -c restore-vm -l allow-overwrite -d 'Accepted for callers of earlier versions, where it allowed overwriting: overwriting is now asked for (or answered by --force)'
-complete -c restore-vm -l preview -d 'Run the read-only queries on the node and show what would change, changing nothing'
 complete -c restore-vm -l accept-new-host-key -d 'Record the node\'s host key when known_hosts has none for it (a changed key is always refused)'
 complete -c restore-vm -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
 complete -c restore-vm -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
