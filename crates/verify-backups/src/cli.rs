@@ -146,6 +146,10 @@ pub struct Args {
     )]
     pub alertmanager_url: Option<String>,
 
+    /// Also print a table per component (every check with its reason) before the report.
+    #[arg(long = "details")]
+    pub details: bool,
+
     /// Write node_exporter textfile metrics (`pve_backup.prom`) into this folder.
     #[arg(
         long = "textfile-dir",

@@ -123,6 +123,8 @@ pub struct Config {
     pub dry_run: bool,
     /// --json.
     pub json: bool,
+    /// --details.
+    pub details: bool,
 }
 
 fn url(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
@@ -177,13 +179,20 @@ fn node_checks(
         Ok(NodeCheck { node, target: t })
     };
     if let Some(node) = &args.node.node {
-        pve_common::pve::validate_node_name(node).map_err(|e| UsageError(format!("--node: {e}")))?;
+        pve_common::pve::validate_node_name(node)
+            .map_err(|e| UsageError(format!("--node: {e}")))?;
         let from_env = env_nodes
             .iter()
             .find(|e| e.node.as_deref() == Some(node.as_str()))
             .and_then(|e| e.host.clone());
-        let host = host_flag.clone().or(from_env).unwrap_or_else(|| node.clone());
-        return Ok((vec![make(&host, Some(node.clone()), host_flag.is_none())?], Vec::new()));
+        let host = host_flag
+            .clone()
+            .or(from_env)
+            .unwrap_or_else(|| node.clone());
+        return Ok((
+            vec![make(&host, Some(node.clone()), host_flag.is_none())?],
+            Vec::new(),
+        ));
     }
     if let Some(host) = &host_flag {
         return Ok((vec![make(host, None, false)?], Vec::new()));
@@ -354,6 +363,7 @@ impl Config {
             textfile_dir: args.textfile_dir.clone(),
             dry_run: args.common.dry_run,
             json: args.common.json,
+            details: args.details,
         })
     }
 }

@@ -137,9 +137,9 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
             parts.push(w.no_backup.to_owned());
         } else {
             let missing = newest.is_some_and(|b| {
-                b.checks
-                    .iter()
-                    .any(|c| c.check == "size" && c.status == Status::Fail && c.reason.contains("missing"))
+                b.checks.iter().any(|c| {
+                    c.check == "size" && c.status == Status::Fail && c.reason.contains("missing")
+                })
             });
             if missing {
                 parts.push(w.file_missing.to_owned());
@@ -148,7 +148,11 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
                 parts.push(format!("{} ({})", w.too_old, hours(age)));
             }
             if let Some(b) = newest {
-                for ch in b.checks.iter().filter(|c| matches!(c.status, Status::Warn | Status::Fail)) {
+                for ch in b
+                    .checks
+                    .iter()
+                    .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
+                {
                     if ch.check == "size" && ch.status == Status::Warn {
                         parts.push(w.too_small.to_owned());
                     } else if !(missing && ch.check == "size") {
@@ -174,7 +178,9 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
             .map(|c| {
                 c.checks
                     .iter()
-                    .filter(|ch| ch.subject == e.env && matches!(ch.status, Status::Warn | Status::Fail))
+                    .filter(|ch| {
+                        ch.subject == e.env && matches!(ch.status, Status::Warn | Status::Fail)
+                    })
                     .map(|ch| {
                         if ch.check == "bucket" {
                             format!("{}: {}", w.no_bucket, ch.reason)
@@ -226,7 +232,12 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
     if let Some(c) = report.components.iter().find(|c| c.name == "services") {
         for ch in &c.checks {
             out.push(Row {
-                kind: if ch.subject == "minio" { "minio" } else { "service" }.into(),
+                kind: if ch.subject == "minio" {
+                    "minio"
+                } else {
+                    "service"
+                }
+                .into(),
                 component: format!("{} ({})", ch.subject, ch.check),
                 status: ch.status.worst(Status::Ok),
                 last: None,
@@ -263,10 +274,18 @@ pub fn render(rows: &[Row], w: &Words) -> String {
             r.component,
             status_label(r.status),
             when(r.last),
-            if r.details.is_empty() { "-" } else { &r.details }
+            if r.details.is_empty() {
+                "-"
+            } else {
+                &r.details
+            }
         );
     }
-    let count = |s: Status| rows.iter().filter(|r| r.status.worst(Status::Ok) == s).count();
+    let count = |s: Status| {
+        rows.iter()
+            .filter(|r| r.status.worst(Status::Ok) == s)
+            .count()
+    };
     let _ = writeln!(out, "\n{}", w.summary);
     let _ = writeln!(out, "{}: {}", w.total, rows.len());
     let _ = writeln!(out, "OK: {}", count(Status::Ok));
@@ -292,7 +311,10 @@ mod tests {
     #[test]
     fn verdict_is_the_worst_row() {
         assert_eq!(verdict(&[]), Verdict::Ok);
-        assert_eq!(verdict(&[row(Status::Ok), row(Status::Warn)]), Verdict::Warnings);
+        assert_eq!(
+            verdict(&[row(Status::Ok), row(Status::Warn)]),
+            Verdict::Warnings
+        );
         assert_eq!(
             verdict(&[row(Status::Fail), row(Status::Warn)]),
             Verdict::Errors
@@ -307,7 +329,10 @@ mod tests {
 
     #[test]
     fn report_words_french_and_english() {
-        let fr = render(&[row(Status::Ok), row(Status::Warn), row(Status::Fail)], &crate::words::FR);
+        let fr = render(
+            &[row(Status::Ok), row(Status::Warn), row(Status::Fail)],
+            &crate::words::FR,
+        );
         for needle in [
             "RAPPORT DE VERIFICATION DES SAUVEGARDES",
             "Type | Composant | Statut | Dernier backup | Details",
@@ -321,6 +346,9 @@ mod tests {
             assert!(fr.contains(needle), "{needle} missing from\n{fr}");
         }
         let en = render(&[row(Status::Ok)], &crate::words::EN);
-        assert!(en.contains("BACKUP VERIFICATION REPORT") && en.contains("Errors: 0"), "{en}");
+        assert!(
+            en.contains("BACKUP VERIFICATION REPORT") && en.contains("Errors: 0"),
+            "{en}"
+        );
     }
 }

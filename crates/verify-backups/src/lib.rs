@@ -266,7 +266,8 @@ fn wanted(config: &Config, vmid: u32) -> bool {
 
 fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
     for p in &inv.problems {
-        gc.coverage.add(&inv.node_label, "listing", Status::Fail, p.clone());
+        gc.coverage
+            .add(&inv.node_label, "listing", Status::Fail, p.clone());
     }
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
     for g in inv.guests.iter().filter(|g| wanted(config, g.vmid)) {
@@ -904,8 +905,15 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             .targets
             .iter()
             .map(|t| {
-                let user = t.target.user.as_deref().map_or_else(String::new, |u| format!("{u}@"));
-                let port = t.target.port.map_or_else(String::new, |p| format!(" -p {p}"));
+                let user = t
+                    .target
+                    .user
+                    .as_deref()
+                    .map_or_else(String::new, |u| format!("{u}@"));
+                let port = t
+                    .target
+                    .port
+                    .map_or_else(String::new, |p| format!(" -p {p}"));
                 (
                     t.node.clone().unwrap_or_else(|| "<noeud>".to_owned()),
                     format!("{user}{}{port}", t.target.host),
@@ -964,7 +972,9 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         envs
     };
     for (_, url, endpoint) in &envs {
-        dry(format!("s3 list-object-versions {url} (endpoint {endpoint})"));
+        dry(format!(
+            "s3 list-object-versions {url} (endpoint {endpoint})"
+        ));
         dry(format!("s3 get {url} | verification JSON"));
     }
     dry(w.sample.to_owned());
@@ -1051,7 +1061,13 @@ pub fn run(config: &Config) -> Result<Verdict> {
     if config.json {
         pve_common::output::write_json(&report)?;
     } else {
-        pve_common::output::write_stdout(&contract::render(&rows, w))?;
+        let mut text = String::new();
+        if config.details {
+            text.push_str(&report.render_text());
+            text.push('\n');
+        }
+        text.push_str(&contract::render(&rows, w));
+        pve_common::output::write_stdout(&text)?;
     }
     if let Some(dir) = &config.textfile_dir {
         let runner = Runner::new(config.dry_run);

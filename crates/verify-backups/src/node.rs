@@ -67,9 +67,10 @@ impl<'r> Node<'r> {
             .arg(path)
             .args(args.iter().copied())
             .arg("--output-format")
-            .arg("json");
-        // Not idempotent-retried: a pvesh that ran and failed (no such storage, permission) says the same
-        // thing every time; only transport failures are worth another attempt.
+            .arg("json")
+            // A pvesh that ran and failed (no such storage, permission) says the same thing every time;
+            // only transport failures are worth another attempt.
+            .failure_is_final();
         let out = output(self.ssh.ssh_exec_retry(&cmd)?);
         serde_json::from_slice(&out.stdout)
             .with_context(|| format!("`pvesh get {path}` printed no JSON"))

@@ -44,7 +44,10 @@ fn from_minio_block(name: &str, minio: &crate::homelab::Minio) -> Backend {
 /// homelab's `minio` block.
 pub fn discover(root: &Path) -> Result<Vec<Env>> {
     let mut names = pve_common::environments::discover(root)?;
-    if names.iter().any(|n| root.join(n).join("terraform.tfvars").is_file()) {
+    if names
+        .iter()
+        .any(|n| root.join(n).join("terraform.tfvars").is_file())
+    {
         names.retain(|n| root.join(n).join("terraform.tfvars").is_file());
     }
     let minio = crate::homelab::minio(root);
@@ -79,6 +82,13 @@ pub fn client(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Client> {
         path_style: backend.path_style,
     };
     Ok(S3Client::new(location, &creds, Duration::from_secs(15))?)
+}
+
+/// Parses a state, noting its size and whether it is JSON at all for the report.
+fn parse_noting(bytes: &[u8], result: &mut EnvResult) -> Result<State> {
+    result.size_bytes = Some(bytes.len() as u64);
+    result.json_valid = Some(serde_json::from_slice::<serde_json::Value>(bytes).is_ok());
+    State::parse(bytes)
 }
 
 /// Checks one environment, adding its lines to `comp`.
@@ -172,11 +182,7 @@ pub fn check_env(
                 format!("{url} is empty (0 bytes)"),
             );
         }
-        Ok(bytes) => match {
-            result.size_bytes = Some(bytes.len() as u64);
-            result.json_valid = Some(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok());
-            State::parse(&bytes)
-        } {
+        Ok(bytes) => match parse_noting(&bytes, &mut result) {
             Err(e) => add(&mut result, "state", Status::Fail, format!("{e:#}")),
             Ok(state) => {
                 let summary = state.summary();
