@@ -33,15 +33,6 @@ pub struct Args {
     #[command(flatten)]
     pub node: NodeArgs,
 
-    /// The homelab root (default: PVE_HOMELAB, else the first folder up from here holding
-    /// `infrastructure/proxmox/environments`).
-    #[arg(long = "homelab", value_name = "DIR", env = "PVE_HOMELAB")]
-    pub homelab: Option<PathBuf>,
-
-    /// Language of messages and of the report: `fr` or `en` (default: PVE_TOOLS_LANG, else the locale).
-    #[arg(long = "lang", value_name = "LANG")]
-    pub lang: Option<String>,
-
     /// The backup storage whose backups are checked.
     #[arg(long = "storage", value_name = "STORAGE", default_value = "local")]
     pub storage: String,

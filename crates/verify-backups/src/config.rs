@@ -152,7 +152,7 @@ fn node_checks(
     envs_dir: Option<&std::path::Path>,
     french: bool,
 ) -> Result<(Vec<NodeCheck>, Vec<String>), UsageError> {
-    let w = crate::words::words(french);
+    let w = &crate::words::words(french);
     let env_nodes = envs_dir.map(crate::homelab::env_nodes).unwrap_or_default();
     let host_flag = args
         .node
@@ -215,7 +215,7 @@ fn node_checks(
         }
     }
     if checks.is_empty() && warnings.is_empty() {
-        warnings.push(w.no_node.to_owned());
+        warnings.push(w.no_node.clone());
     }
     Ok((checks, warnings))
 }
@@ -223,8 +223,8 @@ fn node_checks(
 impl Config {
     /// Validates the command line.
     pub fn from_args(args: &Args) -> Result<Config, UsageError> {
-        let french = crate::homelab::french(args.lang.as_deref());
-        let w = crate::words::words(french);
+        let french = pve_common::i18n::detect(args.common.lang).is_french();
+        let w = &crate::words::words(french);
         // A guest id Proxmox cannot have would select nothing and the run would end "OK".
         let mut vmids = Vec::new();
         for id in &args.vmid {
@@ -235,19 +235,19 @@ impl Config {
                 .map_err(|e| UsageError(format!("--vmid: {e}")))?;
             vmids.push(n);
         }
-        let homelab = crate::homelab::find_root(args.homelab.as_deref());
+        let homelab = crate::homelab::find_root(args.common.homelab.as_deref());
         if let Some(h) = &homelab
-            && !h.is_dir()
+            && !h.root().is_dir()
         {
             return Err(UsageError(format!(
                 "--homelab {}: no such directory",
-                h.display()
+                h.root().display()
             )));
         }
         let envs_dir = args.root.clone().or_else(|| {
             homelab
                 .as_ref()
-                .map(|h| h.join(crate::homelab::ENVIRONMENTS))
+                .map(|h| h.environments_dir())
                 .filter(|d| d.is_dir())
         });
         let (targets, node_warnings) = node_checks(args, envs_dir.as_deref(), french)?;
@@ -313,20 +313,17 @@ impl Config {
                 dir.display()
             )));
         }
+        let policy = pve_common::homelab::HostKeyPolicy::from_env();
+        // The homelab's known hosts when the nodes come from the homelab (or HOMELAB_KNOWN_HOSTS says so).
         let known_hosts = args.node.known_hosts.clone().or_else(|| {
-            env_value("HOMELAB_KNOWN_HOSTS")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    let f = PathBuf::from(env_value("HOME")?).join(".ssh/homelab_known_hosts");
-                    (homelab.is_some() && f.is_file()).then_some(f)
-                })
+            (homelab.is_some() || env_value("HOMELAB_KNOWN_HOSTS").is_some())
+                .then(|| policy.known_hosts.clone())
         });
         let ssh = SshOptions {
             config_file: args.node.ssh_config.clone(),
             known_hosts,
             identity_files: args.node.identity.iter().cloned().collect(),
-            accept_new_host_key: args.node.accept_new_host_key
-                || env_value("SSH_INIT_MODE").as_deref() == Some("true"),
+            accept_new_host_key: args.node.accept_new_host_key || policy.accept_new,
             ..SshOptions::default()
         };
         let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {

@@ -134,7 +134,7 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
             .find(|b| b.vmid == g.vmid && Some(&b.volid) == g.newest_volid.as_ref());
         let mut parts: Vec<String> = Vec::new();
         if g.backups == 0 {
-            parts.push(w.no_backup.to_owned());
+            parts.push(w.no_backup.clone());
         } else {
             let missing = newest.is_some_and(|b| {
                 b.checks.iter().any(|c| {
@@ -142,7 +142,7 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
                 })
             });
             if missing {
-                parts.push(w.file_missing.to_owned());
+                parts.push(w.file_missing.clone());
             }
             if let Some(age) = g.age_seconds.filter(|a| *a > max_age) {
                 parts.push(format!("{} ({})", w.too_old, hours(age)));
@@ -154,7 +154,7 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
                     .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
                 {
                     if ch.check == "size" && ch.status == Status::Warn {
-                        parts.push(w.too_small.to_owned());
+                        parts.push(w.too_small.clone());
                     } else if !(missing && ch.check == "size") {
                         parts.push(format!("{}: {}", ch.check, ch.reason));
                     }
@@ -331,7 +331,7 @@ mod tests {
     fn report_words_french_and_english() {
         let fr = render(
             &[row(Status::Ok), row(Status::Warn), row(Status::Fail)],
-            &crate::words::FR,
+            &crate::words::words(true),
         );
         for needle in [
             "RAPPORT DE VERIFICATION DES SAUVEGARDES",
@@ -345,7 +345,7 @@ mod tests {
         ] {
             assert!(fr.contains(needle), "{needle} missing from\n{fr}");
         }
-        let en = render(&[row(Status::Ok)], &crate::words::EN);
+        let en = render(&[row(Status::Ok)], &crate::words::words(false));
         assert!(
             en.contains("BACKUP VERIFICATION REPORT") && en.contains("Errors: 0"),
             "{en}"

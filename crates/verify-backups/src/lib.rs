@@ -890,7 +890,7 @@ pub fn verify(config: &Config) -> Result<Report> {
 /// What `--dry-run` says it would run, one `[DRY-RUN]` line each (on stderr, with the values known
 /// and a placeholder for the rest), then a sample report from placeholder rows; nothing is contacted.
 fn dry_run(config: &Config) -> Result<Verdict> {
-    let w = words::words(config.french);
+    let w = &words::words(config.french);
     for warning in &config.node_warnings {
         pve_common::warn!("{warning}");
     }
@@ -977,7 +977,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         ));
         dry(format!("s3 get {url} | verification JSON"));
     }
-    dry(w.sample.to_owned());
+    dry(w.sample.clone());
     let now = jiff::Timestamp::now().as_second();
     let vmid = config.vmids.first().copied().unwrap_or(100);
     let mut rows = vec![contract::Row {
@@ -1046,7 +1046,7 @@ pub fn run(config: &Config) -> Result<Verdict> {
         pve_common::warn!("{warning}");
     }
     let report = verify(config)?;
-    let w = words::words(config.french);
+    let w = &words::words(config.french);
     let mut rows = contract::rows(&report, config, w);
     if rows.is_empty() {
         // Checking nothing and saying OK was the bug the menu's call (no argument) hit.
@@ -1055,7 +1055,7 @@ pub fn run(config: &Config) -> Result<Verdict> {
             component: "-".into(),
             status: report::Status::Fail,
             last: None,
-            details: w.nothing_checked.to_owned(),
+            details: w.nothing_checked.clone(),
         });
     }
     if config.json {

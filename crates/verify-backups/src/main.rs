@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init("verify-backups", args.common.verbosity(), args.common.color);
+    args.common.init("verify-backups");
     pve_common::interrupt::install_or_warn();
     let config = match verify_backups::Config::from_args(&args) {
         Ok(c) => c,

@@ -1,104 +1,95 @@
-//! The words of the report and of the messages callers match, in French (the replaced script's, kept
-//! unaccented as it writes them) and English. One table per language, so both always have the same entries.
+//! The words of the report and of the messages callers match, from pve-common's catalogs
+//! (`locales/verify-backups.{en,fr}.yml`): French (the replaced script's, unaccented as it writes them)
+//! or English.
 
-/// Every user-facing word of the contract report.
+use pve_common::i18n::Lang;
+
+/// Every user-facing word of the contract report, in one language.
 #[derive(Debug)]
 pub struct Words {
     /// Report heading.
-    pub report_title: &'static str,
+    pub report_title: String,
     /// Table columns.
-    pub columns: [&'static str; 5],
+    pub columns: [String; 5],
     /// Summary heading.
-    pub summary: &'static str,
+    pub summary: String,
     /// `Total verifie`.
-    pub total: &'static str,
+    pub total: String,
     /// `Erreurs`.
-    pub errors: &'static str,
+    pub errors: String,
     /// A guest without any backup.
-    pub no_backup: &'static str,
+    pub no_backup: String,
     /// The newest backup's file is not on the storage.
-    pub file_missing: &'static str,
+    pub file_missing: String,
     /// The newest backup is older than the limit (followed by its age).
-    pub too_old: &'static str,
+    pub too_old: String,
     /// The newest backup is suspiciously small.
-    pub too_small: &'static str,
+    pub too_small: String,
     /// `versions` (after a count).
-    pub versions: &'static str,
-    /// The --full section heading.
-    pub connectivity: &'static str,
-    /// The --full backup jobs heading.
-    pub backup_jobs: &'static str,
-    /// A node named by the tfvars without an address (followed by the node, then the environment).
-    pub node_without_host: &'static str,
+    pub versions: String,
+    /// A node named by the tfvars without an address (followed by the node).
+    pub node_without_host: String,
     /// No node anywhere.
-    pub no_node: &'static str,
+    pub no_node: String,
     /// Nothing could be checked at all.
-    pub nothing_checked: &'static str,
+    pub nothing_checked: String,
     /// The dry-run sample report heading.
-    pub sample: &'static str,
+    pub sample: String,
     /// A --vmid that is not a number.
-    pub vmid_invalid: &'static str,
+    pub vmid_invalid: String,
     /// The node could not be reached.
-    pub unreachable: &'static str,
+    pub unreachable: String,
     /// A bucket that does not exist.
-    pub no_bucket: &'static str,
+    pub no_bucket: String,
     /// A state that is not valid JSON.
-    pub invalid_json: &'static str,
-    /// "skipped" in connectivity lines.
-    pub checked_on: &'static str,
+    pub invalid_json: String,
+    /// The vzdump part is skipped.
+    pub checked_on: String,
 }
 
-/// The French words.
-pub const FR: Words = Words {
-    report_title: "RAPPORT DE VERIFICATION DES SAUVEGARDES",
-    columns: ["Type", "Composant", "Statut", "Dernier backup", "Details"],
-    summary: "RESUME",
-    total: "Total verifie",
-    errors: "Erreurs",
-    no_backup: "Aucune sauvegarde",
-    file_missing: "Aucune sauvegarde: fichier manquant",
-    too_old: "Sauvegarde trop ancienne",
-    too_small: "Taille suspecte",
-    versions: "versions",
-    connectivity: "Verification de la connectivite",
-    backup_jobs: "Taches de sauvegarde",
-    node_without_host: "pas d'adresse pour le noeud",
-    no_node: "Aucun noeud trouve (--node, ou default_node et proxmox_endpoint dans les terraform.tfvars des environnements): verification vzdump ignoree",
-    nothing_checked: "Rien n'a pu etre verifie: aucun noeud ni aucun etat Terraform trouve (--node, --homelab)",
-    sample: "Rapport d'exemple (valeurs fictives, rien n'a ete contacte)",
-    vmid_invalid: "VMID invalide: doit etre un nombre",
-    unreachable: "Noeud injoignable",
-    no_bucket: "Bucket absent",
-    invalid_json: "JSON invalide",
-    checked_on: "verification vzdump ignoree",
-};
-
-/// The English words.
-pub const EN: Words = Words {
-    report_title: "BACKUP VERIFICATION REPORT",
-    columns: ["Type", "Component", "Status", "Last backup", "Details"],
-    summary: "SUMMARY",
-    total: "Total checked",
-    errors: "Errors",
-    no_backup: "No backup",
-    file_missing: "No backup: file missing",
-    too_old: "Backup too old",
-    too_small: "Suspiciously small",
-    versions: "versions",
-    connectivity: "Connectivity check",
-    backup_jobs: "Backup jobs",
-    node_without_host: "no address for node",
-    no_node: "No node found (--node, or default_node and proxmox_endpoint in the environments' terraform.tfvars): vzdump check skipped",
-    nothing_checked: "Nothing could be checked: no node and no Terraform state found (--node, --homelab)",
-    sample: "Sample report (placeholder values, nothing was contacted)",
-    vmid_invalid: "invalid VMID: must be a number",
-    unreachable: "Node unreachable",
-    no_bucket: "Bucket missing",
-    invalid_json: "Invalid JSON",
-    checked_on: "vzdump check skipped",
-};
-
 /// The words of a language.
-pub fn words(french: bool) -> &'static Words {
-    if french { &FR } else { &EN }
+pub fn words(french: bool) -> Words {
+    let lang = if french { Lang::Fr } else { Lang::En };
+    let t = |k: &str| pve_common::i18n::text_in(lang, &format!("verify_backups.{k}"));
+    Words {
+        report_title: t("report_title"),
+        columns: [
+            t("col_type"),
+            t("col_component"),
+            t("col_status"),
+            t("col_last"),
+            t("col_details"),
+        ],
+        summary: t("summary"),
+        total: t("total"),
+        errors: t("errors"),
+        no_backup: t("no_backup"),
+        file_missing: t("file_missing"),
+        too_old: t("too_old"),
+        too_small: t("too_small"),
+        versions: t("versions"),
+        node_without_host: t("node_without_host"),
+        no_node: t("no_node"),
+        nothing_checked: t("nothing_checked"),
+        sample: t("sample"),
+        vmid_invalid: t("vmid_invalid"),
+        unreachable: t("unreachable"),
+        no_bucket: t("no_bucket"),
+        invalid_json: t("invalid_json"),
+        checked_on: t("skipped"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_word_is_in_both_catalogs() {
+        for french in [true, false] {
+            let w = super::words(french);
+            assert!(!w.report_title.starts_with("verify_backups."), "{w:?}");
+            assert!(!w.checked_on.starts_with("verify_backups."), "{w:?}");
+        }
+        assert_eq!(super::words(true).summary, "RESUME");
+        assert_eq!(super::words(false).summary, "SUMMARY");
+    }
 }
