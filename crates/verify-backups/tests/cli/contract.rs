@@ -75,3 +75,11 @@ fn unreachable_node_fails() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["components"][0]["status"], "fail");
 }
+
+#[test]
+fn vmid_not_a_number_is_refused_in_the_scripts_words() {
+    let out = run(&s(&["--vmid", "abc", "--lang", "fr"]), &[]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("VMID invalide: doit etre un nombre"), "{err}");
+}
