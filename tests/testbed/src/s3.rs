@@ -76,6 +76,7 @@ impl S3Server {
     /// Starts moto in the background without waiting; call [`S3Server::wait_ready`] before use.
     /// Fails if `port` cannot be bound (another process has it).
     pub fn spawn(dir: &Path, port: u16) -> Result<S3Server> {
+        crate::require::require("moto_server")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut server = S3Server {
             daemon: None,
