@@ -314,7 +314,7 @@ fn step_polling(
     let end = terraform::run_step_polling(shared.runner, cmd, limits, poll).map_err(|e| {
         let not_found = e
             .downcast_ref::<pve_common::runner::RunError>()
-            .is_some_and(|re| matches!(re, pve_common::runner::RunError::Spawn { source, .. } if source.kind() == IoErrorKind::NotFound));
+            .is_some_and(|re| matches!(re, pve_common::runner::RunError::Spawn { cause, .. } if cause.kind() == IoErrorKind::NotFound));
         let kind = if not_found { ErrorKind::TerraformMissing } else { ErrorKind::Unknown };
         failure(kind, format!("{e:#}"))
     })?;
