@@ -442,15 +442,12 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         let dir = std::env::temp_dir().join("check-drift-XXXXXX");
         (None, dir.join(format!("{}.tfplan", target.name)))
     } else {
-        let dir = tempfile::Builder::new()
-            .prefix("check-drift-")
-            .tempdir()
-            .map_err(|e| {
-                failure(
-                    ErrorKind::Unknown,
-                    format!("creating a private temporary directory: {e}"),
-                )
-            })?;
+        let dir = pve_common::rundir::private_dir("plan").map_err(|e| {
+            failure(
+                ErrorKind::Unknown,
+                format!("creating a private temporary directory: {e}"),
+            )
+        })?;
         // Absolute, because Terraform runs in the environment's folder (TMPDIR may be relative).
         let path = std::path::absolute(dir.path().join(format!("{}.tfplan", target.name)))
             .map_err(|e| {

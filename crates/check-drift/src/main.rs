@@ -6,6 +6,8 @@ use check_drift::cli::Command;
 use pve_common::exit::Code;
 
 fn main() -> ExitCode {
+    // Removes this run's private folder (plans, children's output) on every return.
+    let _run = pve_common::rundir::RemoveOnExit;
     let mut args = match pve_common::cli::parse::<check_drift::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),

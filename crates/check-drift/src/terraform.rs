@@ -107,14 +107,9 @@ pub fn run_step(
     };
     let context = || format!("waiting for `{cmd}`");
     let interrupted = loop {
-        if handle.wait_timeout(POLL).with_context(context)?.is_some() {
-            // Owned, not copied: a plan's text can be large.
+        if handle.wait_timeout(POLL).with_context(context)? {
             let out = handle.into_output().with_context(context)?;
-            return Ok(Some(StepEnd::Exited(CommandOutput {
-                status: out.status,
-                stdout: out.stdout,
-                stderr: out.stderr,
-            })));
+            return Ok(Some(StepEnd::Exited(out)));
         }
         if limits.interrupted.load(Ordering::SeqCst) {
             break true;
@@ -129,32 +124,21 @@ pub fn run_step(
         pve_common::debug!("sending SIGINT to process group {pgid} ({cmd})");
         signal_group(pgid, Signal::SIGINT);
     }
-    let out = match handle.wait_timeout(limits.grace).with_context(context)? {
-        Some(out) => to_output(out),
-        None => {
-            if let Some(pgid) = pgid {
-                pve_common::warn!(
-                    "Terraform did not stop within {} of SIGINT; killing it (the state lock may stay held)",
-                    humantime::format_duration(limits.grace)
-                );
-                signal_group(pgid, Signal::SIGKILL);
-            }
-            to_output(handle.wait().with_context(context)?)
-        }
-    };
+    if !handle.wait_timeout(limits.grace).with_context(context)?
+        && let Some(pgid) = pgid
+    {
+        pve_common::warn!(
+            "Terraform did not stop within {} of SIGINT; killing it (the state lock may stay held)",
+            humantime::format_duration(limits.grace)
+        );
+        signal_group(pgid, Signal::SIGKILL);
+    }
+    let out = handle.into_output().with_context(context)?;
     Ok(Some(if interrupted {
         StepEnd::Interrupted(out.stderr)
     } else {
         StepEnd::TimedOut(out.stderr)
     }))
-}
-
-fn to_output(out: &std::process::Output) -> CommandOutput {
-    CommandOutput {
-        status: out.status,
-        stdout: out.stdout.clone(),
-        stderr: out.stderr.clone(),
-    }
 }
 
 /// What kind of failure an environment had.

@@ -713,11 +713,12 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         }
         report.step("to_local", StepStatus::Ok, detail);
     }
-    let tmp = tempfile::Builder::new()
-        .prefix("rebuild-minio-")
-        .tempdir()
-        .context("cannot create a temporary folder for the plan")?;
-    let plan_file = tmp.path().join("minio.tfplan");
+    // The plan holds sensitive values in clear.
+    let tmp = pve_common::rundir::private_dir("plan")
+        .context("cannot create a private folder for the plan")?;
+    let plan_file = tmp
+        .empty_file("minio.tfplan")
+        .context("cannot create the plan file")?;
     let plan_args: Vec<String> = vec![
         "plan".into(),
         "-input=false".into(),
@@ -1063,13 +1064,14 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         None
     };
     let body = local.to_bytes_with_serial(new_serial);
+    if let Some(lock) = &lock {
+        lock.verify()?;
+    }
     let put = client
         .put(&ctx.runner, &env.backend.key, &body, false)
         .with_context(|| format!("uploading {} failed", file.display()))?;
     if let Some(lock) = lock {
-        lock.release().context(
-            "the state was uploaded, but releasing the lock failed; run `terraform force-unlock`",
-        )?;
+        restore_tfstate::release_after_write(lock, "the state was uploaded")?;
     }
     if put.is_none() {
         entry.action = "would_upload".to_owned();
