@@ -69,13 +69,12 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Error)]
 pub enum TfvarsError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
     /// The file is larger than [`MAX_FILE_BYTES`].
     #[error("{} is {size} bytes; a variable file is at most {MAX_FILE_BYTES} bytes", path.display())]
@@ -149,7 +148,7 @@ impl fmt::Debug for Variable {
         if self.secret {
             d.field("value", &secret::MASK);
         } else {
-            d.field("value", &self.value);
+            d.field("value", &secret::mask(&format!("{:?}", self.value)));
         }
         d.field("file", &self.file).finish()
     }
@@ -172,7 +171,7 @@ pub fn parse_tfvars(dir: &Path) -> Result<TfVars, TfvarsError> {
     }
     let entries = std::fs::read_dir(dir).map_err(|source| TfvarsError::Read {
         path: dir.to_owned(),
-        source,
+        cause: source,
     })?;
     let mut auto: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -197,7 +196,7 @@ pub fn parse_tfvars(dir: &Path) -> Result<TfVars, TfvarsError> {
 pub fn parse_tfvars_file(path: &Path) -> Result<TfVars, TfvarsError> {
     let read_err = |source| TfvarsError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.len() > MAX_FILE_BYTES {
@@ -260,6 +259,9 @@ pub fn parse_tfvars_str(text: &str, path: &Path) -> Result<TfVars, TfvarsError> 
         let is_secret = secret::is_secret_name(&key);
         if is_secret {
             register_strings(&value);
+        } else {
+            // `minio = { root_password = "..." }`: a secret can sit inside a block.
+            register_nested_secrets(&value);
         }
         vars.push((
             key,
@@ -281,6 +283,22 @@ fn register_strings(value: &Value) {
         Value::String(s) => secret::register(s),
         Value::Array(items) => items.iter().for_each(register_strings),
         Value::Object(map) => map.values().for_each(register_strings),
+        _ => {}
+    }
+}
+
+fn register_nested_secrets(value: &Value) {
+    match value {
+        Value::Array(items) => items.iter().for_each(register_nested_secrets),
+        Value::Object(map) => {
+            for (k, v) in map {
+                if secret::is_secret_name(k) {
+                    register_strings(v);
+                } else {
+                    register_nested_secrets(v);
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -402,6 +420,25 @@ impl TfVars {
 mod tests {
     use super::*;
 
+    /// Regression: "cannot read x: No such file or directory (os error 2): No such file or directory (os
+    /// error 2)". The cause is part of the message, so the error chain must not repeat it.
+    #[test]
+    fn unreadable_file_names_its_cause_once() {
+        let err = parse_tfvars_file(Path::new("/nonexistent/terraform.tfvars")).unwrap_err();
+        // What `{:#}` prints: the message, then each source().
+        let mut chain = err.to_string();
+        let mut next = std::error::Error::source(&err);
+        while let Some(cause) = next {
+            chain = format!("{chain}: {cause}");
+            next = cause.source();
+        }
+        assert_eq!(
+            chain.matches("No such file or directory").count(),
+            1,
+            "{chain}"
+        );
+    }
+
     const HOMELAB: &str = r#"
 # Proxmox connection
 proxmox_endpoint = "https://pve.home.arpa:8006/"
@@ -409,7 +446,7 @@ proxmox_api_token = "terraform@pve!provider=5f0c9a2e-1111-2222-3333-444455556666
 node_name        = "pve"   // the only node
 ssh_user         = "root"
 /* MinIO holds the Terraform state */
-minio_endpoint   = "http://10.0.10.20:9000"
+minio_endpoint   = "http://192.0.2.20:9000"
 minio_access_key = "terraform"
 minio_secret_key = "Sup3rSecretMinioKey"
 vm_defaults = {
@@ -417,7 +454,7 @@ vm_defaults = {
   cores  = 2,
   "on_boot" = true
 }
-dns_servers = ["10.0.10.1", "1.1.1.1",]
+dns_servers = ["192.0.2.53", "192.0.2.54",]
 backup_retention = null
 ratio = 1.5
 ssh_public_keys = <<-EOT
@@ -441,7 +478,7 @@ literal_dollar = "cost: $${price}"
         assert_eq!(v.get_str("ssh_user").unwrap(), Some("root"));
         assert_eq!(
             v.get_str_list("dns_servers").unwrap().unwrap(),
-            vec!["10.0.10.1", "1.1.1.1"]
+            vec!["192.0.2.53", "192.0.2.54"]
         );
         let defaults = v.get_map("vm_defaults").unwrap().unwrap();
         assert_eq!(defaults["memory"], 2048);

@@ -1,3 +1,6 @@
+complete -c verify-backups -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
+complete -c verify-backups -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
+fr\t'French, the language of the scripts the tools replace'"
 complete -c verify-backups -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
@@ -22,7 +25,8 @@ complete -c verify-backups -l prometheus-url -d 'Prometheus base URL for --full'
 complete -c verify-backups -l grafana-url -d 'Grafana base URL for --full' -r
 complete -c verify-backups -l alertmanager-url -d 'Alertmanager base URL for --full' -r
 complete -c verify-backups -l textfile-dir -d 'Write node_exporter textfile metrics (`pve_backup.prom`) into this folder' -r -F
-complete -c verify-backups -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c verify-backups -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
+complete -c verify-backups -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c verify-backups -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c verify-backups -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c verify-backups -s q -l quiet -d 'Say only warnings and errors on stderr'
