@@ -265,11 +265,18 @@ impl Drop for HeldLock<'_> {
         if self.released {
             return;
         }
-        if let Err(e) = self.verify() {
-            pve_common::warn!("not releasing the state lock: {e}");
-            return;
-        }
-        if let Err(e) = self.s3.delete(self.runner, &self.key) {
+        let result = match self.verify() {
+            Err(e @ LockError::Lost { .. }) => {
+                pve_common::warn!("not releasing the state lock: {e}");
+                return;
+            }
+            Err(e) => Err(e),
+            Ok(()) => self
+                .s3
+                .delete(self.runner, &self.key)
+                .map_err(LockError::from),
+        };
+        if let Err(e) = result {
             pve_common::error!(
                 "could not release the state lock {}: {e}; once S3 is reachable, run `terraform force-unlock {}` in the environment",
                 self.key,
