@@ -105,7 +105,13 @@ impl CommonArgs {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ForceArgs {
     /// Non-interactive: answer yes to every confirmation. It does not loosen any safety check.
-    #[arg(long = "force", short = 'y', visible_alias = "yes")]
+    // Given twice (`--force --yes`, as callers of the earlier `--yes` write it) is still yes.
+    #[arg(
+        long = "force",
+        short = 'y',
+        visible_alias = "yes",
+        overrides_with = "force"
+    )]
     pub force: bool,
 }
 
@@ -142,11 +148,11 @@ pub struct NodeArgs {
     pub host: Option<String>,
 
     /// The SSH user (else PVE_SSH_USER, else tfvars `ssh_user`, else ssh_config or `root`).
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", alias = "ssh-user")]
     pub user: Option<String>,
 
     /// The SSH port (else ssh_config, else 22).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", alias = "ssh-port")]
     pub port: Option<u16>,
 
     /// The ssh_config file to read (default ~/.ssh/config).

@@ -247,7 +247,7 @@ fn a_corrupt_current_state_is_reported_and_the_last_valid_version_guards() {
         err.contains("lineage") && err.contains("the last valid version"),
         "{err}"
     );
-    let out = bed.run(&["--restore", &oldest, "--yes", "--force"]);
+    let out = bed.run(&["--restore", &oldest, "--yes", "--allow-lineage-change"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert_eq!(bed.latest()["serial"], 7, "{err}");
