@@ -141,10 +141,11 @@ pub fn execute(cfg: &Config) -> anyhow::Result<Outcome> {
         pve_common::warn!("cannot read the node's time zone ({e:#}); showing times in UTC");
         jiff::tz::Offset::UTC
     });
-    // `--backup VOLID` names its own storage; otherwise `--storage` (or every backup storage).
-    let searched = match (&cfg.selection, &cfg.backup_storage) {
-        (Selection::Volid(v), Some(_)) => Some(v.storage.as_str()),
-        (_, s) => s.as_deref(),
+    // `--backup VOLID` is checked against every backup storage's listing (it names its storage, which
+    // may be none); otherwise `--storage` is searched (or every backup storage).
+    let searched = match &cfg.selection {
+        Selection::Volid(_) => None,
+        _ => cfg.backup_storage.as_deref(),
     };
     let backups = match searched {
         Some(storage) => node.backups_sorted(storage, cfg.vmid)?,
