@@ -446,7 +446,7 @@ proxmox_api_token = "terraform@pve!provider=5f0c9a2e-1111-2222-3333-444455556666
 node_name        = "pve"   // the only node
 ssh_user         = "root"
 /* MinIO holds the Terraform state */
-minio_endpoint   = "http://10.0.10.20:9000"
+minio_endpoint   = "http://192.0.2.20:9000"
 minio_access_key = "terraform"
 minio_secret_key = "Sup3rSecretMinioKey"
 vm_defaults = {
@@ -454,7 +454,7 @@ vm_defaults = {
   cores  = 2,
   "on_boot" = true
 }
-dns_servers = ["10.0.10.1", "1.1.1.1",]
+dns_servers = ["192.0.2.53", "192.0.2.54",]
 backup_retention = null
 ratio = 1.5
 ssh_public_keys = <<-EOT
@@ -478,7 +478,7 @@ literal_dollar = "cost: $${price}"
         assert_eq!(v.get_str("ssh_user").unwrap(), Some("root"));
         assert_eq!(
             v.get_str_list("dns_servers").unwrap().unwrap(),
-            vec!["10.0.10.1", "1.1.1.1"]
+            vec!["192.0.2.53", "192.0.2.54"]
         );
         let defaults = v.get_map("vm_defaults").unwrap().unwrap();
         assert_eq!(defaults["memory"], 2048);
