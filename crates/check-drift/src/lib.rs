@@ -53,8 +53,10 @@ pub struct Outcome {
     pub report: Option<Report>,
     /// Stopped by SIGINT/SIGTERM.
     pub interrupted: bool,
-    /// The metrics, report or state files could not be written (exit 1).
+    /// The metrics, report or state files could not be written (an error).
     pub output_failed: bool,
+    /// The environments checked (or, in dry-run, that would be), in order.
+    pub checked: Vec<String>,
 }
 
 impl Outcome {
@@ -151,12 +153,16 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
                 if !known.contains(name) {
                     let list = if known.is_empty() {
                         "none".to_owned()
+                    } else if pve_common::i18n::lang().is_french() {
+                        known.join(" ")
                     } else {
                         known.join(", ")
                     };
-                    return Err(UsageError(format!(
-                        "unknown environment `{name}` under {}; known environments: {list}",
-                        config.root.display()
+                    return Err(UsageError(pve_common::tr!(
+                        "check_drift.unknown_env",
+                        env = name,
+                        root = config.root.display(),
+                        valid = list
                     ))
                     .into());
                 }
@@ -164,6 +170,22 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
             names.clone()
         }
     };
+    // In the homelab's layout an environment without terraform.tfvars is not deployed: skipped, as the
+    // script did, and not a failure.
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let deployed =
+                !config.homelab_layout || config.root.join(name).join("terraform.tfvars").is_file();
+            if !deployed {
+                pve_common::warn!(
+                    "{}",
+                    pve_common::tr!("check_drift.skipped_no_tfvars", env = name)
+                );
+            }
+            deployed
+        })
+        .collect();
     let today = jiff::Zoned::now().date();
     let base = match &config.ignore_file {
         Some(path) => load_rules(path, true, today)?,
@@ -672,13 +694,23 @@ pub fn run(config: &Config) -> anyhow::Result<Outcome> {
             .context("installing the signal handler")?;
     }
     let outcome = run_with(config, &interrupted)?;
+    let french = pve_common::i18n::lang().is_french();
     if let Some(report) = &outcome.report {
         let written = if config.json {
             pve_common::output::write_json(report)
+        } else if french {
+            let mut text = report::render_summary(report);
+            text.push('\n');
+            text.push_str(&report::render_text(report, config.color));
+            pve_common::output::write_stdout(&text)
         } else {
             pve_common::output::write_stdout(&report::render_text(report, config.color))
         };
         written.context("writing the report to stdout")?;
+    } else if !config.json && !outcome.checked.is_empty() {
+        // Dry-run: the usual summary, every environment "dry-run".
+        pve_common::output::write_stdout(&report::render_dry_run_summary(&outcome.checked))
+            .context("writing the summary to stdout")?;
     }
     Ok(outcome)
 }
@@ -701,8 +733,19 @@ pub fn run_history(config: &config::HistoryConfig) -> anyhow::Result<()> {
 /// (a test sets it to simulate Ctrl-C) and gets the report in the [`Outcome`].
 pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Outcome> {
     let started_at = timestamp();
+    // The script's first line; English keeps its old, quieter start.
+    say_info(&pve_common::tr!("check_drift.title"));
     let targets = targets(config)?;
-    let runner = Runner::new(config.dry_run);
+    let checked: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let runner = if config.dry_run {
+        // --dry-run prints every command on a [DRY-RUN] line; --preview keeps the older "would" lines.
+        Runner::with_mode(match config.mode {
+            pve_common::runner::Mode::Live => pve_common::runner::Mode::Preview,
+            mode => mode,
+        })
+    } else {
+        Runner::new(false)
+    };
 
     let _run_lock = if config.dry_run {
         runner
@@ -721,6 +764,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                     report: None,
                     interrupted: true,
                     output_failed: false,
+                    checked: Vec::new(),
                 });
             }
         }
@@ -790,6 +834,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                         if let Some(p) = &progress {
                             p.set_message(target.name.clone());
                         }
+                        say_info(&pve_common::tr!("check_drift.checking", env = target.name));
                         check(&shared, target)
                     };
                     if !config.dry_run {
@@ -824,6 +869,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
             report: None,
             interrupted: was_interrupted,
             output_failed: false,
+            checked,
         });
     }
     let report = Report {
@@ -848,10 +894,45 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         report: Some(report),
         interrupted: was_interrupted,
         output_failed,
+        checked,
     })
 }
 
+/// Progress the script printed: shown in French, only with `-v` in English (whose output stays as it was).
+fn say_info(line: &str) {
+    if pve_common::i18n::lang().is_french() {
+        pve_common::info!("{line}");
+    } else {
+        pve_common::debug!("{line}");
+    }
+}
+
 fn log_result(r: &EnvReport) {
+    if pve_common::i18n::lang().is_french() {
+        let changed = r.counts.create + r.counts.update + r.counts.delete + r.counts.replace;
+        match (&r.status, &r.error) {
+            (Status::Error, e) => pve_common::error!(
+                "{}",
+                pve_common::tr!(
+                    "check_drift.env_error",
+                    env = r.env,
+                    message = e
+                        .as_ref()
+                        .and_then(|e| e.message.lines().next())
+                        .unwrap_or_default()
+                )
+            ),
+            (Status::Drift, _) => pve_common::warn!(
+                "{}",
+                pve_common::tr!("check_drift.env_drift", env = r.env, count = changed)
+            ),
+            _ => pve_common::success!(
+                "{}",
+                pve_common::tr!("check_drift.env_in_sync", env = r.env)
+            ),
+        }
+        return;
+    }
     match (&r.status, &r.error) {
         (Status::Error, Some(e)) => {
             let first = e.message.lines().next().unwrap_or_default();
