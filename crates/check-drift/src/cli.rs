@@ -40,6 +40,12 @@ pub struct Args {
     #[arg(long = "root", value_name = "DIR", env = "PVE_DRIFT_ROOT")]
     pub root: Option<PathBuf>,
 
+    /// Write the six shims (POSIX sh files at the replaced scripts' paths under DIR:
+    /// scripts/drift/check-drift.sh, scripts/restore/*.sh) that run these tools with DIR as the homelab
+    /// root, in French, and exit. DIR is the homelab root.
+    #[arg(long = "install-shims", value_name = "DIR")]
+    pub install_shims: Option<PathBuf>,
+
     /// Exit with Terraform's `-detailed-exitcode` meaning instead of check-drift.sh's: 1 error, 2 drift.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,

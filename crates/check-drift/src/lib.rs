@@ -17,6 +17,7 @@ pub mod notify;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod shims;
 pub mod state;
 pub mod terraform;
 
@@ -154,7 +155,18 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
                     let list = if known.is_empty() {
                         "none".to_owned()
                     } else if pve_common::i18n::lang().is_french() {
-                        known.join(" ")
+                        // The script's order: prod lab monitoring, then any other.
+                        let mut ordered: Vec<&str> = pve_common::homelab::KNOWN_ENVIRONMENTS
+                            .into_iter()
+                            .filter(|k| known.iter().any(|n| n == k))
+                            .collect();
+                        ordered.extend(
+                            known
+                                .iter()
+                                .map(String::as_str)
+                                .filter(|n| !ordered.contains(n)),
+                        );
+                        ordered.join(" ")
                     } else {
                         known.join(", ")
                     };
@@ -212,6 +224,11 @@ fn lock_candidates(config: &Config) -> Vec<PathBuf> {
         out.push(PathBuf::from(dir).join("pve-drift.lock"));
     }
     out.push(std::env::temp_dir().join("pve-drift.lock"));
+    // The script's unit (ProtectSystem=strict, ReadWritePaths= only the report and textfile directories)
+    // leaves nothing else writable.
+    for dir in [&config.reports, &config.textfile].into_iter().flatten() {
+        out.push(dir.dir.join(".pve-drift.lock"));
+    }
     out
 }
 
@@ -464,9 +481,16 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         let dir = std::env::temp_dir().join("check-drift-XXXXXX");
         (None, dir.join(format!("{}.tfplan", target.name)))
     } else {
+        // Under the script's unit (ProtectSystem=strict, no PrivateTmp=) the temporary directory is
+        // read-only; the environment's folder is writable there, since Terraform writes into it too.
         let dir = tempfile::Builder::new()
             .prefix("check-drift-")
             .tempdir()
+            .or_else(|_| {
+                tempfile::Builder::new()
+                    .prefix(".check-drift-")
+                    .tempdir_in(&target.dir)
+            })
             .map_err(|e| {
                 failure(
                     ErrorKind::Unknown,
@@ -684,6 +708,17 @@ fn timestamp() -> String {
         .round(jiff::Unit::Millisecond)
         .map(|t| t.to_string())
         .unwrap_or_default()
+}
+
+/// `--install-shims DIR`: writes the shims, pointing at the binaries next to this one.
+pub fn install_shims(root: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let bin_dir = exe.parent().map(Path::to_owned).unwrap_or_default();
+    let runner = Runner::new(dry_run);
+    for path in shims::install(root, &bin_dir, &runner)? {
+        pve_common::success!("{}", path.display());
+    }
+    Ok(())
 }
 
 /// Runs check-drift with a validated configuration.

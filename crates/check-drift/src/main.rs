@@ -35,6 +35,12 @@ fn main() -> ExitCode {
                 .and_then(|c| check_drift::install::run(&c))
                 .map(|_| Code::Success)
         }
+        None if args.install_shims.is_some() => {
+            args.common.init("check-drift");
+            let root = args.install_shims.clone().unwrap_or_default();
+            check_drift::install_shims(&root, args.common.dry_run || args.common.preview)
+                .map(|()| Code::Success)
+        }
         None => {
             args.common.init("check-drift");
             detailed = args.detailed_exitcode;
