@@ -142,11 +142,11 @@ pub struct NodeArgs {
     pub host: Option<String>,
 
     /// The SSH user (else PVE_SSH_USER, else tfvars `ssh_user`, else ssh_config or `root`).
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", alias = "ssh-user")]
     pub user: Option<String>,
 
     /// The SSH port (else ssh_config, else 22).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", alias = "ssh-port")]
     pub port: Option<u16>,
 
     /// The ssh_config file to read (default ~/.ssh/config).
