@@ -5,6 +5,8 @@
 # shellcheck disable=SC2154 # $stderr is set by `run --separate-stderr`
 # shellcheck disable=SC2030,SC2031 # each test's exports are its own, on purpose
 
+bats_require_minimum_version 1.5.0
+
 setup() {
   load helpers
   [[ -x $TESTBED_BIN ]] || skip "testbed not built"

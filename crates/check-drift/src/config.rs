@@ -350,6 +350,20 @@ mod tests {
             c.selection,
             Selection::Names(vec!["prod".into(), "lab".into()])
         );
-        assert_eq!(config(&[]).unwrap().selection, Selection::All);
+        // The script's rule in the homelab's layout (issue 18); with --root, our own: all.
+        if std::env::var_os("PVE_DRIFT_ROOT").is_none() {
+            let err = config(&[]).unwrap_err().to_string();
+            assert!(err.contains("--env ENV") && err.contains("--all"), "{err}");
+        }
+        assert_eq!(config(&["--all"]).unwrap().selection, Selection::All);
+        assert_eq!(
+            config(&["--env", "prod", "--all"]).unwrap().selection,
+            Selection::All,
+            "--all wins"
+        );
+        assert_eq!(
+            config(&["--root", "/srv/envs"]).unwrap().selection,
+            Selection::All
+        );
     }
 }

@@ -160,12 +160,12 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
                             .into_iter()
                             .filter(|k| known.iter().any(|n| n == k))
                             .collect();
-                        ordered.extend(
-                            known
-                                .iter()
-                                .map(String::as_str)
-                                .filter(|n| !ordered.contains(n)),
-                        );
+                        let others: Vec<&str> = known
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|n| !pve_common::homelab::KNOWN_ENVIRONMENTS.contains(n))
+                            .collect();
+                        ordered.extend(others);
                         ordered.join(" ")
                     } else {
                         known.join(", ")

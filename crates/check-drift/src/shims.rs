@@ -62,7 +62,11 @@ mod tests {
         for (tool, script) in SCRIPTS {
             let committed = std::fs::read_to_string(base.join(script))
                 .unwrap_or_else(|e| panic!("{script}: {e}"));
-            assert_eq!(committed, text(tool, script, Path::new("/usr/bin")), "{script}");
+            assert_eq!(
+                committed,
+                text(tool, script, Path::new("/usr/bin")),
+                "{script}"
+            );
         }
     }
 
@@ -72,7 +76,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = install(dir.path(), Path::new("/opt/x y/bin"), &Runner::new(false)).unwrap();
         assert_eq!(paths.len(), 6);
-        let shim = std::fs::read_to_string(dir.path().join("scripts/restore/restore-vm.sh")).unwrap();
+        let shim =
+            std::fs::read_to_string(dir.path().join("scripts/restore/restore-vm.sh")).unwrap();
         assert!(shim.contains("exec '/opt/x y/bin/restore-vm' --prog-name restore-vm.sh --homelab \"$root\" \"$@\""), "{shim}");
         let mode = std::fs::metadata(&paths[0]).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o755);
