@@ -8,8 +8,9 @@ use pve_common::cli::{CommonArgs, ForceArgs};
 
 /// Detect, classify and report drift between Terraform/OpenTofu and the Proxmox homelab, per environment.
 ///
-/// For each environment (a folder of `*.tf` files under --root) it runs `terraform init`, `terraform plan`
-/// into a private plan file and `terraform show -json` of that plan, then reports what would change and
+/// For each environment (a folder of `*.tf` files under --root) it runs `terraform init` (when needed),
+/// `terraform plan -json` into a private plan file and, when the plan names changes, `terraform show
+/// -json` of that plan, then reports what would change and
 /// why: changed outside Terraform (`drift`), configuration not yet applied (`pending`), or both. It never
 /// applies anything.
 ///

@@ -3,7 +3,9 @@
 //!
 //! [`run`] finds the environments under the root, takes the run lock, checks environments in parallel
 //! (`init`, only when a folder is fresh or Terraform asks for it, one at a time to avoid the plugin-cache
-//! race; `plan` and `show` concurrently), reads each plan as a stream and classifies it ([`plan`]), applies
+//! race; `plan` and `show` concurrently), reads each plan's `-json` stream as it runs ([`plan::ui`]): in sync
+//! without more, or `show -json` of the saved plan when there is something to describe, read as a stream
+//! and classified ([`plan`]); applies
 //! ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies anything. The exit code
 //! is decided by `main` from the returned [`Outcome`] or error.
 
@@ -291,6 +293,10 @@ struct Shared<'a> {
     terraform: Option<Terraform>,
     init_lock: Mutex<()>,
     interrupted: &'a AtomicBool,
+    /// The progress line (a terminal only).
+    progress: Option<indicatif::ProgressBar>,
+    /// The Terraform version, from the first plan's stream that tells it.
+    version: std::sync::OnceLock<String>,
 }
 
 struct Failure {
@@ -325,8 +331,26 @@ fn step(
     which: Step,
     limits: Limits<'_>,
 ) -> Result<Option<pve_common::runner::CommandOutput>, Failure> {
+    step_polling(shared, cmd, which, limits, &mut || {}, &|| Vec::new())
+}
+
+/// [`step`] calling `poll` while the command runs; `more_stderr` gives what the command reported
+/// elsewhere than on stderr (a `-json` plan's diagnostics), put before its stderr in failures.
+fn step_polling(
+    shared: &Shared<'_>,
+    cmd: &pve_common::runner::LocalCommand,
+    which: Step,
+    limits: Limits<'_>,
+    poll: &mut dyn FnMut(),
+    more_stderr: &dyn Fn() -> Vec<u8>,
+) -> Result<Option<pve_common::runner::CommandOutput>, Failure> {
     let name = step_name(which);
-    let end = terraform::run_step(shared.runner, cmd, limits).map_err(|e| {
+    let with_more = |stderr: Vec<u8>| {
+        let mut all = more_stderr();
+        all.extend_from_slice(&stderr);
+        all
+    };
+    let end = terraform::run_step_polling(shared.runner, cmd, limits, poll).map_err(|e| {
         let not_found = e
             .downcast_ref::<pve_common::runner::RunError>()
             .is_some_and(|re| matches!(re, pve_common::runner::RunError::Spawn { cause, .. } if cause.kind() == IoErrorKind::NotFound));
@@ -335,14 +359,17 @@ fn step(
     })?;
     match end {
         None => Ok(None),
-        Some(StepEnd::Exited(out)) => {
+        Some(StepEnd::Exited(mut out)) => {
+            if !matches!(out.status.code(), Some(0 | 2)) {
+                out.stderr = with_more(out.stderr);
+            }
             if which != Step::Plan && !out.status.success() {
                 return Err(exit_failure(which, &out));
             }
             Ok(Some(out))
         }
         Some(StepEnd::TimedOut(stderr)) => {
-            let excerpt = terraform::error_excerpt(&stderr, 6);
+            let excerpt = terraform::error_excerpt(&with_more(stderr), 6);
             let mut message = format!(
                 "timed out after {} during `terraform {name}`; Terraform was interrupted (SIGINT) so it could \
                  release the state lock",
@@ -457,6 +484,58 @@ fn init(
     Ok(())
 }
 
+/// Runs `cmd` (`plan -json`, its stream going to `stream_path`), reading the stream as Terraform writes it:
+/// the progress line names the resource being refreshed. The plan's diagnostics come first in the
+/// output's stderr, in the words Terraform prints without `-json`, so failures are classified and shown
+/// as without it. `Ok((None, _))` in dry-run.
+fn plan(
+    shared: &Shared<'_>,
+    target: &Target,
+    cmd: &pve_common::runner::LocalCommand,
+    stream_path: &Path,
+    limits: Limits<'_>,
+) -> Result<
+    (
+        Option<pve_common::runner::CommandOutput>,
+        plan::ui::UiSummary,
+    ),
+    Failure,
+> {
+    use std::io::Read as _;
+    let mut stream = plan::ui::UiStream::new();
+    let mut file: Option<File> = None;
+    let mut shown: Option<String> = None;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut poll = || {
+        if file.is_none() {
+            file = File::open(stream_path).ok();
+        }
+        let Some(f) = file.as_mut() else {
+            return;
+        };
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            stream.feed(&buf[..n]);
+        }
+        if let Some(p) = &shared.progress
+            && let Some(address) = stream.refreshing()
+            && shown.as_deref() != Some(address)
+        {
+            p.set_message(format!("{}: refreshing {address}", target.name));
+            shown = Some(address.to_owned());
+        }
+    };
+    let diagnostics = || {
+        // Read again from the start: the stream reader may not have seen the end yet.
+        let bytes = std::fs::read(stream_path).unwrap_or_default();
+        plan::ui::read(&bytes).diagnostics_text().into_bytes()
+    };
+    let out = step_polling(shared, cmd, Step::Plan, limits, &mut poll, &diagnostics)?;
+    Ok((out, stream.finish()))
+}
+
 fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
     let started = Instant::now();
     let mut report = match check_inner(shared, target) {
@@ -522,21 +601,27 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         pve_common::debug!("{}: no .terraform folder: running init first", target.name);
         init(shared, tf, target, &mut limits)?;
     }
-    let plan_cmd = tf.command(
-        &target.dir,
-        [
-            "plan".to_owned(),
-            "-input=false".to_owned(),
-            "-no-color".to_owned(),
-            "-detailed-exitcode".to_owned(),
-            format!(
-                "-lock-timeout={}",
-                terraform::go_duration(config.lock_timeout)
-            ),
-            format!("-out={}", plan_path.display()),
-        ],
-    );
-    let mut plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    // `plan -json` writes its stream into a private file beside the plan file, read while it runs.
+    let stream_path = plan_path.with_extension("jsonl");
+    private_file(shared, &stream_path, "`terraform plan -json` stream")?;
+    let plan_cmd = tf
+        .command(
+            &target.dir,
+            [
+                "plan".to_owned(),
+                "-input=false".to_owned(),
+                "-no-color".to_owned(),
+                "-detailed-exitcode".to_owned(),
+                format!(
+                    "-lock-timeout={}",
+                    terraform::go_duration(config.lock_timeout)
+                ),
+                format!("-out={}", plan_path.display()),
+                "-json".to_owned(),
+            ],
+        )
+        .stdout_file(&stream_path);
+    let (mut plan_out, mut ui) = plan(shared, target, &plan_cmd, &stream_path, limits)?;
     if !fresh
         && let Some(out) = &plan_out
         && !matches!(out.status.code(), Some(0 | 2))
@@ -547,13 +632,47 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             target.name
         );
         init(shared, tf, target, &mut limits)?;
-        plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+        (plan_out, ui) = plan(shared, target, &plan_cmd, &stream_path, limits)?;
     }
     let exit_code = plan_out.as_ref().and_then(|o| o.status.code());
     if let Some(out) = &plan_out
         && !matches!(exit_code, Some(0 | 2))
     {
         return Err(exit_failure(Step::Plan, out));
+    }
+    if let Some(version) = &ui.version {
+        shared.version.get_or_init(|| version.clone());
+    }
+    let plan_text = plan_out.as_ref().map(|_| ui.text.clone());
+
+    // The stream decides whether there is anything to describe; only then does `show` run.
+    if let Some(code) = exit_code {
+        let history = local_state_history(&target.dir);
+        match plan::ui::judge(&ui, code, &|a| target.rules.ignores_whole(a), &history) {
+            plan::ui::Verdict::InSync => {
+                pve_common::debug!("{}: the plan's stream shows no change", target.name);
+                let mut report =
+                    EnvReport::checked(&target.name, exit_code, Vec::new(), Vec::new(), Vec::new());
+                report.plan_text = plan_text;
+                return Ok(report);
+            }
+            plan::ui::Verdict::Ignored(mut resources) => {
+                pve_common::debug!(
+                    "{}: only resources ignored whole change; reported from the plan's stream",
+                    target.name
+                );
+                for r in &mut resources {
+                    target.rules.apply(r);
+                }
+                let mut report =
+                    EnvReport::checked(&target.name, exit_code, resources, Vec::new(), Vec::new());
+                report.plan_text = plan_text;
+                return Ok(report);
+            }
+            plan::ui::Verdict::Show(why) => {
+                pve_common::debug!("{}: reading the saved plan: {why}", target.name);
+            }
+        }
     }
 
     // `show -json` writes into a private file next to the plan file, read back as a stream: a plan of many
@@ -581,8 +700,9 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             .effect(
                 Access::Mutating,
                 format_args!(
-                    "remove: {} and {}",
+                    "remove: {}, {} and {}",
                     plan_path.display(),
+                    stream_path.display(),
                     json_path.display()
                 ),
                 || Ok::<(), std::io::Error>(()),
@@ -653,7 +773,10 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
                 ErrorKind::Unknown,
                 format!(
                     "the plan is marked errored:\n{}",
-                    terraform::error_excerpt(&plan_out.map(|o| o.stderr).unwrap_or_default(), 12)
+                    terraform::error_excerpt(
+                        plan_out.as_ref().map_or(&[][..], |o| &o.stderr[..]),
+                        12
+                    )
                 ),
             )
         });
@@ -699,7 +822,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         analysis.output_changes,
         analysis.unplanned_drift,
     );
-    report.plan_text = plan_out.map(|o| o.stdout_text());
+    report.plan_text = plan_text;
     Ok(report)
 }
 
@@ -810,6 +933,13 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         binary,
         env: config.terraform_env.clone(),
     });
+    let jobs = config
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .min(targets.len())
+        .max(1);
+    pve_common::debug!("{} environment(s), {jobs} at a time", targets.len());
+    let progress = progress_bar(config.progress && !config.dry_run, targets.len());
     let shared = Shared {
         config,
         runner: &runner,
@@ -825,24 +955,13 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         }),
         init_lock: Mutex::new(()),
         interrupted,
+        progress: progress.clone(),
+        version: std::sync::OnceLock::new(),
     };
-
-    let jobs = config
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .min(targets.len())
-        .max(1);
-    pve_common::debug!("{} environment(s), {jobs} at a time", targets.len());
-    let progress = progress_bar(config.progress && !config.dry_run, targets.len());
 
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<EnvReport>>> = Mutex::new(vec![None; targets.len()]);
-    let version = std::thread::scope(|scope| {
-        // `terraform version` (for the report) runs next to the first environments, not before them.
-        let version = scope.spawn(|| match (&terraform, config.dry_run) {
-            (Some(tf), false) => tf.version(&runner),
-            _ => None,
-        });
+    std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
@@ -886,8 +1005,14 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                 }
             });
         }
-        version.join().ok().flatten()
     });
+    // The version (for the report) comes from the first line of a plan's stream; `terraform version`
+    // runs only when no plan told it (every environment failed before planning, or an old wrapper).
+    let version = match (shared.version.get(), &terraform, config.dry_run) {
+        (Some(v), _, _) => Some(v.clone()),
+        (None, Some(tf), false) => tf.version(&runner),
+        _ => None,
+    };
     if let Some(p) = progress {
         p.finish_and_clear();
     }

@@ -138,6 +138,7 @@ impl Config {
             force: self.force,
             yes: self.yes,
             dry_run: self.dry_run,
+            offline: false,
             json: false,
         }
     }

@@ -398,3 +398,72 @@ fn rejected_credentials_are_a_credentials_error() {
     let err = &env_of(&doc, "remote")["error"];
     assert_eq!(err["kind"], "credentials", "{err}");
 }
+
+/// Terraform behind a wrapper that logs each command it is run with: the processes a check costs.
+fn counting_terraform(bed: &Bed) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = bed.path("counting-terraform");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nexec terraform \"$@\"\n",
+            bed.path("calls").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Issue 20: an initialised environment in sync costs one Terraform process (`plan`), one with drift
+/// two (`plan`, then `show` to describe it); `init` only in a fresh folder, the version from the plan.
+#[test]
+fn terraform_processes_per_environment() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let wrapper = counting_terraform(&bed);
+    let run = |expected: &[&str], code: i32| {
+        let _ = std::fs::remove_file(bed.path("calls"));
+        let out = bed
+            .cmd()
+            .args(["--json", "--terraform-bin"])
+            .arg(&wrapper)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        let calls = bed.read("calls");
+        assert_eq!(calls.lines().collect::<Vec<_>>(), expected, "{calls}");
+        bed.assert_no_plan_files();
+        json(&out.stdout)
+    };
+    // A fresh checkout: init once.
+    let doc = run(&["init", "plan"], 0);
+    assert_eq!(doc["terraform"]["version"], "1.11.4");
+    // Initialised and in sync: the plan alone.
+    let doc = run(&["plan"], 0);
+    assert_eq!(env_of(&doc, "lab")["status"], "in_sync");
+    assert_eq!(
+        doc["terraform"]["version"], "1.11.4",
+        "from the plan's stream"
+    );
+    // Drift: the plan, then `show` for the values.
+    bed.edit_attributes("lab", "dns", |a| a["input"]["value"] = json!("changed"));
+    let doc = run(&["plan", "show"], 2);
+    let dns = resource(env_of(&doc, "lab"), "terraform_data.dns");
+    assert_eq!(dns["changed_attributes"][0]["path"], "input");
+    // A change only resources ignored whole make: in sync, from the stream alone.
+    std::fs::write(
+        bed.env_dir("lab").join(".driftignore"),
+        "terraform_data.dns  # renamed by hand, accepted\n",
+    )
+    .unwrap();
+    let doc = run(&["plan"], 0);
+    let lab = env_of(&doc, "lab");
+    assert_eq!(lab["status"], "in_sync");
+    assert_eq!(lab["counts"]["ignored"], 1);
+    let dns = resource(lab, "terraform_data.dns");
+    assert_eq!(
+        (&dns["action"], &dns["origin"], &dns["ignored"]),
+        (&json!("update"), &json!("pending"), &json!(true))
+    );
+}
