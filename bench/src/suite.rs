@@ -710,7 +710,7 @@ fn plan_stream(ctx: &Ctx<'_>) -> Result<Outcome> {
                 ),
                 verbs.len() as f64,
                 max,
-                "",
+                " processes",
             );
         }
     }
@@ -1268,6 +1268,8 @@ pub fn table(report: &Report) -> String {
                 format!("{:.2}x", r.value)
             } else if r.target.ends_with('%') {
                 format!("{:+.1}%", r.value)
+            } else if r.target.ends_with(" processes") {
+                format!("{} processes", r.value)
             } else {
                 format!("{:.2} ms", r.value)
             };

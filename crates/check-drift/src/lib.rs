@@ -19,6 +19,7 @@ pub mod notify;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod shims;
 pub mod state;
 pub mod terraform;
 
@@ -55,8 +56,10 @@ pub struct Outcome {
     pub report: Option<Report>,
     /// Stopped by SIGINT/SIGTERM.
     pub interrupted: bool,
-    /// The metrics, report or state files could not be written (exit 1).
+    /// The metrics, report or state files could not be written (an error).
     pub output_failed: bool,
+    /// The environments checked (or, in dry-run, that would be), in order.
+    pub checked: Vec<String>,
 }
 
 impl Outcome {
@@ -153,12 +156,27 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
                 if !known.contains(name) {
                     let list = if known.is_empty() {
                         "none".to_owned()
+                    } else if pve_common::i18n::lang().is_french() {
+                        // The script's order: prod lab monitoring, then any other.
+                        let mut ordered: Vec<&str> = pve_common::homelab::KNOWN_ENVIRONMENTS
+                            .into_iter()
+                            .filter(|k| known.iter().any(|n| n == k))
+                            .collect();
+                        let others: Vec<&str> = known
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|n| !pve_common::homelab::KNOWN_ENVIRONMENTS.contains(n))
+                            .collect();
+                        ordered.extend(others);
+                        ordered.join(" ")
                     } else {
                         known.join(", ")
                     };
-                    return Err(UsageError(format!(
-                        "unknown environment `{name}` under {}; known environments: {list}",
-                        config.root.display()
+                    return Err(UsageError(pve_common::tr!(
+                        "check_drift.unknown_env",
+                        env = name,
+                        root = config.root.display(),
+                        valid = list
                     ))
                     .into());
                 }
@@ -166,6 +184,22 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
             names.clone()
         }
     };
+    // In the homelab's layout an environment without terraform.tfvars is not deployed: skipped, as the
+    // script did, and not a failure.
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let deployed =
+                !config.homelab_layout || config.root.join(name).join("terraform.tfvars").is_file();
+            if !deployed {
+                pve_common::warn!(
+                    "{}",
+                    pve_common::tr!("check_drift.skipped_no_tfvars", env = name)
+                );
+            }
+            deployed
+        })
+        .collect();
     let today = jiff::Zoned::now().date();
     let base = match &config.ignore_file {
         Some(path) => load_rules(path, true, today)?,
@@ -192,6 +226,11 @@ fn lock_candidates(config: &Config) -> Vec<PathBuf> {
         out.push(PathBuf::from(dir).join("pve-drift.lock"));
     }
     out.push(std::env::temp_dir().join("pve-drift.lock"));
+    // The script's unit (ProtectSystem=strict, ReadWritePaths= only the report and textfile directories)
+    // leaves nothing else writable.
+    for dir in [&config.reports, &config.textfile].into_iter().flatten() {
+        out.push(dir.dir.join(".pve-drift.lock"));
+    }
     out
 }
 
@@ -521,24 +560,37 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         let dir = std::env::temp_dir().join("check-drift-XXXXXX");
         (None, dir.join(format!("{}.tfplan", target.name)))
     } else {
-        let dir = tempfile::Builder::new()
-            .prefix("check-drift-")
-            .tempdir()
-            .map_err(|e| {
-                failure(
-                    ErrorKind::Unknown,
-                    format!("creating a private temporary directory: {e}"),
-                )
-            })?;
+        // Under the script's unit (ProtectSystem=strict, no PrivateTmp=) the temporary directory is
+        // read-only; the environment's folder is writable there, since Terraform writes into it too.
+        let (guard, base): (Box<dyn std::any::Any>, std::path::PathBuf) =
+            match pve_common::rundir::private_dir("plan") {
+                Ok(d) => {
+                    let p = d.path().to_owned();
+                    (Box::new(d), p)
+                }
+                Err(_) => {
+                    let d = tempfile::Builder::new()
+                        .prefix(".check-drift-")
+                        .tempdir_in(&target.dir)
+                        .map_err(|e| {
+                            failure(
+                                ErrorKind::Unknown,
+                                format!("creating a private temporary directory: {e}"),
+                            )
+                        })?;
+                    let p = d.path().to_owned();
+                    (Box::new(d), p)
+                }
+            };
         // Absolute, because Terraform runs in the environment's folder (TMPDIR may be relative).
-        let path = std::path::absolute(dir.path().join(format!("{}.tfplan", target.name)))
-            .map_err(|e| {
+        let path =
+            std::path::absolute(base.join(format!("{}.tfplan", target.name))).map_err(|e| {
                 failure(
                     ErrorKind::Unknown,
                     format!("resolving the temporary directory: {e}"),
                 )
             })?;
-        (Some(dir), path)
+        (Some(guard), path)
     };
     private_file(shared, &plan_path, "plan file")?;
 
@@ -787,6 +839,17 @@ fn timestamp() -> String {
         .unwrap_or_default()
 }
 
+/// `--install-shims DIR`: writes the shims, pointing at the binaries next to this one.
+pub fn install_shims(root: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let bin_dir = exe.parent().map(Path::to_owned).unwrap_or_default();
+    let runner = Runner::new(dry_run);
+    for path in shims::install(root, &bin_dir, &runner)? {
+        pve_common::success!("{}", path.display());
+    }
+    Ok(())
+}
+
 /// Runs check-drift with a validated configuration.
 pub fn run(config: &Config) -> anyhow::Result<Outcome> {
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -795,13 +858,23 @@ pub fn run(config: &Config) -> anyhow::Result<Outcome> {
             .context("installing the signal handler")?;
     }
     let outcome = run_with(config, &interrupted)?;
+    let french = pve_common::i18n::lang().is_french();
     if let Some(report) = &outcome.report {
         let written = if config.json {
             pve_common::output::write_json(report)
+        } else if french {
+            let mut text = report::render_summary(report);
+            text.push('\n');
+            text.push_str(&report::render_text(report, config.color));
+            pve_common::output::write_stdout(&text)
         } else {
             pve_common::output::write_stdout(&report::render_text(report, config.color))
         };
         written.context("writing the report to stdout")?;
+    } else if !config.json && !outcome.checked.is_empty() {
+        // Dry-run: the usual summary, every environment "dry-run".
+        pve_common::output::write_stdout(&report::render_dry_run_summary(&outcome.checked))
+            .context("writing the summary to stdout")?;
     }
     Ok(outcome)
 }
@@ -824,8 +897,19 @@ pub fn run_history(config: &config::HistoryConfig) -> anyhow::Result<()> {
 /// (a test sets it to simulate Ctrl-C) and gets the report in the [`Outcome`].
 pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Outcome> {
     let started_at = timestamp();
+    // The script's first line; English keeps its old, quieter start.
+    say_info(&pve_common::tr!("check_drift.title"));
     let targets = targets(config)?;
-    let runner = Runner::new(config.dry_run);
+    let checked: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let runner = if config.dry_run {
+        // --dry-run prints every command on a [DRY-RUN] line; --preview keeps the older "would" lines.
+        Runner::with_mode(match config.mode {
+            pve_common::runner::Mode::Live => pve_common::runner::Mode::Preview,
+            mode => mode,
+        })
+    } else {
+        Runner::new(false)
+    };
 
     let _run_lock = if config.dry_run {
         runner
@@ -844,6 +928,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                     report: None,
                     interrupted: true,
                     output_failed: false,
+                    checked: Vec::new(),
                 });
             }
         }
@@ -909,6 +994,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                         if let Some(p) = &progress {
                             p.set_message(target.name.clone());
                         }
+                        say_info(&pve_common::tr!("check_drift.checking", env = target.name));
                         check(&shared, target)
                     };
                     if !config.dry_run {
@@ -949,6 +1035,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
             report: None,
             interrupted: was_interrupted,
             output_failed: false,
+            checked,
         });
     }
     let report = Report {
@@ -973,10 +1060,45 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         report: Some(report),
         interrupted: was_interrupted,
         output_failed,
+        checked,
     })
 }
 
+/// Progress the script printed: shown in French, only with `-v` in English (whose output stays as it was).
+fn say_info(line: &str) {
+    if pve_common::i18n::lang().is_french() {
+        pve_common::info!("{line}");
+    } else {
+        pve_common::debug!("{line}");
+    }
+}
+
 fn log_result(r: &EnvReport) {
+    if pve_common::i18n::lang().is_french() {
+        let changed = r.counts.create + r.counts.update + r.counts.delete + r.counts.replace;
+        match (&r.status, &r.error) {
+            (Status::Error, e) => pve_common::error!(
+                "{}",
+                pve_common::tr!(
+                    "check_drift.env_error",
+                    env = r.env,
+                    message = e
+                        .as_ref()
+                        .and_then(|e| e.message.lines().next())
+                        .unwrap_or_default()
+                )
+            ),
+            (Status::Drift, _) => pve_common::warn!(
+                "{}",
+                pve_common::tr!("check_drift.env_drift", env = r.env, count = changed)
+            ),
+            _ => pve_common::success!(
+                "{}",
+                pve_common::tr!("check_drift.env_in_sync", env = r.env)
+            ),
+        }
+        return;
+    }
     match (&r.status, &r.error) {
         (Status::Error, Some(e)) => {
             let first = e.message.lines().next().unwrap_or_default();

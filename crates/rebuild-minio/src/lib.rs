@@ -57,10 +57,12 @@ pub struct Config {
     pub terraform_bin: Option<PathBuf>,
     /// `--health-timeout`.
     pub health_timeout: Duration,
-    /// `--force`.
+    /// `--allow-lineage-change`.
     pub force: bool,
-    /// `--yes`.
+    /// `--force` (or `--yes`): every confirmation answered yes.
     pub yes: bool,
+    /// `--rebuild-healthy`.
+    pub rebuild_healthy: bool,
     /// `--dry-run`.
     pub dry_run: bool,
     /// `--json`.
@@ -117,8 +119,9 @@ impl Config {
                 .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
             terraform_bin: args.terraform_bin.clone(),
             health_timeout: args.health_timeout,
-            force: args.force,
-            yes: args.confirm.yes,
+            force: args.allow_lineage_change,
+            yes: args.force.force,
+            rebuild_healthy: args.rebuild_healthy,
             dry_run: args.common.dry_run,
             json: args.common.json,
         })
@@ -557,12 +560,12 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
                 ctx.buckets.join(", ")
             ),
         );
-        if !config.force {
+        if !config.rebuild_healthy {
             report.outcome = "healthy".to_owned();
-            pve_common::success!("nothing to do (pass --force to rebuild anyway)");
+            pve_common::success!("nothing to do (pass --rebuild-healthy to rebuild anyway)");
             return Ok(Code::Success);
         }
-        pve_common::warn!("--force: rebuilding a healthy MinIO");
+        pve_common::warn!("--rebuild-healthy: rebuilding a healthy MinIO");
     } else if report.health.live {
         report.step(
             "health",
@@ -584,7 +587,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
             ),
         );
     }
-    let needs_apply = !report.health.live || config.force;
+    let needs_apply = !report.health.live || healthy;
     if needs_apply {
         if !apply_minio(ctx, report)? {
             return Ok(Code::Failure);
@@ -714,11 +717,12 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         }
         report.step("to_local", StepStatus::Ok, detail);
     }
-    let tmp = tempfile::Builder::new()
-        .prefix("rebuild-minio-")
-        .tempdir()
-        .context("cannot create a temporary folder for the plan")?;
-    let plan_file = tmp.path().join("minio.tfplan");
+    // The plan holds sensitive values in clear.
+    let tmp = pve_common::rundir::private_dir("plan")
+        .context("cannot create a private folder for the plan")?;
+    let plan_file = tmp
+        .empty_file("minio.tfplan")
+        .context("cannot create the plan file")?;
     let plan_args: Vec<String> = vec![
         "plan".into(),
         "-input=false".into(),
@@ -796,7 +800,7 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         StepStatus::Ok,
         format!("{inside} change(s), all within {}", config.target),
     );
-    pve_common::confirm::confirm(
+    pve_common::confirm::ask(
         &format!("Apply this plan of {} in {}?", config.target, config.env),
         &format!("terraform apply -target={}", config.target),
         config.yes,
@@ -1031,7 +1035,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     match remote {
         Some(Ok(r)) if r.lineage != local.lineage && !config.force => bail!(
             "S3 holds a state of lineage {} but the save point {} has lineage {}: different states; \
-             pass --force to replace the S3 one",
+             pass --allow-lineage-change to replace the S3 one",
             r.lineage,
             file.display(),
             local.lineage
@@ -1064,13 +1068,14 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         None
     };
     let body = local.to_bytes_with_serial(new_serial);
+    if let Some(lock) = &lock {
+        lock.verify()?;
+    }
     let put = client
         .put(&ctx.runner, &env.backend.key, &body, false)
         .with_context(|| format!("uploading {} failed", file.display()))?;
     if let Some(lock) = lock {
-        lock.release().context(
-            "the state was uploaded, but releasing the lock failed; run `terraform force-unlock`",
-        )?;
+        restore_tfstate::release_after_write(lock, "the state was uploaded")?;
     }
     if put.is_none() {
         entry.action = "would_upload".to_owned();

@@ -6,11 +6,13 @@ use pve_common::exit::Code;
 use rebuild_minio::{Config, UsageError};
 
 fn main() -> ExitCode {
+    // Removes this run's private folder (plans, children's output) on every return.
+    let _run = pve_common::rundir::RemoveOnExit;
     let args = match pve_common::cli::parse::<rebuild_minio::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init("rebuild-minio", args.common.verbosity(), args.common.color);
+    args.common.init("rebuild-minio");
     pve_common::interrupt::install_or_warn();
     let config = match Config::from_args(&args) {
         Ok(config) => config,

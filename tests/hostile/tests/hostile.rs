@@ -17,3 +17,5 @@ mod pvenode;
 mod s3bed;
 mod security;
 mod support;
+mod survive;
+mod tfstate;

@@ -5,10 +5,11 @@
 //! server and a small signed client), [`terraform`] (fixture environments with an S3 or local backend,
 //! drift and lock injection), [`monitoring`] (node_exporter, Alertmanager, Prometheus), [`sshd`] (a real
 //! OpenSSH server on loopback with fault knobs), [`sim`] (the simulated Proxmox CLI and its state
-//! directory), [`bed`] (everything at once, for the `testbed` command) and [`tool`] (reading a tool's run
-//! in its integration tests).
+//! directory), [`fixture`] (a homelab checkout in the replaced scripts' layout), [`bed`] (everything at
+//! once, for the `testbed` command) and [`tool`] (reading a tool's run in its integration tests).
 
 pub mod bed;
+pub mod fixture;
 pub mod http;
 pub mod monitoring;
 pub mod ports;
