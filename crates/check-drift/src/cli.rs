@@ -6,6 +6,17 @@ use std::path::PathBuf;
 use clap::Parser;
 use pve_common::cli::{CommonArgs, ForceArgs};
 
+/// The examples at the end of `--help` (and of the man page).
+const EXAMPLES: &str = "\
+\x20 Every environment of the homelab (as the daily unit does); exit 0 in sync, 1 drift, 2 error:
+    check-drift --all --force
+  Only prod, printing the terraform commands without running anything:
+    check-drift --env prod --dry-run
+  What needs attention, as JSON:
+    check-drift --all --json | jq '.environments[] | select(.status != \"in_sync\")'
+  When drift in lab started and ended, over the last week:
+    check-drift history --env lab --since 7d";
+
 /// Detect, classify and report drift between Terraform/OpenTofu and the Proxmox homelab, per environment.
 ///
 /// For each environment (a folder of `*.tf` files under --root) it runs `terraform init` (when needed),
@@ -25,7 +36,7 @@ use pve_common::cli::{CommonArgs, ForceArgs};
 /// `check-drift --json | jq '.environments[] | select(.status != "in_sync")'` lists what needs attention
 /// (schema: docs/json/check-drift.md).
 #[derive(Parser, Debug)]
-#[command(name = "check-drift", version, about, long_about, after_help = pve_common::exit::HELP_EXIT_STATUS_DRIFT)]
+#[command(name = "check-drift", version, about, long_about, after_help = pve_common::exit::help_footer(EXAMPLES, pve_common::exit::HELP_EXIT_STATUS_DRIFT))]
 pub struct Args {
     /// Check only these environments (prod, lab, monitoring: folder names under the root),
     /// comma-separated or repeated.

@@ -51,14 +51,28 @@ impl From<Code> for std::process::ExitCode {
     }
 }
 
-/// `--help` footer for tools without a drift status.
+/// `--help` footer for tools that take no lock (restore-vm, rebuild-monitoring).
 pub const HELP_EXIT_STATUS: &str = "\
 Exit status:
   0    success
   1    failure (details on stderr)
   64   usage error (bad flag or value); nothing was done
-  75   busy: another run or a state lock holds the lock
   130  interrupted";
+
+/// `--help` footer for tools that take Terraform's state lock (restore-tfstate, rebuild-minio).
+pub const HELP_EXIT_STATUS_BUSY: &str = "\
+Exit status:
+  0    success (restore-tfstate: also when the operator declines)
+  1    failure (details on stderr)
+  64   usage error (bad flag or value); nothing was done
+  75   busy: the state lock is held by another run
+  130  interrupted";
+
+/// A tool's whole `--help` footer: its examples (lines "  What it does:" then "    tool args"; `cargo
+/// xtask check` parses each with the tool's own parser), then its exit status table.
+pub fn help_footer(examples: &str, exit_status: &str) -> String {
+    format!("Examples:\n{examples}\n\n{exit_status}")
+}
 
 /// `--help` footer for check-drift, which keeps the replaced script's codes.
 pub const HELP_EXIT_STATUS_DRIFT: &str = "\

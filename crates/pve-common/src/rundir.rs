@@ -27,15 +27,14 @@ const CHILDREN_FILE: &str = "children";
 #[derive(Debug, Error)]
 pub enum RunDirError {
     /// A filesystem call failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         /// What was attempted.
         action: &'static str,
         /// Where.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The base folder exists but is not ours alone.
     #[error("{} is not a private folder of this user (it must be a real directory, owned by uid {uid}, mode 0700); remove it or set XDG_RUNTIME_DIR", path.display())]
@@ -51,7 +50,7 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |source| RunDirError::Io {
         action,
         path: path.to_owned(),
-        source,
+        cause: source,
     }
 }
 
@@ -306,7 +305,7 @@ pub fn private_dir(stem: &str) -> Result<PrivateDir, RunDirError> {
     let run = global().map_err(|e| RunDirError::Io {
         action: "use the private run folder",
         path: base(),
-        source: std::io::Error::other(e.to_string()),
+        cause: std::io::Error::other(e.to_string()),
     })?;
     let path = run.file_path(stem);
     std::fs::DirBuilder::new()

@@ -5,6 +5,15 @@ use std::path::PathBuf;
 use clap::Parser;
 use pve_common::cli::{CommonArgs, ForceArgs};
 
+/// The examples at the end of `--help` (and of the man page).
+const EXAMPLES: &str = "\
+\x20 What a rebuild would do, contacting nothing:
+    rebuild-minio --dry-run
+  Rebuild MinIO from the monitoring environment without asking, then restore the states:
+    rebuild-minio --env monitoring --force
+  The same, as JSON for a runbook:
+    rebuild-minio --force --json | jq .";
+
 /// Rebuild the MinIO server that holds the Terraform states, and prove it is healthy.
 ///
 /// First checks MinIO (`/minio/health/live`, or an S3 request when the endpoint is not MinIO) and every
@@ -14,7 +23,7 @@ use pve_common::cli::{CommonArgs, ForceArgs};
 /// answers, creates the buckets with versioning, uploads the states from the save points, moves the
 /// environment back to S3 (--to-minio) and verifies every environment against S3.
 #[derive(Parser, Debug)]
-#[command(name = "rebuild-minio", version, about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
+#[command(name = "rebuild-minio", version, about, after_help = pve_common::exit::help_footer(EXAMPLES, pve_common::exit::HELP_EXIT_STATUS_BUSY))]
 pub struct Args {
     /// The environment that defines MinIO (a folder name under --root).
     #[arg(long, value_name = "NAME", default_value = "monitoring")]

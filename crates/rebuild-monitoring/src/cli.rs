@@ -6,6 +6,17 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser};
 use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs};
 
+/// The examples at the end of `--help` (and of the man page).
+const EXAMPLES: &str = "\
+\x20 What restoring the monitoring VM from its newest backup would do, contacting nothing:
+    rebuild-monitoring --dry-run
+  Restore it from its newest backup without asking, then check Prometheus, Grafana and Alertmanager:
+    rebuild-monitoring --mode restore --force
+  Rebuild it from Terraform instead:
+    rebuild-monitoring --mode rebuild --force
+  Only check the stack:
+    rebuild-monitoring --verify-only";
+
 /// Rebuild the monitoring VM (Prometheus, Alertmanager, Grafana) and prove the stack is healthy.
 ///
 /// Brings the stack back from a backup of the monitoring VM (--from-backup) or with a targeted
@@ -27,7 +38,7 @@ use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs};
     name = "rebuild-monitoring",
     version,
     about,
-    after_help = pve_common::exit::HELP_EXIT_STATUS,
+    after_help = pve_common::exit::help_footer(EXAMPLES, pve_common::exit::HELP_EXIT_STATUS),
     group(ArgGroup::new("mode_flags").args(["mode", "from_backup", "from_terraform", "verify_only"])),
 )]
 pub struct Args {

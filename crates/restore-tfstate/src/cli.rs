@@ -5,6 +5,16 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser};
 use pve_common::cli::{CommonArgs, ForceArgs, TfvarsArgs};
 
+/// The examples at the end of `--help` (and of the man page).
+const EXAMPLES: &str = "\
+\x20 The versions of prod's state in MinIO:
+    restore-tfstate --env prod --list
+  Put an earlier version back (the current one is saved first; the lineage is checked):
+    restore-tfstate --env prod --restore 3HL4kqtJlcpXroDTDmJ.rSt8cHkYB6x
+  MinIO is down: switch lab to a local state, then back once MinIO answers:
+    restore-tfstate --env lab --fallback
+    restore-tfstate --env lab --return";
+
 /// List and restore earlier versions of a Terraform state from versioned S3 (MinIO), or move an
 /// environment to a local backend while MinIO is down and back again.
 ///
@@ -24,7 +34,7 @@ use pve_common::cli::{CommonArgs, ForceArgs, TfvarsArgs};
     name = "restore-tfstate",
     version,
     about,
-    after_help = pve_common::exit::HELP_EXIT_STATUS,
+    after_help = pve_common::exit::help_footer(EXAMPLES, pve_common::exit::HELP_EXIT_STATUS_BUSY),
     group(ArgGroup::new("mode").args(["list", "restore", "fallback", "return_", "to_local", "to_minio", "show"])),
 )]
 pub struct Args {

@@ -3,6 +3,17 @@
 use clap::Parser;
 use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs, TfvarsArgs};
 
+/// The examples at the end of `--help` (and of the man page).
+const EXAMPLES: &str = "\
+\x20 The backups of guest 101 on its node:
+    restore-vm 101 --list
+  What restoring the first backup of 30 November would do, contacting nothing:
+    restore-vm 101 --date 2026-11-30 --dry-run
+  Restore the newest backup over the running guest, without asking (a save point is taken first):
+    restore-vm 101 --node pve --force
+  Restore into a new guest 9101 and leave 101 alone:
+    restore-vm 101 --target-id 9101";
+
 /// Restore a Proxmox VM or LXC container from a vzdump backup over SSH, with a save point first.
 ///
 /// The node is `--node` (else PVE_NODE, else `default_node`/`pve_node`/`node_name` of the homelab's
@@ -18,7 +29,7 @@ use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs, TfvarsArgs};
 /// Overwriting an existing guest is asked first (`--force` answers yes); a full vzdump of it is taken
 /// before (the save point) and its volid printed; if that fails, nothing is overwritten.
 #[derive(Parser, Debug)]
-#[command(name = "restore-vm", version, about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
+#[command(name = "restore-vm", version, about, after_help = pve_common::exit::help_footer(EXAMPLES, pve_common::exit::HELP_EXIT_STATUS))]
 pub struct Args {
     /// The guest id (VMID) whose backups to list or restore: a number from 100 to 999999999.
     #[arg(value_name = "VMID")]

@@ -14,6 +14,17 @@ Exit status:
   64   usage error (bad flag or value); nothing was done
   130  interrupted";
 
+/// The examples at the end of `--help` (and of the man page).
+const EXAMPLES: &str = "\
+\x20 Every node named in the environments' tfvars, and every state in MinIO; exit 0 OK, 1 warnings, 2 errors:
+    verify-backups
+  One guest on one node, with the whole archive decompressed and parsed:
+    verify-backups --node pve --vmid 101 --deep
+  Also the backup jobs and whether every running guest answers:
+    verify-backups --full
+  The commands it would run and the shape of its report, contacting nothing:
+    verify-backups --dry-run";
+
 /// Prove every backup is present, fresh and intact, and every Terraform state in S3 is sound.
 ///
 /// Checks, each a table in the report: coverage and freshness of every guest's backups; archive
@@ -21,7 +32,7 @@ Exit status:
 /// bit-rot (SHA-256 manifest, --record); PBS verification state; Terraform state in S3 for every
 /// environment; with --full, terraform init and the health of MinIO, Prometheus, Grafana, Alertmanager.
 #[derive(Parser, Debug)]
-#[command(name = "verify-backups", version, about, long_about, after_help = HELP_EXIT_STATUS)]
+#[command(name = "verify-backups", version, about, long_about, after_help = pve_common::exit::help_footer(EXAMPLES, HELP_EXIT_STATUS))]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,

@@ -240,10 +240,9 @@ fn metrics_file_is_never_partial_when_check_drift_is_killed() {
     let (textfile, reports, state) = outputs(&bed);
     let prom = textfile.join("pve_drift.prom");
     let bin = env!("CARGO_BIN_EXE_check-drift");
-    let mut complete = 0;
-    for i in 0..40u64 {
+    let spawn = || {
         #[allow(clippy::disallowed_methods)]
-        let mut child = std::process::Command::new(bin)
+        std::process::Command::new(bin)
             .arg("--root")
             .arg(bed.root())
             .arg("--terraform-bin")
@@ -263,9 +262,23 @@ fn metrics_file_is_never_partial_when_check_drift_is_killed() {
             .stderr(std::process::Stdio::null())
             .process_group(0)
             .spawn()
-            .unwrap();
-        // Spread the kills over the run, most of them near its end where the file is written.
-        std::thread::sleep(Duration::from_millis(150 + (i * 37) % 250));
+            .unwrap()
+    };
+    // One whole run first: how long a run takes on this machine now (a fixed kill window missed every
+    // write on a loaded machine, and would on a slower tool too).
+    let started = std::time::Instant::now();
+    let whole = spawn().wait().unwrap();
+    assert!(
+        whole.code() == Some(1),
+        "a whole run reports the drift: {whole:?}"
+    );
+    let run = started.elapsed();
+    std::fs::remove_file(&prom).unwrap();
+    let mut complete = 0;
+    for i in 0..40u32 {
+        let mut child = spawn();
+        // Spread the kills from 30% to 120% of a run, most of them near its end where the file is written.
+        std::thread::sleep(run * (30 + (i * 37) % 90) / 100);
         // check-drift and its fake terraforms, all at once.
         testbed::process::signal_group(child.id(), testbed::process::Signal::SIGKILL);
         let status = child.wait().unwrap();

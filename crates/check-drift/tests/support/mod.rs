@@ -39,12 +39,18 @@ pub fn bin() -> Command {
     // outputs pass the options, which win over the environment.
     cmd.env("PVE_DRIFT_TEXTFILE_DIR", "")
         .env("PVE_DRIFT_REPORT_DIR", "")
-        .env(
-            "PVE_DRIFT_STATE_FILE",
-            "/nonexistent/pve-drift-test-state.json",
-        );
+        .env("PVE_DRIFT_STATE_FILE", scratch_state_file());
     cmd.env("NO_COLOR", "1");
     cmd
+}
+
+/// A state file in a folder of this test process under $TMPDIR. It used to be `/nonexistent/...`, which
+/// check-drift, running as root and creating the state file's folder, turned into a real `/nonexistent`.
+fn scratch_state_file() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .join("state.json")
 }
 
 pub struct Bed {
