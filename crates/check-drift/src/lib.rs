@@ -17,6 +17,7 @@ pub mod notify;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod runlock;
 pub mod state;
 pub mod terraform;
 
@@ -181,31 +182,34 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
     Ok(out)
 }
 
-fn lock_candidates(config: &Config) -> Vec<PathBuf> {
-    if let Some(path) = &config.lock_file {
-        return vec![path.clone()];
-    }
-    let mut out = vec![PathBuf::from("/run/lock/pve-drift.lock")];
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        out.push(PathBuf::from(dir).join("pve-drift.lock"));
-    }
-    out.push(std::env::temp_dir().join("pve-drift.lock"));
-    out
+/// The lock file a run would take (dry-run shows it; no folder is created).
+fn planned_lock(config: &Config) -> PathBuf {
+    config.lock_file.clone().unwrap_or_else(|| {
+        runlock::default_candidates()
+            .first()
+            .map_or_else(PathBuf::new, |(dir, _)| dir.join(runlock::FILE_NAME))
+    })
 }
 
 /// Takes the run lock: the first candidate file that can be opened, locked exclusively for the whole run.
+/// See [`runlock`] for where it lives and what is refused.
 fn take_run_lock(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Option<File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let candidates = lock_candidates(config);
+    let candidates: Vec<PathBuf> = match &config.lock_file {
+        Some(path) => vec![path.clone()],
+        None => runlock::default_candidates()
+            .into_iter()
+            .filter_map(|(dir, mode)| match runlock::private_dir(&dir, mode) {
+                Ok(()) => Some(dir.join(runlock::FILE_NAME)),
+                Err(e) => {
+                    pve_common::debug!("run lock folder {} not used: {e}", dir.display());
+                    None
+                }
+            })
+            .collect(),
+    };
     let mut last_err = None;
     for path in &candidates {
-        let file = match OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o644)
-            .open(path)
-        {
+        let file = match runlock::open(path) {
             Ok(file) => file,
             Err(e) if config.lock_file.is_none() => {
                 last_err = Some((path.clone(), e));
@@ -708,7 +712,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         runner
             .effect(
                 Access::Mutating,
-                format_args!("take the run lock {}", lock_candidates(config)[0].display()),
+                format_args!("take the run lock {}", planned_lock(config).display()),
                 || Ok::<(), std::io::Error>(()),
             )
             .ok();

@@ -56,7 +56,7 @@ pub struct Args {
     pub terraform_bin: Option<PathBuf>,
 
     /// How long to wait for MinIO to answer after the apply (humantime: 90s, 5m).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = pve_common::cli::parse_duration)]
     pub health_timeout: std::time::Duration,
 
     /// Rebuild even when MinIO and every bucket are healthy; replace S3 states of another lineage.

@@ -247,16 +247,16 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
             backups: backups.len(),
             newest_volid: newest.map(|b| b.volid.clone()),
             newest_ctime: newest.map(|b| b.ctime),
-            age_seconds: newest.map(|b| now - b.ctime),
+            age_seconds: newest.map(|b| now.saturating_sub(b.ctime)),
             status: Status::Ok,
         };
         let (status, reason) = match newest {
             None => (Status::Fail, "no backup at all".to_owned()),
-            Some(b) if now - b.ctime > max_age => (
+            Some(b) if now.saturating_sub(b.ctime) > max_age => (
                 Status::Fail,
                 format!(
                     "stale: newest backup is {} old (limit {}): {}",
-                    age_text(now - b.ctime),
+                    age_text(now.saturating_sub(b.ctime)),
                     humantime::format_duration(config.max_age),
                     b.volid
                 ),
@@ -266,7 +266,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
                 format!(
                     "{} backup(s), newest {} old: {}",
                     backups.len(),
-                    age_text(now - b.ctime),
+                    age_text(now.saturating_sub(b.ctime)),
                     b.volid
                 ),
             ),

@@ -17,3 +17,4 @@ mod pvenode;
 mod s3bed;
 mod security;
 mod support;
+mod tools;

@@ -179,17 +179,26 @@ impl OpenSsh {
         };
         Some(
             if has("Host key verification failed") || has("HOST IDENTIFICATION HAS CHANGED") {
-                if has("HAS CHANGED") || has("has changed") || has("REVOKED") {
-                    let fingerprint = stderr
+                let fingerprint = || {
+                    stderr
                         .split_whitespace()
                         .find(|w| w.starts_with("SHA256:"))
                         .map_or_else(
                             || "unknown".to_owned(),
                             |w| w.trim_end_matches('.').to_owned(),
-                        );
+                        )
+                };
+                // ssh: "ssh-ed25519 key SHA256:... is marked as REVOKED" (or "revoked key").
+                if has("REVOKED") || has("revoked") {
+                    SshError::HostKeyRevoked {
+                        endpoint: Box::new(endpoint.clone()),
+                        fingerprint: fingerprint(),
+                        known_hosts: kh,
+                    }
+                } else if has("HAS CHANGED") || has("has changed") {
                     SshError::HostKeyChanged {
                         endpoint: Box::new(endpoint.clone()),
-                        fingerprint,
+                        fingerprint: fingerprint(),
                         known_hosts: kh,
                     }
                 } else {
