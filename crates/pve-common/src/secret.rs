@@ -101,7 +101,7 @@ pub fn redact_urls(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Registers the password (and user) of `url`, if it has any, and returns it without them, fit to
+/// Registers the password of `url`, if it has any, and returns it without them, fit to
 /// display and to send (S3 signs its own requests; a password in the URL is never needed).
 pub fn strip_url_credentials(url: &str) -> String {
     if let Ok(parsed) = url::Url::parse(url) {
@@ -110,9 +110,6 @@ pub fn strip_url_credentials(url: &str) -> String {
             if let Ok(decoded) = percent_decode(password) {
                 register(&decoded);
             }
-        }
-        if !parsed.username().is_empty() {
-            register(parsed.username());
         }
     }
     let Some(scheme_end) = url.find("://") else {
