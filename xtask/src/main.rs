@@ -1,7 +1,7 @@
 //! `cargo xtask gen` writes man pages (`packaging/man/*.1`) and shell completions
 //! (`packaging/completions/{bash,zsh,fish}/`) from the tools' clap definitions, so they are never written
 //! by hand; `cargo xtask check` fails when the committed files differ from what would be generated (the
-//! test suite runs it).
+//! test suite runs it). `check` also runs the source checks of [`lint`].
 
 #![allow(clippy::print_stderr)]
 
@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
 use clap_complete::Shell;
+
+mod lint;
 
 fn commands() -> Vec<clap::Command> {
     vec![
@@ -75,6 +77,13 @@ fn run() -> Result<()> {
             Ok(())
         }
         "check" => {
+            let duplicated = lint::duplicated_causes(&root)?;
+            if !duplicated.is_empty() {
+                for finding in &duplicated {
+                    eprintln!("xtask: {finding}");
+                }
+                bail!("{} error types print their cause twice", duplicated.len());
+            }
             let stale: Vec<String> = files
                 .iter()
                 .filter(|(rel, content)| {

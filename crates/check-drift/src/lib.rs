@@ -294,7 +294,7 @@ fn step(
     let end = terraform::run_step(shared.runner, cmd, limits).map_err(|e| {
         let not_found = e
             .downcast_ref::<pve_common::runner::RunError>()
-            .is_some_and(|re| matches!(re, pve_common::runner::RunError::Spawn { source, .. } if source.kind() == IoErrorKind::NotFound));
+            .is_some_and(|re| matches!(re, pve_common::runner::RunError::Spawn { cause, .. } if cause.kind() == IoErrorKind::NotFound));
         let kind = if not_found { ErrorKind::TerraformMissing } else { ErrorKind::Unknown };
         failure(kind, format!("{e:#}"))
     })?;

@@ -28,7 +28,15 @@ pub enum ConfirmError {
     },
     /// Reading the answer failed.
     #[error("could not read the answer from the terminal: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+// Written by hand rather than `#[from]`: the message already shows the cause, and a `source()` too
+// would make the error chain say it twice.
+impl From<io::Error> for ConfirmError {
+    fn from(e: io::Error) -> Self {
+        ConfirmError::Io(e)
+    }
 }
 
 /// Whether an answer confirms.

@@ -31,13 +31,12 @@ pub enum Access {
 #[derive(Debug, Error)]
 pub enum RunError {
     /// The program could not be started (not found, not executable).
-    #[error("could not start `{command}`: {source}")]
+    #[error("could not start `{command}`: {cause}")]
     Spawn {
         /// The command line, shell-quoted, secrets masked.
         command: String,
-        /// Why.
-        #[source]
-        source: io::Error,
+        /// Why (part of the message, not a `source()`: the chain would say it twice).
+        cause: io::Error,
     },
     /// The program ran and exited unsuccessfully.
     #[error("`{command}` failed ({status}){}", stderr_suffix(stderr))]
@@ -50,15 +49,14 @@ pub enum RunError {
         stderr: String,
     },
     /// A file could not be written, moved or removed.
-    #[error("could not {action} {}: {source}", path.display())]
+    #[error("could not {action} {}: {cause}", path.display())]
     File {
         /// `write`, `remove`, `create directory`...
         action: &'static str,
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
+        /// Why (part of the message, not a `source()`: the chain would say it twice).
+        cause: io::Error,
     },
 }
 
@@ -387,7 +385,7 @@ impl Runner {
             crate::debug!("running: {command}");
             let spawn_error = |source| RunError::Spawn {
                 command: command.to_string(),
-                source,
+                cause: source,
             };
             // A group of its own, registered with the interrupt handler: a SIGTERM to the tool stops the
             // child (and Terraform's providers) too, instead of leaving them running.
@@ -446,7 +444,7 @@ impl Runner {
                 .start()
                 .map_err(|source| RunError::Spawn {
                     command: command.to_string(),
-                    source,
+                    cause: source,
                 })
         })
     }
@@ -478,7 +476,7 @@ impl Runner {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(RunError::File {
                     action: "remove",
                     path: path.to_owned(),
-                    source: e,
+                    cause: e,
                 }),
                 _ => Ok(()),
             },
@@ -503,7 +501,7 @@ impl Runner {
                     .map_err(|source| RunError::File {
                         action: "create directory",
                         path: path.to_owned(),
-                        source,
+                        cause: source,
                     })
             },
         )?;
@@ -516,7 +514,7 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), RunError>
         move |source| RunError::File {
             action,
             path: path.to_owned(),
-            source,
+            cause: source,
         }
     };
     let dir = match path.parent() {
@@ -536,7 +534,7 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), RunError>
     tmp.persist(path).map_err(|e| RunError::File {
         action: "rename into",
         path: path.to_owned(),
-        source: e.error,
+        cause: e.error,
     })?;
     // The rename is durable only once the directory entry is.
     if let Ok(d) = std::fs::File::open(dir) {

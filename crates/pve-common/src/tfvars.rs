@@ -96,13 +96,12 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Error)]
 pub enum TfvarsError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (part of the message, not a `source()`).
+        cause: std::io::Error,
     },
     /// The file is larger than [`MAX_FILE_BYTES`].
     #[error("{} is {size} bytes; a variable file is at most {MAX_FILE_BYTES} bytes", path.display())]
@@ -199,7 +198,7 @@ pub fn parse_tfvars(dir: &Path) -> Result<TfVars, TfvarsError> {
     }
     let entries = std::fs::read_dir(dir).map_err(|source| TfvarsError::Read {
         path: dir.to_owned(),
-        source,
+        cause: source,
     })?;
     let mut auto: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -224,7 +223,7 @@ pub fn parse_tfvars(dir: &Path) -> Result<TfVars, TfvarsError> {
 pub fn parse_tfvars_file(path: &Path) -> Result<TfVars, TfvarsError> {
     let read_err = |source| TfvarsError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.len() > MAX_FILE_BYTES {
@@ -426,6 +425,25 @@ impl TfVars {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: "cannot read x: No such file or directory (os error 2): No such file or directory (os
+    /// error 2)". The cause is part of the message, so the error chain must not repeat it.
+    #[test]
+    fn unreadable_file_names_its_cause_once() {
+        let err = parse_tfvars_file(Path::new("/nonexistent/terraform.tfvars")).unwrap_err();
+        // What `{:#}` prints: the message, then each source().
+        let mut chain = err.to_string();
+        let mut next = std::error::Error::source(&err);
+        while let Some(cause) = next {
+            chain = format!("{chain}: {cause}");
+            next = cause.source();
+        }
+        assert_eq!(
+            chain.matches("No such file or directory").count(),
+            1,
+            "{chain}"
+        );
+    }
 
     const HOMELAB: &str = r#"
 # Proxmox connection

@@ -36,7 +36,7 @@ pub const MAX_HEADER_SIZE: usize = 16 << 20;
 pub enum VmaError {
     /// Reading failed (for a decompressor below: the compressed stream is corrupt).
     #[error("read error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The stream is empty.
     #[error("empty stream (no VMA header)")]
     Empty,
@@ -78,6 +78,14 @@ pub enum VmaError {
         /// Clusters the device has.
         total: u64,
     },
+}
+
+// Written by hand rather than `#[from]`: the message already shows the cause, and a `source()` too
+// would make the error chain say it twice.
+impl From<io::Error> for VmaError {
+    fn from(e: io::Error) -> Self {
+        VmaError::Io(e)
+    }
 }
 
 /// A disk image stored in the archive.

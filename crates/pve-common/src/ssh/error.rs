@@ -51,22 +51,20 @@ pub enum SshError {
         message: String,
     },
     /// The host name did not resolve.
-    #[error("cannot resolve {} ({}): {source}", endpoint.host, endpoint.describe())]
+    #[error("cannot resolve {} ({}): {cause}", endpoint.host, endpoint.describe())]
     Resolve {
         /// Where to.
         endpoint: Box<Endpoint>,
-        /// Why.
-        #[source]
-        source: io::Error,
+        /// Why (part of the message, so not also a `source()`: the chain would say it twice).
+        cause: io::Error,
     },
     /// The TCP connection failed: refused, reset, unreachable, or not established within the connect timeout.
-    #[error("cannot connect to {} ({}): {source}", endpoint, endpoint.describe())]
+    #[error("cannot connect to {} ({}): {cause}", endpoint, endpoint.describe())]
     Connect {
         /// Where to.
         endpoint: Box<Endpoint>,
-        /// Why (`ErrorKind::ConnectionRefused`, `TimedOut`...).
-        #[source]
-        source: io::Error,
+        /// Why (`ErrorKind::ConnectionRefused`, `TimedOut`...); part of the message, not a `source()`.
+        cause: io::Error,
     },
     /// The SSH handshake (banner, key exchange) failed: often a server that is still starting or a proxy that
     /// closed the connection.
@@ -206,13 +204,12 @@ pub enum SshError {
         message: String,
     },
     /// Writing the command's output to the caller's sink failed, or a local file could not be handled.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Io {
         /// What was being done.
         what: String,
         /// Why.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// Every attempt failed with a transient error.
     #[error("{what} failed after {attempts} attempts: {last}")]
@@ -221,8 +218,7 @@ pub enum SshError {
         what: String,
         /// How many attempts were made.
         attempts: u32,
-        /// The last cause.
-        #[source]
+        /// The last cause (part of the message, not a `source()`).
         last: Box<SshError>,
     },
 }

@@ -89,7 +89,7 @@ impl Libssh2 {
             .to_socket_addrs()
             .map_err(|source| SshError::Resolve {
                 endpoint: Box::new(endpoint.clone()),
-                source,
+                cause: source,
             })?
             .collect();
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
@@ -105,12 +105,12 @@ impl Libssh2 {
         }
         let stream = stream.ok_or_else(|| SshError::Connect {
             endpoint: Box::new(endpoint.clone()),
-            source: last,
+            cause: last,
         })?;
         let _ = stream.set_nodelay(true);
         let socket = stream.try_clone().map_err(|source| SshError::Connect {
             endpoint: Box::new(endpoint.clone()),
-            source,
+            cause: source,
         })?;
         let protocol = |e: ssh2::Error| SshError::Protocol {
             endpoint: Box::new(endpoint.clone()),
@@ -176,7 +176,7 @@ fn verify_host_key(cx: &Context<'_>, session: &Session) -> Result<(), SshError> 
     let verdict = known_hosts::check(session, &path, &endpoint.host, endpoint.port, &key).map_err(
         |source| SshError::Io {
             what: format!("read {}", path.display()),
-            source,
+            cause: source,
         },
     )?;
     match verdict {
@@ -207,7 +207,7 @@ fn verify_host_key(cx: &Context<'_>, session: &Session) -> Result<(), SshError> 
                     known_hosts::append(&path, &endpoint.host, endpoint.port, &key).map_err(
                         |source| SshError::Io {
                             what: format!("add the host key to {}", path.display()),
-                            source,
+                            cause: source,
                         },
                     )
                 },
@@ -505,7 +505,7 @@ impl Transport for Libssh2 {
                     Step::SinkError(e) => {
                         break Some(SshError::Io {
                             what: format!("write the output of `{}`", crate::secret::mask(command)),
-                            source: e,
+                            cause: e,
                         });
                     }
                     Step::ChannelError(e) => {

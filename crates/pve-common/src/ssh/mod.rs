@@ -762,7 +762,7 @@ mod tests {
         };
         let refused = SshError::Connect {
             endpoint: Box::new(e.clone()),
-            source: io::ErrorKind::ConnectionRefused.into(),
+            cause: io::ErrorKind::ConnectionRefused.into(),
         };
         assert!(refused.is_transient());
         let auth = SshError::Auth {

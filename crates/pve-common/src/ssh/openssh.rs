@@ -37,7 +37,7 @@ impl OpenSsh {
             .tempdir()
             .map_err(|source| SshError::Io {
                 what: "create the ssh control directory".to_owned(),
-                source,
+                cause: source,
             })?;
         Ok(OpenSsh {
             control_dir,
@@ -175,7 +175,7 @@ impl OpenSsh {
         let kh = cx.known_hosts_path();
         let connect = |kind: io::ErrorKind| SshError::Connect {
             endpoint: Box::new(endpoint.clone()),
-            source: io::Error::new(kind, message.clone()),
+            cause: io::Error::new(kind, message.clone()),
         };
         Some(
             if has("Host key verification failed") || has("HOST IDENTIFICATION HAS CHANGED") {
@@ -218,7 +218,7 @@ impl OpenSsh {
             } else if has("Could not resolve hostname") {
                 SshError::Resolve {
                     endpoint: Box::new(endpoint.clone()),
-                    source: io::Error::new(io::ErrorKind::NotFound, message),
+                    cause: io::Error::new(io::ErrorKind::NotFound, message),
                 }
             } else if has("Connection refused") {
                 connect(io::ErrorKind::ConnectionRefused)
@@ -309,7 +309,7 @@ impl Transport for OpenSsh {
         );
         let spawn_error = |source: io::Error| SshError::Io {
             what: format!("run {}", cx.options.ssh_program.display()),
-            source,
+            cause: source,
         };
         if self.on_interrupt.is_none() {
             let stop = self.control_command(cx, "exit");
@@ -384,7 +384,7 @@ impl Transport for OpenSsh {
         if let Some(source) = sink_error {
             return Err(SshError::Io {
                 what: format!("write the output of `{}`", crate::secret::mask(command)),
-                source,
+                cause: source,
             });
         }
         if timed_out.load(Ordering::SeqCst) {
