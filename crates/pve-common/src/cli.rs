@@ -226,7 +226,10 @@ mod tests {
         assert_eq!(parse_seconds("300"), Ok(300));
         assert!(parse_seconds("18446744073709551615").is_err());
         assert!(parse_seconds("-1").is_err());
-        assert_eq!(parse_seconds(&MAX_DURATION.as_secs().to_string()), Ok(MAX_DURATION.as_secs()));
+        assert_eq!(
+            parse_seconds(&MAX_DURATION.as_secs().to_string()),
+            Ok(MAX_DURATION.as_secs())
+        );
     }
 
     #[test]

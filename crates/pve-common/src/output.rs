@@ -57,7 +57,10 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
 /// [`escape`], keeping newlines and tabs: for multi-line messages (a remote command's stderr quoted in an
 /// error) where only terminal control must be neutralised. The logger applies it to every line it writes.
 pub fn escape_keep_lines(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c != '\n' && c != '\t' && needs_escape(c)) {
+    if !text
+        .chars()
+        .any(|c| c != '\n' && c != '\t' && needs_escape(c))
+    {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -117,7 +120,10 @@ mod tests {
     fn untrusted_text_is_escaped() {
         use super::{escape, escape_keep_lines};
         assert_eq!(escape("plain name-1.vma.zst"), "plain name-1.vma.zst");
-        assert_eq!(escape("v1\nrestore-tfstate: ok: done"), "v1\\nrestore-tfstate: ok: done");
+        assert_eq!(
+            escape("v1\nrestore-tfstate: ok: done"),
+            "v1\\nrestore-tfstate: ok: done"
+        );
         assert_eq!(escape("\x1b[2J\x07"), "\\e[2J\\u{7}");
         assert_eq!(escape("a\\nb"), "a\\\\nb");
         assert_eq!(escape("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");

@@ -714,9 +714,19 @@ mod tests {
         assert_eq!(r.vmid, Some(101));
         let mut future = b.clone();
         future.ctime = 253_402_300_799;
-        assert!(future.problem(1_795_140_000).unwrap().contains("in the future"));
+        assert!(
+            future
+                .problem(1_795_140_000)
+                .unwrap()
+                .contains("in the future")
+        );
         future.ctime = i64::MIN;
-        assert!(future.problem(1_795_140_000).unwrap().contains("before 1970"));
+        assert!(
+            future
+                .problem(1_795_140_000)
+                .unwrap()
+                .contains("before 1970")
+        );
         let bad: Result<BackupContent, _> =
             serde_json::from_value(serde_json::json!({"volid": "a:b", "size": -1}));
         assert!(bad.is_err());

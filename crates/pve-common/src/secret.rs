@@ -80,8 +80,10 @@ pub fn redact_urls(text: &str) -> std::borrow::Cow<'_, str> {
         let start = search + found + 3;
         let end = text[start..]
             .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ')' | ']')
-                    || c.is_whitespace()
+                matches!(
+                    c,
+                    '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ')' | ']'
+                ) || c.is_whitespace()
             })
             .map_or(text.len(), |i| start + i);
         // `user@` alone (ssh://root@pve) names nobody's secret; `user:password@` does.
@@ -101,15 +103,15 @@ pub fn redact_urls(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Registers the password of `url`, if it has any, and returns it without them, fit to
-/// display and to send (S3 signs its own requests; a password in the URL is never needed).
+/// Registers the password of `url`, if it has any, and returns the URL without user and password, fit
+/// to display and to send (S3 signs its own requests; a password in the URL is never needed).
 pub fn strip_url_credentials(url: &str) -> String {
-    if let Ok(parsed) = url::Url::parse(url) {
-        if let Some(password) = parsed.password() {
-            register(password);
-            if let Ok(decoded) = percent_decode(password) {
-                register(&decoded);
-            }
+    if let Ok(parsed) = url::Url::parse(url)
+        && let Some(password) = parsed.password()
+    {
+        register(password);
+        if let Ok(decoded) = percent_decode(password) {
+            register(&decoded);
         }
     }
     let Some(scheme_end) = url.find("://") else {
@@ -179,9 +181,15 @@ mod tests {
             redact_urls("put s3://b/k: cannot reach http://admin:s3cr%2Ft@127.0.0.1:9/x: refused"),
             "put s3://b/k: cannot reach http://********@127.0.0.1:9/x: refused"
         );
-        assert_eq!(redact_urls("ssh://root@pve and s3://bucket/key"), "ssh://root@pve and s3://bucket/key");
+        assert_eq!(
+            redact_urls("ssh://root@pve and s3://bucket/key"),
+            "ssh://root@pve and s3://bucket/key"
+        );
         assert_eq!(redact_urls("`https://u:p@h`"), "`https://********@h`");
-        assert_eq!(strip_url_credentials("http://admin:pa55word@h:9000/p"), "http://h:9000/p");
+        assert_eq!(
+            strip_url_credentials("http://admin:pa55word@h:9000/p"),
+            "http://h:9000/p"
+        );
         assert_eq!(strip_url_credentials("http://h:9000"), "http://h:9000");
         assert!(super::mask("pa55word and pa5").contains("********"));
     }

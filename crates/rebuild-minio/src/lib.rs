@@ -1047,7 +1047,9 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
             return Ok(());
         }
         Some(Ok(r)) => {
-            new_serial = local.serial.max(restore_tfstate::state::next_serial(r.serial)?);
+            new_serial = local
+                .serial
+                .max(restore_tfstate::state::next_serial(r.serial)?);
         }
         Some(Err(e)) => {
             pve_common::warn!("{}: {e:#}; the save point replaces it", env.name);

@@ -48,13 +48,23 @@ fn terraform_diagnostic_does_not_carry_the_secret() {
     assert!(matches!(out.status.code(), Some(1 | 2)), "{stdout}\n{err}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let shown = doc["environments"][0]["error"].to_string();
-    assert!(shown.contains("terraform.tfvars line 2"), "the error does not say where: {shown}");
-    assert!(!stdout.contains("hunter2") && !err.contains("hunter2"), "{stdout}\n{err}");
+    assert!(
+        shown.contains("terraform.tfvars line 2"),
+        "the error does not say where: {shown}"
+    );
+    assert!(
+        !stdout.contains("hunter2") && !err.contains("hunter2"),
+        "{stdout}\n{err}"
+    );
     let reports = walk(&dir.path().join("reports"));
     assert!(!reports.is_empty(), "no report written");
     for file in reports {
         let body = std::fs::read_to_string(&file).unwrap_or_default();
-        assert!(!body.contains("hunter2"), "{} holds the secret:\n{body}", file.display());
+        assert!(
+            !body.contains("hunter2"),
+            "{} holds the secret:\n{body}",
+            file.display()
+        );
     }
 }
 
@@ -69,7 +79,13 @@ fn run_lock_refuses_symlinks_and_foreign_files() {
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let out = within(
         drift(dir.path())
-            .args(["--env", "prod", "--terraform-bin", "/bin/false", "--lock-file"])
+            .args([
+                "--env",
+                "prod",
+                "--terraform-bin",
+                "/bin/false",
+                "--lock-file",
+            ])
             .arg(&link),
     );
     let err = text(&out.stderr);
@@ -83,7 +99,13 @@ fn run_lock_refuses_symlinks_and_foreign_files() {
         std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
         let out = within(
             drift(dir.path())
-                .args(["--env", "prod", "--terraform-bin", "/bin/false", "--lock-file"])
+                .args([
+                    "--env",
+                    "prod",
+                    "--terraform-bin",
+                    "/bin/false",
+                    "--lock-file",
+                ])
                 .arg(&foreign),
         );
         let err = text(&out.stderr);
@@ -101,8 +123,15 @@ fn run_lock_refuses_symlinks_and_foreign_files() {
             .env_remove("PVE_DRIFT_LOCK_FILE"),
     );
     let lock = runtime.join("pve-drift.lock");
-    assert!(lock.is_file(), "no lock in $RUNTIME_DIRECTORY: {}", text(&out.stderr));
-    assert_eq!(std::fs::metadata(&lock).unwrap().uid(), std::fs::metadata(dir.path()).unwrap().uid());
+    assert!(
+        lock.is_file(),
+        "no lock in $RUNTIME_DIRECTORY: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&lock).unwrap().uid(),
+        std::fs::metadata(dir.path()).unwrap().uid()
+    );
     // Held there, the next run is busy (75): it is the one lock every run takes.
     let held = std::fs::File::open(&lock).unwrap();
     held.try_lock().unwrap();
@@ -124,7 +153,8 @@ fn nix_is_root() -> bool {
 fn huge_durations_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     support::add_drift_env(&dir.path().join("envs"), "prod");
-    let cases: Vec<(Vec<&str>, Option<(&str, &str)>)> = vec![
+    type Case<'a> = (Vec<&'a str>, Option<(&'a str, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
         (vec!["--timeout", "500000000000y"], None),
         (vec!["--lock-timeout", "18446744073709551615s"], None),
         (vec!["--retention", "101y"], None),
@@ -133,9 +163,15 @@ fn huge_durations_are_usage_errors() {
     ];
     for (args, env) in cases {
         let mut c = drift(dir.path());
-        c.args(["--env", "prod", "--terraform-bin", "/bin/false", "--lock-file"])
-            .arg(dir.path().join("run.lock"))
-            .args(&args);
+        c.args([
+            "--env",
+            "prod",
+            "--terraform-bin",
+            "/bin/false",
+            "--lock-file",
+        ])
+        .arg(dir.path().join("run.lock"))
+        .args(&args);
         if let Some((k, v)) = env {
             c.env(k, v);
         }
@@ -154,7 +190,10 @@ fn huge_ignore_globs_are_refused() {
     support::add_drift_env(&dir.path().join("envs"), "prod");
     let alternation = format!(
         "{{{}}}",
-        (0..100_000).map(|i| format!("a{i}")).collect::<Vec<_>>().join(",")
+        (0..100_000)
+            .map(|i| format!("a{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let stars = "*a".repeat(5000);
     for (what, pattern) in [
@@ -163,18 +202,40 @@ fn huge_ignore_globs_are_refused() {
         ("5000 wildcards", stars),
     ] {
         let file = dir.path().join("driftignore");
-        std::fs::write(&file, format!("# accepted\nmodule.a.b  # fine\n{pattern} # reason\n")).unwrap();
+        std::fs::write(
+            &file,
+            format!("# accepted\nmodule.a.b  # fine\n{pattern} # reason\n"),
+        )
+        .unwrap();
         let out = within(
             drift(dir.path())
-                .args(["--env", "prod", "--terraform-bin", "/bin/false", "--lock-file"])
+                .args([
+                    "--env",
+                    "prod",
+                    "--terraform-bin",
+                    "/bin/false",
+                    "--lock-file",
+                ])
                 .arg(dir.path().join("run.lock"))
                 .arg("--ignore-file")
                 .arg(&file),
         );
         let err = text(&out.stderr);
         assert!(!err.contains("panicked"), "{what}: {err}");
-        assert!(matches!(out.status.code(), Some(1 | 2 | 64)), "{what}: {:?} {err}", out.status.code());
-        assert!(err.contains("driftignore:3"), "{what}: {}", &err[..err.len().min(400)]);
-        assert!(err.len() < 4096, "{what}: the error quotes the pattern ({} bytes)", err.len());
+        assert!(
+            matches!(out.status.code(), Some(1 | 2 | 64)),
+            "{what}: {:?} {err}",
+            out.status.code()
+        );
+        assert!(
+            err.contains("driftignore:3"),
+            "{what}: {}",
+            &err[..err.len().min(400)]
+        );
+        assert!(
+            err.len() < 4096,
+            "{what}: the error quotes the pattern ({} bytes)",
+            err.len()
+        );
     }
 }

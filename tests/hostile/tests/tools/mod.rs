@@ -129,8 +129,11 @@ pub fn assert_no_spoof(tool: &str, text: &str) {
             "a spoofed line: {line:?}\n{text}"
         );
     }
-    let control = text
-        .chars()
-        .find(|&c| (c.is_control() && c != '\n' && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c));
-    assert!(control.is_none(), "{control:?} reached the output: {text:?}");
+    let control = text.chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c)
+    });
+    assert!(
+        control.is_none(),
+        "{control:?} reached the output: {text:?}"
+    );
 }

@@ -27,8 +27,16 @@ fn backend_syntax_error_does_not_print_the_secret() {
     )
     .unwrap();
     for args in [
-        vec!["--list".to_owned(), "--backend-config".to_owned(), extra.display().to_string()],
-        vec!["--list".to_owned(), "--tfvars".to_owned(), tfvars.display().to_string()],
+        vec![
+            "--list".to_owned(),
+            "--backend-config".to_owned(),
+            extra.display().to_string(),
+        ],
+        vec![
+            "--list".to_owned(),
+            "--tfvars".to_owned(),
+            tfvars.display().to_string(),
+        ],
     ] {
         let out = output_within(
             bed.cmd_at(&bed.server.endpoint())
@@ -37,10 +45,19 @@ fn backend_syntax_error_does_not_print_the_secret() {
                 .env_remove("AWS_SECRET_ACCESS_KEY"),
             Duration::from_secs(60),
         );
-        let (all, err) = (format!("{}{}", text(&out.stdout), text(&out.stderr)), text(&out.stderr));
+        let (all, err) = (
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+            text(&out.stderr),
+        );
         assert_ne!(out.status.code(), Some(0), "{args:?}: {err}");
-        assert!(!all.contains("hunter2"), "{args:?} printed the secret: {all}");
-        assert!(err.contains("line 2"), "{args:?}: the error names no line: {err}");
+        assert!(
+            !all.contains("hunter2"),
+            "{args:?} printed the secret: {all}"
+        );
+        assert!(
+            err.contains("line 2"),
+            "{args:?}: the error names no line: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }
@@ -59,8 +76,14 @@ fn endpoint_credentials_never_printed() {
     );
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{all}");
-    assert!(all.contains("127.0.0.1"), "the error does not say where: {all}");
-    assert!(!all.contains("pw-SECRET-7"), "the endpoint's password was printed: {all}");
+    assert!(
+        all.contains("127.0.0.1"),
+        "the error does not say where: {all}"
+    );
+    assert!(
+        !all.contains("pw-SECRET-7"),
+        "the endpoint's password was printed: {all}"
+    );
     // Through a live server too (every request, every message of a successful run).
     let live = bed
         .server
@@ -83,19 +106,31 @@ fn serial_at_the_top_is_an_error_not_a_wrap() {
     let s3 = bed.s3();
     let mut doc: serde_json::Value = serde_json::from_slice(&state(1, 1)).unwrap();
     doc["serial"] = json!(u64::MAX);
-    s3.put(&Runner::new(false), KEY, &serde_json::to_vec(&doc).unwrap(), false)
-        .unwrap();
+    s3.put(
+        &Runner::new(false),
+        KEY,
+        &serde_json::to_vec(&doc).unwrap(),
+        false,
+    )
+    .unwrap();
     let top = bed.versions()[0].clone();
     // The latest is now serial 2^64-1: restoring an older version needs serial 2^64.
     let older = bed.versions()[1].clone();
-    for args in [vec!["--restore", &older, "--yes"], vec!["--restore", &top, "--yes"]] {
+    for args in [
+        vec!["--restore", &older, "--yes"],
+        vec!["--restore", &top, "--yes"],
+    ] {
         let before = bed.versions().len();
         let out = bed.run(&args);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
         assert!(err.contains("18446744073709551615"), "{args:?}: {err}");
-        assert_eq!(bed.versions().len(), before, "{args:?} wrote a version: {err}");
+        assert_eq!(
+            bed.versions().len(),
+            before,
+            "{args:?} wrote a version: {err}"
+        );
         assert_eq!(bed.latest()["serial"], json!(u64::MAX));
         assert!(!bed.lock_held(), "{args:?} left its lock");
     }
@@ -105,7 +140,10 @@ fn serial_at_the_top_is_an_error_not_a_wrap() {
 #[test]
 fn endless_listing_is_refused() {
     let bed = S3Bed::new();
-    let page = versions_page(&[(KEY, "v1", "2026-11-20T02:00:00.000Z")], Some((KEY, "v1")));
+    let page = versions_page(
+        &[(KEY, "v1", "2026-11-20T02:00:00.000Z")],
+        Some((KEY, "v1")),
+    );
     let server = ScriptedS3::start(move |_| (200, page.clone()));
     let out = output_within(
         bed.cmd_at(&server.endpoint()).arg("--list"),
@@ -124,7 +162,13 @@ fn endless_listing_is_refused() {
     let server = ScriptedS3::start(move |_| {
         let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3;
         let marker = format!("m{i}");
-        (200, versions_page(&[(KEY, &marker, "2026-11-20T02:00:00.000Z")], Some((KEY, &marker))))
+        (
+            200,
+            versions_page(
+                &[(KEY, &marker, "2026-11-20T02:00:00.000Z")],
+                Some((KEY, &marker)),
+            ),
+        )
     });
     let out = output_within(
         bed.cmd_at(&server.endpoint()).arg("--list"),
@@ -158,7 +202,12 @@ fn server_strings_are_escaped() {
         "Info": "", "Who": "mallory\x1b]0;pwned\x07@desk", "Version": "1.11.4", "Created": "2026-11-20T02:00:00Z",
         "Path": "tfstate/prod/terraform.tfstate"});
     bed.s3()
-        .put(&Runner::new(false), &format!("{KEY}.tflock"), &serde_json::to_vec(&lock).unwrap(), false)
+        .put(
+            &Runner::new(false),
+            &format!("{KEY}.tflock"),
+            &serde_json::to_vec(&lock).unwrap(),
+            false,
+        )
         .unwrap();
     let older = bed.versions()[1].clone();
     let out = bed.run(&["--restore", &older, "--yes"]);

@@ -30,10 +30,20 @@ fn tfvars_syntax_error_does_not_print_the_secret() {
     )
     .unwrap();
     std::fs::set_permissions(&tfvars, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (code, out, err) = run(node.restore_vm().args(["100", "--list"]).arg("--tfvars").arg(&tfvars));
+    let (code, out, err) = run(node
+        .restore_vm()
+        .args(["100", "--list"])
+        .arg("--tfvars")
+        .arg(&tfvars));
     assert_eq!(code, Some(64), "{err}");
-    assert!(!format!("{out}{err}").contains("hunter2"), "the secret was printed: {err}");
-    assert!(err.contains("bad.tfvars") && err.contains("line 2"), "{err}");
+    assert!(
+        !format!("{out}{err}").contains("hunter2"),
+        "the secret was printed: {err}"
+    );
+    assert!(
+        err.contains("bad.tfvars") && err.contains("line 2"),
+        "{err}"
+    );
 }
 
 /// Defect 9: a backup "from year 9999" is neither the newest nor fresh, and i64::MIN neither panics nor
@@ -53,7 +63,11 @@ fn backup_times_from_the_future_are_not_trusted() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(err.contains("skipping a backup"), "ctime {ctime}: {err}");
         assert_ne!(code, Some(0), "ctime {ctime} passed as fresh: {err}");
-        assert!(node.journal().is_empty(), "ctime {ctime} was restored: {:?}", node.journal());
+        assert!(
+            node.journal().is_empty(),
+            "ctime {ctime} was restored: {:?}",
+            node.journal()
+        );
     }
     assert!(pve_common_fresh_rule_refuses_the_future());
     assert!(node.journal().is_empty(), "{:?}", node.journal());
@@ -71,7 +85,9 @@ fn huge_durations_are_usage_errors() {
     let node = Node::start();
     for flag in ["--verify-timeout", "--shutdown-timeout"] {
         for value in ["18446744073709551615", "3155760001"] {
-            let (code, _, err) = run(node.restore_vm().args(["100", "--yes", "--force", flag, value]));
+            let (code, _, err) = run(node
+                .restore_vm()
+                .args(["100", "--yes", "--force", flag, value]));
             assert_eq!(code, Some(64), "{flag} {value}: {err}");
             assert!(err.contains("longest accepted"), "{err}");
         }
@@ -127,7 +143,10 @@ fn endless_remote_output_is_cut() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("wrote more than"), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("memory allocation"),
+        "{err}"
+    );
     eprintln!("endless pvesh output cut after {:?}", started.elapsed());
     node.real_pvesh();
 }
@@ -137,7 +156,10 @@ fn endless_remote_output_is_cut() {
 fn node_strings_are_escaped() {
     let node = Node::start();
     let notes = "weekly\x1b]0;owned\x07\x1b[2J\u{202e}";
-    node.fake_pvesh("/storage/local/content", &content("1795140000", 100, VOLID, notes));
+    node.fake_pvesh(
+        "/storage/local/content",
+        &content("1795140000", 100, VOLID, notes),
+    );
     let (code, out, err) = run(node.restore_vm().args(["100", "--list"]));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("weekly\\e]0;owned"), "{out}");
@@ -165,7 +187,14 @@ fn revoked_host_key_is_not_called_changed() {
         assert_eq!(code, Some(1), "{transport}: {err}");
         assert!(err.contains("REVOKED"), "{transport}: {err}");
         assert!(!err.contains("HAS CHANGED"), "{transport}: {err}");
-        assert!(!err.contains("ssh-keygen -R") && !err.contains("accept the"), "{transport}: {err}");
+        assert!(
+            !err.contains("ssh-keygen -R") && !err.contains("accept the"),
+            "{transport}: {err}"
+        );
     }
-    assert_eq!(std::fs::read_to_string(&known).unwrap(), text, "known_hosts was changed");
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        text,
+        "known_hosts was changed"
+    );
 }

@@ -30,7 +30,10 @@ fn backend_syntax_error_stays_out_of_the_report() {
         .verify_backups()
         .arg("--root")
         .arg(node.dir.path().join("envs")));
-    assert!(!format!("{out}{err}").contains("hunter2"), "the secret was printed:\n{out}\n{err}");
+    assert!(
+        !format!("{out}{err}").contains("hunter2"),
+        "the secret was printed:\n{out}\n{err}"
+    );
     assert!(out.contains("main.tf") && out.contains("line 4"), "{out}");
     assert_ne!(code, Some(0), "{out}");
 }
@@ -61,8 +64,17 @@ fn backup_times_from_the_future_are_errors() {
 fn listing_entries_are_reported_not_dropped_or_trusted() {
     let node = Node::start();
     let cases = [
-        ("undecodable", format!(r#"[{{"volid":{{"x":1}},"vmid":100}}, {}]"#, entry(V101, "101", "1795140000", ""))),
-        ("vmid disagrees", format!("[{}]", entry(V101, "100", "1795140000", ""))),
+        (
+            "undecodable",
+            format!(
+                r#"[{{"volid":{{"x":1}},"vmid":100}}, {}]"#,
+                entry(V101, "101", "1795140000", "")
+            ),
+        ),
+        (
+            "vmid disagrees",
+            format!("[{}]", entry(V101, "100", "1795140000", "")),
+        ),
     ];
     for (what, listing) in cases {
         node.fake_pvesh("/storage/local/content", listing.as_bytes());
@@ -73,7 +85,10 @@ fn listing_entries_are_reported_not_dropped_or_trusted() {
         match what {
             "undecodable" => assert!(text.contains("cannot be read"), "{what}: {doc:#}"),
             _ => {
-                assert!(text.contains("vmid 100 but the volume name says 101"), "{what}: {doc:#}");
+                assert!(
+                    text.contains("vmid 100 but the volume name says 101"),
+                    "{what}: {doc:#}"
+                );
                 // Not counted as guest 100's backup.
                 let g100 = doc["guests"]
                     .as_array()
@@ -91,11 +106,18 @@ fn listing_entries_are_reported_not_dropped_or_trusted() {
 #[test]
 fn node_strings_are_escaped_in_the_report() {
     let node = Node::start();
-    let notes = "nightly\nOK     vm 100          freshness  all good\x1b[2J\u{202e}";
+    let notes = "nightly\x1b]0;owned\x07\x1b[2J\u{202e}\u{9b}31m\r\nOK     vm 100          freshness  all good";
     let listing = format!("[{}]", entry(V100, "100", "1795140000", notes));
     node.fake_pvesh("/storage/local/content", listing.as_bytes());
     let (_, out, err) = run(&mut node.verify_backups());
-    assert!(!out.contains("\nOK     vm 100          freshness  all good"), "{out}");
+    assert!(
+        out.contains("nightly\\e]0;owned"),
+        "the notes are not in the report: {out}"
+    );
+    assert!(
+        !out.contains("\nOK     vm 100          freshness  all good"),
+        "{out}"
+    );
     assert_no_spoof("verify-backups", &out);
     assert_no_spoof("verify-backups", &err);
 }
