@@ -429,16 +429,19 @@ impl Transport for OpenSsh {
                 message: "ssh exited with status 255 and the master connection is gone".to_owned(),
             });
         }
+        // Kept to the same size as the libssh2 transport keeps.
+        let mut stderr = output.stderr;
+        stderr.truncate(super::MAX_CAPTURED_STDERR);
         Ok(match code {
             Some(status) => Exit {
                 status,
                 signal: None,
-                stderr: output.stderr,
+                stderr,
             },
             None => Exit {
                 status: -1,
                 signal: Some(crate::runner::describe_status(&output.status)),
-                stderr: output.stderr,
+                stderr,
             },
         })
     }
