@@ -68,7 +68,7 @@ fn vm_value(i: usize, memory: u64) -> Value {
             {"datastore_id": "local-lvm", "interface": "scsi1", "size": 64, "file_format": "raw", "iothread": true, "ssd": true, "discard": "on", "cache": "none", "backup": true, "replicate": true, "aio": "io_uring", "path_in_datastore": format!("vm-{}-disk-1", 1000 + i)}
         ],
         "network_device": [{"bridge": "vmbr0", "enabled": true, "firewall": false, "mac_address": format!("BC:24:11:{:02X}:{:02X}:{:02X}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff), "model": "virtio", "mtu": 0, "queues": 0, "rate_limit": 0, "vlan_id": 0}],
-        "initialization": [{"datastore_id": "local-lvm", "ip_config": [{"ipv4": [{"address": format!("10.{}.{}.{}/24", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff), "gateway": "10.0.0.1"}]}], "user_account": [{"username": "admin", "keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchmarkKeyOnlyForSizeXXXXXXXXXXXXXXXXXXX bench@pve"]}]}],
+        "initialization": [{"datastore_id": "local-lvm", "ip_config": [{"ipv4": [{"address": format!("192.0.2.{}/24", i % 254 + 1), "gateway": "192.0.2.1"}]}], "user_account": [{"username": "admin", "keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchmarkKeyOnlyForSizeXXXXXXXXXXXXXXXXXXX bench@pve"]}]}],
         "operating_system": [{"type": "l26"}],
         "serial_device": [{"device": "socket"}],
         "vga": [{"type": "serial0", "memory": 16}],

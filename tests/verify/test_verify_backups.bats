@@ -90,15 +90,15 @@ setup() {
   [ "$(jq -r .status <<<"$output")" = "ok" ]
   [ "$(jq -r '.environments | length' <<<"$output")" = 2 ]
   [ "$(jq -r '.components[] | select(.name == "tfstate") | .status' <<<"$output")" = ok ]
-  run --separate-stderr tool verify-backups --root "$ROOT"
+  run --separate-stderr tool verify-backups --root "$ROOT" --details
   assert_success
   assert_line --partial "== Terraform state in S3 [OK]"
   assert_line --regexp '^verdict: OK'
 }
 
-@test "a state with no resources fails with exit 1 and the metrics say so" {
-  run --separate-stderr tool verify-backups --root "$BAD_ROOT" --textfile-dir "$BATS_TEST_TMPDIR"
-  assert_failure 1
+@test "a state with no resources is an error (exit 2) and the metrics say so" {
+  run --separate-stderr tool verify-backups --root "$BAD_ROOT" --textfile-dir "$BATS_TEST_TMPDIR" --details
+  assert_failure 2
   assert_line --regexp '^FAIL +lab +state +the state \(serial 3\) has no resources'
   assert_line --regexp '^verdict: FAILED'
   run cat "$BATS_TEST_TMPDIR/pve_backup.prom"
@@ -112,7 +112,7 @@ setup() {
 @test "--dry-run writes no metrics file" {
   run --separate-stderr tool verify-backups --root "$ROOT" --textfile-dir "$BATS_TEST_TMPDIR" --dry-run
   [ ! -e "$BATS_TEST_TMPDIR/pve_backup.prom" ]
-  [[ "$stderr" == *"[dry-run] would write"* ]]
+  [[ "$stderr" == *"[DRY-RUN]"* ]]
 }
 
 @test "a closed stdout pipe is not an error" {

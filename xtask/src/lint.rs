@@ -5,6 +5,10 @@
 //! `{:#}` print — which is how every tool prints its errors — say the cause twice: "cannot read x: No such
 //! file or directory (os error 2): No such file or directory (os error 2)". The check parses every Rust file
 //! of the workspace and refuses such a variant, so the whole class stays closed.
+//!
+//! Tests and fixtures must never name a private-range address (10/8, 172.16/12, 192.168/16, 100.64/10):
+//! a test that read one could send a packet into somebody's LAN. Loopback and TEST-NET-1 (192.0.2.0/24)
+//! are what fixtures use; [`private_addresses`] finds any other in the files git tracks.
 
 use std::path::{Path, PathBuf};
 
@@ -157,6 +161,78 @@ fn interpolates(format: &str, name: &str) -> bool {
     })
 }
 
+/// `file:line: address` for every private-range IPv4 address in the files git tracks under `root`.
+// A developer task, not a tool: there is no dry-run to honour, and git is only read.
+#[allow(clippy::disallowed_methods)]
+pub fn private_addresses(root: &Path) -> Result<Vec<String>> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .context("git ls-files")?;
+    anyhow::ensure!(out.status.success(), "git ls-files failed");
+    let mut found = Vec::new();
+    for rel in out.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
+        let rel = String::from_utf8_lossy(rel).into_owned();
+        let Ok(text) = std::fs::read(root.join(&rel)) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&text);
+        for (n, line) in text.lines().enumerate() {
+            for addr in ipv4_literals(line) {
+                if is_private(addr) {
+                    found.push(format!(
+                        "{rel}:{}: {}.{}.{}.{}",
+                        n + 1,
+                        addr[0],
+                        addr[1],
+                        addr[2],
+                        addr[3]
+                    ));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Dotted quads in `line` that stand alone (not part of a longer dotted number such as a version).
+fn ipv4_literals(line: &str) -> Vec<[u8; 4]> {
+    let bytes = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts = bytes[i].is_ascii_digit()
+            && (i == 0 || !(bytes[i - 1].is_ascii_digit() || bytes[i - 1] == b'.'));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'.') {
+            end += 1;
+        }
+        let token = line[i..end].trim_end_matches('.');
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() == 4 {
+            let octets: Vec<u8> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+            if let [a, b, c, d] = octets[..] {
+                out.push([a, b, c, d]);
+            }
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+fn is_private(a: [u8; 4]) -> bool {
+    a[0] == 10
+        || (a[0] == 172 && (16..32).contains(&a[1]))
+        || (a[0] == 192 && a[1] == 168)
+        || (a[0] == 100 && (64..128).contains(&a[1]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +280,25 @@ mod tests {
             #[error("whole: {0:?}")]
             struct S(#[source] io::Error);"#;
         assert_eq!(findings(src), ["E::Io.0", "S.0"]);
+    }
+
+    #[test]
+    fn private_addresses_are_told_from_versions_and_test_net() {
+        let private = |l: &str| {
+            ipv4_literals(l)
+                .into_iter()
+                .filter(|a| is_private(*a))
+                .count()
+        };
+        // Built at run time so this file itself names no private address.
+        let (ten, one72, one92) = (10, 172, 192);
+        assert_eq!(private(&format!("ip={ten}.0.0.5/24,gw={ten}.0.0.1")), 2);
+        assert_eq!(
+            private(&format!("host {one72}.20.1.1 and {one72}.32.0.1")),
+            1
+        );
+        assert_eq!(private(&format!("\"{one92}.168.1.10:8006\"")), 1);
+        assert_eq!(private("192.0.2.10 127.0.0.1 v1.10.0.1.2 10.0.0"), 0);
     }
 
     #[test]

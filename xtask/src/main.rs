@@ -84,6 +84,15 @@ fn run() -> Result<()> {
                 }
                 bail!("{} error types print their cause twice", duplicated.len());
             }
+            let private = lint::private_addresses(&root)?;
+            if !private.is_empty() {
+                for line in &private {
+                    eprintln!(
+                        "xtask: private-range address (use 127.0.0.0/8 or 192.0.2.0/24): {line}"
+                    );
+                }
+                bail!("{} private-range addresses in tracked files", private.len());
+            }
             let stale: Vec<String> = files
                 .iter()
                 .filter(|(rel, content)| {

@@ -406,7 +406,7 @@ mod tests {
                 ErrorKind::Credentials,
             ),
             (
-                "Post \"https://pve:8006/api2/json\": dial tcp 10.0.0.1:8006: connect: connection refused",
+                "Post \"https://pve:8006/api2/json\": dial tcp 192.0.2.1:8006: connect: connection refused",
                 Step::Plan,
                 ErrorKind::Network,
             ),

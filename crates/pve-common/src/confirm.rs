@@ -1,9 +1,13 @@
 //! Confirmation before anything is overwritten (STYLE.md §12).
 //!
-//! The prompt goes to stderr and the answer is read from the controlling terminal (`/dev/tty`), never from
-//! stdin, which may be piped data. Only `y` or `yes` (any case) confirms; anything else, an empty line or
-//! end of input declines. `--yes` skips the question. With no terminal and no `--yes` the tool refuses
-//! at once: it never hangs and never assumes yes.
+//! [`ask`] is the scripts' contract: `--force` answers yes to every question; without it the prompt
+//! (`question [O/n] ` in French, `[y/N]` in English) goes to stderr and the answer is read from the
+//! controlling terminal (`/dev/tty`), or from stdin when there is none (a runbook piping `yes`). `o`,
+//! `oui`, `y`, `yes` (any case) confirm; anything else, an empty line or end of input declines: it never
+//! hangs and never assumes yes.
+//!
+//! [`confirm`] is the older form (terminal only, `--yes`), kept for the tools that have not moved to
+//! `--force` yet.
 
 use std::io::{self, BufRead, BufReader, Write};
 
@@ -21,7 +25,7 @@ pub enum ConfirmError {
         action: String,
     },
     /// The operator answered something other than yes.
-    #[error("{action}: not confirmed; nothing was changed")]
+    #[error("{}", crate::i18n::format_in(crate::i18n::lang(), "common.declined", &[("action", .action.clone())]))]
     Declined {
         /// What would have been done.
         action: String,
@@ -39,9 +43,47 @@ impl From<io::Error> for ConfirmError {
     }
 }
 
-/// Whether an answer confirms.
+/// Whether an answer confirms: `o`, `oui`, `y`, `yes`, in any case.
 pub fn is_yes(answer: &str) -> bool {
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes" | "o" | "oui"
+    )
+}
+
+/// Asks `question` unless `force` (`--force`: every confirmation is yes). The answer comes from the
+/// terminal, else from stdin; end of input is no. `action` names what is at stake in the refusal message.
+pub fn ask(question: &str, action: &str, force: bool) -> Result<(), ConfirmError> {
+    if force {
+        return Ok(());
+    }
+    let mut prompt = io::stderr().lock();
+    match std::fs::OpenOptions::new().read(true).open("/dev/tty") {
+        Ok(tty) => ask_with(question, action, &mut BufReader::new(tty), &mut prompt),
+        // No controlling terminal (cron, systemd, CI, `setsid`): the answer is on stdin, if anywhere.
+        Err(_) => ask_with(question, action, &mut io::stdin().lock(), &mut prompt),
+    }
+}
+
+/// [`ask`] with an explicit answer reader and prompt writer (for tests).
+pub fn ask_with(
+    question: &str,
+    action: &str,
+    answers: &mut dyn BufRead,
+    prompt: &mut dyn Write,
+) -> Result<(), ConfirmError> {
+    let _ = write!(prompt, "{question} {} ", crate::tr!("common.prompt_yes_no"));
+    let _ = prompt.flush();
+    let mut answer = String::new();
+    // End of input (0 bytes) leaves the answer empty: no.
+    answers.read_line(&mut answer)?;
+    if is_yes(&answer) {
+        Ok(())
+    } else {
+        Err(ConfirmError::Declined {
+            action: action.to_owned(),
+        })
+    }
 }
 
 /// Asks `question` (e.g. "Restore VM 100 over the existing guest?") unless `assume_yes`; `action` names
@@ -108,12 +150,50 @@ mod tests {
         for yes in ["y\n", "Y\n", "yes\n", " YES \n"] {
             assert!(ask(yes).0.is_ok(), "{yes:?}");
         }
-        for no in ["\n", "n\n", "no\n", "yep\n", "ja\n", ""] {
+        for no in ["\n", "n\n", "no\n", "yep\n", "ja\n", "", "non\n"] {
             assert!(
                 matches!(ask(no).0, Err(ConfirmError::Declined { .. })),
                 "{no:?}"
             );
         }
+    }
+
+    #[test]
+    fn ask_accepts_french_and_english_and_end_of_input_is_no() {
+        let run = |input: &str| {
+            let mut out = Vec::new();
+            ask_with(
+                "Ecraser la VM 100 ?",
+                "ecraser la VM 100",
+                &mut input.as_bytes(),
+                &mut out,
+            )
+        };
+        for yes in ["o\n", "O\n", "oui\n", "OUI\n", "y\n", "yes\n", "yes"] {
+            assert!(run(yes).is_ok(), "{yes:?}");
+        }
+        for no in ["", "\n", "n\n", "non\n", "nope\n"] {
+            assert!(
+                matches!(run(no), Err(ConfirmError::Declined { .. })),
+                "{no:?}"
+            );
+        }
+        assert!(
+            super::ask("q?", "do it", true).is_ok(),
+            "--force answers yes"
+        );
+    }
+
+    #[test]
+    fn ask_prompt_in_french() {
+        let mut out = Vec::new();
+        let _ = ask_with("Continuer ?", "x", &mut "o\n".as_bytes(), &mut out);
+        let expected = format!("Continuer ? {} ", crate::tr!("common.prompt_yes_no"));
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert_eq!(
+            crate::i18n::text_in(crate::i18n::Lang::Fr, "common.prompt_yes_no"),
+            "[O/n]"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod cli;
 pub mod confirm;
 pub mod environments;
 pub mod exit;
+pub mod homelab;
+pub mod i18n;
 pub mod interrupt;
 pub mod log;
 pub mod node;
@@ -22,3 +24,6 @@ pub mod ssh;
 pub mod terraform;
 pub mod tfvars;
 pub mod vma;
+
+// The message catalogs (locales/*.en.yml, locales/*.fr.yml), compiled in; read through [`i18n`].
+rust_i18n::i18n!("locales", fallback = "en");

@@ -105,8 +105,36 @@ fn shown(level: Level, verbosity: Verbosity) -> bool {
     }
 }
 
-/// Formats one message line without the trailing newline.
+/// Formats one message line without the trailing newline, in English.
 pub fn format_line(tool: &str, level: Level, color: bool, message: &str) -> String {
+    format_line_in(crate::i18n::Lang::En, tool, level, color, message)
+}
+
+/// Formats one message line in `lang`. French lines take the replaced scripts' shape (`[INFO] ...`,
+/// `[OK] ...`, `[WARN] ...`, `[ERROR] ...`), which their callers grep; English keeps `tool: warning: ...`.
+pub fn format_line_in(
+    lang: crate::i18n::Lang,
+    tool: &str,
+    level: Level,
+    color: bool,
+    message: &str,
+) -> String {
+    if lang.is_french() {
+        let (tag, ansi) = match level {
+            Level::Error => ("[ERROR] ", "1;31"),
+            Level::Warn => ("[WARN] ", "1;33"),
+            Level::Info => ("[INFO] ", "1;34"),
+            Level::Success => ("[OK] ", "1;32"),
+            Level::Debug => ("[DEBUG] ", "2"),
+            Level::DryRun => ("", "36"),
+        };
+        let message = secret::mask(message);
+        return if color && !ansi.is_empty() {
+            format!("\x1b[{ansi}m{tag}\x1b[0m{message}")
+        } else {
+            format!("{tag}{message}")
+        };
+    }
     let (tag, ansi) = match level {
         Level::Error => ("error: ", "1;31"),
         Level::Warn => ("warning: ", "1;33"),
@@ -133,7 +161,13 @@ pub fn emit(level: Level, args: fmt::Arguments<'_>) {
         return;
     }
     let tool = CONFIG.get().map_or("pve-tools", |c| c.tool);
-    let line = format_line(tool, level, color_enabled(), &args.to_string());
+    let line = format_line_in(
+        crate::i18n::lang(),
+        tool,
+        level,
+        color_enabled(),
+        &args.to_string(),
+    );
     let captured = CAPTURE.with(|cap| {
         if let Some(lines) = cap.borrow_mut().as_mut() {
             lines.push(line.clone());
@@ -201,6 +235,21 @@ mod tests {
         assert_eq!(
             format_line("restore-vm", Level::Info, false, "step"),
             "restore-vm: step"
+        );
+    }
+
+    #[test]
+    fn french_lines_have_the_scripts_tags() {
+        use crate::i18n::Lang;
+        let fr = |level| format_line_in(Lang::Fr, "check-drift", level, false, "x");
+        assert_eq!(fr(Level::Info), "[INFO] x");
+        assert_eq!(fr(Level::Success), "[OK] x");
+        assert_eq!(fr(Level::Warn), "[WARN] x");
+        assert_eq!(fr(Level::Error), "[ERROR] x");
+        assert_eq!(fr(Level::DryRun), "x");
+        assert_eq!(
+            format_line_in(Lang::En, "check-drift", Level::Warn, false, "x"),
+            "check-drift: warning: x"
         );
     }
 

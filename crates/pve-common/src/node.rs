@@ -107,7 +107,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The host part of an endpoint URL (`https://10.0.0.2:8006/api2/json` -> `10.0.0.2`) or a bare host.
+/// The host part of an endpoint URL (`https://192.0.2.2:8006/api2/json` -> `192.0.2.2`) or a bare host.
 pub fn endpoint_host(value: &str) -> Option<String> {
     let value = value.trim();
     if value.contains("://") {
@@ -180,8 +180,8 @@ mod tests {
     #[test]
     fn endpoint_hosts() {
         assert_eq!(
-            endpoint_host("https://10.0.0.2:8006/api2/json").as_deref(),
-            Some("10.0.0.2")
+            endpoint_host("https://192.0.2.2:8006/api2/json").as_deref(),
+            Some("192.0.2.2")
         );
         assert_eq!(
             endpoint_host("https://pve.lan:8006/").as_deref(),
@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn flags_beat_tfvars_and_tfvars_fill_the_rest() {
         let vars = crate::tfvars::parse_tfvars_str(
-            "proxmox_endpoint = \"https://10.0.0.2:8006/api2/json\"\nnode_name = \"pve1\"\nssh_user = \"ops\"\n",
+            "proxmox_endpoint = \"https://192.0.2.2:8006/api2/json\"\nnode_name = \"pve1\"\nssh_user = \"ops\"\n",
             std::path::Path::new("terraform.tfvars"),
         )
         .unwrap();
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(a.target().port, Some(2222));
         if env(ENV_HOST).is_none() {
             let a = resolve(&NodeArgs::default(), Some(&vars)).unwrap();
-            assert_eq!(a.host, "10.0.0.2");
+            assert_eq!(a.host, "192.0.2.2");
             assert!(matches!(
                 resolve(&NodeArgs::default(), None),
                 Err(NodeError::NoHost)

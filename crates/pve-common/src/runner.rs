@@ -1,9 +1,16 @@
 //! The one choke point for side effects (STYLE.md §10).
 //!
 //! Every state-changing local command, remote command, file write and S3 write of every tool goes through a
-//! [`Runner`]. In dry-run it logs `[dry-run] would <what>` to stderr, remembers the line (so `--json` output
-//! and tests can show what was skipped) and does not call the effect. Calls marked [`Access::ReadOnly`]
-//! always run, so a dry-run still sees the real world it would change. `clippy.toml` forbids
+//! [`Runner`], which works in one of three [`Mode`]s:
+//! - [`Mode::Live`] does everything;
+//! - [`Mode::Preview`] (`--preview`) runs the calls marked [`Access::ReadOnly`], so it sees the real world
+//!   it would change, and for the others logs `[dry-run] would <what>` and skips them;
+//! - [`Mode::DryRun`] (`--dry-run`) contacts nothing: every call, queries included, is logged on a line
+//!   containing `[DRY-RUN]` and skipped. A tool that needs a query's answer to go on asks
+//!   [`Runner::may_query`] first and, when it may not, prints the query with [`Runner::announce`] (with
+//!   [`placeholder`] for what only the query would tell) and carries on with placeholder values.
+//!
+//! Skipped calls are remembered (so `--json` output and tests can show them). `clippy.toml` forbids
 //! `std::process::Command::new` elsewhere; this module and [`crate::ssh`] are the only callers of processes.
 
 use std::ffi::OsString;
@@ -322,28 +329,82 @@ impl CommandOutput {
     }
 }
 
-/// Runs side effects, or in dry-run, says what it would do and does nothing.
+/// How much a run may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything runs.
+    #[default]
+    Live,
+    /// `--preview`: read-only queries run, changes are shown and skipped.
+    Preview,
+    /// `--dry-run`: nothing is contacted and nothing changes; every command is shown on a `[DRY-RUN]` line.
+    DryRun,
+}
+
+/// What a dry-run shows for a value only a query would tell: `<node>`, `<vmid>`.
+pub fn placeholder(name: &str) -> String {
+    format!("<{name}>")
+}
+
+/// The tag every `--dry-run` line carries (callers grep for it).
+pub const DRY_RUN_TAG: &str = "[DRY-RUN]";
+
+/// Runs side effects, or in preview and dry-run, says what it would do and does nothing.
 #[derive(Debug, Default)]
 pub struct Runner {
-    dry_run: bool,
+    mode: Mode,
     skipped: Mutex<Vec<String>>,
 }
 
 impl Runner {
-    /// A runner that performs effects (`dry_run = false`) or only describes them.
+    /// A runner that performs effects (`dry_run = false`) or previews them (`true`: read-only calls still
+    /// run, as `--dry-run` did before it learnt to contact nothing). New code uses [`Runner::with_mode`].
     pub fn new(dry_run: bool) -> Self {
+        Self::with_mode(if dry_run { Mode::Preview } else { Mode::Live })
+    }
+
+    /// A runner in `mode`.
+    pub fn with_mode(mode: Mode) -> Self {
         Runner {
-            dry_run,
+            mode,
             skipped: Mutex::new(Vec::new()),
         }
     }
 
-    /// Whether this is a dry-run.
-    pub fn is_dry_run(&self) -> bool {
-        self.dry_run
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
-    /// What a dry-run skipped so far, as the `would ...` descriptions it logged, in order.
+    /// Whether changes are skipped (preview or dry-run).
+    pub fn is_dry_run(&self) -> bool {
+        self.mode != Mode::Live
+    }
+
+    /// Whether read-only queries may run (everything but `--dry-run`).
+    pub fn may_query(&self) -> bool {
+        self.mode != Mode::DryRun
+    }
+
+    /// In `--dry-run`, shows a command that will not run (a query whose answer the tool replaces with
+    /// placeholders) on a `[DRY-RUN]` line and remembers it; in the other modes does nothing.
+    pub fn announce(&self, what: impl fmt::Display) {
+        if self.mode == Mode::DryRun {
+            self.log_skipped(format!("{DRY_RUN_TAG} {what}"));
+        }
+    }
+
+    fn log_skipped(&self, line: String) {
+        let line = secret::mask(&line);
+        crate::log::emit(crate::log::Level::DryRun, format_args!("{line}"));
+        self.skipped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+    }
+
+    /// What a preview or dry-run skipped so far, as the lines it logged (without `[dry-run] ` in preview),
+    /// in order.
     pub fn skipped(&self) -> Vec<String> {
         self.skipped
             .lock()
@@ -351,15 +412,20 @@ impl Runner {
             .clone()
     }
 
-    /// The choke point: runs `effect` unless this is a dry-run and it is [`Access::Mutating`], in which case
-    /// it logs `[dry-run] would <what>` and returns `Ok(None)`. Every other method ends here.
+    /// The choke point: runs `effect`, except in preview for an [`Access::Mutating`] call (logs
+    /// `[dry-run] would <what>`) and in dry-run for any call (logs `[DRY-RUN] <what>`), which return
+    /// `Ok(None)`. Every other method ends here.
     pub fn effect<T, E>(
         &self,
         access: Access,
         what: impl fmt::Display,
         effect: impl FnOnce() -> Result<T, E>,
     ) -> Result<Option<T>, E> {
-        if self.dry_run && access == Access::Mutating {
+        if self.mode == Mode::DryRun {
+            self.log_skipped(format!("{DRY_RUN_TAG} {what}"));
+            return Ok(None);
+        }
+        if self.mode == Mode::Preview && access == Access::Mutating {
             let line = secret::mask(&format!("would {what}"));
             crate::log::emit(crate::log::Level::DryRun, format_args!("[dry-run] {line}"));
             self.skipped
@@ -381,6 +447,10 @@ impl Runner {
         access: Access,
         command: &LocalCommand,
     ) -> Result<Option<CommandOutput>, RunError> {
+        if self.mode == Mode::DryRun {
+            self.announce(command);
+            return Ok(None);
+        }
         self.effect(access, format_args!("run: {command}"), || {
             crate::debug!("running: {command}");
             let spawn_error = |source| RunError::Spawn {
@@ -437,6 +507,10 @@ impl Runner {
         access: Access,
         command: &LocalCommand,
     ) -> Result<Option<duct::Handle>, RunError> {
+        if self.mode == Mode::DryRun {
+            self.announce(command);
+            return Ok(None);
+        }
         self.effect(access, format_args!("run: {command}"), || {
             crate::debug!("starting: {command}");
             command
@@ -563,6 +637,51 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(runner.skipped().len(), 1);
+    }
+
+    #[test]
+    fn dry_run_mode_contacts_nothing_and_tags_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("queried");
+        let runner = Runner::with_mode(Mode::DryRun);
+        assert!(!runner.may_query() && runner.is_dry_run());
+        let query = LocalCommand::new("touch").arg(&marker);
+        let ((ro, mutating, file), lines) = log::capture(|| {
+            runner.announce(format!("ssh root@{} qm list", placeholder("node")));
+            (
+                runner.run(Access::ReadOnly, &query).unwrap(),
+                runner.run(Access::Mutating, &query).unwrap(),
+                runner.write_file(&marker, b"x", 0o644).unwrap(),
+            )
+        });
+        assert!(ro.is_none() && mutating.is_none());
+        let () = file;
+        assert!(!marker.exists(), "a query must not run in dry-run");
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines.iter().all(|l| l.contains("[DRY-RUN]")), "{lines:?}");
+        assert!(
+            lines[0].ends_with("[DRY-RUN] ssh root@<node> qm list"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].ends_with(&format!("[DRY-RUN] touch {}", marker.display())),
+            "{lines:?}"
+        );
+        assert_eq!(runner.skipped().len(), 4);
+    }
+
+    #[test]
+    fn preview_runs_queries_and_live_runs_everything() {
+        let preview = Runner::with_mode(Mode::Preview);
+        assert!(preview.may_query() && preview.is_dry_run());
+        assert_eq!(
+            Runner::new(true).mode(),
+            Mode::Preview,
+            "the old dry-run is preview"
+        );
+        assert_eq!(Runner::new(false).mode(), Mode::Live);
+        let ((), lines) = log::capture(|| preview.announce("never shown"));
+        assert!(lines.is_empty());
     }
 
     #[test]

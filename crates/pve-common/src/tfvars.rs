@@ -175,7 +175,7 @@ impl fmt::Debug for Variable {
         if self.secret {
             d.field("value", &secret::MASK);
         } else {
-            d.field("value", &self.value);
+            d.field("value", &secret::mask(&format!("{:?}", self.value)));
         }
         d.field("file", &self.file).finish()
     }
@@ -284,6 +284,9 @@ pub fn parse_tfvars_str(text: &str, path: &Path) -> Result<TfVars, TfvarsError> 
         let is_secret = secret::is_secret_name(&key);
         if is_secret {
             register_strings(&value);
+        } else {
+            // `minio = { root_password = "..." }`: a secret can sit inside a block.
+            register_nested_secrets(&value);
         }
         vars.push((
             key,
@@ -305,6 +308,22 @@ fn register_strings(value: &Value) {
         Value::String(s) => secret::register(s),
         Value::Array(items) => items.iter().for_each(register_strings),
         Value::Object(map) => map.values().for_each(register_strings),
+        _ => {}
+    }
+}
+
+fn register_nested_secrets(value: &Value) {
+    match value {
+        Value::Array(items) => items.iter().for_each(register_nested_secrets),
+        Value::Object(map) => {
+            for (k, v) in map {
+                if secret::is_secret_name(k) {
+                    register_strings(v);
+                } else {
+                    register_nested_secrets(v);
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -452,7 +471,7 @@ proxmox_api_token = "terraform@pve!provider=5f0c9a2e-1111-2222-3333-444455556666
 node_name        = "pve"   // the only node
 ssh_user         = "root"
 /* MinIO holds the Terraform state */
-minio_endpoint   = "http://10.0.10.20:9000"
+minio_endpoint   = "http://192.0.2.20:9000"
 minio_access_key = "terraform"
 minio_secret_key = "Sup3rSecretMinioKey"
 vm_defaults = {
@@ -460,7 +479,7 @@ vm_defaults = {
   cores  = 2,
   "on_boot" = true
 }
-dns_servers = ["10.0.10.1", "1.1.1.1",]
+dns_servers = ["192.0.2.53", "192.0.2.54",]
 backup_retention = null
 ratio = 1.5
 ssh_public_keys = <<-EOT
@@ -484,7 +503,7 @@ literal_dollar = "cost: $${price}"
         assert_eq!(v.get_str("ssh_user").unwrap(), Some("root"));
         assert_eq!(
             v.get_str_list("dns_servers").unwrap().unwrap(),
-            vec!["10.0.10.1", "1.1.1.1"]
+            vec!["192.0.2.53", "192.0.2.54"]
         );
         let defaults = v.get_map("vm_defaults").unwrap().unwrap();
         assert_eq!(defaults["memory"], 2048);

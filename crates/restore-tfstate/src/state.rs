@@ -251,7 +251,7 @@ mod tests {
   "serial": 7,
   "lineage": "5b1f0c2e-aaaa-bbbb-cccc-0123456789ab",
   "outputs": {"minio_password": {"value": "hunter2", "type": "string", "sensitive": true},
-              "ip": {"value": "10.0.10.20", "type": "string"}},
+              "ip": {"value": "192.0.2.20", "type": "string"}},
   "resources": [
     {"module": "module.jellyfin", "mode": "managed", "type": "terraform_data", "name": "vm", "provider": "p",
      "instances": [{"schema_version": 0, "attributes": {"id": "1", "input": {"memory": 8192, "root_password": "pw"}},
@@ -343,7 +343,7 @@ mod tests {
             !masked.contains("hunter2") && !masked.contains("\"pw\""),
             "{masked}"
         );
-        assert!(masked.contains("10.0.10.20"));
+        assert!(masked.contains("192.0.2.20"));
         assert_eq!(
             old.masked()["resources"][0]["instances"][0]["attributes"]["id"],
             "(sensitive)"

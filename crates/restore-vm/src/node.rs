@@ -310,8 +310,8 @@ mod tests {
         c.insert("ipconfig0".into(), "ip=127.0.0.1/8,gw=127.0.0.1".into());
         assert_eq!(ip_from_config(&c), Some("127.0.0.1".parse().unwrap()));
         let agent = r#"[{"name":"lo","ip-addresses":[{"ip-address":"127.0.0.1"}]},
-            {"name":"eth0","ip-addresses":[{"ip-address":"10.0.0.5"}]}]"#;
-        assert_eq!(ip_from_agent(agent), Some("10.0.0.5".parse().unwrap()));
+            {"name":"eth0","ip-addresses":[{"ip-address":"192.0.2.5"}]}]"#;
+        assert_eq!(ip_from_agent(agent), Some("192.0.2.5".parse().unwrap()));
     }
 
     #[test]

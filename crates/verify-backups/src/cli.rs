@@ -3,7 +3,16 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::CommonArgs;
+use pve_common::cli::{CommonArgs, NodeArgs};
+
+/// The exit codes of the replaced script, which the TUI and the runbooks test.
+pub const HELP_EXIT_STATUS: &str = "\
+Exit status:
+  0    every check OK
+  1    warnings (an old or suspiciously small backup...), no error
+  2    errors (no backup, a missing file, a broken state...), or the run could not finish
+  64   usage error (bad flag or value); nothing was done
+  130  interrupted";
 
 /// Prove every backup is present, fresh and intact, and every Terraform state in S3 is sound.
 ///
@@ -12,38 +21,28 @@ use pve_common::cli::CommonArgs;
 /// bit-rot (SHA-256 manifest, --record); PBS verification state; Terraform state in S3 for every
 /// environment; with --full, terraform init and the health of MinIO, Prometheus, Grafana, Alertmanager.
 #[derive(Parser, Debug)]
-#[command(name = "verify-backups", version, about, long_about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
+#[command(name = "verify-backups", version, about, long_about, after_help = HELP_EXIT_STATUS)]
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// The Proxmox node to ask, `[user@]host[:port]` or an ssh_config alias. Without it the guest and
-    /// backup checks are skipped (reported as such).
-    #[arg(long = "host", value_name = "HOST", env = "PVE_HOST")]
-    pub host: Option<String>,
+    /// How to reach the Proxmox node: `--node NODE` (its SSH host is the `proxmox_endpoint` of the
+    /// environment whose `default_node` it is, else `--host`, else the node name itself), `--host`,
+    /// `--user` (alias `--ssh-user`), `--port` (alias `--ssh-port`), `--identity`, `--known-hosts`. Without
+    /// `--node` and `--host`, every environment's `default_node` and `proxmox_endpoint` are checked.
+    #[command(flatten)]
+    pub node: NodeArgs,
 
-    /// SSH port (beats ssh_config).
-    #[arg(long = "ssh-port", value_name = "PORT")]
-    pub ssh_port: Option<u16>,
+    /// The backup storage whose backups are checked.
+    #[arg(long = "storage", value_name = "STORAGE", default_value = "local")]
+    pub storage: String,
 
-    /// SSH login user (beats ssh_config).
-    #[arg(long = "ssh-user", value_name = "USER")]
-    pub ssh_user: Option<String>,
+    /// Check the backups of every backup storage of the node, not only --storage.
+    #[arg(long = "all-storages")]
+    pub all_storages: bool,
 
-    /// ssh_config file to read instead of ~/.ssh/config.
-    #[arg(long = "ssh-config", value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
-
-    /// Private key to log in with (repeatable).
-    #[arg(long = "identity", value_name = "FILE")]
-    pub identity: Vec<PathBuf>,
-
-    /// known_hosts file to check the node's host key against.
-    #[arg(long = "known-hosts", value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
-
-    /// A backup older than this fails the freshness check, e.g. `26h`, `2d`.
-    #[arg(long = "max-age", value_name = "DURATION", default_value = "26h", value_parser = parse_duration)]
+    /// A newest backup older than this is a WARNING, e.g. `26h`, `2d`.
+    #[arg(long = "max-age", value_name = "DURATION", default_value = "48h", value_parser = parse_duration)]
     pub max_age: std::time::Duration,
 
     /// Check every backup, not only the newest of each guest.
@@ -54,9 +53,13 @@ pub struct Args {
     #[arg(long = "include-templates")]
     pub include_templates: bool,
 
-    /// Only these guests (repeatable).
+    /// Only this guest (repeatable, for several).
     #[arg(long = "vmid", value_name = "VMID")]
-    pub vmid: Vec<u32>,
+    pub vmid: Vec<String>,
+
+    /// A newest backup smaller than this many bytes is suspiciously small (a WARNING).
+    #[arg(long = "min-size", value_name = "BYTES", default_value_t = 1024)]
+    pub min_size: u64,
 
     /// Read and check every byte of each archive (compression checksum, VMA extents or tar members).
     #[arg(long = "deep")]
@@ -104,8 +107,9 @@ pub struct Args {
     #[arg(long = "state-max-age", value_name = "DURATION", value_parser = parse_duration)]
     pub state_max_age: Option<std::time::Duration>,
 
-    /// Disaster-recovery final check: also `terraform init` for every environment, and MinIO,
-    /// Prometheus, Grafana and Alertmanager answer their health endpoints.
+    /// Also the node's backup jobs and the connectivity of every running guest (section "Verification
+    /// de la connectivite"), and the disaster-recovery final check: `terraform init` for every
+    /// environment, and MinIO, Prometheus, Grafana and Alertmanager answer their health endpoints.
     #[arg(long = "full")]
     pub full: bool,
 
@@ -132,6 +136,10 @@ pub struct Args {
         env = "ALERTMANAGER_URL"
     )]
     pub alertmanager_url: Option<String>,
+
+    /// Also print a table per component (every check with its reason) before the report.
+    #[arg(long = "details")]
+    pub details: bool,
 
     /// Write node_exporter textfile metrics (`pve_backup.prom`) into this folder.
     #[arg(

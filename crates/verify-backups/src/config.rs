@@ -54,11 +54,35 @@ pub struct Services {
     pub alertmanager: Option<String>,
 }
 
+/// One node whose backups are checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeCheck {
+    /// The Proxmox node name, when known (only its guests are checked).
+    pub node: Option<String>,
+    /// Where to SSH to.
+    pub target: SshTarget,
+}
+
+impl NodeCheck {
+    /// The node name, else the host.
+    pub fn label(&self) -> &str {
+        self.node.as_deref().unwrap_or(&self.target.host)
+    }
+}
+
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The node, if any.
-    pub target: Option<SshTarget>,
+    /// The nodes to check (none: the vzdump part is skipped).
+    pub targets: Vec<NodeCheck>,
+    /// Why some node is not checked (printed as warnings).
+    pub node_warnings: Vec<String>,
+    /// The backup storage checked (`None`: every backup storage).
+    pub storage: Option<String>,
+    /// A newest backup smaller than this is suspiciously small.
+    pub min_size: u64,
+    /// French output.
+    pub french: bool,
     /// SSH settings.
     pub ssh: SshOptions,
     /// Freshness limit.
@@ -99,6 +123,8 @@ pub struct Config {
     pub dry_run: bool,
     /// --json.
     pub json: bool,
+    /// --details.
+    pub details: bool,
 }
 
 fn url(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError> {
@@ -114,29 +140,123 @@ fn url(flag: &str, value: &Option<String>) -> Result<Option<String>, UsageError>
     }
 }
 
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The nodes to check and the warnings about those that cannot be: `--node` (host from the environment
+/// whose `default_node` it is, else `--host`, else the name), `--host` alone (every node of that host),
+/// else every environment's `default_node` at its `proxmox_endpoint`.
+fn node_checks(
+    args: &Args,
+    envs_dir: Option<&std::path::Path>,
+    french: bool,
+) -> Result<(Vec<NodeCheck>, Vec<String>), UsageError> {
+    let w = &crate::words::words(french);
+    let env_nodes = envs_dir.map(crate::homelab::env_nodes).unwrap_or_default();
+    let host_flag = args
+        .node
+        .host
+        .clone()
+        .or_else(|| env_value(pve_common::node::ENV_HOST));
+    let user = args
+        .node
+        .user
+        .clone()
+        .or_else(|| env_value(pve_common::node::ENV_USER));
+    let make = |host: &str, node: Option<String>, default_root: bool| {
+        let mut t = SshTarget::parse(host)
+            .ok_or_else(|| UsageError(format!("--host `{host}` is not [user@]host[:port]")))?;
+        if let Some(p) = args.node.port {
+            t.port = Some(p);
+        }
+        if let Some(u) = &user {
+            t.user = Some(u.clone());
+        } else if default_root && t.user.is_none() {
+            // The homelab's scripts log in as root@<host>.
+            t.user = Some("root".to_owned());
+        }
+        Ok(NodeCheck { node, target: t })
+    };
+    if let Some(node) = &args.node.node {
+        pve_common::pve::validate_node_name(node)
+            .map_err(|e| UsageError(format!("--node: {e}")))?;
+        let from_env = env_nodes
+            .iter()
+            .find(|e| e.node.as_deref() == Some(node.as_str()))
+            .and_then(|e| e.host.clone());
+        let host = host_flag
+            .clone()
+            .or(from_env)
+            .unwrap_or_else(|| node.clone());
+        return Ok((
+            vec![make(&host, Some(node.clone()), host_flag.is_none())?],
+            Vec::new(),
+        ));
+    }
+    if let Some(host) = &host_flag {
+        return Ok((vec![make(host, None, false)?], Vec::new()));
+    }
+    let mut checks: Vec<NodeCheck> = Vec::new();
+    let mut warnings = Vec::new();
+    for e in &env_nodes {
+        match (&e.node, &e.host) {
+            (Some(node), Some(host)) => {
+                let c = make(host, Some(node.clone()), true)?;
+                if !checks.contains(&c) {
+                    checks.push(c);
+                }
+            }
+            (Some(node), None) => warnings.push(format!(
+                "{} {node} ({}/terraform.tfvars: proxmox_endpoint): {}",
+                w.node_without_host, e.env, w.checked_on
+            )),
+            (None, _) => {}
+        }
+    }
+    if checks.is_empty() && warnings.is_empty() {
+        warnings.push(w.no_node.clone());
+    }
+    Ok((checks, warnings))
+}
+
 impl Config {
     /// Validates the command line.
     pub fn from_args(args: &Args) -> Result<Config, UsageError> {
-        let target = match &args.host {
-            None => None,
-            Some(h) => {
-                let mut t = SshTarget::parse(h)
-                    .ok_or_else(|| UsageError(format!("--host `{h}` is not [user@]host[:port]")))?;
-                if let Some(p) = args.ssh_port {
-                    t.port = Some(p);
-                }
-                if let Some(u) = &args.ssh_user {
-                    t.user = Some(u.clone());
-                }
-                Some(t)
-            }
-        };
+        let french = pve_common::i18n::detect(args.common.lang).is_french();
+        let w = &crate::words::words(french);
+        // A guest id Proxmox cannot have would select nothing and the run would end "OK".
+        let mut vmids = Vec::new();
+        for id in &args.vmid {
+            let n: u32 = id
+                .parse()
+                .map_err(|_| UsageError(format!("{}: {id}", w.vmid_invalid)))?;
+            pve_common::pve::parse_vmid(&n.to_string())
+                .map_err(|e| UsageError(format!("--vmid: {e}")))?;
+            vmids.push(n);
+        }
+        let homelab = crate::homelab::find_root(args.common.homelab.as_deref());
+        if let Some(h) = &homelab
+            && !h.root().is_dir()
+        {
+            return Err(UsageError(format!(
+                "--homelab {}: no such directory",
+                h.root().display()
+            )));
+        }
+        let envs_dir = args.root.clone().or_else(|| {
+            homelab
+                .as_ref()
+                .map(|h| h.environments_dir())
+                .filter(|d| d.is_dir())
+        });
+        let (targets, node_warnings) = node_checks(args, envs_dir.as_deref(), french)?;
         // The list of guests and backups comes from the node: without it these flags would check nothing
         // and still end "OK", which an operator could take for proof.
-        if target.is_none() && (args.deep || args.record || !args.local_dir.is_empty()) {
+        if targets.is_empty() && (args.deep || args.record || !args.local_dir.is_empty()) {
             return Err(UsageError(
-                "--deep, --local-dir and --record check the node's backups: give --host (or PVE_HOST), \
-                 which lists the guests and backups to check"
+                "--deep, --local-dir and --record check the node's backups: give --node or --host (or \
+                 PVE_HOST), which lists the guests and backups to check"
                     .into(),
             ));
         }
@@ -193,34 +313,40 @@ impl Config {
                 dir.display()
             )));
         }
+        let policy = pve_common::homelab::HostKeyPolicy::from_env();
+        // The homelab's known hosts when the nodes come from the homelab (or HOMELAB_KNOWN_HOSTS says so).
+        let known_hosts = args.node.known_hosts.clone().or_else(|| {
+            (homelab.is_some() || env_value("HOMELAB_KNOWN_HOSTS").is_some())
+                .then(|| policy.known_hosts.clone())
+        });
         let ssh = SshOptions {
-            config_file: args.ssh_config.clone(),
-            known_hosts: args.known_hosts.clone(),
-            identity_files: args.identity.clone(),
+            config_file: args.node.ssh_config.clone(),
+            known_hosts,
+            identity_files: args.node.identity.iter().cloned().collect(),
+            accept_new_host_key: args.node.accept_new_host_key || policy.accept_new,
             ..SshOptions::default()
         };
-        // A guest id Proxmox cannot have would select nothing and the run would end "OK".
-        for id in &args.vmid {
-            pve_common::pve::parse_vmid(&id.to_string())
-                .map_err(|e| UsageError(format!("--vmid: {e}")))?;
-        }
         let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
         Ok(Config {
-            target,
+            targets,
+            node_warnings,
+            storage: (!args.all_storages).then(|| args.storage.clone()),
+            min_size: args.min_size,
+            french,
             ssh,
             max_age: args.max_age,
             all_backups: args.all_backups,
             include_templates: args.include_templates,
-            vmids: args.vmid.clone(),
+            vmids,
             deep: args.deep,
             local,
             dump_dirs,
             jobs,
             record: args.record,
             manifest: args.manifest.clone(),
-            root: args.root.clone(),
+            root: envs_dir,
             tfvars: args.tfvars.clone(),
             state_max_age: args.state_max_age,
             full: args.full,
@@ -234,6 +360,7 @@ impl Config {
             textfile_dir: args.textfile_dir.clone(),
             dry_run: args.common.dry_run,
             json: args.common.json,
+            details: args.details,
         })
     }
 }

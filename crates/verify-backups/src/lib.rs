@@ -10,6 +10,8 @@
 pub mod archive;
 pub mod cli;
 pub mod config;
+pub mod contract;
+pub mod homelab;
 pub mod lzop;
 pub mod manifest;
 pub mod node;
@@ -17,6 +19,7 @@ pub mod pve;
 pub mod report;
 pub mod services;
 pub mod tfstate;
+pub mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -25,11 +28,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use pve_common::exit::Code;
 use pve_common::output::ToolInfo;
 use pve_common::runner::Runner;
 
 pub use config::{Config, UsageError};
+pub use contract::Verdict;
 
 use archive::{Integrity, Job, Outcome};
 use manifest::Manifest;
@@ -147,30 +150,64 @@ fn record_integrity(
     }
 }
 
-fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestChecks) {
-    let Some(target) = &config.target else {
-        gc.skip_all("no --host (PVE_HOST) given: guests and backups not checked");
+fn merge_component(into: &mut Component, from: Component) {
+    into.duration_ms += from.duration_ms;
+    if from.checks.is_empty() {
+        if into.checks.is_empty() && into.skipped.is_none() {
+            into.skipped = from.skipped;
+            into.status = from.status;
+        }
         return;
-    };
+    }
+    if into.checks.is_empty() && into.skipped.is_some() {
+        into.skipped = None;
+        into.status = Status::Ok;
+    }
+    into.status = into.status.worst(from.status);
+    into.checks.extend(from.checks);
+}
+
+fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestChecks) {
+    if config.targets.is_empty() {
+        gc.skip_all("no node (--node, --host, or default_node and proxmox_endpoint in the environments' tfvars): guests and backups not checked");
+        return;
+    }
+    for check in &config.targets {
+        let mut one = GuestChecks::new();
+        run_node_checks(config, check, runner, now, &mut one);
+        merge_component(&mut gc.coverage, one.coverage);
+        merge_component(&mut gc.archives, one.archives);
+        merge_component(&mut gc.integrity, one.integrity);
+        merge_component(&mut gc.bitrot, one.bitrot);
+        merge_component(&mut gc.pbs, one.pbs);
+        gc.guests.extend(one.guests);
+        gc.backups.extend(one.backups);
+    }
+}
+
+fn run_node_checks(
+    config: &Config,
+    check: &config::NodeCheck,
+    runner: &Runner,
+    now: i64,
+    gc: &mut GuestChecks,
+) {
+    let target = &check.target;
     let started = Instant::now();
     let mut node = match Node::connect(runner, target, config.ssh.clone()) {
         Ok(n) => n,
         Err(e) => {
             gc.coverage
-                .add(&target.host, "connect", Status::Fail, format!("{e}"));
+                .add(check.label(), "connect", Status::Fail, format!("{e}"));
             gc.skip_all("the node could not be reached");
             return;
         }
     };
-    let inv = match node.inventory() {
+    let inv = match node.inventory(check.node.as_deref(), config.storage.as_deref()) {
         Ok(i) => i,
         Err(e) => {
-            gc.coverage.add(
-                &node.describe(),
-                "inventory",
-                Status::Fail,
-                format!("{e:#}"),
-            );
+            gc.coverage
+                .add(check.label(), "inventory", Status::Fail, format!("{e:#}"));
             gc.skip_all("the node's inventory could not be read");
             return;
         }
@@ -229,7 +266,8 @@ fn wanted(config: &Config, vmid: u32) -> bool {
 
 fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
     for p in &inv.problems {
-        gc.coverage.add("node", "listing", Status::Fail, p.clone());
+        gc.coverage
+            .add(&inv.node_label, "listing", Status::Fail, p.clone());
     }
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
     for g in inv.guests.iter().filter(|g| wanted(config, g.vmid)) {
@@ -249,11 +287,13 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
             newest_ctime: newest.map(|b| b.ctime),
             age_seconds: newest.map(|b| now.saturating_sub(b.ctime)),
             status: Status::Ok,
+            node: g.node.clone(),
         };
         let (status, reason) = match newest {
             None => (Status::Fail, "no backup at all".to_owned()),
+            // The replaced script's rule: an old backup is a warning, a missing one an error.
             Some(b) if now.saturating_sub(b.ctime) > max_age => (
-                Status::Fail,
+                Status::Warn,
                 format!(
                     "stale: newest backup is {} old (limit {}): {}",
                     age_text(now.saturating_sub(b.ctime)),
@@ -446,6 +486,18 @@ fn soundness(
                     "size",
                     Status::Fail,
                     "archive is empty (0 bytes)".into(),
+                );
+                true
+            }
+            Ok(Some(s)) if s < config.min_size => {
+                add(
+                    gc,
+                    "size",
+                    Status::Warn,
+                    format!(
+                        "suspiciously small: {s} bytes (under {} bytes)",
+                        config.min_size
+                    ),
                 );
                 true
             }
@@ -835,13 +887,187 @@ pub fn verify(config: &Config) -> Result<Report> {
     Ok(report)
 }
 
-/// Runs the tool: checks, prints the report, writes the metrics, decides the exit code.
-pub fn run(config: &Config) -> Result<Code> {
+/// What `--dry-run` says it would run, one `[DRY-RUN]` line each (on stderr, with the values known
+/// and a placeholder for the rest), then a sample report from placeholder rows; nothing is contacted.
+fn dry_run(config: &Config) -> Result<Verdict> {
+    let w = &words::words(config.french);
+    for warning in &config.node_warnings {
+        pve_common::warn!("{warning}");
+    }
+    let storages: Vec<String> = config
+        .storage
+        .clone()
+        .map_or_else(|| vec!["<stockage>".to_owned()], |s| vec![s]);
+    let targets: Vec<(String, String)> = if config.targets.is_empty() {
+        vec![("<noeud>".to_owned(), "root@<noeud>".to_owned())]
+    } else {
+        config
+            .targets
+            .iter()
+            .map(|t| {
+                let user = t
+                    .target
+                    .user
+                    .as_deref()
+                    .map_or_else(String::new, |u| format!("{u}@"));
+                let port = t
+                    .target
+                    .port
+                    .map_or_else(String::new, |p| format!(" -p {p}"));
+                (
+                    t.node.clone().unwrap_or_else(|| "<noeud>".to_owned()),
+                    format!("{user}{}{port}", t.target.host),
+                )
+            })
+            .collect()
+    };
+    let dry = |line: String| {
+        pve_common::log::emit(
+            pve_common::log::Level::DryRun,
+            format_args!("[DRY-RUN] {line}"),
+        );
+    };
+    for (node, host) in &targets {
+        for storage in &storages {
+            dry(format!(
+                "ssh {host} pvesh get /nodes/{node}/storage/{storage}/content --content backup --output-format json"
+            ));
+            let dump = config.dump_dirs.get(storage).cloned().unwrap_or_else(|| {
+                if storage == "local" {
+                    "/var/lib/vz/dump".to_owned()
+                } else {
+                    format!("<chemin de {storage}>/dump")
+                }
+            });
+            dry(format!("ssh {host} ls -la {dump}/vzdump-*"));
+        }
+    }
+    let envs: Vec<(String, String, String)> = match &config.root {
+        Some(root) => tfstate::discover(root)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| match e.backend {
+                Ok(b) => (e.name, format!("s3://{}/{}", b.bucket, b.key), b.endpoint),
+                Err(_) => (
+                    e.name.clone(),
+                    format!("s3://tfstate-{}/terraform.tfstate", e.name),
+                    "<minio>".to_owned(),
+                ),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let envs = if envs.is_empty() {
+        ["prod", "lab", "monitoring"]
+            .iter()
+            .map(|e| {
+                (
+                    (*e).to_owned(),
+                    format!("s3://tfstate-{e}/terraform.tfstate"),
+                    "<minio>".to_owned(),
+                )
+            })
+            .collect()
+    } else {
+        envs
+    };
+    for (_, url, endpoint) in &envs {
+        dry(format!(
+            "s3 list-object-versions {url} (endpoint {endpoint})"
+        ));
+        dry(format!("s3 get {url} | verification JSON"));
+    }
+    dry(w.sample.clone());
+    let now = jiff::Timestamp::now().as_second();
+    let vmid = config.vmids.first().copied().unwrap_or(100);
+    let mut rows = vec![contract::Row {
+        kind: "vzdump".into(),
+        component: format!("VM {vmid}"),
+        status: report::Status::Ok,
+        last: Some(now - 3600),
+        details: contract::human_size(512 * 1024 * 1024),
+    }];
+    for (env, _, _) in &envs {
+        rows.push(contract::Row {
+            kind: "minio".into(),
+            component: format!("tfstate-{env}"),
+            status: report::Status::Ok,
+            last: Some(now - 3600),
+            details: format!("{}, 3 {}", contract::human_size(4 * 1024), w.versions),
+        });
+    }
+    if config.json {
+        let mut gc = GuestChecks::new();
+        gc.skip_all("dry-run: nothing contacted");
+        let mut state = Component::new("tfstate", "Terraform state in S3");
+        state.skip("dry-run: nothing contacted");
+        let mut services = Component::new("services", "DR services (--full)");
+        services.skip("dry-run: nothing contacted");
+        let mut report = Report {
+            schema: SCHEMA.to_owned(),
+            tool: ToolInfo::new("verify-backups", env!("CARGO_PKG_VERSION")),
+            started_at: jiff::Timestamp::from_second(now)
+                .map_or_else(|_| String::new(), |t| t.to_string()),
+            started_epoch: now,
+            duration_ms: 0,
+            mode: "remote".to_owned(),
+            deep: config.deep,
+            full: config.full,
+            status: Status::Ok,
+            counts: report::Counts::default(),
+            components: vec![
+                gc.coverage,
+                gc.archives,
+                gc.integrity,
+                gc.bitrot,
+                gc.pbs,
+                state,
+                services,
+            ],
+            guests: Vec::new(),
+            backups: Vec::new(),
+            environments: Vec::new(),
+        };
+        report.finish();
+        pve_common::output::write_json(&report)?;
+    } else {
+        pve_common::output::write_stdout(&contract::render(&rows, w))?;
+    }
+    Ok(Verdict::Ok)
+}
+
+/// Runs the tool: checks, prints the report, writes the metrics, says how the run ends (`main` turns it
+/// into the exit code).
+pub fn run(config: &Config) -> Result<Verdict> {
+    if config.dry_run {
+        return dry_run(config);
+    }
+    for warning in &config.node_warnings {
+        pve_common::warn!("{warning}");
+    }
     let report = verify(config)?;
+    let w = &words::words(config.french);
+    let mut rows = contract::rows(&report, config, w);
+    if rows.is_empty() {
+        // Checking nothing and saying OK was the bug the menu's call (no argument) hit.
+        rows.push(contract::Row {
+            kind: "vzdump".into(),
+            component: "-".into(),
+            status: report::Status::Fail,
+            last: None,
+            details: w.nothing_checked.clone(),
+        });
+    }
     if config.json {
         pve_common::output::write_json(&report)?;
     } else {
-        pve_common::output::write_stdout(&report.render_text())?;
+        let mut text = String::new();
+        if config.details {
+            text.push_str(&report.render_text());
+            text.push('\n');
+        }
+        text.push_str(&contract::render(&rows, w));
+        pve_common::output::write_stdout(&text)?;
     }
     if let Some(dir) = &config.textfile_dir {
         let runner = Runner::new(config.dry_run);
@@ -850,9 +1076,5 @@ pub fn run(config: &Config) -> Result<Code> {
             .write_file(&path, report::render_metrics(&report).as_bytes(), 0o644)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     }
-    Ok(if report.status == Status::Fail {
-        Code::Failure
-    } else {
-        Code::Success
-    })
+    Ok(contract::verdict(&rows))
 }

@@ -3,13 +3,14 @@
 use std::process::ExitCode;
 
 use pve_common::exit::Code;
+use verify_backups::Verdict;
 
 fn main() -> ExitCode {
     let args = match pve_common::cli::parse::<verify_backups::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init("verify-backups", args.common.verbosity(), args.common.color);
+    args.common.init("verify-backups");
     pve_common::interrupt::install_or_warn();
     let config = match verify_backups::Config::from_args(&args) {
         Ok(c) => c,
@@ -18,11 +19,15 @@ fn main() -> ExitCode {
             return Code::Usage.into();
         }
     };
+    // The replaced script's codes: 0 all OK, 1 warnings, 2 errors (a run that could not finish is an
+    // error too).
     match verify_backups::run(&config) {
-        Ok(code) => code.into(),
+        Ok(Verdict::Ok) => ExitCode::from(0),
+        Ok(Verdict::Warnings) => ExitCode::from(1),
+        Ok(Verdict::Errors) => ExitCode::from(2),
         Err(err) => {
             pve_common::error!("{err:#}");
-            Code::Failure.into()
+            ExitCode::from(2)
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct Inventory {
     pub backups: Vec<Backup>,
     /// Problems met while listing (a storage that could not be listed...).
     pub problems: Vec<String>,
+    /// The node (or host) the inventory is of, for report lines.
+    pub node_label: String,
 }
 
 /// The node connection.
@@ -66,15 +68,25 @@ impl<'r> Node<'r> {
             .args(args.iter().copied())
             .arg("--output-format")
             .arg("json")
-            .idempotent();
+            // A pvesh that ran and failed (no such storage, permission) says the same thing every time;
+            // only transport failures are worth another attempt.
+            .failure_is_final();
         let out = output(self.ssh.ssh_exec_retry(&cmd)?);
         serde_json::from_slice(&out.stdout)
             .with_context(|| format!("`pvesh get {path}` printed no JSON"))
     }
 
-    /// Lists guests, backup storages and backups.
-    pub fn inventory(&mut self) -> Result<Inventory> {
-        let mut inv = Inventory::default();
+    /// Lists guests, backup storages and backups: of node `only_node` when given (else of every node
+    /// the host knows), on storage `only_storage` when given (else every backup storage).
+    pub fn inventory(
+        &mut self,
+        only_node: Option<&str>,
+        only_storage: Option<&str>,
+    ) -> Result<Inventory> {
+        let mut inv = Inventory {
+            node_label: only_node.map_or_else(|| self.describe(), str::to_owned),
+            ..Inventory::default()
+        };
         let resources = self.pvesh("/cluster/resources", &["--type", "vm"])?;
         inv.guests = resources
             .as_array()
@@ -85,6 +97,9 @@ impl<'r> Node<'r> {
                     .collect()
             })
             .unwrap_or_default();
+        if let Some(n) = only_node {
+            inv.guests.retain(|g| g.node == n);
+        }
         inv.guests.sort_by_key(|g| g.vmid);
         let nodes = self.pvesh("/nodes", &[])?;
         let nodes: Vec<String> = nodes
@@ -96,6 +111,15 @@ impl<'r> Node<'r> {
                     .collect()
             })
             .unwrap_or_default();
+        let nodes: Vec<String> = match only_node {
+            None => nodes,
+            Some(n) if nodes.iter().any(|x| x == n) => vec![n.to_owned()],
+            Some(n) => anyhow::bail!(
+                "{} knows no online node `{n}` (its nodes: {})",
+                self.describe(),
+                nodes.join(", ")
+            ),
+        };
         let mut seen_volids = std::collections::BTreeSet::new();
         for node in &nodes {
             let list = self.pvesh(&format!("/nodes/{node}/storage"), &["--content", "backup"])?;
@@ -109,6 +133,9 @@ impl<'r> Node<'r> {
                 })
                 .unwrap_or_default()
             {
+                if only_storage.is_some_and(|o| o != s.storage) {
+                    continue;
+                }
                 if s.shared && inv.storages.contains_key(&s.storage) {
                     continue;
                 }
@@ -175,6 +202,15 @@ impl<'r> Node<'r> {
                 }
                 inv.storages.insert(s.storage.clone(), s);
             }
+        }
+        if let Some(o) = only_storage
+            && !inv.storages.contains_key(o)
+            && !inv.problems.iter().any(|p| p.contains(o))
+        {
+            inv.problems.push(format!(
+                "no active backup storage `{o}` on {} (--storage)",
+                inv.node_label
+            ));
         }
         inv.backups.sort_by(|a, b| a.volid.cmp(&b.volid));
         Ok(inv)

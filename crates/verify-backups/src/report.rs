@@ -187,6 +187,9 @@ pub struct GuestResult {
     pub age_seconds: Option<i64>,
     /// Worst status over coverage and the checks of its backups (the `pve_backup_verify_status` metric).
     pub status: Status,
+    /// The node it is on (text report only).
+    #[serde(skip)]
+    pub node: String,
 }
 
 /// One Terraform environment's state check.
@@ -206,6 +209,21 @@ pub struct EnvResult {
     pub age_seconds: Option<i64>,
     /// Worst status of its checks.
     pub status: Status,
+    /// The bucket (text report only).
+    #[serde(skip)]
+    pub bucket: Option<String>,
+    /// Size of the current state in bytes (text report only).
+    #[serde(skip)]
+    pub size_bytes: Option<u64>,
+    /// Number of versions of the state (text report only).
+    #[serde(skip)]
+    pub versions: Option<usize>,
+    /// The bucket exists (text report only).
+    #[serde(skip)]
+    pub bucket_exists: Option<bool>,
+    /// The state parsed as JSON (text report only).
+    #[serde(skip)]
+    pub json_valid: Option<bool>,
 }
 
 /// The whole run.

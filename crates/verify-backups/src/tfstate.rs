@@ -22,15 +22,51 @@ pub struct Env {
     pub backend: Result<Backend, String>,
 }
 
-/// Finds the environments under `root` and their backends.
+/// The homelab's own settings when an environment has no active `backend "s3"` block (the homelab keeps
+/// it commented out): bucket `tfstate-<env>`, key `terraform.tfstate`, at the `minio` block's address.
+fn from_minio_block(name: &str, minio: &crate::homelab::Minio) -> Backend {
+    Backend {
+        bucket: format!("tfstate-{name}"),
+        key: "terraform.tfstate".to_owned(),
+        region: "us-east-1".to_owned(),
+        endpoint: minio.endpoint.clone(),
+        path_style: true,
+        use_lockfile: false,
+        dynamodb_table: None,
+        access_key: minio.access_key.clone(),
+        secret_key: minio.secret_key.clone(),
+        config_files: Vec::new(),
+    }
+}
+
+/// Finds the deployed environments under `root` (those with a terraform.tfvars, as the homelab deploys
+/// them; every folder when none has one) and their state location: the `backend "s3"` block, else the
+/// homelab's `minio` block.
 pub fn discover(root: &Path) -> Result<Vec<Env>> {
-    let names = pve_common::environments::discover(root)?;
+    let mut names = pve_common::environments::discover(root)?;
+    if names
+        .iter()
+        .any(|n| root.join(n).join("terraform.tfvars").is_file())
+    {
+        names.retain(|n| root.join(n).join("terraform.tfvars").is_file());
+    }
+    let minio = crate::homelab::minio(root);
     Ok(names
         .into_iter()
         .map(|name| {
             let dir = root.join(&name);
-            let backend =
-                backend::discover(&dir, &[], &Overrides::default()).map_err(|e| format!("{e:#}"));
+            let backend = match backend::discover(&dir, &[], &Overrides::default()) {
+                Ok(b) => Ok(b),
+                Err(e) => match &minio {
+                    Some(m) => Ok(from_minio_block(&name, m)),
+                    None => Err(format!(
+                        "{}: no S3 state location: no active `backend \"s3\"` block and no `minio` block \
+                         in the prod or monitoring terraform.tfvars ({e:#})",
+                        dir.display()
+                    )
+                    .replace("; restore-tfstate needs an S3 backend", "")),
+                },
+            };
             Env { name, dir, backend }
         })
         .collect())
@@ -46,6 +82,13 @@ pub fn client(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Client> {
         path_style: backend.path_style,
     };
     Ok(S3Client::new(location, &creds, Duration::from_secs(15))?)
+}
+
+/// Parses a state, noting its size and whether it is JSON at all for the report.
+fn parse_noting(bytes: &[u8], result: &mut EnvResult) -> Result<State> {
+    result.size_bytes = Some(bytes.len() as u64);
+    result.json_valid = Some(serde_json::from_slice::<serde_json::Value>(bytes).is_ok());
+    State::parse(bytes)
 }
 
 /// Checks one environment, adding its lines to `comp`.
@@ -64,6 +107,11 @@ pub fn check_env(
         versioning: None,
         age_seconds: None,
         status: Status::Ok,
+        bucket: None,
+        size_bytes: None,
+        versions: None,
+        bucket_exists: None,
+        json_valid: None,
     };
     let subject = env.name.clone();
     let mut add = |result: &mut EnvResult, check: &str, status: Status, reason: String| {
@@ -79,6 +127,7 @@ pub fn check_env(
     };
     let url = format!("s3://{}/{}", backend.bucket, backend.key);
     result.state_url = Some(url.clone());
+    result.bucket = Some(backend.bucket.clone());
     let s3 = match client(backend, tfvars) {
         Ok(c) => c,
         Err(e) => {
@@ -86,6 +135,29 @@ pub fn check_env(
             return result;
         }
     };
+    match s3.bucket_exists() {
+        Ok(true) => result.bucket_exists = Some(true),
+        Ok(false) => {
+            result.bucket_exists = Some(false);
+            add(
+                &mut result,
+                "bucket",
+                Status::Fail,
+                format!("bucket {} does not exist", backend.bucket),
+            );
+            return result;
+        }
+        Err(e) => {
+            // Unreachable: every other request would fail the same way.
+            add(
+                &mut result,
+                "s3",
+                Status::Fail,
+                format!("cannot check bucket {}: {e}", backend.bucket),
+            );
+            return result;
+        }
+    }
     // The object: exists, non-empty, valid JSON, version 4, lineage, serial, resources.
     match s3.get(&backend.key, None) {
         Err(e) if e.is_not_found() => {
@@ -110,7 +182,7 @@ pub fn check_env(
                 format!("{url} is empty (0 bytes)"),
             );
         }
-        Ok(bytes) => match State::parse(&bytes) {
+        Ok(bytes) => match parse_noting(&bytes, &mut result) {
             Err(e) => add(&mut result, "state", Status::Fail, format!("{e:#}")),
             Ok(state) => {
                 let summary = state.summary();
@@ -179,13 +251,19 @@ pub fn check_env(
     }
     match s3.list_versions(&backend.key) {
         Ok(versions) => {
+            result.versions = Some(
+                versions
+                    .iter()
+                    .filter(|v| v.key == backend.key && !v.delete_marker)
+                    .count(),
+            );
             let newest = versions
                 .iter()
                 .filter(|v| v.key == backend.key && !v.delete_marker)
                 .filter_map(|v| v.last_modified.parse::<jiff::Timestamp>().ok())
                 .max();
             if let Some(t) = newest {
-                let age = now - t.as_second();
+                let age = now.saturating_sub(t.as_second());
                 result.age_seconds = Some(age);
                 if let Some(max) = max_age {
                     let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);

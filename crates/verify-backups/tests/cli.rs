@@ -9,5 +9,7 @@ mod backups;
 mod bed;
 #[path = "cli/contract.rs"]
 mod contract;
+#[path = "cli/homelab.rs"]
+mod homelab;
 #[path = "cli/state.rs"]
 mod state;

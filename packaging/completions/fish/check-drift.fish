@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_check_drift_global_optspecs
-    string join \n env= all root= j/jobs= timeout= lock-timeout= ignore-file= terraform-bin= wait-lock lock-file= textfile-dir= report-dir= retention= alertmanager-url= state-file= dry-run json color= v/verbose q/quiet h/help V/version
+    string join \n env= all root= j/jobs= timeout= lock-timeout= ignore-file= terraform-bin= wait-lock lock-file= textfile-dir= report-dir= retention= alertmanager-url= state-file= dry-run preview homelab= lang= json color= v/verbose q/quiet h/help V/version
 end
 
 function __fish_check_drift_needs_command
@@ -37,12 +37,16 @@ complete -c check-drift -n "__fish_check_drift_needs_command" -l report-dir -d '
 complete -c check-drift -n "__fish_check_drift_needs_command" -l retention -d 'Remove report files (only `drift-YYYY-MM-DD-<env>.log|json`) dated more than this long ago at the end of each run, e.g. `30d`, `8w`' -r
 complete -c check-drift -n "__fish_check_drift_needs_command" -l alertmanager-url -d 'Push DriftDetected / DriftCheckFailed alerts (and their resolution) to this Alertmanager (`POST /api/v2/alerts`) when an environment\'s result changes. An unreachable Alertmanager is a warning (retried with backoff), never a failed check' -r
 complete -c check-drift -n "__fish_check_drift_needs_command" -l state-file -d 'State kept between runs: when drift was first seen, the last success, the alerts pushed [default: `$STATE_DIRECTORY/state.json` under systemd, else `${XDG_STATE_HOME:-~/.local/state}/pve-drift/state.json`]' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
+fr\t'French, the language of the scripts the tools replace'"
 complete -c check-drift -n "__fish_check_drift_needs_command" -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c check-drift -n "__fish_check_drift_needs_command" -l all -d 'Check every environment under --root (the default when --env is not given)'
 complete -c check-drift -n "__fish_check_drift_needs_command" -l wait-lock -d 'Wait for another check-drift run to finish instead of exiting 75 at once'
-complete -c check-drift -n "__fish_check_drift_needs_command" -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c check-drift -n "__fish_check_drift_needs_command" -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c check-drift -n "__fish_check_drift_needs_command" -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c check-drift -n "__fish_check_drift_needs_command" -s q -l quiet -d 'Say only warnings and errors on stderr'
@@ -53,11 +57,15 @@ complete -c check-drift -n "__fish_check_drift_needs_command" -f -a "install-tim
 complete -c check-drift -n "__fish_check_drift_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l env -d 'Only these environments, comma-separated or repeated' -r
 complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l since -d 'Only runs from this long ago until now, e.g. `7d`' -r
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
+fr\t'French, the language of the scripts the tools replace'"
 complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l report-dir -d 'Keep per-run reports `DIR/drift-YYYY-MM-DD-<env>.log` and `.json` (mode 0640), read back by `check-drift history` [default: /var/log/pve-drift]. Empty: no reports' -r -F
-complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
+complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c check-drift -n "__fish_check_drift_using_subcommand history" -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c check-drift -n "__fish_check_drift_using_subcommand history" -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c check-drift -n "__fish_check_drift_using_subcommand history" -s q -l quiet -d 'Say only warnings and errors on stderr'
@@ -66,12 +74,16 @@ complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l defaults-file -d 'The settings file the service reads (written only when missing: local edits are kept)' -r -F
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l tmpfiles-dir -d 'Where the tmpfiles.d entry for the textfile and report directories goes' -r -F
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l binary -d 'check-drift binary the service runs (default: this binary)' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
+fr\t'French, the language of the scripts the tools replace'"
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l report-dir -d 'Keep per-run reports `DIR/drift-YYYY-MM-DD-<env>.log` and `.json` (mode 0640), read back by `check-drift history` [default: /var/log/pve-drift]. Empty: no reports' -r -F
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l no-enable -d 'Write the files only: no `systemd-tmpfiles --create`, `systemctl daemon-reload` or `systemctl enable --now pve-drift-check.timer`'
-complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
+complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c check-drift -n "__fish_check_drift_using_subcommand install-timer" -s q -l quiet -d 'Say only warnings and errors on stderr'

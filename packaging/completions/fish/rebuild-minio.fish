@@ -7,12 +7,16 @@ complete -c rebuild-minio -l endpoint -d 'Override the S3 endpoint of every envi
 complete -c rebuild-minio -l tfvars -d 'The homelab\'s variable file for MinIO credentials (default: <root>/../terraform.tfvars)' -r -F
 complete -c rebuild-minio -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
 complete -c rebuild-minio -l health-timeout -d 'How long to wait for MinIO to answer after the apply (humantime: 90s, 5m)' -r
+complete -c rebuild-minio -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
+complete -c rebuild-minio -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
+fr\t'French, the language of the scripts the tools replace'"
 complete -c rebuild-minio -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c rebuild-minio -l force -d 'Rebuild even when MinIO and every bucket are healthy; replace S3 states of another lineage'
 complete -c rebuild-minio -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
-complete -c rebuild-minio -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c rebuild-minio -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
+complete -c rebuild-minio -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c rebuild-minio -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c rebuild-minio -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c rebuild-minio -s q -l quiet -d 'Say only warnings and errors on stderr'

@@ -20,6 +20,9 @@ complete -c rebuild-monitoring -l port -d 'The SSH port (else ssh_config, else 2
 complete -c rebuild-monitoring -l ssh-config -d 'The ssh_config file to read (default ~/.ssh/config)' -r -F
 complete -c rebuild-monitoring -l identity -d 'An SSH identity (private key) file to try after the agent' -r -F
 complete -c rebuild-monitoring -l known-hosts -d 'The known_hosts file the node\'s host key is checked against (else ssh_config\'s UserKnownHostsFile, else ~/.ssh/known_hosts)' -r -F
+complete -c rebuild-monitoring -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
+complete -c rebuild-monitoring -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
+fr\t'French, the language of the scripts the tools replace'"
 complete -c rebuild-monitoring -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
@@ -27,7 +30,8 @@ complete -c rebuild-monitoring -l from-terraform -d 'Re-create the stack with `t
 complete -c rebuild-monitoring -l verify-only -d 'Rebuild nothing: only verify the running stack'
 complete -c rebuild-monitoring -l accept-new-host-key -d 'Record the node\'s host key when known_hosts has none for it (a changed key is always refused)'
 complete -c rebuild-monitoring -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
-complete -c rebuild-monitoring -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c rebuild-monitoring -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
+complete -c rebuild-monitoring -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c rebuild-monitoring -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c rebuild-monitoring -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c rebuild-monitoring -s q -l quiet -d 'Say only warnings and errors on stderr'

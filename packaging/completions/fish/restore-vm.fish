@@ -14,6 +14,9 @@ complete -c restore-vm -l tfvars -d 'The Terraform variables file to read host, 
 complete -c restore-vm -l verify-timeout -d 'Seconds to wait for the restored guest to run and answer' -r
 complete -c restore-vm -l verify-port -d 'The TCP port checked on the restored guest\'s IP' -r
 complete -c restore-vm -l shutdown-timeout -d 'Seconds a running target gets to shut down cleanly before it is stopped' -r
+complete -c restore-vm -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
+complete -c restore-vm -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
+fr\t'French, the language of the scripts the tools replace'"
 complete -c restore-vm -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
@@ -25,7 +28,8 @@ complete -c restore-vm -l no-verify -d 'Skip the check that the restored guest r
 complete -c restore-vm -l force -d 'Allow overwriting an existing guest (after the save point). It does not skip the confirmation: use --yes for that'
 complete -c restore-vm -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
 complete -c restore-vm -l accept-new-host-key -d 'Record the node\'s host key when known_hosts has none for it (a changed key is always refused)'
-complete -c restore-vm -l dry-run -d 'Show every command and write this run would make, on stderr, and change nothing. Read-only queries still run'
+complete -c restore-vm -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
+complete -c restore-vm -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c restore-vm -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'
 complete -c restore-vm -s v -l verbose -d 'Say more on stderr (commands run, timings)'
 complete -c restore-vm -s q -l quiet -d 'Say only warnings and errors on stderr'

@@ -72,6 +72,14 @@ impl RemoteCommand {
         self
     }
 
+    /// Marks a command whose failure is an answer that will not change (`pvesh get` of a path that does
+    /// not exist, a permission refused): [`crate::ssh::SshClient::ssh_exec_retry`] then retries only
+    /// transport failures, never the command's own failure.
+    pub fn failure_is_final(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+
     /// Gives this command its own timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);

@@ -209,7 +209,7 @@ mod tests {
         std::fs::write(
             &config,
             format!(
-                "Host pve\n  HostName 10.0.0.2\n  User admin\n  Port 2222\n  IdentityFile {}\n  \
+                "Host pve\n  HostName 192.0.2.2\n  User admin\n  Port 2222\n  IdentityFile {}\n  \
                  IdentityFile {}/absent\n  ServerAliveCountMax 3\n  UserKnownHostsFile ~/kh\n\n\
                  Host jump\n  ProxyJump bastion\n\nHost *\n  User nobody\n",
                 key.display(),
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(
             r.endpoint,
             Endpoint {
-                host: "10.0.0.2".into(),
+                host: "192.0.2.2".into(),
                 port: 2222,
                 user: "admin".into()
             }

@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn names_follow_openssh() {
         assert_eq!(host_name_for("pve", 22), "pve");
-        assert_eq!(host_name_for("10.0.0.2", 2222), "[10.0.0.2]:2222");
+        assert_eq!(host_name_for("192.0.2.2", 2222), "[192.0.2.2]:2222");
     }
 
     #[test]
@@ -191,9 +191,9 @@ mod tests {
     fn entries_after_marker_lines_and_garbage_are_still_read() {
         let file = format!(
             "# comment\n@cert-authority *.lan ssh-ed25519 {KEY_B}\nthis is not a key line\n\
-             pve,10.0.0.2 ssh-ed25519 {KEY_A}\n"
+             pve,192.0.2.2 ssh-ed25519 {KEY_A}\n"
         );
-        assert_eq!(verdict(&file, "10.0.0.2", 22, KEY_A), Verdict::Known);
+        assert_eq!(verdict(&file, "192.0.2.2", 22, KEY_A), Verdict::Known);
         assert_eq!(verdict(&file, "pve", 22, KEY_A), Verdict::Known);
     }
 

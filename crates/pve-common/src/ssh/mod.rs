@@ -705,8 +705,8 @@ mod tests {
     fn target_parsing() {
         assert_eq!(SshTarget::parse("pve"), Some(SshTarget::new("pve")));
         assert_eq!(
-            SshTarget::parse("root@10.0.0.2:2222"),
-            Some(SshTarget::new("10.0.0.2").user("root").port(2222))
+            SshTarget::parse("root@192.0.2.2:2222"),
+            Some(SshTarget::new("192.0.2.2").user("root").port(2222))
         );
         assert_eq!(
             SshTarget::parse("[fe80::1]:22"),

@@ -67,15 +67,16 @@ fn all_good_remote_and_local_deep_one_ssh_session() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["backups"].as_array().unwrap().len(), 4);
 
-    // The text report: a table per component and the verdict line.
+    // The text report: with --details a table per component and the verdict line, then the script's
+    // report.
+    args.push("--details".into());
     let out = run(&args, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("== Coverage and freshness [OK]"), "{text}");
     assert!(text.contains("== Integrity (--deep) [OK]"), "{text}");
-    assert!(
-        text.lines().last().unwrap().starts_with("verdict: OK"),
-        "{text}"
-    );
+    assert!(text.lines().any(|l| l.starts_with("verdict: OK")), "{text}");
+    assert!(text.contains("BACKUP VERIFICATION REPORT"), "{text}");
+    assert!(text.contains("Total checked: 3"), "{text}");
 }
 
 #[test]
@@ -85,7 +86,7 @@ fn missing_stale_orphan_and_failed_log() {
     let _none = node.vm(103, "nobackup");
     let stale = node.ct(104, "stale");
     node.backup(&a, 1, 1);
-    node.backup(&stale, 40, 2);
+    node.backup(&stale, 50, 2);
     // A backup of a guest that no longer exists.
     let gone = sim::Guest::new(
         999,
@@ -108,12 +109,13 @@ fn missing_stale_orphan_and_failed_log() {
     .unwrap();
 
     let (code, doc) = run_json(&node.ssh_args(), &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_eq!(doc["status"], "fail");
     assert_eq!(guest(&doc, 100)["status"], "ok");
     assert_eq!(guest(&doc, 103)["status"], "fail");
     assert_eq!(guest(&doc, 103)["backups"], 0);
-    assert_eq!(guest(&doc, 104)["status"], "fail");
+    // Older than 48 h is a warning in the replaced script, not an error.
+    assert_eq!(guest(&doc, 104)["status"], "warn");
     let cov = component(&doc, "coverage");
     let reason = |subject: &str| -> String {
         cov["checks"]
@@ -405,7 +407,7 @@ fn size_mismatch_in_the_mounted_copy() {
         format!("local={}", mount.path().display()),
     ]);
     let (code, doc) = run_json(&args, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_eq!(first_failure(backup_of(&doc, 100)).as_deref(), Some("size"));
 }
 
@@ -443,16 +445,16 @@ fn manifest_mismatch_after_record_both_modes() {
     .unwrap();
     std::fs::copy(other.path().join("x.vma.zst"), &p).unwrap();
     let (code, r) = run_json(&deep, &[]);
-    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(code, 2, "{r:#}");
     assert_eq!(failures(backup_of(&r, 100)), vec!["sha256".to_owned()]);
     let mut local = deep.clone();
     local.extend(["--local-dir".into(), node.dump().display().to_string()]);
     let (code, l) = run_json(&local, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_eq!(failures(backup_of(&l, 100)), vec!["sha256".to_owned()]);
     // --record keeps the old hash: the alarm stays.
     let (code, _) = run_json(&record, &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert_eq!(
         std::fs::read_to_string(node.dir.path().join("manifest")).unwrap(),
         manifest
@@ -488,8 +490,11 @@ fn pbs_verification_states() {
             )
             .unwrap();
     }
-    let (code, doc) = run_json(&node.ssh_args(), &[]);
-    assert_eq!(code, 1, "{doc:#}");
+    // The backup storage checked is `local` unless told otherwise (the replaced script's default).
+    let mut args = node.ssh_args();
+    args.extend(["--storage".into(), "pbs".into()]);
+    let (code, doc) = run_json(&args, &[]);
+    assert_eq!(code, 2, "{doc:#}");
     let pbs = component(&doc, "pbs");
     assert_eq!(pbs["status"], "fail");
     let status = |vmid: u32| backup_of(&doc, vmid)["status"].as_str().unwrap().to_owned();
@@ -506,7 +511,7 @@ fn metrics_file_passes_promtool() {
     let mut args = node.ssh_args();
     args.extend(["--textfile-dir".into(), dir.path().display().to_string()]);
     let out = run(&args, &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let path = dir.path().join("pve_backup.prom");
     let text = std::fs::read_to_string(&path).unwrap();
     for name in [

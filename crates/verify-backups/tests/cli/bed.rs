@@ -125,6 +125,10 @@ pub fn run(args: &[String], envs: &[(String, String)]) -> Output {
     let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
     cmd.args(args)
         .env_remove("PVE_HOST")
+        .env_remove("PVE_HOMELAB")
+        .env_remove("PVE_TOOLS_LANG")
+        .env_remove("HOMELAB_KNOWN_HOSTS")
+        .env_remove("SSH_INIT_MODE")
         .env_remove("PVE_DRIFT_ROOT")
         .env_remove("PVE_VERIFY_MANIFEST")
         .env_remove("PVE_BACKUP_TEXTFILE_DIR")
@@ -247,16 +251,16 @@ pub fn to_lzo(path: &Path) -> PathBuf {
     lzo
 }
 
-/// `--deep` remote, then the same with `--local-dir` over the same files; both must fail (exit 1).
+/// `--deep` remote, then the same with `--local-dir` over the same files; both must fail (exit 2: errors).
 /// Returns (remote, local) documents.
 pub fn deep_both_modes_failing(node: &Node) -> (Value, Value) {
     let mut remote = node.ssh_args();
     remote.push("--deep".into());
     let (code, r) = run_json(&remote, &[]);
-    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(code, 2, "{r:#}");
     let mut local = remote.clone();
     local.extend(["--local-dir".into(), node.dump().display().to_string()]);
     let (code, l) = run_json(&local, &[]);
-    assert_eq!(code, 1, "{l:#}");
+    assert_eq!(code, 2, "{l:#}");
     (r, l)
 }

@@ -42,14 +42,26 @@ fn usage_errors_exit_64_before_any_connection() {
     }
 }
 
+/// Regression: with no argument (as the TUI menu calls it) and no homelab to read the nodes from, the
+/// tool checked nothing and said OK (exit 0). It now says so, and exits 2.
 #[test]
-fn nothing_to_check_is_reported_as_skipped() {
+fn nothing_to_check_is_an_error_not_ok() {
     let out = run(&s(&["--json"]), &[]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for c in doc["components"].as_array().unwrap() {
         assert!(c["skipped"].is_string(), "{c:#}");
     }
+    let out = run(&s(&["--lang", "fr"]), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Total verifie: 1") && text.contains("Erreurs: 1"),
+        "{text}"
+    );
+    assert!(text.contains("Rien n'a pu etre verifie"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Aucun noeud trouve"), "{err}");
 }
 
 #[test]
@@ -59,7 +71,15 @@ fn unreachable_node_fails() {
         &s(&["--json", "--host", &format!("127.0.0.1:{port}")]),
         &[("PVE_SSH_TRANSPORT".into(), "libssh2".into())],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["components"][0]["status"], "fail");
+}
+
+#[test]
+fn vmid_not_a_number_is_refused_in_the_scripts_words() {
+    let out = run(&s(&["--vmid", "abc", "--lang", "fr"]), &[]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("VMID invalide: doit etre un nombre"), "{err}");
 }

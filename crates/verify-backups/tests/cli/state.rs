@@ -106,7 +106,7 @@ fn state_objects_checked_per_environment() {
         dir.path().display().to_string(),
     ];
     let (code, doc) = run_json(&args, &aws_env());
-    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(code, 2, "{doc:#}");
     assert_eq!(
         env_result(&doc, "prod")["status"],
         "ok",
@@ -204,7 +204,7 @@ fn full_check_with_minio_up_then_down() {
 
     s3.stop().unwrap();
     let (code, doc) = run_json(&args, &aws_env());
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     let services = component(&doc, "services");
     let status = |subject: &str| {
         services["checks"]

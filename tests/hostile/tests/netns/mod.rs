@@ -49,7 +49,7 @@ impl Namespaces {
                 &ns.client,
                 "addr",
                 "add",
-                "10.250.12.1/30",
+                "192.0.2.249/30",
                 "dev",
                 "vc",
             ])
@@ -58,7 +58,7 @@ impl Namespaces {
                 &ns.server,
                 "addr",
                 "add",
-                "10.250.12.2/30",
+                "192.0.2.250/30",
                 "dev",
                 "vs",
             ])
@@ -96,7 +96,7 @@ impl Drop for Killed {
     }
 }
 
-const SERVER: &str = "10.250.12.2";
+const SERVER: &str = "192.0.2.250";
 
 #[test]
 fn link_down_and_up_inside_the_retry_window_recovers() {

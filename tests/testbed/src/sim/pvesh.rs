@@ -165,6 +165,26 @@ fn get(ctx: &mut Ctx, raw_path: &str, a: &args::Args) -> Result<Value, Fail> {
         }
         ["cluster", "nextid"] => Ok(json!(ctx.state.next_vmid()?.to_string())),
         ["cluster", "resources"] => cluster_resources(ctx, a.get("type")),
+        // The cluster-wide storage configuration, as `/etc/pve/storage.cfg` gives it (`path` for file
+        // storages).
+        ["storage", id] => {
+            let s = storage_or_fail(ctx, id)?;
+            let mut v = json!({
+                "storage": s.storage,
+                "type": s.kind,
+                "content": s.content,
+                "digest": "0000000000000000000000000000000000000000",
+            });
+            if s.kind != "pbs"
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert(
+                    "path".to_owned(),
+                    json!(ctx.state.storage_dir(&s).display().to_string()),
+                );
+            }
+            Ok(v)
+        }
         ["nodes", node, rest @ ..] => {
             check_node(ctx, node)?;
             node_path(ctx, raw_path, rest, a)

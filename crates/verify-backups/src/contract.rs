@@ -1,0 +1,354 @@
+//! The replaced script's report, the one its callers read: "RAPPORT DE VERIFICATION DES SAUVEGARDES", a
+//! table "Type | Composant | Statut | Dernier backup | Details" with one row per guest (vzdump) and per
+//! Terraform state (minio), then "RESUME" with the counts the TUI parses ("Warnings: N", "Erreurs: N").
+//! The rows are derived from the full report, so every failed or warned check of our extra components
+//! lands in the row of its guest (or in a row of its own) and decides the exit code: 0 all OK,
+//! 1 warnings, 2 errors.
+
+use std::fmt::Write as _;
+
+use crate::config::Config;
+use crate::report::{Report, Status};
+use crate::words::Words;
+
+/// How the run ends, as the replaced script's exit code says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every row OK (exit 0).
+    Ok,
+    /// At least one WARNING and no ERROR (exit 1).
+    Warnings,
+    /// At least one ERROR (exit 2).
+    Errors,
+}
+
+/// One row of the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// `vzdump`, `minio` or `service` (--full).
+    pub kind: String,
+    /// The guest, bucket or service.
+    pub component: String,
+    /// OK, WARNING or ERROR.
+    pub status: Status,
+    /// Time of the newest backup or state version (epoch seconds).
+    pub last: Option<i64>,
+    /// Size, or what is wrong.
+    pub details: String,
+}
+
+/// `OK`, `WARNING`, `ERROR`.
+pub fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::Ok | Status::Info => "OK",
+        Status::Warn => "WARNING",
+        Status::Fail => "ERROR",
+    }
+}
+
+/// Sizes as the script prints them: KB below a megabyte, MB above.
+pub fn human_size(bytes: u64) -> String {
+    const MB: f64 = 1024.0 * 1024.0;
+    let b = bytes as f64;
+    if b < MB {
+        format!("{:.1} KB", b / 1024.0)
+    } else {
+        format!("{:.1} MB", b / MB)
+    }
+}
+
+fn when(epoch: Option<i64>) -> String {
+    epoch
+        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+        )
+}
+
+fn hours(secs: i64) -> String {
+    format!("{}h", secs.max(0) / 3600)
+}
+
+/// The rows of a finished report.
+pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
+    let mut out = Vec::new();
+    let several_nodes = config.targets.len() > 1;
+    let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
+    let known_volids: std::collections::BTreeSet<&str> =
+        report.backups.iter().map(|b| b.volid.as_str()).collect();
+    for c in &report.components {
+        match c.name.as_str() {
+            "coverage" => {
+                for ch in c.checks.iter().filter(|ch| ch.check != "freshness") {
+                    if matches!(ch.status, Status::Ok | Status::Info) {
+                        continue;
+                    }
+                    let details = if ch.check == "connect" {
+                        format!("{}: {}", w.unreachable, ch.reason)
+                    } else {
+                        ch.reason.clone()
+                    };
+                    out.push(Row {
+                        kind: "vzdump".into(),
+                        component: ch.subject.clone(),
+                        status: ch.status,
+                        last: None,
+                        details,
+                    });
+                }
+            }
+            "archives" | "integrity" | "bitrot" | "pbs" => {
+                // Per-backup lines land in their guest's row; the others (the manifest) get their own.
+                for ch in c
+                    .checks
+                    .iter()
+                    .filter(|ch| !known_volids.contains(ch.subject.as_str()))
+                    .filter(|ch| matches!(ch.status, Status::Warn | Status::Fail))
+                {
+                    out.push(Row {
+                        kind: "vzdump".into(),
+                        component: ch.subject.clone(),
+                        status: ch.status,
+                        last: None,
+                        details: ch.reason.clone(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    for g in &report.guests {
+        let kind = if g.kind == "lxc" { "CT" } else { "VM" };
+        let mut component = if g.name.is_empty() {
+            format!("{kind} {}", g.vmid)
+        } else {
+            format!("{kind} {} ({})", g.vmid, g.name)
+        };
+        if several_nodes && !g.node.is_empty() {
+            component.push_str(&format!(" @{}", g.node));
+        }
+        let newest = report
+            .backups
+            .iter()
+            .find(|b| b.vmid == g.vmid && Some(&b.volid) == g.newest_volid.as_ref());
+        let mut parts: Vec<String> = Vec::new();
+        if g.backups == 0 {
+            parts.push(w.no_backup.clone());
+        } else {
+            let missing = newest.is_some_and(|b| {
+                b.checks.iter().any(|c| {
+                    c.check == "size" && c.status == Status::Fail && c.reason.contains("missing")
+                })
+            });
+            if missing {
+                parts.push(w.file_missing.clone());
+            }
+            if let Some(age) = g.age_seconds.filter(|a| *a > max_age) {
+                parts.push(format!("{} ({})", w.too_old, hours(age)));
+            }
+            if let Some(b) = newest {
+                for ch in b
+                    .checks
+                    .iter()
+                    .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
+                {
+                    if ch.check == "size" && ch.status == Status::Warn {
+                        parts.push(w.too_small.clone());
+                    } else if !(missing && ch.check == "size") {
+                        parts.push(format!("{}: {}", ch.check, ch.reason));
+                    }
+                }
+                if !missing {
+                    parts.push(human_size(b.size));
+                }
+            }
+        }
+        out.push(Row {
+            kind: "vzdump".into(),
+            component,
+            status: g.status.worst(Status::Ok),
+            last: g.newest_ctime,
+            details: parts.join(", "),
+        });
+    }
+    let state = report.components.iter().find(|c| c.name == "tfstate");
+    for e in &report.environments {
+        let problems: Vec<String> = state
+            .map(|c| {
+                c.checks
+                    .iter()
+                    .filter(|ch| {
+                        ch.subject == e.env && matches!(ch.status, Status::Warn | Status::Fail)
+                    })
+                    .map(|ch| {
+                        if ch.check == "bucket" {
+                            format!("{}: {}", w.no_bucket, ch.reason)
+                        } else if ch.check == "state" && e.json_valid == Some(false) {
+                            format!("{}: {}", w.invalid_json, ch.reason)
+                        } else {
+                            ch.reason.clone()
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut parts = problems;
+        if let Some(size) = e.size_bytes {
+            parts.push(human_size(size));
+        }
+        if let Some(n) = e.versions {
+            parts.push(format!("{n} {}", w.versions));
+        }
+        out.push(Row {
+            kind: "minio".into(),
+            component: e
+                .bucket
+                .clone()
+                .unwrap_or_else(|| format!("tfstate-{}", e.env)),
+            status: e.status.worst(Status::Ok),
+            last: e.age_seconds.map(|a| report.started_epoch - a),
+            details: parts.join(", "),
+        });
+    }
+    if let Some(c) = state {
+        let envs: std::collections::BTreeSet<&str> =
+            report.environments.iter().map(|e| e.env.as_str()).collect();
+        for ch in c
+            .checks
+            .iter()
+            .filter(|ch| !envs.contains(ch.subject.as_str()))
+            .filter(|ch| matches!(ch.status, Status::Warn | Status::Fail))
+        {
+            out.push(Row {
+                kind: "minio".into(),
+                component: ch.subject.clone(),
+                status: ch.status,
+                last: None,
+                details: ch.reason.clone(),
+            });
+        }
+    }
+    if let Some(c) = report.components.iter().find(|c| c.name == "services") {
+        for ch in &c.checks {
+            out.push(Row {
+                kind: if ch.subject == "minio" {
+                    "minio"
+                } else {
+                    "service"
+                }
+                .into(),
+                component: format!("{} ({})", ch.subject, ch.check),
+                status: ch.status.worst(Status::Ok),
+                last: None,
+                details: ch.reason.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The verdict of a set of rows.
+pub fn verdict(rows: &[Row]) -> Verdict {
+    if rows.iter().any(|r| r.status == Status::Fail) {
+        Verdict::Errors
+    } else if rows.iter().any(|r| r.status == Status::Warn) {
+        Verdict::Warnings
+    } else {
+        Verdict::Ok
+    }
+}
+
+/// The report text: title, table, RESUME.
+pub fn render(rows: &[Row], w: &Words) -> String {
+    let mut out = String::new();
+    let rule = "=".repeat(w.report_title.len());
+    let _ = writeln!(out, "{rule}\n{}\n{rule}\n", w.report_title);
+    let _ = writeln!(out, "{}", w.columns.join(" | "));
+    let _ = writeln!(out, "{}", "-".repeat(w.columns.join(" | ").len()));
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{} | {} | {} | {} | {}",
+            r.kind,
+            r.component,
+            status_label(r.status),
+            when(r.last),
+            if r.details.is_empty() {
+                "-"
+            } else {
+                &r.details
+            }
+        );
+    }
+    let count = |s: Status| {
+        rows.iter()
+            .filter(|r| r.status.worst(Status::Ok) == s)
+            .count()
+    };
+    let _ = writeln!(out, "\n{}", w.summary);
+    let _ = writeln!(out, "{}: {}", w.total, rows.len());
+    let _ = writeln!(out, "OK: {}", count(Status::Ok));
+    let _ = writeln!(out, "Warnings: {}", count(Status::Warn));
+    let _ = writeln!(out, "{}: {}", w.errors, count(Status::Fail));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: Status) -> Row {
+        Row {
+            kind: "vzdump".into(),
+            component: "VM 100".into(),
+            status,
+            last: Some(0),
+            details: String::new(),
+        }
+    }
+
+    #[test]
+    fn verdict_is_the_worst_row() {
+        assert_eq!(verdict(&[]), Verdict::Ok);
+        assert_eq!(
+            verdict(&[row(Status::Ok), row(Status::Warn)]),
+            Verdict::Warnings
+        );
+        assert_eq!(
+            verdict(&[row(Status::Fail), row(Status::Warn)]),
+            Verdict::Errors
+        );
+    }
+
+    #[test]
+    fn sizes_in_kb_and_mb() {
+        assert_eq!(human_size(4 * 1024), "4.0 KB");
+        assert_eq!(human_size(3 * 1024 * 1024 / 2), "1.5 MB");
+    }
+
+    #[test]
+    fn report_words_french_and_english() {
+        let fr = render(
+            &[row(Status::Ok), row(Status::Warn), row(Status::Fail)],
+            &crate::words::words(true),
+        );
+        for needle in [
+            "RAPPORT DE VERIFICATION DES SAUVEGARDES",
+            "Type | Composant | Statut | Dernier backup | Details",
+            "RESUME",
+            "Total verifie: 3",
+            "OK: 1",
+            "Warnings: 1",
+            "Erreurs: 1",
+            "vzdump | VM 100 | WARNING | 1970-01-01 00:00 | -",
+        ] {
+            assert!(fr.contains(needle), "{needle} missing from\n{fr}");
+        }
+        let en = render(&[row(Status::Ok)], &crate::words::words(false));
+        assert!(
+            en.contains("BACKUP VERIFICATION REPORT") && en.contains("Errors: 0"),
+            "{en}"
+        );
+    }
+}
