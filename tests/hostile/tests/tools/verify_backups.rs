@@ -102,22 +102,20 @@ fn listing_entries_are_reported_not_dropped_or_trusted() {
     }
 }
 
-/// Defect 16: notes and guest names from the node reach the text report escaped.
+/// Defect 16: guest names from the node reach the text report escaped: no row of their own, no
+/// terminal control.
 #[test]
 fn node_strings_are_escaped_in_the_report() {
     let node = Node::start();
-    let notes = "nightly\x1b]0;owned\x07\x1b[2J\u{202e}\u{9b}31m\r\nOK     vm 100          freshness  all good";
-    let listing = format!("[{}]", entry(V100, "100", "1795140000", notes));
-    node.fake_pvesh("/storage/local/content", listing.as_bytes());
+    let name = "jelly\x1b]0;owned\x07\x1b[2J\u{202e}\u{9b}31m\nvzdump | VM 100 (jellyfin) | OK | 2026-12-06 02:00 | -";
+    let resources = serde_json::json!([
+        {"type": "qemu", "vmid": 100, "name": name, "node": "pve", "status": "running"},
+        {"type": "lxc", "vmid": 101, "name": "pihole", "node": "pve", "status": "stopped"}
+    ]);
+    node.fake_pvesh("/cluster/resources", resources.to_string().as_bytes());
     let (_, out, err) = run(&mut node.verify_backups());
-    assert!(
-        out.contains("nightly\\e]0;owned"),
-        "the notes are not in the report: {out}"
-    );
-    assert!(
-        !out.contains("\nOK     vm 100          freshness  all good"),
-        "{out}"
-    );
+    assert!(out.contains("jelly\\e]0;owned"), "the name is not in the report: {out}");
+    assert!(!out.contains("\nvzdump | VM 100 (jellyfin) | OK"), "{out}");
     assert_no_spoof("verify-backups", &out);
     assert_no_spoof("verify-backups", &err);
 }
