@@ -27,9 +27,10 @@ const TOOLS: [&str; 6] = [
 ];
 
 /// Every benchmark id, in table order.
-const IDS: [&str; 6] = [
+const IDS: [&str; 7] = [
     "ssh-reuse",
     "drift-fanout",
+    "plan-stream",
     "plan-scale",
     "verify-deep",
     "startup",
@@ -37,7 +38,7 @@ const IDS: [&str; 6] = [
 ];
 
 /// Options of `pve-bench suite`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Smoke run: fewer repetitions (results are not representative and do not update the docs).
     #[arg(long = "quick")]
@@ -45,6 +46,12 @@ pub struct Options {
     /// Run only these benchmarks (comma-separated ids).
     #[arg(long = "only", value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Benchmarks to run, as ids (the same as --only).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Measured runs per command (default 5; 1 with --quick).
+    #[arg(long = "runs")]
+    pub runs: Option<usize>,
     /// Folder of the release binaries (the tools, pve-bench).
     #[arg(long = "bin-dir")]
     pub bin_dir: PathBuf,
@@ -190,6 +197,9 @@ fn env(name: &str) -> Result<String> {
 
 /// Runs the selected benchmarks and writes the reports.
 pub fn run(opts: &Options) -> Result<()> {
+    let mut merged = opts.clone();
+    merged.only.extend(opts.ids.iter().cloned());
+    let opts = &merged;
     for id in &opts.only {
         if !IDS.contains(&id.as_str()) {
             bail!("unknown benchmark `{id}` (known: {})", IDS.join(", "));
@@ -198,7 +208,7 @@ pub fn run(opts: &Options) -> Result<()> {
     let ctx = Ctx {
         opts,
         warmup: 1,
-        runs: if opts.quick { 1 } else { 5 },
+        runs: opts.runs.unwrap_or(if opts.quick { 1 } else { 5 }).max(1),
     };
     let mut machine = vec![format!(
         "{} CPUs ({})",
@@ -216,6 +226,7 @@ pub fn run(opts: &Options) -> Result<()> {
         let outcome = match id {
             "ssh-reuse" => ssh_reuse(&ctx),
             "drift-fanout" => drift_fanout(&ctx),
+            "plan-stream" => plan_stream(&ctx),
             "plan-scale" => plan_scale(&ctx),
             "verify-deep" => verify_deep(&ctx),
             "startup" => startup(&ctx),
@@ -230,20 +241,52 @@ pub fn run(opts: &Options) -> Result<()> {
         benchmarks.push(outcome);
     }
     machine.push(format!("load average after: {}", loadavg()));
-    let report = Report {
-        schema: "pve-bench/v1".to_owned(),
-        commit: git(
-            &opts.repo,
-            &["describe", "--always", "--dirty", "--abbrev=12"],
-        ),
-        date: git_date(),
-        quick: opts.quick,
-        machine,
-        benchmarks,
+    let commit = git(
+        &opts.repo,
+        &["describe", "--always", "--dirty", "--abbrev=12"],
+    );
+    let date = git_date();
+    let results = opts.repo.join("bench/results");
+    let partial = !opts.quick && !opts.only.is_empty();
+    let report = if partial {
+        // A run of some benchmarks updates their rows in the last full report; each says when and where
+        // it was measured, since the report's header describes the full run.
+        let mut report: Report = fs::read(results.join("latest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .context(
+                "a partial run updates bench/results/latest.json, which is missing or unreadable",
+            )?;
+        for mut outcome in benchmarks {
+            outcome.notes.insert(
+                0,
+                format!(
+                    "measured alone (bench/run {}): commit {commit}, {date}; {}",
+                    outcome.id,
+                    machine.join("; ")
+                ),
+            );
+            match report.benchmarks.iter_mut().find(|b| b.id == outcome.id) {
+                Some(old) => *old = outcome,
+                None => report.benchmarks.push(outcome),
+            }
+        }
+        report
+            .benchmarks
+            .sort_by_key(|b| IDS.iter().position(|id| *id == b.id));
+        report
+    } else {
+        Report {
+            schema: "pve-bench/v1".to_owned(),
+            commit,
+            date,
+            quick: opts.quick,
+            machine,
+            benchmarks,
+        }
     };
     let table = table(&report);
     pve_common::output::write_stdout(&table)?;
-    let results = opts.repo.join("bench/results");
     fs::create_dir_all(&results)?;
     let name = if opts.quick {
         "quick.json"
@@ -254,7 +297,7 @@ pub fn run(opts: &Options) -> Result<()> {
     json.push('\n');
     fs::write(results.join(name), json)?;
     eprintln!("bench: wrote bench/results/{name}");
-    if !opts.quick && opts.only.is_empty() {
+    if !opts.quick {
         write_doc(&report, &opts.repo)?;
     }
     Ok(())
@@ -473,6 +516,244 @@ fn drift_fanout(ctx: &Ctx<'_>) -> Result<Outcome> {
         "check-drift --jobs 1 vs the shell loop running the same three terraform steps: {:+.1}%",
         overhead_same * 100.0
     ));
+    Ok(o)
+}
+
+/// The generated environment of `plan-stream`: `count` VMs on the simulated node.
+fn generated_vms_tf(count: usize) -> String {
+    format!(
+        r#"terraform {{
+  required_providers {{
+    proxmox = {{
+      source = "pve-tools.test/sim/proxmox"
+    }}
+  }}
+}}
+
+provider "proxmox" {{
+  endpoint = "https://192.0.2.10:8006/"
+}}
+
+resource "proxmox_virtual_environment_vm" "vm" {{
+  count     = {count}
+  node_name = "pve"
+  vm_id     = 2000 + count.index
+  name      = "bench-${{count.index}}"
+  tags      = ["bench"]
+
+  memory {{
+    dedicated = 512
+  }}
+}}
+"#
+    )
+}
+
+/// A `terraform` that logs the command it is run with (its first argument) to `log`, then runs it.
+fn counting_terraform(dir: &Path, terraform: &Path, log: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("counting-terraform");
+    fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            terraform.display()
+        ),
+    )?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
+/// Issue 20: what a nightly check costs next to a bare `terraform plan` of the same environment, in sync
+/// and drifted, on the example homelab (prod) and on 200 generated VMs, through the simulated provider.
+fn plan_stream(ctx: &Ctx<'_>) -> Result<Outcome> {
+    use testbed::terraform::{Sim, copy_tree, example_homelab_dir, seed_example_guests};
+    let vms = 200;
+    let mut o = Outcome::new(
+        "plan-stream",
+        "check-drift --env E --jobs 1 vs bare `terraform plan -detailed-exitcode` in E, in sync and drifted \
+         (one VM's memory changed on the node): the example homelab's prod (3 VMs) and a generated \
+         environment of 200 VMs, through the simulated provider (debug build, as the test bed runs it); \
+         initialised folders, local backend",
+    );
+    let work = ctx.work("plan-stream")?;
+    for sub in ["homelab", "generated", "sim", "out"] {
+        let dir = work.join(sub);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+    }
+    let sim = Sim::install(&work.join("sim"))?;
+    seed_example_guests(&sim)?;
+    let terraform = which("terraform")?;
+    let homelab = work.join("homelab");
+    copy_tree(&example_homelab_dir(), &homelab)?;
+    let _ = fs::remove_dir_all(homelab.join(".sim"));
+    let gen_root = work.join("generated");
+    let gen_dir = gen_root.join("vms200");
+    fs::create_dir_all(&gen_dir)?;
+    fs::write(gen_dir.join("main.tf"), generated_vms_tf(vms))?;
+    let out = work.join("out");
+    fs::create_dir_all(&out)?;
+    let tf_env = |cmd: Cmd, state: &Path| {
+        cmd.env("TF_CLI_CONFIG_FILE", sim.cli_config())
+            .env("PVE_SIM_STATE", state)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+    };
+    let tf = |dir: &Path, args: &[&str]| {
+        let mut argv = vec![terraform.clone().into_os_string()];
+        argv.extend(args.iter().map(OsString::from));
+        run_once(
+            &tf_env(Cmd::new("setup", argv), sim.state_dir()).dir(dir),
+            false,
+        )
+    };
+    let prod = homelab.join("environments/prod");
+    eprintln!("bench:   terraform init in the example's prod; init + apply of {vms} VMs");
+    tf(&prod, &["init", "-input=false", "-no-color"])?;
+    tf(&gen_dir, &["init", "-input=false", "-no-color"])?;
+    tf(
+        &gen_dir,
+        &[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-parallelism=20",
+        ],
+    )?;
+    // The drifted node: a copy of the state directory where someone changed two VMs' memory.
+    let drifted = work.join("sim/state-drifted");
+    copy_tree(sim.state_dir(), &drifted)?;
+    let drifted_sim = sim.with_state_dir(&drifted);
+    drifted_sim.run("qm", &["set", "100", "--memory", "10240"])?;
+    drifted_sim.run("qm", &["set", "2000", "--memory", "4096"])?;
+
+    let check = |label: &str, root: &Path, env: &str, state: &Path, bin: &Path| {
+        let argv: Vec<OsString> = vec![
+            ctx.bin("check-drift").into(),
+            "--root".into(),
+            root.into(),
+            "--env".into(),
+            env.into(),
+            "--jobs".into(),
+            "1".into(),
+            "--terraform-bin".into(),
+            bin.into(),
+            "--lock-file".into(),
+            out.join("run.lock").into(),
+            "--textfile-dir".into(),
+            out.join("textfile").into(),
+            "--report-dir".into(),
+            out.join("reports").into(),
+            "--state-file".into(),
+            out.join("state.json").into(),
+            "--json".into(),
+        ];
+        tf_env(Cmd::new(label, argv), state).ok_codes(&[0, 1, 2])
+    };
+    let bare = |label: &str, dir: &Path, state: &Path| {
+        tf_env(
+            Cmd::new(
+                label,
+                [
+                    terraform.as_os_str(),
+                    "plan".as_ref(),
+                    "-detailed-exitcode".as_ref(),
+                    "-input=false".as_ref(),
+                    "-no-color".as_ref(),
+                ],
+            ),
+            state,
+        )
+        .dir(dir)
+        .ok_codes(&[0, 2])
+    };
+    fs::create_dir_all(out.join("textfile"))?;
+    fs::create_dir_all(out.join("reports"))?;
+    let workloads = [
+        (
+            "homelab prod",
+            homelab.join("environments"),
+            "prod",
+            prod.clone(),
+        ),
+        ("200 VMs", gen_root.clone(), "vms200", gen_dir.clone()),
+    ];
+    // What each check runs, counted by a wrapper, and what it found (checked before anything is timed).
+    let log = out.join("calls");
+    let counting = counting_terraform(&out, &terraform, &log)?;
+    for (name, root, env, _) in &workloads {
+        for (state, status, max) in [
+            (sim.state_dir(), "in_sync", 1.0),
+            (drifted.as_path(), "drift", 2.0),
+        ] {
+            let _ = fs::remove_file(&log);
+            let (_, stdout) = run_once(&check("probe", root, env, state, &counting), true)?;
+            let doc: serde_json::Value =
+                serde_json::from_slice(&stdout).context("check-drift --json")?;
+            let found = doc["environments"][0]["status"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned();
+            if found != status {
+                bail!("{name}: check-drift found {found}, expected {status}");
+            }
+            let calls = fs::read_to_string(&log).unwrap_or_default();
+            let verbs: Vec<&str> = calls.lines().collect();
+            o.at_most(
+                format!(
+                    "{name}: Terraform processes, {status} ({})",
+                    verbs.join(" + ")
+                ),
+                verbs.len() as f64,
+                max,
+                " processes",
+            );
+        }
+    }
+    let mut cmds = Vec::new();
+    for (name, root, env, dir) in &workloads {
+        cmds.push(check(
+            &format!("{name}: check-drift, in sync"),
+            root,
+            env,
+            sim.state_dir(),
+            &terraform,
+        ));
+        cmds.push(bare(
+            &format!("{name}: bare plan, in sync"),
+            dir,
+            sim.state_dir(),
+        ));
+        cmds.push(check(
+            &format!("{name}: check-drift, drifted"),
+            root,
+            env,
+            &drifted,
+            &terraform,
+        ));
+        cmds.push(bare(&format!("{name}: bare plan, drifted"), dir, &drifted));
+    }
+    o.candidates = compare(&cmds, ctx.warmup, ctx.runs)?;
+    for (name, ..) in &workloads {
+        for (state, max) in [("in sync", 1.10), ("drifted", 1.70)] {
+            let ratio = o.median(&format!("{name}: check-drift, {state}"))
+                / o.median(&format!("{name}: bare plan, {state}"));
+            o.at_most(
+                format!("{name}: check-drift / bare plan, {state}"),
+                ratio,
+                max,
+                "x",
+            );
+            let cpu = o.cpu(&format!("{name}: check-drift, {state}"))
+                / o.cpu(&format!("{name}: bare plan, {state}"));
+            o.notes
+                .push(format!("{name}, {state}: CPU ratio {cpu:.2}x"));
+        }
+    }
     Ok(o)
 }
 
@@ -987,6 +1268,8 @@ pub fn table(report: &Report) -> String {
                 format!("{:.2}x", r.value)
             } else if r.target.ends_with('%') {
                 format!("{:+.1}%", r.value)
+            } else if r.target.ends_with(" processes") {
+                format!("{} processes", r.value)
             } else {
                 format!("{:.2} ms", r.value)
             };

@@ -33,5 +33,6 @@ setup() {
 
 @test "check-drift's help documents the drift exit code" {
   run tool check-drift --help
-  assert_output --partial "2    drift in at least one environment"
+  assert_output --partial "1    drift in at least one environment"
+  assert_output --partial "2    at least one environment errored"
 }

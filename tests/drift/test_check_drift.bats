@@ -52,7 +52,7 @@ check_drift() {
 
 @test "usage errors exit 64, never 2" {
     add_env lab
-    for args in "--env ../etc" "--env a/b" "--jobs 0" "--timeout soon" "--nope" "--env lab --all"; do
+    for args in "--env ../etc" "--env a/b" "--jobs 0" "--timeout soon" "--nope"; do
         # shellcheck disable=SC2086
         run check_drift $args
         assert_equal "$status" 64
@@ -77,11 +77,11 @@ check_drift() {
     assert_equal "$(find "$WORK/tmp" -mindepth 1 | wc -l)" 0
 }
 
-@test "a configuration change exits 2 with a pending update" {
+@test "a configuration change exits 1 (drift, as check-drift.sh) with a pending update" {
     add_env lab
     echo 'memory = 10240' > "$WORK/envs/lab/terraform.tfvars"
     run --separate-stderr check_drift --json --terraform-bin terraform
-    assert_equal "$status" 2
+    assert_equal "$status" 1
     run jq -r '.environments[0].resources[] | "\(.action) \(.origin) \(.risk) \(.address)"' <<<"$output"
     assert_output "update pending safe terraform_data.vm"
 }
@@ -90,17 +90,24 @@ check_drift() {
     add_env lab
     echo 'memory = 10240' > "$WORK/envs/lab/terraform.tfvars"
     run --separate-stderr check_drift --terraform-bin terraform
-    assert_equal "$status" 2
+    assert_equal "$status" 1
     assert_line --index 0 --regexp '^ENV +STATUS +\+CREATE +~UPDATE +-DELETE +-/\+REPLACE +IGNORED +ORIGIN +DURATION$'
     assert_output --partial "input.memory.dedicated: 8192 -> 10240"
 }
 
-@test "--dry-run prints the commands and runs nothing" {
+@test "--dry-run prints the commands on [DRY-RUN] lines and runs nothing; --preview says 'would run'" {
     add_env lab
     run --separate-stderr check_drift --dry-run --terraform-bin "$FIXTURES/fake-terraform.sh"
     assert_success
-    assert_output ""
+    # The summary of check-drift.sh: the environment, "dry-run".
+    assert_line --regexp '^lab +In sync +dry-run$'
     # shellcheck disable=SC2154 # $stderr is set by `run --separate-stderr`
+    [[ "$stderr" == *"[DRY-RUN] cd $WORK/envs/lab && TF_IN_AUTOMATION=1"*"init '-input=false'"* ]]
+    [[ "$stderr" == *"-detailed-exitcode"* ]]
+    [[ "$stderr" == *"show -json"* ]]
+    [ ! -e "$WORK/envs/lab/.terraform" ]
+    run --separate-stderr check_drift --preview --terraform-bin "$FIXTURES/fake-terraform.sh"
+    assert_success
     [[ "$stderr" == *"would run: cd $WORK/envs/lab && TF_IN_AUTOMATION=1"*"init '-input=false'"* ]]
     [[ "$stderr" == *"-detailed-exitcode"* ]]
     [[ "$stderr" == *"show -json"* ]]
@@ -111,7 +118,7 @@ check_drift() {
     add_env lab
     FAKE_TF_LOG="$WORK/tf.log" FAKE_TF_SHOW_JSON="$FIXTURES/plans/bpg_mixed.json" \
         run --separate-stderr check_drift --json --terraform-bin "$FIXTURES/fake-terraform.sh"
-    assert_equal "$status" 2
+    assert_equal "$status" 1
     # `terraform version` runs on a thread beside the first environment, so only its count is fixed; the
     # environment's own steps keep their order.
     run grep -c '^version' "$WORK/tf.log"

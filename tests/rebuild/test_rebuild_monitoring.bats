@@ -70,14 +70,15 @@ setup() {
   assert_output --partial "monitoring VM id"
   run -64 tool rebuild-monitoring --from-backup --vmid 111 "${DEAD[@]}"
   assert_output --partial "no Proxmox host"
+  # No mode is --mode restore, the replaced script's default: it needs the node too.
   run -64 tool rebuild-monitoring --vmid 111 "${DEAD[@]}"
-  assert_output --partial "--from-terraform"
+  assert_output --partial "no Proxmox host"
 }
 
-@test "--from-backup --dry-run shows the save point, the restore and the start, and changes nothing" {
+@test "--from-backup --preview shows the save point, the restore and the start, and changes nothing" {
   node_args
   before=$(journal_lines)
-  run --separate-stderr tool rebuild-monitoring --from-backup --dry-run --json "${NODE[@]}" "${DEAD[@]}"
+  run --separate-stderr tool rebuild-monitoring --from-backup --preview --json "${NODE[@]}" "${DEAD[@]}"
   assert_success
   [[ $stderr == *"[dry-run] would run: vzdump 102 --storage local --mode snapshot"* ]]
   [[ $stderr == *"[dry-run] would run: qmrestore local:backup/vzdump-qemu-102-"*" 102 --storage local-lvm --force 1"* ]]
@@ -86,10 +87,10 @@ setup() {
   [[ $(journal_lines) == "$before" ]]
 }
 
-@test "no mode: a recent backup is chosen, and the reason is said on stderr and in the JSON" {
+@test "--mode auto: a recent backup is chosen, and the reason is said on stderr and in the JSON" {
   node_args
   before=$(journal_lines)
-  run --separate-stderr tool rebuild-monitoring --dry-run --json "${NODE[@]}" "${DEAD[@]}"
+  run --separate-stderr tool rebuild-monitoring --mode auto --preview --json "${NODE[@]}" "${DEAD[@]}"
   assert_success
   [[ $stderr == *"younger than --max-age 7days: restoring from it (--from-backup)"* ]]
   run jq -r '.mode.kind, .rebuild.method, (.rebuild.reason | test("younger than"))' <<<"$output"

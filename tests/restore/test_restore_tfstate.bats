@@ -54,11 +54,12 @@ rt() {
 }
 
 @test "--list prints a table of versions, newest first" {
-  run rt --list
+  run --separate-stderr rt --list
   assert_success
-  assert_line --index 0 --regexp '^VERSION ID +LAST MODIFIED +SIZE +LATEST'
-  assert_equal "${#lines[@]}" 3
-  assert_line --index 1 --regexp ' yes *$'
+  assert_line --index 0 'Available versions:'
+  assert_line --index 1 --regexp '^VERSION ID +LAST MODIFIED +SIZE +LATEST'
+  assert_equal "${#lines[@]}" 4
+  assert_line --index 2 --regexp ' yes *$'
 }
 
 @test "--list --details --json is one document jq can read" {
@@ -69,23 +70,24 @@ rt() {
   assert_line --index 2 --regexp '^[0-9]+$'
 }
 
-@test "--restore --dry-run writes nothing and says what it would do" {
+@test "--restore --preview writes nothing and says what it would do" {
   oldest=$(rt --list --json | jq -r '.versions[-1].version_id')
   before=$(rt --list --json | jq -c '[.versions[].version_id]')
-  run rt --restore "$oldest" --dry-run
+  run rt --restore "$oldest" --preview
   assert_success
   assert_output --partial "[dry-run] would put s3://tfstate/prod/terraform.tfstate"
   assert_equal "$(rt --list --json | jq -c '[.versions[].version_id]')" "$before"
   [ ! -e "$BACKUPS" ]
 }
 
-@test "--restore without a terminal and without --yes refuses (exit 1), nothing written" {
+@test "--restore without a terminal and without --force is declined (exit 0, as the script), nothing written" {
   oldest=$(rt --list --json | jq -r '.versions[-1].version_id')
   before=$(rt --list --json | jq -c '[.versions[].version_id]')
   run setsid -w "$PVE_TOOLS_BIN/restore-tfstate" --root "$ROOT" --env prod --backup-dir "$BACKUPS" --restore "$oldest" </dev/null
-  assert_failure 1
-  assert_output --partial "no terminal to ask on; pass --yes"
+  assert_success
+  assert_output --partial "nothing was changed"
   assert_equal "$(rt --list --json | jq -c '[.versions[].version_id]')" "$before"
+  [ ! -e "$BACKUPS" ]
 }
 
 @test "--restore --yes makes an older version current with a higher serial" {

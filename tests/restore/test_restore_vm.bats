@@ -77,10 +77,10 @@ setup() {
   assert_output --partial '"type": "lxc"'
 }
 
-@test "--dry-run over an existing guest shows the save point and the restore, and changes nothing" {
+@test "--preview over an existing guest shows the save point and the restore, and changes nothing" {
   need_node
   before=$(journal_lines)
-  run --separate-stderr tool restore-vm 100 --force --dry-run
+  run --separate-stderr tool restore-vm 100 --force --preview
   assert_success
   [[ $stderr == *"[dry-run] would run: vzdump 100 --storage local --mode snapshot"* ]]
   [[ $stderr == *"[dry-run] would run: qm shutdown 100"* ]]
@@ -89,18 +89,18 @@ setup() {
   [[ $(journal_lines) == "$before" ]]
 }
 
-@test "--dry-run of a container uses pct restore <id> <volid>" {
+@test "--preview of a container uses pct restore <id> <volid>" {
   need_node
-  run --separate-stderr tool restore-vm 101 --target-id 301 --dry-run
+  run --separate-stderr tool restore-vm 101 --target-id 301 --preview
   assert_success
   [[ $stderr == *"[dry-run] would run: pct restore 301 local:backup/vzdump-lxc-101-"*" --storage local-lvm"* ]]
 }
 
-@test "an existing guest is not overwritten without --force" {
+@test "an existing guest is not overwritten without --force when nobody answers yes" {
   need_node
   before=$(journal_lines)
-  run -1 tool restore-vm 100 --yes
-  assert_output --partial "pass --force"
+  run -1 setsid -w "$PVE_TOOLS_BIN/restore-vm" 100 </dev/null
+  assert_output --partial "overwrite VM 100"
   [[ $(journal_lines) == "$before" ]]
 }
 
@@ -110,10 +110,10 @@ setup() {
   assert_output --partial "not a backup of 100"
 }
 
-@test "without a terminal and without --yes, the restore is refused" {
+@test "without a terminal and without --force, overwriting is refused" {
   need_node
   before=$(journal_lines)
-  run -1 setsid -w "$PVE_TOOLS_BIN/restore-vm" 102 --target-id 302 </dev/null
-  assert_output --partial "restore VM 302"
+  run -1 setsid -w "$PVE_TOOLS_BIN/restore-vm" 100 --target-id 100 </dev/null
+  assert_output --partial "overwrite VM 100"
   [[ $(journal_lines) == "$before" ]]
 }

@@ -4,14 +4,21 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::CommonArgs;
+use pve_common::cli::{CommonArgs, ForceArgs};
 
 /// Detect, classify and report drift between Terraform/OpenTofu and the Proxmox homelab, per environment.
 ///
-/// For each environment (a folder of `*.tf` files under --root) it runs `terraform init`, `terraform plan`
-/// into a private plan file and `terraform show -json` of that plan, then reports what would change and
+/// For each environment (a folder of `*.tf` files under --root) it runs `terraform init` (when needed),
+/// `terraform plan -json` into a private plan file and, when the plan names changes, `terraform show
+/// -json` of that plan, then reports what would change and
 /// why: changed outside Terraform (`drift`), configuration not yet applied (`pending`), or both. It never
-/// applies anything. Without --env or --all it checks every environment.
+/// applies anything.
+///
+/// The environments are the folders of `<homelab>/infrastructure/proxmox/environments` (the homelab root:
+/// --homelab, else PVE_HOMELAB, else the nearest folder above the current directory holding that path);
+/// there --env or --all is required, as for check-drift.sh, and an environment without terraform.tfvars
+/// (not deployed) is skipped with a warning. With --root (or PVE_DRIFT_ROOT) every folder under it holding
+/// `*.tf` files is an environment, and without --env or --all all of them are checked.
 ///
 /// Accepted differences go in `.driftignore` files (`<root>/.driftignore`, then `<env>/.driftignore`; one
 /// rule per line: `<address glob> [<attribute glob>] [expires=YYYY-MM-DD]  # reason`).
@@ -20,27 +27,29 @@ use pve_common::cli::CommonArgs;
 #[derive(Parser, Debug)]
 #[command(name = "check-drift", version, about, long_about, after_help = pve_common::exit::HELP_EXIT_STATUS_DRIFT)]
 pub struct Args {
-    /// Check only these environments (folder names under --root), comma-separated or repeated.
-    #[arg(
-        long = "env",
-        value_name = "NAME",
-        value_delimiter = ',',
-        conflicts_with = "all"
-    )]
+    /// Check only these environments (prod, lab, monitoring: folder names under the root),
+    /// comma-separated or repeated.
+    #[arg(long = "env", value_name = "ENV", value_delimiter = ',')]
     pub env: Vec<String>,
 
-    /// Check every environment under --root (the default when --env is not given).
+    /// Check every environment (wins over --env).
     #[arg(long = "all")]
     pub all: bool,
 
-    /// Folder whose subfolders holding `*.tf` files are the environments.
-    #[arg(
-        long = "root",
-        value_name = "DIR",
-        env = "PVE_DRIFT_ROOT",
-        default_value = "infrastructure/proxmox/environments"
-    )]
-    pub root: PathBuf,
+    /// Folder whose subfolders holding `*.tf` files are the environments [default:
+    /// <homelab>/infrastructure/proxmox/environments].
+    #[arg(long = "root", value_name = "DIR", env = "PVE_DRIFT_ROOT")]
+    pub root: Option<PathBuf>,
+
+    /// Write the six shims (POSIX sh files at the replaced scripts' paths under DIR:
+    /// scripts/drift/check-drift.sh, scripts/restore/*.sh) that run these tools with DIR as the homelab
+    /// root, in French, and exit. DIR is the homelab root.
+    #[arg(long = "install-shims", value_name = "DIR")]
+    pub install_shims: Option<PathBuf>,
+
+    /// Exit with Terraform's `-detailed-exitcode` meaning instead of check-drift.sh's: 1 error, 2 drift.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
 
     /// At most this many environments at once (default: number of CPUs, capped by the number of
     /// environments).
@@ -75,7 +84,8 @@ pub struct Args {
     pub lock_file: Option<PathBuf>,
 
     /// Write Prometheus metrics to `DIR/pve_drift.prom` (atomically, mode 0644) for node_exporter's
-    /// textfile collector [default: /var/lib/node_exporter/textfile_collector]. Empty: no metrics.
+    /// textfile collector, creating DIR when missing [default: /var/lib/prometheus/node-exporter, Debian's
+    /// textfile directory]. A directory that cannot be written is an error. Empty: no metrics.
     /// Environments not checked in this run keep their series from the previous file.
     #[arg(
         long = "textfile-dir",
@@ -116,6 +126,9 @@ pub struct Args {
     /// `${XDG_STATE_HOME:-~/.local/state}/pve-drift/state.json`].
     #[arg(long = "state-file", value_name = "FILE", env = "PVE_DRIFT_STATE_FILE", value_parser = path_or_empty)]
     pub state_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub force: ForceArgs,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -224,7 +237,11 @@ mod tests {
         assert_eq!(a.env, ["prod", "lab", "dev"]);
         assert_eq!(a.timeout, std::time::Duration::from_secs(90));
         assert_eq!(a.lock_timeout, std::time::Duration::from_secs(60));
-        assert!(Args::try_parse_from(["check-drift", "--env", "a", "--all"]).is_err());
+        let both = Args::try_parse_from(["check-drift", "--env", "a", "--all", "--force"]).unwrap();
+        assert!(
+            both.all && both.force.force,
+            "--env X --all is accepted: --all wins"
+        );
         assert!(Args::try_parse_from(["check-drift", "--jobs", "0"]).is_err());
         assert!(Args::try_parse_from(["check-drift", "--timeout", "0s"]).is_err());
         assert!(Args::try_parse_from(["check-drift", "--timeout", "soon"]).is_err());

@@ -43,8 +43,14 @@ pub struct Config {
     pub wait_lock: bool,
     /// Run lock file (`None`: `/run/lock/pve-drift.lock`, else `$XDG_RUNTIME_DIR/pve-drift.lock`).
     pub lock_file: Option<PathBuf>,
-    /// Print what would run; run nothing.
+    /// Print what would run; run nothing (`--dry-run` or `--preview`).
     pub dry_run: bool,
+    /// The runner mode: `--dry-run` prints every command on a `[DRY-RUN]` line.
+    pub mode: pve_common::runner::Mode,
+    /// The root is the homelab's: environments without terraform.tfvars are skipped.
+    pub homelab_layout: bool,
+    /// `--detailed-exitcode`: 1 error, 2 drift.
+    pub detailed_exitcode: bool,
     /// JSON document instead of the text report.
     pub json: bool,
     /// Colour the text report (already resolved against stdout being a terminal and `NO_COLOR`).
@@ -65,8 +71,7 @@ pub struct Config {
     pub retry: pve_common::retry::RetryPolicy,
 }
 
-/// An output directory and whether it was asked for explicitly (a missing default directory is only
-/// mentioned with -v; a missing explicit one is a warning).
+/// An output directory and whether it was asked for explicitly (either way it is created when missing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputDir {
     /// The directory.
@@ -76,7 +81,7 @@ pub struct OutputDir {
 }
 
 /// Default of `--textfile-dir`.
-pub const DEFAULT_TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
+pub const DEFAULT_TEXTFILE_DIR: &str = "/var/lib/prometheus/node-exporter";
 /// Default of `--report-dir`.
 pub const DEFAULT_REPORT_DIR: &str = "/var/log/pve-drift";
 
@@ -146,7 +151,20 @@ impl Config {
     /// Validates the command line. Environment names are checked here; whether they exist is checked
     /// against the root when the run starts.
     pub fn from_args(args: Args) -> Result<Config, UsageError> {
-        let selection = if args.env.is_empty() {
+        let (root, homelab_layout) = match args.root {
+            Some(root) => (root, false),
+            None => match args.common.homelab() {
+                Ok(homelab) => (homelab.environments_dir(), true),
+                // Reported by the run as a missing root, with how to name one.
+                Err(_) => (PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR), true),
+            },
+        };
+        let selection = if args.all {
+            Selection::All
+        } else if args.env.is_empty() {
+            if homelab_layout {
+                return Err(UsageError(pve_common::tr!("check_drift.need_env_or_all")));
+            }
             Selection::All
         } else {
             let mut names: Vec<String> = Vec::new();
@@ -166,7 +184,10 @@ impl Config {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let quiet = args.common.quiet;
         Ok(Config {
-            root: args.root,
+            root,
+            mode: args.common.mode(),
+            homelab_layout,
+            detailed_exitcode: args.detailed_exitcode,
             selection,
             jobs: args.jobs.map(usize::from),
             timeout: args.timeout,
@@ -177,7 +198,7 @@ impl Config {
             terraform_env: Vec::new(),
             wait_lock: args.wait_lock,
             lock_file: args.lock_file,
-            dry_run: args.common.dry_run,
+            dry_run: args.common.dry_run || args.common.preview,
             json: args.common.json,
             color: args
                 .common
@@ -215,6 +236,9 @@ impl Config {
             wait_lock: false,
             lock_file: None,
             dry_run: false,
+            mode: pve_common::runner::Mode::Live,
+            homelab_layout: false,
+            detailed_exitcode: false,
             json: false,
             color: false,
             progress: false,
@@ -326,6 +350,20 @@ mod tests {
             c.selection,
             Selection::Names(vec!["prod".into(), "lab".into()])
         );
-        assert_eq!(config(&[]).unwrap().selection, Selection::All);
+        // The script's rule in the homelab's layout (issue 18); with --root, our own: all.
+        if std::env::var_os("PVE_DRIFT_ROOT").is_none() {
+            let err = config(&[]).unwrap_err().to_string();
+            assert!(err.contains("--env ENV") && err.contains("--all"), "{err}");
+        }
+        assert_eq!(config(&["--all"]).unwrap().selection, Selection::All);
+        assert_eq!(
+            config(&["--env", "prod", "--all"]).unwrap().selection,
+            Selection::All,
+            "--all wins"
+        );
+        assert_eq!(
+            config(&["--root", "/srv/envs"]).unwrap().selection,
+            Selection::All
+        );
     }
 }

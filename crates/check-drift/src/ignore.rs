@@ -196,6 +196,14 @@ impl Rules {
         self.rules.is_empty()
     }
 
+    /// True when a rule without an attribute glob matches `address`: every change of it is ignored,
+    /// whatever its attributes (so they need not be known to decide).
+    pub fn ignores_whole(&self, address: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.attribute.is_none() && r.address.is_match(address))
+    }
+
     /// Marks `resource` ignored when the rules cover its whole change, recording which rules did.
     pub fn apply(&self, resource: &mut ResourceReport) {
         let matching: Vec<&Rule> = self

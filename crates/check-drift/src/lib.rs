@@ -3,7 +3,9 @@
 //!
 //! [`run`] finds the environments under the root, takes the run lock, checks environments in parallel
 //! (`init`, only when a folder is fresh or Terraform asks for it, one at a time to avoid the plugin-cache
-//! race; `plan` and `show` concurrently), reads each plan as a stream and classifies it ([`plan`]), applies
+//! race; `plan` and `show` concurrently), reads each plan's `-json` stream as it runs ([`plan::ui`]): in sync
+//! without more, or `show -json` of the saved plan when there is something to describe, read as a stream
+//! and classified ([`plan`]); applies
 //! ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies anything. The exit code
 //! is decided by `main` from the returned [`Outcome`] or error.
 
@@ -18,6 +20,7 @@ pub mod plan;
 pub mod publish;
 pub mod report;
 pub mod runlock;
+pub mod shims;
 pub mod state;
 pub mod terraform;
 
@@ -54,8 +57,10 @@ pub struct Outcome {
     pub report: Option<Report>,
     /// Stopped by SIGINT/SIGTERM.
     pub interrupted: bool,
-    /// The metrics, report or state files could not be written (exit 1).
+    /// The metrics, report or state files could not be written (an error).
     pub output_failed: bool,
+    /// The environments checked (or, in dry-run, that would be), in order.
+    pub checked: Vec<String>,
 }
 
 impl Outcome {
@@ -152,12 +157,27 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
                 if !known.contains(name) {
                     let list = if known.is_empty() {
                         "none".to_owned()
+                    } else if pve_common::i18n::lang().is_french() {
+                        // The script's order: prod lab monitoring, then any other.
+                        let mut ordered: Vec<&str> = pve_common::homelab::KNOWN_ENVIRONMENTS
+                            .into_iter()
+                            .filter(|k| known.iter().any(|n| n == k))
+                            .collect();
+                        let others: Vec<&str> = known
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|n| !pve_common::homelab::KNOWN_ENVIRONMENTS.contains(n))
+                            .collect();
+                        ordered.extend(others);
+                        ordered.join(" ")
                     } else {
                         known.join(", ")
                     };
-                    return Err(UsageError(format!(
-                        "unknown environment `{name}` under {}; known environments: {list}",
-                        config.root.display()
+                    return Err(UsageError(pve_common::tr!(
+                        "check_drift.unknown_env",
+                        env = name,
+                        root = config.root.display(),
+                        valid = list
                     ))
                     .into());
                 }
@@ -165,6 +185,22 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
             names.clone()
         }
     };
+    // In the homelab's layout an environment without terraform.tfvars is not deployed: skipped, as the
+    // script did, and not a failure.
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let deployed =
+                !config.homelab_layout || config.root.join(name).join("terraform.tfvars").is_file();
+            if !deployed {
+                pve_common::warn!(
+                    "{}",
+                    pve_common::tr!("check_drift.skipped_no_tfvars", env = name)
+                );
+            }
+            deployed
+        })
+        .collect();
     let today = jiff::Zoned::now().date();
     let base = match &config.ignore_file {
         Some(path) => load_rules(path, true, today)?,
@@ -191,6 +227,16 @@ fn planned_lock(config: &Config) -> PathBuf {
     })
 }
 
+/// The folders of the scripts' unit that are writable under `ProtectSystem=strict` (the report and
+/// textfile folders), as a last resort for the run lock: root-owned, so still ours alone.
+fn unit_lock_dirs(config: &Config) -> Vec<PathBuf> {
+    [&config.reports, &config.textfile]
+        .into_iter()
+        .flatten()
+        .map(|d| d.dir.clone())
+        .collect()
+}
+
 /// Takes the run lock: the first candidate file that can be opened, locked exclusively for the whole run.
 /// See [`runlock`] for where it lives and what is refused.
 fn take_run_lock(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Option<File>> {
@@ -198,8 +244,14 @@ fn take_run_lock(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Op
         Some(path) => vec![path.clone()],
         None => runlock::default_candidates()
             .into_iter()
-            .filter_map(|(dir, mode)| match runlock::private_dir(&dir, mode) {
-                Ok(()) => Some(dir.join(runlock::FILE_NAME)),
+            .map(|(dir, mode)| (dir, mode, runlock::FILE_NAME))
+            .chain(
+                unit_lock_dirs(config)
+                    .into_iter()
+                    .map(|dir| (dir, 0o755, ".pve-drift.lock")),
+            )
+            .filter_map(|(dir, mode, name)| match runlock::private_dir(&dir, mode) {
+                Ok(()) => Some(dir.join(name)),
                 Err(e) => {
                     pve_common::debug!("run lock folder {} not used: {e}", dir.display());
                     None
@@ -256,6 +308,10 @@ struct Shared<'a> {
     terraform: Option<Terraform>,
     init_lock: Mutex<()>,
     interrupted: &'a AtomicBool,
+    /// The progress line (a terminal only).
+    progress: Option<indicatif::ProgressBar>,
+    /// The Terraform version, from the first plan's stream that tells it.
+    version: std::sync::OnceLock<String>,
 }
 
 struct Failure {
@@ -290,8 +346,26 @@ fn step(
     which: Step,
     limits: Limits<'_>,
 ) -> Result<Option<pve_common::runner::CommandOutput>, Failure> {
+    step_polling(shared, cmd, which, limits, &mut || {}, &|| Vec::new())
+}
+
+/// [`step`] calling `poll` while the command runs; `more_stderr` gives what the command reported
+/// elsewhere than on stderr (a `-json` plan's diagnostics), put before its stderr in failures.
+fn step_polling(
+    shared: &Shared<'_>,
+    cmd: &pve_common::runner::LocalCommand,
+    which: Step,
+    limits: Limits<'_>,
+    poll: &mut dyn FnMut(),
+    more_stderr: &dyn Fn() -> Vec<u8>,
+) -> Result<Option<pve_common::runner::CommandOutput>, Failure> {
     let name = step_name(which);
-    let end = terraform::run_step(shared.runner, cmd, limits).map_err(|e| {
+    let with_more = |stderr: Vec<u8>| {
+        let mut all = more_stderr();
+        all.extend_from_slice(&stderr);
+        all
+    };
+    let end = terraform::run_step_polling(shared.runner, cmd, limits, poll).map_err(|e| {
         let not_found = e
             .downcast_ref::<pve_common::runner::RunError>()
             .is_some_and(|re| matches!(re, pve_common::runner::RunError::Spawn { cause, .. } if cause.kind() == IoErrorKind::NotFound));
@@ -300,14 +374,17 @@ fn step(
     })?;
     match end {
         None => Ok(None),
-        Some(StepEnd::Exited(out)) => {
+        Some(StepEnd::Exited(mut out)) => {
+            if !matches!(out.status.code(), Some(0 | 2)) {
+                out.stderr = with_more(out.stderr);
+            }
             if which != Step::Plan && !out.status.success() {
                 return Err(exit_failure(which, &out));
             }
             Ok(Some(out))
         }
         Some(StepEnd::TimedOut(stderr)) => {
-            let excerpt = terraform::error_excerpt(&stderr, 6);
+            let excerpt = terraform::error_excerpt(&with_more(stderr), 6);
             let mut message = format!(
                 "timed out after {} during `terraform {name}`; Terraform was interrupted (SIGINT) so it could \
                  release the state lock",
@@ -422,6 +499,58 @@ fn init(
     Ok(())
 }
 
+/// Runs `cmd` (`plan -json`, its stream going to `stream_path`), reading the stream as Terraform writes it:
+/// the progress line names the resource being refreshed. The plan's diagnostics come first in the
+/// output's stderr, in the words Terraform prints without `-json`, so failures are classified and shown
+/// as without it. `Ok((None, _))` in dry-run.
+fn plan(
+    shared: &Shared<'_>,
+    target: &Target,
+    cmd: &pve_common::runner::LocalCommand,
+    stream_path: &Path,
+    limits: Limits<'_>,
+) -> Result<
+    (
+        Option<pve_common::runner::CommandOutput>,
+        plan::ui::UiSummary,
+    ),
+    Failure,
+> {
+    use std::io::Read as _;
+    let mut stream = plan::ui::UiStream::new();
+    let mut file: Option<File> = None;
+    let mut shown: Option<String> = None;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut poll = || {
+        if file.is_none() {
+            file = File::open(stream_path).ok();
+        }
+        let Some(f) = file.as_mut() else {
+            return;
+        };
+        while let Ok(n) = f.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            stream.feed(&buf[..n]);
+        }
+        if let Some(p) = &shared.progress
+            && let Some(address) = stream.refreshing()
+            && shown.as_deref() != Some(address)
+        {
+            p.set_message(format!("{}: refreshing {address}", target.name));
+            shown = Some(address.to_owned());
+        }
+    };
+    let diagnostics = || {
+        // Read again from the start: the stream reader may not have seen the end yet.
+        let bytes = std::fs::read(stream_path).unwrap_or_default();
+        plan::ui::read(&bytes).diagnostics_text().into_bytes()
+    };
+    let out = step_polling(shared, cmd, Step::Plan, limits, &mut poll, &diagnostics)?;
+    Ok((out, stream.finish()))
+}
+
 fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
     let started = Instant::now();
     let mut report = match check_inner(shared, target) {
@@ -446,9 +575,16 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         let dir = std::env::temp_dir().join("check-drift-XXXXXX");
         (None, dir.join(format!("{}.tfplan", target.name)))
     } else {
+        // Under the script's unit (ProtectSystem=strict, no PrivateTmp=) the temporary directory is
+        // read-only; the environment's folder is writable there, since Terraform writes into it too.
         let dir = tempfile::Builder::new()
             .prefix("check-drift-")
             .tempdir()
+            .or_else(|_| {
+                tempfile::Builder::new()
+                    .prefix(".check-drift-")
+                    .tempdir_in(&target.dir)
+            })
             .map_err(|e| {
                 failure(
                     ErrorKind::Unknown,
@@ -480,21 +616,27 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         pve_common::debug!("{}: no .terraform folder: running init first", target.name);
         init(shared, tf, target, &mut limits)?;
     }
-    let plan_cmd = tf.command(
-        &target.dir,
-        [
-            "plan".to_owned(),
-            "-input=false".to_owned(),
-            "-no-color".to_owned(),
-            "-detailed-exitcode".to_owned(),
-            format!(
-                "-lock-timeout={}",
-                terraform::go_duration(config.lock_timeout)
-            ),
-            format!("-out={}", plan_path.display()),
-        ],
-    );
-    let mut plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+    // `plan -json` writes its stream into a private file beside the plan file, read while it runs.
+    let stream_path = plan_path.with_extension("jsonl");
+    private_file(shared, &stream_path, "`terraform plan -json` stream")?;
+    let plan_cmd = tf
+        .command(
+            &target.dir,
+            [
+                "plan".to_owned(),
+                "-input=false".to_owned(),
+                "-no-color".to_owned(),
+                "-detailed-exitcode".to_owned(),
+                format!(
+                    "-lock-timeout={}",
+                    terraform::go_duration(config.lock_timeout)
+                ),
+                format!("-out={}", plan_path.display()),
+                "-json".to_owned(),
+            ],
+        )
+        .stdout_file(&stream_path);
+    let (mut plan_out, mut ui) = plan(shared, target, &plan_cmd, &stream_path, limits)?;
     if !fresh
         && let Some(out) = &plan_out
         && !matches!(out.status.code(), Some(0 | 2))
@@ -505,13 +647,47 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             target.name
         );
         init(shared, tf, target, &mut limits)?;
-        plan_out = step(shared, &plan_cmd, Step::Plan, limits)?;
+        (plan_out, ui) = plan(shared, target, &plan_cmd, &stream_path, limits)?;
     }
     let exit_code = plan_out.as_ref().and_then(|o| o.status.code());
     if let Some(out) = &plan_out
         && !matches!(exit_code, Some(0 | 2))
     {
         return Err(exit_failure(Step::Plan, out));
+    }
+    if let Some(version) = &ui.version {
+        shared.version.get_or_init(|| version.clone());
+    }
+    let plan_text = plan_out.as_ref().map(|_| ui.text.clone());
+
+    // The stream decides whether there is anything to describe; only then does `show` run.
+    if let Some(code) = exit_code {
+        let history = local_state_history(&target.dir);
+        match plan::ui::judge(&ui, code, &|a| target.rules.ignores_whole(a), &history) {
+            plan::ui::Verdict::InSync => {
+                pve_common::debug!("{}: the plan's stream shows no change", target.name);
+                let mut report =
+                    EnvReport::checked(&target.name, exit_code, Vec::new(), Vec::new(), Vec::new());
+                report.plan_text = plan_text;
+                return Ok(report);
+            }
+            plan::ui::Verdict::Ignored(mut resources) => {
+                pve_common::debug!(
+                    "{}: only resources ignored whole change; reported from the plan's stream",
+                    target.name
+                );
+                for r in &mut resources {
+                    target.rules.apply(r);
+                }
+                let mut report =
+                    EnvReport::checked(&target.name, exit_code, resources, Vec::new(), Vec::new());
+                report.plan_text = plan_text;
+                return Ok(report);
+            }
+            plan::ui::Verdict::Show(why) => {
+                pve_common::debug!("{}: reading the saved plan: {why}", target.name);
+            }
+        }
     }
 
     // `show -json` writes into a private file next to the plan file, read back as a stream: a plan of many
@@ -539,8 +715,9 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             .effect(
                 Access::Mutating,
                 format_args!(
-                    "remove: {} and {}",
+                    "remove: {}, {} and {}",
                     plan_path.display(),
+                    stream_path.display(),
                     json_path.display()
                 ),
                 || Ok::<(), std::io::Error>(()),
@@ -611,7 +788,10 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
                 ErrorKind::Unknown,
                 format!(
                     "the plan is marked errored:\n{}",
-                    terraform::error_excerpt(&plan_out.map(|o| o.stderr).unwrap_or_default(), 12)
+                    terraform::error_excerpt(
+                        plan_out.as_ref().map_or(&[][..], |o| &o.stderr[..]),
+                        12
+                    )
                 ),
             )
         });
@@ -657,7 +837,7 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
         analysis.output_changes,
         analysis.unplanned_drift,
     );
-    report.plan_text = plan_out.map(|o| o.stdout_text());
+    report.plan_text = plan_text;
     Ok(report)
 }
 
@@ -668,6 +848,17 @@ fn timestamp() -> String {
         .unwrap_or_default()
 }
 
+/// `--install-shims DIR`: writes the shims, pointing at the binaries next to this one.
+pub fn install_shims(root: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let bin_dir = exe.parent().map(Path::to_owned).unwrap_or_default();
+    let runner = Runner::new(dry_run);
+    for path in shims::install(root, &bin_dir, &runner)? {
+        pve_common::success!("{}", path.display());
+    }
+    Ok(())
+}
+
 /// Runs check-drift with a validated configuration.
 pub fn run(config: &Config) -> anyhow::Result<Outcome> {
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -676,13 +867,23 @@ pub fn run(config: &Config) -> anyhow::Result<Outcome> {
             .context("installing the signal handler")?;
     }
     let outcome = run_with(config, &interrupted)?;
+    let french = pve_common::i18n::lang().is_french();
     if let Some(report) = &outcome.report {
         let written = if config.json {
             pve_common::output::write_json(report)
+        } else if french {
+            let mut text = report::render_summary(report);
+            text.push('\n');
+            text.push_str(&report::render_text(report, config.color));
+            pve_common::output::write_stdout(&text)
         } else {
             pve_common::output::write_stdout(&report::render_text(report, config.color))
         };
         written.context("writing the report to stdout")?;
+    } else if !config.json && !outcome.checked.is_empty() {
+        // Dry-run: the usual summary, every environment "dry-run".
+        pve_common::output::write_stdout(&report::render_dry_run_summary(&outcome.checked))
+            .context("writing the summary to stdout")?;
     }
     Ok(outcome)
 }
@@ -705,8 +906,19 @@ pub fn run_history(config: &config::HistoryConfig) -> anyhow::Result<()> {
 /// (a test sets it to simulate Ctrl-C) and gets the report in the [`Outcome`].
 pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Outcome> {
     let started_at = timestamp();
+    // The script's first line; English keeps its old, quieter start.
+    say_info(&pve_common::tr!("check_drift.title"));
     let targets = targets(config)?;
-    let runner = Runner::new(config.dry_run);
+    let checked: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let runner = if config.dry_run {
+        // --dry-run prints every command on a [DRY-RUN] line; --preview keeps the older "would" lines.
+        Runner::with_mode(match config.mode {
+            pve_common::runner::Mode::Live => pve_common::runner::Mode::Preview,
+            mode => mode,
+        })
+    } else {
+        Runner::new(false)
+    };
 
     let _run_lock = if config.dry_run {
         runner
@@ -725,6 +937,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                     report: None,
                     interrupted: true,
                     output_failed: false,
+                    checked: Vec::new(),
                 });
             }
         }
@@ -735,6 +948,13 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         binary,
         env: config.terraform_env.clone(),
     });
+    let jobs = config
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .min(targets.len())
+        .max(1);
+    pve_common::debug!("{} environment(s), {jobs} at a time", targets.len());
+    let progress = progress_bar(config.progress && !config.dry_run, targets.len());
     let shared = Shared {
         config,
         runner: &runner,
@@ -750,24 +970,13 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         }),
         init_lock: Mutex::new(()),
         interrupted,
+        progress: progress.clone(),
+        version: std::sync::OnceLock::new(),
     };
-
-    let jobs = config
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .min(targets.len())
-        .max(1);
-    pve_common::debug!("{} environment(s), {jobs} at a time", targets.len());
-    let progress = progress_bar(config.progress && !config.dry_run, targets.len());
 
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<EnvReport>>> = Mutex::new(vec![None; targets.len()]);
-    let version = std::thread::scope(|scope| {
-        // `terraform version` (for the report) runs next to the first environments, not before them.
-        let version = scope.spawn(|| match (&terraform, config.dry_run) {
-            (Some(tf), false) => tf.version(&runner),
-            _ => None,
-        });
+    std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
                 loop {
@@ -794,6 +1003,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                         if let Some(p) = &progress {
                             p.set_message(target.name.clone());
                         }
+                        say_info(&pve_common::tr!("check_drift.checking", env = target.name));
                         check(&shared, target)
                     };
                     if !config.dry_run {
@@ -810,8 +1020,14 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
                 }
             });
         }
-        version.join().ok().flatten()
     });
+    // The version (for the report) comes from the first line of a plan's stream; `terraform version`
+    // runs only when no plan told it (every environment failed before planning, or an old wrapper).
+    let version = match (shared.version.get(), &terraform, config.dry_run) {
+        (Some(v), _, _) => Some(v.clone()),
+        (None, Some(tf), false) => tf.version(&runner),
+        _ => None,
+    };
     if let Some(p) = progress {
         p.finish_and_clear();
     }
@@ -828,6 +1044,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
             report: None,
             interrupted: was_interrupted,
             output_failed: false,
+            checked,
         });
     }
     let report = Report {
@@ -852,10 +1069,45 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         report: Some(report),
         interrupted: was_interrupted,
         output_failed,
+        checked,
     })
 }
 
+/// Progress the script printed: shown in French, only with `-v` in English (whose output stays as it was).
+fn say_info(line: &str) {
+    if pve_common::i18n::lang().is_french() {
+        pve_common::info!("{line}");
+    } else {
+        pve_common::debug!("{line}");
+    }
+}
+
 fn log_result(r: &EnvReport) {
+    if pve_common::i18n::lang().is_french() {
+        let changed = r.counts.create + r.counts.update + r.counts.delete + r.counts.replace;
+        match (&r.status, &r.error) {
+            (Status::Error, e) => pve_common::error!(
+                "{}",
+                pve_common::tr!(
+                    "check_drift.env_error",
+                    env = r.env,
+                    message = e
+                        .as_ref()
+                        .and_then(|e| e.message.lines().next())
+                        .unwrap_or_default()
+                )
+            ),
+            (Status::Drift, _) => pve_common::warn!(
+                "{}",
+                pve_common::tr!("check_drift.env_drift", env = r.env, count = changed)
+            ),
+            _ => pve_common::success!(
+                "{}",
+                pve_common::tr!("check_drift.env_in_sync", env = r.env)
+            ),
+        }
+        return;
+    }
     match (&r.status, &r.error) {
         (Status::Error, Some(e)) => {
             let first = e.message.lines().next().unwrap_or_default();

@@ -474,17 +474,7 @@ fn classify(p: Planned, drift: Option<&Drifted>, history: &HashSet<String>) -> R
         }
     };
 
-    let (risk, risk_reason) = match action {
-        Action::Update => (Risk::Safe, None),
-        Action::Delete => (Risk::Dangerous, Some("the object would be destroyed".to_owned())),
-        Action::Replace => (Risk::Dangerous, Some("the object would be destroyed and created again".to_owned())),
-        Action::Create if destroyed_outside => (Risk::Dangerous, Some("destroyed outside Terraform".to_owned())),
-        Action::Create if history.contains(&address) => (
-            Risk::Dangerous,
-            Some("in an earlier state version: removed from the state or destroyed outside Terraform".to_owned()),
-        ),
-        Action::Create => (Risk::Safe, None),
-    };
+    let (risk, risk_reason) = risk(action, destroyed_outside, history.contains(&address));
 
     ResourceReport {
         address,
@@ -498,6 +488,22 @@ fn classify(p: Planned, drift: Option<&Drifted>, history: &HashSet<String>) -> R
         drifted_attributes: drifted,
         ignored: false,
         ignored_by: Vec::new(),
+    }
+}
+
+/// How harmful `action` is, and why; `destroyed_outside` when the refresh found the object gone, `in_history`
+/// when its address is in an earlier state version.
+fn risk(action: Action, destroyed_outside: bool, in_history: bool) -> (Risk, Option<String>) {
+    match action {
+        Action::Update => (Risk::Safe, None),
+        Action::Delete => (Risk::Dangerous, Some("the object would be destroyed".to_owned())),
+        Action::Replace => (Risk::Dangerous, Some("the object would be destroyed and created again".to_owned())),
+        Action::Create if destroyed_outside => (Risk::Dangerous, Some("destroyed outside Terraform".to_owned())),
+        Action::Create if in_history => (
+            Risk::Dangerous,
+            Some("in an earlier state version: removed from the state or destroyed outside Terraform".to_owned()),
+        ),
+        Action::Create => (Risk::Safe, None),
     }
 }
 
@@ -820,6 +826,7 @@ pub fn state_addresses(state: &Value) -> HashSet<String> {
 }
 
 mod stream;
+pub mod ui;
 pub use stream::{Summary, read, read_chunked};
 
 #[cfg(test)]

@@ -2,10 +2,9 @@
 //! Prometheus textfile ([`crate::metrics`]), the pushed alerts ([`crate::notify`]) and the report files with
 //! their retention ([`crate::history`]). Every write goes through the runner.
 //!
-//! A default directory that does not exist (a workstation without node_exporter or `/var/log/pve-drift`)
-//! is skipped with a note under `-v`; a directory given explicitly is a warning when missing (the textfile
-//! directory is node_exporter's, never created here; a report directory is created). A write that fails is
-//! an error and makes the run exit 1; an unreachable Alertmanager only warns.
+//! The textfile and report directories are created when missing, as check-drift.sh did; one that cannot be
+//! created or written is an error on stderr and makes the run exit as errored (2), never a silent skip. An
+//! empty `--textfile-dir`/`--report-dir` turns that output off. An unreachable Alertmanager only warns.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -48,29 +47,20 @@ fn needs_state(config: &Config) -> bool {
     config.textfile.is_some() || config.alertmanager_url.is_some()
 }
 
-/// The directory if usable; a missing default is skipped quietly, a missing explicit one warned about.
-fn usable(out: &OutputDir, what: &str, create: bool, runner: &Runner) -> bool {
+/// The directory, created when missing (`mode` for what is created); `false` after an error on stderr.
+fn usable(out: &OutputDir, what: &str, mode: u32, runner: &Runner) -> bool {
     if out.dir.is_dir() {
         return true;
     }
-    if !out.explicit {
-        pve_common::debug!(
-            "{} does not exist: no {what} (set the option to write them, or an empty value to silence this)",
-            out.dir.display()
-        );
-        return false;
-    }
-    if create {
-        match runner.create_dir_all(&out.dir, 0o750) {
-            Ok(()) => return true,
-            Err(e) => {
-                pve_common::error!("no {what}: {e}");
-                return false;
-            }
+    match runner.create_dir_all(&out.dir, mode) {
+        Ok(()) => true,
+        Err(e) => {
+            pve_common::error!(
+                "no {what}: {e} (set the option to another directory, or an empty value for none)"
+            );
+            false
         }
     }
-    pve_common::warn!("{} does not exist: no {what} written", out.dir.display());
-    false
 }
 
 /// Writes everything; `false` when something that should have been written was not.
@@ -80,10 +70,14 @@ pub fn publish(config: &Config, runner: &Runner, report: &Report) -> bool {
     let now = now_ts.as_second();
     // Decided first: a state file is only kept when something uses it (no metrics directory and no
     // Alertmanager, as on a workstation, leaves no state behind).
+    // node_exporter runs as another user: the textfile directory must be readable by it.
     let textfile = config
         .textfile
         .as_ref()
-        .filter(|out| usable(out, "metrics", false, runner));
+        .filter(|out| usable(out, "metrics", 0o755, runner));
+    if config.textfile.is_some() && textfile.is_none() {
+        ok = false;
+    }
     let needs_state = textfile.is_some() || config.alertmanager_url.is_some();
     let mut state = match (&config.state_file, needs_state) {
         (Some(path), true) => State::load(path),
@@ -161,10 +155,12 @@ pub fn publish(config: &Config, runner: &Runner, report: &Report) -> bool {
         }
     }
 
-    if let Some(out) = &config.reports
-        && usable(out, "report files", true, runner)
-    {
-        ok &= write_reports(config, runner, report, &out.dir);
+    if let Some(out) = &config.reports {
+        if usable(out, "report files", 0o750, runner) {
+            ok &= write_reports(config, runner, report, &out.dir);
+        } else {
+            ok = false;
+        }
     }
     ok
 }

@@ -274,6 +274,89 @@ fn origin_label(o: Origin) -> &'static str {
 }
 
 /// The text report: the table, then the details of every environment that is not in sync.
+/// The summary check-drift.sh ended with, in the language in force: a heading, then one row per
+/// environment under "Environnement Statut Details" (statuses Conforme, DRIFT, ERREUR; details
+/// "N ressource(s)", "Aucun drift", or the error's kind).
+pub fn render_summary(report: &Report) -> String {
+    let rows: Vec<[String; 3]> = report
+        .environments
+        .iter()
+        .map(|e| {
+            let changed = e.counts.create + e.counts.update + e.counts.delete + e.counts.replace;
+            match e.status {
+                Status::InSync => [
+                    e.env.clone(),
+                    pve_common::tr!("check_drift.status_in_sync"),
+                    pve_common::tr!("check_drift.details_no_drift"),
+                ],
+                Status::Drift => [
+                    e.env.clone(),
+                    pve_common::tr!("check_drift.status_drift"),
+                    pve_common::tr!("check_drift.details_resources", count = changed),
+                ],
+                Status::Error => [
+                    e.env.clone(),
+                    pve_common::tr!("check_drift.status_error"),
+                    e.error
+                        .as_ref()
+                        .and_then(|err| serde_json::to_value(err.kind).ok())
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                ],
+            }
+        })
+        .collect();
+    summary_table(&rows)
+}
+
+/// The summary of a dry-run: every environment that would be checked, details "dry-run".
+pub fn render_dry_run_summary(envs: &[String]) -> String {
+    let rows: Vec<[String; 3]> = envs
+        .iter()
+        .map(|env| {
+            [
+                env.clone(),
+                pve_common::tr!("check_drift.status_in_sync"),
+                pve_common::tr!("check_drift.details_dry_run"),
+            ]
+        })
+        .collect();
+    summary_table(&rows)
+}
+
+fn summary_table(rows: &[[String; 3]]) -> String {
+    let header = [
+        pve_common::tr!("check_drift.col_env"),
+        pve_common::tr!("check_drift.col_status"),
+        pve_common::tr!("check_drift.col_details"),
+    ];
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String; 3]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {}",
+            cells[0],
+            cells[1],
+            cells[2],
+            w0 = widths[0],
+            w1 = widths[1]
+        )
+        .trim_end()
+        .to_owned()
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", pve_common::tr!("check_drift.summary_title"));
+    let _ = writeln!(out, "{}", line(&header));
+    for row in rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+    out
+}
+
 pub fn render_text(report: &Report, color: bool) -> String {
     let p = Paint { on: color };
     let header = [

@@ -1,5 +1,6 @@
-//! Running Terraform (or OpenTofu) for one environment: `init` (when needed, see [`init_required`]), `plan`
-//! into a private plan file, `show -json`, each under the environment's deadline, and classifying its failures.
+//! Running Terraform (or OpenTofu) for one environment: `init` (when needed, see [`init_required`]), `plan
+//! -json` into a private plan file, `show -json` when the plan has something to describe, each under the
+//! environment's deadline, and classifying its failures.
 //!
 //! Every command starts in a process group of its own. On the deadline, or when check-drift itself is
 //! interrupted, the whole group gets SIGINT (Terraform then stops cleanly and releases the state lock), and
@@ -102,12 +103,25 @@ pub fn run_step(
     cmd: &LocalCommand,
     limits: Limits<'_>,
 ) -> anyhow::Result<Option<StepEnd>> {
+    run_step_polling(runner, cmd, limits, &mut || {})
+}
+
+/// [`run_step`], calling `poll` while the command runs (every 50 ms at most) and once after it ended:
+/// to read what it writes as it writes it.
+pub fn run_step_polling(
+    runner: &Runner,
+    cmd: &LocalCommand,
+    limits: Limits<'_>,
+    poll: &mut dyn FnMut(),
+) -> anyhow::Result<Option<StepEnd>> {
     let Some(handle) = runner.start(Access::Mutating, cmd)? else {
         return Ok(None);
     };
     let context = || format!("waiting for `{cmd}`");
     let interrupted = loop {
-        if handle.wait_timeout(POLL).with_context(context)?.is_some() {
+        let ended = handle.wait_timeout(POLL).with_context(context)?.is_some();
+        poll();
+        if ended {
             // Owned, not copied: a plan's text can be large.
             let out = handle.into_output().with_context(context)?;
             return Ok(Some(StepEnd::Exited(CommandOutput {
@@ -142,6 +156,7 @@ pub fn run_step(
             to_output(handle.wait().with_context(context)?)
         }
     };
+    poll();
     Ok(Some(if interrupted {
         StepEnd::Interrupted(out.stderr)
     } else {

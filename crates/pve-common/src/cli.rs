@@ -106,7 +106,13 @@ impl CommonArgs {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ForceArgs {
     /// Non-interactive: answer yes to every confirmation. It does not loosen any safety check.
-    #[arg(long = "force", short = 'y', visible_alias = "yes")]
+    // Given twice (`--force --yes`, as callers of the earlier `--yes` write it) is still yes.
+    #[arg(
+        long = "force",
+        short = 'y',
+        visible_alias = "yes",
+        overrides_with = "force"
+    )]
     pub force: bool,
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::{CommonArgs, ConfirmArgs};
+use pve_common::cli::{CommonArgs, ForceArgs};
 
 /// Rebuild the MinIO server that holds the Terraform states, and prove it is healthy.
 ///
@@ -59,12 +59,18 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = pve_common::cli::parse_duration)]
     pub health_timeout: std::time::Duration,
 
-    /// Rebuild even when MinIO and every bucket are healthy; replace S3 states of another lineage.
+    /// Replace an S3 state of another lineage with the save point (refused without it).
     #[arg(long)]
-    pub force: bool,
+    pub allow_lineage_change: bool,
 
+    /// Rebuild even when MinIO, its buckets and every state are healthy (without it a healthy MinIO is
+    /// left alone).
+    #[arg(long)]
+    pub rebuild_healthy: bool,
+
+    /// Answers every confirmation (the apply's). It does not make a healthy MinIO be rebuilt.
     #[command(flatten)]
-    pub confirm: ConfirmArgs,
+    pub force: ForceArgs,
 
     #[command(flatten)]
     pub common: CommonArgs,

@@ -57,10 +57,12 @@ pub struct Config {
     pub terraform_bin: Option<PathBuf>,
     /// `--health-timeout`.
     pub health_timeout: Duration,
-    /// `--force`.
+    /// `--allow-lineage-change`.
     pub force: bool,
-    /// `--yes`.
+    /// `--force` (or `--yes`): every confirmation answered yes.
     pub yes: bool,
+    /// `--rebuild-healthy`.
+    pub rebuild_healthy: bool,
     /// `--dry-run`.
     pub dry_run: bool,
     /// `--json`.
@@ -117,8 +119,9 @@ impl Config {
                 .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
             terraform_bin: args.terraform_bin.clone(),
             health_timeout: args.health_timeout,
-            force: args.force,
-            yes: args.confirm.yes,
+            force: args.allow_lineage_change,
+            yes: args.force.force,
+            rebuild_healthy: args.rebuild_healthy,
             dry_run: args.common.dry_run,
             json: args.common.json,
         })
@@ -138,6 +141,7 @@ impl Config {
             force: self.force,
             yes: self.yes,
             dry_run: self.dry_run,
+            offline: false,
             json: false,
         }
     }
@@ -556,12 +560,12 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
                 ctx.buckets.join(", ")
             ),
         );
-        if !config.force {
+        if !config.rebuild_healthy {
             report.outcome = "healthy".to_owned();
-            pve_common::success!("nothing to do (pass --force to rebuild anyway)");
+            pve_common::success!("nothing to do (pass --rebuild-healthy to rebuild anyway)");
             return Ok(Code::Success);
         }
-        pve_common::warn!("--force: rebuilding a healthy MinIO");
+        pve_common::warn!("--rebuild-healthy: rebuilding a healthy MinIO");
     } else if report.health.live {
         report.step(
             "health",
@@ -583,7 +587,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
             ),
         );
     }
-    let needs_apply = !report.health.live || config.force;
+    let needs_apply = !report.health.live || healthy;
     if needs_apply {
         if !apply_minio(ctx, report)? {
             return Ok(Code::Failure);
@@ -717,6 +721,13 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         .prefix("rebuild-minio-")
         .tempdir()
         .context("cannot create a temporary folder for the plan")?;
+    // Removed on every exit path: by the guard's drop, and by the interrupt handler on SIGINT/SIGTERM
+    // (which ends the process without running drops).
+    let tmp_path = tmp.path().to_owned();
+    let _tmp_cleanup =
+        pve_common::interrupt::on_interrupt(format!("remove {}", tmp_path.display()), move || {
+            let _ = std::fs::remove_dir_all(&tmp_path);
+        });
     let plan_file = tmp.path().join("minio.tfplan");
     let plan_args: Vec<String> = vec![
         "plan".into(),
@@ -795,7 +806,7 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         StepStatus::Ok,
         format!("{inside} change(s), all within {}", config.target),
     );
-    pve_common::confirm::confirm(
+    pve_common::confirm::ask(
         &format!("Apply this plan of {} in {}?", config.target, config.env),
         &format!("terraform apply -target={}", config.target),
         config.yes,
@@ -1030,7 +1041,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     match remote {
         Some(Ok(r)) if r.lineage != local.lineage && !config.force => bail!(
             "S3 holds a state of lineage {} but the save point {} has lineage {}: different states; \
-             pass --force to replace the S3 one",
+             pass --allow-lineage-change to replace the S3 one",
             r.lineage,
             file.display(),
             local.lineage

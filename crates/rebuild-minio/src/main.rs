@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init("rebuild-minio", args.common.verbosity(), args.common.color);
+    args.common.init("rebuild-minio");
     pve_common::interrupt::install_or_warn();
     let config = match Config::from_args(&args) {
         Ok(config) => config,

@@ -188,7 +188,14 @@ fn force_rebuilds_a_healthy_minio_keeping_newer_states() {
     let before = bed.s3_state("monitoring").unwrap()["serial"]
         .as_u64()
         .unwrap();
-    let (code, doc, stderr) = rebuild(&bed, &["--yes", "--force"]);
+    // --rebuild-healthy (the old --force) rebuilds it; --force only answers the apply's confirmation.
+    let (code, doc, stderr) = rebuild(&bed, &["--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        doc["outcome"], "healthy",
+        "--force alone is no reason to rebuild: {doc:#}"
+    );
+    let (code, doc, stderr) = rebuild(&bed, &["--force", "--rebuild-healthy"]);
     assert_eq!(code, 0, "{stderr}\n{doc:#}");
     assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
     assert_eq!(step(&doc, "to_local")["status"], "ok");
@@ -255,6 +262,7 @@ fn without_a_terminal_or_yes_nothing_is_applied() {
     let (code, doc, stderr) = rebuild(&bed, &[]);
     assert_eq!(code, 1, "{stderr}\n{doc:#}");
     assert_eq!(doc["outcome"], "refused", "{doc:#}");
-    assert!(stderr.contains("--yes"), "{stderr}");
+    // The prompt reads stdin when there is no terminal; its end is "no".
+    assert!(stderr.contains("not confirmed"), "{stderr}");
     assert!(!bed.s3_up(), "nothing was applied");
 }

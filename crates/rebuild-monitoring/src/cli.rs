@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use pve_common::cli::{CommonArgs, ConfirmArgs, NodeArgs};
+use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs};
 
 /// Rebuild the monitoring VM (Prometheus, Alertmanager, Grafana) and prove the stack is healthy.
 ///
@@ -16,8 +16,9 @@ use pve_common::cli::{CommonArgs, ConfirmArgs, NodeArgs};
 /// homelab's terraform.tfvars (prometheus_url, alertmanager_url, grafana_url, node_exporter_url, or
 /// monitoring_host with the default ports).
 ///
-/// Without a mode flag, --from-backup is chosen when the monitoring VM has a backup younger than
-/// --max-age, else --from-terraform; the choice and its reason are logged and in the --json report.
+/// Without a mode flag the mode is `restore` (--from-backup with the newest backup); `--mode auto` chooses
+/// --from-backup when the monitoring VM has a backup younger than --max-age, else --from-terraform; the
+/// choice and its reason are logged and in the --json report.
 /// --from-backup reaches the Proxmox node over SSH like restore-vm: host, node and SSH user come from the
 /// flags, else the environment (PVE_HOST, PVE_NODE, PVE_SSH_USER), else the same terraform.tfvars (the host
 /// of `proxmox_endpoint`, `node_name`, `ssh_user`).
@@ -27,9 +28,15 @@ use pve_common::cli::{CommonArgs, ConfirmArgs, NodeArgs};
     version,
     about,
     after_help = pve_common::exit::HELP_EXIT_STATUS,
-    group(ArgGroup::new("mode").args(["from_backup", "from_terraform", "verify_only"])),
+    group(ArgGroup::new("mode_flags").args(["mode", "from_backup", "from_terraform", "verify_only"])),
 )]
 pub struct Args {
+    /// `restore` (the default): restore-vm of the monitoring VM's newest backup; `rebuild`: `terraform
+    /// apply -target=module.monitoring_stack -auto-approve` in the monitoring environment; `auto`: restore
+    /// when a backup younger than --max-age exists, else rebuild.
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+
     /// Restore the monitoring VM from a backup (the newest younger than --max-age, or VOLID) as restore-vm
     /// does (a save point of the VM first when it exists), start it, verify.
     #[arg(long, value_name = "VOLID", num_args = 0..=1)]
@@ -115,7 +122,7 @@ pub struct Args {
     pub node: NodeArgs,
 
     #[command(flatten)]
-    pub confirm: ConfirmArgs,
+    pub force: ForceArgs,
 
     #[command(flatten)]
     pub common: CommonArgs,

@@ -100,8 +100,12 @@ pub struct Config {
     pub deadline: Duration,
     /// `--yes`.
     pub yes: bool,
-    /// `--dry-run`.
+    /// `--dry-run` or `--preview`: change nothing.
     pub dry_run: bool,
+    /// `--dry-run`: contact nothing either (print what would run).
+    pub offline: bool,
+    /// The monitoring VM's address (`monitoring.vm.ip`), for `docker ps` over SSH.
+    pub monitoring_ip: Option<String>,
     /// `--json`.
     pub json: bool,
 }
@@ -120,7 +124,19 @@ fn check_url(flag: &str, url: &str) -> Result<String, UsageError> {
 impl Config {
     /// Validates the command line; a problem is a [`UsageError`].
     pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
-        let mode = if let Some(volid) = &args.from_backup {
+        let mode = if let Some(name) = &args.mode {
+            match name.as_str() {
+                "restore" => Mode::FromBackup { volid: None },
+                "rebuild" => Mode::FromTerraform,
+                "auto" => Mode::Auto,
+                other => {
+                    return Err(UsageError(pve_common::tr!(
+                        "rebuild_monitoring.invalid_mode",
+                        mode = other
+                    )));
+                }
+            }
+        } else if let Some(volid) = &args.from_backup {
             Mode::FromBackup {
                 volid: volid.clone(),
             }
@@ -129,7 +145,8 @@ impl Config {
         } else if args.verify_only {
             Mode::VerifyOnly
         } else {
-            Mode::Auto
+            // The replaced script's default: restore the newest backup.
+            Mode::FromBackup { volid: None }
         };
         if let Some(v) = args.from_backup.clone().flatten()
             && let Err(e) = pve_common::pve::Volid::parse(&v)
@@ -174,7 +191,15 @@ impl Config {
                 .and_then(|v| v.get_str(key).ok().flatten())
                 .map(str::to_owned)
         };
-        let host = var("monitoring_host");
+        // The homelab's `monitoring = { vm = { ip } }` block of the monitoring environment, when the
+        // homelab is found.
+        let homelab_monitoring = args
+            .common
+            .homelab()
+            .ok()
+            .and_then(|h| h.monitoring().ok().flatten());
+        let host = var("monitoring_host")
+            .or_else(|| homelab_monitoring.as_ref().and_then(|m| m.vm_ip.clone()));
         let pick = |flag: &Option<String>,
                     key: &str,
                     port: u16,
@@ -208,11 +233,14 @@ impl Config {
                 "node_exporter",
             )?,
         };
-        let vmid = args.vmid.or_else(|| {
-            vars.as_ref()
-                .and_then(|v| v.get_u64("monitoring_vmid").ok().flatten())
-                .and_then(|n| u32::try_from(n).ok())
-        });
+        let vmid = args
+            .vmid
+            .or_else(|| {
+                vars.as_ref()
+                    .and_then(|v| v.get_u64("monitoring_vmid").ok().flatten())
+                    .and_then(|n| u32::try_from(n).ok())
+            })
+            .or_else(|| homelab_monitoring.as_ref().and_then(|m| m.vmid));
         if let Some(v) = vmid
             && !(100..=999_999_999).contains(&v)
         {
@@ -220,7 +248,9 @@ impl Config {
                 "--vmid {v}: Proxmox VM ids are 100 to 999999999"
             )));
         }
-        let needs_node = matches!(mode, Mode::Auto | Mode::FromBackup { .. });
+        // --dry-run contacts nothing: what it cannot know it shows as a placeholder.
+        let needs_node = matches!(mode, Mode::Auto | Mode::FromBackup { .. })
+            && args.common.mode() != pve_common::runner::Mode::DryRun;
         let access = match pve_common::node::resolve(&args.node, vars.as_ref()) {
             Ok(a) => Some(a),
             Err(NodeError::NoHost) if !needs_node => None,
@@ -272,8 +302,10 @@ impl Config {
                 args.rule_group.clone()
             },
             deadline: args.deadline,
-            yes: args.confirm.yes,
-            dry_run: args.common.dry_run,
+            yes: args.force.force,
+            dry_run: args.common.dry_run || args.common.preview,
+            offline: args.common.mode() == pve_common::runner::Mode::DryRun,
+            monitoring_ip: homelab_monitoring.and_then(|m| m.vm_ip),
             json: args.common.json,
         })
     }
@@ -357,6 +389,9 @@ pub fn run(config: &Config) -> Result<Code> {
 
 /// Runs the tool with `restorer` for `--from-backup` and the default mode (`None`: no node configured).
 pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Code> {
+    if config.offline {
+        return dry_run(config);
+    }
     let runner = Runner::new(config.dry_run);
     let mut report = Report {
         schema: SCHEMA,
@@ -463,6 +498,74 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
     report.outcome = if failed { "failed" } else { "ok" }.to_owned();
     print_report(config, &report)?;
     Ok(if failed { Code::Failure } else { Code::Success })
+}
+
+/// `--dry-run`: every command the run would make, on `[DRY-RUN]` lines, then the summary; nothing is
+/// contacted or changed.
+fn dry_run(config: &Config) -> Result<Code> {
+    let dry = |line: String| {
+        pve_common::log::emit(
+            pve_common::log::Level::DryRun,
+            format_args!("[DRY-RUN] {line}"),
+        );
+    };
+    let vmid = config.vmid.map_or_else(
+        || pve_common::runner::placeholder("vmid"),
+        |v| v.to_string(),
+    );
+    let node = config.access.as_ref().map_or_else(
+        || pve_common::runner::placeholder("node"),
+        |a| a.host.clone(),
+    );
+    let mode = match &config.mode {
+        Mode::FromBackup { volid } => {
+            let volid = volid
+                .clone()
+                .unwrap_or_else(|| pve_common::runner::placeholder("newest backup"));
+            dry(format!("restore-vm {vmid} --node {node} (backup {volid})"));
+            dry(format!("ssh root@{node} qmrestore {volid} {vmid} --force"));
+            dry(format!("ssh root@{node} qm start {vmid}"));
+            "restore"
+        }
+        Mode::FromTerraform => {
+            dry(format!(
+                "terraform -chdir={} apply -target={} -auto-approve",
+                config.env_dir.display(),
+                config.target
+            ));
+            "rebuild"
+        }
+        Mode::Auto => {
+            dry(format!(
+                "ssh root@{node} pvesh get /nodes/<node>/storage/<storage>/content --content backup --vmid {vmid}"
+            ));
+            "auto"
+        }
+        Mode::VerifyOnly => "verify-only",
+    };
+    for (url, path) in [
+        (&config.urls.prometheus, "/-/healthy"),
+        (&config.urls.grafana, "/api/health"),
+        (&config.urls.alertmanager, "/-/healthy"),
+    ] {
+        dry(format!("GET {}{path}", url.trim_end_matches('/')));
+    }
+    let ip = config
+        .monitoring_ip
+        .clone()
+        .unwrap_or_else(|| pve_common::runner::placeholder("monitoring"));
+    dry(format!("ssh root@{ip} docker ps"));
+    if config.json {
+        return Ok(Code::Success);
+    }
+    let summary = pve_common::tr!("rebuild_monitoring.summary");
+    let text = format!(
+        "\n{summary}\n{}\n  Mode: {mode}\n  {}\n",
+        "=".repeat(summary.len()),
+        pve_common::tr!("common.dry_run_note")
+    );
+    pve_common::output::write_stdout(&text)?;
+    Ok(Code::Success)
 }
 
 /// The default mode's decision: restore `backup`, or (None) apply Terraform; and why.
@@ -753,6 +856,30 @@ fn print_report(config: &Config, report: &Report) -> Result<()> {
             ));
         }
     }
+    // The replaced script's closing summary, which runbooks look for.
+    let summary = pve_common::tr!("rebuild_monitoring.summary");
+    let word = |ok: bool| {
+        if ok {
+            "OK".to_owned()
+        } else {
+            pve_common::tr!("rebuild_monitoring.failed")
+        }
+    };
+    text.push_str(&format!("\n{summary}\n{}\n", "=".repeat(summary.len())));
+    text.push_str(&format!(
+        "  {}: {} {}\n",
+        pve_common::tr!("rebuild_monitoring.rebuild"),
+        report.rebuild.method,
+        word(report.rebuild.status != "failed" && report.rebuild.status != "refused")
+    ));
+    for c in &report.checks {
+        text.push_str(&format!("  {}: {}\n", c.component, word(c.ok)));
+    }
+    text.push_str(&format!(
+        "  {}: {}\n",
+        pve_common::tr!("rebuild_monitoring.result"),
+        word(report.outcome == "ok" || report.outcome == "would_rebuild")
+    ));
     output::write_stdout(&text)?;
     Ok(())
 }

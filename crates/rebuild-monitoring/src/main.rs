@@ -10,11 +10,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init(
-        "rebuild-monitoring",
-        args.common.verbosity(),
-        args.common.color,
-    );
+    args.common.init("rebuild-monitoring");
     pve_common::interrupt::install_or_warn();
     let config = match Config::from_args(&args) {
         Ok(config) => config,

@@ -247,7 +247,7 @@ fn from_terraform_dry_run_and_refusal_change_nothing() {
     let stack = Stack::start_without_daemons();
     let env = stack::TfEnv::new();
     let root = env.root().to_str().unwrap().to_owned();
-    let (code, doc, stderr) = run(&stack, &["--from-terraform", "--dry-run", "--root", &root]);
+    let (code, doc, stderr) = run(&stack, &["--from-terraform", "--preview", "--root", &root]);
     assert_eq!(code, 0, "{stderr}\n{doc:#}");
     assert_eq!(doc["outcome"], "would_rebuild");
     assert_eq!(doc["rebuild"]["status"], "planned");
@@ -272,7 +272,11 @@ fn from_terraform_dry_run_and_refusal_change_nothing() {
 fn default_mode_restores_a_recent_backup_with_a_save_point_then_verifies() {
     let stack = Stack::start();
     let node = Node::start(&[2 * 3600, 3 * DAY]);
-    let (code, doc, stderr) = run_on(&stack, &node, &["--yes", "--deadline", "60s"]);
+    let (code, doc, stderr) = run_on(
+        &stack,
+        &node,
+        &["--mode", "auto", "--yes", "--deadline", "60s"],
+    );
     assert_eq!(code, 0, "{stderr}\n{doc:#}");
     assert_eq!(doc["mode"]["kind"], "auto");
     assert_eq!(doc["rebuild"]["method"], "from_backup");
@@ -328,7 +332,7 @@ fn default_mode_restores_a_recent_backup_with_a_save_point_then_verifies() {
 fn from_backup_dry_run_says_what_it_would_do_and_changes_nothing() {
     let stack = Stack::start_without_daemons();
     let node = Node::start(&[3600]);
-    let (code, doc, stderr) = run_on(&stack, &node, &["--from-backup", "--dry-run"]);
+    let (code, doc, stderr) = run_on(&stack, &node, &["--from-backup", "--preview"]);
     assert_eq!(code, 0, "{stderr}\n{doc:#}");
     assert_eq!(doc["outcome"], "would_rebuild");
     assert_eq!(doc["rebuild"]["status"], "planned");
@@ -366,7 +370,8 @@ fn from_backup_without_yes_and_without_a_terminal_is_refused() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(doc["outcome"], "refused", "{doc:#}");
     assert_eq!(doc["rebuild"]["status"], "refused");
-    assert!(stderr.contains("pass --yes"), "{stderr}");
+    // Without a terminal the prompt reads stdin; its end is "no" (pass --force to confirm).
+    assert!(stderr.contains("not confirmed"), "{stderr}");
     assert!(node.journal().is_empty(), "{:?}", node.journal());
 }
 
@@ -380,7 +385,11 @@ fn default_mode_falls_back_to_terraform_without_a_recent_backup() {
         (&[][..], "has no backup"),
     ] {
         let node = Node::start(ages);
-        let (code, doc, stderr) = run_on(&stack, &node, &["--dry-run", "--root", &root]);
+        let (code, doc, stderr) = run_on(
+            &stack,
+            &node,
+            &["--mode", "auto", "--preview", "--root", &root],
+        );
         assert_eq!(code, 0, "{stderr}\n{doc:#}");
         assert_eq!(doc["rebuild"]["method"], "from_terraform", "{doc:#}");
         assert_eq!(doc["rebuild"]["status"], "planned");
@@ -394,7 +403,15 @@ fn default_mode_falls_back_to_terraform_without_a_recent_backup() {
     let (_, doc, _) = run_on(
         &stack,
         &node,
-        &["--dry-run", "--root", &root, "--max-age", "1d"],
+        &[
+            "--mode",
+            "auto",
+            "--preview",
+            "--root",
+            &root,
+            "--max-age",
+            "1d",
+        ],
     );
     assert_eq!(doc["rebuild"]["method"], "from_terraform", "{doc:#}");
     assert!(!env.has_state(), "dry-runs wrote a state");
@@ -472,4 +489,77 @@ fn node_settings_are_usage_errors_before_any_connection() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(doc["vmid"], 111);
     assert!(stderr.contains("127.0.0.1"), "{stderr}");
+}
+
+/// The replaced script's flags: `--mode restore|rebuild` ("Mode invalide"), `--force`, and a `--dry-run`
+/// that contacts nothing (no SSH, no Terraform, no HTTP) and ends with the summary.
+#[test]
+fn mode_flag_force_and_offline_dry_run() {
+    let out = bin()
+        .args(["--mode", "bogus", "--lang", "fr"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Mode invalide: bogus"), "{err}");
+
+    let stack = Stack::start_without_daemons();
+    let node = Node::start(&[3600]);
+    let env = stack::TfEnv::new();
+    let root = env.root().to_str().unwrap().to_owned();
+    for (mode, want) in [
+        ("restore", "qmrestore <newest backup> 111 --force"),
+        (
+            "rebuild",
+            "apply -target=module.monitoring_stack -auto-approve",
+        ),
+    ] {
+        let out = bin()
+            .env("HOME", node.home())
+            .args(node.args())
+            .args(stack.url_args())
+            .args([
+                "--mode",
+                mode,
+                "--dry-run",
+                "--lang",
+                "fr",
+                "--root",
+                &root,
+                "--terraform-bin",
+                "/nonexistent/terraform",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains("[DRY-RUN]") && stderr.contains(want),
+            "{mode}: {stderr}"
+        );
+        for path in ["/-/healthy", "/api/health", "docker ps"] {
+            assert!(stderr.contains(path), "{mode}: {path}: {stderr}");
+        }
+        assert!(
+            stdout.contains("RESUME DE RECONSTRUCTION - Monitoring"),
+            "{mode}: {stdout}"
+        );
+        assert!(
+            !stdout.contains("OK"),
+            "a dry-run says nothing was done: {stdout}"
+        );
+    }
+    assert_eq!(node.logins(), 0, "--dry-run logged in to the node");
+    assert!(node.journal().is_empty());
+    assert!(!env.has_state(), "--dry-run ran terraform");
+    // --force answers the confirmation (the old --yes still works too).
+    let (code, doc, stderr) = run_on(
+        &stack,
+        &node,
+        &["--mode", "restore", "--force", "--deadline", "1s"],
+    );
+    assert_eq!(doc["rebuild"]["method"], "from_backup", "{stderr}\n{doc:#}");
+    assert_eq!(doc["rebuild"]["status"], "ok", "{stderr}\n{doc:#}");
+    let _ = code;
 }

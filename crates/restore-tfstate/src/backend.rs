@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use hcl::eval::{Context as EvalContext, Evaluate};
+use pve_common::homelab::{EnvSettings, Minio};
 use pve_common::secret::Secret;
 use serde_json::{Map, Value};
 
 /// The override file `--to-local` writes; never read as part of the S3 configuration.
 pub const LOCAL_OVERRIDE_FILE: &str = "pve_local_backend_override.tf";
+/// The environment's backend file, which `--fallback` rewrites.
+pub const BACKEND_FILE: &str = "backend.tf";
+/// Where `--fallback` keeps the original [`BACKEND_FILE`] (read instead of it while it exists).
+pub const BACKEND_BACKUP_FILE: &str = "backend.tf.minio-backup";
 
 /// The S3 backend settings of one environment.
 #[derive(Clone, Debug)]
@@ -35,6 +40,9 @@ pub struct Backend {
     pub secret_key: Option<Secret>,
     /// Backend configuration files read, to hand to `terraform init -backend-config`.
     pub config_files: Vec<PathBuf>,
+    /// The location came from the tfvars' `minio` block: no backend block is active, so Terraform
+    /// itself keeps a local state in the environment.
+    pub from_minio_block: bool,
 }
 
 /// Command-line overrides.
@@ -76,16 +84,23 @@ fn parse_file(path: &Path) -> Result<hcl::Body> {
 /// A `backend "<kind>"` block: its kind, the file it is in, and its attributes.
 type BackendBlock = (String, PathBuf, Map<String, Value>);
 
-/// The `backend` block in the environment's `*.tf` files.
+/// The `backend` block in the environment's `*.tf` files; while `--fallback` is in force, its copy of
+/// backend.tf stands for backend.tf.
 fn backend_block(env_dir: &Path) -> Result<Option<BackendBlock>> {
+    let fallen_back = env_dir.join(BACKEND_BACKUP_FILE).is_file();
     let mut files: Vec<PathBuf> = std::fs::read_dir(env_dir)
         .with_context(|| format!("cannot read {}", env_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|e| e == "tf")
-                && p.file_name().is_some_and(|n| n != LOCAL_OVERRIDE_FILE)
+                && p.file_name().is_some_and(|n| {
+                    n != LOCAL_OVERRIDE_FILE && !(fallen_back && n == BACKEND_FILE)
+                })
         })
         .collect();
+    if fallen_back {
+        files.push(env_dir.join(BACKEND_BACKUP_FILE));
+    }
     files.sort();
     for file in files {
         let body = parse_file(&file)?;
@@ -131,10 +146,7 @@ pub fn discover(
     overrides: &Overrides,
 ) -> Result<Backend> {
     let Some((kind, file, mut attrs)) = backend_block(env_dir)? else {
-        bail!(
-            "{} has no `backend` block in its *.tf files; restore-tfstate needs an S3 backend",
-            env_dir.display()
-        );
+        return from_minio_block(env_dir, overrides);
     };
     if kind != "s3" {
         bail!(
@@ -195,12 +207,138 @@ pub fn discover(
         access_key: text("access_key").map(Secret::new),
         secret_key: text("secret_key").map(Secret::new),
         config_files,
+        from_minio_block: false,
+    })
+}
+
+/// The tfvars files that may hold the homelab's `minio = {...}` block, in the order they are read: the
+/// environment's own, then prod's, then monitoring's.
+pub fn minio_tfvars_candidates(env_dir: &Path) -> Vec<PathBuf> {
+    let mut files = vec![env_dir.join("terraform.tfvars")];
+    if let Some(root) = env_dir.parent() {
+        for env in ["prod", "monitoring"] {
+            let f = root.join(env).join("terraform.tfvars");
+            if !files.contains(&f) {
+                files.push(f);
+            }
+        }
+    }
+    files
+}
+
+/// The S3 location of an environment without an active backend block: the `minio` block of the
+/// environments' tfvars ([`minio_tfvars_candidates`]), bucket `tfstate-<env>`, key `terraform.tfstate`.
+fn from_minio_block(env_dir: &Path, overrides: &Overrides) -> Result<Backend> {
+    let env = env_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no environment name", env_dir.display()))?;
+    let mut block = None;
+    for file in minio_tfvars_candidates(env_dir) {
+        if !file.is_file() {
+            continue;
+        }
+        let vars = pve_common::tfvars::parse_tfvars_file(&file)?;
+        let of = file
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(m) = EnvSettings::from_vars(&of, &vars)?.minio {
+            block = Some(m);
+            break;
+        }
+    }
+    let Some(minio) = block else {
+        bail!(
+            "{} has no active `backend \"s3\"` block in its *.tf files, and no `minio = {{ ... }}` block is in \
+             the environments' terraform.tfvars; restore-tfstate needs one of them (or --endpoint, --bucket)",
+            env_dir.display()
+        );
+    };
+    let endpoint = overrides
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| minio.endpoint());
+    let key = overrides
+        .key
+        .clone()
+        .unwrap_or_else(|| pve_common::homelab::STATE_KEY.to_owned());
+    Ok(Backend {
+        bucket: overrides
+            .bucket
+            .clone()
+            .unwrap_or_else(|| Minio::bucket(env)),
+        key,
+        region: overrides
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_owned()),
+        endpoint,
+        path_style: true,
+        use_lockfile: false,
+        dynamodb_table: None,
+        access_key: minio.root_user.clone().map(Secret::new),
+        secret_key: minio.root_password.clone(),
+        config_files: Vec::new(),
+        from_minio_block: true,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_minio_block_stands_in_for_a_commented_out_backend() {
+        let root = tempfile::tempdir().unwrap();
+        let lab = root.path().join("lab");
+        let prod = root.path().join("prod");
+        std::fs::create_dir_all(&lab).unwrap();
+        std::fs::create_dir_all(&prod).unwrap();
+        std::fs::write(
+            lab.join("backend.tf"),
+            "# terraform {\n#   backend \"s3\" {\n#     bucket = \"x\"\n#   }\n# }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            prod.join("terraform.tfvars"),
+            "minio = {\n  ip = \"192.0.2.10\"\n  root_user = \"admin\"\n  root_password = \"pw-123456\"\n}\n",
+        )
+        .unwrap();
+        let b = discover(&lab, &[], &Overrides::default()).unwrap();
+        assert_eq!(b.endpoint, "http://192.0.2.10:9000");
+        assert_eq!(
+            (b.bucket.as_str(), b.key.as_str()),
+            ("tfstate-lab", "terraform.tfstate")
+        );
+        assert!(b.path_style);
+        assert_eq!(b.access_key.unwrap().expose(), "admin");
+        assert_eq!(b.secret_key.unwrap().expose(), "pw-123456");
+        // The environment's own block wins, with its port.
+        std::fs::write(
+            lab.join("terraform.tfvars"),
+            "minio = { ip = \"127.0.0.1\", port = 19000 }\n",
+        )
+        .unwrap();
+        let b = discover(&lab, &[], &Overrides::default()).unwrap();
+        assert_eq!(b.endpoint, "http://127.0.0.1:19000");
+        // While --fallback is in force, backend.tf.minio-backup stands for backend.tf.
+        std::fs::write(
+            lab.join(BACKEND_BACKUP_FILE),
+            "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n    key = \"k\"\n    endpoint = \"http://127.0.0.1:1\"\n  }\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            lab.join(BACKEND_FILE),
+            "terraform {\n  backend \"local\" {}\n}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            discover(&lab, &[], &Overrides::default()).unwrap().bucket,
+            "b"
+        );
+    }
 
     fn env(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -278,7 +416,7 @@ mod tests {
             discover(none.path(), &[], &Overrides::default())
                 .unwrap_err()
                 .to_string()
-                .contains("no `backend` block")
+                .contains("no active `backend \"s3\"` block")
         );
         let partial = env(&[(
             "main.tf",

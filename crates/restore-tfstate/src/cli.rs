@@ -3,38 +3,39 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser};
-use pve_common::cli::{CommonArgs, ConfirmArgs};
+use pve_common::cli::{CommonArgs, ForceArgs, TfvarsArgs};
 
 /// List and restore earlier versions of a Terraform state from versioned S3 (MinIO), or move an
 /// environment to a local backend while MinIO is down and back again.
 ///
+/// Actions: --list, --restore VERSION_ID, --fallback, --return (the script's), and --show, --to-local,
+/// --to-minio.
+///
 /// The S3 location is read from the environment's own `backend "s3"` block, its `backend.hcl` and any
-/// `--backend-config` file; `--bucket`, `--key` and `--endpoint` override them. Credentials come from
-/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the backend block's access_key/secret_key, else the
-/// homelab's terraform.tfvars (minio_access_key/minio_secret_key).
+/// `--backend-config` file; without an active block (the homelab keeps it commented out), from the
+/// `minio = { ip, port, root_user, root_password }` block of the environments' terraform.tfvars (the
+/// environment's own, else prod's, else monitoring's): endpoint http://ip:port (port 9000 by default),
+/// bucket `tfstate-<env>`, key `terraform.tfstate`. `--bucket`, `--key` and `--endpoint` override them.
+/// Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the backend block's
+/// access_key/secret_key (or the minio block's root_user/root_password), else the homelab's
+/// terraform.tfvars (minio_access_key/minio_secret_key).
 #[derive(Parser, Debug)]
 #[command(
     name = "restore-tfstate",
     version,
     about,
     after_help = pve_common::exit::HELP_EXIT_STATUS,
-    // `--version` is both the usual flag and the old script's `--to-local --version ID`; see `version`.
-    disable_version_flag = true,
-    group(ArgGroup::new("mode").args(["list", "restore", "to_local", "to_minio", "show"])),
+    group(ArgGroup::new("mode").args(["list", "restore", "fallback", "return_", "to_local", "to_minio", "show"])),
 )]
 pub struct Args {
     /// The environment (a folder name under --root).
-    #[arg(long, value_name = "NAME", required_unless_present = "version")]
+    #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
 
-    /// Folder holding one subfolder per environment.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PVE_DRIFT_ROOT",
-        default_value = "infrastructure/proxmox/environments"
-    )]
-    pub root: PathBuf,
+    /// Folder holding one subfolder per environment (default: the homelab's
+    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
+    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
+    pub root: Option<PathBuf>,
 
     /// List every version of the state object, newest first.
     #[arg(long)]
@@ -46,8 +47,8 @@ pub struct Args {
     pub details: bool,
 
     /// Make this version the current state again (as a new version with serial = current + 1).
-    #[arg(long, value_name = "VERSION_ID")]
-    pub restore: Option<String>,
+    #[arg(long, value_name = "VERSION_ID", num_args = 0..=1)]
+    pub restore: Option<Option<String>>,
 
     /// Print one version of the state, sensitive values masked.
     #[arg(long, value_name = "VERSION_ID")]
@@ -57,17 +58,27 @@ pub struct Args {
     #[arg(long, requires = "show")]
     pub show_sensitive: bool,
 
-    /// MinIO is down or must not be used: write the state to the environment as a local state and add a
-    /// backend override file so terraform plan/apply use it.
+    /// MinIO is down: switch the environment to a local backend. backend.tf is kept as
+    /// backend.tf.minio-backup and rewritten with a local backend; the state is written to the
+    /// environment as terraform.tfstate (from S3, or the newest save point when S3 does not answer).
+    #[arg(long)]
+    pub fallback: bool,
+
+    /// MinIO is back: once http://<endpoint>/minio/health/live answers, push the local state to S3 as a
+    /// new version and restore backend.tf from backend.tf.minio-backup.
+    #[arg(long = "return")]
+    pub return_: bool,
+
+    /// Like --fallback, but backend.tf stays and an override file selects the local backend.
     #[arg(long)]
     pub to_local: bool,
 
-    /// Alone: print the tool's version. With --to-local: use this S3 version instead of the latest.
-    #[arg(short = 'V', long, value_name = "VERSION_ID", num_args = 0..=1)]
-    pub version: Option<Option<String>>,
+    /// With --fallback or --to-local: use this S3 version instead of the latest.
+    #[arg(long, value_name = "VERSION_ID")]
+    pub version_id: Option<String>,
 
-    /// MinIO is back: push the local state to S3 as a new version, remove the override and prove that
-    /// Terraform uses S3 again (terraform init -reconfigure, then plan).
+    /// Like --return, without the health check: push the local state to S3, remove the override (or put
+    /// backend.tf back) and prove that Terraform uses S3 again (terraform init -reconfigure, then plan).
     #[arg(long)]
     pub to_minio: bool,
 
@@ -96,8 +107,8 @@ pub struct Args {
     pub backend_config: Vec<PathBuf>,
 
     /// The homelab's variable file for MinIO credentials (default: <root>/../terraform.tfvars).
-    #[arg(long, value_name = "FILE")]
-    pub tfvars: Option<PathBuf>,
+    #[command(flatten)]
+    pub tfvars: TfvarsArgs,
 
     /// Where save points (local copies of the state before a write) go.
     #[arg(long, value_name = "DIR", env = "PVE_TFSTATE_BACKUP_DIR")]
@@ -107,13 +118,13 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub terraform_bin: Option<PathBuf>,
 
-    /// Restore a state of another lineage, overwrite a newer remote serial with --to-minio, or write to a
-    /// bucket without versioning (the local save point is then the only way back).
-    #[arg(long)]
-    pub force: bool,
-
     #[command(flatten)]
-    pub confirm: ConfirmArgs,
+    pub force: ForceArgs,
+
+    /// Restore a state of another lineage, overwrite a newer remote serial with --return/--to-minio, or
+    /// write to a bucket without versioning (the local save point is then the only way back).
+    #[arg(long)]
+    pub allow_lineage_change: bool,
 
     #[command(flatten)]
     pub common: CommonArgs,

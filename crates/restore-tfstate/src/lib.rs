@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod lock;
 pub mod state;
+pub mod words;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::backend::{Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use crate::backend::{BACKEND_BACKUP_FILE, BACKEND_FILE, Backend, LOCAL_OVERRIDE_FILE, Overrides};
 use crate::state::{Diff, State, Summary};
 
 /// The JSON schema name of every document this tool prints.
@@ -70,6 +71,14 @@ pub enum Mode {
     },
     /// `--to-minio`.
     ToMinio,
+    /// `--fallback [--version-id ID]`: `--to-local` that rewrites backend.tf (kept as
+    /// backend.tf.minio-backup) instead of adding an override file.
+    Fallback {
+        /// Version id, or the latest.
+        version: Option<String>,
+    },
+    /// `--return`: `--to-minio` once MinIO's health URL answers.
+    Return,
 }
 
 /// A validated run configuration.
@@ -95,8 +104,10 @@ pub struct Config {
     pub force: bool,
     /// `--yes`.
     pub yes: bool,
-    /// `--dry-run`.
+    /// Nothing is written (`--dry-run`, `--preview`).
     pub dry_run: bool,
+    /// Nothing is contacted either (`--dry-run`): the requests are shown, not sent.
+    pub offline: bool,
     /// `--json`.
     pub json: bool,
 }
@@ -130,30 +141,52 @@ pub fn default_backup_dir() -> PathBuf {
 impl Config {
     /// Validates the command line; a problem is a [`UsageError`].
     pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
-        let env = args
-            .env
-            .clone()
-            .ok_or_else(|| UsageError("--env NAME is required".to_owned()))?;
-        let env_dir = pve_common::environments::resolve(&args.root, &env)
-            .map_err(|e| UsageError(e.to_string()))?;
         let modes = [
             args.list,
             args.show.is_some(),
             args.restore.is_some(),
+            args.fallback,
+            args.return_,
             args.to_local,
             args.to_minio,
         ];
-        if modes.iter().filter(|m| **m).count() != 1 {
+        let Some(env) = args.env.clone() else {
+            // The shims add --homelab, --lang and --prog-name: "no argument" is about the caller's.
+            return Err(UsageError(if modes.iter().any(|m| *m) {
+                words::env_required()
+            } else {
+                words::no_argument()
+            }));
+        };
+        let root = match &args.root {
+            Some(root) => root.clone(),
+            None => args.common.homelab().map_or_else(
+                |_| PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR),
+                |h| h.environments_dir(),
+            ),
+        };
+        let env_dir = pve_common::environments::resolve(&root, &env)
+            .map_err(|e| UsageError(e.to_string()))?;
+        match modes.iter().filter(|m| **m).count() {
+            0 => return Err(UsageError(words::action_required())),
+            1 => {}
+            _ => {
+                return Err(UsageError(
+                    "give one of --list, --restore, --fallback, --return, --show, --to-local, --to-minio"
+                        .to_owned(),
+                ));
+            }
+        }
+        if args.version_id.is_some() && !(args.to_local || args.fallback) {
             return Err(UsageError(
-                "give exactly one of --list, --show, --restore, --to-local, --to-minio".to_owned(),
+                "--version-id goes with --fallback or --to-local".to_owned(),
             ));
         }
-        let version = args.version.clone().flatten();
-        if version.is_some() && !args.to_local {
-            return Err(UsageError(
-                "--version VERSION_ID goes with --to-local".to_owned(),
-            ));
-        }
+        let version = args
+            .version_id
+            .as_deref()
+            .map(|v| check_version_id(v, "--version-id"))
+            .transpose()?;
         let mode = if args.list {
             Mode::List {
                 details: args.details,
@@ -164,21 +197,23 @@ impl Config {
                 sensitive: args.show_sensitive,
             }
         } else if let Some(v) = &args.restore {
+            let Some(v) = v else {
+                return Err(UsageError(words::version_id_required()));
+            };
             Mode::Restore {
                 version: check_version_id(v, "--restore")?,
                 verify_plan: args.verify_plan,
             }
         } else if args.to_local {
-            Mode::ToLocal {
-                version: version
-                    .as_deref()
-                    .map(|v| check_version_id(v, "--version"))
-                    .transpose()?,
-            }
+            Mode::ToLocal { version }
+        } else if args.fallback {
+            Mode::Fallback { version }
+        } else if args.return_ {
+            Mode::Return
         } else {
             Mode::ToMinio
         };
-        let root_tfvars = args.root.join("../terraform.tfvars");
+        let root_tfvars = root.join("../terraform.tfvars");
         Ok(Config {
             env,
             env_dir,
@@ -192,13 +227,15 @@ impl Config {
             backend_configs: args.backend_config.clone(),
             tfvars: args
                 .tfvars
+                .tfvars
                 .clone()
                 .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
             backup_dir: args.backup_dir.clone().unwrap_or_else(default_backup_dir),
             terraform_bin: args.terraform_bin.clone(),
-            force: args.force,
-            yes: args.confirm.yes,
-            dry_run: args.common.dry_run,
+            force: args.allow_lineage_change,
+            yes: args.force.force,
+            dry_run: args.common.mode() != pve_common::runner::Mode::Live,
+            offline: args.common.mode() == pve_common::runner::Mode::DryRun,
             json: args.common.json,
         })
     }
@@ -308,7 +345,7 @@ impl Ctx<'_> {
                 bail!(
                     "bucket {} has no versioning enabled ({v:?}): a write would replace the current state for good, \
                      and the local save point would be the only way back; enable versioning \
-                     (mc version enable ...), or pass --force to accept",
+                     (mc version enable ...), or pass --allow-lineage-change to accept",
                     self.backend.bucket
                 );
             }
@@ -369,7 +406,11 @@ impl Ctx<'_> {
         self.runner
             .write_file(&path, bytes, 0o600)
             .with_context(|| format!("cannot write the save point {}", path.display()))?;
-        pve_common::info!("save point: {what} written to {}", path.display());
+        if self.config.dry_run {
+            pve_common::info!("save point: {what} would be written to {}", path.display());
+        } else {
+            pve_common::info!("save point: {what} written to {}", path.display());
+        }
         Ok(path)
     }
 
@@ -513,7 +554,13 @@ fn context(config: &Config) -> Result<Ctx<'_>> {
     let policy = retry_policy();
     Ok(Ctx {
         config,
-        runner: Runner::new(config.dry_run),
+        runner: Runner::with_mode(if config.offline {
+            pve_common::runner::Mode::DryRun
+        } else if config.dry_run {
+            pve_common::runner::Mode::Preview
+        } else {
+            pve_common::runner::Mode::Live
+        }),
         backend,
         creds,
         s3,
@@ -526,7 +573,7 @@ fn context(config: &Config) -> Result<Ctx<'_>> {
 /// nothing on stdout. `config.mode` is ignored.
 pub fn to_local(config: &Config, version: Option<&str>) -> Result<WriteReport> {
     let ctx = context(config)?;
-    let doc = to_local_doc(&ctx, version)?;
+    let doc = to_local_doc(&ctx, version, false)?;
     Ok(WriteReport {
         code: Code::Success,
         doc,
@@ -541,10 +588,18 @@ pub fn to_minio(config: &Config) -> Result<WriteReport> {
     Ok(WriteReport { code, doc })
 }
 
-/// Runs the tool.
+/// Runs the tool. An operator who declines (or cannot be asked) ends the run with success and nothing
+/// written, as the script did; a successful run ends with the script's closing line.
 pub fn run(config: &Config) -> Result<Code> {
     let ctx = context(config)?;
-    match &config.mode {
+    if config.offline {
+        let code = dry_run(&ctx)?;
+        if !config.json {
+            pve_common::success!("{}", words::success_dry_run());
+        }
+        return Ok(code);
+    }
+    let result = match &config.mode {
         Mode::List { details } => list(&ctx, *details),
         Mode::Show { version, sensitive } => show(&ctx, version, *sensitive),
         Mode::Restore {
@@ -552,16 +607,297 @@ pub fn run(config: &Config) -> Result<Code> {
             verify_plan,
         } => restore(&ctx, version, *verify_plan),
         Mode::ToLocal { version } => {
-            let doc = to_local_doc(&ctx, version.as_deref())?;
+            let doc = to_local_doc(&ctx, version.as_deref(), false)?;
             print_write_doc(&ctx, &doc)?;
             Ok(Code::Success)
         }
-        Mode::ToMinio => {
-            let (code, doc) = to_minio_doc(&ctx)?;
+        Mode::Fallback { version } => {
+            let doc = to_local_doc(&ctx, version.as_deref(), true)?;
+            print_write_doc(&ctx, &doc)?;
+            Ok(Code::Success)
+        }
+        Mode::ToMinio => to_minio_doc(&ctx).and_then(|(code, doc)| {
             print_write_doc(&ctx, &doc)?;
             Ok(code)
+        }),
+        Mode::Return => {
+            minio_health(&ctx)?;
+            to_minio_doc(&ctx).and_then(|(code, doc)| {
+                print_write_doc(&ctx, &doc)?;
+                Ok(code)
+            })
+        }
+    };
+    match result {
+        Ok(Code::Success) => {
+            // The script's closing line, for the callers that read the text; a JSON reader has the
+            // document.
+            if !config.json {
+                pve_common::success!(
+                    "{}",
+                    if config.dry_run {
+                        words::success_dry_run()
+                    } else {
+                        words::success()
+                    }
+                );
+            }
+            Ok(Code::Success)
+        }
+        Err(e) if is_declined(&e) => {
+            pve_common::warn!("{}", words::declined(&format!("{e:#}")));
+            Ok(Code::Success)
+        }
+        other => other,
+    }
+}
+
+fn is_declined(e: &anyhow::Error) -> bool {
+    use pve_common::confirm::ConfirmError;
+    matches!(
+        e.downcast_ref::<ConfirmError>(),
+        Some(ConfirmError::Declined { .. } | ConfirmError::NoTerminal { .. })
+    )
+}
+
+/// `<endpoint>/minio/health/live`, the URL `--return` waits on.
+pub fn health_url(endpoint: &str) -> String {
+    format!("{}/minio/health/live", endpoint.trim_end_matches('/'))
+}
+
+/// `--return` goes back only once MinIO says it is live (HTTP 200), retried on transient failures.
+fn minio_health(ctx: &Ctx<'_>) -> Result<()> {
+    let url = health_url(&ctx.backend.endpoint);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let result = retry::retry_with_backoff(
+        &ctx.policy,
+        &ThreadSleeper,
+        "MinIO health check",
+        |_| match agent.get(&url).call() {
+            Ok(r) if r.status().as_u16() == 200 => Ok(()),
+            Ok(r) => Err(HealthError(format!("HTTP {}", r.status().as_u16()), false)),
+            Err(e) => Err(HealthError(e.to_string(), true)),
+        },
+    );
+    result.map_err(|e| anyhow::anyhow!("{}", words::minio_down(&url, &e.to_string())))?;
+    pve_common::info!("{}", words::minio_up(&url));
+    Ok(())
+}
+
+#[derive(Debug, Error)]
+#[error("{0}")]
+struct HealthError(String, bool);
+
+impl pve_common::retry::Transient for HealthError {
+    fn is_transient(&self) -> bool {
+        self.1
+    }
+}
+
+/// `--dry-run`: every request and command the action would make, on `[DRY-RUN]` lines, with the values
+/// read from the local files (endpoint, bucket, key, paths) and placeholders for what only S3 knows;
+/// nothing is contacted and nothing written. Then the usual summary.
+fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
+    let config = ctx.config;
+    let b = &ctx.backend;
+    let base = format!("{}/{}", b.endpoint.trim_end_matches('/'), b.bucket);
+    let obj = format!("{base}/{}", b.key);
+    let lock = format!("{obj}.tflock");
+    let would = |what: String| ctx.runner.announce(what);
+    let save_point = config
+        .backup_dir
+        .join(format!("{}-<YYYYMMDDTHHMMSSZ>.tfstate", config.env));
+    let list_versions = || would(format!("GET {base}?versions&prefix={}", b.key));
+    let tf = |args: &str| format!("cd {} && terraform {args}", config.env_dir.display());
+    let mut doc = WriteDoc {
+        schema: SCHEMA,
+        tool: Some(tool_info()),
+        env: config.env.clone(),
+        bucket: b.bucket.clone(),
+        key: b.key.clone(),
+        dry_run: true,
+        ..WriteDoc::default()
+    };
+    let lock_lines = |what: &str| {
+        if b.use_lockfile {
+            would(format!(
+                "PUT {lock} (If-None-Match: *; the state lock, {what})"
+            ));
+        }
+    };
+    let unlock = || {
+        if b.use_lockfile {
+            would(format!("DELETE {lock}"));
+        }
+    };
+    match &config.mode {
+        Mode::List { details } => {
+            list_versions();
+            would(format!("GET {base}?versioning"));
+            if *details {
+                would(format!("GET {obj}?versionId=<version-id> (each version)"));
+            }
+            if config.json {
+                output::write_json(&ListDoc {
+                    schema: SCHEMA,
+                    tool: tool_info(),
+                    action: "list",
+                    env: &config.env,
+                    bucket: &b.bucket,
+                    key: &b.key,
+                    versioning: None,
+                    versions: Vec::new(),
+                })?;
+            } else {
+                output::write_stdout(&format!(
+                    "{}\n{:<36}  {:<24}  {:>9}  {:<6}\n",
+                    words::versions_heading(),
+                    "VERSION ID",
+                    "LAST MODIFIED",
+                    "SIZE",
+                    "LATEST"
+                ))?;
+            }
+            return Ok(Code::Success);
+        }
+        Mode::Show { version, .. } => {
+            would(format!("GET {obj}?versionId={version}"));
+            return Ok(Code::Success);
+        }
+        Mode::Restore {
+            version,
+            verify_plan,
+        } => {
+            doc.action = "restore";
+            doc.restored_version = Some(version.clone());
+            would(format!("GET {obj}?versionId={version}"));
+            would(format!("GET {base}?versioning"));
+            lock_lines("restore");
+            list_versions();
+            would(format!("GET {obj} (the current state)"));
+            would(format!(
+                "write {} (0600: the current state)",
+                save_point.display()
+            ));
+            would(format!(
+                "PUT {obj} (version {version}, serial <current + 1>)"
+            ));
+            unlock();
+            would(format!("GET {obj} (read back, checksum)"));
+            if *verify_plan {
+                would(tf("init -input=false -reconfigure -no-color"));
+                would(tf(
+                    "plan -input=false -lock=false -refresh=false -detailed-exitcode -no-color",
+                ));
+            }
+            doc.save_point = Some(save_point);
+        }
+        Mode::ToLocal { version } | Mode::Fallback { version } => {
+            let fallback = matches!(config.mode, Mode::Fallback { .. });
+            doc.action = if fallback { "fallback" } else { "to_local" };
+            match version {
+                Some(v) => would(format!("GET {obj}?versionId={v}")),
+                None => would(format!(
+                    "GET {obj} (if S3 does not answer: the newest save point {}/{}-*.tfstate)",
+                    config.backup_dir.display(),
+                    config.env
+                )),
+            }
+            let state_file = config.env_dir.join("terraform.tfstate");
+            if state_file.exists() {
+                would(format!(
+                    "write {} (0600: the existing {}, if it differs)",
+                    save_point.display(),
+                    state_file.display()
+                ));
+            }
+            would(format!("write {} (0600)", state_file.display()));
+            let backend_tf = config.env_dir.join(BACKEND_FILE);
+            if fallback && backend_tf.is_file() {
+                if !config.env_dir.join(BACKEND_BACKUP_FILE).exists() {
+                    would(format!(
+                        "copy {} to {}",
+                        backend_tf.display(),
+                        config.env_dir.join(BACKEND_BACKUP_FILE).display()
+                    ));
+                }
+                would(format!(
+                    "write {} (backend \"local\")",
+                    backend_tf.display()
+                ));
+            } else {
+                would(format!(
+                    "write {} (backend \"local\")",
+                    config.env_dir.join(LOCAL_OVERRIDE_FILE).display()
+                ));
+            }
+            would(format!(
+                "write {}",
+                config.env_dir.join(LOCAL_MARKER_FILE).display()
+            ));
+            would(tf("init -input=false -reconfigure -no-color"));
+            doc.files_written = vec![state_file];
+        }
+        Mode::ToMinio | Mode::Return => {
+            doc.action = if config.mode == Mode::Return {
+                "return"
+            } else {
+                "to_minio"
+            };
+            if config.mode == Mode::Return {
+                would(format!("GET {}", health_url(&b.endpoint)));
+            }
+            let state_file = config.env_dir.join("terraform.tfstate");
+            would(format!("GET {base}?versioning"));
+            lock_lines("push");
+            list_versions();
+            would(format!("GET {obj} (the current S3 state)"));
+            would(format!(
+                "write {} (0600: the S3 state)",
+                save_point.display()
+            ));
+            would(format!(
+                "PUT {obj} ({}, serial <max(local, S3 + 1)>)",
+                state_file.display()
+            ));
+            unlock();
+            let backup = config.env_dir.join(BACKEND_BACKUP_FILE);
+            if backup.is_file() {
+                would(format!(
+                    "write {} (from {}), remove {}",
+                    config.env_dir.join(BACKEND_FILE).display(),
+                    backup.display(),
+                    backup.display()
+                ));
+            } else {
+                would(format!(
+                    "remove {}",
+                    config.env_dir.join(LOCAL_OVERRIDE_FILE).display()
+                ));
+            }
+            would(format!(
+                "remove {}",
+                config.env_dir.join(LOCAL_MARKER_FILE).display()
+            ));
+            if b.from_minio_block {
+                would(format!("GET {obj} (read back, checksum)"));
+            } else {
+                would(format!("remove {}", state_file.display()));
+                would(tf("init -input=false -reconfigure -no-color"));
+                would(tf("state pull"));
+                would(tf(
+                    "plan -input=false -lock=false -detailed-exitcode -no-color",
+                ));
+            }
+            doc.source = Some(state_file.display().to_string());
         }
     }
+    print_write_doc(ctx, &doc)?;
+    Ok(Code::Success)
 }
 
 /// 3 attempts from 1 s, unless `PVE_RETRY_ATTEMPTS` / `PVE_RETRY_DELAY` (humantime) say otherwise.
@@ -624,7 +960,7 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
         output::write_json(&doc)?;
         return Ok(Code::Success);
     }
-    let mut text = String::new();
+    let mut text = format!("{}\n", words::versions_heading());
     let header = if details {
         format!(
             "{:<36}  {:<24}  {:>9}  {:<6}  {:>6}  {:<36}  {:<9}  {:>9}\n",
@@ -768,8 +1104,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
                     None
                 }
             };
-            let saved = ctx.save_point(bytes, "the current state")?;
-            (state, vid.clone(), Some(saved))
+            (state, vid.clone(), Some(bytes.clone()))
         }
         None => (None, None, None),
     };
@@ -783,9 +1118,9 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
             chosen.lineage, prev.lineage
         );
         if !config.force {
-            bail!("{msg}; pass --force if that is really intended");
+            bail!("{msg}; pass --allow-lineage-change if that is really intended");
         }
-        pve_common::warn!("{msg}; continuing because of --force");
+        pve_common::warn!("{msg}; continuing because of --allow-lineage-change");
     }
     let new_serial = state::next_serial(
         previous
@@ -800,10 +1135,9 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         previous.as_ref(),
         new_serial,
         diff.as_ref(),
-        save_point.as_deref(),
     );
     if !config.dry_run {
-        pve_common::confirm::confirm(
+        pve_common::confirm::ask(
             &format!(
                 "Restore version {version} as the current state of {}?",
                 ctx.url()
@@ -812,6 +1146,11 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
             config.yes,
         )?;
     }
+    // Only once confirmed: a declined restore leaves no file behind.
+    let save_point = match &save_point {
+        Some(bytes) => Some(ctx.save_point(bytes, "the current state")?),
+        None => None,
+    };
     let new_bytes = chosen.to_bytes_with_serial(new_serial);
     // SIGINT/SIGTERM from here waits until the state is written and the lock released; before, the
     // interrupt handler releases the lock itself.
@@ -896,7 +1235,6 @@ fn describe_restore(
     previous: Option<&State>,
     new_serial: u64,
     diff: Option<&Diff>,
-    save_point: Option<&Path>,
 ) {
     pve_common::info!(
         "restore {} version {version} (serial {}, {} resources) as serial {new_serial}",
@@ -919,9 +1257,6 @@ fn describe_restore(
         for r in &diff.removed {
             pve_common::info!("  - {r} (no longer in the state)");
         }
-    }
-    if let Some(p) = save_point {
-        pve_common::info!("save point: {}", p.display());
     }
 }
 
@@ -998,17 +1333,19 @@ fn save_point_key(name: &str, env: &str) -> Option<(String, u32)> {
     shape.then(|| (stamp.to_owned(), n))
 }
 
-fn override_text(env: &str) -> String {
+fn override_text(env: &str, how: &str, back: &str) -> String {
     format!(
-        "# Written by restore-tfstate --to-local on {}.\n\
+        "# Written by restore-tfstate {how} on {}.\n\
          # This environment uses a LOCAL state (terraform.tfstate in this folder) while MinIO is unavailable.\n\
-         # Go back with: restore-tfstate --env {env} --to-minio\n\
+         # Go back with: restore-tfstate --env {env} {back}\n\
          terraform {{\n  backend \"local\" {{\n    path = \"terraform.tfstate\"\n  }}\n}}\n",
         jiff::Timestamp::now()
     )
 }
 
-fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>) -> Result<WriteDoc> {
+/// `--to-local`, or with `rewrite_backend` `--fallback`: backend.tf is copied to
+/// backend.tf.minio-backup (once) and rewritten with the local backend, instead of an override file.
+fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> Result<WriteDoc> {
     let config = ctx.config;
     let (bytes, source) = match version {
         Some(v) => (fetch_version(ctx, v)?, format!("S3 version {v}")),
@@ -1053,8 +1390,28 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>) -> Result<WriteDoc> {
         state_file.display()
     );
     ctx.runner.write_file(&state_file, &bytes, 0o600)?;
-    ctx.runner
-        .write_file(&override_file, override_text(&config.env).as_bytes(), 0o644)?;
+    let backend_tf = config.env_dir.join(BACKEND_FILE);
+    let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
+    let switch_file = if rewrite_backend && backend_tf.is_file() {
+        if !backend_backup.exists() {
+            let original = std::fs::read(&backend_tf)
+                .with_context(|| format!("cannot read {}", backend_tf.display()))?;
+            ctx.runner.write_file(&backend_backup, &original, 0o644)?;
+        }
+        ctx.runner.write_file(
+            &backend_tf,
+            override_text(&config.env, "--fallback", "--return").as_bytes(),
+            0o644,
+        )?;
+        backend_tf
+    } else {
+        ctx.runner.write_file(
+            &override_file,
+            override_text(&config.env, "--to-local", "--to-minio").as_bytes(),
+            0o644,
+        )?;
+        override_file.clone()
+    };
     let marker = serde_json::json!({
         "source": source, "serial": state.serial, "lineage": state.lineage,
         "bucket": ctx.backend.bucket, "key": ctx.backend.key, "created": jiff::Timestamp::now().to_string(),
@@ -1064,20 +1421,36 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>) -> Result<WriteDoc> {
         format!("{marker:#}\n").as_bytes(),
         0o644,
     )?;
+    let switch_name = switch_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     doc.files_written = vec![
         state_file,
-        override_file.clone(),
+        switch_file,
         config.env_dir.join(LOCAL_MARKER_FILE),
     ];
+    if rewrite_backend {
+        doc.action = "fallback";
+    }
     ctx.run_terraform(Access::Mutating, &ctx.init_args(false))
         .context("terraform init with the local backend failed")?;
-    let back = format!("restore-tfstate --env {} --to-minio", config.env);
-    pve_common::success!(
-        "{} now uses a local state; terraform plan/apply work there. Files: {}, {}. Go back with: {back}",
+    let back = format!(
+        "restore-tfstate --env {} {}",
         config.env,
-        LOCAL_OVERRIDE_FILE,
-        "terraform.tfstate"
+        if rewrite_backend {
+            "--return"
+        } else {
+            "--to-minio"
+        }
     );
+    if !config.dry_run {
+        pve_common::success!(
+            "{} now uses a local state; terraform plan/apply work there. Files: {switch_name}, {}. Go back with: {back}",
+            config.env,
+            "terraform.tfstate"
+        );
+    }
     doc.how_to_go_back = Some(back);
     Ok(doc)
 }
@@ -1085,11 +1458,13 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>) -> Result<WriteDoc> {
 fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     let config = ctx.config;
     let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
-    if !override_file.is_file() {
+    let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
+    if !override_file.is_file() && !backend_backup.is_file() {
         bail!(
-            "{} is not on a local backend ({} is missing); nothing to move back",
+            "{} is not on a local backend (neither {} nor {} exists); nothing to move back",
             config.env,
-            override_file.display()
+            override_file.display(),
+            backend_backup.display()
         );
     }
     let state_file = config.env_dir.join("terraform.tfstate");
@@ -1108,7 +1483,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         if let Ok(remote) = State::parse(bytes) {
             if remote.lineage != local.lineage && !config.force {
                 bail!(
-                    "the S3 state has lineage {} but the local state has {}: they are different states; pass --force to replace the S3 one",
+                    "the S3 state has lineage {} but the local state has {}: they are different states; pass --allow-lineage-change to replace the S3 one",
                     remote.lineage,
                     local.lineage
                 );
@@ -1116,14 +1491,13 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
             if remote.serial > local.serial && !config.force {
                 bail!(
                     "the S3 state (serial {}) is newer than the local state (serial {}): something applied against S3 \
-                     while this environment was local; reconcile by hand, or pass --force to replace it",
+                     while this environment was local; reconcile by hand, or pass --allow-lineage-change to replace it",
                     remote.serial,
                     local.serial
                 );
             }
             previous = Some(remote);
         }
-        save_point = Some(ctx.save_point(bytes, "the S3 state before the push")?);
     }
     let new_serial = match previous.as_ref() {
         Some(r) => local.serial.max(state::next_serial(r.serial)?),
@@ -1136,11 +1510,15 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         ctx.url()
     );
     if !config.dry_run {
-        pve_common::confirm::confirm(
+        pve_common::confirm::ask(
             &format!("Push the local state of {} to {}?", config.env, ctx.url()),
             &format!("push the local state of {} to S3", config.env),
             config.yes,
         )?;
+    }
+    // Only once confirmed: a declined push leaves no file behind.
+    if let Some((bytes, _)) = &current {
+        save_point = Some(ctx.save_point(bytes, "the S3 state before the push")?);
     }
     let new_bytes = local.to_bytes_with_serial(new_serial);
     // As in `restore`: an interrupt waits for the push and the release of the lock.
@@ -1159,10 +1537,29 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     }
     drop(write);
     let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
-    ctx.runner.remove_file(&override_file)?;
+    let mut files_written = vec![kept];
+    let mut files_removed = Vec::new();
+    if backend_backup.is_file() {
+        let backend_tf = config.env_dir.join(BACKEND_FILE);
+        let original = std::fs::read(&backend_backup)
+            .with_context(|| format!("cannot read {}", backend_backup.display()))?;
+        ctx.runner.write_file(&backend_tf, &original, 0o644)?;
+        ctx.runner.remove_file(&backend_backup)?;
+        files_written.push(backend_tf);
+        files_removed.push(backend_backup);
+    }
+    if override_file.is_file() {
+        ctx.runner.remove_file(&override_file)?;
+        files_removed.push(override_file);
+    }
     ctx.runner
         .remove_file(&config.env_dir.join(LOCAL_MARKER_FILE))?;
-    ctx.runner.remove_file(&state_file)?;
+    files_removed.push(config.env_dir.join(LOCAL_MARKER_FILE));
+    // Without an active backend block Terraform keeps using the local state: it stays.
+    if !ctx.backend.from_minio_block {
+        ctx.runner.remove_file(&state_file)?;
+        files_removed.push(state_file.clone());
+    }
     let mut doc = WriteDoc {
         schema: SCHEMA,
         tool: Some(tool_info()),
@@ -1177,16 +1574,29 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         new_serial: Some(new_serial),
         new_version: put.as_ref().and_then(|p| p.version_id.clone()),
         save_point,
-        files_removed: vec![
-            override_file,
-            config.env_dir.join(LOCAL_MARKER_FILE),
-            state_file,
-        ],
-        files_written: vec![kept],
+        files_removed,
+        files_written,
         ..WriteDoc::default()
     };
+    if config.mode == Mode::Return {
+        doc.action = "return";
+    }
     let mut code = Code::Success;
-    if put.is_some() {
+    if put.is_some() && ctx.backend.from_minio_block {
+        let back = ctx.get(None).context("cannot read the state back")?;
+        let ok = Sha256::digest(&back) == Sha256::digest(&new_bytes);
+        doc.checksum_ok = Some(ok);
+        if ok {
+            pve_common::success!(
+                "{} is back in {} as serial {new_serial}; read back, checksum matches",
+                config.env,
+                ctx.url()
+            );
+        } else {
+            pve_common::error!("the state read back differs from what was pushed");
+            code = Code::Failure;
+        }
+    } else if put.is_some() {
         ctx.run_terraform(Access::Mutating, &ctx.init_args(true))
             .context("terraform init -reconfigure against S3 failed")?;
         let pulled =

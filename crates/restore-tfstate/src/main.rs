@@ -10,19 +10,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    if args.version == Some(None) {
-        use clap::CommandFactory;
-        let text = restore_tfstate::cli::Args::command().render_version();
-        return match pve_common::output::write_stdout(&text) {
-            Ok(()) => Code::Success.into(),
-            Err(_) => Code::Failure.into(),
-        };
-    }
-    pve_common::log::init(
-        "restore-tfstate",
-        args.common.verbosity(),
-        args.common.color,
-    );
+    args.common.init("restore-tfstate");
     pve_common::interrupt::install_or_warn();
     let config = match Config::from_args(&args) {
         Ok(config) => config,

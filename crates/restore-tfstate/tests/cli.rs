@@ -238,8 +238,12 @@ fn list_shows_every_version_newest_first_with_details() {
     let table = bed.tool(&["--list"]);
     assert!(table.status.success());
     let stdout = text(&table.stdout);
-    assert!(stdout.starts_with("VERSION ID"), "{stdout}");
-    assert_eq!(stdout.lines().count(), 4);
+    // The script's heading first, then the table.
+    assert!(
+        stdout.starts_with("Available versions:\nVERSION ID"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 5);
 }
 
 #[test]
@@ -342,7 +346,7 @@ fn invalid_and_foreign_versions_are_refused_and_nothing_changes() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("lineage") && stderr.contains("--force"),
+        stderr.contains("lineage") && stderr.contains("--allow-lineage-change"),
         "{stderr}"
     );
     let out = bed.tool(&["--restore", "no-such-version", "--yes"]);
@@ -361,7 +365,7 @@ fn invalid_and_foreign_versions_are_refused_and_nothing_changes() {
         "lock released"
     );
 
-    let forced = bed.tool(&["--restore", &foreign_id, "--yes", "--force"]);
+    let forced = bed.tool(&["--restore", &foreign_id, "--yes", "--allow-lineage-change"]);
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert_eq!(
         bed.latest_state()["lineage"],
@@ -461,20 +465,20 @@ fn versioning_off_is_refused_without_force() {
         "{}",
         text(&out.stderr)
     );
-    let forced = bed.tool(&["--restore", &version, "--yes", "--force"]);
+    let forced = bed.tool(&["--restore", &version, "--yes", "--allow-lineage-change"]);
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert!(text(&forced.stderr).contains("the local save point is the only way back"));
     assert_eq!(std::fs::read_dir(bed.backups()).unwrap().count(), 1);
 }
 
 #[test]
-fn dry_run_writes_nothing() {
+fn preview_writes_nothing() {
     let bed = Bed::new(true);
     bed.apply(4096);
     bed.apply(8192);
     let oldest = bed.state_versions().last().unwrap().clone();
     let before = bed.s3().list_versions("prod/").unwrap();
-    let out = bed.tool(&["--restore", &oldest, "--dry-run"]);
+    let out = bed.tool(&["--restore", &oldest, "--preview"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(
@@ -601,7 +605,7 @@ fn usage_errors_exit_64_before_any_connection() {
         vec!["--list", "--restore", "x"],
         vec!["--restore", "bad id"],
         vec!["--details"],
-        vec!["--list", "--version", "abc"],
+        vec!["--list", "--version-id", "abc"],
     ] {
         let out = bed.tool(&args);
         assert_eq!(
@@ -664,4 +668,257 @@ fn credentials_come_from_tfvars_and_never_show() {
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(!all.contains("tfvars-secret-value-42"), "{all}");
     assert_eq!(json(&out)["versions"].as_array().unwrap().len(), 1);
+}
+
+/// `--dry-run` contacts nothing: S3 is not even running (a closed port), and every request is shown.
+#[test]
+fn dry_run_contacts_nothing_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("environments/prod");
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::write(env.join("main.tf"), MAIN_TF).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        env.join("backend.hcl"),
+        format!("endpoints = {{ s3 = \"http://127.0.0.1:{closed}\" }}\n"),
+    )
+    .unwrap();
+    let before = std::fs::read_dir(&env).unwrap().count();
+    for action in [
+        vec!["--list"],
+        vec!["--restore", "v1"],
+        vec!["--fallback"],
+        vec!["--to-local"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+            .arg("--root")
+            .arg(dir.path().join("environments"))
+            .args(["--env", "prod", "--dry-run", "--backup-dir"])
+            .arg(dir.path().join("backups"))
+            .args(&action)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
+            .env("NO_COLOR", "1")
+            .env_remove("LANG")
+            .env_remove("LC_ALL")
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{action:?}: {err}");
+        assert!(
+            err.contains("[DRY-RUN] GET http://127.0.0.1:"),
+            "{action:?}: {err}"
+        );
+        assert!(!err.contains("attempt"), "nothing contacted: {err}");
+        assert!(
+            !err.contains(" written to ") && !err.contains("now uses a local state"),
+            "a dry-run says nothing was done: {err}"
+        );
+        assert!(err.contains("Operation completed successfully"), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(&env).unwrap().count(), before);
+    assert!(!dir.path().join("backups").exists());
+}
+
+/// A declined restore (no terminal, nothing on stdin) ends with 0, as the script did, and leaves no file
+/// behind: the save point is taken only once confirmed.
+#[test]
+fn a_declined_restore_exits_0_and_writes_no_save_point() {
+    let bed = Bed::new(true);
+    bed.apply(4096);
+    bed.apply(8192);
+    let oldest = bed.state_versions().last().unwrap().clone();
+    let before = bed.state_versions();
+    let out = Command::new("setsid")
+        .arg("-w")
+        .arg(env!("CARGO_BIN_EXE_restore-tfstate"))
+        .arg("--root")
+        .arg(bed.root())
+        .args(["--env", "prod", "--restore", &oldest, "--backup-dir"])
+        .arg(bed.backups())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nothing was changed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(bed.state_versions(), before);
+    assert!(
+        !bed.backups().exists(),
+        "no save point for a declined restore"
+    );
+}
+
+/// The script's command line: its messages for what is missing, `-V` the version only.
+#[test]
+fn the_scripts_usage_messages() {
+    let bed = Bed::new(true);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+            .args(args)
+            .env("PVE_TOOLS_LANG", "fr")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("Aucun argument fourni"));
+    let root = bed.root();
+    let root = root.to_str().unwrap();
+    let out = run(&["--root", root, "--list"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("Option --env est requise"));
+    let out = run(&["--root", root, "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out.stderr)
+            .contains("Veuillez specifier une action: --list, --restore, --fallback, ou --return")
+    );
+    let out = run(&["--root", root, "--env", "prod", "--restore"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("version-id requis"));
+    for v in ["-V", "--version"] {
+        let out = run(&[v]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(text(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    }
+}
+
+/// The homelab's own layout: backend.tf with its s3 block commented out, the `minio` block in prod's
+/// tfvars pointing at the S3 server. `--fallback` keeps backend.tf as backend.tf.minio-backup and rewrites
+/// it; `--return` waits for /minio/health/live, pushes the state back and restores backend.tf.
+#[test]
+fn fallback_then_return_with_the_minio_block_only() {
+    let (moto, endpoint) = start_moto();
+    let port = endpoint.rsplit(':').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("environments");
+    let lab = root.join("lab");
+    let prod = root.join("prod");
+    std::fs::create_dir_all(&lab).unwrap();
+    std::fs::create_dir_all(&prod).unwrap();
+    let backend_tf =
+        "# terraform {\n#   backend \"s3\" {\n#     bucket = \"tfstate-lab\"\n#   }\n# }\n";
+    std::fs::write(lab.join("backend.tf"), backend_tf).unwrap();
+    std::fs::write(
+        lab.join("main.tf"),
+        "resource \"terraform_data\" \"vm\" {\n  input = 1\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prod.join("terraform.tfvars"),
+        format!(
+            "minio = {{\n  ip            = \"127.0.0.1\"\n  port          = {port}\n  root_user     = \"minio-admin\"\n  root_password = \"minio-secret-1\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    let runner = Runner::new(false);
+    let client = |bucket: &str| {
+        S3Client::new(
+            S3Location {
+                endpoint: endpoint.clone(),
+                region: "us-east-1".into(),
+                bucket: bucket.into(),
+                path_style: true,
+            },
+            &S3Credentials {
+                access_key: Secret::new("minio-admin"),
+                secret_key: Secret::new("minio-secret-1"),
+                session_token: None,
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap()
+    };
+    let s3 = client("tfstate-lab");
+    s3.create_bucket(&runner).unwrap();
+    s3.set_versioning(&runner, true).unwrap();
+    let state = r#"{"version":4,"terraform_version":"1.11.4","serial":3,"lineage":"lab-lineage","outputs":{},"resources":[]}"#;
+    s3.put(&runner, "terraform.tfstate", state.as_bytes(), false)
+        .unwrap();
+    let tool = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+            .arg("--root")
+            .arg(&root)
+            .args(["--env", "lab", "--backup-dir"])
+            .arg(dir.path().join("backups"))
+            .args(args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("PVE_RETRY_DELAY", "10ms")
+            .env("PVE_RETRY_ATTEMPTS", "2")
+            .env("NO_COLOR", "1")
+            .env("PVE_TOOLS_LANG", "fr")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = tool(&["--list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("Versions disponibles:"));
+
+    let out = tool(&["--fallback", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Operation terminee avec succes"));
+    assert_eq!(
+        std::fs::read_to_string(lab.join("backend.tf.minio-backup")).unwrap(),
+        backend_tf
+    );
+    let rewritten = std::fs::read_to_string(lab.join("backend.tf")).unwrap();
+    assert!(rewritten.contains("backend \"local\""), "{rewritten}");
+    let local: Value =
+        serde_json::from_slice(&std::fs::read(lab.join("terraform.tfstate")).unwrap()).unwrap();
+    assert_eq!(local["lineage"], "lab-lineage");
+
+    // MinIO's health URL does not answer yet (no such bucket on this server): --return refuses and
+    // changes nothing.
+    let out = tool(&["--return", "--force"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("MinIO ne repond pas"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(lab.join("backend.tf.minio-backup").is_file());
+
+    // A live MinIO answers 200 on /minio/health/live, without credentials: a public object stands in.
+    client("minio").create_bucket(&runner).unwrap();
+    let put = Command::new("curl")
+        .args([
+            "-fs",
+            "-X",
+            "PUT",
+            "-H",
+            "x-amz-acl: public-read",
+            "--data-binary",
+            "",
+        ])
+        .arg(format!("{endpoint}/minio/health/live"))
+        .output()
+        .unwrap();
+    assert!(put.status.success());
+    let out = tool(&["--return", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Operation terminee avec succes"));
+    assert_eq!(
+        std::fs::read_to_string(lab.join("backend.tf")).unwrap(),
+        backend_tf
+    );
+    assert!(!lab.join("backend.tf.minio-backup").exists());
+    // Terraform keeps a local state here (no active backend block): it stays.
+    assert!(lab.join("terraform.tfstate").is_file());
+    let pushed: Value =
+        serde_json::from_slice(&s3.get("terraform.tfstate", None).unwrap()).unwrap();
+    assert_eq!(pushed["lineage"], "lab-lineage");
+    drop(moto);
 }

@@ -1,37 +1,44 @@
 //! Command line of `restore-vm`.
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use pve_common::cli::{CommonArgs, ConfirmArgs, NodeArgs};
+use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs, TfvarsArgs};
 
 /// Restore a Proxmox VM or LXC container from a vzdump backup over SSH, with a save point first.
 ///
-/// The node is reached over SSH: host, node name and SSH user come from the flags, else the environment
-/// (PVE_HOST, PVE_NODE, PVE_SSH_USER), else the homelab's terraform.tfvars (--tfvars, PVE_TFVARS, or
-/// ./terraform.tfvars): the host of `proxmox_endpoint` (or `pm_api_url`, `proxmox_api_url`,
-/// `endpoint`), `node_name` (or `proxmox_node`), `ssh_user` (or `proxmox_ssh_user`).
+/// The node is `--node` (else PVE_NODE, else `default_node`/`pve_node`/`node_name` of the homelab's
+/// terraform.tfvars); it is reached over SSH at `--host` (else PVE_HOST, else the host of tfvars
+/// `proxmox_endpoint`, else the `proxmox_endpoint` of the environment whose `default_node` it is, else
+/// the node name itself) as `--user` (else PVE_SSH_USER, else tfvars `ssh_user`, else root). The tfvars
+/// file is `--tfvars`, else PVE_TFVARS, else the homelab root's terraform.tfvars (--homelab,
+/// PVE_HOMELAB, or the folder above the current one holding infrastructure/proxmox/environments), else
+/// ./terraform.tfvars. Host keys: --known-hosts, else HOMELAB_KNOWN_HOSTS; SSH_INIT_MODE=true accepts
+/// a new key.
 ///
-/// Before overwriting an existing guest, a full vzdump of it is taken (the save point) and its volid
-/// printed; if that fails, nothing is overwritten.
+/// Backups are searched on `--storage` (default `local`; `--all-storages` searches every backup storage).
+/// Overwriting an existing guest is asked first (`--force` answers yes); a full vzdump of it is taken
+/// before (the save point) and its volid printed; if that fails, nothing is overwritten.
 #[derive(Parser, Debug)]
 #[command(name = "restore-vm", version, about, after_help = pve_common::exit::HELP_EXIT_STATUS)]
 pub struct Args {
-    /// The guest id (VMID) whose backups to list or restore: an integer from 100 to 999999999.
+    /// The guest id (VMID) whose backups to list or restore: a number from 100 to 999999999.
     #[arg(value_name = "VMID")]
-    pub vmid: String,
+    pub vmid: Option<String>,
 
-    /// List the backups of VMID on every storage holding backups, newest first, and exit.
+    /// List the backups of VMID on the searched storage(s), newest first, and exit.
     #[arg(long)]
     pub list: bool,
 
     /// Restore this backup volume (as listed by --list, e.g. local:backup/vzdump-qemu-100-....vma.zst).
-    #[arg(long, value_name = "VOLID", conflicts_with_all = ["latest", "at"])]
+    #[arg(long, value_name = "VOLID", conflicts_with_all = ["latest", "at", "date"])]
     pub backup: Option<String>,
 
     /// Restore the newest backup (the default).
-    #[arg(long, conflicts_with = "at")]
+    #[arg(long, conflicts_with_all = ["at", "date"])]
     pub latest: bool,
+
+    /// Restore the oldest backup taken on or after this day (node-local time), YYYY-MM-DD.
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "at")]
+    pub date: Option<String>,
 
     /// Restore the newest backup taken at or before this node-local time: YYYY-MM-DD (end of that day)
     /// or YYYY-MM-DDTHH:MM.
@@ -39,22 +46,34 @@ pub struct Args {
     pub at: Option<String>,
 
     /// Restore under this guest id instead of VMID (100 to 999999999).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "VMID")]
     pub target_id: Option<String>,
+
+    /// The backup storage searched for VMID's backups.
+    #[arg(long, value_name = "STORAGE", default_value = crate::config::DEFAULT_BACKUP_STORAGE)]
+    pub storage: String,
+
+    /// Search every backup storage of the node instead of --storage.
+    #[arg(long, conflicts_with = "storage")]
+    pub all_storages: bool,
 
     /// Storage for the restored disks (always passed to qmrestore/pct restore; Proxmox's default `local`
     /// is rarely right).
     #[arg(long, value_name = "STORAGE", default_value = crate::config::DEFAULT_STORAGE)]
-    pub storage: String,
+    pub target_storage: String,
 
     /// Backup storage for the save point (default: the chosen backup's storage when it is a file storage,
     /// else the first active storage holding backups).
     #[arg(long, value_name = "STORAGE")]
     pub save_storage: Option<String>,
 
-    /// Start the guest after the restore (it is started anyway when the old guest was running).
-    #[arg(long)]
+    /// Start the guest after the restore (the default, so that the check that it runs means something).
+    #[arg(long, conflicts_with = "no_start")]
     pub start: bool,
+
+    /// Leave the restored guest stopped (unless the old guest was running); the check is then skipped.
+    #[arg(long)]
+    pub no_start: bool,
 
     /// Give the restored guest new MAC addresses (qmrestore/pct restore --unique 1).
     #[arg(long)]
@@ -64,21 +83,19 @@ pub struct Args {
     #[arg(long)]
     pub no_verify: bool,
 
-    /// Allow overwriting an existing guest (after the save point). It does not skip the confirmation:
-    /// use --yes for that.
-    #[arg(long)]
-    pub force: bool,
-
     #[command(flatten)]
-    pub confirm: ConfirmArgs,
+    pub force: ForceArgs,
+
+    /// Accepted for callers of earlier versions, where it allowed overwriting: overwriting is now asked
+    /// for (or answered by --force).
+    #[arg(long, hide = true)]
+    pub allow_overwrite: bool,
 
     #[command(flatten)]
     pub node: NodeArgs,
 
-    /// The Terraform variables file to read host, node and user from (else PVE_TFVARS, else
-    /// ./terraform.tfvars when present).
-    #[arg(long, value_name = "FILE")]
-    pub tfvars: Option<PathBuf>,
+    #[command(flatten)]
+    pub tfvars: TfvarsArgs,
 
     /// Seconds to wait for the restored guest to run and answer.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_VERIFY_TIMEOUT.as_secs(), value_parser = pve_common::cli::parse_seconds)]

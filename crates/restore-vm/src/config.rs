@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pve_common::homelab::{ENV_KNOWN_HOSTS, Homelab, HostKeyPolicy, KNOWN_ENVIRONMENTS};
 use pve_common::node::{self, NodeAccess};
 use pve_common::pve::{self, Volid};
+use pve_common::runner::Mode;
 use pve_common::tfvars::{TfVars, parse_tfvars_file};
 
 use crate::cli::Args;
@@ -19,8 +21,12 @@ pub use pve_common::node::{
 /// Environment variable for the tfvars file.
 pub const ENV_TFVARS: &str = "PVE_TFVARS";
 
-/// `--storage`'s default.
+/// `--target-storage`'s default (the restored disks).
 pub const DEFAULT_STORAGE: &str = "local-lvm";
+/// `--storage`'s default (the backup storage searched), as the script had it.
+pub const DEFAULT_BACKUP_STORAGE: &str = "local";
+/// tfvars keys of the homelab's root file naming the default node, before [`TFVARS_NODE_KEYS`].
+pub const TFVARS_DEFAULT_NODE_KEYS: [&str; 2] = ["default_node", "pve_node"];
 /// `--verify-timeout`'s default.
 pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(300);
 /// `--verify-port`'s default.
@@ -39,6 +45,8 @@ pub enum Selection {
     At(jiff::civil::DateTime),
     /// The newest, if it is younger than this (library callers; no flag).
     NewestWithin(Duration),
+    /// The oldest taken on or after the start of this node-local day (`--date`).
+    OnOrAfter(jiff::civil::Date),
 }
 
 /// A usage problem (exit 64).
@@ -59,6 +67,8 @@ pub struct Config {
     pub selection: Selection,
     /// Storage for the disks.
     pub storage: String,
+    /// The backup storage searched; `None`: every backup storage.
+    pub backup_storage: Option<String>,
     /// Storage for the save point.
     pub save_storage: Option<String>,
     /// The node and how to reach it.
@@ -69,12 +79,14 @@ pub struct Config {
     pub unique: bool,
     /// --no-verify.
     pub verify: bool,
-    /// --force.
+    /// Overwriting an existing guest is allowed (after the save point and the confirmation).
     pub force: bool,
-    /// --yes.
+    /// Every confirmation is answered yes (`--force`, `--yes`).
     pub yes: bool,
-    /// --dry-run.
+    /// Nothing is changed (`--dry-run`, `--preview`).
     pub dry_run: bool,
+    /// Nothing is contacted either (`--dry-run`): the commands are shown with placeholders.
+    pub offline: bool,
     /// --json.
     pub json: bool,
     /// Verification timeout.
@@ -87,6 +99,24 @@ pub struct Config {
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Parses `--date`: `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> anyhow::Result<jiff::civil::Date> {
+    let t = text.trim();
+    let shaped = t.len() == 10
+        && t.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    match jiff::civil::Date::strptime("%Y-%m-%d", t) {
+        // Years 1970 to 9998, as for `--at`: the end of the calendar overflows in the node's offset.
+        Ok(d) if shaped && (1970..=9998).contains(&d.year()) => Ok(d),
+        _ => bail!("{}", crate::words::date_invalid(text)),
+    }
 }
 
 /// Parses `--at`: `YYYY-MM-DD` (end of that day) or `YYYY-MM-DDTHH:MM[:SS]`, between 1970 and 9998: the
@@ -110,13 +140,19 @@ pub fn parse_at(text: &str) -> anyhow::Result<jiff::civil::DateTime> {
     Ok(dt)
 }
 
-fn load_tfvars(explicit: Option<&Path>) -> anyhow::Result<Option<TfVars>> {
+fn load_tfvars(
+    explicit: Option<&Path>,
+    homelab: Option<&Homelab>,
+) -> anyhow::Result<Option<TfVars>> {
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None => match env(ENV_TFVARS) {
             Some(p) => PathBuf::from(p),
             None => {
-                let p = PathBuf::from("terraform.tfvars");
+                let p = homelab
+                    .map(Homelab::root_tfvars)
+                    .filter(|p| p.is_file())
+                    .unwrap_or_else(|| PathBuf::from("terraform.tfvars"));
                 if !p.is_file() {
                     return Ok(None);
                 }
@@ -139,6 +175,7 @@ impl Config {
             list: false,
             selection: Selection::Latest,
             storage: DEFAULT_STORAGE.to_owned(),
+            backup_storage: None,
             save_storage: None,
             access,
             start: false,
@@ -147,6 +184,7 @@ impl Config {
             force: false,
             yes: false,
             dry_run: false,
+            offline: false,
             json: false,
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
             verify_port: DEFAULT_VERIFY_PORT,
@@ -160,49 +198,119 @@ impl Config {
     }
 
     fn build(args: &Args) -> anyhow::Result<Config> {
-        let vmid = pve::parse_vmid(&args.vmid)?;
+        let Some(vmid_text) = args.vmid.as_deref() else {
+            bail!("{}", crate::words::vmid_required());
+        };
+        if vmid_text.is_empty() || !vmid_text.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("{}", crate::words::vmid_not_a_number(vmid_text));
+        }
+        let vmid = pve::parse_vmid(vmid_text)?;
         let target_id = match &args.target_id {
             Some(t) => pve::parse_vmid(t).context("--target-id")?,
             None => vmid,
         };
-        let selection = match (&args.backup, &args.at) {
-            (Some(v), _) => Selection::Volid(Volid::parse(v)?),
-            (None, Some(at)) => Selection::At(parse_at(at)?),
+        let selection = match (&args.backup, &args.at, &args.date) {
+            (Some(v), _, _) => Selection::Volid(Volid::parse(v)?),
+            (None, Some(at), _) => Selection::At(parse_at(at)?),
+            (None, None, Some(d)) => Selection::OnOrAfter(parse_date(d)?),
             _ => Selection::Latest,
         };
-        if args.list && (args.backup.is_some() || args.at.is_some() || args.target_id.is_some()) {
-            bail!("--list takes no --backup, --at or --target-id");
+        if args.list
+            && (args.backup.is_some()
+                || args.at.is_some()
+                || args.date.is_some()
+                || args.target_id.is_some())
+        {
+            bail!("--list takes no --backup, --at, --date or --target-id");
         }
         pve::validate_storage_id(&args.storage).context("--storage")?;
+        pve::validate_storage_id(&args.target_storage).context("--target-storage")?;
         if let Some(s) = &args.save_storage {
             pve::validate_storage_id(s).context("--save-storage")?;
         }
-        let tfvars = if node::needs_tfvars(&args.node) || args.tfvars.is_some() {
-            load_tfvars(args.tfvars.as_deref())?
+        // No homelab root is fine: the flags, the environment and ./terraform.tfvars still work.
+        let homelab = args.common.homelab().ok();
+        let tfvars = if node::needs_tfvars(&args.node) || args.tfvars.tfvars.is_some() {
+            load_tfvars(args.tfvars.tfvars.as_deref(), homelab.as_ref())?
         } else {
             None
         };
-        let access = node::resolve(&args.node, tfvars.as_ref())?;
+        let mut access = resolve_access(&args.node, tfvars.as_ref(), homelab.as_ref())?;
+        if access.known_hosts.is_none() && env(ENV_KNOWN_HOSTS).is_some() {
+            access.known_hosts = Some(HostKeyPolicy::from_env().known_hosts);
+        }
+        if HostKeyPolicy::from_env().accept_new {
+            access.accept_new_host_key = true;
+        }
+        let mode = args.common.mode();
         Ok(Config {
             vmid,
             target_id,
             list: args.list,
             selection,
-            storage: args.storage.clone(),
+            storage: args.target_storage.clone(),
+            backup_storage: (!args.all_storages).then(|| args.storage.clone()),
             save_storage: args.save_storage.clone(),
             access,
-            start: args.start,
+            start: !args.no_start,
             unique: args.unique,
             verify: !args.no_verify,
-            force: args.force,
-            yes: args.confirm.yes,
-            dry_run: args.common.dry_run,
+            // Overwriting is decided by the confirmation (or --force), as the script did.
+            force: true,
+            yes: args.force.force,
+            dry_run: mode != Mode::Live,
+            offline: mode == Mode::DryRun,
             json: args.common.json,
             verify_timeout: Duration::from_secs(args.verify_timeout),
             verify_port: args.verify_port,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         })
     }
+}
+
+/// [`node::resolve`], with the homelab's own keys: the node from `default_node`/`pve_node` when neither
+/// flag, environment nor `node_name` gives one, and the node name as the SSH host when nothing better is
+/// known (the script's way: the node is reachable under its own name).
+pub fn resolve_access(
+    args: &pve_common::cli::NodeArgs,
+    tfvars: Option<&TfVars>,
+    homelab: Option<&Homelab>,
+) -> anyhow::Result<NodeAccess> {
+    let mut args = args.clone();
+    if args.node.is_none()
+        && env(ENV_NODE).is_none()
+        && let Some(vars) = tfvars
+    {
+        for key in TFVARS_DEFAULT_NODE_KEYS
+            .iter()
+            .chain(TFVARS_NODE_KEYS.iter())
+        {
+            if let Some(v) = vars.get_str(key)? {
+                args.node = Some(v.to_owned());
+                break;
+            }
+        }
+    }
+    match node::resolve(&args, tfvars) {
+        Err(node::NodeError::NoHost) if args.node.is_some() => {
+            args.host = homelab
+                .and_then(|h| env_host_of(h, args.node.as_deref()?))
+                .or_else(|| args.node.clone());
+            Ok(node::resolve(&args, tfvars)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The SSH host of the environment whose `default_node` is `node` (each environment has its own node
+/// and `proxmox_endpoint`).
+fn env_host_of(homelab: &Homelab, node: &str) -> Option<String> {
+    KNOWN_ENVIRONMENTS.iter().find_map(|env| {
+        let settings = homelab.env_settings(env).ok()??;
+        (settings.default_node.as_deref() == Some(node))
+            .then_some(settings.ssh_host)
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -224,5 +332,23 @@ mod tests {
         // Issue 23 (19): the end of the calendar overflowed later, as an internal error.
         assert!(parse_at("9999-12-31").is_err());
         assert!(parse_at("-0001-01-01").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            parse_date("2026-11-20").unwrap(),
+            jiff::civil::date(2026, 11, 20)
+        );
+        for bad in [
+            "2026-11-20T02:00",
+            "20-11-2026",
+            "2026-02-30",
+            "2026-1-2",
+            "hier",
+        ] {
+            let e = parse_date(bad).unwrap_err().to_string();
+            assert!(e.contains(&crate::words::date_invalid(bad)), "{bad}: {e}");
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod node;
 pub mod report;
+pub mod words;
 
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<Code> {
 /// did, printing nothing on stdout (the plan, progress, warnings and the dry-run echo go to stderr).
 /// Errors after the save point name it and the command that puts the old guest back.
 pub fn execute(cfg: &Config) -> anyhow::Result<Outcome> {
+    if cfg.offline {
+        return Ok(offline_plan(cfg));
+    }
     let started = Instant::now();
     let runner = Runner::new(cfg.dry_run);
     let options = ssh_options(cfg);
@@ -137,7 +141,16 @@ pub fn execute(cfg: &Config) -> anyhow::Result<Outcome> {
         pve_common::warn!("cannot read the node's time zone ({e:#}); showing times in UTC");
         jiff::tz::Offset::UTC
     });
-    let backups = node.all_backups(cfg.vmid)?;
+    // `--backup VOLID` is checked against every backup storage's listing (it names its storage, which
+    // may be none); otherwise `--storage` is searched (or every backup storage).
+    let searched = match &cfg.selection {
+        Selection::Volid(_) => None,
+        _ => cfg.backup_storage.as_deref(),
+    };
+    let backups = match searched {
+        Some(storage) => node.backups_sorted(storage, cfg.vmid)?,
+        None => node.all_backups(cfg.vmid)?,
+    };
     if cfg.list {
         return Ok(Outcome::Listed {
             backups: backups.iter().map(|b| BackupJson::new(b, offset)).collect(),
@@ -146,6 +159,137 @@ pub fn execute(cfg: &Config) -> anyhow::Result<Outcome> {
     }
     let backup = select(cfg, &backups, offset)?;
     restore(cfg, &mut node, backup, offset, started).map(|r| Outcome::Restored(Box::new(r)))
+}
+
+/// Says what a run would do without contacting anything: every command, queries included, on a
+/// `[DRY-RUN]` line with the values known from the command line and placeholders for what only the node
+/// knows (the backup's volid, whether VMID is a VM or a container, whether the target exists), then the
+/// usual report.
+fn offline_plan(cfg: &Config) -> Outcome {
+    let node = cfg
+        .access
+        .node
+        .clone()
+        .unwrap_or_else(|| "<node>".to_owned());
+    let user = cfg.access.user.as_deref().unwrap_or("root");
+    let on = format!("ssh {user}@{}", cfg.access.host);
+    let id = cfg.vmid.to_string();
+    let target = cfg.target_id.to_string();
+    let runner = Runner::with_mode(pve_common::runner::Mode::DryRun);
+    let would = |cmd: &RemoteCommand| runner.announce(format!("{on} {cmd}"));
+    let get = |path: String, args: &[&str]| {
+        RemoteCommand::read_only("pvesh")
+            .arg("get")
+            .arg(path)
+            .args(args.iter().copied())
+            .args(["--output-format", "json"])
+    };
+    would(&RemoteCommand::read_only("true"));
+    if cfg.access.node.is_none() {
+        would(&get("/nodes".into(), &[]));
+    }
+    would(&RemoteCommand::read_only("date").arg("+%z"));
+    let storages: Vec<String> = match &cfg.backup_storage {
+        Some(s) => vec![s.clone()],
+        None => {
+            would(&get(
+                format!("/nodes/{node}/storage"),
+                &["--content", "backup"],
+            ));
+            vec!["<storage>".to_owned()]
+        }
+    };
+    for s in &storages {
+        would(&get(
+            format!("/nodes/{node}/storage/{s}/content"),
+            &["--content", "backup", "--vmid", &id],
+        ));
+    }
+    let volid = match &cfg.selection {
+        Selection::Volid(v) => v.to_string(),
+        _ => "<volid>".to_owned(),
+    };
+    let source = report::BackupJson {
+        volid: volid.clone(),
+        storage: storages[0].clone(),
+        kind: "<qemu|lxc>".to_owned(),
+        format: "<format>".to_owned(),
+        size: 0,
+        ctime: 0,
+        date: match &cfg.selection {
+            Selection::OnOrAfter(d) => format!(">= {d}"),
+            Selection::At(t) => format!("<= {t}"),
+            _ => "<date>".to_owned(),
+        },
+        notes: None,
+        protected: false,
+        verification: None,
+    };
+    if cfg.list {
+        return Outcome::Listed {
+            node,
+            backups: Vec::new(),
+        };
+    }
+    would(&get(
+        format!("/nodes/{node}/storage/{}/status", cfg.storage),
+        &[],
+    ));
+    would(&get("/cluster/resources".into(), &["--type", "vm"]));
+    let mut report = Report::new(cfg, &node, source);
+    for kind in [GuestType::Qemu, GuestType::Lxc] {
+        would(&get(
+            format!("/nodes/{node}/{kind}/{target}/status/current"),
+            &[],
+        ));
+    }
+    let save = cfg
+        .save_storage
+        .clone()
+        .unwrap_or_else(|| storages[0].clone());
+    would(
+        &RemoteCommand::mutating("vzdump")
+            .arg(target.as_str())
+            .args([
+                "--storage",
+                save.as_str(),
+                "--mode",
+                "snapshot",
+                "--compress",
+                "zstd",
+            ]),
+    );
+    for kind in [GuestType::Qemu, GuestType::Lxc] {
+        let secs = cfg.shutdown_timeout.as_secs().to_string();
+        would(&RemoteCommand::mutating(kind.cli()).args([
+            "shutdown",
+            target.as_str(),
+            "--timeout",
+            secs.as_str(),
+        ]));
+    }
+    for kind in [GuestType::Qemu, GuestType::Lxc] {
+        would(&restore_command(kind, &volid, cfg.target_id, cfg, true));
+    }
+    report.restore_command =
+        restore_command(GuestType::Qemu, &volid, cfg.target_id, cfg, true).to_string();
+    if cfg.start {
+        for kind in [GuestType::Qemu, GuestType::Lxc] {
+            would(&RemoteCommand::mutating(kind.cli()).args(["start", target.as_str()]));
+        }
+        if cfg.verify {
+            for kind in [GuestType::Qemu, GuestType::Lxc] {
+                would(&get(
+                    format!("/nodes/{node}/{kind}/{target}/status/current"),
+                    &[],
+                ));
+            }
+        }
+    }
+    report.overwrite = false;
+    report.result = "dry-run".into();
+    report.verification = Some(Verification::skipped("dry-run"));
+    Outcome::Restored(Box::new(report))
 }
 
 /// How old a backup taken at `ctime` (seconds since the epoch) is now; 0 for one from the future.
@@ -199,6 +343,18 @@ pub fn select<'b>(
                 );
             }
             Ok(newest)
+        }
+        Selection::OnOrAfter(day) => {
+            let from = day
+                .to_zoned(jiff::tz::TimeZone::fixed(offset))
+                .context("--date")?
+                .timestamp()
+                .as_second();
+            backups
+                .iter()
+                .filter(|b| b.content.ctime >= from)
+                .min_by_key(|b| b.content.ctime)
+                .with_context(|| format!("no backup of {} on or after {day}", cfg.vmid))
         }
         Selection::At(when) => {
             let limit = when
@@ -433,18 +589,21 @@ fn restore(
         pve_common::warn!("{w}");
         report.warnings.push(w);
     }
-    if !cfg.dry_run {
-        let question = match &existing {
-            Some(_) => format!(
-                "Overwrite {} {} with {volid} (after a save point)?",
-                kind.label(),
-                cfg.target_id
-            ),
-            None => format!("Restore {volid} to {} {}?", kind.label(), cfg.target_id),
-        };
-        pve_common::confirm::confirm(
+    // As the script did, only overwriting is asked: a restore to a free id goes ahead.
+    if !cfg.dry_run && existing.is_some() {
+        let question = pve_common::tr!(
+            "restore_vm.overwrite_question",
+            kind = kind.label(),
+            id = cfg.target_id,
+            volid = volid
+        );
+        pve_common::confirm::ask(
             &question,
-            &format!("restore {} {}", kind.label(), cfg.target_id),
+            &pve_common::tr!(
+                "restore_vm.overwrite_action",
+                kind = kind.label(),
+                id = cfg.target_id
+            ),
             cfg.yes,
         )?;
     }

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code.into(),
     };
-    pve_common::log::init("restore-vm", args.common.verbosity(), args.common.color);
+    args.common.init("restore-vm");
     pve_common::interrupt::install_or_warn();
     let config = match restore_vm::config::Config::from_args(&args) {
         Ok(config) => config,

@@ -129,12 +129,14 @@ impl<'r> Node<'r> {
             }
             all.extend(self.backups_on(&s.storage, vmid)?);
         }
-        all.sort_by(|a, b| {
-            b.content
-                .ctime
-                .cmp(&a.content.ctime)
-                .then_with(|| a.content.volid.cmp(&b.content.volid))
-        });
+        newest_first(&mut all);
+        Ok(all)
+    }
+
+    /// The backups of `vmid` on one storage (`--storage`), newest first.
+    pub fn backups_sorted(&mut self, storage: &str, vmid: u32) -> anyhow::Result<Vec<Backup>> {
+        let mut all = self.backups_on(storage, vmid)?;
+        newest_first(&mut all);
         Ok(all)
     }
 
@@ -192,6 +194,15 @@ impl<'r> Node<'r> {
             elapsed: started.elapsed(),
         }))
     }
+}
+
+fn newest_first(all: &mut [Backup]) {
+    all.sort_by(|a, b| {
+        b.content
+            .ctime
+            .cmp(&a.content.ctime)
+            .then_with(|| a.content.volid.cmp(&b.content.volid))
+    });
 }
 
 /// What a state-changing command printed.

@@ -290,10 +290,12 @@ impl Report {
     /// The text summary.
     pub fn text(&self) -> String {
         let mut s = String::new();
+        let heading = crate::words::summary_heading();
+        s.push_str(&format!("{heading}\n{}\n", "=".repeat(heading.len())));
         let mut kv = |k: &str, v: &str| s.push_str(&format!("{k:<13} {v}\n"));
-        kv("result:", &self.result);
+        kv(&pve_common::tr!("restore_vm.key_result"), &self.result);
         kv(
-            "source:",
+            &pve_common::tr!("restore_vm.key_source"),
             &format!(
                 "{} ({}, {})",
                 self.source.volid,
@@ -302,14 +304,14 @@ impl Report {
             ),
         );
         kv(
-            "target:",
+            &pve_common::tr!("restore_vm.key_target"),
             &format!(
                 "{} {} on {} (storage {})",
                 self.kind, self.target_id, self.node, self.storage
             ),
         );
         kv(
-            "save point:",
+            &pve_common::tr!("restore_vm.key_save_point"),
             self.save_point
                 .as_deref()
                 .unwrap_or(if self.overwrite && self.dry_run {
@@ -319,14 +321,20 @@ impl Report {
                 }),
         );
         if let Some(c) = &self.save_point_restore_command {
-            kv("to go back:", c);
+            kv(&pve_common::tr!("restore_vm.key_go_back"), c);
         }
-        kv("duration:", &format!("{:.1}s", self.duration_seconds));
+        kv(
+            &pve_common::tr!("restore_vm.key_duration"),
+            &format!("{:.1}s", self.duration_seconds),
+        );
         if let Some(v) = &self.verification {
-            kv("verification:", &format!("{}: {}", v.result, v.message));
+            kv(
+                &pve_common::tr!("restore_vm.key_verification"),
+                &format!("{}: {}", v.result, v.message),
+            );
         }
         for w in &self.warnings {
-            kv("warning:", w);
+            kv(&pve_common::tr!("restore_vm.key_warning"), w);
         }
         s
     }

@@ -284,7 +284,7 @@ fn usage_errors_exit_64_before_connecting() {
 #[test]
 fn list_covers_every_storage_newest_first_with_pbs_state() {
     let bed = bed();
-    let out = bed.ok(&["100", "--list", "--json"]);
+    let out = bed.ok(&["100", "--list", "--json", "--all-storages"]);
     let doc = stdout_json(&out);
     assert_eq!(doc["schema"], "pve-restore-vm/v1");
     let list = doc["backups"].as_array().unwrap();
@@ -312,7 +312,7 @@ fn list_covers_every_storage_newest_first_with_pbs_state() {
 #[test]
 fn restore_to_a_free_vmid() {
     let bed = bed();
-    let out = bed.ok(&["105", "--yes", "--no-verify", "--json"]);
+    let out = bed.ok(&["105", "--yes", "--no-verify", "--no-start", "--json"]);
     let doc = stdout_json(&out);
     assert_eq!(doc["result"], "restored");
     assert_eq!(doc["save_point"], Value::Null);
@@ -335,6 +335,8 @@ fn restore_over_existing_takes_the_save_point_first_and_verifies() {
         .clone();
     let out = bed.ok(&[
         "100",
+        "--storage",
+        "backup2",
         "--backup",
         &volid,
         "--force",
@@ -369,11 +371,91 @@ fn restore_over_existing_takes_the_save_point_first_and_verifies() {
     assert!(listed.iter().any(|b| b.volid == sp && b.size > 0));
 }
 
+/// Overwriting is asked (the script's way) instead of needing a flag: with nobody to say yes, nothing
+/// is overwritten.
 #[test]
-fn refuses_to_overwrite_without_force() {
+fn asks_before_overwriting_and_without_a_yes_overwrites_nothing() {
     let bed = bed();
-    bed.fails(&["100", "--yes"], &["--force"]);
+    let out = bed.cmd().arg("100").write_stdin("").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("overwrite VM 100"),
+        "{}",
+        stderr(&out)
+    );
     assert!(bed.journal().is_empty());
+}
+
+/// `--date` takes the oldest backup on or after that day, on `--storage` (default `local`).
+#[test]
+fn date_picks_the_oldest_backup_on_or_after_the_day() {
+    let bed = bed();
+    let doc = stdout_json(&bed.ok(&[
+        "100",
+        "--date",
+        "2026-11-21",
+        "--preview",
+        "--force",
+        "--json",
+    ]));
+    assert!(
+        doc["source"]["volid"]
+            .as_str()
+            .unwrap()
+            .contains("2026_11_22"),
+        "{doc}"
+    );
+    let doc = stdout_json(&bed.ok(&[
+        "100",
+        "--all-storages",
+        "--date",
+        "2026-11-21",
+        "--preview",
+        "--force",
+        "--json",
+    ]));
+    assert!(
+        doc["source"]["volid"]
+            .as_str()
+            .unwrap()
+            .starts_with("backup2:"),
+        "{doc}"
+    );
+    bed.fails(
+        &["100", "--date", "2026-11-24", "--preview", "--force"],
+        &["2026-11-24"],
+    );
+    assert!(bed.journal().is_empty());
+}
+
+/// `--dry-run` contacts nothing: the node is down (port 1) and it still shows every command.
+#[test]
+fn dry_run_contacts_nothing() {
+    let out = assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "1",
+            "--node",
+            "pve",
+            "100",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    for expect in [
+        "[DRY-RUN] ssh root@127.0.0.1 pvesh get /nodes/pve/storage/local/content --content backup --vmid 100",
+        "[DRY-RUN] ssh root@127.0.0.1 qmrestore '<volid>' 100 --storage local-lvm --force 1",
+        "[DRY-RUN] ssh root@127.0.0.1 pct restore 100 '<volid>' --storage local-lvm --force 1",
+    ] {
+        assert!(err.contains(expect), "missing {expect}: {err}");
+    }
+    assert!(!err.contains("attempt"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("RESTORE SUMMARY"), "{text}");
 }
 
 #[test]
@@ -401,7 +483,10 @@ fn refuses_when_the_target_storage_is_full() {
     bed.fails(&["105", "--yes"], &["free"]);
     assert!(bed.journal().is_empty());
     // A storage that does not exist.
-    bed.fails(&["105", "--yes", "--storage", "nope"], &["does not exist"]);
+    bed.fails(
+        &["105", "--yes", "--target-storage", "nope"],
+        &["does not exist"],
+    );
 }
 
 #[test]
@@ -434,6 +519,7 @@ fn target_id_restores_beside_the_original_and_warns_about_duplicates() {
     let bed = bed();
     let out = bed.ok(&[
         "100",
+        "--all-storages",
         "--target-id",
         "200",
         "--yes",
@@ -464,6 +550,7 @@ fn target_id_restores_beside_the_original_and_warns_about_duplicates() {
         "--unique",
         "--yes",
         "--no-verify",
+        "--no-start",
     ]);
     assert!(!stderr(&out).contains("duplicate MAC"));
     let j = bed.journal();
@@ -477,9 +564,10 @@ fn at_picks_the_newest_backup_at_or_before() {
     let bed = bed();
     let out = bed.ok(&[
         "100",
+        "--all-storages",
         "--at",
         "2026-11-21",
-        "--dry-run",
+        "--preview",
         "--force",
         "--json",
     ]);
@@ -491,16 +579,16 @@ fn at_picks_the_newest_backup_at_or_before() {
             .starts_with("backup2:")
     );
     bed.fails(
-        &["100", "--at", "2026-11-20T01:59", "--dry-run", "--force"],
+        &["100", "--at", "2026-11-20T01:59", "--preview", "--force"],
         &[],
     );
 }
 
 #[test]
-fn dry_run_changes_nothing_and_shows_every_command() {
+fn preview_changes_nothing_and_shows_every_command() {
     let bed = bed();
     let before = std::fs::read(bed.state.dir().join("guests/100.json")).unwrap();
-    let out = bed.ok(&["100", "--force", "--dry-run"]);
+    let out = bed.ok(&["100", "--all-storages", "--force", "--preview"]);
     let err = stderr(&out);
     for expect in [
         "[dry-run] would run: vzdump 100 --storage",
@@ -521,7 +609,7 @@ fn dry_run_changes_nothing_and_shows_every_command() {
 fn connection_refused_twice_then_success() {
     let bed = bed();
     bed.sshd.refuse_next(2);
-    let out = bed.ok(&["100", "--list", "--json"]);
+    let out = bed.ok(&["100", "--list", "--json", "--all-storages"]);
     assert!(stderr(&out).contains("attempt 1/3"), "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["backups"].as_array().unwrap().len(), 4);
 }

@@ -36,6 +36,7 @@ fn from_minio_block(name: &str, minio: &crate::homelab::Minio) -> Backend {
         access_key: minio.access_key.clone(),
         secret_key: minio.secret_key.clone(),
         config_files: Vec::new(),
+        from_minio_block: true,
     }
 }
 

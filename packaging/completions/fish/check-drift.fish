@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_check_drift_global_optspecs
-    string join \n env= all root= j/jobs= timeout= lock-timeout= ignore-file= terraform-bin= wait-lock lock-file= textfile-dir= report-dir= retention= alertmanager-url= state-file= dry-run preview homelab= lang= json color= v/verbose q/quiet h/help V/version
+    string join \n env= all root= install-shims= detailed-exitcode j/jobs= timeout= lock-timeout= ignore-file= terraform-bin= wait-lock lock-file= textfile-dir= report-dir= retention= alertmanager-url= state-file= y/force dry-run preview homelab= lang= json color= v/verbose q/quiet h/help V/version
 end
 
 function __fish_check_drift_needs_command
@@ -24,15 +24,16 @@ function __fish_check_drift_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c check-drift -n "__fish_check_drift_needs_command" -l env -d 'Check only these environments (folder names under --root), comma-separated or repeated' -r
-complete -c check-drift -n "__fish_check_drift_needs_command" -l root -d 'Folder whose subfolders holding `*.tf` files are the environments' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l env -d 'Check only these environments (prod, lab, monitoring: folder names under the root), comma-separated or repeated' -r
+complete -c check-drift -n "__fish_check_drift_needs_command" -l root -d 'Folder whose subfolders holding `*.tf` files are the environments [default: <homelab>/infrastructure/proxmox/environments]' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l install-shims -d 'Write the six shims (POSIX sh files at the replaced scripts\' paths under DIR: scripts/drift/check-drift.sh, scripts/restore/*.sh) that run these tools with DIR as the homelab root, in French, and exit. DIR is the homelab root' -r -F
 complete -c check-drift -n "__fish_check_drift_needs_command" -s j -l jobs -d 'At most this many environments at once (default: number of CPUs, capped by the number of environments)' -r
 complete -c check-drift -n "__fish_check_drift_needs_command" -l timeout -d 'Give up on an environment after this long (init + plan + show), e.g. `90s`, `5m`. Terraform is interrupted first so it releases the state lock, then killed' -r
 complete -c check-drift -n "__fish_check_drift_needs_command" -l lock-timeout -d 'How long Terraform waits for a held state lock (`-lock-timeout`)' -r
 complete -c check-drift -n "__fish_check_drift_needs_command" -l ignore-file -d 'Ignore rules to use instead of `<root>/.driftignore` and `<env>/.driftignore`' -r -F
 complete -c check-drift -n "__fish_check_drift_needs_command" -l terraform-bin -d 'Terraform or OpenTofu binary (default: `tofu`, else `terraform`, from PATH)' -r -F
-complete -c check-drift -n "__fish_check_drift_needs_command" -l lock-file -d 'Run lock file (default: `pve-drift.lock` in `$RUNTIME_DIRECTORY`, else `/run/pve-tools` for root, else `$XDG_RUNTIME_DIR`; never in a folder others can write). A symlink or a file owned by another user is refused' -r -F
-complete -c check-drift -n "__fish_check_drift_needs_command" -l textfile-dir -d 'Write Prometheus metrics to `DIR/pve_drift.prom` (atomically, mode 0644) for node_exporter\'s textfile collector [default: /var/lib/node_exporter/textfile_collector]. Empty: no metrics. Environments not checked in this run keep their series from the previous file' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l lock-file -d 'Run lock file (default: `/run/lock/pve-drift.lock`, or `$XDG_RUNTIME_DIR/pve-drift.lock` when /run/lock is not writable)' -r -F
+complete -c check-drift -n "__fish_check_drift_needs_command" -l textfile-dir -d 'Write Prometheus metrics to `DIR/pve_drift.prom` (atomically, mode 0644) for node_exporter\'s textfile collector, creating DIR when missing [default: /var/lib/prometheus/node-exporter, Debian\'s textfile directory]. A directory that cannot be written is an error. Empty: no metrics. Environments not checked in this run keep their series from the previous file' -r -F
 complete -c check-drift -n "__fish_check_drift_needs_command" -l report-dir -d 'Keep per-run reports `DIR/drift-YYYY-MM-DD-<env>.log` and `.json` (mode 0640), read back by `check-drift history` [default: /var/log/pve-drift]. Empty: no reports' -r -F
 complete -c check-drift -n "__fish_check_drift_needs_command" -l retention -d 'Remove report files (only `drift-YYYY-MM-DD-<env>.log|json`) dated more than this long ago at the end of each run, e.g. `30d`, `8w`' -r
 complete -c check-drift -n "__fish_check_drift_needs_command" -l alertmanager-url -d 'Push DriftDetected / DriftCheckFailed alerts (and their resolution) to this Alertmanager (`POST /api/v2/alerts`) when an environment\'s result changes. An unreachable Alertmanager is a warning (retried with backoff), never a failed check' -r
@@ -43,8 +44,10 @@ fr\t'French, the language of the scripts the tools replace'"
 complete -c check-drift -n "__fish_check_drift_needs_command" -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c check-drift -n "__fish_check_drift_needs_command" -l all -d 'Check every environment under --root (the default when --env is not given)'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l all -d 'Check every environment (wins over --env)'
+complete -c check-drift -n "__fish_check_drift_needs_command" -l detailed-exitcode -d 'Exit with Terraform\'s `-detailed-exitcode` meaning instead of check-drift.sh\'s: 1 error, 2 drift'
 complete -c check-drift -n "__fish_check_drift_needs_command" -l wait-lock -d 'Wait for another check-drift run to finish instead of exiting 75 at once'
+complete -c check-drift -n "__fish_check_drift_needs_command" -s y -l force -l yes -d 'Non-interactive: answer yes to every confirmation. It does not loosen any safety check'
 complete -c check-drift -n "__fish_check_drift_needs_command" -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
 complete -c check-drift -n "__fish_check_drift_needs_command" -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c check-drift -n "__fish_check_drift_needs_command" -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'

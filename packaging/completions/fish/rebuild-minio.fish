@@ -13,8 +13,9 @@ fr\t'French, the language of the scripts the tools replace'"
 complete -c rebuild-minio -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c rebuild-minio -l force -d 'Rebuild even when MinIO and every bucket are healthy; replace S3 states of another lineage'
-complete -c rebuild-minio -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
+complete -c rebuild-minio -l allow-lineage-change -d 'Replace an S3 state of another lineage with the save point (refused without it)'
+complete -c rebuild-minio -l rebuild-healthy -d 'Rebuild even when MinIO, its buckets and every state are healthy (without it a healthy MinIO is left alone)'
+complete -c rebuild-minio -s y -l force -l yes -d 'Non-interactive: answer yes to every confirmation. It does not loosen any safety check'
 complete -c rebuild-minio -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
 complete -c rebuild-minio -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c rebuild-minio -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'

@@ -1,3 +1,4 @@
+complete -c rebuild-monitoring -l mode -d '`restore` (the default): restore-vm of the monitoring VM\'s newest backup; `rebuild`: `terraform apply -target=module.monitoring_stack -auto-approve` in the monitoring environment; `auto`: restore when a backup younger than --max-age exists, else rebuild' -r
 complete -c rebuild-monitoring -l from-backup -d 'Restore the monitoring VM from a backup (the newest younger than --max-age, or VOLID) as restore-vm does (a save point of the VM first when it exists), start it, verify' -r
 complete -c rebuild-monitoring -l vmid -d 'The monitoring VM\'s id (for --from-backup; default: vmid of the monitoring VM in terraform.tfvars, monitoring_vmid)' -r
 complete -c rebuild-monitoring -l max-age -d 'With no mode flag: --from-backup is chosen when a backup younger than this exists. --from-backup without VOLID refuses a newest backup older than this' -r
@@ -29,7 +30,7 @@ never\t'Never colour'"
 complete -c rebuild-monitoring -l from-terraform -d 'Re-create the stack with `terraform apply -target=<module>` in the monitoring environment, verify'
 complete -c rebuild-monitoring -l verify-only -d 'Rebuild nothing: only verify the running stack'
 complete -c rebuild-monitoring -l accept-new-host-key -d 'Record the node\'s host key when known_hosts has none for it (a changed key is always refused)'
-complete -c rebuild-monitoring -s y -l yes -d 'Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless this is given'
+complete -c rebuild-monitoring -s y -l force -l yes -d 'Non-interactive: answer yes to every confirmation. It does not loosen any safety check'
 complete -c rebuild-monitoring -l dry-run -d 'Contact nothing and change nothing: print every command this run would make, queries included, on stderr lines containing [DRY-RUN] (with <placeholders> for what only a query would tell), and exit 0'
 complete -c rebuild-monitoring -l preview -d 'Like --dry-run, but run the read-only queries, to show exactly what would change'
 complete -c rebuild-monitoring -l json -d 'Print one JSON document on stdout (schema in docs/json/) instead of the text report'

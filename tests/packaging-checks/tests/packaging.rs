@@ -808,7 +808,7 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
     };
     expect("Type", "oneshot");
     expect("EnvironmentFile", "-/etc/default/pve-drift-check");
-    expect("SuccessExitStatus", "2");
+    expect("SuccessExitStatus", "1");
     expect("NoNewPrivileges", "yes");
     expect("ProtectSystem", "strict");
     expect("ProtectHome", "read-only");
@@ -824,7 +824,7 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
         .flat_map(|v| v.split_whitespace())
         .collect();
     for path in [
-        "/var/lib/node_exporter/textfile_collector",
+        "/var/lib/prometheus/node-exporter",
         "/var/log/pve-drift",
     ] {
         assert!(rw.contains(path), "ReadWritePaths lacks {path}: {rw:?}");
@@ -885,7 +885,7 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
             "{var} in default/pve-drift-check has no comment above it"
         );
     }
-    assert!(defaults.contains("PVE_DRIFT_TEXTFILE_DIR=/var/lib/node_exporter/textfile_collector"));
+    assert!(defaults.contains("#PVE_DRIFT_TEXTFILE_DIR=/var/lib/prometheus/node-exporter"));
     Ok(())
 }
 

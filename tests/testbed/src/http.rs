@@ -55,3 +55,13 @@ pub fn answers_ok(url: &str) -> bool {
         .call()
         .is_ok_and(|r| r.status().as_u16() == 200)
 }
+
+/// Whether `url` answers HTTP within 2 s, whatever the status (connection errors and timeouts: no).
+pub fn answers(url: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    agent.get(url).call().is_ok()
+}

@@ -55,6 +55,7 @@ impl NodeExporter {
 
     /// Starts node_exporter on `port` without waiting.
     pub fn spawn(dir: &Path, port: u16) -> Result<NodeExporter> {
+        crate::require::require("prometheus-node-exporter")?;
         let textfile_dir = dir.join("textfile");
         create_dir(&textfile_dir)?;
         let mut cmd = process::command("prometheus-node-exporter");
@@ -146,6 +147,7 @@ impl Alertmanager {
 
     /// Starts Alertmanager on `port` without waiting.
     pub fn spawn(dir: &Path, port: u16, webhook_url: Option<&str>) -> Result<Alertmanager> {
+        crate::require::require("prometheus-alertmanager")?;
         let data = dir.join("data");
         create_dir(&data)?;
         let config = dir.join("alertmanager.yml");
@@ -264,6 +266,7 @@ impl Prometheus {
 
     /// Starts Prometheus on `port` without waiting.
     pub fn spawn(dir: &Path, port: u16, config: &PrometheusConfig) -> Result<Prometheus> {
+        crate::require::require("prometheus")?;
         let data = dir.join("data");
         create_dir(&data)?;
         let config_path = dir.join("prometheus.yml");
@@ -423,6 +426,11 @@ impl Monitoring {
         rule_files: &[PathBuf],
         webhook_url: Option<&str>,
     ) -> Result<Monitoring> {
+        crate::require::require_all(&[
+            "prometheus-node-exporter",
+            "prometheus-alertmanager",
+            "prometheus",
+        ])?;
         let node_exporter = NodeExporter::spawn(&dir.join("node_exporter"), ports::free_port()?)?;
         let alertmanager =
             Alertmanager::spawn(&dir.join("alertmanager"), ports::free_port()?, webhook_url)?;

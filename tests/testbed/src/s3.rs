@@ -1,18 +1,27 @@
 //! A real S3 server (moto) on loopback and a small synchronous S3 client for tests.
 //!
-//! MinIO cannot be installed here, so the bed runs `moto_server` (see DEPENDENCY-NOTES). moto keeps its
-//! data in memory; to survive a restart ("MinIO down and back") the bed turns on moto's request
-//! recorder and, after starting again on the same port, asks moto to replay the recording. The
-//! objects, buckets and versioning settings come back; version ids and timestamps are new ones, as
-//! moto generates them again. A test that needs real data loss uses [`S3Server::restart_empty`].
+//! MinIO cannot be installed here, so the bed runs `moto_server`. moto keeps its data in memory; to
+//! survive a restart ("MinIO down and back") the bed turns on moto's request recorder and, after
+//! starting again on the same port, asks moto to replay the recording. The objects, buckets and
+//! versioning settings come back; version ids and timestamps are new ones, as moto generates them
+//! again. A test that needs real data loss uses [`S3Server::restart_empty`].
+//!
+//! The port stays ours while moto is down: this process binds it (without `SO_REUSEADDR`) and hands
+//! moto the listening socket through Werkzeug's `WERKZEUG_SERVER_FD`. Stopping moto stops the listening
+//! (`shutdown`), so clients are refused, but the port stays bound; starting again listens anew.
+//! Before, moto bound the port itself, and any other process could take it while moto was down:
+//! the readiness probe and the replay then reached that process, and the restored data was missing.
 //!
 //! The client is the tools' own (`pve_common::s3`), taking a bucket per call. moto accepts any
 //! credentials, so the fixed test keys below only have to look like keys.
 
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use command_fds::{CommandFdExt, FdMapping};
 use pve_common::runner::Runner;
 use pve_common::s3 as pve_s3;
 use pve_common::secret::Secret;
@@ -31,11 +40,16 @@ pub const REGION: &str = "us-east-1";
 /// How long moto may take to start (its Python imports alone take ~4 s on a busy 2-core machine).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The descriptor moto finds its listening socket on.
+const MOTO_SOCKET_FD: i32 = 3;
+
 /// A `moto_server` on 127.0.0.1, stopped on drop.
 #[derive(Debug)]
 pub struct S3Server {
     daemon: Option<Daemon>,
     port: u16,
+    /// Bound to `port` for this value's whole life, listening only while moto runs.
+    socket: socket2::Socket,
     dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -60,11 +74,14 @@ impl S3Server {
     }
 
     /// Starts moto in the background without waiting; call [`S3Server::wait_ready`] before use.
+    /// Fails if `port` cannot be bound (another process has it).
     pub fn spawn(dir: &Path, port: u16) -> Result<S3Server> {
+        crate::require::require("moto_server")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut server = S3Server {
             daemon: None,
             port,
+            socket: hold_port(port)?,
             dir: dir.to_owned(),
             _tmp: None,
         };
@@ -73,8 +90,30 @@ impl S3Server {
     }
 
     fn launch(&mut self) -> Result<()> {
+        // The connections of an earlier moto linger in TIME_WAIT on this port; listening again
+        // needs SO_REUSEADDR, on while listening and off while moto is down (see `hold_port`).
+        self.socket
+            .set_reuse_address(true)
+            .context("setting SO_REUSEADDR")?;
+        self.socket
+            .listen(128)
+            .with_context(|| format!("listening on 127.0.0.1:{}", self.port))?;
+        let for_moto: OwnedFd = self
+            .socket
+            .try_clone()
+            .context("duplicating moto's socket")?
+            .into();
         let mut cmd = process::command("moto_server");
+        cmd.fd_mappings(vec![FdMapping {
+            parent_fd: for_moto,
+            child_fd: MOTO_SOCKET_FD,
+        }])
+        .context("passing moto its socket")?;
+        // Werkzeug's own hand-over between its reloader and server processes: serve on this socket
+        // instead of binding one.
         cmd.args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .env("WERKZEUG_RUN_MAIN", "true")
+            .env("WERKZEUG_SERVER_FD", MOTO_SOCKET_FD.to_string())
             .env("MOTO_ENABLE_RECORDING", "True")
             .env("MOTO_RECORDER_FILEPATH", self.recording_path())
             .current_dir(&self.dir);
@@ -86,16 +125,18 @@ impl S3Server {
         Ok(())
     }
 
-    /// Waits until moto accepts connections (werkzeug binds only once the app is built).
+    /// Waits until moto answers HTTP. The socket accepts connections into its backlog before moto
+    /// serves them, so an open port proves nothing; an HTTP answer (any status) does.
     pub fn wait_ready(&mut self) -> Result<()> {
         let port = self.port;
+        let url = format!("{}/moto-api/", self.endpoint());
         let daemon = self.daemon.as_mut().context("moto is not running")?;
         process::wait_until(
             &format!("moto_server on port {port}"),
             START_TIMEOUT,
             || {
                 daemon.check_alive()?;
-                Ok(ports::port_open(port))
+                Ok(crate::http::answers(&url))
             },
         )
     }
@@ -126,10 +167,19 @@ impl S3Server {
             .expect("the loopback endpoint is a valid URL")
     }
 
-    /// Stops moto (the "MinIO is down" state). Connections are refused until [`S3Server::start_again`].
+    /// Stops moto (the "MinIO is down" state). Connections are refused until [`S3Server::start_again`];
+    /// the port stays bound by this process, so nothing else can take it meanwhile.
     pub fn stop(&mut self) -> Result<()> {
         if let Some(mut daemon) = self.daemon.take() {
             daemon.stop()?;
+            // On Linux, shutting down a listening socket stops the listening and keeps the
+            // explicitly bound port; `listen` works on it again.
+            self.socket
+                .shutdown(Shutdown::Read)
+                .with_context(|| format!("closing 127.0.0.1:{} to clients", self.port))?;
+            self.socket
+                .set_reuse_address(false)
+                .context("clearing SO_REUSEADDR")?;
         }
         Ok(())
     }
@@ -198,6 +248,20 @@ impl S3Server {
     pub fn detach(mut self) -> u32 {
         self.daemon.take().map_or(0, Daemon::detach)
     }
+}
+
+/// A TCP socket bound to 127.0.0.1:`port`, not yet listening. While it listens no other socket can
+/// bind the port; while it does not, it holds the port by having no `SO_REUSEADDR` (Linux lets two
+/// sockets share a port only if both set it and neither listens), even against one that sets it, as
+/// Werkzeug does.
+fn hold_port(port: u16) -> Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .context("creating a TCP socket")?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("binding {addr} for moto"))?;
+    Ok(socket)
 }
 
 /// Versioning state of a bucket, as GetBucketVersioning reports it.

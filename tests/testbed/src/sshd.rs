@@ -185,6 +185,7 @@ impl Sshd {
 
     /// Starts sshd and its proxy, and waits until sshd listens.
     pub fn start_with(options: SshdOptions) -> Result<Sshd> {
+        crate::require::require_all(&[SSHD, "ssh-keygen"])?;
         let dir = tempfile::Builder::new()
             .prefix("testbed-sshd-")
             .tempdir()
@@ -710,6 +711,7 @@ impl std::fmt::Debug for SshAgent {
 impl SshAgent {
     /// Starts an agent with an empty key list on a socket in a private temp dir.
     pub fn start() -> Result<SshAgent> {
+        crate::require::require("ssh-agent")?;
         let dir = tempfile::Builder::new()
             .prefix("testbed-agent-")
             .tempdir()
@@ -785,6 +787,7 @@ pub fn keygen(path: &Path, comment: &str) -> Result<()> {
 
 /// Generates an ed25519 key pair protected by `passphrase` (empty: none).
 pub fn keygen_with_passphrase(path: &Path, comment: &str, passphrase: &str) -> Result<()> {
+    crate::require::require("ssh-keygen")?;
     let out = duct::cmd!(
         "ssh-keygen",
         "-q",

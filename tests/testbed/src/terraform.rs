@@ -580,6 +580,7 @@ impl Env {
     /// The environment in `dir` with `backend`, keeping Terraform's data (`TF_DATA_DIR`, plugin cache,
     /// backend config file) in `data_dir`, outside the configuration.
     pub fn new(dir: &Path, backend: Backend, data_dir: &Path) -> Result<Env> {
+        crate::require::require("terraform")?;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let name = dir

@@ -49,12 +49,19 @@ fn dry_run_prints_commands_and_runs_nothing() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(out.stdout.is_empty(), "dry-run writes no report");
+    // check-drift.sh's summary, every environment "dry-run"; no report.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("lab ") && l.ends_with(" dry-run")),
+        "{text}"
+    );
+    assert!(!text.contains("schema"), "dry-run writes no report: {text}");
     assert!(calls(&bed).is_empty(), "dry-run ran: {:?}", calls(&bed));
     let err = stderr(&out);
     for env in ["lab", "prod"] {
         assert!(
-            err.contains(&format!("would run: cd {}", bed.env_dir(env).display())),
+            err.contains(&format!("[DRY-RUN] cd {}", bed.env_dir(env).display())),
             "{err}"
         );
         assert!(
@@ -89,7 +96,7 @@ fn full_run_never_applies_and_keeps_plan_file_private() {
         .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let calls = calls(&bed);
     assert_eq!(verbs(&calls), ["init", "plan", "show"], "{calls:?}");
     assert_never_writes(&calls);
@@ -138,7 +145,7 @@ fn run_initialised(bed: &Bed, mode: &str) -> std::process::Output {
 fn initialised_folder_is_planned_without_init() {
     let bed = Bed::new();
     let out = run_initialised(&bed, "");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let calls = calls(&bed);
     assert_eq!(verbs(&calls), ["plan", "show"], "{calls:?}");
     bed.assert_no_plan_files();
@@ -151,7 +158,7 @@ fn init_runs_and_plan_is_retried_when_terraform_asks_for_it() {
     let bed = Bed::new();
     let out = run_initialised(&bed, "needs-init");
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
     let calls = calls(&bed);
     assert_eq!(verbs(&calls), ["plan", "init", "plan", "show"], "{calls:?}");
     assert!(
@@ -209,7 +216,7 @@ fn errored_plan_is_an_error() {
         .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_errored.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(env_of(&json(&out.stdout), "lab")["status"], "error");
 }
 
@@ -223,7 +230,7 @@ fn s3_lock_message_gives_kind_lock_and_holder() {
         .env("FAKE_TF_MODE", "lock")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let doc = json(&out.stdout);
     let err = &env_of(&doc, "lab")["error"];
     assert_eq!(err["kind"], "lock");
@@ -248,7 +255,7 @@ fn timeout_interrupts_terraform_so_it_releases_the_lock() {
         .env("FAKE_TF_MODE", "hang")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "SIGINT was enough: no 10 s grace wait"
@@ -280,7 +287,7 @@ fn stubborn_terraform_is_killed_after_the_grace_period() {
         .env("PVE_DRIFT_KILL_GRACE", "300ms")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(started.elapsed() < Duration::from_secs(8));
     assert_eq!(
         env_of(&json(&out.stdout), "lab")["error"]["kind"],
@@ -347,7 +354,7 @@ fn missing_terraform_is_reported_per_environment() {
         .args(["--json", "--terraform-bin", "/nonexistent/terraform"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         env_of(&json(&out.stdout), "lab")["error"]["kind"],
         "terraform_missing"

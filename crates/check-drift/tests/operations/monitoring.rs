@@ -79,7 +79,7 @@ fn drift_reaches_prometheus_and_alertmanager_and_resolves() {
     };
 
     let (code, err) = run(&[]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("alertmanager: lab: DriftDetected fired"),
         "{err}"
@@ -128,7 +128,7 @@ fn drift_reaches_prometheus_and_alertmanager_and_resolves() {
 
     // Same drift again: no new alert, the same one refreshed.
     let (code, err) = run(&[]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("DriftDetected unchanged"), "{err}");
     let again = pushed(&mon.alertmanager.alerts().unwrap(), "lab");
     assert_eq!(again.len(), 1);

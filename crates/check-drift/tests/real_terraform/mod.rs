@@ -45,7 +45,7 @@ fn in_sync_environment_exits_0() {
 }
 
 #[test]
-fn value_changed_in_state_is_drift_exit_2() {
+fn value_changed_in_state_is_drift_exit_1() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
     bed.edit_attributes("lab", "vm", |a| {
@@ -54,7 +54,7 @@ fn value_changed_in_state_is_drift_exit_2() {
         a["output"]["value"]["memory"]["dedicated"] = json!(4096);
     });
     let (code, doc, err) = run_json(&bed, &[]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     let lab = env_of(&doc, "lab");
     assert_eq!(lab["status"], "drift");
     assert_eq!(lab["exit_code"], 2);
@@ -90,7 +90,7 @@ fn pending_configuration_change_text_report() {
         .args(["--terraform-bin", "terraform"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("ENV  STATUS"), "{text}");
     assert!(text.contains("lab  drift"), "{text}");
@@ -117,7 +117,7 @@ fn resource_removed_from_state_is_a_dangerous_create() {
     terraform(&dir, &["init", "-input=false", "-no-color"]);
     terraform(&dir, &["state", "rm", "-no-color", "terraform_data.dns"]);
     let (code, doc, err) = run_json(&bed, &[]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     let dns = resource(env_of(&doc, "lab"), "terraform_data.dns");
     assert_eq!(dns["action"], "create");
     assert_eq!(
@@ -140,7 +140,7 @@ fn replacement_is_dangerous() {
         a["triggers_replace"]["value"] = json!(["8999"])
     });
     let (code, doc, err) = run_json(&bed, &[]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     let lab = env_of(&doc, "lab");
     assert_eq!(lab["counts"]["replace"], 1);
     let t = resource(lab, "terraform_data.template");
@@ -204,7 +204,7 @@ fn invalid_ignore_line_is_an_error_naming_file_and_line() {
         .args(["--terraform-bin", "terraform"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(".driftignore:2:"), "{}", stderr(&out));
 }
 
@@ -252,7 +252,7 @@ fn held_state_lock_is_reported_with_its_holder() {
     let console = hold_state_lock(&dir);
     let (code, doc, err) = run_json(&bed, &[]);
     release(console);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     let lab = env_of(&doc, "lab");
     assert_eq!(lab["status"], "error");
     assert_eq!(lab["error"]["kind"], "lock");
@@ -270,7 +270,7 @@ fn held_state_lock_is_reported_with_its_holder() {
 }
 
 #[test]
-fn three_environments_mixed_all_reported_exit_1() {
+fn three_environments_mixed_all_reported_exit_2() {
     let bed = Bed::new();
     bed.add_env("a-sync", "basic");
     bed.add_env("b-drift", "basic");
@@ -278,7 +278,7 @@ fn three_environments_mixed_all_reported_exit_1() {
     let broken = bed.add_env("c-broken", "basic");
     std::fs::write(broken.join("broken.tf"), "resource \"terraform_data\" {\n").unwrap();
     let (code, doc, err) = run_json(&bed, &["--all", "--jobs", "3"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert_eq!(
         doc["summary"],
         json!({"environments": 3, "in_sync": 1, "drift": 1, "error": 1})
@@ -322,7 +322,7 @@ fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
         .output()
         .unwrap();
     release(console);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
         "SIGINT stopped the plan"
@@ -358,7 +358,7 @@ fn unreachable_backend_is_a_network_error() {
     let bed = Bed::new();
     // Nothing listens on port 1 of the loopback.
     let (code, doc) = http_backend_run(&bed, "http://127.0.0.1:1/state");
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     let err = &env_of(&doc, "remote")["error"];
     assert_eq!(err["kind"], "network", "{err}");
     assert!(
@@ -394,7 +394,76 @@ fn rejected_credentials_are_a_credentials_error() {
     });
     let bed = Bed::new();
     let (code, doc) = http_backend_run(&bed, &format!("http://127.0.0.1:{port}/state"));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     let err = &env_of(&doc, "remote")["error"];
     assert_eq!(err["kind"], "credentials", "{err}");
+}
+
+/// Terraform behind a wrapper that logs each command it is run with: the processes a check costs.
+fn counting_terraform(bed: &Bed) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = bed.path("counting-terraform");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nexec terraform \"$@\"\n",
+            bed.path("calls").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Issue 20: an initialised environment in sync costs one Terraform process (`plan`), one with drift
+/// two (`plan`, then `show` to describe it); `init` only in a fresh folder, the version from the plan.
+#[test]
+fn terraform_processes_per_environment() {
+    let bed = Bed::new();
+    bed.add_env("lab", "basic");
+    let wrapper = counting_terraform(&bed);
+    let run = |expected: &[&str], code: i32| {
+        let _ = std::fs::remove_file(bed.path("calls"));
+        let out = bed
+            .cmd()
+            .args(["--json", "--terraform-bin"])
+            .arg(&wrapper)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        let calls = bed.read("calls");
+        assert_eq!(calls.lines().collect::<Vec<_>>(), expected, "{calls}");
+        bed.assert_no_plan_files();
+        json(&out.stdout)
+    };
+    // A fresh checkout: init once.
+    let doc = run(&["init", "plan"], 0);
+    assert_eq!(doc["terraform"]["version"], "1.11.4");
+    // Initialised and in sync: the plan alone.
+    let doc = run(&["plan"], 0);
+    assert_eq!(env_of(&doc, "lab")["status"], "in_sync");
+    assert_eq!(
+        doc["terraform"]["version"], "1.11.4",
+        "from the plan's stream"
+    );
+    // Drift: the plan, then `show` for the values.
+    bed.edit_attributes("lab", "dns", |a| a["input"]["value"] = json!("changed"));
+    let doc = run(&["plan", "show"], 2);
+    let dns = resource(env_of(&doc, "lab"), "terraform_data.dns");
+    assert_eq!(dns["changed_attributes"][0]["path"], "input");
+    // A change only resources ignored whole make: in sync, from the stream alone.
+    std::fs::write(
+        bed.env_dir("lab").join(".driftignore"),
+        "terraform_data.dns  # renamed by hand, accepted\n",
+    )
+    .unwrap();
+    let doc = run(&["plan"], 0);
+    let lab = env_of(&doc, "lab");
+    assert_eq!(lab["status"], "in_sync");
+    assert_eq!(lab["counts"]["ignored"], 1);
+    let dns = resource(lab, "terraform_data.dns");
+    assert_eq!(
+        (&dns["action"], &dns["origin"], &dns["ignored"]),
+        (&json!("update"), &json!("pending"), &json!(true))
+    );
 }

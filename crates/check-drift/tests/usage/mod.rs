@@ -11,7 +11,6 @@ fn usage_errors_exit_64() {
         &["--env", "../etc"],
         &["--env", "a/b"],
         &["--env", ""],
-        &["--env", "lab", "--all"],
         &["--jobs", "0"],
         &["--timeout", "soon"],
         &["--lock-timeout", "-1s"],

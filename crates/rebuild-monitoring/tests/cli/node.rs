@@ -67,6 +67,11 @@ impl Node {
     }
 
     /// A home without ~/.ssh for the tool.
+    /// SSH logins the node has seen.
+    pub fn logins(&self) -> usize {
+        self.sshd.logins()
+    }
+
     pub fn home(&self) -> std::path::PathBuf {
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();

@@ -128,4 +128,7 @@ output "scsi_hardware" {
 output "initialization" {
   description = "The cloud-init block as planned (empty list without cloud-init)."
   value       = proxmox_virtual_environment_vm.vm.initialization
+  # It holds the cloud-init user's password, sensitive in the provider's schema; without this a root
+  # module using it (the module's own tests) fails with "Output refers to sensitive values".
+  sensitive = true
 }

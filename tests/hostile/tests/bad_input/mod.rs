@@ -261,7 +261,7 @@ fn broken_plan_json_is_an_error_for_that_environment_not_a_crash() {
         std::fs::write(&path, &bytes).unwrap();
         let out = drift_with_plan(&path);
         let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
         let (status, error) = env_status(&out);
         assert_eq!(status, "error", "{name}: {error}");
         assert!(

@@ -359,7 +359,7 @@ fn terraform_timing_out_mid_plan_is_interrupted_lock_released_status_timeout() {
     fault();
     let doc = report(&out);
     let env = &doc["environments"][0];
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert_eq!(env["status"], "error");
     assert_eq!(env["error"]["kind"], "timeout", "{env}");
     assert!(
@@ -383,7 +383,7 @@ fn real_terraform_killed_mid_plan_then_the_next_plan_works() {
     // Warm up: init once so the killed run is in `plan` quickly.
     let first = output_within(bed.cmd().arg("--json"), Duration::from_secs(120));
     assert!(
-        matches!(first.status.code(), Some(0 | 2)),
+        matches!(first.status.code(), Some(0 | 1)),
         "{}",
         text(&first.stderr)
     );
@@ -418,7 +418,7 @@ fn real_terraform_killed_mid_plan_then_the_next_plan_works() {
     assert!(killed, "never saw terraform plan running");
     let doc = report(&out);
     assert_eq!(doc["environments"][0]["status"], "error", "{doc}");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(walk(&bed.path("tmp")).is_empty(), "no plan file left");
     let again = output_within(bed.cmd().arg("--json"), Duration::from_secs(120));
     let doc = report(&again);
@@ -500,7 +500,7 @@ fn signals_at_random_points_leave_no_partial_file_and_no_stale_lock() {
     }
     eprintln!("signal loop: {iterations} runs, exit codes {codes:?}");
     let out = output_within(bed.fake_cmd().arg("--json"), Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(2), "a normal run afterwards works");
+    assert_eq!(out.status.code(), Some(1), "a normal run afterwards works");
 }
 
 #[test]
@@ -626,7 +626,7 @@ fn huge_plan_json_is_handled_with_bounded_memory() {
         peak as f64 * 1024.0 / size as f64
     );
     assert!(matches!(status.code(), Some(1 | 2)), "{}", text(&stderr));
-    if status.code() == Some(2) {
+    if status.code() == Some(1) {
         let doc: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
         assert_eq!(
             doc["environments"][0]["counts"]["update"], 1,

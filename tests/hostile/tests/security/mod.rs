@@ -367,7 +367,7 @@ fn no_secret_in_output_reports_temp_files_or_any_command_line_of_check_drift() {
                 .env("CHECKPOINT_DISABLE", "1"),
             Duration::from_secs(180),
         );
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         outputs.push(out);
     }
     let (found, terraform_lines) = scanner.finish();
@@ -551,7 +551,7 @@ fn check_drift_plan_files_are_private_and_removed() {
             ),
         Duration::from_secs(60),
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let info = std::fs::read_to_string(dir.path().join("planinfo")).unwrap();
     let (path, file_mode) = info.trim().rsplit_once(' ').unwrap();
     assert_eq!(file_mode, "600", "plan file mode");

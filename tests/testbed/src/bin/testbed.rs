@@ -2,7 +2,8 @@
 //!
 //! `eval "$(testbed up)"` starts moto, the monitoring daemons and the simulated Proxmox node on
 //! loopback and prints `export` lines; `testbed env` prints them again; `testbed status` lists the
-//! daemons; `testbed down` stops them.
+//! daemons; `testbed down` stops them. `testbed fixture homelab DIR` lays out a homelab checkout in the
+//! replaced scripts' layout for the compatibility suites.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,9 +47,39 @@ enum Command {
     Env,
     /// List the bed's daemons and whether they run.
     Status,
+    /// Lay out test fixtures.
+    Fixture {
+        #[command(subcommand)]
+        fixture: Fixture,
+    },
     /// (internal) Run the simulated Proxmox node in the foreground; `up` starts it in the background.
     #[command(hide = true)]
     NodeDaemon,
+}
+
+#[derive(Debug, Subcommand)]
+enum Fixture {
+    /// A homelab checkout (root tfvars, prod/lab/monitoring with tfvars, scripts/ folders), TEST-NET
+    /// addresses only; environments plan offline (in sync unless --drift or --error).
+    Homelab {
+        /// Where to lay it out (created if missing).
+        dir: PathBuf,
+        /// An environment whose plan shows one resource to create (repeatable).
+        #[arg(long = "drift", value_name = "ENV")]
+        drift: Vec<String>,
+        /// An environment whose plan fails (repeatable).
+        #[arg(long = "error", value_name = "ENV")]
+        error: Vec<String>,
+        /// An environment without terraform.tfvars (repeatable).
+        #[arg(long = "without-tfvars", value_name = "ENV")]
+        without_tfvars: Vec<String>,
+        /// `ENV=URL`: that environment's proxmox_endpoint (repeatable).
+        #[arg(long = "endpoint", value_name = "ENV=URL")]
+        endpoint: Vec<String>,
+        /// `IP[:PORT]` of prod's MinIO block (default 192.0.2.20, no port).
+        #[arg(long = "minio", value_name = "IP[:PORT]")]
+        minio: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +136,43 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                 Ok(0)
             }
         },
+        Command::Fixture {
+            fixture:
+                Fixture::Homelab {
+                    dir: target,
+                    drift,
+                    error,
+                    without_tfvars,
+                    endpoint,
+                    minio,
+                },
+        } => {
+            let endpoints = endpoint
+                .iter()
+                .map(|e| {
+                    e.split_once('=')
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .ok_or_else(|| anyhow::anyhow!("--endpoint {e}: expected ENV=URL"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let minio = match minio {
+                None => None,
+                Some(m) => Some(match m.rsplit_once(':') {
+                    Some((ip, port)) => (ip.to_owned(), Some(port.parse()?)),
+                    None => (m, None),
+                }),
+            };
+            let options = testbed::fixture::HomelabOptions {
+                drift,
+                error,
+                without_tfvars,
+                endpoints,
+                minio,
+            };
+            testbed::fixture::homelab(&target, &options)?;
+            writeln!(err, "testbed: homelab fixture in {}", target.display())?;
+            Ok(0)
+        }
         Command::NodeDaemon => {
             testbed::bed::serve_node(&dir)?;
             Ok(0)

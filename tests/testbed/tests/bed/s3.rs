@@ -131,3 +131,37 @@ fn restart_survives_a_torn_recording_line() {
         Some(&b"{\"serial\": 1}"[..])
     );
 }
+
+/// Regression (issue 19: `tf::terraform_with_s3_backend_plans_drift_and_locks` failed about 1 run in 12
+/// with "no state at s3://tfstate/prod/terraform.tfstate"). While moto was down its port was free:
+/// another process (here: another moto, as another test bed on the machine would start) could take
+/// it, and the restart then probed and replayed against that process. The port must stay ours.
+#[test]
+fn stopped_moto_keeps_its_port_from_other_processes() {
+    let mut server = S3Server::start().unwrap();
+    let s3 = server.client();
+    s3.create_bucket("tfstate").unwrap();
+    s3.put_object("tfstate", "prod/terraform.tfstate", b"{\"serial\": 1}")
+        .unwrap();
+    let port = server.port();
+    server.stop().unwrap();
+    assert!(!testbed::ports::port_open(port), "moto is down");
+
+    // Werkzeug binds with SO_REUSEADDR, as std's listener does.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+    let squat_dir = tempfile::tempdir().unwrap();
+    let squatter = S3Server::spawn(squat_dir.path(), port).and_then(|mut s| {
+        s.wait_ready()?;
+        Ok(s)
+    });
+    server.start_again().unwrap();
+    assert_eq!(
+        s3.get_object("tfstate", "prod/terraform.tfstate")
+            .unwrap()
+            .as_deref(),
+        Some(&b"{\"serial\": 1}"[..])
+    );
+    assert!(squatter.is_err(), "another moto got port {port}");
+    let ours = testbed::ports::listening_sockets(server.pid()).unwrap();
+    assert!(ours.iter().any(|a| a.port() == port), "{ours:?}");
+}

@@ -1,0 +1,190 @@
+//! A homelab checkout in the layout the replaced scripts expect, for the compatibility suites
+//! (`tests/compat/*.bats` call `testbed fixture homelab DIR`).
+//!
+//! ```text
+//! DIR/terraform.tfvars                                    default_node = "pve"
+//! DIR/infrastructure/proxmox/environments/<env>/          prod, lab, monitoring: versions.tf,
+//!     backend.tf (its s3 block commented out), variables.tf, main.tf, terraform.tfvars
+//! DIR/scripts/drift/, DIR/scripts/restore/                where the shims go
+//! ```
+//!
+//! Every address is from TEST-NET-1 (192.0.2.0/24) unless the caller points an environment elsewhere
+//! (`--endpoint`, `--minio`): suites that read the fixture run inside `unshare -n`, so nothing can leave.
+//! The environments need no provider download: `terraform_data` is built into Terraform, so `init` and
+//! `plan` work offline. An environment is in sync (no resources) unless asked to show drift (one
+//! `terraform_data` never applied: `plan -detailed-exitcode` exits 2) or an error (a reference to an
+//! undeclared variable: `plan` fails).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use assert_fs::fixture::{FileWriteStr, PathChild};
+
+/// The environments of the fixture, in the scripts' order.
+pub const ENVIRONMENTS: [&str; 3] = ["prod", "lab", "monitoring"];
+
+/// What to lay out.
+#[derive(Clone, Debug, Default)]
+pub struct HomelabOptions {
+    /// Environments whose plan shows one resource to create.
+    pub drift: Vec<String>,
+    /// Environments whose plan fails.
+    pub error: Vec<String>,
+    /// Environments left without terraform.tfvars (not deployed).
+    pub without_tfvars: Vec<String>,
+    /// `(env, url)`: a `proxmox_endpoint` other than the TEST-NET default.
+    pub endpoints: Vec<(String, String)>,
+    /// `(ip, port)` of the MinIO block in prod's tfvars (default 192.0.2.20, no port: 9000).
+    pub minio: Option<(String, Option<u16>)>,
+}
+
+fn default_endpoint(env: &str) -> &'static str {
+    match env {
+        "prod" => "https://192.0.2.10:8006",
+        "lab" => "https://192.0.2.11:8006",
+        _ => "https://192.0.2.12:8006",
+    }
+}
+
+fn default_node(env: &str) -> String {
+    match env {
+        "monitoring" => "pve-mon".to_owned(),
+        other => format!("pve-{other}"),
+    }
+}
+
+const VERSIONS_TF: &str = r#"terraform {
+  required_version = ">= 1.5"
+}
+"#;
+
+const BACKEND_TF: &str = r#"# State in MinIO; kept commented out until MinIO runs (restore-tfstate --return).
+# terraform {
+#   backend "s3" {
+#     bucket = "tfstate-ENV"
+#     key    = "terraform.tfstate"
+#   }
+# }
+"#;
+
+const VARIABLES_TF: &str = r#"variable "proxmox_endpoint" {
+  type = string
+}
+
+variable "default_node" {
+  type = string
+}
+
+variable "minio" {
+  type    = any
+  default = null
+}
+
+variable "monitoring" {
+  type    = any
+  default = null
+}
+"#;
+
+/// Lays the homelab out under `dir` (created if missing; existing files are overwritten).
+pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
+    let root = assert_fs::fixture::ChildPath::new(dir);
+    let write = |child: assert_fs::fixture::ChildPath, text: &str| -> anyhow::Result<()> {
+        child
+            .write_str(text)
+            .with_context(|| format!("writing {}", child.path().display()))?;
+        set_private(child.path())
+    };
+    write(root.child("terraform.tfvars"), "default_node = \"pve\"\n")?;
+    for sub in ["scripts/drift", "scripts/restore"] {
+        std::fs::create_dir_all(root.child(sub).path())
+            .with_context(|| format!("creating {}", root.child(sub).path().display()))?;
+    }
+    let (minio_ip, minio_port) = options
+        .minio
+        .clone()
+        .unwrap_or_else(|| ("192.0.2.20".to_owned(), None));
+    for env in ENVIRONMENTS {
+        let env_dir = root.child(pve_common::homelab::ENVIRONMENTS_DIR).child(env);
+        write(env_dir.child("versions.tf"), VERSIONS_TF)?;
+        write(env_dir.child("backend.tf"), &BACKEND_TF.replace("ENV", env))?;
+        write(env_dir.child("variables.tf"), VARIABLES_TF)?;
+        let main = if options.error.iter().any(|e| e == env) {
+            "resource \"terraform_data\" \"broken\" {\n  input = var.not_declared\n}\n".to_owned()
+        } else if options.drift.iter().any(|e| e == env) {
+            "resource \"terraform_data\" \"guest\" {\n  input = var.default_node\n}\n".to_owned()
+        } else {
+            "locals {\n  node = var.default_node\n}\n".to_owned()
+        };
+        write(env_dir.child("main.tf"), &main)?;
+        let tfvars = env_dir.child("terraform.tfvars");
+        if options.without_tfvars.iter().any(|e| e == env) {
+            if tfvars.path().exists() {
+                std::fs::remove_file(tfvars.path())
+                    .with_context(|| format!("removing {}", tfvars.path().display()))?;
+            }
+            continue;
+        }
+        let endpoint = options
+            .endpoints
+            .iter()
+            .find(|(e, _)| e == env)
+            .map_or(default_endpoint(env).to_owned(), |(_, u)| u.clone());
+        let mut text = format!(
+            "proxmox_endpoint = \"{endpoint}\"\ndefault_node     = \"{}\"\n",
+            default_node(env)
+        );
+        if env == "prod" {
+            let port = minio_port.map_or(String::new(), |p| format!("\n  port          = {p}"));
+            text.push_str(&format!(
+                "\nminio = {{\n  ip            = \"{minio_ip}\"{port}\n  root_user     = \"minioadmin\"\n  root_password = \"fixture-minio-password\"\n}}\n"
+            ));
+        }
+        if env == "monitoring" {
+            text.push_str(
+                "\nmonitoring = {\n  node = null\n  vm = {\n    ip    = \"192.0.2.30\"\n    vmid  = 9000\n    cores = 2\n  }\n}\n",
+            );
+        }
+        write(tfvars, &text)?;
+    }
+    Ok(())
+}
+
+/// Variable files hold secrets: the tools warn about group- or world-readable ones.
+fn set_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod 600 {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pve_common::homelab::Homelab;
+
+    #[test]
+    fn the_tools_read_the_fixture() {
+        let dir = assert_fs::TempDir::new().unwrap();
+        let options = HomelabOptions {
+            drift: vec!["lab".into()],
+            without_tfvars: vec!["monitoring".into()],
+            ..HomelabOptions::default()
+        };
+        homelab(dir.path(), &options).unwrap();
+        let h = Homelab::locate_with(None, None, &dir.path().join("scripts/drift")).unwrap();
+        assert_eq!(h.root(), dir.path());
+        assert_eq!(
+            h.root_settings().unwrap().default_node.as_deref(),
+            Some("pve")
+        );
+        let prod = h.env_settings("prod").unwrap().unwrap();
+        assert_eq!(prod.ssh_host.as_deref(), Some("192.0.2.10"));
+        let (_, minio) = h.minio().unwrap().unwrap();
+        assert_eq!(minio.endpoint(), "http://192.0.2.20:9000");
+        assert!(h.env_settings("monitoring").unwrap().is_none());
+        assert_eq!(
+            pve_common::environments::discover(&h.environments_dir()).unwrap(),
+            vec!["lab", "monitoring", "prod"]
+        );
+    }
+}
