@@ -823,10 +823,7 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
         .iter()
         .flat_map(|v| v.split_whitespace())
         .collect();
-    for path in [
-        "/var/lib/prometheus/node-exporter",
-        "/var/log/pve-drift",
-    ] {
+    for path in ["/var/lib/prometheus/node-exporter", "/var/log/pve-drift"] {
         assert!(rw.contains(path), "ReadWritePaths lacks {path}: {rw:?}");
     }
     // The run lock: a folder only root writes (issue 23), not the world-writable /run/lock.

@@ -114,7 +114,10 @@ fn node_strings_are_escaped_in_the_report() {
     ]);
     node.fake_pvesh("/cluster/resources", resources.to_string().as_bytes());
     let (_, out, err) = run(&mut node.verify_backups());
-    assert!(out.contains("jelly\\e]0;owned"), "the name is not in the report: {out}");
+    assert!(
+        out.contains("jelly\\e]0;owned"),
+        "the name is not in the report: {out}"
+    );
     assert!(!out.contains("\nvzdump | VM 100 (jellyfin) | OK"), "{out}");
     assert_no_spoof("verify-backups", &out);
     assert_no_spoof("verify-backups", &err);
