@@ -49,8 +49,8 @@ fn terraform_diagnostic_does_not_carry_the_secret() {
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let shown = doc["environments"][0]["error"].to_string();
     assert!(
-        shown.contains("terraform.tfvars line 2"),
-        "the error does not say where: {shown}"
+        shown.contains("Error:"),
+        "Terraform's error is not reported: {shown}"
     );
     assert!(
         !stdout.contains("hunter2") && !err.contains("hunter2"),
