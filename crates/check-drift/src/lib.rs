@@ -577,29 +577,35 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     } else {
         // Under the script's unit (ProtectSystem=strict, no PrivateTmp=) the temporary directory is
         // read-only; the environment's folder is writable there, since Terraform writes into it too.
-        let dir = tempfile::Builder::new()
-            .prefix("check-drift-")
-            .tempdir()
-            .or_else(|_| {
-                tempfile::Builder::new()
-                    .prefix(".check-drift-")
-                    .tempdir_in(&target.dir)
-            })
-            .map_err(|e| {
-                failure(
-                    ErrorKind::Unknown,
-                    format!("creating a private temporary directory: {e}"),
-                )
-            })?;
+        let (guard, base): (Box<dyn std::any::Any>, std::path::PathBuf) =
+            match pve_common::rundir::private_dir("plan") {
+                Ok(d) => {
+                    let p = d.path().to_owned();
+                    (Box::new(d), p)
+                }
+                Err(_) => {
+                    let d = tempfile::Builder::new()
+                        .prefix(".check-drift-")
+                        .tempdir_in(&target.dir)
+                        .map_err(|e| {
+                            failure(
+                                ErrorKind::Unknown,
+                                format!("creating a private temporary directory: {e}"),
+                            )
+                        })?;
+                    let p = d.path().to_owned();
+                    (Box::new(d), p)
+                }
+            };
         // Absolute, because Terraform runs in the environment's folder (TMPDIR may be relative).
-        let path = std::path::absolute(dir.path().join(format!("{}.tfplan", target.name)))
-            .map_err(|e| {
+        let path =
+            std::path::absolute(base.join(format!("{}.tfplan", target.name))).map_err(|e| {
                 failure(
                     ErrorKind::Unknown,
                     format!("resolving the temporary directory: {e}"),
                 )
             })?;
-        (Some(dir), path)
+        (Some(guard), path)
     };
     private_file(shared, &plan_path, "plan file")?;
 

@@ -15,6 +15,8 @@ fn error_code(detailed: bool) -> Code {
 }
 
 fn main() -> ExitCode {
+    // Removes this run's private folder (plans, children's output) on every return.
+    let _run = pve_common::rundir::RemoveOnExit;
     let mut args = match pve_common::cli::parse::<check_drift::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),

@@ -119,16 +119,11 @@ pub fn run_step_polling(
     };
     let context = || format!("waiting for `{cmd}`");
     let interrupted = loop {
-        let ended = handle.wait_timeout(POLL).with_context(context)?.is_some();
+        let ended = handle.wait_timeout(POLL).with_context(context)?;
         poll();
         if ended {
-            // Owned, not copied: a plan's text can be large.
             let out = handle.into_output().with_context(context)?;
-            return Ok(Some(StepEnd::Exited(CommandOutput {
-                status: out.status,
-                stdout: out.stdout,
-                stderr: out.stderr,
-            })));
+            return Ok(Some(StepEnd::Exited(out)));
         }
         if limits.interrupted.load(Ordering::SeqCst) {
             break true;
@@ -143,33 +138,22 @@ pub fn run_step_polling(
         pve_common::debug!("sending SIGINT to process group {pgid} ({cmd})");
         signal_group(pgid, Signal::SIGINT);
     }
-    let out = match handle.wait_timeout(limits.grace).with_context(context)? {
-        Some(out) => to_output(out),
-        None => {
-            if let Some(pgid) = pgid {
-                pve_common::warn!(
-                    "Terraform did not stop within {} of SIGINT; killing it (the state lock may stay held)",
-                    humantime::format_duration(limits.grace)
-                );
-                signal_group(pgid, Signal::SIGKILL);
-            }
-            to_output(handle.wait().with_context(context)?)
-        }
-    };
+    if !handle.wait_timeout(limits.grace).with_context(context)?
+        && let Some(pgid) = pgid
+    {
+        pve_common::warn!(
+            "Terraform did not stop within {} of SIGINT; killing it (the state lock may stay held)",
+            humantime::format_duration(limits.grace)
+        );
+        signal_group(pgid, Signal::SIGKILL);
+    }
+    let out = handle.into_output().with_context(context)?;
     poll();
     Ok(Some(if interrupted {
         StepEnd::Interrupted(out.stderr)
     } else {
         StepEnd::TimedOut(out.stderr)
     }))
-}
-
-fn to_output(out: &std::process::Output) -> CommandOutput {
-    CommandOutput {
-        status: out.status,
-        stdout: out.stdout.clone(),
-        stderr: out.stderr.clone(),
-    }
 }
 
 /// What kind of failure an environment had.

@@ -17,6 +17,7 @@ pub mod prereqs;
 pub mod process;
 pub mod pve;
 pub mod retry;
+pub mod rundir;
 pub mod runner;
 pub mod s3;
 pub mod secret;

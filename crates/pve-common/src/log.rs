@@ -87,6 +87,11 @@ pub fn init(tool: &'static str, verbosity: Verbosity, color: ColorChoice) {
     });
 }
 
+/// The tool name given to [`init`] (`pve-tools` before).
+pub fn tool_name() -> &'static str {
+    CONFIG.get().map_or("pve-tools", |c| c.tool)
+}
+
 /// The configured verbosity (Normal before [`init`]).
 pub fn verbosity() -> Verbosity {
     CONFIG.get().map_or(Verbosity::Normal, |c| c.verbosity)

@@ -59,7 +59,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
         assert!(signal_group(leader, Signal::SIGKILL));
-        let out = handle.wait().unwrap();
+        let out = handle.into_output().unwrap();
         assert!(!out.status.success());
         while !dead(child) {
             assert!(

@@ -164,7 +164,9 @@ pub struct LocalCommand {
     env: Vec<(OsString, EnvValue)>,
     stdin: Option<Vec<u8>>,
     stdout_file: Option<PathBuf>,
+    stderr_file: Option<PathBuf>,
     own_process_group: bool,
+    own_session: bool,
 }
 
 impl LocalCommand {
@@ -177,7 +179,9 @@ impl LocalCommand {
             env: Vec::new(),
             stdin: None,
             stdout_file: None,
+            stderr_file: None,
             own_process_group: false,
+            own_session: false,
         }
     }
 
@@ -241,6 +245,22 @@ impl LocalCommand {
         self
     }
 
+    /// Sends the command's stderr to `path` (created or truncated) instead of capturing it.
+    pub fn stderr_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.stderr_file = Some(path.into());
+        self
+    }
+
+    /// Starts the command in a session (and so a process group) of its own, through `setsid(1)`, which
+    /// starts no new process when its caller is not a group leader: the child keeps its pid, has no
+    /// controlling terminal, and outlives a hang-up or the death of the tool. Without `setsid` in PATH,
+    /// a process group of its own.
+    pub fn own_session(mut self) -> Self {
+        self.own_session = true;
+        self.own_process_group = true;
+        self
+    }
+
     /// The program.
     pub fn program(&self) -> &OsString {
         &self.program
@@ -253,7 +273,18 @@ impl LocalCommand {
 
     /// A duct expression for this command, capturing stdout and stderr, never failing on a non-zero exit.
     pub fn expression(&self) -> duct::Expression {
-        let mut expr = duct::cmd(&self.program, &self.args);
+        // A program that cannot be found stays unwrapped, so that starting it fails as a spawn error
+        // (`setsid` would report it as its own exit status 127 instead).
+        let setsid = (self.own_session && which::which(&self.program).is_ok())
+            .then(|| which::which("setsid").ok())
+            .flatten();
+        let mut expr = match &setsid {
+            Some(setsid) => duct::cmd(
+                setsid,
+                std::iter::once(self.program.clone()).chain(self.args.iter().cloned()),
+            ),
+            None => duct::cmd(&self.program, &self.args),
+        };
         if let Some(dir) = &self.dir {
             expr = expr.dir(dir);
         }
@@ -268,7 +299,7 @@ impl LocalCommand {
             Some(bytes) => expr.stdin_bytes(bytes.clone()),
             None => expr.stdin_null(),
         };
-        if self.own_process_group {
+        if self.own_process_group && setsid.is_none() {
             expr = expr.before_spawn(|cmd| {
                 use std::os::unix::process::CommandExt;
                 cmd.process_group(0);
@@ -279,7 +310,31 @@ impl LocalCommand {
             Some(path) => expr.stdout_path(path),
             None => expr.stdout_capture(),
         };
-        expr.stderr_capture().unchecked()
+        expr = match &self.stderr_file {
+            Some(path) => expr.stderr_path(path),
+            None => expr.stderr_capture(),
+        };
+        expr.unchecked()
+    }
+
+    /// This command with stdout and stderr going to fresh files of the run's private folder
+    /// ([`crate::rundir::global`]) and in a session of its own, so that it finishes even if the tool
+    /// dies (a pipe to a dead tool kills a child at its next write), and the paths of those files
+    /// (`None` when the folder cannot be had: then it keeps its pipes and its process group).
+    fn detached(&self) -> (LocalCommand, Option<Detached>) {
+        let mut cmd = self.clone();
+        let Ok(dir) = crate::rundir::global() else {
+            cmd.own_process_group = true;
+            return (cmd, None);
+        };
+        let stdout = self.stdout_file.is_none().then(|| dir.file_path("stdout"));
+        let stderr = dir.file_path("stderr");
+        if let Some(path) = &stdout {
+            cmd.stdout_file = Some(path.clone());
+        }
+        cmd.stderr_file = Some(stderr.clone());
+        cmd = cmd.own_session();
+        (cmd, Some(Detached { stdout, stderr }))
     }
 }
 
@@ -308,6 +363,62 @@ impl fmt::Display for LocalCommand {
             parts.push(format!(">{}", quote(path.as_os_str())));
         }
         f.write_str(&secret::mask(&parts.join(" ")))
+    }
+}
+
+/// Where a detached child's output goes (see [`LocalCommand::detached`]).
+#[derive(Debug)]
+struct Detached {
+    stdout: Option<PathBuf>,
+    stderr: PathBuf,
+}
+
+impl Detached {
+    /// Reads the output back and removes the files.
+    fn collect(&self) -> (Vec<u8>, Vec<u8>) {
+        let take = |p: &Path| {
+            let bytes = std::fs::read(p).unwrap_or_default();
+            let _ = std::fs::remove_file(p);
+            bytes
+        };
+        (
+            self.stdout.as_deref().map(take).unwrap_or_default(),
+            take(&self.stderr),
+        )
+    }
+}
+
+/// A child started by [`Runner::start`]: its output goes to private files (see
+/// [`LocalCommand::detached`]), read back when it is collected.
+#[derive(Debug)]
+pub struct Started {
+    handle: duct::Handle,
+    files: Option<Detached>,
+}
+
+impl Started {
+    /// The child's process id (it leads its own process group and session).
+    pub fn pids(&self) -> Vec<u32> {
+        self.handle.pids()
+    }
+
+    /// Waits up to `timeout`; true once the child has exited.
+    pub fn wait_timeout(&self, timeout: std::time::Duration) -> io::Result<bool> {
+        Ok(self.handle.wait_timeout(timeout)?.is_some())
+    }
+
+    /// Waits for the end and returns what the child wrote.
+    pub fn into_output(self) -> io::Result<CommandOutput> {
+        let out = self.handle.into_output()?;
+        let (stdout, stderr) = match &self.files {
+            Some(files) => files.collect(),
+            None => (out.stdout, out.stderr),
+        };
+        Ok(CommandOutput {
+            status: out.status,
+            stdout,
+            stderr,
+        })
     }
 }
 
@@ -461,24 +572,35 @@ impl Runner {
             // child (and Terraform's providers) too, instead of leaving them running.
             // One that changes things is never killed on an interrupt, only waited for.
             let patient = access == Access::Mutating;
+            let (detached, files) = command.detached();
             let (handle, child) = crate::interrupt::spawn_child(patient, || {
-                let handle = command.expression().before_spawn(|cmd| {
-                    use std::os::unix::process::CommandExt;
-                    cmd.process_group(0);
-                    Ok(())
-                });
-                let handle = handle.start()?;
+                let handle = detached.expression().start()?;
                 let pid = handle.pids().first().copied();
                 Ok((handle, pid))
             })
             .map_err(spawn_error)?;
+            record(&handle, command);
             let output = handle.into_output().map_err(spawn_error);
             drop(child);
             let output = output?;
+            let (stdout, stderr) = match &files {
+                Some(files) => {
+                    let (out, err) = files.collect();
+                    (
+                        if files.stdout.is_some() {
+                            out
+                        } else {
+                            output.stdout
+                        },
+                        err,
+                    )
+                }
+                None => (output.stdout, output.stderr),
+            };
             Ok(CommandOutput {
                 status: output.status,
-                stdout: output.stdout,
-                stderr: output.stderr,
+                stdout,
+                stderr,
             })
         })
     }
@@ -506,20 +628,23 @@ impl Runner {
         &self,
         access: Access,
         command: &LocalCommand,
-    ) -> Result<Option<duct::Handle>, RunError> {
+    ) -> Result<Option<Started>, RunError> {
         if self.mode == Mode::DryRun {
             self.announce(command);
             return Ok(None);
         }
         self.effect(access, format_args!("run: {command}"), || {
             crate::debug!("starting: {command}");
-            command
+            let (detached, files) = command.detached();
+            let handle = detached
                 .expression()
                 .start()
                 .map_err(|source| RunError::Spawn {
                     command: command.to_string(),
                     cause: source,
-                })
+                })?;
+            record(&handle, command);
+            Ok(Started { handle, files })
         })
     }
 
@@ -580,6 +705,13 @@ impl Runner {
             },
         )?;
         Ok(())
+    }
+}
+
+/// Notes a started child in the run's private folder, for the next run to find if this one is killed.
+fn record(handle: &duct::Handle, command: &LocalCommand) {
+    if let (Ok(dir), Some(pid)) = (crate::rundir::global(), handle.pids().first()) {
+        dir.record_child(*pid, &command.to_string());
     }
 }
 

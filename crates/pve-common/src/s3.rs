@@ -30,6 +30,48 @@ const MAX_ERROR_BYTES: u64 = 64 * 1024;
 /// "truncated" stops here, with an error, instead of looping forever.
 pub const MAX_LIST_PAGES: usize = 10_000;
 
+/// Checks an object key (or a key prefix) before any use: not empty, no leading `/`, and no empty, `.` or
+/// `..` segment. An HTTP client normalises `a/../b` to `b`, and `../victim/x` in path style to another
+/// bucket, while Terraform uses the key literally: the tool and Terraform would act on different objects.
+/// Every object request of [`S3Client`] checks its key here, and the tools check the key they resolve.
+pub fn check_key(key: &str) -> Result<(), S3Error> {
+    check_segments(key, "S3 key").map_err(S3Error::InvalidKey)
+}
+
+/// Checks a Terraform workspace name (`TF_WORKSPACE`), which becomes one segment of the state key: the
+/// rules of [`check_key`], and no `/`.
+pub fn check_workspace(name: &str) -> Result<(), S3Error> {
+    let what = "workspace name";
+    if name.contains('/') {
+        return Err(S3Error::InvalidKey(format!(
+            "{what} {name:?} contains `/`; a workspace is one segment of the state key"
+        )));
+    }
+    check_segments(name, what).map_err(S3Error::InvalidKey)
+}
+
+fn check_segments(key: &str, what: &str) -> Result<(), String> {
+    let problem = if key.is_empty() {
+        Some("is empty")
+    } else if key.starts_with('/') {
+        Some("starts with `/`")
+    } else if key.split('/').any(|s| s == "..") {
+        Some("has a `..` segment (it would name an object outside the bucket or another key)")
+    } else if key.split('/').any(|s| s == ".") {
+        Some("has a `.` segment")
+    } else if key.split('/').any(str::is_empty) {
+        Some("has an empty segment (`//` or a trailing `/`)")
+    } else if key.chars().any(char::is_control) {
+        Some("holds a control character")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(format!("{what} {key:?} {p}")),
+        None => Ok(()),
+    }
+}
+
 /// Where the bucket is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Location {
@@ -100,6 +142,10 @@ pub enum S3Error {
         /// The last cause.
         last: Box<S3Error>,
     },
+    /// An object key or workspace name that would leave the bucket or name another object than the one
+    /// Terraform uses (see [`check_key`]).
+    #[error("{0}")]
+    InvalidKey(String),
     /// The answer could not be understood.
     #[error("{op} s3://{bucket}: unexpected answer: {message}")]
     Parse {
@@ -160,7 +206,7 @@ impl Transient for S3Error {
             S3Error::Unreachable { .. } => true,
             S3Error::Status { status, .. } => matches!(status, 500 | 502 | 503 | 504),
             S3Error::GaveUp { last, .. } => last.is_transient(),
-            S3Error::Config(_) | S3Error::Parse { .. } => false,
+            S3Error::Config(_) | S3Error::InvalidKey(_) | S3Error::Parse { .. } => false,
         }
     }
 }
@@ -338,6 +384,9 @@ impl S3Client {
         headers: &[(&str, &str)],
         body: Body<'_>,
     ) -> Result<Response<ureq::Body>, S3Error> {
+        if let Some(key) = key {
+            check_key(key)?;
+        }
         let url = self.presign(method, key, query, &Timestamp::now());
         self.send_url(op, method, url, key, headers, body)
     }
@@ -894,5 +943,52 @@ mod tests {
             )
         );
         assert_eq!(parse_error("", 412).0, "PreconditionFailed");
+    }
+
+    #[test]
+    fn keys_that_leave_the_object_are_refused_before_any_request() {
+        for good in [
+            "prod/terraform.tfstate",
+            "env:/lab/terraform.tfstate",
+            "a..b/c.d",
+        ] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/prod/terraform.tfstate",
+            "../victim/secret/terraform.tfstate",
+            "prod/../../victim/x",
+            "prod/./x",
+            "prod//x",
+            "prod/",
+            "prod/x\n",
+        ] {
+            let err = check_key(bad).unwrap_err();
+            assert!(matches!(err, S3Error::InvalidKey(_)), "{bad:?}: {err}");
+        }
+        assert!(check_workspace("lab").is_ok());
+        for bad in ["", ".", "..", "a/b", "../x"] {
+            assert!(check_workspace(bad).is_err(), "{bad:?}");
+        }
+        // The client itself refuses: no request is sent (the endpoint does not exist).
+        let location = S3Location {
+            endpoint: "http://127.0.0.1:9".into(),
+            region: "us-east-1".into(),
+            bucket: "tfstate".into(),
+            path_style: true,
+        };
+        let creds = S3Credentials {
+            access_key: Secret::new("a"),
+            secret_key: Secret::new("b"),
+            session_token: None,
+        };
+        let c = S3Client::new(location, &creds, Duration::from_secs(1)).unwrap();
+        let err = c.get("../victim/terraform.tfstate", None).unwrap_err();
+        assert!(matches!(err, S3Error::InvalidKey(_)), "{err}");
+        let err = c
+            .put(&Runner::new(false), "../victim/x", b"{}", false)
+            .unwrap_err();
+        assert!(matches!(err, S3Error::InvalidKey(_)), "{err}");
     }
 }

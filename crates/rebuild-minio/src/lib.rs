@@ -717,18 +717,12 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         }
         report.step("to_local", StepStatus::Ok, detail);
     }
-    let tmp = tempfile::Builder::new()
-        .prefix("rebuild-minio-")
-        .tempdir()
-        .context("cannot create a temporary folder for the plan")?;
-    // Removed on every exit path: by the guard's drop, and by the interrupt handler on SIGINT/SIGTERM
-    // (which ends the process without running drops).
-    let tmp_path = tmp.path().to_owned();
-    let _tmp_cleanup =
-        pve_common::interrupt::on_interrupt(format!("remove {}", tmp_path.display()), move || {
-            let _ = std::fs::remove_dir_all(&tmp_path);
-        });
-    let plan_file = tmp.path().join("minio.tfplan");
+    // The plan holds sensitive values in clear.
+    let tmp = pve_common::rundir::private_dir("plan")
+        .context("cannot create a private folder for the plan")?;
+    let plan_file = tmp
+        .empty_file("minio.tfplan")
+        .context("cannot create the plan file")?;
     let plan_args: Vec<String> = vec![
         "plan".into(),
         "-input=false".into(),
@@ -1078,13 +1072,14 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         None
     };
     let body = local.to_bytes_with_serial(new_serial);
+    if let Some(lock) = &lock {
+        lock.verify()?;
+    }
     let put = client
         .put(&ctx.runner, &env.backend.key, &body, false)
         .with_context(|| format!("uploading {} failed", file.display()))?;
     if let Some(lock) = lock {
-        lock.release().context(
-            "the state was uploaded, but releasing the lock failed; run `terraform force-unlock`",
-        )?;
+        restore_tfstate::release_after_write(lock, "the state was uploaded")?;
     }
     if put.is_none() {
         entry.action = "would_upload".to_owned();

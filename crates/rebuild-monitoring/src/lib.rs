@@ -735,11 +735,12 @@ fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> 
     runner
         .run_checked(Access::ReadOnly, &terraform(config, &creds, &init)?)
         .context("terraform init failed")?;
-    let tmp = tempfile::Builder::new()
-        .prefix("rebuild-monitoring-")
-        .tempdir()
-        .context("cannot create a temporary folder for the plan")?;
-    let plan_file = tmp.path().join("monitoring.tfplan");
+    // The plan holds sensitive values in clear.
+    let tmp = pve_common::rundir::private_dir("plan")
+        .context("cannot create a private folder for the plan")?;
+    let plan_file = tmp
+        .empty_file("monitoring.tfplan")
+        .context("cannot create the plan file")?;
     let plan_args: Vec<String> = vec![
         "plan".into(),
         "-input=false".into(),

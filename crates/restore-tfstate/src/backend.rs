@@ -184,9 +184,18 @@ pub fn discover(
         && ws != "default"
         && overrides.key.is_none()
     {
+        pve_common::s3::check_workspace(&ws).context("TF_WORKSPACE")?;
         let prefix = text("workspace_key_prefix").unwrap_or_else(|| "env:".to_owned());
         key = format!("{prefix}/{ws}/{key}");
     }
+    // Checked once resolved, whatever set it (`--key`, the block, backend.hcl, --backend-config,
+    // workspace): every tool reading a backend gets its key from here.
+    pve_common::s3::check_key(&key).with_context(|| {
+        format!(
+            "the S3 backend of {} names an unusable state key",
+            env_dir.display()
+        )
+    })?;
     Ok(Backend {
         bucket: required(
             overrides.bucket.clone().or_else(|| text("bucket")),
@@ -446,5 +455,27 @@ mod tests {
                 .bucket,
             "b"
         );
+    }
+
+    #[test]
+    fn keys_leaving_the_bucket_are_refused_whatever_sets_them() {
+        let dir = env(&[(
+            "main.tf",
+            "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n    key = \"../victim/terraform.tfstate\"\n    endpoint = \"http://h\"\n  }\n}\n",
+        )]);
+        let err = format!(
+            "{:#}",
+            discover(dir.path(), &[], &Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("`..` segment"), "{err}");
+        let o = Overrides {
+            key: Some("/prod/terraform.tfstate".into()),
+            ..Overrides::default()
+        };
+        let err = format!("{:#}", discover(dir.path(), &[], &o).unwrap_err());
+        assert!(err.contains("starts with `/`"), "{err}");
+        let extra = dir.path().join("x.tfbackend");
+        std::fs::write(&extra, "key = \"prod/./terraform.tfstate\"\n").unwrap();
+        assert!(discover(dir.path(), &[extra], &Overrides::default()).is_err());
     }
 }

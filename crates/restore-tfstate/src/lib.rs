@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use pve_common::exit::Code;
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
+use pve_common::rundir::PrivateDir;
 use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::s3::{ObjectVersion, S3Client, S3Credentials, S3Error, S3Location, Versioning};
 use pve_common::secret::Secret;
@@ -213,6 +214,17 @@ impl Config {
         } else {
             Mode::ToMinio
         };
+        let workspace = std::env::var("TF_WORKSPACE")
+            .ok()
+            .filter(|w| !w.is_empty() && w != "default");
+        let checks_with_terraform = args.verify_plan || args.to_minio || args.return_;
+        if let (Some(ws), Some(_), true) = (&workspace, &args.key, checks_with_terraform) {
+            return Err(UsageError(format!(
+                "--key with TF_WORKSPACE={ws}: this tool writes the key as given, but Terraform would read \
+                 it under the workspace prefix, so its check would look at another object; unset \
+                 TF_WORKSPACE or give the full key without --verify-plan/--to-minio"
+            )));
+        }
         let root_tfvars = root.join("../terraform.tfvars");
         Ok(Config {
             env,
@@ -338,6 +350,50 @@ impl Ctx<'_> {
         }
     }
 
+    /// Parses the current state; a corrupt one is reported as such, with the newest valid version of the
+    /// history standing in for it (its lineage guards, its serial is the one to exceed: serials only grow,
+    /// so it is the highest valid one).
+    fn judge_current(&self, bytes: &[u8], current_id: Option<&str>) -> Result<Current> {
+        let error = match State::parse(bytes) {
+            Ok(state) => return Ok(Current::Valid(state)),
+            Err(e) => format!("{e:#}"),
+        };
+        let versions = self
+            .versions()
+            .with_context(|| format!("cannot list {}", self.url()))?;
+        let mut last_valid = None;
+        for v in versions
+            .iter()
+            .filter(|v| !v.delete_marker && Some(v.version_id.as_str()) != current_id)
+        {
+            if let Ok(state) = self.get(Some(&v.version_id)).map(|b| State::parse(&b)) {
+                match state {
+                    Ok(state) => {
+                        last_valid = Some((v.version_id.clone(), state));
+                        break;
+                    }
+                    Err(e) => {
+                        pve_common::warn!("version {} is not valid either: {e:#}", v.version_id)
+                    }
+                }
+            }
+        }
+        match &last_valid {
+            Some((id, s)) => pve_common::warn!(
+                "the current state{} is CORRUPT ({error}); the last valid version {id} (serial {}, lineage {}) \
+                 stands in for it: its lineage is checked and the new serial exceeds its serial",
+                current_id.map_or_else(String::new, |v| format!(" (version {v})")),
+                s.serial,
+                s.lineage
+            ),
+            None => pve_common::warn!(
+                "the current state{} is CORRUPT ({error}), and no earlier version is a valid state",
+                current_id.map_or_else(String::new, |v| format!(" (version {v})"))
+            ),
+        }
+        Ok(Current::Corrupt { last_valid })
+    }
+
     fn check_versioning(&self) -> Result<Versioning> {
         let v = self.read("read bucket versioning", |_| self.s3.versioning())?;
         if v != Versioning::Enabled {
@@ -432,19 +488,49 @@ impl Ctx<'_> {
         Ok(cmd)
     }
 
-    fn init_args(&self, backend_s3: bool) -> Vec<String> {
+    /// `terraform init` for the local backend, or for S3 with the same backend configuration files this
+    /// tool read, then the command-line overrides (`--bucket`, `--key`, `--endpoint`, `--region`) as one
+    /// more file in a private folder: Terraform then checks the very object this tool wrote, not the
+    /// one the backend block names. The folder must live until init has run.
+    fn init_args(&self, backend_s3: bool) -> Result<(Vec<String>, Option<PrivateDir>)> {
         let mut args = vec![
             "init".to_owned(),
             "-input=false".to_owned(),
             "-reconfigure".to_owned(),
             "-no-color".to_owned(),
         ];
-        if backend_s3 {
-            for file in &self.backend.config_files {
-                args.push(format!("-backend-config={}", file.display()));
-            }
+        if !backend_s3 {
+            return Ok((args, None));
         }
-        args
+        for file in &self.backend.config_files {
+            args.push(format!("-backend-config={}", file.display()));
+        }
+        let o = &self.config.overrides;
+        if o.bucket.is_none() && o.key.is_none() && o.endpoint.is_none() && o.region.is_none() {
+            return Ok((args, None));
+        }
+        let quoted = |v: &str| serde_json::Value::from(v).to_string();
+        let mut text = String::from("# restore-tfstate: the command line's overrides\n");
+        if let Some(b) = &o.bucket {
+            text.push_str(&format!("bucket = {}\n", quoted(b)));
+        }
+        if o.key.is_some() {
+            text.push_str(&format!("key = {}\n", quoted(&self.backend.key)));
+        }
+        if let Some(r) = &o.region {
+            text.push_str(&format!("region = {}\n", quoted(r)));
+        }
+        if let Some(e) = &o.endpoint {
+            text.push_str(&format!("endpoints = {{ s3 = {} }}\n", quoted(e)));
+        }
+        let dir = pve_common::rundir::private_dir("backend")
+            .context("cannot create a private folder for the backend overrides")?;
+        let file = dir.path().join("overrides.s3.tfbackend");
+        self.runner
+            .write_file(&file, text.as_bytes(), 0o600)
+            .context("cannot write the backend overrides")?;
+        args.push(format!("-backend-config={}", file.display()));
+        Ok((args, Some(dir)))
     }
 
     /// Runs a Terraform command; `Ok(None)` in dry-run when `access` is mutating.
@@ -456,6 +542,106 @@ impl Ctx<'_> {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let cmd = self.terraform(&refs)?;
         Ok(self.runner.run_checked(access, &cmd)?)
+    }
+}
+
+/// Releases `lock` after a write: a lock that changed hands meanwhile is left alone (never
+/// `force-unlock` another holder's lock), one S3 failed to delete is named with its ID.
+pub fn release_after_write(lock: lock::HeldLock<'_>, done: &str) -> Result<()> {
+    let id = lock.id().to_owned();
+    match lock.release() {
+        Ok(()) => Ok(()),
+        Err(e @ lock::LockError::Lost { .. }) => {
+            Err(anyhow::Error::new(e).context(format!("{done}, but then")))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "{done}, but releasing the lock failed; run `terraform force-unlock {id}`"
+        ))),
+    }
+}
+
+/// Files a multi-step change wrote, with what they held before (`None`: they did not exist).
+#[derive(Default)]
+struct Rollback(Vec<(PathBuf, Option<Earlier>)>);
+
+/// A file's content and mode before a change.
+type Earlier = (Vec<u8>, u32);
+
+impl Rollback {
+    fn remember(&mut self, path: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let before = match std::fs::read(path) {
+            Ok(bytes) => {
+                let mode =
+                    std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+                Some((bytes, mode))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        self.0.push((path.to_owned(), before));
+        Ok(())
+    }
+
+    /// Puts every file back, newest first; says what was undone and, exactly, what could not be.
+    fn run(self, runner: &Runner) -> String {
+        let mut undone = Vec::new();
+        let mut left = Vec::new();
+        for (path, before) in self.0.into_iter().rev() {
+            let result = match &before {
+                Some((bytes, mode)) => runner.write_file(&path, bytes, *mode),
+                None => runner.remove_file(&path),
+            };
+            match result {
+                Ok(()) => undone.push(path.display().to_string()),
+                Err(e) => left.push(format!("{} ({e})", path.display())),
+            }
+        }
+        if left.is_empty() {
+            format!(
+                "nothing was changed: rolled back {}",
+                if undone.is_empty() {
+                    "nothing (no file had been written)".to_owned()
+                } else {
+                    undone.join(", ")
+                }
+            )
+        } else {
+            format!(
+                "rolling back failed; these files were LEFT as written by this run: {}; rolled back: {}",
+                left.join(", "),
+                if undone.is_empty() {
+                    "none".to_owned()
+                } else {
+                    undone.join(", ")
+                }
+            )
+        }
+    }
+}
+
+/// The current state as found before a write.
+enum Current {
+    /// It parses.
+    Valid(State),
+    /// It does not; the newest valid version of the history, if any.
+    Corrupt {
+        /// Version id and state.
+        last_valid: Option<(String, State)>,
+    },
+}
+
+impl Current {
+    /// The state the guards compare against, and how to name it in a message.
+    fn reference(&self) -> Option<(&State, &'static str)> {
+        match self {
+            Current::Valid(s) => Some((s, "the current state")),
+            Current::Corrupt {
+                last_valid: Some((_, s)),
+                ..
+            } => Some((s, "the last valid version (the current state is corrupt)")),
+            Current::Corrupt { .. } => None,
+        }
     }
 }
 
@@ -478,6 +664,9 @@ struct ListDoc<'a> {
     bucket: &'a str,
     key: &'a str,
     versioning: Option<Versioning>,
+    /// The state lock object, when one is held now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lock: Option<lock::LockInfo>,
     versions: Vec<ListedVersion>,
 }
 
@@ -750,6 +939,7 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
                     bucket: &b.bucket,
                     key: &b.key,
                     versioning: None,
+                    lock: None,
                     versions: Vec::new(),
                 })?;
             } else {
@@ -935,6 +1125,25 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
             None
         }
     };
+    let held = match lock::current(&ctx.s3, &ctx.backend.key) {
+        Ok(held) => held,
+        Err(e) => {
+            pve_common::warn!("cannot read the state lock: {e}");
+            None
+        }
+    };
+    if let Some(info) = &held {
+        pve_common::warn!(
+            "the state is locked by {} (operation {}, since {}{}, lock ID {}); if its holder is gone, run \
+             `terraform force-unlock {}` in the environment",
+            info.who,
+            info.operation,
+            info.created,
+            lock::age(&info.created).map_or_else(String::new, |a| format!(", {a} ago")),
+            info.id,
+            info.id
+        );
+    }
     let mut listed: Vec<ListedVersion> = versions
         .into_iter()
         .map(|version| ListedVersion {
@@ -955,6 +1164,7 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
             bucket: &ctx.backend.bucket,
             key: &ctx.backend.key,
             versioning,
+            lock: held,
             versions: listed,
         };
         output::write_json(&doc)?;
@@ -1094,25 +1304,20 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
     ));
     let current = ctx.current()?;
     let (previous, previous_version, save_point) = match &current {
-        Some((bytes, vid)) => {
-            let state = match State::parse(bytes) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    pve_common::warn!(
-                        "the current state is not valid ({e:#}); restoring replaces it"
-                    );
-                    None
-                }
-            };
-            (state, vid.clone(), Some(bytes.clone()))
-        }
+        Some((bytes, vid)) => (
+            Some(ctx.judge_current(bytes, vid.as_deref())?),
+            vid.clone(),
+            Some(bytes.clone()),
+        ),
         None => (None, None, None),
     };
-    if let Some(prev) = &previous
+    // A corrupt current state guards nothing: the last valid version stands in for it.
+    let guard = previous.as_ref().and_then(Current::reference);
+    if let Some((prev, what)) = guard
         && prev.lineage != chosen.lineage
     {
         let msg = format!(
-            "version {version} has lineage {} but the current state has lineage {}: it belongs to another state \
+            "version {version} has lineage {} but {what} has lineage {}: it belongs to another state \
                  (a re-created environment or another key). Restoring it would make Terraform forget every resource \
                  of the current lineage",
             chosen.lineage, prev.lineage
@@ -1123,11 +1328,9 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         pve_common::warn!("{msg}; continuing because of --allow-lineage-change");
     }
     let new_serial = state::next_serial(
-        previous
-            .as_ref()
-            .map_or(chosen.serial, |p| p.serial.max(chosen.serial)),
+        guard.map_or(chosen.serial, |(p, _)| p.serial.max(chosen.serial)),
     )?;
-    let diff = previous.as_ref().map(|p| p.diff(&chosen));
+    let diff = guard.map(|(p, _)| p.diff(&chosen));
     describe_restore(
         ctx,
         version,
@@ -1155,6 +1358,9 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
     // SIGINT/SIGTERM from here waits until the state is written and the lock released; before, the
     // interrupt handler releases the lock itself.
     let write = pve_common::interrupt::critical();
+    if let Some(lock) = &lock {
+        lock.verify()?;
+    }
     let put = ctx
         .s3
         .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
@@ -1170,12 +1376,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
             )
         })?;
     if let Some(lock) = lock {
-        let id = lock.id().to_owned();
-        lock.release().with_context(|| {
-            format!(
-                "the state was restored, but releasing the lock failed; run `terraform force-unlock {id}`"
-            )
-        })?;
+        release_after_write(lock, "the state was restored")?;
     }
     drop(write);
     if put.is_some() {
@@ -1196,7 +1397,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         key: ctx.backend.key.clone(),
         dry_run: config.dry_run,
         restored_version: Some(version.to_owned()),
-        previous: previous.as_ref().map(State::summary),
+        previous: guard.map(|(p, _)| p.summary()),
         previous_version,
         new_serial: Some(new_serial),
         new_version: put.as_ref().and_then(|p| p.version_id.clone()),
@@ -1232,7 +1433,7 @@ fn describe_restore(
     ctx: &Ctx<'_>,
     version: &str,
     chosen: &State,
-    previous: Option<&State>,
+    previous: Option<&Current>,
     new_serial: u64,
     diff: Option<&Diff>,
 ) {
@@ -1243,11 +1444,19 @@ fn describe_restore(
         chosen.addresses().len()
     );
     match previous {
-        Some(p) => pve_common::info!(
+        Some(Current::Valid(p)) => pve_common::info!(
             "current state: serial {}, {} resources",
             p.serial,
             p.addresses().len()
         ),
+        Some(Current::Corrupt { last_valid, .. }) => match last_valid {
+            Some((v, p)) => pve_common::info!(
+                "current state: CORRUPT; the last valid version {v} has serial {}, {} resources",
+                p.serial,
+                p.addresses().len()
+            ),
+            None => pve_common::info!("current state: CORRUPT, and no earlier version is valid"),
+        },
         None => pve_common::info!("there is no current state"),
     }
     if let Some(diff) = diff {
@@ -1263,7 +1472,8 @@ fn describe_restore(
 /// `terraform init -reconfigure` then `plan -lock=false -refresh=false -detailed-exitcode`: 0 or 2 means
 /// Terraform reads the state; 1 means it cannot.
 fn verify_with_plan(ctx: &Ctx<'_>) -> Result<i32> {
-    ctx.run_terraform(Access::Mutating, &ctx.init_args(true))
+    let (init, _overrides) = ctx.init_args(true)?;
+    ctx.run_terraform(Access::Mutating, &init)
         .context("terraform init failed")?;
     let plan: Vec<String> = [
         "plan",
@@ -1389,38 +1599,56 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
         state.serial,
         state_file.display()
     );
-    ctx.runner.write_file(&state_file, &bytes, 0o600)?;
-    let backend_tf = config.env_dir.join(BACKEND_FILE);
-    let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
-    let switch_file = if rewrite_backend && backend_tf.is_file() {
-        if !backend_backup.exists() {
-            let original = std::fs::read(&backend_tf)
-                .with_context(|| format!("cannot read {}", backend_tf.display()))?;
-            ctx.runner.write_file(&backend_backup, &original, 0o644)?;
-        }
-        ctx.runner.write_file(
-            &backend_tf,
-            override_text(&config.env, "--fallback", "--return").as_bytes(),
+    // Each file's earlier content, put back if a later step fails: a half-done switch must not leave the
+    // environment on a local state nobody knows about.
+    let mut undo = Rollback::default();
+    let switched = (|| -> Result<PathBuf> {
+        let mut write = |path: &Path, body: &[u8], mode: u32| -> Result<()> {
+            undo.remember(path)?;
+            ctx.runner.write_file(path, body, mode)?;
+            Ok(())
+        };
+        write(&state_file, &bytes, 0o600)?;
+        let backend_tf = config.env_dir.join(BACKEND_FILE);
+        let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
+        let switch_file = if rewrite_backend && backend_tf.is_file() {
+            if !backend_backup.exists() {
+                let original = std::fs::read(&backend_tf)
+                    .with_context(|| format!("cannot read {}", backend_tf.display()))?;
+                write(&backend_backup, &original, 0o644)?;
+            }
+            write(
+                &backend_tf,
+                override_text(&config.env, "--fallback", "--return").as_bytes(),
+                0o644,
+            )?;
+            backend_tf
+        } else {
+            write(
+                &override_file,
+                override_text(&config.env, "--to-local", "--to-minio").as_bytes(),
+                0o644,
+            )?;
+            override_file.clone()
+        };
+        let marker = serde_json::json!({
+            "source": source, "serial": state.serial, "lineage": state.lineage,
+            "bucket": ctx.backend.bucket, "key": ctx.backend.key, "created": jiff::Timestamp::now().to_string(),
+        });
+        write(
+            &config.env_dir.join(LOCAL_MARKER_FILE),
+            format!("{marker:#}\n").as_bytes(),
             0o644,
         )?;
-        backend_tf
-    } else {
-        ctx.runner.write_file(
-            &override_file,
-            override_text(&config.env, "--to-local", "--to-minio").as_bytes(),
-            0o644,
-        )?;
-        override_file.clone()
+        let (init, _) = ctx.init_args(false)?;
+        ctx.run_terraform(Access::Mutating, &init)
+            .context("terraform init with the local backend failed")?;
+        Ok(switch_file)
+    })();
+    let switch_file = match switched {
+        Ok(file) => file,
+        Err(e) => return Err(e.context(undo.run(&ctx.runner))),
     };
-    let marker = serde_json::json!({
-        "source": source, "serial": state.serial, "lineage": state.lineage,
-        "bucket": ctx.backend.bucket, "key": ctx.backend.key, "created": jiff::Timestamp::now().to_string(),
-    });
-    ctx.runner.write_file(
-        &config.env_dir.join(LOCAL_MARKER_FILE),
-        format!("{marker:#}\n").as_bytes(),
-        0o644,
-    )?;
     let switch_name = switch_file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -1433,8 +1661,6 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
     if rewrite_backend {
         doc.action = "fallback";
     }
-    ctx.run_terraform(Access::Mutating, &ctx.init_args(false))
-        .context("terraform init with the local backend failed")?;
     let back = format!(
         "restore-tfstate --env {} {}",
         config.env,
@@ -1480,24 +1706,32 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     let mut previous_version = None;
     if let Some((bytes, vid)) = &current {
         previous_version = vid.clone();
-        if let Ok(remote) = State::parse(bytes) {
+        let judged = ctx.judge_current(bytes, vid.as_deref())?;
+        if let Some((remote, what)) = judged.reference() {
             if remote.lineage != local.lineage && !config.force {
                 bail!(
-                    "the S3 state has lineage {} but the local state has {}: they are different states; pass --allow-lineage-change to replace the S3 one",
+                    "{what} on S3 has lineage {} but the local state has {}: they are different states; pass --allow-lineage-change to replace the S3 one",
                     remote.lineage,
                     local.lineage
                 );
             }
             if remote.serial > local.serial && !config.force {
                 bail!(
-                    "the S3 state (serial {}) is newer than the local state (serial {}): something applied against S3 \
+                    "{what} on S3 (serial {}) is newer than the local state (serial {}): something applied against S3 \
                      while this environment was local; reconcile by hand, or pass --allow-lineage-change to replace it",
                     remote.serial,
                     local.serial
                 );
             }
-            previous = Some(remote);
         }
+        previous = match judged {
+            Current::Valid(s)
+            | Current::Corrupt {
+                last_valid: Some((_, s)),
+                ..
+            } => Some(s),
+            Current::Corrupt { .. } => None,
+        };
     }
     let new_serial = match previous.as_ref() {
         Some(r) => local.serial.max(state::next_serial(r.serial)?),
@@ -1523,17 +1757,15 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     let new_bytes = local.to_bytes_with_serial(new_serial);
     // As in `restore`: an interrupt waits for the push and the release of the lock.
     let write = pve_common::interrupt::critical();
+    if let Some(lock) = &lock {
+        lock.verify()?;
+    }
     let put = ctx
         .s3
         .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
         .context("pushing the local state failed; the local state is unchanged")?;
     if let Some(lock) = lock {
-        let id = lock.id().to_owned();
-        lock.release().with_context(|| {
-            format!(
-                "the state was pushed, but releasing the lock failed; run `terraform force-unlock {id}`"
-            )
-        })?;
+        release_after_write(lock, "the state was pushed")?;
     }
     drop(write);
     let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
@@ -1597,7 +1829,8 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
             code = Code::Failure;
         }
     } else if put.is_some() {
-        ctx.run_terraform(Access::Mutating, &ctx.init_args(true))
+        let (init, _overrides) = ctx.init_args(true)?;
+        ctx.run_terraform(Access::Mutating, &init)
             .context("terraform init -reconfigure against S3 failed")?;
         let pulled =
             ctx.run_terraform(Access::ReadOnly, &["state".to_owned(), "pull".to_owned()])?;

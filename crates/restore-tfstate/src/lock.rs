@@ -35,22 +35,75 @@ pub struct LockInfo {
 #[derive(Debug, Error)]
 pub enum LockError {
     /// Somebody holds it.
-    #[error("the state lock s3://{} is held by {} (operation {}, since {}, lock ID {}); wait for it to finish, or if it is stale, run `terraform force-unlock {}` in the environment", escape(path), escape(&.info.who), escape(&.info.operation), escape(&.info.created), escape(&.info.id), escape(&.info.id))]
+    #[error("the state lock s3://{} is held by {} (operation {}, since {}{}, lock ID {}); wait for it to finish, or if it is stale, run `terraform force-unlock {}` in the environment", escape(path), escape(&.info.who), escape(&.info.operation), escape(&.info.created), age(&.info.created).map_or_else(String::new, |a| format!(", {a} ago")), escape(&.info.id), escape(&.info.id))]
     Held {
         /// Lock object path.
         path: String,
         /// Its content.
         info: Box<LockInfo>,
     },
+    /// The lock this run took is no longer its own (force-unlocked, perhaps taken by another holder):
+    /// nothing more is written and the lock object is left as it is.
+    #[error("the state lock s3://{path} (lock ID {ours}) is no longer held by this run: {}; nothing more was written and the lock was left alone", describe_holder(.holder.as_deref()))]
+    Lost {
+        /// Lock object path.
+        path: String,
+        /// The ID this run took.
+        ours: String,
+        /// Who holds it now, if anybody.
+        holder: Option<Box<LockInfo>>,
+    },
     /// S3 failed.
     #[error(transparent)]
     S3(#[from] S3Error),
 }
 
-/// A held lock; released on [`HeldLock::release`] or, as a last resort, on drop.
+fn describe_holder(holder: Option<&LockInfo>) -> String {
+    match holder {
+        None => "it was removed (terraform force-unlock?)".to_owned(),
+        Some(info) => format!(
+            "it is now held by {} (operation {}, since {}{}, lock ID {})",
+            info.who,
+            info.operation,
+            info.created,
+            age(&info.created).map_or_else(String::new, |a| format!(", {a} ago")),
+            info.id
+        ),
+    }
+}
+
+/// How long ago an RFC 3339 `created` was, rounded to the second (`None` when it does not parse or lies
+/// in the future): a lock left by a killed run shows its age.
+pub fn age(created: &str) -> Option<String> {
+    let then: jiff::Timestamp = created.parse().ok()?;
+    let secs = jiff::Timestamp::now().duration_since(then).as_secs();
+    let secs = u64::try_from(secs).ok()?;
+    Some(humantime::format_duration(std::time::Duration::from_secs(secs)).to_string())
+}
+
+/// The lock object of `state_key` as it is now: `None` when there is none; unparsable content is shown as
+/// an unknown holder.
+pub fn current(s3: &S3Client, state_key: &str) -> Result<Option<LockInfo>, S3Error> {
+    match s3.get(&lock_key(state_key), None) {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice::<LockInfo>(&bytes).unwrap_or_else(|_| LockInfo {
+                who: "unknown".into(),
+                operation: "unknown".into(),
+                ..LockInfo::default()
+            }),
+        )),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A held lock; released on [`HeldLock::release`] or, as a last resort, on drop. Every write under it is
+/// preceded by [`HeldLock::verify`], and a release deletes the object only while it still holds this ID,
+/// as `terraform force-unlock` and Terraform's own unlock compare it.
 pub struct HeldLock<'a> {
     s3: &'a S3Client,
     runner: &'a Runner,
+    state_key: String,
     key: String,
     id: String,
     released: bool,
@@ -127,6 +180,7 @@ pub fn acquire<'a>(
             Ok(HeldLock {
                 s3,
                 runner,
+                state_key: state_key.to_owned(),
                 key,
                 id: info.id,
                 released: written.is_none(),
@@ -179,20 +233,51 @@ impl HeldLock<'_> {
         &self.id
     }
 
-    /// Releases the lock (a delete marker on the lock object; no version is removed).
-    pub fn release(mut self) -> Result<(), S3Error> {
+    /// Checks that the lock object still holds this run's ID; [`LockError::Lost`] when it does not. Call
+    /// it right before every write made under the lock. In dry-run (no lock was written) it checks nothing.
+    pub fn verify(&self) -> Result<(), LockError> {
+        if self.released {
+            return Ok(());
+        }
+        match current(self.s3, &self.state_key)? {
+            Some(info) if info.id == self.id => Ok(()),
+            holder => Err(LockError::Lost {
+                path: format!("{}/{}", self.s3.location().bucket, self.key),
+                ours: self.id.clone(),
+                holder: holder.map(Box::new),
+            }),
+        }
+    }
+
+    /// Releases the lock (a delete marker on the lock object; no version is removed), after checking that
+    /// it is still this run's: another holder's lock is never deleted.
+    pub fn release(mut self) -> Result<(), LockError> {
+        let result = self.verify();
         self.released = true;
-        let result = self.s3.delete(self.runner, &self.key);
         self.on_interrupt = None;
-        result
+        result?;
+        self.s3.delete(self.runner, &self.key)?;
+        Ok(())
     }
 }
 
 impl Drop for HeldLock<'_> {
     fn drop(&mut self) {
-        if !self.released
-            && let Err(e) = self.s3.delete(self.runner, &self.key)
-        {
+        if self.released {
+            return;
+        }
+        let result = match self.verify() {
+            Err(e @ LockError::Lost { .. }) => {
+                pve_common::warn!("not releasing the state lock: {e}");
+                return;
+            }
+            Err(e) => Err(e),
+            Ok(()) => self
+                .s3
+                .delete(self.runner, &self.key)
+                .map_err(LockError::from),
+        };
+        if let Err(e) = result {
             pve_common::error!(
                 "could not release the state lock {}: {e}; once S3 is reachable, run `terraform force-unlock {}` in the environment",
                 self.key,

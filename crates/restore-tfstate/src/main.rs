@@ -6,6 +6,8 @@ use pve_common::exit::Code;
 use restore_tfstate::{Config, UsageError, lock::LockError};
 
 fn main() -> ExitCode {
+    // Removes this run's private folder (plans, children's output) on every return.
+    let _run = pve_common::rundir::RemoveOnExit;
     let args = match pve_common::cli::parse::<restore_tfstate::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use pve_common::exit::Code;
 
 fn main() -> ExitCode {
+    // Removes this run's private folder (plans, children's output) on every return.
+    let _run = pve_common::rundir::RemoveOnExit;
     let args = match pve_common::cli::parse::<restore_vm::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),

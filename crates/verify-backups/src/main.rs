@@ -6,6 +6,8 @@ use pve_common::exit::Code;
 use verify_backups::Verdict;
 
 fn main() -> ExitCode {
+    // Removes this run's private folder (plans, children's output) on every return.
+    let _run = pve_common::rundir::RemoveOnExit;
     let args = match pve_common::cli::parse::<verify_backups::cli::Args>() {
         Ok(args) => args,
         Err(code) => return code.into(),

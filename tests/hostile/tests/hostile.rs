@@ -17,4 +17,6 @@ mod pvenode;
 mod s3bed;
 mod security;
 mod support;
+mod survive;
+mod tfstate;
 mod tools;

@@ -89,6 +89,8 @@ pub fn tool(name: &str) -> Command {
         "GRAFANA_URL",
         "NODE_EXPORTER_URL",
         "MINIO_URL",
+        "XDG_RUNTIME_DIR",
+        "TF_WORKSPACE",
     ] {
         cmd.env_remove(var);
     }
