@@ -1327,9 +1327,8 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         }
         pve_common::warn!("{msg}; continuing because of --allow-lineage-change");
     }
-    let new_serial = state::next_serial(
-        guard.map_or(chosen.serial, |(p, _)| p.serial.max(chosen.serial)),
-    )?;
+    let new_serial =
+        state::next_serial(guard.map_or(chosen.serial, |(p, _)| p.serial.max(chosen.serial)))?;
     let diff = guard.map(|(p, _)| p.diff(&chosen));
     describe_restore(
         ctx,
