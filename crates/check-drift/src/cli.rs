@@ -88,8 +88,9 @@ pub struct Args {
     #[arg(long = "wait-lock")]
     pub wait_lock: bool,
 
-    /// Run lock file (default: `/run/lock/pve-drift.lock`, or `$XDG_RUNTIME_DIR/pve-drift.lock` when
-    /// /run/lock is not writable).
+    /// Run lock file (default: `pve-drift.lock` in `$RUNTIME_DIRECTORY`, else `/run/pve-tools` for root,
+    /// else `$XDG_RUNTIME_DIR`; never in a folder others can write). A symlink or a file owned by
+    /// another user is refused.
     #[arg(long = "lock-file", value_name = "FILE", env = "PVE_DRIFT_LOCK_FILE")]
     pub lock_file: Option<PathBuf>,
 
@@ -219,11 +220,7 @@ fn path_or_empty(text: &str) -> Result<PathBuf, String> {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 90s, 5m, 1h)"))?;
-    if d.is_zero() {
-        return Err("must be longer than zero".to_owned());
-    }
-    Ok(d)
+    pve_common::cli::parse_positive_duration(text)
 }
 
 #[cfg(test)]

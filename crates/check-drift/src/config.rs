@@ -128,7 +128,7 @@ pub fn default_state_file() -> Option<PathBuf> {
 /// first delay (tests use `10ms`).
 pub fn retry_policy() -> Result<pve_common::retry::RetryPolicy, UsageError> {
     let initial_delay = match std::env::var("PVE_DRIFT_RETRY_DELAY") {
-        Ok(text) => humantime::parse_duration(&text)
+        Ok(text) => pve_common::cli::parse_duration(&text)
             .map_err(|e| UsageError(format!("PVE_DRIFT_RETRY_DELAY: {e}")))?,
         Err(_) => Duration::from_secs(2),
     };
@@ -177,7 +177,7 @@ impl Config {
             Selection::Names(names)
         };
         let kill_grace = match std::env::var("PVE_DRIFT_KILL_GRACE") {
-            Ok(text) => humantime::parse_duration(&text)
+            Ok(text) => pve_common::cli::parse_duration(&text)
                 .map_err(|e| UsageError(format!("PVE_DRIFT_KILL_GRACE: {e}")))?,
             Err(_) => DEFAULT_KILL_GRACE,
         };

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use jiff::civil::Date;
 
 use crate::plan::ResourceReport;
@@ -34,8 +34,8 @@ pub struct ParseError {
 #[derive(Clone, Debug)]
 struct Rule {
     source: String,
-    address: GlobMatcher,
-    attribute: Option<GlobMatcher>,
+    address: GlobSet,
+    attribute: Option<GlobSet>,
 }
 
 /// A set of rules from one or more files.
@@ -53,7 +53,26 @@ pub struct Parsed {
     pub warnings: Vec<String>,
 }
 
-fn glob(text: &str) -> Result<GlobMatcher, globset::Error> {
+/// Longest glob accepted. Resource addresses and attribute paths are a few dozen characters; a longer
+/// pattern compiles to a regular expression past globset's size limit, and its `compile_matcher` panics
+/// on that.
+pub const MAX_GLOB_CHARS: usize = 1024;
+/// Most wildcards (`*`, `?`) in one glob: each becomes a repetition in the compiled expression.
+pub const MAX_GLOB_WILDCARDS: usize = 64;
+
+fn glob(text: &str) -> Result<GlobSet, String> {
+    let chars = text.chars().count();
+    if chars > MAX_GLOB_CHARS {
+        return Err(format!(
+            "{chars} characters long; a glob is at most {MAX_GLOB_CHARS}"
+        ));
+    }
+    let wildcards = text.chars().filter(|c| matches!(c, '*' | '?')).count();
+    if wildcards > MAX_GLOB_WILDCARDS {
+        return Err(format!(
+            "{wildcards} wildcards; a glob has at most {MAX_GLOB_WILDCARDS}"
+        ));
+    }
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '[' | ']' | '{' | '}' | '\\') {
@@ -61,11 +80,17 @@ fn glob(text: &str) -> Result<GlobMatcher, globset::Error> {
         }
         escaped.push(c);
     }
-    Ok(GlobBuilder::new(&escaped)
+    let glob = GlobBuilder::new(&escaped)
         .literal_separator(false)
         .backslash_escape(true)
-        .build()?
-        .compile_matcher())
+        .build()
+        .map_err(|e| e.to_string())?;
+    // A set, not `compile_matcher`: building a set returns the regex compiler's errors instead of
+    // panicking on them.
+    GlobSetBuilder::new()
+        .add(glob)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Parses the text of an ignore file. `file` names it in messages; `today` decides what has expired.

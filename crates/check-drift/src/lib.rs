@@ -19,6 +19,7 @@ pub mod notify;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod runlock;
 pub mod shims;
 pub mod state;
 pub mod terraform;
@@ -217,36 +218,50 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
     Ok(out)
 }
 
-fn lock_candidates(config: &Config) -> Vec<PathBuf> {
-    if let Some(path) = &config.lock_file {
-        return vec![path.clone()];
-    }
-    let mut out = vec![PathBuf::from("/run/lock/pve-drift.lock")];
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        out.push(PathBuf::from(dir).join("pve-drift.lock"));
-    }
-    out.push(std::env::temp_dir().join("pve-drift.lock"));
-    // The script's unit (ProtectSystem=strict, ReadWritePaths= only the report and textfile directories)
-    // leaves nothing else writable.
-    for dir in [&config.reports, &config.textfile].into_iter().flatten() {
-        out.push(dir.dir.join(".pve-drift.lock"));
-    }
-    out
+/// The lock file a run would take (dry-run shows it; no folder is created).
+fn planned_lock(config: &Config) -> PathBuf {
+    config.lock_file.clone().unwrap_or_else(|| {
+        runlock::default_candidates()
+            .first()
+            .map_or_else(PathBuf::new, |(dir, _)| dir.join(runlock::FILE_NAME))
+    })
+}
+
+/// The folders of the scripts' unit that are writable under `ProtectSystem=strict` (the report and
+/// textfile folders), as a last resort for the run lock: root-owned, so still ours alone.
+fn unit_lock_dirs(config: &Config) -> Vec<PathBuf> {
+    [&config.reports, &config.textfile]
+        .into_iter()
+        .flatten()
+        .map(|d| d.dir.clone())
+        .collect()
 }
 
 /// Takes the run lock: the first candidate file that can be opened, locked exclusively for the whole run.
+/// See [`runlock`] for where it lives and what is refused.
 fn take_run_lock(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Option<File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let candidates = lock_candidates(config);
+    let candidates: Vec<PathBuf> = match &config.lock_file {
+        Some(path) => vec![path.clone()],
+        None => runlock::default_candidates()
+            .into_iter()
+            .map(|(dir, mode)| (dir, mode, runlock::FILE_NAME))
+            .chain(
+                unit_lock_dirs(config)
+                    .into_iter()
+                    .map(|dir| (dir, 0o755, ".pve-drift.lock")),
+            )
+            .filter_map(|(dir, mode, name)| match runlock::private_dir(&dir, mode) {
+                Ok(()) => Some(dir.join(name)),
+                Err(e) => {
+                    pve_common::debug!("run lock folder {} not used: {e}", dir.display());
+                    None
+                }
+            })
+            .collect(),
+    };
     let mut last_err = None;
     for path in &candidates {
-        let file = match OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o644)
-            .open(path)
-        {
+        let file = match runlock::open(path) {
             Ok(file) => file,
             Err(e) if config.lock_file.is_none() => {
                 last_err = Some((path.clone(), e));
@@ -915,7 +930,7 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         runner
             .effect(
                 Access::Mutating,
-                format_args!("take the run lock {}", lock_candidates(config)[0].display()),
+                format_args!("take the run lock {}", planned_lock(config).display()),
                 || Ok::<(), std::io::Error>(()),
             )
             .ok();

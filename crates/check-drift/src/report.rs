@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use pve_common::output::ToolInfo;
+use pve_common::output::{ToolInfo, escape};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -443,17 +443,19 @@ pub fn render_text(report: &Report, color: bool) -> String {
                 p.paint("1;31", "error:"),
                 kind.unwrap_or_default()
             );
+            // Terraform's words and the lock holder's fields are text from outside: escaped.
             for l in err.message.lines() {
-                let _ = writeln!(out, "    {l}");
+                let _ = writeln!(out, "    {}", escape(l));
             }
             if let Some(lock) = &err.lock {
+                let field = |v: &Option<String>| escape(v.as_deref().unwrap_or("?")).into_owned();
                 let _ = writeln!(
                     out,
                     "    lock held by {} since {} (ID {}, operation {})",
-                    lock.who.as_deref().unwrap_or("?"),
-                    lock.created.as_deref().unwrap_or("?"),
-                    lock.id.as_deref().unwrap_or("?"),
-                    lock.operation.as_deref().unwrap_or("?")
+                    field(&lock.who),
+                    field(&lock.created),
+                    field(&lock.id),
+                    field(&lock.operation)
                 );
             }
         }

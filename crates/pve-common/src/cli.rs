@@ -10,6 +10,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -171,6 +172,51 @@ pub struct NodeArgs {
     /// Record the node's host key when known_hosts has none for it (a changed key is always refused).
     #[arg(long)]
     pub accept_new_host_key: bool,
+}
+
+/// Longest duration any flag or environment variable accepts: 100 years. Deadlines are computed as
+/// `now + duration` and ages as `now - duration`; a larger value would overflow those sums (a panic in
+/// debug builds, a wrap in release builds) long before it could mean anything.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The one duration parser of every tool's flags and environment variables: humantime syntax (`90s`,
+/// `5m`, `26h`, `30d`), at most [`MAX_DURATION`]. Use as clap's `value_parser`; its error becomes a usage
+/// error (64).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (examples: 90s, 5m, 1h, 30d)"))?;
+    check_duration(d)
+}
+
+/// [`parse_duration`], refusing zero.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    Ok(d)
+}
+
+/// A count of whole seconds (`--verify-timeout 300`), at most [`MAX_DURATION`].
+pub fn parse_seconds(text: &str) -> Result<u64, String> {
+    let secs: u64 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("expected a whole number of seconds: {e}"))?;
+    check_duration(Duration::from_secs(secs))?;
+    Ok(secs)
+}
+
+fn check_duration(d: Duration) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{} is longer than the longest accepted ({}, {} s)",
+            humantime::format_duration(Duration::from_secs(d.as_secs())),
+            humantime::format_duration(MAX_DURATION),
+            MAX_DURATION.as_secs()
+        ));
+    }
+    Ok(d)
 }
 
 /// Parses the process arguments. `--help`/`--version` print to stdout and give `Err(Success)`; a usage error
@@ -369,6 +415,24 @@ mod tests {
         let d = parse_from::<Demo, _, _>(["demo", "--verbose", "--dry-run"]).unwrap();
         assert_eq!(d.common.verbosity(), Verbosity::Verbose);
         assert!(d.common.dry_run);
+    }
+
+    #[test]
+    fn durations_are_capped() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert!(parse_positive_duration("0s").is_err());
+        for huge in ["500000000000y", "101y", "18446744073709551615s"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("longest accepted"), "{huge}: {e}");
+        }
+        assert_eq!(parse_seconds("300"), Ok(300));
+        assert!(parse_seconds("18446744073709551615").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert_eq!(
+            parse_seconds(&MAX_DURATION.as_secs().to_string()),
+            Ok(MAX_DURATION.as_secs())
+        );
     }
 
     #[test]

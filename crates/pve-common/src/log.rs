@@ -148,7 +148,10 @@ pub fn format_line_in(
         Level::Debug => ("debug: ", "2"),
         Level::DryRun => ("", "36"),
     };
+    // Terminal control from a remote message or a file name never reaches the terminal; a newline stays
+    // (multi-line messages), so fields that must stay on one line are escaped where they are formatted.
     let message = secret::mask(message);
+    let message = crate::output::escape_keep_lines(&message);
     if color && !ansi.is_empty() {
         format!("{tool}: \x1b[{ansi}m{tag}\x1b[0m{message}")
     } else {
@@ -259,6 +262,7 @@ mod tests {
     fn colour_only_when_resolved() {
         assert!(format_line("t", Level::Error, true, "x").contains("\x1b[1;31m"));
         assert!(!format_line("t", Level::Error, false, "x").contains('\x1b'));
+        assert!(!format_line("t", Level::Info, false, "name \x1b]0;owned\x07").contains('\x1b'));
         assert!(ColorChoice::Auto.resolve(true, false));
         assert!(!ColorChoice::Auto.resolve(false, false));
         assert!(

@@ -37,6 +37,64 @@ pub fn ignore_broken_pipe(result: io::Result<()>) -> io::Result<()> {
     }
 }
 
+/// Makes a string from outside (an S3 version id or lock field, a backup note, a guest name, a remote
+/// message) safe to print on one line of a terminal, a log or a text report: control characters (newline,
+/// escape, carriage return, DEL, the C1 range) and the invisible characters that reorder or hide text
+/// (bidirectional overrides, zero-width marks) are written as `\n`, `\e`, `\u{202e}`; a backslash is
+/// doubled so the result reads back unambiguously. A newline cannot start a fake `ok:` line, and an escape
+/// sequence never reaches the terminal. JSON output needs none of this: serde escapes it.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c == '\\' || needs_escape(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_escaped(&mut out, c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`escape`], keeping newlines and tabs: for multi-line messages (a remote command's stderr quoted in an
+/// error) where only terminal control must be neutralised. The logger applies it to every line it writes.
+pub fn escape_keep_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c != '\n' && c != '\t' && needs_escape(c))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c == '\n' || c == '\t' || !needs_escape(c) {
+            out.push(c);
+        } else {
+            push_escaped(&mut out, c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    use std::fmt::Write as _;
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\x1b' => out.push_str("\\e"),
+        c if needs_escape(c) => {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+        c => out.push(c),
+    }
+}
+
 /// The `tool` object every JSON document carries.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ToolInfo {
@@ -58,6 +116,22 @@ impl ToolInfo {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn untrusted_text_is_escaped() {
+        use super::{escape, escape_keep_lines};
+        assert_eq!(escape("plain name-1.vma.zst"), "plain name-1.vma.zst");
+        assert_eq!(
+            escape("v1\nrestore-tfstate: ok: done"),
+            "v1\\nrestore-tfstate: ok: done"
+        );
+        assert_eq!(escape("\x1b[2J\x07"), "\\e[2J\\u{7}");
+        assert_eq!(escape("a\\nb"), "a\\\\nb");
+        assert_eq!(escape("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
+        assert_eq!(escape("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(escape_keep_lines("a\n\tb\x1b[0m"), "a\n\tb\\e[0m");
+        assert_eq!(escape_keep_lines("C:\\dir"), "C:\\dir");
+    }
+
     use super::*;
 
     struct Closed;

@@ -428,6 +428,46 @@ impl BackupContent {
         self.vmid
             .or_else(|| Some(Volid::parse(&self.volid).ok()?.archive()?.vmid))
     }
+
+    /// What is wrong with this entry, if anything, at `now` (seconds since the epoch): a `vmid` field and
+    /// a volume name that name different guests, or a backup time outside [`check_ctime`]'s range.
+    /// Every tool checks the entries it lists here before trusting one.
+    pub fn problem(&self, now: i64) -> Option<String> {
+        let named = Volid::parse(&self.volid)
+            .ok()
+            .and_then(|v| v.archive().map(|a| a.vmid));
+        if let (Some(field), Some(named)) = (self.vmid, named)
+            && field != named
+        {
+            return Some(format!(
+                "{}: the listing says vmid {field} but the volume name says {named}",
+                crate::output::escape(&self.volid)
+            ));
+        }
+        check_ctime(self.ctime, now)
+            .err()
+            .map(|e| format!("{}: {e}", crate::output::escape(&self.volid)))
+    }
+}
+
+/// How far in the future a time from the node may be (clocks disagree a little): 10 minutes.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 600;
+
+/// Checks a time from outside (a backup's `ctime`): not before 1970, not later than `now` plus
+/// [`MAX_CLOCK_SKEW_SECONDS`]. A backup "from year 9999" is not the newest: it is a wrong clock or a
+/// forged listing, and age arithmetic with it would overflow.
+pub fn check_ctime(ctime: i64, now: i64) -> Result<i64, String> {
+    if ctime < 0 {
+        return Err(format!("its time ({ctime}) is before 1970"));
+    }
+    if ctime > now.saturating_add(MAX_CLOCK_SKEW_SECONDS) {
+        let shown = jiff::Timestamp::from_second(ctime)
+            .map_or_else(|_| ctime.to_string(), |t| t.to_string());
+        return Err(format!(
+            "its time ({shown}) is in the future: the node's clock is wrong or the listing is forged"
+        ));
+    }
+    Ok(ctime)
 }
 
 /// One entry of `GET /nodes/{node}/storage` (and, with fewer fields, `.../storage/{id}/status`).
@@ -672,6 +712,21 @@ mod tests {
         let r: ClusterResource =
             serde_json::from_value(serde_json::json!({"type": "qemu", "vmid": "101"})).unwrap();
         assert_eq!(r.vmid, Some(101));
+        let mut future = b.clone();
+        future.ctime = 253_402_300_799;
+        assert!(
+            future
+                .problem(1_795_140_000)
+                .unwrap()
+                .contains("in the future")
+        );
+        future.ctime = i64::MIN;
+        assert!(
+            future
+                .problem(1_795_140_000)
+                .unwrap()
+                .contains("before 1970")
+        );
         let bad: Result<BackupContent, _> =
             serde_json::from_value(serde_json::json!({"volid": "a:b", "size": -1}));
         assert!(bad.is_err());

@@ -92,7 +92,7 @@ pub fn stderr_excerpt(stderr: &[u8], max_lines: usize) -> String {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.trim().is_empty() && !is_source_snippet(l))
         .collect();
     let mut out = lines
         .iter()
@@ -104,6 +104,22 @@ pub fn stderr_excerpt(stderr: &[u8], max_lines: usize) -> String {
         out.push_str(&format!("\n... ({} more lines)", lines.len() - max_lines));
     }
     secret::mask(&out)
+}
+
+/// A line of a Terraform (or OpenTofu) diagnostic that quotes the configuration: the source lines under
+/// `on terraform.tfvars line 3:` (`  3: password = "..."`), the underline and the values of the
+/// expression (`├────`, `│ var.x is "..."`). They can hold a secret, so no excerpt keeps them; the
+/// `on FILE line N` line before them says where the problem is.
+pub fn is_source_snippet(line: &str) -> bool {
+    let inner = line.trim_start_matches(['│', '╷', '╵']).trim_start();
+    if inner.starts_with('├') || inner.starts_with('│') || inner.starts_with('┌') {
+        return true;
+    }
+    let digits = inner.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && inner[digits..].starts_with(':') && {
+        let rest = &inner[digits + 1..];
+        rest.is_empty() || rest.starts_with(' ')
+    }
 }
 
 /// Removes ANSI colour and cursor sequences (Terraform colours its diagnostics unless told not to).
@@ -942,5 +958,11 @@ mod tests {
         assert_eq!(strip_ansi("\x1b[31mError:\x1b[0m bad"), "Error: bad");
         let text = b"\n\x1b[1mline1\x1b[0m\nline2\nline3\n";
         assert_eq!(stderr_excerpt(text, 2), "line1\nline2\n... (1 more lines)");
+        // Issue 23 (4): Terraform's diagnostic quotes the configuration line; the excerpt does not.
+        let diag = "╷\n│ Error: Invalid expression\n│\n│   on terraform.tfvars line 2:\n│    2: pm_password = \"hunter2-secret\"x\n│     ├────────────────\n│     │ var.pw is \"hunter2-secret\"\n│\n│ Expected the start of an expression.\n╵\n";
+        let ex = stderr_excerpt(diag.as_bytes(), 20);
+        assert!(!ex.contains("hunter2"), "{ex}");
+        assert!(ex.contains("on terraform.tfvars line 2:"), "{ex}");
+        assert!(ex.contains("Expected the start"), "{ex}");
     }
 }

@@ -22,6 +22,13 @@ use crate::secret::Secret;
 const PRESIGN_SECONDS: u64 = 300;
 /// Largest body read into memory (a Terraform state of a large homelab is a few MiB).
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest listing page or small XML answer (a page of 1000 versions is about 400 KiB).
+const MAX_XML_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest error answer read (S3's `<Error>` documents are a few hundred bytes).
+const MAX_ERROR_BYTES: u64 = 64 * 1024;
+/// Most listing pages followed: 10,000 pages of up to 1000 entries. A server that keeps answering
+/// "truncated" stops here, with an error, instead of looping forever.
+pub const MAX_LIST_PAGES: usize = 10_000;
 
 /// Checks an object key (or a key prefix) before any use: not empty, no leading `/`, and no empty, `.` or
 /// `..` segment. An HTTP client normalises `a/../b` to `b`, and `../victim/x` in path style to another
@@ -270,10 +277,13 @@ enum Body<'a> {
 impl S3Client {
     /// A client for `location`; requests time out after `timeout` (connect: at most 10 s).
     pub fn new(
-        location: S3Location,
+        mut location: S3Location,
         credentials: &S3Credentials,
         timeout: Duration,
     ) -> Result<Self, S3Error> {
+        // `http://user:password@host`: requests are signed, so the password is never needed; it is kept
+        // out of every message by dropping it here (and registering it for masking).
+        location.endpoint = crate::secret::strip_url_credentials(&location.endpoint);
         let url = location
             .endpoint
             .parse()
@@ -412,7 +422,7 @@ impl S3Client {
             let text = if method == Method::Head {
                 String::new()
             } else {
-                read_body(&mut response)
+                read_limited(&mut response, MAX_ERROR_BYTES)
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default()
             };
@@ -446,7 +456,14 @@ impl S3Client {
         let mut key_marker = String::new();
         let mut version_marker = String::new();
         let page_size = self.page_size.to_string();
-        loop {
+        let mut seen_markers = std::collections::HashSet::new();
+        for page_number in 1.. {
+            if page_number > MAX_LIST_PAGES {
+                return Err(self.parse_failed(
+                    OP,
+                    format!("still truncated after {MAX_LIST_PAGES} pages; giving up"),
+                ));
+            }
             let mut query = vec![
                 ("versions", ""),
                 ("prefix", prefix),
@@ -457,16 +474,34 @@ impl S3Client {
                 query.push(("version-id-marker", version_marker.as_str()));
             }
             let mut response = self.send(OP, Method::Get, None, &query, &[], Body::Empty)?;
-            let body = read_body(&mut response).map_err(|e| self.parse_failed(OP, e))?;
+            let body =
+                read_limited(&mut response, MAX_XML_BYTES).map_err(|e| self.parse_failed(OP, e))?;
             let text = String::from_utf8_lossy(&body);
             let page = parse_list_versions(&text).map_err(|e| self.parse_failed(OP, e))?;
             all.extend(page.versions);
             match (page.truncated, page.next_key_marker) {
                 (true, Some(next_key)) => {
+                    let next_version = page.next_version_marker.unwrap_or_default();
+                    // A marker seen before would list the same page again, forever.
+                    if !seen_markers.insert((next_key.clone(), next_version.clone())) {
+                        return Err(self.parse_failed(
+                            OP,
+                            format!(
+                                "the listing repeats the marker `{}` (page {page_number}); giving up",
+                                crate::output::escape(&next_key)
+                            ),
+                        ));
+                    }
                     key_marker = next_key;
-                    version_marker = page.next_version_marker.unwrap_or_default();
+                    version_marker = next_version;
                 }
-                _ => break,
+                (true, None) => {
+                    return Err(self.parse_failed(
+                        OP,
+                        format!("page {page_number} is truncated but names no next marker"),
+                    ));
+                }
+                (false, _) => break,
             }
         }
         // RFC 3339 UTC times of one format sort as text.
@@ -502,7 +537,8 @@ impl S3Client {
         }
         let url = self.sign_url(Method::Get, root, &[], &Timestamp::now());
         let mut response = self.send_url(OP, Method::Get, url, None, &[], Body::Empty)?;
-        let body = read_body(&mut response).map_err(|e| self.parse_failed(OP, e))?;
+        let body =
+            read_limited(&mut response, MAX_XML_BYTES).map_err(|e| self.parse_failed(OP, e))?;
         let text = String::from_utf8_lossy(&body);
         let doc = roxmltree::Document::parse(&text).map_err(|e| self.parse_failed(OP, e))?;
         if !doc.root_element().has_tag_name("ListAllMyBucketsResult") {
@@ -546,7 +582,8 @@ impl S3Client {
             &[],
             Body::Empty,
         )?;
-        let body = read_body(&mut response).map_err(|e| self.parse_failed(OP, e))?;
+        let body =
+            read_limited(&mut response, MAX_XML_BYTES).map_err(|e| self.parse_failed(OP, e))?;
         let text = String::from_utf8_lossy(&body);
         let doc = roxmltree::Document::parse(&text).map_err(|e| self.parse_failed(OP, e))?;
         let status = doc
@@ -669,15 +706,21 @@ fn header(response: &Response<ureq::Body>, name: &str) -> Option<String> {
 }
 
 fn read_body(response: &mut Response<ureq::Body>) -> std::io::Result<Vec<u8>> {
+    read_limited(response, MAX_BODY_BYTES)
+}
+
+/// Every answer is read through here, at most `limit` bytes: a server streaming without end gets an
+/// error, not all the memory.
+fn read_limited(response: &mut Response<ureq::Body>, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     response
         .body_mut()
         .as_reader()
-        .take(MAX_BODY_BYTES + 1)
+        .take(limit.saturating_add(1))
         .read_to_end(&mut out)?;
-    if out.len() as u64 > MAX_BODY_BYTES {
+    if out.len() as u64 > limit {
         return Err(std::io::Error::other(format!(
-            "answer larger than {MAX_BODY_BYTES} bytes"
+            "answer larger than {limit} bytes"
         )));
     }
     Ok(out)
@@ -702,14 +745,21 @@ fn parse_error(text: &str, status: u16) -> (String, String) {
     (code, field("Message").unwrap_or_default())
 }
 
-struct VersionPage {
-    versions: Vec<ObjectVersion>,
-    truncated: bool,
-    next_key_marker: Option<String>,
-    next_version_marker: Option<String>,
+/// One page of a ListObjectVersions answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionPage {
+    /// Versions and delete markers, in the server's order.
+    pub versions: Vec<ObjectVersion>,
+    /// `IsTruncated`: more pages follow.
+    pub truncated: bool,
+    /// `NextKeyMarker`.
+    pub next_key_marker: Option<String>,
+    /// `NextVersionIdMarker`.
+    pub next_version_marker: Option<String>,
 }
 
-fn parse_list_versions(text: &str) -> Result<VersionPage, roxmltree::Error> {
+/// Parses one ListObjectVersions page (the `fuzz/` target `s3_listing` feeds it anything).
+pub fn parse_list_versions(text: &str) -> Result<VersionPage, roxmltree::Error> {
     let doc = roxmltree::Document::parse(text)?;
     let root = doc.root_element();
     let child_text = |node: roxmltree::Node<'_, '_>, name: &str| {

@@ -42,7 +42,7 @@ fn literal(expr: &hcl::Expression) -> Result<(), String> {
             )),
         },
         E::TemplateExpr(t) => {
-            let template = hcl::Template::from_expr(t).map_err(|e| e.to_string())?;
+            let template = hcl::Template::from_expr(t).map_err(|e| describe_hcl_error(&e))?;
             if template
                 .elements()
                 .iter()
@@ -60,6 +60,33 @@ fn literal(expr: &hcl::Expression) -> Result<(), String> {
         E::ForExpr(_) => Err("a `for` expression".to_owned()),
         _ => Err("not a literal value".to_owned()),
     }
+}
+
+/// Describes an HCL parse or evaluation error by where it is and what was expected, never by the text
+/// there: hcl-rs quotes the whole offending line, and in a variable or backend file that line may be
+/// `password = "..."`. Every HCL error any tool shows goes through here.
+pub fn describe_hcl_error(error: &hcl::Error) -> String {
+    match error {
+        hcl::Error::Parse(e) => format!(
+            "line {}, column {}: {}",
+            e.location().line(),
+            e.location().column(),
+            e.message()
+        ),
+        // An evaluation error quotes the expression and its values.
+        hcl::Error::Eval(_) => "the value cannot be read as a literal".to_owned(),
+        hcl::Error::Utf8(_) => "not UTF-8 text".to_owned(),
+        _ => "not valid HCL".to_owned(),
+    }
+}
+
+/// Parses HCL text (a variable file, a backend configuration); an error names `path` and the line and
+/// column, never the text.
+pub fn parse_hcl(text: &str, path: &Path) -> Result<hcl::Body, TfvarsError> {
+    hcl::parse(text).map_err(|e| TfvarsError::Syntax {
+        path: path.to_owned(),
+        message: describe_hcl_error(&e),
+    })
 }
 
 /// Largest variable file read. Real tfvars are a few KiB; a larger file is a mistake, not configuration.
@@ -85,11 +112,11 @@ pub enum TfvarsError {
         size: u64,
     },
     /// The file is not valid HCL, or not valid UTF-8.
-    #[error("{} is not a valid Terraform variable file: {message}", path.display())]
+    #[error("{} is not valid HCL: {message}", path.display())]
     Syntax {
         /// The file.
         path: PathBuf,
-        /// The parser's message (with line and column).
+        /// Line, column and what was expected there; never the line's text (see [`describe_hcl_error`]).
         message: String,
     },
     /// A value is not a literal (a reference, a function call, an interpolation).
@@ -224,10 +251,7 @@ pub fn parse_tfvars_file(path: &Path) -> Result<TfVars, TfvarsError> {
 
 /// Parses variable-file text; `path` is used in messages only.
 pub fn parse_tfvars_str(text: &str, path: &Path) -> Result<TfVars, TfvarsError> {
-    let body = hcl::parse(text).map_err(|e| TfvarsError::Syntax {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+    let body = parse_hcl(text, path)?;
     if let Some(block) = body.blocks().next() {
         return Err(TfvarsError::Block {
             path: path.to_owned(),
@@ -243,18 +267,19 @@ pub fn parse_tfvars_str(text: &str, path: &Path) -> Result<TfVars, TfvarsError> 
             key: key.clone(),
             message,
         })?;
+        // Neither error's text is shown: both can quote the value.
         let value = attr
             .expr()
             .evaluate(&ctx)
             .map_err(|e| TfvarsError::NotLiteral {
                 path: path.to_owned(),
                 key: key.clone(),
-                message: e.to_string(),
+                message: describe_hcl_error(&hcl::Error::from(e)),
             })?;
-        let value = serde_json::to_value(&value).map_err(|e| TfvarsError::NotLiteral {
+        let value = serde_json::to_value(&value).map_err(|_| TfvarsError::NotLiteral {
             path: path.to_owned(),
             key: key.clone(),
-            message: e.to_string(),
+            message: "the value cannot be converted".to_owned(),
         })?;
         let is_secret = secret::is_secret_name(&key);
         if is_secret {

@@ -396,7 +396,11 @@ fn large_output_streams_without_deadlock(kind: TransportKind) {
         .unwrap()
         .unwrap();
     assert_eq!(sink.0, 20_000_000);
-    assert_eq!(out.stderr.len(), 4_000_000);
+    // stderr is read whole but kept only up to the bound (issue 23: remote output is bounded).
+    assert_eq!(
+        out.stderr.len(),
+        4_000_000.min(pve_common::ssh::MAX_CAPTURED_STDERR)
+    );
     assert!(out.stdout.is_empty(), "streamed, not kept");
     let took = started.elapsed();
     assert!(

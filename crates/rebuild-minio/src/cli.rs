@@ -65,7 +65,7 @@ pub struct Args {
     pub terraform_bin: Option<PathBuf>,
 
     /// How long to wait for MinIO to answer after the apply (humantime: 90s, 5m).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = pve_common::cli::parse_duration)]
     pub health_timeout: std::time::Duration,
 
     /// Replace an S3 state of another lineage with the save point (refused without it).

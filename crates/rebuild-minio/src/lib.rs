@@ -483,7 +483,7 @@ pub fn run(config: &Config) -> Result<Code> {
         tool: tool_info(),
         env: config.env.clone(),
         target: config.target.clone(),
-        endpoint: ctx.endpoint.clone(),
+        endpoint: pve_common::secret::redact_urls(&ctx.endpoint).into_owned(),
         dry_run: config.dry_run,
         outcome: String::new(),
         health: Health::default(),
@@ -1051,7 +1051,11 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
             );
             return Ok(());
         }
-        Some(Ok(r)) => new_serial = local.serial.max(r.serial + 1),
+        Some(Ok(r)) => {
+            new_serial = local
+                .serial
+                .max(restore_tfstate::state::next_serial(r.serial)?);
+        }
         Some(Err(e)) => {
             pve_common::warn!("{}: {e:#}; the save point replaces it", env.name);
         }

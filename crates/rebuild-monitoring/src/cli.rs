@@ -68,7 +68,7 @@ pub struct Args {
 
     /// With no mode flag: --from-backup is chosen when a backup younger than this exists. --from-backup
     /// without VOLID refuses a newest backup older than this.
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = pve_common::cli::parse_duration)]
     pub max_age: Duration,
 
     /// The environment holding the monitoring module (a folder name under --root).
@@ -122,7 +122,7 @@ pub struct Args {
     pub rule_group: Vec<String>,
 
     /// How long each check may keep retrying (humantime: 90s, 5m).
-    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = pve_common::cli::parse_duration)]
     pub deadline: Duration,
 
     /// --from-backup: storage for the restored disks (passed to qmrestore).

@@ -58,21 +58,27 @@ pub struct Overrides {
     pub region: Option<String>,
 }
 
+// Neither HCL's nor serde's error text is shown: they quote the value, which may be `secret_key`.
 fn evaluate(expr: &hcl::Expression, file: &Path, key: &str) -> Result<Value> {
-    let value = expr.evaluate(&EvalContext::new()).with_context(|| {
-        format!(
-            "{}: backend setting `{key}` must be a literal",
-            file.display()
+    let value = expr.evaluate(&EvalContext::new()).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: backend setting `{key}` must be a literal ({})",
+            file.display(),
+            pve_common::tfvars::describe_hcl_error(&hcl::Error::from(e))
         )
     })?;
-    serde_json::to_value(value)
-        .with_context(|| format!("{}: backend setting `{key}`", file.display()))
+    serde_json::to_value(value).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: backend setting `{key}` cannot be converted",
+            file.display()
+        )
+    })
 }
 
 fn parse_file(path: &Path) -> Result<hcl::Body> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    hcl::parse(&text).with_context(|| format!("{} is not valid HCL", path.display()))
+    Ok(pve_common::tfvars::parse_hcl(&text, path)?)
 }
 
 /// A `backend "<kind>"` block: its kind, the file it is in, and its attributes.

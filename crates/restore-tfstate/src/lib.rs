@@ -1101,7 +1101,7 @@ fn retry_policy() -> RetryPolicy {
     }
     if let Some(d) = std::env::var("PVE_RETRY_DELAY")
         .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
+        .and_then(|v| pve_common::cli::parse_duration(&v).ok())
     {
         policy.initial_delay = d;
     }
@@ -1198,17 +1198,24 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
         } else {
             o.size.to_string()
         };
+        // Ids and times come from the S3 server, lineage and version from the state: printed escaped.
         text.push_str(&format!(
             "{:<36}  {:<24}  {:>9}  {:<6}",
-            o.version_id, o.last_modified, size, latest
+            output::escape(&o.version_id),
+            output::escape(&o.last_modified),
+            size,
+            latest
         ));
         if details {
             match (&v.details, &v.details_error) {
                 (Some(d), _) => text.push_str(&format!(
                     "  {:>6}  {:<36}  {:<9}  {:>9}",
-                    d.serial, d.lineage, d.terraform_version, d.resources
+                    d.serial,
+                    output::escape(&d.lineage),
+                    output::escape(&d.terraform_version),
+                    d.resources
                 )),
-                (None, Some(e)) => text.push_str(&format!("  invalid: {e}")),
+                (None, Some(e)) => text.push_str(&format!("  invalid: {}", output::escape(e))),
                 (None, None) => {}
             }
         }
@@ -1320,7 +1327,8 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         }
         pve_common::warn!("{msg}; continuing because of --allow-lineage-change");
     }
-    let new_serial = guard.map_or(chosen.serial, |(p, _)| p.serial.max(chosen.serial)) + 1;
+    let new_serial =
+        state::next_serial(guard.map_or(chosen.serial, |(p, _)| p.serial.max(chosen.serial)))?;
     let diff = guard.map(|(p, _)| p.diff(&chosen));
     describe_restore(
         ctx,
@@ -1724,9 +1732,10 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
             Current::Corrupt { .. } => None,
         };
     }
-    let new_serial = previous
-        .as_ref()
-        .map_or(local.serial, |r| local.serial.max(r.serial + 1));
+    let new_serial = match previous.as_ref() {
+        Some(r) => local.serial.max(state::next_serial(r.serial)?),
+        None => local.serial,
+    };
     pve_common::info!(
         "push {} (serial {}) to {} as serial {new_serial}",
         state_file.display(),
@@ -1879,9 +1888,10 @@ fn print_write_doc(ctx: &Ctx<'_>, doc: &WriteDoc) -> Result<()> {
         format!("env: {}", doc.env),
         format!("state: s3://{}/{}", doc.bucket, doc.key),
     ];
+    // Version ids come from the S3 server: one value per line, escaped.
     let mut push = |k: &str, v: Option<String>| {
         if let Some(v) = v {
-            lines.push(format!("{k}: {v}"));
+            lines.push(format!("{k}: {}", output::escape(&v)));
         }
     };
     push("action", Some(doc.action.to_owned()));

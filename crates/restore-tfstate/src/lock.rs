@@ -4,6 +4,7 @@
 
 use std::io::Read;
 
+use pve_common::output::escape;
 use pve_common::runner::Runner;
 use pve_common::s3::{S3Client, S3Error};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ pub struct LockInfo {
 #[derive(Debug, Error)]
 pub enum LockError {
     /// Somebody holds it.
-    #[error("the state lock s3://{path} is held by {} (operation {}, since {}{}, lock ID {}); wait for it to finish, or if it is stale, run `terraform force-unlock {}` in the environment", .info.who, .info.operation, .info.created, age(&.info.created).map_or_else(String::new, |a| format!(", {a} ago")), .info.id, .info.id)]
+    #[error("the state lock s3://{} is held by {} (operation {}, since {}{}, lock ID {}); wait for it to finish, or if it is stale, run `terraform force-unlock {}` in the environment", escape(path), escape(&.info.who), escape(&.info.operation), escape(&.info.created), age(&.info.created).map_or_else(String::new, |a| format!(", {a} ago")), escape(&.info.id), escape(&.info.id))]
     Held {
         /// Lock object path.
         path: String,

@@ -221,8 +221,28 @@ fn mask_secret_names(value: &mut Value) {
     }
 }
 
+/// The serial that follows `serial`. A state's serial comes from outside (the bucket, a file); at
+/// 2^64-1 there is none, and wrapping to 0 would make Terraform see an older state: an error, never a
+/// wrap or a panic. Every serial this crate and rebuild-minio compute goes through here.
+pub fn next_serial(serial: u64) -> Result<u64> {
+    match serial.checked_add(1) {
+        Some(next) => Ok(next),
+        None => bail!(
+            "the state's serial is {serial}, the largest there is: no later serial can be written \
+             (fix the serial by hand, or start a new lineage)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn serial_overflow_is_an_error() {
+        assert_eq!(super::next_serial(41).unwrap(), 42);
+        let e = super::next_serial(u64::MAX).unwrap_err().to_string();
+        assert!(e.contains("18446744073709551615"), "{e}");
+    }
+
     use super::*;
 
     const STATE: &str = r#"{

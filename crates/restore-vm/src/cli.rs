@@ -109,7 +109,7 @@ pub struct Args {
     pub tfvars: TfvarsArgs,
 
     /// Seconds to wait for the restored guest to run and answer.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_VERIFY_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_VERIFY_TIMEOUT.as_secs(), value_parser = pve_common::cli::parse_seconds)]
     pub verify_timeout: u64,
 
     /// The TCP port checked on the restored guest's IP.
@@ -117,7 +117,7 @@ pub struct Args {
     pub verify_port: u16,
 
     /// Seconds a running target gets to shut down cleanly before it is stopped.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_SHUTDOWN_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::config::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(), value_parser = pve_common::cli::parse_seconds)]
     pub shutdown_timeout: u64,
 
     #[command(flatten)]

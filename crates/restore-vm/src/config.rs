@@ -113,23 +113,31 @@ pub fn parse_date(text: &str) -> anyhow::Result<jiff::civil::Date> {
             }
         });
     match jiff::civil::Date::strptime("%Y-%m-%d", t) {
-        Ok(d) if shaped => Ok(d),
+        // Years 1970 to 9998, as for `--at`: the end of the calendar overflows in the node's offset.
+        Ok(d) if shaped && (1970..=9998).contains(&d.year()) => Ok(d),
         _ => bail!("{}", crate::words::date_invalid(text)),
     }
 }
 
-/// Parses `--at`: `YYYY-MM-DD` (end of that day) or `YYYY-MM-DDTHH:MM[:SS]`.
+/// Parses `--at`: `YYYY-MM-DD` (end of that day) or `YYYY-MM-DDTHH:MM[:SS]`, between 1970 and 9998: the
+/// time is later read in the node's offset, which near the ends of the calendar overflows.
 pub fn parse_at(text: &str) -> anyhow::Result<jiff::civil::DateTime> {
     let t = text.trim();
-    if let Ok(d) = jiff::civil::Date::strptime("%Y-%m-%d", t) {
-        return Ok(d.at(23, 59, 59, 0));
+    let parsed = jiff::civil::Date::strptime("%Y-%m-%d", t)
+        .map(|d| d.at(23, 59, 59, 0))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+                .iter()
+                .find_map(|fmt| jiff::civil::DateTime::strptime(fmt, t).ok())
+        });
+    let Some(dt) = parsed else {
+        bail!("invalid --at '{text}': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    };
+    if !(1970..=9998).contains(&dt.year()) {
+        bail!("invalid --at '{text}': the year must be between 1970 and 9998")
     }
-    for fmt in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(dt) = jiff::civil::DateTime::strptime(fmt, t) {
-            return Ok(dt);
-        }
-    }
-    bail!("invalid --at '{text}': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    Ok(dt)
 }
 
 fn load_tfvars(
@@ -321,6 +329,9 @@ mod tests {
         );
         assert!(parse_at("yesterday").is_err());
         assert!(parse_at("2026-13-01").is_err());
+        // Issue 23 (19): the end of the calendar overflowed later, as an internal error.
+        assert!(parse_at("9999-12-31").is_err());
+        assert!(parse_at("-0001-01-01").is_err());
     }
 
     #[test]

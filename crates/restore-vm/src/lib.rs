@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use pve_common::exit::Code;
-use pve_common::pve::{GuestType, StorageStatus};
+use pve_common::pve::{self, GuestType, StorageStatus};
 use pve_common::runner::Runner;
 use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, TransportKind};
 
@@ -298,9 +298,11 @@ pub fn backup_age(ctime: i64) -> Duration {
     Duration::from_secs(u64::try_from(now.saturating_sub(ctime)).unwrap_or(0))
 }
 
-/// Whether a backup taken at `ctime` is younger than `max_age` ([`Selection::NewestWithin`]'s rule).
+/// Whether a backup taken at `ctime` is younger than `max_age` ([`Selection::NewestWithin`]'s rule). A
+/// time beyond the clock skew allowed ([`pve::check_ctime`]) is never recent.
 pub fn is_recent(ctime: i64, max_age: Duration) -> bool {
-    backup_age(ctime) <= max_age
+    pve::check_ctime(ctime, jiff::Timestamp::now().as_second()).is_ok()
+        && backup_age(ctime) <= max_age
 }
 
 /// Picks the backup the configuration asks for.
@@ -561,7 +563,7 @@ fn restore(
             "plan: {} {} ({}) will be OVERWRITTEN, with all its disks and snapshots{}",
             e.kind.label(),
             cfg.target_id,
-            e.name.as_deref().unwrap_or(""),
+            pve_common::output::escape(e.name.as_deref().unwrap_or("")),
             if e.running {
                 "; it is running and will be shut down"
             } else {

@@ -86,9 +86,19 @@ impl<'r> Node<'r> {
         let path = format!("/nodes/{}/storage/{storage}/content", self.name);
         let id = vmid.to_string();
         let list: Vec<BackupContent> = self.get(&path, &["--content", "backup", "--vmid", &id])?;
+        let now = jiff::Timestamp::now().as_second();
         Ok(list
             .into_iter()
             .filter(|c| c.guest_id() == Some(vmid))
+            // A backup "from the future" would be taken for the newest; one whose vmid and name disagree
+            // may be another guest's.
+            .filter(|c| match c.problem(now) {
+                None => true,
+                Some(problem) => {
+                    pve_common::warn!("skipping a backup the node listed: {problem}");
+                    false
+                }
+            })
             .filter(|c| match pve::Volid::parse(&c.volid) {
                 Ok(_) => true,
                 Err(e) => {

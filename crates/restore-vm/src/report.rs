@@ -124,6 +124,8 @@ pub fn write_list_text(vmid: u32, list: &[BackupJson]) -> anyhow::Result<()> {
                     .map(|n| n.lines().next().unwrap_or_default().to_owned())
                     .unwrap_or_default(),
             ]
+            // Every cell comes from the node: escaped, so none adds a row or reaches the terminal.
+            .map(|cell| pve_common::output::escape(&cell).into_owned())
         })
         .collect();
     let head = [

@@ -162,11 +162,7 @@ pub struct Args {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    if d.is_zero() {
-        return Err("must be longer than zero".to_owned());
-    }
-    Ok(d)
+    pve_common::cli::parse_positive_duration(text)
 }
 
 #[cfg(test)]

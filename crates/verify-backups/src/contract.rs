@@ -271,13 +271,14 @@ pub fn render(rows: &[Row], w: &Words) -> String {
             out,
             "{} | {} | {} | {} | {}",
             r.kind,
-            r.component,
+            // Guest names, notes and messages come from the node: one escaped line each.
+            pve_common::output::escape(&r.component),
             status_label(r.status),
             when(r.last),
             if r.details.is_empty() {
-                "-"
+                "-".into()
             } else {
-                &r.details
+                pve_common::output::escape(&r.details)
             }
         );
     }

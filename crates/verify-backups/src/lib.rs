@@ -285,18 +285,18 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
             backups: backups.len(),
             newest_volid: newest.map(|b| b.volid.clone()),
             newest_ctime: newest.map(|b| b.ctime),
-            age_seconds: newest.map(|b| now - b.ctime),
+            age_seconds: newest.map(|b| now.saturating_sub(b.ctime)),
             status: Status::Ok,
             node: g.node.clone(),
         };
         let (status, reason) = match newest {
             None => (Status::Fail, "no backup at all".to_owned()),
             // The replaced script's rule: an old backup is a warning, a missing one an error.
-            Some(b) if now - b.ctime > max_age => (
+            Some(b) if now.saturating_sub(b.ctime) > max_age => (
                 Status::Warn,
                 format!(
                     "stale: newest backup is {} old (limit {}): {}",
-                    age_text(now - b.ctime),
+                    age_text(now.saturating_sub(b.ctime)),
                     humantime::format_duration(config.max_age),
                     b.volid
                 ),
@@ -306,7 +306,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
                 format!(
                     "{} backup(s), newest {} old: {}",
                     backups.len(),
-                    age_text(now - b.ctime),
+                    age_text(now.saturating_sub(b.ctime)),
                     b.volid
                 ),
             ),

@@ -159,16 +159,43 @@ impl<'r> Node<'r> {
                         continue;
                     }
                 };
-                for b in content
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| serde_json::from_value::<BackupContent>(v.clone()).ok())
-                            .filter_map(|c| Backup::from_content(&s.storage, &c))
-                            .collect::<Vec<_>>()
-                    })
-                    .unwrap_or_default()
-                {
+                let now = jiff::Timestamp::now().as_second();
+                let Some(entries) = content.as_array() else {
+                    inv.problems.push(format!(
+                        "the backup listing of storage {} on node {node} is not a list",
+                        s.storage
+                    ));
+                    continue;
+                };
+                // An entry that cannot be read, names two guests, or has an impossible time is reported,
+                // never silently dropped nor trusted: either would change what counts as backed up.
+                for (i, v) in entries.iter().enumerate() {
+                    let c = match serde_json::from_value::<BackupContent>(v.clone()) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let volid = v.get("volid").and_then(Value::as_str).unwrap_or("?");
+                            inv.problems.push(format!(
+                                "storage {} on node {node}: entry {} ({volid}) of the backup listing cannot be read: {e}",
+                                s.storage,
+                                i + 1
+                            ));
+                            continue;
+                        }
+                    };
+                    if let Some(problem) = c.problem(now) {
+                        inv.problems.push(format!(
+                            "storage {} on node {node}: {problem}; the backup is not counted",
+                            s.storage
+                        ));
+                        continue;
+                    }
+                    let Some(b) = Backup::from_content(&s.storage, &c) else {
+                        inv.problems.push(format!(
+                            "storage {} on node {node}: {} names no guest",
+                            s.storage, c.volid
+                        ));
+                        continue;
+                    };
                     if seen_volids.insert(b.volid.clone()) {
                         inv.backups.push(b);
                     }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use pve_common::output::ToolInfo;
+use pve_common::output::{ToolInfo, escape};
 use serde::{Deserialize, Serialize};
 
 /// The JSON schema name.
@@ -321,12 +321,14 @@ impl Report {
                 c.duration_ms as f64 / 1000.0
             );
             if let Some(why) = &c.skipped {
-                let _ = writeln!(out, "   skipped: {why}");
+                let _ = writeln!(out, "   skipped: {}", escape(why));
             }
+            // Subjects and reasons carry guest names, notes and messages from the node: one escaped line
+            // each, so none can add a row of its own or reach the terminal as control.
             let sw = c
                 .checks
                 .iter()
-                .map(|ch| ch.subject.chars().count())
+                .map(|ch| escape(&ch.subject).chars().count())
                 .max()
                 .unwrap_or(0)
                 .max("SUBJECT".len());
@@ -348,9 +350,9 @@ impl Report {
                         out,
                         "{:<6} {:<sw$} {:<cw$} {}",
                         ch.status.label(),
-                        ch.subject,
+                        escape(&ch.subject),
                         ch.check,
-                        ch.reason
+                        escape(&ch.reason)
                     );
                 }
             }

@@ -264,7 +264,7 @@ pub fn check_env(
                 .filter_map(|v| v.last_modified.parse::<jiff::Timestamp>().ok())
                 .max();
             if let Some(t) = newest {
-                let age = now - t.as_second();
+                let age = now.saturating_sub(t.as_second());
                 result.age_seconds = Some(age);
                 if let Some(max) = max_age {
                     let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);

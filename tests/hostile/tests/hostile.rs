@@ -19,3 +19,4 @@ mod security;
 mod support;
 mod survive;
 mod tfstate;
+mod tools;

@@ -823,13 +823,12 @@ fn drift_check_units_have_the_required_settings() -> Result<()> {
         .iter()
         .flat_map(|v| v.split_whitespace())
         .collect();
-    for path in [
-        "/var/lib/prometheus/node-exporter",
-        "/var/log/pve-drift",
-        "/run/lock",
-    ] {
+    for path in ["/var/lib/prometheus/node-exporter", "/var/log/pve-drift"] {
         assert!(rw.contains(path), "ReadWritePaths lacks {path}: {rw:?}");
     }
+    // The run lock: a folder only root writes (issue 23), not the world-writable /run/lock.
+    assert!(!rw.contains("/run/lock"), "ReadWritePaths: {rw:?}");
+    assert_eq!(directive(&service, "RuntimeDirectory"), ["pve-tools"]);
     // The unit timeout must exceed the per-environment timeouts added up (documented in the unit
     // and in /etc/default/pve-drift-check): 4 environments x PVE_DRIFT_TIMEOUT, whose default the
     // defaults file shows as `#PVE_DRIFT_TIMEOUT=5m` (check-drift's --timeout default).

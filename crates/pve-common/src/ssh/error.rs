@@ -94,8 +94,25 @@ pub enum SshError {
         /// The known_hosts file checked.
         known_hosts: PathBuf,
     },
-    /// The server's host key differs from the one recorded in known_hosts (or is marked revoked). Never
-    /// accepted automatically: either the node was reinstalled or someone is in the middle.
+    /// The server presented a key marked `@revoked` in known_hosts. Nothing to accept: the key was
+    /// withdrawn on purpose (stolen, or its machine retired), so whoever holds it is not the node.
+    #[error(
+        "HOST KEY OF {host_id} IS REVOKED: the server presented {fingerprint}, which {} marks @revoked. \
+         Do not connect: the key was withdrawn, so the server presenting it may not be the node. Once the \
+         node has a new host key, record that key (the @revoked line stays)",
+        known_hosts.display(),
+        host_id = format!("{} port {}", endpoint.host, endpoint.port)
+    )]
+    HostKeyRevoked {
+        /// Where to.
+        endpoint: Box<Endpoint>,
+        /// `SHA256:...` of the key the server presented.
+        fingerprint: String,
+        /// The known_hosts file checked.
+        known_hosts: PathBuf,
+    },
+    /// The server's host key differs from the one recorded in known_hosts. Never accepted
+    /// automatically: either the node was reinstalled or someone is in the middle.
     #[error(
         "HOST KEY OF {host_id} HAS CHANGED: the server presented {fingerprint}, which does not match {}. \
          If the node was reinstalled, remove the old entry with `ssh-keygen -R '{name}' -f {}` and accept the \
@@ -167,6 +184,17 @@ pub enum SshError {
         /// The command as far as it can be shown.
         command: String,
     },
+    /// A command wrote more than the caller reads into memory ([`super::MAX_CAPTURED_OUTPUT`]). The
+    /// command was stopped and the connection closed.
+    #[error("`{command}` on {endpoint} wrote more than {limit} bytes of output; stopped it")]
+    OutputTooLarge {
+        /// Where.
+        endpoint: Box<Endpoint>,
+        /// The command line as sent.
+        command: String,
+        /// The limit.
+        limit: usize,
+    },
     /// Another SSH protocol or library failure (a channel refused by the server...).
     #[error("ssh to {endpoint}: {message}")]
     Protocol {
@@ -218,6 +246,8 @@ impl SshError {
             | SshError::Handshake { endpoint, .. }
             | SshError::HostKeyUnknown { endpoint, .. }
             | SshError::HostKeyChanged { endpoint, .. }
+            | SshError::HostKeyRevoked { endpoint, .. }
+            | SshError::OutputTooLarge { endpoint, .. }
             | SshError::Auth { endpoint, .. }
             | SshError::SessionDropped { endpoint, .. }
             | SshError::CommandTimeout { endpoint, .. }

@@ -23,8 +23,10 @@ pub(crate) enum Verdict {
     Known,
     /// The host has no entry.
     Unknown,
-    /// The host has an entry with another key, or the key is revoked.
+    /// The host has an entry with another key.
     Changed,
+    /// The key is marked `@revoked`: refused whatever else the file says, and never to be re-accepted.
+    Revoked,
 }
 
 /// The name OpenSSH records for `host` and `port`: `host` for 22, `[host]:port` otherwise.
@@ -84,7 +86,7 @@ pub(crate) fn check(
             if fields.next() == Some("revoked")
                 && fields.nth(2).and_then(decode_key).as_deref() == Some(key)
             {
-                return Ok(Verdict::Changed);
+                return Ok(Verdict::Revoked);
             }
             continue;
         }
@@ -198,7 +200,7 @@ mod tests {
     #[test]
     fn revoked_key_is_refused() {
         let file = format!("@revoked * ssh-ed25519 {KEY_A}\npve ssh-ed25519 {KEY_A}\n");
-        assert_eq!(verdict(&file, "pve", 22, KEY_A), Verdict::Changed);
+        assert_eq!(verdict(&file, "pve", 22, KEY_A), Verdict::Revoked);
     }
 
     #[test]

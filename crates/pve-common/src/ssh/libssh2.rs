@@ -186,6 +186,11 @@ fn verify_host_key(cx: &Context<'_>, session: &Session) -> Result<(), SshError> 
             fingerprint,
             known_hosts: path,
         }),
+        Verdict::Revoked => Err(SshError::HostKeyRevoked {
+            endpoint: Box::new(endpoint.clone()),
+            fingerprint,
+            known_hosts: path,
+        }),
         Verdict::Unknown if cx.options.accept_new_host_key => {
             let name = known_hosts::host_name_for(&endpoint.host, endpoint.port);
             cx.runner.effect(
@@ -457,7 +462,7 @@ impl Transport for Libssh2 {
 
         let session = &conn.session;
         session.set_blocking(false);
-        let mut stderr = Vec::new();
+        let mut stderr = super::CappedBuffer::new(super::MAX_CAPTURED_STDERR);
         let mut err_stream = channel.stderr();
         let mut buf = vec![0u8; 64 * 1024];
         let (mut out_done, mut err_done) = (false, false);
@@ -603,7 +608,7 @@ impl Transport for Libssh2 {
                 status
             },
             signal,
-            stderr,
+            stderr: stderr.into_inner(),
         })
     }
 

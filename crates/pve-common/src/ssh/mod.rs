@@ -270,6 +270,69 @@ impl SshOutput {
     }
 }
 
+/// Most bytes of a command's stdout read into memory ([`SshClient::ssh_exec`] and friends): `pvesh`
+/// answers of a large node are a few MiB. A node streaming without end gets
+/// [`SshError::OutputTooLarge`], not all the memory.
+pub const MAX_CAPTURED_OUTPUT: usize = 64 * 1024 * 1024;
+/// Most bytes of a command's stderr kept; the rest is read and dropped.
+pub const MAX_CAPTURED_STDERR: usize = 1024 * 1024;
+/// Longest line a [`LineSink`] buffers.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// A memory sink holding at most `limit` bytes. Past it, a write fails (`strict`, for stdout the caller
+/// reads) or the bytes are dropped (for stderr, of which the start says enough).
+pub(crate) struct CappedBuffer {
+    data: Vec<u8>,
+    limit: usize,
+    strict: bool,
+    overflowed: bool,
+}
+
+impl CappedBuffer {
+    /// Keeps the first `limit` bytes and drops the rest.
+    pub(crate) fn new(limit: usize) -> Self {
+        CappedBuffer {
+            data: Vec::new(),
+            limit,
+            strict: false,
+            overflowed: false,
+        }
+    }
+
+    /// Fails the write that would pass `limit`.
+    pub(crate) fn strict(limit: usize) -> Self {
+        CappedBuffer {
+            strict: true,
+            ..CappedBuffer::new(limit)
+        }
+    }
+
+    pub(crate) fn into_inner(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+impl Write for CappedBuffer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.limit.saturating_sub(self.data.len());
+        if data.len() > room {
+            self.overflowed = true;
+            if self.strict {
+                return Err(io::Error::other(format!(
+                    "more than {} bytes of output",
+                    self.limit
+                )));
+            }
+        }
+        self.data.extend_from_slice(&data[..data.len().min(room)]);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A [`Write`] sink that calls a function for each complete line of output (without its newline, lossy
 /// UTF-8); the last line without newline is delivered on [`LineSink::finish`] or drop.
 pub struct LineSink<F: FnMut(&str)> {
@@ -312,6 +375,11 @@ impl<F: FnMut(&str)> Write for LineSink<F> {
             start = end + 1;
         }
         self.buffer.drain(..start);
+        if self.buffer.len() > MAX_LINE_BYTES {
+            return Err(io::Error::other(format!(
+                "a line of output is longer than {MAX_LINE_BYTES} bytes"
+            )));
+        }
         Ok(data.len())
     }
 
@@ -506,10 +574,19 @@ impl<'r> SshClient<'r> {
         &mut self,
         command: &RemoteCommand,
     ) -> Result<Option<SshOutput>, SshError> {
-        let mut stdout = Vec::new();
-        let out = self.run(command, &mut stdout)?;
+        let mut stdout = CappedBuffer::strict(MAX_CAPTURED_OUTPUT);
+        let out = match self.run(command, &mut stdout) {
+            Err(_) if stdout.overflowed => {
+                return Err(SshError::OutputTooLarge {
+                    endpoint: Box::new(self.endpoint().clone()),
+                    command: crate::secret::mask(&command.to_string()),
+                    limit: MAX_CAPTURED_OUTPUT,
+                });
+            }
+            other => other?,
+        };
         Ok(out.map(|mut o| {
-            o.stdout = stdout;
+            o.stdout = stdout.into_inner();
             o
         }))
     }

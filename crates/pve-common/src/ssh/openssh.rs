@@ -179,17 +179,26 @@ impl OpenSsh {
         };
         Some(
             if has("Host key verification failed") || has("HOST IDENTIFICATION HAS CHANGED") {
-                if has("HAS CHANGED") || has("has changed") || has("REVOKED") {
-                    let fingerprint = stderr
+                let fingerprint = || {
+                    stderr
                         .split_whitespace()
                         .find(|w| w.starts_with("SHA256:"))
                         .map_or_else(
                             || "unknown".to_owned(),
                             |w| w.trim_end_matches('.').to_owned(),
-                        );
+                        )
+                };
+                // ssh: "ssh-ed25519 key SHA256:... is marked as REVOKED" (or "revoked key").
+                if has("REVOKED") || has("revoked") {
+                    SshError::HostKeyRevoked {
+                        endpoint: Box::new(endpoint.clone()),
+                        fingerprint: fingerprint(),
+                        known_hosts: kh,
+                    }
+                } else if has("HAS CHANGED") || has("has changed") {
                     SshError::HostKeyChanged {
                         endpoint: Box::new(endpoint.clone()),
-                        fingerprint,
+                        fingerprint: fingerprint(),
                         known_hosts: kh,
                     }
                 } else {
@@ -420,16 +429,19 @@ impl Transport for OpenSsh {
                 message: "ssh exited with status 255 and the master connection is gone".to_owned(),
             });
         }
+        // Kept to the same size as the libssh2 transport keeps.
+        let mut stderr = output.stderr;
+        stderr.truncate(super::MAX_CAPTURED_STDERR);
         Ok(match code {
             Some(status) => Exit {
                 status,
                 signal: None,
-                stderr: output.stderr,
+                stderr,
             },
             None => Exit {
                 status: -1,
                 signal: Some(crate::runner::describe_status(&output.status)),
-                stderr: output.stderr,
+                stderr,
             },
         })
     }

@@ -15,7 +15,26 @@ use std::time::{Duration, Instant};
 /// A workspace binary (`check-drift`, `restore-tfstate`, `pve-sim`) next to this test binary's `deps/`.
 /// `cargo test --workspace` builds them; alone, run `cargo build -p check-drift -p restore-tfstate -p
 /// testbed` first.
+///
+/// `HOSTILE_BIN_DIR` points the suite at other builds of the six tools, e.g. `target/release` (overflow
+/// checks differ between debug and release builds: the suite must hold for both); the test bed's own
+/// binaries (`pve-sim`) still come from this build.
 pub fn bin(name: &str) -> PathBuf {
+    const TOOLS: [&str; 6] = [
+        "check-drift",
+        "restore-tfstate",
+        "restore-vm",
+        "verify-backups",
+        "rebuild-minio",
+        "rebuild-monitoring",
+    ];
+    if let Some(dir) = std::env::var_os("HOSTILE_BIN_DIR").filter(|d| !d.is_empty())
+        && TOOLS.contains(&name)
+    {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.is_file(), "HOSTILE_BIN_DIR has no {}", path.display());
+        return path;
+    }
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join(name);

@@ -1,0 +1,4 @@
+x = <<EOF
+line
+|
+EOF

@@ -1,0 +1,2 @@
+node_name = "pve"
+ssh_user = "root"|x

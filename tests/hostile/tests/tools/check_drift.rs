@@ -1,0 +1,241 @@
+//! check-drift: issue 23 defects 4 (Terraform quoting a secret's line into `--json` and the reports),
+//! 6 (the run lock in a world-writable folder), 10 (huge durations), 11 (globs that panicked globset).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::support::{self, output_within, text, walk};
+
+fn drift(root: &Path) -> Command {
+    let mut c = support::tool("check-drift");
+    c.arg("--root")
+        .arg(root.join("envs"))
+        .arg("--report-dir")
+        .arg(root.join("reports"))
+        .arg("--state-file")
+        .arg(root.join("state.json"))
+        .args(["--textfile-dir", ""])
+        .env("HOME", root)
+        .env("TMPDIR", root);
+    c
+}
+
+fn within(c: &mut Command) -> Output {
+    output_within(c, Duration::from_secs(180))
+}
+
+/// Defect 4: Terraform's diagnostic quotes the tfvars line holding a password; check-drift's `--json`,
+/// its stderr and its report files keep the file and line, not the text.
+#[test]
+fn terraform_diagnostic_does_not_carry_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = support::add_drift_env(&dir.path().join("envs"), "prod");
+    std::fs::write(
+        env.join("terraform.tfvars"),
+        "memory = 4096\nproxmox_password = \"hunter2-drift-SECRET\"x\n",
+    )
+    .unwrap();
+    let out = within(
+        drift(dir.path())
+            .args(["--env", "prod", "--json", "--terraform-bin", "terraform"])
+            .arg("--lock-file")
+            .arg(dir.path().join("run.lock")),
+    );
+    let (stdout, err) = (text(&out.stdout), text(&out.stderr));
+    // An error: 1 today, 2 under the scripts' contract (1 is drift there); never 0 or a panic.
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{stdout}\n{err}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let shown = doc["environments"][0]["error"].to_string();
+    assert!(
+        shown.contains("Error:"),
+        "Terraform's error is not reported: {shown}"
+    );
+    assert!(
+        !stdout.contains("hunter2") && !err.contains("hunter2"),
+        "{stdout}\n{err}"
+    );
+    let reports = walk(&dir.path().join("reports"));
+    assert!(!reports.is_empty(), "no report written");
+    for file in reports {
+        let body = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            !body.contains("hunter2"),
+            "{} holds the secret:\n{body}",
+            file.display()
+        );
+    }
+}
+
+/// Defect 6: the lock file is never opened through a symlink nor used when another user owns it, and
+/// without `--lock-file` it lives in the service's own runtime folder.
+#[test]
+fn run_lock_refuses_symlinks_and_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    support::add_drift_env(&dir.path().join("envs"), "prod");
+    let target = dir.path().join("created-by-root");
+    let link = dir.path().join("planted.lock");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = within(
+        drift(dir.path())
+            .args([
+                "--env",
+                "prod",
+                "--terraform-bin",
+                "/bin/false",
+                "--lock-file",
+            ])
+            .arg(&link),
+    );
+    let err = text(&out.stderr);
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
+    assert!(err.contains("symlink"), "{err}");
+    assert!(!target.exists(), "the symlink was followed");
+
+    if nix_is_root() {
+        let foreign = dir.path().join("foreign.lock");
+        std::fs::write(&foreign, "").unwrap();
+        std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+        let out = within(
+            drift(dir.path())
+                .args([
+                    "--env",
+                    "prod",
+                    "--terraform-bin",
+                    "/bin/false",
+                    "--lock-file",
+                ])
+                .arg(&foreign),
+        );
+        let err = text(&out.stderr);
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+    }
+
+    // The default place: the runtime folder systemd gives the service (RuntimeDirectory=).
+    let runtime = dir.path().join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let out = within(
+        drift(dir.path())
+            .args(["--env", "prod", "--terraform-bin", "/bin/false"])
+            .env("RUNTIME_DIRECTORY", &runtime)
+            .env_remove("PVE_DRIFT_LOCK_FILE"),
+    );
+    let lock = runtime.join("pve-drift.lock");
+    assert!(
+        lock.is_file(),
+        "no lock in $RUNTIME_DIRECTORY: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&lock).unwrap().uid(),
+        std::fs::metadata(dir.path()).unwrap().uid()
+    );
+    // Held there, the next run is busy (75): it is the one lock every run takes.
+    let held = std::fs::File::open(&lock).unwrap();
+    held.try_lock().unwrap();
+    let out = within(
+        drift(dir.path())
+            .args(["--env", "prod", "--terraform-bin", "/bin/false"])
+            .env("RUNTIME_DIRECTORY", &runtime),
+    );
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out.stderr));
+    drop(held);
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Defect 10: durations past the cap are usage errors (64), whatever flag or variable carries them.
+#[test]
+fn huge_durations_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    support::add_drift_env(&dir.path().join("envs"), "prod");
+    type Case<'a> = (Vec<&'a str>, Option<(&'a str, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
+        (vec!["--timeout", "500000000000y"], None),
+        (vec!["--lock-timeout", "18446744073709551615s"], None),
+        (vec!["--retention", "101y"], None),
+        (vec![], Some(("PVE_DRIFT_KILL_GRACE", "500000000000y"))),
+        (vec![], Some(("PVE_DRIFT_TIMEOUT", "500000000000y"))),
+    ];
+    for (args, env) in cases {
+        let mut c = drift(dir.path());
+        c.args([
+            "--env",
+            "prod",
+            "--terraform-bin",
+            "/bin/false",
+            "--lock-file",
+        ])
+        .arg(dir.path().join("run.lock"))
+        .args(&args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let out = within(&mut c);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?} {env:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// Defect 11: a 1 MB ignore pattern and a 100,000-way alternation are refused with an error naming the
+/// line; globset never sees them.
+#[test]
+fn huge_ignore_globs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    support::add_drift_env(&dir.path().join("envs"), "prod");
+    let alternation = format!(
+        "{{{}}}",
+        (0..100_000)
+            .map(|i| format!("a{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let stars = "*a".repeat(5000);
+    for (what, pattern) in [
+        ("1 MB pattern", "x".repeat(1024 * 1024)),
+        ("100,000-way alternation", alternation),
+        ("5000 wildcards", stars),
+    ] {
+        let file = dir.path().join("driftignore");
+        std::fs::write(
+            &file,
+            format!("# accepted\nmodule.a.b  # fine\n{pattern} # reason\n"),
+        )
+        .unwrap();
+        let out = within(
+            drift(dir.path())
+                .args([
+                    "--env",
+                    "prod",
+                    "--terraform-bin",
+                    "/bin/false",
+                    "--lock-file",
+                ])
+                .arg(dir.path().join("run.lock"))
+                .arg("--ignore-file")
+                .arg(&file),
+        );
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        assert!(
+            matches!(out.status.code(), Some(1 | 2 | 64)),
+            "{what}: {:?} {err}",
+            out.status.code()
+        );
+        assert!(
+            err.contains("driftignore:3"),
+            "{what}: {}",
+            &err[..err.len().min(400)]
+        );
+        assert!(
+            err.len() < 4096,
+            "{what}: the error quotes the pattern ({} bytes)",
+            err.len()
+        );
+    }
+}
