@@ -94,6 +94,12 @@ pub struct Child(u32);
 
 impl Drop for Child {
     fn drop(&mut self) {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            // The leader has been reaped. Its output goes to files, not pipes, so nothing else waits for
+            // what it left in its group (a shell's background job): what it did is done, the rest goes.
+            // Signalled before it leaves the list, so the exit cannot come first.
+            crate::process::signal_group(self.0, Signal::SIGKILL);
+        }
         let mut children = lock(&CHILDREN);
         children.retain(|(pid, _)| *pid != self.0);
         if INTERRUPTED.load(Ordering::SeqCst) {

@@ -277,13 +277,13 @@ fn missing_and_unusable_directories_are_clear_errors() {
         );
         assert!(err.contains(&bad.display().to_string()), "{err}");
     }
-    // The manifest in a folder that cannot be created: reported, exit 1, nothing else lost.
+    // The manifest in a folder that cannot be created: reported, exit 2 (an error), nothing else lost.
     n += 1;
     let mut c = node.verify_backups();
     c.args(["--record", "--deep", "--manifest"])
         .arg(file.join("manifest"));
     let (code, out, err) = run(&mut c);
-    assert_eq!(code, Some(1), "{err}\n{out}");
+    assert_eq!(code, Some(2), "{err}\n{out}");
     assert!(
         out.contains(&file.display().to_string()) || err.contains(&file.display().to_string()),
         "{out}\n{err}"
@@ -339,7 +339,7 @@ fn unreadable_local_dir_for_an_unprivileged_user() {
         std::time::Duration::from_secs(60),
     );
     let (o, err) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{err}\n{o}");
+    assert_eq!(out.status.code(), Some(2), "{err}\n{o}");
     assert!(
         o.contains(&local.display().to_string()) && o.to_lowercase().contains("permission denied"),
         "the folder and the reason are named: {o}"
@@ -360,7 +360,7 @@ fn textfile_dir_read_only_keeps_the_old_metrics() {
     let mut c = node.verify_backups();
     c.arg("--textfile-dir").arg(fs.path());
     let (code, out, err) = run(&mut c);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(&prom.display().to_string()),
         "names the file: {err}"
@@ -396,10 +396,11 @@ fn pvesh_output_that_is_not_what_proxmox_sends() {
     for (what, answer) in bad_pvesh_answers() {
         for matching in ["/storage/local/content", "/nodes/pve/storage --content"] {
             node.fake_pvesh(matching, &answer);
-            // restore-vm --list and a real restore attempt.
+            // restore-vm --list and a real restore attempt, over every storage (by default only the
+            // backup storage `local` is read, and `/nodes/pve/storage` is never asked).
             for args in [
-                vec!["100", "--list", "--json"],
-                vec!["100", "--force", "--yes", "--no-verify"],
+                vec!["100", "--list", "--json", "--all-storages"],
+                vec!["100", "--force", "--yes", "--no-verify", "--all-storages"],
             ] {
                 n += 1;
                 let (code, out, err) = run(node.restore_vm().args(&args));
@@ -416,7 +417,7 @@ fn pvesh_output_that_is_not_what_proxmox_sends() {
             n += 1;
             let (code, out, err) = run(node.verify_backups().arg("--json"));
             assert!(
-                matches!(code, Some(1)),
+                matches!(code, Some(2)),
                 "verify-backups, {what} at {matching}: {err}\n{out}"
             );
             assert!(!err.contains("panicked"), "{err}");

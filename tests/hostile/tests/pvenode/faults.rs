@@ -80,7 +80,7 @@ fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
     let attempts = node.sshd.connections() - before;
     node.sshd.refuse_next(0);
     (0..attempts).for_each(|_| fault());
-    assert_eq!(code, Some(1), "{err}\n{out}");
+    assert_eq!(code, Some(2), "{err}\n{out}");
     assert_eq!(attempts, 3, "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["status"], "fail");
@@ -397,7 +397,7 @@ fn disk_full_while_verify_backups_writes_manifest_and_metrics() {
         .arg("--manifest")
         .arg(&manifest);
     let (code, out, err) = run(&mut c);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(&prom.display().to_string()),
         "names the metrics file: {err}"
