@@ -83,9 +83,9 @@ rm_() {
   [[ $stderr == *"nothing to do"* ]]
 }
 
-@test "MinIO down, --dry-run: says what it would do, changes nothing, exit 0" {
+@test "MinIO down, --preview: says what it would do, changes nothing, exit 0" {
   local endpoint=http://127.0.0.1:9
-  run --separate-stderr rm_ --dry-run --json --endpoint "$endpoint"
+  run --separate-stderr rm_ --preview --json --endpoint "$endpoint"
   assert_success
   run jq -r '.outcome, .dry_run, .health.live, ([.steps[] | select(.status == "planned")] | length > 0)' <<<"$output"
   assert_output $'would_rebuild\ntrue\nfalse\ntrue'
@@ -97,7 +97,7 @@ rm_() {
 
 @test "MinIO down, no save point: exit 1 with the reason, still one JSON document" {
   rm "$SAVE"/*.tfstate
-  run --separate-stderr rm_ --dry-run --json --endpoint http://127.0.0.1:9
+  run --separate-stderr rm_ --preview --json --endpoint http://127.0.0.1:9
   assert_failure 1
   run jq -r '.outcome, (.steps[-1].name), (.steps[-1].detail | test("no save point"))' <<<"$output"
   assert_output $'failed\nto_local\ntrue'

@@ -9,6 +9,8 @@ use pve_common::cli::{CommonArgs, ForceArgs};
 const EXAMPLES: &str = "\
 \x20 What a rebuild would do, contacting nothing:
     rebuild-minio --dry-run
+  The same, with the read-only checks run (health, buckets, states, the plan):
+    rebuild-minio --preview
   Rebuild MinIO from the monitoring environment without asking, then restore the states:
     rebuild-minio --env monitoring --force
   The same, as JSON for a runbook:
@@ -43,16 +45,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "PVE_TFSTATE_BACKUP_DIR")]
     pub state_from: Option<PathBuf>,
 
-    /// Folder holding one subfolder per environment.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PVE_DRIFT_ROOT",
-        default_value = "infrastructure/proxmox/environments"
-    )]
-    pub root: PathBuf,
+    /// Folder holding one subfolder per environment (default: the homelab's
+    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
+    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
+    pub root: Option<PathBuf>,
 
-    /// Override the S3 endpoint of every environment (http(s)://host:port).
+    /// Override the S3 endpoint of every environment (http(s)://host:port; default: the active
+    /// `backend "s3"` block, else `http://IP:PORT` of the homelab's `minio = {...}` tfvars block).
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use pve_common::exit::Code;
 use pve_common::output::{self, ToolInfo};
-use pve_common::runner::{Access, LocalCommand, Runner};
+use pve_common::runner::{Access, LocalCommand, Mode, Runner};
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
 use restore_tfstate::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
 use restore_tfstate::state::State;
@@ -63,8 +63,10 @@ pub struct Config {
     pub yes: bool,
     /// `--rebuild-healthy`.
     pub rebuild_healthy: bool,
-    /// `--dry-run`.
+    /// `--preview` or `--dry-run`: nothing is changed.
     pub dry_run: bool,
+    /// How much the run may do: `--dry-run` contacts nothing, `--preview` runs the read-only checks.
+    pub mode: Mode,
     /// `--json`.
     pub json: bool,
 }
@@ -80,7 +82,14 @@ fn valid_target(target: &str) -> bool {
 impl Config {
     /// Validates the command line; a problem is a [`UsageError`].
     pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
-        let env_dir = pve_common::environments::resolve(&args.root, &args.env)
+        let root = match &args.root {
+            Some(root) => root.clone(),
+            None => args.common.homelab().map_or_else(
+                |_| PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR),
+                |h| h.environments_dir(),
+            ),
+        };
+        let env_dir = pve_common::environments::resolve(&root, &args.env)
             .map_err(|e| UsageError(e.to_string()))?;
         if !valid_target(&args.target) {
             return Err(UsageError(format!(
@@ -101,10 +110,10 @@ impl Config {
         if args.health_timeout.is_zero() {
             return Err(UsageError("--health-timeout must be above 0".to_owned()));
         }
-        let root_tfvars = args.root.join("../terraform.tfvars");
+        let root_tfvars = root.join("../terraform.tfvars");
         Ok(Config {
             env: args.env.clone(),
-            root: args.root.clone(),
+            root,
             env_dir,
             target: args.target.clone(),
             buckets: args.buckets.clone(),
@@ -122,7 +131,8 @@ impl Config {
             force: args.allow_lineage_change,
             yes: args.force.force,
             rebuild_healthy: args.rebuild_healthy,
-            dry_run: args.common.dry_run,
+            dry_run: args.common.mode() != Mode::Live,
+            mode: args.common.mode(),
             json: args.common.json,
         })
     }
@@ -456,22 +466,16 @@ fn discover_envs(config: &Config) -> Result<(EnvBackend, Vec<EnvBackend>)> {
 
 /// Runs the tool.
 pub fn run(config: &Config) -> Result<Code> {
+    if config.mode == Mode::DryRun {
+        return dry_run(config);
+    }
     let (minio, envs) = discover_envs(config)?;
     let rt_config = config.tfstate_config(&config.env, &config.env_dir);
     let creds = restore_tfstate::credentials(&rt_config, &minio.backend)?;
-    let mut buckets: Vec<String> = if config.buckets.is_empty() {
-        let set: BTreeSet<String> = std::iter::once(&minio)
-            .chain(envs.iter())
-            .map(|e| e.backend.bucket.clone())
-            .collect();
-        set.into_iter().collect()
-    } else {
-        config.buckets.clone()
-    };
-    buckets.dedup();
+    let buckets = bucket_names(config, &minio, &envs);
     let ctx = Ctx {
         config,
-        runner: Runner::new(config.dry_run),
+        runner: Runner::with_mode(config.mode),
         creds,
         endpoint: minio.backend.endpoint.clone(),
         minio,
@@ -512,6 +516,254 @@ pub fn run(config: &Config) -> Result<Code> {
     };
     print_report(config, &report)?;
     Ok(code)
+}
+
+/// `--buckets`, else every bucket an environment's backend names.
+fn bucket_names(config: &Config, minio: &EnvBackend, envs: &[EnvBackend]) -> Vec<String> {
+    let mut buckets: Vec<String> = if config.buckets.is_empty() {
+        let set: BTreeSet<String> = std::iter::once(minio)
+            .chain(envs.iter())
+            .map(|e| e.backend.bucket.clone())
+            .collect();
+        set.into_iter().collect()
+    } else {
+        config.buckets.clone()
+    };
+    buckets.dedup();
+    buckets
+}
+
+/// `--dry-run`: every request and command the rebuild would make, on `[DRY-RUN]` lines, with what the
+/// local files tell (endpoint, buckets, keys, folders) and placeholders for what only a query would;
+/// nothing is contacted (no HTTP, no S3, no Terraform) and nothing written. Then the usual summary.
+fn dry_run(config: &Config) -> Result<Code> {
+    let runner = Runner::with_mode(Mode::DryRun);
+    let would = |what: String| runner.announce(what);
+    let placeholder_backend = |env: &str| Backend {
+        bucket: pve_common::homelab::Minio::bucket(env),
+        key: pve_common::homelab::STATE_KEY.to_owned(),
+        region: "us-east-1".to_owned(),
+        endpoint: config
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| pve_common::runner::placeholder("endpoint")),
+        path_style: true,
+        use_lockfile: false,
+        dynamodb_table: None,
+        access_key: None,
+        secret_key: None,
+        config_files: Vec::new(),
+        from_minio_block: false,
+    };
+    let (minio, envs) = match discover_envs(config) {
+        Ok(found) => found,
+        Err(e) => {
+            pve_common::warn!("{e:#}");
+            let minio = EnvBackend {
+                name: config.env.clone(),
+                dir: config.env_dir.clone(),
+                backend: placeholder_backend(&config.env),
+            };
+            (minio, Vec::new())
+        }
+    };
+    let buckets = bucket_names(config, &minio, &envs);
+    let endpoint = minio.backend.endpoint.trim_end_matches('/').to_owned();
+    let object = |b: &Backend| {
+        format!(
+            "{}/{}/{}",
+            b.endpoint.trim_end_matches('/'),
+            b.bucket,
+            b.key
+        )
+    };
+    let tf = |dir: &Path, args: &str| format!("terraform -chdir={} {args}", dir.display());
+    let target = &config.target;
+    let env_dir = &config.env_dir;
+    let save_point = |env: &str| {
+        config
+            .state_from
+            .join(format!("{env}-<YYYYMMDDTHHMMSSZ>.tfstate"))
+            .display()
+            .to_string()
+    };
+    let mut report = Report {
+        schema: SCHEMA,
+        tool: tool_info(),
+        env: config.env.clone(),
+        target: target.clone(),
+        endpoint: pve_common::secret::redact_urls(&endpoint).into_owned(),
+        dry_run: true,
+        outcome: "would_rebuild".to_owned(),
+        health: Health {
+            live: false,
+            probe: "none".to_owned(),
+            error: None,
+        },
+        steps: Vec::new(),
+        refused_changes: Vec::new(),
+        buckets: Vec::new(),
+        states: Vec::new(),
+    };
+    let all = || std::iter::once(&minio).chain(envs.iter());
+
+    let health = format!("GET {endpoint}/minio/health/live");
+    would(health.clone());
+    would(format!(
+        "GET {endpoint}/ (S3 ListBuckets, when the health URL is not MinIO's)"
+    ));
+    for b in &buckets {
+        would(format!("HEAD {endpoint}/{b}"));
+        would(format!("GET {endpoint}/{b}?versioning"));
+    }
+    for e in all() {
+        would(format!("GET {} (is the state sound?)", object(&e.backend)));
+    }
+    report.step("health", StepStatus::Planned, health);
+
+    let local_state = env_dir.join("terraform.tfstate");
+    would(format!(
+        "GET {} -> {} (else the newest save point {})",
+        object(&minio.backend),
+        local_state.display(),
+        save_point(&minio.name)
+    ));
+    would(format!(
+        "write {} (local backend)",
+        env_dir.join(LOCAL_OVERRIDE_FILE).display()
+    ));
+    report.step(
+        "to_local",
+        StepStatus::Planned,
+        format!("{} would move to {}", config.env, local_state.display()),
+    );
+    let plan = pve_common::runner::placeholder("plan");
+    would(tf(
+        env_dir,
+        &format!("plan -input=false -no-color -target={target} -out={plan}"),
+    ));
+    would(tf(env_dir, &format!("show -json -no-color {plan}")));
+    report.step(
+        "plan",
+        StepStatus::Planned,
+        format!("terraform plan -target={target}, refused if it destroys anything outside it"),
+    );
+    let apply = tf(env_dir, &format!("apply -target={target} -auto-approve"));
+    would(format!(
+        "{apply} (as the saved plan {plan}, once confirmed: --force answers yes)"
+    ));
+    report.step("apply", StepStatus::Planned, apply);
+
+    would(format!(
+        "GET {endpoint}/minio/health/live (until MinIO answers, at most {})",
+        humantime::format_duration(config.health_timeout)
+    ));
+    report.step(
+        "wait_healthy",
+        StepStatus::Planned,
+        format!("GET {endpoint}/minio/health/live"),
+    );
+
+    for b in &buckets {
+        would(format!(
+            "PUT {endpoint}/{b} (create bucket {b} when missing)"
+        ));
+        would(format!("PUT {endpoint}/{b}?versioning (Enabled)"));
+    }
+    report.step("buckets", StepStatus::Planned, buckets.join(", "));
+
+    let lock = |b: &Backend, what: &str| {
+        if b.use_lockfile {
+            would(format!("{what} {}.tflock", object(b)));
+        }
+    };
+    for e in &envs {
+        would(format!(
+            "GET {} (its serial and lineage)",
+            object(&e.backend)
+        ));
+        lock(&e.backend, "PUT");
+        would(format!(
+            "PUT {} (from {}, unless S3 holds that serial or a newer one)",
+            object(&e.backend),
+            save_point(&e.name)
+        ));
+        lock(&e.backend, "DELETE");
+        report.states.push(StateReport {
+            env: e.name.clone(),
+            bucket: e.backend.bucket.clone(),
+            key: e.backend.key.clone(),
+            source: Some(PathBuf::from(save_point(&e.name))),
+            source_serial: None,
+            action: "would_upload".to_owned(),
+            serial: None,
+            version_id: None,
+            sound: None,
+            init_ok: None,
+            plan_exit_code: None,
+            error: None,
+        });
+    }
+    report.step(
+        "states",
+        StepStatus::Planned,
+        format!("from {}", config.state_from.display()),
+    );
+
+    lock(&minio.backend, "PUT");
+    would(format!(
+        "PUT {} (from {})",
+        object(&minio.backend),
+        local_state.display()
+    ));
+    lock(&minio.backend, "DELETE");
+    would(format!(
+        "remove {} (back to S3)",
+        env_dir.join(LOCAL_OVERRIDE_FILE).display()
+    ));
+    report.states.insert(
+        0,
+        StateReport {
+            env: minio.name.clone(),
+            bucket: minio.backend.bucket.clone(),
+            key: minio.backend.key.clone(),
+            source: Some(local_state),
+            source_serial: None,
+            action: "would_move_back".to_owned(),
+            serial: None,
+            version_id: None,
+            sound: None,
+            init_ok: None,
+            plan_exit_code: None,
+            error: None,
+        },
+    );
+    report.step(
+        "to_minio",
+        StepStatus::Planned,
+        format!("{} back to {}", config.env, object(&minio.backend)),
+    );
+
+    let mut reinit = Vec::new();
+    for e in all() {
+        would(tf(&e.dir, "init -input=false -reconfigure -no-color"));
+        would(tf(
+            &e.dir,
+            "plan -input=false -lock=false -detailed-exitcode -no-color",
+        ));
+        reinit.push(e.name.clone());
+    }
+    report.step(
+        "verify",
+        StepStatus::Planned,
+        format!(
+            "terraform init -reconfigure and plan in {}",
+            reinit.join(", ")
+        ),
+    );
+    pve_common::info!("{}", pve_common::tr!("common.dry_run_note"));
+    print_report(config, &report)?;
+    Ok(Code::Success)
 }
 
 /// The step an error belongs to: the one after the last recorded.
@@ -1249,8 +1501,39 @@ fn print_report(config: &Config, report: &Report) -> Result<()> {
             ));
         }
     }
+    summary(&mut text, report);
     output::write_stdout(&text)?;
     Ok(())
+}
+
+/// The replaced script's closing summary, which runbooks look for.
+fn summary(text: &mut String, report: &Report) {
+    let heading = pve_common::tr!("rebuild_minio.summary");
+    let word = |status: StepStatus| match status {
+        StepStatus::Ok => "OK".to_owned(),
+        StepStatus::Failed => pve_common::tr!("rebuild_minio.failed"),
+        StepStatus::Skipped => pve_common::tr!("rebuild_minio.skipped"),
+        StepStatus::Planned => pve_common::tr!("rebuild_minio.planned"),
+    };
+    text.push_str(&format!("\n{heading}\n{}\n", "=".repeat(heading.len())));
+    text.push_str(&format!(
+        "  {}: {}\n",
+        pve_common::tr!("rebuild_minio.endpoint"),
+        report.endpoint
+    ));
+    for s in &report.steps {
+        text.push_str(&format!("  {}: {}\n", s.name, word(s.status)));
+    }
+    let result = match report.outcome.as_str() {
+        "healthy" | "rebuilt" => StepStatus::Ok,
+        "would_rebuild" => StepStatus::Planned,
+        _ => StepStatus::Failed,
+    };
+    text.push_str(&format!(
+        "  {}: {}\n",
+        pve_common::tr!("rebuild_minio.result"),
+        word(result)
+    ));
 }
 
 #[cfg(test)]

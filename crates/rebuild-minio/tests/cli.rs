@@ -217,11 +217,11 @@ fn force_rebuilds_a_healthy_minio_keeping_newer_states() {
 }
 
 #[test]
-fn dry_run_changes_nothing() {
+fn preview_changes_nothing() {
     let bed = Bed::up();
     bed.lose_minio();
     let before = bed.snapshot();
-    let (code, doc, stderr) = rebuild(&bed, &["--dry-run"]);
+    let (code, doc, stderr) = rebuild(&bed, &["--preview"]);
     assert_eq!(code, 0, "{stderr}\n{doc:#}");
     assert_eq!(doc["outcome"], "would_rebuild", "{doc:#}");
     assert_eq!(doc["dry_run"], true);

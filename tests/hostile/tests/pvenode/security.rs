@@ -184,11 +184,11 @@ fn no_secret_in_command_lines_outputs_or_files() {
             .args(["100", "--force", "--yes", "--no-verify", "--json", "-v"]);
         outputs.push(run(&mut c));
     }
-    // rebuild-minio, dry run, S3 down: reads the keys, runs (fake) Terraform.
+    // rebuild-minio, preview (its read-only checks and plan run), S3 down: reads the keys, runs (fake) Terraform.
     let mut c = support::tool("rebuild-minio");
     c.arg("--root")
         .arg(root.path().join("envs"))
-        .args(["--env", "monitoring", "--dry-run", "--json", "-v", "--yes"])
+        .args(["--env", "monitoring", "--preview", "--json", "-v", "--yes"])
         .arg("--tfvars")
         .arg(&tfvars)
         .arg("--terraform-bin")
