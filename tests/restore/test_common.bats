@@ -86,7 +86,7 @@ list() {
   refute_output --partial "failed after 3 attempts"
 }
 
-@test "dry-run: the commands are shown on stderr, stdout stays empty, nothing runs" {
+@test "dry-run: the commands are shown on stderr, the usual summary on stdout, nothing runs" {
   bats_require_minimum_version 1.5.0
   # A copy of the example homelab as a fresh checkout has it: without Terraform's working files, which
   # running the README's first command leaves behind (and whose presence means no init is needed).
@@ -97,10 +97,11 @@ list() {
   find "$lab" \( -name .terraform -o -name .terraform.lock.hcl \) -prune -exec rm -rf {} +
   run --separate-stderr tool check-drift --root "$lab/environments" --env lab --dry-run
   assert_success
-  assert_equal "$output" ""
+  # The scripts' contract: every command on a [DRY-RUN] line, then the usual summary (data, on stdout).
+  assert_line --regexp "^lab +In sync +dry-run$"
   # shellcheck disable=SC2154 # set by `run --separate-stderr`
-  [[ $stderr == *"[dry-run] would run: "*"terraform init "* ]]
-  [[ $stderr == *"[dry-run] would run: "*"terraform plan "* ]]
+  [[ $stderr == *"[DRY-RUN] "*"terraform init "* ]]
+  [[ $stderr == *"[DRY-RUN] "*"terraform plan "* ]]
   [ ! -e "$lab/environments/lab/.terraform" ]
   [ ! -e "$lab/environments/lab/.terraform.tfstate.lock.info" ]
 }
