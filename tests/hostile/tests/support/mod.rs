@@ -94,8 +94,23 @@ pub fn tool(name: &str) -> Command {
     ] {
         cmd.env_remove(var);
     }
+    // The tools' default outputs (node_exporter's folder, /var/log/pve-drift, ~/.local/state) go to a
+    // folder of this test process: a test that wants them passes the flags, which win.
+    let scratch = scratch_dir();
+    cmd.env("PVE_DRIFT_TEXTFILE_DIR", scratch.join("textfile"))
+        .env("PVE_DRIFT_REPORT_DIR", scratch.join("reports"))
+        .env("PVE_DRIFT_STATE_FILE", scratch.join("drift-state.json"))
+        .env("XDG_STATE_HOME", scratch.join("state"));
     cmd.env("NO_COLOR", "1").stdin(Stdio::null());
     cmd
+}
+
+/// A folder under $TMPDIR for this test process's default outputs.
+fn scratch_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a scratch folder under TMPDIR"))
+        .path()
+        .to_path_buf()
 }
 
 /// Runs `cmd`, killing it after `limit` (a hung tool is a failed test, not a hung CI).
