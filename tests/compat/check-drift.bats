@@ -9,8 +9,9 @@ bats_require_minimum_version 1.5.0
 
 setup() {
   load helpers
-  [[ -x $TESTBED_BIN ]] || skip "testbed not built"
-  command -v terraform >/dev/null || skip "terraform not installed"
+  # Missing pieces fail the suite: a skipped contract test proves nothing.
+  [[ -x $TESTBED_BIN ]] || fail "no test bed: $TESTBED_BIN is not built (cargo build -p testbed)"
+  command -v terraform >/dev/null || fail "terraform is not on PATH"
 }
 
 shim() {

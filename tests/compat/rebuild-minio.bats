@@ -12,7 +12,6 @@ setup() {
   load 'restore_helpers'
   bats_require_minimum_version 1.5.0
   homelab_up "$BATS_TEST_TMPDIR/homelab"
-  ENVS="$HL/infrastructure/proxmox/environments"
   export PVE_RETRY_DELAY=10ms PVE_RETRY_ATTEMPTS=2 HOME="$BATS_TEST_TMPDIR/home"
   export PVE_TFSTATE_BACKUP_DIR="$BATS_TEST_TMPDIR/backups"
   # A terraform that leaves a trace if anything runs it.
@@ -22,11 +21,6 @@ setup() {
   export TF_BIN="$BATS_TEST_TMPDIR/bin/terraform"
   unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY PVE_DRIFT_ROOT PVE_TOOLS_LANG LC_ALL LC_MESSAGES
   export LANG=C.UTF-8
-}
-
-# A fingerprint of every file of the environments (names, contents), to prove nothing was written.
-tree_sum() {
-  (cd "$ENVS" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
 }
 
 @test "-h/--help: usage on stdout starting 'Usage: rebuild-minio.sh', naming every flag, exit 0" {
