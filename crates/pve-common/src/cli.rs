@@ -125,15 +125,6 @@ pub struct TfvarsArgs {
     pub tfvars: Option<PathBuf>,
 }
 
-/// `--yes`: for tools that ask before changing anything. Superseded by [`ForceArgs`].
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct ConfirmArgs {
-    /// Answer yes to the confirmation prompt. Without a terminal, a tool that would ask refuses unless
-    /// this is given.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-}
-
 /// How to reach the Proxmox node over SSH, for the tools that act on the node (restore-vm,
 /// rebuild-monitoring): `--host`, `--node`, `--user`, `--port`, `--ssh-config`, `--identity`,
 /// `--known-hosts`, `--accept-new-host-key`. [`crate::node::resolve`] fills what the flags leave open from

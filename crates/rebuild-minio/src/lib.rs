@@ -247,6 +247,32 @@ pub struct StateReport {
     pub error: Option<String>,
 }
 
+impl StateReport {
+    /// An environment's entry before anything is known of its state in S3.
+    fn new(
+        env: &str,
+        bucket: &str,
+        key: &str,
+        action: &str,
+        source: Option<PathBuf>,
+    ) -> StateReport {
+        StateReport {
+            env: env.to_owned(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            source,
+            source_serial: None,
+            action: action.to_owned(),
+            serial: None,
+            version_id: None,
+            sound: None,
+            init_ok: None,
+            plan_exit_code: None,
+            error: None,
+        }
+    }
+}
+
 /// A change outside the target that made the plan unacceptable.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outside {
@@ -689,20 +715,13 @@ fn dry_run(config: &Config) -> Result<Code> {
             save_point(&e.name)
         ));
         lock(&e.backend, "DELETE");
-        report.states.push(StateReport {
-            env: e.name.clone(),
-            bucket: e.backend.bucket.clone(),
-            key: e.backend.key.clone(),
-            source: Some(PathBuf::from(save_point(&e.name))),
-            source_serial: None,
-            action: "would_upload".to_owned(),
-            serial: None,
-            version_id: None,
-            sound: None,
-            init_ok: None,
-            plan_exit_code: None,
-            error: None,
-        });
+        report.states.push(StateReport::new(
+            &e.name,
+            &e.backend.bucket,
+            &e.backend.key,
+            "would_upload",
+            Some(PathBuf::from(save_point(&e.name))),
+        ));
     }
     report.step(
         "states",
@@ -723,20 +742,13 @@ fn dry_run(config: &Config) -> Result<Code> {
     ));
     report.states.insert(
         0,
-        StateReport {
-            env: minio.name.clone(),
-            bucket: minio.backend.bucket.clone(),
-            key: minio.backend.key.clone(),
-            source: Some(local_state),
-            source_serial: None,
-            action: "would_move_back".to_owned(),
-            serial: None,
-            version_id: None,
-            sound: None,
-            init_ok: None,
-            plan_exit_code: None,
-            error: None,
-        },
+        StateReport::new(
+            &minio.name,
+            &minio.backend.bucket,
+            &minio.backend.key,
+            "would_move_back",
+            Some(local_state),
+        ),
     );
     report.step(
         "to_minio",
@@ -1197,20 +1209,13 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
     let mut considered = 0;
     for env in ctx.all_envs() {
         let is_minio = env.name == ctx.minio.name;
-        let mut entry = StateReport {
-            env: env.name.clone(),
-            bucket: env.backend.bucket.clone(),
-            key: env.backend.key.clone(),
-            source: None,
-            source_serial: None,
-            action: "failed".to_owned(),
-            serial: None,
-            version_id: None,
-            sound: None,
-            init_ok: None,
-            plan_exit_code: None,
-            error: None,
-        };
+        let mut entry = StateReport::new(
+            &env.name,
+            &env.backend.bucket,
+            &env.backend.key,
+            "failed",
+            None,
+        );
         if is_minio && minio_moves_back {
             // Its local state goes back through to-minio, which does its own serial checks.
             entry.source = Some(ctx.config.env_dir.join("terraform.tfstate"));

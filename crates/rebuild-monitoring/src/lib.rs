@@ -799,7 +799,8 @@ fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> 
         pve_common::info!("[dry-run] {}", out.detail);
         return Ok(());
     }
-    pve_common::confirm::confirm(
+    // The scripts' prompt: the terminal, else stdin; `o`/`oui`/`y`/`yes`; end of input is no.
+    pve_common::confirm::ask(
         &format!("Apply this plan of {} in {}?", config.target, config.env),
         &format!("terraform apply -target={}", config.target),
         config.yes,

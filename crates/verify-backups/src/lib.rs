@@ -852,19 +852,35 @@ pub fn verify(config: &Config) -> Result<Report> {
     }
     services.duration_ms = ms(t);
 
-    let mut report = Report {
+    let mode = if config.local.is_set() {
+        "local"
+    } else {
+        "remote"
+    };
+    let mut report = assemble(config, now, mode, gc, state, services, environments);
+    report.duration_ms = ms(started);
+    report.finish();
+    Ok(report)
+}
+
+/// The report of a run (or of a dry run, whose checks are all skipped): every component in its fixed order.
+fn assemble(
+    config: &Config,
+    now: i64,
+    mode: &str,
+    gc: GuestChecks,
+    state: Component,
+    services: Component,
+    environments: Vec<report::EnvResult>,
+) -> Report {
+    Report {
         schema: SCHEMA.to_owned(),
         tool: ToolInfo::new("verify-backups", env!("CARGO_PKG_VERSION")),
         started_at: jiff::Timestamp::from_second(now)
             .map_or_else(|_| String::new(), |t| t.to_string()),
         started_epoch: now,
         duration_ms: 0,
-        mode: if config.local.is_set() {
-            "local"
-        } else {
-            "remote"
-        }
-        .to_owned(),
+        mode: mode.to_owned(),
         deep: config.deep,
         full: config.full,
         status: Status::Ok,
@@ -881,10 +897,7 @@ pub fn verify(config: &Config) -> Result<Report> {
         guests: gc.guests,
         backups: gc.backups,
         environments,
-    };
-    report.duration_ms = ms(started);
-    report.finish();
-    Ok(report)
+    }
 }
 
 /// What `--dry-run` says it would run, one `[DRY-RUN]` line each (on stderr, with the values known
@@ -1003,31 +1016,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         state.skip("dry-run: nothing contacted");
         let mut services = Component::new("services", "DR services (--full)");
         services.skip("dry-run: nothing contacted");
-        let mut report = Report {
-            schema: SCHEMA.to_owned(),
-            tool: ToolInfo::new("verify-backups", env!("CARGO_PKG_VERSION")),
-            started_at: jiff::Timestamp::from_second(now)
-                .map_or_else(|_| String::new(), |t| t.to_string()),
-            started_epoch: now,
-            duration_ms: 0,
-            mode: "remote".to_owned(),
-            deep: config.deep,
-            full: config.full,
-            status: Status::Ok,
-            counts: report::Counts::default(),
-            components: vec![
-                gc.coverage,
-                gc.archives,
-                gc.integrity,
-                gc.bitrot,
-                gc.pbs,
-                state,
-                services,
-            ],
-            guests: Vec::new(),
-            backups: Vec::new(),
-            environments: Vec::new(),
-        };
+        let mut report = assemble(config, now, "remote", gc, state, services, Vec::new());
         report.finish();
         pve_common::output::write_json(&report)?;
     } else {
