@@ -80,6 +80,11 @@ pub enum Mode {
     },
     /// `--return`: `--to-minio` once MinIO's health URL answers.
     Return,
+    /// `--force-unlock LOCK_ID`: remove the state lock while it holds that ID.
+    ForceUnlock {
+        /// The lock ID expected.
+        id: String,
+    },
 }
 
 /// A validated run configuration.
@@ -150,6 +155,7 @@ impl Config {
             args.return_,
             args.to_local,
             args.to_minio,
+            args.force_unlock.is_some(),
         ];
         let Some(env) = args.env.clone() else {
             // The shims add --homelab, --lang and --prog-name: "no argument" is about the caller's.
@@ -173,7 +179,8 @@ impl Config {
             1 => {}
             _ => {
                 return Err(UsageError(
-                    "give one of --list, --restore, --fallback, --return, --show, --to-local, --to-minio"
+                    "give one of --list, --restore, --fallback, --return, --show, --to-local, --to-minio, \
+                     --force-unlock"
                         .to_owned(),
                 ));
             }
@@ -211,6 +218,10 @@ impl Config {
             Mode::Fallback { version }
         } else if args.return_ {
             Mode::Return
+        } else if let Some(id) = &args.force_unlock {
+            Mode::ForceUnlock {
+                id: check_version_id(id, "--force-unlock")?,
+            }
         } else {
             Mode::ToMinio
         };
@@ -467,12 +478,21 @@ impl Ctx<'_> {
             );
             return Ok(None);
         }
-        Ok(Some(lock::acquire(
-            &self.s3,
-            &self.runner,
-            &self.backend.key,
-            operation,
-        )?))
+        match lock::acquire(&self.s3, &self.runner, &self.backend.key, operation) {
+            Ok(held) => Ok(Some(held)),
+            Err(e @ lock::LockError::Held { .. }) => {
+                let id = match &e {
+                    lock::LockError::Held { info, .. } => output::escape(&info.id).into_owned(),
+                    _ => String::new(),
+                };
+                let how = format!(
+                    "state locked (if its holder is gone: `restore-tfstate --env {} --force-unlock {id}`)",
+                    self.config.env
+                );
+                Err(anyhow::Error::new(e).context(how))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A new save-point name in the save-point folder (created 0700).
@@ -992,6 +1012,7 @@ pub fn run(config: &Config) -> Result<Code> {
     let result = match &config.mode {
         Mode::List { details } => list(&ctx, *details),
         Mode::Show { version, sensitive } => show(&ctx, version, *sensitive),
+        Mode::ForceUnlock { id } => force_unlock(&ctx, id),
         Mode::Restore {
             version,
             verify_plan,
@@ -1157,6 +1178,11 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
         }
         Mode::Show { version, .. } => {
             would(format!("GET {obj}?versionId={version}"));
+            return Ok(Code::Success);
+        }
+        Mode::ForceUnlock { id } => {
+            would(format!("GET {lock} (compare its ID with {id})"));
+            would(format!("DELETE {lock} (only while it holds lock ID {id})"));
             return Ok(Code::Success);
         }
         Mode::Restore {
@@ -1335,14 +1361,12 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
     };
     if let Some(info) = &held {
         pve_common::warn!(
-            "the state is locked by {} (operation {}, since {}{}, lock ID {}); if its holder is gone, run \
-             `terraform force-unlock {}` in the environment",
-            info.who,
-            info.operation,
-            info.created,
-            lock::age(&info.created).map_or_else(String::new, |a| format!(", {a} ago")),
-            info.id,
-            info.id
+            "the state is {}; if its holder is gone, run `restore-tfstate --env {} --force-unlock {}` \
+             (or `terraform force-unlock {}` in the environment)",
+            lock::describe(info),
+            ctx.config.env,
+            output::escape(&info.id),
+            output::escape(&info.id)
         );
     }
     let mut listed: Vec<ListedVersion> = versions
@@ -1486,6 +1510,62 @@ fn show(ctx: &Ctx<'_>, version: &str, sensitive: bool) -> Result<Code> {
     let state =
         State::parse(&bytes).with_context(|| format!("version {version} is not a usable state"))?;
     output::write_json(&state.masked(sensitive))?;
+    Ok(Code::Success)
+}
+
+/// `--force-unlock LOCK_ID`: Terraform's `force-unlock` for the S3 lock file. The lock is removed only
+/// while it holds `id` (read again right before the delete), so a lock taken meanwhile by a live run is
+/// never removed; a wrong ID or no lock at all is an error and nothing changes.
+fn force_unlock(ctx: &Ctx<'_>, id: &str) -> Result<Code> {
+    let path = format!(
+        "s3://{}/{}",
+        ctx.backend.bucket,
+        lock::lock_key(&ctx.backend.key)
+    );
+    let held = lock::current(&ctx.s3, &ctx.backend.key)
+        .with_context(|| format!("cannot read the state lock {path}"))?;
+    let Some(info) = held else {
+        bail!(
+            "the state {} is not locked ({path} does not exist); nothing to unlock",
+            ctx.url()
+        );
+    };
+    let holder = lock::describe(&info);
+    if info.id != id {
+        bail!(
+            "the state lock {path} has lock ID {}, not {}: it is {holder}; nothing was removed \
+             (check the ID with --list)",
+            output::escape(&info.id),
+            output::escape(id)
+        );
+    }
+    pve_common::warn!(
+        "the state lock {path} is {holder}; remove it only if that run is gone (a run still working would \
+         then write without a lock)"
+    );
+    if !ctx.config.dry_run {
+        pve_common::confirm::ask(
+            &format!("Remove the state lock {path} (lock ID {id})?"),
+            &format!("remove the state lock of {}", ctx.config.env),
+            ctx.config.yes,
+        )?;
+    }
+    lock::force_unlock(&ctx.s3, &ctx.runner, &ctx.backend.key, id)?;
+    if ctx.config.json {
+        output::write_json(&serde_json::json!({
+            "schema": SCHEMA,
+            "tool": tool_info(),
+            "action": "force_unlock",
+            "env": ctx.config.env,
+            "bucket": ctx.backend.bucket,
+            "key": ctx.backend.key,
+            "dry_run": ctx.config.dry_run,
+            "lock": info,
+        }))?;
+    }
+    if !ctx.config.dry_run {
+        pve_common::success!("removed the state lock {path} (lock ID {id})");
+    }
     Ok(Code::Success)
 }
 
