@@ -345,7 +345,10 @@ resource "terraform_data" "guest" {{
     let lock = &prod["error"]["lock"];
     let id = lock["id"].as_str().unwrap().to_owned();
     assert!(!id.is_empty() && lock["who"].is_string(), "{prod}");
-    assert!(lock["age_seconds"].as_u64().is_some_and(|a| a < 600), "{prod}");
+    assert!(
+        lock["age_seconds"].as_u64().is_some_and(|a| a < 600),
+        "{prod}"
+    );
     let out = run(false);
     let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
