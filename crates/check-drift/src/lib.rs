@@ -1088,6 +1088,17 @@ fn say_info(line: &str) {
     }
 }
 
+/// The one line of an error message that the log shows: its first line, and when that only announces the
+/// cause ("terraform plan failed (exit status 1):"), the cause's first line after it.
+fn headline(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    match lines.next() {
+        Some(cause) if first.ends_with(':') => format!("{first} {cause}"),
+        _ => first.to_owned(),
+    }
+}
+
 fn log_result(r: &EnvReport) {
     if pve_common::i18n::lang().is_french() {
         let changed = r.counts.create + r.counts.update + r.counts.delete + r.counts.replace;
@@ -1097,10 +1108,7 @@ fn log_result(r: &EnvReport) {
                 pve_common::tr!(
                     "check_drift.env_error",
                     env = r.env,
-                    message = e
-                        .as_ref()
-                        .and_then(|e| e.message.lines().next())
-                        .unwrap_or_default()
+                    message = e.as_ref().map(|e| headline(&e.message)).unwrap_or_default()
                 )
             ),
             (Status::Drift, _) => pve_common::warn!(
@@ -1116,7 +1124,7 @@ fn log_result(r: &EnvReport) {
     }
     match (&r.status, &r.error) {
         (Status::Error, Some(e)) => {
-            let first = e.message.lines().next().unwrap_or_default();
+            let first = headline(&e.message);
             pve_common::error!(
                 "{}: {}: {first}",
                 r.env,

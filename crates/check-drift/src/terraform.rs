@@ -324,39 +324,38 @@ fn clean(line: &str) -> &str {
     line.trim_start_matches(['│', '╷', '╵']).trim()
 }
 
-/// The useful part of Terraform's stderr: from the first `Error:` on (every run here starts with a harmless
-/// warning about a missing CLI configuration file), else everything that is not a `Warning:` block;
-/// ANSI stripped, secrets masked, at most `max_lines` lines.
+/// The useful part of Terraform's stderr: its warnings dropped (every run here starts with one about a
+/// missing CLI configuration file, and a warning after the error would push the cause out of the
+/// excerpt), then from the first `Error:` on; ANSI stripped, secrets masked, at most `max_lines` lines.
 pub fn error_excerpt(stderr: &[u8], max_lines: usize) -> String {
     let text = strip_ansi(&String::from_utf8_lossy(stderr));
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.iter().position(|l| clean(l).starts_with("Error:"));
-    let kept: Vec<&str> = match start {
-        Some(i) => lines[i..].iter().map(|l| clean(l)).collect(),
-        None => {
-            let mut out = Vec::new();
-            let mut in_warning = false;
-            for line in &lines {
-                let c = clean(line);
-                if line.starts_with('╷')
-                    || c.starts_with("There are some problems with the CLI configuration")
-                {
-                    in_warning = true;
-                    continue;
-                }
-                if line.starts_with('╵') {
-                    in_warning = false;
-                    continue;
-                }
-                if !in_warning {
-                    out.push(c);
-                }
-            }
-            out
+    let mut kept: Vec<&str> = Vec::new();
+    // A warning lasts until its box closes (`╵`) or, unboxed, until the next `Error:`.
+    let mut in_warning = false;
+    for line in text.lines() {
+        let c = clean(line);
+        if c.starts_with("Error:") {
+            in_warning = false;
+        } else if c.starts_with("Warning:")
+            || c.starts_with("There are some problems with the CLI configuration")
+        {
+            in_warning = true;
         }
-    };
-    let text = kept.join("\n");
-    pve_common::runner::stderr_excerpt(text.as_bytes(), max_lines)
+        if line.starts_with('╵') {
+            in_warning = false;
+            continue;
+        }
+        if line.starts_with('╷') || in_warning {
+            continue;
+        }
+        kept.push(c);
+    }
+    let start = kept
+        .iter()
+        .position(|l| l.starts_with("Error:"))
+        .unwrap_or(0);
+    let text = kept[start..].join("\n");
+    pve_common::runner::stderr_excerpt(text.trim().as_bytes(), max_lines)
 }
 
 #[cfg(test)]
@@ -434,6 +433,11 @@ mod tests {
         );
         let only_warning = "There are some problems with the CLI configuration:\n╷\n│ Warning: Unable to open CLI configuration file\n╵\nsomething broke\n";
         assert_eq!(error_excerpt(only_warning.as_bytes(), 3), "something broke");
+        let warning_after = "Error: Reference to undeclared input variable\n\nAn input variable \"missing\"\n\nThere are some problems with the CLI configuration:\n╷\n│ Warning: Unable to open CLI configuration file\n╵\n";
+        assert_eq!(
+            error_excerpt(warning_after.as_bytes(), 12),
+            "Error: Reference to undeclared input variable\nAn input variable \"missing\""
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pve_common::homelab::{ENV_KNOWN_HOSTS, Homelab, HostKeyPolicy, KNOWN_ENVIRONMENTS};
+use pve_common::homelab::{Homelab, HostKeyPolicy, KNOWN_ENVIRONMENTS};
 use pve_common::node::{self, NodeAccess};
 use pve_common::pve::{self, Volid};
 use pve_common::runner::Mode;
@@ -236,12 +236,7 @@ impl Config {
             None
         };
         let mut access = resolve_access(&args.node, tfvars.as_ref(), homelab.as_ref())?;
-        if access.known_hosts.is_none() && env(ENV_KNOWN_HOSTS).is_some() {
-            access.known_hosts = Some(HostKeyPolicy::from_env().known_hosts);
-        }
-        if HostKeyPolicy::from_env().accept_new {
-            access.accept_new_host_key = true;
-        }
+        HostKeyPolicy::apply_env(&mut access);
         let mode = args.common.mode();
         Ok(Config {
             vmid,

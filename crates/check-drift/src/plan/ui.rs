@@ -122,10 +122,17 @@ pub struct UiSummary {
 
 impl UiSummary {
     /// The diagnostics as Terraform prints them without `-json` (`Error: summary`, a blank line, the
-    /// detail): what check-drift classifies errors from and shows of them.
+    /// detail): what check-drift classifies errors from and shows of them. When there are errors, only
+    /// they are kept: the warnings (every run here has one about a missing CLI configuration file) would
+    /// push the cause out of the excerpt.
     pub fn diagnostics_text(&self) -> String {
+        let any_error = self.diagnostics.iter().any(|d| d.severity == "error");
         let mut out = String::new();
-        for d in &self.diagnostics {
+        for d in self
+            .diagnostics
+            .iter()
+            .filter(|d| !any_error || d.severity == "error")
+        {
             let label = if d.severity == "error" {
                 "Error"
             } else {

@@ -210,6 +210,36 @@ fn invalid_ignore_line_is_an_error_naming_file_and_line() {
 
 /// Holds the local backend's state lock the way a person would: `terraform console` takes the state lock
 /// and keeps it while its stdin stays open.
+#[test]
+fn a_plan_error_names_its_cause_on_the_error_line_and_in_the_report() {
+    let bed = Bed::new();
+    let dir = bed.add_env("prod", "basic");
+    // Valid HCL, so init passes; the plan itself fails on the undeclared variable.
+    std::fs::write(
+        dir.join("broken.tf"),
+        "resource \"terraform_data\" \"broken\" {\n  input = var.missing\n}\n",
+    )
+    .unwrap();
+    let (code, doc, err) = run_json(&bed, &["--env", "prod"]);
+    assert_eq!(code, 2, "{err}");
+    let message = env_of(&doc, "prod")["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("failed (exit status 1):\nError: Reference to undeclared input variable"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("CLI configuration"),
+        "a warning pushed in front of the cause: {message}"
+    );
+    assert!(
+        err.contains("prod: unknown: terraform plan failed (exit status 1): Error: Reference to undeclared input variable"),
+        "the error line stops at the colon: {err}"
+    );
+}
+
 fn hold_state_lock(dir: &std::path::Path) -> std::process::Child {
     terraform(dir, &["init", "-input=false", "-no-color"]);
     #[allow(clippy::disallowed_methods)]

@@ -187,6 +187,14 @@ fn configuration_error_is_a_diagnostic() {
         "Reference to undeclared input variable"
     );
     let text = ui.diagnostics_text();
+    assert!(
+        text.starts_with("Error: Reference to undeclared input variable\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Warning:"),
+        "warnings hide the cause: {text}"
+    );
     assert_eq!(classify_error(Step::Plan, &text), ErrorKind::Unknown);
     assert_eq!(init_required(&text), None);
     assert!(
