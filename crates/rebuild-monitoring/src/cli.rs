@@ -27,12 +27,17 @@ const EXAMPLES: &str = "\
 /// homelab's terraform.tfvars (prometheus_url, alertmanager_url, grafana_url, node_exporter_url, or
 /// monitoring_host with the default ports).
 ///
+/// Last, `docker ps` on the monitoring VM (root@monitoring.vm.ip, or --vm-host) must list the prometheus,
+/// grafana and alertmanager containers up; one missing or stopped fails the run.
+///
 /// Without a mode flag the mode is `restore` (--from-backup with the newest backup); `--mode auto` chooses
 /// --from-backup when the monitoring VM has a backup younger than --max-age, else --from-terraform; the
 /// choice and its reason are logged and in the --json report.
 /// --from-backup reaches the Proxmox node over SSH like restore-vm: host, node and SSH user come from the
 /// flags, else the environment (PVE_HOST, PVE_NODE, PVE_SSH_USER), else the same terraform.tfvars (the host
-/// of `proxmox_endpoint`, `node_name`, `ssh_user`).
+/// of `proxmox_endpoint`, `node_name`, `ssh_user`), else the homelab's monitoring environment (the node of
+/// its `monitoring` block, null meaning its `default_node`; the host of its `proxmox_endpoint`). Host keys:
+/// --known-hosts, else HOMELAB_KNOWN_HOSTS; SSH_INIT_MODE=true accepts a new key.
 #[derive(Parser, Debug)]
 #[command(
     name = "rebuild-monitoring",
@@ -83,19 +88,21 @@ pub struct Args {
     )]
     pub target: String,
 
-    /// Folder holding one subfolder per environment.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PVE_DRIFT_ROOT",
-        default_value = "infrastructure/proxmox/environments"
-    )]
-    pub root: PathBuf,
+    /// Folder holding one subfolder per environment (default: the homelab's
+    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
+    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
+    pub root: Option<PathBuf>,
 
     /// The homelab's variable file, for the URLs, the VM id and the node (default:
     /// <root>/../terraform.tfvars).
     #[arg(long, value_name = "FILE")]
     pub tfvars: Option<PathBuf>,
+
+    /// The monitoring VM's SSH host, where `docker ps` must show the prometheus, grafana and alertmanager
+    /// containers up (default: monitoring.vm.ip of the monitoring environment's terraform.tfvars; none: not
+    /// checked). Logged in as root, with the node's SSH settings.
+    #[arg(long, value_name = "HOST")]
+    pub vm_host: Option<String>,
 
     /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
     #[arg(long, value_name = "PATH")]

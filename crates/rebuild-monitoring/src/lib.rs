@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod cli;
+pub mod containers;
 pub mod verify;
 
 use std::ffi::OsString;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use pve_common::confirm::ConfirmError;
-use pve_common::exit::Code;
+use pve_common::exit::{Code, UsageError};
 use pve_common::node::{NodeAccess, NodeError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::ThreadSleeper;
@@ -21,7 +22,6 @@ use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::secret::Secret;
 use rebuild_minio::plan;
 use serde::Serialize;
-use thiserror::Error;
 
 use crate::backup::{RestoreRequest, RestoreVm, VmRestorer};
 use crate::verify::{Check, CheckResult, Kind};
@@ -32,10 +32,22 @@ pub const SCHEMA: &str = "pve-rebuild-monitoring/v1";
 /// Rule groups Prometheus must have loaded: `packaging/prometheus/alerts/drift.yml` and `host.yml`.
 pub const DEFAULT_RULE_GROUPS: [&str; 2] = ["drift-alerts", "host-alerts"];
 
-/// A command line that cannot be acted on: exit 64, nothing done.
-#[derive(Debug, Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// The `rebuild-monitoring` binary, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct RebuildMonitoring;
+
+impl pve_common::Tool for RebuildMonitoring {
+    const NAME: &'static str = "rebuild-monitoring";
+    type Args = cli::Args;
+
+    fn common(args: &cli::Args) -> &pve_common::cli::CommonArgs {
+        &args.common
+    }
+
+    fn run(args: cli::Args) -> anyhow::Result<Code> {
+        run(&Config::from_args(&args)?)
+    }
+}
 
 /// How the stack is brought back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -104,8 +116,8 @@ pub struct Config {
     pub dry_run: bool,
     /// `--dry-run`: contact nothing either (print what would run).
     pub offline: bool,
-    /// The monitoring VM's address (`monitoring.vm.ip`), for `docker ps` over SSH.
-    pub monitoring_ip: Option<String>,
+    /// The monitoring VM over SSH (`root@<monitoring.vm.ip>` or `--vm-host`), for `docker ps`.
+    pub vm_access: Option<NodeAccess>,
     /// `--json`.
     pub json: bool,
 }
@@ -119,6 +131,46 @@ fn check_url(flag: &str, url: &str) -> Result<String, UsageError> {
             "{flag} {url:?}: give an http(s)://host:port URL"
         ))),
     }
+}
+
+/// The node settings with the homelab's monitoring environment filling what the flags, the environment
+/// and the variable file leave open: the node of the `monitoring` block (null: the environment's
+/// `default_node`), and the host of the environment's `proxmox_endpoint` (each environment has its own node).
+fn homelab_node_args(
+    args: &pve_common::cli::NodeArgs,
+    vars: Option<&pve_common::tfvars::TfVars>,
+    homelab: Option<&pve_common::homelab::Homelab>,
+) -> pve_common::cli::NodeArgs {
+    let mut args = args.clone();
+    let Some(settings) = homelab.and_then(|h| h.env_settings("monitoring").ok().flatten()) else {
+        return args;
+    };
+    let unset = |flag: &Option<String>, var: &str, keys: &[&str]| {
+        flag.is_none()
+            && std::env::var(var).map_or(true, |v| v.trim().is_empty())
+            && !keys
+                .iter()
+                .any(|k| vars.is_some_and(|v| v.get_str(k).ok().flatten().is_some()))
+    };
+    if unset(
+        &args.node,
+        pve_common::node::ENV_NODE,
+        &pve_common::node::TFVARS_NODE_KEYS,
+    ) {
+        args.node = settings
+            .monitoring
+            .as_ref()
+            .and_then(|m| m.node.clone())
+            .or(settings.default_node.clone());
+    }
+    if unset(
+        &args.host,
+        pve_common::node::ENV_HOST,
+        &pve_common::node::TFVARS_ENDPOINT_KEYS,
+    ) {
+        args.host = settings.ssh_host.clone().or_else(|| args.node.clone());
+    }
+    args
 }
 
 impl Config {
@@ -168,13 +220,23 @@ impl Config {
         // never become a folder to run in.
         pve_common::environments::validate_name(&args.env)
             .map_err(|e| UsageError(format!("--env: {e}")))?;
+        let homelab = args.common.homelab().ok();
+        // The shims run from any folder: the environments are the homelab's, not the cwd's.
+        let root = match (&args.root, &homelab) {
+            (Some(root), _) => root.clone(),
+            (None, Some(h)) => h.environments_dir(),
+            (None, None) => PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR),
+        };
         let env_dir = if matches!(mode, Mode::FromTerraform) {
-            pve_common::environments::resolve(&args.root, &args.env)
+            pve_common::environments::resolve(&root, &args.env)
                 .map_err(|e| UsageError(e.to_string()))?
         } else {
-            args.root.join(&args.env)
+            root.join(&args.env)
         };
-        let root_tfvars = args.root.join("../terraform.tfvars");
+        let root_tfvars = match (&args.root, &homelab) {
+            (None, Some(h)) => h.root_tfvars(),
+            _ => root.join("../terraform.tfvars"),
+        };
         let tfvars = args
             .tfvars
             .clone()
@@ -193,11 +255,7 @@ impl Config {
         };
         // The homelab's `monitoring = { vm = { ip } }` block of the monitoring environment, when the
         // homelab is found.
-        let homelab_monitoring = args
-            .common
-            .homelab()
-            .ok()
-            .and_then(|h| h.monitoring().ok().flatten());
+        let homelab_monitoring = homelab.as_ref().and_then(|h| h.monitoring().ok().flatten());
         let host = var("monitoring_host")
             .or_else(|| homelab_monitoring.as_ref().and_then(|m| m.vm_ip.clone()));
         let pick = |flag: &Option<String>,
@@ -251,8 +309,12 @@ impl Config {
         // --dry-run contacts nothing: what it cannot know it shows as a placeholder.
         let needs_node = matches!(mode, Mode::Auto | Mode::FromBackup { .. })
             && args.common.mode() != pve_common::runner::Mode::DryRun;
-        let access = match pve_common::node::resolve(&args.node, vars.as_ref()) {
-            Ok(a) => Some(a),
+        let node_args = homelab_node_args(&args.node, vars.as_ref(), homelab.as_ref());
+        let access = match pve_common::node::resolve(&node_args, vars.as_ref()) {
+            Ok(mut a) => {
+                pve_common::homelab::HostKeyPolicy::apply_env(&mut a);
+                Some(a)
+            }
             Err(NodeError::NoHost) if !needs_node => None,
             Err(e) if needs_node => {
                 return Err(UsageError(format!(
@@ -277,6 +339,35 @@ impl Config {
                 }
             )));
         }
+        let vm_host = args
+            .vm_host
+            .clone()
+            .or_else(|| homelab_monitoring.as_ref().and_then(|m| m.vm_ip.clone()));
+        let vm_access = match vm_host {
+            None => None,
+            Some(host)
+                if host.is_empty()
+                    || host.starts_with('-')
+                    || host.contains(char::is_whitespace) =>
+            {
+                return Err(UsageError(format!("--vm-host: invalid host {host:?}")));
+            }
+            Some(host) => {
+                // The scripts log in as root on the VM, with the same SSH settings as on the node.
+                let mut vm = pve_common::node::NodeAccess {
+                    host,
+                    node: None,
+                    user: Some("root".to_owned()),
+                    port: None,
+                    ssh_config: args.node.ssh_config.clone(),
+                    identity: args.node.identity.clone(),
+                    known_hosts: args.node.known_hosts.clone(),
+                    accept_new_host_key: args.node.accept_new_host_key,
+                };
+                pve_common::homelab::HostKeyPolicy::apply_env(&mut vm);
+                Some(vm)
+            }
+        };
         if args.deadline.is_zero() {
             return Err(UsageError("--deadline must be above 0".to_owned()));
         }
@@ -288,7 +379,7 @@ impl Config {
             storage: args.storage.clone(),
             env: args.env.clone(),
             env_dir,
-            root: args.root.clone(),
+            root,
             target: args.target.clone(),
             tfvars,
             terraform_bin: args.terraform_bin.clone(),
@@ -305,7 +396,7 @@ impl Config {
             yes: args.force.force,
             dry_run: args.common.dry_run || args.common.preview,
             offline: args.common.mode() == pve_common::runner::Mode::DryRun,
-            monitoring_ip: homelab_monitoring.and_then(|m| m.vm_ip),
+            vm_access,
             json: args.common.json,
         })
     }
@@ -372,6 +463,9 @@ pub struct Report {
     pub rebuild: RebuildReport,
     /// The checks, in a fixed order; empty when not run.
     pub checks: Vec<CheckResult>,
+    /// `docker ps` on the monitoring VM; absent when the checks did not run or no VM address is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers: Option<containers::ContainersReport>,
 }
 
 fn tool_info() -> ToolInfo {
@@ -413,6 +507,7 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
             restore: None,
         },
         checks: Vec::new(),
+        containers: None,
     };
     let rebuilt = match &config.mode {
         Mode::VerifyOnly => {
@@ -494,7 +589,33 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
             );
         }
     }
-    let failed = report.checks.iter().any(|c| !c.ok);
+    match &config.vm_access {
+        Some(vm) => {
+            let found = containers::check(vm, &runner);
+            match &found.error {
+                Some(e) => pve_common::error!("docker ps on {}: {e}", found.host),
+                None => {
+                    for c in &found.containers {
+                        let status = c.status.as_deref().unwrap_or("");
+                        if c.ok {
+                            pve_common::success!("container {}: {status}", c.name);
+                        } else if c.container.is_none() {
+                            pve_common::error!("container {}: missing on {}", c.name, found.host);
+                        } else {
+                            pve_common::error!("container {}: not up ({status})", c.name);
+                        }
+                    }
+                }
+            }
+            report.containers = Some(found);
+        }
+        None => pve_common::warn!(
+            "no monitoring VM address (monitoring.vm.ip of the monitoring environment, or --vm-host): \
+             its containers were not checked with docker ps"
+        ),
+    }
+    let failed =
+        report.checks.iter().any(|c| !c.ok) || report.containers.as_ref().is_some_and(|c| !c.ok);
     report.outcome = if failed { "failed" } else { "ok" }.to_owned();
     print_report(config, &report)?;
     Ok(if failed { Code::Failure } else { Code::Success })
@@ -513,9 +634,17 @@ fn dry_run(config: &Config) -> Result<Code> {
         || pve_common::runner::placeholder("vmid"),
         |v| v.to_string(),
     );
-    let node = config.access.as_ref().map_or_else(
+    let host = config.access.as_ref().map_or_else(
         || pve_common::runner::placeholder("node"),
         |a| a.host.clone(),
+    );
+    let node = config
+        .access
+        .as_ref()
+        .and_then(|a| a.node.clone())
+        .unwrap_or_else(|| pve_common::runner::placeholder("node"));
+    let list = format!(
+        "ssh root@{host} pvesh get /nodes/{node}/storage/<storage>/content --content backup --vmid {vmid}"
     );
     let mode = match &config.mode {
         Mode::FromBackup { volid } => {
@@ -523,8 +652,9 @@ fn dry_run(config: &Config) -> Result<Code> {
                 .clone()
                 .unwrap_or_else(|| pve_common::runner::placeholder("newest backup"));
             dry(format!("restore-vm {vmid} --node {node} (backup {volid})"));
-            dry(format!("ssh root@{node} qmrestore {volid} {vmid} --force"));
-            dry(format!("ssh root@{node} qm start {vmid}"));
+            dry(list);
+            dry(format!("ssh root@{host} qmrestore {volid} {vmid} --force"));
+            dry(format!("ssh root@{host} qm start {vmid}"));
             "restore"
         }
         Mode::FromTerraform => {
@@ -536,9 +666,7 @@ fn dry_run(config: &Config) -> Result<Code> {
             "rebuild"
         }
         Mode::Auto => {
-            dry(format!(
-                "ssh root@{node} pvesh get /nodes/<node>/storage/<storage>/content --content backup --vmid {vmid}"
-            ));
+            dry(list);
             "auto"
         }
         Mode::VerifyOnly => "verify-only",
@@ -550,11 +678,14 @@ fn dry_run(config: &Config) -> Result<Code> {
     ] {
         dry(format!("GET {}{path}", url.trim_end_matches('/')));
     }
-    let ip = config
-        .monitoring_ip
-        .clone()
-        .unwrap_or_else(|| pve_common::runner::placeholder("monitoring"));
-    dry(format!("ssh root@{ip} docker ps"));
+    let ip = config.vm_access.as_ref().map_or_else(
+        || pve_common::runner::placeholder("monitoring.vm.ip"),
+        |a| a.host.clone(),
+    );
+    dry(format!(
+        "ssh root@{ip} docker ps --all --format '{}'",
+        containers::FORMAT
+    ));
     if config.json {
         return Ok(Code::Success);
     }
@@ -844,6 +975,7 @@ fn print_report(config: &Config, report: &Report) -> Result<()> {
     );
     if !report.checks.is_empty() {
         text.push_str("\nCOMPONENT      CHECK                   RESULT  DETAIL\n");
+
         for c in &report.checks {
             let name = serde_json::to_value(c.name)
                 .ok()
@@ -856,6 +988,23 @@ fn print_report(config: &Config, report: &Report) -> Result<()> {
                 if c.ok { "ok" } else { "FAILED" },
                 c.detail.as_deref().or(c.error.as_deref()).unwrap_or("")
             ));
+        }
+        if let Some(found) = &report.containers {
+            if let Some(e) = &found.error {
+                text.push_str(&format!(
+                    "{:<14} {:<23} {:<7} {e}\n",
+                    "docker", "docker_ps", "FAILED"
+                ));
+            }
+            for c in &found.containers {
+                text.push_str(&format!(
+                    "{:<14} {:<23} {:<7} {}\n",
+                    "docker",
+                    c.name,
+                    if c.ok { "ok" } else { "FAILED" },
+                    c.status.as_deref().unwrap_or("missing")
+                ));
+            }
         }
     }
     // The replaced script's closing summary, which runbooks look for.
@@ -876,6 +1025,9 @@ fn print_report(config: &Config, report: &Report) -> Result<()> {
     ));
     for c in &report.checks {
         text.push_str(&format!("  {}: {}\n", c.component, word(c.ok)));
+    }
+    if let Some(found) = &report.containers {
+        text.push_str(&format!("  docker ps: {}\n", word(found.ok)));
     }
     text.push_str(&format!(
         "  {}: {}\n",

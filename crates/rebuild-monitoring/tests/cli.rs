@@ -8,11 +8,14 @@
 mod node;
 #[path = "cli/stack.rs"]
 mod stack;
+#[path = "cli/vm.rs"]
+mod vm;
 
 use assert_cmd::Command;
 use node::Node;
 use serde_json::Value;
 use stack::Stack;
+use vm::Vm;
 
 fn bin() -> Command {
     let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("rebuild-monitoring");
@@ -27,6 +30,10 @@ fn bin() -> Command {
         "PVE_SSH_CONFIG",
         "PVE_SSH_TRANSPORT",
         "SSH_AUTH_SOCK",
+        "HOMELAB_KNOWN_HOSTS",
+        "SSH_INIT_MODE",
+        "PVE_HOMELAB",
+        "PVE_DRIFT_ROOT",
     ] {
         cmd.env_remove(var);
     }
@@ -562,4 +569,155 @@ fn mode_flag_force_and_offline_dry_run() {
     assert_eq!(doc["rebuild"]["method"], "from_backup", "{stderr}\n{doc:#}");
     assert_eq!(doc["rebuild"]["status"], "ok", "{stderr}\n{doc:#}");
     let _ = code;
+}
+
+/// After the HTTP checks, `docker ps` over SSH on the monitoring VM (root, the node's SSH settings, host
+/// keys from HOMELAB_KNOWN_HOSTS): all three containers up passes; a stopped one and a missing one are
+/// named failures (exit 1), in the JSON report, on stderr and in the text summary.
+#[test]
+fn docker_ps_on_the_vm_names_a_stopped_and_a_missing_container() {
+    let stack = Stack::start();
+    let vm = Vm::start();
+    let home = vm.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let ssh_config = vm.ssh_config(None);
+    let vm_run = |extra: &[&str]| -> (i32, Value, String) {
+        let mut cmd = bin();
+        cmd.env("HOME", &home)
+            .env("HOMELAB_KNOWN_HOSTS", vm.known_hosts())
+            .args(["--vm-host", vm::ALIAS, "--ssh-config"])
+            .arg(&ssh_config)
+            .args(["--verify-only", "--deadline", "60s"])
+            .args(extra);
+        run_cmd(cmd, &stack, &[])
+    };
+    let (code, doc, stderr) = vm_run(&[]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "ok");
+    let found = &doc["containers"];
+    assert_eq!(found["host"], format!("root@{}", vm::ALIAS));
+    assert_eq!(found["ok"], true, "{found:#}");
+    let rows: Vec<(String, String, bool)> = found["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+                c["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("prometheus".into(), "Up 2 hours".into(), true),
+            ("grafana".into(), "Up 2 hours (healthy)".into(), true),
+            ("alertmanager".into(), "Up 2 hours".into(), true),
+        ]
+    );
+    assert!(vm.logins() >= 1);
+
+    vm.docker(|d| {
+        d.stop("alertmanager", testbed::sim::state::now_epoch() - 120);
+        d.containers.retain(|c| c.name != "grafana");
+    });
+    let (code, doc, stderr) = vm_run(&[]);
+    assert_eq!(code, 1, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "failed");
+    assert!(
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true),
+        "the HTTP checks pass: only the containers fail: {doc:#}"
+    );
+    let found = &doc["containers"];
+    assert_eq!(found["ok"], false);
+    assert_eq!(found["containers"][0]["ok"], true);
+    assert_eq!(found["containers"][1]["name"], "grafana");
+    assert!(found["containers"][1]["container"].is_null(), "{found:#}");
+    assert_eq!(found["containers"][1]["ok"], false);
+    assert_eq!(
+        found["containers"][2]["status"], "Exited (0) 2 minutes ago",
+        "{found:#}"
+    );
+    assert!(
+        stderr.contains("container grafana: missing on root@monitoring-vm"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("container alertmanager: not up (Exited (0) 2 minutes ago)"),
+        "{stderr}"
+    );
+    // The text report: a row per container and the summary line, in French through --lang fr.
+    let out = bin()
+        .env("HOME", &home)
+        .env("HOMELAB_KNOWN_HOSTS", vm.known_hosts())
+        .args(stack.url_args())
+        .args(["--vm-host", vm::ALIAS, "--ssh-config"])
+        .arg(&ssh_config)
+        .args(["--verify-only", "--deadline", "60s", "--lang", "fr"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("docker         alertmanager            FAILED  Exited (0) 2 minutes ago"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("docker         grafana                 FAILED  missing"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  docker ps: ECHEC\n"), "{stdout}");
+    assert!(
+        stdout.contains("RESUME DE RECONSTRUCTION - Monitoring"),
+        "{stdout}"
+    );
+}
+
+/// The VM's host key is checked as the node's: against HOMELAB_KNOWN_HOSTS (an unknown key is refused,
+/// a named failure), and SSH_INIT_MODE=true accepts and records a new one.
+#[test]
+fn docker_ps_checks_the_vm_host_key_like_the_node() {
+    let stack = Stack::start_without_daemons();
+    let vm = Vm::start();
+    let home = vm.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let ssh_config = vm.ssh_config(None);
+    let known = vm.dir().join("homelab_known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let vm_run = |init: bool| -> (i32, Value, String) {
+        let mut cmd = bin();
+        cmd.env("HOME", &home)
+            .env("HOMELAB_KNOWN_HOSTS", &known)
+            .args(["--vm-host", vm::ALIAS, "--ssh-config"])
+            .arg(&ssh_config)
+            .args(["--verify-only", "--deadline", "1s"]);
+        if init {
+            cmd.env("SSH_INIT_MODE", "true");
+        }
+        run_cmd(cmd, &stack, &[])
+    };
+    let (code, doc, stderr) = vm_run(false);
+    assert_eq!(code, 1, "{stderr}");
+    let error = doc["containers"]["error"].as_str().unwrap();
+    assert!(error.contains("host key"), "{error}");
+    assert_eq!(vm.logins(), 0, "no login with an unknown host key");
+    let (_, doc, stderr) = vm_run(true);
+    assert_eq!(doc["containers"]["ok"], true, "{stderr}\n{doc:#}");
+    assert!(
+        std::fs::read_to_string(&known)
+            .unwrap()
+            .contains("[127.0.0.1]:"),
+        "SSH_INIT_MODE recorded the key"
+    );
+    let (_, doc, stderr) = vm_run(false);
+    assert_eq!(
+        doc["containers"]["ok"], true,
+        "now known: {stderr}\n{doc:#}"
+    );
 }

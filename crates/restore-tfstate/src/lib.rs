@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use pve_common::exit::Code;
+use pve_common::exit::{Code, UsageError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
 use pve_common::rundir::PrivateDir;
@@ -38,10 +38,22 @@ pub const LOCAL_MARKER_FILE: &str = ".pve-local-backend.json";
 /// At most this many versions are fetched at once by `--list --details`.
 pub const DETAIL_FETCHES: usize = 8;
 
-/// A command line that cannot be acted on: exit 64, nothing done.
-#[derive(Debug, Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// The `restore-tfstate` binary, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct RestoreTfstate;
+
+impl pve_common::Tool for RestoreTfstate {
+    const NAME: &'static str = "restore-tfstate";
+    type Args = cli::Args;
+
+    fn common(args: &cli::Args) -> &pve_common::cli::CommonArgs {
+        &args.common
+    }
+
+    fn run(args: cli::Args) -> Result<Code> {
+        run(&Config::from_args(&args)?)
+    }
+}
 
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -489,9 +501,9 @@ impl Ctx<'_> {
                     "state locked (if its holder is gone: `restore-tfstate --env {} --force-unlock {id}`)",
                     self.config.env
                 );
-                Err(anyhow::Error::new(e).context(how))
+                Err(e.into_anyhow().context(how))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e.into_anyhow()),
         }
     }
 

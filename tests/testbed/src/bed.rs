@@ -7,6 +7,7 @@
 //! groups. No supervisor process is needed: each daemon is its own group leader and the record holds
 //! its pid.
 //!
+//! The monitoring VM (sshd + a simulated `docker`, a Grafana stand-in) joins through `start_vm`.
 //! The simulated Proxmox node (sshd + pve-sim, other helpers' modules) joins through
 //! `start_node` (private, in this file), the one marked integration point.
 
@@ -30,7 +31,8 @@ pub const STATE_FILE: &str = "testbed.json";
 pub struct UpOptions {
     /// The bed directory (created if missing): logs, data, Terraform copies, the record.
     pub dir: PathBuf,
-    /// Start node_exporter, Alertmanager and Prometheus.
+    /// Start node_exporter, Alertmanager and Prometheus (loading the packaged alert rules), and the
+    /// monitoring VM (sshd with a simulated `docker`, a Grafana stand-in).
     pub monitoring: bool,
     /// `terraform init` + `apply` every environment, so states exist in S3.
     pub apply: bool,
@@ -112,7 +114,11 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
     // Start everything, then wait: moto's Python start-up dominates, the rest overlaps it.
     let mut s3 = S3Server::spawn(&dir.join("s3"), crate::ports::free_port()?)?;
     let mut monitoring = if options.monitoring {
-        Some(Monitoring::spawn_in(&dir.join("monitoring"), &[], None)?)
+        Some(Monitoring::spawn_in(
+            &dir.join("monitoring"),
+            &packaged_rule_files(),
+            None,
+        )?)
     } else {
         None
     };
@@ -193,6 +199,9 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
         );
     }
     start_node(&dir, &mut state)?;
+    if options.monitoring {
+        start_vm(&dir, &mut state)?;
+    }
 
     // Everything is up: hand the daemons over to the record.
     let port = s3.port();
@@ -250,6 +259,123 @@ pub struct NodeInfo {
 }
 
 const NODE_READY: &str = "ready.json";
+
+/// The alert rules the homelab's Prometheus loads (`packaging/prometheus/alerts`), as the monitoring VM's
+/// Prometheus has them: rebuild-monitoring checks that their groups are loaded. None when the bed runs
+/// outside the checkout it was built from.
+pub fn packaged_rule_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/prometheus/alerts");
+    ["drift.yml", "host.yml"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// Where the simulated monitoring VM can be reached, written by `testbed vm-daemon` once it serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmInfo {
+    /// The port of its sshd (the harness's front proxy on 127.0.0.1).
+    pub port: u16,
+    /// The login user (whoever runs the bed).
+    pub user: String,
+    /// known_hosts trusting its host key.
+    pub known_hosts: PathBuf,
+    /// The client's private key.
+    pub client_key: PathBuf,
+    /// The simulated docker's state file (`DOCKER_SIM_STATE` on the VM).
+    pub docker_state: PathBuf,
+    /// Its Grafana (`/api/health`).
+    pub grafana_url: String,
+}
+
+/// A real sshd on loopback standing for the monitoring VM: `docker-sim` (built next to the running binary)
+/// is linked under `bin_dir` as `docker` and put first in the session's `PATH`, acting on `docker_state`.
+pub fn vm_sshd(docker_state: &Path, bin_dir: &Path) -> Result<crate::sshd::Sshd> {
+    std::fs::create_dir_all(bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
+    let docker = bin_dir.join("docker");
+    if !docker.exists() {
+        std::os::unix::fs::symlink(sibling_binary("docker-sim")?, &docker)
+            .context("linking docker")?;
+    }
+    crate::sshd::Sshd::start_with(
+        crate::sshd::SshdOptions::new()
+            .path_prefix(bin_dir)
+            .env(crate::docker::STATE_ENV, docker_state.display().to_string()),
+    )
+}
+
+/// The body of `testbed vm-daemon`: the monitoring VM with its stack running for two hours (prometheus,
+/// grafana, alertmanager containers) behind a real sshd, and a stand-in for its Grafana. Writes
+/// `ready.json` (a [`VmInfo`]) and then serves until killed.
+pub fn serve_vm(vm_dir: &Path) -> Result<()> {
+    let docker_state = vm_dir.join("docker.json");
+    crate::docker::DockerState::monitoring_stack(crate::sim::state::now_epoch(), 2 * 3600)
+        .save(&docker_state)?;
+    let sshd = vm_sshd(&docker_state, &vm_dir.join("bin"))?;
+    let grafana = crate::monitoring::GrafanaStandIn::start()?;
+    let info = VmInfo {
+        port: sshd.port(),
+        user: sshd.user().to_owned(),
+        known_hosts: sshd.known_hosts(),
+        client_key: sshd.client_key(),
+        docker_state,
+        grafana_url: grafana.url(),
+    };
+    let tmp = vm_dir.join(".ready.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?).context("writing the ready file")?;
+    std::fs::rename(&tmp, vm_dir.join(NODE_READY)).context("writing the ready file")?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Starts the monitoring VM in the background (`testbed vm-daemon`) and adds its exports:
+/// `TESTBED_VM_SSH_PORT`, `TESTBED_VM_SSH_KNOWN_HOSTS`, `TESTBED_VM_SSH_KEY`, `TESTBED_DOCKER_STATE`,
+/// `GRAFANA_URL`.
+fn start_vm(dir: &Path, state: &mut BedState) -> Result<()> {
+    let vm_dir = dir.join("vm");
+    if vm_dir.exists() {
+        std::fs::remove_dir_all(&vm_dir)
+            .with_context(|| format!("removing {}", vm_dir.display()))?;
+    }
+    std::fs::create_dir_all(&vm_dir).with_context(|| format!("creating {}", vm_dir.display()))?;
+    let mut cmd = process::command(sibling_binary("testbed")?);
+    cmd.arg("vm-daemon")
+        .arg("--dir")
+        .arg(&vm_dir)
+        .env("TMPDIR", &vm_dir);
+    let mut daemon = process::Daemon::spawn("monitoring-vm", cmd, &vm_dir.join("vm.log"))?;
+    let ready = vm_dir.join(NODE_READY);
+    process::wait_until(
+        "the simulated monitoring VM",
+        Duration::from_secs(30),
+        || {
+            daemon.check_alive()?;
+            Ok(ready.is_file())
+        },
+    )?;
+    let info: VmInfo =
+        serde_json::from_slice(&std::fs::read(&ready).context("reading the VM's ready file")?)
+            .context("parsing the VM's ready file")?;
+    state.services.push(Service {
+        name: "monitoring-vm".to_owned(),
+        pid: daemon.detach(),
+        port: info.port,
+    });
+    state.add("TESTBED_VM_SSH_PORT", info.port.to_string());
+    state.add(
+        "TESTBED_VM_SSH_KNOWN_HOSTS",
+        info.known_hosts.display().to_string(),
+    );
+    state.add("TESTBED_VM_SSH_KEY", info.client_key.display().to_string());
+    state.add(
+        "TESTBED_DOCKER_STATE",
+        info.docker_state.display().to_string(),
+    );
+    state.add("GRAFANA_URL", info.grafana_url);
+    Ok(())
+}
 
 /// A binary built next to the running one (`testbed`, `pve-sim`): the same directory, or its parent
 /// when running from `target/debug/deps` (a test binary).

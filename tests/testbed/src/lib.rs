@@ -3,12 +3,13 @@
 //! Each module owns one concern: [`process`] (children that die with the test), [`ports`] (free
 //! loopback ports), [`require`] (the programs the bed needs and their packages), [`s3`] (a moto S3
 //! server and a small signed client), [`terraform`] (fixture environments with an S3 or local backend,
-//! drift and lock injection), [`monitoring`] (node_exporter, Alertmanager, Prometheus), [`sshd`] (a real
+//! drift and lock injection), [`docker`] (the monitoring VM's simulated `docker` CLI), [`monitoring`] (node_exporter, Alertmanager, Prometheus), [`sshd`] (a real
 //! OpenSSH server on loopback with fault knobs), [`sim`] (the simulated Proxmox CLI and its state
 //! directory), [`fixture`] (a homelab checkout in the replaced scripts' layout), [`bed`] (everything at
 //! once, for the `testbed` command) and [`tool`] (reading a tool's run in its integration tests).
 
 pub mod bed;
+pub mod docker;
 pub mod fixture;
 pub mod http;
 pub mod monitoring;

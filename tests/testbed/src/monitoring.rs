@@ -586,3 +586,84 @@ mod tests {
         assert_eq!(sink.bodies(), vec!["{\"a\":1}".to_owned()]);
     }
 }
+
+/// Answers `GET /api/health` as Grafana does (`{"database":"ok",...}`), 404 for anything else: Grafana is
+/// not installable on this machine, and rebuild-monitoring only asks it for its health.
+#[derive(Debug)]
+pub struct GrafanaStandIn {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl GrafanaStandIn {
+    /// Listens on a free loopback port.
+    pub fn start() -> Result<GrafanaStandIn> {
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the Grafana stand-in")?;
+        let port = listener
+            .local_addr()
+            .context("reading the stand-in's address")?
+            .port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let _ = answer_health(stream);
+                }
+            })
+        };
+        Ok(GrafanaStandIn {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn answer_health(stream: std::net::TcpStream) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let (status, body) = if line.starts_with("GET /api/health ") {
+        (
+            "200 OK",
+            r#"{"commit":"stand-in","database":"ok","version":"10.4.0-stand-in"}"#,
+        )
+    } else {
+        ("404 Not Found", r#"{"message":"Not found"}"#)
+    };
+    let mut s = stream;
+    write!(
+        s,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+impl Drop for GrafanaStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -2,82 +2,10 @@
 //! alert rules), Alertmanager and node_exporter, plus a stand-in for Grafana's `/api/health` (Grafana is
 //! not installable on this machine), and a Terraform fixture environment with a local backend.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
-use testbed::monitoring::Monitoring;
-
-/// Answers `GET /api/health` as Grafana does; 404 for anything else.
-pub struct GrafanaStandIn {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl GrafanaStandIn {
-    pub fn start() -> GrafanaStandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        stream.set_nonblocking(false).unwrap();
-                        let mut reader = BufReader::new(stream.try_clone().unwrap());
-                        let mut line = String::new();
-                        let _ = reader.read_line(&mut line);
-                        loop {
-                            let mut h = String::new();
-                            if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                                break;
-                            }
-                        }
-                        let (status, body) = if line.starts_with("GET /api/health ") {
-                            (
-                                "200 OK",
-                                r#"{"commit":"stand-in","database":"ok","version":"10.4.0-stand-in"}"#,
-                            )
-                        } else {
-                            ("404 Not Found", r#"{"message":"Not found"}"#)
-                        };
-                        let mut s = stream;
-                        let _ = write!(
-                            s,
-                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-                }
-            }
-        });
-        GrafanaStandIn {
-            port,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for GrafanaStandIn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use testbed::monitoring::{GrafanaStandIn, Monitoring};
 
 pub struct Stack {
     pub monitoring: Option<Monitoring>,
@@ -99,7 +27,7 @@ impl Stack {
             Monitoring::start(&[rule_file("drift.yml"), rule_file("host.yml")], None).unwrap();
         Stack {
             monitoring: Some(monitoring),
-            grafana: GrafanaStandIn::start(),
+            grafana: GrafanaStandIn::start().unwrap(),
             urls: None,
         }
     }
@@ -109,7 +37,7 @@ impl Stack {
         let dead = "http://127.0.0.1:9".to_owned();
         Stack {
             monitoring: None,
-            grafana: GrafanaStandIn::start(),
+            grafana: GrafanaStandIn::start().unwrap(),
             urls: Some([dead.clone(), dead.clone(), dead]),
         }
     }

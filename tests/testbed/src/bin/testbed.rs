@@ -34,7 +34,7 @@ struct Cli {
 enum Command {
     /// Start the bed and print `export` lines for the shell on stdout.
     Up {
-        /// Do not start node_exporter, Alertmanager and Prometheus.
+        /// Do not start node_exporter, Alertmanager, Prometheus and the monitoring VM.
         #[arg(long = "no-monitoring")]
         no_monitoring: bool,
         /// Run `terraform init` and `apply` in every environment so states exist in S3.
@@ -55,6 +55,9 @@ enum Command {
     /// (internal) Run the simulated Proxmox node in the foreground; `up` starts it in the background.
     #[command(hide = true)]
     NodeDaemon,
+    /// (internal) Run the simulated monitoring VM in the foreground; `up` starts it in the background.
+    #[command(hide = true)]
+    VmDaemon,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +178,10 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
         }
         Command::NodeDaemon => {
             testbed::bed::serve_node(&dir)?;
+            Ok(0)
+        }
+        Command::VmDaemon => {
+            testbed::bed::serve_vm(&dir)?;
             Ok(0)
         }
         Command::Status => match testbed::bed::status(&dir)? {

@@ -48,8 +48,8 @@ fn cli_up_status_down_on_loopback_only() {
     let state = bed::read_state(dir.path()).unwrap().unwrap();
     assert_eq!(
         state.services.len(),
-        5,
-        "moto, 3 monitoring daemons, the simulated node"
+        6,
+        "moto, 3 monitoring daemons, the simulated node, the monitoring VM"
     );
     for service in &state.services {
         let sockets = listening_sockets(service.pid).unwrap();
@@ -118,6 +118,29 @@ fn cli_up_status_down_on_loopback_only() {
             .is_file()
     );
 
+    // The monitoring VM answers `docker ps` over real ssh, in docker's format, and its Grafana is healthy.
+    let port = export("TESTBED_VM_SSH_PORT");
+    let docker = command("ssh")
+        .args(["-p", &port, "-i", &export("TESTBED_VM_SSH_KEY")])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            export("TESTBED_VM_SSH_KNOWN_HOSTS")
+        ))
+        .arg("127.0.0.1")
+        .arg(r"docker ps --format '{{.Names}}\t{{.Status}}'")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&docker.stdout),
+        "alertmanager\tUp 2 hours\ngrafana\tUp 2 hours (healthy)\nprometheus\tUp 2 hours\n",
+        "{}",
+        String::from_utf8_lossy(&docker.stderr)
+    );
+    let (status, health) =
+        testbed::http::get(&format!("{}/api/health", export("GRAFANA_URL"))).unwrap();
+    assert_eq!(status, 200, "{health}");
+
     // A tool runs a plain `terraform init` in a copied environment: the inline backend reaches S3.
     let tf_root = state
         .exports
@@ -169,7 +192,7 @@ fn cli_up_status_down_on_loopback_only() {
         .output()
         .unwrap();
     assert_eq!(status.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&status.stdout).lines().count(), 5);
+    assert_eq!(String::from_utf8_lossy(&status.stdout).lines().count(), 6);
 
     let started = Instant::now();
     let down = command(exe)
