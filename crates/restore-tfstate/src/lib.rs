@@ -1521,6 +1521,10 @@ fn show(ctx: &Ctx<'_>, version: &str, sensitive: bool) -> Result<Code> {
     let bytes = fetch_version(ctx, version)?;
     let state =
         State::parse(&bytes).with_context(|| format!("version {version} is not a usable state"))?;
+    // A document JSON accepts may still hold what a tree refuses (a lone UTF-16 surrogate escape, which
+    // Terraform reads as U+FFFD): a dry pass first, so stdout gets the whole document or nothing.
+    serde_json::to_writer(std::io::sink(), &state.masked(sensitive))
+        .with_context(|| format!("version {version} cannot be shown"))?;
     output::write_json(&state.masked(sensitive))?;
     Ok(Code::Success)
 }
