@@ -30,7 +30,8 @@ const EXAMPLES: &str = "\
 /// Checks, each a table in the report: coverage and freshness of every guest's backups; archive
 /// soundness (size, name, task log); integrity (--deep: the whole archive is decompressed and parsed);
 /// bit-rot (SHA-256 manifest, --record); PBS verification state; Terraform state in S3 for every
-/// environment; with --full, terraform init and the health of MinIO, Prometheus, Grafana, Alertmanager.
+/// environment; with --full, the backup jobs, whether every running guest answers, terraform init and
+/// the health of MinIO, Prometheus, Grafana, Alertmanager.
 #[derive(Parser, Debug)]
 #[command(name = "verify-backups", version, about, long_about, after_help = pve_common::exit::help_footer(EXAMPLES, HELP_EXIT_STATUS))]
 pub struct Args {
@@ -118,9 +119,12 @@ pub struct Args {
     #[arg(long = "state-max-age", value_name = "DURATION", value_parser = parse_duration)]
     pub state_max_age: Option<std::time::Duration>,
 
-    /// Also the node's backup jobs and the connectivity of every running guest (section "Verification
-    /// de la connectivite"), and the disaster-recovery final check: `terraform init` for every
-    /// environment, and MinIO, Prometheus, Grafana and Alertmanager answer their health endpoints.
+    /// Also the node's backup jobs (`pvesh get /cluster/backup`: a disabled job, or a guest in no enabled
+    /// job, is a WARNING) and the connectivity of every running guest (section "Verification de la
+    /// connectivite": `qm guest cmd <vmid> ping` through the QEMU guest agent, `pct exec <vmid> -- true`;
+    /// no answer is a WARNING), and the disaster-recovery final check: `terraform init` for every
+    /// environment, and MinIO, Prometheus, Grafana and Alertmanager answer their health endpoints (those
+    /// with a URL).
     #[arg(long = "full")]
     pub full: bool,
 

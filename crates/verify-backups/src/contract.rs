@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Config;
+use crate::full::{Finding, Reach};
 use crate::report::{Report, Status};
 use crate::words::Words;
 
@@ -229,8 +230,14 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
             });
         }
     }
+    for f in &report.findings {
+        out.push(finding_row(f, w));
+    }
     if let Some(c) = report.components.iter().find(|c| c.name == "services") {
-        for ch in &c.checks {
+        // The node's part is in the rows of the findings above; a service without a URL was not checked.
+        for ch in c.checks.iter().filter(|ch| {
+            !matches!(ch.check.as_str(), "backup-job" | "connectivity") && ch.status != Status::Info
+        }) {
             out.push(Row {
                 kind: if ch.subject == "minio" {
                     "minio"
@@ -244,6 +251,98 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
                 details: ch.reason.clone(),
             });
         }
+    }
+    out
+}
+
+/// What a `--full` finding says, in the report's words.
+fn finding_details(f: &Finding, w: &Words) -> String {
+    match f {
+        Finding::Job(j) => {
+            let what = format!(
+                "{} {}, {} {}, mode {}, {}",
+                w.schedule,
+                j.schedule.as_deref().unwrap_or("-"),
+                w.storage,
+                j.storage.as_deref().unwrap_or("-"),
+                j.mode.as_deref().unwrap_or("-"),
+                j.selection(w)
+            );
+            if j.enabled {
+                what
+            } else {
+                format!("{}: {what}", w.job_disabled)
+            }
+        }
+        Finding::NoJob { .. } => w.no_job.clone(),
+        Finding::JobsUnreadable { error, .. } => format!("{}: {error}", w.jobs_unreadable),
+        Finding::Uncovered { pools, .. } if pools.is_empty() => w.not_covered.clone(),
+        Finding::Uncovered { pools, .. } => format!(
+            "{} ({}: {})",
+            w.not_covered,
+            w.pools_unresolved,
+            pools.join(", ")
+        ),
+        Finding::Reach {
+            command,
+            reach: Reach::Answers,
+            ..
+        } => format!("{command}: {}", w.answers),
+        Finding::Reach {
+            reach: Reach::NoAgent,
+            ..
+        } => w.no_agent.clone(),
+        Finding::Reach {
+            command,
+            reach: Reach::Silent(why),
+            ..
+        } => format!("{}: {command}: {why}", w.silent),
+    }
+}
+
+fn finding_component(f: &Finding) -> String {
+    match f {
+        Finding::Job(j) => j.id.clone(),
+        Finding::NoJob { node } | Finding::JobsUnreadable { node, .. } => node.clone(),
+        Finding::Uncovered { guest, .. } | Finding::Reach { guest, .. } => guest.label(),
+    }
+}
+
+/// The row of a `--full` finding: `job` for the backup jobs, `guest` for the connectivity.
+pub fn finding_row(f: &Finding, w: &Words) -> Row {
+    Row {
+        kind: if f.is_connectivity() { "guest" } else { "job" }.into(),
+        component: finding_component(f),
+        status: f.status(),
+        last: None,
+        details: finding_details(f, w),
+    }
+}
+
+/// The `--full` sections printed before the report: the backup jobs, then "Verification de la
+/// connectivite" (the heading callers look for), one `Composant | Statut | Details` line per finding.
+pub fn render_full(findings: &[Finding], w: &Words) -> String {
+    let mut out = String::new();
+    for (title, connectivity) in [(&w.jobs_title, false), (&w.connectivity, true)] {
+        let _ = writeln!(out, "{title}\n{}", "-".repeat(title.len()));
+        let _ = writeln!(
+            out,
+            "{} | {} | {}",
+            w.columns[1], w.columns[2], w.columns[4]
+        );
+        for f in findings
+            .iter()
+            .filter(|f| f.is_connectivity() == connectivity)
+        {
+            let _ = writeln!(
+                out,
+                "{} | {} | {}",
+                pve_common::output::escape(&finding_component(f)),
+                status_label(f.status()),
+                pve_common::output::escape(&finding_details(f, w))
+            );
+        }
+        out.push('\n');
     }
     out
 }

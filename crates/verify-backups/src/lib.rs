@@ -11,6 +11,7 @@ pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod contract;
+pub mod full;
 pub mod homelab;
 pub mod lzop;
 pub mod manifest;
@@ -82,6 +83,9 @@ struct GuestChecks {
     integrity: Component,
     bitrot: Component,
     pbs: Component,
+    /// `--full` on the node (jobs, connectivity): checks of the `services` component.
+    full: Component,
+    findings: Vec<full::Finding>,
     guests: Vec<GuestResult>,
     backups: Vec<BackupResult>,
 }
@@ -94,6 +98,8 @@ impl GuestChecks {
             integrity: Component::new("integrity", "Integrity (--deep)"),
             bitrot: Component::new("bitrot", "Bit-rot (SHA-256 manifest)"),
             pbs: Component::new("pbs", "PBS verification"),
+            full: Component::new("services", "DR services (--full)"),
+            findings: Vec::new(),
             guests: Vec::new(),
             backups: Vec::new(),
         }
@@ -180,6 +186,8 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
         merge_component(&mut gc.integrity, one.integrity);
         merge_component(&mut gc.bitrot, one.bitrot);
         merge_component(&mut gc.pbs, one.pbs);
+        merge_component(&mut gc.full, one.full);
+        gc.findings.extend(one.findings);
         gc.guests.extend(one.guests);
         gc.backups.extend(one.backups);
     }
@@ -231,6 +239,16 @@ fn run_node_checks(
     let started = Instant::now();
     bitrot(config, runner, &mut node, &mut files, gc);
     gc.bitrot.duration_ms = ms(started);
+    if config.full {
+        let started = Instant::now();
+        let mut findings = full::jobs(config, &mut node, &inv);
+        findings.extend(full::connectivity(config, &mut node, &inv));
+        for f in &findings {
+            f.record(&mut gc.full);
+        }
+        gc.findings.extend(findings);
+        gc.full.duration_ms = ms(started);
+    }
     // A guest's status is the worst of its coverage and its checked backups.
     for g in &mut gc.guests {
         for b in gc.backups.iter().filter(|b| b.vmid == g.vmid) {
@@ -808,6 +826,7 @@ pub fn verify(config: &Config) -> Result<Report> {
     let runner = Runner::new(config.dry_run);
     let mut gc = GuestChecks::new();
     run_guest_checks(config, &runner, now, &mut gc);
+    let findings = std::mem::take(&mut gc.findings);
 
     let mut state = Component::new("tfstate", "Terraform state in S3");
     let mut services = Component::new("services", "DR services (--full)");
@@ -846,6 +865,11 @@ pub fn verify(config: &Config) -> Result<Report> {
     state.duration_ms = ms(t);
     let t = Instant::now();
     if config.full {
+        // The node's part (jobs, connectivity) first, as the replaced script's report ordered them.
+        merge_component(
+            &mut services,
+            std::mem::replace(&mut gc.full, Component::new("services", "")),
+        );
         services::check(&mut services, config, &runner, &envs);
     } else {
         services.skip("not run: give --full for the disaster-recovery final check");
@@ -858,6 +882,7 @@ pub fn verify(config: &Config) -> Result<Report> {
         "remote"
     };
     let mut report = assemble(config, now, mode, gc, state, services, environments);
+    report.findings = findings;
     report.duration_ms = ms(started);
     report.finish();
     Ok(report)
@@ -897,6 +922,7 @@ fn assemble(
         guests: gc.guests,
         backups: gc.backups,
         environments,
+        findings: Vec::new(),
     }
 }
 
@@ -954,6 +980,26 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             });
             dry(format!("ssh {host} ls -la {dump}/vzdump-*"));
         }
+        if config.full {
+            dry(format!(
+                "ssh {host} pvesh get /cluster/backup --output-format json"
+            ));
+            dry(format!(
+                "ssh {host} pvesh get /cluster/resources --type vm --output-format json"
+            ));
+            let id = config
+                .vmids
+                .first()
+                .map_or_else(|| "<vmid>".to_owned(), u32::to_string);
+            dry(format!(
+                "ssh {host} qm guest cmd {id} ping ({})",
+                w.dry_each_vm
+            ));
+            dry(format!(
+                "ssh {host} pct exec {id} -- true ({})",
+                w.dry_each_ct
+            ));
+        }
     }
     let envs: Vec<(String, String, String)> = match &config.root {
         Some(root) => tfstate::discover(root)
@@ -990,6 +1036,9 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         ));
         dry(format!("s3 get {url} | verification JSON"));
     }
+    if config.full {
+        dry_run_services(config, &dry);
+    }
     dry(w.sample.clone());
     let now = jiff::Timestamp::now().as_second();
     let vmid = config.vmids.first().copied().unwrap_or(100);
@@ -1009,6 +1058,27 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             details: format!("{}, 3 {}", contract::human_size(4 * 1024), w.versions),
         });
     }
+    let findings = if config.full {
+        let guest = full::GuestRef {
+            kind: "qemu".into(),
+            vmid,
+            name: String::new(),
+        };
+        vec![
+            full::Finding::Job(full::BackupJob::from_value(&serde_json::json!({
+                "id": "backup-<job>", "schedule": "21:00", "storage": storages[0],
+                "mode": "snapshot", "all": 1
+            }))),
+            full::Finding::Reach {
+                guest,
+                command: format!("qm guest cmd {vmid} ping"),
+                reach: full::Reach::Answers,
+            },
+        ]
+    } else {
+        Vec::new()
+    };
+    rows.extend(findings.iter().map(|f| contract::finding_row(f, w)));
     if config.json {
         let mut gc = GuestChecks::new();
         gc.skip_all("dry-run: nothing contacted");
@@ -1020,9 +1090,45 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         report.finish();
         pve_common::output::write_json(&report)?;
     } else {
-        pve_common::output::write_stdout(&contract::render(&rows, w))?;
+        let mut text = String::new();
+        if config.full {
+            text.push_str(&contract::render_full(&findings, w));
+        }
+        text.push_str(&contract::render(&rows, w));
+        pve_common::output::write_stdout(&text)?;
     }
     Ok(Verdict::Ok)
+}
+
+/// `--full`'s local part in a dry run: `terraform init` of each environment and the health URLs known.
+fn dry_run_services(config: &Config, dry: &dyn Fn(String)) {
+    let envs = config
+        .root
+        .as_deref()
+        .and_then(|r| tfstate::discover(r).ok())
+        .unwrap_or_default();
+    for env in &envs {
+        dry(format!(
+            "TF_DATA_DIR=<temp> terraform -chdir={} init -input=false -no-color",
+            env.dir.display()
+        ));
+    }
+    let minio = config.services.minio.clone().or_else(|| {
+        envs.iter()
+            .find_map(|e| e.backend.as_ref().ok())
+            .map(|b| b.endpoint.trim_end_matches('/').to_owned())
+    });
+    let s = &config.services;
+    for (base, path) in [
+        (minio.as_deref(), "/minio/health/live"),
+        (s.prometheus.as_deref(), "/-/ready"),
+        (s.grafana.as_deref(), "/api/health"),
+        (s.alertmanager.as_deref(), "/-/ready"),
+    ] {
+        if let Some(base) = base {
+            dry(format!("GET {base}{path}"));
+        }
+    }
 }
 
 /// Runs the tool: checks, prints the report, writes the metrics, says how the run ends (`main` turns it
@@ -1054,6 +1160,9 @@ pub fn run(config: &Config) -> Result<Verdict> {
         if config.details {
             text.push_str(&report.render_text());
             text.push('\n');
+        }
+        if config.full {
+            text.push_str(&contract::render_full(&report.findings, w));
         }
         text.push_str(&contract::render(&rows, w));
         pve_common::output::write_stdout(&text)?;

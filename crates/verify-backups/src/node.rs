@@ -11,6 +11,7 @@ use pve_common::ssh::{RemoteCommand, SshClient, SshError, SshOutput};
 use serde_json::Value;
 
 use crate::archive::Outcome;
+use crate::full::Reach;
 use crate::pve::{Backup, Compression, Container, Guest, Storage};
 
 /// What the node has.
@@ -224,6 +225,48 @@ impl<'r> Node<'r> {
             .and_then(Value::as_str)
             .with_context(|| format!("storage {storage} has no `path` in its configuration"))?;
         Ok(format!("{}/dump", path.trim_end_matches('/')))
+    }
+
+    /// The cluster's vzdump jobs (`pvesh get /cluster/backup`), as the API lists them.
+    pub fn backup_jobs(&mut self) -> Result<Vec<Value>> {
+        match self.pvesh("/cluster/backup", &[])? {
+            Value::Array(jobs) => Ok(jobs),
+            other => anyhow::bail!("`pvesh get /cluster/backup` printed {other} instead of a list"),
+        }
+    }
+
+    /// Whether a running guest answers: a VM through its QEMU guest agent (`qm guest cmd <vmid> ping`), a
+    /// container by running `true` in it (`pct exec <vmid> -- true`). Returns the command and the answer.
+    pub fn reach(&mut self, kind: &str, vmid: u32) -> Result<(String, Reach), SshError> {
+        let id = vmid.to_string();
+        let cmd = if kind == "lxc" {
+            RemoteCommand::read_only("pct")
+                .arg("exec")
+                .arg(&id)
+                .arg("--")
+                .arg("true")
+        } else {
+            RemoteCommand::read_only("qm")
+                .arg("guest")
+                .arg("cmd")
+                .arg(&id)
+                .arg("ping")
+        };
+        let shown = if kind == "lxc" {
+            format!("pct exec {vmid} -- true")
+        } else {
+            format!("qm guest cmd {vmid} ping")
+        };
+        let out = self.run(cmd)?;
+        let stderr = out.stderr_text();
+        let reach = if out.success() {
+            Reach::Answers
+        } else if stderr.contains("No QEMU guest agent configured") {
+            Reach::NoAgent
+        } else {
+            Reach::Silent(excerpt(&stderr, &out.describe_status()))
+        };
+        Ok((shown, reach))
     }
 
     fn run(&mut self, cmd: RemoteCommand) -> Result<SshOutput, SshError> {

@@ -19,6 +19,8 @@ pub struct Guest {
     pub node: String,
     /// Whether it is a template.
     pub template: bool,
+    /// Whether it runs (`status` of the resource).
+    pub running: bool,
 }
 
 impl Guest {
@@ -31,6 +33,7 @@ impl Guest {
             name: r.name.clone().unwrap_or_default(),
             node: r.node.clone().unwrap_or_default(),
             template: r.template,
+            running: r.status.as_deref() == Some("running"),
         })
     }
 }

@@ -257,6 +257,10 @@ pub struct Report {
     pub backups: Vec<BackupResult>,
     /// Terraform environments.
     pub environments: Vec<EnvResult>,
+    /// `--full` on the nodes: jobs and connectivity, for the text report's sections (their checks are in
+    /// the `services` component).
+    #[serde(skip)]
+    pub findings: Vec<crate::full::Finding>,
 }
 
 /// Check counts.

@@ -45,6 +45,42 @@ pub struct Words {
     pub invalid_json: String,
     /// The vzdump part is skipped.
     pub checked_on: String,
+    /// The connectivity section heading (`--full`).
+    pub connectivity: String,
+    /// The backup jobs section heading (`--full`).
+    pub jobs_title: String,
+    /// A job's schedule.
+    pub schedule: String,
+    /// A job's storage.
+    pub storage: String,
+    /// A job of every guest.
+    pub all_guests: String,
+    /// Followed by the excluded guests.
+    pub except: String,
+    /// Followed by a job's guests.
+    pub guests: String,
+    /// Followed by a job's pool.
+    pub pool: String,
+    /// A disabled job.
+    pub job_disabled: String,
+    /// A node without any backup job.
+    pub no_job: String,
+    /// The jobs could not be read.
+    pub jobs_unreadable: String,
+    /// A guest in no enabled job.
+    pub not_covered: String,
+    /// Pool jobs whose members are not read.
+    pub pools_unresolved: String,
+    /// A guest that answered.
+    pub answers: String,
+    /// A VM without a QEMU guest agent.
+    pub no_agent: String,
+    /// A guest that did not answer.
+    pub silent: String,
+    /// Which VMs a dry run would ask.
+    pub dry_each_vm: String,
+    /// Which containers a dry run would ask.
+    pub dry_each_ct: String,
 }
 
 /// The words of a language.
@@ -77,6 +113,24 @@ pub fn words(french: bool) -> Words {
         no_bucket: t("no_bucket"),
         invalid_json: t("invalid_json"),
         checked_on: t("skipped"),
+        connectivity: t("connectivity"),
+        jobs_title: t("jobs_title"),
+        schedule: t("schedule"),
+        storage: t("storage"),
+        all_guests: t("all_guests"),
+        except: t("except"),
+        guests: t("guests"),
+        pool: t("pool"),
+        job_disabled: t("job_disabled"),
+        no_job: t("no_job"),
+        jobs_unreadable: t("jobs_unreadable"),
+        not_covered: t("not_covered"),
+        pools_unresolved: t("pools_unresolved"),
+        answers: t("answers"),
+        no_agent: t("no_agent"),
+        silent: t("silent"),
+        dry_each_vm: t("dry_each_vm"),
+        dry_each_ct: t("dry_each_ct"),
     }
 }
 
@@ -88,6 +142,7 @@ mod tests {
             let w = super::words(french);
             assert!(!w.report_title.starts_with("verify_backups."), "{w:?}");
             assert!(!w.checked_on.starts_with("verify_backups."), "{w:?}");
+            assert!(!w.silent.starts_with("verify_backups."), "{w:?}");
         }
         assert_eq!(super::words(true).summary, "RESUME");
         assert_eq!(super::words(false).summary, "SUMMARY");

@@ -9,6 +9,8 @@ mod backups;
 mod bed;
 #[path = "cli/contract.rs"]
 mod contract;
+#[path = "cli/full.rs"]
+mod full;
 #[path = "cli/homelab.rs"]
 mod homelab;
 #[path = "cli/state.rs"]

@@ -39,7 +39,7 @@ complete -c verify-backups -l all-backups -d 'Check every backup, not only the n
 complete -c verify-backups -l include-templates -d 'Include templates in the coverage check'
 complete -c verify-backups -l deep -d 'Read and check every byte of each archive (compression checksum, VMA extents or tar members)'
 complete -c verify-backups -l record -d 'Store the SHA-256 of every checked archive in the manifest (new archives are added; a changed archive is reported as corrupt and its recorded hash kept)'
-complete -c verify-backups -l full -d 'Also the node\'s backup jobs and the connectivity of every running guest (section "Verification de la connectivite"), and the disaster-recovery final check: `terraform init` for every environment, and MinIO, Prometheus, Grafana and Alertmanager answer their health endpoints'
+complete -c verify-backups -l full -d 'Also the node\'s backup jobs (`pvesh get /cluster/backup`: a disabled job, or a guest in no enabled job, is a WARNING) and the connectivity of every running guest (section "Verification de la connectivite": `qm guest cmd <vmid> ping` through the QEMU guest agent, `pct exec <vmid> -- true`; no answer is a WARNING), and the disaster-recovery final check: `terraform init` for every environment, and MinIO, Prometheus, Grafana and Alertmanager answer their health endpoints (those with a URL)'
 complete -c verify-backups -l details -d 'Also print a table per component (every check with its reason) before the report'
 complete -c verify-backups -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c verify-backups -s V -l version -d 'Print version'

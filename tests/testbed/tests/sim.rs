@@ -505,6 +505,67 @@ fn qm_and_pct_commands() {
     assert_eq!(bed.guest(101).config["memory"], "2048");
 }
 
+#[test]
+fn backup_jobs_agent_ping_and_pct_exec() {
+    let bed = Bed::new();
+    assert_eq!(bed.pvesh("/cluster/backup", &[]), serde_json::json!([]));
+    let job = serde_json::json!({"id": "backup-1", "type": "vzdump", "schedule": "21:00", "storage": "local",
+        "mode": "snapshot", "enabled": 1, "all": 1, "exclude": "101", "next-run": 1_763_672_400});
+    bed.state
+        .set_backup_jobs(std::slice::from_ref(&job))
+        .unwrap();
+    assert_eq!(bed.pvesh("/cluster/backup", &[]), serde_json::json!([job]));
+
+    // qemu-server's checks, in its order: agent configured, VM running, agent answering.
+    bed.fails(
+        "qm",
+        &["guest", "cmd", "100", "ping"],
+        "No QEMU guest agent configured",
+    );
+    let mut g = bed.guest(100);
+    g.config
+        .insert("agent".into(), "enabled=1,fstrim_cloned_disks=1".into());
+    bed.state.save_guest(&g).unwrap();
+    assert_eq!(bed.ok("qm", &["guest", "cmd", "100", "ping"]).stdout, "");
+    assert_eq!(bed.ok("qm", &["agent", "100", "ping"]).stdout, "");
+    g.extra.insert("agent_running".into(), Value::Bool(false));
+    bed.state.save_guest(&g).unwrap();
+    bed.fails(
+        "qm",
+        &["guest", "cmd", "100", "ping"],
+        "QEMU guest agent is not running",
+    );
+    g.status = "stopped".into();
+    bed.state.save_guest(&g).unwrap();
+    bed.fails(
+        "qm",
+        &["guest", "cmd", "100", "ping"],
+        "VM 100 is not running",
+    );
+    bed.fails(
+        "qm",
+        &["guest", "cmd", "999", "ping"],
+        "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist",
+    );
+
+    bed.ok("pct", &["exec", "101", "--", "true"]);
+    bed.fails(
+        "pct",
+        &["exec", "101", "--", "rm", "-rf", "/"],
+        "not simulated",
+    );
+    let mut c = bed.guest(101);
+    c.status = "stopped".into();
+    bed.state.save_guest(&c).unwrap();
+    bed.fails(
+        "pct",
+        &["exec", "101", "--", "true"],
+        "container '101' not running!",
+    );
+    // Read-only: nothing journaled.
+    assert!(bed.journal_argv().is_empty(), "{:?}", bed.journal_argv());
+}
+
 fn restore_fixture(bed: &Bed) -> BackupEntry {
     // The backup holds scsi0 only; afterwards VM 100 grows a disk and snapshots.
     let b = bed.backup(&vm100(), "local");

@@ -256,3 +256,28 @@ fn a_failing_pvesh_is_not_retried() {
     );
     assert!(stdout.contains("Permission denied"), "{stdout}");
 }
+
+/// The contract's "suspiciously small" newest backup (under `--min-size`, 1024 bytes by default): a
+/// WARNING "Taille suspecte", exit 1.
+#[test]
+fn a_suspiciously_small_backup_is_a_warning() {
+    let node = Node::start();
+    let g = node.vm(100, "jellyfin");
+    let path = node.backup(&g, 1, 1);
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(512).unwrap();
+    let mut args = node.ssh_args();
+    args.extend(["--lang".into(), "fr".into()]);
+    let out = crate::bed::run(&args, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("vzdump | VM 100 (jellyfin) | WARNING |")
+            && stdout.contains("Taille suspecte"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Warnings: 1") && stdout.contains("Erreurs: 0"),
+        "{stdout}"
+    );
+}

@@ -514,6 +514,12 @@ fn common(ctx: &mut Ctx, kind: GuestType, argv: &[String]) -> CmdResult {
         "list" => return list(ctx, kind),
         "create" => return create(ctx, kind, &a),
         "restore" if kind == GuestType::Lxc => return restore::pct_restore(ctx, &a),
+        // `qm guest cmd <vmid> <command>` and its older spelling `qm agent <vmid> <command>`.
+        "guest" if kind == GuestType::Qemu && a.pos.first().is_some_and(|c| c == "cmd") => {
+            return agent_command(ctx, &a.pos[1..]);
+        }
+        "agent" if kind == GuestType::Qemu => return agent_command(ctx, &a.pos),
+        "exec" if kind == GuestType::Lxc => return pct_exec(ctx, &argv[1..]),
         _ => {}
     }
     let known = [
@@ -630,6 +636,75 @@ fn snapshots(ctx: &mut Ctx, mut g: Guest, sub: &str, a: &Args) -> CmdResult {
     }
     ctx.state.save_guest(&g)?;
     Ok(0)
+}
+
+/// Whether the guest agent is enabled in a VM's `agent` option (`1`, `enabled=1,fstrim_cloned_disks=1`;
+/// `0` or `enabled=0` leave it off).
+fn agent_enabled(value: &str) -> bool {
+    let first = value.split(',').next().unwrap_or("");
+    let enabled = first.strip_prefix("enabled=").unwrap_or(first);
+    matches!(enabled, "1" | "yes" | "on" | "true")
+}
+
+/// `qm guest cmd <vmid> <command>`, with the checks of qemu-server's `assert_agent_available` in its
+/// order and words (exit 255 through the CLI handler). Only `ping` is simulated: a running agent answers
+/// an empty object, which `qm` prints as nothing. Whether the agent inside the guest runs is the guest
+/// file's `agent_running` (a simulator extension, default true).
+fn agent_command(ctx: &mut Ctx, pos: &[String]) -> CmdResult {
+    let (Some(id), Some(command)) = (pos.first(), pos.get(1)) else {
+        return Err(Fail::new(
+            "400 not enough arguments\nqm guest cmd <vmid> <command>",
+        ));
+    };
+    let g = load(ctx, GuestType::Qemu, id)?;
+    let Some(agent) = g.config.get("agent") else {
+        return Err(Fail::new("No QEMU guest agent configured"));
+    };
+    if !running(&g) {
+        return Err(Fail::new(format!("VM {} is not running", g.vmid)));
+    }
+    let agent_runs = g
+        .extra
+        .get("agent_running")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    if !agent_enabled(agent) || !agent_runs {
+        return Err(Fail::new("QEMU guest agent is not running"));
+    }
+    match command.as_str() {
+        "ping" => Ok(0),
+        other => Err(Fail::new(format!(
+            "pve-sim: 'qm guest cmd {other}' is not simulated (only 'ping')"
+        ))),
+    }
+}
+
+/// `pct exec <vmid> [--] <command...>`: pct's checks (the container exists here, it runs); the command
+/// itself cannot run in a simulated container, so only `true` is simulated (exit 0).
+fn pct_exec(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
+    let Some(id) = argv.first() else {
+        return Err(Fail::new(
+            "400 not enough arguments\npct exec <vmid> [<extra-args>]",
+        ));
+    };
+    let g = load(ctx, GuestType::Lxc, id)?;
+    if !running(&g) {
+        return Err(Fail::new(format!("container '{}' not running!", g.vmid)));
+    }
+    let command: Vec<&str> = argv[1..]
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a == "--")
+        .collect();
+    match command.as_slice() {
+        [] => Err(Fail::new("missing command")),
+        ["true"] => Ok(0),
+        other => Err(Fail::new(format!(
+            "pve-sim: 'pct exec {} -- {}' is not simulated (only 'true')",
+            g.vmid,
+            other.join(" ")
+        ))),
+    }
 }
 
 /// `qm ...`.

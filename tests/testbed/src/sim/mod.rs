@@ -19,10 +19,11 @@
 //! PVE_SIM_STATE=... pve-sim qm status 100          # without a symlink named qm
 //! ```
 //!
-//! Simulated: `pvesh get` (`/version`, `/nodes`, `/cluster/resources`, `/cluster/nextid`,
+//! Simulated: `pvesh get` (`/version`, `/nodes`, `/cluster/resources`, `/cluster/nextid`, `/cluster/backup`,
 //! `/nodes/{node}/storage[/{id}[/status|/content]]`, `/nodes/{node}/{qemu|lxc}[/{vmid}/config|/status/current]`);
 //! `qm` and `pct` `status|config|list|start|stop|shutdown|reboot|suspend|resume|destroy|set|create|unlock|
-//! snapshot|delsnapshot|listsnapshot|rollback`, `pct restore`; `qmrestore`; `vzdump`; `vma list|config|verify`.
+//! snapshot|delsnapshot|listsnapshot|rollback`, `pct restore`; `qm guest cmd <vmid> ping` (and `qm agent`);
+//! `pct exec <vmid> -- true`; `qmrestore`; `vzdump`; `vma list|config|verify`.
 
 pub mod args;
 pub mod conf;
@@ -127,9 +128,19 @@ pub fn is_mutating(argv: &[String]) -> bool {
     let sub = argv.get(1).map(String::as_str).unwrap_or("");
     match argv.first().map(String::as_str).unwrap_or("") {
         "pvesh" => !matches!(sub, "get" | "ls" | "usage" | "help" | ""),
+        // `guest cmd`/`agent` and `exec` are simulated only in read-only forms (`ping`, `true`).
         "qm" | "pct" => !matches!(
             sub,
-            "status" | "config" | "list" | "pending" | "listsnapshot" | "help" | ""
+            "status"
+                | "config"
+                | "list"
+                | "pending"
+                | "listsnapshot"
+                | "help"
+                | "guest"
+                | "agent"
+                | "exec"
+                | ""
         ),
         "qmrestore" | "vzdump" => true,
         _ => false,

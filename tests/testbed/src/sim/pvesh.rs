@@ -165,6 +165,8 @@ fn get(ctx: &mut Ctx, raw_path: &str, a: &args::Args) -> Result<Value, Fail> {
         }
         ["cluster", "nextid"] => Ok(json!(ctx.state.next_vmid()?.to_string())),
         ["cluster", "resources"] => cluster_resources(ctx, a.get("type")),
+        // The vzdump jobs of `/etc/pve/jobs.cfg`, as the API lists them (`backup-jobs.json`).
+        ["cluster", "backup"] => Ok(Value::Array(ctx.state.backup_jobs()?)),
         // The cluster-wide storage configuration, as `/etc/pve/storage.cfg` gives it (`path` for file
         // storages).
         ["storage", id] => {

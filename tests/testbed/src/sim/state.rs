@@ -662,6 +662,21 @@ impl State {
         Ok(out)
     }
 
+    /// The backup jobs `pvesh get /cluster/backup` lists (`backup-jobs.json`; none when absent).
+    pub fn backup_jobs(&self) -> Result<Vec<Value>> {
+        let p = self.dir.join("backup-jobs.json");
+        if !p.exists() {
+            return Ok(Vec::new());
+        }
+        read_json(&p)
+    }
+
+    /// Writes `backup-jobs.json` (takes the lock): each job as the API returns it.
+    pub fn set_backup_jobs(&self, jobs: &[Value]) -> Result<()> {
+        let _l = self.lock()?;
+        write_json(&self.dir.join("backup-jobs.json"), &jobs)
+    }
+
     /// `faults.json` (empty when absent).
     pub fn faults(&self) -> Result<Faults> {
         let p = self.dir.join("faults.json");
