@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# rebuild-minio.sh's contract (CONTRACT.md, "Common to all six" and "rebuild-minio.sh"), checked from
+# rebuild-minio.sh's contract (the flags, exit codes and words its callers rely on), checked from
 # outside on a copy of the homelab layout (backend.tf's s3 block commented out, the MinIO block in the
 # tfvars at a TEST-NET address), inside `unshare -n`: MinIO cannot be reached, so every dry-run that
 # passes proves the tool contacted nothing. The real rebuild (Terraform starting S3 again) is in

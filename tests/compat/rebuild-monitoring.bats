@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# rebuild-monitoring.sh's contract (CONTRACT.md, "Common to all six" and "rebuild-monitoring.sh"), checked
+# rebuild-monitoring.sh's contract (the flags, exit codes and words its callers rely on), checked
 # from outside through the shim on a copy of the homelab layout (the monitoring block names the VM at
 # 192.0.2.30, id 9000, node null = the monitoring environment's default_node pve-mon, whose endpoint is
 # 192.0.2.12), inside `unshare -n`: neither the node nor the VM can be reached, so every dry-run that passes

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# restore-tfstate.sh's contract (CONTRACT.md, "Common to all six" and "restore-tfstate.sh"), checked from
+# restore-tfstate.sh's contract (the flags, exit codes and words its callers rely on), checked from
 # outside on a copy of the homelab layout (backend.tf's s3 block commented out, the MinIO block in prod's
 # tfvars at a TEST-NET address), inside `unshare -n`: MinIO cannot be reached, so every dry-run that
 # passes proves the tool contacted nothing. The real round trip (moto as MinIO) is in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# restore-vm.sh's contract (CONTRACT.md, "Common to all six" and "restore-vm.sh"), checked from outside
+# restore-vm.sh's contract (the flags, exit codes and words its callers rely on), checked from outside
 # on a copy of the homelab layout, inside `unshare -n`: nothing here can reach a node, so every test that
 # passes without one proves the tool did not need to contact it.
 

@@ -9,6 +9,10 @@
 //! Tests and fixtures must never name a private-range address (10/8, 172.16/12, 192.168/16, 100.64/10):
 //! a test that read one could send a packet into somebody's LAN. Loopback and TEST-NET-1 (192.0.2.0/24)
 //! are what fixtures use; [`private_addresses`] finds any other in the files git tracks.
+//!
+//! A comment or document that cites a file kept outside the repository (the house style, the scripts'
+//! contract, the notes of a working session) sends its reader somewhere they cannot follow: it must say
+//! the reason itself. [`outside_citations`] finds such citations in the files git tracks.
 
 use std::path::{Path, PathBuf};
 
@@ -162,19 +166,9 @@ fn interpolates(format: &str, name: &str) -> bool {
 }
 
 /// `file:line: address` for every private-range IPv4 address in the files git tracks under `root`.
-// A developer task, not a tool: there is no dry-run to honour, and git is only read.
-#[allow(clippy::disallowed_methods)]
 pub fn private_addresses(root: &Path) -> Result<Vec<String>> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["ls-files", "-z"])
-        .output()
-        .context("git ls-files")?;
-    anyhow::ensure!(out.status.success(), "git ls-files failed");
     let mut found = Vec::new();
-    for rel in out.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let rel = String::from_utf8_lossy(rel).into_owned();
+    for rel in tracked_files(root)? {
         let Ok(text) = std::fs::read(root.join(&rel)) else {
             continue;
         };
@@ -195,6 +189,63 @@ pub fn private_addresses(root: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(found)
+}
+
+/// Names of files that live outside the repository; spelled in pieces so this file does not cite them.
+const OUTSIDE_FILES: &[[&str; 2]] = &[
+    ["STYLE", ".md"],
+    ["CONTRACT", ".md"],
+    ["DEPENDENCY", "-NOTES"],
+    ["HELPERS", ".md"],
+    ["/work/", "shared"],
+];
+
+/// The tracked files that cite a file outside the repository, as `path:line: name`. The changelog is
+/// history and is left as written.
+pub fn outside_citations(root: &Path) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for rel in tracked_files(root)? {
+        if rel == "CHANGELOG.md" || rel.starts_with("vendor/") {
+            continue;
+        }
+        let Ok(text) = std::fs::read(root.join(&rel)) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&text);
+        for (n, line) in text.lines().enumerate() {
+            if let Some(name) = cited_outside_file(line) {
+                found.push(format!("{rel}:{}: {name}", n + 1));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The outside file `line` names, if any.
+fn cited_outside_file(line: &str) -> Option<String> {
+    OUTSIDE_FILES
+        .iter()
+        .map(|[a, b]| format!("{a}{b}"))
+        .find(|name| line.contains(name.as_str()))
+}
+
+/// The files git tracks under `root`, relative to it.
+// A developer task, not a tool: there is no dry-run to honour, and git is only read.
+#[allow(clippy::disallowed_methods)]
+fn tracked_files(root: &Path) -> Result<Vec<String>> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .context("git ls-files")?;
+    anyhow::ensure!(out.status.success(), "git ls-files failed");
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|rel| String::from_utf8_lossy(rel).into_owned())
+        .collect())
 }
 
 /// Dotted quads in `line` that stand alone (not part of a longer dotted number such as a version).
@@ -248,6 +299,30 @@ mod tests {
         out.into_iter()
             .map(|f| format!("{}.{}", f.item, f.field))
             .collect()
+    }
+
+    #[test]
+    fn citations_of_outside_files_are_found() {
+        let style = format!("//! stdout is data ({}{} §6).", "STYLE", ".md");
+        assert_eq!(
+            cited_outside_file(&style),
+            Some(format!("{}{}", "STYLE", ".md"))
+        );
+        let notes = format!("// ~400 ms each ({}{}).", "DEPENDENCY", "-NOTES");
+        assert!(cited_outside_file(&notes).is_some());
+        let contract = format!(
+            "# the script's contract ({}{}, \"restore-vm.sh\")",
+            "CONTRACT", ".md"
+        );
+        assert!(cited_outside_file(&contract).is_some());
+        assert_eq!(
+            cited_outside_file("//! stdout is data: a pipe only ever reads results."),
+            None
+        );
+        assert_eq!(
+            cited_outside_file("see docs/EXIT-CODES.md and README.md"),
+            None
+        );
     }
 
     #[test]

@@ -104,6 +104,15 @@ fn run() -> Result<()> {
                 }
                 bail!("{} private-range addresses in tracked files", private.len());
             }
+            let cited = lint::outside_citations(&root)?;
+            if !cited.is_empty() {
+                for line in &cited {
+                    eprintln!(
+                        "xtask: cites a file outside the repository (say the reason instead): {line}"
+                    );
+                }
+                bail!("{} citations of files outside the repository", cited.len());
+            }
             let stale: Vec<String> = files
                 .iter()
                 .filter(|(rel, content)| {

@@ -6,8 +6,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::UsageError;
 use crate::cli::{Args, HistoryArgs, InstallArgs};
+use pve_common::exit::UsageError;
 
 /// Which environments to check.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,8 +6,8 @@
 //! race; `plan` and `show` concurrently), reads each plan's `-json` stream as it runs ([`plan::ui`]): in sync
 //! without more, or `show -json` of the saved plan when there is something to describe, read as a stream
 //! and classified ([`plan`]); applies
-//! ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies anything. The exit code
-//! is decided by `main` from the returned [`Outcome`] or error.
+//! ignore rules ([`ignore`]) and writes the report ([`report`]). It never applies anything. [`CheckDrift`] turns the returned
+//! [`Outcome`] or error into the exit code.
 
 pub mod cli;
 pub mod config;
@@ -40,15 +40,74 @@ use crate::ignore::Rules;
 use crate::report::{EnvError, EnvReport, Report, Status, Summary, TerraformInfo};
 use crate::terraform::{ErrorKind, Limits, Step, StepEnd, Terraform};
 
-/// A wrong command line or argument value (exit 64).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+use pve_common::exit::{Busy, Code, UsageError};
 
-/// Another check-drift run holds the run lock (exit 75).
-#[derive(Debug, thiserror::Error)]
-#[error("another check-drift run holds the run lock {} (use --wait-lock to wait for it)", .0.display())]
-pub struct BusyError(pub PathBuf);
+use crate::cli::{Args, Command};
+
+/// The `check-drift` binary: its command line, set-up and exit codes, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct CheckDrift;
+
+impl pve_common::Tool for CheckDrift {
+    const NAME: &'static str = "check-drift";
+    // [`run`] stops Terraform itself on SIGINT/SIGTERM and still writes the report of what it found.
+    const INTERRUPT_HANDLER: bool = false;
+    type Args = Args;
+
+    fn common(args: &Args) -> &pve_common::cli::CommonArgs {
+        match &args.command {
+            Some(Command::History(h)) => &h.common,
+            Some(Command::InstallTimer(i)) => &i.common,
+            None => &args.common,
+        }
+    }
+
+    fn failure_code(args: &Args) -> Code {
+        if args.command.is_none() && args.install_shims.is_none() {
+            error_code(args.detailed_exitcode)
+        } else {
+            Code::Failure
+        }
+    }
+
+    fn run(mut args: Args) -> anyhow::Result<Code> {
+        match args.command.take() {
+            Some(Command::History(h)) => {
+                let config = config::HistoryConfig::from_args(&args, h)?;
+                run_history(&config).map(|()| Code::Success)
+            }
+            Some(Command::InstallTimer(i)) => {
+                install::run(&config::install_config(i)?).map(|_| Code::Success)
+            }
+            None if args.install_shims.is_some() => {
+                let root = args.install_shims.clone().unwrap_or_default();
+                install_shims(&root, args.common.dry_run || args.common.preview)
+                    .map(|()| Code::Success)
+            }
+            None => {
+                let detailed = args.detailed_exitcode;
+                let outcome = run(&Config::from_args(args)?)?;
+                Ok(match outcome {
+                    o if o.interrupted => Code::Interrupted,
+                    // The script's codes: 1 drift, 2 error; --detailed-exitcode: Terraform's.
+                    o if o.any_error() || o.output_failed => error_code(detailed),
+                    o if o.any_drift() && detailed => Code::Changes,
+                    o if o.any_drift() => Code::Drift,
+                    _ => Code::Success,
+                })
+            }
+        }
+    }
+}
+
+/// An error: 2 as the script said it, 1 in Terraform's `-detailed-exitcode` meaning.
+fn error_code(detailed: bool) -> Code {
+    if detailed {
+        Code::Failure
+    } else {
+        Code::Errors
+    }
+}
 
 /// What a run found.
 #[derive(Debug)]
@@ -289,7 +348,13 @@ fn take_run_lock(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Op
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                Err(TryLockError::WouldBlock) => return Err(BusyError(path.clone()).into()),
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Busy::msg(format!(
+                        "another check-drift run holds the run lock {} (use --wait-lock to wait for it)",
+                        path.display()
+                    ))
+                    .into());
+                }
                 Err(TryLockError::Error(e)) => {
                     return Err(e).with_context(|| format!("locking {}", path.display()));
                 }

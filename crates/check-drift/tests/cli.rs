@@ -1,4 +1,5 @@
-//! check-drift's command-line tests: one test binary (STYLE.md §13) running the real binary.
+//! check-drift's command-line tests: one test binary (one link step, not one per file) running the real
+//! binary.
 //!
 //! `real_terraform` runs Terraform 1.11 on `fixtures/envs/basic` (built-in `terraform_data` resources, local
 //! backend, no download), with drift made by editing the state file, adding tfvars or `terraform state rm`.

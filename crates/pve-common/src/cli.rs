@@ -1,4 +1,4 @@
-//! Flags every tool shares, defined once and flattened into each tool's clap struct (STYLE.md §9), and the
+//! Flags every tool shares, defined once and flattened into each tool's clap struct (so they read and behave the same in every tool), and the
 //! parse step: clap's usage-error code 2 becomes 64, an unknown option reads "Option inconnue: X" in French,
 //! `-h`/`--help` anywhere prints the usage on stdout (starting `Usage: <name>`), and `--prog-name NAME`
 //! (what the shims pass) shows the script's name instead of the binary's.

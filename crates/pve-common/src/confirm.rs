@@ -1,4 +1,4 @@
-//! Confirmation before anything is overwritten (STYLE.md §12).
+//! Confirmation before anything is overwritten: one shared prompt, so no tool can assume yes by mistake.
 //!
 //! [`ask`] is the scripts' contract: `--force` answers yes to every question; without it the prompt
 //! (`question [O/n] ` in French, `[y/N]` in English) goes to stderr and the answer is read from the

@@ -1,6 +1,8 @@
-//! The exit-code table shared by every tool (STYLE.md §5).
+//! The exit-code table shared by every tool, and the errors that carry their code.
 //!
-//! Codes are decided in `main` only. They keep the replaced scripts' meanings: 0 success, 1 failure, except
+//! Codes are decided in one place, [`crate::app::run`], which every `main` calls; an error says which code
+//! it stands for by being (or wrapping) one of [`UsageError`], [`Busy`] or [`Interrupted`], found by
+//! [`classify`] anywhere in the error chain, so a tool adding context to an error keeps its code. They keep the replaced scripts' meanings: 0 success, 1 failure, except
 //! check-drift (1 drift, 2 error) and verify-backups (1 warnings, 2 errors). `2` is therefore never a usage
 //! error: clap's usage-error code (2) is remapped to 64 in [`crate::cli`]. check-drift's
 //! `--detailed-exitcode` gives Terraform's meaning instead (1 error, 2 changes).
@@ -51,6 +53,60 @@ impl From<Code> for std::process::ExitCode {
     }
 }
 
+/// A command line or value that cannot be acted on: exit 64 ([`Code::Usage`]), nothing was done. The
+/// message is printed as is after `tool: error: `.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    /// A usage error saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError(message.into())
+    }
+}
+
+/// Another run holds a lock this run needs: exit 75 ([`Code::Busy`]). It wraps the error that says which
+/// lock and who holds it, and prints exactly that error.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Busy(pub anyhow::Error);
+
+impl Busy {
+    /// Marks `err` (a lock held by somebody else) as busy.
+    pub fn new(err: impl Into<anyhow::Error>) -> Self {
+        Busy(err.into())
+    }
+
+    /// A busy error saying `message`.
+    pub fn msg(message: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static) -> Self {
+        Busy(anyhow::Error::msg(message))
+    }
+}
+
+/// The run was stopped by SIGINT/SIGTERM: exit 130 ([`Code::Interrupted`]).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// The exit code `err` stands for: the first [`UsageError`] (64), [`Busy`] (75) or [`Interrupted`] (130)
+/// found walking its chain of causes (context added on the way does not hide it), else `otherwise` (the
+/// tool's failure code: 1, or 2 for check-drift and verify-backups).
+pub fn classify(err: &anyhow::Error, otherwise: Code) -> Code {
+    for cause in err.chain() {
+        if cause.is::<UsageError>() {
+            return Code::Usage;
+        }
+        if cause.is::<Busy>() {
+            return Code::Busy;
+        }
+        if cause.is::<Interrupted>() {
+            return Code::Interrupted;
+        }
+    }
+    otherwise
+}
+
 /// `--help` footer for tools that take no lock (restore-vm, rebuild-monitoring).
 pub const HELP_EXIT_STATUS: &str = "\
 Exit status:
@@ -88,6 +144,32 @@ With --detailed-exitcode, Terraform's meaning instead: 1 error, 2 drift.";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn classify_walks_the_chain() {
+        let usage = anyhow::Error::new(UsageError::new("--vmid: not a number"));
+        assert_eq!(classify(&usage, Code::Failure), Code::Usage);
+        assert_eq!(format!("{usage:#}"), "--vmid: not a number");
+
+        // Context added over the error keeps its code.
+        let busy: anyhow::Result<()> = Err(Busy::msg("the lock is held by x").into());
+        let busy = busy.context("restoring env1").unwrap_err();
+        assert_eq!(classify(&busy, Code::Errors), Code::Busy);
+        assert_eq!(format!("{busy:#}"), "restoring env1: the lock is held by x");
+
+        // A wrapped error prints once, as itself.
+        let inner = anyhow::anyhow!("held by y").context("lock s3://b/k");
+        let wrapped = anyhow::Error::new(Busy::new(inner));
+        assert_eq!(format!("{wrapped:#}"), "lock s3://b/k: held by y");
+
+        let stopped = anyhow::Error::new(Interrupted).context("terraform plan");
+        assert_eq!(classify(&stopped, Code::Failure), Code::Interrupted);
+
+        let plain = anyhow::anyhow!("ssh: connection refused").context("listing backups");
+        assert_eq!(classify(&plain, Code::Failure), Code::Failure);
+        assert_eq!(classify(&plain, Code::Errors), Code::Errors);
+    }
 
     #[test]
     fn table_matches_style_guide() {

@@ -193,7 +193,7 @@ pub fn install() -> std::io::Result<()> {
                     None => crate::error!("interrupted by {name}"),
                 }
                 // Exits holding the lock: no critical section can begin any more. The one exit outside
-                // `main` (STYLE.md §5): the main thread is busy and cannot be unwound.
+                // `main`: the main thread is busy and cannot be unwound.
                 let _held = depth;
                 #[allow(clippy::exit, clippy::disallowed_methods)]
                 std::process::exit(i32::from(crate::exit::Code::Interrupted.as_u8()));

@@ -1,8 +1,9 @@
 //! Shared building blocks of the pve-tools binaries.
 //!
-//! Code lives here once a second tool needs it (STYLE.md §3). Every side effect of every tool passes through
+//! Code lives here once a second tool needs it, so a tool's crate holds only what is its own. Every side effect of every tool passes through
 //! [`runner::Runner`], which is the only place that honours `--dry-run`.
 
+pub mod app;
 pub mod cli;
 pub mod confirm;
 pub mod environments;
@@ -26,6 +27,8 @@ pub mod ssh;
 pub mod terraform;
 pub mod tfvars;
 pub mod vma;
+
+pub use app::{Tool, run};
 
 // The message catalogs (locales/*.en.yml, locales/*.fr.yml), compiled in; read through [`i18n`].
 rust_i18n::i18n!("locales", fallback = "en");

@@ -1,4 +1,5 @@
-//! Messages for people, on stderr, in one shape: `check-drift: warning: ...` (STYLE.md §7).
+//! Messages for people, on stderr, in one shape: `check-drift: warning: ...`, so an operator, a log and a
+//! script matching the replaced scripts' lines read every tool the same way.
 //!
 //! Configured once by `main` from `--color`, `-v` and `-q`; colour only on a terminal and only without
 //! `NO_COLOR`. No timestamps ever: on a terminal they are noise, and under systemd journald adds its own.

@@ -1,4 +1,5 @@
-//! stdout is data (STYLE.md §6): the one module allowed to print to stdout.
+//! stdout is data: the one module allowed to print to stdout, so a pipe (`check-drift --json | jq`) only
+//! ever reads results, and logs, prompts and warnings (on stderr) can never corrupt it.
 //!
 //! A closed pipe (`check-drift --json | head -1`) is not an error: the reader has what it wanted, so writing
 //! stops quietly and the tool's exit code stays what the run decided.

@@ -3,8 +3,8 @@
 //!
 //! The models are lenient where Proxmox is: flags arrive as `0`/`1` or booleans, optional fields are
 //! missing on inactive storages, and unknown fields are ignored. Everything that later becomes an argument
-//! of `qmrestore`, `pct`, `vzdump` is validated here first (STYLE.md: no arbitrary string reaches the remote
-//! shell, even quoted).
+//! of `qmrestore`, `pct`, `vzdump` is validated here first: no arbitrary string reaches the remote
+//! shell, even quoted, because one quoting mistake would let a backup name run a command as root.
 //!
 //! ```
 //! use pve_common::pve::{Volid, GuestType};

@@ -1,4 +1,5 @@
-//! Bounded exponential backoff for transient failures (STYLE.md §11).
+//! Bounded exponential backoff for transient failures: a flapping link should not fail a restore, and a
+//! command that really failed must not run twice.
 //!
 //! Only errors the caller classifies as transient are retried: a refused, reset or timed-out connection, a
 //! failed handshake, a dropped session. A remote command that ran and exited non-zero is retried only when

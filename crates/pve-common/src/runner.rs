@@ -1,4 +1,5 @@
-//! The one choke point for side effects (STYLE.md §10).
+//! The one choke point for side effects, so `--dry-run` and `--preview` are honoured by construction rather
+//! than by each call site remembering to check.
 //!
 //! Every state-changing local command, remote command, file write and S3 write of every tool goes through a
 //! [`Runner`], which works in one of three [`Mode`]s:

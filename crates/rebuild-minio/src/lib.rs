@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pve_common::exit::Code;
+use pve_common::exit::{Code, UsageError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::runner::{Access, LocalCommand, Mode, Runner};
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
@@ -24,15 +24,26 @@ use restore_tfstate::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
 use restore_tfstate::state::State;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use thiserror::Error;
 
 /// The JSON schema name of the report.
 pub const SCHEMA: &str = "pve-rebuild-minio/v1";
 
-/// A command line that cannot be acted on: exit 64, nothing done.
-#[derive(Debug, Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// The `rebuild-minio` binary, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct RebuildMinio;
+
+impl pve_common::Tool for RebuildMinio {
+    const NAME: &'static str = "rebuild-minio";
+    type Args = cli::Args;
+
+    fn common(args: &cli::Args) -> &pve_common::cli::CommonArgs {
+        &args.common
+    }
+
+    fn run(args: cli::Args) -> anyhow::Result<Code> {
+        run(&Config::from_args(&args)?)
+    }
+}
 
 /// A validated run configuration.
 #[derive(Clone, Debug)]
@@ -525,10 +536,6 @@ pub fn run(config: &Config) -> Result<Code> {
     let code = match rebuild(&ctx, &mut report) {
         Ok(code) => code,
         Err(e) => {
-            let lock_busy = matches!(
-                e.downcast_ref::<restore_tfstate::lock::LockError>(),
-                Some(restore_tfstate::lock::LockError::Held { .. })
-            );
             let declined = e
                 .downcast_ref::<pve_common::confirm::ConfirmError>()
                 .is_some();
@@ -537,7 +544,10 @@ pub fn run(config: &Config) -> Result<Code> {
             if report.outcome.is_empty() {
                 report.outcome = if declined { "refused" } else { "failed" }.to_owned();
             }
-            if lock_busy { Code::Busy } else { Code::Failure }
+            match pve_common::exit::classify(&e, Code::Failure) {
+                Code::Busy => Code::Busy,
+                _ => Code::Failure,
+            }
         }
     };
     print_report(config, &report)?;
@@ -1319,12 +1329,15 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         None => {}
     }
     let lock = if env.backend.use_lockfile {
-        Some(restore_tfstate::lock::acquire(
-            &client,
-            &ctx.runner,
-            &env.backend.key,
-            "OperationTypeApply",
-        )?)
+        Some(
+            restore_tfstate::lock::acquire(
+                &client,
+                &ctx.runner,
+                &env.backend.key,
+                "OperationTypeApply",
+            )
+            .map_err(restore_tfstate::lock::LockError::into_anyhow)?,
+        )
     } else {
         None
     };

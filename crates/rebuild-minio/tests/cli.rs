@@ -266,3 +266,33 @@ fn without_a_terminal_or_yes_nothing_is_applied() {
     assert!(stderr.contains("not confirmed"), "{stderr}");
     assert!(!bed.s3_up(), "nothing was applied");
 }
+
+/// Issue 21: a state lock held by another run when the MinIO environment's state is to move back to S3
+/// is busy (75), stderr names the holder, and the state in S3 is left as it was. The code comes from pve-common's
+/// `Busy` in the error chain, not from knowing restore-tfstate's lock error type.
+#[test]
+fn a_state_lock_held_elsewhere_is_busy_75() {
+    let bed = Bed::up();
+    let lock = r#"{"ID":"4f1d2c3b","Operation":"OperationTypeApply","Info":"","Who":"ops@elsewhere","Version":"1.11.4","Created":"2026-12-06T08:00:00Z","Path":"tfstate-monitoring/monitoring/terraform.tfstate"}"#;
+    bed.client()
+        .put_object(
+            "tfstate-monitoring",
+            "monitoring/terraform.tfstate.tflock",
+            lock.as_bytes(),
+        )
+        .unwrap();
+    let before = bed.s3_state("monitoring").unwrap();
+    let (code, doc, stderr) = rebuild(&bed, &["--force", "--rebuild-healthy"]);
+    assert_eq!(code, 75, "{stderr}\n{doc:#}");
+    assert_eq!(doc["outcome"], "failed", "{doc:#}");
+    assert_eq!(step(&doc, "to_minio")["status"], "failed", "{doc:#}");
+    assert!(
+        stderr.contains("is held by ops@elsewhere"),
+        "the holder is named: {stderr}"
+    );
+    assert_eq!(
+        bed.s3_state("monitoring").unwrap(),
+        before,
+        "nothing written"
+    );
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use pve_common::confirm::ConfirmError;
-use pve_common::exit::Code;
+use pve_common::exit::{Code, UsageError};
 use pve_common::node::{NodeAccess, NodeError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::ThreadSleeper;
@@ -22,7 +22,6 @@ use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::secret::Secret;
 use rebuild_minio::plan;
 use serde::Serialize;
-use thiserror::Error;
 
 use crate::backup::{RestoreRequest, RestoreVm, VmRestorer};
 use crate::verify::{Check, CheckResult, Kind};
@@ -33,10 +32,22 @@ pub const SCHEMA: &str = "pve-rebuild-monitoring/v1";
 /// Rule groups Prometheus must have loaded: `packaging/prometheus/alerts/drift.yml` and `host.yml`.
 pub const DEFAULT_RULE_GROUPS: [&str; 2] = ["drift-alerts", "host-alerts"];
 
-/// A command line that cannot be acted on: exit 64, nothing done.
-#[derive(Debug, Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// The `rebuild-monitoring` binary, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct RebuildMonitoring;
+
+impl pve_common::Tool for RebuildMonitoring {
+    const NAME: &'static str = "rebuild-monitoring";
+    type Args = cli::Args;
+
+    fn common(args: &cli::Args) -> &pve_common::cli::CommonArgs {
+        &args.common
+    }
+
+    fn run(args: cli::Args) -> anyhow::Result<Code> {
+        run(&Config::from_args(&args)?)
+    }
+}
 
 /// How the stack is brought back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

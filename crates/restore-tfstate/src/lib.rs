@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use pve_common::exit::Code;
+use pve_common::exit::{Code, UsageError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
 use pve_common::rundir::PrivateDir;
@@ -38,10 +38,22 @@ pub const LOCAL_MARKER_FILE: &str = ".pve-local-backend.json";
 /// At most this many versions are fetched at once by `--list --details`.
 pub const DETAIL_FETCHES: usize = 8;
 
-/// A command line that cannot be acted on: exit 64, nothing done.
-#[derive(Debug, Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// The `restore-tfstate` binary, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct RestoreTfstate;
+
+impl pve_common::Tool for RestoreTfstate {
+    const NAME: &'static str = "restore-tfstate";
+    type Args = cli::Args;
+
+    fn common(args: &cli::Args) -> &pve_common::cli::CommonArgs {
+        &args.common
+    }
+
+    fn run(args: cli::Args) -> Result<Code> {
+        run(&Config::from_args(&args)?)
+    }
+}
 
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -427,12 +439,10 @@ impl Ctx<'_> {
             );
             return Ok(None);
         }
-        Ok(Some(lock::acquire(
-            &self.s3,
-            &self.runner,
-            &self.backend.key,
-            operation,
-        )?))
+        Ok(Some(
+            lock::acquire(&self.s3, &self.runner, &self.backend.key, operation)
+                .map_err(lock::LockError::into_anyhow)?,
+        ))
     }
 
     fn save_point(&self, bytes: &[u8], what: &str) -> Result<PathBuf> {

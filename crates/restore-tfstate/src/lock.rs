@@ -58,6 +58,17 @@ pub enum LockError {
     S3(#[from] S3Error),
 }
 
+impl LockError {
+    /// This error for a tool's result: a lock held by somebody else is [`Busy`](pve_common::exit::Busy)
+    /// (exit 75), anything else a failure.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            held @ LockError::Held { .. } => pve_common::exit::Busy::new(held).into(),
+            other => other.into(),
+        }
+    }
+}
+
 fn describe_holder(holder: Option<&LockInfo>) -> String {
     match holder {
         None => "it was removed (terraform force-unlock?)".to_owned(),

@@ -1,10 +1,11 @@
 //! The checked configuration: every usage problem (bad guest id, malformed volid or time, no host) is found
-//! here, before any connection, and becomes exit code 64 in `main`.
+//! here, before any connection, and becomes exit code 64.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pve_common::exit::UsageError;
 use pve_common::homelab::{Homelab, HostKeyPolicy, KNOWN_ENVIRONMENTS};
 use pve_common::node::{self, NodeAccess};
 use pve_common::pve::{self, Volid};
@@ -48,11 +49,6 @@ pub enum Selection {
     /// The oldest taken on or after the start of this node-local day (`--date`).
     OnOrAfter(jiff::civil::Date),
 }
-
-/// A usage problem (exit 64).
-#[derive(Debug, thiserror::Error)]
-#[error("{0:#}")]
-pub struct UsageError(pub anyhow::Error);
 
 /// The validated run configuration.
 #[derive(Debug, Clone)]
@@ -194,7 +190,7 @@ impl Config {
 
     /// Checks the arguments; reads the environment and tfvars for what the flags leave open.
     pub fn from_args(args: &Args) -> Result<Config, UsageError> {
-        Self::build(args).map_err(UsageError)
+        Self::build(args).map_err(|e| UsageError(format!("{e:#}")))
     }
 
     fn build(args: &Args) -> anyhow::Result<Config> {

@@ -15,6 +15,23 @@ pub mod node;
 pub mod report;
 pub mod words;
 
+/// The `restore-vm` binary, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct RestoreVm;
+
+impl pve_common::Tool for RestoreVm {
+    const NAME: &'static str = "restore-vm";
+    type Args = cli::Args;
+
+    fn common(args: &cli::Args) -> &pve_common::cli::CommonArgs {
+        &args.common
+    }
+
+    fn run(args: cli::Args) -> anyhow::Result<Code> {
+        run(&Config::from_args(&args)?)
+    }
+}
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};

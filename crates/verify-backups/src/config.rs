@@ -4,21 +4,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pve_common::exit::UsageError;
 use pve_common::ssh::{SshOptions, SshTarget};
 
 use crate::cli::Args;
-
-/// A usage problem (exit 64).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// Where to read archives from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -22,6 +22,33 @@ pub mod services;
 pub mod tfstate;
 pub mod words;
 
+/// The `verify-backups` binary, for [`pve_common::run`].
+#[derive(Debug)]
+pub struct VerifyBackups;
+
+impl pve_common::Tool for VerifyBackups {
+    const NAME: &'static str = "verify-backups";
+    type Args = cli::Args;
+
+    fn common(args: &cli::Args) -> &pve_common::cli::CommonArgs {
+        &args.common
+    }
+
+    /// A run that could not finish is an error (2), as the replaced script counted it.
+    fn failure_code(_args: &cli::Args) -> Code {
+        Code::Errors
+    }
+
+    // The replaced script's codes: 0 all OK, 1 warnings, 2 errors.
+    fn run(args: cli::Args) -> Result<Code> {
+        Ok(match run(&Config::from_args(&args)?)? {
+            Verdict::Ok => Code::Success,
+            Verdict::Warnings => Code::Warnings,
+            Verdict::Errors => Code::Errors,
+        })
+    }
+}
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -29,10 +56,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use pve_common::exit::Code;
 use pve_common::output::ToolInfo;
 use pve_common::runner::Runner;
 
-pub use config::{Config, UsageError};
+pub use config::Config;
 pub use contract::Verdict;
 
 use archive::{Integrity, Job, Outcome};

@@ -1,6 +1,6 @@
 //! The libssh2 transport (`ssh2` crate): one session, one channel per command.
 //!
-//! Guard rails from DEPENDENCY-NOTES: `set_timeout` is always set (libssh2's default is to wait forever);
+//! Guard rails, each against a way libssh2 was seen to hang or leak: `set_timeout` is always set (libssh2's default is to wait forever);
 //! output is read in non-blocking mode, alternating stdout and stderr so neither can fill the channel
 //! window while we wait on the other (a deadlock on large outputs), waiting for the socket between rounds
 //! with a `peek` on a clone of the TCP stream (a poll without `unsafe`); keepalives are sent from that
