@@ -545,7 +545,14 @@ fn mode_flag_force_and_offline_dry_run() {
             stderr.contains("[DRY-RUN]") && stderr.contains(want),
             "{mode}: {stderr}"
         );
-        for path in ["/-/healthy", "/api/health", "docker ps"] {
+        for path in [
+            "/-/ready",
+            "/api/v1/targets",
+            "/api/v1/rules",
+            "/api/health",
+            "/metrics",
+            "docker ps",
+        ] {
             assert!(stderr.contains(path), "{mode}: {path}: {stderr}");
         }
         assert!(
