@@ -120,6 +120,13 @@ fn usage_errors_exit_64() {
         .args(urls)
         .assert()
         .code(64);
+    // The VM's host goes to ssh: one that would be read as an option is refused before any connection.
+    bin()
+        .args(["--verify-only", "--vm-host=-oProxyCommand=x"])
+        .args(urls)
+        .assert()
+        .code(64)
+        .stderr(predicates::str::contains("--vm-host"));
 }
 
 #[test]
