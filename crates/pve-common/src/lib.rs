@@ -8,6 +8,7 @@ pub mod cli;
 pub mod confirm;
 pub mod environments;
 pub mod exit;
+pub mod fleet;
 pub mod homelab;
 pub mod i18n;
 pub mod interrupt;
