@@ -241,7 +241,10 @@ fn managed_by_env(
                 Err(e) => Err(format!("cannot read {url}: {e}")),
             }
         });
-        out.insert(env.env.clone(), got.map_err(|e| e.to_string()));
+        out.insert(
+            env.env.clone(),
+            got.map_err(|e| format!("{:#}", anyhow::Error::new(e))),
+        );
     }
     out
 }
@@ -281,7 +284,9 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
                         one.coverage.add(
                             &format!("env {env}"),
                             "terraform-state",
-                            Status::Warn,
+                            // The state component reports the failure itself; here it only explains
+                            // why coverage falls back to the node's own listing.
+                            Status::Info,
                             format!("coverage not proven against Terraform: {e}"),
                         );
                     }
@@ -312,6 +317,23 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
         one.backups
             .retain(|b| !b.shared || shared_seen.insert((b.storage.clone(), b.volid.clone())));
         let env = check.envs.first().cloned();
+        for c in [
+            &mut one.coverage,
+            &mut one.archives,
+            &mut one.integrity,
+            &mut one.bitrot,
+            &mut one.pbs,
+            &mut one.full,
+        ] {
+            for ch in &mut c.checks {
+                if ch.environment.is_none() {
+                    ch.environment.clone_from(&env);
+                }
+                if ch.node.is_none() {
+                    ch.node.clone_from(&check.node);
+                }
+            }
+        }
         for g in &mut one.guests {
             if g.environment.is_none() {
                 g.environment.clone_from(&env);
@@ -356,14 +378,15 @@ fn run_node_checks(
     let mut node = match Node::connect(runner, target, config.ssh.clone()) {
         Ok(n) => n,
         Err(e) => {
-            // Once for the node, naming its environments; the other nodes are still checked.
-            let subject = if check.envs.is_empty() {
-                check.label().to_owned()
+            // Once for the node (its environments are on the check, in the JSON); the other nodes are
+            // still checked.
+            let reason = if check.envs.is_empty() {
+                e.to_string()
             } else {
-                format!("{} (env {})", check.label(), check.envs.join(", "))
+                format!("node of environment {}: {e}", check.envs.join(", "))
             };
             gc.coverage
-                .add(&subject, "connect", Status::Fail, format!("{e}"));
+                .add(check.label(), "connect", Status::Fail, reason);
             gc.skip_all("the node could not be reached");
             return;
         }

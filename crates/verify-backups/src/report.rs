@@ -53,6 +53,12 @@ pub struct Check {
     pub status: Status,
     /// Why (or what was seen).
     pub reason: String,
+    /// The environment whose node the check was made on (absent outside a homelab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The node the check was made on (absent when only `--host` named it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One of the seven checks of the issue, as a table.
@@ -93,6 +99,8 @@ impl Component {
             check: check.to_owned(),
             status,
             reason: reason.into(),
+            environment: None,
+            node: None,
         });
     }
 

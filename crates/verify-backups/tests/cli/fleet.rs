@@ -183,16 +183,14 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
     // The node that is down: once, with its environment; nothing of its guests invented.
     let down: Vec<_> = checks
         .iter()
-        .filter(|c| {
-            c["subject"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("pve-mon")
-        })
+        .filter(|c| c["node"] == "pve-mon" || c["subject"] == "pve-mon")
         .collect();
     assert_eq!(down.len(), 1, "{checks:#?}");
     assert_eq!(down[0]["check"], "connect");
-    assert_eq!(down[0]["subject"], "pve-mon (env monitoring)");
+    assert_eq!(
+        (down[0]["subject"].as_str(), down[0]["environment"].as_str()),
+        (Some("pve-mon"), Some("monitoring"))
+    );
     assert!(
         doc["guests"]
             .as_array()
@@ -218,8 +216,13 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
         "{stdout}"
     );
     assert!(stdout.contains("vzdump | vmid 150 | WARNING |"), "{stdout}");
-    assert!(
-        stdout.contains("vzdump | pve-mon (env monitoring) | ERROR |"),
+    assert_eq!(
+        stdout
+            .matches(
+                "vzdump | pve-mon | ERROR | - | Noeud injoignable: node of environment monitoring: "
+            )
+            .count(),
+        1,
         "{stdout}"
     );
     let lab_row = stdout
