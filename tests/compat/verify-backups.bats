@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# verify-backups.sh's contract (CONTRACT.md, "Common to all six" and "verify-backups.sh"), checked from
+# verify-backups.sh's contract (the flags, exit codes and words its callers rely on), checked from
 # outside on a copy of the homelab layout (each environment's node at a TEST-NET address, MinIO at
 # 192.0.2.20), inside `unshare -n`: no node and no S3 can be reached, so every dry run that passes proves
 # the tool contacted nothing. The checks themselves run on the test bed through the same shim in

@@ -102,6 +102,15 @@ enum Fixture {
         /// which the fleet's ssh_config (`testbed up --nodes N`) resolves to loopback.
         #[arg(long = "fleet")]
         fleet: bool,
+        /// `ENV=NODE`: that environment's default_node (repeatable).
+        #[arg(long = "default-node", value_name = "ENV=NODE")]
+        default_node: Vec<String>,
+        /// `vm.ip` of the monitoring block (default 192.0.2.30).
+        #[arg(long = "monitoring-ip", value_name = "IP")]
+        monitoring_ip: Option<String>,
+        /// `vm.vmid` of the monitoring block (default 9000).
+        #[arg(long = "monitoring-vmid", value_name = "N")]
+        monitoring_vmid: Option<u32>,
     },
 }
 
@@ -172,8 +181,21 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                     minio,
                     state,
                     fleet,
+                    default_node,
+                    monitoring_ip,
+                    monitoring_vmid,
                 },
         } => {
+            let pairs = |flag: &str, values: &[String]| {
+                values
+                    .iter()
+                    .map(|e| {
+                        e.split_once('=')
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .ok_or_else(|| anyhow::anyhow!("{flag} {e}: expected ENV=VALUE"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            };
             let mut endpoints: Vec<(String, String)> = if fleet {
                 testbed::fleet::NODES
                     .iter()
@@ -182,16 +204,10 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             } else {
                 Vec::new()
             };
-            let given = endpoint
-                .iter()
-                .map(|e| {
-                    e.split_once('=')
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .ok_or_else(|| anyhow::anyhow!("--endpoint {e}: expected ENV=URL"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let given = pairs("--endpoint", &endpoint)?;
             endpoints.retain(|(e, _)| !given.iter().any(|(g, _)| g == e));
             endpoints.extend(given);
+            let default_nodes = pairs("--default-node", &default_node)?;
             let minio = match minio {
                 None => None,
                 Some(m) => Some(match m.rsplit_once(':') {
@@ -206,6 +222,9 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                 endpoints,
                 minio,
                 states: state,
+                default_nodes,
+                monitoring_ip,
+                monitoring_vmid,
             };
             testbed::fixture::homelab(&target, &options)?;
             writeln!(err, "testbed: homelab fixture in {}", target.display())?;
