@@ -96,7 +96,7 @@ fn run(root: &Path, envs: &[(String, String)], args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-fn guest<'a>(doc: &'a Value, vmid: u32) -> &'a Value {
+fn guest(doc: &Value, vmid: u32) -> &Value {
     doc["guests"]
         .as_array()
         .unwrap()
