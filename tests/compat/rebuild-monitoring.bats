@@ -62,7 +62,7 @@ assert_untouched() {
   assert_untouched "$before"
 }
 
-@test "--dry-run (mode restore by default): contacts nothing, [DRY-RUN] lines with the monitoring block's VM, the three health URLs and docker ps, the summary, exit 0" {
+@test "--dry-run (mode restore by default): contacts nothing, [DRY-RUN] lines with the monitoring block's VM, the health URLs and docker ps, the summary, exit 0" {
   before=$(tree_sum)
   run --separate-stderr script rebuild-monitoring --dry-run
   assert_success
@@ -71,10 +71,14 @@ assert_untouched() {
   [[ $stderr == *"[DRY-RUN] ssh root@192.0.2.12 pvesh get /nodes/pve-mon/storage/<storage>/content --content backup --vmid 9000"* ]]
   [[ $stderr == *"[DRY-RUN] ssh root@192.0.2.12 qmrestore <newest backup> 9000 --force"* ]]
   [[ $stderr == *"[DRY-RUN] ssh root@192.0.2.12 qm start 9000"* ]]
-  # Then the three health URLs and docker ps over SSH on root@<monitoring.vm.ip>.
-  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9090/-/healthy"* ]]
+  # Then the health URLs (Prometheus and Alertmanager: readiness, stricter than /-/healthy; Prometheus's
+  # targets and rules, node_exporter's textfile series) and docker ps over SSH on root@<monitoring.vm.ip>.
+  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9090/-/ready"* ]]
+  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9090/api/v1/targets"* ]]
+  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9090/api/v1/rules"* ]]
   [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:3000/api/health"* ]]
-  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9093/-/healthy"* ]]
+  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9093/-/ready"* ]]
+  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9100/metrics"* ]]
   [[ $stderr == *"[DRY-RUN] ssh root@192.0.2.30 docker ps --all --format '{{.Names}}\t{{.Status}}'"* ]]
   [[ $stderr != *"attempt"* ]]
   [[ $stderr != *"[OK]"* ]]
@@ -90,7 +94,7 @@ assert_untouched() {
   run --separate-stderr script rebuild-monitoring --mode rebuild --dry-run
   assert_success
   [[ $stderr == *"[DRY-RUN] terraform -chdir=$ENVS/monitoring apply -target=module.monitoring_stack -auto-approve"* ]]
-  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9090/-/healthy"* ]]
+  [[ $stderr == *"[DRY-RUN] GET http://192.0.2.30:9090/-/ready"* ]]
   [[ $stderr == *"[DRY-RUN] ssh root@192.0.2.30 docker ps "* ]]
   [[ $stderr != *"qmrestore"* ]]
   assert_line "  Mode: rebuild"

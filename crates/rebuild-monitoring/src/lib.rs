@@ -671,12 +671,10 @@ fn dry_run(config: &Config) -> Result<Code> {
         }
         Mode::VerifyOnly => "verify-only",
     };
-    for (url, path) in [
-        (&config.urls.prometheus, "/-/healthy"),
-        (&config.urls.grafana, "/api/health"),
-        (&config.urls.alertmanager, "/-/healthy"),
-    ] {
-        dry(format!("GET {}{path}", url.trim_end_matches('/')));
+    // The URLs a live run fetches: readiness (stricter than the script's `/-/healthy`), then what proves
+    // the stack works.
+    for check in config.checks() {
+        dry(format!("GET {}", check.url()));
     }
     let ip = config.vm_access.as_ref().map_or_else(
         || pve_common::runner::placeholder("monitoring.vm.ip"),

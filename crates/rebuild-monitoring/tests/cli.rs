@@ -120,6 +120,13 @@ fn usage_errors_exit_64() {
         .args(urls)
         .assert()
         .code(64);
+    // The VM's host goes to ssh: one that would be read as an option is refused before any connection.
+    bin()
+        .args(["--verify-only", "--vm-host=-oProxyCommand=x"])
+        .args(urls)
+        .assert()
+        .code(64)
+        .stderr(predicates::str::contains("--vm-host"));
 }
 
 #[test]
@@ -545,7 +552,14 @@ fn mode_flag_force_and_offline_dry_run() {
             stderr.contains("[DRY-RUN]") && stderr.contains(want),
             "{mode}: {stderr}"
         );
-        for path in ["/-/healthy", "/api/health", "docker ps"] {
+        for path in [
+            "/-/ready",
+            "/api/v1/targets",
+            "/api/v1/rules",
+            "/api/health",
+            "/metrics",
+            "docker ps",
+        ] {
             assert!(stderr.contains(path), "{mode}: {path}: {stderr}");
         }
         assert!(

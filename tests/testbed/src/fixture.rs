@@ -36,6 +36,12 @@ pub struct HomelabOptions {
     pub endpoints: Vec<(String, String)>,
     /// `(ip, port)` of the MinIO block in prod's tfvars (default 192.0.2.20, no port: 9000).
     pub minio: Option<(String, Option<u16>)>,
+    /// `(env, node)`: a `default_node` other than the fixture's (`pve-<env>`, `pve-mon`).
+    pub default_nodes: Vec<(String, String)>,
+    /// `vm.ip` of the monitoring block (default 192.0.2.30).
+    pub monitoring_ip: Option<String>,
+    /// `vm.vmid` of the monitoring block (default 9000).
+    pub monitoring_vmid: Option<u32>,
 }
 
 fn default_endpoint(env: &str) -> &'static str {
@@ -130,10 +136,13 @@ pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
             .iter()
             .find(|(e, _)| e == env)
             .map_or(default_endpoint(env).to_owned(), |(_, u)| u.clone());
-        let mut text = format!(
-            "proxmox_endpoint = \"{endpoint}\"\ndefault_node     = \"{}\"\n",
-            default_node(env)
-        );
+        let node = options
+            .default_nodes
+            .iter()
+            .find(|(e, _)| e == env)
+            .map_or_else(|| default_node(env), |(_, n)| n.clone());
+        let mut text =
+            format!("proxmox_endpoint = \"{endpoint}\"\ndefault_node     = \"{node}\"\n");
         if env == "prod" {
             let port = minio_port.map_or(String::new(), |p| format!("\n  port          = {p}"));
             text.push_str(&format!(
@@ -141,9 +150,11 @@ pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
             ));
         }
         if env == "monitoring" {
-            text.push_str(
-                "\nmonitoring = {\n  node = null\n  vm = {\n    ip    = \"192.0.2.30\"\n    vmid  = 9000\n    cores = 2\n  }\n}\n",
-            );
+            text.push_str(&format!(
+                "\nmonitoring = {{\n  node = null\n  vm = {{\n    ip    = \"{}\"\n    vmid  = {}\n    cores = 2\n  }}\n}}\n",
+                options.monitoring_ip.as_deref().unwrap_or("192.0.2.30"),
+                options.monitoring_vmid.unwrap_or(9000)
+            ));
         }
         write(tfvars, &text)?;
     }

@@ -82,6 +82,15 @@ enum Fixture {
         /// `IP[:PORT]` of prod's MinIO block (default 192.0.2.20, no port).
         #[arg(long = "minio", value_name = "IP[:PORT]")]
         minio: Option<String>,
+        /// `ENV=NODE`: that environment's default_node (repeatable).
+        #[arg(long = "default-node", value_name = "ENV=NODE")]
+        default_node: Vec<String>,
+        /// `vm.ip` of the monitoring block (default 192.0.2.30).
+        #[arg(long = "monitoring-ip", value_name = "IP")]
+        monitoring_ip: Option<String>,
+        /// `vm.vmid` of the monitoring block (default 9000).
+        #[arg(long = "monitoring-vmid", value_name = "N")]
+        monitoring_vmid: Option<u32>,
     },
 }
 
@@ -148,16 +157,23 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                     without_tfvars,
                     endpoint,
                     minio,
+                    default_node,
+                    monitoring_ip,
+                    monitoring_vmid,
                 },
         } => {
-            let endpoints = endpoint
-                .iter()
-                .map(|e| {
-                    e.split_once('=')
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .ok_or_else(|| anyhow::anyhow!("--endpoint {e}: expected ENV=URL"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let pairs = |flag: &str, values: &[String]| {
+                values
+                    .iter()
+                    .map(|e| {
+                        e.split_once('=')
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .ok_or_else(|| anyhow::anyhow!("{flag} {e}: expected ENV=VALUE"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            };
+            let endpoints = pairs("--endpoint", &endpoint)?;
+            let default_nodes = pairs("--default-node", &default_node)?;
             let minio = match minio {
                 None => None,
                 Some(m) => Some(match m.rsplit_once(':') {
@@ -171,6 +187,9 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                 without_tfvars,
                 endpoints,
                 minio,
+                default_nodes,
+                monitoring_ip,
+                monitoring_vmid,
             };
             testbed::fixture::homelab(&target, &options)?;
             writeln!(err, "testbed: homelab fixture in {}", target.display())?;
