@@ -1469,7 +1469,7 @@ fn fetch_details(ctx: &Ctx<'_>, listed: &mut [ListedVersion]) {
         .map(|v| (!v.version.delete_marker).then(|| v.version.version_id.clone()))
         .collect();
     let results: Vec<(usize, Result<Summary, String>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..DETAIL_FETCHES.min(ids.len()).max(1))
+        let workers: Vec<_> = (0..detail_workers(listed).min(ids.len()).max(1))
             .map(|_| {
                 scope.spawn(|| {
                     let mut out = Vec::new();
@@ -1498,6 +1498,20 @@ fn fetch_details(ctx: &Ctx<'_>, listed: &mut [ListedVersion]) {
             Ok(summary) => listed[i].details = Some(summary),
             Err(e) => listed[i].details_error = Some(e),
         }
+    }
+}
+
+/// How many versions `--list --details` reads at once: [`DETAIL_FETCHES`] while they are small (the
+/// time goes into round trips), one per core once they are large (parsing is then the work, and each
+/// parser holds a version's resource addresses).
+fn detail_workers(listed: &[ListedVersion]) -> usize {
+    const LARGE: u64 = 16 << 20;
+    if listed.iter().any(|v| v.version.size > LARGE) {
+        std::thread::available_parallelism()
+            .map_or(2, usize::from)
+            .clamp(1, DETAIL_FETCHES)
+    } else {
+        DETAIL_FETCHES
     }
 }
 

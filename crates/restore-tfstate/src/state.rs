@@ -398,14 +398,8 @@ impl<'de, R: Deserialize<'de>> Visitor<'de> for TopVisitor<R> {
                     if fields.resources.is_some() {
                         return Err(de::Error::duplicate_field("resources"));
                     }
-                    let list: SeqOrNot<Resource> = map.next_value()?;
-                    fields.resources = Some(list.0.map(|resources| {
-                        let mut out = BTreeSet::new();
-                        for r in resources {
-                            r.addresses(&mut out);
-                        }
-                        out
-                    }));
+                    let list: Addresses = map.next_value()?;
+                    fields.resources = Some(list.0);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -487,6 +481,52 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for SeqOrNot<T> {
             }
         }
         deserializer.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The addresses of a `resources` array, each resource folded in as it is read (never a list of them);
+/// `None` for any other value.
+struct Addresses(Option<BTreeSet<String>>);
+
+impl<'de> Deserialize<'de> for Addresses {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Addresses;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of resources")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeSet::new();
+                while let Some(resource) = seq.next_element::<Resource>()? {
+                    resource.addresses(&mut out);
+                }
+                Ok(Addresses(Some(out)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Addresses(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Addresses(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Addresses(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Addresses(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Addresses(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Addresses(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Addresses(None))
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 
