@@ -114,6 +114,11 @@ const TIME: &str = "/usr/bin/time";
 
 /// Runs `cmd` once under `/usr/bin/time -f %M` and returns the peak RSS it reports (KiB).
 fn rss_under_time(cmd: &Cmd) -> Result<(u64, Vec<u8>)> {
+    run_under_time(cmd, true).map(|(_, rss, out)| (rss, out))
+}
+
+/// [`rss_under_time`] with the run's wall and CPU time (the `time` process's are negligible).
+pub fn run_under_time(cmd: &Cmd, capture: bool) -> Result<(Sample, u64, Vec<u8>)> {
     let out = std::env::temp_dir().join(format!("pve-bench-rss-{}", std::process::id()));
     let mut wrapped = cmd.clone();
     let mut argv: Vec<OsString> = vec![
@@ -125,7 +130,7 @@ fn rss_under_time(cmd: &Cmd) -> Result<(u64, Vec<u8>)> {
     ];
     argv.extend(cmd.argv.iter().cloned());
     wrapped.argv = argv;
-    let (_, stdout) = run_once(&wrapped, true)?;
+    let (sample, stdout) = run_once(&wrapped, capture)?;
     let text = std::fs::read_to_string(&out).context("reading /usr/bin/time's output")?;
     let _ = std::fs::remove_file(&out);
     let rss = text
@@ -133,7 +138,7 @@ fn rss_under_time(cmd: &Cmd) -> Result<(u64, Vec<u8>)> {
         .rev()
         .find_map(|l| l.trim().parse().ok())
         .with_context(|| format!("/usr/bin/time printed {text:?}"))?;
-    Ok((rss, stdout))
+    Ok((sample, rss, stdout))
 }
 
 /// Runs `cmd` once with output discarded (stdout kept when `capture`), checks its exit code.
