@@ -1,0 +1,10 @@
+//! Terraform for the pve-tools: one way to build its command line ([`command`]), to read a saved plan
+//! ([`plan`]) and to apply a plan limited to one `-target` ([`targeted`]). Tools drive Terraform through
+//! this crate so that two tools never disagree on how a plan is judged or how credentials reach it.
+
+pub mod command;
+pub mod plan;
+pub mod targeted;
+
+pub use command::command;
+pub use targeted::{TargetedPlan, TfError};
