@@ -60,7 +60,8 @@ mod tests {
         .unwrap();
         let shown = cmd.to_string();
         assert!(shown.contains("TF_IN_AUTOMATION=1"), "{shown}");
-        assert!(shown.contains("plan -input=false"), "{shown}");
+        assert!(shown.contains("/bin/sh plan '-input=false'"), "{shown}");
+        assert!(shown.contains("AWS_SESSION_TOKEN=*"), "{shown}");
         assert!(!shown.contains("very-secret"), "{shown}");
         assert!(!shown.contains("token-secret"), "{shown}");
         assert!(!shown.contains("AKIAEXAMPLE"), "{shown}");

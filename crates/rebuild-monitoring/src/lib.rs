@@ -472,7 +472,7 @@ fn tool_info() -> ToolInfo {
     ToolInfo::new("rebuild-monitoring", env!("CARGO_PKG_VERSION"))
 }
 
-/// Runs the tool, with restore-vm's library for `--from-backup` (see [`backup`]).
+/// Runs the tool, with the restore library restore-vm also runs for `--from-backup` (see [`backup`]).
 pub fn run(config: &Config) -> Result<Code> {
     let restorer = config.access.clone().map(|access| RestoreVm {
         access,

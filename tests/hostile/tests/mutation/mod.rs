@@ -245,7 +245,7 @@ fn pvesh_check(input: &[u8]) -> bool {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(input) {
         let config = pve::guest_config(&value);
         let _ = pve::config_protected(&config);
-        let _ = restore_vm::node::ip_from_config(&config);
+        let _ = pve_restore::node::ip_from_config(&config);
         accepted = true;
     }
     if let Ok(text) = std::str::from_utf8(input) {
@@ -262,10 +262,10 @@ fn pvesh_check(input: &[u8]) -> bool {
         let _ = pve::parse_vmid(text);
         let _ = pve::VzdumpFile::parse(text);
         accepted |= verify_backups::pve::log_verdict(text, 100).is_ok();
-        accepted |= restore_vm::node::parse_offset(text.trim()).is_some();
-        let _ = restore_vm::node::ip_from_agent(text);
+        accepted |= pve_restore::node::parse_offset(text.trim()).is_some();
+        let _ = pve_restore::node::ip_from_agent(text);
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        let _ = restore_vm::node::task_warnings(&lines, text);
+        let _ = pve_restore::node::task_warnings(&lines, text);
     }
     accepted
 }
