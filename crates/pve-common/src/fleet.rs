@@ -38,7 +38,7 @@ pub enum FleetError {
     #[error(transparent)]
     Env(#[from] EnvError),
     /// A local state file could not be read.
-    #[error("cannot read the state of environment `{env}` ({}): {source}", path.display())]
+    #[error("cannot read the state of environment `{env}` ({})", path.display())]
     Read {
         /// The environment.
         env: String,
@@ -48,7 +48,7 @@ pub enum FleetError {
         source: std::io::Error,
     },
     /// A state is not a Terraform state.
-    #[error("the state of environment `{env}` ({from}) is not valid JSON: {source}")]
+    #[error("the state of environment `{env}` ({from}) is not valid JSON")]
     Parse {
         /// The environment.
         env: String,

@@ -46,20 +46,12 @@ pub fn run(cfg: &Config) -> anyhow::Result<Code> {
     if cfg.list {
         let listing = pve_restore::list(&cfg.restore)?;
         let backups: Vec<BackupJson> = listing.backups.iter().map(BackupJson::from).collect();
-        if cfg.json {
-            report::write_list_json(cfg.restore.vmid, &listing.node, &backups)?;
-        } else {
-            report::write_list_text(cfg.restore.vmid, &backups)?;
-        }
+        report::write_list(cfg, &listing.node, &backups)?;
         return Ok(Code::Success);
     }
     let restored = pve_restore::restore(&cfg.restore)?;
     let report = Report::new(&restored);
-    if cfg.json {
-        pve_common::output::ignore_broken_pipe(pve_common::output::write_json(&report))?;
-    } else {
-        pve_common::output::ignore_broken_pipe(pve_common::output::write_stdout(&report.text()))?;
-    }
+    pve_common::output::emit(cfg.json, &report, |r| r.text())?;
     if restored.result != RestoreResult::VerificationFailed {
         return Ok(Code::Success);
     }

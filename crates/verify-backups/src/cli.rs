@@ -45,6 +45,11 @@ pub struct Args {
     #[command(flatten)]
     pub node: NodeArgs,
 
+    /// Only this environment (repeatable): its node, the guests its Terraform state manages and its state
+    /// in S3.
+    #[arg(long = "env", value_name = "ENV")]
+    pub env: Vec<String>,
+
     /// The backup storage whose backups are checked.
     #[arg(long = "storage", value_name = "STORAGE", default_value = "local")]
     pub storage: String,

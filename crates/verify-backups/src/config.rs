@@ -50,6 +50,8 @@ pub struct NodeCheck {
     pub node: Option<String>,
     /// Where to SSH to.
     pub target: SshTarget,
+    /// The environments whose node this is (their states say which guests must have backups here).
+    pub envs: Vec<String>,
 }
 
 impl NodeCheck {
@@ -64,6 +66,10 @@ impl NodeCheck {
 pub struct Config {
     /// The nodes to check (none: the vzdump part is skipped).
     pub targets: Vec<NodeCheck>,
+    /// The deployed environments (after `--env`), whose states say which guests must have backups.
+    pub fleet: Vec<pve_common::fleet::FleetEnv>,
+    /// `--env`: only these environments (empty: all).
+    pub envs: Vec<String>,
     /// Why some node is not checked (printed as warnings).
     pub node_warnings: Vec<String>,
     /// The backup storage checked (`None`: every backup storage).
@@ -142,7 +148,24 @@ fn node_checks(
     french: bool,
 ) -> Result<(Vec<NodeCheck>, Vec<String>), UsageError> {
     let w = &crate::words::words(french);
-    let env_nodes = envs_dir.map(crate::homelab::env_nodes).unwrap_or_default();
+    let mut env_nodes = envs_dir.map(crate::homelab::env_nodes).unwrap_or_default();
+    if !args.env.is_empty() {
+        for name in &args.env {
+            pve_common::environments::validate_name(name)
+                .map_err(|e| UsageError(format!("--env: {e}")))?;
+            if !env_nodes.iter().any(|e| &e.env == name) {
+                return Err(UsageError(format!(
+                    "--env {name}: no deployed environment of that name (known: {})",
+                    env_nodes
+                        .iter()
+                        .map(|e| e.env.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        env_nodes.retain(|e| args.env.contains(&e.env));
+    }
     let host_flag = args
         .node
         .host
@@ -165,23 +188,27 @@ fn node_checks(
             // The homelab's scripts log in as root@<host>.
             t.user = Some("root".to_owned());
         }
-        Ok(NodeCheck { node, target: t })
+        Ok(NodeCheck {
+            node,
+            target: t,
+            envs: Vec::new(),
+        })
     };
     if let Some(node) = &args.node.node {
         pve_common::pve::validate_node_name(node)
             .map_err(|e| UsageError(format!("--node: {e}")))?;
-        let from_env = env_nodes
+        let of_node: Vec<_> = env_nodes
             .iter()
-            .find(|e| e.node.as_deref() == Some(node.as_str()))
-            .and_then(|e| e.host.clone());
+            .filter(|e| e.node.as_deref() == Some(node.as_str()))
+            .collect();
+        let from_env = of_node.iter().find_map(|e| e.ssh_host.clone());
         let host = host_flag
             .clone()
             .or(from_env)
             .unwrap_or_else(|| node.clone());
-        return Ok((
-            vec![make(&host, Some(node.clone()), host_flag.is_none())?],
-            Vec::new(),
-        ));
+        let mut check = make(&host, Some(node.clone()), host_flag.is_none())?;
+        check.envs = of_node.iter().map(|e| e.env.clone()).collect();
+        return Ok((vec![check], Vec::new()));
     }
     if let Some(host) = &host_flag {
         return Ok((vec![make(host, None, false)?], Vec::new()));
@@ -189,11 +216,18 @@ fn node_checks(
     let mut checks: Vec<NodeCheck> = Vec::new();
     let mut warnings = Vec::new();
     for e in &env_nodes {
-        match (&e.node, &e.host) {
+        match (&e.node, &e.ssh_host) {
             (Some(node), Some(host)) => {
-                let c = make(host, Some(node.clone()), true)?;
-                if !checks.contains(&c) {
-                    checks.push(c);
+                let mut c = make(host, Some(node.clone()), true)?;
+                match checks
+                    .iter_mut()
+                    .find(|k| k.node == c.node && k.target == c.target)
+                {
+                    Some(k) => k.envs.push(e.env.clone()),
+                    None => {
+                        c.envs.push(e.env.clone());
+                        checks.push(c);
+                    }
                 }
             }
             (Some(node), None) => warnings.push(format!(
@@ -240,6 +274,13 @@ impl Config {
                 .filter(|d| d.is_dir())
         });
         let (targets, node_warnings) = node_checks(args, envs_dir.as_deref(), french)?;
+        let fleet: Vec<_> = envs_dir
+            .as_deref()
+            .map(crate::homelab::env_nodes)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| args.env.is_empty() || args.env.contains(&e.env))
+            .collect();
         // The list of guests and backups comes from the node: without it these flags would check nothing
         // and still end "OK", which an operator could take for proof.
         if targets.is_empty() && (args.deep || args.record || !args.local_dir.is_empty()) {
@@ -320,6 +361,8 @@ impl Config {
         });
         Ok(Config {
             targets,
+            fleet,
+            envs: args.env.clone(),
             node_warnings,
             storage: (!args.all_storages).then(|| args.storage.clone()),
             min_size: args.min_size,

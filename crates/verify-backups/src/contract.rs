@@ -126,8 +126,11 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
         } else {
             format!("{kind} {} ({})", g.vmid, g.name)
         };
-        if several_nodes && !g.node.is_empty() {
-            component.push_str(&format!(" @{}", g.node));
+        if several_nodes && let Some(node) = g.node.as_deref().filter(|n| !n.is_empty()) {
+            component.push_str(&format!(" @{node}"));
+            if let Some(env) = &g.environment {
+                component.push_str(&format!(" [{env}]"));
+            }
         }
         let newest = report
             .backups

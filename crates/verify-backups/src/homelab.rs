@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use pve_common::fleet::{Fleet, FleetEnv};
 use pve_common::homelab::Homelab;
 use pve_common::secret::Secret;
 
@@ -14,37 +15,17 @@ pub fn find_root(flag: Option<&Path>) -> Option<Homelab> {
     Homelab::locate(flag).ok()
 }
 
-/// One deployed environment (one with a terraform.tfvars) and its node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvNode {
-    /// Environment name.
-    pub env: String,
-    /// `default_node` (or `pve_node`).
-    pub node: Option<String>,
-    /// Host of `proxmox_endpoint`.
-    pub host: Option<String>,
-}
-
 /// The deployed environments under `envs_dir` (the homelab's environments folder, or `--root`), in name
-/// order; an unreadable tfvars is skipped with a warning.
-pub fn env_nodes(envs_dir: &Path) -> Vec<EnvNode> {
-    let Ok(names) = pve_common::environments::discover(envs_dir) else {
-        return Vec::new();
-    };
-    let homelab = Homelab::at(envs_root(envs_dir));
-    let mut out = Vec::new();
-    for env in names {
-        match homelab.env_settings(&env) {
-            Ok(Some(s)) => out.push(EnvNode {
-                env,
-                node: s.default_node,
-                host: s.ssh_host,
-            }),
-            Ok(None) => {}
-            Err(e) => pve_common::warn!("{e}"),
+/// order, each with its node, SSH host and state location (pve-common's fleet); an unreadable tfvars makes
+/// the fleet empty, with a warning.
+pub fn env_nodes(envs_dir: &Path) -> Vec<FleetEnv> {
+    match Fleet::discover(&Homelab::at(envs_root(envs_dir))) {
+        Ok(fleet) => fleet.envs,
+        Err(e) => {
+            pve_common::warn!("{e}");
+            Vec::new()
         }
     }
-    out
 }
 
 /// The homelab root a folder of environments belongs to (`<root>/infrastructure/proxmox/environments`).

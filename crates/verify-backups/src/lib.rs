@@ -57,6 +57,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use pve_common::exit::Code;
+use pve_common::fleet::ManagedGuest;
 use pve_common::output::ToolInfo;
 use pve_common::runner::Runner;
 
@@ -201,14 +202,151 @@ fn merge_component(into: &mut Component, from: Component) {
     into.checks.extend(from.checks);
 }
 
+/// What the Terraform states of a node's environments say must be backed up there.
+#[derive(Default)]
+struct Managed {
+    /// VMID -> (environment, resource address), over every environment of the node whose state was read.
+    guests: BTreeMap<u32, (String, String)>,
+    /// Whether any state of the node's environments was read (else coverage is the node's own listing).
+    proven: bool,
+}
+
+/// The guests each environment's state manages: the local terraform.tfstate, else the object its backend
+/// (or the homelab's MinIO block) names in S3. `Err` says why an environment's state could not be read.
+fn managed_by_env(
+    config: &Config,
+) -> BTreeMap<String, std::result::Result<Vec<ManagedGuest>, String>> {
+    let mut out = BTreeMap::new();
+    if config.fleet.is_empty() || config.dry_run {
+        return out;
+    }
+    let backends = config
+        .root
+        .as_deref()
+        .and_then(|root| tfstate::discover(root).ok())
+        .unwrap_or_default();
+    for env in &config.fleet {
+        let got = env.managed_guests(|e| {
+            let found = backends
+                .iter()
+                .find(|b| b.name == e.env)
+                .ok_or_else(|| "no S3 backend or MinIO block for its state".to_owned())?;
+            let backend = found.backend.as_ref().map_err(Clone::clone)?;
+            let s3 =
+                tfstate::client(backend, config.tfvars.as_deref()).map_err(|e| format!("{e:#}"))?;
+            let url = format!("s3://{}/{}", backend.bucket, backend.key);
+            match s3.get(&backend.key, None) {
+                Ok(bytes) => Ok(Some((url, bytes))),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(format!("cannot read {url}: {e}")),
+            }
+        });
+        out.insert(
+            env.env.clone(),
+            got.map_err(|e| format!("{:#}", anyhow::Error::new(e))),
+        );
+    }
+    out
+}
+
 fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestChecks) {
     if config.targets.is_empty() {
         gc.skip_all("no node (--node, --host, or default_node and proxmox_endpoint in the environments' tfvars): guests and backups not checked");
         return;
     }
-    for check in &config.targets {
-        let mut one = GuestChecks::new();
-        run_node_checks(config, check, runner, now, &mut one);
+    let states = managed_by_env(config);
+    // One thread and one SSH session per node: the run takes as long as the slowest node, not the sum.
+    let per_node: Vec<GuestChecks> = std::thread::scope(|scope| {
+        let handles: Vec<_> = config
+            .targets
+            .iter()
+            .map(|check| {
+                let mut managed = Managed::default();
+                let mut problems = Vec::new();
+                for env in &check.envs {
+                    match states.get(env) {
+                        Some(Ok(list)) => {
+                            managed.proven |= !list.is_empty();
+                            for g in list {
+                                managed
+                                    .guests
+                                    .entry(g.vmid)
+                                    .or_insert_with(|| (env.clone(), g.address.clone()));
+                            }
+                        }
+                        Some(Err(e)) => problems.push((env.clone(), e.clone())),
+                        None => {}
+                    }
+                }
+                scope.spawn(move || {
+                    let mut one = GuestChecks::new();
+                    for (env, e) in problems {
+                        one.coverage.add(
+                            &format!("env {env}"),
+                            "terraform-state",
+                            // The state component reports the failure itself; here it only explains
+                            // why coverage falls back to the node's own listing.
+                            Status::Info,
+                            format!("coverage not proven against Terraform: {e}"),
+                        );
+                    }
+                    run_node_checks(config, check, runner, now, &managed, &mut one);
+                    one
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    let mut one = GuestChecks::new();
+                    one.coverage.add(
+                        "node",
+                        "inventory",
+                        Status::Fail,
+                        "the node's check panicked",
+                    );
+                    one
+                })
+            })
+            .collect()
+    });
+    let mut shared_seen: BTreeSet<(String, String)> = BTreeSet::new();
+    for (check, mut one) in config.targets.iter().zip(per_node) {
+        // A cluster's shared storage is listed by every member: its backups count once.
+        one.backups
+            .retain(|b| !b.shared || shared_seen.insert((b.storage.clone(), b.volid.clone())));
+        let env = check.envs.first().cloned();
+        for c in [
+            &mut one.coverage,
+            &mut one.archives,
+            &mut one.integrity,
+            &mut one.bitrot,
+            &mut one.pbs,
+            &mut one.full,
+        ] {
+            for ch in &mut c.checks {
+                if ch.environment.is_none() {
+                    ch.environment.clone_from(&env);
+                }
+                if ch.node.is_none() {
+                    ch.node.clone_from(&check.node);
+                }
+            }
+        }
+        for g in &mut one.guests {
+            if g.environment.is_none() {
+                g.environment.clone_from(&env);
+            }
+        }
+        for b in &mut one.backups {
+            if b.environment.is_none() {
+                b.environment.clone_from(&env);
+            }
+            if b.node.is_none() {
+                b.node.clone_from(&check.node);
+            }
+        }
         merge_component(&mut gc.coverage, one.coverage);
         merge_component(&mut gc.archives, one.archives);
         merge_component(&mut gc.integrity, one.integrity);
@@ -219,6 +357,12 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
         gc.guests.extend(one.guests);
         gc.backups.extend(one.backups);
     }
+    if config.targets.len() > 1 {
+        // The report groups by environment and node.
+        gc.guests.sort_by(|a, b| {
+            (&a.environment, &a.node, a.vmid).cmp(&(&b.environment, &b.node, b.vmid))
+        });
+    }
 }
 
 fn run_node_checks(
@@ -226,6 +370,7 @@ fn run_node_checks(
     check: &config::NodeCheck,
     runner: &Runner,
     now: i64,
+    managed: &Managed,
     gc: &mut GuestChecks,
 ) {
     let target = &check.target;
@@ -233,8 +378,15 @@ fn run_node_checks(
     let mut node = match Node::connect(runner, target, config.ssh.clone()) {
         Ok(n) => n,
         Err(e) => {
+            // Once for the node (its environments are on the check, in the JSON); the other nodes are
+            // still checked.
+            let reason = if check.envs.is_empty() {
+                e.to_string()
+            } else {
+                format!("node of environment {}: {e}", check.envs.join(", "))
+            };
             gc.coverage
-                .add(check.label(), "connect", Status::Fail, format!("{e}"));
+                .add(check.label(), "connect", Status::Fail, reason);
             gc.skip_all("the node could not be reached");
             return;
         }
@@ -248,7 +400,7 @@ fn run_node_checks(
             return;
         }
     };
-    coverage(config, now, &inv, gc);
+    coverage(config, now, &inv, managed, gc);
     gc.coverage.duration_ms = ms(started);
     let selected = select(config, &inv, gc);
     let started = Instant::now();
@@ -310,7 +462,7 @@ fn wanted(config: &Config, vmid: u32) -> bool {
     config.vmids.is_empty() || config.vmids.contains(&vmid)
 }
 
-fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
+fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &mut GuestChecks) {
     for p in &inv.problems {
         gc.coverage
             .add(&inv.node_label, "listing", Status::Fail, p.clone());
@@ -333,7 +485,8 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
             newest_ctime: newest.map(|b| b.ctime),
             age_seconds: newest.map(|b| now.saturating_sub(b.ctime)),
             status: Status::Ok,
-            node: g.node.clone(),
+            node: Some(g.node.clone()),
+            environment: managed.guests.get(&g.vmid).map(|(env, _)| env.clone()),
         };
         let (status, reason) = match newest {
             None => (Status::Fail, "no backup at all".to_owned()),
@@ -359,15 +512,70 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
         };
         result.status = status;
         gc.coverage.add(&subject, "freshness", status, reason);
+        if managed.proven && !managed.guests.contains_key(&g.vmid) {
+            result.status = result.status.worst(Status::Warn);
+            gc.coverage.add(
+                &subject,
+                "unmanaged",
+                Status::Warn,
+                format!(
+                    "unmanaged: on node {} but in no Terraform state of its environments",
+                    g.node
+                ),
+            );
+        }
         gc.guests.push(result);
     }
     let known: BTreeSet<u32> = inv.guests.iter().map(|g| g.vmid).collect();
-    let mut orphans: BTreeMap<u32, Vec<&Backup>> = BTreeMap::new();
-    for b in inv
-        .backups
+    // Coverage proven against Terraform: a guest the state manages needs a backup on its node even when
+    // the node does not list it (destroyed, or never created).
+    for (vmid, (env, address)) in managed
+        .guests
         .iter()
-        .filter(|b| !known.contains(&b.vmid) && wanted(config, b.vmid))
+        .filter(|(v, _)| !known.contains(v) && wanted(config, **v))
     {
+        let backups: Vec<&Backup> = inv.backups.iter().filter(|b| b.vmid == *vmid).collect();
+        let newest = backups.iter().max_by_key(|b| b.ctime);
+        let kind = if address.contains("_container") {
+            "lxc"
+        } else {
+            "qemu"
+        };
+        let subject = format!("{kind} {vmid} ({address})");
+        let (status, reason) = match newest {
+            None => (
+                Status::Fail,
+                format!(
+                    "no backup at all of a guest environment {env} manages ({address}), and the node does not list it"
+                ),
+            ),
+            Some(b) => (
+                Status::Warn,
+                format!(
+                    "managed by environment {env} ({address}) but not on the node; newest backup {}",
+                    b.volid
+                ),
+            ),
+        };
+        gc.coverage.add(&subject, "freshness", status, reason);
+        gc.guests.push(GuestResult {
+            vmid: *vmid,
+            kind: kind.to_owned(),
+            name: address.rsplit('.').next().unwrap_or_default().to_owned(),
+            template: false,
+            backups: backups.len(),
+            newest_volid: newest.map(|b| b.volid.clone()),
+            newest_ctime: newest.map(|b| b.ctime),
+            age_seconds: newest.map(|b| now.saturating_sub(b.ctime)),
+            status,
+            node: Some(inv.node_label.clone()),
+            environment: Some(env.clone()),
+        });
+    }
+    let mut orphans: BTreeMap<u32, Vec<&Backup>> = BTreeMap::new();
+    for b in inv.backups.iter().filter(|b| {
+        !known.contains(&b.vmid) && !managed.guests.contains_key(&b.vmid) && wanted(config, b.vmid)
+    }) {
         orphans.entry(b.vmid).or_default().push(b);
     }
     for (vmid, list) in orphans {
@@ -375,15 +583,28 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, gc: &mut GuestChecks) {
             .iter()
             .max_by_key(|b| b.ctime)
             .map_or("", |b| b.volid.as_str());
-        gc.coverage.add(
-            &format!("vmid {vmid}"),
-            "orphan",
-            Status::Info,
-            format!(
-                "{} backup(s) of a VMID that no longer exists; newest {newest}",
-                list.len()
-            ),
-        );
+        if managed.proven {
+            gc.coverage.add(
+                &format!("vmid {vmid}"),
+                "unmanaged",
+                Status::Warn,
+                format!(
+                    "unmanaged: {} backup(s) on node {} of a VMID no guest and no Terraform state has; newest {newest}",
+                    list.len(),
+                    inv.node_label
+                ),
+            );
+        } else {
+            gc.coverage.add(
+                &format!("vmid {vmid}"),
+                "orphan",
+                Status::Info,
+                format!(
+                    "{} backup(s) of a VMID that no longer exists; newest {newest}",
+                    list.len()
+                ),
+            );
+        }
     }
 }
 
@@ -433,6 +654,9 @@ fn select<'a>(config: &Config, inv: &'a Inventory, gc: &mut GuestChecks) -> Vec<
             sha256: None,
             status: Status::Ok,
             checks: Vec::new(),
+            node: None,
+            environment: None,
+            shared: inv.storages.get(&b.storage).is_some_and(|s| s.shared),
         });
     }
     out
@@ -865,7 +1089,12 @@ pub fn verify(config: &Config) -> Result<Report> {
             Vec::new()
         }
         Some(root) => match tfstate::discover(root) {
-            Ok(envs) => envs,
+            Ok(mut envs) => {
+                if !config.envs.is_empty() {
+                    envs.retain(|e| config.envs.contains(&e.name));
+                }
+                envs
+            }
             Err(e) => {
                 state.add(
                     &root.display().to_string(),
@@ -1181,9 +1410,7 @@ pub fn run(config: &Config) -> Result<Verdict> {
             details: w.nothing_checked.clone(),
         });
     }
-    if config.json {
-        pve_common::output::write_json(&report)?;
-    } else {
+    pve_common::output::emit(config.json, &report, |report| {
         let mut text = String::new();
         if config.details {
             text.push_str(&report.render_text());
@@ -1193,8 +1420,8 @@ pub fn run(config: &Config) -> Result<Verdict> {
             text.push_str(&contract::render_full(&report.findings, w));
         }
         text.push_str(&contract::render(&rows, w));
-        pve_common::output::write_stdout(&text)?;
-    }
+        text
+    })?;
     if let Some(dir) = &config.textfile_dir {
         let runner = Runner::new(config.dry_run);
         let path = dir.join(METRICS_FILE);

@@ -53,6 +53,12 @@ pub struct Check {
     pub status: Status,
     /// Why (or what was seen).
     pub reason: String,
+    /// The environment whose node the check was made on (absent outside a homelab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The node the check was made on (absent when only `--host` named it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One of the seven checks of the issue, as a table.
@@ -93,6 +99,8 @@ impl Component {
             check: check.to_owned(),
             status,
             reason: reason.into(),
+            environment: None,
+            node: None,
         });
     }
 
@@ -146,6 +154,15 @@ pub struct BackupResult {
     pub status: Status,
     /// Checks made.
     pub checks: Vec<BackupCheck>,
+    /// The node it was checked on (absent when the node is not known by name: `--host` alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The environment whose node that is (absent outside a homelab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// On a storage shared by the members of a cluster (counted once).
+    #[serde(skip)]
+    pub shared: bool,
 }
 
 impl BackupResult {
@@ -187,9 +204,13 @@ pub struct GuestResult {
     pub age_seconds: Option<i64>,
     /// Worst status over coverage and the checks of its backups (the `pve_backup_verify_status` metric).
     pub status: Status,
-    /// The node it is on (text report only).
-    #[serde(skip)]
-    pub node: String,
+    /// The node it is on (from `/cluster/resources`; for a guest only Terraform knows, the node checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The environment whose Terraform state manages it (absent: no state of the node's environments does,
+    /// or none was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// One Terraform environment's state check.

@@ -9,6 +9,8 @@ mod backups;
 mod bed;
 #[path = "cli/contract.rs"]
 mod contract;
+#[path = "cli/fleet.rs"]
+mod fleet;
 #[path = "cli/full.rs"]
 mod full;
 #[path = "cli/homelab.rs"]

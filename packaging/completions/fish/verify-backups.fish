@@ -11,6 +11,7 @@ complete -c verify-backups -l port -d 'The SSH port (else ssh_config, else 22)' 
 complete -c verify-backups -l ssh-config -d 'The ssh_config file to read (default ~/.ssh/config)' -r -F
 complete -c verify-backups -l identity -d 'An SSH identity (private key) file to try after the agent' -r -F
 complete -c verify-backups -l known-hosts -d 'The known_hosts file the node\'s host key is checked against (else ssh_config\'s UserKnownHostsFile, else ~/.ssh/known_hosts)' -r -F
+complete -c verify-backups -l env -d 'Only this environment (repeatable): its node, the guests its Terraform state manages and its state in S3' -r
 complete -c verify-backups -l storage -d 'The backup storage whose backups are checked' -r
 complete -c verify-backups -l max-age -d 'A newest backup older than this is a WARNING, e.g. `26h`, `2d`' -r
 complete -c verify-backups -l vmid -d 'Only this guest (repeatable, for several)' -r

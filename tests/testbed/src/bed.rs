@@ -36,6 +36,8 @@ pub struct UpOptions {
     pub monitoring: bool,
     /// `terraform init` + `apply` every environment, so states exist in S3.
     pub apply: bool,
+    /// Also start this many nodes of the fleet (one per environment, at most 3; 0: none).
+    pub nodes: usize,
 }
 
 /// One background daemon of the bed.
@@ -199,6 +201,9 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
         );
     }
     start_node(&dir, &mut state)?;
+    if options.nodes > 0 {
+        start_fleet(&dir, options.nodes, &mut state)?;
+    }
     if options.monitoring {
         start_vm(&dir, &mut state)?;
     }
@@ -443,6 +448,94 @@ fn start_node(dir: &Path, state: &mut BedState) -> Result<()> {
     state.add("TESTBED_SSH_KEY", info.client_key.display().to_string());
     state.add("PVE_SIM_STATE", info.sim_state.display().to_string());
     Ok(())
+}
+
+/// What `testbed fleet-daemon` writes once its nodes listen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetInfo {
+    /// The fleet's ssh_config (one `Host <node>` per node).
+    pub ssh_config: PathBuf,
+    /// known_hosts trusting every node.
+    pub known_hosts: PathBuf,
+    /// `(env, node, port, simulator state)` per node.
+    pub nodes: Vec<(String, String, u16, PathBuf)>,
+}
+
+/// Starts the fleet's nodes in the background (`testbed fleet-daemon`) and adds its exports:
+/// `TESTBED_FLEET_SSH_CONFIG`, `TESTBED_FLEET_KNOWN_HOSTS`, and `TESTBED_FLEET_STATE_<ENV>` (each node's
+/// `PVE_SIM_STATE`).
+fn start_fleet(dir: &Path, count: usize, state: &mut BedState) -> Result<()> {
+    let fleet_dir = dir.join("fleet");
+    if fleet_dir.exists() {
+        std::fs::remove_dir_all(&fleet_dir)
+            .with_context(|| format!("removing {}", fleet_dir.display()))?;
+    }
+    std::fs::create_dir_all(&fleet_dir)
+        .with_context(|| format!("creating {}", fleet_dir.display()))?;
+    let mut cmd = process::command(sibling_binary("testbed")?);
+    cmd.arg("fleet-daemon")
+        .arg("--nodes")
+        .arg(count.to_string())
+        .arg("--dir")
+        .arg(&fleet_dir)
+        .env("TMPDIR", &fleet_dir);
+    let mut daemon = process::Daemon::spawn("pve-fleet", cmd, &fleet_dir.join("fleet.log"))?;
+    let ready = fleet_dir.join(NODE_READY);
+    process::wait_until("the fleet's nodes", Duration::from_secs(60), || {
+        daemon.check_alive()?;
+        Ok(ready.is_file())
+    })?;
+    let info: FleetInfo =
+        serde_json::from_slice(&std::fs::read(&ready).context("reading the fleet's ready file")?)
+            .context("parsing the fleet's ready file")?;
+    state.services.push(Service {
+        name: "pve-fleet".to_owned(),
+        pid: daemon.detach(),
+        port: info.nodes.first().map_or(0, |n| n.2),
+    });
+    state.add(
+        "TESTBED_FLEET_SSH_CONFIG",
+        info.ssh_config.display().to_string(),
+    );
+    state.add(
+        "TESTBED_FLEET_KNOWN_HOSTS",
+        info.known_hosts.display().to_string(),
+    );
+    for (env, _, _, sim_state) in &info.nodes {
+        state.add(
+            &format!("TESTBED_FLEET_STATE_{}", env.to_uppercase()),
+            sim_state.display().to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// The body of `testbed fleet-daemon`: the first `count` nodes of the fleet with the scenario's guests and
+/// backups ([`crate::fleet`]); writes `ready.json` (a [`FleetInfo`]) and serves until killed.
+pub fn serve_fleet(fleet_dir: &Path, count: usize) -> Result<()> {
+    let bed = crate::fleet::FleetBed::start(fleet_dir, count, &[])?;
+    let info = FleetInfo {
+        ssh_config: bed.ssh_config.clone(),
+        known_hosts: bed.known_hosts.clone(),
+        nodes: bed
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.env.clone(),
+                    n.node.clone(),
+                    n.port,
+                    n.state.dir().to_owned(),
+                )
+            })
+            .collect(),
+    };
+    let tmp = fleet_dir.join(".ready.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?).context("writing the ready file")?;
+    std::fs::rename(&tmp, fleet_dir.join(NODE_READY)).context("writing the ready file")?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 /// A real sshd on loopback serving the simulated node whose state is `sim_state`: `pve-sim` (built next to

@@ -5,6 +5,7 @@
 //! DIR/terraform.tfvars                                    default_node = "pve"
 //! DIR/infrastructure/proxmox/environments/<env>/          prod, lab, monitoring: versions.tf,
 //!     backend.tf (its s3 block commented out), variables.tf, main.tf, terraform.tfvars
+//!     terraform.tfstate (only with --state ENV: the guests of the fleet scenario, see `fleet`)
 //! DIR/scripts/drift/, DIR/scripts/restore/                where the shims go
 //! ```
 //!
@@ -36,6 +37,9 @@ pub struct HomelabOptions {
     pub endpoints: Vec<(String, String)>,
     /// `(ip, port)` of the MinIO block in prod's tfvars (default 192.0.2.20, no port: 9000).
     pub minio: Option<(String, Option<u16>)>,
+    /// Environments given a local `terraform.tfstate` listing their guests of the fleet scenario
+    /// ([`crate::fleet::state_json`]).
+    pub states: Vec<String>,
     /// `(env, node)`: a `default_node` other than the fixture's (`pve-<env>`, `pve-mon`).
     pub default_nodes: Vec<(String, String)>,
     /// `vm.ip` of the monitoring block (default 192.0.2.30).
@@ -123,6 +127,12 @@ pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
             "locals {\n  node = var.default_node\n}\n".to_owned()
         };
         write(env_dir.child("main.tf"), &main)?;
+        if options.states.iter().any(|e| e == env) {
+            write(
+                env_dir.child("terraform.tfstate"),
+                &crate::fleet::state_json(env),
+            )?;
+        }
         let tfvars = env_dir.child("terraform.tfvars");
         if options.without_tfvars.iter().any(|e| e == env) {
             if tfvars.path().exists() {

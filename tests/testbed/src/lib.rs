@@ -5,12 +5,13 @@
 //! server and a small signed client), [`terraform`] (fixture environments with an S3 or local backend,
 //! drift and lock injection), [`docker`] (the monitoring VM's simulated `docker` CLI), [`monitoring`] (node_exporter, Alertmanager, Prometheus), [`sshd`] (a real
 //! OpenSSH server on loopback with fault knobs), [`sim`] (the simulated Proxmox CLI and its state
-//! directory), [`fixture`] (a homelab checkout in the replaced scripts' layout), [`bed`] (everything at
+//! directory), [`fixture`] (a homelab checkout in the replaced scripts' layout), [`fleet`] (one node per environment), [`bed`] (everything at
 //! once, for the `testbed` command) and [`tool`] (reading a tool's run in its integration tests).
 
 pub mod bed;
 pub mod docker;
 pub mod fixture;
+pub mod fleet;
 pub mod http;
 pub mod monitoring;
 pub mod ports;

@@ -30,6 +30,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the fixture's flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the bed and print `export` lines for the shell on stdout.
@@ -40,6 +42,11 @@ enum Command {
         /// Run `terraform init` and `apply` in every environment so states exist in S3.
         #[arg(long = "apply")]
         apply: bool,
+        /// Also start the fleet: one simulated node per environment (prod `pve-prod`, lab `pve-lab`,
+        /// monitoring `pve-mon`), each with its own sshd port and simulator state, reached through
+        /// `TESTBED_FLEET_SSH_CONFIG`; lay out a homelab naming them with `fixture homelab --fleet`.
+        #[arg(long = "nodes", value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3))]
+        nodes: Option<u8>,
     },
     /// Stop everything `up` started.
     Down,
@@ -58,6 +65,13 @@ enum Command {
     /// (internal) Run the simulated monitoring VM in the foreground; `up` starts it in the background.
     #[command(hide = true)]
     VmDaemon,
+    /// (internal) Run the fleet's nodes in the foreground; `up --nodes N` starts them in the background.
+    #[command(hide = true)]
+    FleetDaemon {
+        /// How many nodes.
+        #[arg(long = "nodes", default_value_t = 3)]
+        nodes: u8,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +96,14 @@ enum Fixture {
         /// `IP[:PORT]` of prod's MinIO block (default 192.0.2.20, no port).
         #[arg(long = "minio", value_name = "IP[:PORT]")]
         minio: Option<String>,
+        /// An environment given a local terraform.tfstate listing its guests of the fleet scenario
+        /// (repeatable).
+        #[arg(long = "state", value_name = "ENV")]
+        state: Vec<String>,
+        /// Each environment's proxmox_endpoint names its node of the fleet (`https://pve-prod:8006`...),
+        /// which the fleet's ssh_config (`testbed up --nodes N`) resolves to loopback.
+        #[arg(long = "fleet")]
+        fleet: bool,
         /// `ENV=NODE`: that environment's default_node (repeatable).
         #[arg(long = "default-node", value_name = "ENV=NODE")]
         default_node: Vec<String>,
@@ -122,11 +144,13 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
         Command::Up {
             no_monitoring,
             apply,
+            nodes,
         } => {
             let options = testbed::bed::UpOptions {
                 dir,
                 monitoring: !no_monitoring,
                 apply,
+                nodes: nodes.map_or(0, usize::from),
             };
             let state = testbed::bed::up(&options)?;
             out.write_all(state.shell_exports().as_bytes())?;
@@ -157,6 +181,8 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                     without_tfvars,
                     endpoint,
                     minio,
+                    state,
+                    fleet,
                     default_node,
                     monitoring_ip,
                     monitoring_vmid,
@@ -172,7 +198,17 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                     })
                     .collect::<anyhow::Result<Vec<_>>>()
             };
-            let endpoints = pairs("--endpoint", &endpoint)?;
+            let mut endpoints: Vec<(String, String)> = if fleet {
+                testbed::fleet::NODES
+                    .iter()
+                    .map(|(e, n)| ((*e).to_owned(), format!("https://{n}:8006")))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let given = pairs("--endpoint", &endpoint)?;
+            endpoints.retain(|(e, _)| !given.iter().any(|(g, _)| g == e));
+            endpoints.extend(given);
             let default_nodes = pairs("--default-node", &default_node)?;
             let minio = match minio {
                 None => None,
@@ -187,6 +223,7 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                 without_tfvars,
                 endpoints,
                 minio,
+                states: state,
                 default_nodes,
                 monitoring_ip,
                 monitoring_vmid,
@@ -197,6 +234,10 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
         }
         Command::NodeDaemon => {
             testbed::bed::serve_node(&dir)?;
+            Ok(0)
+        }
+        Command::FleetDaemon { nodes } => {
+            testbed::bed::serve_fleet(&dir, usize::from(nodes))?;
             Ok(0)
         }
         Command::VmDaemon => {

@@ -1,0 +1,283 @@
+//! The whole homelab at once, on the fleet bed (one simulated node per environment): with no argument,
+//! every environment's node is checked over its own SSH session, coverage is proven against each
+//! environment's Terraform state (local file or MinIO), guests and backups no state manages are
+//! "unmanaged", and a node that is down is reported once while the others are still checked.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+use testbed::fleet::{FleetBed, UNBACKED_VMID, UNMANAGED_BACKUP_VMID};
+use testbed::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+    bed: FleetBed,
+    envs: Vec<(String, String)>,
+}
+
+/// The fleet with `pve-mon` down; prod's and monitoring's states in MinIO (the homelab's `minio` block),
+/// lab's in a local terraform.tfstate.
+fn lab(s3: &S3Server) -> Lab {
+    let dir = tempfile::tempdir().unwrap();
+    let bed = FleetBed::start(&dir.path().join("fleet"), 3, &["pve-mon"]).unwrap();
+    let root = dir.path().join("homelab");
+    testbed::fixture::homelab(
+        &root,
+        &testbed::fixture::HomelabOptions {
+            endpoints: bed.endpoints(),
+            minio: Some(("127.0.0.1".into(), Some(s3.port()))),
+            states: vec!["lab".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let c = s3.client();
+    for env in ["prod", "lab", "monitoring"] {
+        let bucket = format!("tfstate-{env}");
+        c.create_bucket(&bucket).unwrap();
+        c.set_versioning(&bucket, true).unwrap();
+        let state = if env == "lab" {
+            // MinIO's copy of lab names another guest: only the local state, the one read, is right.
+            testbed::fleet::state_json("monitoring")
+        } else {
+            testbed::fleet::state_json(env)
+        };
+        c.put_object(&bucket, "terraform.tfstate", state.as_bytes())
+            .unwrap();
+    }
+    let user = bed
+        .node("prod")
+        .unwrap()
+        .sshd
+        .as_ref()
+        .unwrap()
+        .user()
+        .to_owned();
+    let envs = vec![
+        ("PVE_SSH_USER".into(), user),
+        (
+            "PVE_SSH_CONFIG".into(),
+            bed.ssh_config.display().to_string(),
+        ),
+        (
+            "HOMELAB_KNOWN_HOSTS".into(),
+            bed.known_hosts.display().to_string(),
+        ),
+        ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
+        (
+            "PVE_VERIFY_MANIFEST".into(),
+            dir.path().join("manifest").display().to_string(),
+        ),
+    ];
+    Lab {
+        _dir: dir,
+        root,
+        bed,
+        envs,
+    }
+}
+
+fn run(root: &Path, envs: &[(String, String)], args: &[&str]) -> Output {
+    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
+    cmd.current_dir(root.join("scripts/restore"))
+        .args(args)
+        .env_remove("PVE_HOST")
+        .env_remove("PVE_HOMELAB")
+        .env_remove("PVE_DRIFT_ROOT")
+        .env_remove("PVE_TOOLS_LANG")
+        .env_remove("SSH_INIT_MODE")
+        .env_remove("PVE_BACKUP_TEXTFILE_DIR");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn guest(doc: &Value, vmid: u32) -> &Value {
+    doc["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["vmid"] == vmid)
+        .unwrap_or_else(|| panic!("no guest {vmid}: {doc:#}"))
+}
+
+fn coverage_checks(doc: &Value) -> Vec<Value> {
+    doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "coverage")
+        .unwrap()["checks"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn every_environment_checked_against_its_state_with_one_node_down() {
+    let s3 = S3Server::start().unwrap();
+    let lab = lab(&s3);
+    let out = run(&lab.root, &lab.envs, &["--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(2), "{doc:#}\n{stderr}");
+    assert_eq!(doc["schema"], "pve-verify/v1");
+
+    // The managed guest without a backup: an error naming its environment and node.
+    let missing = guest(&doc, UNBACKED_VMID);
+    assert_eq!(missing["status"], "fail", "{missing}");
+    assert_eq!(missing["environment"], "prod");
+    assert_eq!(missing["node"], "pve-prod");
+
+    // The other two nodes were checked: every guest of their states, with its environment.
+    for (vmid, env, node) in [
+        (100, "prod", "pve-prod"),
+        (101, "prod", "pve-prod"),
+        (200, "lab", "pve-lab"),
+        (201, "lab", "pve-lab"),
+    ] {
+        let g = guest(&doc, vmid);
+        assert_eq!(
+            (
+                g["status"].as_str(),
+                g["environment"].as_str(),
+                g["node"].as_str()
+            ),
+            (Some("ok"), Some(env), Some(node)),
+            "{g}"
+        );
+    }
+    let backups = doc["backups"].as_array().unwrap();
+    assert!(
+        backups
+            .iter()
+            .any(|b| b["vmid"] == 200 && b["node"] == "pve-lab" && b["environment"] == "lab"),
+        "{backups:#?}"
+    );
+
+    let checks = coverage_checks(&doc);
+    // The backup no guest and no state has: unmanaged, a warning.
+    let unmanaged: Vec<_> = checks
+        .iter()
+        .filter(|c| c["check"] == "unmanaged")
+        .collect();
+    assert_eq!(unmanaged.len(), 1, "{checks:#?}");
+    assert_eq!(
+        unmanaged[0]["subject"],
+        format!("vmid {UNMANAGED_BACKUP_VMID}")
+    );
+    assert_eq!(unmanaged[0]["status"], "warn");
+    assert!(
+        unmanaged[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pve-prod"),
+        "{unmanaged:?}"
+    );
+
+    // The node that is down: once, with its environment; nothing of its guests invented.
+    let down: Vec<_> = checks
+        .iter()
+        .filter(|c| c["node"] == "pve-mon" || c["subject"] == "pve-mon")
+        .collect();
+    assert_eq!(down.len(), 1, "{checks:#?}");
+    assert_eq!(down[0]["check"], "connect");
+    assert_eq!(
+        (down[0]["subject"].as_str(), down[0]["environment"].as_str()),
+        (Some("pve-mon"), Some("monitoring"))
+    );
+    assert!(
+        doc["guests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["vmid"] != 300)
+    );
+
+    // One SSH session per node that is up.
+    for env in ["prod", "lab"] {
+        let sshd = lab.bed.node(env).unwrap().sshd.as_ref().unwrap();
+        assert_eq!(sshd.logins(), 1, "{env}");
+    }
+
+    // The text report: rows grouped by environment and node, in the scripts' words.
+    let out = run(&lab.root, &lab.envs, &["--lang", "fr"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(
+            "vzdump | VM 102 (vaultwarden) @pve-prod [prod] | ERROR | - | Aucune sauvegarde"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("vzdump | vmid 150 | WARNING |"), "{stdout}");
+    assert_eq!(
+        stdout
+            .matches(
+                "vzdump | pve-mon | ERROR | - | Noeud injoignable: node of environment monitoring: "
+            )
+            .count(),
+        1,
+        "{stdout}"
+    );
+    let lab_row = stdout
+        .find("VM 200 (runner) @pve-lab [lab]")
+        .expect("lab's guest");
+    let prod_row = stdout
+        .find("VM 100 (jellyfin) @pve-prod [prod]")
+        .expect("prod's guest");
+    assert!(lab_row < prod_row, "grouped by environment: {stdout}");
+}
+
+#[test]
+fn env_node_and_vmid_narrow_the_fleet() {
+    let s3 = S3Server::start().unwrap();
+    let lab = lab(&s3);
+    // Only lab: its node alone, all its guests backed up, nothing unmanaged: OK.
+    let out = run(&lab.root, &lab.envs, &["--env", "lab", "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{doc:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let vmids: Vec<u64> = doc["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["vmid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(vmids, [200, 201]);
+    assert_eq!(doc["environments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        lab.bed
+            .node("prod")
+            .unwrap()
+            .sshd
+            .as_ref()
+            .unwrap()
+            .logins(),
+        0
+    );
+
+    // --node pve-prod --vmid 102: that node, that guest, proven against prod's state.
+    let out = run(
+        &lab.root,
+        &lab.envs,
+        &["--node", "pve-prod", "--vmid", "102", "--json"],
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{doc:#}");
+    assert_eq!(doc["guests"].as_array().unwrap().len(), 1);
+    assert_eq!(guest(&doc, 102)["environment"], "prod");
+
+    let out = run(&lab.root, &lab.envs, &["--env", "staging"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known: lab, monitoring, prod"));
+}

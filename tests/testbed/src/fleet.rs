@@ -1,0 +1,272 @@
+//! The homelab as several nodes: one simulated Proxmox node per environment (prod `pve-prod`, lab
+//! `pve-lab`, monitoring `pve-mon`), each behind its own real sshd on loopback with its own simulator
+//! state, reached through one `ssh_config` whose `Host` aliases are the node names (so each environment's
+//! `proxmox_endpoint` can name its node and SSH still lands on the right loopback port).
+//!
+//! The scenario every fleet test shares, so a failure names the same things everywhere:
+//! - prod (`pve-prod`): VM 100 `jellyfin` and CT 101 `pihole` backed up an hour ago; VM 102 `vaultwarden`
+//!   managed by Terraform but never backed up; a backup of VMID 150, which no guest and no state has.
+//! - lab (`pve-lab`): VM 200 `runner` and CT 201 `devbox`, backed up.
+//! - monitoring (`pve-mon`): VM 300 `monitoring`, backed up (the node a test takes down).
+//!
+//! [`state_json`] is each environment's Terraform state (format 4, `proxmox_virtual_environment_vm` and
+//! `_container` resources with `vm_id` and `node_name`), as the provider writes it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::sim::{self, GuestType};
+use crate::sshd::Sshd;
+
+/// `(environment, node)` of the fleet, in the scripts' order.
+pub const NODES: [(&str, &str); 3] = [
+    ("prod", "pve-prod"),
+    ("lab", "pve-lab"),
+    ("monitoring", "pve-mon"),
+];
+
+/// The VMID of the managed guest that has no backup (prod).
+pub const UNBACKED_VMID: u32 = 102;
+/// The VMID of the backup no guest and no state has (on prod's node).
+pub const UNMANAGED_BACKUP_VMID: u32 = 150;
+
+/// One guest of the scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct ScenarioGuest {
+    /// VMID.
+    pub vmid: u32,
+    /// VM or container.
+    pub kind: GuestType,
+    /// Name (hostname of a container).
+    pub name: &'static str,
+    /// Whether it has a backup.
+    pub backed_up: bool,
+}
+
+/// The guests of an environment in the scenario (all of them managed by its state).
+pub fn scenario(env: &str) -> Vec<ScenarioGuest> {
+    let g = |vmid, kind, name, backed_up| ScenarioGuest {
+        vmid,
+        kind,
+        name,
+        backed_up,
+    };
+    match env {
+        "prod" => vec![
+            g(100, GuestType::Qemu, "jellyfin", true),
+            g(101, GuestType::Lxc, "pihole", true),
+            g(UNBACKED_VMID, GuestType::Qemu, "vaultwarden", false),
+        ],
+        "lab" => vec![
+            g(200, GuestType::Qemu, "runner", true),
+            g(201, GuestType::Lxc, "devbox", true),
+        ],
+        "monitoring" => vec![g(300, GuestType::Qemu, "monitoring", true)],
+        _ => Vec::new(),
+    }
+}
+
+/// The node of an environment in the fleet.
+pub fn node_of(env: &str) -> Option<&'static str> {
+    NODES.iter().find(|(e, _)| *e == env).map(|(_, n)| *n)
+}
+
+/// The Terraform state of `env` in the scenario: its guests as provider resources.
+pub fn state_json(env: &str) -> String {
+    let node = node_of(env).unwrap_or("pve");
+    let resources: Vec<serde_json::Value> = scenario(env)
+        .iter()
+        .map(|g| {
+            let rtype = match g.kind {
+                GuestType::Qemu => "proxmox_virtual_environment_vm",
+                GuestType::Lxc => "proxmox_virtual_environment_container",
+            };
+            serde_json::json!({
+                "mode": "managed", "type": rtype, "name": g.name,
+                "provider": "provider[\"registry.terraform.io/bpg/proxmox\"]",
+                "instances": [{"schema_version": 0, "attributes": {
+                    "id": g.vmid.to_string(), "vm_id": g.vmid, "node_name": node}}]
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": 4, "terraform_version": "1.11.4", "serial": 1,
+        "lineage": format!("fleet-{env}"), "outputs": {}, "resources": resources,
+    })
+    .to_string()
+}
+
+/// One node of the fleet.
+pub struct FleetNode {
+    /// Its environment.
+    pub env: String,
+    /// Its Proxmox node name (and `Host` alias in the fleet's `ssh_config`).
+    pub node: String,
+    /// Its simulator state.
+    pub state: sim::State,
+    /// Its sshd; `None` for a node started down (its port refuses connections).
+    pub sshd: Option<Sshd>,
+    /// The port its alias points at.
+    pub port: u16,
+}
+
+/// The fleet: its nodes and the files to reach them.
+pub struct FleetBed {
+    /// Where everything is.
+    pub dir: PathBuf,
+    /// One per environment, in [`NODES`] order.
+    pub nodes: Vec<FleetNode>,
+    /// `ssh_config` with one `Host <node>` per node (HostName 127.0.0.1, its Port, User, IdentityFile).
+    pub ssh_config: PathBuf,
+    /// known_hosts trusting every node's host key.
+    pub known_hosts: PathBuf,
+}
+
+impl FleetBed {
+    /// Starts the first `count` nodes of [`NODES`] (at most 3) under `dir`, each seeded with its part of
+    /// the scenario; the nodes named in `down` get a state but no sshd.
+    pub fn start(dir: &Path, count: usize, down: &[&str]) -> Result<FleetBed> {
+        let now = sim::state::now_epoch();
+        let mut nodes = Vec::new();
+        for (env, node) in NODES.iter().take(count) {
+            let node_dir = dir.join(env);
+            let state_dir = node_dir.join("state");
+            let state = sim::State::create_standard(&state_dir, node)?;
+            for (i, g) in scenario(env).iter().enumerate() {
+                let guest = scenario_guest(g, node);
+                state.add_guest(&guest)?;
+                if g.backed_up {
+                    add_backup(&state, &guest, now - 3600, u64::from(g.vmid) + i as u64)?;
+                }
+            }
+            if *env == "prod" {
+                // A backup left behind by a guest Terraform never knew (created by hand, then removed).
+                let gone = scenario_guest(
+                    &ScenarioGuest {
+                        vmid: UNMANAGED_BACKUP_VMID,
+                        kind: GuestType::Qemu,
+                        name: "handmade",
+                        backed_up: true,
+                    },
+                    node,
+                );
+                state.add_guest(&gone)?;
+                add_backup(&state, &gone, now - 7200, 150)?;
+                state.remove_guest(UNMANAGED_BACKUP_VMID)?;
+            }
+            let (sshd, port) = if down.contains(node) {
+                (None, crate::ports::free_port()?)
+            } else {
+                let sshd = crate::bed::node_sshd(&state_dir, &node_dir.join("bin"))?;
+                let port = sshd.port();
+                (Some(sshd), port)
+            };
+            nodes.push(FleetNode {
+                env: (*env).to_owned(),
+                node: (*node).to_owned(),
+                state,
+                sshd,
+                port,
+            });
+        }
+        let bed = FleetBed {
+            dir: dir.to_owned(),
+            nodes,
+            ssh_config: dir.join("ssh_config"),
+            known_hosts: dir.join("known_hosts"),
+        };
+        bed.write_ssh_files()?;
+        Ok(bed)
+    }
+
+    fn write_ssh_files(&self) -> Result<()> {
+        let mut config = String::new();
+        let mut known = String::new();
+        for n in &self.nodes {
+            config.push_str(&format!(
+                "Host {}\n  HostName 127.0.0.1\n  Port {}\n",
+                n.node, n.port
+            ));
+            if let Some(sshd) = &n.sshd {
+                config.push_str(&format!(
+                    "  User {}\n  IdentityFile {}\n",
+                    sshd.user(),
+                    sshd.client_key().display()
+                ));
+                known.push_str(
+                    &std::fs::read_to_string(sshd.known_hosts()).context("reading known_hosts")?,
+                );
+                if !known.ends_with('\n') {
+                    known.push('\n');
+                }
+            }
+        }
+        std::fs::write(&self.ssh_config, config)
+            .with_context(|| format!("writing {}", self.ssh_config.display()))?;
+        std::fs::write(&self.known_hosts, known)
+            .with_context(|| format!("writing {}", self.known_hosts.display()))
+    }
+
+    /// The node of `env`.
+    pub fn node(&self, env: &str) -> Option<&FleetNode> {
+        self.nodes.iter().find(|n| n.env == env)
+    }
+
+    /// `(env, https://<node>:8006)` for each node: the fixture's `proxmox_endpoint`s, resolved by the
+    /// fleet's `ssh_config` to loopback.
+    pub fn endpoints(&self) -> Vec<(String, String)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.env.clone(), format!("https://{}:8006", n.node)))
+            .collect()
+    }
+}
+
+fn scenario_guest(g: &ScenarioGuest, node: &str) -> sim::Guest {
+    let config: Vec<(&str, String)> = match g.kind {
+        GuestType::Qemu => vec![
+            ("name", g.name.to_owned()),
+            ("memory", "1024".to_owned()),
+            ("scsi0", format!("local-lvm:vm-{}-disk-0,size=64M", g.vmid)),
+        ],
+        GuestType::Lxc => vec![
+            ("hostname", g.name.to_owned()),
+            ("memory", "512".to_owned()),
+            (
+                "rootfs",
+                format!("local-lvm:subvol-{}-disk-0,size=1G", g.vmid),
+            ),
+        ],
+    };
+    let pairs: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sim::Guest::new(g.vmid, g.kind, node, &pairs)
+}
+
+fn add_backup(state: &sim::State, guest: &sim::Guest, ctime: i64, seed: u64) -> Result<()> {
+    state.add_backup(
+        "local",
+        guest,
+        &sim::fixtures::ArchiveSpec {
+            size: 96 * 1024,
+            ctime,
+            seed,
+        },
+        &sim::fixtures::BackupOptions::default(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_list_the_scenario_guests() {
+        let guests = pve_common::fleet::managed_guests(state_json("prod").as_bytes()).unwrap();
+        let ids: Vec<u32> = guests.iter().map(|g| g.vmid).collect();
+        assert_eq!(ids, [100, 101, UNBACKED_VMID]);
+        assert!(guests.iter().all(|g| g.node.as_deref() == Some("pve-prod")));
+        assert!(!ids.contains(&UNMANAGED_BACKUP_VMID));
+    }
+}
