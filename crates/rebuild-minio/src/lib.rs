@@ -19,8 +19,8 @@ use pve_common::output::{self, ToolInfo};
 use pve_common::runner::{Access, LocalCommand, Mode, Runner};
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
 use pve_tf::TargetedPlan;
-use restore_tfstate::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
-use restore_tfstate::state::{State, StateInfo};
+use pve_tf::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use pve_tf::state::{State, StateInfo};
 use serde::{Deserialize, Serialize};
 
 /// The JSON schema name of the report.
@@ -1246,9 +1246,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
             return Ok(());
         }
         Some(Ok(r)) => {
-            new_serial = local
-                .serial
-                .max(restore_tfstate::state::next_serial(r.serial)?);
+            new_serial = local.serial.max(pve_tf::state::next_serial(r.serial)?);
         }
         Some(Err(e)) => {
             pve_common::warn!("{}: {e:#}; the save point replaces it", env.name);
@@ -1257,13 +1255,8 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     }
     let lock = if env.backend.use_lockfile {
         Some(
-            restore_tfstate::lock::acquire(
-                &client,
-                &ctx.runner,
-                &env.backend.key,
-                "OperationTypeApply",
-            )
-            .map_err(restore_tfstate::lock::LockError::into_anyhow)?,
+            pve_tf::lock::acquire(&client, &ctx.runner, &env.backend.key, "OperationTypeApply")
+                .map_err(pve_tf::lock::LockError::into_anyhow)?,
         )
     } else {
         None
@@ -1283,7 +1276,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         return Ok(());
     }
     let back = client
-        .get_with(&env.backend.key, None, restore_tfstate::state::sha256_of)?
+        .get_with(&env.backend.key, None, pve_tf::state::sha256_of)?
         .context("cannot read the state back")?;
     if back != body.sha256() {
         bail!("the state read back from S3 differs from what was uploaded");

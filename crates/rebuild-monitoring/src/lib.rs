@@ -825,11 +825,10 @@ fn terraform(
 
 /// S3 credentials for an environment on the S3 backend, as restore-tfstate finds them; none for others.
 fn credentials(config: &Config) -> Option<S3Credentials> {
-    let Ok(backend) = restore_tfstate::backend::discover(&config.env_dir, &[], &Default::default())
-    else {
+    let Ok(backend) = pve_tf::backend::discover(&config.env_dir, &[], &Default::default()) else {
         return None;
     };
-    match restore_tfstate::s3_credentials(&backend, config.tfvars.as_deref()) {
+    match pve_tf::backend::s3_credentials(&backend, config.tfvars.as_deref()) {
         Ok(c) => Some(c),
         Err(e) => {
             pve_common::warn!("{e:#}; Terraform gets the S3 credentials from its own environment");

@@ -181,7 +181,7 @@ fn tfstate_parser_survives_mutations_and_round_trips() {
         b"{}",
     ];
     run("tfstate", 0x57A7E, &seeds, tokens, |input| {
-        let Ok(state) = restore_tfstate::state::State::parse(input) else {
+        let Ok(state) = pve_tf::state::State::parse(input) else {
             return false;
         };
         let _ = state.summary();
@@ -190,7 +190,7 @@ fn tfstate_parser_survives_mutations_and_round_trips() {
         let _ = serde_json::to_vec(&state.masked(false));
         let _ = state.diff(&state);
         let bytes = state.to_bytes_with_serial(state.serial.saturating_add(1));
-        let again = restore_tfstate::state::State::parse(&bytes)
+        let again = pve_tf::state::State::parse(&bytes)
             .expect("a state written by restore-tfstate parses again");
         assert_eq!(again.lineage, state.lineage);
         assert_eq!(again.serial, state.serial.saturating_add(1));
