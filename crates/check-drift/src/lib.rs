@@ -940,17 +940,15 @@ pub fn run(config: &Config) -> anyhow::Result<Outcome> {
     let outcome = run_with(config, &interrupted)?;
     let french = pve_common::i18n::lang().is_french();
     if let Some(report) = &outcome.report {
-        let written = if config.json {
-            pve_common::output::write_json(report)
-        } else if french {
-            let mut text = report::render_summary(report);
-            text.push('\n');
-            text.push_str(&report::render_text(report, config.color));
-            pve_common::output::write_stdout(&text)
-        } else {
-            pve_common::output::write_stdout(&report::render_text(report, config.color))
-        };
-        written.context("writing the report to stdout")?;
+        pve_common::output::emit(config.json, report, |report| {
+            let table = report::render_text(report, config.color);
+            if french {
+                format!("{}\n{table}", report::render_summary(report))
+            } else {
+                table
+            }
+        })
+        .context("writing the report to stdout")?;
     } else if !config.json && !outcome.checked.is_empty() {
         // Dry-run: the usual summary, every environment "dry-run".
         pve_common::output::write_stdout(&report::render_dry_run_summary(&outcome.checked))
@@ -965,12 +963,8 @@ pub fn run_history(config: &config::HistoryConfig) -> anyhow::Result<()> {
     let since = history::cutoff(today, config.since);
     let files = history::read(&config.report_dir, &config.envs, since)?;
     let h = history::analyze(&config.report_dir, since, &files);
-    let written = if config.json {
-        pve_common::output::write_json(&h)
-    } else {
-        pve_common::output::write_stdout(&history::render_text(&h))
-    };
-    written.context("writing the history to stdout")
+    pve_common::output::emit(config.json, &h, history::render_text)
+        .context("writing the history to stdout")
 }
 
 /// [`run`] without signal handlers and without writing the report: the caller owns the interrupt flag

@@ -96,6 +96,46 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// The envelope of every `--json` document: `schema` (`<name>/v<n>`; fields are only ever added, a breaking
+/// change bumps the version) and `tool`, then the tool's own fields, at the same level: the envelope adds no
+/// nesting, so the documents read exactly as those in `docs/json/`.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Document<T> {
+    /// The document's schema name and version (`pve-restore-vm/v1`).
+    pub schema: String,
+    /// The tool that wrote it.
+    pub tool: ToolInfo,
+    /// The tool's own fields.
+    #[serde(flatten)]
+    pub body: T,
+}
+
+impl<T> Document<T> {
+    /// `body` under `schema`, written by `tool`.
+    pub fn new(schema: &str, tool: ToolInfo, body: T) -> Self {
+        Document {
+            schema: schema.to_owned(),
+            tool,
+            body,
+        }
+    }
+}
+
+/// Writes a run's result to stdout, the one way every tool does: with `--json` (`json`), `doc` as one JSON
+/// document; else the text `render` makes (called only then), as the replaced scripts printed it. A closed
+/// pipe counts as success; nothing else is ever written to stdout.
+pub fn emit<T: Serialize>(
+    json: bool,
+    doc: &T,
+    render: impl FnOnce(&T) -> String,
+) -> io::Result<()> {
+    if json {
+        write_json(doc)
+    } else {
+        write_stdout(&render(doc))
+    }
+}
+
 /// The `tool` object every JSON document carries.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ToolInfo {
@@ -142,6 +182,59 @@ mod tests {
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// A document as the tools wrote it before the envelope: `schema` and `tool` as its first fields.
+    #[derive(Serialize)]
+    struct Inline {
+        schema: &'static str,
+        tool: ToolInfo,
+        action: &'static str,
+        vmid: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lock: Option<String>,
+        backups: Vec<String>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    struct Body {
+        action: String,
+        vmid: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lock: Option<String>,
+        backups: Vec<String>,
+    }
+
+    #[test]
+    fn document_is_byte_for_byte_the_inline_document_and_decodes() {
+        let tool = ToolInfo::new("restore-vm", "0.1.0");
+        for lock in [None, Some("held".to_owned())] {
+            let inline = Inline {
+                schema: "pve-restore-vm/v1",
+                tool: tool.clone(),
+                action: "list",
+                vmid: 100,
+                lock: lock.clone(),
+                backups: vec!["local:backup/a.vma.zst".into()],
+            };
+            let doc = Document::new(
+                "pve-restore-vm/v1",
+                tool.clone(),
+                Body {
+                    action: "list".into(),
+                    vmid: 100,
+                    lock,
+                    backups: vec!["local:backup/a.vma.zst".into()],
+                },
+            );
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            assert_eq!(
+                text,
+                serde_json::to_string_pretty(&inline).unwrap_or_default()
+            );
+            let back: Document<Body> = serde_json::from_str(&text).expect("decodes");
+            assert_eq!(back, doc);
         }
     }
 

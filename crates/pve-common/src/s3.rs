@@ -231,7 +231,7 @@ pub struct ObjectVersion {
 }
 
 /// A bucket's versioning state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Versioning {
     /// Every write keeps the previous version.

@@ -22,7 +22,7 @@ use pve_common::runner::{Access, LocalCommand, Mode, Runner};
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
 use restore_tfstate::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
 use restore_tfstate::state::State;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The JSON schema name of the report.
@@ -176,7 +176,7 @@ impl Config {
 }
 
 /// How a step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     /// Done and fine.
@@ -190,10 +190,10 @@ pub enum StepStatus {
 }
 
 /// One step of the rebuild.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Step {
     /// `health`, `to_local`, `plan`, `apply`, `wait_healthy`, `buckets`, `states`, `to_minio`, `verify`.
-    pub name: &'static str,
+    pub name: std::borrow::Cow<'static, str>,
     /// How it ended.
     pub status: StepStatus,
     /// What happened, for people.
@@ -201,7 +201,7 @@ pub struct Step {
 }
 
 /// The health check's findings.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Health {
     /// The endpoint answered.
     pub live: bool,
@@ -212,7 +212,7 @@ pub struct Health {
 }
 
 /// One bucket.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BucketReport {
     /// Name.
     pub name: String,
@@ -229,7 +229,7 @@ pub struct BucketReport {
 }
 
 /// One environment's state.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StateReport {
     /// Environment.
     pub env: String,
@@ -285,7 +285,7 @@ impl StateReport {
 }
 
 /// A change outside the target that made the plan unacceptable.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Outside {
     /// Resource address.
     pub address: String,
@@ -293,13 +293,9 @@ pub struct Outside {
     pub actions: Vec<String>,
 }
 
-/// The whole report (`--json`).
-#[derive(Clone, Debug, Serialize)]
+/// The whole report: with `--json`, the fields of a [`output::Document`] of schema [`SCHEMA`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
-    /// [`SCHEMA`].
-    pub schema: &'static str,
-    /// This tool.
-    pub tool: ToolInfo,
     /// The MinIO environment.
     pub env: String,
     /// `--target`.
@@ -331,7 +327,7 @@ impl Report {
             StepStatus::Skipped | StepStatus::Planned => pve_common::info!("{name}: {detail}"),
         }
         self.steps.push(Step {
-            name,
+            name: name.into(),
             status,
             detail,
         });
@@ -520,8 +516,6 @@ pub fn run(config: &Config) -> Result<Code> {
         buckets,
     };
     let mut report = Report {
-        schema: SCHEMA,
-        tool: tool_info(),
         env: config.env.clone(),
         target: config.target.clone(),
         endpoint: pve_common::secret::redact_urls(&ctx.endpoint).into_owned(),
@@ -539,8 +533,8 @@ pub fn run(config: &Config) -> Result<Code> {
             let declined = e
                 .downcast_ref::<pve_common::confirm::ConfirmError>()
                 .is_some();
-            let name = report.steps.last().map_or("health", |s| s.name);
-            report.step(name_after(name), StepStatus::Failed, format!("{e:#}"));
+            let name = name_after(report.steps.last().map_or("health", |s| &s.name));
+            report.step(name, StepStatus::Failed, format!("{e:#}"));
             if report.outcome.is_empty() {
                 report.outcome = if declined { "refused" } else { "failed" }.to_owned();
             }
@@ -624,8 +618,6 @@ fn dry_run(config: &Config) -> Result<Code> {
             .to_string()
     };
     let mut report = Report {
-        schema: SCHEMA,
-        tool: tool_info(),
         env: config.env.clone(),
         target: target.clone(),
         endpoint: pve_common::secret::redact_urls(&endpoint).into_owned(),
@@ -1483,10 +1475,13 @@ fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
 }
 
 fn print_report(config: &Config, report: &Report) -> Result<()> {
-    if config.json {
-        output::write_json(report)?;
-        return Ok(());
-    }
+    let doc = output::Document::new(SCHEMA, tool_info(), report);
+    output::emit(config.json, &doc, |doc| report_text(doc.body))?;
+    Ok(())
+}
+
+/// The report for people: steps, states, then the summary.
+fn report_text(report: &Report) -> String {
     let mut text = format!(
         "env: {}\ntarget: {}\nendpoint: {}\noutcome: {}\n",
         report.env, report.target, report.endpoint, report.outcome
@@ -1520,8 +1515,7 @@ fn print_report(config: &Config, report: &Report) -> Result<()> {
         }
     }
     summary(&mut text, report);
-    output::write_stdout(&text)?;
-    Ok(())
+    text
 }
 
 /// The replaced script's closing summary, which runbooks look for.

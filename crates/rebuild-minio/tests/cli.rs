@@ -7,6 +7,7 @@ mod bed;
 
 use assert_cmd::Command;
 use bed::Bed;
+use rebuild_minio::StepStatus;
 use serde_json::Value;
 
 fn bin() -> Command {
@@ -31,6 +32,27 @@ fn rebuild(bed: &Bed, args: &[&str]) -> (i32, Value, String) {
 
 fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
     testbed::tool::named(doc, "steps", name)
+}
+
+/// The `--json` document, decoded.
+type Doc = pve_common::output::Document<rebuild_minio::Report>;
+
+/// [`rebuild`], with the document decoded into the report type.
+fn rebuild_typed(bed: &Bed, args: &[&str]) -> (i32, Doc, String) {
+    let (code, value, stderr) = rebuild(bed, args);
+    let doc = serde_json::from_value(value.clone())
+        .unwrap_or_else(|e| panic!("not a report ({e}): {value:#}\n{stderr}"));
+    (code, doc, stderr)
+}
+
+/// The status of the step `name`; panics naming the steps there are.
+fn status(doc: &Doc, name: &str) -> StepStatus {
+    doc.body
+        .steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name} in {:?}", doc.body.steps))
+        .status
 }
 
 #[test]
@@ -153,32 +175,38 @@ fn live_minio_without_its_data_gets_buckets_and_states_back_without_an_apply() {
     let bed = Bed::up();
     bed.empty_s3();
     let pid = bed.s3_pid();
-    let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
+    let (code, doc, stderr) = rebuild_typed(&bed, &["--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc.schema, rebuild_minio::SCHEMA);
+    assert_eq!(doc.tool.name, "rebuild-minio");
+    let report = &doc.body;
+    assert_eq!(report.outcome, "rebuilt", "{report:?}");
     for name in ["to_local", "plan", "apply", "wait_healthy", "to_minio"] {
-        assert_eq!(step(&doc, name)["status"], "skipped", "{name}: {doc:#}");
+        assert_eq!(
+            status(&doc, name),
+            StepStatus::Skipped,
+            "{name}: {report:?}"
+        );
     }
-    assert_eq!(step(&doc, "verify")["status"], "ok", "{doc:#}");
+    assert_eq!(status(&doc, "verify"), StepStatus::Ok, "{report:?}");
     assert_eq!(bed.s3_pid(), pid, "the server was not touched");
     for env in ["monitoring", "prod"] {
         let state = bed.s3_state(env).unwrap();
         assert_eq!(state["serial"], bed.save_point(env)["serial"], "{env}");
     }
-    let buckets = doc["buckets"].as_array().unwrap();
     assert!(
-        buckets
+        report
+            .buckets
             .iter()
-            .all(|b| b["created"] == true && b["versioning"] == "enabled"),
-        "{doc:#}"
+            .all(|b| b.created && b.versioning == Some(pve_common::s3::Versioning::Enabled)),
+        "{report:?}"
     );
     assert!(
-        doc["states"]
-            .as_array()
-            .unwrap()
+        report
+            .states
             .iter()
-            .all(|s| s["action"] == "uploaded" && s["plan_exit_code"] == 0),
-        "{doc:#}"
+            .all(|s| s.action == "uploaded" && s.plan_exit_code == Some(0)),
+        "{report:?}"
     );
 }
 
@@ -282,10 +310,10 @@ fn a_state_lock_held_elsewhere_is_busy_75() {
         )
         .unwrap();
     let before = bed.s3_state("monitoring").unwrap();
-    let (code, doc, stderr) = rebuild(&bed, &["--force", "--rebuild-healthy"]);
-    assert_eq!(code, 75, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "failed", "{doc:#}");
-    assert_eq!(step(&doc, "to_minio")["status"], "failed", "{doc:#}");
+    let (code, doc, stderr) = rebuild_typed(&bed, &["--force", "--rebuild-healthy"]);
+    assert_eq!(code, 75, "{stderr}");
+    assert_eq!(doc.body.outcome, "failed", "{stderr}");
+    assert_eq!(status(&doc, "to_minio"), StepStatus::Failed, "{stderr}");
     assert!(
         stderr.contains("is held by ops@elsewhere"),
         "the holder is named: {stderr}"

@@ -955,10 +955,12 @@ fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> 
 }
 
 fn print_report(config: &Config, report: &Report) -> Result<()> {
-    if config.json {
-        output::write_json(report)?;
-        return Ok(());
-    }
+    output::emit(config.json, report, report_text)?;
+    Ok(())
+}
+
+/// The report for people: what was done, then the summary.
+fn report_text(report: &Report) -> String {
     let mut text = format!(
         "env: {}\nrebuild: {} {}{}\noutcome: {}\n",
         report.env,
@@ -1032,6 +1034,5 @@ fn print_report(config: &Config, report: &Report) -> Result<()> {
         pve_common::tr!("rebuild_monitoring.result"),
         word(report.outcome == "ok" || report.outcome == "would_rebuild")
     ));
-    output::write_stdout(&text)?;
-    Ok(())
+    text
 }

@@ -665,10 +665,9 @@ struct ListedVersion {
     details_error: Option<String>,
 }
 
+/// The `--list --json` document's own fields (under [`output::Document`]).
 #[derive(Serialize)]
 struct ListDoc<'a> {
-    schema: &'static str,
-    tool: ToolInfo,
     action: &'static str,
     env: &'a str,
     bucket: &'a str,
@@ -940,10 +939,10 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
             if *details {
                 would(format!("GET {obj}?versionId=<version-id> (each version)"));
             }
-            if config.json {
-                output::write_json(&ListDoc {
-                    schema: SCHEMA,
-                    tool: tool_info(),
+            let doc = output::Document::new(
+                SCHEMA,
+                tool_info(),
+                ListDoc {
                     action: "list",
                     env: &config.env,
                     bucket: &b.bucket,
@@ -951,17 +950,11 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
                     versioning: None,
                     lock: None,
                     versions: Vec::new(),
-                })?;
-            } else {
-                output::write_stdout(&format!(
-                    "{}\n{:<36}  {:<24}  {:>9}  {:<6}\n",
-                    words::versions_heading(),
-                    "VERSION ID",
-                    "LAST MODIFIED",
-                    "SIZE",
-                    "LATEST"
-                ))?;
-            }
+                },
+            );
+            output::emit(config.json, &doc, |doc| {
+                list_text(&doc.body.versions, false)
+            })?;
             return Ok(Code::Success);
         }
         Mode::Show { version, .. } => {
@@ -1165,10 +1158,10 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
     if details {
         fetch_details(ctx, &mut listed);
     }
-    if ctx.config.json {
-        let doc = ListDoc {
-            schema: SCHEMA,
-            tool: tool_info(),
+    let doc = output::Document::new(
+        SCHEMA,
+        tool_info(),
+        ListDoc {
             action: "list",
             env: &ctx.config.env,
             bucket: &ctx.backend.bucket,
@@ -1176,10 +1169,16 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
             versioning,
             lock: held,
             versions: listed,
-        };
-        output::write_json(&doc)?;
-        return Ok(Code::Success);
-    }
+        },
+    );
+    output::emit(ctx.config.json, &doc, |doc| {
+        list_text(&doc.body.versions, details)
+    })?;
+    Ok(Code::Success)
+}
+
+/// The `--list` table (`--details`: with each version's serial, lineage, Terraform version, resources).
+fn list_text(listed: &[ListedVersion], details: bool) -> String {
     let mut text = format!("{}\n", words::versions_heading());
     let header = if details {
         format!(
@@ -1200,7 +1199,7 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
         )
     };
     text.push_str(&header);
-    for v in &listed {
+    for v in listed {
         let o = &v.version;
         let latest = if o.is_latest { "yes" } else { "" };
         let size = if o.delete_marker {
@@ -1231,8 +1230,7 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
         }
         text.push('\n');
     }
-    output::write_stdout(&text)?;
-    Ok(Code::Success)
+    text
 }
 
 /// Fetches every non-marker version with at most [`DETAIL_FETCHES`] requests in flight.
@@ -1890,10 +1888,12 @@ fn verify_plan_only(ctx: &Ctx<'_>) -> Result<i32> {
 }
 
 fn print_write_doc(ctx: &Ctx<'_>, doc: &WriteDoc) -> Result<()> {
-    if ctx.config.json {
-        output::write_json(doc)?;
-        return Ok(());
-    }
+    output::emit(ctx.config.json, doc, write_doc_text)?;
+    Ok(())
+}
+
+/// A write's summary as `key: value` lines.
+fn write_doc_text(doc: &WriteDoc) -> String {
     let mut lines = vec![
         format!("env: {}", doc.env),
         format!("state: s3://{}/{}", doc.bucket, doc.key),
@@ -1924,8 +1924,7 @@ fn print_write_doc(ctx: &Ctx<'_>, doc: &WriteDoc) -> Result<()> {
     push("go_back", doc.how_to_go_back.clone());
     let mut text = lines.join("\n");
     text.push('\n');
-    output::write_stdout(&text)?;
-    Ok(())
+    text
 }
 
 #[cfg(test)]

@@ -80,21 +80,11 @@ pub enum Outcome {
 pub fn run(cfg: &Config) -> anyhow::Result<Code> {
     match execute(cfg)? {
         Outcome::Listed { node, backups } => {
-            if cfg.json {
-                report::write_list_json(cfg, &node, &backups)?;
-            } else {
-                report::write_list_text(cfg.vmid, &backups)?;
-            }
+            report::write_list(cfg, &node, &backups)?;
             Ok(Code::Success)
         }
         Outcome::Restored(report) => {
-            if cfg.json {
-                pve_common::output::ignore_broken_pipe(pve_common::output::write_json(&report))?;
-            } else {
-                pve_common::output::ignore_broken_pipe(pve_common::output::write_stdout(
-                    &report.text(),
-                ))?;
-            }
+            pve_common::output::emit(cfg.json, &report, |r| r.text())?;
             if report.result != "verification-failed" {
                 return Ok(Code::Success);
             }

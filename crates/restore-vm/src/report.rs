@@ -1,7 +1,7 @@
 //! What restore-vm prints on stdout: the backup list (table or JSON) and the run summary (text or JSON,
 //! schema `pve-restore-vm/v1`, documented in docs/json/restore-vm.md).
 
-use pve_common::output::{ToolInfo, ignore_broken_pipe, write_json, write_stdout};
+use pve_common::output::{Document, ToolInfo};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -78,31 +78,39 @@ impl BackupJson {
     }
 }
 
-#[derive(Serialize)]
-struct ListDoc<'a> {
-    schema: &'static str,
-    tool: ToolInfo,
-    action: &'static str,
-    node: &'a str,
-    vmid: u32,
-    backups: &'a [BackupJson],
+/// The `--list --json` document's own fields (under [`Document`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BackupList {
+    /// `list`.
+    pub action: String,
+    /// The node listed.
+    pub node: String,
+    /// The guest whose backups these are.
+    pub vmid: u32,
+    /// Newest first.
+    pub backups: Vec<BackupJson>,
 }
 
-/// `--list --json`.
-pub fn write_list_json(cfg: &Config, node: &str, list: &[BackupJson]) -> anyhow::Result<()> {
-    ignore_broken_pipe(write_json(&ListDoc {
-        schema: SCHEMA,
-        tool: ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
-        action: "list",
-        node,
-        vmid: cfg.vmid,
-        backups: list,
-    }))?;
+/// `--list`: the table, newest first, or with `--json` the document.
+pub fn write_list(cfg: &Config, node: &str, list: &[BackupJson]) -> anyhow::Result<()> {
+    let doc = Document::new(
+        SCHEMA,
+        ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
+        BackupList {
+            action: "list".to_owned(),
+            node: node.to_owned(),
+            vmid: cfg.vmid,
+            backups: list.to_vec(),
+        },
+    );
+    pve_common::output::emit(cfg.json, &doc, |doc| {
+        list_text(doc.body.vmid, &doc.body.backups)
+    })?;
     Ok(())
 }
 
-/// `--list`: a table, newest first.
-pub fn write_list_text(vmid: u32, list: &[BackupJson]) -> anyhow::Result<()> {
+/// The `--list` table.
+fn list_text(vmid: u32, list: &[BackupJson]) -> String {
     let mut out = String::new();
     if list.is_empty() {
         pve_common::warn!("no backups of {vmid} on any backup storage");
@@ -160,8 +168,7 @@ pub fn write_list_text(vmid: u32, list: &[BackupJson]) -> anyhow::Result<()> {
     for r in &rows {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
-    ignore_broken_pipe(write_stdout(&out))?;
-    Ok(())
+    out
 }
 
 /// The verification outcome.

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use assert_cmd::Command;
+use pve_common::output::Document;
+use restore_vm::report::{BackupList, Report};
 use serde_json::Value;
 use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
 use testbed::sim::{BackupEntry, CutFault, FailFault, Faults, Guest, GuestType, State, StorageDef};
@@ -209,6 +211,17 @@ impl Bed {
     }
 }
 
+/// stdout decoded as `T`.
+fn typed<T: serde::de::DeserializeOwned>(out: &std::process::Output) -> T {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not the expected document ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 fn stdout_json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -285,22 +298,20 @@ fn usage_errors_exit_64_before_connecting() {
 fn list_covers_every_storage_newest_first_with_pbs_state() {
     let bed = bed();
     let out = bed.ok(&["100", "--list", "--json", "--all-storages"]);
-    let doc = stdout_json(&out);
-    assert_eq!(doc["schema"], "pve-restore-vm/v1");
-    let list = doc["backups"].as_array().unwrap();
-    let storages: Vec<&str> = list
-        .iter()
-        .map(|b| b["storage"].as_str().unwrap())
-        .collect();
+    let doc: Document<BackupList> = typed(&out);
+    assert_eq!(doc.schema, "pve-restore-vm/v1");
+    assert_eq!(doc.tool.name, "restore-vm");
+    assert_eq!((doc.body.action.as_str(), doc.body.vmid), ("list", 100));
+    let list = &doc.body.backups;
+    let storages: Vec<&str> = list.iter().map(|b| b.storage.as_str()).collect();
     assert_eq!(storages, ["pbs", "local", "backup2", "local"]);
-    let ctimes: Vec<i64> = list.iter().map(|b| b["ctime"].as_i64().unwrap()).collect();
-    assert!(ctimes.windows(2).all(|w| w[0] >= w[1]));
-    assert_eq!(list[0]["verification"], "ok");
-    assert_eq!(list[0]["format"], "pbs-vm");
-    assert_eq!(list[1]["protected"], true);
-    assert_eq!(list[3]["notes"], "nightly");
-    assert_eq!(list[3]["date"], "2026-11-20 02:00:00");
-    assert!(list.iter().all(|b| b["type"] == "qemu"));
+    assert!(list.windows(2).all(|w| w[0].ctime >= w[1].ctime));
+    assert_eq!(list[0].verification.as_deref(), Some("ok"));
+    assert_eq!(list[0].format, "pbs-vm");
+    assert!(list[1].protected);
+    assert_eq!(list[3].notes.as_deref(), Some("nightly"));
+    assert_eq!(list[3].date, "2026-11-20 02:00:00");
+    assert!(list.iter().all(|b| b.kind == "qemu"));
     // Text table, and an LXC guest.
     let out = bed.ok(&["101", "--list"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -313,10 +324,10 @@ fn list_covers_every_storage_newest_first_with_pbs_state() {
 fn restore_to_a_free_vmid() {
     let bed = bed();
     let out = bed.ok(&["105", "--yes", "--no-verify", "--no-start", "--json"]);
-    let doc = stdout_json(&out);
-    assert_eq!(doc["result"], "restored");
-    assert_eq!(doc["save_point"], Value::Null);
-    assert_eq!(doc["type"], "qemu");
+    let report: Report = typed(&out);
+    assert_eq!(report.result, "restored");
+    assert_eq!(report.save_point, None);
+    assert_eq!(report.kind, "qemu");
     let j = bed.journal();
     assert_eq!(j.len(), 1, "{j:?}");
     assert_eq!(j[0][0], "qmrestore");

@@ -1454,9 +1454,7 @@ pub fn run(config: &Config) -> Result<Verdict> {
             details: w.nothing_checked.clone(),
         });
     }
-    if config.json {
-        pve_common::output::write_json(&report)?;
-    } else {
+    pve_common::output::emit(config.json, &report, |report| {
         let mut text = String::new();
         if config.details {
             text.push_str(&report.render_text());
@@ -1466,8 +1464,8 @@ pub fn run(config: &Config) -> Result<Verdict> {
             text.push_str(&contract::render_full(&report.findings, w));
         }
         text.push_str(&contract::render(&rows, w));
-        pve_common::output::write_stdout(&text)?;
-    }
+        text
+    })?;
     if let Some(dir) = &config.textfile_dir {
         let runner = Runner::new(config.dry_run);
         let path = dir.join(METRICS_FILE);
