@@ -22,7 +22,7 @@ pub struct State {
 }
 
 /// A short description of a state, for listings.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// `serial`.
     pub serial: u64,
@@ -35,7 +35,7 @@ pub struct Summary {
 }
 
 /// What changes between two states.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diff {
     /// Instances in the new state only.
     pub added: Vec<String>,
