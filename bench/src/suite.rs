@@ -27,7 +27,7 @@ const TOOLS: [&str; 6] = [
 ];
 
 /// Every benchmark id, in table order.
-const IDS: [&str; 7] = [
+const IDS: [&str; 8] = [
     "ssh-reuse",
     "drift-fanout",
     "plan-stream",
@@ -35,6 +35,7 @@ const IDS: [&str; 7] = [
     "verify-deep",
     "startup",
     "state-list",
+    "state-memory",
 ];
 
 /// Options of `pve-bench suite`.
@@ -230,6 +231,7 @@ pub fn run(opts: &Options) -> Result<()> {
             "plan-scale" => plan_scale(&ctx),
             "verify-deep" => verify_deep(&ctx),
             "startup" => startup(&ctx),
+            "state-memory" => state_memory(&ctx),
             _ => state_list(&ctx),
         };
         let outcome = outcome.unwrap_or_else(|e| {
@@ -1194,6 +1196,130 @@ fn state_list(ctx: &Ctx<'_>) -> Result<Outcome> {
         "shell: list + GET per version + jq",
         "restore-tfstate --list --details",
         5.0,
+    );
+    Ok(o)
+}
+
+/// Peak memory of the commands that read a whole state (issue 23): a state is held at most once, and
+/// `--list --details` does not grow with the number or size of the versions. Each command runs once
+/// (a restore adds a version): what is measured is the child's peak RSS (`wait4`), against the state's
+/// size; there is no shell reference (memory is the target, not speed).
+fn state_memory(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let size_mib: usize = std::env::var("BENCH_STATE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let versions = 8;
+    let mut o = Outcome::new(
+        "state-memory",
+        &format!(
+            "restore-tfstate on a {size_mib} MiB state with {versions} versions (moto): --list --details, \
+             --show, --restore"
+        ),
+    );
+    let root = ctx.work("statememory")?.join("environments");
+    let env_dir = root.join("bigstate");
+    fs::create_dir_all(&env_dir)?;
+    let endpoint = env("TESTBED_S3_ENDPOINT")?;
+    let bucket = env("TESTBED_S3_BUCKET")?;
+    let key = format!("bench/bigstate-{size_mib}/terraform.tfstate");
+    fs::write(
+        env_dir.join("main.tf"),
+        workload::s3_backend(&endpoint, &bucket, &key),
+    )?;
+    let creds = pve_common::s3::S3Credentials {
+        access_key: pve_common::secret::Secret::new(env("AWS_ACCESS_KEY_ID")?),
+        secret_key: pve_common::secret::Secret::new(env("AWS_SECRET_ACCESS_KEY")?),
+        session_token: None,
+    };
+    let client = pve_common::s3::S3Client::new(
+        pve_common::s3::S3Location {
+            endpoint: endpoint.clone(),
+            region: "us-east-1".to_owned(),
+            bucket: bucket.clone(),
+            path_style: true,
+        },
+        &creds,
+        std::time::Duration::from_secs(300),
+    )?;
+    let runner = pve_common::runner::Runner::new(false);
+    let existing = client.list_versions(&key)?.len();
+    let mut size = 0;
+    for serial in existing..versions {
+        let body = workload::big_state_json(serial as u64 + 1, size_mib << 20);
+        size = body.len();
+        client.put(&runner, &key, &body, false)?;
+    }
+    let listed = client.list_versions(&key)?;
+    let listed: Vec<_> = listed.iter().filter(|v| v.key == key).collect();
+    if size == 0 {
+        size = usize::try_from(listed.first().map_or(0, |v| v.size)).unwrap_or(0);
+    }
+    let oldest = listed
+        .last()
+        .map(|v| v.version_id.clone())
+        .context("no version of the big state")?;
+    o.notes.push(format!(
+        "{} versions of {key}, {size} bytes ({:.0} MiB) each",
+        listed.len(),
+        size as f64 / 1048576.0
+    ));
+    let base = |label: &str, extra: &[&str]| {
+        let mut argv: Vec<OsString> = vec![
+            ctx.bin("restore-tfstate").into_os_string(),
+            "--root".into(),
+            root.clone().into(),
+            "--env".into(),
+            "bigstate".into(),
+            "--backup-dir".into(),
+            ctx.opts.work.join("statememory/backups").into(),
+        ];
+        argv.extend(extra.iter().map(OsString::from));
+        Cmd::new(label, argv)
+    };
+    let cmds = [
+        base("restore-tfstate --list --details", &["--list", "--details"]),
+        base(
+            "restore-tfstate --show V (masked, stdout to /dev/null)",
+            &["--show", &oldest],
+        ),
+        base(
+            "restore-tfstate --restore V --yes",
+            &["--restore", &oldest, "--yes"],
+        ),
+    ];
+    let state_kib = size as f64 / 1024.0;
+    for cmd in &cmds {
+        let (sample, _) = run_once(cmd, false)?;
+        let rss = sample.max_rss_kib;
+        o.candidates.push(crate::harness::Stats {
+            label: cmd.label.clone(),
+            command: cmd.display(),
+            runs: 1,
+            median_s: sample.wall.as_secs_f64(),
+            min_s: sample.wall.as_secs_f64(),
+            max_s: sample.wall.as_secs_f64(),
+            cpu_s: sample.cpu.as_secs_f64(),
+            max_rss_kib: rss,
+            rss_source: "wait4 ru_maxrss of the tool".to_owned(),
+            first_stdout: Vec::new(),
+        });
+        let max = if cmd.label.contains("--details") {
+            1.0
+        } else {
+            2.0
+        };
+        o.at_most(
+            format!("{}: peak RSS / state size", cmd.label),
+            rss as f64 / state_kib,
+            max,
+            "x",
+        );
+    }
+    o.notes.push(
+        "before this work (issue 23): --restore peaked at 834 MB on a 200 MB state, --list --details \
+         at 3.2 GB over 8 such versions"
+            .to_owned(),
     );
     Ok(o)
 }

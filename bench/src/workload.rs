@@ -242,6 +242,47 @@ pub fn state_json(serial: u64, resources: usize) -> Vec<u8> {
     serde_json::to_vec_pretty(&state).unwrap_or_default()
 }
 
+/// A large tfstate (version 4) of about `bytes` bytes at `serial`: `terraform_data`-like resources of
+/// about 20 KiB each (200 small attributes, as a guest with its cloud-init, disks and tags gives), written
+/// as Terraform writes (2-space JSON), so that a tree of it costs many times its size.
+pub fn big_state_json(serial: u64, bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 64 * 1024);
+    let _ = write!(
+        out,
+        "{{\n  \"version\": 4,\n  \"terraform_version\": \"1.11.4\",\n  \"serial\": {serial},\n  \
+         \"lineage\": \"b3c1d0a2-bench-4e5f-8a9b-000000000201\",\n  \"outputs\": {{}},\n  \"resources\": ["
+    );
+    let mut i = 0usize;
+    while out.len() < bytes {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = write!(
+            out,
+            "\n    {{\n      \"module\": \"module.guest{}\",\n      \"mode\": \"managed\",\n      \
+             \"type\": \"terraform_data\",\n      \"name\": \"vm\",\n      \
+             \"provider\": \"provider[\\\"terraform.io/builtin/terraform\\\"]\",\n      \"instances\": [\n        {{\n          \
+             \"schema_version\": 0,\n          \"attributes\": {{\n",
+            i / 10
+        );
+        for a in 0..200 {
+            let _ = writeln!(
+                out,
+                "            \"attr_{a:03}\": \"guest-{i:06}-value-{a:03}-{serial:04}-abcdefghijklmnopqrstuvwxyz\","
+            );
+        }
+        let _ = write!(
+            out,
+            "            \"id\": \"{i:08}-0000-4000-8000-{serial:012}\"\n          }},\n          \
+             \"sensitive_attributes\": [],\n          \"index_key\": {}\n        }}\n      ]\n    }}",
+            i % 10
+        );
+        i += 1;
+    }
+    let _ = write!(out, "\n  ],\n  \"check_results\": null\n}}\n");
+    out
+}
+
 /// Writes `count` backups of about `size` bytes each (VMs as `.vma.zst`, containers as `.tar.zst`,
 /// alternating) with the simulator's archive writer onto storage `local` of a simulated node in `dir`;
 /// returns the dump directory.

@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(state) = restore_tfstate::state::State::parse(data) {
         let _ = state.summary();
-        let _ = state.masked();
+        let _ = serde_json::to_vec(&state.masked(false));
+        let streamed = restore_tfstate::state::StateInfo::read(&mut &data[..]);
+        assert_eq!(streamed.ok().as_ref(), Some(state.info()));
         let bytes = state.to_bytes_with_serial(state.serial.saturating_add(1));
         assert!(restore_tfstate::state::State::parse(&bytes).is_ok());
     }

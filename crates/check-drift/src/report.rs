@@ -449,14 +449,30 @@ pub fn render_text(report: &Report, color: bool) -> String {
             }
             if let Some(lock) = &err.lock {
                 let field = |v: &Option<String>| escape(v.as_deref().unwrap_or("?")).into_owned();
+                let age = lock.age_seconds.map_or_else(String::new, |s| {
+                    format!(
+                        ", {} ago",
+                        humantime::format_duration(std::time::Duration::from_secs(s))
+                    )
+                });
                 let _ = writeln!(
                     out,
-                    "    lock held by {} since {} (ID {}, operation {})",
+                    "    lock held by {} since {}{age} (ID {}, operation {})",
                     field(&lock.who),
                     field(&lock.created),
                     field(&lock.id),
                     field(&lock.operation)
                 );
+                // A killed run's Terraform leaves the lock: how to clear it, once its holder is gone.
+                if let Some(id) = &lock.id {
+                    let id = escape(id);
+                    let _ = writeln!(
+                        out,
+                        "    if that run is gone: `terraform force-unlock {id}` in the environment's folder, \
+                         or `restore-tfstate --env {} --force-unlock {id}`",
+                        escape(&e.env)
+                    );
+                }
             }
         }
         for r in &e.resources {

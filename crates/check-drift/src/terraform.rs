@@ -193,6 +193,24 @@ pub struct LockInfo {
     pub version: Option<String>,
     /// When it was taken.
     pub created: Option<String>,
+    /// How long ago it was taken, in seconds, when `created` reads as a time (a lock a killed run left
+    /// shows its age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<u64>,
+}
+
+/// Seconds since a lock's `Created` as Terraform prints it (`2026-11-21 08:00:00.123 +0000 UTC`, Go's
+/// default time format) or as RFC 3339; `None` when it reads as neither or lies in the future.
+pub fn lock_age_seconds(created: &str, now: jiff::Timestamp) -> Option<u64> {
+    let text = created.trim();
+    let then = text.parse::<jiff::Timestamp>().ok().or_else(|| {
+        let go = text.strip_suffix(" UTC").unwrap_or(text);
+        jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S%.f %z", go)
+            .ok()?
+            .to_timestamp()
+            .ok()
+    })?;
+    u64::try_from(now.duration_since(then).as_secs()).ok()
 }
 
 /// Which step failed, for classification.
@@ -317,6 +335,10 @@ pub fn parse_lock_info(stderr: &str) -> Option<LockInfo> {
             _ => break,
         }
     }
+    info.age_seconds = info
+        .created
+        .as_deref()
+        .and_then(|c| lock_age_seconds(c, jiff::Timestamp::now()));
     (info != LockInfo::default()).then_some(info)
 }
 
@@ -388,6 +410,19 @@ mod tests {
         let info = parse_lock_info(text).unwrap();
         assert_eq!(info.who.as_deref(), Some("ops@bastion"));
         assert_eq!(info.operation.as_deref(), Some("OperationTypePlan"));
+        assert!(info.age_seconds.is_some());
+        let now: jiff::Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            lock_age_seconds("2026-11-21 08:00:00 +0000 UTC", now),
+            Some(7200)
+        );
+        assert_eq!(
+            lock_age_seconds("2026-11-21 09:59:58.893943756 +0000 UTC", now),
+            Some(1)
+        );
+        assert_eq!(lock_age_seconds("2026-11-21T09:00:00Z", now), Some(3600));
+        assert_eq!(lock_age_seconds("2026-11-21 11:00:00 +0000 UTC", now), None);
+        assert_eq!(lock_age_seconds("yesterday", now), None);
     }
 
     #[test]

@@ -19,10 +19,17 @@ pub fn write_stdout(text: &str) -> io::Result<()> {
 
 /// Writes `value` as one pretty-printed JSON document and a newline to stdout. A broken pipe counts as
 /// success.
+///
+/// The document is written as it is serialised, through a buffer: a large one (a state of hundreds of
+/// MiB) is never held as text as well.
 pub fn write_json<T: Serialize>(value: &T) -> io::Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-    text.push('\n');
-    write_stdout(&text)
+    let _whole = crate::interrupt::critical();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(io::Error::from)
+        .and_then(|()| write_to(&mut out, b"\n"));
+    ignore_broken_pipe(written)
 }
 
 fn write_to(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {

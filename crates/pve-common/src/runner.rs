@@ -16,7 +16,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -667,6 +667,23 @@ impl Runner {
         Ok(())
     }
 
+    /// [`Runner::write_file`] of what `contents` yields (`len` bytes, for the message), copied through a
+    /// small buffer: a large file (a state's save point streamed from S3) is never held in memory.
+    pub fn write_file_from(
+        &self,
+        path: &Path,
+        contents: &mut dyn Read,
+        len: u64,
+        mode: u32,
+    ) -> Result<(), RunError> {
+        let what = format_args!("write: {} ({len} bytes, mode {mode:04o})", path.display());
+        self.effect(Access::Mutating, what, || {
+            let _section = crate::interrupt::critical();
+            write_atomic_from(path, contents, mode)
+        })?;
+        Ok(())
+    }
+
     /// Removes a file; a file that is already gone is not an error.
     pub fn remove_file(&self, path: &Path) -> Result<(), RunError> {
         self.effect(
@@ -716,7 +733,11 @@ fn record(handle: &duct::Handle, command: &LocalCommand) {
     }
 }
 
-fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), RunError> {
+fn write_atomic(path: &Path, mut contents: &[u8], mode: u32) -> Result<(), RunError> {
+    write_atomic_from(path, &mut contents, mode)
+}
+
+fn write_atomic_from(path: &Path, contents: &mut dyn Read, mode: u32) -> Result<(), RunError> {
     let err = |action: &'static str| {
         move |source| RunError::File {
             action,
@@ -733,7 +754,7 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), RunError>
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(err("create a temporary file next to"))?;
-    tmp.write_all(contents).map_err(err("write"))?;
+    io::copy(contents, &mut tmp).map_err(err("write"))?;
     tmp.as_file().sync_all().map_err(err("sync"))?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))

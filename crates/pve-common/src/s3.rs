@@ -272,6 +272,68 @@ impl std::fmt::Debug for S3Client {
 enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
+    /// One body sent from several slices in turn (a state whose serial is replaced: head, serial,
+    /// tail), so it is never copied into one buffer.
+    Parts(&'a [&'a [u8]]),
+}
+
+/// Reads several slices one after the other.
+struct PartsReader<'a> {
+    parts: &'a [&'a [u8]],
+    at: usize,
+}
+
+impl Read for PartsReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some((first, rest)) = self.parts.split_first() {
+            let left = first.get(self.at..).unwrap_or_default();
+            if left.is_empty() {
+                self.parts = rest;
+                self.at = 0;
+                continue;
+            }
+            let n = left.len().min(buf.len());
+            buf[..n].copy_from_slice(&left[..n]);
+            self.at += n;
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
+/// An answer's body, read at most `limit` bytes; the first I/O failure (or the limit) is kept, so the
+/// caller can tell a failed transfer from what its own reading made of the bytes.
+struct BoundedBody<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+    failed: Option<String>,
+}
+
+impl<R: Read> Read for BoundedBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(std::io::Error::other("the transfer failed"));
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        match self.inner.read(&mut buf[..want]) {
+            Ok(n) if n as u64 > self.left => {
+                let message = format!("answer larger than {} bytes", self.limit);
+                self.failed = Some(message.clone());
+                Err(std::io::Error::other(message))
+            }
+            Ok(n) => {
+                self.left -= n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
 }
 
 impl S3Client {
@@ -406,6 +468,17 @@ impl S3Client {
             (Method::Head, _) => with_headers(self.agent.head(url), headers).call(),
             (Method::Delete, _) => with_headers(self.agent.delete(url), headers).call(),
             (Method::Put, Body::Bytes(b)) => with_headers(self.agent.put(url), headers).send(b),
+            (Method::Put, Body::Parts(parts)) => {
+                let length: usize = parts.iter().map(|p| p.len()).sum();
+                let mut reader = PartsReader { parts, at: 0 };
+                // An explicit length: S3 refuses a chunked PutObject.
+                with_headers(self.agent.put(url), headers)
+                    .header("content-length", length.to_string())
+                    .send(ureq::SendBody::from_reader(&mut reader))
+            }
+            (Method::Post, Body::Parts(_)) => {
+                return Err(S3Error::Config("a POST body in parts".to_owned()));
+            }
             (Method::Put, Body::Empty) => with_headers(self.agent.put(url), headers).send_empty(),
             (Method::Post, Body::Bytes(b)) => with_headers(self.agent.post(url), headers).send(b),
             (Method::Post, Body::Empty) => with_headers(self.agent.post(url), headers).send_empty(),
@@ -523,6 +596,42 @@ impl S3Client {
         read_body(&mut response).map_err(|e| self.parse_failed("get", e))
     }
 
+    /// Streams the content of `key` (its latest version, or `version_id`) through `read`, which never
+    /// sees more than the body limit: a state is parsed, hashed or copied to a file without being held
+    /// in memory. A transfer that fails part-way is an error of this call (transient, like a refused
+    /// connection), whatever `read` made of it; otherwise `read`'s own result is returned.
+    pub fn get_with<T>(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        read: impl FnOnce(&mut dyn Read) -> T,
+    ) -> Result<T, S3Error> {
+        let query: Vec<(&str, &str)> = version_id
+            .map(|v| vec![("versionId", v)])
+            .unwrap_or_default();
+        let response = self.send("get", Method::Get, Some(key), &query, &[], Body::Empty)?;
+        let mut body = BoundedBody {
+            inner: response.into_body().into_reader(),
+            left: MAX_BODY_BYTES,
+            limit: MAX_BODY_BYTES,
+            failed: None,
+        };
+        let out = read(&mut body);
+        match body.failed {
+            None => Ok(out),
+            Some(message) if message.starts_with("answer larger") => {
+                Err(self.parse_failed("get", message))
+            }
+            Some(message) => Err(S3Error::Unreachable {
+                op: "get",
+                bucket: self.location.bucket.clone(),
+                key: key.to_owned(),
+                endpoint: self.location.endpoint.clone(),
+                message,
+            }),
+        }
+    }
+
     /// The names of the buckets these credentials own (ListBuckets: `GET /` of the endpoint, whatever
     /// bucket this client is bound to). The S3 way to see that a server is up and takes the credentials.
     pub fn list_buckets(&self) -> Result<Vec<String>, S3Error> {
@@ -608,11 +717,23 @@ impl S3Client {
         body: &[u8],
         if_none_match: bool,
     ) -> Result<Option<PutResult>, S3Error> {
+        self.put_parts(runner, key, &[body], if_none_match)
+    }
+
+    /// [`S3Client::put`] of the concatenation of `parts`, sent one after the other (never copied into
+    /// one buffer).
+    pub fn put_parts(
+        &self,
+        runner: &Runner,
+        key: &str,
+        parts: &[&[u8]],
+        if_none_match: bool,
+    ) -> Result<Option<PutResult>, S3Error> {
         let what = format_args!(
             "put s3://{}/{} ({} bytes)",
             self.location.bucket,
             key,
-            body.len()
+            parts.iter().map(|p| p.len()).sum::<usize>()
         );
         runner.effect(Access::Mutating, what, || {
             let headers: &[(&str, &str)] = if if_none_match {
@@ -626,7 +747,7 @@ impl S3Client {
                 Some(key),
                 &[],
                 headers,
-                Body::Bytes(body),
+                Body::Parts(parts),
             )?;
             Ok(PutResult {
                 version_id: header(&response, "x-amz-version-id"),

@@ -21,9 +21,8 @@ use pve_common::output::{self, ToolInfo};
 use pve_common::runner::{Access, LocalCommand, Mode, Runner};
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
 use restore_tfstate::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
-use restore_tfstate::state::State;
+use restore_tfstate::state::{State, StateInfo};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The JSON schema name of the report.
 pub const SCHEMA: &str = "pve-rebuild-minio/v1";
@@ -459,14 +458,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn state_sound(&self, env: &EnvBackend) -> Result<State, String> {
+    /// The state in S3, parsed as it arrives (never held whole).
+    fn state_sound(&self, env: &EnvBackend) -> Result<StateInfo, String> {
         let client = self
             .client(&env.backend.bucket, Some(&env.backend))
             .map_err(|e| format!("{e:#}"))?;
-        let bytes = client
-            .get(&env.backend.key, None)
-            .map_err(|e| e.to_string())?;
-        State::parse(&bytes)
+        client
+            .get_with(&env.backend.key, None, StateInfo::read)
+            .map_err(|e| e.to_string())?
             .map_err(|e| format!("s3://{}/{}: {e:#}", env.backend.bucket, env.backend.key))
     }
 
@@ -1263,8 +1262,9 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
 fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Result<()> {
     let config = ctx.config;
     let client = ctx.client(&env.backend.bucket, Some(&env.backend))?;
-    let remote = match client.get(&env.backend.key, None) {
-        Ok(bytes) => Some(State::parse(&bytes).with_context(|| {
+    // Parsed as it arrives: only the local save point is held in memory.
+    let remote = match client.get_with(&env.backend.key, None, StateInfo::read) {
+        Ok(parsed) => Some(parsed.with_context(|| {
             format!(
                 "s3://{}/{} is not a usable state",
                 env.backend.bucket, env.backend.key
@@ -1333,12 +1333,12 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     } else {
         None
     };
-    let body = local.to_bytes_with_serial(new_serial);
+    let body = local.with_serial(new_serial);
     if let Some(lock) = &lock {
         lock.verify()?;
     }
     let put = client
-        .put(&ctx.runner, &env.backend.key, &body, false)
+        .put_parts(&ctx.runner, &env.backend.key, &body.parts(), false)
         .with_context(|| format!("uploading {} failed", file.display()))?;
     if let Some(lock) = lock {
         restore_tfstate::release_after_write(lock, "the state was uploaded")?;
@@ -1347,8 +1347,10 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         entry.action = "would_upload".to_owned();
         return Ok(());
     }
-    let back = client.get(&env.backend.key, None)?;
-    if Sha256::digest(&back) != Sha256::digest(&body) {
+    let back = client
+        .get_with(&env.backend.key, None, restore_tfstate::state::sha256_of)?
+        .context("cannot read the state back")?;
+    if back != body.sha256() {
         bail!("the state read back from S3 differs from what was uploaded");
     }
     entry.action = "uploaded".to_owned();

@@ -11,6 +11,8 @@ const EXAMPLES: &str = "\
     restore-tfstate --env prod --list
   Put an earlier version back (the current one is saved first; the lineage is checked):
     restore-tfstate --env prod --restore 3HL4kqtJlcpXroDTDmJ.rSt8cHkYB6x
+  A run that was killed left the state lock (--list shows its ID, holder and age):
+    restore-tfstate --env prod --force-unlock 0b6ec3f4-5d0e-4b8e-9f3c-2a1d7e6f8a90
   MinIO is down: switch lab to a local state, then back once MinIO answers:
     restore-tfstate --env lab --fallback
     restore-tfstate --env lab --return";
@@ -35,7 +37,7 @@ const EXAMPLES: &str = "\
     version,
     about,
     after_help = pve_common::exit::help_footer(EXAMPLES, pve_common::exit::HELP_EXIT_STATUS_BUSY),
-    group(ArgGroup::new("mode").args(["list", "restore", "fallback", "return_", "to_local", "to_minio", "show"])),
+    group(ArgGroup::new("mode").args(["list", "restore", "fallback", "return_", "to_local", "to_minio", "show", "force_unlock"])),
 )]
 pub struct Args {
     /// The environment (a folder name under --root).
@@ -67,6 +69,12 @@ pub struct Args {
     /// With --show: print sensitive values too.
     #[arg(long, requires = "show")]
     pub show_sensitive: bool,
+
+    /// Remove the state lock (`<key>.tflock`) left by a run that died, as `terraform force-unlock LOCK_ID`
+    /// does: only while it still holds LOCK_ID (shown by --list and by the "locked" error), never another
+    /// holder's lock. Asks first, unless --yes.
+    #[arg(long, value_name = "LOCK_ID")]
+    pub force_unlock: Option<String>,
 
     /// MinIO is down: switch the environment to a local backend. backend.tf is kept as
     /// backend.tf.minio-backup and rewritten with a local backend; the state is written to the

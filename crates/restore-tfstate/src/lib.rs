@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::backend::{BACKEND_BACKUP_FILE, BACKEND_FILE, Backend, LOCAL_OVERRIDE_FILE, Overrides};
-use crate::state::{Diff, State, Summary};
+use crate::state::{Diff, State, StateInfo, Summary};
 
 /// The JSON schema name of every document this tool prints.
 pub const SCHEMA: &str = "pve-tfstate/v1";
@@ -92,6 +92,11 @@ pub enum Mode {
     },
     /// `--return`: `--to-minio` once MinIO's health URL answers.
     Return,
+    /// `--force-unlock LOCK_ID`: remove the state lock while it holds that ID.
+    ForceUnlock {
+        /// The lock ID expected.
+        id: String,
+    },
 }
 
 /// A validated run configuration.
@@ -162,6 +167,7 @@ impl Config {
             args.return_,
             args.to_local,
             args.to_minio,
+            args.force_unlock.is_some(),
         ];
         let Some(env) = args.env.clone() else {
             // The shims add --homelab, --lang and --prog-name: "no argument" is about the caller's.
@@ -185,7 +191,8 @@ impl Config {
             1 => {}
             _ => {
                 return Err(UsageError(
-                    "give one of --list, --restore, --fallback, --return, --show, --to-local, --to-minio"
+                    "give one of --list, --restore, --fallback, --return, --show, --to-local, --to-minio, \
+                     --force-unlock"
                         .to_owned(),
                 ));
             }
@@ -223,6 +230,10 @@ impl Config {
             Mode::Fallback { version }
         } else if args.return_ {
             Mode::Return
+        } else if let Some(id) = &args.force_unlock {
+            Mode::ForceUnlock {
+                id: check_version_id(id, "--force-unlock")?,
+            }
         } else {
             Mode::ToMinio
         };
@@ -344,29 +355,52 @@ impl Ctx<'_> {
         self.read("fetch state", |_| self.s3.get(&self.backend.key, version))
     }
 
-    /// The current state, `None` when there is none (no object, or a delete marker on top).
-    fn current(&self) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    /// The current state, judged, `None` when there is none (no object, or a delete marker on top). It is
+    /// parsed as it arrives and not kept: its save point is fetched again once the change is confirmed
+    /// (see [`Ctx::save_point_of_current`]), so a run holds at most the one state it writes.
+    fn current(&self) -> Result<Option<CurrentDoc>> {
         let latest = self
             .versions()
             .with_context(|| format!("cannot list {}", self.url()))?;
-        let version_id = latest
-            .iter()
-            .find(|v| v.is_latest && !v.delete_marker)
-            .map(|v| v.version_id.clone());
-        match self.get(None) {
-            Ok(bytes) => Ok(Some((bytes, version_id))),
-            Err(e) if e.is_not_found() => Ok(None),
+        let top = latest.iter().find(|v| v.is_latest && !v.delete_marker);
+        let version_id = top.map(|v| v.version_id.clone());
+        let fetched = self.read("fetch state", |_| {
+            self.s3.get_with(&self.backend.key, None, |r| {
+                let mut hashing = Hashing::new(r);
+                let parsed = StateInfo::read(&mut hashing);
+                // What the parser left unread (nothing, for a valid state) still counts.
+                let rest = std::io::copy(&mut hashing, &mut std::io::sink());
+                (parsed, rest.map(|_| hashing.finish()))
+            })
+        });
+        let (parsed, hashed) = match fetched {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => {
-                Err(e).with_context(|| format!("cannot read the current state {}", self.url()))
+                return Err(e)
+                    .with_context(|| format!("cannot read the current state {}", self.url()));
             }
-        }
+        };
+        let (sha256, size) =
+            hashed.with_context(|| format!("cannot read the current state {}", self.url()))?;
+        let judged = self.judge_current(parsed, version_id.as_deref())?;
+        Ok(Some(CurrentDoc {
+            judged,
+            version_id,
+            sha256,
+            size,
+        }))
     }
 
-    /// Parses the current state; a corrupt one is reported as such, with the newest valid version of the
+    /// Judges the current state; a corrupt one is reported as such, with the newest valid version of the
     /// history standing in for it (its lineage guards, its serial is the one to exceed: serials only grow,
-    /// so it is the highest valid one).
-    fn judge_current(&self, bytes: &[u8], current_id: Option<&str>) -> Result<Current> {
-        let error = match State::parse(bytes) {
+    /// so it is the highest valid one). Versions are read one at a time, each dropped before the next.
+    fn judge_current(
+        &self,
+        parsed: Result<StateInfo>,
+        current_id: Option<&str>,
+    ) -> Result<Current> {
+        let error = match parsed {
             Ok(state) => return Ok(Current::Valid(state)),
             Err(e) => format!("{e:#}"),
         };
@@ -378,7 +412,7 @@ impl Ctx<'_> {
             .iter()
             .filter(|v| !v.delete_marker && Some(v.version_id.as_str()) != current_id)
         {
-            if let Ok(state) = self.get(Some(&v.version_id)).map(|b| State::parse(&b)) {
+            if let Ok(state) = self.read_info(&v.version_id) {
                 match state {
                     Ok(state) => {
                         last_valid = Some((v.version_id.clone(), state));
@@ -404,6 +438,23 @@ impl Ctx<'_> {
             ),
         }
         Ok(Current::Corrupt { last_valid })
+    }
+
+    /// One version's facts, parsed as it arrives (never held whole).
+    fn read_info(&self, version: &str) -> Result<Result<StateInfo>, S3Error> {
+        self.read("fetch state", |_| {
+            self.s3
+                .get_with(&self.backend.key, Some(version), StateInfo::read)
+        })
+    }
+
+    /// SHA-256 of the latest state as S3 serves it now, streamed.
+    fn read_back_sha256(&self) -> Result<Vec<u8>> {
+        self.read("read the state back", |_| {
+            self.s3.get_with(&self.backend.key, None, state::sha256_of)
+        })
+        .context("cannot read the state back")?
+        .context("cannot read the state back")
     }
 
     fn check_versioning(&self) -> Result<Versioning> {
@@ -439,13 +490,25 @@ impl Ctx<'_> {
             );
             return Ok(None);
         }
-        Ok(Some(
-            lock::acquire(&self.s3, &self.runner, &self.backend.key, operation)
-                .map_err(lock::LockError::into_anyhow)?,
-        ))
+        match lock::acquire(&self.s3, &self.runner, &self.backend.key, operation) {
+            Ok(held) => Ok(Some(held)),
+            Err(e @ lock::LockError::Held { .. }) => {
+                let id = match &e {
+                    lock::LockError::Held { info, .. } => output::escape(&info.id).into_owned(),
+                    _ => String::new(),
+                };
+                let how = format!(
+                    "state locked (if its holder is gone: `restore-tfstate --env {} --force-unlock {id}`)",
+                    self.config.env
+                );
+                Err(e.into_anyhow().context(how))
+            }
+            Err(e) => Err(e.into_anyhow()),
+        }
     }
 
-    fn save_point(&self, bytes: &[u8], what: &str) -> Result<PathBuf> {
+    /// A new save-point name in the save-point folder (created 0700).
+    fn save_point_path(&self) -> Result<PathBuf> {
         self.runner
             .create_dir_all(&self.config.backup_dir, 0o700)
             .with_context(|| {
@@ -469,14 +532,73 @@ impl Ctx<'_> {
                 .join(format!("{}-{stamp}-{n}.tfstate", self.config.env));
             n += 1;
         }
-        self.runner
-            .write_file(&path, bytes, 0o600)
-            .with_context(|| format!("cannot write the save point {}", path.display()))?;
+        Ok(path)
+    }
+
+    fn saved(&self, path: &Path, what: &str) {
         if self.config.dry_run {
             pve_common::info!("save point: {what} would be written to {}", path.display());
         } else {
             pve_common::info!("save point: {what} written to {}", path.display());
         }
+    }
+
+    fn save_point(&self, bytes: &[u8], what: &str) -> Result<PathBuf> {
+        let path = self.save_point_path()?;
+        self.runner
+            .write_file(&path, bytes, 0o600)
+            .with_context(|| format!("cannot write the save point {}", path.display()))?;
+        self.saved(&path, what);
+        Ok(path)
+    }
+
+    /// The save point of a local file, copied as a stream.
+    fn save_point_of_file(&self, file: &Path, what: &str) -> Result<PathBuf> {
+        let path = self.save_point_path()?;
+        let mut source =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let len = source.metadata().map_or(0, |m| m.len());
+        self.runner
+            .write_file_from(&path, &mut source, len, 0o600)
+            .with_context(|| format!("cannot write the save point {}", path.display()))?;
+        self.saved(&path, what);
+        Ok(path)
+    }
+
+    /// The save point of the current state judged earlier: fetched again (by its version id when the
+    /// bucket has one) straight into the file, and checked to be the very bytes that were judged.
+    fn save_point_of_current(&self, current: &CurrentDoc, what: &str) -> Result<PathBuf> {
+        let path = self.save_point_path()?;
+        if self.config.dry_run {
+            // Says what it would write, and fetches nothing.
+            self.runner
+                .write_file_from(&path, &mut std::io::empty(), current.size, 0o600)?;
+            self.saved(&path, what);
+            return Ok(path);
+        }
+        let version = current.version_id.as_deref().filter(|v| *v != "null");
+        let written = self
+            .read("fetch state", |_| {
+                self.s3.get_with(&self.backend.key, version, |r| {
+                    let mut hashing = Hashing::new(r);
+                    let written =
+                        self.runner
+                            .write_file_from(&path, &mut hashing, current.size, 0o600);
+                    (written, hashing.finish())
+                })
+            })
+            .with_context(|| format!("cannot fetch {} for its save point", self.url()))?;
+        let (written, (sha256, _)) = written;
+        written.with_context(|| format!("cannot write the save point {}", path.display()))?;
+        if sha256 != current.sha256 {
+            let _ = std::fs::remove_file(&path);
+            bail!(
+                "the current state {} changed while this run held the lock (a writer that takes no lock?); \
+                 nothing was written",
+                self.url()
+            );
+        }
+        self.saved(&path, what);
         Ok(path)
     }
 
@@ -574,8 +696,36 @@ pub fn release_after_write(lock: lock::HeldLock<'_>, done: &str) -> Result<()> {
 #[derive(Default)]
 struct Rollback(Vec<(PathBuf, Option<Earlier>)>);
 
-/// A file's content and mode before a change.
-type Earlier = (Vec<u8>, u32);
+/// A file's content before a change (or the copy that holds it) and its mode.
+type Earlier = (Content, u32);
+
+enum Content {
+    Bytes(Vec<u8>),
+    /// A save point with the same bytes (a state is not held in memory for a rollback).
+    CopyIn(PathBuf),
+}
+
+/// Whether `path` holds exactly `bytes`, compared as a stream.
+fn same_content(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    if file.metadata()?.len() != bytes.len() as u64 {
+        return Ok(false);
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut rest = bytes;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(rest.is_empty());
+        }
+        let (head, tail) = rest.split_at(n.min(rest.len()));
+        if buf.get(..n) != Some(head) {
+            return Ok(false);
+        }
+        rest = tail;
+    }
+}
 
 impl Rollback {
     fn remember(&mut self, path: &Path) -> Result<()> {
@@ -584,12 +734,35 @@ impl Rollback {
             Ok(bytes) => {
                 let mode =
                     std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-                Some((bytes, mode))
+                Some((Content::Bytes(bytes), mode))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         self.0.push((path.to_owned(), before));
+        Ok(())
+    }
+
+    /// Remembers a state file about to be overwritten: by its save point `saved` (same bytes), and not at
+    /// all when it is about to be overwritten with what it already holds.
+    fn remember_state(&mut self, path: &Path, saved: Option<&Path>) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        match (std::fs::metadata(path), saved) {
+            (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.0.push((path.to_owned(), None));
+            }
+            (Err(e), _) => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+            (Ok(meta), Some(copy)) => self.0.push((
+                path.to_owned(),
+                Some((
+                    Content::CopyIn(copy.to_owned()),
+                    meta.permissions().mode() & 0o7777,
+                )),
+            )),
+            (Ok(_), None) => {}
+        }
         Ok(())
     }
 
@@ -599,7 +772,18 @@ impl Rollback {
         let mut left = Vec::new();
         for (path, before) in self.0.into_iter().rev() {
             let result = match &before {
-                Some((bytes, mode)) => runner.write_file(&path, bytes, *mode),
+                Some((Content::Bytes(bytes), mode)) => runner.write_file(&path, bytes, *mode),
+                Some((Content::CopyIn(copy), mode)) => match std::fs::File::open(copy) {
+                    Ok(mut file) => {
+                        let len = file.metadata().map_or(0, |m| m.len());
+                        runner.write_file_from(&path, &mut file, len, *mode)
+                    }
+                    Err(cause) => Err(pve_common::runner::RunError::File {
+                        action: "read",
+                        path: copy.clone(),
+                        cause,
+                    }),
+                },
                 None => runner.remove_file(&path),
             };
             match result {
@@ -633,17 +817,56 @@ impl Rollback {
 /// The current state as found before a write.
 enum Current {
     /// It parses.
-    Valid(State),
+    Valid(StateInfo),
     /// It does not; the newest valid version of the history, if any.
     Corrupt {
         /// Version id and state.
-        last_valid: Option<(String, State)>,
+        last_valid: Option<(String, StateInfo)>,
     },
+}
+
+/// The current state object: judged, and what identifies its bytes for the save point.
+struct CurrentDoc {
+    judged: Current,
+    version_id: Option<String>,
+    sha256: Vec<u8>,
+    size: u64,
+}
+
+/// Hashes (and counts) what goes through it.
+struct Hashing<'r> {
+    inner: &'r mut dyn std::io::Read,
+    hash: Sha256,
+    size: u64,
+}
+
+impl<'r> Hashing<'r> {
+    fn new(inner: &'r mut dyn std::io::Read) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    fn finish(self) -> (Vec<u8>, u64) {
+        (self.hash.finalize().to_vec(), self.size)
+    }
+}
+
+impl std::io::Read for Hashing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf.get(..n).unwrap_or_default();
+        self.hash.update(read);
+        self.size += read.len() as u64;
+        Ok(n)
+    }
 }
 
 impl Current {
     /// The state the guards compare against, and how to name it in a message.
-    fn reference(&self) -> Option<(&State, &'static str)> {
+    fn reference(&self) -> Option<(&StateInfo, &'static str)> {
         match self {
             Current::Valid(s) => Some((s, "the current state")),
             Current::Corrupt {
@@ -796,6 +1019,7 @@ pub fn run(config: &Config) -> Result<Code> {
     let result = match &config.mode {
         Mode::List { details } => list(&ctx, *details),
         Mode::Show { version, sensitive } => show(&ctx, version, *sensitive),
+        Mode::ForceUnlock { id } => force_unlock(&ctx, id),
         Mode::Restore {
             version,
             verify_plan,
@@ -953,6 +1177,11 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
         }
         Mode::Show { version, .. } => {
             would(format!("GET {obj}?versionId={version}"));
+            return Ok(Code::Success);
+        }
+        Mode::ForceUnlock { id } => {
+            would(format!("GET {lock} (compare its ID with {id})"));
+            would(format!("DELETE {lock} (only while it holds lock ID {id})"));
             return Ok(Code::Success);
         }
         Mode::Restore {
@@ -1132,14 +1361,12 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
     };
     if let Some(info) = &held {
         pve_common::warn!(
-            "the state is locked by {} (operation {}, since {}{}, lock ID {}); if its holder is gone, run \
-             `terraform force-unlock {}` in the environment",
-            info.who,
-            info.operation,
-            info.created,
-            lock::age(&info.created).map_or_else(String::new, |a| format!(", {a} ago")),
-            info.id,
-            info.id
+            "the state is {}; if its holder is gone, run `restore-tfstate --env {} --force-unlock {}` \
+             (or `terraform force-unlock {}` in the environment)",
+            lock::describe(info),
+            ctx.config.env,
+            output::escape(&info.id),
+            output::escape(&info.id)
         );
     }
     let mut listed: Vec<ListedVersion> = versions
@@ -1228,7 +1455,8 @@ fn list_text(listed: &[ListedVersion], details: bool) -> String {
     text
 }
 
-/// Fetches every non-marker version with at most [`DETAIL_FETCHES`] requests in flight.
+/// Fetches every non-marker version with at most [`DETAIL_FETCHES`] requests in flight. Each is parsed
+/// as it arrives and only its summary is kept, so memory does not grow with the states' sizes.
 fn fetch_details(ctx: &Ctx<'_>, listed: &mut [ListedVersion]) {
     let next = AtomicUsize::new(0);
     let ids: Vec<Option<String>> = listed
@@ -1244,11 +1472,11 @@ fn fetch_details(ctx: &Ctx<'_>, listed: &mut [ListedVersion]) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(slot) = ids.get(i) else { break };
                         let Some(id) = slot else { continue };
-                        let result = ctx.get(Some(id)).map_err(|e| e.to_string()).and_then(|b| {
-                            State::parse(&b)
-                                .map(|s| s.summary())
-                                .map_err(|e| e.to_string())
-                        });
+                        let result = match ctx.read_info(id) {
+                            Ok(Ok(info)) => Ok(info.summary()),
+                            Ok(Err(e)) => Err(format!("{e:#}")),
+                            Err(e) => Err(e.to_string()),
+                        };
                         out.push((i, result));
                     }
                     out
@@ -1286,12 +1514,67 @@ fn show(ctx: &Ctx<'_>, version: &str, sensitive: bool) -> Result<Code> {
     let bytes = fetch_version(ctx, version)?;
     let state =
         State::parse(&bytes).with_context(|| format!("version {version} is not a usable state"))?;
-    let doc = if sensitive {
-        state.doc.clone()
-    } else {
-        state.masked()
+    // A document JSON accepts may still hold what a tree refuses (a lone UTF-16 surrogate escape, which
+    // Terraform reads as U+FFFD): a dry pass first, so stdout gets the whole document or nothing.
+    serde_json::to_writer(std::io::sink(), &state.masked(sensitive))
+        .with_context(|| format!("version {version} cannot be shown"))?;
+    output::write_json(&state.masked(sensitive))?;
+    Ok(Code::Success)
+}
+
+/// `--force-unlock LOCK_ID`: Terraform's `force-unlock` for the S3 lock file. The lock is removed only
+/// while it holds `id` (read again right before the delete), so a lock taken meanwhile by a live run is
+/// never removed; a wrong ID or no lock at all is an error and nothing changes.
+fn force_unlock(ctx: &Ctx<'_>, id: &str) -> Result<Code> {
+    let path = format!(
+        "s3://{}/{}",
+        ctx.backend.bucket,
+        lock::lock_key(&ctx.backend.key)
+    );
+    let held = lock::current(&ctx.s3, &ctx.backend.key)
+        .with_context(|| format!("cannot read the state lock {path}"))?;
+    let Some(info) = held else {
+        bail!(
+            "the state {} is not locked ({path} does not exist); nothing to unlock",
+            ctx.url()
+        );
     };
-    output::write_json(&doc)?;
+    let holder = lock::describe(&info);
+    if info.id != id {
+        bail!(
+            "the state lock {path} has lock ID {}, not {}: it is {holder}; nothing was removed \
+             (check the ID with --list)",
+            output::escape(&info.id),
+            output::escape(id)
+        );
+    }
+    pve_common::warn!(
+        "the state lock {path} is {holder}; remove it only if that run is gone (a run still working would \
+         then write without a lock)"
+    );
+    if !ctx.config.dry_run {
+        pve_common::confirm::ask(
+            &format!("Remove the state lock {path} (lock ID {id})?"),
+            &format!("remove the state lock of {}", ctx.config.env),
+            ctx.config.yes,
+        )?;
+    }
+    lock::force_unlock(&ctx.s3, &ctx.runner, &ctx.backend.key, id)?;
+    if ctx.config.json {
+        output::write_json(&serde_json::json!({
+            "schema": SCHEMA,
+            "tool": tool_info(),
+            "action": "force_unlock",
+            "env": ctx.config.env,
+            "bucket": ctx.backend.bucket,
+            "key": ctx.backend.key,
+            "dry_run": ctx.config.dry_run,
+            "lock": info,
+        }))?;
+    }
+    if !ctx.config.dry_run {
+        pve_common::success!("removed the state lock {path} (lock ID {id})");
+    }
     Ok(Code::Success)
 }
 
@@ -1306,16 +1589,10 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         "nothing was restored; the state is as it was".to_owned(),
     ));
     let current = ctx.current()?;
-    let (previous, previous_version, save_point) = match &current {
-        Some((bytes, vid)) => (
-            Some(ctx.judge_current(bytes, vid.as_deref())?),
-            vid.clone(),
-            Some(bytes.clone()),
-        ),
-        None => (None, None, None),
-    };
+    let previous = current.as_ref().map(|c| &c.judged);
+    let previous_version = current.as_ref().and_then(|c| c.version_id.clone());
     // A corrupt current state guards nothing: the last valid version stands in for it.
-    let guard = previous.as_ref().and_then(Current::reference);
+    let guard = previous.and_then(Current::reference);
     if let Some((prev, what)) = guard
         && prev.lineage != chosen.lineage
     {
@@ -1333,14 +1610,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
     let new_serial =
         state::next_serial(guard.map_or(chosen.serial, |(p, _)| p.serial.max(chosen.serial)))?;
     let diff = guard.map(|(p, _)| p.diff(&chosen));
-    describe_restore(
-        ctx,
-        version,
-        &chosen,
-        previous.as_ref(),
-        new_serial,
-        diff.as_ref(),
-    );
+    describe_restore(ctx, version, &chosen, previous, new_serial, diff.as_ref());
     if !config.dry_run {
         pve_common::confirm::ask(
             &format!(
@@ -1352,11 +1622,11 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         )?;
     }
     // Only once confirmed: a declined restore leaves no file behind.
-    let save_point = match &save_point {
-        Some(bytes) => Some(ctx.save_point(bytes, "the current state")?),
+    let save_point = match &current {
+        Some(current) => Some(ctx.save_point_of_current(current, "the current state")?),
         None => None,
     };
-    let new_bytes = chosen.to_bytes_with_serial(new_serial);
+    let new_doc = chosen.with_serial(new_serial);
     // SIGINT/SIGTERM from here waits until the state is written and the lock released; before, the
     // interrupt handler releases the lock itself.
     let write = pve_common::interrupt::critical();
@@ -1365,7 +1635,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
     }
     let put = ctx
         .s3
-        .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
+        .put_parts(&ctx.runner, &ctx.backend.key, &new_doc.parts(), false)
         .with_context(|| {
             format!(
                 "writing the restored state failed; nothing was lost: the previous state is {}{}",
@@ -1407,8 +1677,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
     };
     let mut code = Code::Success;
     if put.is_some() {
-        let back = ctx.get(None).context("cannot read the state back")?;
-        let ok = Sha256::digest(&back) == Sha256::digest(&new_bytes);
+        let ok = ctx.read_back_sha256()? == new_doc.sha256();
         doc.checksum_ok = Some(ok);
         if ok {
             pve_common::success!(
@@ -1432,7 +1701,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
 fn describe_restore(
     ctx: &Ctx<'_>,
     version: &str,
-    chosen: &State,
+    chosen: &StateInfo,
     previous: Option<&Current>,
     new_serial: u64,
     diff: Option<&Diff>,
@@ -1584,12 +1853,17 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
         previous: Some(state.summary()),
         ..WriteDoc::default()
     };
+    // The existing local state is compared and saved as a stream (never a second state in memory); the
+    // rollback below puts it back from its save point.
+    let mut earlier_state = None;
     if state_file.exists() {
-        let existing = std::fs::read(&state_file)
+        let same = same_content(&state_file, &bytes)
             .with_context(|| format!("cannot read {}", state_file.display()))?;
-        if existing != bytes {
-            doc.save_point =
-                Some(ctx.save_point(&existing, "the existing local terraform.tfstate")?);
+        if !same {
+            let saved =
+                ctx.save_point_of_file(&state_file, "the existing local terraform.tfstate")?;
+            earlier_state = Some(saved.clone());
+            doc.save_point = Some(saved);
         }
     }
     pve_common::info!(
@@ -1601,12 +1875,13 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
     // environment on a local state nobody knows about.
     let mut undo = Rollback::default();
     let switched = (|| -> Result<PathBuf> {
+        undo.remember_state(&state_file, earlier_state.as_deref())?;
+        ctx.runner.write_file(&state_file, &bytes, 0o600)?;
         let mut write = |path: &Path, body: &[u8], mode: u32| -> Result<()> {
             undo.remember(path)?;
             ctx.runner.write_file(path, body, mode)?;
             Ok(())
         };
-        write(&state_file, &bytes, 0o600)?;
         let backend_tf = config.env_dir.join(BACKEND_FILE);
         let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
         let switch_file = if rewrite_backend && backend_tf.is_file() {
@@ -1702,10 +1977,9 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     let mut save_point = None;
     let mut previous = None;
     let mut previous_version = None;
-    if let Some((bytes, vid)) = &current {
-        previous_version = vid.clone();
-        let judged = ctx.judge_current(bytes, vid.as_deref())?;
-        if let Some((remote, what)) = judged.reference() {
+    if let Some(cur) = &current {
+        previous_version = cur.version_id.clone();
+        if let Some((remote, what)) = cur.judged.reference() {
             if remote.lineage != local.lineage && !config.force {
                 bail!(
                     "{what} on S3 has lineage {} but the local state has {}: they are different states; pass --allow-lineage-change to replace the S3 one",
@@ -1722,14 +1996,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
                 );
             }
         }
-        previous = match judged {
-            Current::Valid(s)
-            | Current::Corrupt {
-                last_valid: Some((_, s)),
-                ..
-            } => Some(s),
-            Current::Corrupt { .. } => None,
-        };
+        previous = cur.judged.reference().map(|(s, _)| s.clone());
     }
     let new_serial = match previous.as_ref() {
         Some(r) => local.serial.max(state::next_serial(r.serial)?),
@@ -1749,10 +2016,11 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         )?;
     }
     // Only once confirmed: a declined push leaves no file behind.
-    if let Some((bytes, _)) = &current {
-        save_point = Some(ctx.save_point(bytes, "the S3 state before the push")?);
+    if let Some(cur) = &current {
+        save_point = Some(ctx.save_point_of_current(cur, "the S3 state before the push")?);
     }
-    let new_bytes = local.to_bytes_with_serial(new_serial);
+    let new_doc = local.with_serial(new_serial);
+    let new_sha256 = new_doc.sha256();
     // As in `restore`: an interrupt waits for the push and the release of the lock.
     let write = pve_common::interrupt::critical();
     if let Some(lock) = &lock {
@@ -1760,13 +2028,17 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     }
     let put = ctx
         .s3
-        .put(&ctx.runner, &ctx.backend.key, &new_bytes, false)
+        .put_parts(&ctx.runner, &ctx.backend.key, &new_doc.parts(), false)
         .context("pushing the local state failed; the local state is unchanged")?;
     if let Some(lock) = lock {
         release_after_write(lock, "the state was pushed")?;
     }
     drop(write);
     let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
+    let local = local.into_info();
+    // The local state is not needed any more: `terraform state pull` below returns another copy.
+    drop(new_doc);
+    drop(local_bytes);
     let mut files_written = vec![kept];
     let mut files_removed = Vec::new();
     if backend_backup.is_file() {
@@ -1797,7 +2069,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         key: ctx.backend.key.clone(),
         dry_run: config.dry_run,
         source: Some(state_file.display().to_string()),
-        previous: previous.as_ref().map(State::summary),
+        previous: previous.as_ref().map(StateInfo::summary),
         previous_version,
         new_serial: Some(new_serial),
         new_version: put.as_ref().and_then(|p| p.version_id.clone()),
@@ -1811,8 +2083,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
     }
     let mut code = Code::Success;
     if put.is_some() && ctx.backend.from_minio_block {
-        let back = ctx.get(None).context("cannot read the state back")?;
-        let ok = Sha256::digest(&back) == Sha256::digest(&new_bytes);
+        let ok = ctx.read_back_sha256()? == new_sha256;
         doc.checksum_ok = Some(ok);
         if ok {
             pve_common::success!(

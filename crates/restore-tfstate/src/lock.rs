@@ -83,6 +83,47 @@ fn describe_holder(holder: Option<&LockInfo>) -> String {
     }
 }
 
+/// Who holds a lock, for a message: `locked by ops@desk (operation OperationTypeApply, since <time>, 3m
+/// ago, lock ID <id>)`, every field escaped (they come from the lock object).
+pub fn describe(info: &LockInfo) -> String {
+    format!(
+        "locked by {} (operation {}, since {}{}, lock ID {})",
+        escape(&info.who),
+        escape(&info.operation),
+        escape(&info.created),
+        age(&info.created).map_or_else(String::new, |a| format!(", {a} ago")),
+        escape(&info.id)
+    )
+}
+
+/// Removes the lock of `state_key` if it holds `id`, as `terraform force-unlock` does: read again right
+/// before the delete, so a lock another run took meanwhile is left ([`LockError::Held`] with it); no lock
+/// at all is [`LockError::Lost`] with no holder.
+pub fn force_unlock(
+    s3: &S3Client,
+    runner: &Runner,
+    state_key: &str,
+    id: &str,
+) -> Result<(), LockError> {
+    let key = lock_key(state_key);
+    let path = format!("{}/{key}", s3.location().bucket);
+    match current(s3, state_key)? {
+        Some(info) if info.id == id => {
+            s3.delete(runner, &key)?;
+            Ok(())
+        }
+        Some(info) => Err(LockError::Held {
+            path,
+            info: Box::new(info),
+        }),
+        None => Err(LockError::Lost {
+            path,
+            ours: id.to_owned(),
+            holder: None,
+        }),
+    }
+}
+
 /// How long ago an RFC 3339 `created` was, rounded to the second (`None` when it does not parse or lies
 /// in the future): a lock left by a killed run shows its age.
 pub fn age(created: &str) -> Option<String> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use pve_common::s3::{S3Client, S3Location, Versioning};
 use restore_tfstate::backend::{self, Backend, Overrides};
-use restore_tfstate::state::State;
+use restore_tfstate::state::StateInfo;
 
 use crate::report::{Component, EnvResult, Status};
 
@@ -85,11 +85,12 @@ pub fn client(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Client> {
     Ok(S3Client::new(location, &creds, Duration::from_secs(15))?)
 }
 
-/// Parses a state, noting its size and whether it is JSON at all for the report.
-fn parse_noting(bytes: &[u8], result: &mut EnvResult) -> Result<State> {
+/// Parses a state, noting its size and whether it is JSON at all for the report. Neither check builds a
+/// tree of the document: a state of hundreds of MiB costs its bytes, once.
+fn parse_noting(bytes: &[u8], result: &mut EnvResult) -> Result<StateInfo> {
     result.size_bytes = Some(bytes.len() as u64);
-    result.json_valid = Some(serde_json::from_slice::<serde_json::Value>(bytes).is_ok());
-    State::parse(bytes)
+    result.json_valid = Some(serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok());
+    StateInfo::parse(bytes)
 }
 
 /// Checks one environment, adding its lines to `comp`.

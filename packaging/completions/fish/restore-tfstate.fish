@@ -2,6 +2,7 @@ complete -c restore-tfstate -l env -d 'The environment (a folder name under --ro
 complete -c restore-tfstate -l root -d 'Folder holding one subfolder per environment (default: the homelab\'s infrastructure/proxmox/environments; without a homelab root, that path under the current folder)' -r -F
 complete -c restore-tfstate -l restore -d 'Make this version the current state again (as a new version with serial = current + 1)' -r
 complete -c restore-tfstate -l show -d 'Print one version of the state, sensitive values masked' -r
+complete -c restore-tfstate -l force-unlock -d 'Remove the state lock (`<key>.tflock`) left by a run that died, as `terraform force-unlock LOCK_ID` does: only while it still holds LOCK_ID (shown by --list and by the "locked" error), never another holder\'s lock. Asks first, unless --yes' -r
 complete -c restore-tfstate -l version-id -d 'With --fallback or --to-local: use this S3 version instead of the latest' -r
 complete -c restore-tfstate -l bucket -d 'Override the bucket' -r
 complete -c restore-tfstate -l key -d 'Override the state object key' -r

@@ -234,8 +234,18 @@ fn s3_lock_message_gives_kind_lock_and_holder() {
     let doc = json(&out.stdout);
     let err = &env_of(&doc, "lab")["error"];
     assert_eq!(err["kind"], "lock");
+    // Its age grows with the clock: checked against the lock's own time.
+    let mut lock = err["lock"].clone();
+    let age = lock
+        .as_object_mut()
+        .and_then(|o| o.remove("age_seconds"))
+        .and_then(|a| a.as_u64())
+        .expect("the lock's age");
+    let created: jiff::Timestamp = "2026-11-21T08:00:00Z".parse().unwrap();
+    let expected = jiff::Timestamp::now().duration_since(created).as_secs();
+    assert!(expected.abs_diff(age as i64) <= 5, "{age} vs {expected}");
     assert_eq!(
-        err["lock"],
+        lock,
         json!({"id": "5e0c1f4a-7d5b-4c1e-9a57-0d7c2b1f6e11", "path": "pve-tfstate/lab/terraform.tfstate",
                "operation": "OperationTypeApply", "who": "ops@bastion", "version": "1.11.4",
                "created": "2026-11-21 08:00:00.123456789 +0000 UTC"})

@@ -397,3 +397,70 @@ fn a_killed_runs_lock_shows_its_holder_and_age() {
     assert_eq!(out.status.code(), Some(75), "{err}");
     assert!(err.contains(" ago") && err.contains(&id), "{err}");
 }
+
+/// Also seen in issue 23: the lock a killed run left (two hours old) is cleared with
+/// `--force-unlock LOCK_ID`, Terraform's `force-unlock` semantics: a wrong ID removes nothing (exit 1, the
+/// real ID and holder named), no answer to the question removes nothing, the right ID removes it (a delete
+/// marker; the lock's versions stay), and then there is nothing to unlock. A restore refused by the lock
+/// names the command. Before, there was no way to clear it but `terraform force-unlock` in a working
+/// environment.
+#[test]
+fn a_stale_lock_is_cleared_by_its_id_only() {
+    let bed = S3Bed::new();
+    let oldest = bed.versions().last().unwrap().clone();
+    let created = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
+    let id = "0b6ec3f4-5d0e-4b8e-9f3c-2a1d7e6f8a90";
+    bed.s3()
+        .put(
+            &Runner::new(false),
+            &lock_key(),
+            &lock_json(id, &created.to_string()),
+            false,
+        )
+        .unwrap();
+    let out = bed.run(&["--restore", &oldest, "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains(&format!("--force-unlock {id}")) && err.contains("2h ago"),
+        "{err}"
+    );
+
+    let out = bed.run(&[
+        "--force-unlock",
+        "11111111-2222-4333-8444-555555555555",
+        "--yes",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(id) && err.contains("other@desk") && err.contains("nothing was removed"),
+        "{err}"
+    );
+    assert!(bed.lock_held(), "a wrong ID removed the lock");
+
+    // No terminal and no input: the question is answered "no".
+    let out = bed.run(&["--force-unlock", id]);
+    assert!(
+        bed.lock_held(),
+        "removed without a yes: {}",
+        text(&out.stderr)
+    );
+
+    let out = bed.run(&["--force-unlock", id, "--yes", "--json"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!bed.lock_held(), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["action"].as_str(), doc["lock"]["ID"].as_str()),
+        (Some("force_unlock"), Some(id))
+    );
+
+    let out = bed.run(&["--force-unlock", id, "--yes"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not locked"), "{err}");
+    let out = bed.run(&["--restore", &oldest, "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

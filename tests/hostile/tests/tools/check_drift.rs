@@ -1,9 +1,10 @@
 //! check-drift: issue 23 defects 4 (Terraform quoting a secret's line into `--json` and the reports),
-//! 6 (the run lock in a world-writable folder), 10 (huge durations), 11 (globs that panicked globset).
+//! 6 (the run lock in a world-writable folder), 10 (huge durations), 11 (globs that panicked globset), and
+//! the S3 state lock a killed Terraform left.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::support::{self, output_within, text, walk};
@@ -238,4 +239,124 @@ fn huge_ignore_globs_are_refused() {
             err.len()
         );
     }
+}
+
+/// Issue 23, "the next run reports what a killed run left": a Terraform killed with SIGKILL while it holds
+/// the S3 state lock (`use_lockfile`; here `terraform console`, which holds it as long as it runs, as
+/// `plan` does while it refreshes) leaves `<key>.tflock` in the bucket. The next check-drift run reports
+/// the environment as a lock error with the lock's ID, holder and age, and how to clear it (in `--json`
+/// and in the text report); before, the age and the way out were missing.
+#[test]
+fn a_killed_terraforms_s3_lock_is_reported_with_id_age_and_the_way_out() {
+    use testbed::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+    let mut server = S3Server::start().unwrap();
+    server.client().create_bucket("tfstate").unwrap();
+    server.client().set_versioning("tfstate", true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("envs/prod");
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::write(
+        env.join("main.tf"),
+        format!(
+            r#"terraform {{
+  backend "s3" {{
+    bucket                      = "tfstate"
+    key                         = "prod/terraform.tfstate"
+    region                      = "us-east-1"
+    endpoints                   = {{ s3 = "{}" }}
+    use_path_style              = true
+    use_lockfile                = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_region_validation      = true
+  }}
+}}
+resource "terraform_data" "guest" {{
+  input = "prod"
+}}
+"#,
+            server.endpoint()
+        ),
+    )
+    .unwrap();
+    let terraform = |args: &[&str]| {
+        let mut c = Command::new("terraform");
+        c.args(args)
+            .current_dir(&env)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("TF_IN_AUTOMATION", "1");
+        c
+    };
+    let init = within(terraform(&["init", "-input=false", "-no-color"]).stdin(Stdio::null()));
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let apply = within(
+        terraform(&["apply", "-auto-approve", "-input=false", "-no-color"]).stdin(Stdio::null()),
+    );
+    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    let lock_held = || {
+        server
+            .client()
+            .list_object_versions("tfstate", "prod/terraform.tfstate.tflock")
+            .unwrap()
+            .iter()
+            .any(|v| v.is_latest && !v.is_delete_marker)
+    };
+    let mut console = terraform(&["console"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !lock_held() {
+        assert!(std::time::Instant::now() < deadline, "console never locked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    support::kill(console.id(), libc::SIGKILL);
+    let _ = console.wait();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(lock_held(), "a SIGKILLed Terraform leaves its lock");
+
+    let run = |json: bool| {
+        let mut c = drift(dir.path());
+        c.args(["--lock-timeout", "1s", "--terraform-bin", "terraform"])
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("NO_COLOR", "1");
+        if json {
+            c.arg("--json");
+        }
+        within(&mut c)
+    };
+    let out = run(true);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let prod = doc["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["env"] == "prod")
+        .unwrap()
+        .clone();
+    assert_eq!(prod["error"]["kind"], "lock", "{prod}");
+    let lock = &prod["error"]["lock"];
+    let id = lock["id"].as_str().unwrap().to_owned();
+    assert!(!id.is_empty() && lock["who"].is_string(), "{prod}");
+    assert!(
+        lock["age_seconds"].as_u64().is_some_and(|a| a < 600),
+        "{prod}"
+    );
+    let out = run(false);
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        report.contains(&id)
+            && report.contains(" ago")
+            && report.contains(&format!("--env prod --force-unlock {id}")),
+        "{report}"
+    );
+    assert!(lock_held(), "check-drift never removes a lock");
+    server.stop().unwrap();
 }
