@@ -38,6 +38,8 @@ pub struct UpOptions {
     pub apply: bool,
     /// Also start this many nodes of the fleet (one per environment, at most 3; 0: none).
     pub nodes: usize,
+    /// The last this-many of them are members of one cluster sharing a storage (0: no cluster).
+    pub cluster: usize,
 }
 
 /// One background daemon of the bed.
@@ -202,7 +204,7 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
     }
     start_node(&dir, &mut state)?;
     if options.nodes > 0 {
-        start_fleet(&dir, options.nodes, &mut state)?;
+        start_fleet(&dir, options.nodes, options.cluster, &mut state)?;
     }
     if options.monitoring {
         start_vm(&dir, &mut state)?;
@@ -464,7 +466,7 @@ pub struct FleetInfo {
 /// Starts the fleet's nodes in the background (`testbed fleet-daemon`) and adds its exports:
 /// `TESTBED_FLEET_SSH_CONFIG`, `TESTBED_FLEET_KNOWN_HOSTS`, and `TESTBED_FLEET_STATE_<ENV>` (each node's
 /// `PVE_SIM_STATE`).
-fn start_fleet(dir: &Path, count: usize, state: &mut BedState) -> Result<()> {
+fn start_fleet(dir: &Path, count: usize, cluster: usize, state: &mut BedState) -> Result<()> {
     let fleet_dir = dir.join("fleet");
     if fleet_dir.exists() {
         std::fs::remove_dir_all(&fleet_dir)
@@ -476,6 +478,8 @@ fn start_fleet(dir: &Path, count: usize, state: &mut BedState) -> Result<()> {
     cmd.arg("fleet-daemon")
         .arg("--nodes")
         .arg(count.to_string())
+        .arg("--cluster")
+        .arg(cluster.to_string())
         .arg("--dir")
         .arg(&fleet_dir)
         .env("TMPDIR", &fleet_dir);
@@ -512,8 +516,8 @@ fn start_fleet(dir: &Path, count: usize, state: &mut BedState) -> Result<()> {
 
 /// The body of `testbed fleet-daemon`: the first `count` nodes of the fleet with the scenario's guests and
 /// backups ([`crate::fleet`]); writes `ready.json` (a [`FleetInfo`]) and serves until killed.
-pub fn serve_fleet(fleet_dir: &Path, count: usize) -> Result<()> {
-    let bed = crate::fleet::FleetBed::start(fleet_dir, count, &[])?;
+pub fn serve_fleet(fleet_dir: &Path, count: usize, cluster: usize) -> Result<()> {
+    let bed = crate::fleet::FleetBed::start_cluster(fleet_dir, count, &[], cluster)?;
     let info = FleetInfo {
         ssh_config: bed.ssh_config.clone(),
         known_hosts: bed.known_hosts.clone(),

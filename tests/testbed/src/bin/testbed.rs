@@ -47,6 +47,10 @@ enum Command {
         /// `TESTBED_FLEET_SSH_CONFIG`; lay out a homelab naming them with `fixture homelab --fleet`.
         #[arg(long = "nodes", value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3))]
         nodes: Option<u8>,
+        /// With --nodes: the last N nodes (2 or 3) are members of one cluster sharing the NFS storage
+        /// `nas` (`shared: 1`): each lists the others' guests in `pvesh get /cluster/resources`.
+        #[arg(long = "cluster", value_name = "N", requires = "nodes", value_parser = clap::value_parser!(u8).range(2..=3))]
+        cluster: Option<u8>,
     },
     /// Stop everything `up` started.
     Down,
@@ -71,6 +75,9 @@ enum Command {
         /// How many nodes.
         #[arg(long = "nodes", default_value_t = 3)]
         nodes: u8,
+        /// How many of them form a cluster.
+        #[arg(long = "cluster", default_value_t = 0)]
+        cluster: u8,
     },
 }
 
@@ -145,12 +152,14 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             no_monitoring,
             apply,
             nodes,
+            cluster,
         } => {
             let options = testbed::bed::UpOptions {
                 dir,
                 monitoring: !no_monitoring,
                 apply,
                 nodes: nodes.map_or(0, usize::from),
+                cluster: cluster.map_or(0, usize::from),
             };
             let state = testbed::bed::up(&options)?;
             out.write_all(state.shell_exports().as_bytes())?;
@@ -236,8 +245,8 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             testbed::bed::serve_node(&dir)?;
             Ok(0)
         }
-        Command::FleetDaemon { nodes } => {
-            testbed::bed::serve_fleet(&dir, usize::from(nodes))?;
+        Command::FleetDaemon { nodes, cluster } => {
+            testbed::bed::serve_fleet(&dir, usize::from(nodes), usize::from(cluster))?;
             Ok(0)
         }
         Command::VmDaemon => {
