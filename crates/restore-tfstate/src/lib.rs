@@ -6,7 +6,6 @@
 //! one); release the lock; read back and compare. `--dry-run` performs the reads and none of the writes.
 
 pub mod cli;
-
 pub mod words;
 
 use std::ffi::OsString;
@@ -22,7 +21,7 @@ use pve_common::rundir::PrivateDir;
 use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::s3::{ObjectVersion, S3Client, S3Credentials, S3Error, S3Location, Versioning};
 use pve_tf::{backend, lock, state};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -857,16 +856,12 @@ struct ListDoc<'a> {
     versions: Vec<ListedVersion>,
 }
 
-/// What a write (`--restore`, `--to-local`, `--to-minio`) did: the `--json` document (fields in
-/// `docs/json/restore-tfstate.md`).
-#[derive(Serialize, Default, Clone, Debug)]
+/// What a write (`--restore`, `--to-local`, `--to-minio`) did: with `--json`, the fields of an
+/// [`output::Document`] of schema [`SCHEMA`] (in `docs/json/restore-tfstate.md`).
+#[derive(Serialize, Deserialize, Default, Clone, Debug)]
 pub struct WriteDoc {
-    /// [`SCHEMA`].
-    pub schema: &'static str,
-    /// This tool.
-    pub tool: Option<ToolInfo>,
     /// `restore`, `to_local` or `to_minio`.
-    pub action: &'static str,
+    pub action: std::borrow::Cow<'static, str>,
     /// Environment name.
     pub env: String,
     /// Bucket.
@@ -1091,8 +1086,6 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
     let list_versions = || would(format!("GET {base}?versions&prefix={}", b.key));
     let tf = |args: &str| format!("cd {} && terraform {args}", config.env_dir.display());
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
         env: config.env.clone(),
         bucket: b.bucket.clone(),
         key: b.key.clone(),
@@ -1149,7 +1142,7 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
             version,
             verify_plan,
         } => {
-            doc.action = "restore";
+            doc.action = "restore".into();
             doc.restored_version = Some(version.clone());
             would(format!("GET {obj}?versionId={version}"));
             would(format!("GET {base}?versioning"));
@@ -1175,7 +1168,7 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
         }
         Mode::ToLocal { version } | Mode::Fallback { version } => {
             let fallback = matches!(config.mode, Mode::Fallback { .. });
-            doc.action = if fallback { "fallback" } else { "to_local" };
+            doc.action = if fallback { "fallback" } else { "to_local" }.into();
             match version {
                 Some(v) => would(format!("GET {obj}?versionId={v}")),
                 None => would(format!(
@@ -1224,7 +1217,8 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
                 "return"
             } else {
                 "to_minio"
-            };
+            }
+            .into();
             if config.mode == Mode::Return {
                 would(format!("GET {}", health_url(&b.endpoint)));
             }
@@ -1621,9 +1615,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         )));
     }
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
-        action: "restore",
+        action: "restore".into(),
         env: config.env.clone(),
         bucket: ctx.backend.bucket.clone(),
         key: ctx.backend.key.clone(),
@@ -1806,9 +1798,7 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
     let state_file = config.env_dir.join("terraform.tfstate");
     let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
-        action: "to_local",
+        action: "to_local".into(),
         env: config.env.clone(),
         bucket: ctx.backend.bucket.clone(),
         key: ctx.backend.key.clone(),
@@ -1896,7 +1886,7 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
         config.env_dir.join(LOCAL_MARKER_FILE),
     ];
     if rewrite_backend {
-        doc.action = "fallback";
+        doc.action = "fallback".into();
     }
     let back = format!(
         "restore-tfstate --env {} {}",
@@ -2027,9 +2017,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         files_removed.push(state_file.clone());
     }
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
-        action: "to_minio",
+        action: "to_minio".into(),
         env: config.env.clone(),
         bucket: ctx.backend.bucket.clone(),
         key: ctx.backend.key.clone(),
@@ -2045,7 +2033,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         ..WriteDoc::default()
     };
     if config.mode == Mode::Return {
-        doc.action = "return";
+        doc.action = "return".into();
     }
     let mut code = Code::Success;
     if put.is_some() && ctx.backend.from_minio_block {
@@ -2114,7 +2102,8 @@ fn verify_plan_only(ctx: &Ctx<'_>) -> Result<i32> {
 }
 
 fn print_write_doc(ctx: &Ctx<'_>, doc: &WriteDoc) -> Result<()> {
-    output::emit(ctx.config.json, doc, write_doc_text)?;
+    let doc = output::Document::new(SCHEMA, tool_info(), doc);
+    output::emit(ctx.config.json, &doc, |doc| write_doc_text(doc.body))?;
     Ok(())
 }
 
@@ -2130,7 +2119,7 @@ fn write_doc_text(doc: &WriteDoc) -> String {
             lines.push(format!("{k}: {}", output::escape(&v)));
         }
     };
-    push("action", Some(doc.action.to_owned()));
+    push("action", Some(doc.action.to_string()));
     push("dry_run", doc.dry_run.then(|| "yes".to_owned()));
     push("source", doc.source.clone());
     push("restored_version", doc.restored_version.clone());
