@@ -27,8 +27,9 @@ const TOOLS: [&str; 6] = [
 ];
 
 /// Every benchmark id, in table order.
-const IDS: [&str; 8] = [
+const IDS: [&str; 9] = [
     "ssh-reuse",
+    "fleet-parallel",
     "drift-fanout",
     "plan-stream",
     "plan-scale",
@@ -226,6 +227,7 @@ pub fn run(opts: &Options) -> Result<()> {
         eprintln!("bench: {id} (load average {})", loadavg());
         let outcome = match id {
             "ssh-reuse" => ssh_reuse(&ctx),
+            "fleet-parallel" => fleet_parallel(&ctx),
             "drift-fanout" => drift_fanout(&ctx),
             "plan-stream" => plan_stream(&ctx),
             "plan-scale" => plan_scale(&ctx),
@@ -324,6 +326,81 @@ pub fn rewrite_doc(json: &Path, repo: &Path) -> Result<()> {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or("").to_owned()
+}
+
+/// The whole homelab at once: verify-backups with no argument on the fleet (three nodes, one per
+/// environment), `pve-lab` made slow by the simulator's delay knob, against the same run narrowed to that
+/// slow node alone. The nodes are checked side by side, so three cost about what the slowest one does.
+fn fleet_parallel(ctx: &Ctx<'_>) -> Result<Outcome> {
+    let delay = 1.5;
+    let mut o = Outcome::new(
+        "fleet-parallel",
+        "verify-backups, 3 nodes (one per environment), pve-lab slowed by 1.5 s per pvesh call, vs pve-lab alone",
+    );
+    let dir = ctx.work("fleet")?;
+    for sub in ["bed", "homelab"] {
+        let p = dir.join(sub);
+        if p.exists() {
+            fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    let bed = testbed::fleet::FleetBed::start(&dir.join("bed"), 3, &[])?;
+    let slow = bed.node("lab").context("the fleet has no lab node")?;
+    slow.state.set_faults(&testbed::sim::state::Faults {
+        delay: vec![testbed::sim::state::DelayFault {
+            command: "pvesh".to_owned(),
+            seconds: delay,
+            times: None,
+        }],
+        ..Default::default()
+    })?;
+    let root = dir.join("homelab");
+    // States are local; the MinIO block points at a closed loopback port, so the state check fails at once
+    // and the time measured is the nodes'.
+    let closed = testbed::ports::free_port()?;
+    testbed::fixture::homelab(
+        &root,
+        &testbed::fixture::HomelabOptions {
+            endpoints: bed.endpoints(),
+            minio: Some(("127.0.0.1".to_owned(), Some(closed))),
+            states: testbed::fleet::NODES
+                .iter()
+                .map(|(e, _)| (*e).to_owned())
+                .collect(),
+            ..Default::default()
+        },
+    )?;
+    let user = bed
+        .nodes
+        .iter()
+        .find_map(|n| n.sshd.as_ref())
+        .context("no node is up")?
+        .user()
+        .to_owned();
+    let run = |label: &str, extra: &[&str]| {
+        let mut argv: Vec<OsString> = vec![
+            ctx.bin("verify-backups").into_os_string(),
+            "--homelab".into(),
+            root.clone().into_os_string(),
+        ];
+        argv.extend(extra.iter().map(OsString::from));
+        Cmd::new(label, argv)
+            .env("PVE_SSH_CONFIG", &bed.ssh_config)
+            .env("HOMELAB_KNOWN_HOSTS", &bed.known_hosts)
+            .env("PVE_SSH_USER", &user)
+            .env("PVE_VERIFY_MANIFEST", dir.join("manifest"))
+            // Prod's managed guest without a backup and the unreachable MinIO: exit 2 by design.
+            .ok_codes(&[0, 1, 2])
+    };
+    let three = "verify-backups: 3 nodes";
+    let one = "verify-backups: the slow node alone (--env lab)";
+    o.candidates = compare(&[run(three, &[]), run(one, &["--env", "lab"])], 1, ctx.runs)?;
+    let ratio = o.median(three) / o.median(one);
+    o.at_most(format!("{three} / {one}"), ratio, 1.3, "x");
+    o.notes.push(format!(
+        "pve-lab sleeps {delay} s in every pvesh call; the other nodes answer at once"
+    ));
+    Ok(o)
 }
 
 fn ssh_reuse(ctx: &Ctx<'_>) -> Result<Outcome> {

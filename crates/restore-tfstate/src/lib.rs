@@ -5,10 +5,7 @@
 //! current state locally (0600) and rely on bucket versioning; confirm; write a new version (never delete
 //! one); release the lock; read back and compare. `--dry-run` performs the reads and none of the writes.
 
-pub mod backend;
 pub mod cli;
-pub mod lock;
-pub mod state;
 pub mod words;
 
 use std::ffi::OsString;
@@ -23,13 +20,13 @@ use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
 use pve_common::rundir::PrivateDir;
 use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::s3::{ObjectVersion, S3Client, S3Credentials, S3Error, S3Location, Versioning};
-use pve_common::secret::Secret;
-use serde::Serialize;
+use pve_tf::{backend, lock, state};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::backend::{BACKEND_BACKUP_FILE, BACKEND_FILE, Backend, LOCAL_OVERRIDE_FILE, Overrides};
-use crate::state::{Diff, State, StateInfo, Summary};
+use pve_tf::backend::{BACKEND_BACKUP_FILE, BACKEND_FILE, Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use pve_tf::state::{Diff, State, StateInfo, Summary};
 
 /// The JSON schema name of every document this tool prints.
 pub const SCHEMA: &str = "pve-tfstate/v1";
@@ -276,52 +273,9 @@ impl Config {
     }
 }
 
-/// Credentials for `config`'s environment: [`s3_credentials`] with its `--tfvars`.
+/// Credentials for `config`'s environment: [`backend::s3_credentials`] with its `--tfvars`.
 pub fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> {
-    s3_credentials(backend, config.tfvars.as_deref())
-}
-
-/// S3 credentials for a backend, the one chain every tool uses: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
-/// (and AWS_SESSION_TOKEN), else the backend's access_key/secret_key, else the tfvars'
-/// minio_access_key/minio_secret_key.
-pub fn s3_credentials(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Credentials> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let token = env("AWS_SESSION_TOKEN").map(Secret::new);
-    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(S3Credentials {
-            access_key: Secret::new(a),
-            secret_key: Secret::new(s),
-            session_token: token,
-        });
-    }
-    if let (Some(a), Some(s)) = (&backend.access_key, &backend.secret_key) {
-        return Ok(S3Credentials {
-            access_key: a.clone(),
-            secret_key: s.clone(),
-            session_token: token,
-        });
-    }
-    if let Some(file) = tfvars {
-        let vars = pve_common::tfvars::parse_tfvars_file(file)?;
-        if let (Some(a), Some(s)) = (
-            vars.get_secret("minio_access_key")?,
-            vars.get_secret("minio_secret_key")?,
-        ) {
-            return Ok(S3Credentials {
-                access_key: a,
-                secret_key: s,
-                session_token: token,
-            });
-        }
-    }
-    bail!(
-        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key/secret_key in the \
-         backend configuration, or minio_access_key/minio_secret_key in {}",
-        tfvars.map_or_else(
-            || "the homelab's terraform.tfvars (--tfvars)".to_owned(),
-            |p| p.display().to_string()
-        )
-    )
+    backend::s3_credentials(backend, config.tfvars.as_deref())
 }
 
 /// Everything a mode needs.
@@ -902,16 +856,12 @@ struct ListDoc<'a> {
     versions: Vec<ListedVersion>,
 }
 
-/// What a write (`--restore`, `--to-local`, `--to-minio`) did: the `--json` document (fields in
-/// `docs/json/restore-tfstate.md`).
-#[derive(Serialize, Default, Clone, Debug)]
+/// What a write (`--restore`, `--to-local`, `--to-minio`) did: with `--json`, the fields of an
+/// [`output::Document`] of schema [`SCHEMA`] (in `docs/json/restore-tfstate.md`).
+#[derive(Serialize, Deserialize, Default, Clone, Debug)]
 pub struct WriteDoc {
-    /// [`SCHEMA`].
-    pub schema: &'static str,
-    /// This tool.
-    pub tool: Option<ToolInfo>,
     /// `restore`, `to_local` or `to_minio`.
-    pub action: &'static str,
+    pub action: std::borrow::Cow<'static, str>,
     /// Environment name.
     pub env: String,
     /// Bucket.
@@ -1136,8 +1086,6 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
     let list_versions = || would(format!("GET {base}?versions&prefix={}", b.key));
     let tf = |args: &str| format!("cd {} && terraform {args}", config.env_dir.display());
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
         env: config.env.clone(),
         bucket: b.bucket.clone(),
         key: b.key.clone(),
@@ -1194,7 +1142,7 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
             version,
             verify_plan,
         } => {
-            doc.action = "restore";
+            doc.action = "restore".into();
             doc.restored_version = Some(version.clone());
             would(format!("GET {obj}?versionId={version}"));
             would(format!("GET {base}?versioning"));
@@ -1220,7 +1168,7 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
         }
         Mode::ToLocal { version } | Mode::Fallback { version } => {
             let fallback = matches!(config.mode, Mode::Fallback { .. });
-            doc.action = if fallback { "fallback" } else { "to_local" };
+            doc.action = if fallback { "fallback" } else { "to_local" }.into();
             match version {
                 Some(v) => would(format!("GET {obj}?versionId={v}")),
                 None => would(format!(
@@ -1269,7 +1217,8 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
                 "return"
             } else {
                 "to_minio"
-            };
+            }
+            .into();
             if config.mode == Mode::Return {
                 would(format!("GET {}", health_url(&b.endpoint)));
             }
@@ -1680,9 +1629,7 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         )));
     }
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
-        action: "restore",
+        action: "restore".into(),
         env: config.env.clone(),
         bucket: ctx.backend.bucket.clone(),
         key: ctx.backend.key.clone(),
@@ -1865,9 +1812,7 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
     let state_file = config.env_dir.join("terraform.tfstate");
     let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
-        action: "to_local",
+        action: "to_local".into(),
         env: config.env.clone(),
         bucket: ctx.backend.bucket.clone(),
         key: ctx.backend.key.clone(),
@@ -1955,7 +1900,7 @@ fn to_local_doc(ctx: &Ctx<'_>, version: Option<&str>, rewrite_backend: bool) -> 
         config.env_dir.join(LOCAL_MARKER_FILE),
     ];
     if rewrite_backend {
-        doc.action = "fallback";
+        doc.action = "fallback".into();
     }
     let back = format!(
         "restore-tfstate --env {} {}",
@@ -2086,9 +2031,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         files_removed.push(state_file.clone());
     }
     let mut doc = WriteDoc {
-        schema: SCHEMA,
-        tool: Some(tool_info()),
-        action: "to_minio",
+        action: "to_minio".into(),
         env: config.env.clone(),
         bucket: ctx.backend.bucket.clone(),
         key: ctx.backend.key.clone(),
@@ -2104,7 +2047,7 @@ fn to_minio_doc(ctx: &Ctx<'_>) -> Result<(Code, WriteDoc)> {
         ..WriteDoc::default()
     };
     if config.mode == Mode::Return {
-        doc.action = "return";
+        doc.action = "return".into();
     }
     let mut code = Code::Success;
     if put.is_some() && ctx.backend.from_minio_block {
@@ -2173,7 +2116,8 @@ fn verify_plan_only(ctx: &Ctx<'_>) -> Result<i32> {
 }
 
 fn print_write_doc(ctx: &Ctx<'_>, doc: &WriteDoc) -> Result<()> {
-    output::emit(ctx.config.json, doc, write_doc_text)?;
+    let doc = output::Document::new(SCHEMA, tool_info(), doc);
+    output::emit(ctx.config.json, &doc, |doc| write_doc_text(doc.body))?;
     Ok(())
 }
 
@@ -2189,7 +2133,7 @@ fn write_doc_text(doc: &WriteDoc) -> String {
             lines.push(format!("{k}: {}", output::escape(&v)));
         }
     };
-    push("action", Some(doc.action.to_owned()));
+    push("action", Some(doc.action.to_string()));
     push("dry_run", doc.dry_run.then(|| "yes".to_owned()));
     push("source", doc.source.clone());
     push("restored_version", doc.restored_version.clone());

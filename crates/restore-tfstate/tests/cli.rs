@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use pve_common::output::Document;
 use pve_common::runner::Runner;
 use pve_common::s3::{S3Client, S3Credentials, S3Location};
 use pve_common::secret::Secret;
+use restore_tfstate::WriteDoc;
 use serde_json::Value;
 
 const MAIN_TF: &str = r#"terraform {
@@ -202,6 +204,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A write's `--json` document, decoded.
+fn write_doc(out: &Output) -> Document<WriteDoc> {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
@@ -258,14 +266,16 @@ fn restore_an_older_version_then_terraform_plan_sees_it() {
 
     let out = bed.tool(&["--restore", &oldest, "--yes", "--json", "--verify-plan"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc = json(&out);
-    assert_eq!(doc["action"], "restore");
-    assert_eq!(doc["checksum_ok"], true);
-    assert_eq!(doc["new_serial"], serial_before + 1);
+    let doc = write_doc(&out);
+    assert_eq!(doc.schema, restore_tfstate::SCHEMA);
+    let doc = doc.body;
+    assert_eq!(doc.action, "restore");
+    assert_eq!(doc.checksum_ok, Some(true));
+    assert_eq!(doc.new_serial, Some(serial_before + 1));
     // The config's default memory (8192) differs from the restored 4096: plan reading the restored state
     // must plan a change (2); 0 would mean it did not see the restore, 1 that it could not read it.
-    assert_eq!(doc["plan_exit_code"], 2, "{doc:#}");
-    let save_point = PathBuf::from(doc["save_point"].as_str().unwrap());
+    assert_eq!(doc.plan_exit_code, Some(2), "{doc:?}");
+    let save_point = doc.save_point.clone().unwrap();
     assert_eq!(
         std::fs::metadata(&save_point).unwrap().permissions().mode() & 0o777,
         0o600
@@ -547,13 +557,14 @@ fn s3_down_to_local_apply_then_back_to_minio() {
     // MinIO back: push, remove the override, prove Terraform uses S3 and kept the local change.
     let out = bed.tool(&["--to-minio", "--yes", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc = json(&out);
-    assert_eq!(doc["checksum_ok"], true, "{doc:#}");
+    let doc = write_doc(&out).body;
+    assert_eq!(doc.checksum_ok, Some(true), "{doc:?}");
     assert_eq!(
-        doc["plan_exit_code"], 2,
-        "default memory 8192 differs from the applied 16384: {doc:#}"
+        doc.plan_exit_code,
+        Some(2),
+        "default memory 8192 differs from the applied 16384: {doc:?}"
     );
-    assert!(doc["new_serial"].as_u64().unwrap() >= local_serial);
+    assert!(doc.new_serial.unwrap() >= local_serial);
     assert!(!bed.env_dir().join("pve_local_backend_override.tf").exists());
     assert!(!bed.env_dir().join("terraform.tfstate").exists());
     assert_eq!(

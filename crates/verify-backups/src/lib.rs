@@ -209,6 +209,10 @@ struct Managed {
     guests: BTreeMap<u32, (String, String)>,
     /// Whether any state of the node's environments was read (else coverage is the node's own listing).
     proven: bool,
+    /// VMID -> node of the environment managing it, over every environment of the fleet.
+    all: BTreeMap<u32, Option<String>>,
+    /// The nodes this run checks.
+    checked_nodes: BTreeSet<String>,
 }
 
 /// The guests each environment's state manages: the local terraform.tfstate, else the object its backend
@@ -255,13 +259,30 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
         return;
     }
     let states = managed_by_env(config);
+    let mut all = BTreeMap::new();
+    for env in &config.fleet {
+        if let Some(Ok(list)) = states.get(&env.env) {
+            for g in list {
+                all.entry(g.vmid).or_insert_with(|| env.node.clone());
+            }
+        }
+    }
+    let checked_nodes: BTreeSet<String> = config
+        .targets
+        .iter()
+        .filter_map(|t| t.node.clone())
+        .collect();
     // One thread and one SSH session per node: the run takes as long as the slowest node, not the sum.
     let per_node: Vec<GuestChecks> = std::thread::scope(|scope| {
         let handles: Vec<_> = config
             .targets
             .iter()
             .map(|check| {
-                let mut managed = Managed::default();
+                let mut managed = Managed {
+                    all: all.clone(),
+                    checked_nodes: checked_nodes.clone(),
+                    ..Managed::default()
+                };
                 let mut problems = Vec::new();
                 for env in &check.envs {
                     match states.get(env) {
@@ -468,8 +489,27 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
             .add(&inv.node_label, "listing", Status::Fail, p.clone());
     }
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
-    for g in inv.guests.iter().filter(|g| wanted(config, g.vmid)) {
+    // A guest this node's environments manage that a cluster member holds now is checked here, where its
+    // environment says it belongs; a guest another checked node's environment manages is left to that check.
+    let mut here: Vec<&pve::Guest> = inv.guests.iter().collect();
+    for vmid in managed.guests.keys() {
+        if !here.iter().any(|g| g.vmid == *vmid)
+            && let Some(g) = inv.cluster_guests.get(vmid)
+        {
+            here.push(g);
+        }
+    }
+    here.sort_by_key(|g| g.vmid);
+    for g in here.iter().copied().filter(|g| wanted(config, g.vmid)) {
         if g.template && !config.include_templates {
+            continue;
+        }
+        if !managed.guests.contains_key(&g.vmid)
+            && managed.all.get(&g.vmid).is_some_and(|n| {
+                n.as_ref()
+                    .is_some_and(|n| n != &g.node && managed.checked_nodes.contains(n))
+            })
+        {
             continue;
         }
         let subject = guest_subject(&g.kind, g.vmid, &g.name);
@@ -512,7 +552,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         };
         result.status = status;
         gc.coverage.add(&subject, "freshness", status, reason);
-        if managed.proven && !managed.guests.contains_key(&g.vmid) {
+        if managed.proven && !managed.all.contains_key(&g.vmid) {
             result.status = result.status.worst(Status::Warn);
             gc.coverage.add(
                 &subject,
@@ -526,7 +566,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         }
         gc.guests.push(result);
     }
-    let known: BTreeSet<u32> = inv.guests.iter().map(|g| g.vmid).collect();
+    let known: BTreeSet<u32> = here.iter().map(|g| g.vmid).collect();
     // Coverage proven against Terraform: a guest the state manages needs a backup on its node even when
     // the node does not list it (destroyed, or never created).
     for (vmid, (env, address)) in managed
@@ -573,8 +613,12 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         });
     }
     let mut orphans: BTreeMap<u32, Vec<&Backup>> = BTreeMap::new();
+    // Backups of a guest on another member (shared storage) or of one a state manages are not orphans.
     for b in inv.backups.iter().filter(|b| {
-        !known.contains(&b.vmid) && !managed.guests.contains_key(&b.vmid) && wanted(config, b.vmid)
+        !known.contains(&b.vmid)
+            && !inv.cluster_guests.contains_key(&b.vmid)
+            && !managed.all.contains_key(&b.vmid)
+            && wanted(config, b.vmid)
     }) {
         orphans.entry(b.vmid).or_default().push(b);
     }

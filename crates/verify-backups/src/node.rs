@@ -17,8 +17,10 @@ use crate::pve::{Backup, Compression, Container, Guest, Storage};
 /// What the node has.
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
-    /// Guests of the cluster.
+    /// Guests of the cluster (of the node asked for, when one was).
     pub guests: Vec<Guest>,
+    /// Every guest of the cluster, on whichever member holds it, by VMID.
+    pub cluster_guests: BTreeMap<u32, Guest>,
     /// Storages holding backups, by id (shared ones once).
     pub storages: BTreeMap<String, Storage>,
     /// Every backup, by volid (shared storages listed once).
@@ -98,6 +100,7 @@ impl<'r> Node<'r> {
                     .collect()
             })
             .unwrap_or_default();
+        inv.cluster_guests = inv.guests.iter().map(|g| (g.vmid, g.clone())).collect();
         if let Some(n) = only_node {
             inv.guests.retain(|g| g.node == n);
         }

@@ -9,6 +9,9 @@
 //! - lab (`pve-lab`): VM 200 `runner` and CT 201 `devbox`, backed up.
 //! - monitoring (`pve-mon`): VM 300 `monitoring`, backed up (the node a test takes down).
 //!
+//! With a cluster ([`FleetBed::start_cluster`]), the last nodes are members of one Proxmox cluster sharing the
+//! NFS storage `nas` (`shared: 1`), where their guests' backups are.
+//!
 //! [`state_json`] is each environment's Terraform state (format 4, `proxmox_virtual_environment_vm` and
 //! `_container` resources with `vm_id` and `node_name`), as the provider writes it.
 
@@ -25,6 +28,9 @@ pub const NODES: [(&str, &str); 3] = [
     ("lab", "pve-lab"),
     ("monitoring", "pve-mon"),
 ];
+
+/// The storage the members of a cluster share (an NFS export, `shared: 1`).
+pub const SHARED_STORAGE: &str = "nas";
 
 /// The VMID of the managed guest that has no backup (prod).
 pub const UNBACKED_VMID: u32 = 102;
@@ -105,6 +111,8 @@ pub struct FleetNode {
     pub node: String,
     /// Its simulator state.
     pub state: sim::State,
+    /// Its folder (simulator state, the sshd's `bin`).
+    pub dir: PathBuf,
     /// Its sshd; `None` for a node started down (its port refuses connections).
     pub sshd: Option<Sshd>,
     /// The port its alias points at.
@@ -127,17 +135,62 @@ impl FleetBed {
     /// Starts the first `count` nodes of [`NODES`] (at most 3) under `dir`, each seeded with its part of
     /// the scenario; the nodes named in `down` get a state but no sshd.
     pub fn start(dir: &Path, count: usize, down: &[&str]) -> Result<FleetBed> {
+        Self::start_cluster(dir, count, down, 0)
+    }
+
+    /// [`FleetBed::start`], with the last `cluster` nodes (0, or 2 or more) members of one cluster: each
+    /// lists the others' guests in `/cluster/resources` and their node in `/nodes`, answers for them under
+    /// `/nodes/<member>/...`, and they share the storage [`SHARED_STORAGE`] (`shared: 1`, one folder),
+    /// where the members' guests are backed up.
+    pub fn start_cluster(
+        dir: &Path,
+        count: usize,
+        down: &[&str],
+        cluster: usize,
+    ) -> Result<FleetBed> {
+        if let Some(unknown) = down.iter().find(|d| !NODES.iter().any(|(_, n)| n == *d)) {
+            anyhow::bail!(
+                "no node `{unknown}` in the fleet (its nodes: pve-prod, pve-lab, pve-mon)"
+            );
+        }
         let now = sim::state::now_epoch();
+        let count = count.min(NODES.len());
+        let first_member = count.saturating_sub(cluster);
+        let members: Vec<sim::state::ClusterMember> = NODES[first_member..count]
+            .iter()
+            .filter(|_| cluster >= 2)
+            .map(|(env, node)| sim::state::ClusterMember {
+                node: (*node).to_owned(),
+                state: dir.join(env).join("state"),
+            })
+            .collect();
         let mut nodes = Vec::new();
         for (env, node) in NODES.iter().take(count) {
             let node_dir = dir.join(env);
             let state_dir = node_dir.join("state");
             let state = sim::State::create_standard(&state_dir, node)?;
+            let member = members.iter().any(|m| m.node == *node);
+            let storage = if member {
+                let mut nas = sim::StorageDef::new(SHARED_STORAGE, "nfs", "backup,iso", 1 << 40);
+                nas.shared = 1;
+                nas.path = Some(dir.join("shared").join(SHARED_STORAGE));
+                state.add_storage(nas)?;
+                state.set_cluster("homelab", &members)?;
+                SHARED_STORAGE
+            } else {
+                "local"
+            };
             for (i, g) in scenario(env).iter().enumerate() {
                 let guest = scenario_guest(g, node);
                 state.add_guest(&guest)?;
                 if g.backed_up {
-                    add_backup(&state, &guest, now - 3600, u64::from(g.vmid) + i as u64)?;
+                    add_backup(
+                        &state,
+                        storage,
+                        &guest,
+                        now - 3600,
+                        u64::from(g.vmid) + i as u64,
+                    )?;
                 }
             }
             if *env == "prod" {
@@ -152,7 +205,7 @@ impl FleetBed {
                     node,
                 );
                 state.add_guest(&gone)?;
-                add_backup(&state, &gone, now - 7200, 150)?;
+                add_backup(&state, "local", &gone, now - 7200, 150)?;
                 state.remove_guest(UNMANAGED_BACKUP_VMID)?;
             }
             let (sshd, port) = if down.contains(node) {
@@ -163,6 +216,7 @@ impl FleetBed {
                 (Some(sshd), port)
             };
             nodes.push(FleetNode {
+                dir: node_dir.clone(),
                 env: (*env).to_owned(),
                 node: (*node).to_owned(),
                 state,
@@ -243,9 +297,15 @@ fn scenario_guest(g: &ScenarioGuest, node: &str) -> sim::Guest {
     sim::Guest::new(g.vmid, g.kind, node, &pairs)
 }
 
-fn add_backup(state: &sim::State, guest: &sim::Guest, ctime: i64, seed: u64) -> Result<()> {
+fn add_backup(
+    state: &sim::State,
+    storage: &str,
+    guest: &sim::Guest,
+    ctime: i64,
+    seed: u64,
+) -> Result<()> {
     state.add_backup(
-        "local",
+        storage,
         guest,
         &sim::fixtures::ArchiveSpec {
             size: 96 * 1024,

@@ -20,8 +20,12 @@ struct Lab {
 /// The fleet with `pve-mon` down; prod's and monitoring's states in MinIO (the homelab's `minio` block),
 /// lab's in a local terraform.tfstate.
 fn lab(s3: &S3Server) -> Lab {
+    lab_with(s3, &["pve-mon"], 0)
+}
+
+fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
     let dir = tempfile::tempdir().unwrap();
-    let bed = FleetBed::start(&dir.path().join("fleet"), 3, &["pve-mon"]).unwrap();
+    let bed = FleetBed::start_cluster(&dir.path().join("fleet"), 3, down, cluster).unwrap();
     let root = dir.path().join("homelab");
     testbed::fixture::homelab(
         &root,
@@ -280,4 +284,99 @@ fn env_node_and_vmid_narrow_the_fleet() {
     let out = run(&lab.root, &lab.envs, &["--env", "staging"]);
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("known: lab, monitoring, prod"));
+}
+
+#[test]
+fn in_a_cluster_a_moved_guest_is_found_and_a_shared_backup_counts_once() {
+    let s3 = S3Server::start().unwrap();
+    let lab = lab_with(&s3, &[], 2);
+    let (lab_node, mon) = (
+        lab.bed.node("lab").unwrap(),
+        lab.bed.node("monitoring").unwrap(),
+    );
+    // The members answer for each other: pve-lab lists pve-mon's guests with their node.
+    let out = std::process::Command::new(lab_node.dir.join("bin/pvesh"))
+        .args([
+            "get",
+            "/cluster/resources",
+            "--type",
+            "vm",
+            "--output-format",
+            "json",
+        ])
+        .env("PVE_SIM_STATE", lab_node.state.dir())
+        .output()
+        .unwrap();
+    let resources: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let on: Vec<(u64, String)> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["vmid"].as_u64().unwrap(),
+                r["node"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        on.contains(&(300, "pve-mon".into())) && on.contains(&(200, "pve-lab".into())),
+        "{on:?}"
+    );
+
+    // Lab's CT 201 migrates to pve-mon (its backups stay where they are, on the shared storage).
+    let mut moved = lab_node.state.guest(201).unwrap().unwrap();
+    lab_node.state.remove_guest(201).unwrap();
+    moved.node = "pve-mon".into();
+    mon.state.add_guest(&moved).unwrap();
+
+    let out = run(
+        &lab.root,
+        &lab.envs,
+        &[
+            "--env",
+            "lab",
+            "--env",
+            "monitoring",
+            "--all-storages",
+            "--json",
+        ],
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{doc:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g = guest(&doc, 201);
+    assert_eq!(
+        (
+            g["node"].as_str(),
+            g["environment"].as_str(),
+            g["status"].as_str()
+        ),
+        (Some("pve-mon"), Some("lab"), Some("ok")),
+        "found on the member that holds it: {g}"
+    );
+    let guests = doc["guests"].as_array().unwrap();
+    assert_eq!(
+        guests.iter().filter(|g| g["vmid"] == 201).count(),
+        1,
+        "{guests:#?}"
+    );
+    // Both members list the shared storage: each backup counts once.
+    let backups = doc["backups"].as_array().unwrap();
+    for vmid in [200, 201, 300] {
+        let of: Vec<_> = backups.iter().filter(|b| b["vmid"] == vmid).collect();
+        assert_eq!(of.len(), 1, "{vmid}: {backups:#?}");
+        assert_eq!(of[0]["storage"], testbed::fleet::SHARED_STORAGE);
+    }
+    assert!(
+        !coverage_checks(&doc)
+            .iter()
+            .any(|c| c["check"] == "unmanaged" || c["check"] == "orphan"),
+        "{:#?}",
+        coverage_checks(&doc)
+    );
 }

@@ -47,6 +47,14 @@ enum Command {
         /// `TESTBED_FLEET_SSH_CONFIG`; lay out a homelab naming them with `fixture homelab --fleet`.
         #[arg(long = "nodes", value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3))]
         nodes: Option<u8>,
+        /// With --nodes: the last N nodes (2 or 3) are members of one cluster sharing the NFS storage
+        /// `nas` (`shared: 1`): each lists the others' guests in `pvesh get /cluster/resources`.
+        #[arg(long = "cluster", value_name = "N", requires = "nodes", value_parser = clap::value_parser!(u8).range(2..=3))]
+        cluster: Option<u8>,
+        /// With --nodes: this node of the fleet (`pve-prod`, `pve-lab`, `pve-mon`) is down: its state is laid
+        /// out but nothing listens on its port (repeatable).
+        #[arg(long = "down", value_name = "NODE", requires = "nodes")]
+        down: Vec<String>,
     },
     /// Stop everything `up` started.
     Down,
@@ -71,6 +79,12 @@ enum Command {
         /// How many nodes.
         #[arg(long = "nodes", default_value_t = 3)]
         nodes: u8,
+        /// How many of them form a cluster.
+        #[arg(long = "cluster", default_value_t = 0)]
+        cluster: u8,
+        /// A node that is down.
+        #[arg(long = "down", value_name = "NODE")]
+        down: Vec<String>,
     },
 }
 
@@ -145,12 +159,16 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             no_monitoring,
             apply,
             nodes,
+            cluster,
+            down,
         } => {
             let options = testbed::bed::UpOptions {
                 dir,
                 monitoring: !no_monitoring,
                 apply,
                 nodes: nodes.map_or(0, usize::from),
+                cluster: cluster.map_or(0, usize::from),
+                down,
             };
             let state = testbed::bed::up(&options)?;
             out.write_all(state.shell_exports().as_bytes())?;
@@ -236,8 +254,12 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             testbed::bed::serve_node(&dir)?;
             Ok(0)
         }
-        Command::FleetDaemon { nodes } => {
-            testbed::bed::serve_fleet(&dir, usize::from(nodes))?;
+        Command::FleetDaemon {
+            nodes,
+            cluster,
+            down,
+        } => {
+            testbed::bed::serve_fleet(&dir, usize::from(nodes), usize::from(cluster), &down)?;
             Ok(0)
         }
         Command::VmDaemon => {

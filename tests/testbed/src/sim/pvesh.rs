@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::args;
 use super::guest::{self, config_json, guest_status_json};
-use super::state::{GuestType, StorageDef};
+use super::state::{GuestType, State, StorageDef};
 use super::{CmdResult, Ctx, Fail};
 
 pub(crate) fn main(ctx: &mut Ctx, argv: &[String]) -> CmdResult {
@@ -147,9 +147,11 @@ fn get(ctx: &mut Ctx, raw_path: &str, a: &args::Args) -> Result<Value, Fail> {
         })),
         ["nodes"] => {
             let disk_total: u64 = 100 << 30;
-            Ok(json!([{
-                "node": ctx.node.node,
-                "id": format!("node/{}", ctx.node.node),
+            let mut names = vec![ctx.node.node.clone()];
+            names.extend(ctx.state.cluster_members()?.into_iter().map(|m| m.node));
+            Ok(Value::Array(names.iter().map(|name| json!({
+                "node": name,
+                "id": format!("node/{name}"),
                 "type": "node",
                 "status": "online",
                 "level": "",
@@ -161,7 +163,7 @@ fn get(ctx: &mut Ctx, raw_path: &str, a: &args::Args) -> Result<Value, Fail> {
                 "maxdisk": disk_total,
                 "uptime": 864_000,
                 "ssl_fingerprint": "5A:1B:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00",
-            }]))
+            })).collect()))
         }
         ["cluster", "nextid"] => Ok(json!(ctx.state.next_vmid()?.to_string())),
         ["cluster", "resources"] => cluster_resources(ctx, a.get("type")),
@@ -188,6 +190,25 @@ fn get(ctx: &mut Ctx, raw_path: &str, a: &args::Args) -> Result<Value, Fail> {
             Ok(v)
         }
         ["nodes", node, rest @ ..] => {
+            // Another member of the cluster answers for its own node, as pmxcfs forwards the call.
+            if let Some(member) = ctx
+                .state
+                .cluster_members()?
+                .into_iter()
+                .find(|m| m.node == *node)
+            {
+                let state = State::open(&member.state)?;
+                let info = state.node()?;
+                let mut other = Ctx {
+                    state,
+                    node: info,
+                    out: Vec::new(),
+                    err: Vec::new(),
+                    warnings: 0,
+                    lock: None,
+                };
+                return node_path(&mut other, raw_path, rest, a);
+            }
             check_node(ctx, node)?;
             node_path(ctx, raw_path, rest, a)
         }
@@ -334,6 +355,11 @@ fn cluster_resources(ctx: &mut Ctx, kind: Option<&str>) -> Result<Value, Fail> {
     if kind.is_none() || kind == Some("vm") {
         for g in ctx.state.guests()? {
             out.push(guest::resource_json(&g));
+        }
+        for member in ctx.state.cluster_members()? {
+            for g in State::open(&member.state)?.guests()? {
+                out.push(guest::resource_json(&g));
+            }
         }
     }
     if kind.is_none() || kind == Some("node") {

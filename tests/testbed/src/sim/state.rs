@@ -256,6 +256,24 @@ fn default_times() -> u32 {
     1
 }
 
+/// One member of a simulated cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterMember {
+    /// Its node name.
+    pub node: String,
+    /// Its own state directory.
+    pub state: PathBuf,
+}
+
+/// `cluster.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Cluster {
+    /// The cluster's name.
+    name: String,
+    /// Every member, this node included.
+    members: Vec<ClusterMember>,
+}
+
 /// `faults.json` (`delay` entry).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DelayFault {
@@ -484,6 +502,35 @@ impl State {
         list.push(def.clone());
         self.save_storages(&list)?;
         Ok(def)
+    }
+
+    /// The other members of the node's cluster (`cluster.json`: `{"members": [{"node", "state"}]}`, each
+    /// member's own state directory); none when the node is not in a cluster.
+    pub fn cluster_members(&self) -> Result<Vec<ClusterMember>> {
+        let path = self.dir.join("cluster.json");
+        if !path.is_file() {
+            return Ok(Vec::new());
+        }
+        let text = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let cluster: Cluster =
+            serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let me = self.node()?.node;
+        Ok(cluster
+            .members
+            .into_iter()
+            .filter(|m| m.node != me)
+            .collect())
+    }
+
+    /// Makes the node a member of a cluster with `members` (every member, itself included).
+    pub fn set_cluster(&self, name: &str, members: &[ClusterMember]) -> Result<()> {
+        let path = self.dir.join("cluster.json");
+        let cluster = Cluster {
+            name: name.to_owned(),
+            members: members.to_vec(),
+        };
+        fs::write(&path, serde_json::to_vec_pretty(&cluster)?)
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     /// Where the storage keeps files.

@@ -221,3 +221,136 @@ fn cli_up_status_down_on_loopback_only() {
         "up {up_time:?} + down {down_time:?}"
     );
 }
+
+/// `testbed up --nodes 3 --cluster 2 --down pve-prod`: one node per environment on its own loopback port,
+/// reachable through the fleet's ssh_config by node name (pve-prod down: its port refuses); the two cluster members list each other's guests with their node and
+/// share the storage `nas` (`shared: 1`), whose backups both see.
+#[test]
+fn cli_up_fleet_of_three_with_a_cluster_of_two() {
+    use testbed::bed;
+    use testbed::process::command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_testbed");
+    let up = command(exe)
+        .args([
+            "up",
+            "--no-monitoring",
+            "--nodes",
+            "3",
+            "--cluster",
+            "2",
+            "--down",
+            "pve-prod",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    struct Down<'a>(&'a std::path::Path);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = bed::down(self.0);
+        }
+    }
+    let _guard = Down(dir.path());
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let stdout = String::from_utf8(up.stdout).unwrap();
+    let export = |name: &str| {
+        let prefix = format!("export {name}='");
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("{name} missing:\n{stdout}"))
+            .to_owned()
+    };
+    let ssh_config = export("TESTBED_FLEET_SSH_CONFIG");
+    let known_hosts = export("TESTBED_FLEET_KNOWN_HOSTS");
+    for env in ["PROD", "LAB", "MONITORING"] {
+        assert!(std::path::Path::new(&export(&format!("TESTBED_FLEET_STATE_{env}"))).is_dir());
+    }
+    let pvesh = |node: &str, path: &str, extra: &[&str]| -> serde_json::Value {
+        let out = command("ssh")
+            .args(["-F", &ssh_config, "-o", "BatchMode=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={known_hosts}"))
+            .args([node, "pvesh", "get", path])
+            .args(extra)
+            .args(["--output-format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{node} {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // The node started down refuses connections.
+    let refused = command("ssh")
+        .args(["-F", &ssh_config, "-o", "BatchMode=yes", "pve-prod", "true"])
+        .output()
+        .unwrap();
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("refused"),
+        "{why}"
+    );
+    // The members: both nodes, every guest of both with its node.
+    let resources = pvesh("pve-lab", "/cluster/resources", &["--type", "vm"]);
+    let mut on: Vec<(u64, String)> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["vmid"].as_u64().unwrap(),
+                r["node"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    on.sort();
+    assert_eq!(
+        on,
+        [
+            (200, "pve-lab".to_owned()),
+            (201, "pve-lab".to_owned()),
+            (300, "pve-mon".to_owned())
+        ]
+    );
+    for node in ["pve-lab", "pve-mon"] {
+        let storages = pvesh(
+            node,
+            &format!("/nodes/{node}/storage"),
+            &["--content", "backup"],
+        );
+        let nas = storages
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["storage"] == "nas")
+            .unwrap_or_else(|| panic!("{node}: no nas in {storages}"));
+        assert_eq!(nas["shared"], 1);
+        // The shared storage's backups, seen from either member, through the other member's node path too.
+        for of in ["pve-lab", "pve-mon"] {
+            let content = pvesh(
+                node,
+                &format!("/nodes/{of}/storage/nas/content"),
+                &["--content", "backup"],
+            );
+            let mut vmids: Vec<u64> = content
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["vmid"].as_u64().unwrap())
+                .collect();
+            vmids.sort_unstable();
+            assert_eq!(vmids, [200, 201, 300], "{node} asking for {of}");
+        }
+    }
+}

@@ -50,7 +50,7 @@ impl Deref for State<'_> {
 }
 
 /// A short description of a state, for listings.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// `serial`.
     pub serial: u64,
@@ -63,7 +63,7 @@ pub struct Summary {
 }
 
 /// What changes between two states.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diff {
     /// Instances in the new state only.
     pub added: Vec<String>,
