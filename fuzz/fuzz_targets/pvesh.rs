@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
         let config = pve::guest_config(&value);
         let _ = pve::config_protected(&config);
-        let _ = restore_vm::node::ip_from_config(&config);
+        let _ = pve_restore::node::ip_from_config(&config);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(v) = pve::Volid::parse(text) {
@@ -39,9 +39,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = pve::parse_vmid(text);
         let _ = pve::VzdumpFile::parse(text);
         let _ = verify_backups::pve::log_verdict(text, 100);
-        let _ = restore_vm::node::parse_offset(text);
-        let _ = restore_vm::node::ip_from_agent(text);
+        let _ = pve_restore::node::parse_offset(text);
+        let _ = pve_restore::node::ip_from_agent(text);
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        let _ = restore_vm::node::task_warnings(&lines, text);
+        let _ = pve_restore::node::task_warnings(&lines, text);
     }
 });

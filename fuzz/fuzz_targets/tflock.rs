@@ -2,7 +2,7 @@
 //! from it must stay one line without terminal control, whatever its fields hold.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use restore_tfstate::lock::{LockError, LockInfo};
+use pve_tf::lock::{LockError, LockInfo};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(info) = serde_json::from_slice::<LockInfo>(data) {

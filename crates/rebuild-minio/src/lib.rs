@@ -8,10 +8,8 @@
 //! is verified against S3. Each step is reported; `--json` prints `pve-rebuild-minio/v1`.
 
 pub mod cli;
-pub mod plan;
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,8 +18,9 @@ use pve_common::exit::{Code, UsageError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::runner::{Access, LocalCommand, Mode, Runner};
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
-use restore_tfstate::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
-use restore_tfstate::state::{State, StateInfo};
+use pve_tf::TargetedPlan;
+use pve_tf::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use pve_tf::state::{State, StateInfo};
 use serde::{Deserialize, Serialize};
 
 /// The JSON schema name of the report.
@@ -377,21 +376,20 @@ impl Ctx<'_> {
     }
 
     fn terraform(&self, dir: &Path, args: &[String]) -> Result<LocalCommand> {
-        let bin = pve_common::terraform::resolve(
-            self.config.terraform_bin.as_deref().map(|p| p.as_os_str()),
-        )?;
-        let mut cmd = LocalCommand::new(OsString::from(&bin.path))
-            .dir(dir)
-            .env("TF_IN_AUTOMATION", "1")
-            .env("TF_INPUT", "0")
-            .env("CHECKPOINT_DISABLE", "1")
-            .env_secret("AWS_ACCESS_KEY_ID", self.creds.access_key.clone())
-            .env_secret("AWS_SECRET_ACCESS_KEY", self.creds.secret_key.clone())
-            .args(args.iter());
-        if let Some(token) = &self.creds.session_token {
-            cmd = cmd.env_secret("AWS_SESSION_TOKEN", token.clone());
-        }
-        Ok(cmd)
+        Ok(self.terraform_command(dir, args.to_vec())?)
+    }
+
+    fn terraform_command(
+        &self,
+        dir: &Path,
+        args: Vec<String>,
+    ) -> Result<LocalCommand, pve_common::terraform::TerraformError> {
+        pve_tf::command(
+            self.config.terraform_bin.as_deref(),
+            dir,
+            Some(&self.creds),
+            args,
+        )
     }
 
     /// MinIO's own health URL, else an S3 ListBuckets.
@@ -982,58 +980,9 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         }
         report.step("to_local", StepStatus::Ok, detail);
     }
-    // The plan holds sensitive values in clear.
-    let tmp = pve_common::rundir::private_dir("plan")
-        .context("cannot create a private folder for the plan")?;
-    let plan_file = tmp
-        .empty_file("minio.tfplan")
-        .context("cannot create the plan file")?;
-    let plan_args: Vec<String> = vec![
-        "plan".into(),
-        "-input=false".into(),
-        "-no-color".into(),
-        format!("-target={}", config.target),
-        format!("-out={}", plan_file.display()),
-    ];
-    let out = ctx
-        .runner
-        .run(
-            Access::ReadOnly,
-            &ctx.terraform(&config.env_dir, &plan_args)?,
-        )?
-        .context("terraform plan did not run")?;
-    if !out.status.success() {
-        bail!(
-            "terraform plan -target={} failed: {}",
-            config.target,
-            pve_common::runner::stderr_excerpt(&out.stderr, 15)
-        );
-    }
-    // The plan is for people: stderr, never stdout.
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        pve_common::info!("  {line}");
-    }
-    let show = ctx
-        .runner
-        .run_checked(
-            Access::ReadOnly,
-            &ctx.terraform(
-                &config.env_dir,
-                &[
-                    "show".into(),
-                    "-json".into(),
-                    "-no-color".into(),
-                    plan_file.display().to_string(),
-                ],
-            )?,
-        )?
-        .context("terraform show did not run")?;
-    let changes = plan::parse(&show.stdout)?;
-    let outside = plan::destructive_outside(&changes, &config.target);
-    let inside = changes
-        .iter()
-        .filter(|c| plan::within(&c.address, &config.target) && !c.is_noop())
-        .count();
+    let terraform = |args: Vec<String>| ctx.terraform_command(&config.env_dir, args);
+    let plan = TargetedPlan::create(&ctx.runner, &terraform, &config.target, "minio.tfplan")?;
+    let outside = plan.destructive_outside();
     if !outside.is_empty() {
         report.refused_changes = outside
             .iter()
@@ -1042,10 +991,7 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
                 actions: c.actions.clone(),
             })
             .collect();
-        let list: Vec<String> = outside
-            .iter()
-            .map(|c| format!("{} ({})", c.address, c.actions.join("+")))
-            .collect();
+        let list: Vec<String> = outside.iter().map(ToString::to_string).collect();
         report.step(
             "plan",
             StepStatus::Failed,
@@ -1063,25 +1009,14 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
     report.step(
         "plan",
         StepStatus::Ok,
-        format!("{inside} change(s), all within {}", config.target),
+        format!(
+            "{} change(s), all within {}",
+            plan.within().len(),
+            config.target
+        ),
     );
-    pve_common::confirm::ask(
-        &format!("Apply this plan of {} in {}?", config.target, config.env),
-        &format!("terraform apply -target={}", config.target),
-        config.yes,
-    )?;
-    let apply_args: Vec<String> = vec![
-        "apply".into(),
-        "-input=false".into(),
-        "-no-color".into(),
-        plan_file.display().to_string(),
-    ];
-    ctx.runner
-        .run_checked(
-            Access::Mutating,
-            &ctx.terraform(&config.env_dir, &apply_args)?,
-        )
-        .with_context(|| format!("terraform apply of {} failed", config.target))?;
+    plan.confirm(&config.env, config.yes)?;
+    plan.apply(&ctx.runner, &terraform)?;
     report.step(
         "apply",
         StepStatus::Ok,
@@ -1311,9 +1246,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
             return Ok(());
         }
         Some(Ok(r)) => {
-            new_serial = local
-                .serial
-                .max(restore_tfstate::state::next_serial(r.serial)?);
+            new_serial = local.serial.max(pve_tf::state::next_serial(r.serial)?);
         }
         Some(Err(e)) => {
             pve_common::warn!("{}: {e:#}; the save point replaces it", env.name);
@@ -1322,13 +1255,8 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     }
     let lock = if env.backend.use_lockfile {
         Some(
-            restore_tfstate::lock::acquire(
-                &client,
-                &ctx.runner,
-                &env.backend.key,
-                "OperationTypeApply",
-            )
-            .map_err(restore_tfstate::lock::LockError::into_anyhow)?,
+            pve_tf::lock::acquire(&client, &ctx.runner, &env.backend.key, "OperationTypeApply")
+                .map_err(pve_tf::lock::LockError::into_anyhow)?,
         )
     } else {
         None
@@ -1348,7 +1276,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         return Ok(());
     }
     let back = client
-        .get_with(&env.backend.key, None, restore_tfstate::state::sha256_of)?
+        .get_with(&env.backend.key, None, pve_tf::state::sha256_of)?
         .context("cannot read the state back")?;
     if back != body.sha256() {
         bail!("the state read back from S3 differs from what was uploaded");

@@ -1,17 +1,15 @@
-//! `--from-backup` over restore-vm's library: find the newest backup of the monitoring VM, take a save
-//! point of the VM when it exists, restore, start. [`RestoreVm`] builds a `restore_vm` configuration and
-//! calls [`restore_vm::execute`]; nothing of restore-vm's logic is repeated here. The [`VmRestorer`]
-//! trait is the seam unit tests replace.
+//! `--from-backup` over the restore library restore-vm also runs: find the newest backup of the
+//! monitoring VM, take a save point of the VM when it exists, restore, start. [`RestoreVm`] builds
+//! [`pve_restore::Options`] and calls [`pve_restore::list`] or [`pve_restore::restore`]; nothing of the
+//! restore logic is repeated here. The [`VmRestorer`] trait is the seam unit tests replace.
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use pve_common::node::NodeAccess;
 use pve_common::pve::Volid;
 use pve_common::runner::Runner;
-use restore_vm::Outcome;
-use restore_vm::config::{Config as RestoreConfig, Selection};
-use restore_vm::report::BackupJson;
+use pve_restore::{BackupInfo, Options, Selection};
 use serde::Serialize;
 
 /// What to restore.
@@ -41,18 +39,18 @@ pub struct BackupRef {
 }
 
 impl BackupRef {
-    fn new(b: &BackupJson) -> Self {
+    fn new(b: &BackupInfo) -> Self {
         BackupRef {
             volid: b.volid.clone(),
             ctime: b.ctime,
             date: b.date.clone(),
-            age_seconds: restore_vm::backup_age(b.ctime).as_secs(),
+            age_seconds: pve_restore::backup_age(b.ctime).as_secs(),
         }
     }
 
     /// Whether it is younger than `max_age` (restore-vm's rule).
     pub fn is_recent(&self, max_age: Duration) -> bool {
-        restore_vm::is_recent(self.ctime, max_age)
+        pve_restore::is_recent(self.ctime, max_age)
     }
 }
 
@@ -79,7 +77,7 @@ pub struct RestoreOutcome {
     pub warnings: Vec<String>,
 }
 
-/// restore-vm as rebuild-monitoring uses it.
+/// The restore library as rebuild-monitoring uses it.
 pub trait VmRestorer {
     /// The newest backup of `vmid` on any backup storage, if any (read-only; for the default mode).
     fn newest_backup(&self, vmid: u32) -> Result<Option<BackupRef>>;
@@ -87,7 +85,7 @@ pub trait VmRestorer {
     fn restore(&self, request: &RestoreRequest, runner: &Runner) -> Result<RestoreOutcome>;
 }
 
-/// [`VmRestorer`] over restore-vm's library.
+/// [`VmRestorer`] over [`pve_restore`].
 #[derive(Clone, Debug)]
 pub struct RestoreVm {
     /// The node and how to reach it.
@@ -97,23 +95,19 @@ pub struct RestoreVm {
 }
 
 impl RestoreVm {
-    fn config(&self, vmid: u32) -> RestoreConfig {
-        RestoreConfig::new(vmid, self.access.clone())
+    fn options(&self, vmid: u32) -> Options {
+        Options::new(vmid, self.access.clone())
     }
 }
 
 impl VmRestorer for RestoreVm {
     fn newest_backup(&self, vmid: u32) -> Result<Option<BackupRef>> {
-        let mut cfg = self.config(vmid);
-        cfg.list = true;
-        match restore_vm::execute(&cfg)? {
-            Outcome::Listed { backups, .. } => Ok(backups.first().map(BackupRef::new)),
-            Outcome::Restored(_) => bail!("restore-vm restored instead of listing"),
-        }
+        let listing = pve_restore::list(&self.options(vmid))?;
+        Ok(listing.backups.first().map(BackupRef::new))
     }
 
     fn restore(&self, request: &RestoreRequest, runner: &Runner) -> Result<RestoreOutcome> {
-        let mut cfg = self.config(request.vmid);
+        let mut cfg = self.options(request.vmid);
         cfg.selection = match &request.volid {
             Some(v) => Selection::Volid(Volid::parse(v).with_context(|| format!("backup {v:?}"))?),
             None => Selection::NewestWithin(request.max_age),
@@ -127,10 +121,7 @@ impl VmRestorer for RestoreVm {
         cfg.verify = false;
         cfg.yes = request.yes;
         cfg.dry_run = runner.is_dry_run();
-        let report = match restore_vm::execute(&cfg)? {
-            Outcome::Restored(report) => report,
-            Outcome::Listed { .. } => bail!("restore-vm listed instead of restoring"),
-        };
+        let report = pve_restore::restore(&cfg)?;
         Ok(RestoreOutcome {
             node: report.node.clone(),
             backup: BackupRef::new(&report.source),

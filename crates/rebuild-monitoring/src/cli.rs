@@ -133,7 +133,7 @@ pub struct Args {
     pub deadline: Duration,
 
     /// --from-backup: storage for the restored disks (passed to qmrestore).
-    #[arg(long, value_name = "STORAGE", default_value = restore_vm::config::DEFAULT_STORAGE)]
+    #[arg(long, value_name = "STORAGE", default_value = pve_restore::options::DEFAULT_STORAGE)]
     pub storage: String,
 
     #[command(flatten)]

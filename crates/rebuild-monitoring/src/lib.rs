@@ -8,7 +8,6 @@ pub mod cli;
 pub mod containers;
 pub mod verify;
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,8 +18,9 @@ use pve_common::node::{NodeAccess, NodeError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::ThreadSleeper;
 use pve_common::runner::{Access, LocalCommand, Runner};
-use pve_common::secret::Secret;
-use rebuild_minio::plan;
+use pve_common::s3::S3Credentials;
+use pve_common::terraform::TerraformError;
+use pve_tf::TargetedPlan;
 use serde::Serialize;
 
 use crate::backup::{RestoreRequest, RestoreVm, VmRestorer};
@@ -472,7 +472,7 @@ fn tool_info() -> ToolInfo {
     ToolInfo::new("rebuild-monitoring", env!("CARGO_PKG_VERSION"))
 }
 
-/// Runs the tool, with restore-vm's library for `--from-backup` (see [`backup`]).
+/// Runs the tool, with the restore library restore-vm also runs for `--from-backup` (see [`backup`]).
 pub fn run(config: &Config) -> Result<Code> {
     let restorer = config.access.clone().map(|access| RestoreVm {
         access,
@@ -812,43 +812,27 @@ fn from_backup(
 
 fn terraform(
     config: &Config,
-    creds: &[(&'static str, Secret)],
-    args: &[String],
-) -> Result<LocalCommand> {
-    let bin =
-        pve_common::terraform::resolve(config.terraform_bin.as_deref().map(|p| p.as_os_str()))?;
-    let mut cmd = LocalCommand::new(OsString::from(&bin.path))
-        .dir(&config.env_dir)
-        .env("TF_IN_AUTOMATION", "1")
-        .env("TF_INPUT", "0")
-        .env("CHECKPOINT_DISABLE", "1")
-        .args(args.iter());
-    for (k, v) in creds {
-        cmd = cmd.env_secret(*k, v.clone());
-    }
-    Ok(cmd)
+    creds: Option<&S3Credentials>,
+    args: Vec<String>,
+) -> Result<LocalCommand, TerraformError> {
+    pve_tf::command(
+        config.terraform_bin.as_deref(),
+        &config.env_dir,
+        creds,
+        args,
+    )
 }
 
 /// S3 credentials for an environment on the S3 backend, as restore-tfstate finds them; none for others.
-fn credentials(config: &Config) -> Vec<(&'static str, Secret)> {
-    let Ok(backend) = restore_tfstate::backend::discover(&config.env_dir, &[], &Default::default())
-    else {
-        return Vec::new();
+fn credentials(config: &Config) -> Option<S3Credentials> {
+    let Ok(backend) = pve_tf::backend::discover(&config.env_dir, &[], &Default::default()) else {
+        return None;
     };
-    match restore_tfstate::s3_credentials(&backend, config.tfvars.as_deref()) {
-        Ok(c) => {
-            let mut v = vec![
-                ("AWS_ACCESS_KEY_ID", c.access_key),
-                ("AWS_SECRET_ACCESS_KEY", c.secret_key),
-            ];
-            if let Some(t) = c.session_token {
-                v.push(("AWS_SESSION_TOKEN", t));
-            }
-            v
-        }
+    match pve_tf::backend::s3_credentials(&backend, config.tfvars.as_deref()) {
+        Ok(c) => Some(c),
         Err(e) => {
             pve_common::warn!("{e:#}; Terraform gets the S3 credentials from its own environment");
-            Vec::new()
+            None
         }
     }
 }
@@ -856,62 +840,21 @@ fn credentials(config: &Config) -> Vec<(&'static str, Secret)> {
 fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> Result<()> {
     out.method = "from_terraform";
     let creds = credentials(config);
+    let terraform = |args: Vec<String>| terraform(config, creds.as_ref(), args);
     // `init` only fills Terraform's working cache (.terraform); it changes no state and no infrastructure.
     let init: Vec<String> = ["init", "-input=false", "-no-color"]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
     runner
-        .run_checked(Access::ReadOnly, &terraform(config, &creds, &init)?)
+        .run_checked(Access::ReadOnly, &terraform(init)?)
         .context("terraform init failed")?;
-    // The plan holds sensitive values in clear.
-    let tmp = pve_common::rundir::private_dir("plan")
-        .context("cannot create a private folder for the plan")?;
-    let plan_file = tmp
-        .empty_file("monitoring.tfplan")
-        .context("cannot create the plan file")?;
-    let plan_args: Vec<String> = vec![
-        "plan".into(),
-        "-input=false".into(),
-        "-no-color".into(),
-        format!("-target={}", config.target),
-        format!("-out={}", plan_file.display()),
-    ];
-    let result = runner
-        .run(Access::ReadOnly, &terraform(config, &creds, &plan_args)?)?
-        .context("terraform plan did not run")?;
-    if !result.status.success() {
-        bail!(
-            "terraform plan -target={} failed: {}",
-            config.target,
-            pve_common::runner::stderr_excerpt(&result.stderr, 15)
-        );
-    }
-    for line in String::from_utf8_lossy(&result.stdout).lines() {
-        pve_common::info!("  {line}");
-    }
-    let show_args: Vec<String> = vec![
-        "show".into(),
-        "-json".into(),
-        "-no-color".into(),
-        plan_file.display().to_string(),
-    ];
-    let show = runner
-        .run_checked(Access::ReadOnly, &terraform(config, &creds, &show_args)?)?
-        .context("terraform show did not run")?;
-    let changes = plan::parse(&show.stdout)?;
-    out.changes = changes
-        .iter()
-        .filter(|c| !c.is_noop() && plan::within(&c.address, &config.target))
-        .map(|c| format!("{} ({})", c.address, c.actions.join("+")))
-        .collect();
-    let outside = plan::destructive_outside(&changes, &config.target);
+    let plan = TargetedPlan::create(runner, &terraform, &config.target, "monitoring.tfplan")?;
+    out.changes = plan.within().iter().map(ToString::to_string).collect();
+    let outside = plan.destructive_outside();
     if !outside.is_empty() {
         out.status = "refused";
-        out.refused_changes = outside
-            .iter()
-            .map(|c| format!("{} ({})", c.address, c.actions.join("+")))
-            .collect();
+        out.refused_changes = outside.iter().map(ToString::to_string).collect();
         bail!(
             "refused: the plan would destroy or replace resources outside {}: {}; nothing was applied",
             config.target,
@@ -929,21 +872,9 @@ fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> 
         return Ok(());
     }
     // The scripts' prompt: the terminal, else stdin; `o`/`oui`/`y`/`yes`; end of input is no.
-    pve_common::confirm::ask(
-        &format!("Apply this plan of {} in {}?", config.target, config.env),
-        &format!("terraform apply -target={}", config.target),
-        config.yes,
-    )
-    .inspect_err(|_| out.status = "refused")?;
-    let apply: Vec<String> = vec![
-        "apply".into(),
-        "-input=false".into(),
-        "-no-color".into(),
-        plan_file.display().to_string(),
-    ];
-    runner
-        .run_checked(Access::Mutating, &terraform(config, &creds, &apply)?)
-        .with_context(|| format!("terraform apply of {} failed", config.target))?;
+    plan.confirm(&config.env, config.yes)
+        .inspect_err(|_| out.status = "refused")?;
+    plan.apply(runner, &terraform)?;
     out.status = "ok";
     out.detail = format!(
         "applied {} change(s) within {}",

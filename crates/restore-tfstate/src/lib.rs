@@ -5,10 +5,7 @@
 //! current state locally (0600) and rely on bucket versioning; confirm; write a new version (never delete
 //! one); release the lock; read back and compare. `--dry-run` performs the reads and none of the writes.
 
-pub mod backend;
 pub mod cli;
-pub mod lock;
-pub mod state;
 pub mod words;
 
 use std::ffi::OsString;
@@ -23,13 +20,13 @@ use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
 use pve_common::rundir::PrivateDir;
 use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::s3::{ObjectVersion, S3Client, S3Credentials, S3Error, S3Location, Versioning};
-use pve_common::secret::Secret;
+use pve_tf::{backend, lock, state};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::backend::{BACKEND_BACKUP_FILE, BACKEND_FILE, Backend, LOCAL_OVERRIDE_FILE, Overrides};
-use crate::state::{Diff, State, StateInfo, Summary};
+use pve_tf::backend::{BACKEND_BACKUP_FILE, BACKEND_FILE, Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use pve_tf::state::{Diff, State, StateInfo, Summary};
 
 /// The JSON schema name of every document this tool prints.
 pub const SCHEMA: &str = "pve-tfstate/v1";
@@ -276,52 +273,9 @@ impl Config {
     }
 }
 
-/// Credentials for `config`'s environment: [`s3_credentials`] with its `--tfvars`.
+/// Credentials for `config`'s environment: [`backend::s3_credentials`] with its `--tfvars`.
 pub fn credentials(config: &Config, backend: &Backend) -> Result<S3Credentials> {
-    s3_credentials(backend, config.tfvars.as_deref())
-}
-
-/// S3 credentials for a backend, the one chain every tool uses: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
-/// (and AWS_SESSION_TOKEN), else the backend's access_key/secret_key, else the tfvars'
-/// minio_access_key/minio_secret_key.
-pub fn s3_credentials(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Credentials> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let token = env("AWS_SESSION_TOKEN").map(Secret::new);
-    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(S3Credentials {
-            access_key: Secret::new(a),
-            secret_key: Secret::new(s),
-            session_token: token,
-        });
-    }
-    if let (Some(a), Some(s)) = (&backend.access_key, &backend.secret_key) {
-        return Ok(S3Credentials {
-            access_key: a.clone(),
-            secret_key: s.clone(),
-            session_token: token,
-        });
-    }
-    if let Some(file) = tfvars {
-        let vars = pve_common::tfvars::parse_tfvars_file(file)?;
-        if let (Some(a), Some(s)) = (
-            vars.get_secret("minio_access_key")?,
-            vars.get_secret("minio_secret_key")?,
-        ) {
-            return Ok(S3Credentials {
-                access_key: a,
-                secret_key: s,
-                session_token: token,
-            });
-        }
-    }
-    bail!(
-        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key/secret_key in the \
-         backend configuration, or minio_access_key/minio_secret_key in {}",
-        tfvars.map_or_else(
-            || "the homelab's terraform.tfvars (--tfvars)".to_owned(),
-            |p| p.display().to_string()
-        )
-    )
+    backend::s3_credentials(backend, config.tfvars.as_deref())
 }
 
 /// Everything a mode needs.

@@ -11,6 +11,7 @@ use pve_common::node::{self, NodeAccess};
 use pve_common::pve::{self, Volid};
 use pve_common::runner::Mode;
 use pve_common::tfvars::{TfVars, parse_tfvars_file};
+use pve_restore::{Options, Selection};
 
 use crate::cli::Args;
 
@@ -22,75 +23,23 @@ pub use pve_common::node::{
 /// Environment variable for the tfvars file.
 pub const ENV_TFVARS: &str = "PVE_TFVARS";
 
-/// `--target-storage`'s default (the restored disks).
-pub const DEFAULT_STORAGE: &str = "local-lvm";
-/// `--storage`'s default (the backup storage searched), as the script had it.
-pub const DEFAULT_BACKUP_STORAGE: &str = "local";
 /// tfvars keys of the homelab's root file naming the default node, before [`TFVARS_NODE_KEYS`].
 pub const TFVARS_DEFAULT_NODE_KEYS: [&str; 2] = ["default_node", "pve_node"];
-/// `--verify-timeout`'s default.
-pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(300);
-/// `--verify-port`'s default.
-pub const DEFAULT_VERIFY_PORT: u16 = 22;
-/// `--shutdown-timeout`'s default.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Which backup to restore.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    /// The newest.
-    Latest,
-    /// This volid (must be in the listing).
-    Volid(Volid),
-    /// The newest at or before this node-local wall-clock time.
-    At(jiff::civil::DateTime),
-    /// The newest, if it is younger than this (library callers; no flag).
-    NewestWithin(Duration),
-    /// The oldest taken on or after the start of this node-local day (`--date`).
-    OnOrAfter(jiff::civil::Date),
-}
+pub use pve_restore::options::{
+    DEFAULT_BACKUP_STORAGE, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STORAGE, DEFAULT_VERIFY_PORT,
+    DEFAULT_VERIFY_TIMEOUT,
+};
 
-/// The validated run configuration.
+/// The validated run configuration: the restore the library runs, and how to show it.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The guest whose backups are used.
-    pub vmid: u32,
-    /// The id restored to (= vmid unless --target-id).
-    pub target_id: u32,
+    /// What to list or restore.
+    pub restore: Options,
     /// --list.
     pub list: bool,
-    /// Which backup.
-    pub selection: Selection,
-    /// Storage for the disks.
-    pub storage: String,
-    /// The backup storage searched; `None`: every backup storage.
-    pub backup_storage: Option<String>,
-    /// Storage for the save point.
-    pub save_storage: Option<String>,
-    /// The node and how to reach it.
-    pub access: NodeAccess,
-    /// --start.
-    pub start: bool,
-    /// --unique.
-    pub unique: bool,
-    /// --no-verify.
-    pub verify: bool,
-    /// Overwriting an existing guest is allowed (after the save point and the confirmation).
-    pub force: bool,
-    /// Every confirmation is answered yes (`--force`, `--yes`).
-    pub yes: bool,
-    /// Nothing is changed (`--dry-run`, `--preview`).
-    pub dry_run: bool,
-    /// Nothing is contacted either (`--dry-run`): the commands are shown with placeholders.
-    pub offline: bool,
     /// --json.
     pub json: bool,
-    /// Verification timeout.
-    pub verify_timeout: Duration,
-    /// Port checked on the guest.
-    pub verify_port: u16,
-    /// Clean shutdown timeout.
-    pub shutdown_timeout: Duration,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -162,32 +111,6 @@ fn load_tfvars(
 }
 
 impl Config {
-    /// A restore of the newest backup of `vmid` to itself, with the command line's defaults: no `--force`,
-    /// `--start`, `--yes` or `--dry-run`; verified. For library callers, who change what they need.
-    pub fn new(vmid: u32, access: NodeAccess) -> Config {
-        Config {
-            vmid,
-            target_id: vmid,
-            list: false,
-            selection: Selection::Latest,
-            storage: DEFAULT_STORAGE.to_owned(),
-            backup_storage: None,
-            save_storage: None,
-            access,
-            start: false,
-            unique: false,
-            verify: true,
-            force: false,
-            yes: false,
-            dry_run: false,
-            offline: false,
-            json: false,
-            verify_timeout: DEFAULT_VERIFY_TIMEOUT,
-            verify_port: DEFAULT_VERIFY_PORT,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-        }
-    }
-
     /// Checks the arguments; reads the environment and tfvars for what the flags leave open.
     pub fn from_args(args: &Args) -> Result<Config, UsageError> {
         Self::build(args).map_err(|e| UsageError(format!("{e:#}")))
@@ -235,26 +158,28 @@ impl Config {
         HostKeyPolicy::apply_env(&mut access);
         let mode = args.common.mode();
         Ok(Config {
-            vmid,
-            target_id,
             list: args.list,
-            selection,
-            storage: args.target_storage.clone(),
-            backup_storage: (!args.all_storages).then(|| args.storage.clone()),
-            save_storage: args.save_storage.clone(),
-            access,
-            start: !args.no_start,
-            unique: args.unique,
-            verify: !args.no_verify,
-            // Overwriting is decided by the confirmation (or --force), as the script did.
-            force: true,
-            yes: args.force.force,
-            dry_run: mode != Mode::Live,
-            offline: mode == Mode::DryRun,
             json: args.common.json,
-            verify_timeout: Duration::from_secs(args.verify_timeout),
-            verify_port: args.verify_port,
-            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+            restore: Options {
+                vmid,
+                target_id,
+                selection,
+                storage: args.target_storage.clone(),
+                backup_storage: (!args.all_storages).then(|| args.storage.clone()),
+                save_storage: args.save_storage.clone(),
+                access,
+                start: !args.no_start,
+                unique: args.unique,
+                verify: !args.no_verify,
+                // Overwriting is decided by the confirmation (or --force), as the script did.
+                force: true,
+                yes: args.force.force,
+                dry_run: mode != Mode::Live,
+                offline: mode == Mode::DryRun,
+                verify_timeout: Duration::from_secs(args.verify_timeout),
+                verify_port: args.verify_port,
+                shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+            },
         })
     }
 }

@@ -4,28 +4,13 @@
 use pve_common::output::{Document, ToolInfo};
 use serde::{Deserialize, Serialize};
 
+use pve_restore::outcome::human;
+use pve_restore::{BackupInfo, Restored};
+
 use crate::config::Config;
-use crate::node::Backup;
 
 /// The schema of every JSON document.
 pub const SCHEMA: &str = "pve-restore-vm/v1";
-
-/// `1.50 GiB`.
-pub fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
-}
 
 /// One backup, as listed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,27 +38,19 @@ pub struct BackupJson {
     pub verification: Option<String>,
 }
 
-impl BackupJson {
-    /// From a listing entry, with the node's UTC offset for the date.
-    pub fn new(b: &Backup, offset: jiff::tz::Offset) -> Self {
-        let date = jiff::Timestamp::from_second(b.content.ctime)
-            .map(|t| {
-                t.to_zoned(jiff::tz::TimeZone::fixed(offset))
-                    .strftime("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            })
-            .unwrap_or_default();
+impl From<&BackupInfo> for BackupJson {
+    fn from(b: &BackupInfo) -> Self {
         BackupJson {
-            volid: b.content.volid.clone(),
+            volid: b.volid.clone(),
             storage: b.storage.clone(),
-            kind: b.guest_type.as_str().to_owned(),
-            format: b.content.format.clone(),
-            size: b.content.size,
-            ctime: b.content.ctime,
-            date,
-            notes: b.content.notes.clone(),
-            protected: b.content.protected,
-            verification: b.content.verification.as_ref().map(|v| v.state.clone()),
+            kind: b.kind.clone(),
+            format: b.format.clone(),
+            size: b.size,
+            ctime: b.ctime,
+            date: b.date.clone(),
+            notes: b.notes.clone(),
+            protected: b.protected,
+            verification: b.verification.clone(),
         }
     }
 }
@@ -99,7 +76,7 @@ pub fn write_list(cfg: &Config, node: &str, list: &[BackupJson]) -> anyhow::Resu
         BackupList {
             action: "list".to_owned(),
             node: node.to_owned(),
-            vmid: cfg.vmid,
+            vmid: cfg.restore.vmid,
             backups: list.to_vec(),
         },
     );
@@ -186,26 +163,14 @@ pub struct Verification {
     pub message: String,
 }
 
-impl Verification {
-    /// Not verified, and why.
-    pub fn skipped(why: &str) -> Self {
+impl From<&pve_restore::Verification> for Verification {
+    fn from(v: &pve_restore::Verification) -> Self {
         Verification {
-            result: "skipped".into(),
-            ip: None,
-            ping: None,
-            port_open: None,
-            message: why.to_owned(),
-        }
-    }
-
-    /// Failed, and why.
-    pub fn failed(ip: Option<String>, why: String) -> Self {
-        Verification {
-            result: "failed".into(),
-            ip,
-            ping: None,
-            port_open: None,
-            message: why,
+            result: v.result.clone(),
+            ip: v.ip.clone(),
+            ping: v.ping,
+            port_open: v.port_open,
+            message: v.message.clone(),
         }
     }
 }
@@ -257,40 +222,29 @@ pub struct Report {
 }
 
 impl Report {
-    /// A report before anything ran.
-    pub fn new(cfg: &Config, node: &str, source: BackupJson) -> Self {
+    /// The document of a restore's outcome.
+    pub fn new(r: &Restored) -> Self {
         Report {
             schema: SCHEMA.into(),
             tool: ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
             action: "restore".into(),
-            result: String::new(),
-            dry_run: cfg.dry_run,
-            host: cfg.access.host.clone(),
-            node: node.to_owned(),
-            vmid: cfg.vmid,
-            target_id: cfg.target_id,
-            kind: source.kind.clone(),
-            storage: cfg.storage.clone(),
-            source,
-            overwrite: false,
-            save_point: None,
-            save_point_restore_command: None,
-            restore_command: String::new(),
-            restore_seconds: None,
-            duration_seconds: 0.0,
-            warnings: Vec::new(),
-            verification: None,
-        }
-    }
-
-    /// `e`, with the save point and the command that puts the old guest back when one was taken.
-    pub fn with_way_back(&self, e: anyhow::Error) -> anyhow::Error {
-        match (&self.save_point, &self.save_point_restore_command) {
-            (Some(sp), Some(back)) => e.context(format!(
-                "the old guest is saved in {sp}; to put it back run on node {}: {back}",
-                self.node
-            )),
-            _ => e,
+            result: r.result.as_str().to_owned(),
+            dry_run: r.dry_run,
+            host: r.host.clone(),
+            node: r.node.clone(),
+            vmid: r.vmid,
+            target_id: r.target_id,
+            kind: r.kind.clone(),
+            storage: r.storage.clone(),
+            source: BackupJson::from(&r.source),
+            overwrite: r.overwrite,
+            save_point: r.save_point.clone(),
+            save_point_restore_command: r.save_point_restore_command.clone(),
+            restore_command: r.restore_command.clone(),
+            restore_seconds: r.restore_seconds,
+            duration_seconds: r.duration_seconds,
+            warnings: r.warnings.clone(),
+            verification: r.verification.as_ref().map(Verification::from),
         }
     }
 

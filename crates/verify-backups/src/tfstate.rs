@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use pve_common::s3::{S3Client, S3Location, Versioning};
-use restore_tfstate::backend::{self, Backend, Overrides};
-use restore_tfstate::state::StateInfo;
+use pve_tf::backend::{self, Backend, Overrides};
+use pve_tf::state::StateInfo;
 
 use crate::report::{Component, EnvResult, Status};
 
@@ -75,7 +75,7 @@ pub fn discover(root: &Path) -> Result<Vec<Env>> {
 
 /// A client for the backend's bucket.
 pub fn client(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Client> {
-    let creds = restore_tfstate::s3_credentials(backend, tfvars)?;
+    let creds = pve_tf::backend::s3_credentials(backend, tfvars)?;
     let location = S3Location {
         endpoint: backend.endpoint.clone(),
         region: backend.region.clone(),

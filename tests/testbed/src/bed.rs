@@ -40,6 +40,8 @@ pub struct UpOptions {
     pub nodes: usize,
     /// The last this-many of them are members of one cluster sharing a storage (0: no cluster).
     pub cluster: usize,
+    /// Nodes of the fleet started down (state laid out, nothing listening on their port).
+    pub down: Vec<String>,
 }
 
 /// One background daemon of the bed.
@@ -204,7 +206,7 @@ pub fn up(options: &UpOptions) -> Result<BedState> {
     }
     start_node(&dir, &mut state)?;
     if options.nodes > 0 {
-        start_fleet(&dir, options.nodes, options.cluster, &mut state)?;
+        start_fleet(&dir, options, &mut state)?;
     }
     if options.monitoring {
         start_vm(&dir, &mut state)?;
@@ -466,7 +468,7 @@ pub struct FleetInfo {
 /// Starts the fleet's nodes in the background (`testbed fleet-daemon`) and adds its exports:
 /// `TESTBED_FLEET_SSH_CONFIG`, `TESTBED_FLEET_KNOWN_HOSTS`, and `TESTBED_FLEET_STATE_<ENV>` (each node's
 /// `PVE_SIM_STATE`).
-fn start_fleet(dir: &Path, count: usize, cluster: usize, state: &mut BedState) -> Result<()> {
+fn start_fleet(dir: &Path, options: &UpOptions, state: &mut BedState) -> Result<()> {
     let fleet_dir = dir.join("fleet");
     if fleet_dir.exists() {
         std::fs::remove_dir_all(&fleet_dir)
@@ -477,9 +479,10 @@ fn start_fleet(dir: &Path, count: usize, cluster: usize, state: &mut BedState) -
     let mut cmd = process::command(sibling_binary("testbed")?);
     cmd.arg("fleet-daemon")
         .arg("--nodes")
-        .arg(count.to_string())
+        .arg(options.nodes.to_string())
         .arg("--cluster")
-        .arg(cluster.to_string())
+        .arg(options.cluster.to_string())
+        .args(options.down.iter().flat_map(|n| ["--down", n.as_str()]))
         .arg("--dir")
         .arg(&fleet_dir)
         .env("TMPDIR", &fleet_dir);
@@ -516,8 +519,9 @@ fn start_fleet(dir: &Path, count: usize, cluster: usize, state: &mut BedState) -
 
 /// The body of `testbed fleet-daemon`: the first `count` nodes of the fleet with the scenario's guests and
 /// backups ([`crate::fleet`]); writes `ready.json` (a [`FleetInfo`]) and serves until killed.
-pub fn serve_fleet(fleet_dir: &Path, count: usize, cluster: usize) -> Result<()> {
-    let bed = crate::fleet::FleetBed::start_cluster(fleet_dir, count, &[], cluster)?;
+pub fn serve_fleet(fleet_dir: &Path, count: usize, cluster: usize, down: &[String]) -> Result<()> {
+    let down: Vec<&str> = down.iter().map(String::as_str).collect();
+    let bed = crate::fleet::FleetBed::start_cluster(fleet_dir, count, &down, cluster)?;
     let info = FleetInfo {
         ssh_config: bed.ssh_config.clone(),
         known_hosts: bed.known_hosts.clone(),

@@ -148,6 +148,11 @@ impl FleetBed {
         down: &[&str],
         cluster: usize,
     ) -> Result<FleetBed> {
+        if let Some(unknown) = down.iter().find(|d| !NODES.iter().any(|(_, n)| n == *d)) {
+            anyhow::bail!(
+                "no node `{unknown}` in the fleet (its nodes: pve-prod, pve-lab, pve-mon)"
+            );
+        }
         let now = sim::state::now_epoch();
         let count = count.min(NODES.len());
         let first_member = count.saturating_sub(cluster);

@@ -302,7 +302,7 @@ fn plan_json_with_an_unknown_format_major_is_refused() {
 
 #[test]
 fn tfstate_that_is_not_json_v3_empty_or_without_lineage_is_refused() {
-    use restore_tfstate::state::State;
+    use pve_tf::state::State;
     let cases: &[(&str, &[u8], &str)] = &[
         ("not-json", b"{not json", "not valid JSON"),
         ("empty", b"", "empty"),

@@ -93,7 +93,7 @@ fn s3_stopped_at(trigger: &str) {
     let local = bed.env_dir("monitoring").join("terraform.tfstate");
     if local.exists() {
         let bytes = std::fs::read(&local).unwrap();
-        restore_tfstate::state::State::parse(&bytes).expect("the local state is whole");
+        pve_tf::state::State::parse(&bytes).expect("the local state is whole");
     }
     assert!(crate::pvenode::temp_files(&bed.root()).is_empty());
 }

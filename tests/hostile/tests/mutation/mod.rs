@@ -181,7 +181,7 @@ fn tfstate_parser_survives_mutations_and_round_trips() {
         b"{}",
     ];
     run("tfstate", 0x57A7E, &seeds, tokens, |input| {
-        let Ok(state) = restore_tfstate::state::State::parse(input) else {
+        let Ok(state) = pve_tf::state::State::parse(input) else {
             return false;
         };
         let _ = state.summary();
@@ -190,7 +190,7 @@ fn tfstate_parser_survives_mutations_and_round_trips() {
         let _ = serde_json::to_vec(&state.masked(false));
         let _ = state.diff(&state);
         let bytes = state.to_bytes_with_serial(state.serial.saturating_add(1));
-        let again = restore_tfstate::state::State::parse(&bytes)
+        let again = pve_tf::state::State::parse(&bytes)
             .expect("a state written by restore-tfstate parses again");
         assert_eq!(again.lineage, state.lineage);
         assert_eq!(again.serial, state.serial.saturating_add(1));
@@ -246,7 +246,7 @@ fn pvesh_check(input: &[u8]) -> bool {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(input) {
         let config = pve::guest_config(&value);
         let _ = pve::config_protected(&config);
-        let _ = restore_vm::node::ip_from_config(&config);
+        let _ = pve_restore::node::ip_from_config(&config);
         accepted = true;
     }
     if let Ok(text) = std::str::from_utf8(input) {
@@ -263,10 +263,10 @@ fn pvesh_check(input: &[u8]) -> bool {
         let _ = pve::parse_vmid(text);
         let _ = pve::VzdumpFile::parse(text);
         accepted |= verify_backups::pve::log_verdict(text, 100).is_ok();
-        accepted |= restore_vm::node::parse_offset(text.trim()).is_some();
-        let _ = restore_vm::node::ip_from_agent(text);
+        accepted |= pve_restore::node::parse_offset(text.trim()).is_some();
+        let _ = pve_restore::node::ip_from_agent(text);
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        let _ = restore_vm::node::task_warnings(&lines, text);
+        let _ = pve_restore::node::task_warnings(&lines, text);
     }
     accepted
 }

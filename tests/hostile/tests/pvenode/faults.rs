@@ -366,7 +366,7 @@ fn signals_at_random_points_leave_no_partial_file() {
             );
             let local = envs.join("monitoring/terraform.tfstate");
             if let Ok(bytes) = std::fs::read(&local) {
-                restore_tfstate::state::State::parse(&bytes).expect("whole local state");
+                pve_tf::state::State::parse(&bytes).expect("whole local state");
             }
         },
     );

@@ -75,8 +75,8 @@ fn backup_times_from_the_future_are_not_trusted() {
 
 fn pve_common_fresh_rule_refuses_the_future() -> bool {
     let year_9999 = 253_402_300_799;
-    !restore_vm::is_recent(year_9999, Duration::from_secs(3600))
-        && !restore_vm::is_recent(i64::MIN, Duration::from_secs(3600))
+    !pve_restore::is_recent(year_9999, Duration::from_secs(3600))
+        && !pve_restore::is_recent(i64::MIN, Duration::from_secs(3600))
 }
 
 /// Defect 10: durations past the cap are usage errors (64), before anything runs.

@@ -51,6 +51,10 @@ enum Command {
         /// `nas` (`shared: 1`): each lists the others' guests in `pvesh get /cluster/resources`.
         #[arg(long = "cluster", value_name = "N", requires = "nodes", value_parser = clap::value_parser!(u8).range(2..=3))]
         cluster: Option<u8>,
+        /// With --nodes: this node of the fleet (`pve-prod`, `pve-lab`, `pve-mon`) is down: its state is laid
+        /// out but nothing listens on its port (repeatable).
+        #[arg(long = "down", value_name = "NODE", requires = "nodes")]
+        down: Vec<String>,
     },
     /// Stop everything `up` started.
     Down,
@@ -78,6 +82,9 @@ enum Command {
         /// How many of them form a cluster.
         #[arg(long = "cluster", default_value_t = 0)]
         cluster: u8,
+        /// A node that is down.
+        #[arg(long = "down", value_name = "NODE")]
+        down: Vec<String>,
     },
 }
 
@@ -153,6 +160,7 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             apply,
             nodes,
             cluster,
+            down,
         } => {
             let options = testbed::bed::UpOptions {
                 dir,
@@ -160,6 +168,7 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
                 apply,
                 nodes: nodes.map_or(0, usize::from),
                 cluster: cluster.map_or(0, usize::from),
+                down,
             };
             let state = testbed::bed::up(&options)?;
             out.write_all(state.shell_exports().as_bytes())?;
@@ -245,8 +254,12 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             testbed::bed::serve_node(&dir)?;
             Ok(0)
         }
-        Command::FleetDaemon { nodes, cluster } => {
-            testbed::bed::serve_fleet(&dir, usize::from(nodes), usize::from(cluster))?;
+        Command::FleetDaemon {
+            nodes,
+            cluster,
+            down,
+        } => {
+            testbed::bed::serve_fleet(&dir, usize::from(nodes), usize::from(cluster), &down)?;
             Ok(0)
         }
         Command::VmDaemon => {

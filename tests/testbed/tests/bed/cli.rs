@@ -222,8 +222,8 @@ fn cli_up_status_down_on_loopback_only() {
     );
 }
 
-/// `testbed up --nodes 3 --cluster 2`: one node per environment on its own loopback port, reachable through
-/// the fleet's ssh_config by node name; the two cluster members list each other's guests with their node and
+/// `testbed up --nodes 3 --cluster 2 --down pve-prod`: one node per environment on its own loopback port,
+/// reachable through the fleet's ssh_config by node name (pve-prod down: its port refuses); the two cluster members list each other's guests with their node and
 /// share the storage `nas` (`shared: 1`), whose backups both see.
 #[test]
 fn cli_up_fleet_of_three_with_a_cluster_of_two() {
@@ -240,6 +240,8 @@ fn cli_up_fleet_of_three_with_a_cluster_of_two() {
             "3",
             "--cluster",
             "2",
+            "--down",
+            "pve-prod",
             "--dir",
         ])
         .arg(dir.path())
@@ -289,14 +291,16 @@ fn cli_up_fleet_of_three_with_a_cluster_of_two() {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    // Each node answers as itself on its own port.
-    let prod = pvesh("pve-prod", "/nodes", &[]);
-    assert_eq!(
-        prod.as_array().unwrap().len(),
-        1,
-        "prod is in no cluster: {prod}"
+    // The node started down refuses connections.
+    let refused = command("ssh")
+        .args(["-F", &ssh_config, "-o", "BatchMode=yes", "pve-prod", "true"])
+        .output()
+        .unwrap();
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("refused"),
+        "{why}"
     );
-    assert_eq!(prod[0]["node"], "pve-prod");
     // The members: both nodes, every guest of both with its node.
     let resources = pvesh("pve-lab", "/cluster/resources", &["--type", "vm"]);
     let mut on: Vec<(u64, String)> = resources

@@ -1,4 +1,4 @@
-//! The Proxmox node as restore-vm sees it: typed `pvesh get` queries (read-only, retried on transient SSH
+//! The Proxmox node as a restore sees it: typed `pvesh get` queries (read-only, retried on transient SSH
 //! failures) and the few state-changing commands, each built from validated values only.
 
 use std::io::IsTerminal;

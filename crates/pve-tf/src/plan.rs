@@ -1,9 +1,14 @@
 //! Reading a saved plan (`terraform show -json PLAN`) to decide whether a targeted apply stays within its
 //! target: `-target` also plans the target's dependencies, so a replaced network or a destroyed VM outside
-//! the MinIO module can slip into the plan. Such a plan is refused.
+//! the module being rebuilt can slip into the plan. Such a plan is refused.
 
-use anyhow::{Context, Result};
 use serde::Deserialize;
+use thiserror::Error;
+
+/// `terraform show -json` printed something that is not a plan document.
+#[derive(Debug, Error)]
+#[error("terraform show -json did not return a plan document")]
+pub struct NotAPlan(#[source] serde_json::Error);
 
 /// One entry of the plan's `resource_changes`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +32,13 @@ impl Change {
     }
 }
 
+/// `address (action+action)`, as the tools report a change.
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.address, self.actions.join("+"))
+    }
+}
+
 #[derive(Deserialize)]
 struct PlanDoc {
     #[serde(default)]
@@ -45,9 +57,8 @@ struct RawActions {
 }
 
 /// Parses `terraform show -json` of a saved plan.
-pub fn parse(json: &[u8]) -> Result<Vec<Change>> {
-    let doc: PlanDoc = serde_json::from_slice(json)
-        .context("terraform show -json did not return a plan document")?;
+pub fn parse(json: &[u8]) -> Result<Vec<Change>, NotAPlan> {
+    let doc: PlanDoc = serde_json::from_slice(json).map_err(NotAPlan)?;
     Ok(doc
         .resource_changes
         .into_iter()
@@ -64,6 +75,14 @@ pub fn within(address: &str, target: &str) -> bool {
         || address
             .strip_prefix(target)
             .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// The changes within `target` that do something.
+pub fn effective_within<'a>(changes: &'a [Change], target: &str) -> Vec<&'a Change> {
+    changes
+        .iter()
+        .filter(|c| !c.is_noop() && within(&c.address, target))
+        .collect()
 }
 
 /// The destructive changes outside `target`.
@@ -103,6 +122,18 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].address, "terraform_data.network");
         assert!(changes[4].is_noop());
+        let inside: Vec<&str> = effective_within(&changes, "module.minio")
+            .iter()
+            .map(|c| c.address.as_str())
+            .collect();
+        assert_eq!(
+            inside,
+            [
+                "module.minio.terraform_data.server",
+                "module.minio.terraform_data.old"
+            ]
+        );
+        assert_eq!(out[0].to_string(), "terraform_data.network (delete+create)");
         assert!(parse(b"{}").unwrap().is_empty());
         assert!(parse(b"not json").is_err());
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hcl::eval::{Context as EvalContext, Evaluate};
 use pve_common::homelab::{EnvSettings, Minio};
+use pve_common::s3::S3Credentials;
 use pve_common::secret::Secret;
 use serde_json::{Map, Value};
 
@@ -292,6 +293,49 @@ fn from_minio_block(env_dir: &Path, overrides: &Overrides) -> Result<Backend> {
         config_files: Vec::new(),
         from_minio_block: true,
     })
+}
+
+/// S3 credentials for a backend, the one chain every tool uses: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+/// (and AWS_SESSION_TOKEN), else the backend's access_key/secret_key, else the tfvars'
+/// minio_access_key/minio_secret_key.
+pub fn s3_credentials(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Credentials> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let token = env("AWS_SESSION_TOKEN").map(Secret::new);
+    if let (Some(a), Some(s)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        return Ok(S3Credentials {
+            access_key: Secret::new(a),
+            secret_key: Secret::new(s),
+            session_token: token,
+        });
+    }
+    if let (Some(a), Some(s)) = (&backend.access_key, &backend.secret_key) {
+        return Ok(S3Credentials {
+            access_key: a.clone(),
+            secret_key: s.clone(),
+            session_token: token,
+        });
+    }
+    if let Some(file) = tfvars {
+        let vars = pve_common::tfvars::parse_tfvars_file(file)?;
+        if let (Some(a), Some(s)) = (
+            vars.get_secret("minio_access_key")?,
+            vars.get_secret("minio_secret_key")?,
+        ) {
+            return Ok(S3Credentials {
+                access_key: a,
+                secret_key: s,
+                session_token: token,
+            });
+        }
+    }
+    bail!(
+        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or access_key/secret_key in the \
+         backend configuration, or minio_access_key/minio_secret_key in {}",
+        tfvars.map_or_else(
+            || "the homelab's terraform.tfvars (--tfvars)".to_owned(),
+            |p| p.display().to_string()
+        )
+    )
 }
 
 #[cfg(test)]
