@@ -143,6 +143,8 @@ pub struct Target {
     pub dir: PathBuf,
     /// Ignore rules for it (root or `--ignore-file` rules, then its own `.driftignore`).
     pub rules: Rules,
+    /// The Proxmox node it runs on, for the report (environments of one run may be on different nodes).
+    pub node: Option<String>,
 }
 
 /// Folder names under `root` holding at least one `*.tf` file, sorted.
@@ -272,9 +274,39 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
         if config.ignore_file.is_none() {
             rules.extend(&load_rules(&dir.join(".driftignore"), false, today)?);
         }
-        out.push(Target { name, dir, rules });
+        let node = env_node(config, &dir, &name);
+        out.push(Target {
+            name,
+            dir,
+            rules,
+            node,
+        });
     }
     Ok(out)
+}
+
+/// The node an environment's terraform.tfvars names, else (in the homelab's layout) the root tfvars' one.
+/// Only for the report: a file that cannot be read names no node here, and Terraform reports it.
+fn env_node(config: &Config, dir: &Path, name: &str) -> Option<String> {
+    let node_in = |file: &Path| {
+        let vars = pve_common::tfvars::parse_tfvars_file(file).ok()?;
+        pve_common::homelab::EnvSettings::from_vars(name, &vars)
+            .ok()?
+            .default_node
+    };
+    let own = dir.join("terraform.tfvars");
+    let from_env = own.is_file().then(|| node_in(&own)).flatten();
+    from_env.or_else(|| {
+        if !config.homelab_layout {
+            return None;
+        }
+        // <root>/infrastructure/proxmox/environments: the homelab root is three folders up.
+        let root_tfvars = config.root.ancestors().nth(3)?.join("terraform.tfvars");
+        root_tfvars
+            .is_file()
+            .then(|| node_in(&root_tfvars))
+            .flatten()
+    })
 }
 
 /// The lock file a run would take (dry-run shows it; no folder is created).
@@ -622,6 +654,7 @@ fn check(shared: &Shared<'_>, target: &Target) -> EnvReport {
         Ok(report) => report,
         Err(f) => EnvReport::failed(&target.name, f.exit_code, *f.error),
     };
+    report.node.clone_from(&target.node);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
 }

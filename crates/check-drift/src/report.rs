@@ -126,6 +126,10 @@ pub struct EnvError {
 pub struct EnvReport {
     /// Folder name.
     pub env: String,
+    /// The Proxmox node its tfvars name (`default_node`, else `pve_node`; in the homelab's layout the root
+    /// tfvars' node when the environment names none); absent when none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// in_sync, drift or error.
     pub status: Status,
     /// `terraform plan -detailed-exitcode` status (null when plan did not run to an exit).
@@ -182,6 +186,7 @@ impl EnvReport {
         let drift = resources.iter().any(|r| !r.ignored);
         EnvReport {
             env: env.to_owned(),
+            node: None,
             status: if drift { Status::Drift } else { Status::InSync },
             exit_code,
             duration_ms: 0,
@@ -432,7 +437,19 @@ pub fn render_text(report: &Report, color: bool) -> String {
         if e.status == Status::InSync && e.resources.is_empty() && e.output_changes.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n== {} ({}) ==", e.env, e.status.as_str());
+        match &e.node {
+            Some(node) => {
+                let _ = writeln!(
+                    out,
+                    "\n== {} ({}, node {node}) ==",
+                    e.env,
+                    e.status.as_str()
+                );
+            }
+            None => {
+                let _ = writeln!(out, "\n== {} ({}) ==", e.env, e.status.as_str());
+            }
+        }
         if let Some(err) = &e.error {
             let kind = serde_json::to_value(err.kind)
                 .ok()

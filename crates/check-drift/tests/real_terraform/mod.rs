@@ -240,6 +240,37 @@ fn a_plan_error_names_its_cause_on_the_error_line_and_in_the_report() {
     );
 }
 
+#[test]
+fn each_environment_names_its_own_node() {
+    let bed = Bed::new();
+    let prod = bed.add_env("prod", "basic");
+    let lab = bed.add_env("lab", "basic");
+    bed.add_env("dev", "basic");
+    // Undeclared variables in terraform.tfvars are only a warning for Terraform, as in the homelab.
+    std::fs::write(
+        prod.join("terraform.tfvars"),
+        "default_node = \"pve-prod\"\n",
+    )
+    .unwrap();
+    std::fs::write(lab.join("terraform.tfvars"), "pve_node = \"pve-lab\"\n").unwrap();
+    bed.edit_attributes("lab", "dns", |a| a["input"]["value"] = json!("changed"));
+    let (code, doc, err) = run_json(&bed, &["--all"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(env_of(&doc, "prod")["node"], "pve-prod");
+    assert_eq!(env_of(&doc, "lab")["node"], "pve-lab");
+    assert!(
+        env_of(&doc, "dev").get("node").is_none(),
+        "no node named, no field: {doc}"
+    );
+    let text = bed
+        .cmd()
+        .args(["--terraform-bin", "terraform", "--env", "lab"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("== lab (drift, node pve-lab) =="), "{text}");
+}
+
 fn hold_state_lock(dir: &std::path::Path) -> std::process::Child {
     terraform(dir, &["init", "-input=false", "-no-color"]);
     #[allow(clippy::disallowed_methods)]
