@@ -1,7 +1,8 @@
 //! `cargo xtask gen` writes man pages (`packaging/man/*.1`) and shell completions
 //! (`packaging/completions/{bash,zsh,fish}/`) from the tools' clap definitions, so they are never written
 //! by hand; `cargo xtask check` fails when the committed files differ from what would be generated (the
-//! test suite runs it). `check` also runs the source checks of [`lint`].
+//! test suite runs it). `check` also refuses a dependency from one tool crate on another ([`graph`]) and runs the
+//! source checks of [`lint`].
 
 #![allow(clippy::print_stderr)]
 
@@ -13,6 +14,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 mod examples;
+mod graph;
 mod lint;
 
 fn commands() -> Vec<clap::Command> {
@@ -78,6 +80,15 @@ fn run() -> Result<()> {
             Ok(())
         }
         "check" => {
+            let edges = graph::tool_edges(&graph::workspace_metadata(&root)?)?;
+            if !edges.is_empty() {
+                for edge in &edges {
+                    eprintln!(
+                        "xtask: a tool depends on another tool (move what they share into a library crate): {edge}"
+                    );
+                }
+                bail!("{} dependencies between tool crates", edges.len());
+            }
             let duplicated = lint::duplicated_causes(&root)?;
             if !duplicated.is_empty() {
                 for finding in &duplicated {

@@ -1,7 +1,7 @@
 //! `rebuild-minio`: rebuild the MinIO server that holds the Terraform states, and prove it is healthy.
 //!
 //! MinIO holds its own environment's state, so the rebuild cannot use the S3 backend: the environment is
-//! moved to a local state first (restore-tfstate's `--to-local`, which falls back to the newest save point
+//! moved to a local state first (`pve_tf::moves::to_local`, restore-tfstate's `--to-local`, which falls back to the newest save point
 //! when S3 is down), only the MinIO module is applied (the plan is refused if it would destroy or replace
 //! anything else), the buckets are created with versioning, the other states are uploaded from the save
 //! points with serial and lineage checks, the environment moves back (`--to-minio`), and every environment
@@ -20,6 +20,7 @@ use pve_common::runner::{Access, LocalCommand, Mode, Runner};
 use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
 use pve_tf::TargetedPlan;
 use pve_tf::backend::{self, Backend, LOCAL_OVERRIDE_FILE, Overrides};
+use pve_tf::moves::MoveOptions;
 use pve_tf::state::{State, StateInfo};
 use serde::{Deserialize, Serialize};
 
@@ -66,8 +67,8 @@ pub struct Config {
     pub terraform_bin: Option<PathBuf>,
     /// `--health-timeout`.
     pub health_timeout: Duration,
-    /// `--allow-lineage-change`.
-    pub force: bool,
+    /// `--allow-lineage-change`: a state of another lineage may replace the one on S3.
+    pub allow_lineage_change: bool,
     /// `--force` (or `--yes`): every confirmation answered yes.
     pub yes: bool,
     /// `--rebuild-healthy`.
@@ -129,7 +130,7 @@ impl Config {
             state_from: args
                 .state_from
                 .clone()
-                .unwrap_or_else(restore_tfstate::default_backup_dir),
+                .unwrap_or_else(pve_tf::moves::default_backup_dir),
             endpoint: args.endpoint.clone(),
             tfvars: args
                 .tfvars
@@ -137,7 +138,7 @@ impl Config {
                 .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
             terraform_bin: args.terraform_bin.clone(),
             health_timeout: args.health_timeout,
-            force: args.allow_lineage_change,
+            allow_lineage_change: args.allow_lineage_change,
             yes: args.force.force,
             rebuild_healthy: args.rebuild_healthy,
             dry_run: args.common.mode() != Mode::Live,
@@ -146,22 +147,21 @@ impl Config {
         })
     }
 
-    /// restore-tfstate's configuration for environment `env` in `env_dir`.
-    fn tfstate_config(&self, env: &str, env_dir: &Path) -> restore_tfstate::Config {
-        restore_tfstate::Config {
+    /// The options of the state moves for environment `env` in `env_dir`: only
+    /// `--allow-lineage-change` lets a state of another lineage replace the one on S3.
+    fn move_options(&self, env: &str, env_dir: &Path) -> MoveOptions {
+        MoveOptions {
             env: env.to_owned(),
             env_dir: env_dir.to_owned(),
-            mode: restore_tfstate::Mode::ToMinio,
             overrides: self.overrides(),
             backend_configs: Vec::new(),
             tfvars: self.tfvars.clone(),
             backup_dir: self.state_from.clone(),
             terraform_bin: self.terraform_bin.clone(),
-            force: self.force,
+            allow_lineage_change: self.allow_lineage_change,
             yes: self.yes,
             dry_run: self.dry_run,
             offline: false,
-            json: false,
         }
     }
 
@@ -500,8 +500,10 @@ pub fn run(config: &Config) -> Result<Code> {
         return dry_run(config);
     }
     let (minio, envs) = discover_envs(config)?;
-    let rt_config = config.tfstate_config(&config.env, &config.env_dir);
-    let creds = restore_tfstate::credentials(&rt_config, &minio.backend)?;
+    let creds = pve_tf::moves::credentials(
+        &config.move_options(&config.env, &config.env_dir),
+        &minio.backend,
+    )?;
     let buckets = bucket_names(config, &minio, &envs);
     let ctx = Ctx {
         config,
@@ -875,7 +877,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
     buckets(ctx, report)?;
     states(ctx, report, needs_apply)?;
     if needs_apply {
-        let back = restore_tfstate::to_minio(&config.tfstate_config(&config.env, &config.env_dir))
+        let back = pve_tf::moves::to_minio(&config.move_options(&config.env, &config.env_dir))
             .context("moving the MinIO environment back to S3 (restore-tfstate --to-minio)")?;
         let detail = format!(
             "{} uses S3 again: serial {} written{}",
@@ -948,10 +950,10 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         );
     } else {
         let local =
-            restore_tfstate::to_local(&config.tfstate_config(&config.env, &config.env_dir), None)
+            pve_tf::moves::to_local(&config.move_options(&config.env, &config.env_dir), None)
                 .context(
-                "moving the MinIO environment to a local state (restore-tfstate --to-local)",
-            )?;
+                    "moving the MinIO environment to a local state (restore-tfstate --to-local)",
+                )?;
         let detail = format!(
             "{} moved to a local state from {}",
             config.env,
@@ -1208,7 +1210,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
     };
-    let file = match restore_tfstate::newest_save_point(&config.state_from, &env.name) {
+    let file = match pve_tf::moves::newest_save_point(&config.state_from, &env.name) {
         Ok(file) => file,
         Err(e) => {
             if let Some(Ok(r)) = &remote {
@@ -1227,7 +1229,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     entry.source_serial = Some(local.serial);
     let mut new_serial = local.serial;
     match remote {
-        Some(Ok(r)) if r.lineage != local.lineage && !config.force => bail!(
+        Some(Ok(r)) if r.lineage != local.lineage && !config.allow_lineage_change => bail!(
             "S3 holds a state of lineage {} but the save point {} has lineage {}: different states; \
              pass --allow-lineage-change to replace the S3 one",
             r.lineage,
@@ -1269,7 +1271,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         .put_parts(&ctx.runner, &env.backend.key, &body.parts(), false)
         .with_context(|| format!("uploading {} failed", file.display()))?;
     if let Some(lock) = lock {
-        restore_tfstate::release_after_write(lock, "the state was uploaded")?;
+        pve_tf::moves::release_after_write(lock, "the state was uploaded")?;
     }
     if put.is_none() {
         entry.action = "would_upload".to_owned();
