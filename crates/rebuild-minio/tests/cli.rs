@@ -245,6 +245,27 @@ fn force_rebuilds_a_healthy_minio_keeping_newer_states() {
 }
 
 #[test]
+fn another_lineage_replaces_an_s3_state_only_with_allow_lineage_change_never_with_force() {
+    let bed = Bed::up();
+    let on_s3 = bed.s3_state("prod").unwrap();
+    let mut other = bed.save_point("prod");
+    other["lineage"] = Value::from("00000000-0000-4000-8000-000000000021");
+    other["serial"] = Value::from(on_s3["serial"].as_u64().unwrap() + 10);
+    bed.set_save_point("prod", &other);
+    let (code, doc, stderr) = rebuild(&bed, &["--force", "--rebuild-healthy"]);
+    assert_ne!(code, 0, "--force let another lineage in: {doc:#}\n{stderr}");
+    assert!(stderr.contains("--allow-lineage-change"), "{stderr}");
+    assert_eq!(bed.s3_state("prod").unwrap()["lineage"], on_s3["lineage"]);
+    let (code, doc, stderr) = rebuild(
+        &bed,
+        &["--force", "--rebuild-healthy", "--allow-lineage-change"],
+    );
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    let prod = bed.s3_state("prod").unwrap();
+    assert_eq!(prod["lineage"], other["lineage"], "{doc:#}");
+}
+
+#[test]
 fn preview_changes_nothing() {
     let bed = Bed::up();
     bed.lose_minio();

@@ -182,6 +182,11 @@ impl Bed {
             .map(|b| serde_json::from_slice(&b).unwrap())
     }
 
+    pub fn set_save_point(&self, env: &str, state: &Value) {
+        let path = self.save_points().join(format!("{env}-{STAMP}.tfstate"));
+        std::fs::write(path, serde_json::to_vec_pretty(state).unwrap()).unwrap();
+    }
+
     pub fn save_point(&self, env: &str) -> Value {
         let bytes =
             std::fs::read(self.save_points().join(format!("{env}-{STAMP}.tfstate"))).unwrap();
