@@ -489,11 +489,9 @@ fn dry_run_skips_mutating_but_runs_read_only(kind: TransportKind) {
 }
 
 fn check_ssh_access_names_host_port_user_and_cause(kind: TransportKind) {
-    // A port where nothing listens: connection refused every time.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port where nothing listens, held for the whole test: connection refused every time.
+    let refused = testbed::ports::RefusedPort::new().unwrap();
+    let port = refused.port();
     let runner = Runner::new(false);
     let sleeper = FakeSleeper::default();
     let opts = SshOptions {

@@ -688,11 +688,8 @@ fn dry_run_contacts_nothing_and_writes_nothing() {
     let env = dir.path().join("environments/prod");
     std::fs::create_dir_all(&env).unwrap();
     std::fs::write(env.join("main.tf"), MAIN_TF).unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refused = testbed::ports::RefusedPort::new().unwrap();
+    let closed = refused.port();
     std::fs::write(
         env.join("backend.hcl"),
         format!("endpoints = {{ s3 = \"http://127.0.0.1:{closed}\" }}\n"),

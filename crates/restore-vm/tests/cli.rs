@@ -236,11 +236,6 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 fn first_word(argv: &[String]) -> String {
     match argv.first().map(String::as_str) {
         Some("qm") | Some("pct") => format!("{} {}", argv[0], argv[1]),
@@ -650,7 +645,8 @@ fn connection_cut_during_the_save_point_overwrites_nothing() {
 #[test]
 fn verification_failure_names_the_save_point() {
     let bed = bed();
-    let port = closed_port().to_string();
+    let refused = testbed::ports::RefusedPort::new().unwrap();
+    let port = refused.port().to_string();
     let out = bed.fails(
         &[
             "100",

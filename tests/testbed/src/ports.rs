@@ -34,6 +34,42 @@ pub fn free_port() -> Result<u16> {
     bail!("no free loopback port found")
 }
 
+/// A loopback port where every connection is refused, for as long as the value lives. The socket is
+/// bound but never listens, so the kernel answers a connection with a reset; and since it has no
+/// `SO_REUSEADDR`, no server can bind the port meanwhile. A port that was merely free a moment ago is not
+/// enough: a server another test starts in parallel can take it, and the test then meets that server
+/// instead of a refusal.
+pub struct RefusedPort {
+    _socket: socket2::Socket,
+    port: u16,
+}
+
+impl RefusedPort {
+    /// Binds a fresh loopback port without listening on it.
+    pub fn new() -> Result<Self> {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .context("creating a TCP socket")?;
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .context("binding 127.0.0.1:0")?;
+        let port = socket
+            .local_addr()
+            .context("reading bound address")?
+            .as_socket()
+            .context("bound address is not IP")?
+            .port();
+        Ok(RefusedPort {
+            _socket: socket,
+            port,
+        })
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 pub fn port_open(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -126,6 +162,16 @@ mod tests {
             parse_proc_addr("00000000000000000000000001000000:0016"),
             Some("[::1]:22".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn a_refused_port_refuses_and_cannot_be_taken() {
+        let refused = RefusedPort::new().unwrap();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, refused.port()));
+        let err = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+        // std's listener sets SO_REUSEADDR, as sshd and Werkzeug do: still refused the port.
+        assert!(TcpListener::bind(addr).is_err());
     }
 
     #[test]

@@ -443,11 +443,8 @@ fn unreachable_alertmanager_warns_and_never_fails_the_check() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
     drift_lab(&bed);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refused = testbed::ports::RefusedPort::new().unwrap();
+    let port = refused.port();
     let out = ops_cmd(&bed)
         .arg("--alertmanager-url")
         .arg(format!("http://127.0.0.1:{port}"))
