@@ -368,7 +368,8 @@ impl Session {
         let (written, (sha256, _)) = written;
         written.with_context(|| format!("cannot write the save point {}", path.display()))?;
         if sha256 != current.sha256 {
-            let _ = std::fs::remove_file(&path);
+            // Through the runner like every other effect; the refusal below is the error that matters.
+            let _ = self.runner.remove_file(&path);
             bail!(
                 "the current state {} changed while this run held the lock (a writer that takes no lock?); \
                  nothing was written",
