@@ -120,22 +120,21 @@ impl Node {
     }
 }
 
+/// The binary, through the test bed's one command helper, without this tool's own defaults from the
+/// environment (bit-rot manifest, textfile directory).
+pub fn bin() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::from_std(testbed::tool::command(env!(
+        "CARGO_BIN_EXE_verify-backups"
+    )));
+    cmd.env_remove("PVE_VERIFY_MANIFEST")
+        .env_remove("PVE_BACKUP_TEXTFILE_DIR");
+    cmd
+}
+
 /// Runs the binary.
 pub fn run(args: &[String], envs: &[(String, String)]) -> Output {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
-    cmd.args(args)
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_HOMELAB")
-        .env_remove("PVE_TOOLS_LANG")
-        .env_remove("HOMELAB_KNOWN_HOSTS")
-        .env_remove("SSH_INIT_MODE")
-        .env_remove("PVE_DRIFT_ROOT")
-        .env_remove("PVE_VERIFY_MANIFEST")
-        .env_remove("PVE_BACKUP_TEXTFILE_DIR")
-        .env_remove("MINIO_URL")
-        .env_remove("PROMETHEUS_URL")
-        .env_remove("GRAFANA_URL")
-        .env_remove("ALERTMANAGER_URL");
+    let mut cmd = bin();
+    cmd.args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }

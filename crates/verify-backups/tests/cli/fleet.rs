@@ -85,15 +85,9 @@ fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
 }
 
 fn run(root: &Path, envs: &[(String, String)], args: &[&str]) -> Output {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
+    let mut cmd = crate::bed::bin();
     cmd.current_dir(root.join("scripts/restore"))
-        .args(args)
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_HOMELAB")
-        .env_remove("PVE_DRIFT_ROOT")
-        .env_remove("PVE_TOOLS_LANG")
-        .env_remove("SSH_INIT_MODE")
-        .env_remove("PVE_BACKUP_TEXTFILE_DIR");
+        .args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -316,8 +316,7 @@ fn sigint_stops_every_child_and_exits_130() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
     bed.add_env("prod", "basic");
-    #[allow(clippy::disallowed_methods)]
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_check-drift"));
+    let mut cmd = crate::support::bin_std();
     cmd.args(["--json", "--jobs", "2", "--root"])
         .arg(bed.root())
         .arg("--terraform-bin")

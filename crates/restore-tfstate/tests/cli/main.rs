@@ -52,6 +52,11 @@ resource "terraform_data" "slow" {
 }
 "#;
 
+/// The tool, through the test bed's one command helper.
+fn bin() -> Command {
+    testbed::tool::command(env!("CARGO_BIN_EXE_restore-tfstate"))
+}
+
 fn start_moto() -> (testbed::s3::S3Server, String) {
     let server = testbed::s3::S3Server::start().unwrap();
     let endpoint = server.endpoint();
@@ -167,7 +172,7 @@ impl Bed {
     }
 
     fn tool(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        bin()
             .arg("--root")
             .arg(self.root())
             .arg("--env")
@@ -178,7 +183,6 @@ impl Bed {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
             .env("PVE_RETRY_DELAY", "10ms")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -626,7 +630,7 @@ fn usage_errors_exit_64_before_any_connection() {
             text(&out.stderr)
         );
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+    let out = bin()
         .args([
             "--root",
             bed.root().to_str().unwrap(),
@@ -642,7 +646,7 @@ fn usage_errors_exit_64_before_any_connection() {
         "{}",
         text(&out.stderr)
     );
-    let version = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+    let version = bin()
         .arg("--version")
         .output()
         .unwrap();
@@ -661,7 +665,7 @@ fn credentials_come_from_tfvars_and_never_show() {
     )
     .unwrap();
     std::fs::set_permissions(&tfvars, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+    let out = bin()
         .args([
             "--root",
             bed.root().to_str().unwrap(),
@@ -702,7 +706,7 @@ fn dry_run_contacts_nothing_and_writes_nothing() {
         vec!["--fallback"],
         vec!["--to-local"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        let out = bin()
             .arg("--root")
             .arg(dir.path().join("environments"))
             .args(["--env", "prod", "--dry-run", "--backup-dir"])
@@ -710,7 +714,6 @@ fn dry_run_contacts_nothing_and_writes_nothing() {
             .args(&action)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
-            .env("NO_COLOR", "1")
             .env_remove("LANG")
             .env_remove("LC_ALL")
             .output()
@@ -772,7 +775,7 @@ fn a_declined_restore_exits_0_and_writes_no_save_point() {
 fn the_scripts_usage_messages() {
     let bed = Bed::new(true);
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        bin()
             .args(args)
             .env("PVE_TOOLS_LANG", "fr")
             .output()
@@ -855,7 +858,7 @@ fn fallback_then_return_with_the_minio_block_only() {
     s3.put(&runner, "terraform.tfstate", state.as_bytes(), false)
         .unwrap();
     let tool = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        bin()
             .arg("--root")
             .arg(&root)
             .args(["--env", "lab", "--backup-dir"])
@@ -865,7 +868,6 @@ fn fallback_then_return_with_the_minio_block_only() {
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("PVE_RETRY_DELAY", "10ms")
             .env("PVE_RETRY_ATTEMPTS", "2")
-            .env("NO_COLOR", "1")
             .env("PVE_TOOLS_LANG", "fr")
             .stdin(Stdio::null())
             .output()

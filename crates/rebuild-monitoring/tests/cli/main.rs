@@ -4,11 +4,8 @@
 //! (and the default mode's choice) against the simulated Proxmox node behind a real sshd.
 #![allow(clippy::unwrap_used)]
 
-#[path = "cli/node.rs"]
 mod node;
-#[path = "cli/stack.rs"]
 mod stack;
-#[path = "cli/vm.rs"]
 mod vm;
 
 use assert_cmd::Command;
@@ -18,27 +15,10 @@ use stack::Stack;
 use vm::Vm;
 
 fn bin() -> Command {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("rebuild-monitoring");
-    for var in [
-        "PROMETHEUS_URL",
-        "ALERTMANAGER_URL",
-        "GRAFANA_URL",
-        "NODE_EXPORTER_URL",
-        "PVE_HOST",
-        "PVE_NODE",
-        "PVE_SSH_USER",
-        "PVE_SSH_CONFIG",
-        "PVE_SSH_TRANSPORT",
-        "SSH_AUTH_SOCK",
-        "HOMELAB_KNOWN_HOSTS",
-        "SSH_INIT_MODE",
-        "PVE_HOMELAB",
-        "PVE_DRIFT_ROOT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_COLOR", "1")
-        .env("RESTORE_VM_RETRY_DELAY_MS", "10");
+    let mut cmd = Command::from_std(testbed::tool::command(env!(
+        "CARGO_BIN_EXE_rebuild-monitoring"
+    )));
+    cmd.env("RESTORE_VM_RETRY_DELAY_MS", "10");
     cmd
 }
 

@@ -239,10 +239,8 @@ fn metrics_file_is_never_partial_when_check_drift_is_killed() {
     }
     let (textfile, reports, state) = outputs(&bed);
     let prom = textfile.join("pve_drift.prom");
-    let bin = env!("CARGO_BIN_EXE_check-drift");
     let spawn = || {
-        #[allow(clippy::disallowed_methods)]
-        std::process::Command::new(bin)
+        crate::support::bin_std()
             .arg("--root")
             .arg(bed.root())
             .arg("--terraform-bin")

@@ -12,6 +12,11 @@ use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
 use testbed::sim::{BackupEntry, CutFault, FailFault, Faults, Guest, GuestType, State, StorageDef};
 use testbed::sshd::{Sshd, SshdOptions};
 
+/// The tool, through the test bed's one command helper.
+fn bin() -> Command {
+    Command::from_std(testbed::tool::command(env!("CARGO_BIN_EXE_restore-vm")))
+}
+
 /// 2026-11-20 02:00:00 UTC.
 const T0: i64 = 1_795_140_000;
 const DAY: i64 = 86_400;
@@ -161,16 +166,10 @@ fn bed() -> Bed {
 
 impl Bed {
     fn cmd(&self) -> Command {
-        let mut c = assert_cmd::cargo::cargo_bin_cmd!("restore-vm");
+        let mut c = bin();
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         c.env("HOME", &home)
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("PVE_SSH_TRANSPORT")
-            .env_remove("PVE_HOST")
-            .env_remove("PVE_NODE")
-            .env_remove("PVE_SSH_USER")
-            .env_remove("PVE_TFVARS")
             .env("RESTORE_VM_RETRY_DELAY_MS", "10")
             .current_dir(self.dir.path())
             .args(["--host", self.sshd.alias(), "--node", "pve"])
@@ -246,12 +245,12 @@ fn first_word(argv: &[String]) -> String {
 
 #[test]
 fn help_and_version_exit_0() {
-    assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    bin()
         .arg("--help")
         .assert()
         .success()
         .stdout(predicates::str::contains("Usage: restore-vm"));
-    assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    bin()
         .arg("--version")
         .assert()
         .success()
@@ -271,7 +270,7 @@ fn usage_errors_exit_64_before_connecting() {
         vec!["100", "--no-such-flag"],
     ] {
         // Port 1 on loopback: a connection attempt would fail with exit 1, not 64.
-        assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+        bin()
             .args(["--host", "127.0.0.1", "--port", "1"])
             .args(&args)
             .assert()
@@ -279,10 +278,8 @@ fn usage_errors_exit_64_before_connecting() {
     }
     // No host anywhere.
     let dir = tempfile::tempdir().unwrap();
-    assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    bin()
         .current_dir(dir.path())
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_TFVARS")
         .arg("100")
         .assert()
         .code(64)
@@ -437,7 +434,7 @@ fn date_picks_the_oldest_backup_on_or_after_the_day() {
 /// `--dry-run` contacts nothing: the node is down (port 1) and it still shows every command.
 #[test]
 fn dry_run_contacts_nothing() {
-    let out = assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    let out = bin()
         .args([
             "--host",
             "127.0.0.1",
@@ -682,12 +679,8 @@ fn host_node_and_user_from_tfvars() {
         ),
     )
     .unwrap();
-    let mut c = assert_cmd::cargo::cargo_bin_cmd!("restore-vm");
+    let mut c = bin();
     c.env("HOME", bed.dir.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_NODE")
-        .env_remove("PVE_SSH_USER")
         .env("PVE_TFVARS", &tf)
         .arg("--ssh-config")
         .arg(bed.sshd.ssh_config())

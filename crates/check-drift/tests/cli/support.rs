@@ -22,9 +22,13 @@ pub fn plan_fixture(name: &str) -> PathBuf {
 
 /// The binary, with nothing inherited that could change its behaviour.
 pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_check-drift"));
+    Command::from_std(bin_std())
+}
+
+/// [`bin`] as a `std::process::Command`, for the tests that spawn it and signal it.
+pub fn bin_std() -> std::process::Command {
+    let mut cmd = testbed::tool::command(env!("CARGO_BIN_EXE_check-drift"));
     for var in [
-        "PVE_DRIFT_ROOT",
         "TF_BIN",
         "PVE_DRIFT_LOCK_FILE",
         "PVE_DRIFT_KILL_GRACE",
@@ -40,7 +44,6 @@ pub fn bin() -> Command {
     cmd.env("PVE_DRIFT_TEXTFILE_DIR", "")
         .env("PVE_DRIFT_REPORT_DIR", "")
         .env("PVE_DRIFT_STATE_FILE", scratch_state_file());
-    cmd.env("NO_COLOR", "1");
     cmd
 }
 

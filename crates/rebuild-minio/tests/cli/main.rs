@@ -2,8 +2,8 @@
 //! (moto) started by the MinIO module's provisioner, states restored from save points.
 #![allow(clippy::unwrap_used)]
 
-#[path = "cli/bed.rs"]
 mod bed;
+mod dropin;
 
 use assert_cmd::Command;
 use bed::Bed;
@@ -11,14 +11,13 @@ use rebuild_minio::StepStatus;
 use serde_json::Value;
 
 fn bin() -> Command {
-    assert_cmd::cargo::cargo_bin_cmd!("rebuild-minio")
+    Command::from_std(testbed::tool::command(env!("CARGO_BIN_EXE_rebuild-minio")))
 }
 
 fn rebuild(bed: &Bed, args: &[&str]) -> (i32, Value, String) {
     let out = bin()
         .envs(bed::aws_env())
         .env("PVE_RETRY_ATTEMPTS", "1")
-        .env("NO_COLOR", "1")
         .arg("--root")
         .arg(bed.root())
         .arg("--state-from")
