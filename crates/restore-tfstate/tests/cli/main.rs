@@ -12,7 +12,8 @@ use pve_common::output::Document;
 use pve_common::runner::Runner;
 use pve_common::s3::{S3Client, S3Credentials, S3Location};
 use pve_common::secret::Secret;
-use restore_tfstate::WriteDoc;
+use pve_common::s3::Versioning;
+use restore_tfstate::{ListDoc, WriteDoc};
 use serde_json::Value;
 
 const MAIN_TF: &str = r#"terraform {
@@ -214,7 +215,8 @@ fn write_doc(out: &Output) -> Document<WriteDoc> {
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
 }
 
-fn json(out: &Output) -> Value {
+/// A `--list --json` document, decoded.
+fn list_doc(out: &Output) -> Document<ListDoc> {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
 }
@@ -227,25 +229,25 @@ fn list_shows_every_version_newest_first_with_details() {
     }
     let out = bed.tool(&["--list", "--details", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc = json(&out);
-    assert_eq!(doc["schema"], "pve-tfstate/v1");
-    assert_eq!(doc["versioning"], "enabled");
-    let versions = doc["versions"].as_array().unwrap();
+    let doc = list_doc(&out);
+    assert_eq!(doc.schema, "pve-tfstate/v1");
+    assert_eq!(doc.body.versioning, Some(Versioning::Enabled));
+    let versions = &doc.body.versions;
     assert_eq!(
         versions.len(),
         3,
-        "three applies, the .tflock versions left out: {doc:#}"
+        "three applies, the .tflock versions left out: {doc:#?}"
     );
-    assert_eq!(versions[0]["is_latest"], true);
+    assert!(versions[0].version.is_latest);
     let serials: Vec<u64> = versions
         .iter()
-        .map(|v| v["details"]["serial"].as_u64().unwrap())
+        .map(|v| v.details.as_ref().unwrap().serial)
         .collect();
     assert!(
         serials.windows(2).all(|w| w[0] > w[1]),
         "newest first: {serials:?}"
     );
-    assert_eq!(versions[0]["details"]["resources"], 1);
+    assert_eq!(versions[0].details.as_ref().unwrap().resources, 1);
 
     let table = bed.tool(&["--list"]);
     assert!(table.status.success());
@@ -523,13 +525,14 @@ fn s3_down_to_local_apply_then_back_to_minio() {
     // MinIO "down": an endpoint nobody answers on. The newest local save point is used.
     let out = bed.tool(&["--to-local", "--endpoint", "http://127.0.0.1:9", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc = json(&out);
+    let doc = write_doc(&out);
     assert!(
-        doc["source"]
-            .as_str()
+        doc.body
+            .source
+            .as_deref()
             .unwrap()
             .starts_with("the local save point"),
-        "{doc:#}"
+        "{doc:#?}"
     );
     assert!(
         bed.env_dir()
@@ -682,7 +685,7 @@ fn credentials_come_from_tfvars_and_never_show() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(!all.contains("tfvars-secret-value-42"), "{all}");
-    assert_eq!(json(&out)["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(list_doc(&out).body.versions.len(), 1);
 }
 
 /// `--dry-run` contacts nothing: S3 is not even running (a closed port), and every request is shown.
