@@ -37,7 +37,7 @@ pub const HOST_ENV: &[&str] = &[
 /// `NO_COLOR=1`: the one starting point of every tool's command in its integration tests. Wrap it with
 /// `assert_cmd::Command::from_std` for assertions.
 pub fn command(exe: impl AsRef<OsStr>) -> Command {
-    let mut cmd = Command::new(exe);
+    let mut cmd = crate::process::command(exe);
     for var in HOST_ENV {
         cmd.env_remove(var);
     }

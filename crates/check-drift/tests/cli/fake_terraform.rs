@@ -303,7 +303,11 @@ fn stubborn_terraform_is_killed_after_the_grace_period() {
     assert_eq!(out.status.code(), Some(2));
     assert!(started.elapsed() < Duration::from_secs(8));
     assert_eq!(
-        env_in(&report(&out.stdout), "lab").error.as_ref().unwrap().kind,
+        env_in(&report(&out.stdout), "lab")
+            .error
+            .as_ref()
+            .unwrap()
+            .kind,
         ErrorKind::Timeout
     );
     assert!(
@@ -371,7 +375,11 @@ fn missing_terraform_is_reported_per_environment() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        env_in(&report(&out.stdout), "lab").error.as_ref().unwrap().kind,
+        env_in(&report(&out.stdout), "lab")
+            .error
+            .as_ref()
+            .unwrap()
+            .kind,
         ErrorKind::TerraformMissing
     );
 }

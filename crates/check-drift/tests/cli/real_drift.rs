@@ -55,7 +55,11 @@ impl Applied {
             .env("PVE_DRIFT_LOCK_FILE", self.tmp.path().join("run.lock"))
             .output()
             .unwrap();
-        (out.status.code().unwrap(), report(&out.stdout), stderr(&out))
+        (
+            out.status.code().unwrap(),
+            report(&out.stdout),
+            stderr(&out),
+        )
     }
 
     /// Replaces `from` with `to` in `<env>/main.tf` (a configuration change not applied yet).
@@ -106,10 +110,7 @@ fn memory_changed_in_the_ui_is_drift() {
         (&json!(10240), &json!(8192))
     );
     let found = attribute(&vm.drifted_attributes, "memory.dedicated");
-    assert_eq!(
-        (&found.before, &found.after),
-        (&json!(8192), &json!(10240))
-    );
+    assert_eq!((&found.before, &found.after), (&json!(8192), &json!(10240)));
 }
 
 /// Startup order changed in the UI, and a guest destroyed outside Terraform (a dangerous create).
@@ -173,10 +174,7 @@ fn tags_pending_and_both() {
     assert_eq!(pihole.origin, Origin::Pending);
     assert!(pihole.drifted_attributes.is_empty(), "{pihole:#?}");
     let memory = attribute(&pihole.changed_attributes, "memory.dedicated");
-    assert_eq!(
-        (&memory.before, &memory.after),
-        (&json!(512), &json!(768))
-    );
+    assert_eq!((&memory.before, &memory.after), (&json!(512), &json!(768)));
 
     let runner = resource_in(
         lab,
@@ -288,10 +286,7 @@ fn ssh_key_reformatting_and_golden_image_rotation() {
     assert_eq!((web.action, web.origin), (Action::Replace, Origin::Pending));
     assert_eq!(web.risk, Risk::Dangerous);
     let clone = attribute(&web.changed_attributes, "clone.vm_id");
-    assert_eq!(
-        (&clone.before, &clone.after),
-        (&json!(9000), &json!(9001))
-    );
+    assert_eq!((&clone.before, &clone.after), (&json!(9000), &json!(9001)));
     assert!(clone.forces_replacement);
 
     // With the shipped default ignore file both are known noise: reported, ignored, exit 0.

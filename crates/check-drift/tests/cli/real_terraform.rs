@@ -9,7 +9,11 @@ use crate::support::{Bed, env_in, json, report, resource_in, stderr, terraform};
 
 fn run_json(bed: &Bed, extra: &[&str]) -> (i32, Report, String) {
     let out = run_out(bed, extra);
-    (out.status.code().unwrap(), report(&out.stdout), stderr(&out))
+    (
+        out.status.code().unwrap(),
+        report(&out.stdout),
+        stderr(&out),
+    )
 }
 
 fn run_out(bed: &Bed, extra: &[&str]) -> std::process::Output {
@@ -424,10 +428,7 @@ fn unreachable_backend_is_a_network_error() {
     assert_eq!(code, 2);
     let err = env_in(&doc, "remote").error.as_ref().unwrap();
     assert_eq!(err.kind, ErrorKind::Network, "{err:#?}");
-    assert!(
-        err.message.contains("terraform init failed"),
-        "{err:#?}"
-    );
+    assert!(err.message.contains("terraform init failed"), "{err:#?}");
     assert!(err.message.contains("connection refused"), "{err:#?}");
 }
 

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use pve_common::output::Document;
 use pve_common::runner::Runner;
+use pve_common::s3::Versioning;
 use pve_common::s3::{S3Client, S3Credentials, S3Location};
 use pve_common::secret::Secret;
-use pve_common::s3::Versioning;
 use restore_tfstate::{ListDoc, WriteDoc};
 use serde_json::Value;
 
@@ -649,10 +649,7 @@ fn usage_errors_exit_64_before_any_connection() {
         "{}",
         text(&out.stderr)
     );
-    let version = bin()
-        .arg("--version")
-        .output()
-        .unwrap();
+    let version = bin().arg("--version").output().unwrap();
     assert!(version.status.success());
     assert!(text(&version.stdout).starts_with("restore-tfstate "));
 }

@@ -1,8 +1,8 @@
 //! Components 1 to 5 against the simulated node: coverage, soundness, integrity (remote and local), bit-rot,
 //! PBS, and the metrics file.
 
-use verify_backups::report::{Report, Status};
 use testbed::sim;
+use verify_backups::report::{Report, Status};
 
 use crate::bed::*;
 
@@ -32,9 +32,7 @@ fn all_good_remote_and_local_deep_one_ssh_session() {
     assert_eq!(doc.backups.len(), 3);
     for b in &doc.backups {
         assert_eq!(b.status, Status::Ok, "{b:#?}");
-        let checks: Vec<&str> = b.checks.iter()
-            .map(|c| c.check.as_str())
-            .collect();
+        let checks: Vec<&str> = b.checks.iter().map(|c| c.check.as_str()).collect();
         assert!(
             checks.contains(&"size") && checks.contains(&"log") && checks.contains(&"compression")
         );
@@ -205,10 +203,7 @@ fn corruptions_caught_and_remote_local_verdicts_agree() {
         let (rb, lb) = (backup_of(&r, vmid), backup_of(&l, vmid));
         assert_eq!(first_failure(rb).as_deref(), want, "remote {vmid}: {rb:#?}");
         assert_eq!(first_failure(lb).as_deref(), want, "local {vmid}: {lb:#?}");
-        assert_eq!(
-            rb.status, lb.status,
-            "{vmid}: remote {rb:#?} local {lb:#?}"
-        );
+        assert_eq!(rb.status, lb.status, "{vmid}: remote {rb:#?} local {lb:#?}");
         assert_eq!(
             failures(rb),
             failures(lb),

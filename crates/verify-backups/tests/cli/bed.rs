@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
-use verify_backups::report::{BackupCheck, BackupResult, Component, GuestResult, Report, Status};
 use testbed::sim::{self, Guest, GuestType};
 use testbed::sshd::{Sshd, SshdOptions};
+use verify_backups::report::{BackupCheck, BackupResult, Component, GuestResult, Report, Status};
 
 pub const HOUR: i64 = 3600;
 
@@ -124,9 +124,8 @@ impl Node {
 /// The binary, through the test bed's one command helper, without this tool's own defaults from the
 /// environment (bit-rot manifest, textfile directory).
 pub fn bin() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::from_std(testbed::tool::command(env!(
-        "CARGO_BIN_EXE_verify-backups"
-    )));
+    let mut cmd =
+        assert_cmd::Command::from_std(testbed::tool::command(env!("CARGO_BIN_EXE_verify-backups")));
     cmd.env_remove("PVE_VERIFY_MANIFEST")
         .env_remove("PVE_BACKUP_TEXTFILE_DIR");
     cmd

@@ -89,8 +89,7 @@ fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
 
 fn run(root: &Path, envs: &[(String, String)], args: &[&str]) -> Output {
     let mut cmd = crate::bed::bin();
-    cmd.current_dir(root.join("scripts/restore"))
-        .args(args);
+    cmd.current_dir(root.join("scripts/restore")).args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -141,10 +140,7 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
 
     let checks = coverage_checks(&doc);
     // The backup no guest and no state has: unmanaged, a warning.
-    let unmanaged: Vec<_> = checks
-        .iter()
-        .filter(|c| c.check == "unmanaged")
-        .collect();
+    let unmanaged: Vec<_> = checks.iter().filter(|c| c.check == "unmanaged").collect();
     assert_eq!(unmanaged.len(), 1, "{checks:#?}");
     assert_eq!(
         unmanaged[0].subject,
@@ -164,10 +160,7 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
         (down[0].subject.as_str(), down[0].environment.as_deref()),
         ("pve-mon", Some("monitoring"))
     );
-    assert!(
-        doc.guests.iter()
-            .all(|g| g.vmid != 300)
-    );
+    assert!(doc.guests.iter().all(|g| g.vmid != 300));
 
     // One SSH session per node that is up.
     for env in ["prod", "lab"] {

@@ -105,9 +105,7 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
     assert!(stdout.contains("Backup jobs\n"), "{stdout}");
     let (code, doc) = run_json(&en, &[]);
     assert_eq!(code, 1, "{doc:#?}");
-    let names: Vec<&str> = doc.components.iter()
-        .map(|c| c.name.as_str())
-        .collect();
+    let names: Vec<&str> = doc.components.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -129,11 +127,23 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
             .unwrap_or_else(|| panic!("no {subject} {check} in {services:#?}"))
     };
     assert_eq!(check("job backup-daily", "backup-job").status, Status::Ok);
-    assert_eq!(check("job backup-weekly", "backup-job").status, Status::Warn);
-    assert_eq!(check("qemu 103 (stopped)", "backup-job").status, Status::Warn);
-    assert_eq!(check("qemu 100 (jellyfin)", "connectivity").status, Status::Ok);
+    assert_eq!(
+        check("job backup-weekly", "backup-job").status,
+        Status::Warn
+    );
+    assert_eq!(
+        check("qemu 103 (stopped)", "backup-job").status,
+        Status::Warn
+    );
+    assert_eq!(
+        check("qemu 100 (jellyfin)", "connectivity").status,
+        Status::Ok
+    );
     assert_eq!(check("lxc 101 (pihole)", "connectivity").status, Status::Ok);
-    assert_eq!(check("qemu 102 (bare)", "connectivity").status, Status::Warn);
+    assert_eq!(
+        check("qemu 102 (bare)", "connectivity").status,
+        Status::Warn
+    );
     assert_eq!(
         check("qemu 104 (agentdown)", "connectivity").reason,
         "qm guest cmd 104 ping: no answer: QEMU guest agent is not running"

@@ -192,9 +192,7 @@ fn full_check_with_minio_up_then_down() {
     assert_eq!(code, 0, "{doc:#?}");
     let services = component(&doc, "services");
     assert_eq!(services.status, Status::Ok, "{services:#?}");
-    let subjects: Vec<&str> = services.checks.iter()
-        .map(|c| c.subject.as_str())
-        .collect();
+    let subjects: Vec<&str> = services.checks.iter().map(|c| c.subject.as_str()).collect();
     for s in ["prod", "minio", "prometheus", "grafana", "alertmanager"] {
         assert!(subjects.contains(&s), "{subjects:?}");
     }
