@@ -37,7 +37,6 @@ use pve_common::pve::GuestType;
 use pve_restore::RestoreResult;
 
 use config::Config;
-use report::{BackupJson, Report};
 
 /// Runs the tool: lists or restores through [`pve_restore`], then prints the list or the report on
 /// stdout (text, or JSON with `--json`). A failed verification is exit 1, named on stderr with the way
@@ -45,13 +44,12 @@ use report::{BackupJson, Report};
 pub fn run(cfg: &Config) -> anyhow::Result<Code> {
     if cfg.list {
         let listing = pve_restore::list(&cfg.restore)?;
-        let backups: Vec<BackupJson> = listing.backups.iter().map(BackupJson::from).collect();
-        report::write_list(cfg, &listing.node, &backups)?;
+        report::write_list(cfg, &listing.node, &listing.backups)?;
         return Ok(Code::Success);
     }
     let restored = pve_restore::restore(&cfg.restore)?;
-    let report = Report::new(&restored);
-    pve_common::output::emit(cfg.json, &report, |r| r.text())?;
+    let report = report::report(&restored);
+    pve_common::output::emit(cfg.json, &report, |r| r.body.text())?;
     if restored.result != RestoreResult::VerificationFailed {
         return Ok(Code::Success);
     }

@@ -12,49 +12,6 @@ use crate::config::Config;
 /// The schema of every JSON document.
 pub const SCHEMA: &str = "pve-restore-vm/v1";
 
-/// One backup, as listed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BackupJson {
-    /// `storage:backup/...`.
-    pub volid: String,
-    /// The storage.
-    pub storage: String,
-    /// `qemu` or `lxc`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `vma.zst`, `tar.zst`, `pbs-vm`...
-    pub format: String,
-    /// Bytes.
-    pub size: u64,
-    /// Seconds since the epoch.
-    pub ctime: i64,
-    /// Node-local time, `YYYY-MM-DD HH:MM:SS`.
-    pub date: String,
-    /// Notes.
-    pub notes: Option<String>,
-    /// Protected.
-    pub protected: bool,
-    /// PBS verification: `ok`, `failed`, or null (not verified / not PBS).
-    pub verification: Option<String>,
-}
-
-impl From<&BackupInfo> for BackupJson {
-    fn from(b: &BackupInfo) -> Self {
-        BackupJson {
-            volid: b.volid.clone(),
-            storage: b.storage.clone(),
-            kind: b.kind.clone(),
-            format: b.format.clone(),
-            size: b.size,
-            ctime: b.ctime,
-            date: b.date.clone(),
-            notes: b.notes.clone(),
-            protected: b.protected,
-            verification: b.verification.clone(),
-        }
-    }
-}
-
 /// The `--list --json` document's own fields (under [`Document`]).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BackupList {
@@ -65,11 +22,11 @@ pub struct BackupList {
     /// The guest whose backups these are.
     pub vmid: u32,
     /// Newest first.
-    pub backups: Vec<BackupJson>,
+    pub backups: Vec<BackupInfo>,
 }
 
 /// `--list`: the table, newest first, or with `--json` the document.
-pub fn write_list(cfg: &Config, node: &str, list: &[BackupJson]) -> anyhow::Result<()> {
+pub fn write_list(cfg: &Config, node: &str, list: &[BackupInfo]) -> anyhow::Result<()> {
     let doc = Document::new(
         SCHEMA,
         ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
@@ -87,7 +44,7 @@ pub fn write_list(cfg: &Config, node: &str, list: &[BackupJson]) -> anyhow::Resu
 }
 
 /// The `--list` table.
-fn list_text(vmid: u32, list: &[BackupJson]) -> String {
+fn list_text(vmid: u32, list: &[BackupInfo]) -> String {
     let mut out = String::new();
     if list.is_empty() {
         pve_common::warn!("no backups of {vmid} on any backup storage");
@@ -148,153 +105,80 @@ fn list_text(vmid: u32, list: &[BackupJson]) -> String {
     out
 }
 
-/// The verification outcome.
+/// The run summary's own fields (under [`Document`]): `restore`, then what the restore did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Verification {
-    /// `passed`, `failed`, `running` (running, no IP to check) or `skipped`.
-    pub result: String,
-    /// The IP checked.
-    pub ip: Option<String>,
-    /// Whether ping answered (null: not tried, e.g. no `ping` installed).
-    pub ping: Option<bool>,
-    /// Whether the TCP port answered.
-    pub port_open: Option<bool>,
-    /// Human explanation.
-    pub message: String,
-}
-
-impl From<&pve_restore::Verification> for Verification {
-    fn from(v: &pve_restore::Verification) -> Self {
-        Verification {
-            result: v.result.clone(),
-            ip: v.ip.clone(),
-            ping: v.ping,
-            port_open: v.port_open,
-            message: v.message.clone(),
-        }
-    }
-}
-
-/// The run summary.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Report {
-    /// `pve-restore-vm/v1`.
-    pub schema: String,
-    /// The tool.
-    pub tool: ToolInfo,
+pub struct RestoreRun {
     /// `restore`.
     pub action: String,
-    /// `restored`, `verification-failed` or `dry-run`.
-    pub result: String,
-    /// Whether this was a dry-run.
-    pub dry_run: bool,
-    /// The SSH host.
-    pub host: String,
-    /// The node.
-    pub node: String,
-    /// The backed-up guest.
-    pub vmid: u32,
-    /// The restored guest id.
-    pub target_id: u32,
-    /// `qemu` or `lxc`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The disks' storage.
-    pub storage: String,
-    /// The backup restored.
-    pub source: BackupJson,
-    /// Whether an existing guest was overwritten (or would be, in a dry-run).
-    pub overwrite: bool,
-    /// The save point's volid (null: nothing overwritten, or dry-run).
-    pub save_point: Option<String>,
-    /// The command that restores the save point.
-    pub save_point_restore_command: Option<String>,
-    /// The restore command as run.
-    pub restore_command: String,
-    /// Seconds the restore command took.
-    pub restore_seconds: Option<f64>,
-    /// Seconds the whole run took.
-    pub duration_seconds: f64,
-    /// Warnings (task warnings, duplicate MAC/IP).
-    pub warnings: Vec<String>,
-    /// The verification.
-    pub verification: Option<Verification>,
+    /// What the restore did (or would do, in a dry-run).
+    #[serde(flatten)]
+    pub restored: Restored,
 }
 
-impl Report {
-    /// The document of a restore's outcome.
-    pub fn new(r: &Restored) -> Self {
-        Report {
-            schema: SCHEMA.into(),
-            tool: ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
-            action: "restore".into(),
-            result: r.result.as_str().to_owned(),
-            dry_run: r.dry_run,
-            host: r.host.clone(),
-            node: r.node.clone(),
-            vmid: r.vmid,
-            target_id: r.target_id,
-            kind: r.kind.clone(),
-            storage: r.storage.clone(),
-            source: BackupJson::from(&r.source),
-            overwrite: r.overwrite,
-            save_point: r.save_point.clone(),
-            save_point_restore_command: r.save_point_restore_command.clone(),
-            restore_command: r.restore_command.clone(),
-            restore_seconds: r.restore_seconds,
-            duration_seconds: r.duration_seconds,
-            warnings: r.warnings.clone(),
-            verification: r.verification.as_ref().map(Verification::from),
-        }
-    }
+/// The run summary document.
+pub type Report = Document<RestoreRun>;
 
+/// The document of a restore's outcome.
+pub fn report(r: &Restored) -> Report {
+    Document::new(
+        SCHEMA,
+        ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
+        RestoreRun {
+            action: "restore".into(),
+            restored: r.clone(),
+        },
+    )
+}
+
+impl RestoreRun {
     /// The text summary.
     pub fn text(&self) -> String {
         let mut s = String::new();
         let heading = crate::words::summary_heading();
         s.push_str(&format!("{heading}\n{}\n", "=".repeat(heading.len())));
         let mut kv = |k: &str, v: &str| s.push_str(&format!("{k:<13} {v}\n"));
-        kv(&pve_common::tr!("restore_vm.key_result"), &self.result);
+        let r = &self.restored;
+        kv(&pve_common::tr!("restore_vm.key_result"), r.result.as_str());
         kv(
             &pve_common::tr!("restore_vm.key_source"),
             &format!(
                 "{} ({}, {})",
-                self.source.volid,
-                self.source.date,
-                human(self.source.size)
+                r.source.volid,
+                r.source.date,
+                human(r.source.size)
             ),
         );
         kv(
             &pve_common::tr!("restore_vm.key_target"),
             &format!(
                 "{} {} on {} (storage {})",
-                self.kind, self.target_id, self.node, self.storage
+                r.kind, r.target_id, r.node, r.storage
             ),
         );
         kv(
             &pve_common::tr!("restore_vm.key_save_point"),
-            self.save_point
+            r.save_point
                 .as_deref()
-                .unwrap_or(if self.overwrite && self.dry_run {
+                .unwrap_or(if r.overwrite && r.dry_run {
                     "(dry-run: not taken)"
                 } else {
                     "none (nothing overwritten)"
                 }),
         );
-        if let Some(c) = &self.save_point_restore_command {
+        if let Some(c) = &r.save_point_restore_command {
             kv(&pve_common::tr!("restore_vm.key_go_back"), c);
         }
         kv(
             &pve_common::tr!("restore_vm.key_duration"),
-            &format!("{:.1}s", self.duration_seconds),
+            &format!("{:.1}s", r.duration_seconds),
         );
-        if let Some(v) = &self.verification {
+        if let Some(v) = &r.verification {
             kv(
                 &pve_common::tr!("restore_vm.key_verification"),
                 &format!("{}: {}", v.result, v.message),
             );
         }
-        for w in &self.warnings {
+        for w in &r.warnings {
             kv(&pve_common::tr!("restore_vm.key_warning"), w);
         }
         s

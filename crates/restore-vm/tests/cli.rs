@@ -320,9 +320,10 @@ fn restore_to_a_free_vmid() {
     let bed = bed();
     let out = bed.ok(&["105", "--yes", "--no-verify", "--no-start", "--json"]);
     let report: Report = typed(&out);
-    assert_eq!(report.result, "restored");
-    assert_eq!(report.save_point, None);
-    assert_eq!(report.kind, "qemu");
+    let restored = &report.body.restored;
+    assert_eq!(restored.result, pve_restore::RestoreResult::Restored);
+    assert_eq!(restored.save_point, None);
+    assert_eq!(restored.kind, "qemu");
     let j = bed.journal();
     assert_eq!(j.len(), 1, "{j:?}");
     assert_eq!(j[0][0], "qmrestore");
