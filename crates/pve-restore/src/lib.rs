@@ -10,6 +10,7 @@
 //! find the IP, ping and TCP-check it). Any failure after the save point names it and the command that
 //! puts it back.
 
+pub mod locate;
 pub mod node;
 pub mod options;
 pub mod outcome;

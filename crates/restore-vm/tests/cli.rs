@@ -4,6 +4,9 @@
 //! Needs `pve-sim` built next to the test binary (`cargo build -p testbed`; `tests/run-all` builds it).
 #![allow(clippy::unwrap_used)]
 
+#[path = "cli/fleet.rs"]
+mod fleet;
+
 use assert_cmd::Command;
 use pve_common::output::Document;
 use restore_vm::report::{BackupList, Report};
@@ -294,7 +297,7 @@ fn list_covers_every_storage_newest_first_with_pbs_state() {
     let bed = bed();
     let out = bed.ok(&["100", "--list", "--json", "--all-storages"]);
     let doc: Document<BackupList> = typed(&out);
-    assert_eq!(doc.schema, "pve-restore-vm/v1");
+    assert_eq!(doc.schema, "pve-restore-vm/v2");
     assert_eq!(doc.tool.name, "restore-vm");
     assert_eq!((doc.body.action.as_str(), doc.body.vmid), ("list", 100));
     let list = &doc.body.backups;
@@ -320,10 +323,9 @@ fn restore_to_a_free_vmid() {
     let bed = bed();
     let out = bed.ok(&["105", "--yes", "--no-verify", "--no-start", "--json"]);
     let report: Report = typed(&out);
-    let restored = &report.body.restored;
-    assert_eq!(restored.result, pve_restore::RestoreResult::Restored);
-    assert_eq!(restored.save_point, None);
-    assert_eq!(restored.kind, "qemu");
+    assert_eq!(report.result, "restored");
+    assert_eq!(report.save_point, None);
+    assert_eq!(report.kind, "qemu");
     let j = bed.journal();
     assert_eq!(j.len(), 1, "{j:?}");
     assert_eq!(j[0][0], "qmrestore");
