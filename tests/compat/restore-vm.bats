@@ -122,7 +122,7 @@ setup() {
   assert_success
   fr=$(jq -S 'del(.duration_seconds)' <<<"$output")
   assert_equal "$fr" "$en"
-  assert_equal "$(jq -r .schema <<<"$output")" "pve-restore-vm/v1"
+  assert_equal "$(jq -r .schema <<<"$output")" "pve-restore-vm/v2"
 }
 
 @test "usage errors keep exit 64" {

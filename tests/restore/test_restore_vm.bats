@@ -73,7 +73,7 @@ setup() {
   need_node
   run --separate-stderr tool restore-vm 101 --list --json
   assert_success
-  assert_output --partial '"schema": "pve-restore-vm/v1"'
+  assert_output --partial '"schema": "pve-restore-vm/v2"'
   assert_output --partial '"type": "lxc"'
 }
 

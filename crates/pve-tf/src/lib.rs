@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod command;
+pub mod fleet;
 pub mod lock;
 pub mod moves;
 pub mod plan;

@@ -12,12 +12,22 @@ const EXAMPLES: &str = "\
   Restore the newest backup over the running guest, without asking (a save point is taken first):
     restore-vm 101 --node pve --force
   Restore into a new guest 9101 and leave 101 alone:
-    restore-vm 101 --target-id 9101";
+    restore-vm 101 --target-id 9101
+  Guest 200 of the lab environment, on whichever node holds it (its backups on every node):
+    restore-vm 200 --list
+    restore-vm 200 --env lab";
 
 /// Restore a Proxmox VM or LXC container from a vzdump backup over SSH, with a save point first.
 ///
-/// The node is `--node` (else PVE_NODE, else `default_node`/`pve_node`/`node_name` of the homelab's
-/// terraform.tfvars); it is reached over SSH at `--host` (else PVE_HOST, else the host of tfvars
+/// With no --node, --host, PVE_NODE, PVE_HOST, --tfvars or PVE_TFVARS in a homelab whose environments
+/// name their nodes, the node is found: the node of the environment whose Terraform state manages VMID
+/// (the cluster member holding the guest now, if it moved), asked together with every other node of the
+/// homelab in parallel; when the guest or its backups are on several nodes, nothing is done (exit 64) and
+/// each environment/node is named: choose with --node or --env. `--list` then lists VMID's backups on every
+/// node that has any. When no node knows VMID, the default below applies.
+///
+/// Otherwise the node is `--node` (else PVE_NODE, else `default_node`/`pve_node`/`node_name` of the
+/// homelab's terraform.tfvars); it is reached over SSH at `--host` (else PVE_HOST, else the host of tfvars
 /// `proxmox_endpoint`, else the `proxmox_endpoint` of the environment whose `default_node` it is, else
 /// the node name itself) as `--user` (else PVE_SSH_USER, else tfvars `ssh_user`, else root). The tfvars
 /// file is `--tfvars`, else PVE_TFVARS, else the homelab root's terraform.tfvars (--homelab,
@@ -35,7 +45,8 @@ pub struct Args {
     #[arg(value_name = "VMID")]
     pub vmid: Option<String>,
 
-    /// List the backups of VMID on the searched storage(s), newest first, and exit.
+    /// List the backups of VMID on the searched storage(s), newest first, and exit (with no node given,
+    /// on every node of the homelab that has any, each with its node and environment).
     #[arg(long)]
     pub list: bool,
 
@@ -101,6 +112,11 @@ pub struct Args {
     /// for (or answered by --force).
     #[arg(long, hide = true)]
     pub allow_overwrite: bool,
+
+    /// With no --node: look for VMID only on the node of this environment (and the members of its
+    /// cluster), even when another environment's node also has it.
+    #[arg(long, value_name = "ENV", conflicts_with_all = ["node", "host"])]
+    pub env: Option<String>,
 
     #[command(flatten)]
     pub node: NodeArgs,

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pve_common::cli::NodeArgs;
 use pve_common::exit::UsageError;
+use pve_common::fleet::Fleet;
 use pve_common::homelab::{Homelab, HostKeyPolicy, KNOWN_ENVIRONMENTS};
 use pve_common::node::{self, NodeAccess};
 use pve_common::pve::{self, Volid};
@@ -31,11 +33,52 @@ pub use pve_restore::options::{
     DEFAULT_VERIFY_TIMEOUT,
 };
 
+/// No node was given and the homelab names its environments' nodes: the node is found at run time
+/// (`crate::locate`).
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// The deployed environments (only `--env`'s, when given).
+    pub fleet: Fleet,
+    /// `--env`, when given.
+    pub env: Option<String>,
+    /// The flags' SSH settings (user, port, ssh_config, identity, known hosts), for every node.
+    pub node_args: NodeArgs,
+    /// The homelab's root tfvars (its `ssh_user`).
+    pub tfvars: Option<TfVars>,
+    /// Where the run goes when no node knows VMID: the default node, or why there is none.
+    pub fallback: Result<NodeAccess, String>,
+}
+
+impl Lookup {
+    /// How to reach `node`: the SSH host of the environment whose node it is, else the node's name.
+    pub fn access(&self, node: &str) -> anyhow::Result<NodeAccess> {
+        let host = self
+            .fleet
+            .on_node(node)
+            .find_map(|e| e.ssh_host.clone())
+            .unwrap_or_else(|| node.to_owned());
+        let args = NodeArgs {
+            host: Some(host),
+            node: Some(node.to_owned()),
+            ..self.node_args.clone()
+        };
+        let mut access = node::resolve(&args, self.tfvars.as_ref())?;
+        if access.user.is_none() {
+            // The homelab's scripts log in as root@<host>.
+            access.user = Some("root".to_owned());
+        }
+        HostKeyPolicy::apply_env(&mut access);
+        Ok(access)
+    }
+}
+
 /// The validated run configuration: the restore the library runs, and how to show it.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// What to list or restore.
+    /// What to list or restore (with [`Config::lookup`], its `access` is replaced once the node is found).
     pub restore: Options,
+    /// The node is to be found (no node given, a homelab with nodes).
+    pub lookup: Option<Lookup>,
     /// --list.
     pub list: bool,
     /// --json.
@@ -154,10 +197,40 @@ impl Config {
         } else {
             None
         };
-        let mut access = resolve_access(&args.node, tfvars.as_ref(), homelab.as_ref())?;
-        HostKeyPolicy::apply_env(&mut access);
+        let lookup = match homelab.as_ref() {
+            Some(h) if nothing_names_the_node(args) => fleet_lookup(args, h, tfvars.as_ref())?,
+            _ => None,
+        };
+        if args.env.is_some() && lookup.is_none() {
+            bail!(
+                "--env finds the node among the homelab's environments: give no --tfvars (nor PVE_TFVARS, \
+                 PVE_NODE or PVE_HOST), in a homelab whose environments name their nodes"
+            );
+        }
+        let access = match &lookup {
+            Some(l) => match &l.fallback {
+                Ok(a) => a.clone(),
+                // Replaced once the node is found; the run stops before using it otherwise.
+                Err(_) => NodeAccess {
+                    host: String::new(),
+                    node: None,
+                    user: None,
+                    port: None,
+                    ssh_config: None,
+                    identity: None,
+                    known_hosts: None,
+                    accept_new_host_key: false,
+                },
+            },
+            None => {
+                let mut a = resolve_access(&args.node, tfvars.as_ref(), homelab.as_ref())?;
+                HostKeyPolicy::apply_env(&mut a);
+                a
+            }
+        };
         let mode = args.common.mode();
         Ok(Config {
+            lookup,
             list: args.list,
             json: args.common.json,
             restore: Options {
@@ -182,6 +255,67 @@ impl Config {
             },
         })
     }
+}
+
+/// Whether the command line and the environment leave the node open: no --node, --host or --tfvars, no
+/// PVE_NODE, PVE_HOST or PVE_TFVARS (each of them names the node or where to read it, as before).
+fn nothing_names_the_node(args: &Args) -> bool {
+    args.node.node.is_none()
+        && args.node.host.is_none()
+        && args.tfvars.tfvars.is_none()
+        && [ENV_NODE, ENV_HOST, ENV_TFVARS]
+            .iter()
+            .all(|v| env(v).is_none())
+}
+
+/// The lookup when the homelab's environments name nodes (`None`: they name none, the default applies).
+fn fleet_lookup(
+    args: &Args,
+    homelab: &Homelab,
+    tfvars: Option<&TfVars>,
+) -> anyhow::Result<Option<Lookup>> {
+    let mut fleet = match Fleet::discover(homelab) {
+        Ok(f) => f,
+        Err(e) if args.env.is_none() => {
+            pve_common::warn!("{e}; the node is not looked up among the environments");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(name) = &args.env
+        && !fleet.envs.iter().any(|e| &e.env == name)
+    {
+        bail!(
+            "{}",
+            pve_common::tr!(
+                "common.invalid_env",
+                env = name,
+                valid = fleet
+                    .envs
+                    .iter()
+                    .map(|e| e.env.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        );
+    }
+    fleet.retain_envs(args.env.as_slice())?;
+    if !fleet.envs.iter().any(|e| e.node.is_some()) {
+        return Ok(None);
+    }
+    let fallback = resolve_access(&args.node, tfvars, Some(homelab))
+        .map(|mut a| {
+            HostKeyPolicy::apply_env(&mut a);
+            a
+        })
+        .map_err(|e| format!("{e:#}"));
+    Ok(Some(Lookup {
+        fleet,
+        env: args.env.clone(),
+        node_args: args.node.clone(),
+        tfvars: tfvars.cloned(),
+        fallback,
+    }))
 }
 
 /// [`node::resolve`], with the homelab's own keys: the node from `default_node`/`pve_node` when neither

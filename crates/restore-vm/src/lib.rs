@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod locate;
 pub mod report;
 pub mod words;
 
@@ -43,14 +44,38 @@ use report::{BackupJson, Report};
 /// stdout (text, or JSON with `--json`). A failed verification is exit 1, named on stderr with the way
 /// back to the save point.
 pub fn run(cfg: &Config) -> anyhow::Result<Code> {
-    if cfg.list {
-        let listing = pve_restore::list(&cfg.restore)?;
-        let backups: Vec<BackupJson> = listing.backups.iter().map(BackupJson::from).collect();
-        report::write_list(cfg, &listing.node, &backups)?;
+    if cfg.list
+        && let Some(lookup) = &cfg.lookup
+        && !cfg.restore.offline
+    {
+        let found = locate::list(cfg, lookup)?;
+        let backups: Vec<BackupJson> = found
+            .iter()
+            .map(|b| BackupJson::from(&b.backup).at(Some(&b.node), b.environment.as_deref()))
+            .collect();
+        report::write_list(cfg, None, &backups)?;
         return Ok(Code::Success);
     }
-    let restored = pve_restore::restore(&cfg.restore)?;
-    let report = Report::new(&restored);
+    let mut opts = cfg.restore.clone();
+    let mut environment = None;
+    if let Some(lookup) = &cfg.lookup {
+        let found = locate::find(cfg, lookup)?;
+        opts.access = found.access;
+        environment = found.environment;
+    }
+    if cfg.list {
+        let listing = pve_restore::list(&opts)?;
+        let backups: Vec<BackupJson> = listing
+            .backups
+            .iter()
+            .map(|b| BackupJson::from(b).at(Some(&listing.node), environment.as_deref()))
+            .collect();
+        report::write_list(cfg, Some(&listing.node), &backups)?;
+        return Ok(Code::Success);
+    }
+    let restored = pve_restore::restore(&opts)?;
+    let mut report = Report::new(&restored);
+    report.environment = environment;
     pve_common::output::emit(cfg.json, &report, |r| r.text())?;
     if restored.result != RestoreResult::VerificationFailed {
         return Ok(Code::Success);
@@ -63,7 +88,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<Code> {
     let e = restored.with_way_back(anyhow::anyhow!(
         "verification of {} {} failed: {msg}",
         GuestType::from_subtype(&restored.kind).map_or("guest", GuestType::label),
-        cfg.restore.target_id
+        opts.target_id
     ));
     pve_common::error!("{e:#}");
     Ok(Code::Failure)

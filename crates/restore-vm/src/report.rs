@@ -10,7 +10,9 @@ use pve_restore::{BackupInfo, Restored};
 use crate::config::Config;
 
 /// The schema of every JSON document.
-pub const SCHEMA: &str = "pve-restore-vm/v1";
+/// v2 (from v1): each backup names its `node` and `environment`, the run its `environment`, and a
+/// listing across nodes has a null top-level `node`.
+pub const SCHEMA: &str = "pve-restore-vm/v2";
 
 /// One backup, as listed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -36,6 +38,22 @@ pub struct BackupJson {
     pub protected: bool,
     /// PBS verification: `ok`, `failed`, or null (not verified / not PBS).
     pub verification: Option<String>,
+    /// The node holding it (null in a dry-run, where no node is asked).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// The environment whose state manages the guest on that node, else the node's only environment;
+    /// null when neither is known (always with --node).
+    #[serde(default)]
+    pub environment: Option<String>,
+}
+
+impl BackupJson {
+    /// The same backup, placed on its node and environment.
+    pub fn at(mut self, node: Option<&str>, environment: Option<&str>) -> Self {
+        self.node = node.filter(|n| !n.is_empty()).map(str::to_owned);
+        self.environment = environment.map(str::to_owned);
+        self
+    }
 }
 
 impl From<&BackupInfo> for BackupJson {
@@ -51,6 +69,8 @@ impl From<&BackupInfo> for BackupJson {
             notes: b.notes.clone(),
             protected: b.protected,
             verification: b.verification.clone(),
+            node: None,
+            environment: None,
         }
     }
 }
@@ -60,8 +80,8 @@ impl From<&BackupInfo> for BackupJson {
 pub struct BackupList {
     /// `list`.
     pub action: String,
-    /// The node listed.
-    pub node: String,
+    /// The node listed; null when listed across every node of the homelab (each backup names its own).
+    pub node: Option<String>,
     /// The guest whose backups these are.
     pub vmid: u32,
     /// Newest first.
@@ -69,33 +89,41 @@ pub struct BackupList {
 }
 
 /// `--list`: the table, newest first, or with `--json` the document.
-pub fn write_list(cfg: &Config, node: &str, list: &[BackupJson]) -> anyhow::Result<()> {
+pub fn write_list(cfg: &Config, node: Option<&str>, list: &[BackupJson]) -> anyhow::Result<()> {
     let doc = Document::new(
         SCHEMA,
         ToolInfo::new("restore-vm", env!("CARGO_PKG_VERSION")),
         BackupList {
             action: "list".to_owned(),
-            node: node.to_owned(),
+            node: node.map(str::to_owned),
             vmid: cfg.restore.vmid,
             backups: list.to_vec(),
         },
     );
     pve_common::output::emit(cfg.json, &doc, |doc| {
-        list_text(doc.body.vmid, &doc.body.backups)
+        list_text(doc.body.vmid, &doc.body.backups, doc.body.node.is_none())
     })?;
     Ok(())
 }
 
-/// The `--list` table.
-fn list_text(vmid: u32, list: &[BackupJson]) -> String {
+/// The `--list` table; across nodes, each row starts with its node and environment.
+fn list_text(vmid: u32, list: &[BackupJson], across: bool) -> String {
     let mut out = String::new();
     if list.is_empty() {
-        pve_common::warn!("no backups of {vmid} on any backup storage");
+        if across {
+            pve_common::warn!("no backups of {vmid} on any node of the homelab");
+        } else {
+            pve_common::warn!("no backups of {vmid} on any backup storage");
+        }
     }
-    let rows: Vec<[String; 9]> = list
+    let rows: Vec<Vec<String>> = list
         .iter()
         .map(|b| {
-            [
+            let place = [
+                b.node.clone().unwrap_or_else(|| "-".to_owned()),
+                b.environment.clone().unwrap_or_else(|| "-".to_owned()),
+            ];
+            let cells = [
                 b.date.clone(),
                 b.kind.clone(),
                 b.format.clone(),
@@ -108,12 +136,17 @@ fn list_text(vmid: u32, list: &[BackupJson]) -> String {
                     .as_deref()
                     .map(|n| n.lines().next().unwrap_or_default().to_owned())
                     .unwrap_or_default(),
-            ]
-            // Every cell comes from the node: escaped, so none adds a row or reaches the terminal.
-            .map(|cell| pve_common::output::escape(&cell).into_owned())
+            ];
+            place
+                .into_iter()
+                .filter(|_| across)
+                .chain(cells)
+                // Every cell comes from the node: escaped, so none adds a row or reaches the terminal.
+                .map(|cell| pve_common::output::escape(&cell).into_owned())
+                .collect()
         })
         .collect();
-    let head = [
+    let columns = [
         "DATE",
         "TYPE",
         "FORMAT",
@@ -124,6 +157,11 @@ fn list_text(vmid: u32, list: &[BackupJson]) -> String {
         "VOLID",
         "NOTES",
     ];
+    let head: Vec<&str> = ["NODE", "ENV"]
+        .into_iter()
+        .filter(|_| across)
+        .chain(columns)
+        .collect();
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r.iter()) {
@@ -141,7 +179,7 @@ fn list_text(vmid: u32, list: &[BackupJson]) -> String {
         }
         s.trim_end().to_owned() + "\n"
     };
-    out.push_str(&line(head.to_vec()));
+    out.push_str(&line(head.clone()));
     for r in &rows {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
@@ -166,7 +204,7 @@ pub struct Verification {
 impl From<&pve_restore::Verification> for Verification {
     fn from(v: &pve_restore::Verification) -> Self {
         Verification {
-            result: v.result.clone(),
+            result: v.result.to_string(),
             ip: v.ip.clone(),
             ping: v.ping,
             port_open: v.port_open,
@@ -192,6 +230,10 @@ pub struct Report {
     pub host: String,
     /// The node.
     pub node: String,
+    /// The environment managing the guest on that node, when the node was found among the homelab's
+    /// environments (null with --node).
+    #[serde(default)]
+    pub environment: Option<String>,
     /// The backed-up guest.
     pub vmid: u32,
     /// The restored guest id.
@@ -232,6 +274,7 @@ impl Report {
             dry_run: r.dry_run,
             host: r.host.clone(),
             node: r.node.clone(),
+            environment: None,
             vmid: r.vmid,
             target_id: r.target_id,
             kind: r.kind.clone(),

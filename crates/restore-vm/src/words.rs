@@ -21,3 +21,12 @@ pub fn date_invalid(v: &str) -> String {
 pub fn summary_heading() -> String {
     tr!("restore_vm.summary_heading")
 }
+
+/// VMID found on several nodes with no node given.
+pub fn several_nodes(vmid: u32, places: &str) -> String {
+    tr!(
+        "restore_vm.several_nodes",
+        vmid = vmid.to_string(),
+        places = places
+    )
+}

@@ -5,6 +5,7 @@ complete -c restore-vm -l target-id -d 'Restore under this guest id instead of V
 complete -c restore-vm -l storage -d 'The backup storage searched for VMID\'s backups' -r
 complete -c restore-vm -l target-storage -d 'Storage for the restored disks (always passed to qmrestore/pct restore; Proxmox\'s default `local` is rarely right)' -r
 complete -c restore-vm -l save-storage -d 'Backup storage for the save point (default: the chosen backup\'s storage when it is a file storage, else the first active storage holding backups)' -r
+complete -c restore-vm -l env -d 'With no --node: look for VMID only on the node of this environment (and the members of its cluster), even when another environment\'s node also has it' -r
 complete -c restore-vm -l node -d 'The Proxmox node name (else PVE_NODE, else tfvars `node_name`, else the only node of the host)' -r
 complete -c restore-vm -l host -d 'The Proxmox host to SSH to (else PVE_HOST, else the host of tfvars `proxmox_endpoint`)' -r
 complete -c restore-vm -l user -d 'The SSH user (else PVE_SSH_USER, else tfvars `ssh_user`, else ssh_config or `root`)' -r
@@ -22,7 +23,7 @@ fr\t'French, the language of the scripts the tools replace'"
 complete -c restore-vm -l color -d 'When to colour messages on stderr' -r -f -a "auto\t'Colour when stderr is a terminal and `NO_COLOR` is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c restore-vm -l list -d 'List the backups of VMID on the searched storage(s), newest first, and exit'
+complete -c restore-vm -l list -d 'List the backups of VMID on the searched storage(s), newest first, and exit (with no node given, on every node of the homelab that has any, each with its node and environment)'
 complete -c restore-vm -l latest -d 'Restore the newest backup (the default)'
 complete -c restore-vm -l all-storages -d 'Search every backup storage of the node instead of --storage'
 complete -c restore-vm -l start -d 'Start the guest after the restore (the default, so that the check that it runs means something)'

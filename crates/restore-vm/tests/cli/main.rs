@@ -4,6 +4,9 @@
 //! Needs `pve-sim` built next to the test binary (`cargo build -p testbed`; `tests/run-all` builds it).
 #![allow(clippy::unwrap_used)]
 
+#[path = "cli/fleet.rs"]
+mod fleet;
+
 use assert_cmd::Command;
 use pve_common::output::Document;
 use restore_vm::report::{BackupList, Report};
@@ -280,7 +283,7 @@ fn list_covers_every_storage_newest_first_with_pbs_state() {
     let bed = bed();
     let out = bed.ok(&["100", "--list", "--json", "--all-storages"]);
     let doc: Document<BackupList> = typed(&out);
-    assert_eq!(doc.schema, "pve-restore-vm/v1");
+    assert_eq!(doc.schema, "pve-restore-vm/v2");
     assert_eq!(doc.tool.name, "restore-vm");
     assert_eq!((doc.body.action.as_str(), doc.body.vmid), ("list", 100));
     let list = &doc.body.backups;

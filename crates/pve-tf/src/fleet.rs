@@ -1,0 +1,81 @@
+//! The guests each environment of the fleet manages, wherever its state is: the local
+//! `terraform.tfstate` (pve-common's [`pve_common::fleet`] reads it), else the S3 object its backend block
+//! or the homelab's `minio` block names ([`crate::backend::discover`]). The tools that must find which
+//! environment owns a guest (restore-vm with no `--node`, rebuild-monitoring, rebuild-minio) read it here.
+
+use std::time::Duration;
+
+use pve_common::fleet::{Fleet, FleetEnv, ManagedGuest, StateSource};
+use pve_common::s3::{S3Client, S3Location};
+
+use crate::backend::{self, Overrides};
+
+/// How long one state download may take.
+const S3_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The state of an environment that has no local one: `Ok(None)` when its bucket holds none yet; `Err`
+/// with the whole cause chain when it cannot be read.
+pub fn remote_state(env: &FleetEnv) -> Result<Option<(String, Vec<u8>)>, String> {
+    let backend = backend::discover(&env.dir, &[], &Overrides::default())
+        .map_err(|e| format!("no S3 location for its state: {e:#}"))?;
+    let tfvars = env.dir.join("terraform.tfvars");
+    let creds = backend::s3_credentials(&backend, Some(&tfvars)).map_err(|e| format!("{e:#}"))?;
+    let url = format!("s3://{}/{}", backend.bucket, backend.key);
+    let client = S3Client::new(
+        S3Location {
+            endpoint: backend.endpoint.clone(),
+            region: backend.region.clone(),
+            bucket: backend.bucket.clone(),
+            path_style: backend.path_style,
+        },
+        &creds,
+        S3_TIMEOUT,
+    )
+    .map_err(|e| format!("{url}: {e}"))?;
+    match client.get(&backend.key, None) {
+        Ok(bytes) => Ok(Some((url, bytes))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(format!("cannot read {url}: {e}")),
+    }
+}
+
+/// What one environment's state says it manages.
+#[derive(Debug)]
+pub struct EnvGuests<'f> {
+    /// The environment.
+    pub env: &'f FleetEnv,
+    /// Its guests, or why its state could not be read (with the environment's name).
+    pub guests: Result<Vec<ManagedGuest>, String>,
+}
+
+/// The guests of every environment of `fleet`. With `local_only` (a dry-run: nothing is contacted), a
+/// state kept in S3 is not read and the environment manages nothing known.
+pub fn managed_guests(fleet: &Fleet, local_only: bool) -> Vec<EnvGuests<'_>> {
+    fleet
+        .envs
+        .iter()
+        .map(|env| EnvGuests {
+            env,
+            guests: if local_only && env.state == StateSource::Remote {
+                Ok(Vec::new())
+            } else {
+                env.managed_guests(remote_state)
+                    .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
+            },
+        })
+        .collect()
+}
+
+/// The environments whose state manages `vmid`, and the warnings about states that could not be read.
+pub fn owners_of<'f>(all: &[EnvGuests<'f>], vmid: u32) -> (Vec<&'f FleetEnv>, Vec<String>) {
+    let mut owners = Vec::new();
+    let mut warnings = Vec::new();
+    for e in all {
+        match &e.guests {
+            Ok(list) if list.iter().any(|g| g.vmid == vmid) => owners.push(e.env),
+            Ok(_) => {}
+            Err(why) => warnings.push(why.clone()),
+        }
+    }
+    (owners, warnings)
+}
