@@ -4,7 +4,6 @@
 //! Needs `pve-sim` built next to the test binary (`cargo build -p testbed`; `tests/run-all` builds it).
 #![allow(clippy::unwrap_used)]
 
-#[path = "cli/fleet.rs"]
 mod fleet;
 
 use assert_cmd::Command;
