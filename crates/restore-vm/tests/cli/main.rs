@@ -661,7 +661,7 @@ fn host_node_and_user_from_tfvars() {
     let out = c.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let list: Document<BackupList> = typed(&out);
-    assert_eq!(list.body.node, "pve");
+    assert_eq!(list.body.node.as_deref(), Some("pve"));
 }
 
 #[test]
