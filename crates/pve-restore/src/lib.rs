@@ -24,7 +24,7 @@ use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, TransportKind};
 
 use node::{Backup, Node};
 pub use options::{Options, Selection};
-pub use outcome::{BackupInfo, Listing, RestoreResult, Restored, Verification};
+pub use outcome::{BackupInfo, Listing, RestoreResult, Restored, Verification, VerificationResult};
 
 /// Free space needed on the target storage, as a multiple of the backup's (compressed) size.
 pub const SPACE_FACTOR: f64 = 1.5;
@@ -659,7 +659,7 @@ fn run_restore(
     } else {
         verify(cfg, node, kind).map_err(|e| after(e, &report))?
     };
-    let failed = verification.result == "failed";
+    let failed = verification.result == VerificationResult::Failed;
     report.verification = Some(verification);
     report.result = if cfg.dry_run {
         RestoreResult::DryRun
@@ -795,7 +795,7 @@ fn verify(cfg: &Options, node: &mut Node, kind: GuestType) -> anyhow::Result<Ver
         let w = "no IP found (guest agent, ipconfig0, net0): reachability not checked".to_owned();
         pve_common::warn!("{w}");
         return Ok(Verification {
-            result: "running".into(),
+            result: VerificationResult::Running,
             ip: None,
             ping: None,
             port_open: None,
@@ -815,7 +815,7 @@ fn verify(cfg: &Options, node: &mut Node, kind: GuestType) -> anyhow::Result<Ver
         let open = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok();
         if open {
             return Ok(Verification {
-                result: "passed".into(),
+                result: VerificationResult::Passed,
                 ip: Some(ip.to_string()),
                 ping,
                 port_open: Some(true),
@@ -824,7 +824,7 @@ fn verify(cfg: &Options, node: &mut Node, kind: GuestType) -> anyhow::Result<Ver
         }
         if Instant::now() >= deadline {
             return Ok(Verification {
-                result: "failed".into(),
+                result: VerificationResult::Failed,
                 ip: Some(ip.to_string()),
                 ping,
                 port_open: Some(false),

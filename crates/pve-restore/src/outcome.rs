@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::node::Backup;
 use crate::options::Options;
 
@@ -23,14 +25,16 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// One backup of a listing, with its time on the node's clock.
-#[derive(Debug, Clone, PartialEq)]
+/// One backup of a listing, with its time on the node's clock; restore-vm writes it as it is in its
+/// JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupInfo {
     /// `storage:backup/...`.
     pub volid: String,
     /// The storage.
     pub storage: String,
     /// `qemu` or `lxc` (a placeholder when nothing was contacted).
+    #[serde(rename = "type")]
     pub kind: String,
     /// `vma.zst`, `tar.zst`, `pbs-vm`...
     pub format: String,
@@ -44,7 +48,7 @@ pub struct BackupInfo {
     pub notes: Option<String>,
     /// Protected.
     pub protected: bool,
-    /// PBS verification: `ok`, `failed`, or none (not verified / not PBS).
+    /// PBS verification: `ok`, `failed`, or none (null: not verified / not PBS).
     pub verification: Option<String>,
 }
 
@@ -82,14 +86,29 @@ pub struct Listing {
     pub backups: Vec<BackupInfo>,
 }
 
+/// How the check that the restored guest runs and answers ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum VerificationResult {
+    /// The guest answers on the port.
+    Passed,
+    /// The guest did not answer in time.
+    Failed,
+    /// The guest runs, but no IP was found to check.
+    Running,
+    /// Not verified (dry-run, `--no-verify`, not started).
+    Skipped,
+}
+
 /// The verification outcome.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verification {
-    /// `passed`, `failed`, `running` (running, no IP to check) or `skipped`.
-    pub result: String,
+    /// How it ended.
+    pub result: VerificationResult,
     /// The IP checked.
     pub ip: Option<String>,
-    /// Whether ping answered (none: not tried, e.g. no `ping` installed).
+    /// Whether ping answered (null: not tried, e.g. no `ping` installed).
     pub ping: Option<bool>,
     /// Whether the TCP port answered.
     pub port_open: Option<bool>,
@@ -101,7 +120,7 @@ impl Verification {
     /// Not verified, and why.
     pub fn skipped(why: &str) -> Self {
         Verification {
-            result: "skipped".into(),
+            result: VerificationResult::Skipped,
             ip: None,
             ping: None,
             port_open: None,
@@ -112,7 +131,7 @@ impl Verification {
     /// Failed, and why.
     pub fn failed(ip: Option<String>, why: String) -> Self {
         Verification {
-            result: "failed".into(),
+            result: VerificationResult::Failed,
             ip,
             ping: None,
             port_open: None,
@@ -122,10 +141,12 @@ impl Verification {
 }
 
 /// How a restore ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RestoreResult {
     /// Not finished (only while the restore runs).
     #[default]
+    #[serde(rename = "")]
     Pending,
     /// Restored (and verified, or verification skipped).
     Restored,
@@ -153,8 +174,9 @@ impl fmt::Display for RestoreResult {
     }
 }
 
-/// What a restore did (or, in a dry-run, would do).
-#[derive(Debug, Clone, PartialEq)]
+/// What a restore did (or, in a dry-run, would do); restore-vm's JSON report has these fields, in this
+/// order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Restored {
     /// How it ended.
     pub result: RestoreResult,
@@ -169,6 +191,7 @@ pub struct Restored {
     /// The restored guest id.
     pub target_id: u32,
     /// `qemu` or `lxc`.
+    #[serde(rename = "type")]
     pub kind: String,
     /// The disks' storage.
     pub storage: String,
@@ -176,7 +199,7 @@ pub struct Restored {
     pub source: BackupInfo,
     /// Whether an existing guest was overwritten (or would be, in a dry-run).
     pub overwrite: bool,
-    /// The save point's volid (none: nothing overwritten, or dry-run).
+    /// The save point's volid (null: nothing overwritten, or dry-run).
     pub save_point: Option<String>,
     /// The command that restores the save point.
     pub save_point_restore_command: Option<String>,

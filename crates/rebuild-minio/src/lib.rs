@@ -187,11 +187,68 @@ pub enum StepStatus {
     Planned,
 }
 
+/// The steps of a rebuild, in the order they run.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum StepName {
+    /// MinIO and every state bucket are checked.
+    Health,
+    /// The MinIO environment moves to a local state.
+    ToLocal,
+    /// The targeted plan is made and checked.
+    Plan,
+    /// The plan is applied.
+    Apply,
+    /// MinIO is awaited.
+    WaitHealthy,
+    /// The state buckets are created, with versioning.
+    Buckets,
+    /// The states are uploaded from the save points.
+    States,
+    /// The MinIO environment moves back to S3.
+    ToMinio,
+    /// Every environment is checked against S3.
+    Verify,
+}
+
+impl StepName {
+    /// Every step, in order.
+    pub const ALL: [StepName; 9] = [
+        StepName::Health,
+        StepName::ToLocal,
+        StepName::Plan,
+        StepName::Apply,
+        StepName::WaitHealthy,
+        StepName::Buckets,
+        StepName::States,
+        StepName::ToMinio,
+        StepName::Verify,
+    ];
+
+    /// The name in the JSON report and the text table.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The step an error belongs to when this one was the last recorded: the next (the last stays
+    /// itself).
+    fn next(self) -> StepName {
+        let i = Self::ALL
+            .iter()
+            .position(|n| *n == self)
+            .map_or(0, |i| i + 1);
+        Self::ALL.get(i).copied().unwrap_or(StepName::Verify)
+    }
+}
+
 /// One step of the rebuild.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Step {
-    /// `health`, `to_local`, `plan`, `apply`, `wait_healthy`, `buckets`, `states`, `to_minio`, `verify`.
-    pub name: std::borrow::Cow<'static, str>,
+    /// Which step.
+    pub name: StepName,
     /// How it ended.
     pub status: StepStatus,
     /// What happened, for people.
@@ -226,6 +283,48 @@ pub struct BucketReport {
     pub error: Option<String>,
 }
 
+/// What a rebuild did with an environment's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum StateAction {
+    /// The save point was uploaded.
+    Uploaded,
+    /// S3 already had that serial or a newer one.
+    Kept,
+    /// The MinIO environment's local state went back by to-minio.
+    MovedBack,
+    /// Dry-run: the MinIO environment's local state would go back.
+    WouldMoveBack,
+    /// Dry-run: the save point would be uploaded.
+    WouldUpload,
+    /// Uploading failed.
+    Failed,
+    /// Left to to-minio, which does its own serial checks.
+    Unchecked,
+}
+
+/// How a rebuild ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    /// Not decided yet (a finished report always has another).
+    #[serde(rename = "")]
+    #[strum(serialize = "")]
+    Pending,
+    /// MinIO and every bucket were fine: nothing to do.
+    Healthy,
+    /// MinIO was rebuilt.
+    Rebuilt,
+    /// Dry-run: MinIO would be rebuilt.
+    WouldRebuild,
+    /// A confirmation was declined or the plan was refused.
+    Refused,
+    /// A step failed.
+    Failed,
+}
+
 /// One environment's state.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StateReport {
@@ -239,9 +338,8 @@ pub struct StateReport {
     pub source: Option<PathBuf>,
     /// Serial of the save point.
     pub source_serial: Option<u64>,
-    /// `uploaded`, `kept` (S3 already had it, or a newer serial), `moved_back` (the MinIO env, by
-    /// to-minio), `would_upload`, `failed`, `unchecked`.
-    pub action: String,
+    /// What became of it.
+    pub action: StateAction,
     /// Serial in S3 at the end.
     pub serial: Option<u64>,
     /// S3 version id written.
@@ -262,7 +360,7 @@ impl StateReport {
         env: &str,
         bucket: &str,
         key: &str,
-        action: &str,
+        action: StateAction,
         source: Option<PathBuf>,
     ) -> StateReport {
         StateReport {
@@ -271,7 +369,7 @@ impl StateReport {
             key: key.to_owned(),
             source,
             source_serial: None,
-            action: action.to_owned(),
+            action,
             serial: None,
             version_id: None,
             sound: None,
@@ -302,8 +400,8 @@ pub struct Report {
     pub endpoint: String,
     /// Nothing was changed.
     pub dry_run: bool,
-    /// `healthy` (nothing to do), `rebuilt`, `would_rebuild`, `refused`, `failed`.
-    pub outcome: String,
+    /// How the rebuild ended.
+    pub outcome: Outcome,
     /// The health check before anything else.
     pub health: Health,
     /// Steps in order.
@@ -317,7 +415,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn step(&mut self, name: &'static str, status: StepStatus, detail: impl Into<String>) {
+    fn step(&mut self, name: StepName, status: StepStatus, detail: impl Into<String>) {
         let detail = detail.into();
         match status {
             StepStatus::Ok => pve_common::success!("{name}: {detail}"),
@@ -325,7 +423,7 @@ impl Report {
             StepStatus::Skipped | StepStatus::Planned => pve_common::info!("{name}: {detail}"),
         }
         self.steps.push(Step {
-            name: name.into(),
+            name,
             status,
             detail,
         });
@@ -519,7 +617,7 @@ pub fn run(config: &Config) -> Result<Code> {
         target: config.target.clone(),
         endpoint: pve_common::secret::redact_urls(&ctx.endpoint).into_owned(),
         dry_run: config.dry_run,
-        outcome: String::new(),
+        outcome: Outcome::Pending,
         health: Health::default(),
         steps: Vec::new(),
         refused_changes: Vec::new(),
@@ -532,10 +630,19 @@ pub fn run(config: &Config) -> Result<Code> {
             let declined = e
                 .downcast_ref::<pve_common::confirm::ConfirmError>()
                 .is_some();
-            let name = name_after(report.steps.last().map_or("health", |s| &s.name));
+            // The step an error belongs to: the one after the last recorded.
+            let name = report
+                .steps
+                .last()
+                .map_or(StepName::Health, |s| s.name)
+                .next();
             report.step(name, StepStatus::Failed, format!("{e:#}"));
-            if report.outcome.is_empty() {
-                report.outcome = if declined { "refused" } else { "failed" }.to_owned();
+            if report.outcome == Outcome::Pending {
+                report.outcome = if declined {
+                    Outcome::Refused
+                } else {
+                    Outcome::Failed
+                };
             }
             match pve_common::exit::classify(&e, Code::Failure) {
                 Code::Busy => Code::Busy,
@@ -621,7 +728,7 @@ fn dry_run(config: &Config) -> Result<Code> {
         target: target.clone(),
         endpoint: pve_common::secret::redact_urls(&endpoint).into_owned(),
         dry_run: true,
-        outcome: "would_rebuild".to_owned(),
+        outcome: Outcome::WouldRebuild,
         health: Health {
             live: false,
             probe: "none".to_owned(),
@@ -646,7 +753,7 @@ fn dry_run(config: &Config) -> Result<Code> {
     for e in all() {
         would(format!("GET {} (is the state sound?)", object(&e.backend)));
     }
-    report.step("health", StepStatus::Planned, health);
+    report.step(StepName::Health, StepStatus::Planned, health);
 
     let local_state = env_dir.join("terraform.tfstate");
     would(format!(
@@ -660,7 +767,7 @@ fn dry_run(config: &Config) -> Result<Code> {
         env_dir.join(LOCAL_OVERRIDE_FILE).display()
     ));
     report.step(
-        "to_local",
+        StepName::ToLocal,
         StepStatus::Planned,
         format!("{} would move to {}", config.env, local_state.display()),
     );
@@ -671,7 +778,7 @@ fn dry_run(config: &Config) -> Result<Code> {
     ));
     would(tf(env_dir, &format!("show -json -no-color {plan}")));
     report.step(
-        "plan",
+        StepName::Plan,
         StepStatus::Planned,
         format!("terraform plan -target={target}, refused if it destroys anything outside it"),
     );
@@ -679,14 +786,14 @@ fn dry_run(config: &Config) -> Result<Code> {
     would(format!(
         "{apply} (as the saved plan {plan}, once confirmed: --force answers yes)"
     ));
-    report.step("apply", StepStatus::Planned, apply);
+    report.step(StepName::Apply, StepStatus::Planned, apply);
 
     would(format!(
         "GET {endpoint}/minio/health/live (until MinIO answers, at most {})",
         humantime::format_duration(config.health_timeout)
     ));
     report.step(
-        "wait_healthy",
+        StepName::WaitHealthy,
         StepStatus::Planned,
         format!("GET {endpoint}/minio/health/live"),
     );
@@ -697,7 +804,7 @@ fn dry_run(config: &Config) -> Result<Code> {
         ));
         would(format!("PUT {endpoint}/{b}?versioning (Enabled)"));
     }
-    report.step("buckets", StepStatus::Planned, buckets.join(", "));
+    report.step(StepName::Buckets, StepStatus::Planned, buckets.join(", "));
 
     let lock = |b: &Backend, what: &str| {
         if b.use_lockfile {
@@ -720,12 +827,12 @@ fn dry_run(config: &Config) -> Result<Code> {
             &e.name,
             &e.backend.bucket,
             &e.backend.key,
-            "would_upload",
+            StateAction::WouldUpload,
             Some(PathBuf::from(save_point(&e.name))),
         ));
     }
     report.step(
-        "states",
+        StepName::States,
         StepStatus::Planned,
         format!("from {}", config.state_from.display()),
     );
@@ -747,12 +854,12 @@ fn dry_run(config: &Config) -> Result<Code> {
             &minio.name,
             &minio.backend.bucket,
             &minio.backend.key,
-            "would_move_back",
+            StateAction::WouldMoveBack,
             Some(local_state),
         ),
     );
     report.step(
-        "to_minio",
+        StepName::ToMinio,
         StepStatus::Planned,
         format!("{} back to {}", config.env, object(&minio.backend)),
     );
@@ -767,7 +874,7 @@ fn dry_run(config: &Config) -> Result<Code> {
         reinit.push(e.name.clone());
     }
     report.step(
-        "verify",
+        StepName::Verify,
         StepStatus::Planned,
         format!(
             "terraform init -reconfigure and plan in {}",
@@ -777,23 +884,6 @@ fn dry_run(config: &Config) -> Result<Code> {
     pve_common::info!("{}", pve_common::tr!("common.dry_run_note"));
     print_report(config, &report)?;
     Ok(Code::Success)
-}
-
-/// The step an error belongs to: the one after the last recorded.
-fn name_after(last: &str) -> &'static str {
-    const ORDER: [&str; 9] = [
-        "health",
-        "to_local",
-        "plan",
-        "apply",
-        "wait_healthy",
-        "buckets",
-        "states",
-        "to_minio",
-        "verify",
-    ];
-    let i = ORDER.iter().position(|n| *n == last).map_or(0, |i| i + 1);
-    ORDER.get(i).copied().unwrap_or("verify")
 }
 
 fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
@@ -817,7 +907,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
     let how = format!("probe {}", report.health.probe);
     if healthy {
         report.step(
-            "health",
+            StepName::Health,
             StepStatus::Ok,
             format!(
                 "MinIO at {} is live ({how}); buckets {} exist with versioning; every state is sound",
@@ -826,14 +916,14 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
             ),
         );
         if !config.rebuild_healthy {
-            report.outcome = "healthy".to_owned();
+            report.outcome = Outcome::Healthy;
             pve_common::success!("nothing to do (pass --rebuild-healthy to rebuild anyway)");
             return Ok(Code::Success);
         }
         pve_common::warn!("--rebuild-healthy: rebuilding a healthy MinIO");
     } else if report.health.live {
         report.step(
-            "health",
+            StepName::Health,
             StepStatus::Skipped,
             format!(
                 "MinIO at {} is live ({how}) but not sound: {}",
@@ -843,7 +933,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
         );
     } else {
         report.step(
-            "health",
+            StepName::Health,
             StepStatus::Skipped,
             format!(
                 "MinIO at {} is down: {}",
@@ -858,19 +948,30 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
             return Ok(Code::Failure);
         }
         if config.dry_run {
-            for name in ["wait_healthy", "buckets", "states", "to_minio", "verify"] {
+            for name in [
+                StepName::WaitHealthy,
+                StepName::Buckets,
+                StepName::States,
+                StepName::ToMinio,
+                StepName::Verify,
+            ] {
                 report.step(
                     name,
                     StepStatus::Planned,
                     "would follow once the apply has brought MinIO back",
                 );
             }
-            report.outcome = "would_rebuild".to_owned();
+            report.outcome = Outcome::WouldRebuild;
             return Ok(Code::Success);
         }
         wait_healthy(ctx, report)?;
     } else {
-        for name in ["to_local", "plan", "apply", "wait_healthy"] {
+        for name in [
+            StepName::ToLocal,
+            StepName::Plan,
+            StepName::Apply,
+            StepName::WaitHealthy,
+        ] {
             report.step(name, StepStatus::Skipped, "MinIO is live: no apply needed");
         }
     }
@@ -892,41 +993,39 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
         );
         if config.dry_run {
             report.step(
-                "to_minio",
+                StepName::ToMinio,
                 StepStatus::Planned,
                 "would push the local state back",
             );
         } else if back.code == Code::Success {
-            report.step("to_minio", StepStatus::Ok, detail);
+            report.step(StepName::ToMinio, StepStatus::Ok, detail);
         } else {
-            report.step("to_minio", StepStatus::Failed, detail);
+            report.step(StepName::ToMinio, StepStatus::Failed, detail);
         }
         if let Some(s) = report.states.iter_mut().find(|s| s.env == config.env) {
             s.action = if config.dry_run {
-                "would_move_back"
+                StateAction::WouldMoveBack
             } else {
-                "moved_back"
-            }
-            .to_owned();
+                StateAction::MovedBack
+            };
             s.serial = back.doc.new_serial;
             s.version_id = back.doc.new_version.clone();
         }
     } else {
         report.step(
-            "to_minio",
+            StepName::ToMinio,
             StepStatus::Skipped,
             "the MinIO environment stayed on S3",
         );
     }
     verify(ctx, report)?;
     report.outcome = if report.failed() {
-        "failed"
+        Outcome::Failed
     } else if config.dry_run {
-        "would_rebuild"
+        Outcome::WouldRebuild
     } else {
-        "rebuilt"
-    }
-    .to_owned();
+        Outcome::Rebuilt
+    };
     Ok(if report.failed() {
         Code::Failure
     } else {
@@ -941,7 +1040,7 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
     let already_local = override_file.is_file();
     if already_local {
         report.step(
-            "to_local",
+            StepName::ToLocal,
             StepStatus::Ok,
             format!(
                 "{} already uses a local state ({LOCAL_OVERRIDE_FILE})",
@@ -961,12 +1060,12 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
         );
         if config.dry_run {
             report.step(
-                "to_local",
+                StepName::ToLocal,
                 StepStatus::Planned,
                 format!("would be: {detail}"),
             );
             report.step(
-                "plan",
+                StepName::Plan,
                 StepStatus::Planned,
                 format!(
                     "would run terraform plan -target={} on the local state",
@@ -974,13 +1073,13 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
                 ),
             );
             report.step(
-                "apply",
+                StepName::Apply,
                 StepStatus::Planned,
                 "would apply that plan after confirmation",
             );
             return Ok(true);
         }
-        report.step("to_local", StepStatus::Ok, detail);
+        report.step(StepName::ToLocal, StepStatus::Ok, detail);
     }
     let terraform = |args: Vec<String>| ctx.terraform_command(&config.env_dir, args);
     let plan = TargetedPlan::create(&ctx.runner, &terraform, &config.target, "minio.tfplan")?;
@@ -995,7 +1094,7 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
             .collect();
         let list: Vec<String> = outside.iter().map(ToString::to_string).collect();
         report.step(
-            "plan",
+            StepName::Plan,
             StepStatus::Failed,
             format!(
                 "refused: the plan would destroy or replace resources outside {}: {}; nothing was applied \
@@ -1005,11 +1104,11 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
                 config.env
             ),
         );
-        report.outcome = "refused".to_owned();
+        report.outcome = Outcome::Refused;
         return Ok(false);
     }
     report.step(
-        "plan",
+        StepName::Plan,
         StepStatus::Ok,
         format!(
             "{} change(s), all within {}",
@@ -1020,7 +1119,7 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
     plan.confirm(&config.env, config.yes)?;
     plan.apply(&ctx.runner, &terraform)?;
     report.step(
-        "apply",
+        StepName::Apply,
         StepStatus::Ok,
         format!("applied the plan of {}", config.target),
     );
@@ -1037,7 +1136,7 @@ fn wait_healthy(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
             let waited = start.elapsed();
             report.health = h;
             report.step(
-                "wait_healthy",
+                StepName::WaitHealthy,
                 StepStatus::Ok,
                 format!("MinIO answers after {:.1}s", waited.as_secs_f64()),
             );
@@ -1118,7 +1217,7 @@ fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
         .collect();
     if problems.is_empty() {
         report.step(
-            "buckets",
+            StepName::Buckets,
             if ctx.config.dry_run {
                 StepStatus::Planned
             } else {
@@ -1135,7 +1234,7 @@ fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
             ),
         );
     } else {
-        report.step("buckets", StepStatus::Failed, problems.join("; "));
+        report.step(StepName::Buckets, StepStatus::Failed, problems.join("; "));
     }
     Ok(())
 }
@@ -1151,25 +1250,25 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
             &env.name,
             &env.backend.bucket,
             &env.backend.key,
-            "failed",
+            StateAction::Failed,
             None,
         );
         if is_minio && minio_moves_back {
             // Its local state goes back through to-minio, which does its own serial checks.
             entry.source = Some(ctx.config.env_dir.join("terraform.tfstate"));
-            entry.action = "unchecked".to_owned();
+            entry.action = StateAction::Unchecked;
             report.states.push(entry);
             continue;
         }
         considered += 1;
         match upload_state(ctx, env, &mut entry) {
             Ok(()) => {
-                if entry.action == "uploaded" {
+                if entry.action == StateAction::Uploaded {
                     uploaded += 1;
                 }
             }
             Err(e) => {
-                entry.action = "failed".to_owned();
+                entry.action = StateAction::Failed;
                 entry.error = Some(format!("{e:#}"));
                 failed.push(format!("{}: {e:#}", env.name));
             }
@@ -1178,7 +1277,7 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
     }
     if failed.is_empty() {
         report.step(
-            "states",
+            StepName::States,
             if ctx.config.dry_run {
                 StepStatus::Planned
             } else {
@@ -1191,7 +1290,7 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
             ),
         );
     } else {
-        report.step("states", StepStatus::Failed, failed.join("; "));
+        report.step(StepName::States, StepStatus::Failed, failed.join("; "));
     }
     Ok(())
 }
@@ -1214,7 +1313,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         Ok(file) => file,
         Err(e) => {
             if let Some(Ok(r)) = &remote {
-                entry.action = "kept".to_owned();
+                entry.action = StateAction::Kept;
                 entry.serial = Some(r.serial);
                 pve_common::warn!("{}: {e:#}; S3 still has serial {}", env.name, r.serial);
                 return Ok(());
@@ -1237,7 +1336,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
             local.lineage
         ),
         Some(Ok(r)) if r.lineage == local.lineage && r.serial >= local.serial => {
-            entry.action = "kept".to_owned();
+            entry.action = StateAction::Kept;
             entry.serial = Some(r.serial);
             pve_common::info!(
                 "{}: S3 already has serial {} (save point: {}), kept",
@@ -1274,7 +1373,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         pve_tf::moves::release_after_write(lock, "the state was uploaded")?;
     }
     if put.is_none() {
-        entry.action = "would_upload".to_owned();
+        entry.action = StateAction::WouldUpload;
         return Ok(());
     }
     let back = client
@@ -1283,7 +1382,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     if back != body.sha256() {
         bail!("the state read back from S3 differs from what was uploaded");
     }
-    entry.action = "uploaded".to_owned();
+    entry.action = StateAction::Uploaded;
     entry.serial = Some(new_serial);
     entry.version_id = put.and_then(|p| p.version_id);
     pve_common::info!(
@@ -1298,7 +1397,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
 fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     if ctx.config.dry_run {
         report.step(
-            "verify",
+            StepName::Verify,
             StepStatus::Planned,
             "would check buckets, states and plans",
         );
@@ -1393,7 +1492,7 @@ fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     }
     if problems.is_empty() {
         report.step(
-            "verify",
+            StepName::Verify,
             StepStatus::Ok,
             format!(
                 "buckets versioned, {} state(s) sound, terraform init -reconfigure and plan succeed against S3",
@@ -1401,7 +1500,7 @@ fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
             ),
         );
     } else {
-        report.step("verify", StepStatus::Failed, problems.join("; "));
+        report.step(StepName::Verify, StepStatus::Failed, problems.join("; "));
     }
     Ok(())
 }
@@ -1468,10 +1567,10 @@ fn summary(text: &mut String, report: &Report) {
     for s in &report.steps {
         text.push_str(&format!("  {}: {}\n", s.name, word(s.status)));
     }
-    let result = match report.outcome.as_str() {
-        "healthy" | "rebuilt" => StepStatus::Ok,
-        "would_rebuild" => StepStatus::Planned,
-        _ => StepStatus::Failed,
+    let result = match report.outcome {
+        Outcome::Healthy | Outcome::Rebuilt => StepStatus::Ok,
+        Outcome::WouldRebuild => StepStatus::Planned,
+        Outcome::Pending | Outcome::Refused | Outcome::Failed => StepStatus::Failed,
     };
     text.push_str(&format!(
         "  {}: {}\n",
@@ -1495,9 +1594,8 @@ mod tests {
 
     #[test]
     fn errors_belong_to_the_next_step() {
-        assert_eq!(name_after("health"), "to_local");
-        assert_eq!(name_after("apply"), "wait_healthy");
-        assert_eq!(name_after("verify"), "verify");
-        assert_eq!(name_after("nothing"), "health");
+        assert_eq!(StepName::Health.next(), StepName::ToLocal);
+        assert_eq!(StepName::Apply.next(), StepName::WaitHealthy);
+        assert_eq!(StepName::Verify.next(), StepName::Verify);
     }
 }

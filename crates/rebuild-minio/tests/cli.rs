@@ -7,7 +7,7 @@ mod bed;
 
 use assert_cmd::Command;
 use bed::Bed;
-use rebuild_minio::StepStatus;
+use rebuild_minio::{Outcome, StateAction, StepStatus};
 use serde_json::Value;
 
 fn bin() -> Command {
@@ -50,7 +50,7 @@ fn status(doc: &Doc, name: &str) -> StepStatus {
     doc.body
         .steps
         .iter()
-        .find(|s| s.name == name)
+        .find(|s| s.name.as_str() == name)
         .unwrap_or_else(|| panic!("no step {name} in {:?}", doc.body.steps))
         .status
 }
@@ -180,7 +180,7 @@ fn live_minio_without_its_data_gets_buckets_and_states_back_without_an_apply() {
     assert_eq!(doc.schema, rebuild_minio::SCHEMA);
     assert_eq!(doc.tool.name, "rebuild-minio");
     let report = &doc.body;
-    assert_eq!(report.outcome, "rebuilt", "{report:?}");
+    assert_eq!(report.outcome, Outcome::Rebuilt, "{report:?}");
     for name in ["to_local", "plan", "apply", "wait_healthy", "to_minio"] {
         assert_eq!(
             status(&doc, name),
@@ -205,7 +205,7 @@ fn live_minio_without_its_data_gets_buckets_and_states_back_without_an_apply() {
         report
             .states
             .iter()
-            .all(|s| s.action == "uploaded" && s.plan_exit_code == Some(0)),
+            .all(|s| s.action == StateAction::Uploaded && s.plan_exit_code == Some(0)),
         "{report:?}"
     );
 }
@@ -333,7 +333,7 @@ fn a_state_lock_held_elsewhere_is_busy_75() {
     let before = bed.s3_state("monitoring").unwrap();
     let (code, doc, stderr) = rebuild_typed(&bed, &["--force", "--rebuild-healthy"]);
     assert_eq!(code, 75, "{stderr}");
-    assert_eq!(doc.body.outcome, "failed", "{stderr}");
+    assert_eq!(doc.body.outcome, Outcome::Failed, "{stderr}");
     assert_eq!(status(&doc, "to_minio"), StepStatus::Failed, "{stderr}");
     assert!(
         stderr.contains("is held by ops@elsewhere"),

@@ -489,13 +489,62 @@ impl Config {
     }
 }
 
+/// How the stack was brought back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Method {
+    /// restore-vm's library restored the monitoring VM.
+    FromBackup,
+    /// A targeted `terraform apply` of the monitoring module.
+    FromTerraform,
+    /// Nothing was rebuilt.
+    None,
+}
+
+/// How the rebuild ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RebuildStatus {
+    /// Done.
+    Ok,
+    /// Dry-run: would be done.
+    Planned,
+    /// Declined, or the plan changed something outside the target.
+    Refused,
+    /// It failed.
+    Failed,
+    /// Not asked for (`--verify-only`).
+    Skipped,
+}
+
+/// How the whole run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    /// Not decided yet (a printed report always has another).
+    #[serde(rename = "")]
+    #[strum(serialize = "")]
+    Pending,
+    /// Rebuilt (or verified) and every check passed.
+    Ok,
+    /// The rebuild or a check failed.
+    Failed,
+    /// The rebuild was refused.
+    Refused,
+    /// Dry-run: the stack would be rebuilt.
+    WouldRebuild,
+}
+
 /// The rebuild part of the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct RebuildReport {
-    /// `from_backup`, `from_terraform`, `none`.
-    pub method: &'static str,
-    /// `ok`, `planned` (dry-run), `refused`, `failed`, `skipped`.
-    pub status: &'static str,
+    /// How the stack was brought back.
+    pub method: Method,
+    /// How that ended.
+    pub status: RebuildStatus,
     /// What happened.
     pub detail: String,
     /// `--from-terraform`: the plan's changes within the target.
@@ -525,8 +574,8 @@ pub struct Report {
     pub vmid: Option<u32>,
     /// Nothing was changed.
     pub dry_run: bool,
-    /// `ok`, `failed`, `refused`, `would_rebuild`.
-    pub outcome: String,
+    /// How the run ended.
+    pub outcome: Outcome,
     /// The URLs checked.
     pub urls: Urls,
     /// The rebuild.
@@ -565,11 +614,11 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
         target: config.target.clone(),
         vmid: config.vmid,
         dry_run: config.dry_run,
-        outcome: String::new(),
+        outcome: Outcome::Pending,
         urls: config.urls.clone(),
         rebuild: RebuildReport {
-            method: "none",
-            status: "skipped",
+            method: Method::None,
+            status: RebuildStatus::Skipped,
             detail: String::new(),
             changes: Vec::new(),
             refused_changes: Vec::new(),
@@ -600,7 +649,7 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
         }
         Mode::Auto => match choose(config, restorer) {
             Err(e) => {
-                report.rebuild.method = "from_backup";
+                report.rebuild.method = Method::FromBackup;
                 Err(e)
             }
             Ok(Choice { backup, reason }) => {
@@ -616,23 +665,22 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
         },
     };
     if let Err(e) = rebuilt {
-        if report.rebuild.status != "refused" {
-            report.rebuild.status = "failed";
+        if report.rebuild.status != RebuildStatus::Refused {
+            report.rebuild.status = RebuildStatus::Failed;
         }
         report.rebuild.detail = format!("{e:#}");
         pve_common::error!("{e:#}");
-        report.outcome = if report.rebuild.status == "refused" {
-            "refused"
+        report.outcome = if report.rebuild.status == RebuildStatus::Refused {
+            Outcome::Refused
         } else {
-            "failed"
-        }
-        .to_owned();
+            Outcome::Failed
+        };
         print_report(config, &report)?;
         return Ok(Code::Failure);
     }
     if config.dry_run && config.mode != Mode::VerifyOnly {
         pve_common::info!("dry-run: the stack would be verified after the rebuild");
-        report.outcome = "would_rebuild".to_owned();
+        report.outcome = Outcome::WouldRebuild;
         print_report(config, &report)?;
         return Ok(Code::Success);
     }
@@ -686,7 +734,7 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
     }
     let failed =
         report.checks.iter().any(|c| !c.ok) || report.containers.as_ref().is_some_and(|c| !c.ok);
-    report.outcome = if failed { "failed" } else { "ok" }.to_owned();
+    report.outcome = if failed { Outcome::Failed } else { Outcome::Ok };
     print_report(config, &report)?;
     Ok(if failed { Code::Failure } else { Code::Success })
 }
@@ -819,7 +867,7 @@ fn from_backup(
     volid: Option<String>,
     out: &mut RebuildReport,
 ) -> Result<()> {
-    out.method = "from_backup";
+    out.method = Method::FromBackup;
     let (Some(vmid), Some(restorer)) = (config.vmid, restorer) else {
         bail!(
             "--from-backup needs the monitoring VM id (--vmid N, or monitoring_vmid in terraform.tfvars) \
@@ -844,10 +892,14 @@ fn from_backup(
                 )
             });
             if declined {
-                out.status = "refused";
+                out.status = RebuildStatus::Refused;
             }
         })?;
-    out.status = if config.dry_run { "planned" } else { "ok" };
+    out.status = if config.dry_run {
+        RebuildStatus::Planned
+    } else {
+        RebuildStatus::Ok
+    };
     out.detail = if config.dry_run {
         format!(
             "would restore VM {vmid} on node {} from {}{} and start it",
@@ -908,7 +960,7 @@ fn credentials(config: &Config) -> Option<S3Credentials> {
 }
 
 fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> Result<()> {
-    out.method = "from_terraform";
+    out.method = Method::FromTerraform;
     let creds = credentials(config);
     let terraform = |args: Vec<String>| terraform(config, creds.as_ref(), args);
     // `init` only fills Terraform's working cache (.terraform); it changes no state and no infrastructure.
@@ -923,7 +975,7 @@ fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> 
     out.changes = plan.within().iter().map(ToString::to_string).collect();
     let outside = plan.destructive_outside();
     if !outside.is_empty() {
-        out.status = "refused";
+        out.status = RebuildStatus::Refused;
         out.refused_changes = outside.iter().map(ToString::to_string).collect();
         bail!(
             "refused: the plan would destroy or replace resources outside {}: {}; nothing was applied",
@@ -932,7 +984,7 @@ fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> 
         );
     }
     if config.dry_run {
-        out.status = "planned";
+        out.status = RebuildStatus::Planned;
         out.detail = format!(
             "would apply {} change(s) within {}",
             out.changes.len(),
@@ -943,9 +995,9 @@ fn from_terraform(config: &Config, runner: &Runner, out: &mut RebuildReport) -> 
     }
     // The scripts' prompt: the terminal, else stdin; `o`/`oui`/`y`/`yes`; end of input is no.
     plan.confirm(&config.env, config.yes)
-        .inspect_err(|_| out.status = "refused")?;
+        .inspect_err(|_| out.status = RebuildStatus::Refused)?;
     plan.apply(runner, &terraform)?;
-    out.status = "ok";
+    out.status = RebuildStatus::Ok;
     out.detail = format!(
         "applied {} change(s) within {}",
         out.changes.len(),
@@ -1022,7 +1074,10 @@ fn report_text(report: &Report) -> String {
         "  {}: {} {}\n",
         pve_common::tr!("rebuild_monitoring.rebuild"),
         report.rebuild.method,
-        word(report.rebuild.status != "failed" && report.rebuild.status != "refused")
+        word(!matches!(
+            report.rebuild.status,
+            RebuildStatus::Failed | RebuildStatus::Refused
+        ))
     ));
     for c in &report.checks {
         text.push_str(&format!("  {}: {}\n", c.component, word(c.ok)));
@@ -1033,7 +1088,10 @@ fn report_text(report: &Report) -> String {
     text.push_str(&format!(
         "  {}: {}\n",
         pve_common::tr!("rebuild_monitoring.result"),
-        word(report.outcome == "ok" || report.outcome == "would_rebuild")
+        word(matches!(
+            report.outcome,
+            Outcome::Ok | Outcome::WouldRebuild
+        ))
     ));
     text
 }

@@ -204,7 +204,7 @@ pub struct Verification {
 impl From<&pve_restore::Verification> for Verification {
     fn from(v: &pve_restore::Verification) -> Self {
         Verification {
-            result: v.result.clone(),
+            result: v.result.to_string(),
             ip: v.ip.clone(),
             ping: v.ping,
             port_open: v.port_open,
