@@ -4,6 +4,7 @@
 //! (and the default mode's choice) against the simulated Proxmox node behind a real sshd.
 #![allow(clippy::unwrap_used)]
 
+mod fleet;
 mod node;
 mod stack;
 mod vm;

@@ -9,4 +9,5 @@ mod contract;
 mod fleet;
 mod full;
 mod homelab;
+mod offline;
 mod state;
