@@ -956,14 +956,10 @@ fn report_text(report: &Report) -> String {
         text.push_str("\nCOMPONENT      CHECK                   RESULT  DETAIL\n");
 
         for c in &report.checks {
-            let name = serde_json::to_value(c.name)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
             text.push_str(&format!(
                 "{:<14} {:<23} {:<7} {}\n",
                 c.component,
-                name,
+                c.name.as_str(),
                 if c.ok { "ok" } else { "FAILED" },
                 c.detail.as_deref().or(c.error.as_deref()).unwrap_or("")
             ));
