@@ -35,8 +35,11 @@ const EXAMPLES: &str = "\
 /// choice and its reason are logged and in the --json report.
 /// --from-backup reaches the Proxmox node over SSH like restore-vm: host, node and SSH user come from the
 /// flags, else the environment (PVE_HOST, PVE_NODE, PVE_SSH_USER), else the same terraform.tfvars (the host
-/// of `proxmox_endpoint`, `node_name`, `ssh_user`), else the homelab's monitoring environment (the node of
-/// its `monitoring` block, null meaning its `default_node`; the host of its `proxmox_endpoint`). Host keys:
+/// of `proxmox_endpoint`, `node_name`, `ssh_user`), else the homelab: the node of the environment whose
+/// Terraform state manages the monitoring VM (local terraform.tfstate, else S3; its `default_node` and the
+/// host of its `proxmox_endpoint`), else the monitoring environment's (the node of its `monitoring` block,
+/// null meaning its `default_node`; the host of its `proxmox_endpoint`); never the root's default node.
+/// A --node given alone is reached at the endpoint of the environment whose node it is. Host keys:
 /// --known-hosts, else HOMELAB_KNOWN_HOSTS; SSH_INIT_MODE=true accepts a new key.
 #[derive(Parser, Debug)]
 #[command(

@@ -133,18 +133,53 @@ fn check_url(flag: &str, url: &str) -> Result<String, UsageError> {
     }
 }
 
-/// The node settings with the homelab's monitoring environment filling what the flags, the environment
-/// and the variable file leave open: the node of the `monitoring` block (null: the environment's
-/// `default_node`), and the host of the environment's `proxmox_endpoint` (each environment has its own node).
+/// The environment whose Terraform state manages the monitoring VM `vmid` (local state, else S3 unless
+/// `local_only`), when exactly one does and it names its node.
+fn owning_env(
+    homelab: Option<&pve_common::homelab::Homelab>,
+    vmid: Option<u32>,
+    local_only: bool,
+) -> Option<pve_common::fleet::FleetEnv> {
+    let (homelab, vmid) = (homelab?, vmid?);
+    let fleet = pve_common::fleet::Fleet::discover(homelab).ok()?;
+    let all = pve_tf::fleet::managed_guests(&fleet, local_only);
+    let (owners, problems) = pve_tf::fleet::owners_of(&all, vmid);
+    for p in problems {
+        pve_common::warn!("{p}; not used to find the monitoring VM's node");
+    }
+    match owners.as_slice() {
+        [one] if one.node.is_some() => Some((*one).clone()),
+        [] | [_] => None,
+        several => {
+            pve_common::warn!(
+                "VM {vmid} is managed by several environments ({}): its node is not taken from them",
+                several
+                    .iter()
+                    .map(|e| e.env.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            None
+        }
+    }
+}
+
+/// The node settings with the homelab filling what the flags, the environment and the variable file
+/// leave open: the node of the environment whose Terraform state manages the monitoring VM (`owner`), at
+/// the host of its `proxmox_endpoint`; else the node of the `monitoring` block (null: the monitoring
+/// environment's `default_node`) at the host of that environment's `proxmox_endpoint` (each environment
+/// has its own node; the root's default node is never taken for it).
 fn homelab_node_args(
     args: &pve_common::cli::NodeArgs,
     vars: Option<&pve_common::tfvars::TfVars>,
     homelab: Option<&pve_common::homelab::Homelab>,
+    owner: Option<&pve_common::fleet::FleetEnv>,
 ) -> pve_common::cli::NodeArgs {
     let mut args = args.clone();
-    let Some(settings) = homelab.and_then(|h| h.env_settings("monitoring").ok().flatten()) else {
+    let settings = homelab.and_then(|h| h.env_settings("monitoring").ok().flatten());
+    if owner.is_none() && settings.is_none() {
         return args;
-    };
+    }
     let unset = |flag: &Option<String>, var: &str, keys: &[&str]| {
         flag.is_none()
             && std::env::var(var).map_or(true, |v| v.trim().is_empty())
@@ -152,23 +187,41 @@ fn homelab_node_args(
                 .iter()
                 .any(|k| vars.is_some_and(|v| v.get_str(k).ok().flatten().is_some()))
     };
+    let mut from_owner = false;
     if unset(
         &args.node,
         pve_common::node::ENV_NODE,
         &pve_common::node::TFVARS_NODE_KEYS,
     ) {
-        args.node = settings
-            .monitoring
-            .as_ref()
-            .and_then(|m| m.node.clone())
-            .or(settings.default_node.clone());
+        args.node = match owner.and_then(|o| o.node.clone()) {
+            Some(node) => {
+                from_owner = true;
+                Some(node)
+            }
+            None => settings.as_ref().and_then(|s| {
+                s.monitoring
+                    .as_ref()
+                    .and_then(|m| m.node.clone())
+                    .or(s.default_node.clone())
+            }),
+        };
     }
     if unset(
         &args.host,
         pve_common::node::ENV_HOST,
         &pve_common::node::TFVARS_ENDPOINT_KEYS,
     ) {
-        args.host = settings.ssh_host.clone().or_else(|| args.node.clone());
+        let env_host = if from_owner {
+            owner.and_then(|o| o.ssh_host.clone())
+        } else {
+            // A node named otherwise is reached at the endpoint of the environment whose node it is.
+            let of_node = args.node.as_deref().and_then(|node| {
+                let fleet = pve_common::fleet::Fleet::discover(homelab?).ok()?;
+                fleet.on_node(node).find_map(|e| e.ssh_host.clone())
+            });
+            of_node.or_else(|| settings.as_ref().and_then(|s| s.ssh_host.clone()))
+        };
+        args.host = env_host.or_else(|| args.node.clone());
     }
     args
 }
@@ -305,7 +358,24 @@ impl Config {
         // --dry-run contacts nothing: what it cannot know it shows as a placeholder.
         let needs_node = matches!(mode, Mode::Auto | Mode::FromBackup { .. })
             && args.common.mode() != pve_common::runner::Mode::DryRun;
-        let node_args = homelab_node_args(&args.node, vars.as_ref(), homelab.as_ref());
+        // The node is the one of the environment that owns the VM (asked only when nothing else names it).
+        let node_named = args.node.node.is_some()
+            || std::env::var(pve_common::node::ENV_NODE).is_ok_and(|v| !v.trim().is_empty())
+            || pve_common::node::TFVARS_NODE_KEYS.iter().any(|k| {
+                vars.as_ref()
+                    .is_some_and(|v| v.get_str(k).ok().flatten().is_some())
+            });
+        let owner = if matches!(mode, Mode::Auto | Mode::FromBackup { .. }) && !node_named {
+            owning_env(
+                homelab.as_ref(),
+                vmid,
+                args.common.mode() == pve_common::runner::Mode::DryRun,
+            )
+        } else {
+            None
+        };
+        let node_args =
+            homelab_node_args(&args.node, vars.as_ref(), homelab.as_ref(), owner.as_ref());
         let access = match pve_common::node::resolve(&node_args, vars.as_ref()) {
             Ok(mut a) => {
                 pve_common::homelab::HostKeyPolicy::apply_env(&mut a);

@@ -4,6 +4,8 @@
 //! (and the default mode's choice) against the simulated Proxmox node behind a real sshd.
 #![allow(clippy::unwrap_used)]
 
+#[path = "cli/fleet.rs"]
+mod fleet;
 #[path = "cli/node.rs"]
 mod node;
 #[path = "cli/stack.rs"]

@@ -83,7 +83,10 @@ pub struct Args {
     pub deep: bool,
 
     /// Read the archives from this directory here (a mounted dump folder) instead of on the node:
-    /// `DIR` for every storage or `STORAGE=DIR` for one (repeatable).
+    /// `DIR` for every storage or `STORAGE=DIR` for one (repeatable). With no --node, --host, PVE_HOST or
+    /// --env, no node is contacted: every vzdump archive in DIR is checked on its own (an offsite or USB
+    /// copy): name, size, log, compression, VMA or tar, always read whole, and its SHA-256 against the
+    /// manifest when it records it (by volid, else by file name); an empty DIR is an error.
     #[arg(long = "local-dir", value_name = "[STORAGE=]DIR")]
     pub local_dir: Vec<String>,
 

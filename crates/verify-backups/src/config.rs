@@ -273,7 +273,19 @@ impl Config {
                 .map(|h| h.environments_dir())
                 .filter(|d| d.is_dir())
         });
-        let (targets, node_warnings) = node_checks(args, envs_dir.as_deref(), french)?;
+        // `--local-dir` with nothing naming a node: the folder is checked on its own (an offsite or USB
+        // copy), contacting no node and no S3.
+        let offline = !args.local_dir.is_empty()
+            && args.node.node.is_none()
+            && args.node.host.is_none()
+            && env_value(pve_common::node::ENV_HOST).is_none()
+            && args.env.is_empty();
+        let (targets, node_warnings) = if offline {
+            (Vec::new(), Vec::new())
+        } else {
+            node_checks(args, envs_dir.as_deref(), french)?
+        };
+        let envs_dir = if offline { args.root.clone() } else { envs_dir };
         let fleet: Vec<_> = envs_dir
             .as_deref()
             .map(crate::homelab::env_nodes)
@@ -283,10 +295,11 @@ impl Config {
             .collect();
         // The list of guests and backups comes from the node: without it these flags would check nothing
         // and still end "OK", which an operator could take for proof.
-        if targets.is_empty() && (args.deep || args.record || !args.local_dir.is_empty()) {
+        if targets.is_empty() && !offline && (args.deep || args.record) {
             return Err(UsageError(
-                "--deep, --local-dir and --record check the node's backups: give --node or --host (or \
-                 PVE_HOST), which lists the guests and backups to check"
+                "--deep and --record check the node's backups: give --node or --host (or PVE_HOST), which \
+                 lists the guests and backups to check, or --local-dir DIR to check the archives of a \
+                 folder on their own"
                     .into(),
             ));
         }

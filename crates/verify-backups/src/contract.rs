@@ -176,6 +176,25 @@ pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
             details: parts.join(", "),
         });
     }
+    if config.targets.is_empty() && config.local.is_set() {
+        // A folder checked with no node: one row per archive, as there is no guest to hang it on.
+        for b in &report.backups {
+            let mut parts: Vec<String> = b
+                .checks
+                .iter()
+                .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
+                .map(|c| format!("{}: {}", c.check, c.reason))
+                .collect();
+            parts.push(human_size(b.size));
+            out.push(Row {
+                kind: "vzdump".into(),
+                component: b.volid.clone(),
+                status: b.status.worst(Status::Ok),
+                last: Some(b.ctime),
+                details: parts.join(", "),
+            });
+        }
+    }
     let state = report.components.iter().find(|c| c.name == "tfstate");
     for e in &report.environments {
         let problems: Vec<String> = state

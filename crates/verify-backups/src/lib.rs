@@ -16,6 +16,7 @@ pub mod homelab;
 pub mod lzop;
 pub mod manifest;
 pub mod node;
+mod offline;
 pub mod pve;
 pub mod report;
 pub mod services;
@@ -254,6 +255,10 @@ fn managed_by_env(
 }
 
 fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestChecks) {
+    if config.targets.is_empty() && config.local.is_set() {
+        offline::check(config, runner, gc);
+        return;
+    }
     if config.targets.is_empty() {
         gc.skip_all("no node (--node, --host, or default_node and proxmox_endpoint in the environments' tfvars): guests and backups not checked");
         return;

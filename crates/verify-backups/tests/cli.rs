@@ -15,5 +15,7 @@ mod fleet;
 mod full;
 #[path = "cli/homelab.rs"]
 mod homelab;
+#[path = "cli/offline.rs"]
+mod offline;
 #[path = "cli/state.rs"]
 mod state;

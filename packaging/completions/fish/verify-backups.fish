@@ -16,7 +16,7 @@ complete -c verify-backups -l storage -d 'The backup storage whose backups are c
 complete -c verify-backups -l max-age -d 'A newest backup older than this is a WARNING, e.g. `26h`, `2d`' -r
 complete -c verify-backups -l vmid -d 'Only this guest (repeatable, for several)' -r
 complete -c verify-backups -l min-size -d 'A newest backup smaller than this many bytes is suspiciously small (a WARNING)' -r
-complete -c verify-backups -l local-dir -d 'Read the archives from this directory here (a mounted dump folder) instead of on the node: `DIR` for every storage or `STORAGE=DIR` for one (repeatable)' -r
+complete -c verify-backups -l local-dir -d 'Read the archives from this directory here (a mounted dump folder) instead of on the node: `DIR` for every storage or `STORAGE=DIR` for one (repeatable). With no --node, --host, PVE_HOST or --env, no node is contacted: every vzdump archive in DIR is checked on its own (an offsite or USB copy): name, size, log, compression, VMA or tar, always read whole, and its SHA-256 against the manifest when it records it (by volid, else by file name); an empty DIR is an error' -r
 complete -c verify-backups -l dump-dir -d 'Where a storage\'s dump folder is on the node, `STORAGE=DIR` (repeatable); by default the storage\'s `path` from `pvesh get /storage/<id>` plus `/dump`' -r
 complete -c verify-backups -s j -l jobs -d 'Archives checked at once by --deep --local-dir (default: the number of CPUs)' -r
 complete -c verify-backups -l manifest -d 'The SHA-256 manifest (`sha256sum` format, one `<hash>  <volid>` line per archive); the default is in the systemd unit\'s StateDirectory' -r -F

@@ -29,7 +29,6 @@ fn usage_errors_exit_64_before_any_connection() {
         // Regression: without a node there is no list of backups, so these checked nothing and ended "OK".
         vec!["--deep"],
         vec!["--record"],
-        vec!["--deep", "--local-dir", "/tmp"],
     ] {
         let out = run(&s(&args), &[]);
         assert_eq!(
