@@ -54,7 +54,8 @@ pub fn example_homelab_dir() -> PathBuf {
 }
 
 /// Copies the guests the example homelab's committed states describe (`examples/homelab/sim/guests`)
-/// into `sim`'s state, as `examples/homelab/run-check-drift` does.
+/// into `sim`'s state, as `examples/homelab/run-check-drift` does: each on its environment's node, as the
+/// example's environments name them (one simulated node answers for all three).
 pub fn seed_example_guests(sim: &Sim) -> Result<()> {
     let from = example_homelab_dir().join("sim/guests");
     let to = sim.state_dir().join("guests");
@@ -386,8 +387,12 @@ pub fn copy_configuration(src: &Path, dest: &Path) -> Result<()> {
         if is_dir {
             matches!(name, ".terraform" | "tests")
         } else {
-            matches!(name, ".terraform.lock.hcl" | ".terraform.tfstate.lock.info")
-                || name.starts_with("terraform.tfstate")
+            // The example's environments each name their own node and a TEST-NET endpoint in
+            // terraform.tfvars; the bed runs its copies on its one simulated node, with the defaults.
+            matches!(
+                name,
+                ".terraform.lock.hcl" | ".terraform.tfstate.lock.info" | "terraform.tfvars"
+            ) || name.starts_with("terraform.tfstate")
                 || name.ends_with(".tfplan")
         }
     })

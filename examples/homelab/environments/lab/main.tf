@@ -1,7 +1,8 @@
 # Lab containers: short-lived, rebuilt often.
 
 module "ci_runner" {
-  source = "../../modules/lxc"
+  source    = "../../modules/lxc"
+  node_name = var.default_node
 
   hostname    = "ci-runner"
   vm_id       = 200
@@ -12,7 +13,8 @@ module "ci_runner" {
 }
 
 module "pihole" {
-  source = "../../modules/lxc"
+  source    = "../../modules/lxc"
+  node_name = var.default_node
 
   hostname = "pihole"
   vm_id    = 201
@@ -21,7 +23,8 @@ module "pihole" {
 }
 
 module "sandbox" {
-  source = "../../modules/lxc"
+  source    = "../../modules/lxc"
+  node_name = var.default_node
 
   hostname = "sandbox"
   vm_id    = 202

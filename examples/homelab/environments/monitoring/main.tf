@@ -1,14 +1,16 @@
 # State storage and monitoring: the infrastructure the other environments depend on.
 
 module "minio" {
-  source = "../../modules/minio"
+  source    = "../../modules/minio"
+  node_name = var.default_node
 
   vm_id   = 110
   buckets = ["tfstate", "backups"]
 }
 
 module "monitoring_stack" {
-  source = "../../modules/monitoring-stack"
+  source    = "../../modules/monitoring-stack"
+  node_name = var.default_node
 
   vm_id = 111
 }

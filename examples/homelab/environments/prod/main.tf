@@ -1,7 +1,8 @@
 # Production services.
 
 module "jellyfin" {
-  source = "../../modules/vm"
+  source    = "../../modules/vm"
+  node_name = var.default_node
 
   name   = "jellyfin"
   vm_id  = 100
@@ -17,7 +18,8 @@ module "jellyfin" {
 }
 
 module "nextcloud" {
-  source = "../../modules/vm"
+  source    = "../../modules/vm"
+  node_name = var.default_node
 
   name   = "nextcloud"
   vm_id  = 101
@@ -32,7 +34,8 @@ module "nextcloud" {
 }
 
 module "home_assistant" {
-  source = "../../modules/vm"
+  source    = "../../modules/vm"
+  node_name = var.default_node
 
   name   = "home-assistant"
   vm_id  = 102

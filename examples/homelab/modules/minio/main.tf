@@ -8,6 +8,12 @@ terraform {
   }
 }
 
+variable "node_name" {
+  description = "The Proxmox node the guest runs on."
+  type        = string
+  default     = "pve"
+}
+
 variable "vm_id" {
   type = number
 }
@@ -39,6 +45,7 @@ locals {
 module "container" {
   source = "../lxc"
 
+  node_name   = var.node_name
   hostname    = "minio"
   vm_id       = var.vm_id
   memory      = 4096

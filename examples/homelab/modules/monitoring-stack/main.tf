@@ -8,6 +8,12 @@ terraform {
   }
 }
 
+variable "node_name" {
+  description = "The Proxmox node the guest runs on."
+  type        = string
+  default     = "pve"
+}
+
 variable "vm_id" {
   type = number
 }
@@ -38,6 +44,7 @@ locals {
 module "vm" {
   source = "../vm"
 
+  node_name     = var.node_name
   name          = "monitoring"
   vm_id         = var.vm_id
   memory        = 4096
