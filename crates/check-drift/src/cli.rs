@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::{CommonArgs, ForceArgs};
+use pve_common::cli::{CommonArgs, ForceArgs, parse_positive_duration};
 
 /// The examples at the end of `--help` (and of the man page).
 const EXAMPLES: &str = "\
@@ -69,11 +69,11 @@ pub struct Args {
 
     /// Give up on an environment after this long (init + plan + show), e.g. `90s`, `5m`. Terraform is
     /// interrupted first so it releases the state lock, then killed.
-    #[arg(long = "timeout", value_name = "DURATION", env = "PVE_DRIFT_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long = "timeout", value_name = "DURATION", env = "PVE_DRIFT_TIMEOUT", default_value = "5m", value_parser = parse_positive_duration)]
     pub timeout: std::time::Duration,
 
     /// How long Terraform waits for a held state lock (`-lock-timeout`).
-    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
     pub lock_timeout: std::time::Duration,
 
     /// Ignore rules to use instead of `<root>/.driftignore` and `<env>/.driftignore`.
@@ -119,7 +119,7 @@ pub struct Args {
 
     /// Remove report files (only `drift-YYYY-MM-DD-<env>.log|json`) dated more than this long ago at the
     /// end of each run, e.g. `30d`, `8w`.
-    #[arg(long = "retention", value_name = "DURATION", env = "PVE_DRIFT_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long = "retention", value_name = "DURATION", env = "PVE_DRIFT_RETENTION", default_value = "30d", value_parser = parse_positive_duration)]
     pub retention: std::time::Duration,
 
     /// Push DriftDetected / DriftCheckFailed alerts (and their resolution) to this Alertmanager
@@ -167,7 +167,7 @@ pub struct HistoryArgs {
     pub env: Vec<String>,
 
     /// Only runs from this long ago until now, e.g. `7d`.
-    #[arg(long = "since", value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long = "since", value_name = "DURATION", default_value = "30d", value_parser = parse_positive_duration)]
     pub since: std::time::Duration,
 
     #[command(flatten)]
@@ -217,10 +217,6 @@ pub struct InstallArgs {
 /// A path, or an empty value (which turns the output off); clap's own path parser rejects empty values.
 fn path_or_empty(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
-}
-
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    pve_common::cli::parse_positive_duration(text)
 }
 
 #[cfg(test)]

@@ -243,16 +243,7 @@ pub fn analyze(dir: &Path, since: Date, files: &[(ReportName, PathBuf, Report)])
             .resources
             .iter()
             .filter(|r| !r.ignored)
-            .map(|r| {
-                format!(
-                    "{} ({})",
-                    r.address,
-                    serde_json::to_value(r.action)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|r| format!("{} ({})", r.address, r.action.as_str()))
             .collect();
         if environments.last().is_none_or(|h| h.env != name.env) {
             environments.push(EnvHistory {

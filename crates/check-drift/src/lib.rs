@@ -667,45 +667,8 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             "no Terraform binary: neither `tofu` nor `terraform` is in PATH (set --terraform-bin or TF_BIN)",
         ));
     };
-    // The plan file holds secrets: a private (0700) directory, a 0600 file, removed when `_private` drops,
-    // whatever happens below.
-    let (_private, plan_path) = if shared.runner.is_dry_run() {
-        let dir = std::env::temp_dir().join("check-drift-XXXXXX");
-        (None, dir.join(format!("{}.tfplan", target.name)))
-    } else {
-        // Under the script's unit (ProtectSystem=strict, no PrivateTmp=) the temporary directory is
-        // read-only; the environment's folder is writable there, since Terraform writes into it too.
-        let (guard, base): (Box<dyn std::any::Any>, std::path::PathBuf) =
-            match pve_common::rundir::private_dir("plan") {
-                Ok(d) => {
-                    let p = d.path().to_owned();
-                    (Box::new(d), p)
-                }
-                Err(_) => {
-                    let d = tempfile::Builder::new()
-                        .prefix(".check-drift-")
-                        .tempdir_in(&target.dir)
-                        .map_err(|e| {
-                            failure(
-                                ErrorKind::Unknown,
-                                format!("creating a private temporary directory: {e}"),
-                            )
-                        })?;
-                    let p = d.path().to_owned();
-                    (Box::new(d), p)
-                }
-            };
-        // Absolute, because Terraform runs in the environment's folder (TMPDIR may be relative).
-        let path =
-            std::path::absolute(base.join(format!("{}.tfplan", target.name))).map_err(|e| {
-                failure(
-                    ErrorKind::Unknown,
-                    format!("resolving the temporary directory: {e}"),
-                )
-            })?;
-        (Some(guard), path)
-    };
-    private_file(shared, &plan_path, "plan file")?;
+    // Removes the plan file's private directory when it drops, whatever happens below.
+    let (_private, plan_path) = plan_file(shared, target)?;
 
     let mut limits = Limits {
         deadline: Instant::now() + config.timeout,
@@ -827,6 +790,9 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
                 || Ok::<(), std::io::Error>(()),
             )
             .ok();
+    }
+    // A dry-run shows nothing to read; neither does a `show` the runner skipped.
+    if shared.runner.is_dry_run() || show_out.is_none() {
         return Ok(EnvReport::checked(
             &target.name,
             None,
@@ -835,17 +801,80 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             Vec::new(),
         ));
     }
-    if show_out.is_none() {
-        return Ok(EnvReport::checked(
-            &target.name,
-            None,
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        ));
+    let plan_stderr = plan_out.as_ref().map_or(&[][..], |o| &o.stderr[..]);
+    let analysis = read_shown_plan(&json_path, target, exit_code, plan_stderr)?;
+    log_analysis(target, exit_code, &analysis);
+    let mut resources = analysis.resources;
+    for r in &mut resources {
+        target.rules.apply(r);
     }
+    let mut report = EnvReport::checked(
+        &target.name,
+        exit_code,
+        resources,
+        analysis.output_changes,
+        analysis.unplanned_drift,
+    );
+    report.plan_text = plan_text;
+    Ok(report)
+}
+
+/// The guard that removes the plan file's directory when it drops, and the plan file's path.
+type PlanFile = (Option<Box<dyn std::any::Any>>, PathBuf);
+
+/// The plan file: it holds secrets, so a 0600 file in a private (0700) directory (none in a dry-run,
+/// which creates nothing).
+fn plan_file(shared: &Shared<'_>, target: &Target) -> Result<PlanFile, Failure> {
+    let (guard, plan_path) = if shared.runner.is_dry_run() {
+        let dir = std::env::temp_dir().join("check-drift-XXXXXX");
+        (None, dir.join(format!("{}.tfplan", target.name)))
+    } else {
+        // Under the script's unit (ProtectSystem=strict, no PrivateTmp=) the temporary directory is
+        // read-only; the environment's folder is writable there, since Terraform writes into it too.
+        let (guard, base): (Box<dyn std::any::Any>, std::path::PathBuf) =
+            match pve_common::rundir::private_dir("plan") {
+                Ok(d) => {
+                    let p = d.path().to_owned();
+                    (Box::new(d), p)
+                }
+                Err(_) => {
+                    let d = tempfile::Builder::new()
+                        .prefix(".check-drift-")
+                        .tempdir_in(&target.dir)
+                        .map_err(|e| {
+                            failure(
+                                ErrorKind::Unknown,
+                                format!("creating a private temporary directory: {e}"),
+                            )
+                        })?;
+                    let p = d.path().to_owned();
+                    (Box::new(d), p)
+                }
+            };
+        // Absolute, because Terraform runs in the environment's folder (TMPDIR may be relative).
+        let path =
+            std::path::absolute(base.join(format!("{}.tfplan", target.name))).map_err(|e| {
+                failure(
+                    ErrorKind::Unknown,
+                    format!("resolving the temporary directory: {e}"),
+                )
+            })?;
+        (Some(guard), path)
+    };
+    private_file(shared, &plan_path, "plan file")?;
+    Ok((guard, plan_path))
+}
+
+/// Reads the JSON `terraform show -json` wrote to `json_path` as a stream, and refuses what cannot be
+/// trusted: another format major, exit 2 with no `resource_changes`, a plan marked errored.
+fn read_shown_plan(
+    json_path: &Path,
+    target: &Target,
+    exit_code: Option<i32>,
+    plan_stderr: &[u8],
+) -> Result<plan::Analysis, Failure> {
     let history = local_state_history(&target.dir);
-    let parsed = File::open(&json_path)
+    let parsed = File::open(json_path)
         .map_err(serde_json::Error::io)
         .and_then(|file| plan::read(file, &history))
         .map_err(|e| Failure {
@@ -892,14 +921,17 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
                 ErrorKind::Unknown,
                 format!(
                     "the plan is marked errored:\n{}",
-                    terraform::error_excerpt(
-                        plan_out.as_ref().map_or(&[][..], |o| &o.stderr[..]),
-                        12
-                    )
+                    terraform::error_excerpt(plan_stderr, 12)
                 ),
             )
         });
     }
+    Ok(analysis)
+}
+
+/// Says on stderr what the plan's JSON shows beyond the changes: an incomplete plan, an exit code the
+/// JSON contradicts (the JSON wins), drift the plan leaves alone.
+fn log_analysis(target: &Target, exit_code: Option<i32>, analysis: &plan::Analysis) {
     if !analysis.complete {
         pve_common::warn!(
             "{}: the plan is incomplete (deferred changes); another plan after an apply may show more",
@@ -930,19 +962,6 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
             d.attributes.join(", ")
         );
     }
-    let mut resources = analysis.resources;
-    for r in &mut resources {
-        target.rules.apply(r);
-    }
-    let mut report = EnvReport::checked(
-        &target.name,
-        exit_code,
-        resources,
-        analysis.output_changes,
-        analysis.unplanned_drift,
-    );
-    report.plan_text = plan_text;
-    Ok(report)
 }
 
 fn timestamp() -> String {
@@ -1217,14 +1236,7 @@ fn log_result(r: &EnvReport) {
     match (&r.status, &r.error) {
         (Status::Error, Some(e)) => {
             let first = headline(&e.message);
-            pve_common::error!(
-                "{}: {}: {first}",
-                r.env,
-                serde_json::to_value(e.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            );
+            pve_common::error!("{}: {}: {first}", r.env, e.kind.as_str());
         }
         (Status::Drift, _) => pve_common::warn!(
             "{}: drift: {} to create, {} to update, {} to delete, {} to replace",

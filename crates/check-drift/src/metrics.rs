@@ -82,10 +82,7 @@ const KINDS: [ErrorKind; 8] = [
 
 /// `lock`, `terraform_missing`... as in the JSON report.
 pub fn kind_name(kind: ErrorKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".to_owned())
+    kind.as_str().to_owned()
 }
 
 /// Escapes a label value: `\`, `"` and newline.

@@ -113,8 +113,21 @@ pub struct RelevantAttribute {
 }
 
 /// What an apply would do to a resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// Create a new object.
     Create,
@@ -127,6 +140,11 @@ pub enum Action {
 }
 
 impl Action {
+    /// `create`, `update`, `delete`, `replace`: the word in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
     /// From Terraform's `actions` list; `None` for `no-op`, `read`, `forget` and anything unknown.
     pub fn from_actions(actions: &[String]) -> Option<Action> {
         let list: Vec<&str> = actions.iter().map(String::as_str).collect();

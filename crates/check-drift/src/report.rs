@@ -304,8 +304,7 @@ pub fn render_summary(report: &Report) -> String {
                     pve_common::tr!("check_drift.status_error"),
                     e.error
                         .as_ref()
-                        .and_then(|err| serde_json::to_value(err.kind).ok())
-                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .map(|err| err.kind.as_str().to_owned())
                         .unwrap_or_default(),
                 ],
             }
@@ -451,15 +450,7 @@ pub fn render_text(report: &Report, color: bool) -> String {
             }
         }
         if let Some(err) = &e.error {
-            let kind = serde_json::to_value(err.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
-            let _ = writeln!(
-                out,
-                "  {} {}",
-                p.paint("1;31", "error:"),
-                kind.unwrap_or_default()
-            );
+            let _ = writeln!(out, "  {} {}", p.paint("1;31", "error:"), err.kind.as_str());
             // Terraform's words and the lock holder's fields are text from outside: escaped.
             for l in err.message.lines() {
                 let _ = writeln!(out, "    {}", escape(l));

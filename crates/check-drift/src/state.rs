@@ -123,16 +123,7 @@ pub fn fingerprint(report: &EnvReport) -> String {
         .resources
         .iter()
         .filter(|r| !r.ignored)
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.address,
-                serde_json::to_value(r.action)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            )
-        })
+        .map(|r| format!("{} {}", r.address, r.action.as_str()))
         .collect();
     items.sort();
     items.dedup();

@@ -157,8 +157,9 @@ pub fn run_step_polling(
 }
 
 /// What kind of failure an environment had.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
     /// The state lock is held by someone else.
     Lock,
@@ -176,6 +177,13 @@ pub enum ErrorKind {
     Interrupted,
     /// Anything else (invalid configuration, provider error, unreadable plan).
     Unknown,
+}
+
+impl ErrorKind {
+    /// `lock`, `terraform_missing`...: the word in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// Who holds a state lock, as Terraform prints it.

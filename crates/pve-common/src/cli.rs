@@ -4,8 +4,8 @@
 //! (what the shims pass) shows the script's name instead of the binary's.
 //!
 //! [`CommonArgs`] goes into every tool; [`ForceArgs`] (`--force`, `-y`, `--yes`) and [`TfvarsArgs`]
-//! (`--tfvars`) into those that ask before changing anything or read a variable file; `--node` lives in
-//! [`NodeArgs`] with the other SSH settings.
+//! (`--tfvars`) into those that ask before changing anything or read a variable file; `--root` and
+//! `--terraform-bin` in [`EnvironmentsArgs`]; `--node` lives in [`NodeArgs`] with the other SSH settings.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -123,6 +123,31 @@ pub struct TfvarsArgs {
     /// help says).
     #[arg(long = "tfvars", value_name = "FILE")]
     pub tfvars: Option<PathBuf>,
+}
+
+/// `--root DIR` and `--terraform-bin PATH`: where the Terraform environments are and what runs them, for
+/// the tools that run Terraform in an environment (restore-tfstate, rebuild-minio, rebuild-monitoring).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct EnvironmentsArgs {
+    /// Folder holding one subfolder per environment (default: the homelab's
+    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
+    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
+    pub root: Option<PathBuf>,
+
+    /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
+    #[arg(long, value_name = "PATH")]
+    pub terraform_bin: Option<PathBuf>,
+}
+
+impl EnvironmentsArgs {
+    /// `--root`, else the environments folder of `homelab`, else that path under the current folder.
+    pub fn root_in(&self, homelab: Option<&Homelab>) -> PathBuf {
+        match (&self.root, homelab) {
+            (Some(root), _) => root.clone(),
+            (None, Some(h)) => h.environments_dir(),
+            (None, None) => PathBuf::from(crate::homelab::ENVIRONMENTS_DIR),
+        }
+    }
 }
 
 /// How to reach the Proxmox node over SSH, for the tools that act on the node (restore-vm,

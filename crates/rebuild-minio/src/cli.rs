@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::{CommonArgs, ForceArgs};
+use pve_common::cli::{CommonArgs, EnvironmentsArgs, ForceArgs};
 
 /// The examples at the end of `--help` (and of the man page).
 const EXAMPLES: &str = "\
@@ -48,10 +48,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "PVE_TFSTATE_BACKUP_DIR")]
     pub state_from: Option<PathBuf>,
 
-    /// Folder holding one subfolder per environment (default: the homelab's
-    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
-    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub environments: EnvironmentsArgs,
 
     /// Override the S3 endpoint of every environment (http(s)://host:port; default: the active
     /// `backend "s3"` block, else `http://IP:PORT` of the homelab's `minio = {...}` tfvars block).
@@ -61,10 +59,6 @@ pub struct Args {
     /// The homelab's variable file for MinIO credentials (default: <root>/../terraform.tfvars).
     #[arg(long, value_name = "FILE")]
     pub tfvars: Option<PathBuf>,
-
-    /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
-    #[arg(long, value_name = "PATH")]
-    pub terraform_bin: Option<PathBuf>,
 
     /// How long to wait for MinIO to answer after the apply (humantime: 90s, 5m).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = pve_common::cli::parse_duration)]

@@ -126,13 +126,9 @@ fn env_node(env_dir: &Path, env: &str) -> Option<String> {
 impl Config {
     /// Validates the command line; a problem is a [`UsageError`].
     pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
-        let root = match &args.root {
-            Some(root) => root.clone(),
-            None => args.common.homelab().map_or_else(
-                |_| PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR),
-                |h| h.environments_dir(),
-            ),
-        };
+        let root = args
+            .environments
+            .root_in(args.common.homelab().ok().as_ref());
         if !valid_target(&args.target) {
             return Err(UsageError(format!(
                 "--target {:?}: give a module address such as module.minio",
@@ -176,7 +172,7 @@ impl Config {
                 .tfvars
                 .clone()
                 .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
-            terraform_bin: args.terraform_bin.clone(),
+            terraform_bin: args.environments.terraform_bin.clone(),
             health_timeout: args.health_timeout,
             allow_lineage_change: args.allow_lineage_change,
             yes: args.force.force,

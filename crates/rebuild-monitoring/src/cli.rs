@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs};
+use pve_common::cli::{CommonArgs, EnvironmentsArgs, ForceArgs, NodeArgs};
 
 /// The examples at the end of `--help` (and of the man page).
 const EXAMPLES: &str = "\
@@ -91,10 +91,8 @@ pub struct Args {
     )]
     pub target: String,
 
-    /// Folder holding one subfolder per environment (default: the homelab's
-    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
-    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub environments: EnvironmentsArgs,
 
     /// The homelab's variable file, for the URLs, the VM id and the node (default:
     /// <root>/../terraform.tfvars).
@@ -106,10 +104,6 @@ pub struct Args {
     /// checked). Logged in as root, with the node's SSH settings.
     #[arg(long, value_name = "HOST")]
     pub vm_host: Option<String>,
-
-    /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
-    #[arg(long, value_name = "PATH")]
-    pub terraform_bin: Option<PathBuf>,
 
     /// Prometheus base URL (http://host:9090).
     #[arg(long, value_name = "URL", env = "PROMETHEUS_URL")]

@@ -275,18 +275,14 @@ impl Config {
             .map_err(|e| UsageError(format!("--env: {e}")))?;
         let homelab = args.common.homelab().ok();
         // The shims run from any folder: the environments are the homelab's, not the cwd's.
-        let root = match (&args.root, &homelab) {
-            (Some(root), _) => root.clone(),
-            (None, Some(h)) => h.environments_dir(),
-            (None, None) => PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR),
-        };
+        let root = args.environments.root_in(homelab.as_ref());
         let env_dir = if matches!(mode, Mode::FromTerraform) {
             pve_common::environments::resolve(&root, &args.env)
                 .map_err(|e| UsageError(e.to_string()))?
         } else {
             root.join(&args.env)
         };
-        let root_tfvars = match (&args.root, &homelab) {
+        let root_tfvars = match (&args.environments.root, &homelab) {
             (None, Some(h)) => h.root_tfvars(),
             _ => root.join("../terraform.tfvars"),
         };
@@ -452,7 +448,7 @@ impl Config {
             root,
             target: args.target.clone(),
             tfvars,
-            terraform_bin: args.terraform_bin.clone(),
+            terraform_bin: args.environments.terraform_bin.clone(),
             urls,
             rule_groups: if args.rule_group.is_empty() {
                 DEFAULT_RULE_GROUPS
@@ -1030,14 +1026,10 @@ fn report_text(report: &Report) -> String {
         text.push_str("\nCOMPONENT      CHECK                   RESULT  DETAIL\n");
 
         for c in &report.checks {
-            let name = serde_json::to_value(c.name)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
             text.push_str(&format!(
                 "{:<14} {:<23} {:<7} {}\n",
                 c.component,
-                name,
+                c.name.as_str(),
                 if c.ok { "ok" } else { "FAILED" },
                 c.detail.as_deref().or(c.error.as_deref()).unwrap_or("")
             ));

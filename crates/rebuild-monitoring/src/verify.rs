@@ -16,8 +16,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Kind {
     /// Prometheus `/-/ready`.
     PrometheusReady,
@@ -34,6 +35,11 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// `prometheus_ready`...: the check's name in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
     /// The component a check is about, for the report.
     pub fn component(self) -> &'static str {
         match self {

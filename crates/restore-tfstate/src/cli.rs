@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser};
-use pve_common::cli::{CommonArgs, ForceArgs, TfvarsArgs};
+use pve_common::cli::{CommonArgs, EnvironmentsArgs, ForceArgs, TfvarsArgs};
 
 /// The examples at the end of `--help` (and of the man page).
 const EXAMPLES: &str = "\
@@ -44,10 +44,8 @@ pub struct Args {
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
 
-    /// Folder holding one subfolder per environment (default: the homelab's
-    /// infrastructure/proxmox/environments; without a homelab root, that path under the current folder).
-    #[arg(long, value_name = "DIR", env = "PVE_DRIFT_ROOT")]
-    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub environments: EnvironmentsArgs,
 
     /// List every version of the state object, newest first.
     #[arg(long)]
@@ -131,10 +129,6 @@ pub struct Args {
     /// Where save points (local copies of the state before a write) go.
     #[arg(long, value_name = "DIR", env = "PVE_TFSTATE_BACKUP_DIR")]
     pub backup_dir: Option<PathBuf>,
-
-    /// The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform).
-    #[arg(long, value_name = "PATH")]
-    pub terraform_bin: Option<PathBuf>,
 
     #[command(flatten)]
     pub force: ForceArgs,

@@ -159,13 +159,9 @@ impl Config {
                 words::no_argument()
             }));
         };
-        let root = match &args.root {
-            Some(root) => root.clone(),
-            None => args.common.homelab().map_or_else(
-                |_| PathBuf::from(pve_common::homelab::ENVIRONMENTS_DIR),
-                |h| h.environments_dir(),
-            ),
-        };
+        let root = args
+            .environments
+            .root_in(args.common.homelab().ok().as_ref());
         let env_dir = pve_common::environments::resolve(&root, &env)
             .map_err(|e| UsageError(e.to_string()))?;
         match modes.iter().filter(|m| **m).count() {
@@ -248,7 +244,7 @@ impl Config {
                 .clone()
                 .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
             backup_dir: args.backup_dir.clone().unwrap_or_else(default_backup_dir),
-            terraform_bin: args.terraform_bin.clone(),
+            terraform_bin: args.environments.terraform_bin.clone(),
             force: args.allow_lineage_change,
             yes: args.force.force,
             dry_run: args.common.mode() != pve_common::runner::Mode::Live,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::{CommonArgs, NodeArgs};
+use pve_common::cli::{CommonArgs, NodeArgs, parse_positive_duration};
 
 /// The exit codes of the replaced script, which the TUI and the runbooks test.
 pub const HELP_EXIT_STATUS: &str = "\
@@ -59,7 +59,7 @@ pub struct Args {
     pub all_storages: bool,
 
     /// A newest backup older than this is a WARNING, e.g. `26h`, `2d`.
-    #[arg(long = "max-age", value_name = "DURATION", default_value = "48h", value_parser = parse_duration)]
+    #[arg(long = "max-age", value_name = "DURATION", default_value = "48h", value_parser = parse_positive_duration)]
     pub max_age: std::time::Duration,
 
     /// Check every backup, not only the newest of each guest.
@@ -124,7 +124,7 @@ pub struct Args {
     pub tfvars: Option<PathBuf>,
 
     /// The newest state version may not be older than this, e.g. `30d`.
-    #[arg(long = "state-max-age", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long = "state-max-age", value_name = "DURATION", value_parser = parse_positive_duration)]
     pub state_max_age: Option<std::time::Duration>,
 
     /// Also the node's backup jobs (`pvesh get /cluster/backup`: a disabled job, or a guest in no enabled
@@ -171,10 +171,6 @@ pub struct Args {
         env = "PVE_BACKUP_TEXTFILE_DIR"
     )]
     pub textfile_dir: Option<PathBuf>,
-}
-
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    pve_common::cli::parse_positive_duration(text)
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@ complete -c rebuild-minio -l target -d 'The Terraform address of the MinIO modul
 complete -c rebuild-minio -l buckets -d 'The state buckets to create and check (comma-separated; default: every bucket named by an environment\'s S3 backend)' -r
 complete -c rebuild-minio -l state-from -d 'Folder of state save points (restore-tfstate\'s `<env>-<time>.tfstate` files) to upload from (default: restore-tfstate\'s save-point folder)' -r -F
 complete -c rebuild-minio -l root -d 'Folder holding one subfolder per environment (default: the homelab\'s infrastructure/proxmox/environments; without a homelab root, that path under the current folder)' -r -F
+complete -c rebuild-minio -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
 complete -c rebuild-minio -l endpoint -d 'Override the S3 endpoint of every environment (http(s)://host:port; default: the active `backend "s3"` block, else `http://IP:PORT` of the homelab\'s `minio = {...}` tfvars block)' -r
 complete -c rebuild-minio -l tfvars -d 'The homelab\'s variable file for MinIO credentials (default: <root>/../terraform.tfvars)' -r -F
-complete -c rebuild-minio -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
 complete -c rebuild-minio -l health-timeout -d 'How long to wait for MinIO to answer after the apply (humantime: 90s, 5m)' -r
 complete -c rebuild-minio -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
 complete -c rebuild-minio -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'

@@ -5,9 +5,9 @@ complete -c rebuild-monitoring -l max-age -d 'With no mode flag: --from-backup i
 complete -c rebuild-monitoring -l env -d 'The environment holding the monitoring module (a folder name under --root)' -r
 complete -c rebuild-monitoring -l target -d 'The Terraform address of the monitoring module' -r
 complete -c rebuild-monitoring -l root -d 'Folder holding one subfolder per environment (default: the homelab\'s infrastructure/proxmox/environments; without a homelab root, that path under the current folder)' -r -F
+complete -c rebuild-monitoring -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
 complete -c rebuild-monitoring -l tfvars -d 'The homelab\'s variable file, for the URLs, the VM id and the node (default: <root>/../terraform.tfvars)' -r -F
 complete -c rebuild-monitoring -l vm-host -d 'The monitoring VM\'s SSH host, where `docker ps` must show the prometheus, grafana and alertmanager containers up (default: monitoring.vm.ip of the monitoring environment\'s terraform.tfvars; none: not checked). Logged in as root, with the node\'s SSH settings' -r
-complete -c rebuild-monitoring -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
 complete -c rebuild-monitoring -l prometheus-url -d 'Prometheus base URL (http://host:9090)' -r
 complete -c rebuild-monitoring -l alertmanager-url -d 'Alertmanager base URL (http://host:9093)' -r
 complete -c rebuild-monitoring -l grafana-url -d 'Grafana base URL (http://host:3000)' -r

@@ -1,5 +1,6 @@
 complete -c restore-tfstate -l env -d 'The environment (a folder name under --root)' -r
 complete -c restore-tfstate -l root -d 'Folder holding one subfolder per environment (default: the homelab\'s infrastructure/proxmox/environments; without a homelab root, that path under the current folder)' -r -F
+complete -c restore-tfstate -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
 complete -c restore-tfstate -l restore -d 'Make this version the current state again (as a new version with serial = current + 1)' -r
 complete -c restore-tfstate -l show -d 'Print one version of the state, sensitive values masked' -r
 complete -c restore-tfstate -l force-unlock -d 'Remove the state lock (`<key>.tflock`) left by a run that died, as `terraform force-unlock LOCK_ID` does: only while it still holds LOCK_ID (shown by --list and by the "locked" error), never another holder\'s lock. Asks first, unless --yes' -r
@@ -11,7 +12,6 @@ complete -c restore-tfstate -l region -d 'Override the region' -r
 complete -c restore-tfstate -l backend-config -d 'A backend configuration file, as given to `terraform init -backend-config=FILE` (repeatable)' -r -F
 complete -c restore-tfstate -l tfvars -d 'The Terraform variable file to read settings from (default: the homelab\'s own, as each tool\'s help says)' -r -F
 complete -c restore-tfstate -l backup-dir -d 'Where save points (local copies of the state before a write) go' -r -F
-complete -c restore-tfstate -l terraform-bin -d 'The Terraform or OpenTofu binary (default: TF_BIN, else tofu, else terraform)' -r -F
 complete -c restore-tfstate -l homelab -d 'The homelab root (else PVE_HOMELAB, else the nearest folder above the current directory holding infrastructure/proxmox/environments); default paths derive from it' -r -F
 complete -c restore-tfstate -l lang -d 'Language of messages and of the text report (else PVE_TOOLS_LANG, else LC_ALL / LC_MESSAGES / LANG). JSON output is the same in every language' -r -f -a "en\t'English'
 fr\t'French, the language of the scripts the tools replace'"
