@@ -135,18 +135,9 @@ fn connect_and_list<'r>(
 /// usual report.
 fn offline_plan(cfg: &Options) -> Restored {
     let (node, storages) = offline_listing(cfg);
-    let user = cfg.access.user.as_deref().unwrap_or("root");
-    let on = format!("ssh {user}@{}", cfg.access.host);
     let target = cfg.target_id.to_string();
-    let runner = Runner::with_mode(pve_common::runner::Mode::DryRun);
-    let would = |cmd: &RemoteCommand| runner.announce(format!("{on} {cmd}"));
-    let get = |path: String, args: &[&str]| {
-        RemoteCommand::read_only("pvesh")
-            .arg("get")
-            .arg(path)
-            .args(args.iter().copied())
-            .args(["--output-format", "json"])
-    };
+    let would = |cmd: &RemoteCommand| announce(cfg, cmd);
+    let get = pvesh_get;
     let volid = match &cfg.selection {
         Selection::Volid(v) => v.to_string(),
         _ => "<volid>".to_owned(),
@@ -228,6 +219,22 @@ fn offline_plan(cfg: &Options) -> Restored {
     report
 }
 
+/// Shows `cmd` as the offline plan would run it on the node (`ssh user@host cmd`), on a [DRY-RUN] line.
+fn announce(cfg: &Options, cmd: &RemoteCommand) {
+    let user = cfg.access.user.as_deref().unwrap_or("root");
+    Runner::with_mode(pve_common::runner::Mode::DryRun)
+        .announce(format!("ssh {user}@{} {cmd}", cfg.access.host));
+}
+
+/// `pvesh get PATH ARGS --output-format json`.
+fn pvesh_get(path: String, args: &[&str]) -> RemoteCommand {
+    RemoteCommand::read_only("pvesh")
+        .arg("get")
+        .arg(path)
+        .args(args.iter().copied())
+        .args(["--output-format", "json"])
+}
+
 /// The listing part of an offline plan: announces its queries; returns the node's name (or a
 /// placeholder) and the storages it would search.
 fn offline_listing(cfg: &Options) -> (String, Vec<String>) {
@@ -236,18 +243,9 @@ fn offline_listing(cfg: &Options) -> (String, Vec<String>) {
         .node
         .clone()
         .unwrap_or_else(|| "<node>".to_owned());
-    let user = cfg.access.user.as_deref().unwrap_or("root");
-    let on = format!("ssh {user}@{}", cfg.access.host);
     let id = cfg.vmid.to_string();
-    let runner = Runner::with_mode(pve_common::runner::Mode::DryRun);
-    let would = |cmd: &RemoteCommand| runner.announce(format!("{on} {cmd}"));
-    let get = |path: String, args: &[&str]| {
-        RemoteCommand::read_only("pvesh")
-            .arg("get")
-            .arg(path)
-            .args(args.iter().copied())
-            .args(["--output-format", "json"])
-    };
+    let would = |cmd: &RemoteCommand| announce(cfg, cmd);
+    let get = pvesh_get;
     would(&RemoteCommand::read_only("true"));
     if cfg.access.node.is_none() {
         would(&get("/nodes".into(), &[]));

@@ -27,9 +27,12 @@ const EXAMPLES: &str = "\
 #[derive(Parser, Debug)]
 #[command(name = "rebuild-minio", version, about, after_help = pve_common::exit::help_footer(EXAMPLES, pve_common::exit::HELP_EXIT_STATUS_BUSY))]
 pub struct Args {
-    /// The environment that defines MinIO (a folder name under --root).
-    #[arg(long, value_name = "NAME", default_value = "monitoring")]
-    pub env: String,
+    /// The environment that defines MinIO (a folder name under --root). Default: the environment whose
+    /// local Terraform state manages a guest of --target (the MinIO container; a state in MinIO cannot
+    /// be read while MinIO is down), else `monitoring`. Its node, from its own terraform.tfvars
+    /// (`default_node`), is named in the report.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 
     /// The Terraform address of the MinIO module (only it is applied).
     #[arg(long, value_name = "ADDRESS", default_value = "module.minio")]

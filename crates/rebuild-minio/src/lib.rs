@@ -49,6 +49,8 @@ impl pve_common::Tool for RebuildMinio {
 pub struct Config {
     /// The MinIO environment.
     pub env: String,
+    /// Its node (`default_node` of its own terraform.tfvars; never the root's).
+    pub node: Option<String>,
     /// `--root`.
     pub root: PathBuf,
     /// The MinIO environment's folder.
@@ -89,20 +91,57 @@ fn valid_target(target: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._-[]\"".contains(c))
 }
 
+/// The MinIO environment when neither `--env` nor a local state says otherwise (the script's default).
+pub const DEFAULT_ENV: &str = "monitoring";
+
+/// The environment whose local Terraform state manages a guest under `target` (`module.minio.`...): the
+/// MinIO container's. Only local states: the others are in MinIO, which may be the thing that is down.
+fn owner_of_target(root: &Path, target: &str) -> Option<String> {
+    let prefix = format!("{target}.");
+    let names = pve_common::environments::discover(root).ok()?;
+    let owners: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let file = root.join(name).join(pve_common::fleet::LOCAL_STATE);
+            std::fs::read(&file)
+                .ok()
+                .and_then(|b| pve_common::fleet::managed_guests(&b).ok())
+                .is_some_and(|guests| guests.iter().any(|g| g.address.starts_with(&prefix)))
+        })
+        .collect();
+    match owners.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// The node an environment's own terraform.tfvars names (`default_node`, else `pve_node`).
+fn env_node(env_dir: &Path, env: &str) -> Option<String> {
+    let vars = pve_common::tfvars::parse_tfvars_file(&env_dir.join("terraform.tfvars")).ok()?;
+    pve_common::homelab::EnvSettings::from_vars(env, &vars)
+        .ok()?
+        .default_node
+}
+
 impl Config {
     /// Validates the command line; a problem is a [`UsageError`].
     pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
         let root = args
             .environments
             .root_in(args.common.homelab().ok().as_ref());
-        let env_dir = pve_common::environments::resolve(&root, &args.env)
-            .map_err(|e| UsageError(e.to_string()))?;
         if !valid_target(&args.target) {
             return Err(UsageError(format!(
                 "--target {:?}: give a module address such as module.minio",
                 args.target
             )));
         }
+        let env = match &args.env {
+            Some(e) => e.clone(),
+            None => owner_of_target(&root, &args.target).unwrap_or_else(|| DEFAULT_ENV.to_owned()),
+        };
+        let env_dir = pve_common::environments::resolve(&root, &env)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let node = env_node(&env_dir, &env);
         for b in &args.buckets {
             let ok = (3..=63).contains(&b.len())
                 && b.chars()
@@ -118,7 +157,8 @@ impl Config {
         }
         let root_tfvars = root.join("../terraform.tfvars");
         Ok(Config {
-            env: args.env.clone(),
+            env,
+            node,
             root,
             env_dir,
             target: args.target.clone(),
@@ -390,6 +430,9 @@ pub struct Outside {
 pub struct Report {
     /// The MinIO environment.
     pub env: String,
+    /// Its node (its terraform.tfvars' `default_node`), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// `--target`.
     pub target: String,
     /// The S3 endpoint.
@@ -590,6 +633,15 @@ fn discover_envs(config: &Config) -> Result<(EnvBackend, Vec<EnvBackend>)> {
 
 /// Runs the tool.
 pub fn run(config: &Config) -> Result<Code> {
+    pve_common::info!(
+        "MinIO environment {}{}",
+        config.env,
+        config
+            .node
+            .as_deref()
+            .map(|n| format!(", on node {n}"))
+            .unwrap_or_default()
+    );
     if config.mode == Mode::DryRun {
         return dry_run(config);
     }
@@ -610,6 +662,7 @@ pub fn run(config: &Config) -> Result<Code> {
     };
     let mut report = Report {
         env: config.env.clone(),
+        node: config.node.clone(),
         target: config.target.clone(),
         endpoint: pve_common::secret::redact_urls(&ctx.endpoint).into_owned(),
         dry_run: config.dry_run,
@@ -721,6 +774,7 @@ fn dry_run(config: &Config) -> Result<Code> {
     };
     let mut report = Report {
         env: config.env.clone(),
+        node: config.node.clone(),
         target: target.clone(),
         endpoint: pve_common::secret::redact_urls(&endpoint).into_owned(),
         dry_run: true,

@@ -350,18 +350,20 @@ impl<'r> Node<'r> {
                 }
             }
         };
+        // `script` gets the archive as $1 and the decompressor's command line after it.
+        let piped = |script: &str| {
+            RemoteCommand::read_only("sh")
+                .arg("-c")
+                .arg(script)
+                .arg("sh")
+                .arg(path)
+                .args(decompress.iter().copied())
+        };
         let content = match container {
             Container::Vma => {
                 // `vma verify` reads a stream on stdin as `-`; its exit status is the pipeline's.
                 let script = "command -v vma >/dev/null 2>&1 || exit 127; f=$1; shift; \"$@\" \"$f\" | vma verify -";
-                let out = self.run(
-                    RemoteCommand::read_only("sh")
-                        .arg("-c")
-                        .arg(script)
-                        .arg("sh")
-                        .arg(path)
-                        .args(decompress.iter().copied()),
-                )?;
+                let out = self.run(piped(script))?;
                 match out.exit_status {
                     0 => Outcome::Ok("vma verify: archive sound".into()),
                     127 => Outcome::Skipped("vma is not installed on the node".into()),
@@ -375,14 +377,7 @@ impl<'r> Node<'r> {
                 let script = "f=$1; shift; { \"$@\" \"$f\" | tar -tf - ; echo \"tar-exit $?\"; } | \
                               awk '/^tar-exit /{print; next} {n++} /^(\\.\\/)?etc\\/vzdump\\/pct\\.conf$/{c=1} \
                               END{print \"members \" n+0; print \"pct.conf \" c+0}'";
-                let out = self.run(
-                    RemoteCommand::read_only("sh")
-                        .arg("-c")
-                        .arg(script)
-                        .arg("sh")
-                        .arg(path)
-                        .args(decompress.iter().copied()),
-                )?;
+                let out = self.run(piped(script))?;
                 let text = out.stdout_text();
                 let field = |k: &str| {
                     text.lines()

@@ -1,4 +1,4 @@
-complete -c rebuild-minio -l env -d 'The environment that defines MinIO (a folder name under --root)' -r
+complete -c rebuild-minio -l env -d 'The environment that defines MinIO (a folder name under --root). Default: the environment whose local Terraform state manages a guest of --target (the MinIO container; a state in MinIO cannot be read while MinIO is down), else `monitoring`. Its node, from its own terraform.tfvars (`default_node`), is named in the report' -r
 complete -c rebuild-minio -l target -d 'The Terraform address of the MinIO module (only it is applied)' -r
 complete -c rebuild-minio -l buckets -d 'The state buckets to create and check (comma-separated; default: every bucket named by an environment\'s S3 backend)' -r
 complete -c rebuild-minio -l state-from -d 'Folder of state save points (restore-tfstate\'s `<env>-<time>.tfstate` files) to upload from (default: restore-tfstate\'s save-point folder)' -r -F

@@ -334,3 +334,58 @@ fn a_state_lock_held_elsewhere_is_busy_75() {
         "nothing written"
     );
 }
+
+/// With no --env, the MinIO environment is the one whose local state manages the MinIO container (here
+/// prod, not the script's default `monitoring`), and its node is its own tfvars' `default_node`.
+#[test]
+fn the_minio_environment_and_node_come_from_the_state_that_owns_the_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("environments");
+    for (env, node) in [
+        ("prod", "pve-prod"),
+        ("lab", "pve-lab"),
+        ("monitoring", "pve-mon"),
+    ] {
+        let dir = root.join(env);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.tf"), "").unwrap();
+        std::fs::write(
+            dir.join("terraform.tfvars"),
+            format!("default_node = \"{node}\"\nproxmox_endpoint = \"https://192.0.2.10:8006\"\n"),
+        )
+        .unwrap();
+    }
+    let state = serde_json::json!({"version": 4, "serial": 1, "lineage": "l", "resources": [
+        {"mode": "managed", "type": "proxmox_virtual_environment_container", "name": "container",
+         "module": "module.minio",
+         "instances": [{"attributes": {"vm_id": 110, "node_name": "pve-prod"}}]}]});
+    std::fs::write(root.join("prod/terraform.tfstate"), state.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .env("NO_COLOR", "1")
+            .arg("--root")
+            .arg(&root)
+            .arg("--state-from")
+            .arg(tmp.path().join("save-points"))
+            .args(["--dry-run", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        testbed::tool::json_run(&out, "pve-rebuild-minio/v1")
+    };
+    let (code, doc, stderr) = run(&[]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(
+        (doc["env"].as_str(), doc["node"].as_str()),
+        (Some("prod"), Some("pve-prod")),
+        "{doc:#}"
+    );
+    // --env still wins.
+    let (code, doc, stderr) = run(&["--env", "monitoring"]);
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(
+        (doc["env"].as_str(), doc["node"].as_str()),
+        (Some("monitoring"), Some("pve-mon")),
+        "{doc:#}"
+    );
+}
