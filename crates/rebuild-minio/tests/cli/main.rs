@@ -362,7 +362,6 @@ fn the_minio_environment_and_node_come_from_the_state_that_owns_the_container() 
     std::fs::write(root.join("prod/terraform.tfstate"), state.to_string()).unwrap();
     let run = |args: &[&str]| {
         let out = bin()
-            .env("NO_COLOR", "1")
             .arg("--root")
             .arg(&root)
             .arg("--state-from")
@@ -371,21 +370,21 @@ fn the_minio_environment_and_node_come_from_the_state_that_owns_the_container() 
             .args(args)
             .output()
             .unwrap();
-        testbed::tool::json_run(&out, "pve-rebuild-minio/v1")
+        testbed::tool::typed_run::<Doc>(&out, "pve-rebuild-minio/v1")
     };
     let (code, doc, stderr) = run(&[]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
-        (doc["env"].as_str(), doc["node"].as_str()),
-        (Some("prod"), Some("pve-prod")),
-        "{doc:#}"
+        (doc.body.env.as_str(), doc.body.node.as_deref()),
+        ("prod", Some("pve-prod")),
+        "{doc:#?}"
     );
     // --env still wins.
     let (code, doc, stderr) = run(&["--env", "monitoring"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
-        (doc["env"].as_str(), doc["node"].as_str()),
-        (Some("monitoring"), Some("pve-mon")),
-        "{doc:#}"
+        (doc.body.env.as_str(), doc.body.node.as_deref()),
+        ("monitoring", Some("pve-mon")),
+        "{doc:#?}"
     );
 }
