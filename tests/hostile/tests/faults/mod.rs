@@ -807,6 +807,14 @@ fn start_verify_plan(bed: &S3Bed, dir: &Path, fake: &Path) -> std::process::Chil
     child
 }
 
+/// Waits until the fake's `sleep <token>` has been exec'd. The fake writes `started` right after forking
+/// it, so the fork may still be a shell then: a single look right away once failed a loaded run.
+fn grandchild_runs(token: &str) {
+    wait_until("the grandchild never started", || {
+        !support::processes_with(token).is_empty()
+    });
+}
+
 /// Waits (at most 5 s) until no process has `token` among its arguments.
 fn gone(token: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -839,10 +847,7 @@ fn children_are_stopped_with_the_tool() {
         ),
     );
     let child = start_verify_plan(&bed, dir.path(), &fake);
-    assert!(
-        !support::processes_with(&token).is_empty(),
-        "the grandchild runs"
-    );
+    grandchild_runs(&token);
     signal(child.id(), libc::SIGTERM);
     let out = support::wait_within(child, Duration::from_secs(20), "restore-tfstate");
     let err = text(&out.stderr);
@@ -951,6 +956,7 @@ fn a_mutating_child_is_waited_for_a_read_only_one_killed_after_the_grace() {
             ),
         );
         let child = start_verify_plan(&bed, dir.path(), &fake);
+        grandchild_runs(&token);
         let sent = Instant::now();
         signal(child.id(), libc::SIGTERM);
         let out = support::wait_within(child, Duration::from_secs(40), "restore-tfstate");
