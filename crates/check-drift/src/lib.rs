@@ -23,6 +23,8 @@ pub mod runlock;
 pub mod shims;
 pub mod state;
 pub mod terraform;
+#[cfg(test)]
+mod test_support;
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions, TryLockError};

@@ -252,13 +252,11 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{analyze, parse};
     use crate::report::EnvError;
+    use crate::test_support::drifted;
 
     fn lab() -> EnvReport {
-        let plan = parse(include_bytes!("../tests/fixtures/plans/bpg_mixed.json")).unwrap();
-        let a = analyze(&plan, &Default::default());
-        let mut r = EnvReport::checked("lab", Some(2), a.resources, Vec::new(), Vec::new());
+        let mut r = drifted();
         r.duration_ms = 3250;
         r
     }

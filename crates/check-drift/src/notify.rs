@@ -323,15 +323,9 @@ pub fn push(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{analyze, parse};
     use crate::report::EnvError;
     use crate::terraform::ErrorKind;
-
-    fn drifted() -> EnvReport {
-        let plan = parse(include_bytes!("../tests/fixtures/plans/bpg_mixed.json")).unwrap();
-        let a = analyze(&plan, &Default::default());
-        EnvReport::checked("lab", Some(2), a.resources, Vec::new(), Vec::new())
-    }
+    use crate::test_support::drifted;
 
     fn t(s: i64) -> jiff::Timestamp {
         jiff::Timestamp::from_second(1_800_000_000 + s).unwrap()

@@ -134,13 +134,7 @@ pub fn fingerprint(report: &EnvReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{analyze, parse};
-
-    fn drifted() -> EnvReport {
-        let plan = parse(include_bytes!("../tests/fixtures/plans/bpg_mixed.json")).unwrap();
-        let a = analyze(&plan, &Default::default());
-        EnvReport::checked("lab", Some(2), a.resources, Vec::new(), Vec::new())
-    }
+    use crate::test_support::drifted;
 
     #[test]
     fn first_detection_survives_errors_and_clears_when_in_sync() {

@@ -1,11 +1,13 @@
 //! What restore-vm prints on stdout: the backup list (table or JSON) and the run summary (text or JSON,
 //! schema `pve-restore-vm/v1`, documented in docs/json/restore-vm.md).
 
+use std::ops::Deref;
+
 use pve_common::output::{Document, ToolInfo};
 use serde::{Deserialize, Serialize};
 
 use pve_restore::outcome::human;
-use pve_restore::{BackupInfo, Restored};
+use pve_restore::{BackupInfo, Restored, Verification};
 
 use crate::config::Config;
 
@@ -14,30 +16,13 @@ use crate::config::Config;
 /// listing across nodes has a null top-level `node`.
 pub const SCHEMA: &str = "pve-restore-vm/v2";
 
-/// One backup, as listed.
+/// One backup, as listed: pve-restore's [`BackupInfo`] (its fields first, in their order) placed on its
+/// node and environment.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BackupJson {
-    /// `storage:backup/...`.
-    pub volid: String,
-    /// The storage.
-    pub storage: String,
-    /// `qemu` or `lxc`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `vma.zst`, `tar.zst`, `pbs-vm`...
-    pub format: String,
-    /// Bytes.
-    pub size: u64,
-    /// Seconds since the epoch.
-    pub ctime: i64,
-    /// Node-local time, `YYYY-MM-DD HH:MM:SS`.
-    pub date: String,
-    /// Notes.
-    pub notes: Option<String>,
-    /// Protected.
-    pub protected: bool,
-    /// PBS verification: `ok`, `failed`, or null (not verified / not PBS).
-    pub verification: Option<String>,
+    /// The backup.
+    #[serde(flatten)]
+    pub backup: BackupInfo,
     /// The node holding it (null in a dry-run, where no node is asked).
     #[serde(default)]
     pub node: Option<String>,
@@ -59,19 +44,18 @@ impl BackupJson {
 impl From<&BackupInfo> for BackupJson {
     fn from(b: &BackupInfo) -> Self {
         BackupJson {
-            volid: b.volid.clone(),
-            storage: b.storage.clone(),
-            kind: b.kind.clone(),
-            format: b.format.clone(),
-            size: b.size,
-            ctime: b.ctime,
-            date: b.date.clone(),
-            notes: b.notes.clone(),
-            protected: b.protected,
-            verification: b.verification.clone(),
+            backup: b.clone(),
             node: None,
             environment: None,
         }
+    }
+}
+
+impl Deref for BackupJson {
+    type Target = BackupInfo;
+
+    fn deref(&self) -> &BackupInfo {
+        &self.backup
     }
 }
 
@@ -186,33 +170,6 @@ fn list_text(vmid: u32, list: &[BackupJson], across: bool) -> String {
     out
 }
 
-/// The verification outcome.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Verification {
-    /// `passed`, `failed`, `running` (running, no IP to check) or `skipped`.
-    pub result: String,
-    /// The IP checked.
-    pub ip: Option<String>,
-    /// Whether ping answered (null: not tried, e.g. no `ping` installed).
-    pub ping: Option<bool>,
-    /// Whether the TCP port answered.
-    pub port_open: Option<bool>,
-    /// Human explanation.
-    pub message: String,
-}
-
-impl From<&pve_restore::Verification> for Verification {
-    fn from(v: &pve_restore::Verification) -> Self {
-        Verification {
-            result: v.result.to_string(),
-            ip: v.ip.clone(),
-            ping: v.ping,
-            port_open: v.port_open,
-            message: v.message.clone(),
-        }
-    }
-}
-
 /// The run summary.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
@@ -287,7 +244,7 @@ impl Report {
             restore_seconds: r.restore_seconds,
             duration_seconds: r.duration_seconds,
             warnings: r.warnings.clone(),
-            verification: r.verification.as_ref().map(Verification::from),
+            verification: r.verification.clone(),
         }
     }
 

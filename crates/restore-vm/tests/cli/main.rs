@@ -346,7 +346,7 @@ fn restore_over_existing_takes_the_save_point_first_and_verifies() {
     let sp = doc.save_point.clone().unwrap();
     assert!(sp.starts_with("backup2:backup/vzdump-qemu-100-"), "{sp}");
     let verification = doc.verification.as_ref().unwrap();
-    assert_eq!(verification.result, "passed");
+    assert_eq!(verification.result, pve_restore::VerificationResult::Passed);
     assert_eq!(verification.ip.as_deref(), Some("127.0.0.1"));
     let back = doc.save_point_restore_command.as_deref().unwrap();
     assert!(
