@@ -3,7 +3,7 @@
 # outside on a copy of the homelab layout (backend.tf's s3 block commented out, the MinIO block in the
 # tfvars at a TEST-NET address), inside `unshare -n`: MinIO cannot be reached, so every dry-run that
 # passes proves the tool contacted nothing. The real rebuild (Terraform starting S3 again) is in
-# crates/rebuild-minio/tests/cli.rs.
+# crates/rebuild-minio/tests/cli/.
 
 # shellcheck disable=SC2154 # $stderr is set by `run --separate-stderr`
 

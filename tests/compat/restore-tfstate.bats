@@ -3,7 +3,7 @@
 # outside on a copy of the homelab layout (backend.tf's s3 block commented out, the MinIO block in prod's
 # tfvars at a TEST-NET address), inside `unshare -n`: MinIO cannot be reached, so every dry-run that
 # passes proves the tool contacted nothing. The real round trip (moto as MinIO) is in
-# crates/restore-tfstate/tests/cli.rs (fallback_then_return_with_the_minio_block_only).
+# crates/restore-tfstate/tests/cli/ (fallback_then_return_with_the_minio_block_only).
 
 # shellcheck disable=SC2154 # $stderr is set by `run --separate-stderr`
 

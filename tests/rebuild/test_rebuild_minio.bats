@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # rebuild-minio's CLI contract: exit codes, the JSON document, "healthy means no-op" and "dry-run changes
 # nothing", against a real S3 server (moto on loopback). The full rebuild (a real targeted apply that
-# starts S3 again) is in crates/rebuild-minio/tests/cli.rs.
+# starts S3 again) is in crates/rebuild-minio/tests/cli/.
 
 setup_file() {
   load '../common/helpers'

@@ -3,7 +3,7 @@
 # naming each failed component, --from-backup and the default mode's choice against the test bed's simulated
 # node (`testbed up --no-monitoring`: VM 102 "monitoring" with a 3-hour-old backup; TESTBED_BIN, default
 # $PVE_TOOLS_BIN/testbed). Real restores and the verification against the real Prometheus, Alertmanager and
-# node_exporter are in crates/rebuild-monitoring/tests/cli.rs.
+# node_exporter are in crates/rebuild-monitoring/tests/cli/.
 
 # shellcheck disable=SC2154 # $stderr is set by `run --separate-stderr`
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # verify-backups' CLI contract: help, usage errors (64), the JSON document, exit codes, and the textfile
 # metrics, against a real S3 server (moto on loopback) holding Terraform states. The guest and archive
-# checks need the simulated node and are covered by crates/verify-backups/tests/cli.rs.
+# checks need the simulated node and are covered by crates/verify-backups/tests/cli/.
 
 # shellcheck disable=SC2154 # $stderr is set by `run --separate-stderr`
 bats_require_minimum_version 1.5.0

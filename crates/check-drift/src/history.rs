@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jiff::civil::Date;
 use pve_common::runner::Runner;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::report::{Report, Status, Summary};
 
@@ -150,7 +150,7 @@ pub fn prune(runner: &Runner, dir: &Path, cutoff: Date) -> anyhow::Result<usize>
 }
 
 /// One run of one environment as read back.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Run {
     /// Day of the file.
     pub date: String,
@@ -175,7 +175,7 @@ pub struct Run {
 }
 
 /// One environment's timeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EnvHistory {
     /// Environment.
     pub env: String,
@@ -188,7 +188,7 @@ pub struct EnvHistory {
 }
 
 /// `check-drift history --json`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct History {
     /// Always [`SCHEMA`].
     pub schema: String,

@@ -212,7 +212,7 @@ impl Transient for S3Error {
 }
 
 /// One version of an object, or a delete marker.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectVersion {
     /// Object key.
     pub key: String,

@@ -10,7 +10,7 @@ use pve_common::node::NodeAccess;
 use pve_common::pve::Volid;
 use pve_common::runner::Runner;
 use pve_restore::{BackupInfo, Options, Selection};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What to restore.
 #[derive(Clone, Debug)]
@@ -26,7 +26,7 @@ pub struct RestoreRequest {
 }
 
 /// A backup that could be restored.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BackupRef {
     /// Volume id (`local:backup/vzdump-qemu-111-....vma.zst`).
     pub volid: String,
@@ -55,7 +55,7 @@ impl BackupRef {
 }
 
 /// What a restore did (or, in a dry-run, would do).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RestoreOutcome {
     /// The node.
     pub node: String,

@@ -11,7 +11,7 @@
 use pve_common::node::NodeAccess;
 use pve_common::runner::Runner;
 use pve_common::ssh::{RemoteCommand, SshClient};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The containers the monitoring VM must run.
 pub const EXPECTED: [&str; 3] = ["prometheus", "grafana", "alertmanager"];
@@ -27,7 +27,7 @@ pub fn command() -> RemoteCommand {
 }
 
 /// One expected container.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerCheck {
     /// `prometheus`, `grafana`, `alertmanager`.
     pub name: String,
@@ -40,7 +40,7 @@ pub struct ContainerCheck {
 }
 
 /// What `docker ps` showed (the `containers` field of the report).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ContainersReport {
     /// `user@host` asked.
     pub host: String,

@@ -21,7 +21,7 @@ use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::s3::S3Credentials;
 use pve_common::terraform::TerraformError;
 use pve_tf::TargetedPlan;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backup::{RestoreRequest, RestoreVm, VmRestorer};
 use crate::verify::{Check, CheckResult, Kind};
@@ -50,7 +50,7 @@ impl pve_common::Tool for RebuildMonitoring {
 }
 
 /// How the stack is brought back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Mode {
     /// No mode flag: from a backup if one younger than `max_age` exists, else from Terraform.
@@ -67,7 +67,7 @@ pub enum Mode {
 }
 
 /// The four URLs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Urls {
     /// Prometheus.
     pub prometheus: String,
@@ -486,7 +486,7 @@ impl Config {
 }
 
 /// How the stack was brought back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Method {
@@ -499,7 +499,7 @@ pub enum Method {
 }
 
 /// How the rebuild ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum RebuildStatus {
@@ -516,7 +516,7 @@ pub enum RebuildStatus {
 }
 
 /// How the whole run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::Display)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Outcome {
@@ -535,7 +535,7 @@ pub enum Outcome {
 }
 
 /// The rebuild part of the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RebuildReport {
     /// How the stack was brought back.
     pub method: Method,
@@ -554,10 +554,10 @@ pub struct RebuildReport {
 }
 
 /// The whole report (`--json`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// [`SCHEMA`].
-    pub schema: &'static str,
+    pub schema: String,
     /// This tool.
     pub tool: ToolInfo,
     /// The mode asked for.
@@ -603,7 +603,7 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
     }
     let runner = Runner::new(config.dry_run);
     let mut report = Report {
-        schema: SCHEMA,
+        schema: SCHEMA.to_owned(),
         tool: tool_info(),
         mode: config.mode.clone(),
         env: config.env.clone(),

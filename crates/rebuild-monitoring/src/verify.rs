@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use pve_common::retry::Sleeper;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The first wait between attempts; doubled after each failure.
@@ -16,7 +16,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Kind {
@@ -84,12 +84,12 @@ impl Check {
 }
 
 /// How a check ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckResult {
     /// Which.
     pub name: Kind,
     /// `prometheus`, `alertmanager`, `grafana`, `node_exporter`.
-    pub component: &'static str,
+    pub component: String,
     /// The URL fetched.
     pub url: String,
     /// Passed.
@@ -264,7 +264,7 @@ pub fn run_check<S: Sleeper + ?Sized>(
             Ok(detail) => {
                 return CheckResult {
                     name: check.kind,
-                    component: check.kind.component(),
+                    component: check.kind.component().to_owned(),
                     url,
                     ok: true,
                     attempts,
@@ -279,7 +279,7 @@ pub fn run_check<S: Sleeper + ?Sized>(
         if out_of_time {
             return CheckResult {
                 name: check.kind,
-                component: check.kind.component(),
+                component: check.kind.component().to_owned(),
                 url,
                 ok: false,
                 attempts,
@@ -317,7 +317,7 @@ pub fn run_all<S: Sleeper + Sync + ?Sized>(
             .map(|(h, c)| {
                 h.join().unwrap_or_else(|_| CheckResult {
                     name: c.kind,
-                    component: c.kind.component(),
+                    component: c.kind.component().to_owned(),
                     url: c.url(),
                     ok: false,
                     attempts: 0,

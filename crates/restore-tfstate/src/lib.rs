@@ -22,7 +22,7 @@ use pve_common::runner::Access;
 use pve_common::s3::{ObjectVersion, Versioning};
 use pve_tf::moves::{self, Current, MoveOptions, Session, default_backup_dir, release_after_write};
 use pve_tf::{lock, state};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use pve_tf::backend::{BACKEND_BACKUP_FILE, BACKEND_FILE, LOCAL_OVERRIDE_FILE, Overrides};
@@ -295,28 +295,39 @@ fn context(config: &Config) -> Result<Ctx<'_>> {
     })
 }
 
-#[derive(Serialize)]
-struct ListedVersion {
+/// One version in `--list`: S3's fields, and with `--details` the state's summary or why it could not be
+/// read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ListedVersion {
+    /// The S3 version.
     #[serde(flatten)]
-    version: ObjectVersion,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<Summary>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details_error: Option<String>,
+    pub version: ObjectVersion,
+    /// `--details`: the state's serial, lineage, Terraform version and resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Summary>,
+    /// `--details`: why the version could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details_error: Option<String>,
 }
 
 /// The `--list --json` document's own fields (under [`output::Document`]).
-#[derive(Serialize)]
-struct ListDoc<'a> {
-    action: &'static str,
-    env: &'a str,
-    bucket: &'a str,
-    key: &'a str,
-    versioning: Option<Versioning>,
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ListDoc {
+    /// `list`.
+    pub action: String,
+    /// The environment.
+    pub env: String,
+    /// The state's bucket.
+    pub bucket: String,
+    /// The state's key.
+    pub key: String,
+    /// The bucket's versioning (null in a dry-run).
+    pub versioning: Option<Versioning>,
     /// The state lock object, when one is held now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lock: Option<lock::LockInfo>,
-    versions: Vec<ListedVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<lock::LockInfo>,
+    /// Newest first.
+    pub versions: Vec<ListedVersion>,
 }
 
 fn tool_info() -> ToolInfo {
@@ -480,10 +491,10 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
                 SCHEMA,
                 tool_info(),
                 ListDoc {
-                    action: "list",
-                    env: &config.env,
-                    bucket: &b.bucket,
-                    key: &b.key,
+                    action: "list".to_owned(),
+                    env: config.env.clone(),
+                    bucket: b.bucket.clone(),
+                    key: b.key.clone(),
                     versioning: None,
                     lock: None,
                     versions: Vec::new(),
@@ -685,10 +696,10 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
         SCHEMA,
         tool_info(),
         ListDoc {
-            action: "list",
-            env: &ctx.config.env,
-            bucket: &ctx.backend.bucket,
-            key: &ctx.backend.key,
+            action: "list".to_owned(),
+            env: ctx.config.env.clone(),
+            bucket: ctx.backend.bucket.clone(),
+            key: ctx.backend.key.clone(),
             versioning,
             lock: held,
             versions: listed,

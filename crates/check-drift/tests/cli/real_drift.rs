@@ -8,10 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use check_drift::plan::{Action, AttributeChange, Origin, Risk};
+use check_drift::report::{Report, Status};
+use serde_json::json;
 use testbed::terraform::{Backend, BackendKind, Env, Fixtures, Sim};
 
-use crate::support::{bin, env_of, json, resource, stderr};
+use crate::support::{bin, env_in, report, resource_in, stderr};
 
 /// A local-backend copy of the fixtures with `envs` applied on a fresh simulated node.
 struct Applied {
@@ -41,7 +43,7 @@ impl Applied {
     }
 
     /// check-drift --json on `env` (with `extra` options); exit code, document, stderr.
-    fn check(&self, env: &str, extra: &[&str]) -> (i32, Value, String) {
+    fn check(&self, env: &str, extra: &[&str]) -> (i32, Report, String) {
         let out = bin()
             .arg("--root")
             .arg(self.fixtures.environments_dir())
@@ -53,7 +55,11 @@ impl Applied {
             .env("PVE_DRIFT_LOCK_FILE", self.tmp.path().join("run.lock"))
             .output()
             .unwrap();
-        (out.status.code().unwrap(), json(&out.stdout), stderr(&out))
+        (
+            out.status.code().unwrap(),
+            report(&out.stdout),
+            stderr(&out),
+        )
     }
 
     /// Replaces `from` with `to` in `<env>/main.tf` (a configuration change not applied yet).
@@ -65,20 +71,14 @@ impl Applied {
     }
 }
 
-fn attribute<'a>(list: &'a Value, path: &str) -> &'a Value {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["path"] == path)
-        .unwrap_or_else(|| panic!("{path} missing in {list}"))
+fn attribute<'a>(list: &'a [AttributeChange], path: &str) -> &'a AttributeChange {
+    list.iter()
+        .find(|a| a.path == path)
+        .unwrap_or_else(|| panic!("{path} missing in {list:#?}"))
 }
 
-fn paths(list: &Value) -> Vec<&str> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["path"].as_str().unwrap())
-        .collect()
+fn paths(list: &[AttributeChange]) -> Vec<&str> {
+    list.iter().map(|a| a.path.as_str()).collect()
 }
 
 /// The "done when": apply, `qm set 100 --memory 10240` on the node, and check-drift names the
@@ -94,26 +94,23 @@ fn memory_changed_in_the_ui_is_drift() {
         .unwrap();
     let (code, doc2, err) = bed.check("prod", &[]);
     assert_eq!(code, 1, "{err}");
-    assert_eq!(doc["schema"], doc2["schema"]);
-    let prod = env_of(&doc2, "prod");
-    assert_eq!(prod["status"], "drift");
-    assert_eq!(prod["resources"].as_array().unwrap().len(), 1, "{prod}");
-    let vm = resource(prod, "module.jellyfin.proxmox_virtual_environment_vm.vm");
-    assert_eq!(vm["type"], "proxmox_virtual_environment_vm");
-    assert_eq!(vm["action"], "update");
-    assert_eq!(vm["risk"], "safe");
-    assert_eq!(vm["origin"], "drift");
-    assert_eq!(paths(&vm["changed_attributes"]), ["memory.dedicated"]);
-    let planned = attribute(&vm["changed_attributes"], "memory.dedicated");
+    assert_eq!(doc.schema, doc2.schema);
+    let prod = env_in(&doc2, "prod");
+    assert_eq!(prod.status, Status::Drift);
+    assert_eq!(prod.resources.len(), 1, "{prod:#?}");
+    let vm = resource_in(prod, "module.jellyfin.proxmox_virtual_environment_vm.vm");
+    assert_eq!(vm.resource_type, "proxmox_virtual_environment_vm");
+    assert_eq!(vm.action, Action::Update);
+    assert_eq!(vm.risk, Risk::Safe);
+    assert_eq!(vm.origin, Origin::Drift);
+    assert_eq!(paths(&vm.changed_attributes), ["memory.dedicated"]);
+    let planned = attribute(&vm.changed_attributes, "memory.dedicated");
     assert_eq!(
-        (&planned["before"], &planned["after"]),
+        (&planned.before, &planned.after),
         (&json!(10240), &json!(8192))
     );
-    let found = attribute(&vm["drifted_attributes"], "memory.dedicated");
-    assert_eq!(
-        (&found["before"], &found["after"]),
-        (&json!(8192), &json!(10240))
-    );
+    let found = attribute(&vm.drifted_attributes, "memory.dedicated");
+    assert_eq!((&found.before, &found.after), (&json!(8192), &json!(10240)));
 }
 
 /// Startup order changed in the UI, and a guest destroyed outside Terraform (a dangerous create).
@@ -124,24 +121,24 @@ fn startup_order_and_destroyed_guest() {
     bed.sim.destroy_guest(101).unwrap();
     let (code, doc, err) = bed.check("prod", &[]);
     assert_eq!(code, 1, "{err}");
-    let prod = env_of(&doc, "prod");
+    let prod = env_in(&doc, "prod");
 
-    let ha = resource(
+    let ha = resource_in(
         prod,
         "module.home_assistant.proxmox_virtual_environment_vm.vm",
     );
-    assert_eq!(
-        (&ha["action"], &ha["origin"]),
-        (&json!("update"), &json!("drift"))
-    );
-    let order = attribute(&ha["changed_attributes"], "startup.order");
-    assert_eq!((&order["before"], &order["after"]), (&json!(9), &json!(1)));
+    assert_eq!((ha.action, ha.origin), (Action::Update, Origin::Drift));
+    let order = attribute(&ha.changed_attributes, "startup.order");
+    assert_eq!((&order.before, &order.after), (&json!(9), &json!(1)));
 
-    let nextcloud = resource(prod, "module.nextcloud.proxmox_virtual_environment_vm.vm");
-    assert_eq!(nextcloud["action"], "create");
-    assert_eq!(nextcloud["origin"], "drift");
-    assert_eq!(nextcloud["risk"], "dangerous");
-    assert_eq!(nextcloud["risk_reason"], "destroyed outside Terraform");
+    let nextcloud = resource_in(prod, "module.nextcloud.proxmox_virtual_environment_vm.vm");
+    assert_eq!(nextcloud.action, Action::Create);
+    assert_eq!(nextcloud.origin, Origin::Drift);
+    assert_eq!(nextcloud.risk, Risk::Dangerous);
+    assert_eq!(
+        nextcloud.risk_reason.as_deref(),
+        Some("destroyed outside Terraform")
+    );
 }
 
 /// Tags edited in the UI are drift; a configuration change not applied yet is pending; a guest with
@@ -157,41 +154,38 @@ fn tags_pending_and_both() {
     bed.edit_config("lab", "cores       = 2", "cores       = 4");
     let (code, doc, err) = bed.check("lab", &[]);
     assert_eq!(code, 1, "{err}");
-    let lab = env_of(&doc, "lab");
+    let lab = env_in(&doc, "lab");
 
-    let sandbox = resource(
+    let sandbox = resource_in(
         lab,
         "module.sandbox.proxmox_virtual_environment_container.container",
     );
-    assert_eq!(sandbox["origin"], "drift");
-    let tags = attribute(&sandbox["changed_attributes"], "tags");
+    assert_eq!(sandbox.origin, Origin::Drift);
+    let tags = attribute(&sandbox.changed_attributes, "tags");
     assert_eq!(
-        (&tags["before"], &tags["after"]),
+        (&tags.before, &tags.after),
         (&json!(["lab", "manual"]), &json!(["lab"]))
     );
 
-    let pihole = resource(
+    let pihole = resource_in(
         lab,
         "module.pihole.proxmox_virtual_environment_container.container",
     );
-    assert_eq!(pihole["origin"], "pending");
-    assert_eq!(pihole["drifted_attributes"], json!([]));
-    let memory = attribute(&pihole["changed_attributes"], "memory.dedicated");
-    assert_eq!(
-        (&memory["before"], &memory["after"]),
-        (&json!(512), &json!(768))
-    );
+    assert_eq!(pihole.origin, Origin::Pending);
+    assert!(pihole.drifted_attributes.is_empty(), "{pihole:#?}");
+    let memory = attribute(&pihole.changed_attributes, "memory.dedicated");
+    assert_eq!((&memory.before, &memory.after), (&json!(512), &json!(768)));
 
-    let runner = resource(
+    let runner = resource_in(
         lab,
         "module.ci_runner.proxmox_virtual_environment_container.container",
     );
-    assert_eq!(runner["origin"], "both");
+    assert_eq!(runner.origin, Origin::Both);
     assert_eq!(
-        paths(&runner["changed_attributes"]),
+        paths(&runner.changed_attributes),
         ["cpu.cores", "memory.dedicated"]
     );
-    assert_eq!(paths(&runner["drifted_attributes"]), ["memory.dedicated"]);
+    assert_eq!(paths(&runner.drifted_attributes), ["memory.dedicated"]);
 }
 
 /// A configuration of its own beside the fixtures: root-level VMs, as the default ignore file's
@@ -267,16 +261,16 @@ fn ssh_key_reformatting_and_golden_image_rotation() {
     // The key: Proxmox's read drops the trailing newline, and bpg marks keys ForceNew.
     let (code, doc, err) = bed.check("golden", &[]);
     assert_eq!(code, 1, "{err}");
-    let golden = env_of(&doc, "golden");
-    let bastion = resource(golden, "proxmox_virtual_environment_vm.bastion");
-    assert_eq!(bastion["action"], "replace");
-    assert_eq!(bastion["origin"], "drift");
+    let golden = env_in(&doc, "golden");
+    let bastion = resource_in(golden, "proxmox_virtual_environment_vm.bastion");
+    assert_eq!(bastion.action, Action::Replace);
+    assert_eq!(bastion.origin, Origin::Drift);
     let keys = attribute(
-        &bastion["changed_attributes"],
+        &bastion.changed_attributes,
         "initialization.user_account.keys",
     );
-    assert_eq!(keys["forces_replacement"], true);
-    assert_eq!(bastion["ignored"], false);
+    assert!(keys.forces_replacement);
+    assert!(!bastion.ignored);
 
     // Rotate the golden image: 9000 -> 9001 in the configuration.
     let text = std::fs::read_to_string(dir.join("main.tf")).unwrap();
@@ -287,30 +281,24 @@ fn ssh_key_reformatting_and_golden_image_rotation() {
     .unwrap();
     let (code, doc, err) = bed.check("golden", &[]);
     assert_eq!(code, 1, "{err}");
-    let golden = env_of(&doc, "golden");
-    let web = resource(golden, "proxmox_virtual_environment_vm.web");
-    assert_eq!(
-        (&web["action"], &web["origin"]),
-        (&json!("replace"), &json!("pending"))
-    );
-    assert_eq!(web["risk"], "dangerous");
-    let clone = attribute(&web["changed_attributes"], "clone.vm_id");
-    assert_eq!(
-        (&clone["before"], &clone["after"]),
-        (&json!(9000), &json!(9001))
-    );
-    assert_eq!(clone["forces_replacement"], true);
+    let golden = env_in(&doc, "golden");
+    let web = resource_in(golden, "proxmox_virtual_environment_vm.web");
+    assert_eq!((web.action, web.origin), (Action::Replace, Origin::Pending));
+    assert_eq!(web.risk, Risk::Dangerous);
+    let clone = attribute(&web.changed_attributes, "clone.vm_id");
+    assert_eq!((&clone.before, &clone.after), (&json!(9000), &json!(9001)));
+    assert!(clone.forces_replacement);
 
     // With the shipped default ignore file both are known noise: reported, ignored, exit 0.
     let ignore = default_ignore_file();
     let (code, doc, err) = bed.check("golden", &["--ignore-file", ignore.to_str().unwrap()]);
-    let golden = env_of(&doc, "golden");
+    let golden = env_in(&doc, "golden");
     for address in [
         "proxmox_virtual_environment_vm.bastion",
         "proxmox_virtual_environment_vm.web",
     ] {
-        let r = resource(golden, address);
-        assert_eq!(r["ignored"], true, "{address}: {r}");
+        let r = resource_in(golden, address);
+        assert!(r.ignored, "{address}: {r:#?}");
     }
     assert_eq!(code, 0, "{err}");
 }

@@ -2,7 +2,7 @@
 //! state manages the VM (here lab's VM 200 stands for it), never the root's default node nor the
 //! monitoring environment's when another environment owns the VM; an explicit --node still wins.
 
-use serde_json::Value;
+use rebuild_monitoring::Report;
 use testbed::fleet::FleetBed;
 use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
 
@@ -13,7 +13,7 @@ fn preview(
     root: &std::path::Path,
     stack: &Stack,
     extra: &[&str],
-) -> (i32, Value, String) {
+) -> (i32, Report, String) {
     let user = bed
         .nodes
         .iter()
@@ -54,10 +54,11 @@ fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
     let stack = Stack::start_without_daemons();
 
     let (code, doc, stderr) = preview(&bed, &root, &stack, &[]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
-        doc["rebuild"]["restore"]["node"], "pve-lab",
-        "{stderr}\n{doc:#}"
+        doc.rebuild.restore.as_ref().map(|r| r.node.as_str()),
+        Some("pve-lab"),
+        "{stderr}\n{doc:#?}"
     );
     assert!(
         stderr.contains("would run: qmrestore local:backup/vzdump-qemu-200-"),
@@ -84,9 +85,10 @@ fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
         )
         .unwrap();
     let (code, doc, stderr) = preview(&bed, &root, &stack, &["--node", "pve-prod"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
-        doc["rebuild"]["restore"]["node"], "pve-prod",
-        "{stderr}\n{doc:#}"
+        doc.rebuild.restore.as_ref().map(|r| r.node.as_str()),
+        Some("pve-prod"),
+        "{stderr}\n{doc:#?}"
     );
 }

@@ -53,7 +53,7 @@ impl Lab {
     fn run(&self, args: &[&str]) -> Output {
         let home = self.root.join("home");
         std::fs::create_dir_all(&home).unwrap();
-        assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+        crate::bin()
             .current_dir(self.root.join("scripts/restore"))
             .args(args)
             .env("HOME", &home)
@@ -61,14 +61,6 @@ impl Lab {
             .env("PVE_SSH_CONFIG", &self.bed.ssh_config)
             .env("HOMELAB_KNOWN_HOSTS", &self.bed.known_hosts)
             .env("RESTORE_VM_RETRY_DELAY_MS", "10")
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("SSH_INIT_MODE")
-            .env_remove("PVE_SSH_TRANSPORT")
-            .env_remove("PVE_HOST")
-            .env_remove("PVE_NODE")
-            .env_remove("PVE_TFVARS")
-            .env_remove("PVE_HOMELAB")
-            .env_remove("PVE_TOOLS_LANG")
             .output()
             .unwrap()
     }

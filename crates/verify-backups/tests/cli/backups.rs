@@ -1,8 +1,8 @@
 //! Components 1 to 5 against the simulated node: coverage, soundness, integrity (remote and local), bit-rot,
 //! PBS, and the metrics file.
 
-use serde_json::Value;
 use testbed::sim;
+use verify_backups::report::{Report, Status};
 
 use crate::bed::*;
 
@@ -24,20 +24,15 @@ fn all_good_remote_and_local_deep_one_ssh_session() {
     let mut args = node.ssh_args();
     args.push("--deep".into());
     let (code, doc) = run_json(&args, &[]);
-    assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(doc["status"], "ok");
-    assert_eq!(doc["mode"], "remote");
-    assert_eq!(doc["guests"].as_array().unwrap().len(), 3);
+    assert_eq!(code, 0, "{doc:#?}");
+    assert_eq!(doc.status, Status::Ok);
+    assert_eq!(doc.mode, "remote");
+    assert_eq!(doc.guests.len(), 3);
     // Newest per guest: three backups checked, each sound with every check.
-    assert_eq!(doc["backups"].as_array().unwrap().len(), 3);
-    for b in doc["backups"].as_array().unwrap() {
-        assert_eq!(b["status"], "ok", "{b:#}");
-        let checks: Vec<&str> = b["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["check"].as_str().unwrap())
-            .collect();
+    assert_eq!(doc.backups.len(), 3);
+    for b in &doc.backups {
+        assert_eq!(b.status, Status::Ok, "{b:#?}");
+        let checks: Vec<&str> = b.checks.iter().map(|c| c.check.as_str()).collect();
         assert!(
             checks.contains(&"size") && checks.contains(&"log") && checks.contains(&"compression")
         );
@@ -46,7 +41,7 @@ fn all_good_remote_and_local_deep_one_ssh_session() {
             "{checks:?}"
         );
     }
-    assert_eq!(component(&doc, "integrity")["status"], "ok");
+    assert_eq!(component(&doc, "integrity").status, Status::Ok);
     // The whole run used one SSH login.
     assert_eq!(node.sshd.logins(), 1, "one SSH session per run");
 
@@ -57,15 +52,15 @@ fn all_good_remote_and_local_deep_one_ssh_session() {
         node.dump().display().to_string(),
     ]);
     let (code, doc) = run_json(&local, &[]);
-    assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(doc["mode"], "local");
+    assert_eq!(code, 0, "{doc:#?}");
+    assert_eq!(doc.mode, "local");
 
     // --all-backups checks the older backup of 100 too.
     let mut all = node.ssh_args();
     all.push("--all-backups".into());
     let (code, doc) = run_json(&all, &[]);
-    assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(doc["backups"].as_array().unwrap().len(), 4);
+    assert_eq!(code, 0, "{doc:#?}");
+    assert_eq!(doc.backups.len(), 4);
 
     // The text report: with --details a table per component and the verdict line, then the script's
     // report.
@@ -110,29 +105,26 @@ fn missing_stale_orphan_and_failed_log() {
 
     let (code, doc) = run_json(&node.ssh_args(), &[]);
     assert_eq!(code, 2);
-    assert_eq!(doc["status"], "fail");
-    assert_eq!(guest(&doc, 100)["status"], "ok");
-    assert_eq!(guest(&doc, 103)["status"], "fail");
-    assert_eq!(guest(&doc, 103)["backups"], 0);
+    assert_eq!(doc.status, Status::Fail);
+    assert_eq!(guest(&doc, 100).status, Status::Ok);
+    assert_eq!(guest(&doc, 103).status, Status::Fail);
+    assert_eq!(guest(&doc, 103).backups, 0);
     // Older than 48 h is a warning in the replaced script, not an error.
-    assert_eq!(guest(&doc, 104)["status"], "warn");
+    assert_eq!(guest(&doc, 104).status, Status::Warn);
     let cov = component(&doc, "coverage");
     let reason = |subject: &str| -> String {
-        cov["checks"]
-            .as_array()
-            .unwrap()
+        cov.checks
             .iter()
-            .find(|c| c["subject"].as_str().unwrap().starts_with(subject))
-            .unwrap()["reason"]
-            .as_str()
+            .find(|c| c.subject.starts_with(subject))
             .unwrap()
-            .to_owned()
+            .reason
+            .clone()
     };
     assert!(reason("qemu 103").contains("no backup at all"));
     assert!(reason("lxc 104").contains("stale"));
     assert!(reason("vmid 999").contains("no longer exists"));
     assert_eq!(first_failure(backup_of(&doc, 105)).as_deref(), Some("log"));
-    assert_eq!(guest(&doc, 105)["status"], "fail");
+    assert_eq!(guest(&doc, 105).status, Status::Fail);
     // --max-age wide enough makes the stale one fresh.
     let mut args = node.ssh_args();
     args.extend([
@@ -142,8 +134,8 @@ fn missing_stale_orphan_and_failed_log() {
         "104".into(),
     ]);
     let (code, doc) = run_json(&args, &[]);
-    assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(doc["guests"].as_array().unwrap().len(), 1);
+    assert_eq!(code, 0, "{doc:#?}");
+    assert_eq!(doc.guests.len(), 1);
 }
 
 /// Every corruption the issue names, checked remote (node tools) and local (native reader): the verdicts
@@ -209,39 +201,22 @@ fn corruptions_caught_and_remote_local_verdicts_agree() {
     ];
     for (vmid, want) in expect {
         let (rb, lb) = (backup_of(&r, vmid), backup_of(&l, vmid));
-        assert_eq!(first_failure(rb).as_deref(), want, "remote {vmid}: {rb:#}");
-        assert_eq!(first_failure(lb).as_deref(), want, "local {vmid}: {lb:#}");
-        assert_eq!(
-            rb["status"], lb["status"],
-            "{vmid}: remote {rb:#} local {lb:#}"
-        );
+        assert_eq!(first_failure(rb).as_deref(), want, "remote {vmid}: {rb:#?}");
+        assert_eq!(first_failure(lb).as_deref(), want, "local {vmid}: {lb:#?}");
+        assert_eq!(rb.status, lb.status, "{vmid}: remote {rb:#?} local {lb:#?}");
         assert_eq!(
             failures(rb),
             failures(lb),
-            "{vmid}: remote {rb:#} local {lb:#}"
+            "{vmid}: remote {rb:#?} local {lb:#?}"
         );
     }
     // Sound compression where only the inner format is broken.
     for vmid in [112, 113, 114] {
-        let c = backup_of(&l, vmid)["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "compression")
-            .unwrap()
-            .clone();
-        assert_eq!(c["status"], "ok", "{vmid}");
+        let c = backup_check(backup_of(&l, vmid), "compression");
+        assert_eq!(c.status, Status::Ok, "{vmid}");
     }
-    let reason = |doc: &Value, vmid: u32, check: &str| -> String {
-        backup_of(doc, vmid)["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == check)
-            .unwrap()["reason"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+    let reason = |doc: &Report, vmid: u32, check: &str| -> String {
+        backup_check(backup_of(doc, vmid), check).reason.clone()
     };
     assert!(
         reason(&l, 113, "vma").contains("header MD5"),
@@ -299,37 +274,26 @@ fn lzo_archives_checked_natively_and_remote_local_verdicts_agree() {
         (112, true),
     ] {
         let (rb, lb) = (backup_of(&r, vmid), backup_of(&l, vmid));
-        assert!(lb["volid"].as_str().unwrap().ends_with(".lzo"), "{lb:#}");
+        assert!(lb.volid.ends_with(".lzo"), "{lb:#?}");
         let want = bad.then(|| "compression".to_owned());
-        assert_eq!(first_failure(rb), want, "remote {vmid}: {rb:#}");
-        assert_eq!(first_failure(lb), want, "local {vmid}: {lb:#}");
+        assert_eq!(first_failure(rb), want, "remote {vmid}: {rb:#?}");
+        assert_eq!(first_failure(lb), want, "local {vmid}: {lb:#?}");
         assert_eq!(
             failures(rb),
             failures(lb),
-            "{vmid}: remote {rb:#} local {lb:#}"
+            "{vmid}: remote {rb:#?} local {lb:#?}"
         );
-        let compression = lb["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "compression")
-            .unwrap();
+        let compression = backup_check(lb, "compression");
         assert_eq!(
-            compression["status"],
-            if bad { "fail" } else { "ok" },
-            "{lb:#}"
+            compression.status,
+            if bad { Status::Fail } else { Status::Ok },
+            "{lb:#?}"
         );
     }
     let reason = |vmid: u32| -> String {
-        backup_of(&l, vmid)["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == "compression")
-            .unwrap()["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        backup_check(backup_of(&l, vmid), "compression")
+            .reason
+            .clone()
     };
     assert!(
         reason(110).contains("checksum") || reason(110).contains("LZO1X"),
@@ -419,9 +383,9 @@ fn manifest_mismatch_after_record_both_modes() {
     let mut record = node.ssh_args();
     record.push("--record".into());
     let (code, doc) = run_json(&record, &[]);
-    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(code, 0, "{doc:#?}");
     let manifest = std::fs::read_to_string(node.dir.path().join("manifest")).unwrap();
-    let sha = backup_of(&doc, 100)["sha256"].as_str().unwrap().to_owned();
+    let sha = backup_of(&doc, 100).sha256.clone().unwrap();
     assert!(
         manifest.contains(&format!("{sha}  local:backup/")),
         "{manifest}"
@@ -445,7 +409,7 @@ fn manifest_mismatch_after_record_both_modes() {
     .unwrap();
     std::fs::copy(other.path().join("x.vma.zst"), &p).unwrap();
     let (code, r) = run_json(&deep, &[]);
-    assert_eq!(code, 2, "{r:#}");
+    assert_eq!(code, 2, "{r:#?}");
     assert_eq!(failures(backup_of(&r, 100)), vec!["sha256".to_owned()]);
     let mut local = deep.clone();
     local.extend(["--local-dir".into(), node.dump().display().to_string()]);
@@ -494,13 +458,13 @@ fn pbs_verification_states() {
     let mut args = node.ssh_args();
     args.extend(["--storage".into(), "pbs".into()]);
     let (code, doc) = run_json(&args, &[]);
-    assert_eq!(code, 2, "{doc:#}");
+    assert_eq!(code, 2, "{doc:#?}");
     let pbs = component(&doc, "pbs");
-    assert_eq!(pbs["status"], "fail");
-    let status = |vmid: u32| backup_of(&doc, vmid)["status"].as_str().unwrap().to_owned();
-    assert_eq!(status(200), "ok");
-    assert_eq!(status(201), "fail");
-    assert_eq!(status(202), "warn");
+    assert_eq!(pbs.status, Status::Fail);
+    let status = |vmid: u32| backup_of(&doc, vmid).status;
+    assert_eq!(status(200), Status::Ok);
+    assert_eq!(status(201), Status::Fail);
+    assert_eq!(status(202), Status::Warn);
 }
 
 #[test]

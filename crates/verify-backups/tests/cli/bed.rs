@@ -7,6 +7,7 @@ use std::process::Output;
 use serde_json::Value;
 use testbed::sim::{self, Guest, GuestType};
 use testbed::sshd::{Sshd, SshdOptions};
+use verify_backups::report::{BackupCheck, BackupResult, Component, GuestResult, Report, Status};
 
 pub const HOUR: i64 = 3600;
 
@@ -120,93 +121,92 @@ impl Node {
     }
 }
 
+/// The binary, through the test bed's one command helper, without this tool's own defaults from the
+/// environment (bit-rot manifest, textfile directory).
+pub fn bin() -> assert_cmd::Command {
+    let mut cmd =
+        assert_cmd::Command::from_std(testbed::tool::command(env!("CARGO_BIN_EXE_verify-backups")));
+    cmd.env_remove("PVE_VERIFY_MANIFEST")
+        .env_remove("PVE_BACKUP_TEXTFILE_DIR");
+    cmd
+}
+
 /// Runs the binary.
 pub fn run(args: &[String], envs: &[(String, String)]) -> Output {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
-    cmd.args(args)
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_HOMELAB")
-        .env_remove("PVE_TOOLS_LANG")
-        .env_remove("HOMELAB_KNOWN_HOSTS")
-        .env_remove("SSH_INIT_MODE")
-        .env_remove("PVE_DRIFT_ROOT")
-        .env_remove("PVE_VERIFY_MANIFEST")
-        .env_remove("PVE_BACKUP_TEXTFILE_DIR")
-        .env_remove("MINIO_URL")
-        .env_remove("PROMETHEUS_URL")
-        .env_remove("GRAFANA_URL")
-        .env_remove("ALERTMANAGER_URL");
+    let mut cmd = bin();
+    cmd.args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
 }
 
-/// Runs with `--json`, returns (exit code, document).
-pub fn run_json(args: &[String], envs: &[(String, String)]) -> (i32, Value) {
+/// Runs with `--json`, returns (exit code, the decoded document).
+pub fn run_json(args: &[String], envs: &[(String, String)]) -> (i32, Report) {
     let mut a = args.to_vec();
     a.push("--json".into());
     let out = run(&a, envs);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}); stdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert_eq!(doc["schema"], "pve-verify/v1");
-    (out.status.code().unwrap_or(-1), doc)
+    (out.status.code().unwrap_or(-1), report(&out))
 }
 
-/// The backup result whose volid ends with `suffix`-ish: the one of `vmid`.
-pub fn backup_of(doc: &Value, vmid: u32) -> &Value {
-    doc["backups"]
-        .as_array()
-        .unwrap()
+/// The `--json` document of a run, decoded; panics with stdout and stderr when it is not one.
+pub fn report(out: &Output) -> Report {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stdout: {}\nstderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout),
+        )
+    });
+    let doc: Report = testbed::tool::decode(&doc, &stderr);
+    assert_eq!(doc.schema, "pve-verify/v1");
+    doc
+}
+
+/// The backup result of `vmid`.
+pub fn backup_of(doc: &Report, vmid: u32) -> &BackupResult {
+    doc.backups
         .iter()
-        .find(|b| b["vmid"] == vmid)
-        .unwrap_or_else(|| panic!("no backup of {vmid} in {doc:#}"))
+        .find(|b| b.vmid == vmid)
+        .unwrap_or_else(|| panic!("no backup of {vmid} in {doc:#?}"))
 }
 
 /// The first failed check of a backup (`None` when none failed).
-pub fn first_failure(b: &Value) -> Option<String> {
-    b["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["status"] == "fail")
-        .map(|c| c["check"].as_str().unwrap().to_owned())
+pub fn first_failure(b: &BackupResult) -> Option<String> {
+    b.first_failure().map(|c| c.check.clone())
 }
 
 /// The failed checks of a backup.
-pub fn failures(b: &Value) -> Vec<String> {
-    b["checks"]
-        .as_array()
-        .unwrap()
+pub fn failures(b: &BackupResult) -> Vec<String> {
+    b.checks
         .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| c["check"].as_str().unwrap().to_owned())
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.check.clone())
         .collect()
 }
 
-/// The component named `name`.
-pub fn component<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["components"]
-        .as_array()
-        .unwrap()
+/// The check `check` of a backup; panics naming the backup when it has none.
+pub fn backup_check<'a>(b: &'a BackupResult, check: &str) -> &'a BackupCheck {
+    b.checks
         .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()
+        .find(|c| c.check == check)
+        .unwrap_or_else(|| panic!("no check {check} in {b:#?}"))
+}
+
+/// The component named `name`.
+pub fn component<'a>(doc: &'a Report, name: &str) -> &'a Component {
+    doc.components
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no component {name} in {doc:#?}"))
 }
 
 /// The guest entry of `vmid`.
-pub fn guest(doc: &Value, vmid: u32) -> &Value {
-    doc["guests"]
-        .as_array()
-        .unwrap()
+pub fn guest(doc: &Report, vmid: u32) -> &GuestResult {
+    doc.guests
         .iter()
-        .find(|g| g["vmid"] == vmid)
-        .unwrap()
+        .find(|g| g.vmid == vmid)
+        .unwrap_or_else(|| panic!("no guest {vmid} in {doc:#?}"))
 }
 
 /// Rewrites a `.zst` file: decompress, let `f` change the plain bytes, compress again (with checksum),
@@ -253,14 +253,14 @@ pub fn to_lzo(path: &Path) -> PathBuf {
 
 /// `--deep` remote, then the same with `--local-dir` over the same files; both must fail (exit 2: errors).
 /// Returns (remote, local) documents.
-pub fn deep_both_modes_failing(node: &Node) -> (Value, Value) {
+pub fn deep_both_modes_failing(node: &Node) -> (Report, Report) {
     let mut remote = node.ssh_args();
     remote.push("--deep".into());
     let (code, r) = run_json(&remote, &[]);
-    assert_eq!(code, 2, "{r:#}");
+    assert_eq!(code, 2, "{r:#?}");
     let mut local = remote.clone();
     local.extend(["--local-dir".into(), node.dump().display().to_string()]);
     let (code, l) = run_json(&local, &[]);
-    assert_eq!(code, 2, "{l:#}");
+    assert_eq!(code, 2, "{l:#?}");
     (r, l)
 }

@@ -47,9 +47,8 @@ fn usage_errors_exit_64_before_any_connection() {
 fn nothing_to_check_is_an_error_not_ok() {
     let out = run(&s(&["--json"]), &[]);
     assert_eq!(out.status.code(), Some(2));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for c in doc["components"].as_array().unwrap() {
-        assert!(c["skipped"].is_string(), "{c:#}");
+    for c in crate::bed::report(&out).components {
+        assert!(c.skipped.is_some(), "{c:#?}");
     }
     let out = run(&s(&["--lang", "fr"]), &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -71,8 +70,11 @@ fn unreachable_node_fails() {
         &[("PVE_SSH_TRANSPORT".into(), "libssh2".into())],
     );
     assert_eq!(out.status.code(), Some(2));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["components"][0]["status"], "fail");
+    let doc = crate::bed::report(&out);
+    assert_eq!(
+        doc.components[0].status,
+        verify_backups::report::Status::Fail
+    );
 }
 
 #[test]

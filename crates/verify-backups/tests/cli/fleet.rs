@@ -9,6 +9,9 @@ use std::process::Output;
 use serde_json::Value;
 use testbed::fleet::{FleetBed, UNBACKED_VMID, UNMANAGED_BACKUP_VMID};
 use testbed::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+use verify_backups::report::{Check, Report, Status};
+
+use crate::bed::{component, guest, report};
 
 struct Lab {
     _dir: tempfile::TempDir,
@@ -85,40 +88,16 @@ fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
 }
 
 fn run(root: &Path, envs: &[(String, String)], args: &[&str]) -> Output {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
-    cmd.current_dir(root.join("scripts/restore"))
-        .args(args)
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_HOMELAB")
-        .env_remove("PVE_DRIFT_ROOT")
-        .env_remove("PVE_TOOLS_LANG")
-        .env_remove("SSH_INIT_MODE")
-        .env_remove("PVE_BACKUP_TEXTFILE_DIR");
+    let mut cmd = crate::bed::bin();
+    cmd.current_dir(root.join("scripts/restore")).args(args);
     for (k, v) in envs {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
 }
 
-fn guest(doc: &Value, vmid: u32) -> &Value {
-    doc["guests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["vmid"] == vmid)
-        .unwrap_or_else(|| panic!("no guest {vmid}: {doc:#}"))
-}
-
-fn coverage_checks(doc: &Value) -> Vec<Value> {
-    doc["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "coverage")
-        .unwrap()["checks"]
-        .as_array()
-        .unwrap()
-        .clone()
+fn coverage_checks(doc: &Report) -> &[Check] {
+    &component(doc, "coverage").checks
 }
 
 #[test]
@@ -127,16 +106,15 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
     let lab = lab(&s3);
     let out = run(&lab.root, &lab.envs, &["--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let doc: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
-    assert_eq!(out.status.code(), Some(2), "{doc:#}\n{stderr}");
-    assert_eq!(doc["schema"], "pve-verify/v1");
+    let doc = report(&out);
+    assert_eq!(out.status.code(), Some(2), "{doc:#?}\n{stderr}");
+    assert_eq!(doc.schema, "pve-verify/v1");
 
     // The managed guest without a backup: an error naming its environment and node.
     let missing = guest(&doc, UNBACKED_VMID);
-    assert_eq!(missing["status"], "fail", "{missing}");
-    assert_eq!(missing["environment"], "prod");
-    assert_eq!(missing["node"], "pve-prod");
+    assert_eq!(missing.status, Status::Fail, "{missing:#?}");
+    assert_eq!(missing.environment.as_deref(), Some("prod"));
+    assert_eq!(missing.node.as_deref(), Some("pve-prod"));
 
     // The other two nodes were checked: every guest of their states, with its environment.
     for (vmid, env, node) in [
@@ -147,61 +125,42 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
     ] {
         let g = guest(&doc, vmid);
         assert_eq!(
-            (
-                g["status"].as_str(),
-                g["environment"].as_str(),
-                g["node"].as_str()
-            ),
-            (Some("ok"), Some(env), Some(node)),
-            "{g}"
+            (g.status, g.environment.as_deref(), g.node.as_deref()),
+            (Status::Ok, Some(env), Some(node)),
+            "{g:#?}"
         );
     }
-    let backups = doc["backups"].as_array().unwrap();
+    let backups = &doc.backups;
     assert!(
-        backups
-            .iter()
-            .any(|b| b["vmid"] == 200 && b["node"] == "pve-lab" && b["environment"] == "lab"),
+        backups.iter().any(|b| b.vmid == 200
+            && b.node.as_deref() == Some("pve-lab")
+            && b.environment.as_deref() == Some("lab")),
         "{backups:#?}"
     );
 
     let checks = coverage_checks(&doc);
     // The backup no guest and no state has: unmanaged, a warning.
-    let unmanaged: Vec<_> = checks
-        .iter()
-        .filter(|c| c["check"] == "unmanaged")
-        .collect();
+    let unmanaged: Vec<_> = checks.iter().filter(|c| c.check == "unmanaged").collect();
     assert_eq!(unmanaged.len(), 1, "{checks:#?}");
     assert_eq!(
-        unmanaged[0]["subject"],
+        unmanaged[0].subject,
         format!("vmid {UNMANAGED_BACKUP_VMID}")
     );
-    assert_eq!(unmanaged[0]["status"], "warn");
-    assert!(
-        unmanaged[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("pve-prod"),
-        "{unmanaged:?}"
-    );
+    assert_eq!(unmanaged[0].status, Status::Warn);
+    assert!(unmanaged[0].reason.contains("pve-prod"), "{unmanaged:?}");
 
     // The node that is down: once, with its environment; nothing of its guests invented.
     let down: Vec<_> = checks
         .iter()
-        .filter(|c| c["node"] == "pve-mon" || c["subject"] == "pve-mon")
+        .filter(|c| c.node.as_deref() == Some("pve-mon") || c.subject == "pve-mon")
         .collect();
     assert_eq!(down.len(), 1, "{checks:#?}");
-    assert_eq!(down[0]["check"], "connect");
+    assert_eq!(down[0].check, "connect");
     assert_eq!(
-        (down[0]["subject"].as_str(), down[0]["environment"].as_str()),
-        (Some("pve-mon"), Some("monitoring"))
+        (down[0].subject.as_str(), down[0].environment.as_deref()),
+        ("pve-mon", Some("monitoring"))
     );
-    assert!(
-        doc["guests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|g| g["vmid"] != 300)
-    );
+    assert!(doc.guests.iter().all(|g| g.vmid != 300));
 
     // One SSH session per node that is up.
     for env in ["prod", "lab"] {
@@ -244,21 +203,16 @@ fn env_node_and_vmid_narrow_the_fleet() {
     let lab = lab(&s3);
     // Only lab: its node alone, all its guests backed up, nothing unmanaged: OK.
     let out = run(&lab.root, &lab.envs, &["--env", "lab", "--json"]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = report(&out);
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{doc:#}\n{}",
+        "{doc:#?}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let vmids: Vec<u64> = doc["guests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["vmid"].as_u64().unwrap())
-        .collect();
+    let vmids: Vec<u32> = doc.guests.iter().map(|g| g.vmid).collect();
     assert_eq!(vmids, [200, 201]);
-    assert_eq!(doc["environments"].as_array().unwrap().len(), 1);
+    assert_eq!(doc.environments.len(), 1);
     assert_eq!(
         lab.bed
             .node("prod")
@@ -276,10 +230,10 @@ fn env_node_and_vmid_narrow_the_fleet() {
         &lab.envs,
         &["--node", "pve-prod", "--vmid", "102", "--json"],
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{doc:#}");
-    assert_eq!(doc["guests"].as_array().unwrap().len(), 1);
-    assert_eq!(guest(&doc, 102)["environment"], "prod");
+    let doc = report(&out);
+    assert_eq!(out.status.code(), Some(2), "{doc:#?}");
+    assert_eq!(doc.guests.len(), 1);
+    assert_eq!(guest(&doc, 102).environment.as_deref(), Some("prod"));
 
     let out = run(&lab.root, &lab.envs, &["--env", "staging"]);
     assert_eq!(out.status.code(), Some(64));
@@ -342,40 +296,36 @@ fn in_a_cluster_a_moved_guest_is_found_and_a_shared_backup_counts_once() {
             "--json",
         ],
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = report(&out);
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{doc:#}\n{}",
+        "{doc:#?}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let g = guest(&doc, 201);
     assert_eq!(
-        (
-            g["node"].as_str(),
-            g["environment"].as_str(),
-            g["status"].as_str()
-        ),
-        (Some("pve-mon"), Some("lab"), Some("ok")),
-        "found on the member that holds it: {g}"
+        (g.node.as_deref(), g.environment.as_deref(), g.status),
+        (Some("pve-mon"), Some("lab"), Status::Ok),
+        "found on the member that holds it: {g:#?}"
     );
-    let guests = doc["guests"].as_array().unwrap();
+    let guests = &doc.guests;
     assert_eq!(
-        guests.iter().filter(|g| g["vmid"] == 201).count(),
+        guests.iter().filter(|g| g.vmid == 201).count(),
         1,
         "{guests:#?}"
     );
     // Both members list the shared storage: each backup counts once.
-    let backups = doc["backups"].as_array().unwrap();
+    let backups = &doc.backups;
     for vmid in [200, 201, 300] {
-        let of: Vec<_> = backups.iter().filter(|b| b["vmid"] == vmid).collect();
+        let of: Vec<_> = backups.iter().filter(|b| b.vmid == vmid).collect();
         assert_eq!(of.len(), 1, "{vmid}: {backups:#?}");
-        assert_eq!(of[0]["storage"], testbed::fleet::SHARED_STORAGE);
+        assert_eq!(of[0].storage, testbed::fleet::SHARED_STORAGE);
     }
     assert!(
         !coverage_checks(&doc)
             .iter()
-            .any(|c| c["check"] == "unmanaged" || c["check"] == "orphan"),
+            .any(|c| c.check == "unmanaged" || c.check == "orphan"),
         "{:#?}",
         coverage_checks(&doc)
     );

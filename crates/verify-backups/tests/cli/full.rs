@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use testbed::sim::{Guest, GuestType};
+use verify_backups::report::{Check, Status};
 
 use crate::bed::{Node, component, run, run_json};
 
@@ -103,13 +104,8 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
     assert!(stdout.contains("Connectivity check\n"), "{stdout}");
     assert!(stdout.contains("Backup jobs\n"), "{stdout}");
     let (code, doc) = run_json(&en, &[]);
-    assert_eq!(code, 1, "{doc:#}");
-    let names: Vec<&str> = doc["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    assert_eq!(code, 1, "{doc:#?}");
+    let names: Vec<&str> = doc.components.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -123,23 +119,33 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
         ]
     );
     let services = component(&doc, "services");
-    let check = |subject: &str, check: &str| -> Value {
-        services["checks"]
-            .as_array()
-            .unwrap()
+    let check = |subject: &str, check: &str| -> &Check {
+        services
+            .checks
             .iter()
-            .find(|c| c["subject"] == subject && c["check"] == check)
-            .unwrap_or_else(|| panic!("no {subject} {check} in {services:#}"))
-            .clone()
+            .find(|c| c.subject == subject && c.check == check)
+            .unwrap_or_else(|| panic!("no {subject} {check} in {services:#?}"))
     };
-    assert_eq!(check("job backup-daily", "backup-job")["status"], "ok");
-    assert_eq!(check("job backup-weekly", "backup-job")["status"], "warn");
-    assert_eq!(check("qemu 103 (stopped)", "backup-job")["status"], "warn");
-    assert_eq!(check("qemu 100 (jellyfin)", "connectivity")["status"], "ok");
-    assert_eq!(check("lxc 101 (pihole)", "connectivity")["status"], "ok");
-    assert_eq!(check("qemu 102 (bare)", "connectivity")["status"], "warn");
+    assert_eq!(check("job backup-daily", "backup-job").status, Status::Ok);
     assert_eq!(
-        check("qemu 104 (agentdown)", "connectivity")["reason"],
+        check("job backup-weekly", "backup-job").status,
+        Status::Warn
+    );
+    assert_eq!(
+        check("qemu 103 (stopped)", "backup-job").status,
+        Status::Warn
+    );
+    assert_eq!(
+        check("qemu 100 (jellyfin)", "connectivity").status,
+        Status::Ok
+    );
+    assert_eq!(check("lxc 101 (pihole)", "connectivity").status, Status::Ok);
+    assert_eq!(
+        check("qemu 102 (bare)", "connectivity").status,
+        Status::Warn
+    );
+    assert_eq!(
+        check("qemu 104 (agentdown)", "connectivity").reason,
         "qm guest cmd 104 ping: no answer: QEMU guest agent is not running"
     );
     // JSON does not change with the language.
@@ -147,9 +153,9 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
     fr.extend(["--lang".into(), "fr".into()]);
     let (_, doc_fr) = run_json(&fr, &[]);
     assert_eq!(
-        component(&doc_fr, "services")["checks"],
-        services["checks"],
-        "{doc_fr:#}"
+        component(&doc_fr, "services").checks,
+        services.checks,
+        "{doc_fr:#?}"
     );
 }
 

@@ -72,16 +72,10 @@ impl Homelab {
     /// Runs the binary from a folder inside the homelab, as the TUI does (no argument but `args`).
     fn run(&self, args: &[&str]) -> Output {
         let sub: PathBuf = self.path().join("infrastructure");
-        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("verify-backups");
+        let mut cmd = crate::bed::bin();
         cmd.current_dir(&sub)
             .args(args)
-            .env("PVE_VERIFY_MANIFEST", self.path().join("manifest"))
-            .env_remove("PVE_HOST")
-            .env_remove("PVE_HOMELAB")
-            .env_remove("PVE_DRIFT_ROOT")
-            .env_remove("PVE_TOOLS_LANG")
-            .env_remove("SSH_INIT_MODE")
-            .env_remove("PVE_BACKUP_TEXTFILE_DIR");
+            .env("PVE_VERIFY_MANIFEST", self.path().join("manifest"));
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }

@@ -4,32 +4,23 @@
 
 use std::path::Path;
 
-use serde_json::Value;
 use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
 use testbed::sim::{Guest, GuestType, State};
+use verify_backups::report::{BackupResult, Report, Status};
 
 use super::bed::{run, run_json};
 
-fn backup_of<'a>(doc: &'a Value, prefix: &str) -> &'a Value {
-    doc["backups"]
-        .as_array()
-        .unwrap()
+fn backup_of<'a>(doc: &'a Report, prefix: &str) -> &'a BackupResult {
+    doc.backups
         .iter()
-        .find(|b| b["volid"].as_str().unwrap().contains(prefix))
-        .unwrap_or_else(|| panic!("no backup {prefix}: {doc:#}"))
+        .find(|b| b.volid.contains(prefix))
+        .unwrap_or_else(|| panic!("no backup {prefix}: {doc:#?}"))
 }
 
-fn checks(b: &Value) -> Vec<(String, String)> {
-    b["checks"]
-        .as_array()
-        .unwrap()
+fn checks(b: &BackupResult) -> Vec<(String, Status)> {
+    b.checks
         .iter()
-        .map(|c| {
-            (
-                c["check"].as_str().unwrap().to_owned(),
-                c["status"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|c| (c.check.clone(), c.status))
         .collect()
 }
 
@@ -92,26 +83,23 @@ fn every_archive_of_a_folder_is_checked_on_its_own_with_no_node() {
     let manifest = tmp.path().join("sha256.manifest");
 
     let (code, doc) = run_json(&args(&usb, &manifest, &[]), &[]);
-    assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(doc["mode"], "local");
-    assert_eq!(doc["backups"].as_array().unwrap().len(), 2, "{doc:#}");
+    assert_eq!(code, 0, "{doc:#?}");
+    assert_eq!(doc.mode, "local");
+    assert_eq!(doc.backups.len(), 2, "{doc:#?}");
     let vma = checks(backup_of(&doc, "vzdump-qemu-100-"));
     for want in ["size", "compression", "vma"] {
         assert!(
-            vma.contains(&(want.to_owned(), "ok".to_owned())),
+            vma.contains(&(want.to_owned(), Status::Ok)),
             "{want}: {vma:?}"
         );
     }
     let tar = checks(backup_of(&doc, "vzdump-lxc-101-"));
-    assert!(
-        tar.contains(&("tar".to_owned(), "ok".to_owned())),
-        "{tar:?}"
-    );
+    assert!(tar.contains(&("tar".to_owned(), Status::Ok)), "{tar:?}");
     assert!(!manifest.exists(), "nothing recorded without --record");
 
     // --record writes the hashes; the next run compares them.
     let (code, doc) = run_json(&args(&usb, &manifest, &["--record"]), &[]);
-    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(code, 0, "{doc:#?}");
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert_eq!(
         text.lines().filter(|l| !l.starts_with('#')).count(),
@@ -133,17 +121,14 @@ fn every_archive_of_a_folder_is_checked_on_its_own_with_no_node() {
     bytes[mid] ^= 0xff;
     std::fs::write(&vm_file, bytes).unwrap();
     let (code, doc) = run_json(&args(&usb, &manifest, &[]), &[]);
-    assert_eq!(code, 2, "{doc:#}");
+    assert_eq!(code, 2, "{doc:#?}");
     let vma = checks(backup_of(&doc, "vzdump-qemu-100-"));
     assert!(
-        vma.contains(&("sha256".to_owned(), "fail".to_owned())),
+        vma.contains(&("sha256".to_owned(), Status::Fail)),
         "{vma:?}"
     );
     let tar = checks(backup_of(&doc, "vzdump-lxc-101-"));
-    assert!(
-        tar.contains(&("sha256".to_owned(), "ok".to_owned())),
-        "{tar:?}"
-    );
+    assert!(tar.contains(&("sha256".to_owned(), Status::Ok)), "{tar:?}");
 
     // A folder with no archive is no proof: exit 2, never "OK".
     let empty = tmp.path().join("empty");

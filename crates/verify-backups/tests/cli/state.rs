@@ -9,6 +9,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 use testbed::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 
+use verify_backups::report::{EnvResult, Report, Status};
+
 use crate::bed::{component, run_json};
 
 fn state_doc(resources: Value) -> Vec<u8> {
@@ -53,22 +55,19 @@ fn aws_env() -> Vec<(String, String)> {
     ]
 }
 
-fn env_result<'a>(doc: &'a Value, env: &str) -> &'a Value {
-    doc["environments"]
-        .as_array()
-        .unwrap()
+fn env_result<'a>(doc: &'a Report, env: &str) -> &'a EnvResult {
+    doc.environments
         .iter()
-        .find(|e| e["env"] == env)
-        .unwrap()
+        .find(|e| e.env == env)
+        .unwrap_or_else(|| panic!("no environment {env} in {doc:#?}"))
 }
 
-fn reasons(doc: &Value, env: &str) -> String {
-    component(doc, "tfstate")["checks"]
-        .as_array()
-        .unwrap()
+fn reasons(doc: &Report, env: &str) -> String {
+    component(doc, "tfstate")
+        .checks
         .iter()
-        .filter(|c| c["subject"] == env && c["status"] == "fail")
-        .map(|c| c["reason"].as_str().unwrap().to_owned())
+        .filter(|c| c.subject == env && c.status == Status::Fail)
+        .map(|c| c.reason.as_str())
         .collect::<Vec<_>>()
         .join(" | ")
 }
@@ -106,15 +105,18 @@ fn state_objects_checked_per_environment() {
         dir.path().display().to_string(),
     ];
     let (code, doc) = run_json(&args, &aws_env());
-    assert_eq!(code, 2, "{doc:#}");
+    assert_eq!(code, 2, "{doc:#?}");
     assert_eq!(
-        env_result(&doc, "prod")["status"],
-        "ok",
+        env_result(&doc, "prod").status,
+        Status::Ok,
         "{}",
         reasons(&doc, "prod")
     );
-    assert_eq!(env_result(&doc, "prod")["resources"], 1);
-    assert_eq!(env_result(&doc, "prod")["versioning"], "enabled");
+    assert_eq!(env_result(&doc, "prod").resources, Some(1));
+    assert_eq!(
+        env_result(&doc, "prod").versioning.as_deref(),
+        Some("enabled")
+    );
     for (env, needle) in [
         ("empty", "empty"),
         ("badjson", "not valid JSON"),
@@ -122,7 +124,7 @@ fn state_objects_checked_per_environment() {
         ("nover", "versioning off"),
         ("missing", "does not exist"),
     ] {
-        assert_eq!(env_result(&doc, env)["status"], "fail", "{env}");
+        assert_eq!(env_result(&doc, env).status, Status::Fail, "{env}");
         assert!(
             reasons(&doc, env).contains(needle),
             "{env}: {}",
@@ -187,15 +189,10 @@ fn full_check_with_minio_up_then_down() {
         web,
     ];
     let (code, doc) = run_json(&args, &aws_env());
-    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(code, 0, "{doc:#?}");
     let services = component(&doc, "services");
-    assert_eq!(services["status"], "ok", "{services:#}");
-    let subjects: Vec<&str> = services["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["subject"].as_str().unwrap())
-        .collect();
+    assert_eq!(services.status, Status::Ok, "{services:#?}");
+    let subjects: Vec<&str> = services.checks.iter().map(|c| c.subject.as_str()).collect();
     for s in ["prod", "minio", "prometheus", "grafana", "alertmanager"] {
         assert!(subjects.contains(&s), "{subjects:?}");
     }
@@ -207,18 +204,15 @@ fn full_check_with_minio_up_then_down() {
     assert_eq!(code, 2);
     let services = component(&doc, "services");
     let status = |subject: &str| {
-        services["checks"]
-            .as_array()
-            .unwrap()
+        services
+            .checks
             .iter()
-            .find(|c| c["subject"] == subject)
-            .unwrap()["status"]
-            .as_str()
+            .find(|c| c.subject == subject)
             .unwrap()
-            .to_owned()
+            .status
     };
-    assert_eq!(status("minio"), "fail");
-    assert_eq!(status("prod"), "fail");
-    assert_eq!(status("grafana"), "ok");
-    assert_eq!(component(&doc, "tfstate")["status"], "fail");
+    assert_eq!(status("minio"), Status::Fail);
+    assert_eq!(status("prod"), Status::Fail);
+    assert_eq!(status("grafana"), Status::Ok);
+    assert_eq!(component(&doc, "tfstate").status, Status::Fail);
 }

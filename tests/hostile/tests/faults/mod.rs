@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use check_drift::report::Status;
+use check_drift::terraform::ErrorKind;
 use pve_common::retry::{RetryPolicy, Sleeper};
 use pve_common::runner::Runner;
 use pve_common::ssh::{RemoteCommand, SshClient, SshError, SshOptions, SshTarget, TransportKind};
@@ -341,7 +343,8 @@ impl DriftBed {
     }
 }
 
-fn report(out: &std::process::Output) -> serde_json::Value {
+/// check-drift's `--json` report, decoded.
+fn report(out: &std::process::Output) -> check_drift::report::Report {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
 }
@@ -358,10 +361,14 @@ fn terraform_timing_out_mid_plan_is_interrupted_lock_released_status_timeout() {
     );
     fault();
     let doc = report(&out);
-    let env = &doc["environments"][0];
+    let env = &doc.environments[0];
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert_eq!(env["status"], "error");
-    assert_eq!(env["error"]["kind"], "timeout", "{env}");
+    assert_eq!(env.status, Status::Error);
+    assert_eq!(
+        env.error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Timeout),
+        "{env:#?}"
+    );
     assert!(
         !bed.path("state.lock").exists(),
         "Terraform got SIGINT and released its state lock"
@@ -373,7 +380,7 @@ fn terraform_timing_out_mid_plan_is_interrupted_lock_released_status_timeout() {
     assert!(walk(&bed.path("tmp")).is_empty(), "no plan file left");
     // The next plan works.
     let again = output_within(bed.fake_cmd().arg("--json"), Duration::from_secs(60));
-    assert_eq!(report(&again)["environments"][0]["status"], "drift");
+    assert_eq!(report(&again).environments[0].status, Status::Drift);
     assert!(bed.run_lock_is_free());
 }
 
@@ -417,12 +424,12 @@ fn real_terraform_killed_mid_plan_then_the_next_plan_works() {
     let out = child.wait_with_output().unwrap();
     assert!(killed, "never saw terraform plan running");
     let doc = report(&out);
-    assert_eq!(doc["environments"][0]["status"], "error", "{doc}");
+    assert_eq!(doc.environments[0].status, Status::Error, "{doc:#?}");
     assert_eq!(out.status.code(), Some(2));
     assert!(walk(&bed.path("tmp")).is_empty(), "no plan file left");
     let again = output_within(bed.cmd().arg("--json"), Duration::from_secs(120));
     let doc = report(&again);
-    assert_ne!(doc["environments"][0]["status"], "error", "{doc}");
+    assert_ne!(doc.environments[0].status, Status::Error, "{doc:#?}");
     assert!(bed.run_lock_is_free());
 }
 
@@ -484,6 +491,7 @@ fn signals_at_random_points_leave_no_partial_file_and_no_stale_lock() {
             text(&out.stderr)
         );
         if !out.stdout.is_empty() {
+            // The raw document on purpose: what is checked is that a signal never leaves half of one.
             let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
                 panic!("iteration {i}: partial JSON ({e}): {}", text(&out.stdout))
             });
@@ -627,11 +635,11 @@ fn huge_plan_json_is_handled_with_bounded_memory() {
     );
     assert!(matches!(status.code(), Some(1 | 2)), "{}", text(&stderr));
     if status.code() == Some(1) {
-        let doc: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+        let doc: check_drift::report::Report = serde_json::from_slice(&stdout).unwrap();
         assert_eq!(
-            doc["environments"][0]["counts"]["update"], 1,
-            "{}",
-            doc["environments"][0]
+            doc.environments[0].counts.update, 1,
+            "{:#?}",
+            doc.environments[0]
         );
     }
     // Bounded: at most 6x the plan (read buffer + copy + parsed tree) plus 64 MiB.
@@ -720,6 +728,7 @@ fn restore_tfstate_interrupted_holding_the_lock_releases_it() {
 /// `out.stdout` is empty or one whole `pve-tfstate/v1` document.
 fn no_half_document(out: &std::process::Output, what: &str) {
     if !out.stdout.is_empty() {
+        // The raw document on purpose: what is checked is that it is whole, whatever its action.
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{what}: half a document ({e}): {}", text(&out.stdout)));
         assert_eq!(doc["schema"], "pve-tfstate/v1", "{what}");

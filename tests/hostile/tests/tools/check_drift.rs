@@ -47,8 +47,12 @@ fn terraform_diagnostic_does_not_carry_the_secret() {
     let (stdout, err) = (text(&out.stdout), text(&out.stderr));
     // An error: 1 today, 2 under the scripts' contract (1 is drift there); never 0 or a panic.
     assert!(matches!(out.status.code(), Some(1 | 2)), "{stdout}\n{err}");
-    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let shown = doc["environments"][0]["error"].to_string();
+    let doc: check_drift::report::Report = serde_json::from_str(&stdout).unwrap();
+    let shown = doc.environments[0]
+        .error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
     assert!(
         shown.contains("Error:"),
         "Terraform's error is not reported: {shown}"
@@ -333,22 +337,18 @@ resource "terraform_data" "guest" {{
     let out = run(true);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let prod = doc["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["env"] == "prod")
-        .unwrap()
-        .clone();
-    assert_eq!(prod["error"]["kind"], "lock", "{prod}");
-    let lock = &prod["error"]["lock"];
-    let id = lock["id"].as_str().unwrap().to_owned();
-    assert!(!id.is_empty() && lock["who"].is_string(), "{prod}");
-    assert!(
-        lock["age_seconds"].as_u64().is_some_and(|a| a < 600),
-        "{prod}"
+    let doc: check_drift::report::Report = serde_json::from_slice(&out.stdout).unwrap();
+    let prod = doc.environments.iter().find(|e| e.env == "prod").unwrap();
+    let error = prod.error.as_ref().unwrap();
+    assert_eq!(
+        error.kind,
+        check_drift::terraform::ErrorKind::Lock,
+        "{prod:#?}"
     );
+    let lock = error.lock.as_ref().unwrap();
+    let id = lock.id.clone().unwrap();
+    assert!(!id.is_empty() && lock.who.is_some(), "{prod:#?}");
+    assert!(lock.age_seconds.is_some_and(|a| a < 600), "{prod:#?}");
     let out = run(false);
     let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(

@@ -15,7 +15,6 @@
 mod fake_terraform;
 mod library;
 mod operations;
-#[path = "cli/real_drift.rs"]
 mod real_drift;
 mod real_terraform;
 mod support;

@@ -4,48 +4,28 @@
 //! (and the default mode's choice) against the simulated Proxmox node behind a real sshd.
 #![allow(clippy::unwrap_used)]
 
-#[path = "cli/fleet.rs"]
 mod fleet;
-#[path = "cli/node.rs"]
 mod node;
-#[path = "cli/stack.rs"]
 mod stack;
-#[path = "cli/vm.rs"]
 mod vm;
 
 use assert_cmd::Command;
 use node::Node;
-use serde_json::Value;
+use rebuild_monitoring::verify::{CheckResult, Kind};
+use rebuild_monitoring::{Method, Mode, Outcome, RebuildStatus, Report};
 use stack::Stack;
 use vm::Vm;
 
 fn bin() -> Command {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("rebuild-monitoring");
-    for var in [
-        "PROMETHEUS_URL",
-        "ALERTMANAGER_URL",
-        "GRAFANA_URL",
-        "NODE_EXPORTER_URL",
-        "PVE_HOST",
-        "PVE_NODE",
-        "PVE_SSH_USER",
-        "PVE_SSH_CONFIG",
-        "PVE_SSH_TRANSPORT",
-        "SSH_AUTH_SOCK",
-        "HOMELAB_KNOWN_HOSTS",
-        "SSH_INIT_MODE",
-        "PVE_HOMELAB",
-        "PVE_DRIFT_ROOT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_COLOR", "1")
-        .env("RESTORE_VM_RETRY_DELAY_MS", "10");
+    let mut cmd = Command::from_std(testbed::tool::command(env!(
+        "CARGO_BIN_EXE_rebuild-monitoring"
+    )));
+    cmd.env("RESTORE_VM_RETRY_DELAY_MS", "10");
     cmd
 }
 
 /// A run against the stack and the simulated node.
-fn run_on(stack: &Stack, node: &Node, args: &[&str]) -> (i32, Value, String) {
+fn run_on(stack: &Stack, node: &Node, args: &[&str]) -> (i32, Report, String) {
     let mut cmd = bin();
     cmd.env("HOME", node.home()).args(node.args());
     run_cmd(cmd, stack, args)
@@ -65,22 +45,26 @@ fn commands(node: &Node) -> Vec<String> {
 const DAY: i64 = 86_400;
 
 /// A `--json` run with the stack's URLs.
-fn run_cmd(mut cmd: Command, stack: &Stack, args: &[&str]) -> (i32, Value, String) {
+fn run_cmd(mut cmd: Command, stack: &Stack, args: &[&str]) -> (i32, Report, String) {
     let out = cmd
         .args(stack.url_args())
         .arg("--json")
         .args(args)
         .output()
         .unwrap();
-    testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1")
+    testbed::tool::typed_run(&out, "pve-rebuild-monitoring/v1")
 }
 
-fn run(stack: &Stack, args: &[&str]) -> (i32, Value, String) {
+fn run(stack: &Stack, args: &[&str]) -> (i32, Report, String) {
     run_cmd(bin(), stack, args)
 }
 
-fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    testbed::tool::named(doc, "checks", name)
+/// The check `kind`; panics naming the report when it did not run.
+fn check(doc: &Report, kind: Kind) -> &CheckResult {
+    doc.checks
+        .iter()
+        .find(|c| c.name == kind)
+        .unwrap_or_else(|| panic!("no check {kind:?} in {doc:#?}"))
 }
 
 #[test]
@@ -135,18 +119,19 @@ fn usage_errors_exit_64() {
 fn verify_only_passes_on_a_healthy_stack() {
     let stack = Stack::start();
     let (code, doc, stderr) = run(&stack, &["--verify-only", "--deadline", "60s"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "ok");
-    let checks = doc["checks"].as_array().unwrap();
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::Ok);
+    let checks = &doc.checks;
     assert_eq!(checks.len(), 6);
-    assert!(checks.iter().all(|c| c["ok"] == true), "{doc:#}");
+    assert!(checks.iter().all(|c| c.ok), "{doc:#?}");
     assert!(
-        check(&doc, "prometheus_rules")["detail"]
-            .as_str()
+        check(&doc, Kind::PrometheusRules)
+            .detail
+            .as_deref()
             .unwrap()
             .contains("drift-alerts, host-alerts")
     );
-    assert_eq!(check(&doc, "grafana_health")["component"], "grafana");
+    assert_eq!(check(&doc, Kind::GrafanaHealth).component, "grafana");
 }
 
 #[test]
@@ -160,26 +145,26 @@ fn one_component_down_is_named() {
         .stop()
         .unwrap();
     let (code, doc, stderr) = run(&stack, &["--verify-only", "--deadline", "2s"]);
-    assert_eq!(code, 1, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "failed");
-    let am = check(&doc, "alertmanager_ready");
-    assert_eq!(am["ok"], false);
-    assert!(am["attempts"].as_u64().unwrap() > 1, "retried: {am:#}");
+    assert_eq!(code, 1, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::Failed);
+    let am = check(&doc, Kind::AlertmanagerReady);
+    assert!(!am.ok);
+    assert!(am.attempts > 1, "retried: {am:#?}");
     assert!(
-        am["error"].as_str().unwrap().contains("no answer"),
-        "{am:#}"
+        am.error.as_deref().unwrap().contains("no answer"),
+        "{am:#?}"
     );
     assert!(
         stderr.contains("alertmanager check AlertmanagerReady failed"),
         "{stderr}"
     );
     for other in [
-        "prometheus_ready",
-        "prometheus_rules",
-        "grafana_health",
-        "node_exporter_textfile",
+        Kind::PrometheusReady,
+        Kind::PrometheusRules,
+        Kind::GrafanaHealth,
+        Kind::NodeExporterTextfile,
     ] {
-        assert_eq!(check(&doc, other)["ok"], true, "{other}: {doc:#}");
+        assert!(check(&doc, other).ok, "{other:?}: {doc:#?}");
     }
 }
 
@@ -199,10 +184,10 @@ fn missing_rule_group_fails_the_rules_check() {
         ],
     );
     assert_eq!(code, 1);
-    let rules = check(&doc, "prometheus_rules");
+    let rules = check(&doc, Kind::PrometheusRules);
     assert!(
-        rules["error"].as_str().unwrap().contains("backup-alerts"),
-        "{rules:#}"
+        rules.error.as_deref().unwrap().contains("backup-alerts"),
+        "{rules:#?}"
     );
 }
 
@@ -221,20 +206,16 @@ fn from_terraform_applies_the_module_then_verifies() {
             "60s",
         ],
     );
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["rebuild"]["method"], "from_terraform");
-    assert_eq!(doc["rebuild"]["status"], "ok", "{doc:#}");
-    let changes: Vec<&str> = doc["rebuild"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.rebuild.method, Method::FromTerraform);
+    assert_eq!(doc.rebuild.status, RebuildStatus::Ok, "{doc:#?}");
+    let changes: Vec<&str> = doc.rebuild.changes.iter().map(String::as_str).collect();
     assert!(
         changes.contains(&"module.monitoring_stack.terraform_data.vm (create)"),
         "{changes:?}"
     );
     let state = env.state();
+    // Terraform's own state format: not a report of ours, read as it is.
     let addresses: Vec<String> = state["resources"]
         .as_array()
         .unwrap()
@@ -255,7 +236,7 @@ fn from_terraform_applies_the_module_then_verifies() {
         !addresses.contains(&".minio".to_owned()),
         "only the target and its dependencies: {addresses:?}"
     );
-    assert_eq!(doc["outcome"], "ok");
+    assert_eq!(doc.outcome, Outcome::Ok);
 }
 
 #[test]
@@ -264,10 +245,10 @@ fn from_terraform_dry_run_and_refusal_change_nothing() {
     let env = stack::TfEnv::new();
     let root = env.root().to_str().unwrap().to_owned();
     let (code, doc, stderr) = run(&stack, &["--from-terraform", "--preview", "--root", &root]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "would_rebuild");
-    assert_eq!(doc["rebuild"]["status"], "planned");
-    assert!(doc["checks"].as_array().unwrap().is_empty());
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::WouldRebuild);
+    assert_eq!(doc.rebuild.status, RebuildStatus::Planned);
+    assert!(doc.checks.is_empty());
     assert!(!env.has_state(), "dry-run wrote a state");
     // A plan that would replace the network the module depends on is refused.
     env.set_network_generation(2);
@@ -275,10 +256,10 @@ fn from_terraform_dry_run_and_refusal_change_nothing() {
     env.set_network_generation(3);
     let before = env.state();
     let (code, doc, stderr) = run(&stack, &["--from-terraform", "--yes", "--root", &root]);
-    assert_eq!(code, 1, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "refused", "{doc:#}");
+    assert_eq!(code, 1, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::Refused, "{doc:#?}");
     assert_eq!(
-        doc["rebuild"]["refused_changes"][0],
+        doc.rebuild.refused_changes[0],
         "terraform_data.network (delete+create)"
     );
     assert_eq!(env.state(), before, "nothing applied");
@@ -293,11 +274,11 @@ fn default_mode_restores_a_recent_backup_with_a_save_point_then_verifies() {
         &node,
         &["--mode", "auto", "--yes", "--deadline", "60s"],
     );
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["mode"]["kind"], "auto");
-    assert_eq!(doc["rebuild"]["method"], "from_backup");
-    assert_eq!(doc["rebuild"]["status"], "ok", "{doc:#}");
-    let reason = doc["rebuild"]["reason"].as_str().unwrap();
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.mode, Mode::Auto);
+    assert_eq!(doc.rebuild.method, Method::FromBackup);
+    assert_eq!(doc.rebuild.status, RebuildStatus::Ok, "{doc:#?}");
+    let reason = doc.rebuild.reason.as_deref().unwrap();
     assert!(reason.contains("younger than --max-age 7days"), "{reason}");
     assert!(
         stderr.contains(reason),
@@ -311,37 +292,31 @@ fn default_mode_restores_a_recent_backup_with_a_save_point_then_verifies() {
         node.journal()
     );
     let journal = node.journal();
-    let restore = &doc["rebuild"]["restore"];
-    assert_eq!(journal[2][1], restore["backup"]["volid"].as_str().unwrap());
-    assert!(reason.contains(restore["backup"]["volid"].as_str().unwrap()));
-    assert!(restore["backup"]["age_seconds"].as_u64().unwrap() < 3 * 3600);
+    let restore = doc.rebuild.restore.as_ref().unwrap();
+    assert_eq!(journal[2][1], restore.backup.volid);
+    assert!(reason.contains(&restore.backup.volid));
+    assert!(restore.backup.age_seconds < 3 * 3600);
     assert_eq!(
         &journal[2][2..],
         ["111", "--storage", "local-lvm", "--force", "1"]
     );
-    let save_point = restore["save_point"].as_str().unwrap();
+    let save_point = restore.save_point.as_deref().unwrap();
     assert!(
         save_point.starts_with("local:backup/vzdump-qemu-111-"),
         "{save_point}"
     );
     assert!(
-        restore["save_point_restore_command"]
-            .as_str()
+        restore
+            .save_point_restore_command
+            .as_deref()
             .unwrap()
             .contains(save_point)
     );
-    assert_eq!(restore["started"], true);
+    assert!(restore.started);
     // Then the stack was verified against the real daemons.
-    assert_eq!(doc["outcome"], "ok");
-    assert_eq!(doc["checks"].as_array().unwrap().len(), 6);
-    assert!(
-        doc["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["ok"] == true),
-        "{doc:#}"
-    );
+    assert_eq!(doc.outcome, Outcome::Ok);
+    assert_eq!(doc.checks.len(), 6);
+    assert!(doc.checks.iter().all(|c| c.ok), "{doc:#?}");
 }
 
 #[test]
@@ -349,10 +324,10 @@ fn from_backup_dry_run_says_what_it_would_do_and_changes_nothing() {
     let stack = Stack::start_without_daemons();
     let node = Node::start(&[3600]);
     let (code, doc, stderr) = run_on(&stack, &node, &["--from-backup", "--preview"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "would_rebuild");
-    assert_eq!(doc["rebuild"]["status"], "planned");
-    assert_eq!(doc["rebuild"]["reason"], "--from-backup");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::WouldRebuild);
+    assert_eq!(doc.rebuild.status, RebuildStatus::Planned);
+    assert_eq!(doc.rebuild.reason.as_deref(), Some("--from-backup"));
     assert!(node.journal().is_empty(), "{:?}", node.journal());
     for would in [
         "[dry-run] would run: vzdump 111 --storage local",
@@ -361,8 +336,8 @@ fn from_backup_dry_run_says_what_it_would_do_and_changes_nothing() {
     ] {
         assert!(stderr.contains(would), "{would}: {stderr}");
     }
-    assert!(doc["rebuild"]["restore"]["save_point"].is_null());
-    assert!(doc["checks"].as_array().unwrap().is_empty());
+    assert!(doc.rebuild.restore.as_ref().unwrap().save_point.is_none());
+    assert!(doc.checks.is_empty());
 }
 
 #[test]
@@ -382,10 +357,10 @@ fn from_backup_without_yes_and_without_a_terminal_is_refused() {
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    let (code, doc, stderr) = testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1");
+    let (code, doc, stderr) = testbed::tool::typed_run::<Report>(&out, "pve-rebuild-monitoring/v1");
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(doc["outcome"], "refused", "{doc:#}");
-    assert_eq!(doc["rebuild"]["status"], "refused");
+    assert_eq!(doc.outcome, Outcome::Refused, "{doc:#?}");
+    assert_eq!(doc.rebuild.status, RebuildStatus::Refused);
     // Without a terminal the prompt reads stdin; its end is "no" (pass --force to confirm).
     assert!(stderr.contains("not confirmed"), "{stderr}");
     assert!(node.journal().is_empty(), "{:?}", node.journal());
@@ -406,10 +381,10 @@ fn default_mode_falls_back_to_terraform_without_a_recent_backup() {
             &node,
             &["--mode", "auto", "--preview", "--root", &root],
         );
-        assert_eq!(code, 0, "{stderr}\n{doc:#}");
-        assert_eq!(doc["rebuild"]["method"], "from_terraform", "{doc:#}");
-        assert_eq!(doc["rebuild"]["status"], "planned");
-        let reason = doc["rebuild"]["reason"].as_str().unwrap();
+        assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+        assert_eq!(doc.rebuild.method, Method::FromTerraform, "{doc:#?}");
+        assert_eq!(doc.rebuild.status, RebuildStatus::Planned);
+        let reason = doc.rebuild.reason.as_deref().unwrap();
         assert!(reason.contains(why), "{reason}");
         assert!(stderr.contains(reason), "{stderr}");
         assert!(node.journal().is_empty());
@@ -429,7 +404,7 @@ fn default_mode_falls_back_to_terraform_without_a_recent_backup() {
             "1d",
         ],
     );
-    assert_eq!(doc["rebuild"]["method"], "from_terraform", "{doc:#}");
+    assert_eq!(doc.rebuild.method, Method::FromTerraform, "{doc:#?}");
     assert!(!env.has_state(), "dry-runs wrote a state");
 }
 
@@ -438,16 +413,13 @@ fn from_backup_refuses_a_backup_older_than_max_age() {
     let stack = Stack::start_without_daemons();
     let node = Node::start(&[10 * DAY]);
     let (code, doc, stderr) = run_on(&stack, &node, &["--from-backup", "--yes"]);
-    assert_eq!(code, 1, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "failed");
-    assert_eq!(doc["rebuild"]["method"], "from_backup");
-    let detail = doc["rebuild"]["detail"].as_str().unwrap();
+    assert_eq!(code, 1, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::Failed);
+    assert_eq!(doc.rebuild.method, Method::FromBackup);
+    let detail = doc.rebuild.detail.as_str();
     assert!(detail.contains("older than 7days"), "{detail}");
     assert!(node.journal().is_empty());
-    assert!(
-        doc["checks"].as_array().unwrap().is_empty(),
-        "no fake success"
-    );
+    assert!(doc.checks.is_empty(), "no fake success");
 }
 
 #[test]
@@ -501,9 +473,9 @@ fn node_settings_are_usage_errors_before_any_connection() {
         .args(["--from-backup", "--port", "1", "--json"])
         .output()
         .unwrap();
-    let (code, doc, stderr) = testbed::tool::json_run(&out, "pve-rebuild-monitoring/v1");
+    let (code, doc, stderr) = testbed::tool::typed_run::<Report>(&out, "pve-rebuild-monitoring/v1");
     assert_eq!(code, 1, "{stderr}");
-    assert_eq!(doc["vmid"], 111);
+    assert_eq!(doc.vmid, Some(111));
     assert!(stderr.contains("127.0.0.1"), "{stderr}");
 }
 
@@ -582,8 +554,8 @@ fn mode_flag_force_and_offline_dry_run() {
         &node,
         &["--mode", "restore", "--force", "--deadline", "1s"],
     );
-    assert_eq!(doc["rebuild"]["method"], "from_backup", "{stderr}\n{doc:#}");
-    assert_eq!(doc["rebuild"]["status"], "ok", "{stderr}\n{doc:#}");
+    assert_eq!(doc.rebuild.method, Method::FromBackup, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.rebuild.status, RebuildStatus::Ok, "{stderr}\n{doc:#?}");
     let _ = code;
 }
 
@@ -597,7 +569,7 @@ fn docker_ps_on_the_vm_names_a_stopped_and_a_missing_container() {
     let home = vm.dir().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let ssh_config = vm.ssh_config(None);
-    let vm_run = |extra: &[&str]| -> (i32, Value, String) {
+    let vm_run = |extra: &[&str]| -> (i32, Report, String) {
         let mut cmd = bin();
         cmd.env("HOME", &home)
             .env("HOMELAB_KNOWN_HOSTS", vm.known_hosts())
@@ -608,22 +580,15 @@ fn docker_ps_on_the_vm_names_a_stopped_and_a_missing_container() {
         run_cmd(cmd, &stack, &[])
     };
     let (code, doc, stderr) = vm_run(&[]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "ok");
-    let found = &doc["containers"];
-    assert_eq!(found["host"], format!("root@{}", vm::ALIAS));
-    assert_eq!(found["ok"], true, "{found:#}");
-    let rows: Vec<(String, String, bool)> = found["containers"]
-        .as_array()
-        .unwrap()
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::Ok);
+    let found = doc.containers.as_ref().unwrap();
+    assert_eq!(found.host, format!("root@{}", vm::ALIAS));
+    assert!(found.ok, "{found:#?}");
+    let rows: Vec<(String, String, bool)> = found
+        .containers
         .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["status"].as_str().unwrap().to_owned(),
-                c["ok"].as_bool().unwrap(),
-            )
-        })
+        .map(|c| (c.name.clone(), c.status.clone().unwrap(), c.ok))
         .collect();
     assert_eq!(
         rows,
@@ -640,25 +605,22 @@ fn docker_ps_on_the_vm_names_a_stopped_and_a_missing_container() {
         d.containers.retain(|c| c.name != "grafana");
     });
     let (code, doc, stderr) = vm_run(&[]);
-    assert_eq!(code, 1, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "failed");
+    assert_eq!(code, 1, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.outcome, Outcome::Failed);
     assert!(
-        doc["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| c["ok"] == true),
-        "the HTTP checks pass: only the containers fail: {doc:#}"
+        doc.checks.iter().all(|c| c.ok),
+        "the HTTP checks pass: only the containers fail: {doc:#?}"
     );
-    let found = &doc["containers"];
-    assert_eq!(found["ok"], false);
-    assert_eq!(found["containers"][0]["ok"], true);
-    assert_eq!(found["containers"][1]["name"], "grafana");
-    assert!(found["containers"][1]["container"].is_null(), "{found:#}");
-    assert_eq!(found["containers"][1]["ok"], false);
+    let found = doc.containers.as_ref().unwrap();
+    assert!(!found.ok);
+    assert!(found.containers[0].ok);
+    assert_eq!(found.containers[1].name, "grafana");
+    assert!(found.containers[1].container.is_none(), "{found:#?}");
+    assert!(!found.containers[1].ok);
     assert_eq!(
-        found["containers"][2]["status"], "Exited (0) 2 minutes ago",
-        "{found:#}"
+        found.containers[2].status.as_deref(),
+        Some("Exited (0) 2 minutes ago"),
+        "{found:#?}"
     );
     assert!(
         stderr.contains("container grafana: missing on root@monitoring-vm"),
@@ -706,7 +668,7 @@ fn docker_ps_checks_the_vm_host_key_like_the_node() {
     let ssh_config = vm.ssh_config(None);
     let known = vm.dir().join("homelab_known_hosts");
     std::fs::write(&known, "").unwrap();
-    let vm_run = |init: bool| -> (i32, Value, String) {
+    let vm_run = |init: bool| -> (i32, Report, String) {
         let mut cmd = bin();
         cmd.env("HOME", &home)
             .env("HOMELAB_KNOWN_HOSTS", &known)
@@ -720,11 +682,11 @@ fn docker_ps_checks_the_vm_host_key_like_the_node() {
     };
     let (code, doc, stderr) = vm_run(false);
     assert_eq!(code, 1, "{stderr}");
-    let error = doc["containers"]["error"].as_str().unwrap();
+    let error = doc.containers.as_ref().unwrap().error.as_deref().unwrap();
     assert!(error.contains("host key"), "{error}");
     assert_eq!(vm.logins(), 0, "no login with an unknown host key");
     let (_, doc, stderr) = vm_run(true);
-    assert_eq!(doc["containers"]["ok"], true, "{stderr}\n{doc:#}");
+    assert!(doc.containers.as_ref().unwrap().ok, "{stderr}\n{doc:#?}");
     assert!(
         std::fs::read_to_string(&known)
             .unwrap()
@@ -732,8 +694,8 @@ fn docker_ps_checks_the_vm_host_key_like_the_node() {
         "SSH_INIT_MODE recorded the key"
     );
     let (_, doc, stderr) = vm_run(false);
-    assert_eq!(
-        doc["containers"]["ok"], true,
-        "now known: {stderr}\n{doc:#}"
+    assert!(
+        doc.containers.as_ref().unwrap().ok,
+        "now known: {stderr}\n{doc:#?}"
     );
 }

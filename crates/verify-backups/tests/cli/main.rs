@@ -3,19 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, clippy::print_stderr)]
 
-#[path = "cli/backups.rs"]
 mod backups;
-#[path = "cli/bed.rs"]
 mod bed;
-#[path = "cli/contract.rs"]
 mod contract;
-#[path = "cli/fleet.rs"]
 mod fleet;
-#[path = "cli/full.rs"]
 mod full;
-#[path = "cli/homelab.rs"]
 mod homelab;
-#[path = "cli/offline.rs"]
 mod offline;
-#[path = "cli/state.rs"]
 mod state;

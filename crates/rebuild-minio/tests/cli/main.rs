@@ -2,23 +2,22 @@
 //! (moto) started by the MinIO module's provisioner, states restored from save points.
 #![allow(clippy::unwrap_used)]
 
-#[path = "cli/bed.rs"]
 mod bed;
+mod dropin;
 
 use assert_cmd::Command;
 use bed::Bed;
-use rebuild_minio::{Outcome, StateAction, StepStatus};
+use rebuild_minio::{Outcome, StateAction, StepName, StepStatus};
 use serde_json::Value;
 
 fn bin() -> Command {
-    assert_cmd::cargo::cargo_bin_cmd!("rebuild-minio")
+    Command::from_std(testbed::tool::command(env!("CARGO_BIN_EXE_rebuild-minio")))
 }
 
-fn rebuild(bed: &Bed, args: &[&str]) -> (i32, Value, String) {
+fn rebuild(bed: &Bed, args: &[&str]) -> (i32, Doc, String) {
     let out = bin()
         .envs(bed::aws_env())
         .env("PVE_RETRY_ATTEMPTS", "1")
-        .env("NO_COLOR", "1")
         .arg("--root")
         .arg(bed.root())
         .arg("--state-from")
@@ -27,23 +26,11 @@ fn rebuild(bed: &Bed, args: &[&str]) -> (i32, Value, String) {
         .args(args)
         .output()
         .unwrap();
-    testbed::tool::json_run(&out, "pve-rebuild-minio/v1")
-}
-
-fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    testbed::tool::named(doc, "steps", name)
+    testbed::tool::typed_run(&out, "pve-rebuild-minio/v1")
 }
 
 /// The `--json` document, decoded.
 type Doc = pve_common::output::Document<rebuild_minio::Report>;
-
-/// [`rebuild`], with the document decoded into the report type.
-fn rebuild_typed(bed: &Bed, args: &[&str]) -> (i32, Doc, String) {
-    let (code, value, stderr) = rebuild(bed, args);
-    let doc = serde_json::from_value(value.clone())
-        .unwrap_or_else(|e| panic!("not a report ({e}): {value:#}\n{stderr}"));
-    (code, doc, stderr)
-}
 
 /// The status of the step `name`; panics naming the steps there are.
 fn status(doc: &Doc, name: &str) -> StepStatus {
@@ -95,11 +82,11 @@ fn healthy_minio_is_a_no_op() {
         .len();
     let (code, doc, stderr) = rebuild(&bed, &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(doc["outcome"], "healthy", "{doc:#}");
-    assert_eq!(doc["health"]["live"], true);
+    assert_eq!(doc.body.outcome, Outcome::Healthy, "{doc:#?}");
+    assert!(doc.body.health.live);
     // moto has no /minio/health/live: the S3 ListBuckets fallback found it live.
-    assert_eq!(doc["health"]["probe"], "s3", "{doc:#}");
-    assert_eq!(doc["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(doc.body.health.probe, "s3", "{doc:#?}");
+    assert_eq!(doc.body.steps.len(), 1);
     assert_eq!(bed.snapshot(), before, "files changed");
     assert_eq!(
         bed.client()
@@ -118,8 +105,8 @@ fn rebuild_brings_s3_back_restores_states_and_plans_against_s3() {
     bed.lose_minio();
     assert!(!bed.s3_up());
     let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.body.outcome, Outcome::Rebuilt, "{doc:#?}");
     for name in [
         "to_local",
         "plan",
@@ -130,7 +117,7 @@ fn rebuild_brings_s3_back_restores_states_and_plans_against_s3() {
         "to_minio",
         "verify",
     ] {
-        assert_eq!(step(&doc, name)["status"], "ok", "{name}: {doc:#}");
+        assert_eq!(status(&doc, name), StepStatus::Ok, "{name}: {doc:#?}");
     }
     // A real targeted apply started S3 again.
     assert!(bed.s3_up());
@@ -151,12 +138,12 @@ fn rebuild_brings_s3_back_restores_states_and_plans_against_s3() {
         resources.iter().any(|r| r["module"] == "module.minio"),
         "the MinIO resources are back in the state"
     );
-    let states = doc["states"].as_array().unwrap();
+    let states = &doc.body.states;
     assert_eq!(states.len(), 2);
     for s in states {
-        assert_eq!(s["sound"], true, "{s:#}");
-        assert_eq!(s["init_ok"], true, "{s:#}");
-        assert_eq!(s["plan_exit_code"], 0, "{s:#}");
+        assert_eq!(s.sound, Some(true), "{s:#?}");
+        assert_eq!(s.init_ok, Some(true), "{s:#?}");
+        assert_eq!(s.plan_exit_code, Some(0), "{s:#?}");
     }
     assert!(
         !bed.env_dir("monitoring")
@@ -167,7 +154,7 @@ fn rebuild_brings_s3_back_restores_states_and_plans_against_s3() {
     // And now it is healthy: a second run changes nothing.
     let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(doc["outcome"], "healthy", "{doc:#}");
+    assert_eq!(doc.body.outcome, Outcome::Healthy, "{doc:#?}");
 }
 
 #[test]
@@ -175,7 +162,7 @@ fn live_minio_without_its_data_gets_buckets_and_states_back_without_an_apply() {
     let bed = Bed::up();
     bed.empty_s3();
     let pid = bed.s3_pid();
-    let (code, doc, stderr) = rebuild_typed(&bed, &["--yes"]);
+    let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(doc.schema, rebuild_minio::SCHEMA);
     assert_eq!(doc.tool.name, "rebuild-minio");
@@ -220,22 +207,24 @@ fn force_rebuilds_a_healthy_minio_keeping_newer_states() {
     let (code, doc, stderr) = rebuild(&bed, &["--force"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
-        doc["outcome"], "healthy",
-        "--force alone is no reason to rebuild: {doc:#}"
+        doc.body.outcome,
+        Outcome::Healthy,
+        "--force alone is no reason to rebuild: {doc:#?}"
     );
     let (code, doc, stderr) = rebuild(&bed, &["--force", "--rebuild-healthy"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "rebuilt", "{doc:#}");
-    assert_eq!(step(&doc, "to_local")["status"], "ok");
-    assert_eq!(step(&doc, "to_minio")["status"], "ok", "{doc:#}");
-    let states = doc["states"].as_array().unwrap();
-    let prod = states.iter().find(|s| s["env"] == "prod").unwrap();
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.body.outcome, Outcome::Rebuilt, "{doc:#?}");
+    assert_eq!(status(&doc, "to_local"), StepStatus::Ok);
+    assert_eq!(status(&doc, "to_minio"), StepStatus::Ok, "{doc:#?}");
+    let states = &doc.body.states;
+    let prod = states.iter().find(|s| s.env == "prod").unwrap();
     assert_eq!(
-        prod["action"], "kept",
-        "S3 already has that serial: {prod:#}"
+        prod.action,
+        StateAction::Kept,
+        "S3 already has that serial: {prod:#?}"
     );
-    let monitoring = states.iter().find(|s| s["env"] == "monitoring").unwrap();
-    assert_eq!(monitoring["action"], "moved_back");
+    let monitoring = states.iter().find(|s| s.env == "monitoring").unwrap();
+    assert_eq!(monitoring.action, StateAction::MovedBack);
     assert!(
         bed.s3_state("monitoring").unwrap()["serial"]
             .as_u64()
@@ -253,16 +242,19 @@ fn another_lineage_replaces_an_s3_state_only_with_allow_lineage_change_never_wit
     other["serial"] = Value::from(on_s3["serial"].as_u64().unwrap() + 10);
     bed.set_save_point("prod", &other);
     let (code, doc, stderr) = rebuild(&bed, &["--force", "--rebuild-healthy"]);
-    assert_ne!(code, 0, "--force let another lineage in: {doc:#}\n{stderr}");
+    assert_ne!(
+        code, 0,
+        "--force let another lineage in: {doc:#?}\n{stderr}"
+    );
     assert!(stderr.contains("--allow-lineage-change"), "{stderr}");
     assert_eq!(bed.s3_state("prod").unwrap()["lineage"], on_s3["lineage"]);
     let (code, doc, stderr) = rebuild(
         &bed,
         &["--force", "--rebuild-healthy", "--allow-lineage-change"],
     );
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     let prod = bed.s3_state("prod").unwrap();
-    assert_eq!(prod["lineage"], other["lineage"], "{doc:#}");
+    assert_eq!(prod["lineage"], other["lineage"], "{doc:#?}");
 }
 
 #[test]
@@ -271,10 +263,10 @@ fn preview_changes_nothing() {
     bed.lose_minio();
     let before = bed.snapshot();
     let (code, doc, stderr) = rebuild(&bed, &["--preview"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "would_rebuild", "{doc:#}");
-    assert_eq!(doc["dry_run"], true);
-    assert_eq!(step(&doc, "apply")["status"], "planned");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.body.outcome, Outcome::WouldRebuild, "{doc:#?}");
+    assert!(doc.body.dry_run);
+    assert_eq!(status(&doc, "apply"), StepStatus::Planned);
     assert!(stderr.contains("[dry-run] would"), "{stderr}");
     assert_eq!(bed.snapshot(), before, "files changed");
     assert!(!bed.s3_up(), "S3 was started");
@@ -287,19 +279,16 @@ fn plan_that_would_replace_something_else_is_refused() {
     // The network module.minio depends on would be replaced by a -target plan.
     bed.set_network_generation(2);
     let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
-    assert_eq!(code, 1, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "refused", "{doc:#}");
-    assert_eq!(step(&doc, "plan")["status"], "failed");
-    let refused = doc["refused_changes"].as_array().unwrap();
-    assert_eq!(refused.len(), 1, "{doc:#}");
-    assert_eq!(refused[0]["address"], "terraform_data.network");
+    assert_eq!(code, 1, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.body.outcome, Outcome::Refused, "{doc:#?}");
+    assert_eq!(status(&doc, "plan"), StepStatus::Failed);
+    let refused = &doc.body.refused_changes;
+    assert_eq!(refused.len(), 1, "{doc:#?}");
+    assert_eq!(refused[0].address, "terraform_data.network");
     assert!(stderr.contains("terraform_data.network"), "{stderr}");
     assert!(
-        doc["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["name"] != "apply")
+        doc.body.steps.iter().all(|s| s.name != StepName::Apply),
+        "{doc:#?}"
     );
     assert!(!bed.s3_up(), "nothing was applied");
 }
@@ -309,8 +298,8 @@ fn without_a_terminal_or_yes_nothing_is_applied() {
     let bed = Bed::up();
     bed.lose_minio();
     let (code, doc, stderr) = rebuild(&bed, &[]);
-    assert_eq!(code, 1, "{stderr}\n{doc:#}");
-    assert_eq!(doc["outcome"], "refused", "{doc:#}");
+    assert_eq!(code, 1, "{stderr}\n{doc:#?}");
+    assert_eq!(doc.body.outcome, Outcome::Refused, "{doc:#?}");
     // The prompt reads stdin when there is no terminal; its end is "no".
     assert!(stderr.contains("not confirmed"), "{stderr}");
     assert!(!bed.s3_up(), "nothing was applied");
@@ -331,7 +320,7 @@ fn a_state_lock_held_elsewhere_is_busy_75() {
         )
         .unwrap();
     let before = bed.s3_state("monitoring").unwrap();
-    let (code, doc, stderr) = rebuild_typed(&bed, &["--force", "--rebuild-healthy"]);
+    let (code, doc, stderr) = rebuild(&bed, &["--force", "--rebuild-healthy"]);
     assert_eq!(code, 75, "{stderr}");
     assert_eq!(doc.body.outcome, Outcome::Failed, "{stderr}");
     assert_eq!(status(&doc, "to_minio"), StepStatus::Failed, "{stderr}");
@@ -373,7 +362,6 @@ fn the_minio_environment_and_node_come_from_the_state_that_owns_the_container() 
     std::fs::write(root.join("prod/terraform.tfstate"), state.to_string()).unwrap();
     let run = |args: &[&str]| {
         let out = bin()
-            .env("NO_COLOR", "1")
             .arg("--root")
             .arg(&root)
             .arg("--state-from")
@@ -382,21 +370,21 @@ fn the_minio_environment_and_node_come_from_the_state_that_owns_the_container() 
             .args(args)
             .output()
             .unwrap();
-        testbed::tool::json_run(&out, "pve-rebuild-minio/v1")
+        testbed::tool::typed_run::<Doc>(&out, "pve-rebuild-minio/v1")
     };
     let (code, doc, stderr) = run(&[]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
-        (doc["env"].as_str(), doc["node"].as_str()),
-        (Some("prod"), Some("pve-prod")),
-        "{doc:#}"
+        (doc.body.env.as_str(), doc.body.node.as_deref()),
+        ("prod", Some("pve-prod")),
+        "{doc:#?}"
     );
     // --env still wins.
     let (code, doc, stderr) = run(&["--env", "monitoring"]);
-    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
-        (doc["env"].as_str(), doc["node"].as_str()),
-        (Some("monitoring"), Some("pve-mon")),
-        "{doc:#}"
+        (doc.body.env.as_str(), doc.body.node.as_deref()),
+        ("monitoring", Some("pve-mon")),
+        "{doc:#?}"
     );
 }

@@ -9,7 +9,19 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::Value;
+use pve_common::output::Document;
+use rebuild_minio::{Outcome, Report};
+
+/// The `--json` document, decoded.
+type Doc = Document<Report>;
+
+fn report(out: &Output) -> Doc {
+    testbed::tool::decode(
+        &serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout))),
+        &text(&out.stderr),
+    )
+}
 
 const ENVS: &str = "infrastructure/proxmox/environments";
 
@@ -186,18 +198,13 @@ fn dry_run_json_names_the_minio_block_endpoint_and_keeps_the_schema() {
     let out = h.run(&["--dry-run", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(no_connection(&l));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["schema"], "pve-rebuild-minio/v1");
-    assert_eq!(doc["dry_run"], true);
-    assert_eq!(doc["env"], "monitoring");
-    assert_eq!(doc["outcome"], "would_rebuild");
-    assert_eq!(doc["endpoint"], format!("http://127.0.0.1:{port}"));
-    let steps: Vec<&str> = doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let doc: Doc = report(&out);
+    assert_eq!(doc.schema, "pve-rebuild-minio/v1");
+    assert!(doc.body.dry_run);
+    assert_eq!(doc.body.env, "monitoring");
+    assert_eq!(doc.body.outcome, Outcome::WouldRebuild);
+    assert_eq!(doc.body.endpoint, format!("http://127.0.0.1:{port}"));
+    let steps: Vec<&str> = doc.body.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         steps,
         [
@@ -214,8 +221,7 @@ fn dry_run_json_names_the_minio_block_endpoint_and_keeps_the_schema() {
     );
     // --endpoint still wins over the block.
     let out = h.run(&["--dry-run", "--json", "--endpoint", "http://127.0.0.1:9"]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["endpoint"], "http://127.0.0.1:9");
+    assert_eq!(report(&out).body.endpoint, "http://127.0.0.1:9");
     assert!(no_connection(&l));
 }
 
@@ -229,10 +235,10 @@ fn the_health_check_goes_to_the_minio_block_endpoint() {
     };
     let h = Homelab::new(port);
     let out = h.run(&["--preview", "--json"]);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["endpoint"], format!("http://127.0.0.1:{port}"));
-    assert_eq!(doc["health"]["live"], false, "{doc:#}");
-    let err = doc["health"]["error"].as_str().unwrap();
+    let doc: Doc = report(&out);
+    assert_eq!(doc.body.endpoint, format!("http://127.0.0.1:{port}"));
+    assert!(!doc.body.health.live, "{doc:#?}");
+    let err = doc.body.health.error.as_deref().unwrap();
     assert!(
         err.contains(&format!("http://127.0.0.1:{port}/minio/health/live")),
         "{err}"

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use pve_common::output::Document;
 use pve_common::runner::Runner;
+use pve_common::s3::Versioning;
 use pve_common::s3::{S3Client, S3Credentials, S3Location};
 use pve_common::secret::Secret;
-use restore_tfstate::WriteDoc;
+use restore_tfstate::{ListDoc, WriteDoc};
 use serde_json::Value;
 
 const MAIN_TF: &str = r#"terraform {
@@ -51,6 +52,11 @@ resource "terraform_data" "slow" {
   }
 }
 "#;
+
+/// The tool, through the test bed's one command helper.
+fn bin() -> Command {
+    testbed::tool::command(env!("CARGO_BIN_EXE_restore-tfstate"))
+}
 
 fn start_moto() -> (testbed::s3::S3Server, String) {
     let server = testbed::s3::S3Server::start().unwrap();
@@ -167,7 +173,7 @@ impl Bed {
     }
 
     fn tool(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        bin()
             .arg("--root")
             .arg(self.root())
             .arg("--env")
@@ -178,7 +184,6 @@ impl Bed {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
             .env("PVE_RETRY_DELAY", "10ms")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -210,7 +215,8 @@ fn write_doc(out: &Output) -> Document<WriteDoc> {
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
 }
 
-fn json(out: &Output) -> Value {
+/// A `--list --json` document, decoded.
+fn list_doc(out: &Output) -> Document<ListDoc> {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
 }
@@ -223,25 +229,25 @@ fn list_shows_every_version_newest_first_with_details() {
     }
     let out = bed.tool(&["--list", "--details", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc = json(&out);
-    assert_eq!(doc["schema"], "pve-tfstate/v1");
-    assert_eq!(doc["versioning"], "enabled");
-    let versions = doc["versions"].as_array().unwrap();
+    let doc = list_doc(&out);
+    assert_eq!(doc.schema, "pve-tfstate/v1");
+    assert_eq!(doc.body.versioning, Some(Versioning::Enabled));
+    let versions = &doc.body.versions;
     assert_eq!(
         versions.len(),
         3,
-        "three applies, the .tflock versions left out: {doc:#}"
+        "three applies, the .tflock versions left out: {doc:#?}"
     );
-    assert_eq!(versions[0]["is_latest"], true);
+    assert!(versions[0].version.is_latest);
     let serials: Vec<u64> = versions
         .iter()
-        .map(|v| v["details"]["serial"].as_u64().unwrap())
+        .map(|v| v.details.as_ref().unwrap().serial)
         .collect();
     assert!(
         serials.windows(2).all(|w| w[0] > w[1]),
         "newest first: {serials:?}"
     );
-    assert_eq!(versions[0]["details"]["resources"], 1);
+    assert_eq!(versions[0].details.as_ref().unwrap().resources, 1);
 
     let table = bed.tool(&["--list"]);
     assert!(table.status.success());
@@ -519,13 +525,14 @@ fn s3_down_to_local_apply_then_back_to_minio() {
     // MinIO "down": an endpoint nobody answers on. The newest local save point is used.
     let out = bed.tool(&["--to-local", "--endpoint", "http://127.0.0.1:9", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc = json(&out);
+    let doc = write_doc(&out);
     assert!(
-        doc["source"]
-            .as_str()
+        doc.body
+            .source
+            .as_deref()
             .unwrap()
             .starts_with("the local save point"),
-        "{doc:#}"
+        "{doc:#?}"
     );
     assert!(
         bed.env_dir()
@@ -626,7 +633,7 @@ fn usage_errors_exit_64_before_any_connection() {
             text(&out.stderr)
         );
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+    let out = bin()
         .args([
             "--root",
             bed.root().to_str().unwrap(),
@@ -642,10 +649,7 @@ fn usage_errors_exit_64_before_any_connection() {
         "{}",
         text(&out.stderr)
     );
-    let version = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
-        .arg("--version")
-        .output()
-        .unwrap();
+    let version = bin().arg("--version").output().unwrap();
     assert!(version.status.success());
     assert!(text(&version.stdout).starts_with("restore-tfstate "));
 }
@@ -661,7 +665,7 @@ fn credentials_come_from_tfvars_and_never_show() {
     )
     .unwrap();
     std::fs::set_permissions(&tfvars, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+    let out = bin()
         .args([
             "--root",
             bed.root().to_str().unwrap(),
@@ -678,7 +682,7 @@ fn credentials_come_from_tfvars_and_never_show() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(!all.contains("tfvars-secret-value-42"), "{all}");
-    assert_eq!(json(&out)["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(list_doc(&out).body.versions.len(), 1);
 }
 
 /// `--dry-run` contacts nothing: S3 is not even running (a closed port), and every request is shown.
@@ -702,7 +706,7 @@ fn dry_run_contacts_nothing_and_writes_nothing() {
         vec!["--fallback"],
         vec!["--to-local"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        let out = bin()
             .arg("--root")
             .arg(dir.path().join("environments"))
             .args(["--env", "prod", "--dry-run", "--backup-dir"])
@@ -710,7 +714,6 @@ fn dry_run_contacts_nothing_and_writes_nothing() {
             .args(&action)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
-            .env("NO_COLOR", "1")
             .env_remove("LANG")
             .env_remove("LC_ALL")
             .output()
@@ -772,7 +775,7 @@ fn a_declined_restore_exits_0_and_writes_no_save_point() {
 fn the_scripts_usage_messages() {
     let bed = Bed::new(true);
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        bin()
             .args(args)
             .env("PVE_TOOLS_LANG", "fr")
             .output()
@@ -855,7 +858,7 @@ fn fallback_then_return_with_the_minio_block_only() {
     s3.put(&runner, "terraform.tfstate", state.as_bytes(), false)
         .unwrap();
     let tool = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_restore-tfstate"))
+        bin()
             .arg("--root")
             .arg(&root)
             .args(["--env", "lab", "--backup-dir"])
@@ -865,7 +868,6 @@ fn fallback_then_return_with_the_minio_block_only() {
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("PVE_RETRY_DELAY", "10ms")
             .env("PVE_RETRY_ATTEMPTS", "2")
-            .env("NO_COLOR", "1")
             .env("PVE_TOOLS_LANG", "fr")
             .stdin(Stdio::null())
             .output()

@@ -4,16 +4,19 @@
 //! Needs `pve-sim` built next to the test binary (`cargo build -p testbed`; `tests/run-all` builds it).
 #![allow(clippy::unwrap_used)]
 
-#[path = "cli/fleet.rs"]
 mod fleet;
 
 use assert_cmd::Command;
 use pve_common::output::Document;
 use restore_vm::report::{BackupList, Report};
-use serde_json::Value;
 use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
 use testbed::sim::{BackupEntry, CutFault, FailFault, Faults, Guest, GuestType, State, StorageDef};
 use testbed::sshd::{Sshd, SshdOptions};
+
+/// The tool, through the test bed's one command helper.
+fn bin() -> Command {
+    Command::from_std(testbed::tool::command(env!("CARGO_BIN_EXE_restore-vm")))
+}
 
 /// 2026-11-20 02:00:00 UTC.
 const T0: i64 = 1_795_140_000;
@@ -164,16 +167,10 @@ fn bed() -> Bed {
 
 impl Bed {
     fn cmd(&self) -> Command {
-        let mut c = assert_cmd::cargo::cargo_bin_cmd!("restore-vm");
+        let mut c = bin();
         let home = self.dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         c.env("HOME", &home)
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("PVE_SSH_TRANSPORT")
-            .env_remove("PVE_HOST")
-            .env_remove("PVE_NODE")
-            .env_remove("PVE_SSH_USER")
-            .env_remove("PVE_TFVARS")
             .env("RESTORE_VM_RETRY_DELAY_MS", "10")
             .current_dir(self.dir.path())
             .args(["--host", self.sshd.alias(), "--node", "pve"])
@@ -225,16 +222,6 @@ fn typed<T: serde::de::DeserializeOwned>(out: &std::process::Output) -> T {
     })
 }
 
-fn stdout_json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "bad JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -249,12 +236,12 @@ fn first_word(argv: &[String]) -> String {
 
 #[test]
 fn help_and_version_exit_0() {
-    assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    bin()
         .arg("--help")
         .assert()
         .success()
         .stdout(predicates::str::contains("Usage: restore-vm"));
-    assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    bin()
         .arg("--version")
         .assert()
         .success()
@@ -274,7 +261,7 @@ fn usage_errors_exit_64_before_connecting() {
         vec!["100", "--no-such-flag"],
     ] {
         // Port 1 on loopback: a connection attempt would fail with exit 1, not 64.
-        assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+        bin()
             .args(["--host", "127.0.0.1", "--port", "1"])
             .args(&args)
             .assert()
@@ -282,10 +269,8 @@ fn usage_errors_exit_64_before_connecting() {
     }
     // No host anywhere.
     let dir = tempfile::tempdir().unwrap();
-    assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    bin()
         .current_dir(dir.path())
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_TFVARS")
         .arg("100")
         .assert()
         .code(64)
@@ -356,13 +341,14 @@ fn restore_over_existing_takes_the_save_point_first_and_verifies() {
         "--verify-port",
         &bed.port(),
     ]);
-    let doc = stdout_json(&out);
-    assert_eq!(doc["result"], "restored");
-    let sp = doc["save_point"].as_str().unwrap().to_owned();
+    let doc: Report = typed(&out);
+    assert_eq!(doc.result, "restored");
+    let sp = doc.save_point.clone().unwrap();
     assert!(sp.starts_with("backup2:backup/vzdump-qemu-100-"), "{sp}");
-    assert_eq!(doc["verification"]["result"], "passed");
-    assert_eq!(doc["verification"]["ip"], "127.0.0.1");
-    let back = doc["save_point_restore_command"].as_str().unwrap();
+    let verification = doc.verification.as_ref().unwrap();
+    assert_eq!(verification.result, "passed");
+    assert_eq!(verification.ip.as_deref(), Some("127.0.0.1"));
+    let back = doc.save_point_restore_command.as_deref().unwrap();
     assert!(
         back.contains(&sp) && back.starts_with("qmrestore"),
         "{back}"
@@ -399,7 +385,7 @@ fn asks_before_overwriting_and_without_a_yes_overwrites_nothing() {
 #[test]
 fn date_picks_the_oldest_backup_on_or_after_the_day() {
     let bed = bed();
-    let doc = stdout_json(&bed.ok(&[
+    let doc: Report = typed(&bed.ok(&[
         "100",
         "--date",
         "2026-11-21",
@@ -407,14 +393,8 @@ fn date_picks_the_oldest_backup_on_or_after_the_day() {
         "--force",
         "--json",
     ]));
-    assert!(
-        doc["source"]["volid"]
-            .as_str()
-            .unwrap()
-            .contains("2026_11_22"),
-        "{doc}"
-    );
-    let doc = stdout_json(&bed.ok(&[
+    assert!(doc.source.volid.contains("2026_11_22"), "{doc:#?}");
+    let doc: Report = typed(&bed.ok(&[
         "100",
         "--all-storages",
         "--date",
@@ -423,13 +403,7 @@ fn date_picks_the_oldest_backup_on_or_after_the_day() {
         "--force",
         "--json",
     ]));
-    assert!(
-        doc["source"]["volid"]
-            .as_str()
-            .unwrap()
-            .starts_with("backup2:"),
-        "{doc}"
-    );
+    assert!(doc.source.volid.starts_with("backup2:"), "{doc:#?}");
     bed.fails(
         &["100", "--date", "2026-11-24", "--preview", "--force"],
         &["2026-11-24"],
@@ -440,7 +414,7 @@ fn date_picks_the_oldest_backup_on_or_after_the_day() {
 /// `--dry-run` contacts nothing: the node is down (port 1) and it still shows every command.
 #[test]
 fn dry_run_contacts_nothing() {
-    let out = assert_cmd::cargo::cargo_bin_cmd!("restore-vm")
+    let out = bin()
         .args([
             "--host",
             "127.0.0.1",
@@ -539,12 +513,9 @@ fn target_id_restores_beside_the_original_and_warns_about_duplicates() {
         "--verify-port",
         &bed.port(),
     ]);
-    let doc = stdout_json(&out);
-    assert_eq!(doc["target_id"], 200);
-    assert_eq!(
-        doc["source"]["volid"],
-        "pbs:backup/vm/100/2026-11-23T02:00:00Z"
-    );
+    let doc: Report = typed(&out);
+    assert_eq!(doc.target_id, 200);
+    assert_eq!(doc.source.volid, "pbs:backup/vm/100/2026-11-23T02:00:00Z");
     assert!(stderr(&out).contains("duplicate MAC"), "{}", stderr(&out));
     let j = bed.journal();
     assert_eq!(j[0][0], "qmrestore");
@@ -580,13 +551,8 @@ fn at_picks_the_newest_backup_at_or_before() {
         "--force",
         "--json",
     ]);
-    let doc = stdout_json(&out);
-    assert!(
-        doc["source"]["volid"]
-            .as_str()
-            .unwrap()
-            .starts_with("backup2:")
-    );
+    let doc: Report = typed(&out);
+    assert!(doc.source.volid.starts_with("backup2:"), "{doc:#?}");
     bed.fails(
         &["100", "--at", "2026-11-20T01:59", "--preview", "--force"],
         &[],
@@ -620,7 +586,8 @@ fn connection_refused_twice_then_success() {
     bed.sshd.refuse_next(2);
     let out = bed.ok(&["100", "--list", "--json", "--all-storages"]);
     assert!(stderr(&out).contains("attempt 1/3"), "{}", stderr(&out));
-    assert_eq!(stdout_json(&out)["backups"].as_array().unwrap().len(), 4);
+    let list: Document<BackupList> = typed(&out);
+    assert_eq!(list.body.backups.len(), 4);
 }
 
 #[test]
@@ -685,19 +652,16 @@ fn host_node_and_user_from_tfvars() {
         ),
     )
     .unwrap();
-    let mut c = assert_cmd::cargo::cargo_bin_cmd!("restore-vm");
+    let mut c = bin();
     c.env("HOME", bed.dir.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("PVE_HOST")
-        .env_remove("PVE_NODE")
-        .env_remove("PVE_SSH_USER")
         .env("PVE_TFVARS", &tf)
         .arg("--ssh-config")
         .arg(bed.sshd.ssh_config())
         .args(["101", "--list", "--json"]);
     let out = c.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout_json(&out)["node"], "pve");
+    let list: Document<BackupList> = typed(&out);
+    assert_eq!(list.body.node.as_deref(), Some("pve"));
 }
 
 #[test]
@@ -747,13 +711,8 @@ fn task_warnings_are_success_and_reported() {
         .add_backup("local", &g, &spec(T0, 6), &BackupOptions::default())
         .unwrap();
     let out = bed.ok(&["106", "--yes", "--no-verify", "--json"]);
-    let doc = stdout_json(&out);
-    let warnings: Vec<&str> = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let doc: Report = typed(&out);
+    let warnings: Vec<&str> = doc.warnings.iter().map(String::as_str).collect();
     assert!(warnings.contains(&"TASK WARNINGS: 1"), "{warnings:?}");
     assert!(
         warnings.iter().any(|w| w.contains("unused0")),

@@ -1,10 +1,22 @@
 //! Real Terraform on local-backend fixtures.
 
+use check_drift::plan::{Action, Origin, Risk};
+use check_drift::report::{Counts, Report, Status, Summary};
+use check_drift::terraform::ErrorKind;
 use serde_json::json;
 
-use crate::support::{Bed, env_of, json, resource, stderr, terraform};
+use crate::support::{Bed, env_in, json, report, resource_in, stderr, terraform};
 
-fn run_json(bed: &Bed, extra: &[&str]) -> (i32, serde_json::Value, String) {
+fn run_json(bed: &Bed, extra: &[&str]) -> (i32, Report, String) {
+    let out = run_out(bed, extra);
+    (
+        out.status.code().unwrap(),
+        report(&out.stdout),
+        stderr(&out),
+    )
+}
+
+fn run_out(bed: &Bed, extra: &[&str]) -> std::process::Output {
     let out = bed
         .cmd()
         .args([
@@ -18,7 +30,7 @@ fn run_json(bed: &Bed, extra: &[&str]) -> (i32, serde_json::Value, String) {
         .output()
         .unwrap();
     bed.assert_no_plan_files();
-    (out.status.code().unwrap(), json(&out.stdout), stderr(&out))
+    out
 }
 
 #[test]
@@ -27,17 +39,22 @@ fn in_sync_environment_exits_0() {
     bed.add_env("prod", "basic");
     let (code, doc, err) = run_json(&bed, &["--env", "prod"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(doc["schema"], "pve-drift/v1");
-    assert_eq!(doc["tool"]["name"], "check-drift");
-    assert_eq!(doc["terraform"]["version"], "1.11.4");
+    assert_eq!(doc.schema, "pve-drift/v1");
+    assert_eq!(doc.tool.name, "check-drift");
+    assert_eq!(doc.terraform.version.as_deref(), Some("1.11.4"));
     assert_eq!(
-        doc["summary"],
-        json!({"environments": 1, "in_sync": 1, "drift": 0, "error": 0})
+        doc.summary,
+        Summary {
+            environments: 1,
+            in_sync: 1,
+            drift: 0,
+            error: 0
+        }
     );
-    let prod = env_of(&doc, "prod");
-    assert_eq!(prod["status"], "in_sync");
-    assert_eq!(prod["exit_code"], 0);
-    assert_eq!(prod["error"], serde_json::Value::Null);
+    let prod = env_in(&doc, "prod");
+    assert_eq!(prod.status, Status::InSync);
+    assert_eq!(prod.exit_code, Some(0));
+    assert_eq!(prod.error, None);
     assert!(
         !err.contains("error:"),
         "the CLI-configuration warning is not an error: {err}"
@@ -55,29 +72,28 @@ fn value_changed_in_state_is_drift_exit_1() {
     });
     let (code, doc, err) = run_json(&bed, &[]);
     assert_eq!(code, 1, "{err}");
-    let lab = env_of(&doc, "lab");
-    assert_eq!(lab["status"], "drift");
-    assert_eq!(lab["exit_code"], 2);
+    let lab = env_in(&doc, "lab");
+    assert_eq!(lab.status, Status::Drift);
+    assert_eq!(lab.exit_code, Some(2));
     assert_eq!(
-        lab["counts"],
-        json!({"create": 0, "update": 1, "delete": 0, "replace": 0, "ignored": 0})
+        lab.counts,
+        Counts {
+            update: 1,
+            ..Counts::default()
+        }
     );
-    let vm = resource(lab, "terraform_data.vm");
-    assert_eq!(vm["action"], "update");
-    assert_eq!(vm["risk"], "safe");
+    let vm = resource_in(lab, "terraform_data.vm");
+    assert_eq!(vm.action, Action::Update);
+    assert_eq!(vm.risk, Risk::Safe);
     // terraform_data has no refresh, so Terraform reports no resource_drift: the change is pending.
-    assert_eq!(vm["origin"], "pending");
-    let mem = vm["changed_attributes"]
-        .as_array()
-        .unwrap()
+    assert_eq!(vm.origin, Origin::Pending);
+    let mem = vm
+        .changed_attributes
         .iter()
-        .find(|a| a["path"] == "input.memory.dedicated")
+        .find(|a| a.path == "input.memory.dedicated")
         .unwrap();
-    assert_eq!(
-        (mem["before"].clone(), mem["after"].clone()),
-        (json!(4096), json!(8192))
-    );
-    assert_eq!(lab["output_changes"][0]["name"], "vm");
+    assert_eq!((&mem.before, &mem.after), (&json!(4096), &json!(8192)));
+    assert_eq!(lab.output_changes[0].name, "vm");
 }
 
 #[test]
@@ -118,15 +134,16 @@ fn resource_removed_from_state_is_a_dangerous_create() {
     terraform(&dir, &["state", "rm", "-no-color", "terraform_data.dns"]);
     let (code, doc, err) = run_json(&bed, &[]);
     assert_eq!(code, 1, "{err}");
-    let dns = resource(env_of(&doc, "lab"), "terraform_data.dns");
-    assert_eq!(dns["action"], "create");
+    let dns = resource_in(env_in(&doc, "lab"), "terraform_data.dns");
+    assert_eq!(dns.action, Action::Create);
     assert_eq!(
-        dns["risk"], "dangerous",
+        dns.risk,
+        Risk::Dangerous,
         "the address is in the state backup written by `state rm`"
     );
     assert!(
-        dns["risk_reason"]
-            .as_str()
+        dns.risk_reason
+            .as_deref()
             .unwrap()
             .contains("earlier state")
     );
@@ -141,19 +158,18 @@ fn replacement_is_dangerous() {
     });
     let (code, doc, err) = run_json(&bed, &[]);
     assert_eq!(code, 1, "{err}");
-    let lab = env_of(&doc, "lab");
-    assert_eq!(lab["counts"]["replace"], 1);
-    let t = resource(lab, "terraform_data.template");
-    assert_eq!(t["action"], "replace");
-    assert_eq!(t["risk"], "dangerous");
-    let attr = t["changed_attributes"]
-        .as_array()
-        .unwrap()
+    let lab = env_in(&doc, "lab");
+    assert_eq!(lab.counts.replace, 1);
+    let t = resource_in(lab, "terraform_data.template");
+    assert_eq!(t.action, Action::Replace);
+    assert_eq!(t.risk, Risk::Dangerous);
+    let attr = t
+        .changed_attributes
         .iter()
-        .find(|a| a["path"] == "triggers_replace")
+        .find(|a| a.path == "triggers_replace")
         .unwrap();
-    assert_eq!(attr["before"], json!(["8999"]));
-    assert_eq!(attr["forces_replacement"], true);
+    assert_eq!(attr.before, json!(["8999"]));
+    assert!(attr.forces_replacement);
 }
 
 #[test]
@@ -175,17 +191,12 @@ fn ignore_rule_suppresses_and_expired_rule_is_warned() {
     .unwrap();
     let (code, doc, err) = run_json(&bed, &[]);
     assert_eq!(code, 0, "{err}");
-    let lab = env_of(&doc, "lab");
-    assert_eq!(lab["status"], "in_sync");
-    assert_eq!(lab["counts"]["ignored"], 1);
-    let vm = resource(lab, "terraform_data.vm");
-    assert_eq!(vm["ignored"], true);
-    assert!(
-        vm["ignored_by"][0]
-            .as_str()
-            .unwrap()
-            .ends_with(".driftignore:1")
-    );
+    let lab = env_in(&doc, "lab");
+    assert_eq!(lab.status, Status::InSync);
+    assert_eq!(lab.counts.ignored, 1);
+    let vm = resource_in(lab, "terraform_data.vm");
+    assert!(vm.ignored);
+    assert!(vm.ignored_by[0].ends_with(".driftignore:1"));
     assert!(
         err.contains("warning:")
             && err.contains(".driftignore:1")
@@ -222,10 +233,7 @@ fn a_plan_error_names_its_cause_on_the_error_line_and_in_the_report() {
     .unwrap();
     let (code, doc, err) = run_json(&bed, &["--env", "prod"]);
     assert_eq!(code, 2, "{err}");
-    let message = env_of(&doc, "prod")["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = env_in(&doc, "prod").error.as_ref().unwrap().message.clone();
     assert!(
         message.contains("failed (exit status 1):\nError: Reference to undeclared input variable"),
         "{message}"
@@ -254,14 +262,20 @@ fn each_environment_names_its_own_node() {
     .unwrap();
     std::fs::write(lab.join("terraform.tfvars"), "pve_node = \"pve-lab\"\n").unwrap();
     bed.edit_attributes("lab", "dns", |a| a["input"]["value"] = json!("changed"));
-    let (code, doc, err) = run_json(&bed, &["--all"]);
-    assert_eq!(code, 1, "{err}");
-    assert_eq!(env_of(&doc, "prod")["node"], "pve-prod");
-    assert_eq!(env_of(&doc, "lab")["node"], "pve-lab");
-    assert!(
-        env_of(&doc, "dev").get("node").is_none(),
-        "no node named, no field: {doc}"
-    );
+    let out = run_out(&bed, &["--all"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc = report(&out.stdout);
+    assert_eq!(env_in(&doc, "prod").node.as_deref(), Some("pve-prod"));
+    assert_eq!(env_in(&doc, "lab").node.as_deref(), Some("pve-lab"));
+    // The raw document on purpose: the field is absent, not null, which the decoded type cannot tell.
+    let raw = json(&out.stdout);
+    let dev = raw["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["env"] == "dev")
+        .unwrap();
+    assert!(dev.get("node").is_none(), "no node named, no field: {raw}");
     let text = bed
         .cmd()
         .args(["--terraform-bin", "terraform", "--env", "lab"])
@@ -314,20 +328,14 @@ fn held_state_lock_is_reported_with_its_holder() {
     let (code, doc, err) = run_json(&bed, &[]);
     release(console);
     assert_eq!(code, 2, "{err}");
-    let lab = env_of(&doc, "lab");
-    assert_eq!(lab["status"], "error");
-    assert_eq!(lab["error"]["kind"], "lock");
-    assert!(
-        lab["error"]["lock"]["who"].as_str().unwrap().contains('@'),
-        "{lab}"
-    );
-    assert!(lab["error"]["lock"]["id"].is_string());
-    assert!(
-        lab["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Error acquiring the state lock")
-    );
+    let lab = env_in(&doc, "lab");
+    assert_eq!(lab.status, Status::Error);
+    let error = lab.error.as_ref().unwrap();
+    assert_eq!(error.kind, ErrorKind::Lock);
+    let lock = error.lock.as_ref().unwrap();
+    assert!(lock.who.as_deref().unwrap().contains('@'), "{lab:#?}");
+    assert!(lock.id.is_some());
+    assert!(error.message.contains("Error acquiring the state lock"));
 }
 
 #[test]
@@ -341,25 +349,20 @@ fn three_environments_mixed_all_reported_exit_2() {
     let (code, doc, err) = run_json(&bed, &["--all", "--jobs", "3"]);
     assert_eq!(code, 2, "{err}");
     assert_eq!(
-        doc["summary"],
-        json!({"environments": 3, "in_sync": 1, "drift": 1, "error": 1})
+        doc.summary,
+        Summary {
+            environments: 3,
+            in_sync: 1,
+            drift: 1,
+            error: 1
+        }
     );
-    let names: Vec<_> = doc["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["env"].as_str().unwrap().to_owned())
-        .collect();
+    let names: Vec<_> = doc.environments.iter().map(|e| e.env.as_str()).collect();
     assert_eq!(names, ["a-sync", "b-drift", "c-broken"]);
-    let broken = env_of(&doc, "c-broken");
-    assert_eq!(broken["error"]["kind"], "init");
-    assert!(
-        broken["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Error:"),
-        "{broken}"
-    );
+    let broken = env_in(&doc, "c-broken");
+    let error = broken.error.as_ref().unwrap();
+    assert_eq!(error.kind, ErrorKind::Init);
+    assert!(error.message.contains("Error:"), "{broken:#?}");
     assert!(err.contains("c-broken: init:"), "{err}");
 }
 
@@ -388,8 +391,11 @@ fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
         started.elapsed() < std::time::Duration::from_secs(20),
         "SIGINT stopped the plan"
     );
-    let doc = json(&out.stdout);
-    assert_eq!(env_of(&doc, "lab")["error"]["kind"], "timeout");
+    let doc = report(&out.stdout);
+    assert_eq!(
+        env_in(&doc, "lab").error.as_ref().unwrap().kind,
+        ErrorKind::Timeout
+    );
     bed.assert_no_plan_files();
     // The interrupted plan left no lock of its own: the next run gets the state at once.
     assert!(
@@ -398,10 +404,10 @@ fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
     );
     let (code, doc, err) = run_json(&bed, &[]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(env_of(&doc, "lab")["status"], "in_sync");
+    assert_eq!(env_in(&doc, "lab").status, Status::InSync);
 }
 
-fn http_backend_run(bed: &Bed, address: &str) -> (i32, serde_json::Value) {
+fn http_backend_run(bed: &Bed, address: &str) -> (i32, Report) {
     bed.add_env("remote", "http_backend");
     let out = bed
         .cmd()
@@ -411,7 +417,7 @@ fn http_backend_run(bed: &Bed, address: &str) -> (i32, serde_json::Value) {
         .output()
         .unwrap();
     bed.assert_no_plan_files();
-    (out.status.code().unwrap(), json(&out.stdout))
+    (out.status.code().unwrap(), report(&out.stdout))
 }
 
 #[test]
@@ -420,22 +426,10 @@ fn unreachable_backend_is_a_network_error() {
     // Nothing listens on port 1 of the loopback.
     let (code, doc) = http_backend_run(&bed, "http://127.0.0.1:1/state");
     assert_eq!(code, 2);
-    let err = &env_of(&doc, "remote")["error"];
-    assert_eq!(err["kind"], "network", "{err}");
-    assert!(
-        err["message"]
-            .as_str()
-            .unwrap()
-            .contains("terraform init failed"),
-        "{err}"
-    );
-    assert!(
-        err["message"]
-            .as_str()
-            .unwrap()
-            .contains("connection refused"),
-        "{err}"
-    );
+    let err = env_in(&doc, "remote").error.as_ref().unwrap();
+    assert_eq!(err.kind, ErrorKind::Network, "{err:#?}");
+    assert!(err.message.contains("terraform init failed"), "{err:#?}");
+    assert!(err.message.contains("connection refused"), "{err:#?}");
 }
 
 #[test]
@@ -456,8 +450,8 @@ fn rejected_credentials_are_a_credentials_error() {
     let bed = Bed::new();
     let (code, doc) = http_backend_run(&bed, &format!("http://127.0.0.1:{port}/state"));
     assert_eq!(code, 2);
-    let err = &env_of(&doc, "remote")["error"];
-    assert_eq!(err["kind"], "credentials", "{err}");
+    let err = env_in(&doc, "remote").error.as_ref().unwrap();
+    assert_eq!(err.kind, ErrorKind::Credentials, "{err:#?}");
 }
 
 /// Terraform behind a wrapper that logs each command it is run with: the processes a check costs.
@@ -495,24 +489,25 @@ fn terraform_processes_per_environment() {
         let calls = bed.read("calls");
         assert_eq!(calls.lines().collect::<Vec<_>>(), expected, "{calls}");
         bed.assert_no_plan_files();
-        json(&out.stdout)
+        report(&out.stdout)
     };
     // A fresh checkout: init once.
     let doc = run(&["init", "plan"], 0);
-    assert_eq!(doc["terraform"]["version"], "1.11.4");
+    assert_eq!(doc.terraform.version.as_deref(), Some("1.11.4"));
     // Initialised and in sync: the plan alone.
     let doc = run(&["plan"], 0);
-    assert_eq!(env_of(&doc, "lab")["status"], "in_sync");
+    assert_eq!(env_in(&doc, "lab").status, Status::InSync);
     assert_eq!(
-        doc["terraform"]["version"], "1.11.4",
+        doc.terraform.version.as_deref(),
+        Some("1.11.4"),
         "from the plan's stream"
     );
     // Drift: the plan, then `show` for the values.
     bed.edit_attributes("lab", "dns", |a| a["input"]["value"] = json!("changed"));
     // Exit 1: drift, the scripts' code (Terraform's 2 needs --detailed-exitcode).
     let doc = run(&["plan", "show"], 1);
-    let dns = resource(env_of(&doc, "lab"), "terraform_data.dns");
-    assert_eq!(dns["changed_attributes"][0]["path"], "input");
+    let dns = resource_in(env_in(&doc, "lab"), "terraform_data.dns");
+    assert_eq!(dns.changed_attributes[0].path, "input");
     // A change only resources ignored whole make: in sync, from the stream alone.
     std::fs::write(
         bed.env_dir("lab").join(".driftignore"),
@@ -520,12 +515,12 @@ fn terraform_processes_per_environment() {
     )
     .unwrap();
     let doc = run(&["plan"], 0);
-    let lab = env_of(&doc, "lab");
-    assert_eq!(lab["status"], "in_sync");
-    assert_eq!(lab["counts"]["ignored"], 1);
-    let dns = resource(lab, "terraform_data.dns");
+    let lab = env_in(&doc, "lab");
+    assert_eq!(lab.status, Status::InSync);
+    assert_eq!(lab.counts.ignored, 1);
+    let dns = resource_in(lab, "terraform_data.dns");
     assert_eq!(
-        (&dns["action"], &dns["origin"], &dns["ignored"]),
-        (&json!("update"), &json!("pending"), &json!(true))
+        (dns.action, dns.origin, dns.ignored),
+        (Action::Update, Origin::Pending, true)
     );
 }

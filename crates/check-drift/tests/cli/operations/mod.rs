@@ -155,12 +155,12 @@ fn metrics_reports_and_a_partial_run_keeping_the_other_envs() {
         log.contains("terraform_data.vm will be updated in-place"),
         "{log}"
     );
-    let doc: serde_json::Value = serde_json::from_str(
+    let doc: check_drift::report::Report = serde_json::from_str(
         &std::fs::read_to_string(reports.join(format!("drift-{today}-lab.json"))).unwrap(),
     )
     .unwrap();
-    assert_eq!(doc["schema"], "pve-drift/v1");
-    assert_eq!(doc["environments"].as_array().unwrap().len(), 1);
+    assert_eq!(doc.schema, "pve-drift/v1");
+    assert_eq!(doc.environments.len(), 1);
 
     // A run over prod only keeps lab's series exactly as they were.
     std::thread::sleep(Duration::from_millis(1100));
@@ -239,10 +239,8 @@ fn metrics_file_is_never_partial_when_check_drift_is_killed() {
     }
     let (textfile, reports, state) = outputs(&bed);
     let prom = textfile.join("pve_drift.prom");
-    let bin = env!("CARGO_BIN_EXE_check-drift");
     let spawn = || {
-        #[allow(clippy::disallowed_methods)]
-        std::process::Command::new(bin)
+        crate::support::bin_std()
             .arg("--root")
             .arg(bed.root())
             .arg("--terraform-bin")
@@ -390,18 +388,15 @@ fn history_shows_when_drift_started_and_was_resolved() {
     let out = ops_cmd(&bed).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let drifted = std::fs::read_to_string(reports.join(format!("drift-{today}-lab.json"))).unwrap();
-    let mut more: serde_json::Value = serde_json::from_str(&drifted).unwrap();
-    let mut extra = more["environments"][0]["resources"][0].clone();
-    extra["address"] = json!("terraform_data.dns");
-    more["environments"][0]["resources"]
-        .as_array_mut()
-        .unwrap()
-        .push(extra);
+    let mut more: check_drift::report::Report = serde_json::from_str(&drifted).unwrap();
+    let mut extra = more.environments[0].resources[0].clone();
+    extra.address = "terraform_data.dns".to_owned();
+    more.environments[0].resources.push(extra);
     std::fs::write(reports.join(format!("drift-{}-lab.json", day(3))), &in_sync).unwrap();
     std::fs::write(reports.join(format!("drift-{}-lab.json", day(2))), &drifted).unwrap();
     std::fs::write(
         reports.join(format!("drift-{}-lab.json", day(1))),
-        more.to_string(),
+        serde_json::to_string(&more).unwrap(),
     )
     .unwrap();
     std::fs::write(
@@ -417,19 +412,20 @@ fn history_shows_when_drift_started_and_was_resolved() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let h = json(&out.stdout);
-    assert_eq!(h["schema"], "pve-drift-history/v1");
-    let lab = &h["environments"][0];
-    assert_eq!(lab["env"], "lab");
-    assert_eq!(lab["current"], "in_sync");
-    let runs = lab["runs"].as_array().unwrap();
+    let h: check_drift::history::History =
+        testbed::tool::decode(&json(&out.stdout), "check-drift history --json");
+    assert_eq!(h.schema, "pve-drift-history/v1");
+    let lab = &h.environments[0];
+    assert_eq!(lab.env, "lab");
+    assert_eq!(lab.current, check_drift::report::Status::InSync);
+    let runs = &lab.runs;
     assert_eq!(runs.len(), 4, "the run 20 days ago is outside --since 7d");
-    assert_eq!(runs[1]["event"], "drift_started");
-    assert_eq!(runs[1]["new"], json!(["terraform_data.vm (update)"]));
-    assert_eq!(runs[2]["new"], json!(["terraform_data.dns (update)"]));
-    assert_eq!(runs[2]["still"], json!(["terraform_data.vm (update)"]));
-    assert_eq!(runs[3]["event"], "drift_resolved");
-    assert_eq!(runs[3]["resolved"].as_array().unwrap().len(), 2);
+    assert_eq!(runs[1].event.as_deref(), Some("drift_started"));
+    assert_eq!(runs[1].new, ["terraform_data.vm (update)"]);
+    assert_eq!(runs[2].new, ["terraform_data.dns (update)"]);
+    assert_eq!(runs[2].still, ["terraform_data.vm (update)"]);
+    assert_eq!(runs[3].event.as_deref(), Some("drift_resolved"));
+    assert_eq!(runs[3].resolved.len(), 2);
 
     let out = crate::support::bin()
         .arg("--report-dir")
@@ -464,12 +460,15 @@ fn unreachable_alertmanager_warns_and_never_fails_the_check() {
         err.contains("could not push alerts to Alertmanager"),
         "{err}"
     );
-    let state: serde_json::Value =
+    let state: check_drift::state::State =
         serde_json::from_str(&std::fs::read_to_string(bed.path("state/state.json")).unwrap())
             .unwrap();
-    assert_eq!(
-        state["environments"]["lab"]["drift_alert"],
-        serde_json::Value::Null,
+    assert!(
+        state
+            .environments
+            .get("lab")
+            .and_then(|e| e.drift_alert.as_ref())
+            .is_none(),
         "not pushed, so the next run tries again"
     );
     let out = ops_cmd(&bed)

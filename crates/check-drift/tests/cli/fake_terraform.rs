@@ -2,9 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use check_drift::plan::{Origin, Risk};
+use check_drift::report::Status;
+use check_drift::terraform::{ErrorKind, LockInfo};
 
-use crate::support::{Bed, env_of, json, plan_fixture, resource, stderr};
+use crate::support::{Bed, env_in, plan_fixture, report, resource_in, stderr};
 
 fn calls(bed: &Bed) -> Vec<String> {
     bed.read("tf.log").lines().map(str::to_owned).collect()
@@ -108,21 +110,21 @@ fn full_run_never_applies_and_keeps_plan_file_private() {
     );
     bed.assert_no_plan_files();
 
-    let doc = json(&out.stdout);
-    let lab = env_of(&doc, "lab");
+    let doc = report(&out.stdout);
+    let lab = env_in(&doc, "lab");
     assert_eq!(
-        resource(lab, "proxmox_virtual_environment_vm.web")["origin"],
-        "drift"
+        resource_in(lab, "proxmox_virtual_environment_vm.web").origin,
+        Origin::Drift
     );
     assert_eq!(
-        resource(lab, "proxmox_virtual_environment_vm.dns")["origin"],
-        "both"
+        resource_in(lab, "proxmox_virtual_environment_vm.dns").origin,
+        Origin::Both
     );
     assert_eq!(
-        resource(lab, "proxmox_virtual_environment_vm.monitoring")["risk"],
-        "dangerous"
+        resource_in(lab, "proxmox_virtual_environment_vm.monitoring").risk,
+        Risk::Dangerous
     );
-    assert_eq!(lab["resources"][0]["risk"], "dangerous", "dangerous first");
+    assert_eq!(lab.resources[0].risk, Risk::Dangerous, "dangerous first");
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("Secr3t"),
         "sensitive values masked"
@@ -165,9 +167,9 @@ fn init_runs_and_plan_is_retried_when_terraform_asks_for_it() {
         err.contains("lab: Terraform asks for init (Backend initialization required"),
         "{err}"
     );
-    let doc = json(&out.stdout);
-    assert_eq!(env_of(&doc, "lab")["status"], "drift");
-    assert_eq!(env_of(&doc, "lab")["exit_code"], 2);
+    let doc = report(&out.stdout);
+    assert_eq!(env_in(&doc, "lab").status, Status::Drift);
+    assert_eq!(env_in(&doc, "lab").exit_code, Some(2));
     bed.assert_no_plan_files();
 }
 
@@ -182,9 +184,10 @@ fn output_changes_alone_are_not_drift() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let lab = env_of(&json(&out.stdout), "lab").clone();
-    assert_eq!(lab["status"], "in_sync");
-    assert_eq!(lab["output_changes"][0]["name"], "runner_ip");
+    let doc = report(&out.stdout);
+    let lab = env_in(&doc, "lab");
+    assert_eq!(lab.status, Status::InSync);
+    assert_eq!(lab.output_changes[0].name, "runner_ip");
 }
 
 #[test]
@@ -217,7 +220,7 @@ fn errored_plan_is_an_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(env_of(&json(&out.stdout), "lab")["status"], "error");
+    assert_eq!(env_in(&report(&out.stdout), "lab").status, Status::Error);
 }
 
 #[test]
@@ -231,26 +234,29 @@ fn s3_lock_message_gives_kind_lock_and_holder() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let doc = json(&out.stdout);
-    let err = &env_of(&doc, "lab")["error"];
-    assert_eq!(err["kind"], "lock");
+    let doc = report(&out.stdout);
+    let err = env_in(&doc, "lab").error.as_ref().unwrap();
+    assert_eq!(err.kind, ErrorKind::Lock);
     // Its age grows with the clock: checked against the lock's own time.
-    let mut lock = err["lock"].clone();
-    let age = lock
-        .as_object_mut()
-        .and_then(|o| o.remove("age_seconds"))
-        .and_then(|a| a.as_u64())
-        .expect("the lock's age");
+    let mut lock = err.lock.clone().unwrap();
+    let age = lock.age_seconds.take().expect("the lock's age");
     let created: jiff::Timestamp = "2026-11-21T08:00:00Z".parse().unwrap();
     let expected = jiff::Timestamp::now().duration_since(created).as_secs();
     assert!(expected.abs_diff(age as i64) <= 5, "{age} vs {expected}");
+    let some = |s: &str| Some(s.to_owned());
     assert_eq!(
         lock,
-        json!({"id": "5e0c1f4a-7d5b-4c1e-9a57-0d7c2b1f6e11", "path": "pve-tfstate/lab/terraform.tfstate",
-               "operation": "OperationTypeApply", "who": "ops@bastion", "version": "1.11.4",
-               "created": "2026-11-21 08:00:00.123456789 +0000 UTC"})
+        LockInfo {
+            id: some("5e0c1f4a-7d5b-4c1e-9a57-0d7c2b1f6e11"),
+            path: some("pve-tfstate/lab/terraform.tfstate"),
+            operation: some("OperationTypeApply"),
+            who: some("ops@bastion"),
+            version: some("1.11.4"),
+            created: some("2026-11-21 08:00:00.123456789 +0000 UTC"),
+            age_seconds: None,
+        }
     );
-    assert_eq!(env_of(&doc, "lab")["exit_code"], 1);
+    assert_eq!(env_in(&doc, "lab").exit_code, Some(1));
     bed.assert_no_plan_files();
 }
 
@@ -270,13 +276,10 @@ fn timeout_interrupts_terraform_so_it_releases_the_lock() {
         started.elapsed() < Duration::from_secs(8),
         "SIGINT was enough: no 10 s grace wait"
     );
-    let doc = json(&out.stdout);
-    let err = &env_of(&doc, "lab")["error"];
-    assert_eq!(err["kind"], "timeout");
-    assert!(
-        err["message"].as_str().unwrap().contains("terraform plan"),
-        "{err}"
-    );
+    let doc = report(&out.stdout);
+    let err = env_in(&doc, "lab").error.as_ref().unwrap();
+    assert_eq!(err.kind, ErrorKind::Timeout);
+    assert!(err.message.contains("terraform plan"), "{err:#?}");
     assert_eq!(bed.read("mark").trim(), "sigint", "Terraform got SIGINT");
     assert!(
         !bed.path("state.lock").exists(),
@@ -300,8 +303,12 @@ fn stubborn_terraform_is_killed_after_the_grace_period() {
     assert_eq!(out.status.code(), Some(2));
     assert!(started.elapsed() < Duration::from_secs(8));
     assert_eq!(
-        env_of(&json(&out.stdout), "lab")["error"]["kind"],
-        "timeout"
+        env_in(&report(&out.stdout), "lab")
+            .error
+            .as_ref()
+            .unwrap()
+            .kind,
+        ErrorKind::Timeout
     );
     assert!(
         stderr(&out).contains("did not stop within"),
@@ -316,8 +323,7 @@ fn sigint_stops_every_child_and_exits_130() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
     bed.add_env("prod", "basic");
-    #[allow(clippy::disallowed_methods)]
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_check-drift"));
+    let mut cmd = crate::support::bin_std();
     cmd.args(["--json", "--jobs", "2", "--root"])
         .arg(bed.root())
         .arg("--terraform-bin")
@@ -349,9 +355,12 @@ fn sigint_stops_every_child_and_exits_130() {
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert_eq!(bed.read("mark").trim(), "sigint");
     assert!(!bed.path("state.lock").exists());
-    let doc = json(&out.stdout);
-    assert_eq!(doc["summary"]["environments"], 2);
-    assert_eq!(env_of(&doc, "lab")["error"]["kind"], "interrupted");
+    let doc = report(&out.stdout);
+    assert_eq!(doc.summary.environments, 2);
+    assert_eq!(
+        env_in(&doc, "lab").error.as_ref().unwrap().kind,
+        ErrorKind::Interrupted
+    );
     bed.assert_no_plan_files();
 }
 
@@ -366,8 +375,12 @@ fn missing_terraform_is_reported_per_environment() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        env_of(&json(&out.stdout), "lab")["error"]["kind"],
-        "terraform_missing"
+        env_in(&report(&out.stdout), "lab")
+            .error
+            .as_ref()
+            .unwrap()
+            .kind,
+        ErrorKind::TerraformMissing
     );
 }
 

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use check_drift::plan::ResourceReport;
+use check_drift::report::{EnvReport, Report};
 use serde_json::Value;
 
 pub fn fixtures() -> PathBuf {
@@ -22,9 +24,13 @@ pub fn plan_fixture(name: &str) -> PathBuf {
 
 /// The binary, with nothing inherited that could change its behaviour.
 pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_check-drift"));
+    Command::from_std(bin_std())
+}
+
+/// [`bin`] as a `std::process::Command`, for the tests that spawn it and signal it.
+pub fn bin_std() -> std::process::Command {
+    let mut cmd = testbed::tool::command(env!("CARGO_BIN_EXE_check-drift"));
     for var in [
-        "PVE_DRIFT_ROOT",
         "TF_BIN",
         "PVE_DRIFT_LOCK_FILE",
         "PVE_DRIFT_KILL_GRACE",
@@ -40,7 +46,6 @@ pub fn bin() -> Command {
     cmd.env("PVE_DRIFT_TEXTFILE_DIR", "")
         .env("PVE_DRIFT_REPORT_DIR", "")
         .env("PVE_DRIFT_STATE_FILE", scratch_state_file());
-    cmd.env("NO_COLOR", "1");
     cmd
 }
 
@@ -180,22 +185,25 @@ pub fn json(stdout: &[u8]) -> Value {
     })
 }
 
-pub fn env_of<'a>(doc: &'a Value, env: &str) -> &'a Value {
-    doc["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["env"] == env)
-        .unwrap_or_else(|| panic!("{env} missing in {doc}"))
+/// The `--json` document, decoded into check-drift's report type.
+pub fn report(stdout: &[u8]) -> Report {
+    testbed::tool::decode(&json(stdout), "check-drift --json")
 }
 
-pub fn resource<'a>(env: &'a Value, address: &str) -> &'a Value {
-    env["resources"]
-        .as_array()
-        .unwrap()
+/// The environment `env` of a decoded report; panics naming the report when it is missing.
+pub fn env_in<'a>(doc: &'a Report, env: &str) -> &'a EnvReport {
+    doc.environments
         .iter()
-        .find(|r| r["address"] == address)
-        .unwrap_or_else(|| panic!("{address} missing in {env}"))
+        .find(|e| e.env == env)
+        .unwrap_or_else(|| panic!("{env} missing in {doc:#?}"))
+}
+
+/// The resource `address` of a decoded environment; panics naming the environment when it is missing.
+pub fn resource_in<'a>(env: &'a EnvReport, address: &str) -> &'a ResourceReport {
+    env.resources
+        .iter()
+        .find(|r| r.address == address)
+        .unwrap_or_else(|| panic!("{address} missing in {env:#?}"))
 }
 
 pub fn stderr(out: &std::process::Output) -> String {
