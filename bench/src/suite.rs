@@ -1395,7 +1395,7 @@ fn state_memory(ctx: &Ctx<'_>) -> Result<Outcome> {
         );
     }
     o.notes.push(
-        "before this work (issue 23): --restore peaked at 834 MB on a 200 MB state, --list --details \
+        "earlier design (the whole state read into a `serde_json::Value` tree): --restore peaked at 834 MB on a 200 MB state, --list --details \
          at 3.2 GB over 8 such versions"
             .to_owned(),
     );
