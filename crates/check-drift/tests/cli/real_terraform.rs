@@ -5,7 +5,7 @@ use check_drift::report::{Counts, Report, Status, Summary};
 use check_drift::terraform::ErrorKind;
 use serde_json::json;
 
-use crate::support::{Bed, env_in, json, report, resource_in, stderr, terraform};
+use crate::support::{Bed, attribute, env_in, json, report, resource_in, stderr, terraform};
 
 fn run_json(bed: &Bed, extra: &[&str]) -> (i32, Report, String) {
     let out = run_out(bed, extra);
@@ -87,11 +87,7 @@ fn value_changed_in_state_is_drift_exit_1() {
     assert_eq!(vm.risk, Risk::Safe);
     // terraform_data has no refresh, so Terraform reports no resource_drift: the change is pending.
     assert_eq!(vm.origin, Origin::Pending);
-    let mem = vm
-        .changed_attributes
-        .iter()
-        .find(|a| a.path == "input.memory.dedicated")
-        .unwrap();
+    let mem = attribute(&vm.changed_attributes, "input.memory.dedicated");
     assert_eq!((&mem.before, &mem.after), (&json!(4096), &json!(8192)));
     assert_eq!(lab.output_changes[0].name, "vm");
 }
@@ -163,11 +159,7 @@ fn replacement_is_dangerous() {
     let t = resource_in(lab, "terraform_data.template");
     assert_eq!(t.action, Action::Replace);
     assert_eq!(t.risk, Risk::Dangerous);
-    let attr = t
-        .changed_attributes
-        .iter()
-        .find(|a| a.path == "triggers_replace")
-        .unwrap();
+    let attr = attribute(&t.changed_attributes, "triggers_replace");
     assert_eq!(attr.before, json!(["8999"]));
     assert!(attr.forces_replacement);
 }

@@ -86,20 +86,9 @@ fn a_lock_taken_over_mid_run_stops_the_write_and_is_left_alone() {
 #[test]
 fn keys_that_leave_the_bucket_are_refused_wherever_they_come_from() {
     let bed = S3Bed::new();
-    let victim = {
-        let location = pve_common::s3::S3Location {
-            endpoint: bed.server.endpoint(),
-            region: "us-east-1".into(),
-            bucket: "victim".into(),
-            path_style: true,
-        };
-        let creds = pve_common::s3::S3Credentials {
-            access_key: pve_common::secret::Secret::new(testbed::s3::ACCESS_KEY),
-            secret_key: pve_common::secret::Secret::new(testbed::s3::SECRET_KEY),
-            session_token: None,
-        };
-        pve_common::s3::S3Client::new(location, &creds, Duration::from_secs(10)).unwrap()
-    };
+    let victim = testbed::s3::S3Client::at(&bed.server.endpoint())
+        .and_then(|c| c.bucket("victim"))
+        .unwrap();
     let runner = Runner::new(false);
     victim.create_bucket(&runner).unwrap();
     victim.set_versioning(&runner, true).unwrap();
