@@ -4,8 +4,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use check_drift::plan::{Origin, Risk};
-use check_drift::report::Status;
 use check_drift::report::EnvError;
+use check_drift::report::Status;
 use check_drift::terraform::{ErrorKind, LockInfo};
 
 use crate::support::{Bed, env_in, plan_fixture, report, resource_in, stderr};
@@ -259,7 +259,12 @@ fn timeout_interrupts_terraform_so_it_releases_the_lock() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
     let started = Instant::now();
-    let out = fake_json(&bed, &["--timeout", "1s"], None, &[("FAKE_TF_MODE", "hang")]);
+    let out = fake_json(
+        &bed,
+        &["--timeout", "1s"],
+        None,
+        &[("FAKE_TF_MODE", "hang")],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         started.elapsed() < Duration::from_secs(8),

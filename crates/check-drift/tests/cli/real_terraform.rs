@@ -17,6 +17,11 @@ fn run_json(bed: &Bed, extra: &[&str]) -> (i32, Report, String) {
 }
 
 fn run_out(bed: &Bed, extra: &[&str]) -> std::process::Output {
+    run_waiting(bed, "2s", extra)
+}
+
+/// check-drift `--json` with the real terraform, waiting `lock_timeout` for a held state lock.
+fn run_waiting(bed: &Bed, lock_timeout: &str, extra: &[&str]) -> std::process::Output {
     let out = bed
         .cmd()
         .args([
@@ -24,7 +29,7 @@ fn run_out(bed: &Bed, extra: &[&str]) -> std::process::Output {
             "--terraform-bin",
             "terraform",
             "--lock-timeout",
-            "2s",
+            lock_timeout,
         ])
         .args(extra)
         .output()
@@ -364,19 +369,7 @@ fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
     let dir = bed.add_env("lab", "basic");
     let console = hold_state_lock(&dir);
     let started = std::time::Instant::now();
-    let out = bed
-        .cmd()
-        .args([
-            "--json",
-            "--terraform-bin",
-            "terraform",
-            "--lock-timeout",
-            "60s",
-            "--timeout",
-            "2s",
-        ])
-        .output()
-        .unwrap();
+    let out = run_waiting(&bed, "60s", &["--timeout", "2s"]);
     release(console);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
