@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
+use pve_ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
 
 /// Benchmarks of pve-tools against the bash scripts they replace. Exit status: 0 success, 1 failure.
 #[derive(Debug, Parser)]
