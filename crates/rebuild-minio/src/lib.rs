@@ -825,18 +825,17 @@ impl DryRun<'_> {
     fn health(&self, report: &mut Report) {
         let endpoint = &self.endpoint;
         let buckets = &self.buckets;
-        let would = |what: String| self.would(what);
         let health = format!("GET {endpoint}/minio/health/live");
-        would(health.clone());
-        would(format!(
+        self.would(health.clone());
+        self.would(format!(
             "GET {endpoint}/ (S3 ListBuckets, when the health URL is not MinIO's)"
         ));
         for b in buckets {
-            would(format!("HEAD {endpoint}/{b}"));
-            would(format!("GET {endpoint}/{b}?versioning"));
+            self.would(format!("HEAD {endpoint}/{b}"));
+            self.would(format!("GET {endpoint}/{b}?versioning"));
         }
         for e in self.all() {
-            would(format!("GET {} (is the state sound?)", object(&e.backend)));
+            self.would(format!("GET {} (is the state sound?)", object(&e.backend)));
         }
         report.step(StepName::Health, StepStatus::Planned, health);
     }
@@ -848,16 +847,14 @@ impl DryRun<'_> {
         let env_dir = &self.config.moves.env_dir;
         let target = &self.config.target;
         let minio = &self.minio;
-        let would = |what: String| self.would(what);
-        let save_point = |env: &str| self.save_point(env);
         let local_state = env_dir.join("terraform.tfstate");
-        would(format!(
+        self.would(format!(
             "GET {} -> {} (else the newest save point {})",
             object(&minio.backend),
             local_state.display(),
-            save_point(&minio.name)
+            self.save_point(&minio.name)
         ));
-        would(format!(
+        self.would(format!(
             "write {} (local backend)",
             env_dir.join(LOCAL_OVERRIDE_FILE).display()
         ));
@@ -871,23 +868,23 @@ impl DryRun<'_> {
             ),
         );
         let plan = pve_common::runner::placeholder("plan");
-        would(tf(
+        self.would(tf(
             env_dir,
             &format!("plan -input=false -no-color -target={target} -out={plan}"),
         ));
-        would(tf(env_dir, &format!("show -json -no-color {plan}")));
+        self.would(tf(env_dir, &format!("show -json -no-color {plan}")));
         report.step(
             StepName::Plan,
             StepStatus::Planned,
             format!("terraform plan -target={target}, refused if it destroys anything outside it"),
         );
         let apply = tf(env_dir, &format!("apply -target={target} -auto-approve"));
-        would(format!(
+        self.would(format!(
             "{apply} (as the saved plan {plan}, once confirmed: --force answers yes)"
         ));
         report.step(StepName::Apply, StepStatus::Planned, apply);
 
-        would(format!(
+        self.would(format!(
             "GET {endpoint}/minio/health/live (until MinIO answers, at most {})",
             humantime::format_duration(config.health_timeout)
         ));
@@ -902,12 +899,11 @@ impl DryRun<'_> {
     fn create_buckets(&self, report: &mut Report) {
         let endpoint = &self.endpoint;
         let buckets = &self.buckets;
-        let would = |what: String| self.would(what);
         for b in buckets {
-            would(format!(
+            self.would(format!(
                 "PUT {endpoint}/{b} (create bucket {b} when missing)"
             ));
-            would(format!("PUT {endpoint}/{b}?versioning (Enabled)"));
+            self.would(format!("PUT {endpoint}/{b}?versioning (Enabled)"));
         }
         report.step(StepName::Buckets, StepStatus::Planned, buckets.join(", "));
     }
@@ -916,18 +912,16 @@ impl DryRun<'_> {
     fn upload_states(&self, report: &mut Report) {
         let config = self.config;
         let envs = &self.envs;
-        let would = |what: String| self.would(what);
-        let save_point = |env: &str| self.save_point(env);
         for e in envs {
-            would(format!(
+            self.would(format!(
                 "GET {} (its serial and lineage)",
                 object(&e.backend)
             ));
             self.lock(&e.backend, "PUT");
-            would(format!(
+            self.would(format!(
                 "PUT {} (from {}, unless S3 holds that serial or a newer one)",
                 object(&e.backend),
-                save_point(&e.name)
+                self.save_point(&e.name)
             ));
             self.lock(&e.backend, "DELETE");
             report.states.push(StateReport::new(
@@ -935,7 +929,7 @@ impl DryRun<'_> {
                 &e.backend.bucket,
                 &e.backend.key,
                 StateAction::WouldUpload,
-                Some(PathBuf::from(save_point(&e.name))),
+                Some(PathBuf::from(self.save_point(&e.name))),
             ));
         }
         report.step(
@@ -950,16 +944,15 @@ impl DryRun<'_> {
         let config = self.config;
         let env_dir = &self.config.moves.env_dir;
         let minio = &self.minio;
-        let would = |what: String| self.would(what);
         let local_state = self.config.moves.env_dir.join("terraform.tfstate");
         self.lock(&minio.backend, "PUT");
-        would(format!(
+        self.would(format!(
             "PUT {} (from {})",
             object(&minio.backend),
             local_state.display()
         ));
         self.lock(&minio.backend, "DELETE");
-        would(format!(
+        self.would(format!(
             "remove {} (back to S3)",
             env_dir.join(LOCAL_OVERRIDE_FILE).display()
         ));
@@ -982,11 +975,10 @@ impl DryRun<'_> {
 
     /// Terraform re-initialised and planned in every environment.
     fn verify(&self, report: &mut Report) {
-        let would = |what: String| self.would(what);
         let mut reinit = Vec::new();
         for e in self.all() {
-            would(tf(&e.dir, "init -input=false -reconfigure -no-color"));
-            would(tf(
+            self.would(tf(&e.dir, "init -input=false -reconfigure -no-color"));
+            self.would(tf(
                 &e.dir,
                 "plan -input=false -lock=false -detailed-exitcode -no-color",
             ));

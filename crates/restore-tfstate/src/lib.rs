@@ -544,30 +544,30 @@ impl Planned<'_> {
     /// `--restore VERSION`.
     fn restore(&self, doc: &mut WriteDoc, version: &str, verify_plan: bool) {
         let (base, obj) = (&self.base, &self.obj);
-        let would = |what: String| self.would(what);
-        let tf = |args: &str| self.tf(args);
         let save_point = self.save_point.clone();
         doc.action = "restore".into();
         doc.restored_version = Some(version.to_owned());
-        would(format!("GET {obj}?versionId={version}"));
-        would(format!("GET {base}?versioning"));
+        self.would(format!("GET {obj}?versionId={version}"));
+        self.would(format!("GET {base}?versioning"));
         self.lock_lines("restore");
         self.list_versions();
-        would(format!("GET {obj} (the current state)"));
-        would(format!(
+        self.would(format!("GET {obj} (the current state)"));
+        self.would(format!(
             "write {} (0600: the current state)",
             save_point.display()
         ));
-        would(format!(
+        self.would(format!(
             "PUT {obj} (version {version}, serial <current + 1>)"
         ));
         self.unlock();
-        would(format!("GET {obj} (read back, checksum)"));
+        self.would(format!("GET {obj} (read back, checksum)"));
         if verify_plan {
-            would(tf("init -input=false -reconfigure -no-color"));
-            would(tf(
-                "plan -input=false -lock=false -refresh=false -detailed-exitcode -no-color",
-            ));
+            self.would(self.tf("init -input=false -reconfigure -no-color"));
+            self.would(
+                self.tf(
+                    "plan -input=false -lock=false -refresh=false -detailed-exitcode -no-color",
+                ),
+            );
         }
         doc.save_point = Some(save_point);
     }
@@ -575,14 +575,12 @@ impl Planned<'_> {
     /// `--to-local` and `--fallback`.
     fn to_local(&self, doc: &mut WriteDoc, version: Option<&str>) {
         let (config, obj) = (self.ctx.config, &self.obj);
-        let would = |what: String| self.would(what);
-        let tf = |args: &str| self.tf(args);
         let save_point = &self.save_point;
         let fallback = matches!(config.mode, Mode::Fallback { .. });
         doc.action = if fallback { "fallback" } else { "to_local" }.into();
         match version {
-            Some(v) => would(format!("GET {obj}?versionId={v}")),
-            None => would(format!(
+            Some(v) => self.would(format!("GET {obj}?versionId={v}")),
+            None => self.would(format!(
                 "GET {obj} (if S3 does not answer: the newest save point {}/{}-*.tfstate)",
                 config.moves.backup_dir.display(),
                 config.moves.env
@@ -590,45 +588,43 @@ impl Planned<'_> {
         }
         let state_file = config.moves.env_dir.join("terraform.tfstate");
         if state_file.exists() {
-            would(format!(
+            self.would(format!(
                 "write {} (0600: the existing {}, if it differs)",
                 save_point.display(),
                 state_file.display()
             ));
         }
-        would(format!("write {} (0600)", state_file.display()));
+        self.would(format!("write {} (0600)", state_file.display()));
         let backend_tf = config.moves.env_dir.join(BACKEND_FILE);
         if fallback && backend_tf.is_file() {
             if !config.moves.env_dir.join(BACKEND_BACKUP_FILE).exists() {
-                would(format!(
+                self.would(format!(
                     "copy {} to {}",
                     backend_tf.display(),
                     config.moves.env_dir.join(BACKEND_BACKUP_FILE).display()
                 ));
             }
-            would(format!(
+            self.would(format!(
                 "write {} (backend \"local\")",
                 backend_tf.display()
             ));
         } else {
-            would(format!(
+            self.would(format!(
                 "write {} (backend \"local\")",
                 config.moves.env_dir.join(LOCAL_OVERRIDE_FILE).display()
             ));
         }
-        would(format!(
+        self.would(format!(
             "write {}",
             config.moves.env_dir.join(LOCAL_MARKER_FILE).display()
         ));
-        would(tf("init -input=false -reconfigure -no-color"));
+        self.would(self.tf("init -input=false -reconfigure -no-color"));
         doc.files_written = vec![state_file];
     }
 
     /// `--to-minio` and `--return`.
     fn to_minio(&self, doc: &mut WriteDoc) {
         let (config, b, base, obj) = (self.ctx.config, &self.ctx.backend, &self.base, &self.obj);
-        let would = |what: String| self.would(what);
-        let tf = |args: &str| self.tf(args);
         let save_point = &self.save_point;
         doc.action = if config.mode == Mode::Return {
             "return"
@@ -637,49 +633,47 @@ impl Planned<'_> {
         }
         .into();
         if config.mode == Mode::Return {
-            would(format!("GET {}", health_url(&b.endpoint)));
+            self.would(format!("GET {}", health_url(&b.endpoint)));
         }
         let state_file = config.moves.env_dir.join("terraform.tfstate");
-        would(format!("GET {base}?versioning"));
+        self.would(format!("GET {base}?versioning"));
         self.lock_lines("push");
         self.list_versions();
-        would(format!("GET {obj} (the current S3 state)"));
-        would(format!(
+        self.would(format!("GET {obj} (the current S3 state)"));
+        self.would(format!(
             "write {} (0600: the S3 state)",
             save_point.display()
         ));
-        would(format!(
+        self.would(format!(
             "PUT {obj} ({}, serial <max(local, S3 + 1)>)",
             state_file.display()
         ));
         self.unlock();
         let backup = config.moves.env_dir.join(BACKEND_BACKUP_FILE);
         if backup.is_file() {
-            would(format!(
+            self.would(format!(
                 "write {} (from {}), remove {}",
                 config.moves.env_dir.join(BACKEND_FILE).display(),
                 backup.display(),
                 backup.display()
             ));
         } else {
-            would(format!(
+            self.would(format!(
                 "remove {}",
                 config.moves.env_dir.join(LOCAL_OVERRIDE_FILE).display()
             ));
         }
-        would(format!(
+        self.would(format!(
             "remove {}",
             config.moves.env_dir.join(LOCAL_MARKER_FILE).display()
         ));
         if b.from_minio_block {
-            would(format!("GET {obj} (read back, checksum)"));
+            self.would(format!("GET {obj} (read back, checksum)"));
         } else {
-            would(format!("remove {}", state_file.display()));
-            would(tf("init -input=false -reconfigure -no-color"));
-            would(tf("state pull"));
-            would(tf(
-                "plan -input=false -lock=false -detailed-exitcode -no-color",
-            ));
+            self.would(format!("remove {}", state_file.display()));
+            self.would(self.tf("init -input=false -reconfigure -no-color"));
+            self.would(self.tf("state pull"));
+            self.would(self.tf("plan -input=false -lock=false -detailed-exitcode -no-color"));
         }
         doc.source = Some(state_file.display().to_string());
     }
