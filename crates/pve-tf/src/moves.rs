@@ -13,7 +13,9 @@ use pve_common::output;
 use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
 use pve_common::rundir::PrivateDir;
 use pve_common::runner::{Access, LocalCommand, Runner};
-use pve_common::s3::{ObjectVersion, S3Client, S3Credentials, S3Error, S3Location, Versioning};
+use pve_common::s3::{
+    ObjectVersion, PutResult, S3Client, S3Credentials, S3Error, S3Location, Versioning,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -251,6 +253,32 @@ impl Session {
             );
         }
         Ok(v)
+    }
+
+    /// Writes `doc` as the new current state under `lock` (checked to be still ours just before, released
+    /// after) in a critical section: SIGINT/SIGTERM from here waits until the state is written and the
+    /// lock released; before, the interrupt handler releases the lock itself. `failed` gives the context
+    /// of a failed write, `done` what a lost lock's error says was done. `None` in a dry-run.
+    pub fn write_locked(
+        &self,
+        lock: Option<lock::HeldLock<'_>>,
+        doc: &state::Rewritten<'_>,
+        failed: impl FnOnce() -> String,
+        done: &str,
+    ) -> Result<Option<PutResult>> {
+        let write = pve_common::interrupt::critical();
+        if let Some(lock) = &lock {
+            lock.verify()?;
+        }
+        let put = self
+            .s3
+            .put_parts(&self.runner, &self.backend.key, &doc.parts(), false)
+            .with_context(failed)?;
+        if let Some(lock) = lock {
+            release_after_write(lock, done)?;
+        }
+        drop(write);
+        Ok(put)
     }
 
     pub fn lock(&self, operation: &str) -> Result<Option<lock::HeldLock<'_>>> {
@@ -1041,19 +1069,12 @@ pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
     };
     let new_doc = local.with_serial(new_serial);
     let new_sha256 = new_doc.sha256();
-    // As in `restore`: an interrupt waits for the push and the release of the lock.
-    let write = pve_common::interrupt::critical();
-    if let Some(lock) = &lock {
-        lock.verify()?;
-    }
-    let put = ctx
-        .s3
-        .put_parts(&ctx.runner, &ctx.backend.key, &new_doc.parts(), false)
-        .context("pushing the local state failed; the local state is unchanged")?;
-    if let Some(lock) = lock {
-        release_after_write(lock, "the state was pushed")?;
-    }
-    drop(write);
+    let put = ctx.write_locked(
+        lock,
+        &new_doc,
+        || "pushing the local state failed; the local state is unchanged".to_owned(),
+        "the state was pushed",
+    )?;
     let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
     let local = local.into_info();
     // The local state is not needed any more: `terraform state pull` below returns another copy.

@@ -20,7 +20,7 @@ use pve_common::output::{self, ToolInfo};
 use pve_common::retry::{self, ThreadSleeper};
 use pve_common::runner::Access;
 use pve_common::s3::{ObjectVersion, Versioning};
-use pve_tf::moves::{self, Current, MoveOptions, Session, default_backup_dir, release_after_write};
+use pve_tf::moves::{self, Current, MoveOptions, Session, default_backup_dir};
 use pve_tf::{lock, state};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -953,16 +953,10 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         None => None,
     };
     let new_doc = chosen.with_serial(new_serial);
-    // SIGINT/SIGTERM from here waits until the state is written and the lock released; before, the
-    // interrupt handler releases the lock itself.
-    let write = pve_common::interrupt::critical();
-    if let Some(lock) = &lock {
-        lock.verify()?;
-    }
-    let put = ctx
-        .s3
-        .put_parts(&ctx.runner, &ctx.backend.key, &new_doc.parts(), false)
-        .with_context(|| {
+    let put = ctx.write_locked(
+        lock,
+        &new_doc,
+        || {
             format!(
                 "writing the restored state failed; nothing was lost: the previous state is {}{}",
                 shown(save_point.as_deref()),
@@ -970,11 +964,9 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
                     .as_deref()
                     .map_or_else(String::new, |v| format!(" and version {v} in the bucket"))
             )
-        })?;
-    if let Some(lock) = lock {
-        release_after_write(lock, "the state was restored")?;
-    }
-    drop(write);
+        },
+        "the state was restored",
+    )?;
     if put.is_some() {
         pve_common::interrupt::set_note(Some(format!(
             "version {version} had been restored as serial {new_serial} (the previous state is {}); it was \
