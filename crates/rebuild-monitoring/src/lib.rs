@@ -142,11 +142,12 @@ fn owning_env(
 ) -> Option<pve_common::fleet::FleetEnv> {
     let (homelab, vmid) = (homelab?, vmid?);
     let fleet = pve_common::fleet::Fleet::discover(homelab).ok()?;
-    let all = pve_tf::fleet::managed_guests(&fleet, local_only);
-    let (owners, problems) = pve_tf::fleet::owners_of(&all, vmid);
-    for p in problems {
-        pve_common::warn!("{p}; not used to find the monitoring VM's node");
-    }
+    let owners = pve_tf::fleet::owners(
+        &fleet,
+        vmid,
+        local_only,
+        "not used to find the monitoring VM's node",
+    );
     match owners.as_slice() {
         [one] if one.node.is_some() => Some((*one).clone()),
         [] | [_] => None,
