@@ -3,6 +3,13 @@
 
 #![allow(dead_code)]
 
+pub mod bad_input;
+pub mod faults;
+pub mod mutation;
+pub mod scripted;
+pub mod security;
+pub mod survive;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -70,6 +77,15 @@ pub fn add_drift_env(root: &Path, name: &str) -> PathBuf {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A tool's `--json` output decoded into its report type `T`; panics naming the output and `context`
+/// (stderr, usually) when it is not one.
+pub fn decoded<T: serde::de::DeserializeOwned>(stdout: impl AsRef<[u8]>, context: &str) -> T {
+    let stdout = stdout.as_ref();
+    let value: serde_json::Value = serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{context}", text(stdout)));
+    testbed::tool::decode(&value, context)
 }
 
 /// A tool command with nothing inherited that could change its behaviour.
