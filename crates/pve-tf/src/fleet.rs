@@ -41,16 +41,16 @@ pub fn remote_state(env: &FleetEnv) -> Result<Option<(String, Vec<u8>)>, String>
 
 /// What one environment's state says it manages.
 #[derive(Debug)]
-pub struct EnvGuests<'f> {
+struct EnvGuests<'f> {
     /// The environment.
-    pub env: &'f FleetEnv,
+    env: &'f FleetEnv,
     /// Its guests, or why its state could not be read (with the environment's name).
-    pub guests: Result<Vec<ManagedGuest>, String>,
+    guests: Result<Vec<ManagedGuest>, String>,
 }
 
 /// The guests of every environment of `fleet`. With `local_only` (a dry-run: nothing is contacted), a
 /// state kept in S3 is not read and the environment manages nothing known.
-pub fn managed_guests(fleet: &Fleet, local_only: bool) -> Vec<EnvGuests<'_>> {
+fn managed_guests(fleet: &Fleet, local_only: bool) -> Vec<EnvGuests<'_>> {
     fleet
         .envs
         .iter()
@@ -67,7 +67,7 @@ pub fn managed_guests(fleet: &Fleet, local_only: bool) -> Vec<EnvGuests<'_>> {
 }
 
 /// The environments whose state manages `vmid`, and the warnings about states that could not be read.
-pub fn owners_of<'f>(all: &[EnvGuests<'f>], vmid: u32) -> (Vec<&'f FleetEnv>, Vec<String>) {
+fn owners_of<'f>(all: &[EnvGuests<'f>], vmid: u32) -> (Vec<&'f FleetEnv>, Vec<String>) {
     let mut owners = Vec::new();
     let mut warnings = Vec::new();
     for e in all {
@@ -78,4 +78,22 @@ pub fn owners_of<'f>(all: &[EnvGuests<'f>], vmid: u32) -> (Vec<&'f FleetEnv>, Ve
         }
     }
     (owners, warnings)
+}
+
+/// The environments of `fleet` whose state manages `vmid`: the local state, else the one in S3 (with
+/// `local_only`, a dry-run that contacts nothing, a state kept in S3 is not read and manages nothing
+/// known). A state that cannot be read is warned about, followed by `unread`: what the caller makes of
+/// it.
+pub fn owners<'f>(
+    fleet: &'f Fleet,
+    vmid: u32,
+    local_only: bool,
+    unread: &str,
+) -> Vec<&'f FleetEnv> {
+    let all = managed_guests(fleet, local_only);
+    let (owners, problems) = owners_of(&all, vmid);
+    for p in problems {
+        pve_common::warn!("{p}; {unread}");
+    }
+    owners
 }
