@@ -474,6 +474,15 @@ fn tool_info() -> ToolInfo {
 }
 
 impl Ctx<'_> {
+    /// The status of a step that went well: only planned in a dry-run.
+    fn done(&self) -> StepStatus {
+        if self.config.moves.dry_run {
+            StepStatus::Planned
+        } else {
+            StepStatus::Ok
+        }
+    }
+
     fn client(&self, bucket: &str, backend: Option<&Backend>) -> Result<S3Client> {
         let (region, path_style) = backend
             .or(Some(&self.minio.backend))
@@ -1355,11 +1364,7 @@ fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     if problems.is_empty() {
         report.step(
             StepName::Buckets,
-            if ctx.config.moves.dry_run {
-                StepStatus::Planned
-            } else {
-                StepStatus::Ok
-            },
+            ctx.done(),
             format!(
                 "{} with versioning enabled (created: {})",
                 ctx.buckets.join(", "),
@@ -1415,11 +1420,7 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
     if failed.is_empty() {
         report.step(
             StepName::States,
-            if ctx.config.moves.dry_run {
-                StepStatus::Planned
-            } else {
-                StepStatus::Ok
-            },
+            ctx.done(),
             format!(
                 "{uploaded} state(s) uploaded from {}, {} kept",
                 ctx.config.moves.backup_dir.display(),
