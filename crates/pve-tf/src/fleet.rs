@@ -1,7 +1,8 @@
 //! The guests each environment of the fleet manages, wherever its state is: the local
 //! `terraform.tfstate` (pve-common's [`pve_common::fleet`] reads it), else the S3 object its backend block
-//! or the homelab's `minio` block names ([`crate::backend::discover`]). The tools that must find which
-//! environment owns a guest (restore-vm with no `--node`, rebuild-monitoring, rebuild-minio) read it here.
+//! or the homelab's `minio` block names ([`crate::backend::discover`]). restore-vm with no `--node` and
+//! rebuild-monitoring find here which environment owns a guest. rebuild-minio does not: MinIO may be what
+//! is down, so it reads only the local states, through [`pve_common::fleet`].
 
 use std::time::Duration;
 
