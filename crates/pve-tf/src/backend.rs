@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hcl::eval::{Context as EvalContext, Evaluate};
 use pve_common::homelab::{EnvSettings, Minio};
-use pve_common::s3::S3Credentials;
+use pve_common::s3::{S3Credentials, S3Location};
 use pve_common::secret::Secret;
 use serde_json::{Map, Value};
 
@@ -44,6 +44,23 @@ pub struct Backend {
     /// The location came from the tfvars' `minio` block: no backend block is active, so Terraform
     /// itself keeps a local state in the environment.
     pub from_minio_block: bool,
+}
+
+impl Backend {
+    /// `s3://<bucket>/<key>`: how messages name the state.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// Where its bucket is, for an S3 client.
+    pub fn location(&self) -> S3Location {
+        S3Location {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            path_style: self.path_style,
+        }
+    }
 }
 
 /// Command-line overrides.

@@ -69,7 +69,9 @@ use archive::{Integrity, Job, Outcome};
 use manifest::Manifest;
 use node::{Inventory, Node};
 use pve::{Backup, Container, VzdumpFile};
-use report::{BackupResult, Component, GuestResult, Report, SCHEMA, Status};
+use report::{
+    BackupResult, CheckName, Component, ComponentName, GuestResult, Report, SCHEMA, Status,
+};
 
 /// The textfile name.
 pub const METRICS_FILE: &str = "pve_backup.prom";
@@ -123,12 +125,12 @@ struct GuestChecks {
 impl GuestChecks {
     fn new() -> GuestChecks {
         GuestChecks {
-            coverage: Component::new("coverage", "Coverage and freshness"),
-            archives: Component::new("archives", "Archive soundness"),
-            integrity: Component::new("integrity", "Integrity (--deep)"),
-            bitrot: Component::new("bitrot", "Bit-rot (SHA-256 manifest)"),
-            pbs: Component::new("pbs", "PBS verification"),
-            full: Component::new("services", "DR services (--full)"),
+            coverage: Component::new(ComponentName::Coverage, "Coverage and freshness"),
+            archives: Component::new(ComponentName::Archives, "Archive soundness"),
+            integrity: Component::new(ComponentName::Integrity, "Integrity (--deep)"),
+            bitrot: Component::new(ComponentName::Bitrot, "Bit-rot (SHA-256 manifest)"),
+            pbs: Component::new(ComponentName::Pbs, "PBS verification"),
+            full: Component::new(ComponentName::Services, "DR services (--full)"),
             findings: Vec::new(),
             guests: Vec::new(),
             backups: Vec::new(),
@@ -168,6 +170,14 @@ struct FileBackup {
     sha256: Option<String>,
 }
 
+/// The check that reads a container of this kind.
+fn content_check(container: Container) -> CheckName {
+    match container {
+        Container::Vma => CheckName::Vma,
+        Container::Tar => CheckName::Tar,
+    }
+}
+
 fn record_integrity(
     gc: &mut GuestChecks,
     fb: &FileBackup,
@@ -175,11 +185,10 @@ fn record_integrity(
     integrity: &(Outcome, Outcome),
 ) {
     let r = &mut gc.backups[fb.index];
-    let content_check = match container {
-        Container::Vma => "vma",
-        Container::Tar => "tar",
-    };
-    for (check, o) in [("compression", &integrity.0), (content_check, &integrity.1)] {
+    for (check, o) in [
+        (CheckName::Compression, &integrity.0),
+        (content_check(container), &integrity.1),
+    ] {
         let (status, reason) = outcome_status(o);
         r.add(check, status, reason.clone());
         gc.integrity.add(&r.volid, check, status, reason);
@@ -239,12 +248,7 @@ fn managed_by_env(
             let backend = found.backend.as_ref().map_err(Clone::clone)?;
             let s3 =
                 tfstate::client(backend, config.tfvars.as_deref()).map_err(|e| format!("{e:#}"))?;
-            let url = format!("s3://{}/{}", backend.bucket, backend.key);
-            match s3.get(&backend.key, None) {
-                Ok(bytes) => Ok(Some((url, bytes))),
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err(format!("cannot read {url}: {e}")),
-            }
+            pve_tf::fleet::read_state(&s3, backend)
         });
         out.insert(
             env.env.clone(),
@@ -309,7 +313,7 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
                     for (env, e) in problems {
                         one.coverage.add(
                             &format!("env {env}"),
-                            "terraform-state",
+                            CheckName::TerraformState,
                             // The state component reports the failure itself; here it only explains
                             // why coverage falls back to the node's own listing.
                             Status::Info,
@@ -328,7 +332,7 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
                     let mut one = GuestChecks::new();
                     one.coverage.add(
                         "node",
-                        "inventory",
+                        CheckName::Inventory,
                         Status::Fail,
                         "the node's check panicked",
                     );
@@ -412,7 +416,7 @@ fn run_node_checks(
                 format!("node of environment {}: {e}", check.envs.join(", "))
             };
             gc.coverage
-                .add(check.label(), "connect", Status::Fail, reason);
+                .add(check.label(), CheckName::Connect, Status::Fail, reason);
             gc.skip_all("the node could not be reached");
             return;
         }
@@ -420,8 +424,12 @@ fn run_node_checks(
     let inv = match node.inventory(check.node.as_deref(), config.storage.as_deref()) {
         Ok(i) => i,
         Err(e) => {
-            gc.coverage
-                .add(check.label(), "inventory", Status::Fail, format!("{e:#}"));
+            gc.coverage.add(
+                check.label(),
+                CheckName::Inventory,
+                Status::Fail,
+                format!("{e:#}"),
+            );
             gc.skip_all("the node's inventory could not be read");
             return;
         }
@@ -491,7 +499,7 @@ fn wanted(config: &Config, vmid: u32) -> bool {
 fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &mut GuestChecks) {
     for p in &inv.problems {
         gc.coverage
-            .add(&inv.node_label, "listing", Status::Fail, p.clone());
+            .add(&inv.node_label, CheckName::Listing, Status::Fail, p.clone());
     }
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
     // A guest this node's environments manage that a cluster member holds now is checked here, where its
@@ -556,12 +564,13 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
             ),
         };
         result.status = status;
-        gc.coverage.add(&subject, "freshness", status, reason);
+        gc.coverage
+            .add(&subject, CheckName::Freshness, status, reason);
         if managed.proven && !managed.all.contains_key(&g.vmid) {
             result.status = result.status.worst(Status::Warn);
             gc.coverage.add(
                 &subject,
-                "unmanaged",
+                CheckName::Unmanaged,
                 Status::Warn,
                 format!(
                     "unmanaged: on node {} but in no Terraform state of its environments",
@@ -602,7 +611,8 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
                 ),
             ),
         };
-        gc.coverage.add(&subject, "freshness", status, reason);
+        gc.coverage
+            .add(&subject, CheckName::Freshness, status, reason);
         gc.guests.push(GuestResult {
             vmid: *vmid,
             kind: kind.to_owned(),
@@ -635,7 +645,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         if managed.proven {
             gc.coverage.add(
                 &format!("vmid {vmid}"),
-                "unmanaged",
+                CheckName::Unmanaged,
                 Status::Warn,
                 format!(
                     "unmanaged: {} backup(s) on node {} of a VMID no guest and no Terraform state has; newest {newest}",
@@ -646,7 +656,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         } else {
             gc.coverage.add(
                 &format!("vmid {vmid}"),
-                "orphan",
+                CheckName::Orphan,
                 Status::Info,
                 format!(
                     "{} backup(s) of a VMID that no longer exists; newest {newest}",
@@ -729,17 +739,19 @@ fn soundness(
             continue;
         }
         let volid = b.volid.clone();
-        let add = |gc: &mut GuestChecks, check: &str, status: Status, reason: String| {
+        let add = |gc: &mut GuestChecks, check: CheckName, status: Status, reason: String| {
             gc.backups[index].add(check, status, reason.clone());
             gc.archives.add(&volid, check, status, reason);
         };
         let file_name = b.file_name().to_owned();
         let name = VzdumpFile::parse(&file_name);
         match &name {
-            Some(n) if n.archive.vmid == b.vmid => add(gc, "name", Status::Ok, file_name.clone()),
+            Some(n) if n.archive.vmid == b.vmid => {
+                add(gc, CheckName::Name, Status::Ok, file_name.clone())
+            }
             Some(n) => add(
                 gc,
-                "name",
+                CheckName::Name,
                 Status::Fail,
                 format!(
                     "name says VMID {} but Proxmox lists it for {}",
@@ -748,7 +760,7 @@ fn soundness(
             ),
             None => add(
                 gc,
-                "name",
+                CheckName::Name,
                 Status::Fail,
                 format!(
                     "`{file_name}` is not vzdump-{{qemu|lxc}}-<vmid>-<YYYY_MM_DD-HH_MM_SS>.<ext>"
@@ -776,7 +788,7 @@ fn soundness(
             Ok(Place::Remote(d)) => Place::Remote(d.clone()),
             Err(e) => {
                 let e = e.clone();
-                add(gc, "size", Status::Fail, e);
+                add(gc, CheckName::Size, Status::Fail, e);
                 continue;
             }
         };
@@ -787,13 +799,13 @@ fn soundness(
         };
         let present = match size {
             Err(e) => {
-                add(gc, "size", Status::Fail, e);
+                add(gc, CheckName::Size, Status::Fail, e);
                 false
             }
             Ok(None) => {
                 add(
                     gc,
-                    "size",
+                    CheckName::Size,
                     Status::Fail,
                     format!("archive file {} is missing", path.display()),
                 );
@@ -802,7 +814,7 @@ fn soundness(
             Ok(Some(0)) => {
                 add(
                     gc,
-                    "size",
+                    CheckName::Size,
                     Status::Fail,
                     "archive is empty (0 bytes)".into(),
                 );
@@ -811,7 +823,7 @@ fn soundness(
             Ok(Some(s)) if s < config.min_size => {
                 add(
                     gc,
-                    "size",
+                    CheckName::Size,
                     Status::Warn,
                     format!(
                         "suspiciously small: {s} bytes (under {} bytes)",
@@ -823,7 +835,7 @@ fn soundness(
             Ok(Some(s)) if s != b.size => {
                 add(
                     gc,
-                    "size",
+                    CheckName::Size,
                     Status::Fail,
                     format!(
                         "{} is {s} bytes but Proxmox reports {} bytes",
@@ -836,7 +848,7 @@ fn soundness(
             Ok(Some(s)) => {
                 add(
                     gc,
-                    "size",
+                    CheckName::Size,
                     Status::Ok,
                     format!("{s} bytes, as Proxmox reports"),
                 );
@@ -850,21 +862,21 @@ fn soundness(
                 Place::Remote(p) => node.read_text(p).map_err(|e| format!("{e}")),
             };
             match text {
-                Err(e) => add(gc, "log", Status::Fail, e),
+                Err(e) => add(gc, CheckName::Log, Status::Fail, e),
                 Ok(None) => add(
                     gc,
-                    "log",
+                    CheckName::Log,
                     Status::Fail,
                     format!("task log {} is missing", log_path.display()),
                 ),
                 Ok(Some(t)) => match pve::log_verdict(&t, b.vmid) {
                     Ok(()) => add(
                         gc,
-                        "log",
+                        CheckName::Log,
                         Status::Ok,
                         "task log ends with a finished backup".into(),
                     ),
-                    Err(e) => add(gc, "log", Status::Fail, e),
+                    Err(e) => add(gc, CheckName::Log, Status::Fail, e),
                 },
             }
         }
@@ -876,7 +888,7 @@ fn soundness(
             if let Some(n) = &b.notes {
                 what.push(format!("notes: {}", n.lines().next().unwrap_or("")));
             }
-            add(gc, "meta", Status::Info, what.join("; "));
+            add(gc, CheckName::Meta, Status::Info, what.join("; "));
         }
         files.push(FileBackup {
             index,
@@ -913,8 +925,9 @@ fn pbs(inv: &Inventory, selected: &[&Backup], gc: &mut GuestChecks) {
                 "never verified by PBS (schedule a verify job)".to_owned(),
             ),
         };
-        gc.backups[index].add("pbs-verification", status, reason.clone());
-        gc.pbs.add(&b.volid, "verification", status, reason);
+        gc.backups[index].add(CheckName::PbsVerification, status, reason.clone());
+        gc.pbs
+            .add(&b.volid, CheckName::Verification, status, reason);
     }
     if gc.pbs.checks.is_empty() {
         gc.pbs
@@ -1051,7 +1064,7 @@ fn bitrot(
         Err(e) => {
             gc.bitrot.add(
                 &config.manifest.display().to_string(),
-                "manifest",
+                CheckName::Manifest,
                 Status::Fail,
                 format!("{e:#}"),
             );
@@ -1078,8 +1091,8 @@ fn bitrot(
                     "not in the manifest (run with --record to add it)".to_owned(),
                 )
             };
-            gc.backups[f.index].add("sha256", status, reason.clone());
-            gc.bitrot.add(&volid, "sha256", status, reason);
+            gc.backups[f.index].add(CheckName::Sha256, status, reason.clone());
+            gc.bitrot.add(&volid, CheckName::Sha256, status, reason);
             continue;
         };
         gc.backups[f.index].sha256 = Some(sha.clone());
@@ -1101,13 +1114,13 @@ fn bitrot(
                 "not in the manifest (run with --record to add it)".to_owned(),
             ),
         };
-        gc.backups[f.index].add("sha256", status, reason.clone());
-        gc.bitrot.add(&volid, "sha256", status, reason);
+        gc.backups[f.index].add(CheckName::Sha256, status, reason.clone());
+        gc.bitrot.add(&volid, CheckName::Sha256, status, reason);
     }
     if changed && let Err(e) = manifest.save(runner, &config.manifest) {
         gc.bitrot.add(
             &config.manifest.display().to_string(),
-            "manifest",
+            CheckName::Manifest,
             Status::Fail,
             format!("{e:#}"),
         );
@@ -1129,8 +1142,8 @@ pub fn verify(config: &Config) -> Result<Report> {
     run_guest_checks(config, &runner, now, &mut gc);
     let findings = std::mem::take(&mut gc.findings);
 
-    let mut state = Component::new("tfstate", "Terraform state in S3");
-    let mut services = Component::new("services", "DR services (--full)");
+    let mut state = Component::new(ComponentName::Tfstate, "Terraform state in S3");
+    let mut services = Component::new(ComponentName::Services, "DR services (--full)");
     let mut environments = Vec::new();
     let envs = match &config.root {
         None => {
@@ -1147,7 +1160,7 @@ pub fn verify(config: &Config) -> Result<Report> {
             Err(e) => {
                 state.add(
                     &root.display().to_string(),
-                    "environments",
+                    CheckName::Environments,
                     Status::Fail,
                     format!("{e:#}"),
                 );
@@ -1166,7 +1179,12 @@ pub fn verify(config: &Config) -> Result<Report> {
         ));
     }
     if config.root.is_some() && envs.is_empty() && state.checks.is_empty() {
-        state.add("root", "environments", Status::Fail, "no environment found");
+        state.add(
+            "root",
+            CheckName::Environments,
+            Status::Fail,
+            "no environment found",
+        );
     }
     state.duration_ms = ms(t);
     let t = Instant::now();
@@ -1174,7 +1192,7 @@ pub fn verify(config: &Config) -> Result<Report> {
         // The node's part (jobs, connectivity) first, as the replaced script's report ordered them.
         merge_component(
             &mut services,
-            std::mem::replace(&mut gc.full, Component::new("services", "")),
+            std::mem::replace(&mut gc.full, Component::new(ComponentName::Services, "")),
         );
         services::check(&mut services, config, &runner, &envs);
     } else {
@@ -1312,7 +1330,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             .unwrap_or_default()
             .into_iter()
             .map(|e| match e.backend {
-                Ok(b) => (e.name, format!("s3://{}/{}", b.bucket, b.key), b.endpoint),
+                Ok(b) => (e.name, b.url(), b.endpoint),
                 Err(_) => (
                     e.name.clone(),
                     format!("s3://tfstate-{}/terraform.tfstate", e.name),
@@ -1388,9 +1406,9 @@ fn dry_run(config: &Config) -> Result<Verdict> {
     if config.json {
         let mut gc = GuestChecks::new();
         gc.skip_all("dry-run: nothing contacted");
-        let mut state = Component::new("tfstate", "Terraform state in S3");
+        let mut state = Component::new(ComponentName::Tfstate, "Terraform state in S3");
         state.skip("dry-run: nothing contacted");
-        let mut services = Component::new("services", "DR services (--full)");
+        let mut services = Component::new(ComponentName::Services, "DR services (--full)");
         services.skip("dry-run: nothing contacted");
         let mut report = assemble(config, now, "remote", gc, state, services, Vec::new());
         report.finish();

@@ -12,7 +12,7 @@ use pve_common::runner::Runner;
 
 use crate::archive::{self, Job};
 use crate::manifest::Manifest;
-use crate::report::{BackupResult, Status};
+use crate::report::{BackupResult, CheckName, Status};
 use crate::{Config, GuestChecks, outcome_status};
 
 /// One archive found.
@@ -96,8 +96,12 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
     let mut found = Vec::new();
     for (dir, storage) in &dirs {
         if let Err(e) = scan(dir, storage, &mut found) {
-            gc.archives
-                .add(&dir.display().to_string(), "listing", Status::Fail, e);
+            gc.archives.add(
+                &dir.display().to_string(),
+                CheckName::Listing,
+                Status::Fail,
+                e,
+            );
         }
     }
     found.retain(|f| config.vmids.is_empty() || config.vmids.contains(&f.name.archive.vmid));
@@ -111,7 +115,7 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
             .join(", ");
         gc.archives.add(
             &where_,
-            "archives",
+            CheckName::Archives,
             Status::Fail,
             "no vzdump archive (vzdump-<type>-<vmid>-<time>.<format>) found",
         );
@@ -151,16 +155,16 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
         } else {
             (Status::Ok, format!("{size} bytes"))
         };
-        r.add("size", status, reason.clone());
-        gc.archives.add(&volid, "size", status, reason);
+        r.add(CheckName::Size, status, reason.clone());
+        gc.archives.add(&volid, CheckName::Size, status, reason);
         let log = f.path.with_file_name(format!("{}.log", f.name.stem));
         if let Ok(text) = std::fs::read_to_string(&log) {
             let (status, reason) = match crate::pve::log_verdict(&text, f.name.archive.vmid) {
                 Ok(()) => (Status::Ok, "vzdump log ends with success".to_owned()),
                 Err(e) => (Status::Fail, e),
             };
-            r.add("log", status, reason.clone());
-            gc.archives.add(&volid, "log", status, reason);
+            r.add(CheckName::Log, status, reason.clone());
+            gc.archives.add(&volid, CheckName::Log, status, reason);
         }
         jobs.push(Job {
             path: f.path.clone(),
@@ -173,13 +177,9 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
     let results = archive::check_all(&jobs, config.jobs, None);
     let mut changed = false;
     for ((f, result), r) in found.iter().zip(results).zip(gc.backups.iter_mut()) {
-        let content_check = match f.name.container {
-            Container::Vma => "vma",
-            Container::Tar => "tar",
-        };
         for (check, o) in [
-            ("compression", &result.compression),
-            (content_check, &result.content),
+            (CheckName::Compression, &result.compression),
+            (crate::content_check(f.name.container), &result.content),
         ] {
             let (status, reason) = outcome_status(o);
             r.add(check, status, reason.clone());
@@ -210,20 +210,20 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
             ),
         };
         r.sha256.clone_from(&result.sha256);
-        r.add("sha256", status, reason.clone());
-        gc.bitrot.add(&r.volid, "sha256", status, reason);
+        r.add(CheckName::Sha256, status, reason.clone());
+        gc.bitrot.add(&r.volid, CheckName::Sha256, status, reason);
     }
     if let Some(e) = manifest_error {
         gc.bitrot.add(
             &config.manifest.display().to_string(),
-            "manifest",
+            CheckName::Manifest,
             Status::Fail,
             e,
         );
     } else if changed && let Err(e) = manifest.save(runner, &config.manifest) {
         gc.bitrot.add(
             &config.manifest.display().to_string(),
-            "manifest",
+            CheckName::Manifest,
             Status::Fail,
             format!("{e:#}"),
         );

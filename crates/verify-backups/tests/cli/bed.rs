@@ -173,7 +173,7 @@ pub fn backup_of(doc: &Report, vmid: u32) -> &BackupResult {
 
 /// The first failed check of a backup (`None` when none failed).
 pub fn first_failure(b: &BackupResult) -> Option<String> {
-    b.first_failure().map(|c| c.check.clone())
+    b.first_failure().map(|c| c.check.to_string())
 }
 
 /// The failed checks of a backup.
@@ -181,7 +181,7 @@ pub fn failures(b: &BackupResult) -> Vec<String> {
     b.checks
         .iter()
         .filter(|c| c.status == Status::Fail)
-        .map(|c| c.check.clone())
+        .map(|c| c.check.to_string())
         .collect()
 }
 
@@ -189,7 +189,7 @@ pub fn failures(b: &BackupResult) -> Vec<String> {
 pub fn backup_check<'a>(b: &'a BackupResult, check: &str) -> &'a BackupCheck {
     b.checks
         .iter()
-        .find(|c| c.check == check)
+        .find(|c| c.check.as_ref() == check)
         .unwrap_or_else(|| panic!("no check {check} in {b:#?}"))
 }
 
@@ -197,7 +197,7 @@ pub fn backup_check<'a>(b: &'a BackupResult, check: &str) -> &'a BackupCheck {
 pub fn component<'a>(doc: &'a Report, name: &str) -> &'a Component {
     doc.components
         .iter()
-        .find(|c| c.name == name)
+        .find(|c| c.name.as_ref() == name)
         .unwrap_or_else(|| panic!("no component {name} in {doc:#?}"))
 }
 

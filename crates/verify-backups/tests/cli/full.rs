@@ -105,7 +105,7 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
     assert!(stdout.contains("Backup jobs\n"), "{stdout}");
     let (code, doc) = run_json(&en, &[]);
     assert_eq!(code, 1, "{doc:#?}");
-    let names: Vec<&str> = doc.components.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = doc.components.iter().map(|c| c.name.as_ref()).collect();
     assert_eq!(
         names,
         [
@@ -123,7 +123,7 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
         services
             .checks
             .iter()
-            .find(|c| c.subject == subject && c.check == check)
+            .find(|c| c.subject == subject && c.check.as_ref() == check)
             .unwrap_or_else(|| panic!("no {subject} {check} in {services:#?}"))
     };
     assert_eq!(check("job backup-daily", "backup-job").status, Status::Ok);
