@@ -13,7 +13,7 @@ use pve_common::runner::Runner;
 use crate::archive::{self, Job};
 use crate::manifest::Manifest;
 use crate::report::{BackupResult, CheckName, Status};
-use crate::{Config, GuestChecks, outcome_status};
+use crate::{Config, GuestChecks};
 
 /// One archive found.
 struct Found {
@@ -155,16 +155,14 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
         } else {
             (Status::Ok, format!("{size} bytes"))
         };
-        r.add(CheckName::Size, status, reason.clone());
-        gc.archives.add(&volid, CheckName::Size, status, reason);
+        r.record(&mut gc.archives, CheckName::Size, status, reason);
         let log = f.path.with_file_name(format!("{}.log", f.name.stem));
         if let Ok(text) = std::fs::read_to_string(&log) {
             let (status, reason) = match crate::pve::log_verdict(&text, f.name.archive.vmid) {
                 Ok(()) => (Status::Ok, "vzdump log ends with success".to_owned()),
                 Err(e) => (Status::Fail, e),
             };
-            r.add(CheckName::Log, status, reason.clone());
-            gc.archives.add(&volid, CheckName::Log, status, reason);
+            r.record(&mut gc.archives, CheckName::Log, status, reason);
         }
         jobs.push(Job {
             path: f.path.clone(),
@@ -177,14 +175,12 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
     let results = archive::check_all(&jobs, config.jobs, None);
     let mut changed = false;
     for ((f, result), r) in found.iter().zip(results).zip(gc.backups.iter_mut()) {
-        for (check, o) in [
-            (CheckName::Compression, &result.compression),
-            (crate::content_check(f.name.container), &result.content),
-        ] {
-            let (status, reason) = outcome_status(o);
-            r.add(check, status, reason.clone());
-            gc.integrity.add(&r.volid, check, status, reason);
-        }
+        crate::record_integrity(
+            r,
+            &mut gc.integrity,
+            f.name.container,
+            (&result.compression, &result.content),
+        );
         let known =
             recorded(&manifest, &r.volid, &f.file_name).map(|(v, h)| (v.to_owned(), h.to_owned()));
         let (status, reason) = match (&result.sha256, known) {
@@ -210,8 +206,7 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
             ),
         };
         r.sha256.clone_from(&result.sha256);
-        r.add(CheckName::Sha256, status, reason.clone());
-        gc.bitrot.add(&r.volid, CheckName::Sha256, status, reason);
+        r.record(&mut gc.bitrot, CheckName::Sha256, status, reason);
     }
     if let Some(e) = manifest_error {
         gc.bitrot.add(

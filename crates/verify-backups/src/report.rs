@@ -290,6 +290,18 @@ impl BackupResult {
         });
     }
 
+    /// Adds a check result, and the same line under its volid to `comp` (the component that made it).
+    pub fn record(
+        &mut self,
+        comp: &mut Component,
+        check: CheckName,
+        status: Status,
+        reason: String,
+    ) {
+        self.add(check, status, reason.clone());
+        comp.add(&self.volid, check, status, reason);
+    }
+
     /// The first failed check, if any.
     pub fn first_failure(&self) -> Option<&BackupCheck> {
         self.checks.iter().find(|c| c.status == Status::Fail)
