@@ -1314,7 +1314,51 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         .storage
         .clone()
         .map_or_else(|| vec!["<stockage>".to_owned()], |s| vec![s]);
-    let targets: Vec<(String, String)> = if config.targets.is_empty() {
+    let targets = dry_run_targets(config);
+    let dry = |line: String| {
+        pve_common::log::emit(
+            pve_common::log::Level::DryRun,
+            format_args!("[DRY-RUN] {line}"),
+        );
+    };
+    dry_run_nodes(config, &targets, &storages, w, &dry);
+    let envs = dry_run_envs(config);
+    for (_, url, endpoint) in &envs {
+        dry(format!(
+            "s3 list-object-versions {url} (endpoint {endpoint})"
+        ));
+        dry(format!("s3 get {url} | verification JSON"));
+    }
+    if config.full {
+        dry_run_services(config, &dry);
+    }
+    dry(w.sample.clone());
+    let now = jiff::Timestamp::now().as_second();
+    let (rows, findings) = sample(config, now, &envs, &storages[0], w);
+    if config.json {
+        let mut gc = GuestChecks::new();
+        gc.skip_all("dry-run: nothing contacted");
+        let mut state = Component::new(ComponentName::Tfstate, "Terraform state in S3");
+        state.skip("dry-run: nothing contacted");
+        let mut services = Component::new(ComponentName::Services, "DR services (--full)");
+        services.skip("dry-run: nothing contacted");
+        let mut report = assemble(config, now, "remote", gc, state, services, Vec::new());
+        report.finish();
+        pve_common::output::write_json(&report)?;
+    } else {
+        let mut text = String::new();
+        if config.full {
+            text.push_str(&contract::render_full(&findings, w));
+        }
+        text.push_str(&contract::render(&rows, w));
+        pve_common::output::write_stdout(&text)?;
+    }
+    Ok(Verdict::Ok)
+}
+
+/// The nodes a dry run names: `(node, [user@]host[ -p port])`, placeholders when none is known.
+fn dry_run_targets(config: &Config) -> Vec<(String, String)> {
+    if config.targets.is_empty() {
         vec![("<noeud>".to_owned(), "root@<noeud>".to_owned())]
     } else {
         config
@@ -1336,15 +1380,19 @@ fn dry_run(config: &Config) -> Result<Verdict> {
                 )
             })
             .collect()
-    };
-    let dry = |line: String| {
-        pve_common::log::emit(
-            pve_common::log::Level::DryRun,
-            format_args!("[DRY-RUN] {line}"),
-        );
-    };
-    for (node, host) in &targets {
-        for storage in &storages {
+    }
+}
+
+/// What a dry run would ask each node: its backups and dump folders, and with `--full` its jobs and guests.
+fn dry_run_nodes(
+    config: &Config,
+    targets: &[(String, String)],
+    storages: &[String],
+    w: &words::Words,
+    dry: &dyn Fn(String),
+) {
+    for (node, host) in targets {
+        for storage in storages {
             dry(format!(
                 "ssh {host} pvesh get /nodes/{node}/storage/{storage}/content --content backup --output-format json"
             ));
@@ -1378,6 +1426,10 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             ));
         }
     }
+}
+
+/// The environments a dry run names: `(env, state URL, endpoint)`, the homelab's three when none is found.
+fn dry_run_envs(config: &Config) -> Vec<(String, String, String)> {
     let envs: Vec<(String, String, String)> = match &config.root {
         Some(root) => tfstate::discover(root)
             .unwrap_or_default()
@@ -1393,7 +1445,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             .collect(),
         None => Vec::new(),
     };
-    let envs = if envs.is_empty() {
+    if envs.is_empty() {
         ["prod", "lab", "monitoring"]
             .iter()
             .map(|e| {
@@ -1406,18 +1458,18 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             .collect()
     } else {
         envs
-    };
-    for (_, url, endpoint) in &envs {
-        dry(format!(
-            "s3 list-object-versions {url} (endpoint {endpoint})"
-        ));
-        dry(format!("s3 get {url} | verification JSON"));
     }
-    if config.full {
-        dry_run_services(config, &dry);
-    }
-    dry(w.sample.clone());
-    let now = jiff::Timestamp::now().as_second();
+}
+
+/// The sample report of a dry run: a guest, each environment's state and, with `--full`, a job and a guest
+/// that answers.
+fn sample(
+    config: &Config,
+    now: i64,
+    envs: &[(String, String, String)],
+    storage: &str,
+    w: &words::Words,
+) -> (Vec<contract::Row>, Vec<full::Finding>) {
     let vmid = config.vmids.first().copied().unwrap_or(100);
     let mut rows = vec![contract::Row {
         kind: "vzdump".into(),
@@ -1426,7 +1478,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         last: Some(now - 3600),
         details: contract::human_size(512 * 1024 * 1024),
     }];
-    for (env, _, _) in &envs {
+    for (env, _, _) in envs {
         rows.push(contract::Row {
             kind: "minio".into(),
             component: format!("tfstate-{env}"),
@@ -1443,7 +1495,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         };
         vec![
             full::Finding::Job(full::BackupJob::from_value(&serde_json::json!({
-                "id": "backup-<job>", "schedule": "21:00", "storage": storages[0],
+                "id": "backup-<job>", "schedule": "21:00", "storage": storage,
                 "mode": "snapshot", "all": 1
             }))),
             full::Finding::Reach {
@@ -1456,25 +1508,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         Vec::new()
     };
     rows.extend(findings.iter().map(|f| contract::finding_row(f, w)));
-    if config.json {
-        let mut gc = GuestChecks::new();
-        gc.skip_all("dry-run: nothing contacted");
-        let mut state = Component::new(ComponentName::Tfstate, "Terraform state in S3");
-        state.skip("dry-run: nothing contacted");
-        let mut services = Component::new(ComponentName::Services, "DR services (--full)");
-        services.skip("dry-run: nothing contacted");
-        let mut report = assemble(config, now, "remote", gc, state, services, Vec::new());
-        report.finish();
-        pve_common::output::write_json(&report)?;
-    } else {
-        let mut text = String::new();
-        if config.full {
-            text.push_str(&contract::render_full(&findings, w));
-        }
-        text.push_str(&contract::render(&rows, w));
-        pve_common::output::write_stdout(&text)?;
-    }
-    Ok(Verdict::Ok)
+    (rows, findings)
 }
 
 /// `--full`'s local part in a dry run: `terraform init` of each environment and the health URLs known.
