@@ -3,7 +3,7 @@
 //! `pve-bench suite` generates the workloads, runs every benchmark against the test bed (whose `export`
 //! lines `bench/run` puts in the environment), prints the table, and writes `bench/results/latest.json`
 //! and `docs/PERFORMANCE.md`. `ssh-session` and `parse-plan` are the Rust sides of `ssh-reuse` and
-//! `plan-scale`: pve-common's SSH session and check-drift's plan parser, measured as whole processes
+//! `plan-scale`: pve-ssh's SSH session and check-drift's plan parser, measured as whole processes
 //! exactly like the shell references next to them.
 // Progress lines on stderr are this harness's user interface.
 #![allow(clippy::print_stderr)]
@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
+use pve_ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
 
 /// Benchmarks of pve-tools against the bash scripts they replace. Exit status: 0 success, 1 failure.
 #[derive(Debug, Parser)]
@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Run the benchmarks (needs the test bed's exports in the environment; see bench/run).
     Suite(suite::Options),
-    /// Run `pvesh get /version` COUNT times over one pve-common SSH session to $TESTBED_SSH_HOST
+    /// Run `pvesh get /version` COUNT times over one pve-ssh SSH session to $TESTBED_SSH_HOST
     /// (resolved through $TESTBED_SSH_CONFIG).
     SshSession {
         /// How many commands.

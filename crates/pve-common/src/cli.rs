@@ -5,7 +5,7 @@
 //!
 //! [`CommonArgs`] goes into every tool; [`ForceArgs`] (`--force`, `-y`, `--yes`) and [`TfvarsArgs`]
 //! (`--tfvars`) into those that ask before changing anything or read a variable file; `--root` and
-//! `--terraform-bin` in [`EnvironmentsArgs`]; `--node` lives in [`NodeArgs`] with the other SSH settings.
+//! `--terraform-bin` in [`EnvironmentsArgs`]; `--node` lives in pve-ssh's `NodeArgs` with the other SSH settings.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -148,46 +148,6 @@ impl EnvironmentsArgs {
             (None, None) => PathBuf::from(crate::homelab::ENVIRONMENTS_DIR),
         }
     }
-}
-
-/// How to reach the Proxmox node over SSH, for the tools that act on the node (restore-vm,
-/// rebuild-monitoring): `--host`, `--node`, `--user`, `--port`, `--ssh-config`, `--identity`,
-/// `--known-hosts`, `--accept-new-host-key`. [`crate::node::resolve`] fills what the flags leave open from
-/// the environment and terraform.tfvars.
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct NodeArgs {
-    /// The Proxmox node name (else PVE_NODE, else tfvars `node_name`, else the only node of the host).
-    #[arg(long, value_name = "NODE")]
-    pub node: Option<String>,
-
-    /// The Proxmox host to SSH to (else PVE_HOST, else the host of tfvars `proxmox_endpoint`).
-    #[arg(long, value_name = "HOST")]
-    pub host: Option<String>,
-
-    /// The SSH user (else PVE_SSH_USER, else tfvars `ssh_user`, else ssh_config or `root`).
-    #[arg(long, value_name = "USER", alias = "ssh-user")]
-    pub user: Option<String>,
-
-    /// The SSH port (else ssh_config, else 22).
-    #[arg(long, value_name = "PORT", alias = "ssh-port")]
-    pub port: Option<u16>,
-
-    /// The ssh_config file to read (default ~/.ssh/config).
-    #[arg(long, value_name = "FILE", env = "PVE_SSH_CONFIG")]
-    pub ssh_config: Option<PathBuf>,
-
-    /// An SSH identity (private key) file to try after the agent.
-    #[arg(long, value_name = "FILE")]
-    pub identity: Option<PathBuf>,
-
-    /// The known_hosts file the node's host key is checked against (else ssh_config's
-    /// UserKnownHostsFile, else ~/.ssh/known_hosts).
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
-
-    /// Record the node's host key when known_hosts has none for it (a changed key is always refused).
-    #[arg(long)]
-    pub accept_new_host_key: bool,
 }
 
 /// Longest duration any flag or environment variable accepts: 100 years. Deadlines are computed as

@@ -359,7 +359,7 @@ impl EnvSettings {
         let proxmox_endpoint = vars.get_str("proxmox_endpoint")?.map(str::to_owned);
         let ssh_host = proxmox_endpoint
             .as_deref()
-            .and_then(crate::node::endpoint_host);
+            .and_then(crate::pve::endpoint_host);
         let minio = match vars.get_map("minio")? {
             None => None,
             Some(map) => {
@@ -453,21 +453,6 @@ impl HostKeyPolicy {
         HostKeyPolicy {
             known_hosts,
             accept_new: env(ENV_SSH_INIT_MODE).as_deref() == Some("true"),
-        }
-    }
-
-    /// Applies the policy of the environment to SSH settings the flags left open: `HOMELAB_KNOWN_HOSTS`, when
-    /// set, is the known-hosts file unless `--known-hosts` named one; `SSH_INIT_MODE=true` accepts a new key
-    /// as `--accept-new-host-key` does. Unset, the SSH defaults stay (ssh_config, `~/.ssh/known_hosts`).
-    pub fn apply_env(access: &mut crate::node::NodeAccess) {
-        let policy = Self::from_env();
-        if access.known_hosts.is_none()
-            && std::env::var(ENV_KNOWN_HOSTS).is_ok_and(|v| !v.is_empty())
-        {
-            access.known_hosts = Some(policy.known_hosts);
-        }
-        if policy.accept_new {
-            access.accept_new_host_key = true;
         }
     }
 }

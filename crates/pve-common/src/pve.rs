@@ -86,6 +86,19 @@ pub fn validate_node_name(text: &str) -> Result<(), PveValueError> {
     }
 }
 
+/// The host part of an endpoint URL (`https://192.0.2.2:8006/api2/json` -> `192.0.2.2`) or a bare host.
+pub fn endpoint_host(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.contains("://") {
+        let url = url::Url::parse(value).ok()?;
+        return url
+            .host_str()
+            .map(|h| h.trim_matches(['[', ']']).to_owned());
+    }
+    let host = value.split(['/', ':']).next()?.trim();
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
 /// A VM (`qemu`) or a container (`lxc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -605,6 +618,20 @@ pub fn config_protected(config: &GuestConfig) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_hosts() {
+        assert_eq!(
+            endpoint_host("https://192.0.2.2:8006/api2/json").as_deref(),
+            Some("192.0.2.2")
+        );
+        assert_eq!(
+            endpoint_host("https://pve.lan:8006/").as_deref(),
+            Some("pve.lan")
+        );
+        assert_eq!(endpoint_host("pve.lan:8006").as_deref(), Some("pve.lan"));
+        assert_eq!(endpoint_host("").as_deref(), None);
+    }
 
     #[test]
     fn vmids() {

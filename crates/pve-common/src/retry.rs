@@ -3,7 +3,7 @@
 //!
 //! Only errors the caller classifies as transient are retried: a refused, reset or timed-out connection, a
 //! failed handshake, a dropped session. A remote command that ran and exited non-zero is retried only when
-//! the caller marked it idempotent (see [`crate::ssh`]). Each failed attempt is logged with its number and
+//! the caller marked it idempotent (see the pve-ssh crate). Each failed attempt is logged with its number and
 //! the next delay; on exhaustion the error names the attempt count and the last cause. The [`Sleeper`] is
 //! injectable so tests never sleep. In dry-run the retried operation goes through
 //! [`crate::runner::Runner::effect`], which skips it, so there is nothing to retry.

@@ -12,7 +12,7 @@
 //!   [`placeholder`] for what only the query would tell) and carries on with placeholder values.
 //!
 //! Skipped calls are remembered (so `--json` output and tests can show them). `clippy.toml` forbids
-//! `std::process::Command::new` elsewhere; this module and [`crate::ssh`] are the only callers of processes.
+//! `std::process::Command::new` elsewhere; this module and the pve-ssh crate are the only callers of processes.
 
 use std::ffi::OsString;
 use std::fmt;

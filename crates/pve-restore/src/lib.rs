@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use pve_common::pve::{self, GuestType, StorageStatus};
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, TransportKind};
+use pve_ssh::{RemoteCommand, SshClient, SshOptions, TransportKind};
 
 use node::{Backup, Node};
 pub use options::{Options, Selection};
@@ -371,7 +371,7 @@ fn restore_command(
     if cfg.unique {
         cmd = cmd.args(["--unique", "1"]);
     }
-    cmd.timeout(pve_common::ssh::DEFAULT_COMMAND_TIMEOUT)
+    cmd.timeout(pve_ssh::DEFAULT_COMMAND_TIMEOUT)
 }
 
 /// What is at the target id now.

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeSet;
 
-use pve_common::node::NodeAccess;
 use pve_common::runner::Runner;
-use pve_common::ssh::SshClient;
+use pve_ssh::SshClient;
+use pve_ssh::node::NodeAccess;
 
 use crate::node::{Backup, Node};
 use crate::outcome::BackupInfo;

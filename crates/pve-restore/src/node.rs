@@ -8,7 +8,7 @@ use anyhow::Context;
 use pve_common::pve::{
     self, BackupContent, ClusterResource, GuestConfig, GuestStatus, GuestType, StorageStatus,
 };
-use pve_common::ssh::{LineSink, RemoteCommand, SshClient, SshOutput};
+use pve_ssh::{LineSink, RemoteCommand, SshClient, SshOutput};
 use serde::de::DeserializeOwned;
 
 /// One backup found on the node.

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use pve_common::node::NodeAccess;
 use pve_common::pve::Volid;
+use pve_ssh::node::NodeAccess;
 
 /// The default storage for the restored disks.
 pub const DEFAULT_STORAGE: &str = "local-lvm";

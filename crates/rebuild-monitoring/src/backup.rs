@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pve_common::node::NodeAccess;
 use pve_common::pve::Volid;
 use pve_common::runner::Runner;
 use pve_restore::{BackupInfo, Options, Selection};
+use pve_ssh::node::NodeAccess;
 use serde::{Deserialize, Serialize};
 
 /// What to restore.

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use pve_common::cli::{CommonArgs, EnvironmentsArgs, ForceArgs, NodeArgs};
+use pve_common::cli::{CommonArgs, EnvironmentsArgs, ForceArgs};
+use pve_ssh::node::NodeArgs;
 
 /// The examples at the end of `--help` (and of the man page).
 const EXAMPLES: &str = "\

@@ -8,9 +8,9 @@
 //! holds a tab. `--all` lists stopped containers as well, so a stopped one is reported with its status
 //! (`Exited (137) 2 minutes ago`) instead of as missing.
 
-use pve_common::node::NodeAccess;
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient};
+use pve_ssh::node::NodeAccess;
+use pve_ssh::{RemoteCommand, SshClient};
 use serde::{Deserialize, Serialize};
 
 /// The containers the monitoring VM must run.

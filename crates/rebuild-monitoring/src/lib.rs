@@ -14,12 +14,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use pve_common::confirm::ConfirmError;
 use pve_common::exit::{Code, UsageError};
-use pve_common::node::{NodeAccess, NodeError};
 use pve_common::output::{self, ToolInfo};
 use pve_common::retry::ThreadSleeper;
 use pve_common::runner::{Access, LocalCommand, Runner};
 use pve_common::s3::S3Credentials;
 use pve_common::terraform::TerraformError;
+use pve_ssh::node::{NodeAccess, NodeError};
 use pve_tf::TargetedPlan;
 use serde::{Deserialize, Serialize};
 
@@ -170,11 +170,11 @@ fn owning_env(
 /// environment's `default_node`) at the host of that environment's `proxmox_endpoint` (each environment
 /// has its own node; the root's default node is never taken for it).
 fn homelab_node_args(
-    args: &pve_common::cli::NodeArgs,
+    args: &pve_ssh::node::NodeArgs,
     vars: Option<&pve_common::tfvars::TfVars>,
     homelab: Option<&pve_common::homelab::Homelab>,
     owner: Option<&pve_common::fleet::FleetEnv>,
-) -> pve_common::cli::NodeArgs {
+) -> pve_ssh::node::NodeArgs {
     let mut args = args.clone();
     let settings = homelab.and_then(|h| h.env_settings("monitoring").ok().flatten());
     if owner.is_none() && settings.is_none() {
@@ -190,8 +190,8 @@ fn homelab_node_args(
     let mut from_owner = false;
     if unset(
         &args.node,
-        pve_common::node::ENV_NODE,
-        &pve_common::node::TFVARS_NODE_KEYS,
+        pve_ssh::node::ENV_NODE,
+        &pve_ssh::node::TFVARS_NODE_KEYS,
     ) {
         args.node = match owner.and_then(|o| o.node.clone()) {
             Some(node) => {
@@ -208,8 +208,8 @@ fn homelab_node_args(
     }
     if unset(
         &args.host,
-        pve_common::node::ENV_HOST,
-        &pve_common::node::TFVARS_ENDPOINT_KEYS,
+        pve_ssh::node::ENV_HOST,
+        &pve_ssh::node::TFVARS_ENDPOINT_KEYS,
     ) {
         let env_host = if from_owner {
             owner.and_then(|o| o.ssh_host.clone())
@@ -360,8 +360,8 @@ impl Config {
             && args.common.mode() != pve_common::runner::Mode::DryRun;
         // The node is the one of the environment that owns the VM (asked only when nothing else names it).
         let node_named = args.node.node.is_some()
-            || std::env::var(pve_common::node::ENV_NODE).is_ok_and(|v| !v.trim().is_empty())
-            || pve_common::node::TFVARS_NODE_KEYS.iter().any(|k| {
+            || std::env::var(pve_ssh::node::ENV_NODE).is_ok_and(|v| !v.trim().is_empty())
+            || pve_ssh::node::TFVARS_NODE_KEYS.iter().any(|k| {
                 vars.as_ref()
                     .is_some_and(|v| v.get_str(k).ok().flatten().is_some())
             });
@@ -376,9 +376,9 @@ impl Config {
         };
         let node_args =
             homelab_node_args(&args.node, vars.as_ref(), homelab.as_ref(), owner.as_ref());
-        let access = match pve_common::node::resolve(&node_args, vars.as_ref()) {
+        let access = match pve_ssh::node::resolve(&node_args, vars.as_ref()) {
             Ok(mut a) => {
-                pve_common::homelab::HostKeyPolicy::apply_env(&mut a);
+                a.apply_host_key_env();
                 Some(a)
             }
             Err(NodeError::NoHost) if !needs_node => None,
@@ -420,7 +420,7 @@ impl Config {
             }
             Some(host) => {
                 // The scripts log in as root on the VM, with the same SSH settings as on the node.
-                let mut vm = pve_common::node::NodeAccess {
+                let mut vm = pve_ssh::node::NodeAccess {
                     host,
                     node: None,
                     user: Some("root".to_owned()),
@@ -430,7 +430,7 @@ impl Config {
                     known_hosts: args.node.known_hosts.clone(),
                     accept_new_host_key: args.node.accept_new_host_key,
                 };
-                pve_common::homelab::HostKeyPolicy::apply_env(&mut vm);
+                vm.apply_host_key_env();
                 Some(vm)
             }
         };

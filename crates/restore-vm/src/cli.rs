@@ -1,7 +1,8 @@
 //! Command line of `restore-vm`.
 
 use clap::Parser;
-use pve_common::cli::{CommonArgs, ForceArgs, NodeArgs, TfvarsArgs};
+use pve_common::cli::{CommonArgs, ForceArgs, TfvarsArgs};
+use pve_ssh::node::NodeArgs;
 
 /// The examples at the end of `--help` (and of the man page).
 const EXAMPLES: &str = "\

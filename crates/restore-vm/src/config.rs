@@ -5,21 +5,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pve_common::cli::NodeArgs;
 use pve_common::exit::UsageError;
 use pve_common::fleet::Fleet;
-use pve_common::homelab::{Homelab, HostKeyPolicy, KNOWN_ENVIRONMENTS};
-use pve_common::node::{self, NodeAccess};
+use pve_common::homelab::{Homelab, KNOWN_ENVIRONMENTS};
 use pve_common::pve::{self, Volid};
 use pve_common::runner::Mode;
 use pve_common::tfvars::{TfVars, parse_tfvars_file};
 use pve_restore::{Options, Selection};
+use pve_ssh::node::{self, NodeAccess, NodeArgs};
 
 use crate::cli::Args;
 
-pub use pve_common::node::{
+pub use pve_common::pve::endpoint_host;
+pub use pve_ssh::node::{
     ENV_HOST, ENV_NODE, ENV_USER, TFVARS_ENDPOINT_KEYS, TFVARS_NODE_KEYS, TFVARS_USER_KEYS,
-    endpoint_host,
 };
 
 /// Environment variable for the tfvars file.
@@ -67,7 +66,7 @@ impl Lookup {
             // The homelab's scripts log in as root@<host>.
             access.user = Some("root".to_owned());
         }
-        HostKeyPolicy::apply_env(&mut access);
+        access.apply_host_key_env();
         Ok(access)
     }
 }
@@ -224,7 +223,7 @@ impl Config {
             },
             None => {
                 let mut a = resolve_access(&args.node, tfvars.as_ref(), homelab.as_ref())?;
-                HostKeyPolicy::apply_env(&mut a);
+                a.apply_host_key_env();
                 a
             }
         };
@@ -305,7 +304,7 @@ fn fleet_lookup(
     }
     let fallback = resolve_access(&args.node, tfvars, Some(homelab))
         .map(|mut a| {
-            HostKeyPolicy::apply_env(&mut a);
+            a.apply_host_key_env();
             a
         })
         .map_err(|e| format!("{e:#}"));
@@ -322,7 +321,7 @@ fn fleet_lookup(
 /// flag, environment nor `node_name` gives one, and the node name as the SSH host when nothing better is
 /// known (the script's way: the node is reachable under its own name).
 pub fn resolve_access(
-    args: &pve_common::cli::NodeArgs,
+    args: &NodeArgs,
     tfvars: Option<&TfVars>,
     homelab: Option<&Homelab>,
 ) -> anyhow::Result<NodeAccess> {

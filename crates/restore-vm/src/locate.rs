@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 
 use anyhow::bail;
 use pve_common::exit::UsageError;
-use pve_common::node::NodeAccess;
 use pve_restore::BackupInfo;
 use pve_restore::locate::{self, Answer, Candidate, Place};
+use pve_ssh::node::NodeAccess;
 
 use crate::config::{Config, Lookup};
 

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use pve_common::cli::{CommonArgs, NodeArgs, parse_positive_duration};
+use pve_common::cli::{CommonArgs, parse_positive_duration};
+use pve_ssh::node::NodeArgs;
 
 /// The exit codes of the replaced script, which the TUI and the runbooks test.
 pub const HELP_EXIT_STATUS: &str = "\

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pve_common::exit::UsageError;
-use pve_common::ssh::{SshOptions, SshTarget};
+use pve_ssh::{SshOptions, SshTarget};
 
 use crate::cli::Args;
 
@@ -179,12 +179,12 @@ fn node_checks(
         .node
         .host
         .clone()
-        .or_else(|| env_value(pve_common::node::ENV_HOST));
+        .or_else(|| env_value(pve_ssh::node::ENV_HOST));
     let user = args
         .node
         .user
         .clone()
-        .or_else(|| env_value(pve_common::node::ENV_USER));
+        .or_else(|| env_value(pve_ssh::node::ENV_USER));
     let make = |host: &str, node: Option<String>, default_root: bool| {
         let mut t = SshTarget::parse(host)
             .ok_or_else(|| UsageError(format!("--host `{host}` is not [user@]host[:port]")))?;
@@ -369,7 +369,7 @@ impl Config {
         let offline = !args.local_dir.is_empty()
             && args.node.node.is_none()
             && args.node.host.is_none()
-            && env_value(pve_common::node::ENV_HOST).is_none()
+            && env_value(pve_ssh::node::ENV_HOST).is_none()
             && args.env.is_empty();
         let (targets, node_warnings) = if offline {
             (Vec::new(), Vec::new())

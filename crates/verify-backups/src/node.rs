@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use pve_common::pve::{BackupContent, ClusterResource};
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshError, SshOutput};
+use pve_ssh::{RemoteCommand, SshClient, SshError, SshOutput};
 use serde_json::Value;
 
 use crate::archive::Outcome;
@@ -51,8 +51,8 @@ impl<'r> Node<'r> {
     /// refuses one connection must not fail the whole run.
     pub fn connect(
         runner: &'r Runner,
-        target: &pve_common::ssh::SshTarget,
-        options: pve_common::ssh::SshOptions,
+        target: &pve_ssh::SshTarget,
+        options: pve_ssh::SshOptions,
     ) -> Result<Node<'r>, SshError> {
         let mut ssh = SshClient::new(runner, target, options)?;
         ssh.check_ssh_access()?;

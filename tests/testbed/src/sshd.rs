@@ -38,7 +38,7 @@
 //! )?;
 //! // With the system client: ssh -F <ssh_config> pve-test 'qm list'
 //! let argv = sshd.ssh_argv();
-//! // With pve_common::ssh: SshTarget::new(sshd.alias()) and SshOptions { config_file:
+//! // With pve_ssh: SshTarget::new(sshd.alias()) and SshOptions { config_file:
 //! // Some(sshd.ssh_config()), known_hosts: Some(sshd.known_hosts()), .. }
 //! assert_eq!(argv[3], sshd.alias());
 //! sshd.refuse_next(1); // the next connection is closed at once

@@ -13,7 +13,7 @@ use check_drift::report::Status;
 use check_drift::terraform::ErrorKind;
 use pve_common::retry::{RetryPolicy, Sleeper};
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshError, SshOptions, SshTarget, TransportKind};
+use pve_ssh::{RemoteCommand, SshClient, SshError, SshOptions, SshTarget, TransportKind};
 use testbed::sshd::Sshd;
 
 use crate::s3bed::{KEY, S3Bed};

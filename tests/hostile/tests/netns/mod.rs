@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use pve_common::retry::RetryPolicy;
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
+use pve_ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
 use testbed::sshd::Sshd;
 
 use crate::support::{fault, text};

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use pve_common::runner::Runner;
-use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
+use pve_ssh::{RemoteCommand, SshClient, SshOptions, SshTarget, TransportKind};
 use testbed::sim::{self, GuestType};
 use testbed::sshd::{Sshd, SshdOptions, keygen};
 

@@ -91,7 +91,7 @@ pub(crate) fn check(
             continue;
         }
         if let Err(e) = known.read_str(line, ssh2::KnownHostFileKind::OpenSSH) {
-            crate::debug!(
+            pve_common::debug!(
                 "{}:{}: skipped a line libssh2 cannot read: {}",
                 path.display(),
                 number + 1,

@@ -16,7 +16,7 @@ use ssh2::{ErrorCode, Session};
 
 use super::known_hosts::{self, Verdict};
 use super::{Context, Endpoint, Exit, SshError, Transport};
-use crate::runner::Access;
+use pve_common::runner::Access;
 
 // libssh2 error codes (libssh2.h) that mean the connection is gone.
 const ERROR_SOCKET_NONE: i32 = -1;
@@ -129,7 +129,7 @@ impl Libssh2 {
             .unwrap_or(u32::MAX)
             .max(1);
         session.set_keepalive(true, interval);
-        crate::debug!("ssh: connected to {endpoint} (libssh2)");
+        pve_common::debug!("ssh: connected to {endpoint} (libssh2)");
         Ok(Connection { session, socket })
     }
 
@@ -145,7 +145,7 @@ impl Libssh2 {
     fn dropped(endpoint: &Endpoint, command: &str, message: impl Into<String>) -> SshError {
         SshError::SessionDropped {
             endpoint: Box::new(endpoint.clone()),
-            command: Some(crate::secret::mask(command)),
+            command: Some(pve_common::secret::mask(command)),
             message: message.into(),
         }
     }
@@ -200,7 +200,7 @@ fn verify_host_key(cx: &Context<'_>, session: &Session) -> Result<(), SshError> 
                     path.display()
                 ),
                 || {
-                    crate::warn!(
+                    pve_common::warn!(
                         "adding the new host key of {name} ({fingerprint}) to {}",
                         path.display()
                     );
@@ -257,7 +257,7 @@ fn authenticate(cx: &Context<'_>, session: &Session) -> Result<(), SshError> {
     if let Some(socket) = cx.options.agent_socket_path() {
         match agent_auth(session, user, &socket) {
             Ok(true) => {
-                crate::debug!("ssh: authenticated to {endpoint} by the ssh-agent");
+                pve_common::debug!("ssh: authenticated to {endpoint} by the ssh-agent");
                 return Ok(());
             }
             Ok(false) => tried.push(format!(
@@ -280,7 +280,7 @@ fn authenticate(cx: &Context<'_>, session: &Session) -> Result<(), SshError> {
         let public = public.is_file().then_some(public);
         match session.userauth_pubkey_file(user, public.as_deref(), key, None) {
             Ok(()) if session.authenticated() => {
-                crate::debug!("ssh: authenticated to {endpoint} with {}", key.display());
+                pve_common::debug!("ssh: authenticated to {endpoint} with {}", key.display());
                 return Ok(());
             }
             Ok(()) => tried.push(format!("{} (not accepted)", key.display())),
@@ -424,7 +424,7 @@ impl Transport for Libssh2 {
                     break;
                 }
                 Err(e) if is_dropped(&e) => {
-                    crate::debug!(
+                    pve_common::debug!(
                         "ssh: session to {endpoint} dropped ({}); reconnecting",
                         e.message()
                     );
@@ -504,7 +504,10 @@ impl Transport for Libssh2 {
                     Step::Idle => {}
                     Step::SinkError(e) => {
                         break Some(SshError::Io {
-                            what: format!("write the output of `{}`", crate::secret::mask(command)),
+                            what: format!(
+                                "write the output of `{}`",
+                                pve_common::secret::mask(command)
+                            ),
                             cause: e,
                         });
                     }
@@ -549,7 +552,7 @@ impl Transport for Libssh2 {
             {
                 break Some(SshError::CommandTimeout {
                     endpoint: Box::new(endpoint.clone()),
-                    command: crate::secret::mask(command),
+                    command: pve_common::secret::mask(command),
                     timeout: limit,
                 });
             }
@@ -596,9 +599,9 @@ impl Transport for Libssh2 {
             .ok()
             .and_then(|s| s.exit_signal)
             .filter(|s| !s.is_empty());
-        crate::debug!(
+        pve_common::debug!(
             "ssh: `{}` on {endpoint}: exit status {status} in {:?}",
-            crate::secret::mask(command),
+            pve_common::secret::mask(command),
             started.elapsed()
         );
         Ok(Exit {

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::runner::Access;
+use pve_common::runner::Access;
 
 /// A command to run on the node: program, arguments, whether it changes anything, whether it may be
 /// repeated, and an optional timeout overriding the client's default.
@@ -73,7 +73,7 @@ impl RemoteCommand {
     }
 
     /// Marks a command whose failure is an answer that will not change (`pvesh get` of a path that does
-    /// not exist, a permission refused): [`crate::ssh::SshClient::ssh_exec_retry`] then retries only
+    /// not exist, a permission refused): [`crate::SshClient::ssh_exec_retry`] then retries only
     /// transport failures, never the command's own failure.
     pub fn failure_is_final(mut self) -> Self {
         self.idempotent = false;
@@ -158,7 +158,7 @@ impl fmt::Display for RemoteCommand {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        f.write_str(&crate::secret::mask(&line))
+        f.write_str(&pve_common::secret::mask(&line))
     }
 }
 

@@ -1,4 +1,4 @@
-//! `pve_common::ssh` against a real sshd on loopback (`testbed::sshd`), for both transports.
+//! `pve_ssh` against a real sshd on loopback (`testbed::sshd`), for both transports.
 //!
 //! Each test starts its own sshd (about 100 ms) so tests can run in parallel and fault knobs do not leak.
 //! Retries use a fake sleeper: no test sleeps for a backoff.
@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use pve_common::log;
 use pve_common::retry::{Sleeper, Transient};
 use pve_common::runner::Runner;
-use pve_common::ssh::{
-    LineSink, RemoteCommand, SshClient, SshError, SshOptions, SshTarget, TransportKind,
-};
+use pve_ssh::{LineSink, RemoteCommand, SshClient, SshError, SshOptions, SshTarget, TransportKind};
 use testbed::sshd::{SshAgent, Sshd, keygen, keygen_with_passphrase};
 
 /// Records the delays instead of sleeping.
@@ -67,11 +65,11 @@ macro_rules! both_transports {
         mod $name {
             #[test]
             fn libssh2() {
-                super::$name(pve_common::ssh::TransportKind::Libssh2);
+                super::$name(pve_ssh::TransportKind::Libssh2);
             }
             #[test]
             fn openssh() {
-                super::$name(pve_common::ssh::TransportKind::OpenSsh);
+                super::$name(pve_ssh::TransportKind::OpenSsh);
             }
         }
     )*};
@@ -400,7 +398,7 @@ fn large_output_streams_without_deadlock(kind: TransportKind) {
     // stderr is read whole but kept only up to the bound (issue 23: remote output is bounded).
     assert_eq!(
         out.stderr.len(),
-        4_000_000.min(pve_common::ssh::MAX_CAPTURED_STDERR)
+        4_000_000.min(pve_ssh::MAX_CAPTURED_STDERR)
     );
     assert!(out.stdout.is_empty(), "streamed, not kept");
     let took = started.elapsed();

@@ -1,4 +1,4 @@
-//! The one error type of [`crate::ssh`]: every variant names the endpoint, and failures of a command keep
+//! The one error type of [`crate`]: every variant names the endpoint, and failures of a command keep
 //! the command line, its exit status and its (masked) stderr.
 
 use std::fmt;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::retry::Transient;
+use pve_common::retry::Transient;
 
 /// Where a connection goes: the resolved host name, port and login user.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! SSH to the Proxmox node: one session per run, host keys checked, every remote word quoted, every
-//! state-changing command through the dry-run choke point.
+//! state-changing command through the dry-run choke point. A crate of its own so that the tools that never
+//! reach a node do not build libssh2 and OpenSSL; [`node`] says where the node is and how to reach it.
 //!
 //! An [`SshClient`] is made once per run from an [`SshTarget`] (host, optional port and user, resolved through
 //! `~/.ssh/config`) and [`SshOptions`]. It connects lazily, then runs every [`RemoteCommand`] on its own
@@ -29,14 +30,14 @@
 //!
 //! ```no_run
 //! use pve_common::runner::Runner;
-//! use pve_common::ssh::{RemoteCommand, SshClient, SshOptions, SshTarget};
+//! use pve_ssh::{RemoteCommand, SshClient, SshOptions, SshTarget};
 //!
 //! let runner = Runner::new(false);
 //! let mut node = SshClient::new(&runner, &SshTarget::new("pve"), SshOptions::default())?;
 //! node.check_ssh_access()?;
 //! let list = node.ssh_exec(&RemoteCommand::read_only("qm").arg("list"))?;
 //! node.ssh_exec_retry(&RemoteCommand::mutating("qm").args(["set", "100", "--memory", "4096"]).idempotent())?;
-//! # Ok::<(), pve_common::ssh::SshError>(())
+//! # Ok::<(), pve_ssh::SshError>(())
 //! ```
 
 mod command;
@@ -44,6 +45,7 @@ mod config;
 mod error;
 pub mod known_hosts;
 mod libssh2;
+pub mod node;
 mod openssh;
 
 use std::io::{self, Write};
@@ -53,8 +55,8 @@ use std::time::Duration;
 pub use command::RemoteCommand;
 pub use error::{Endpoint, SshError};
 
-use crate::retry::{RetryError, RetryPolicy, Sleeper, ThreadSleeper, Transient, retry_with};
-use crate::runner::{Access, Runner};
+use pve_common::retry::{RetryError, RetryPolicy, Sleeper, ThreadSleeper, Transient, retry_with};
+use pve_common::runner::{Access, Runner};
 
 /// The environment variable choosing the transport: `openssh` or `libssh2` (the default).
 pub const TRANSPORT_ENV: &str = "PVE_SSH_TRANSPORT";
@@ -477,7 +479,7 @@ impl<'r> SshClient<'r> {
         let mut options = options;
         if let (TransportKind::Libssh2, Some(option)) = (options.transport, resolved.needs_openssh)
         {
-            crate::debug!(
+            pve_common::debug!(
                 "ssh: {} uses {option}, which only the system ssh honours; using the OpenSSH transport",
                 target.host
             );
@@ -579,7 +581,7 @@ impl<'r> SshClient<'r> {
             Err(_) if stdout.overflowed => {
                 return Err(SshError::OutputTooLarge {
                     endpoint: Box::new(self.endpoint().clone()),
-                    command: crate::secret::mask(&command.to_string()),
+                    command: pve_common::secret::mask(&command.to_string()),
                     limit: MAX_CAPTURED_OUTPUT,
                 });
             }
@@ -631,7 +633,7 @@ impl<'r> SshClient<'r> {
             command: command.to_string(),
             status: out.describe_status(),
             exit_status: out.exit_status,
-            stderr: crate::runner::stderr_excerpt(&out.stderr, 10),
+            stderr: pve_common::runner::stderr_excerpt(&out.stderr, 10),
         }
     }
 
@@ -657,7 +659,7 @@ impl<'r> SshClient<'r> {
             || {
                 let (cx, transport) = self.parts();
                 if access == Access::ReadOnly {
-                    crate::debug!("running on {endpoint}: {command}");
+                    pve_common::debug!("running on {endpoint}: {command}");
                 }
                 // Each transport connects (or reconnects a dropped session) itself.
                 let exit = transport.exec(&cx, &line, command.get_stdin(), timeout, stdout)?;

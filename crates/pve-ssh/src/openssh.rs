@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::known_hosts;
 use super::{Context, Endpoint, Exit, SshError, Transport};
-use crate::runner::{Access, LocalCommand};
+use pve_common::runner::{Access, LocalCommand};
 
 /// How long an idle master connection stays up between commands.
 const CONTROL_PERSIST_SECS: u64 = 120;
@@ -27,7 +27,7 @@ pub(crate) struct OpenSsh {
     master_started: bool,
     /// Ends the master connection and removes `control_dir` if the run is interrupted (no destructor
     /// runs then); unregistered when this transport is dropped.
-    on_interrupt: Option<crate::interrupt::Cleanup>,
+    on_interrupt: Option<pve_common::interrupt::Cleanup>,
 }
 
 impl OpenSsh {
@@ -170,7 +170,7 @@ impl OpenSsh {
     /// not ssh's (the remote command itself exited 255).
     fn classify(cx: &Context<'_>, command: &str, stderr: &str) -> Option<SshError> {
         let endpoint: Endpoint = cx.resolved.endpoint.clone();
-        let message = crate::runner::stderr_excerpt(stderr.as_bytes(), 6);
+        let message = pve_common::runner::stderr_excerpt(stderr.as_bytes(), 6);
         let has = |s: &str| stderr.contains(s);
         let kh = cx.known_hosts_path();
         let connect = |kind: io::ErrorKind| SshError::Connect {
@@ -244,7 +244,7 @@ impl OpenSsh {
             {
                 SshError::SessionDropped {
                     endpoint: Box::new(endpoint.clone()),
-                    command: Some(crate::secret::mask(command)),
+                    command: Some(pve_common::secret::mask(command)),
                     message,
                 }
             } else if has("Connection closed by") || has("Connection reset") {
@@ -277,7 +277,7 @@ impl Transport for OpenSsh {
                 message: format!(
                     "`true` exited with status {}: {}",
                     exit.status,
-                    crate::runner::stderr_excerpt(&exit.stderr, 6)
+                    pve_common::runner::stderr_excerpt(&exit.stderr, 6)
                 ),
             });
         }
@@ -295,10 +295,10 @@ impl Transport for OpenSsh {
         let endpoint = &cx.resolved.endpoint;
         let mut args = self.args(cx);
         args.push(command.into());
-        crate::debug!(
+        pve_common::debug!(
             "ssh: {} {}",
             cx.options.ssh_program.display(),
-            crate::secret::mask(
+            pve_common::secret::mask(
                 &args
                     .iter()
                     .map(|a| shlex::try_quote(&a.to_string_lossy())
@@ -314,7 +314,7 @@ impl Transport for OpenSsh {
         if self.on_interrupt.is_none() {
             let stop = self.control_command(cx, "exit");
             let dir = self.control_dir.path().to_owned();
-            self.on_interrupt = Some(crate::interrupt::on_interrupt(
+            self.on_interrupt = Some(pve_common::interrupt::on_interrupt(
                 format!("end the ssh master connection in {}", dir.display()),
                 move || {
                     let _ = stop.expression().run();
@@ -324,7 +324,7 @@ impl Transport for OpenSsh {
         }
         // A group of its own, registered with the interrupt handler (see `runner::Runner::run`).
         // The remote command goes on if the local `ssh` dies, so killing it loses nothing.
-        let (reader, child) = crate::interrupt::spawn_child(false, || {
+        let (reader, child) = pve_common::interrupt::spawn_child(false, || {
             let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
                 .stdin_bytes(stdin.to_vec())
                 .stderr_capture()
@@ -383,7 +383,10 @@ impl Transport for OpenSsh {
         }
         if let Some(source) = sink_error {
             return Err(SshError::Io {
-                what: format!("write the output of `{}`", crate::secret::mask(command)),
+                what: format!(
+                    "write the output of `{}`",
+                    pve_common::secret::mask(command)
+                ),
                 cause: source,
             });
         }
@@ -391,7 +394,7 @@ impl Transport for OpenSsh {
             self.master_started = false;
             return Err(SshError::CommandTimeout {
                 endpoint: Box::new(endpoint.clone()),
-                command: crate::secret::mask(command),
+                command: pve_common::secret::mask(command),
                 timeout: timeout.unwrap_or_default(),
             });
         }
@@ -425,7 +428,7 @@ impl Transport for OpenSsh {
             self.master_started = false;
             return Err(SshError::SessionDropped {
                 endpoint: Box::new(endpoint.clone()),
-                command: Some(crate::secret::mask(command)),
+                command: Some(pve_common::secret::mask(command)),
                 message: "ssh exited with status 255 and the master connection is gone".to_owned(),
             });
         }
@@ -440,7 +443,7 @@ impl Transport for OpenSsh {
             },
             None => Exit {
                 status: -1,
-                signal: Some(crate::runner::describe_status(&output.status)),
+                signal: Some(pve_common::runner::describe_status(&output.status)),
                 stderr,
             },
         })
@@ -484,7 +487,7 @@ impl OpenSsh {
 impl SshError {
     /// Errors after which the master connection is gone.
     fn is_transient_connection(&self) -> bool {
-        use crate::retry::Transient;
+        use pve_common::retry::Transient;
         self.is_transient()
     }
 }

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::cli::NodeArgs;
-use crate::pve::{self, PveValueError};
-use crate::ssh::{SshOptions, SshTarget};
-use crate::tfvars::{TfVars, TfvarsError};
+use crate::{SshOptions, SshTarget};
+use pve_common::homelab::{ENV_KNOWN_HOSTS, HostKeyPolicy};
+use pve_common::pve::{self, PveValueError, endpoint_host};
+use pve_common::tfvars::{TfVars, TfvarsError};
 
 /// Environment variable for the host.
 pub const ENV_HOST: &str = "PVE_HOST";
@@ -31,6 +31,46 @@ pub const TFVARS_ENDPOINT_KEYS: [&str; 4] = [
 pub const TFVARS_NODE_KEYS: [&str; 2] = ["node_name", "proxmox_node"];
 /// tfvars keys holding the SSH user.
 pub const TFVARS_USER_KEYS: [&str; 2] = ["ssh_user", "proxmox_ssh_user"];
+
+/// How to reach the Proxmox node over SSH, for the tools that act on the node (restore-vm,
+/// rebuild-monitoring): `--host`, `--node`, `--user`, `--port`, `--ssh-config`, `--identity`,
+/// `--known-hosts`, `--accept-new-host-key`. [`resolve`] fills what the flags leave open from
+/// the environment and terraform.tfvars.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct NodeArgs {
+    /// The Proxmox node name (else PVE_NODE, else tfvars `node_name`, else the only node of the host).
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+
+    /// The Proxmox host to SSH to (else PVE_HOST, else the host of tfvars `proxmox_endpoint`).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// The SSH user (else PVE_SSH_USER, else tfvars `ssh_user`, else ssh_config or `root`).
+    #[arg(long, value_name = "USER", alias = "ssh-user")]
+    pub user: Option<String>,
+
+    /// The SSH port (else ssh_config, else 22).
+    #[arg(long, value_name = "PORT", alias = "ssh-port")]
+    pub port: Option<u16>,
+
+    /// The ssh_config file to read (default ~/.ssh/config).
+    #[arg(long, value_name = "FILE", env = "PVE_SSH_CONFIG")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// An SSH identity (private key) file to try after the agent.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// The known_hosts file the node's host key is checked against (else ssh_config's
+    /// UserKnownHostsFile, else ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Record the node's host key when known_hosts has none for it (a changed key is always refused).
+    #[arg(long)]
+    pub accept_new_host_key: bool,
+}
 
 /// Why the node settings cannot be used (a usage problem: found before any connection).
 #[derive(Debug, Error)]
@@ -101,23 +141,25 @@ impl NodeAccess {
         }
         o
     }
+
+    /// Applies the homelab's host-key policy ([`HostKeyPolicy`]) to SSH settings the flags left open:
+    /// `HOMELAB_KNOWN_HOSTS`, when set, is the known-hosts file unless `--known-hosts` named one;
+    /// `SSH_INIT_MODE=true` accepts a new key as `--accept-new-host-key` does. Unset, the SSH defaults stay
+    /// (ssh_config, `~/.ssh/known_hosts`).
+    pub fn apply_host_key_env(&mut self) {
+        let policy = HostKeyPolicy::from_env();
+        if self.known_hosts.is_none() && std::env::var(ENV_KNOWN_HOSTS).is_ok_and(|v| !v.is_empty())
+        {
+            self.known_hosts = Some(policy.known_hosts);
+        }
+        if policy.accept_new {
+            self.accept_new_host_key = true;
+        }
+    }
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The host part of an endpoint URL (`https://192.0.2.2:8006/api2/json` -> `192.0.2.2`) or a bare host.
-pub fn endpoint_host(value: &str) -> Option<String> {
-    let value = value.trim();
-    if value.contains("://") {
-        let url = url::Url::parse(value).ok()?;
-        return url
-            .host_str()
-            .map(|h| h.trim_matches(['[', ']']).to_owned());
-    }
-    let host = value.split(['/', ':']).next()?.trim();
-    (!host.is_empty()).then(|| host.to_owned())
 }
 
 fn tfvars_first(vars: Option<&TfVars>, keys: &[&str]) -> Result<Option<String>, TfvarsError> {
@@ -178,22 +220,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoint_hosts() {
-        assert_eq!(
-            endpoint_host("https://192.0.2.2:8006/api2/json").as_deref(),
-            Some("192.0.2.2")
-        );
-        assert_eq!(
-            endpoint_host("https://pve.lan:8006/").as_deref(),
-            Some("pve.lan")
-        );
-        assert_eq!(endpoint_host("pve.lan:8006").as_deref(), Some("pve.lan"));
-        assert_eq!(endpoint_host("").as_deref(), None);
-    }
-
-    #[test]
     fn flags_beat_tfvars_and_tfvars_fill_the_rest() {
-        let vars = crate::tfvars::parse_tfvars_str(
+        let vars = pve_common::tfvars::parse_tfvars_str(
             "proxmox_endpoint = \"https://192.0.2.2:8006/api2/json\"\nnode_name = \"pve1\"\nssh_user = \"ops\"\n",
             std::path::Path::new("terraform.tfvars"),
         )
