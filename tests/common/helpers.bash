@@ -50,6 +50,14 @@ journal_lines() {
   if [[ -f $PVE_SIM_STATE/journal.jsonl ]]; then wc -l <"$PVE_SIM_STATE/journal.jsonl"; else echo 0; fi
 }
 
+# s3_env DIR [--env ENV] [--bucket BUCKET] [--endpoint URL]: an environment whose state is in S3, laid out by
+# the test bed as the Rust tests have it (`testbed fixture s3-env`): backend.tf with the `backend "s3"` block
+# (state BUCKET/ENV/terraform.tfstate, default bucket tfstate, ENV the folder's name), and with --endpoint a
+# backend.hcl naming the server. TESTBED_BIN (default $PVE_TOOLS_BIN/testbed) is the testbed binary.
+s3_env() {
+  "${TESTBED_BIN:-$PVE_TOOLS_BIN/testbed}" fixture s3-env "$@" >/dev/null
+}
+
 # A real S3 server (moto on loopback) for a suite, from setup_file: a free port exported as BATS_S3_PORT,
 # the pid in $BATS_FILE_TMPDIR/moto.pid, and the versioned bucket $1 (default tfstate) created. moto does not
 # check signatures on these calls, so plain curl sets the bucket up. Stop it in teardown_file with moto_down.

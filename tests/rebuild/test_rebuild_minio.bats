@@ -11,24 +11,7 @@ setup_file() {
   curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/tfstate/monitoring/terraform.tfstate" \
     -H 'Content-Type: application/json' --data-binary "$STATE" >/dev/null
   export ROOT="$BATS_FILE_TMPDIR/environments"
-  mkdir -p "$ROOT/monitoring"
-  cat >"$ROOT/monitoring/main.tf" <<TF
-terraform {
-  backend "s3" {
-    bucket         = "tfstate"
-    key            = "monitoring/terraform.tfstate"
-    region         = "us-east-1"
-    use_path_style = true
-    use_lockfile   = true
-    endpoints      = { s3 = "http://127.0.0.1:$BATS_S3_PORT" }
-
-    skip_credentials_validation = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
-  }
-}
-TF
+  s3_env "$ROOT/monitoring" --endpoint "http://127.0.0.1:$BATS_S3_PORT"
 }
 
 teardown_file() {

@@ -6,18 +6,7 @@
 setup() {
   load '../common/helpers'
   ROOT="$BATS_TEST_TMPDIR/environments"
-  mkdir -p "$ROOT/prod"
-  cat >"$ROOT/prod/main.tf" <<'TF'
-terraform {
-  backend "s3" {
-    bucket         = "tfstate"
-    key            = "prod/terraform.tfstate"
-    region         = "us-east-1"
-    use_path_style = true
-    use_lockfile   = true
-  }
-}
-TF
+  s3_env "$ROOT/prod"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing-secret PVE_RETRY_DELAY=10ms
 }
 

@@ -7,21 +7,8 @@ setup_file() {
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing-secret PVE_RETRY_DELAY=10ms
   moto_up tfstate
   export ROOT="$BATS_FILE_TMPDIR/environments"
-  mkdir -p "$ROOT/prod"
+  s3_env "$ROOT/prod" --endpoint "http://127.0.0.1:$BATS_S3_PORT"
   cat >"$ROOT/prod/main.tf" <<'TF'
-terraform {
-  backend "s3" {
-    bucket                      = "tfstate"
-    key                         = "prod/terraform.tfstate"
-    region                      = "us-east-1"
-    use_path_style              = true
-    use_lockfile                = true
-    skip_credentials_validation = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
-  }
-}
 variable "memory" {
   default = 2048
 }
@@ -29,7 +16,6 @@ resource "terraform_data" "vm" {
   input = { memory = var.memory }
 }
 TF
-  printf 'endpoints = { s3 = "http://127.0.0.1:%s" }\n' "$BATS_S3_PORT" >"$ROOT/prod/backend.hcl"
   (
     cd "$ROOT/prod" || exit 1
     terraform init -input=false -no-color -backend-config=backend.hcl >/dev/null

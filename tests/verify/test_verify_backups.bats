@@ -14,22 +14,7 @@ setup_file() {
   for dir in "$ROOT/prod" "$ROOT/lab" "$BAD_ROOT/prod" "$BAD_ROOT/lab"; do
     env=${dir##*/}
     [[ $dir == "$BAD_ROOT"/* ]] && env="bad-$env"
-    mkdir -p "$dir"
-    cat >"$dir/main.tf" <<TF
-terraform {
-  backend "s3" {
-    bucket                      = "tfstate"
-    key                         = "$env/terraform.tfstate"
-    region                      = "us-east-1"
-    use_path_style              = true
-    skip_credentials_validation = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
-  }
-}
-TF
-    echo "endpoints = { s3 = \"http://127.0.0.1:$BATS_S3_PORT\" }" >"$dir/backend.hcl"
+    s3_env "$dir" --env "$env" --endpoint "http://127.0.0.1:$BATS_S3_PORT"
   done
   good='{"version":4,"terraform_version":"1.11.4","serial":2,"lineage":"l-1","outputs":{},"resources":[{"mode":"managed","type":"terraform_data","name":"vm","provider":"provider[\"terraform.io/builtin/terraform\"]","instances":[{"schema_version":0,"attributes":{"id":"x"}}]}]}'
   curl -fs -X PUT "http://127.0.0.1:$BATS_S3_PORT/tfstate/prod/terraform.tfstate" -H "Content-Type: application/json" --data-binary "$good" >/dev/null

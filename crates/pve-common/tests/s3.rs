@@ -2,11 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use pve_common::runner::Runner;
-use pve_common::s3::{S3Client, S3Credentials, S3Location, Versioning};
-use pve_common::secret::Secret;
+use pve_common::s3::{S3Client, Versioning};
 
 fn start_moto() -> (testbed::s3::S3Server, String) {
     let server = testbed::s3::S3Server::start().unwrap();
@@ -15,18 +12,9 @@ fn start_moto() -> (testbed::s3::S3Server, String) {
 }
 
 fn client(endpoint: &str, bucket: &str) -> S3Client {
-    let location = S3Location {
-        endpoint: endpoint.into(),
-        region: "us-east-1".into(),
-        bucket: bucket.into(),
-        path_style: true,
-    };
-    let creds = S3Credentials {
-        access_key: Secret::new("testing"),
-        secret_key: Secret::new("testing-secret"),
-        session_token: None,
-    };
-    S3Client::new(location, &creds, Duration::from_secs(10)).unwrap()
+    testbed::s3::S3Client::at(endpoint)
+        .and_then(|c| c.bucket(bucket))
+        .unwrap()
 }
 
 #[test]

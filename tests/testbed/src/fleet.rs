@@ -267,6 +267,43 @@ impl FleetBed {
         self.nodes.iter().find(|n| n.env == env)
     }
 
+    /// The SSH user every running node lets in (the one running the tests).
+    pub fn user(&self) -> Result<&str> {
+        self.nodes
+            .iter()
+            .find_map(|n| n.sshd.as_ref())
+            .map(Sshd::user)
+            .context("every node of the fleet is down")
+    }
+
+    /// What a tool needs to reach the fleet by node name: `PVE_SSH_USER`, `PVE_SSH_CONFIG` (the fleet's
+    /// `ssh_config`) and `HOMELAB_KNOWN_HOSTS`.
+    pub fn ssh_env(&self) -> Result<Vec<(String, String)>> {
+        Ok(vec![
+            ("PVE_SSH_USER".to_owned(), self.user()?.to_owned()),
+            (
+                "PVE_SSH_CONFIG".to_owned(),
+                self.ssh_config.display().to_string(),
+            ),
+            (
+                "HOMELAB_KNOWN_HOSTS".to_owned(),
+                self.known_hosts.display().to_string(),
+            ),
+        ])
+    }
+
+    /// The homelab fixture ([`crate::fixture::homelab`]) laid out in `root` with every environment's
+    /// `proxmox_endpoint` pointing at its node of this fleet ([`FleetBed::endpoints`]).
+    pub fn homelab(&self, root: &Path, options: crate::fixture::HomelabOptions) -> Result<()> {
+        crate::fixture::homelab(
+            root,
+            &crate::fixture::HomelabOptions {
+                endpoints: self.endpoints(),
+                ..options
+            },
+        )
+    }
+
     /// `(env, https://<node>:8006)` for each node: the fixture's `proxmox_endpoint`s, resolved by the
     /// fleet's `ssh_config` to loopback.
     pub fn endpoints(&self) -> Vec<(String, String)> {

@@ -163,8 +163,7 @@ impl S3Server {
 
     /// A client with the test credentials.
     pub fn client(&self) -> S3Client {
-        S3Client::new(&self.endpoint(), ACCESS_KEY, SECRET_KEY, REGION)
-            .expect("the loopback endpoint is a valid URL")
+        S3Client::at(&self.endpoint()).expect("the loopback endpoint is a valid URL")
     }
 
     /// Stops moto (the "MinIO is down" state). Connections are refused until [`S3Server::start_again`];
@@ -317,6 +316,12 @@ impl S3Client {
             secret_key: secret_key.to_owned(),
             region: region.to_owned(),
         })
+    }
+
+    /// A client for `endpoint` with the test credentials ([`ACCESS_KEY`], [`SECRET_KEY`], [`REGION`]):
+    /// for a server known only by its endpoint, or an address where nothing listens.
+    pub fn at(endpoint: &str) -> Result<S3Client> {
+        S3Client::new(endpoint, ACCESS_KEY, SECRET_KEY, REGION)
     }
 
     /// The tools' client, bound to `bucket`.

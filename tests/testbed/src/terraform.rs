@@ -492,11 +492,34 @@ impl S3Backend {
     /// from [`S3Backend::aws_env`]): a plain `terraform init`, as the tools run it, reaches the server.
     pub fn backend_tf(&self) -> String {
         format!(
-            "# Written by the test bed: its S3 server.\nterraform {{\n  backend \"s3\" {{\n    \
+            "# Written by the test bed: its S3 server.\n{}",
+            self.block(Some(&self.endpoint))
+        )
+    }
+
+    /// The `terraform { backend "s3" {...} }` block without the endpoint and the credentials, as a
+    /// homelab that keeps its S3 address out of Git has it: `terraform init
+    /// -backend-config=backend.hcl` ([`S3Backend::backend_hcl`]) adds the endpoint, and the tools read it
+    /// from there.
+    pub fn backend_block(&self) -> String {
+        self.block(None)
+    }
+
+    /// `backend.hcl`, the endpoint that [`S3Backend::backend_block`] leaves out.
+    pub fn backend_hcl(&self) -> String {
+        format!("endpoints = {{ s3 = {:?} }}\n", self.endpoint)
+    }
+
+    fn block(&self, endpoint: Option<&str>) -> String {
+        let endpoint = endpoint.map_or(String::new(), |e| {
+            format!("    endpoints                   = {{ s3 = {e:?} }}\n")
+        });
+        format!(
+            "terraform {{\n  backend \"s3\" {{\n    \
              bucket                      = {bucket:?}\n    \
              key                         = {key:?}\n    \
-             region                      = {region:?}\n    \
-             endpoints                   = {{ s3 = {endpoint:?} }}\n    \
+             region                      = {region:?}\n\
+             {endpoint}    \
              use_path_style              = true\n    \
              skip_credentials_validation = true\n    \
              skip_requesting_account_id  = true\n    \
@@ -506,7 +529,6 @@ impl S3Backend {
             bucket = self.bucket,
             key = self.key,
             region = self.region,
-            endpoint = self.endpoint,
         )
     }
 
@@ -1139,6 +1161,36 @@ mod tests {
                 }}]
             }]
         })
+    }
+
+    #[test]
+    fn the_backend_block_is_backend_tf_without_the_endpoint() {
+        let b = S3Backend::at("http://127.0.0.1:9000", "prod");
+        assert_eq!(
+            b.backend_tf(),
+            "# Written by the test bed: its S3 server.\nterraform {\n  backend \"s3\" {\n    \
+             bucket                      = \"tfstate\"\n    \
+             key                         = \"prod/terraform.tfstate\"\n    \
+             region                      = \"us-east-1\"\n    \
+             endpoints                   = { s3 = \"http://127.0.0.1:9000\" }\n    \
+             use_path_style              = true\n    \
+             skip_credentials_validation = true\n    \
+             skip_requesting_account_id  = true\n    \
+             skip_metadata_api_check     = true\n    \
+             skip_region_validation      = true\n    \
+             use_lockfile                = true\n  }\n}\n"
+        );
+        let complete = b.backend_tf();
+        let without: Vec<&str> = complete
+            .lines()
+            .skip(1)
+            .filter(|l| !l.contains("endpoints"))
+            .collect();
+        assert_eq!(b.backend_block().lines().collect::<Vec<_>>(), without);
+        assert_eq!(
+            b.backend_hcl(),
+            "endpoints = { s3 = \"http://127.0.0.1:9000\" }\n"
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Reading a tool's run in its integration tests (`tests/cli/main.rs` and its modules, in each tool): the exit code, the one
-//! JSON document on stdout (checked to carry the tool's schema) and stderr; an entry of a named list in
-//! that document; the `--help`/`--version` contract. Failures panic with the whole output, as test
+//! JSON document on stdout (checked to carry the tool's schema) and stderr; the `--help`/`--version` contract. Failures panic with the whole output, as test
 //! assertions do.
 
 use std::ffi::OsStr;
@@ -75,16 +74,6 @@ pub fn json_run(out: &Output, schema: &str) -> (i32, Value, String) {
     });
     assert_eq!(doc["schema"], schema, "{doc:#}\nstderr: {stderr}");
     (out.status.code().unwrap_or(-1), doc, stderr)
-}
-
-/// The entry of the array `doc[list]` whose `name` is `name`; panics naming the document when there is none.
-pub fn named<'a>(doc: &'a Value, list: &str, name: &str) -> &'a Value {
-    doc[list]
-        .as_array()
-        .unwrap_or_else(|| panic!("no array {list} in {doc:#}"))
-        .iter()
-        .find(|entry| entry["name"] == name)
-        .unwrap_or_else(|| panic!("no {list} entry named {name} in {doc:#}"))
 }
 
 /// `--help` succeeded with `Usage: <tool>` and `--version` succeeded with `version`.

@@ -1,8 +1,10 @@
 //! A fake terraform that logs its arguments: what check-drift runs, and how it stops Terraform.
 
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use check_drift::plan::{Origin, Risk};
+use check_drift::report::EnvError;
 use check_drift::report::Status;
 use check_drift::terraform::{ErrorKind, LockInfo};
 
@@ -25,6 +27,25 @@ fn verbs(calls: &[String]) -> Vec<&str> {
         "{calls:?}"
     );
     all.into_iter().filter(|v| *v != "version").collect()
+}
+
+/// check-drift with `--json` and `args` over the bed (its environments added by the test), the fake
+/// terraform showing the plan fixture `plan` (if any) and set up by `vars` (`FAKE_TF_MODE`...).
+fn fake_json(bed: &Bed, args: &[&str], plan: Option<&str>, vars: &[(&str, &str)]) -> Output {
+    let mut cmd = bed.fake_cmd();
+    cmd.arg("--json").args(args).envs(vars.iter().copied());
+    if let Some(plan) = plan {
+        cmd.env("FAKE_TF_SHOW_JSON", plan_fixture(plan));
+    }
+    cmd.output().unwrap()
+}
+
+/// The error of environment `lab` in a run's report; panics when lab has none.
+fn lab_error(out: &Output) -> EnvError {
+    env_in(&report(&out.stdout), "lab")
+        .error
+        .clone()
+        .unwrap_or_else(|| panic!("lab has no error: {}", stderr(out)))
 }
 
 fn assert_never_writes(calls: &[String]) {
@@ -92,12 +113,7 @@ fn dry_run_prints_commands_and_runs_nothing() {
 fn full_run_never_applies_and_keeps_plan_file_private() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
-    let out = bed
-        .fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
-        .output()
-        .unwrap();
+    let out = fake_json(&bed, &[], Some("bpg_mixed.json"), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let calls = calls(&bed);
     assert_eq!(verbs(&calls), ["init", "plan", "show"], "{calls:?}");
@@ -132,15 +148,10 @@ fn full_run_never_applies_and_keeps_plan_file_private() {
 }
 
 /// A run over one environment `lab` whose folder was initialised before (it has `.terraform`).
-fn run_initialised(bed: &Bed, mode: &str) -> std::process::Output {
+fn run_initialised(bed: &Bed, mode: &str) -> Output {
     let dir = bed.add_env("lab", "basic");
     std::fs::create_dir(dir.join(".terraform")).unwrap();
-    bed.fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_MODE", mode)
-        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_mixed.json"))
-        .output()
-        .unwrap()
+    fake_json(bed, &[], Some("bpg_mixed.json"), &[("FAKE_TF_MODE", mode)])
 }
 
 #[test]
@@ -177,12 +188,7 @@ fn init_runs_and_plan_is_retried_when_terraform_asks_for_it() {
 fn output_changes_alone_are_not_drift() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
-    let out = bed
-        .fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_outputs_only.json"))
-        .output()
-        .unwrap();
+    let out = fake_json(&bed, &[], Some("bpg_outputs_only.json"), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc = report(&out.stdout);
     let lab = env_in(&doc, "lab");
@@ -194,13 +200,12 @@ fn output_changes_alone_are_not_drift() {
 fn exit_code_and_json_disagree_json_wins() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
-    let out = bed
-        .fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_in_sync.json"))
-        .env("FAKE_TF_PLAN_EXIT", "2")
-        .output()
-        .unwrap();
+    let out = fake_json(
+        &bed,
+        &[],
+        Some("bpg_in_sync.json"),
+        &[("FAKE_TF_PLAN_EXIT", "2")],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("trusting the JSON"),
@@ -213,12 +218,7 @@ fn exit_code_and_json_disagree_json_wins() {
 fn errored_plan_is_an_error() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
-    let out = bed
-        .fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_SHOW_JSON", plan_fixture("bpg_errored.json"))
-        .output()
-        .unwrap();
+    let out = fake_json(&bed, &[], Some("bpg_errored.json"), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(env_in(&report(&out.stdout), "lab").status, Status::Error);
 }
@@ -227,15 +227,9 @@ fn errored_plan_is_an_error() {
 fn s3_lock_message_gives_kind_lock_and_holder() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
-    let out = bed
-        .fake_cmd()
-        .arg("--json")
-        .env("FAKE_TF_MODE", "lock")
-        .output()
-        .unwrap();
+    let out = fake_json(&bed, &[], None, &[("FAKE_TF_MODE", "lock")]);
     assert_eq!(out.status.code(), Some(2));
-    let doc = report(&out.stdout);
-    let err = env_in(&doc, "lab").error.as_ref().unwrap();
+    let err = lab_error(&out);
     assert_eq!(err.kind, ErrorKind::Lock);
     // Its age grows with the clock: checked against the lock's own time.
     let mut lock = err.lock.clone().unwrap();
@@ -256,7 +250,7 @@ fn s3_lock_message_gives_kind_lock_and_holder() {
             age_seconds: None,
         }
     );
-    assert_eq!(env_in(&doc, "lab").exit_code, Some(1));
+    assert_eq!(env_in(&report(&out.stdout), "lab").exit_code, Some(1));
     bed.assert_no_plan_files();
 }
 
@@ -265,19 +259,18 @@ fn timeout_interrupts_terraform_so_it_releases_the_lock() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
     let started = Instant::now();
-    let out = bed
-        .fake_cmd()
-        .args(["--json", "--timeout", "1s"])
-        .env("FAKE_TF_MODE", "hang")
-        .output()
-        .unwrap();
+    let out = fake_json(
+        &bed,
+        &["--timeout", "1s"],
+        None,
+        &[("FAKE_TF_MODE", "hang")],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "SIGINT was enough: no 10 s grace wait"
     );
-    let doc = report(&out.stdout);
-    let err = env_in(&doc, "lab").error.as_ref().unwrap();
+    let err = lab_error(&out);
     assert_eq!(err.kind, ErrorKind::Timeout);
     assert!(err.message.contains("terraform plan"), "{err:#?}");
     assert_eq!(bed.read("mark").trim(), "sigint", "Terraform got SIGINT");
@@ -293,23 +286,18 @@ fn stubborn_terraform_is_killed_after_the_grace_period() {
     let bed = Bed::new();
     bed.add_env("lab", "basic");
     let started = Instant::now();
-    let out = bed
-        .fake_cmd()
-        .args(["--json", "--timeout", "500ms"])
-        .env("FAKE_TF_MODE", "stubborn")
-        .env("PVE_DRIFT_KILL_GRACE", "300ms")
-        .output()
-        .unwrap();
+    let out = fake_json(
+        &bed,
+        &["--timeout", "500ms"],
+        None,
+        &[
+            ("FAKE_TF_MODE", "stubborn"),
+            ("PVE_DRIFT_KILL_GRACE", "300ms"),
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(started.elapsed() < Duration::from_secs(8));
-    assert_eq!(
-        env_in(&report(&out.stdout), "lab")
-            .error
-            .as_ref()
-            .unwrap()
-            .kind,
-        ErrorKind::Timeout
-    );
+    assert_eq!(lab_error(&out).kind, ErrorKind::Timeout);
     assert!(
         stderr(&out).contains("did not stop within"),
         "{}",
@@ -374,14 +362,7 @@ fn missing_terraform_is_reported_per_environment() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        env_in(&report(&out.stdout), "lab")
-            .error
-            .as_ref()
-            .unwrap()
-            .kind,
-        ErrorKind::TerraformMissing
-    );
+    assert_eq!(lab_error(&out).kind, ErrorKind::TerraformMissing);
 }
 
 #[test]

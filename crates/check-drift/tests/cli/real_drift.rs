@@ -8,12 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-use check_drift::plan::{Action, AttributeChange, Origin, Risk};
+use check_drift::plan::{Action, Origin, Risk};
 use check_drift::report::{Report, Status};
 use serde_json::json;
 use testbed::terraform::{Backend, BackendKind, Env, Fixtures, Sim};
 
-use crate::support::{bin, env_in, report, resource_in, stderr};
+use crate::support::{attribute, bin, env_in, paths, report, resource_in, stderr};
 
 /// A local-backend copy of the fixtures with `envs` applied on a fresh simulated node.
 struct Applied {
@@ -69,16 +69,6 @@ impl Applied {
         assert!(text.contains(from), "{from:?} not in {}", file.display());
         std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
     }
-}
-
-fn attribute<'a>(list: &'a [AttributeChange], path: &str) -> &'a AttributeChange {
-    list.iter()
-        .find(|a| a.path == path)
-        .unwrap_or_else(|| panic!("{path} missing in {list:#?}"))
-}
-
-fn paths(list: &[AttributeChange]) -> Vec<&str> {
-    list.iter().map(|a| a.path.as_str()).collect()
 }
 
 /// The "done when": apply, `qm set 100 --memory 10240` on the node, and check-drift names the

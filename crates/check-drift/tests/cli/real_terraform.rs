@@ -5,7 +5,7 @@ use check_drift::report::{Counts, Report, Status, Summary};
 use check_drift::terraform::ErrorKind;
 use serde_json::json;
 
-use crate::support::{Bed, env_in, json, report, resource_in, stderr, terraform};
+use crate::support::{Bed, attribute, env_in, json, report, resource_in, stderr, terraform};
 
 fn run_json(bed: &Bed, extra: &[&str]) -> (i32, Report, String) {
     let out = run_out(bed, extra);
@@ -17,6 +17,11 @@ fn run_json(bed: &Bed, extra: &[&str]) -> (i32, Report, String) {
 }
 
 fn run_out(bed: &Bed, extra: &[&str]) -> std::process::Output {
+    run_waiting(bed, "2s", extra)
+}
+
+/// check-drift `--json` with the real terraform, waiting `lock_timeout` for a held state lock.
+fn run_waiting(bed: &Bed, lock_timeout: &str, extra: &[&str]) -> std::process::Output {
     let out = bed
         .cmd()
         .args([
@@ -24,7 +29,7 @@ fn run_out(bed: &Bed, extra: &[&str]) -> std::process::Output {
             "--terraform-bin",
             "terraform",
             "--lock-timeout",
-            "2s",
+            lock_timeout,
         ])
         .args(extra)
         .output()
@@ -87,11 +92,7 @@ fn value_changed_in_state_is_drift_exit_1() {
     assert_eq!(vm.risk, Risk::Safe);
     // terraform_data has no refresh, so Terraform reports no resource_drift: the change is pending.
     assert_eq!(vm.origin, Origin::Pending);
-    let mem = vm
-        .changed_attributes
-        .iter()
-        .find(|a| a.path == "input.memory.dedicated")
-        .unwrap();
+    let mem = attribute(&vm.changed_attributes, "input.memory.dedicated");
     assert_eq!((&mem.before, &mem.after), (&json!(4096), &json!(8192)));
     assert_eq!(lab.output_changes[0].name, "vm");
 }
@@ -163,11 +164,7 @@ fn replacement_is_dangerous() {
     let t = resource_in(lab, "terraform_data.template");
     assert_eq!(t.action, Action::Replace);
     assert_eq!(t.risk, Risk::Dangerous);
-    let attr = t
-        .changed_attributes
-        .iter()
-        .find(|a| a.path == "triggers_replace")
-        .unwrap();
+    let attr = attribute(&t.changed_attributes, "triggers_replace");
     assert_eq!(attr.before, json!(["8999"]));
     assert!(attr.forces_replacement);
 }
@@ -372,19 +369,7 @@ fn timeout_while_waiting_for_the_lock_leaves_no_lock_behind() {
     let dir = bed.add_env("lab", "basic");
     let console = hold_state_lock(&dir);
     let started = std::time::Instant::now();
-    let out = bed
-        .cmd()
-        .args([
-            "--json",
-            "--terraform-bin",
-            "terraform",
-            "--lock-timeout",
-            "60s",
-            "--timeout",
-            "2s",
-        ])
-        .output()
-        .unwrap();
+    let out = run_waiting(&bed, "60s", &["--timeout", "2s"]);
     release(console);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use check_drift::plan::ResourceReport;
+use check_drift::plan::{AttributeChange, ResourceReport};
 use check_drift::report::{EnvReport, Report};
 use serde_json::Value;
 
@@ -204,6 +204,19 @@ pub fn resource_in<'a>(env: &'a EnvReport, address: &str) -> &'a ResourceReport 
         .iter()
         .find(|r| r.address == address)
         .unwrap_or_else(|| panic!("{address} missing in {env:#?}"))
+}
+
+/// The change of attribute `path` in a resource's `changed_attributes`; panics naming the list when it is
+/// missing.
+pub fn attribute<'a>(list: &'a [AttributeChange], path: &str) -> &'a AttributeChange {
+    list.iter()
+        .find(|a| a.path == path)
+        .unwrap_or_else(|| panic!("{path} missing in {list:#?}"))
+}
+
+/// The paths of a resource's `changed_attributes`, in order.
+pub fn paths(list: &[AttributeChange]) -> Vec<&str> {
+    list.iter().map(|a| a.path.as_str()).collect()
 }
 
 pub fn stderr(out: &std::process::Output) -> String {

@@ -43,11 +43,14 @@ impl Bed {
         let port = testbed::ports::free_port().unwrap();
         let bed = Bed { tmp, port };
         for env in ["monitoring", "prod"] {
-            std::fs::write(
-                bed.env_dir(env).join("backend.hcl"),
-                format!("endpoints = {{ s3 = \"{}\" }}\n", bed.endpoint()),
-            )
-            .unwrap();
+            // Each environment's state in its own bucket, the endpoint in backend.hcl.
+            let backend = testbed::terraform::S3Backend {
+                bucket: format!("tfstate-{env}"),
+                ..testbed::terraform::S3Backend::at(&bed.endpoint(), env)
+            };
+            let dir = bed.env_dir(env);
+            std::fs::write(dir.join("backend.tf"), backend.backend_block()).unwrap();
+            std::fs::write(dir.join("backend.hcl"), backend.backend_hcl()).unwrap();
         }
         bed.set_network_generation(1);
         bed.start_s3();

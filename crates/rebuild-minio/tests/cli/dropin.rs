@@ -103,13 +103,9 @@ impl Homelab {
 
     /// The tool, run from a folder outside the homelab, with `--homelab`.
     fn run(&self, args: &[&str]) -> Output {
-        assert_cmd::cargo::cargo_bin_cmd!("rebuild-minio")
+        super::bin()
             .current_dir(self.path().join("elsewhere"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
-            .env("TMPDIR", std::env::temp_dir())
-            .env("NO_COLOR", "1")
             .env("PVE_RETRY_ATTEMPTS", "1")
             .env("TF_BIN", self.path().join("terraform"))
             .arg("--homelab")
@@ -205,20 +201,7 @@ fn dry_run_json_names_the_minio_block_endpoint_and_keeps_the_schema() {
     assert_eq!(doc.body.outcome, Outcome::WouldRebuild);
     assert_eq!(doc.body.endpoint, format!("http://127.0.0.1:{port}"));
     let steps: Vec<&str> = doc.body.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        steps,
-        [
-            "health",
-            "to_local",
-            "plan",
-            "apply",
-            "wait_healthy",
-            "buckets",
-            "states",
-            "to_minio",
-            "verify"
-        ]
-    );
+    assert_eq!(steps, super::STEPS);
     // --endpoint still wins over the block.
     let out = h.run(&["--dry-run", "--json", "--endpoint", "http://127.0.0.1:9"]);
     assert_eq!(report(&out).body.endpoint, "http://127.0.0.1:9");

@@ -32,6 +32,19 @@ fn rebuild(bed: &Bed, args: &[&str]) -> (i32, Doc, String) {
 /// The `--json` document, decoded.
 type Doc = pve_common::output::Document<rebuild_minio::Report>;
 
+/// The report's steps, in the order they run (the health check, then the rebuild).
+const STEPS: [&str; 9] = [
+    "health",
+    "to_local",
+    "plan",
+    "apply",
+    "wait_healthy",
+    "buckets",
+    "states",
+    "to_minio",
+    "verify",
+];
+
 /// The status of the step `name`; panics naming the steps there are.
 fn status(doc: &Doc, name: &str) -> StepStatus {
     doc.body
@@ -107,16 +120,7 @@ fn rebuild_brings_s3_back_restores_states_and_plans_against_s3() {
     let (code, doc, stderr) = rebuild(&bed, &["--yes"]);
     assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(doc.body.outcome, Outcome::Rebuilt, "{doc:#?}");
-    for name in [
-        "to_local",
-        "plan",
-        "apply",
-        "wait_healthy",
-        "buckets",
-        "states",
-        "to_minio",
-        "verify",
-    ] {
+    for name in &STEPS[1..] {
         assert_eq!(status(&doc, name), StepStatus::Ok, "{name}: {doc:#?}");
     }
     // A real targeted apply started S3 again.

@@ -14,21 +14,12 @@ fn preview(
     stack: &Stack,
     extra: &[&str],
 ) -> (i32, Report, String) {
-    let user = bed
-        .nodes
-        .iter()
-        .find_map(|n| n.sshd.as_ref())
-        .unwrap()
-        .user()
-        .to_owned();
     let home = root.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let mut cmd = super::bin();
     cmd.current_dir(root.join("scripts/restore"))
         .env("HOME", &home)
-        .env("PVE_SSH_USER", user)
-        .env("PVE_SSH_CONFIG", &bed.ssh_config)
-        .env("HOMELAB_KNOWN_HOSTS", &bed.known_hosts)
+        .envs(bed.ssh_env().unwrap())
         .args(["--from-backup", "--preview"])
         .args(extra);
     super::run_cmd(cmd, stack, &[])
@@ -39,10 +30,9 @@ fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let bed = FleetBed::start(&dir.path().join("fleet"), 3, &[]).unwrap();
     let root = dir.path().join("homelab");
-    testbed::fixture::homelab(
+    bed.homelab(
         &root,
-        &testbed::fixture::HomelabOptions {
-            endpoints: bed.endpoints(),
+        testbed::fixture::HomelabOptions {
             states: vec!["prod".into(), "lab".into(), "monitoring".into()],
             // The monitoring block names VM 200, which lab's state manages on pve-lab.
             monitoring_vmid: Some(200),

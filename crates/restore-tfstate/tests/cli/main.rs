@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,21 +16,8 @@ use pve_common::secret::Secret;
 use restore_tfstate::{ListDoc, WriteDoc};
 use serde_json::Value;
 
-const MAIN_TF: &str = r#"terraform {
-  backend "s3" {
-    bucket                      = "tfstate"
-    key                         = "prod/terraform.tfstate"
-    region                      = "us-east-1"
-    use_path_style              = true
-    use_lockfile                = true
-    skip_credentials_validation = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
-  }
-}
-
-variable "memory" {
+/// prod's resources; [`write_prod`] puts the test bed's S3 backend block (bucket `tfstate`) before them.
+const MAIN_TF: &str = r#"variable "memory" {
   type    = number
   default = 8192
 }
@@ -58,6 +45,19 @@ fn bin() -> Command {
     testbed::tool::command(env!("CARGO_BIN_EXE_restore-tfstate"))
 }
 
+/// prod in `env`: `main.tf` with the backend block of the state `tfstate/prod/terraform.tfstate`, and
+/// `backend.hcl` naming `endpoint`.
+fn write_prod(env: &Path, endpoint: &str) {
+    let backend = testbed::terraform::S3Backend::at(endpoint, "prod");
+    std::fs::create_dir_all(env).unwrap();
+    std::fs::write(
+        env.join("main.tf"),
+        format!("{}\n{MAIN_TF}", backend.backend_block()),
+    )
+    .unwrap();
+    std::fs::write(env.join("backend.hcl"), backend.backend_hcl()).unwrap();
+}
+
 fn start_moto() -> (testbed::s3::S3Server, String) {
     let server = testbed::s3::S3Server::start().unwrap();
     let endpoint = server.endpoint();
@@ -74,14 +74,7 @@ impl Bed {
     fn new(versioning: bool) -> Bed {
         let (moto, endpoint) = start_moto();
         let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join("environments/prod");
-        std::fs::create_dir_all(&env).unwrap();
-        std::fs::write(env.join("main.tf"), MAIN_TF).unwrap();
-        std::fs::write(
-            env.join("backend.hcl"),
-            format!("endpoints = {{ s3 = \"{endpoint}\" }}\n"),
-        )
-        .unwrap();
+        write_prod(&dir.path().join("environments/prod"), &endpoint);
         let bed = Bed {
             _moto: moto,
             endpoint,
@@ -97,18 +90,9 @@ impl Bed {
     }
 
     fn s3(&self) -> S3Client {
-        let location = S3Location {
-            endpoint: self.endpoint.clone(),
-            region: "us-east-1".into(),
-            bucket: "tfstate".into(),
-            path_style: true,
-        };
-        let creds = S3Credentials {
-            access_key: Secret::new("testing"),
-            secret_key: Secret::new("testing-secret"),
-            session_token: None,
-        };
-        S3Client::new(location, &creds, Duration::from_secs(10)).unwrap()
+        testbed::s3::S3Client::at(&self.endpoint)
+            .and_then(|c| c.bucket(testbed::terraform::STATE_BUCKET))
+            .unwrap()
     }
 
     fn root(&self) -> PathBuf {
@@ -690,15 +674,9 @@ fn credentials_come_from_tfvars_and_never_show() {
 fn dry_run_contacts_nothing_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let env = dir.path().join("environments/prod");
-    std::fs::create_dir_all(&env).unwrap();
-    std::fs::write(env.join("main.tf"), MAIN_TF).unwrap();
     let refused = testbed::ports::RefusedPort::new().unwrap();
     let closed = refused.port();
-    std::fs::write(
-        env.join("backend.hcl"),
-        format!("endpoints = {{ s3 = \"http://127.0.0.1:{closed}\" }}\n"),
-    )
-    .unwrap();
+    write_prod(&env, &format!("http://127.0.0.1:{closed}"));
     let before = std::fs::read_dir(&env).unwrap().count();
     for action in [
         vec!["--list"],

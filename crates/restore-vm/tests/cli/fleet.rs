@@ -17,7 +17,6 @@ struct Lab {
     _dir: tempfile::TempDir,
     root: PathBuf,
     bed: FleetBed,
-    user: String,
 }
 
 /// The three-node fleet (the last `cluster` nodes in one cluster, `down` started down), every state local.
@@ -25,27 +24,18 @@ fn lab(down: &[&str], cluster: usize) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let bed = FleetBed::start_cluster(&dir.path().join("fleet"), 3, down, cluster).unwrap();
     let root = dir.path().join("homelab");
-    testbed::fixture::homelab(
+    bed.homelab(
         &root,
-        &testbed::fixture::HomelabOptions {
-            endpoints: bed.endpoints(),
+        testbed::fixture::HomelabOptions {
             states: vec!["prod".into(), "lab".into(), "monitoring".into()],
             ..Default::default()
         },
     )
     .unwrap();
-    let user = bed
-        .nodes
-        .iter()
-        .find_map(|n| n.sshd.as_ref())
-        .unwrap()
-        .user()
-        .to_owned();
     Lab {
         _dir: dir,
         root,
         bed,
-        user,
     }
 }
 
@@ -57,9 +47,7 @@ impl Lab {
             .current_dir(self.root.join("scripts/restore"))
             .args(args)
             .env("HOME", &home)
-            .env("PVE_SSH_USER", &self.user)
-            .env("PVE_SSH_CONFIG", &self.bed.ssh_config)
-            .env("HOMELAB_KNOWN_HOSTS", &self.bed.known_hosts)
+            .envs(self.bed.ssh_env().unwrap())
             .env("RESTORE_VM_RETRY_DELAY_MS", "10")
             .output()
             .unwrap()

@@ -163,6 +163,18 @@ pub fn report(out: &Output) -> Report {
     doc
 }
 
+/// [`report`], after checking the run exited with `code` (the failure names the document and stderr).
+pub fn report_exiting(out: &Output, code: i32) -> Report {
+    let doc = report(out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{doc:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    doc
+}
+
 /// The backup result of `vmid`.
 pub fn backup_of(doc: &Report, vmid: u32) -> &BackupResult {
     doc.backups

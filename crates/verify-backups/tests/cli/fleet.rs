@@ -11,7 +11,7 @@ use testbed::fleet::{FleetBed, UNBACKED_VMID, UNMANAGED_BACKUP_VMID};
 use testbed::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use verify_backups::report::{Check, CheckName, Report, Status};
 
-use crate::bed::{component, guest, report};
+use crate::bed::{component, guest, report_exiting};
 
 struct Lab {
     _dir: tempfile::TempDir,
@@ -30,10 +30,9 @@ fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let bed = FleetBed::start_cluster(&dir.path().join("fleet"), 3, down, cluster).unwrap();
     let root = dir.path().join("homelab");
-    testbed::fixture::homelab(
+    bed.homelab(
         &root,
-        &testbed::fixture::HomelabOptions {
-            endpoints: bed.endpoints(),
+        testbed::fixture::HomelabOptions {
             minio: Some(("127.0.0.1".into(), Some(s3.port()))),
             states: vec!["lab".into()],
             ..Default::default()
@@ -54,31 +53,15 @@ fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
         c.put_object(&bucket, "terraform.tfstate", state.as_bytes())
             .unwrap();
     }
-    let user = bed
-        .node("prod")
-        .unwrap()
-        .sshd
-        .as_ref()
-        .unwrap()
-        .user()
-        .to_owned();
-    let envs = vec![
-        ("PVE_SSH_USER".into(), user),
-        (
-            "PVE_SSH_CONFIG".into(),
-            bed.ssh_config.display().to_string(),
-        ),
-        (
-            "HOMELAB_KNOWN_HOSTS".into(),
-            bed.known_hosts.display().to_string(),
-        ),
+    let mut envs = bed.ssh_env().unwrap();
+    envs.extend([
         ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
         ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
         (
             "PVE_VERIFY_MANIFEST".into(),
             dir.path().join("manifest").display().to_string(),
         ),
-    ];
+    ]);
     Lab {
         _dir: dir,
         root,
@@ -105,10 +88,7 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
     let s3 = S3Server::start().unwrap();
     let lab = lab(&s3);
     let out = run(&lab.root, &lab.envs, &["--json"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let doc = report(&out);
-    assert_eq!(out.status.code(), Some(2), "{doc:#?}\n{stderr}");
-    assert_eq!(doc.schema, "pve-verify/v1");
+    let doc = report_exiting(&out, 2);
 
     // The managed guest without a backup: an error naming its environment and node.
     let missing = guest(&doc, UNBACKED_VMID);
@@ -206,13 +186,7 @@ fn env_node_and_vmid_narrow_the_fleet() {
     let lab = lab(&s3);
     // Only lab: its node alone, all its guests backed up, nothing unmanaged: OK.
     let out = run(&lab.root, &lab.envs, &["--env", "lab", "--json"]);
-    let doc = report(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{doc:#?}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let doc = report_exiting(&out, 0);
     let vmids: Vec<u32> = doc.guests.iter().map(|g| g.vmid).collect();
     assert_eq!(vmids, [200, 201]);
     assert_eq!(doc.environments.len(), 1);
@@ -233,8 +207,7 @@ fn env_node_and_vmid_narrow_the_fleet() {
         &lab.envs,
         &["--node", "pve-prod", "--vmid", "102", "--json"],
     );
-    let doc = report(&out);
-    assert_eq!(out.status.code(), Some(2), "{doc:#?}");
+    let doc = report_exiting(&out, 2);
     assert_eq!(doc.guests.len(), 1);
     assert_eq!(guest(&doc, 102).environment.as_deref(), Some("prod"));
 
@@ -299,13 +272,7 @@ fn in_a_cluster_a_moved_guest_is_found_and_a_shared_backup_counts_once() {
             "--json",
         ],
     );
-    let doc = report(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{doc:#?}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let doc = report_exiting(&out, 0);
     let g = guest(&doc, 201);
     assert_eq!(
         (g.node.as_deref(), g.environment.as_deref(), g.status),

@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use check_drift::report::{Report, Status};
 use pve_common::runner::Runner;
 use pve_common::tfvars::{TfvarsError, parse_tfvars_file, parse_tfvars_str};
 
@@ -230,14 +231,11 @@ fn drift_with_plan(json: &Path) -> std::process::Output {
     )
 }
 
-fn env_status(out: &std::process::Output) -> (String, String) {
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
-    let env = &doc["environments"][0];
-    (
-        env["status"].as_str().unwrap_or_default().to_owned(),
-        env["error"].to_string(),
-    )
+/// The first environment's status, and its error as the report has it (JSON).
+fn env_status(out: &std::process::Output) -> (Status, String) {
+    let doc: Report = support::decoded(&out.stdout, &text(&out.stderr));
+    let env = doc.environments.first().expect("one environment");
+    (env.status, serde_json::to_string(&env.error).unwrap())
 }
 
 #[test]
@@ -263,7 +261,7 @@ fn broken_plan_json_is_an_error_for_that_environment_not_a_crash() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {err}");
         let (status, error) = env_status(&out);
-        assert_eq!(status, "error", "{name}: {error}");
+        assert_eq!(status, Status::Error, "{name}: {error}");
         assert!(
             error.contains("show") || error.contains("JSON") || error.contains("json"),
             "{name}: error names the plan JSON: {error}"
@@ -280,7 +278,7 @@ fn plan_json_missing_fields_is_in_sync_only_when_it_really_says_nothing() {
     let out = drift_with_plan(&path);
     let (status, _) = env_status(&out);
     // The fake plan exits 2 ("changes present"): the tool must not call that in sync.
-    assert_ne!(status, "in_sync", "{}", text(&out.stderr));
+    assert_ne!(status, Status::InSync, "{}", text(&out.stderr));
 }
 
 #[test]
@@ -293,7 +291,7 @@ fn plan_json_with_an_unknown_format_major_is_refused() {
     std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
     let out = drift_with_plan(&path);
     let (status, error) = env_status(&out);
-    assert_eq!(status, "error", "format 2.0 accepted as {status}");
+    assert_eq!(status, Status::Error, "format 2.0 accepted as {status:?}");
     assert!(
         error.contains("format_version") && error.contains("2.0"),
         "{error}"

@@ -200,9 +200,9 @@ fn s3_gone_during_restore_keeps_the_old_latest_and_reports_the_lock() {
     // The lock could not be released (S3 is gone): it must be reported with the ID that
     // `terraform force-unlock` needs (regression: the message used to omit it).
     if bed.lock_held() {
-        let lock: serde_json::Value =
+        let lock: pve_tf::lock::LockInfo =
             serde_json::from_slice(&bed.s3().get(&format!("{KEY}.tflock"), None).unwrap()).unwrap();
-        let id = lock["ID"].as_str().unwrap();
+        let id = &lock.id;
         assert!(
             err.contains(&format!("terraform force-unlock {id}")) && err.contains("tflock"),
             "held lock is reported with its ID {id}: {err}"

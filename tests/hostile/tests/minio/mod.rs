@@ -8,7 +8,10 @@ mod bed;
 
 use std::time::Duration;
 
-use crate::support::{Action, FaultProxy, fault, output_within, text, tool};
+use pve_common::output::Document;
+use rebuild_minio::Outcome;
+
+use crate::support::{self, Action, FaultProxy, fault, output_within, text, tool};
 
 #[test]
 fn s3_stopped_during_rebuild_minio_keeps_the_save_points_and_reports_it() {
@@ -53,8 +56,8 @@ fn s3_stopped_at(trigger: &str) {
         "the cut happened: {e}"
     );
     assert_eq!(out.status.code(), Some(1), "{e}\n{o}");
-    let doc: serde_json::Value = serde_json::from_str(&o).unwrap();
-    assert_eq!(doc["outcome"], "failed", "{doc:#}");
+    let doc: Document<rebuild_minio::Report> = support::decoded(&o, &e);
+    assert_eq!(doc.body.outcome, Outcome::Failed, "{doc:#?}");
     // The save points the states come from are untouched.
     let after: Vec<_> = bed
         .snapshot()
@@ -81,8 +84,8 @@ fn s3_stopped_at(trigger: &str) {
         if let Some(lock) = lock {
             // S3 went away while the lock was held: it cannot be released, so it must be reported
             // with the ID `terraform force-unlock` needs.
-            let lock: serde_json::Value = serde_json::from_slice(&lock).unwrap();
-            let id = lock["ID"].as_str().unwrap();
+            let lock: pve_tf::lock::LockInfo = serde_json::from_slice(&lock).unwrap();
+            let id = &lock.id;
             assert!(
                 e.contains("force-unlock") && e.contains(id),
                 "{env}: lock {id} reported: {e}"

@@ -5,6 +5,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use verify_backups::report::{Report, Status};
+
 use super::{Node, run, temp_files};
 use crate::bad_input::{bad_env_names, unsafe_is_not_root};
 use crate::support::{self, Tmpfs, text};
@@ -422,8 +424,8 @@ fn pvesh_output_that_is_not_what_proxmox_sends() {
             );
             assert!(!err.contains("panicked"), "{err}");
             if !out.is_empty() {
-                let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-                assert_eq!(doc["status"], "fail", "{what}: {doc:#}");
+                let doc: Report = support::decoded(&out, &err);
+                assert_eq!(doc.status, Status::Fail, "{what}: {doc:#?}");
             }
         }
     }

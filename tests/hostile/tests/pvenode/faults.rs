@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use testbed::sim::{CutFault, DelayFault, Faults};
 
 use super::{Node, run, temp_files};
-use crate::support::{Rng, fault, kill, text};
+use pve_common::output::Document;
+use restore_vm::report::BackupList;
+use verify_backups::report::{Report as VerifyReport, Status};
+
+use crate::support::{self, Rng, fault, kill, text};
 
 fn first_words(journal: &[Vec<String>]) -> Vec<String> {
     journal
@@ -47,8 +51,8 @@ fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
         err.contains("attempt 1/3") && err.contains("attempt 2/3"),
         "{err}"
     );
-    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["backups"].as_array().unwrap().len(), 2);
+    let doc: Document<BackupList> = support::decoded(&out, &err);
+    assert_eq!(doc.body.backups.len(), 2);
     let before = node.sshd.connections();
     node.sshd.refuse_next(1000);
     let (code, out, err) = run(node.restore_vm().args(["100", "--force", "--yes"]));
@@ -82,8 +86,8 @@ fn refused_twice_is_retried_and_refused_always_fails_after_three_attempts() {
     (0..attempts).for_each(|_| fault());
     assert_eq!(code, Some(2), "{err}\n{out}");
     assert_eq!(attempts, 3, "{err}");
-    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(doc["status"], "fail");
+    let doc: VerifyReport = support::decoded(&out, &err);
+    assert_eq!(doc.status, Status::Fail);
     assert!(
         out.contains(&node.sshd.port().to_string()) || err.contains(&node.sshd.port().to_string()),
         "{out}\n{err}"
@@ -106,15 +110,12 @@ fn connection_cut_during_a_listing_is_retried() {
             err.contains("retrying") || err.contains("attempt 1/3"),
             "{tool}: {err}"
         );
-        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
         if tool == "restore-vm" {
-            assert_eq!(
-                doc["backups"].as_array().unwrap().len(),
-                2,
-                "complete listing"
-            );
+            let doc: Document<BackupList> = support::decoded(&out, &err);
+            assert_eq!(doc.body.backups.len(), 2, "complete listing");
         } else {
-            assert_eq!(doc["backups"].as_array().unwrap().len(), 2, "{doc:#}");
+            let doc: VerifyReport = support::decoded(&out, &err);
+            assert_eq!(doc.backups.len(), 2, "{doc:#?}");
         }
     }
     assert!(node.journal().is_empty());

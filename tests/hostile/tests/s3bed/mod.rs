@@ -8,8 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use pve_common::runner::Runner;
-use pve_common::s3::{S3Client, S3Credentials, S3Location};
-use pve_common::secret::Secret;
+use pve_common::s3::S3Client;
 use serde_json::{Value, json};
 use testbed::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 
@@ -48,20 +47,7 @@ impl S3Bed {
         std::fs::create_dir_all(&env).unwrap();
         std::fs::write(
             env.join("main.tf"),
-            r#"terraform {
-  backend "s3" {
-    bucket                      = "tfstate"
-    key                         = "prod/terraform.tfstate"
-    region                      = "us-east-1"
-    use_path_style              = true
-    use_lockfile                = true
-    skip_credentials_validation = true
-    skip_requesting_account_id  = true
-    skip_metadata_api_check     = true
-    skip_region_validation      = true
-  }
-}
-"#,
+            testbed::terraform::S3Backend::for_env(&server, "prod").backend_block(),
         )
         .unwrap();
         let bed = S3Bed { server, dir };
@@ -81,18 +67,9 @@ impl S3Bed {
     }
 
     pub fn s3_at(&self, endpoint: &str) -> S3Client {
-        let location = S3Location {
-            endpoint: endpoint.to_owned(),
-            region: "us-east-1".into(),
-            bucket: "tfstate".into(),
-            path_style: true,
-        };
-        let creds = S3Credentials {
-            access_key: Secret::new(ACCESS_KEY),
-            secret_key: Secret::new(SECRET_KEY),
-            session_token: None,
-        };
-        S3Client::new(location, &creds, Duration::from_secs(10)).unwrap()
+        testbed::s3::S3Client::at(endpoint)
+            .and_then(|c| c.bucket(testbed::terraform::STATE_BUCKET))
+            .unwrap()
     }
 
     pub fn root(&self) -> PathBuf {

@@ -245,14 +245,8 @@ fn payload_environment_folders_and_binary_paths_stay_inert_in_check_drift() {
             .env("FAKE_TF_PLAN_EXIT", "0"),
         Duration::from_secs(120),
     );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
-    let reported: Vec<String> = doc["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["env"].as_str().unwrap().to_owned())
-        .collect();
+    let doc: check_drift::report::Report = support::decoded(&out.stdout, &text(&out.stderr));
+    let reported: Vec<String> = doc.environments.into_iter().map(|e| e.env).collect();
     for n in &names {
         assert!(reported.contains(n), "{n:?} missing from {reported:?}");
     }

@@ -72,6 +72,15 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A tool's `--json` output decoded into its report type `T`; panics naming the output and `context`
+/// (stderr, usually) when it is not one.
+pub fn decoded<T: serde::de::DeserializeOwned>(stdout: impl AsRef<[u8]>, context: &str) -> T {
+    let stdout = stdout.as_ref();
+    let value: serde_json::Value = serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{context}", text(stdout)));
+    testbed::tool::decode(&value, context)
+}
+
 /// A tool command with nothing inherited that could change its behaviour.
 pub fn tool(name: &str) -> Command {
     let mut cmd = Command::new(bin(name));

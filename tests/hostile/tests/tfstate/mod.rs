@@ -7,11 +7,21 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use pve_common::output::Document;
 use pve_common::runner::Runner;
+use pve_tf::lock::LockInfo;
+use restore_tfstate::ListDoc;
 use serde_json::json;
 
 use crate::s3bed::{KEY, S3Bed, state};
 use crate::support::{self, Action, FaultProxy, fault, output_within, text};
+
+/// The `--force-unlock --json` document's own fields.
+#[derive(serde::Deserialize)]
+struct Unlocked {
+    action: String,
+    lock: LockInfo,
+}
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -86,20 +96,9 @@ fn a_lock_taken_over_mid_run_stops_the_write_and_is_left_alone() {
 #[test]
 fn keys_that_leave_the_bucket_are_refused_wherever_they_come_from() {
     let bed = S3Bed::new();
-    let victim = {
-        let location = pve_common::s3::S3Location {
-            endpoint: bed.server.endpoint(),
-            region: "us-east-1".into(),
-            bucket: "victim".into(),
-            path_style: true,
-        };
-        let creds = pve_common::s3::S3Credentials {
-            access_key: pve_common::secret::Secret::new(testbed::s3::ACCESS_KEY),
-            secret_key: pve_common::secret::Secret::new(testbed::s3::SECRET_KEY),
-            session_token: None,
-        };
-        pve_common::s3::S3Client::new(location, &creds, Duration::from_secs(10)).unwrap()
-    };
+    let victim = testbed::s3::S3Client::at(&bed.server.endpoint())
+        .and_then(|c| c.bucket("victim"))
+        .unwrap();
     let runner = Runner::new(false);
     victim.create_bucket(&runner).unwrap();
     victim.set_versioning(&runner, true).unwrap();
@@ -385,9 +384,10 @@ fn a_killed_runs_lock_shows_its_holder_and_age() {
     let err = text(&out.stderr);
     eprintln!("--list with a killed run's lock:\n{err}");
     assert!(out.status.success(), "{err}");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = doc["lock"]["ID"].as_str().unwrap().to_owned();
-    assert_eq!(doc["lock"]["Info"], "restore-tfstate");
+    let doc: Document<ListDoc> = support::decoded(&out.stdout, &err);
+    let lock = doc.body.lock.expect("the held lock is listed");
+    let id = lock.id;
+    assert_eq!(lock.info, "restore-tfstate");
     assert!(
         err.contains("locked by") && err.contains(" ago") && err.contains(&id),
         "{err}"
@@ -451,10 +451,10 @@ fn a_stale_lock_is_cleared_by_its_id_only() {
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(!bed.lock_held(), "{err}");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Document<Unlocked> = support::decoded(&out.stdout, &err);
     assert_eq!(
-        (doc["action"].as_str(), doc["lock"]["ID"].as_str()),
-        (Some("force_unlock"), Some(id))
+        (doc.body.action.as_str(), doc.body.lock.id.as_str()),
+        ("force_unlock", id)
     );
 
     let out = bed.run(&["--force-unlock", id, "--yes"]);

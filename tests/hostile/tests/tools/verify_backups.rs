@@ -1,8 +1,11 @@
 //! verify-backups: issue 23 defects 4 (a secret in a parse error, in the report on stdout), 9 (backup
 //! times from outside), 16 (node strings in the report), 17 (listing entries dropped or trusted).
 
+use verify_backups::report::{Report, Status};
+
 use super::assert_no_spoof;
 use crate::pvenode::{Node, run};
+use crate::support;
 
 fn entry(volid: &str, vmid: &str, ctime: &str, notes: &str) -> String {
     format!(
@@ -48,13 +51,12 @@ fn backup_times_from_the_future_are_errors() {
         let (code, out, err) = run(node.verify_backups().args(["--vmid", "100", "--json"]));
         assert!(!err.contains("panicked"), "{err}");
         assert_ne!(code, Some(0), "ctime {ctime} passed: {out}\n{err}");
-        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let text = doc.to_string();
+        let doc: Report = support::decoded(&out, &err);
         assert!(
-            text.contains("in the future") || text.contains("before 1970"),
-            "ctime {ctime} not reported: {doc:#}"
+            out.contains("in the future") || out.contains("before 1970"),
+            "ctime {ctime} not reported: {doc:#?}"
         );
-        assert_eq!(doc["status"], "fail", "{doc:#}");
+        assert_eq!(doc.status, Status::Fail, "{doc:#?}");
     }
 }
 
@@ -80,23 +82,17 @@ fn listing_entries_are_reported_not_dropped_or_trusted() {
         node.fake_pvesh("/storage/local/content", listing.as_bytes());
         let (code, out, err) = run(node.verify_backups().arg("--json"));
         assert_ne!(code, Some(0), "{what}: {out}\n{err}");
-        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let text = doc.to_string();
+        let doc: Report = support::decoded(&out, &err);
         match what {
-            "undecodable" => assert!(text.contains("cannot be read"), "{what}: {doc:#}"),
+            "undecodable" => assert!(out.contains("cannot be read"), "{what}: {doc:#?}"),
             _ => {
                 assert!(
-                    text.contains("vmid 100 but the volume name says 101"),
-                    "{what}: {doc:#}"
+                    out.contains("vmid 100 but the volume name says 101"),
+                    "{what}: {doc:#?}"
                 );
                 // Not counted as guest 100's backup.
-                let g100 = doc["guests"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|g| g["vmid"] == 100)
-                    .unwrap();
-                assert_eq!(g100["backups"], 0, "{what}: {g100:#}");
+                let g100 = doc.guests.iter().find(|g| g.vmid == 100).unwrap();
+                assert_eq!(g100.backups, 0, "{what}: {g100:#?}");
             }
         }
     }

@@ -3,12 +3,14 @@
 //! `eval "$(testbed up)"` starts moto, the monitoring daemons and the simulated Proxmox node on
 //! loopback and prints `export` lines; `testbed env` prints them again; `testbed status` lists the
 //! daemons; `testbed down` stops them. `testbed fixture homelab DIR` lays out a homelab checkout in the
-//! replaced scripts' layout for the compatibility suites.
+//! replaced scripts' layout for the compatibility suites; `testbed fixture s3-env DIR` an environment
+//! whose state is in S3, for the tools' BATS suites.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// Exit codes: 0 success; 1 failure (or, for status, a daemon not running / bed not up);
@@ -127,6 +129,22 @@ enum Fixture {
         /// `vm.vmid` of the monitoring block (default 9000).
         #[arg(long = "monitoring-vmid", value_name = "N")]
         monitoring_vmid: Option<u32>,
+    },
+    /// An environment whose state is in S3: `backend.tf` with the bed's `backend "s3"` block (state
+    /// `<bucket>/<env>/terraform.tfstate`, path style, `use_lockfile`), and with --endpoint a
+    /// `backend.hcl` naming the server, as the Rust tests lay them out.
+    S3Env {
+        /// The environment's folder (created if missing; its name is the environment's unless --env).
+        dir: PathBuf,
+        /// The environment, which names the state key (default: the folder's name).
+        #[arg(long = "env", value_name = "ENV")]
+        env: Option<String>,
+        /// The state bucket.
+        #[arg(long = "bucket", value_name = "BUCKET", default_value = testbed::terraform::STATE_BUCKET)]
+        bucket: String,
+        /// The S3 server, written to backend.hcl (none: the tool is given --endpoint).
+        #[arg(long = "endpoint", value_name = "URL")]
+        endpoint: Option<String>,
     },
 }
 
@@ -248,6 +266,40 @@ fn run(command: Command, dir: PathBuf) -> anyhow::Result<u8> {
             };
             testbed::fixture::homelab(&target, &options)?;
             writeln!(err, "testbed: homelab fixture in {}", target.display())?;
+            Ok(0)
+        }
+        Command::Fixture {
+            fixture:
+                Fixture::S3Env {
+                    dir: target,
+                    env,
+                    bucket,
+                    endpoint,
+                },
+        } => {
+            let env = match env {
+                Some(env) => env,
+                None => target
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow::anyhow!("{}: no environment name", target.display()))?,
+            };
+            let backend = testbed::terraform::S3Backend {
+                bucket,
+                ..testbed::terraform::S3Backend::at(endpoint.as_deref().unwrap_or_default(), &env)
+            };
+            std::fs::create_dir_all(&target)
+                .with_context(|| format!("creating {}", target.display()))?;
+            let mut files = vec![("backend.tf", backend.backend_block())];
+            if endpoint.is_some() {
+                files.push(("backend.hcl", backend.backend_hcl()));
+            }
+            for (name, text) in files {
+                std::fs::write(target.join(name), text)
+                    .with_context(|| format!("writing {}", target.join(name).display()))?;
+            }
+            writeln!(err, "testbed: S3 environment {env} in {}", target.display())?;
             Ok(0)
         }
         Command::NodeDaemon => {
