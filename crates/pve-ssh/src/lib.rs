@@ -404,6 +404,45 @@ pub(crate) struct Exit {
     pub stderr: Vec<u8>,
 }
 
+/// One command as a transport runs it: the quoted line, what goes to its stdin, how long it may take.
+/// Its errors are built here so that both transports report a command's failures the same way.
+pub(crate) struct Job<'a> {
+    pub command: &'a str,
+    pub stdin: &'a [u8],
+    pub timeout: Option<Duration>,
+}
+
+impl Job<'_> {
+    /// The caller's sink refused the command's output.
+    pub fn output_error(&self, cause: io::Error) -> SshError {
+        SshError::Io {
+            what: format!(
+                "write the output of `{}`",
+                pve_common::secret::mask(self.command)
+            ),
+            cause,
+        }
+    }
+
+    /// The command overstayed its timeout.
+    pub fn timed_out(&self, endpoint: &Endpoint) -> SshError {
+        SshError::CommandTimeout {
+            endpoint: Box::new(endpoint.clone()),
+            command: pve_common::secret::mask(self.command),
+            timeout: self.timeout.unwrap_or_default(),
+        }
+    }
+
+    /// The session dropped under the command.
+    pub fn dropped(&self, endpoint: &Endpoint, message: impl Into<String>) -> SshError {
+        SshError::SessionDropped {
+            endpoint: Box::new(endpoint.clone()),
+            command: Some(pve_common::secret::mask(self.command)),
+            message: message.into(),
+        }
+    }
+}
+
 /// What a transport gets to do its work.
 pub(crate) struct Context<'a> {
     pub runner: &'a Runner,
@@ -431,14 +470,12 @@ impl Context<'_> {
 pub(crate) trait Transport: Send {
     /// Connects (and authenticates) unless already connected.
     fn connect(&mut self, cx: &Context<'_>) -> Result<(), SshError>;
-    /// Runs `command` (already quoted) to completion, feeding it `stdin` then end of file, and writing
-    /// stdout to `stdout` as it arrives.
+    /// Runs the job's command (already quoted) to completion, feeding it the job's stdin then end of file,
+    /// and writing stdout to `stdout` as it arrives.
     fn exec(
         &mut self,
         cx: &Context<'_>,
-        command: &str,
-        stdin: &[u8],
-        timeout: Option<Duration>,
+        job: &Job<'_>,
         stdout: &mut dyn Write,
     ) -> Result<Exit, SshError>;
     /// Closes the connection, if any.
@@ -662,7 +699,12 @@ impl<'r> SshClient<'r> {
                     pve_common::debug!("running on {endpoint}: {command}");
                 }
                 // Each transport connects (or reconnects a dropped session) itself.
-                let exit = transport.exec(&cx, &line, command.get_stdin(), timeout, stdout)?;
+                let job = Job {
+                    command: &line,
+                    stdin: command.get_stdin(),
+                    timeout,
+                };
+                let exit = transport.exec(&cx, &job, stdout)?;
                 Ok(SshOutput {
                     exit_status: exit.status,
                     exit_signal: exit.signal,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use ssh2::{ErrorCode, Session};
 
 use super::known_hosts::{self, Verdict};
-use super::{Context, Endpoint, Exit, SshError, Transport};
+use super::{Context, Endpoint, Exit, Job, SshError, Transport};
 use pve_common::runner::Access;
 
 // libssh2 error codes (libssh2.h) that mean the connection is gone.
@@ -142,12 +142,55 @@ impl Libssh2 {
         }
     }
 
-    fn dropped(endpoint: &Endpoint, command: &str, message: impl Into<String>) -> SshError {
-        SshError::SessionDropped {
-            endpoint: Box::new(endpoint.clone()),
-            command: Some(pve_common::secret::mask(command)),
-            message: message.into(),
+    /// Opens a channel and starts the job's command on it. A session that dropped since the last command
+    /// is replaced once (nothing ran on it yet).
+    fn start(&mut self, cx: &Context<'_>, job: &Job<'_>) -> Result<ssh2::Channel, SshError> {
+        let endpoint = &cx.resolved.endpoint;
+        let mut channel = None;
+        for _ in 0..2 {
+            self.connect(cx)?;
+            let Some(conn) = self.connection.as_ref() else {
+                continue;
+            };
+            conn.session.set_blocking(true);
+            conn.session.set_timeout(millis(cx.options.connect_timeout));
+            match conn.session.channel_session() {
+                Ok(c) => {
+                    channel = Some(c);
+                    break;
+                }
+                Err(e) if is_dropped(&e) => {
+                    pve_common::debug!(
+                        "ssh: session to {endpoint} dropped ({}); reconnecting",
+                        e.message()
+                    );
+                    self.drop_connection();
+                }
+                Err(e) => {
+                    return Err(SshError::Protocol {
+                        endpoint: Box::new(endpoint.clone()),
+                        message: format!("cannot open a channel: {}", e.message()),
+                    });
+                }
+            }
         }
+        let Some(mut channel) = channel else {
+            return Err(job.dropped(
+                endpoint,
+                "the session dropped twice while opening a channel",
+            ));
+        };
+        if let Err(e) = channel.exec(job.command) {
+            if is_dropped(&e) {
+                self.drop_connection();
+                return Err(job.dropped(endpoint, e.message()));
+            }
+            return Err(SshError::Protocol {
+                endpoint: Box::new(endpoint.clone()),
+                message: format!("cannot start the command: {}", e.message()),
+            });
+        }
+        Ok(channel)
     }
 }
 
@@ -390,6 +433,194 @@ fn read_some(stream: &mut impl Read, buf: &mut [u8], out: &mut dyn Write) -> Ste
     }
 }
 
+/// The loop that carries one command's stdin, stdout and stderr in non-blocking mode, alternating between
+/// them so neither stream can fill the channel window while we wait on the other.
+struct Pump<'a> {
+    job: &'a Job<'a>,
+    endpoint: &'a Endpoint,
+    deadline: Option<Instant>,
+    /// How long the server may stay silent (keepalives unanswered) before the session counts as dropped.
+    silence_limit: Duration,
+    buf: Vec<u8>,
+    /// stdin bytes sent so far, and whether end of file followed them.
+    fed: usize,
+    eof_sent: bool,
+    out_done: bool,
+    err_done: bool,
+    idle_rounds: u32,
+    last_heard: Instant,
+}
+
+impl<'a> Pump<'a> {
+    fn new(cx: &Context<'a>, job: &'a Job<'a>, started: Instant) -> Self {
+        Pump {
+            job,
+            endpoint: &cx.resolved.endpoint,
+            deadline: job.timeout.map(|t| started + t),
+            silence_limit: cx.options.keepalive_interval.max(Duration::from_secs(1))
+                * (ALIVE_COUNT_MAX + 1),
+            buf: vec![0u8; 64 * 1024],
+            fed: 0,
+            eof_sent: false,
+            out_done: false,
+            err_done: false,
+            idle_rounds: 0,
+            last_heard: Instant::now(),
+        }
+    }
+
+    /// Runs until both output streams ended; any error leaves the session unusable.
+    fn run(
+        mut self,
+        conn: &Connection,
+        channel: &mut ssh2::Channel,
+        stdout: &mut dyn Write,
+        stderr: &mut dyn Write,
+    ) -> Result<(), SshError> {
+        conn.session.set_blocking(false);
+        let mut err_stream = channel.stderr();
+        loop {
+            let fed = self.feed(channel);
+            let read = self.read(channel, &mut err_stream, stdout, stderr)?;
+            if self.out_done && self.err_done {
+                return Ok(());
+            }
+            if fed || read {
+                self.idle_rounds = 0;
+                self.last_heard = Instant::now();
+                continue;
+            }
+            self.idle(conn)?;
+        }
+    }
+
+    /// Sends the next piece of stdin, then end of file, which a command reading stdin waits for. Fed from
+    /// the loop, a piece at a time, so a command that answers before it has read all its input cannot
+    /// deadlock us. Whether anything was sent.
+    fn feed(&mut self, channel: &mut ssh2::Channel) -> bool {
+        if self.eof_sent {
+            return false;
+        }
+        let stdin = self.job.stdin;
+        let mut progressed = false;
+        if self.fed < stdin.len() {
+            match channel.write(&stdin[self.fed..]) {
+                Ok(n) => {
+                    self.fed += n;
+                    progressed = n > 0;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The command stopped reading (closed its stdin or exited): stop feeding; a dead
+                // session shows up on the reads.
+                Err(_) => self.fed = stdin.len(),
+            }
+        }
+        if self.fed >= stdin.len() {
+            match channel.send_eof() {
+                Ok(()) => self.eof_sent = true,
+                Err(e) if is_eagain(&e) => {}
+                Err(_) => self.eof_sent = true,
+            }
+        }
+        progressed
+    }
+
+    /// Reads what stdout and stderr have. Whether anything came.
+    fn read(
+        &mut self,
+        channel: &mut ssh2::Channel,
+        err_stream: &mut ssh2::Stream,
+        stdout: &mut dyn Write,
+        stderr: &mut dyn Write,
+    ) -> Result<bool, SshError> {
+        let mut progressed = false;
+        if !self.out_done {
+            match read_some(channel, &mut self.buf, stdout) {
+                Step::Data => progressed = true,
+                Step::Eof => self.out_done = true,
+                Step::Idle => {}
+                Step::SinkError(e) => return Err(self.job.output_error(e)),
+                Step::ChannelError(e) => {
+                    return Err(self.job.dropped(self.endpoint, e.to_string()));
+                }
+            }
+        }
+        if !self.err_done {
+            match read_some(err_stream, &mut self.buf, stderr) {
+                Step::Data => progressed = true,
+                Step::Eof => self.err_done = true,
+                Step::Idle | Step::SinkError(_) => {}
+                Step::ChannelError(e) => {
+                    return Err(self.job.dropped(self.endpoint, e.to_string()));
+                }
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// Nothing moved: gives up on a server silent for too long or a command past its deadline, else sends
+    /// a keepalive and waits for the socket.
+    fn idle(&mut self, conn: &Connection) -> Result<(), SshError> {
+        let now = Instant::now();
+        let silent = now.duration_since(self.last_heard);
+        if silent > self.silence_limit {
+            return Err(self.job.dropped(
+                self.endpoint,
+                format!(
+                    "no answer from the server for {} ({ALIVE_COUNT_MAX} keepalives)",
+                    humantime::format_duration(Duration::from_secs(silent.as_secs()))
+                ),
+            ));
+        }
+        if self.deadline.is_some_and(|deadline| now >= deadline) {
+            return Err(self.job.timed_out(self.endpoint));
+        }
+        if let Err(e) = conn.session.keepalive_send()
+            && !is_eagain(&e)
+        {
+            return Err(self.job.dropped(self.endpoint, e.message()));
+        }
+        self.idle_rounds += 1;
+        let remaining = self
+            .deadline
+            .map_or(POLL_SLICE, |d| d.saturating_duration_since(now));
+        if conn.session.block_directions() == ssh2::BlockDirections::Outbound
+            || self.idle_rounds > 1000
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        } else if wait_readable(&conn.socket, remaining) {
+            self.last_heard = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// Once both streams ended: waits for the channel to close and reads the exit status and signal.
+fn wait_exit(
+    conn: &Connection,
+    channel: &mut ssh2::Channel,
+    limit: Duration,
+) -> Result<(i32, Option<String>), ssh2::Error> {
+    let close_deadline = Instant::now() + limit;
+    loop {
+        match channel.wait_close() {
+            Ok(()) => break,
+            Err(e) if is_eagain(&e) && Instant::now() < close_deadline => {
+                let _ = wait_readable(&conn.socket, POLL_SLICE);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    conn.session.set_blocking(true);
+    let status = channel.exit_status().unwrap_or(-1);
+    let signal = channel
+        .exit_signal()
+        .ok()
+        .and_then(|s| s.exit_signal)
+        .filter(|s| !s.is_empty());
+    Ok((status, signal))
+}
+
 impl Transport for Libssh2 {
     fn connect(&mut self, cx: &Context<'_>) -> Result<(), SshError> {
         if self.connection.is_none() {
@@ -401,207 +632,33 @@ impl Transport for Libssh2 {
     fn exec(
         &mut self,
         cx: &Context<'_>,
-        command: &str,
-        stdin: &[u8],
-        timeout: Option<Duration>,
+        job: &Job<'_>,
         stdout: &mut dyn Write,
     ) -> Result<Exit, SshError> {
         let endpoint = &cx.resolved.endpoint;
         let started = Instant::now();
-        let deadline = timeout.map(|t| started + t);
-        // Open the channel; a session that dropped since the last command is replaced once (nothing ran).
-        let mut channel = None;
-        for _ in 0..2 {
-            self.connect(cx)?;
-            let Some(conn) = self.connection.as_ref() else {
-                continue;
-            };
-            conn.session.set_blocking(true);
-            conn.session.set_timeout(millis(cx.options.connect_timeout));
-            match conn.session.channel_session() {
-                Ok(c) => {
-                    channel = Some(c);
-                    break;
-                }
-                Err(e) if is_dropped(&e) => {
-                    pve_common::debug!(
-                        "ssh: session to {endpoint} dropped ({}); reconnecting",
-                        e.message()
-                    );
-                    self.drop_connection();
-                }
-                Err(e) => {
-                    return Err(SshError::Protocol {
-                        endpoint: Box::new(endpoint.clone()),
-                        message: format!("cannot open a channel: {}", e.message()),
-                    });
-                }
-            }
-        }
-        let Some(mut channel) = channel else {
-            return Err(Self::dropped(
-                endpoint,
-                command,
-                "the session dropped twice while opening a channel",
-            ));
-        };
+        let mut channel = self.start(cx, job)?;
         let Some(conn) = self.connection.as_ref() else {
-            return Err(Self::dropped(endpoint, command, "no session"));
+            return Err(job.dropped(endpoint, "no session"));
         };
-        if let Err(e) = channel.exec(command) {
-            let dropped = is_dropped(&e);
-            if dropped {
-                self.drop_connection();
-                return Err(Self::dropped(endpoint, command, e.message()));
-            }
-            return Err(SshError::Protocol {
-                endpoint: Box::new(endpoint.clone()),
-                message: format!("cannot start the command: {}", e.message()),
-            });
-        }
-
-        let session = &conn.session;
-        session.set_blocking(false);
         let mut stderr = super::CappedBuffer::new(super::MAX_CAPTURED_STDERR);
-        let mut err_stream = channel.stderr();
-        let mut buf = vec![0u8; 64 * 1024];
-        let (mut out_done, mut err_done) = (false, false);
-        let mut idle_rounds = 0u32;
-        // stdin is fed from the same loop, a piece at a time, so a command that answers before it has read
-        // all its input cannot deadlock us; then end of file, which a command reading stdin waits for.
-        let mut fed = 0;
-        let mut eof_sent = false;
-        let mut last_heard = Instant::now();
-        let silence_limit =
-            cx.options.keepalive_interval.max(Duration::from_secs(1)) * (ALIVE_COUNT_MAX + 1);
-        let failure: Option<SshError> = loop {
-            let mut progressed = false;
-            if !eof_sent {
-                if fed < stdin.len() {
-                    match channel.write(&stdin[fed..]) {
-                        Ok(n) => {
-                            fed += n;
-                            progressed |= n > 0;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        // The command stopped reading (closed its stdin or exited): stop feeding; a
-                        // dead session shows up on the reads below.
-                        Err(_) => fed = stdin.len(),
-                    }
-                }
-                if fed >= stdin.len() {
-                    match channel.send_eof() {
-                        Ok(()) => eof_sent = true,
-                        Err(e) if is_eagain(&e) => {}
-                        Err(_) => eof_sent = true,
-                    }
-                }
-            }
-            if !out_done {
-                match read_some(&mut channel, &mut buf, stdout) {
-                    Step::Data => progressed = true,
-                    Step::Eof => out_done = true,
-                    Step::Idle => {}
-                    Step::SinkError(e) => {
-                        break Some(SshError::Io {
-                            what: format!(
-                                "write the output of `{}`",
-                                pve_common::secret::mask(command)
-                            ),
-                            cause: e,
-                        });
-                    }
-                    Step::ChannelError(e) => {
-                        break Some(Self::dropped(endpoint, command, e.to_string()));
-                    }
-                }
-            }
-            if !err_done {
-                match read_some(&mut err_stream, &mut buf, &mut stderr) {
-                    Step::Data => progressed = true,
-                    Step::Eof => err_done = true,
-                    Step::Idle | Step::SinkError(_) => {}
-                    Step::ChannelError(e) => {
-                        break Some(Self::dropped(endpoint, command, e.to_string()));
-                    }
-                }
-            }
-            if out_done && err_done {
-                break None;
-            }
-            if progressed {
-                idle_rounds = 0;
-                last_heard = Instant::now();
-                continue;
-            }
-            let now = Instant::now();
-            if now.duration_since(last_heard) > silence_limit {
-                break Some(Self::dropped(
-                    endpoint,
-                    command,
-                    format!(
-                        "no answer from the server for {} ({ALIVE_COUNT_MAX} keepalives)",
-                        humantime::format_duration(Duration::from_secs(
-                            now.duration_since(last_heard).as_secs()
-                        ))
-                    ),
-                ));
-            }
-            if let (Some(deadline), Some(limit)) = (deadline, timeout)
-                && now >= deadline
-            {
-                break Some(SshError::CommandTimeout {
-                    endpoint: Box::new(endpoint.clone()),
-                    command: pve_common::secret::mask(command),
-                    timeout: limit,
-                });
-            }
-            if let Err(e) = session.keepalive_send()
-                && !is_eagain(&e)
-            {
-                break Some(Self::dropped(endpoint, command, e.message()));
-            }
-            idle_rounds += 1;
-            let remaining = deadline.map_or(POLL_SLICE, |d| d.saturating_duration_since(now));
-            if session.block_directions() == ssh2::BlockDirections::Outbound || idle_rounds > 1000 {
-                std::thread::sleep(Duration::from_millis(1));
-            } else if wait_readable(&conn.socket, remaining) {
-                last_heard = Instant::now();
+        let ended = Pump::new(cx, job, started)
+            .run(conn, &mut channel, stdout, &mut stderr)
+            .and_then(|()| {
+                wait_exit(conn, &mut channel, cx.options.connect_timeout)
+                    .map_err(|e| job.dropped(endpoint, e.message()))
+            });
+        let (status, signal) = match ended {
+            Ok(exit) => exit,
+            Err(error) => {
+                drop(channel);
+                self.drop_connection();
+                return Err(error);
             }
         };
-        if let Some(error) = failure {
-            drop(err_stream);
-            drop(channel);
-            self.drop_connection();
-            return Err(error);
-        }
-
-        // Both streams ended: collect the exit status.
-        let close_deadline = Instant::now() + cx.options.connect_timeout;
-        loop {
-            match channel.wait_close() {
-                Ok(()) => break,
-                Err(e) if is_eagain(&e) && Instant::now() < close_deadline => {
-                    let _ = wait_readable(&conn.socket, POLL_SLICE);
-                }
-                Err(e) => {
-                    drop(err_stream);
-                    drop(channel);
-                    self.drop_connection();
-                    return Err(Self::dropped(endpoint, command, e.message()));
-                }
-            }
-        }
-        session.set_blocking(true);
-        let status = channel.exit_status().unwrap_or(-1);
-        let signal = channel
-            .exit_signal()
-            .ok()
-            .and_then(|s| s.exit_signal)
-            .filter(|s| !s.is_empty());
         pve_common::debug!(
             "ssh: `{}` on {endpoint}: exit status {status} in {:?}",
-            pve_common::secret::mask(command),
+            pve_common::secret::mask(job.command),
             started.elapsed()
         );
         Ok(Exit {
@@ -634,24 +691,9 @@ mod tests {
     #[test]
     fn passphrase_detection() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, pass) in [("plain", ""), ("locked", "secret-pass")] {
-            let out = duct::cmd!(
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                pass,
-                "-f",
-                dir.path().join(name)
-            )
-            .stdout_null()
-            .stderr_null()
-            .unchecked()
-            .run()
+        testbed::sshd::keygen(&dir.path().join("plain"), "plain").unwrap();
+        testbed::sshd::keygen_with_passphrase(&dir.path().join("locked"), "locked", "secret-pass")
             .unwrap();
-            assert!(out.status.success());
-        }
         assert!(!needs_passphrase(&dir.path().join("plain")));
         assert!(needs_passphrase(&dir.path().join("locked")));
     }

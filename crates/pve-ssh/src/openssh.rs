@@ -12,10 +12,9 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use super::known_hosts;
-use super::{Context, Endpoint, Exit, SshError, Transport};
+use super::{Context, Endpoint, Exit, Job, SshError, Transport};
 use pve_common::runner::{Access, LocalCommand};
 
 /// How long an idle master connection stays up between commands.
@@ -168,7 +167,7 @@ impl OpenSsh {
 
     /// Turns an exit status 255 with ssh's message into the matching error; `None` when the message is
     /// not ssh's (the remote command itself exited 255).
-    fn classify(cx: &Context<'_>, command: &str, stderr: &str) -> Option<SshError> {
+    fn classify(cx: &Context<'_>, job: &Job<'_>, stderr: &str) -> Option<SshError> {
         let endpoint: Endpoint = cx.resolved.endpoint.clone();
         let message = pve_common::runner::stderr_excerpt(stderr.as_bytes(), 6);
         let has = |s: &str| stderr.contains(s);
@@ -242,11 +241,7 @@ impl OpenSsh {
                 || has("Timeout, server")
                 || has("lost connection")
             {
-                SshError::SessionDropped {
-                    endpoint: Box::new(endpoint.clone()),
-                    command: Some(pve_common::secret::mask(command)),
-                    message,
-                }
+                job.dropped(&endpoint, message)
             } else if has("Connection closed by") || has("Connection reset") {
                 SshError::Handshake {
                     endpoint: Box::new(endpoint.clone()),
@@ -264,13 +259,12 @@ impl Transport for OpenSsh {
         if self.master_started && self.master_alive(cx) {
             return Ok(());
         }
-        let exit = self.exec(
-            cx,
-            "true",
-            &[],
-            Some(cx.options.connect_timeout * 3),
-            &mut io::sink(),
-        )?;
+        let probe = Job {
+            command: "true",
+            stdin: &[],
+            timeout: Some(cx.options.connect_timeout * 3),
+        };
+        let exit = self.exec(cx, &probe, &mut io::sink())?;
         if exit.status != 0 {
             return Err(SshError::Protocol {
                 endpoint: Box::new(cx.resolved.endpoint.clone()),
@@ -287,14 +281,12 @@ impl Transport for OpenSsh {
     fn exec(
         &mut self,
         cx: &Context<'_>,
-        command: &str,
-        stdin: &[u8],
-        timeout: Option<Duration>,
+        job: &Job<'_>,
         stdout: &mut dyn Write,
     ) -> Result<Exit, SshError> {
         let endpoint = &cx.resolved.endpoint;
         let mut args = self.args(cx);
-        args.push(command.into());
+        args.push(job.command.into());
         pve_common::debug!(
             "ssh: {} {}",
             cx.options.ssh_program.display(),
@@ -326,7 +318,7 @@ impl Transport for OpenSsh {
         // The remote command goes on if the local `ssh` dies, so killing it loses nothing.
         let (reader, child) = pve_common::interrupt::spawn_child(false, || {
             let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
-                .stdin_bytes(stdin.to_vec())
+                .stdin_bytes(job.stdin.to_vec())
                 .stderr_capture()
                 .unchecked()
                 .before_spawn(|cmd| {
@@ -349,7 +341,7 @@ impl Transport for OpenSsh {
         // keeps writing into our pipe until the remote command ends. So the master is ended too (as the
         // libssh2 transport drops its session after a timeout); the next command reconnects.
         let stop_master = self.control_command(cx, "exit");
-        let watchdog = timeout.map(|limit| {
+        let watchdog = job.timeout.map(|limit| {
             let reader = Arc::clone(&reader);
             let timed_out = Arc::clone(&timed_out);
             std::thread::spawn(move || {
@@ -382,21 +374,11 @@ impl Transport for OpenSsh {
             let _ = w.join();
         }
         if let Some(source) = sink_error {
-            return Err(SshError::Io {
-                what: format!(
-                    "write the output of `{}`",
-                    pve_common::secret::mask(command)
-                ),
-                cause: source,
-            });
+            return Err(job.output_error(source));
         }
         if timed_out.load(Ordering::SeqCst) {
             self.master_started = false;
-            return Err(SshError::CommandTimeout {
-                endpoint: Box::new(endpoint.clone()),
-                command: pve_common::secret::mask(command),
-                timeout: timeout.unwrap_or_default(),
-            });
+            return Err(job.timed_out(endpoint));
         }
         let output = match reader.try_wait() {
             Ok(Some(o)) => {
@@ -415,7 +397,7 @@ impl Transport for OpenSsh {
         let stderr_text = String::from_utf8_lossy(&output.stderr).into_owned();
         let code = output.status.code();
         if code == Some(255)
-            && let Some(error) = Self::classify(cx, command, &stderr_text)
+            && let Some(error) = Self::classify(cx, job, &stderr_text)
         {
             if error.is_transient_connection() {
                 self.master_started = false;
@@ -426,11 +408,10 @@ impl Transport for OpenSsh {
         // with the master gone is a dropped session, not the remote command's status.
         if code == Some(255) && stderr_text.trim().is_empty() && !self.master_alive(cx) {
             self.master_started = false;
-            return Err(SshError::SessionDropped {
-                endpoint: Box::new(endpoint.clone()),
-                command: Some(pve_common::secret::mask(command)),
-                message: "ssh exited with status 255 and the master connection is gone".to_owned(),
-            });
+            return Err(job.dropped(
+                endpoint,
+                "ssh exited with status 255 and the master connection is gone",
+            ));
         }
         // Kept to the same size as the libssh2 transport keeps.
         let mut stderr = output.stderr;
