@@ -471,30 +471,28 @@ mod tests {
         assert_eq!(b.dynamodb_table.as_deref(), Some("locks"));
     }
 
+    /// Why `dir` has no usable backend (with no override).
+    fn discover_err(dir: &Path) -> String {
+        discover(dir, &[], &Overrides::default())
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn not_s3_or_incomplete_is_a_clear_error() {
         let local = env(&[(
             "main.tf",
             "terraform {\n  backend \"local\" {\n    path = \"x\"\n  }\n}\n",
         )]);
-        let err = discover(local.path(), &[], &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = discover_err(local.path());
         assert!(err.contains("uses backend \"local\""), "{err}");
         let none = env(&[("main.tf", "resource \"terraform_data\" \"x\" {\n}\n")]);
-        assert!(
-            discover(none.path(), &[], &Overrides::default())
-                .unwrap_err()
-                .to_string()
-                .contains("no active `backend \"s3\"` block")
-        );
+        assert!(discover_err(none.path()).contains("no active `backend \"s3\"` block"));
         let partial = env(&[(
             "main.tf",
             "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n  }\n}\n",
         )]);
-        let err = discover(partial.path(), &[], &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = discover_err(partial.path());
         assert!(err.contains("sets no `key`"), "{err}");
     }
 
