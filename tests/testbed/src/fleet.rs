@@ -292,6 +292,20 @@ impl FleetBed {
         ])
     }
 
+    /// The three-node fleet under `dir/fleet` ([`FleetBed::start_cluster`]) and the homelab fixture naming
+    /// it under `dir/homelab` ([`FleetBed::homelab`]): the fleet and the homelab's root.
+    pub fn start_with_homelab(
+        dir: &Path,
+        down: &[&str],
+        cluster: usize,
+        options: crate::fixture::HomelabOptions,
+    ) -> Result<(FleetBed, PathBuf)> {
+        let bed = FleetBed::start_cluster(&dir.join("fleet"), 3, down, cluster)?;
+        let root = dir.join("homelab");
+        bed.homelab(&root, options)?;
+        Ok((bed, root))
+    }
+
     /// The homelab fixture ([`crate::fixture::homelab`]) laid out in `root` with every environment's
     /// `proxmox_endpoint` pointing at its node of this fleet ([`FleetBed::endpoints`]).
     pub fn homelab(&self, root: &Path, options: crate::fixture::HomelabOptions) -> Result<()> {

@@ -28,10 +28,10 @@ fn preview(
 #[test]
 fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
     let dir = tempfile::tempdir().unwrap();
-    let bed = FleetBed::start(&dir.path().join("fleet"), 3, &[]).unwrap();
-    let root = dir.path().join("homelab");
-    bed.homelab(
-        &root,
+    let (bed, root) = FleetBed::start_with_homelab(
+        dir.path(),
+        &[],
+        0,
         testbed::fixture::HomelabOptions {
             states: vec!["prod".into(), "lab".into(), "monitoring".into()],
             // The monitoring block names VM 200, which lab's state manages on pve-lab.

@@ -328,34 +328,24 @@ fn invalid_and_foreign_versions_are_refused_and_nothing_changes() {
         .unwrap();
     let before = bed.state_versions();
 
-    let out = bed.tool(&["--restore", &garbage, "--yes"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("not valid JSON"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = bed.tool(&["--restore", &v3, "--yes"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("format version 3"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = bed.tool(&["--restore", &foreign_id, "--yes"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("lineage") && stderr.contains("--allow-lineage-change"),
-        "{stderr}"
-    );
-    let out = bed.tool(&["--restore", "no-such-version", "--yes"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("does not exist"),
-        "{}",
-        text(&out.stderr)
-    );
+    // Each refused with exit 1 and stderr saying every one of its words.
+    for (version, says) in [
+        (garbage.as_str(), &["not valid JSON"][..]),
+        (v3.as_str(), &["format version 3"][..]),
+        (
+            foreign_id.as_str(),
+            &["lineage", "--allow-lineage-change"][..],
+        ),
+        ("no-such-version", &["does not exist"][..]),
+    ] {
+        let out = bed.tool(&["--restore", version, "--yes"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{version}: {stderr}");
+        assert!(
+            says.iter().all(|s| stderr.contains(s)),
+            "{version}: {stderr}"
+        );
+    }
     assert_eq!(bed.state_versions(), before, "nothing was written");
     assert!(
         s3.list_versions("prod/terraform.tfstate.tflock")

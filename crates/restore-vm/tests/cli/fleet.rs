@@ -22,10 +22,10 @@ struct Lab {
 /// The three-node fleet (the last `cluster` nodes in one cluster, `down` started down), every state local.
 fn lab(down: &[&str], cluster: usize) -> Lab {
     let dir = tempfile::tempdir().unwrap();
-    let bed = FleetBed::start_cluster(&dir.path().join("fleet"), 3, down, cluster).unwrap();
-    let root = dir.path().join("homelab");
-    bed.homelab(
-        &root,
+    let (bed, root) = FleetBed::start_with_homelab(
+        dir.path(),
+        down,
+        cluster,
         testbed::fixture::HomelabOptions {
             states: vec!["prod".into(), "lab".into(), "monitoring".into()],
             ..Default::default()

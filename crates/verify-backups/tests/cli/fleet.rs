@@ -28,10 +28,10 @@ fn lab(s3: &S3Server) -> Lab {
 
 fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
     let dir = tempfile::tempdir().unwrap();
-    let bed = FleetBed::start_cluster(&dir.path().join("fleet"), 3, down, cluster).unwrap();
-    let root = dir.path().join("homelab");
-    bed.homelab(
-        &root,
+    let (bed, root) = FleetBed::start_with_homelab(
+        dir.path(),
+        down,
+        cluster,
         testbed::fixture::HomelabOptions {
             minio: Some(("127.0.0.1".into(), Some(s3.port()))),
             states: vec!["lab".into()],

@@ -1,10 +1,6 @@
-//! restore-vm and verify-backups (and the env/dir handling of rebuild-minio and rebuild-monitoring) under
-//! hostile input, faults and attacks, against the simulated Proxmox node (`pve-sim`) behind a real sshd.
-//! The simulator's journal records every state-changing command: "nothing changed" means it stayed empty.
-
-pub mod bad_input;
-pub mod faults;
-pub mod security;
+//! The node bed of the cases of restore-vm, verify-backups, rebuild-minio and rebuild-monitoring: the
+//! simulated Proxmox node (`pve-sim`) behind a real sshd. The simulator's journal records every
+//! state-changing command: "nothing changed" means it stayed empty.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,6 +3,13 @@
 
 #![allow(dead_code)]
 
+pub mod bad_input;
+pub mod faults;
+pub mod mutation;
+pub mod scripted;
+pub mod security;
+pub mod survive;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
