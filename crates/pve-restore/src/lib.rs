@@ -142,22 +142,7 @@ fn offline_plan(cfg: &Options) -> Restored {
         Selection::Volid(v) => v.to_string(),
         _ => "<volid>".to_owned(),
     };
-    let source = BackupInfo {
-        volid: volid.clone(),
-        storage: storages[0].clone(),
-        kind: "<qemu|lxc>".to_owned(),
-        format: "<format>".to_owned(),
-        size: 0,
-        ctime: 0,
-        date: match &cfg.selection {
-            Selection::OnOrAfter(d) => format!(">= {d}"),
-            Selection::At(t) => format!("<= {t}"),
-            _ => "<date>".to_owned(),
-        },
-        notes: None,
-        protected: false,
-        verification: None,
-    };
+    let source = placeholder_backup(cfg, &volid, &storages[0]);
     would(&get(
         format!("/nodes/{node}/storage/{}/status", cfg.storage),
         &[],
@@ -217,6 +202,26 @@ fn offline_plan(cfg: &Options) -> Restored {
     report.result = RestoreResult::DryRun;
     report.verification = Some(Verification::skipped("dry-run"));
     report
+}
+
+/// The backup of a dry-run: what the command line says of it, placeholders for what only the node knows.
+fn placeholder_backup(cfg: &Options, volid: &str, storage: &str) -> BackupInfo {
+    BackupInfo {
+        volid: volid.to_owned(),
+        storage: storage.to_owned(),
+        kind: "<qemu|lxc>".to_owned(),
+        format: "<format>".to_owned(),
+        size: 0,
+        ctime: 0,
+        date: match &cfg.selection {
+            Selection::OnOrAfter(d) => format!(">= {d}"),
+            Selection::At(t) => format!("<= {t}"),
+            _ => "<date>".to_owned(),
+        },
+        notes: None,
+        protected: false,
+        verification: None,
+    }
 }
 
 /// Shows `cmd` as the offline plan would run it on the node (`ssh user@host cmd`), on a [DRY-RUN] line.
@@ -381,7 +386,9 @@ struct Existing {
     name: Option<String>,
 }
 
-fn preflight(cfg: &Options, node: &mut Node, backup: &Backup) -> anyhow::Result<Option<Existing>> {
+/// The target storage exists on the node, is active, holds the guest's kind of disks and has room for
+/// the backup.
+fn check_target_storage(cfg: &Options, node: &mut Node, backup: &Backup) -> anyhow::Result<()> {
     let s: StorageStatus = node.storage_status(&cfg.storage)?.with_context(|| {
         format!(
             "target storage '{}' does not exist on node {}",
@@ -413,6 +420,11 @@ fn preflight(cfg: &Options, node: &mut Node, backup: &Backup) -> anyhow::Result<
             outcome::human(backup.content.size)
         );
     }
+    Ok(())
+}
+
+fn preflight(cfg: &Options, node: &mut Node, backup: &Backup) -> anyhow::Result<Option<Existing>> {
+    check_target_storage(cfg, node, backup)?;
     let Some(res) = node.find_guest(cfg.target_id)? else {
         return Ok(None);
     };
@@ -511,108 +523,24 @@ fn run_restore(
         Some(_) => Some(pick_save_storage(cfg, node, backup)?),
         None => None,
     };
-    let original_running = if cfg.target_id != cfg.vmid {
-        match node.find_guest(cfg.vmid)? {
-            Some(r) => r.status.as_deref() == Some("running"),
-            None => false,
-        }
-    } else {
-        false
-    };
+    let same_mac = same_mac_warning(cfg, node, kind)?;
     let mut report = Restored::new(cfg, &node.name, BackupInfo::new(backup, offset));
     let force = existing.is_some();
     report.overwrite = force;
     let cmd = restore_command(kind, &volid, cfg.target_id, cfg, force);
     report.restore_command = cmd.to_string();
 
-    // The plan.
-    let when = BackupInfo::new(backup, offset).date;
-    pve_common::info!(
-        "plan: restore {} backup {volid} ({when}, {}) to {} {} on storage {} of node {}",
-        kind,
-        outcome::human(backup.content.size),
-        kind.label(),
-        cfg.target_id,
-        cfg.storage,
-        node.name
-    );
-    if let (Some(e), Some(s)) = (&existing, &save_storage) {
-        pve_common::info!(
-            "plan: {} {} ({}) will be OVERWRITTEN, with all its disks and snapshots{}",
-            e.kind.label(),
-            cfg.target_id,
-            pve_common::output::escape(e.name.as_deref().unwrap_or("")),
-            if e.running {
-                "; it is running and will be shut down"
-            } else {
-                ""
-            }
-        );
-        pve_common::info!(
-            "plan: save point first: vzdump {} to storage {}",
-            cfg.target_id,
-            s.storage
-        );
-    }
-    pve_common::info!("plan: {cmd}");
-    if original_running && !cfg.unique {
-        let w = format!(
-            "the original guest {} is running: the restored {} {} gets the same MAC address{} \
-             (duplicate MAC/IP on the network); pass --unique for new MACs and do not start both",
-            cfg.vmid,
-            kind.label(),
-            cfg.target_id,
-            " and, with a static IP, the same IP"
-        );
+    show_plan(cfg, node, backup, offset, &cmd, &existing, &save_storage);
+    if let Some(w) = same_mac {
         pve_common::warn!("{w}");
         report.warnings.push(w);
     }
     // As the script did, only overwriting is asked: a restore to a free id goes ahead.
     if !cfg.dry_run && existing.is_some() {
-        let question = pve_common::tr!(
-            "restore_vm.overwrite_question",
-            kind = kind.label(),
-            id = cfg.target_id,
-            volid = volid
-        );
-        pve_common::confirm::ask(
-            &question,
-            &pve_common::tr!(
-                "restore_vm.overwrite_action",
-                kind = kind.label(),
-                id = cfg.target_id
-            ),
-            cfg.yes,
-        )?;
+        confirm_overwrite(cfg, kind, &volid)?;
     }
-
-    // Save point.
     if let (Some(e), Some(s)) = (&existing, &save_storage) {
-        pve_common::interrupt::set_note(Some(
-            "it happened while the save point was taken: nothing was overwritten".to_owned(),
-        ));
-        let sp = save_point(cfg, node, e.kind, &s.storage, &volid)
-            .context("the save point failed: nothing was overwritten")?;
-        report.save_point = sp.clone();
-        report.save_point_restore_command = sp
-            .as_ref()
-            .map(|sp| restore_command(e.kind, sp, cfg.target_id, cfg, true).to_string());
-        pve_common::interrupt::set_note(
-            report
-                .save_point_restore_command
-                .as_ref()
-                .zip(sp.as_ref())
-                .map(|(back, sp)| {
-                    format!(
-                        "the old guest is saved in {sp}; to put it back run on node {}: {back}",
-                        report.node
-                    )
-                }),
-        );
-        match &sp {
-            Some(sp) => pve_common::success!("save point: {sp}"),
-            None => pve_common::info!("save point: (dry-run: not taken)"),
-        }
+        take_save_point(cfg, node, e, s, &volid, &mut report)?;
     }
     let after = |e: anyhow::Error, report: &Restored| report.with_way_back(e);
 
@@ -668,6 +596,133 @@ fn run_restore(
     };
     report.duration_seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The warning for a restore under another id while the original guest runs: both would have the
+/// same MAC address (unless `--unique`).
+fn same_mac_warning(
+    cfg: &Options,
+    node: &mut Node,
+    kind: GuestType,
+) -> anyhow::Result<Option<String>> {
+    if cfg.target_id == cfg.vmid {
+        return Ok(None);
+    }
+    let original_running = match node.find_guest(cfg.vmid)? {
+        Some(r) => r.status.as_deref() == Some("running"),
+        None => false,
+    };
+    Ok((original_running && !cfg.unique).then(|| {
+        format!(
+            "the original guest {} is running: the restored {} {} gets the same MAC address{} \
+             (duplicate MAC/IP on the network); pass --unique for new MACs and do not start both",
+            cfg.vmid,
+            kind.label(),
+            cfg.target_id,
+            " and, with a static IP, the same IP"
+        )
+    }))
+}
+
+/// Logs the plan: the backup, the target, and what an overwrite takes first.
+fn show_plan(
+    cfg: &Options,
+    node: &Node,
+    backup: &Backup,
+    offset: jiff::tz::Offset,
+    cmd: &RemoteCommand,
+    existing: &Option<Existing>,
+    save_storage: &Option<StorageStatus>,
+) {
+    let kind = backup.guest_type;
+    let volid = &backup.content.volid;
+    let when = BackupInfo::new(backup, offset).date;
+    pve_common::info!(
+        "plan: restore {} backup {volid} ({when}, {}) to {} {} on storage {} of node {}",
+        kind,
+        outcome::human(backup.content.size),
+        kind.label(),
+        cfg.target_id,
+        cfg.storage,
+        node.name
+    );
+    if let (Some(e), Some(s)) = (existing, save_storage) {
+        pve_common::info!(
+            "plan: {} {} ({}) will be OVERWRITTEN, with all its disks and snapshots{}",
+            e.kind.label(),
+            cfg.target_id,
+            pve_common::output::escape(e.name.as_deref().unwrap_or("")),
+            if e.running {
+                "; it is running and will be shut down"
+            } else {
+                ""
+            }
+        );
+        pve_common::info!(
+            "plan: save point first: vzdump {} to storage {}",
+            cfg.target_id,
+            s.storage
+        );
+    }
+    pve_common::info!("plan: {cmd}");
+}
+
+/// Asks before a guest is overwritten (`--force`: yes).
+fn confirm_overwrite(cfg: &Options, kind: GuestType, volid: &str) -> anyhow::Result<()> {
+    let question = pve_common::tr!(
+        "restore_vm.overwrite_question",
+        kind = kind.label(),
+        id = cfg.target_id,
+        volid = volid
+    );
+    pve_common::confirm::ask(
+        &question,
+        &pve_common::tr!(
+            "restore_vm.overwrite_action",
+            kind = kind.label(),
+            id = cfg.target_id
+        ),
+        cfg.yes,
+    )?;
+    Ok(())
+}
+
+/// Takes the save point of the guest about to be overwritten and records in `report` how to put it
+/// back (also for an interrupt from here on).
+fn take_save_point(
+    cfg: &Options,
+    node: &mut Node,
+    e: &Existing,
+    s: &StorageStatus,
+    volid: &str,
+    report: &mut Restored,
+) -> anyhow::Result<()> {
+    pve_common::interrupt::set_note(Some(
+        "it happened while the save point was taken: nothing was overwritten".to_owned(),
+    ));
+    let sp = save_point(cfg, node, e.kind, &s.storage, volid)
+        .context("the save point failed: nothing was overwritten")?;
+    report.save_point = sp.clone();
+    report.save_point_restore_command = sp
+        .as_ref()
+        .map(|sp| restore_command(e.kind, sp, cfg.target_id, cfg, true).to_string());
+    pve_common::interrupt::set_note(
+        report
+            .save_point_restore_command
+            .as_ref()
+            .zip(sp.as_ref())
+            .map(|(back, sp)| {
+                format!(
+                    "the old guest is saved in {sp}; to put it back run on node {}: {back}",
+                    report.node
+                )
+            }),
+    );
+    match &sp {
+        Some(sp) => pve_common::success!("save point: {sp}"),
+        None => pve_common::info!("save point: (dry-run: not taken)"),
+    }
+    Ok(())
 }
 
 /// Takes the save point: vzdump of the target to `storage`, then finds the new archive in the listing and
@@ -771,25 +826,7 @@ fn verify(cfg: &Options, node: &mut Node, kind: GuestType) -> anyhow::Result<Ver
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    let config = node.guest_config(kind, id)?;
-    let mut ip = None;
-    if kind == GuestType::Qemu
-        && config
-            .get("agent")
-            .is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"))
-    {
-        let cmd = RemoteCommand::read_only("qm").args([
-            "guest",
-            "cmd",
-            &id.to_string(),
-            "network-get-interfaces",
-        ]);
-        if let Ok(Some(out)) = node.ssh.ssh_exec(&cmd) {
-            ip = node::ip_from_agent(&out.stdout_text());
-        }
-    }
-    let ip = ip.or_else(|| node::ip_from_config(&config));
-    let Some(ip) = ip else {
+    let Some(ip) = guest_ip(node, kind, id)? else {
         let w = "no IP found (guest agent, ipconfig0, net0): reachability not checked".to_owned();
         pve_common::warn!("{w}");
         return Ok(Verification {
@@ -841,6 +878,28 @@ fn verify(cfg: &Options, node: &mut Node, kind: GuestType) -> anyhow::Result<Ver
         pve_common::debug!("{addr} not answering yet (attempt {attempt})");
         std::thread::sleep(Duration::from_secs(2));
     }
+}
+
+/// The restored guest's IP: from the QEMU guest agent when it is enabled, else from its configuration.
+fn guest_ip(node: &mut Node, kind: GuestType, id: u32) -> anyhow::Result<Option<std::net::IpAddr>> {
+    let config = node.guest_config(kind, id)?;
+    let mut ip = None;
+    if kind == GuestType::Qemu
+        && config
+            .get("agent")
+            .is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"))
+    {
+        let cmd = RemoteCommand::read_only("qm").args([
+            "guest",
+            "cmd",
+            &id.to_string(),
+            "network-get-interfaces",
+        ]);
+        if let Ok(Some(out)) = node.ssh.ssh_exec(&cmd) {
+            ip = node::ip_from_agent(&out.stdout_text());
+        }
+    }
+    Ok(ip.or_else(|| node::ip_from_config(&config)))
 }
 
 fn ping(ip: std::net::IpAddr) -> bool {

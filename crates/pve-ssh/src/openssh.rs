@@ -12,6 +12,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use super::known_hosts;
 use super::{Context, Endpoint, Exit, Job, SshError, Transport};
@@ -165,50 +166,57 @@ impl OpenSsh {
             )
     }
 
+    /// The host-key refusal ssh's message names: a revoked, changed or unknown key.
+    fn host_key_error(cx: &Context<'_>, stderr: &str) -> SshError {
+        let endpoint = Box::new(cx.resolved.endpoint.clone());
+        let known_hosts = cx.known_hosts_path();
+        let has = |s: &str| stderr.contains(s);
+        let fingerprint = || {
+            stderr
+                .split_whitespace()
+                .find(|w| w.starts_with("SHA256:"))
+                .map_or_else(
+                    || "unknown".to_owned(),
+                    |w| w.trim_end_matches('.').to_owned(),
+                )
+        };
+        // ssh: "ssh-ed25519 key SHA256:... is marked as REVOKED" (or "revoked key").
+        if has("REVOKED") || has("revoked") {
+            SshError::HostKeyRevoked {
+                endpoint,
+                fingerprint: fingerprint(),
+                known_hosts,
+            }
+        } else if has("HAS CHANGED") || has("has changed") {
+            SshError::HostKeyChanged {
+                endpoint,
+                fingerprint: fingerprint(),
+                known_hosts,
+            }
+        } else {
+            let (key_type, fingerprint) = Self::scan_fingerprint(cx, stderr);
+            SshError::HostKeyUnknown {
+                endpoint,
+                key_type,
+                fingerprint,
+                known_hosts,
+            }
+        }
+    }
+
     /// Turns an exit status 255 with ssh's message into the matching error; `None` when the message is
     /// not ssh's (the remote command itself exited 255).
     fn classify(cx: &Context<'_>, job: &Job<'_>, stderr: &str) -> Option<SshError> {
         let endpoint: Endpoint = cx.resolved.endpoint.clone();
         let message = pve_common::runner::stderr_excerpt(stderr.as_bytes(), 6);
         let has = |s: &str| stderr.contains(s);
-        let kh = cx.known_hosts_path();
         let connect = |kind: io::ErrorKind| SshError::Connect {
             endpoint: Box::new(endpoint.clone()),
             cause: io::Error::new(kind, message.clone()),
         };
         Some(
             if has("Host key verification failed") || has("HOST IDENTIFICATION HAS CHANGED") {
-                let fingerprint = || {
-                    stderr
-                        .split_whitespace()
-                        .find(|w| w.starts_with("SHA256:"))
-                        .map_or_else(
-                            || "unknown".to_owned(),
-                            |w| w.trim_end_matches('.').to_owned(),
-                        )
-                };
-                // ssh: "ssh-ed25519 key SHA256:... is marked as REVOKED" (or "revoked key").
-                if has("REVOKED") || has("revoked") {
-                    SshError::HostKeyRevoked {
-                        endpoint: Box::new(endpoint.clone()),
-                        fingerprint: fingerprint(),
-                        known_hosts: kh,
-                    }
-                } else if has("HAS CHANGED") || has("has changed") {
-                    SshError::HostKeyChanged {
-                        endpoint: Box::new(endpoint.clone()),
-                        fingerprint: fingerprint(),
-                        known_hosts: kh,
-                    }
-                } else {
-                    let (key_type, fingerprint) = Self::scan_fingerprint(cx, stderr);
-                    SshError::HostKeyUnknown {
-                        endpoint: Box::new(endpoint.clone()),
-                        key_type,
-                        fingerprint,
-                        known_hosts: kh,
-                    }
-                }
+                Self::host_key_error(cx, stderr)
             } else if has("Permission denied") || has("Too many authentication failures") {
                 SshError::Auth {
                     endpoint: Box::new(endpoint.clone()),
@@ -299,84 +307,22 @@ impl Transport for OpenSsh {
                     .join(" ")
             )
         );
-        let spawn_error = |source: io::Error| SshError::Io {
-            what: format!("run {}", cx.options.ssh_program.display()),
-            cause: source,
-        };
-        if self.on_interrupt.is_none() {
-            let stop = self.control_command(cx, "exit");
-            let dir = self.control_dir.path().to_owned();
-            self.on_interrupt = Some(pve_common::interrupt::on_interrupt(
-                format!("end the ssh master connection in {}", dir.display()),
-                move || {
-                    let _ = stop.expression().run();
-                    let _ = std::fs::remove_dir_all(&dir);
-                },
-            ));
-        }
-        // A group of its own, registered with the interrupt handler (see `runner::Runner::run`).
-        // The remote command goes on if the local `ssh` dies, so killing it loses nothing.
-        let (reader, child) = pve_common::interrupt::spawn_child(false, || {
-            let reader = duct::cmd(cx.options.ssh_program.as_os_str(), &args)
-                .stdin_bytes(job.stdin.to_vec())
-                .stderr_capture()
-                .unchecked()
-                .before_spawn(|cmd| {
-                    use std::os::unix::process::CommandExt;
-                    cmd.process_group(0);
-                    Ok(())
-                })
-                .reader()?;
-            let pid = reader.pids().first().copied();
-            Ok((reader, pid))
-        })
-        .map_err(spawn_error)?;
+        self.stop_master_on_interrupt(cx);
+        let (reader, child) = spawn(cx, &args, job.stdin)?;
         let reader = Arc::new(reader);
         self.master_started = true;
-
-        // A watchdog kills ssh when the command overstays its timeout.
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let (done_tx, done_rx) = mpsc::channel::<()>();
         // Killing the local `ssh` is not enough: it handed its stdout to the master connection, which
         // keeps writing into our pipe until the remote command ends. So the master is ended too (as the
         // libssh2 transport drops its session after a timeout); the next command reconnects.
-        let stop_master = self.control_command(cx, "exit");
         let watchdog = job.timeout.map(|limit| {
-            let reader = Arc::clone(&reader);
-            let timed_out = Arc::clone(&timed_out);
-            std::thread::spawn(move || {
-                if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
-                    timed_out.store(true, Ordering::SeqCst);
-                    let _ = reader.kill();
-                    let _ = stop_master.expression().run();
-                }
-            })
+            Watchdog::start(Arc::clone(&reader), self.control_command(cx, "exit"), limit)
         });
-
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut sink_error = None;
-        loop {
-            match (&*reader).read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if let Err(e) = stdout.write_all(&buf[..n]) {
-                        sink_error = Some(e);
-                        let _ = reader.kill();
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        let _ = done_tx.send(());
-        if let Some(w) = watchdog {
-            let _ = w.join();
-        }
+        let sink_error = copy_output(&reader, stdout);
+        let timed_out = watchdog.is_some_and(Watchdog::stop);
         if let Some(source) = sink_error {
             return Err(job.output_error(source));
         }
-        if timed_out.load(Ordering::SeqCst) {
+        if timed_out {
             self.master_started = false;
             return Err(job.timed_out(endpoint));
         }
@@ -392,8 +338,48 @@ impl Transport for OpenSsh {
                     message: "ssh closed its output but did not exit".to_owned(),
                 });
             }
-            Err(e) => return Err(spawn_error(e)),
+            Err(e) => return Err(spawn_error(cx, e)),
         };
+        self.exit_of(cx, job, output)
+    }
+
+    fn disconnect(&mut self, cx: &Context<'_>) {
+        if !self.master_started {
+            return;
+        }
+        self.master_started = false;
+        let _ = cx
+            .runner
+            .run(Access::ReadOnly, &self.control_command(cx, "exit"));
+    }
+}
+
+impl OpenSsh {
+    /// Registers, once, the clean-up that ends the master connection and removes the control directory if
+    /// the run is interrupted.
+    fn stop_master_on_interrupt(&mut self, cx: &Context<'_>) {
+        if self.on_interrupt.is_some() {
+            return;
+        }
+        let stop = self.control_command(cx, "exit");
+        let dir = self.control_dir.path().to_owned();
+        self.on_interrupt = Some(pve_common::interrupt::on_interrupt(
+            format!("end the ssh master connection in {}", dir.display()),
+            move || {
+                let _ = stop.expression().run();
+                let _ = std::fs::remove_dir_all(&dir);
+            },
+        ));
+    }
+
+    /// What the exit of `ssh` means: ssh's own failure (status 255 with its message, or a silent 255 with
+    /// the master connection gone), else the remote command's status.
+    fn exit_of(
+        &mut self,
+        cx: &Context<'_>,
+        job: &Job<'_>,
+        output: std::process::Output,
+    ) -> Result<Exit, SshError> {
         let stderr_text = String::from_utf8_lossy(&output.stderr).into_owned();
         let code = output.status.code();
         if code == Some(255)
@@ -409,7 +395,7 @@ impl Transport for OpenSsh {
         if code == Some(255) && stderr_text.trim().is_empty() && !self.master_alive(cx) {
             self.master_started = false;
             return Err(job.dropped(
-                endpoint,
+                &cx.resolved.endpoint,
                 "ssh exited with status 255 and the master connection is gone",
             ));
         }
@@ -430,18 +416,6 @@ impl Transport for OpenSsh {
         })
     }
 
-    fn disconnect(&mut self, cx: &Context<'_>) {
-        if !self.master_started {
-            return;
-        }
-        self.master_started = false;
-        let _ = cx
-            .runner
-            .run(Access::ReadOnly, &self.control_command(cx, "exit"));
-    }
-}
-
-impl OpenSsh {
     /// `ssh -O <operation>` on this client's master connection.
     fn control_command(&self, cx: &Context<'_>, operation: &str) -> LocalCommand {
         let mut command = LocalCommand::new(&cx.options.ssh_program);
@@ -462,6 +436,91 @@ impl OpenSsh {
             cx.runner.run(Access::ReadOnly, &self.control_command(cx, "check")),
             Ok(Some(o)) if o.status.success()
         )
+    }
+}
+
+fn spawn_error(cx: &Context<'_>, source: io::Error) -> SshError {
+    SshError::Io {
+        what: format!("run {}", cx.options.ssh_program.display()),
+        cause: source,
+    }
+}
+
+/// Starts `ssh` with `args`, `stdin` on its standard input, in a process group of its own registered with
+/// the interrupt handler (see `runner::Runner::run`). The remote command goes on if the local `ssh` dies,
+/// so killing it loses nothing.
+fn spawn(
+    cx: &Context<'_>,
+    args: &[OsString],
+    stdin: &[u8],
+) -> Result<(duct::ReaderHandle, Option<pve_common::interrupt::Child>), SshError> {
+    pve_common::interrupt::spawn_child(false, || {
+        let reader = duct::cmd(cx.options.ssh_program.as_os_str(), args)
+            .stdin_bytes(stdin.to_vec())
+            .stderr_capture()
+            .unchecked()
+            .before_spawn(|cmd| {
+                use std::os::unix::process::CommandExt;
+                cmd.process_group(0);
+                Ok(())
+            })
+            .reader()?;
+        let pid = reader.pids().first().copied();
+        Ok((reader, pid))
+    })
+    .map_err(|e| spawn_error(cx, e))
+}
+
+/// Copies ssh's stdout to `stdout` until it ends. A sink that fails kills ssh and is returned.
+fn copy_output(reader: &duct::ReaderHandle, stdout: &mut dyn Write) -> Option<io::Error> {
+    let mut source = reader;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match source.read(&mut buf) {
+            Ok(0) => return None,
+            Ok(n) => {
+                if let Err(e) = stdout.write_all(&buf[..n]) {
+                    let _ = reader.kill();
+                    return Some(e);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Kills `ssh`, and ends the master connection, when the command overstays its timeout.
+struct Watchdog {
+    done: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn start(reader: Arc<duct::ReaderHandle>, stop_master: LocalCommand, limit: Duration) -> Self {
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let (done, done_rx) = mpsc::channel::<()>();
+        let struck = Arc::clone(&timed_out);
+        let thread = std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
+                struck.store(true, Ordering::SeqCst);
+                let _ = reader.kill();
+                let _ = stop_master.expression().run();
+            }
+        });
+        Watchdog {
+            done,
+            thread,
+            timed_out,
+        }
+    }
+
+    /// Ends the watch once the output ended. Whether the timeout had struck.
+    fn stop(self) -> bool {
+        let _ = self.done.send(());
+        let _ = self.thread.join();
+        self.timed_out.load(Ordering::SeqCst)
     }
 }
 

@@ -157,23 +157,30 @@ fn unknown_host_key_is_refused(kind: TransportKind) {
     let sshd = Sshd::start().unwrap();
     let empty = sshd.dir().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
-    let runner = Runner::new(false);
-    let opts = SshOptions {
-        known_hosts: Some(empty.clone()),
-        ..options(&sshd, kind)
-    };
-    let mut c = SshClient::new(&runner, &SshTarget::new(sshd.alias()), opts).unwrap();
-    let err = c.ssh_exec(&echo("x")).unwrap_err();
-    let msg = err.to_string();
+    let (err, msg) = host_key_refusal(&sshd, kind, &empty);
     assert!(matches!(err, SshError::HostKeyUnknown { .. }), "{msg}");
-    assert!(msg.contains(&sshd.host_key_fingerprint().unwrap()), "{msg}");
     assert!(
         msg.contains(&format!("127.0.0.1 port {}", sshd.port())),
         "{msg}"
     );
     assert!(msg.contains("accept"), "{msg}");
     assert_eq!(std::fs::read_to_string(&empty).unwrap(), "");
+}
+
+/// Runs a command with `known_hosts`, which must refuse the sshd's key: the error names that key's
+/// fingerprint, and nobody logged in.
+fn host_key_refusal(sshd: &Sshd, kind: TransportKind, known_hosts: &Path) -> (SshError, String) {
+    let runner = Runner::new(false);
+    let opts = SshOptions {
+        known_hosts: Some(known_hosts.to_owned()),
+        ..options(sshd, kind)
+    };
+    let mut c = SshClient::new(&runner, &SshTarget::new(sshd.alias()), opts).unwrap();
+    let err = c.ssh_exec(&echo("x")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&sshd.host_key_fingerprint().unwrap()), "{msg}");
     assert_eq!(sshd.logins(), 0);
+    (err, msg)
 }
 
 fn hashed_known_hosts_after_marker_lines(kind: TransportKind) {
@@ -227,18 +234,9 @@ fn wrong_known_hosts(sshd: &Sshd) -> std::path::PathBuf {
 fn changed_host_key_is_refused(kind: TransportKind) {
     let sshd = Sshd::start().unwrap();
     let wrong = wrong_known_hosts(&sshd);
-    let runner = Runner::new(false);
-    let opts = SshOptions {
-        known_hosts: Some(wrong),
-        ..options(&sshd, kind)
-    };
-    let mut c = SshClient::new(&runner, &SshTarget::new(sshd.alias()), opts).unwrap();
-    let err = c.ssh_exec(&echo("x")).unwrap_err();
-    let msg = err.to_string();
+    let (err, msg) = host_key_refusal(&sshd, kind, &wrong);
     assert!(matches!(err, SshError::HostKeyChanged { .. }), "{msg}");
-    assert!(msg.contains(&sshd.host_key_fingerprint().unwrap()), "{msg}");
     assert!(!err.is_transient());
-    assert_eq!(sshd.logins(), 0);
 }
 
 fn accept_new_adds_unknown_key_but_never_a_changed_one(kind: TransportKind) {

@@ -1,7 +1,8 @@
 //! The guests each environment of the fleet manages, wherever its state is: the local
 //! `terraform.tfstate` (pve-common's [`pve_common::fleet`] reads it), else the S3 object its backend block
-//! or the homelab's `minio` block names ([`crate::backend::discover`]). The tools that must find which
-//! environment owns a guest (restore-vm with no `--node`, rebuild-monitoring, rebuild-minio) read it here.
+//! or the homelab's `minio` block names ([`crate::backend::discover`]). restore-vm with no `--node` and
+//! rebuild-monitoring find here which environment owns a guest. rebuild-minio does not: MinIO may be what
+//! is down, so it reads only the local states, through [`pve_common::fleet`].
 
 use std::time::Duration;
 
@@ -41,16 +42,16 @@ pub fn read_state(
 
 /// What one environment's state says it manages.
 #[derive(Debug)]
-pub struct EnvGuests<'f> {
+struct EnvGuests<'f> {
     /// The environment.
-    pub env: &'f FleetEnv,
+    env: &'f FleetEnv,
     /// Its guests, or why its state could not be read (with the environment's name).
-    pub guests: Result<Vec<ManagedGuest>, String>,
+    guests: Result<Vec<ManagedGuest>, String>,
 }
 
 /// The guests of every environment of `fleet`. With `local_only` (a dry-run: nothing is contacted), a
 /// state kept in S3 is not read and the environment manages nothing known.
-pub fn managed_guests(fleet: &Fleet, local_only: bool) -> Vec<EnvGuests<'_>> {
+fn managed_guests(fleet: &Fleet, local_only: bool) -> Vec<EnvGuests<'_>> {
     fleet
         .envs
         .iter()
@@ -67,7 +68,7 @@ pub fn managed_guests(fleet: &Fleet, local_only: bool) -> Vec<EnvGuests<'_>> {
 }
 
 /// The environments whose state manages `vmid`, and the warnings about states that could not be read.
-pub fn owners_of<'f>(all: &[EnvGuests<'f>], vmid: u32) -> (Vec<&'f FleetEnv>, Vec<String>) {
+fn owners_of<'f>(all: &[EnvGuests<'f>], vmid: u32) -> (Vec<&'f FleetEnv>, Vec<String>) {
     let mut owners = Vec::new();
     let mut warnings = Vec::new();
     for e in all {
@@ -78,4 +79,22 @@ pub fn owners_of<'f>(all: &[EnvGuests<'f>], vmid: u32) -> (Vec<&'f FleetEnv>, Ve
         }
     }
     (owners, warnings)
+}
+
+/// The environments of `fleet` whose state manages `vmid`: the local state, else the one in S3 (with
+/// `local_only`, a dry-run that contacts nothing, a state kept in S3 is not read and manages nothing
+/// known). A state that cannot be read is warned about, followed by `unread`: what the caller makes of
+/// it.
+pub fn owners<'f>(
+    fleet: &'f Fleet,
+    vmid: u32,
+    local_only: bool,
+    unread: &str,
+) -> Vec<&'f FleetEnv> {
+    let all = managed_guests(fleet, local_only);
+    let (owners, problems) = owners_of(&all, vmid);
+    for p in problems {
+        pve_common::warn!("{p}; {unread}");
+    }
+    owners
 }

@@ -13,7 +13,9 @@ use pve_common::output;
 use pve_common::retry::{self, RetryPolicy, ThreadSleeper};
 use pve_common::rundir::PrivateDir;
 use pve_common::runner::{Access, LocalCommand, Runner};
-use pve_common::s3::{ObjectVersion, S3Client, S3Credentials, S3Error, S3Location, Versioning};
+use pve_common::s3::{
+    ObjectVersion, PutResult, S3Client, S3Credentials, S3Error, S3Location, Versioning,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -251,6 +253,32 @@ impl Session {
             );
         }
         Ok(v)
+    }
+
+    /// Writes `doc` as the new current state under `lock` (checked to be still ours just before, released
+    /// after) in a critical section: SIGINT/SIGTERM from here waits until the state is written and the
+    /// lock released; before, the interrupt handler releases the lock itself. `failed` gives the context
+    /// of a failed write, `done` what a lost lock's error says was done. `None` in a dry-run.
+    pub fn write_locked(
+        &self,
+        lock: Option<lock::HeldLock<'_>>,
+        doc: &state::Rewritten<'_>,
+        failed: impl FnOnce() -> String,
+        done: &str,
+    ) -> Result<Option<PutResult>> {
+        let write = pve_common::interrupt::critical();
+        if let Some(lock) = &lock {
+            lock.verify()?;
+        }
+        let put = self
+            .s3
+            .put_parts(&self.runner, &self.backend.key, &doc.parts(), false)
+            .with_context(failed)?;
+        if let Some(lock) = lock {
+            release_after_write(lock, done)?;
+        }
+        drop(write);
+        Ok(put)
     }
 
     pub fn lock(&self, operation: &str) -> Result<Option<lock::HeldLock<'_>>> {
@@ -506,6 +534,13 @@ fn same_content(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
 }
 
 impl Rollback {
+    /// Writes `path` through `runner` once its earlier content is remembered.
+    fn write(&mut self, runner: &Runner, path: &Path, body: &[u8], mode: u32) -> Result<()> {
+        self.remember(path)?;
+        runner.write_file(path, body, mode)?;
+        Ok(())
+    }
+
     fn remember(&mut self, path: &Path) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let before = match std::fs::read(path) {
@@ -841,23 +876,9 @@ pub fn to_local_doc(
     rewrite_backend: bool,
 ) -> Result<WriteDoc> {
     let config = &ctx.opts;
-    let (bytes, source) = match version {
-        Some(v) => (ctx.fetch_version(v)?, format!("S3 version {v}")),
-        None => match ctx.get(None) {
-            Ok(bytes) => (bytes, "the latest S3 version".to_owned()),
-            Err(e) if pve_common::retry::Transient::is_transient(&e) => {
-                pve_common::warn!("S3 is unreachable ({e}); using the newest local save point");
-                let file = newest_local_backup(ctx)?;
-                let bytes = std::fs::read(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                (bytes, format!("the local save point {}", file.display()))
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", ctx.url())),
-        },
-    };
+    let (bytes, source) = state_for_local(ctx, version)?;
     let state = State::parse(&bytes).with_context(|| format!("{source} is not a usable state"))?;
     let state_file = config.env_dir.join("terraform.tfstate");
-    let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
     let mut doc = WriteDoc {
         action: "to_local".into(),
         env: config.env.clone(),
@@ -870,17 +891,8 @@ pub fn to_local_doc(
     };
     // The existing local state is compared and saved as a stream (never a second state in memory); the
     // rollback below puts it back from its save point.
-    let mut earlier_state = None;
-    if state_file.exists() {
-        let same = same_content(&state_file, &bytes)
-            .with_context(|| format!("cannot read {}", state_file.display()))?;
-        if !same {
-            let saved =
-                ctx.save_point_of_file(&state_file, "the existing local terraform.tfstate")?;
-            earlier_state = Some(saved.clone());
-            doc.save_point = Some(saved);
-        }
-    }
+    let earlier_state = save_differing_state(ctx, &state_file, &bytes)?;
+    doc.save_point.clone_from(&earlier_state);
     pve_common::info!(
         "writing {source} (serial {}) to {}",
         state.serial,
@@ -892,38 +904,13 @@ pub fn to_local_doc(
     let switched = (|| -> Result<PathBuf> {
         undo.remember_state(&state_file, earlier_state.as_deref())?;
         ctx.runner.write_file(&state_file, &bytes, 0o600)?;
-        let mut write = |path: &Path, body: &[u8], mode: u32| -> Result<()> {
-            undo.remember(path)?;
-            ctx.runner.write_file(path, body, mode)?;
-            Ok(())
-        };
-        let backend_tf = config.env_dir.join(BACKEND_FILE);
-        let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
-        let switch_file = if rewrite_backend && backend_tf.is_file() {
-            if !backend_backup.exists() {
-                let original = std::fs::read(&backend_tf)
-                    .with_context(|| format!("cannot read {}", backend_tf.display()))?;
-                write(&backend_backup, &original, 0o644)?;
-            }
-            write(
-                &backend_tf,
-                override_text(&config.env, "--fallback", "--return").as_bytes(),
-                0o644,
-            )?;
-            backend_tf
-        } else {
-            write(
-                &override_file,
-                override_text(&config.env, "--to-local", "--to-minio").as_bytes(),
-                0o644,
-            )?;
-            override_file.clone()
-        };
+        let switch_file = write_local_backend(ctx, &mut undo, rewrite_backend)?;
         let marker = serde_json::json!({
             "source": source, "serial": state.serial, "lineage": state.lineage,
             "bucket": ctx.backend.bucket, "key": ctx.backend.key, "created": jiff::Timestamp::now().to_string(),
         });
-        write(
+        undo.write(
+            &ctx.runner,
             &config.env_dir.join(LOCAL_MARKER_FILE),
             format!("{marker:#}\n").as_bytes(),
             0o644,
@@ -969,18 +956,79 @@ pub fn to_local_doc(
     Ok(doc)
 }
 
-pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
+/// The save point of the local state `state_file` when it exists and differs from `bytes`, the state
+/// about to replace it.
+fn save_differing_state(ctx: &Session, state_file: &Path, bytes: &[u8]) -> Result<Option<PathBuf>> {
+    if !state_file.exists() {
+        return Ok(None);
+    }
+    let same = same_content(state_file, bytes)
+        .with_context(|| format!("cannot read {}", state_file.display()))?;
+    if same {
+        return Ok(None);
+    }
+    let saved = ctx.save_point_of_file(state_file, "the existing local terraform.tfstate")?;
+    Ok(Some(saved))
+}
+
+/// The state `--to-local` writes, and where it came from: S3's version `version` (else the latest), or
+/// the newest local save point when S3 is unreachable.
+fn state_for_local(ctx: &Session, version: Option<&str>) -> Result<(Vec<u8>, String)> {
+    Ok(match version {
+        Some(v) => (ctx.fetch_version(v)?, format!("S3 version {v}")),
+        None => match ctx.get(None) {
+            Ok(bytes) => (bytes, "the latest S3 version".to_owned()),
+            Err(e) if pve_common::retry::Transient::is_transient(&e) => {
+                pve_common::warn!("S3 is unreachable ({e}); using the newest local save point");
+                let file = newest_local_backup(ctx)?;
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                (bytes, format!("the local save point {}", file.display()))
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", ctx.url())),
+        },
+    })
+}
+
+/// Writes the file that switches the environment to its local state: the override file, or with
+/// `rewrite_backend` backend.tf itself (its original copied aside once). The file written.
+fn write_local_backend(
+    ctx: &Session,
+    undo: &mut Rollback,
+    rewrite_backend: bool,
+) -> Result<PathBuf> {
     let config = &ctx.opts;
     let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
+    let backend_tf = config.env_dir.join(BACKEND_FILE);
     let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
-    if !override_file.is_file() && !backend_backup.is_file() {
-        bail!(
-            "{} is not on a local backend (neither {} nor {} exists); nothing to move back",
-            config.env,
-            override_file.display(),
-            backend_backup.display()
-        );
-    }
+    let switch_file = if rewrite_backend && backend_tf.is_file() {
+        if !backend_backup.exists() {
+            let original = std::fs::read(&backend_tf)
+                .with_context(|| format!("cannot read {}", backend_tf.display()))?;
+            undo.write(&ctx.runner, &backend_backup, &original, 0o644)?;
+        }
+        undo.write(
+            &ctx.runner,
+            &backend_tf,
+            override_text(&config.env, "--fallback", "--return").as_bytes(),
+            0o644,
+        )?;
+        backend_tf
+    } else {
+        undo.write(
+            &ctx.runner,
+            &override_file,
+            override_text(&config.env, "--to-local", "--to-minio").as_bytes(),
+            0o644,
+        )?;
+        override_file
+    };
+    Ok(switch_file)
+}
+
+pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
+    let config = &ctx.opts;
+    let (override_file, backend_backup) = local_backend_files(config)?;
     let state_file = config.env_dir.join("terraform.tfstate");
     let local_bytes = std::fs::read(&state_file)
         .with_context(|| format!("cannot read {}", state_file.display()))?;
@@ -989,30 +1037,14 @@ pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
     ctx.check_versioning()?;
     let lock = ctx.lock("OperationTypeApply")?;
     let current = ctx.current()?;
-    let mut save_point = None;
-    let mut previous = None;
-    let mut previous_version = None;
-    if let Some(cur) = &current {
-        previous_version = cur.version_id.clone();
-        if let Some((remote, what)) = cur.judged.reference() {
-            if remote.lineage != local.lineage && !config.allow_lineage_change {
-                bail!(
-                    "{what} on S3 has lineage {} but the local state has {}: they are different states; pass --allow-lineage-change to replace the S3 one",
-                    remote.lineage,
-                    local.lineage
-                );
-            }
-            if remote.serial > local.serial && !config.allow_lineage_change {
-                bail!(
-                    "{what} on S3 (serial {}) is newer than the local state (serial {}): something applied against S3 \
-                     while this environment was local; reconcile by hand, or pass --allow-lineage-change to replace it",
-                    remote.serial,
-                    local.serial
-                );
-            }
-        }
-        previous = cur.judged.reference().map(|(s, _)| s.clone());
+    let previous_version = current.as_ref().and_then(|c| c.version_id.clone());
+    let reference = current.as_ref().and_then(|c| c.judged.reference());
+    if let Some((remote, what)) = reference
+        && !config.allow_lineage_change
+    {
+        refuse_divergent(remote, what, &local)?;
     }
+    let previous = reference.map(|(s, _)| s.clone());
     let new_serial = match previous.as_ref() {
         Some(r) => local.serial.max(state::next_serial(r.serial)?),
         None => local.serial,
@@ -1031,29 +1063,94 @@ pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
         )?;
     }
     // Only once confirmed: a declined push leaves no file behind.
-    if let Some(cur) = &current {
-        save_point = Some(ctx.save_point_of_current(cur, "the S3 state before the push")?);
-    }
+    let save_point = match &current {
+        Some(cur) => Some(ctx.save_point_of_current(cur, "the S3 state before the push")?),
+        None => None,
+    };
     let new_doc = local.with_serial(new_serial);
     let new_sha256 = new_doc.sha256();
-    // As in `restore`: an interrupt waits for the push and the release of the lock.
-    let write = pve_common::interrupt::critical();
-    if let Some(lock) = &lock {
-        lock.verify()?;
-    }
-    let put = ctx
-        .s3
-        .put_parts(&ctx.runner, &ctx.backend.key, &new_doc.parts(), false)
-        .context("pushing the local state failed; the local state is unchanged")?;
-    if let Some(lock) = lock {
-        release_after_write(lock, "the state was pushed")?;
-    }
-    drop(write);
+    let put = ctx.write_locked(
+        lock,
+        &new_doc,
+        || "pushing the local state failed; the local state is unchanged".to_owned(),
+        "the state was pushed",
+    )?;
     let kept = ctx.save_point(&local_bytes, "the local state that was pushed")?;
     let local = local.into_info();
     // The local state is not needed any more: `terraform state pull` below returns another copy.
     drop(new_doc);
     drop(local_bytes);
+    let (files_written, files_removed) =
+        leave_local_backend(ctx, kept, &state_file, override_file, backend_backup)?;
+    let mut doc = WriteDoc {
+        action: "to_minio".into(),
+        env: config.env.clone(),
+        bucket: ctx.backend.bucket.clone(),
+        key: ctx.backend.key.clone(),
+        dry_run: config.dry_run,
+        source: Some(state_file.display().to_string()),
+        previous: previous.as_ref().map(StateInfo::summary),
+        previous_version,
+        new_serial: Some(new_serial),
+        new_version: put.as_ref().and_then(|p| p.version_id.clone()),
+        save_point,
+        files_removed,
+        files_written,
+        ..WriteDoc::default()
+    };
+    let code = match put {
+        Some(_) => prove_pushed(ctx, &mut doc, new_serial, &new_sha256, &local.lineage)?,
+        None => Code::Success,
+    };
+    Ok((code, doc))
+}
+
+/// The override file and the copy of backend.tf that put an environment on its local state; an error
+/// when it has neither (it is not on a local backend).
+fn local_backend_files(config: &MoveOptions) -> Result<(PathBuf, PathBuf)> {
+    let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
+    let backend_backup = config.env_dir.join(BACKEND_BACKUP_FILE);
+    if !override_file.is_file() && !backend_backup.is_file() {
+        bail!(
+            "{} is not on a local backend (neither {} nor {} exists); nothing to move back",
+            config.env,
+            override_file.display(),
+            backend_backup.display()
+        );
+    }
+    Ok((override_file, backend_backup))
+}
+
+/// Refuses to push over a state on S3 of another lineage, or newer than the local one.
+fn refuse_divergent(remote: &StateInfo, what: &str, local: &StateInfo) -> Result<()> {
+    if remote.lineage != local.lineage {
+        bail!(
+            "{what} on S3 has lineage {} but the local state has {}: they are different states; pass --allow-lineage-change to replace the S3 one",
+            remote.lineage,
+            local.lineage
+        );
+    }
+    if remote.serial > local.serial {
+        bail!(
+            "{what} on S3 (serial {}) is newer than the local state (serial {}): something applied against S3 \
+             while this environment was local; reconcile by hand, or pass --allow-lineage-change to replace it",
+            remote.serial,
+            local.serial
+        );
+    }
+    Ok(())
+}
+
+/// Once the state is pushed: the local backend's files go (backend.tf is put back from its copy) and
+/// the pushed state is kept as save point `kept`. The files written and removed.
+fn leave_local_backend(
+    ctx: &Session,
+    kept: PathBuf,
+    state_file: &Path,
+    override_file: PathBuf,
+    backend_backup: PathBuf,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let config = &ctx.opts;
     let mut files_written = vec![kept];
     let mut files_removed = Vec::new();
     if backend_backup.is_file() {
@@ -1074,27 +1171,24 @@ pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
     files_removed.push(config.env_dir.join(LOCAL_MARKER_FILE));
     // Without an active backend block Terraform keeps using the local state: it stays.
     if !ctx.backend.from_minio_block {
-        ctx.runner.remove_file(&state_file)?;
-        files_removed.push(state_file.clone());
+        ctx.runner.remove_file(state_file)?;
+        files_removed.push(state_file.to_owned());
     }
-    let mut doc = WriteDoc {
-        action: "to_minio".into(),
-        env: config.env.clone(),
-        bucket: ctx.backend.bucket.clone(),
-        key: ctx.backend.key.clone(),
-        dry_run: config.dry_run,
-        source: Some(state_file.display().to_string()),
-        previous: previous.as_ref().map(StateInfo::summary),
-        previous_version,
-        new_serial: Some(new_serial),
-        new_version: put.as_ref().and_then(|p| p.version_id.clone()),
-        save_point,
-        files_removed,
-        files_written,
-        ..WriteDoc::default()
-    };
+    Ok((files_written, files_removed))
+}
+
+/// Proves the pushed state is what S3 now serves: read back and compared by checksum when the homelab's
+/// MinIO block names the bucket, else through Terraform (`state pull`, then a plan).
+fn prove_pushed(
+    ctx: &Session,
+    doc: &mut WriteDoc,
+    new_serial: u64,
+    new_sha256: &[u8],
+    lineage: &str,
+) -> Result<Code> {
+    let config = &ctx.opts;
     let mut code = Code::Success;
-    if put.is_some() && ctx.backend.from_minio_block {
+    if ctx.backend.from_minio_block {
         let ok = ctx.read_back_sha256()? == new_sha256;
         doc.checksum_ok = Some(ok);
         if ok {
@@ -1107,7 +1201,7 @@ pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
             pve_common::error!("the state read back differs from what was pushed");
             code = Code::Failure;
         }
-    } else if put.is_some() {
+    } else {
         let (init, _overrides) = ctx.init_args(true)?;
         ctx.run_terraform(Access::Mutating, &init)
             .context("terraform init -reconfigure against S3 failed")?;
@@ -1116,7 +1210,7 @@ pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
         let pulled = pulled.map(|o| o.stdout).unwrap_or_default();
         let seen =
             State::parse(&pulled).context("terraform state pull did not return a usable state")?;
-        let ok = seen.serial == new_serial && seen.lineage == local.lineage;
+        let ok = seen.serial == new_serial && seen.lineage == lineage;
         doc.checksum_ok = Some(ok);
         if !ok {
             pve_common::error!(
@@ -1137,7 +1231,7 @@ pub fn to_minio_doc(ctx: &Session) -> Result<(Code, WriteDoc)> {
             );
         }
     }
-    Ok((code, doc))
+    Ok(code)
 }
 
 pub fn verify_plan_only(ctx: &Session) -> Result<i32> {

@@ -47,36 +47,23 @@ impl pve_common::Tool for RebuildMinio {
 /// A validated run configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The MinIO environment.
-    pub env: String,
+    /// The MinIO environment's state moves: the environment and its folder, `--endpoint`, the variable
+    /// file for credentials, `--state-from` (the save points), `--terraform-bin`,
+    /// `--allow-lineage-change`, `--force` and whether anything is changed (`--preview` or `--dry-run`:
+    /// nothing). The other environments' moves take the same options ([`Config::move_options`]).
+    pub moves: MoveOptions,
     /// Its node (`default_node` of its own terraform.tfvars; never the root's).
     pub node: Option<String>,
     /// `--root`.
     pub root: PathBuf,
-    /// The MinIO environment's folder.
-    pub env_dir: PathBuf,
     /// `--target`.
     pub target: String,
     /// `--buckets` (empty: from the backends).
     pub buckets: Vec<String>,
-    /// `--state-from`.
-    pub state_from: PathBuf,
-    /// `--endpoint`.
-    pub endpoint: Option<String>,
-    /// Variable file for credentials.
-    pub tfvars: Option<PathBuf>,
-    /// `--terraform-bin`.
-    pub terraform_bin: Option<PathBuf>,
     /// `--health-timeout`.
     pub health_timeout: Duration,
-    /// `--allow-lineage-change`: a state of another lineage may replace the one on S3.
-    pub allow_lineage_change: bool,
-    /// `--force` (or `--yes`): every confirmation answered yes.
-    pub yes: bool,
     /// `--rebuild-healthy`.
     pub rebuild_healthy: bool,
-    /// `--preview` or `--dry-run`: nothing is changed.
-    pub dry_run: bool,
     /// How much the run may do: `--dry-run` contacts nothing, `--preview` runs the read-only checks.
     pub mode: Mode,
     /// `--json`.
@@ -157,54 +144,46 @@ impl Config {
         }
         let root_tfvars = root.join("../terraform.tfvars");
         Ok(Config {
-            env,
+            moves: MoveOptions {
+                env,
+                env_dir,
+                overrides: Overrides {
+                    endpoint: args.endpoint.clone(),
+                    ..Overrides::default()
+                },
+                backend_configs: Vec::new(),
+                tfvars: args
+                    .tfvars
+                    .clone()
+                    .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
+                backup_dir: args
+                    .state_from
+                    .clone()
+                    .unwrap_or_else(pve_tf::moves::default_backup_dir),
+                terraform_bin: args.environments.terraform_bin.clone(),
+                allow_lineage_change: args.allow_lineage_change,
+                yes: args.force.force,
+                dry_run: args.common.mode() != Mode::Live,
+                offline: false,
+            },
             node,
             root,
-            env_dir,
             target: args.target.clone(),
             buckets: args.buckets.clone(),
-            state_from: args
-                .state_from
-                .clone()
-                .unwrap_or_else(pve_tf::moves::default_backup_dir),
-            endpoint: args.endpoint.clone(),
-            tfvars: args
-                .tfvars
-                .clone()
-                .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
-            terraform_bin: args.environments.terraform_bin.clone(),
             health_timeout: args.health_timeout,
-            allow_lineage_change: args.allow_lineage_change,
-            yes: args.force.force,
             rebuild_healthy: args.rebuild_healthy,
-            dry_run: args.common.mode() != Mode::Live,
             mode: args.common.mode(),
             json: args.common.json,
         })
     }
 
-    /// The options of the state moves for environment `env` in `env_dir`: only
-    /// `--allow-lineage-change` lets a state of another lineage replace the one on S3.
+    /// The options of the state moves for environment `env` in `env_dir`: the MinIO environment's, for
+    /// another folder.
     fn move_options(&self, env: &str, env_dir: &Path) -> MoveOptions {
         MoveOptions {
             env: env.to_owned(),
             env_dir: env_dir.to_owned(),
-            overrides: self.overrides(),
-            backend_configs: Vec::new(),
-            tfvars: self.tfvars.clone(),
-            backup_dir: self.state_from.clone(),
-            terraform_bin: self.terraform_bin.clone(),
-            allow_lineage_change: self.allow_lineage_change,
-            yes: self.yes,
-            dry_run: self.dry_run,
-            offline: false,
-        }
-    }
-
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            endpoint: self.endpoint.clone(),
-            ..Overrides::default()
+            ..self.moves.clone()
         }
     }
 }
@@ -495,6 +474,15 @@ fn tool_info() -> ToolInfo {
 }
 
 impl Ctx<'_> {
+    /// The status of a step that went well: only planned in a dry-run.
+    fn done(&self) -> StepStatus {
+        if self.config.moves.dry_run {
+            StepStatus::Planned
+        } else {
+            StepStatus::Ok
+        }
+    }
+
     fn client(&self, bucket: &str, backend: Option<&Backend>) -> Result<S3Client> {
         let (region, path_style) = backend
             .or(Some(&self.minio.backend))
@@ -522,7 +510,7 @@ impl Ctx<'_> {
         args: Vec<String>,
     ) -> Result<LocalCommand, pve_common::terraform::TerraformError> {
         pve_tf::command(
-            self.config.terraform_bin.as_deref(),
+            self.config.moves.terraform_bin.as_deref(),
             dir,
             Some(&self.creds),
             args,
@@ -610,20 +598,20 @@ impl Ctx<'_> {
 }
 
 fn discover_envs(config: &Config) -> Result<(EnvBackend, Vec<EnvBackend>)> {
-    let minio_backend = backend::discover(&config.env_dir, &[], &config.overrides())
-        .with_context(|| format!("the MinIO environment `{}`", config.env))?;
+    let minio_backend = backend::discover(&config.moves.env_dir, &[], &config.moves.overrides)
+        .with_context(|| format!("the MinIO environment `{}`", config.moves.env))?;
     let minio = EnvBackend {
-        name: config.env.clone(),
-        dir: config.env_dir.clone(),
+        name: config.moves.env.clone(),
+        dir: config.moves.env_dir.clone(),
         backend: minio_backend,
     };
     let mut envs = Vec::new();
     for name in pve_common::environments::discover(&config.root)? {
-        if name == config.env {
+        if name == config.moves.env {
             continue;
         }
         let dir = config.root.join(&name);
-        match backend::discover(&dir, &[], &config.overrides()) {
+        match backend::discover(&dir, &[], &config.moves.overrides) {
             Ok(backend) => envs.push(EnvBackend { name, dir, backend }),
             Err(e) => pve_common::warn!("environment `{name}` is left alone: {e:#}"),
         }
@@ -635,7 +623,7 @@ fn discover_envs(config: &Config) -> Result<(EnvBackend, Vec<EnvBackend>)> {
 pub fn run(config: &Config) -> Result<Code> {
     pve_common::info!(
         "MinIO environment {}{}",
-        config.env,
+        config.moves.env,
         config
             .node
             .as_deref()
@@ -647,7 +635,7 @@ pub fn run(config: &Config) -> Result<Code> {
     }
     let (minio, envs) = discover_envs(config)?;
     let creds = pve_tf::moves::credentials(
-        &config.move_options(&config.env, &config.env_dir),
+        &config.move_options(&config.moves.env, &config.moves.env_dir),
         &minio.backend,
     )?;
     let buckets = bucket_names(config, &minio, &envs);
@@ -661,11 +649,11 @@ pub fn run(config: &Config) -> Result<Code> {
         buckets,
     };
     let mut report = Report {
-        env: config.env.clone(),
+        env: config.moves.env.clone(),
         node: config.node.clone(),
         target: config.target.clone(),
         endpoint: pve_common::secret::redact_urls(&ctx.endpoint).into_owned(),
-        dry_run: config.dry_run,
+        dry_run: config.moves.dry_run,
         outcome: Outcome::Pending,
         health: Health::default(),
         steps: Vec::new(),
@@ -723,12 +711,13 @@ fn bucket_names(config: &Config, minio: &EnvBackend, envs: &[EnvBackend]) -> Vec
 /// nothing is contacted (no HTTP, no S3, no Terraform) and nothing written. Then the usual summary.
 fn dry_run(config: &Config) -> Result<Code> {
     let runner = Runner::with_mode(Mode::DryRun);
-    let would = |what: String| runner.announce(what);
     let placeholder_backend = |env: &str| Backend {
         bucket: pve_common::homelab::Minio::bucket(env),
         key: pve_common::homelab::STATE_KEY.to_owned(),
         region: "us-east-1".to_owned(),
         endpoint: config
+            .moves
+            .overrides
             .endpoint
             .clone()
             .unwrap_or_else(|| pve_common::runner::placeholder("endpoint")),
@@ -745,37 +734,19 @@ fn dry_run(config: &Config) -> Result<Code> {
         Err(e) => {
             pve_common::warn!("{e:#}");
             let minio = EnvBackend {
-                name: config.env.clone(),
-                dir: config.env_dir.clone(),
-                backend: placeholder_backend(&config.env),
+                name: config.moves.env.clone(),
+                dir: config.moves.env_dir.clone(),
+                backend: placeholder_backend(&config.moves.env),
             };
             (minio, Vec::new())
         }
     };
     let buckets = bucket_names(config, &minio, &envs);
     let endpoint = minio.backend.endpoint.trim_end_matches('/').to_owned();
-    let object = |b: &Backend| {
-        format!(
-            "{}/{}/{}",
-            b.endpoint.trim_end_matches('/'),
-            b.bucket,
-            b.key
-        )
-    };
-    let tf = |dir: &Path, args: &str| format!("terraform -chdir={} {args}", dir.display());
-    let target = &config.target;
-    let env_dir = &config.env_dir;
-    let save_point = |env: &str| {
-        config
-            .state_from
-            .join(format!("{env}-<YYYYMMDDTHHMMSSZ>.tfstate"))
-            .display()
-            .to_string()
-    };
     let mut report = Report {
-        env: config.env.clone(),
+        env: config.moves.env.clone(),
         node: config.node.clone(),
-        target: target.clone(),
+        target: config.target.clone(),
         endpoint: pve_common::secret::redact_urls(&endpoint).into_owned(),
         dry_run: true,
         outcome: Outcome::WouldRebuild,
@@ -789,215 +760,268 @@ fn dry_run(config: &Config) -> Result<Code> {
         buckets: Vec::new(),
         states: Vec::new(),
     };
-    let all = || std::iter::once(&minio).chain(envs.iter());
-
-    let health = format!("GET {endpoint}/minio/health/live");
-    would(health.clone());
-    would(format!(
-        "GET {endpoint}/ (S3 ListBuckets, when the health URL is not MinIO's)"
-    ));
-    for b in &buckets {
-        would(format!("HEAD {endpoint}/{b}"));
-        would(format!("GET {endpoint}/{b}?versioning"));
-    }
-    for e in all() {
-        would(format!("GET {} (is the state sound?)", object(&e.backend)));
-    }
-    report.step(StepName::Health, StepStatus::Planned, health);
-
-    let local_state = env_dir.join("terraform.tfstate");
-    would(format!(
-        "GET {} -> {} (else the newest save point {})",
-        object(&minio.backend),
-        local_state.display(),
-        save_point(&minio.name)
-    ));
-    would(format!(
-        "write {} (local backend)",
-        env_dir.join(LOCAL_OVERRIDE_FILE).display()
-    ));
-    report.step(
-        StepName::ToLocal,
-        StepStatus::Planned,
-        format!("{} would move to {}", config.env, local_state.display()),
-    );
-    let plan = pve_common::runner::placeholder("plan");
-    would(tf(
-        env_dir,
-        &format!("plan -input=false -no-color -target={target} -out={plan}"),
-    ));
-    would(tf(env_dir, &format!("show -json -no-color {plan}")));
-    report.step(
-        StepName::Plan,
-        StepStatus::Planned,
-        format!("terraform plan -target={target}, refused if it destroys anything outside it"),
-    );
-    let apply = tf(env_dir, &format!("apply -target={target} -auto-approve"));
-    would(format!(
-        "{apply} (as the saved plan {plan}, once confirmed: --force answers yes)"
-    ));
-    report.step(StepName::Apply, StepStatus::Planned, apply);
-
-    would(format!(
-        "GET {endpoint}/minio/health/live (until MinIO answers, at most {})",
-        humantime::format_duration(config.health_timeout)
-    ));
-    report.step(
-        StepName::WaitHealthy,
-        StepStatus::Planned,
-        format!("GET {endpoint}/minio/health/live"),
-    );
-
-    for b in &buckets {
-        would(format!(
-            "PUT {endpoint}/{b} (create bucket {b} when missing)"
-        ));
-        would(format!("PUT {endpoint}/{b}?versioning (Enabled)"));
-    }
-    report.step(StepName::Buckets, StepStatus::Planned, buckets.join(", "));
-
-    let lock = |b: &Backend, what: &str| {
-        if b.use_lockfile {
-            would(format!("{what} {}.tflock", object(b)));
-        }
+    let dry = DryRun {
+        config,
+        runner,
+        minio,
+        envs,
+        buckets,
+        endpoint,
     };
-    for e in &envs {
-        would(format!(
-            "GET {} (its serial and lineage)",
-            object(&e.backend)
-        ));
-        lock(&e.backend, "PUT");
-        would(format!(
-            "PUT {} (from {}, unless S3 holds that serial or a newer one)",
-            object(&e.backend),
-            save_point(&e.name)
-        ));
-        lock(&e.backend, "DELETE");
-        report.states.push(StateReport::new(
-            &e.name,
-            &e.backend.bucket,
-            &e.backend.key,
-            StateAction::WouldUpload,
-            Some(PathBuf::from(save_point(&e.name))),
-        ));
-    }
-    report.step(
-        StepName::States,
-        StepStatus::Planned,
-        format!("from {}", config.state_from.display()),
-    );
-
-    lock(&minio.backend, "PUT");
-    would(format!(
-        "PUT {} (from {})",
-        object(&minio.backend),
-        local_state.display()
-    ));
-    lock(&minio.backend, "DELETE");
-    would(format!(
-        "remove {} (back to S3)",
-        env_dir.join(LOCAL_OVERRIDE_FILE).display()
-    ));
-    report.states.insert(
-        0,
-        StateReport::new(
-            &minio.name,
-            &minio.backend.bucket,
-            &minio.backend.key,
-            StateAction::WouldMoveBack,
-            Some(local_state),
-        ),
-    );
-    report.step(
-        StepName::ToMinio,
-        StepStatus::Planned,
-        format!("{} back to {}", config.env, object(&minio.backend)),
-    );
-
-    let mut reinit = Vec::new();
-    for e in all() {
-        would(tf(&e.dir, "init -input=false -reconfigure -no-color"));
-        would(tf(
-            &e.dir,
-            "plan -input=false -lock=false -detailed-exitcode -no-color",
-        ));
-        reinit.push(e.name.clone());
-    }
-    report.step(
-        StepName::Verify,
-        StepStatus::Planned,
-        format!(
-            "terraform init -reconfigure and plan in {}",
-            reinit.join(", ")
-        ),
-    );
+    dry.health(&mut report);
+    dry.rebuild(&mut report);
+    dry.create_buckets(&mut report);
+    dry.upload_states(&mut report);
+    dry.to_minio(&mut report);
+    dry.verify(&mut report);
     pve_common::info!("{}", pve_common::tr!("common.dry_run_note"));
     print_report(config, &report)?;
     Ok(Code::Success)
 }
 
+/// What `--dry-run` knows from the local files: the environments and their backends, the buckets and
+/// MinIO's endpoint. Each step says what it would do, on `[DRY-RUN]` lines, and adds its planned step to
+/// the report.
+struct DryRun<'c> {
+    config: &'c Config,
+    runner: Runner,
+    minio: EnvBackend,
+    envs: Vec<EnvBackend>,
+    buckets: Vec<String>,
+    endpoint: String,
+}
+
+/// `terraform -chdir=DIR ARGS`, as a dry-run shows it.
+fn tf(dir: &Path, args: &str) -> String {
+    format!("terraform -chdir={} {args}", dir.display())
+}
+
+/// The URL of a backend's state object.
+fn object(b: &Backend) -> String {
+    format!(
+        "{}/{}/{}",
+        b.endpoint.trim_end_matches('/'),
+        b.bucket,
+        b.key
+    )
+}
+
+impl DryRun<'_> {
+    fn would(&self, what: String) {
+        self.runner.announce(what);
+    }
+
+    fn all(&self) -> impl Iterator<Item = &EnvBackend> {
+        std::iter::once(&self.minio).chain(self.envs.iter())
+    }
+
+    fn save_point(&self, env: &str) -> String {
+        self.config
+            .moves
+            .backup_dir
+            .join(format!("{env}-<YYYYMMDDTHHMMSSZ>.tfstate"))
+            .display()
+            .to_string()
+    }
+
+    fn lock(&self, b: &Backend, what: &str) {
+        if b.use_lockfile {
+            self.would(format!("{what} {}.tflock", object(b)));
+        }
+    }
+
+    /// The health checks: MinIO, its buckets and every state.
+    fn health(&self, report: &mut Report) {
+        let endpoint = &self.endpoint;
+        let buckets = &self.buckets;
+        let health = format!("GET {endpoint}/minio/health/live");
+        self.would(health.clone());
+        self.would(format!(
+            "GET {endpoint}/ (S3 ListBuckets, when the health URL is not MinIO's)"
+        ));
+        for b in buckets {
+            self.would(format!("HEAD {endpoint}/{b}"));
+            self.would(format!("GET {endpoint}/{b}?versioning"));
+        }
+        for e in self.all() {
+            self.would(format!("GET {} (is the state sound?)", object(&e.backend)));
+        }
+        report.step(StepName::Health, StepStatus::Planned, health);
+    }
+
+    /// The MinIO environment moved to a local state, its targeted plan and apply, the wait for MinIO.
+    fn rebuild(&self, report: &mut Report) {
+        let config = self.config;
+        let endpoint = &self.endpoint;
+        let env_dir = &self.config.moves.env_dir;
+        let target = &self.config.target;
+        let minio = &self.minio;
+        let local_state = env_dir.join("terraform.tfstate");
+        self.would(format!(
+            "GET {} -> {} (else the newest save point {})",
+            object(&minio.backend),
+            local_state.display(),
+            self.save_point(&minio.name)
+        ));
+        self.would(format!(
+            "write {} (local backend)",
+            env_dir.join(LOCAL_OVERRIDE_FILE).display()
+        ));
+        report.step(
+            StepName::ToLocal,
+            StepStatus::Planned,
+            format!(
+                "{} would move to {}",
+                config.moves.env,
+                local_state.display()
+            ),
+        );
+        let plan = pve_common::runner::placeholder("plan");
+        self.would(tf(
+            env_dir,
+            &format!("plan -input=false -no-color -target={target} -out={plan}"),
+        ));
+        self.would(tf(env_dir, &format!("show -json -no-color {plan}")));
+        report.step(
+            StepName::Plan,
+            StepStatus::Planned,
+            format!("terraform plan -target={target}, refused if it destroys anything outside it"),
+        );
+        let apply = tf(env_dir, &format!("apply -target={target} -auto-approve"));
+        self.would(format!(
+            "{apply} (as the saved plan {plan}, once confirmed: --force answers yes)"
+        ));
+        report.step(StepName::Apply, StepStatus::Planned, apply);
+
+        self.would(format!(
+            "GET {endpoint}/minio/health/live (until MinIO answers, at most {})",
+            humantime::format_duration(config.health_timeout)
+        ));
+        report.step(
+            StepName::WaitHealthy,
+            StepStatus::Planned,
+            format!("GET {endpoint}/minio/health/live"),
+        );
+    }
+
+    /// The buckets created and versioned.
+    fn create_buckets(&self, report: &mut Report) {
+        let endpoint = &self.endpoint;
+        let buckets = &self.buckets;
+        for b in buckets {
+            self.would(format!(
+                "PUT {endpoint}/{b} (create bucket {b} when missing)"
+            ));
+            self.would(format!("PUT {endpoint}/{b}?versioning (Enabled)"));
+        }
+        report.step(StepName::Buckets, StepStatus::Planned, buckets.join(", "));
+    }
+
+    /// Every other environment's save point uploaded.
+    fn upload_states(&self, report: &mut Report) {
+        let config = self.config;
+        let envs = &self.envs;
+        for e in envs {
+            self.would(format!(
+                "GET {} (its serial and lineage)",
+                object(&e.backend)
+            ));
+            self.lock(&e.backend, "PUT");
+            self.would(format!(
+                "PUT {} (from {}, unless S3 holds that serial or a newer one)",
+                object(&e.backend),
+                self.save_point(&e.name)
+            ));
+            self.lock(&e.backend, "DELETE");
+            report.states.push(StateReport::new(
+                &e.name,
+                &e.backend.bucket,
+                &e.backend.key,
+                StateAction::WouldUpload,
+                Some(PathBuf::from(self.save_point(&e.name))),
+            ));
+        }
+        report.step(
+            StepName::States,
+            StepStatus::Planned,
+            format!("from {}", config.moves.backup_dir.display()),
+        );
+    }
+
+    /// The MinIO environment's state moved back to S3.
+    fn to_minio(&self, report: &mut Report) {
+        let config = self.config;
+        let env_dir = &self.config.moves.env_dir;
+        let minio = &self.minio;
+        let local_state = self.config.moves.env_dir.join("terraform.tfstate");
+        self.lock(&minio.backend, "PUT");
+        self.would(format!(
+            "PUT {} (from {})",
+            object(&minio.backend),
+            local_state.display()
+        ));
+        self.lock(&minio.backend, "DELETE");
+        self.would(format!(
+            "remove {} (back to S3)",
+            env_dir.join(LOCAL_OVERRIDE_FILE).display()
+        ));
+        report.states.insert(
+            0,
+            StateReport::new(
+                &minio.name,
+                &minio.backend.bucket,
+                &minio.backend.key,
+                StateAction::WouldMoveBack,
+                Some(local_state),
+            ),
+        );
+        report.step(
+            StepName::ToMinio,
+            StepStatus::Planned,
+            format!("{} back to {}", config.moves.env, object(&minio.backend)),
+        );
+    }
+
+    /// Terraform re-initialised and planned in every environment.
+    fn verify(&self, report: &mut Report) {
+        let mut reinit = Vec::new();
+        for e in self.all() {
+            self.would(tf(&e.dir, "init -input=false -reconfigure -no-color"));
+            self.would(tf(
+                &e.dir,
+                "plan -input=false -lock=false -detailed-exitcode -no-color",
+            ));
+            reinit.push(e.name.clone());
+        }
+        report.step(
+            StepName::Verify,
+            StepStatus::Planned,
+            format!(
+                "terraform init -reconfigure and plan in {}",
+                reinit.join(", ")
+            ),
+        );
+    }
+}
+
 fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
     let config = ctx.config;
     // 1. Health first.
-    report.health = ctx.health();
-    let mut unsound = Vec::new();
-    if report.health.live {
-        for b in &ctx.buckets {
-            if let Err(e) = ctx.bucket_sound(b) {
-                unsound.push(e);
-            }
-        }
-        for env in ctx.all_envs() {
-            if let Err(e) = ctx.state_sound(env) {
-                unsound.push(format!("{}: {e}", env.name));
-            }
-        }
-    }
-    let healthy = report.health.live && unsound.is_empty();
-    let how = format!("probe {}", report.health.probe);
+    let healthy = check_health(ctx, report);
     if healthy {
-        report.step(
-            StepName::Health,
-            StepStatus::Ok,
-            format!(
-                "MinIO at {} is live ({how}); buckets {} exist with versioning; every state is sound",
-                ctx.endpoint,
-                ctx.buckets.join(", ")
-            ),
-        );
         if !config.rebuild_healthy {
             report.outcome = Outcome::Healthy;
             pve_common::success!("nothing to do (pass --rebuild-healthy to rebuild anyway)");
             return Ok(Code::Success);
         }
         pve_common::warn!("--rebuild-healthy: rebuilding a healthy MinIO");
-    } else if report.health.live {
-        report.step(
-            StepName::Health,
-            StepStatus::Skipped,
-            format!(
-                "MinIO at {} is live ({how}) but not sound: {}",
-                ctx.endpoint,
-                unsound.join("; ")
-            ),
-        );
-    } else {
-        report.step(
-            StepName::Health,
-            StepStatus::Skipped,
-            format!(
-                "MinIO at {} is down: {}",
-                ctx.endpoint,
-                report.health.error.clone().unwrap_or_default()
-            ),
-        );
     }
     let needs_apply = !report.health.live || healthy;
     if needs_apply {
         if !apply_minio(ctx, report)? {
             return Ok(Code::Failure);
         }
-        if config.dry_run {
+        if config.moves.dry_run {
             for name in [
                 StepName::WaitHealthy,
                 StepName::Buckets,
@@ -1028,39 +1052,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
     buckets(ctx, report)?;
     states(ctx, report, needs_apply)?;
     if needs_apply {
-        let back = pve_tf::moves::to_minio(&config.move_options(&config.env, &config.env_dir))
-            .context("moving the MinIO environment back to S3 (restore-tfstate --to-minio)")?;
-        let detail = format!(
-            "{} uses S3 again: serial {} written{}",
-            config.env,
-            back.doc
-                .new_serial
-                .map_or_else(|| "?".to_owned(), |s| s.to_string()),
-            back.doc
-                .new_version
-                .as_deref()
-                .map_or_else(String::new, |v| format!(" as version {v}"))
-        );
-        if config.dry_run {
-            report.step(
-                StepName::ToMinio,
-                StepStatus::Planned,
-                "would push the local state back",
-            );
-        } else if back.code == Code::Success {
-            report.step(StepName::ToMinio, StepStatus::Ok, detail);
-        } else {
-            report.step(StepName::ToMinio, StepStatus::Failed, detail);
-        }
-        if let Some(s) = report.states.iter_mut().find(|s| s.env == config.env) {
-            s.action = if config.dry_run {
-                StateAction::WouldMoveBack
-            } else {
-                StateAction::MovedBack
-            };
-            s.serial = back.doc.new_serial;
-            s.version_id = back.doc.new_version.clone();
-        }
+        move_back(ctx, report)?;
     } else {
         report.step(
             StepName::ToMinio,
@@ -1071,7 +1063,7 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
     verify(ctx, report)?;
     report.outcome = if report.failed() {
         Outcome::Failed
-    } else if config.dry_run {
+    } else if config.moves.dry_run {
         Outcome::WouldRebuild
     } else {
         Outcome::Rebuilt
@@ -1083,55 +1075,107 @@ fn rebuild(ctx: &Ctx<'_>, report: &mut Report) -> Result<Code> {
     })
 }
 
-/// Steps 2: to-local, plan, refusal check, confirmation, apply. `Ok(false)` when refused.
-fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
-    let config = ctx.config;
-    let override_file = config.env_dir.join(LOCAL_OVERRIDE_FILE);
-    let already_local = override_file.is_file();
-    if already_local {
+/// Step 1: MinIO's health, its buckets' and every state's soundness, recorded as the health step.
+/// Whether all of it is fine.
+fn check_health(ctx: &Ctx<'_>, report: &mut Report) -> bool {
+    report.health = ctx.health();
+    let mut unsound = Vec::new();
+    if report.health.live {
+        for b in &ctx.buckets {
+            if let Err(e) = ctx.bucket_sound(b) {
+                unsound.push(e);
+            }
+        }
+        for env in ctx.all_envs() {
+            if let Err(e) = ctx.state_sound(env) {
+                unsound.push(format!("{}: {e}", env.name));
+            }
+        }
+    }
+    let healthy = report.health.live && unsound.is_empty();
+    let how = format!("probe {}", report.health.probe);
+    if healthy {
         report.step(
-            StepName::ToLocal,
+            StepName::Health,
             StepStatus::Ok,
             format!(
-                "{} already uses a local state ({LOCAL_OVERRIDE_FILE})",
-                config.env
+                "MinIO at {} is live ({how}); buckets {} exist with versioning; every state is sound",
+                ctx.endpoint,
+                ctx.buckets.join(", ")
+            ),
+        );
+    } else if report.health.live {
+        report.step(
+            StepName::Health,
+            StepStatus::Skipped,
+            format!(
+                "MinIO at {} is live ({how}) but not sound: {}",
+                ctx.endpoint,
+                unsound.join("; ")
             ),
         );
     } else {
-        let local =
-            pve_tf::moves::to_local(&config.move_options(&config.env, &config.env_dir), None)
-                .context(
-                    "moving the MinIO environment to a local state (restore-tfstate --to-local)",
-                )?;
-        let detail = format!(
-            "{} moved to a local state from {}",
-            config.env,
-            local.doc.source.as_deref().unwrap_or("?")
+        report.step(
+            StepName::Health,
+            StepStatus::Skipped,
+            format!(
+                "MinIO at {} is down: {}",
+                ctx.endpoint,
+                report.health.error.clone().unwrap_or_default()
+            ),
         );
-        if config.dry_run {
-            report.step(
-                StepName::ToLocal,
-                StepStatus::Planned,
-                format!("would be: {detail}"),
-            );
-            report.step(
-                StepName::Plan,
-                StepStatus::Planned,
-                format!(
-                    "would run terraform plan -target={} on the local state",
-                    config.target
-                ),
-            );
-            report.step(
-                StepName::Apply,
-                StepStatus::Planned,
-                "would apply that plan after confirmation",
-            );
-            return Ok(true);
-        }
-        report.step(StepName::ToLocal, StepStatus::Ok, detail);
     }
-    let terraform = |args: Vec<String>| ctx.terraform_command(&config.env_dir, args);
+    healthy
+}
+
+/// The MinIO environment's state back to S3 (restore-tfstate --to-minio), recorded as its step and in
+/// its state's entry.
+fn move_back(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
+    let config = ctx.config;
+    let back =
+        pve_tf::moves::to_minio(&config.move_options(&config.moves.env, &config.moves.env_dir))
+            .context("moving the MinIO environment back to S3 (restore-tfstate --to-minio)")?;
+    let detail = format!(
+        "{} uses S3 again: serial {} written{}",
+        config.moves.env,
+        back.doc
+            .new_serial
+            .map_or_else(|| "?".to_owned(), |s| s.to_string()),
+        back.doc
+            .new_version
+            .as_deref()
+            .map_or_else(String::new, |v| format!(" as version {v}"))
+    );
+    if config.moves.dry_run {
+        report.step(
+            StepName::ToMinio,
+            StepStatus::Planned,
+            "would push the local state back",
+        );
+    } else if back.code == Code::Success {
+        report.step(StepName::ToMinio, StepStatus::Ok, detail);
+    } else {
+        report.step(StepName::ToMinio, StepStatus::Failed, detail);
+    }
+    if let Some(s) = report.states.iter_mut().find(|s| s.env == config.moves.env) {
+        s.action = if config.moves.dry_run {
+            StateAction::WouldMoveBack
+        } else {
+            StateAction::MovedBack
+        };
+        s.serial = back.doc.new_serial;
+        s.version_id = back.doc.new_version.clone();
+    }
+    Ok(())
+}
+
+/// Steps 2: to-local, plan, refusal check, confirmation, apply. `Ok(false)` when refused.
+fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
+    let config = ctx.config;
+    if !move_to_local(ctx, report)? {
+        return Ok(true);
+    }
+    let terraform = |args: Vec<String>| ctx.terraform_command(&config.moves.env_dir, args);
     let plan = TargetedPlan::create(&ctx.runner, &terraform, &config.target, "minio.tfplan")?;
     let outside = plan.destructive_outside();
     if !outside.is_empty() {
@@ -1151,7 +1195,7 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
                  ({} is still on its local state; fix the configuration, then run again)",
                 config.target,
                 list.join(", "),
-                config.env
+                config.moves.env
             ),
         );
         report.outcome = Outcome::Refused;
@@ -1166,13 +1210,65 @@ fn apply_minio(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
             config.target
         ),
     );
-    plan.confirm(&config.env, config.yes)?;
+    plan.confirm(&config.moves.env, config.moves.yes)?;
     plan.apply(&ctx.runner, &terraform)?;
     report.step(
         StepName::Apply,
         StepStatus::Ok,
         format!("applied the plan of {}", config.target),
     );
+    Ok(true)
+}
+
+/// Step 2a: the MinIO environment onto a local state (unless it is already). `Ok(false)` in a dry-run,
+/// where the plan and the apply are only described.
+fn move_to_local(ctx: &Ctx<'_>, report: &mut Report) -> Result<bool> {
+    let config = ctx.config;
+    let override_file = config.moves.env_dir.join(LOCAL_OVERRIDE_FILE);
+    let already_local = override_file.is_file();
+    if already_local {
+        report.step(
+            StepName::ToLocal,
+            StepStatus::Ok,
+            format!(
+                "{} already uses a local state ({LOCAL_OVERRIDE_FILE})",
+                config.moves.env
+            ),
+        );
+    } else {
+        let local = pve_tf::moves::to_local(
+            &config.move_options(&config.moves.env, &config.moves.env_dir),
+            None,
+        )
+        .context("moving the MinIO environment to a local state (restore-tfstate --to-local)")?;
+        let detail = format!(
+            "{} moved to a local state from {}",
+            config.moves.env,
+            local.doc.source.as_deref().unwrap_or("?")
+        );
+        if config.moves.dry_run {
+            report.step(
+                StepName::ToLocal,
+                StepStatus::Planned,
+                format!("would be: {detail}"),
+            );
+            report.step(
+                StepName::Plan,
+                StepStatus::Planned,
+                format!(
+                    "would run terraform plan -target={} on the local state",
+                    config.target
+                ),
+            );
+            report.step(
+                StepName::Apply,
+                StepStatus::Planned,
+                "would apply that plan after confirmation",
+            );
+            return Ok(false);
+        }
+        report.step(StepName::ToLocal, StepStatus::Ok, detail);
+    }
     Ok(true)
 }
 
@@ -1232,9 +1328,9 @@ fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
             client
                 .create_bucket(&ctx.runner)
                 .with_context(|| format!("cannot create bucket {name}"))?;
-            entry.created = !ctx.config.dry_run;
+            entry.created = !ctx.config.moves.dry_run;
         }
-        let versioning = if existed || !ctx.config.dry_run {
+        let versioning = if existed || !ctx.config.moves.dry_run {
             Some(
                 client
                     .versioning()
@@ -1247,9 +1343,9 @@ fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
             client
                 .set_versioning(&ctx.runner, true)
                 .with_context(|| format!("cannot enable versioning on {name}"))?;
-            entry.versioning_enabled_now = !ctx.config.dry_run;
+            entry.versioning_enabled_now = !ctx.config.moves.dry_run;
         }
-        if !ctx.config.dry_run {
+        if !ctx.config.moves.dry_run {
             let now = client.versioning()?;
             entry.versioning = Some(now);
             if now != Versioning::Enabled {
@@ -1268,11 +1364,7 @@ fn buckets(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     if problems.is_empty() {
         report.step(
             StepName::Buckets,
-            if ctx.config.dry_run {
-                StepStatus::Planned
-            } else {
-                StepStatus::Ok
-            },
+            ctx.done(),
             format!(
                 "{} with versioning enabled (created: {})",
                 ctx.buckets.join(", "),
@@ -1305,7 +1397,7 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
         );
         if is_minio && minio_moves_back {
             // Its local state goes back through to-minio, which does its own serial checks.
-            entry.source = Some(ctx.config.env_dir.join("terraform.tfstate"));
+            entry.source = Some(ctx.config.moves.env_dir.join("terraform.tfstate"));
             entry.action = StateAction::Unchecked;
             report.states.push(entry);
             continue;
@@ -1328,14 +1420,10 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
     if failed.is_empty() {
         report.step(
             StepName::States,
-            if ctx.config.dry_run {
-                StepStatus::Planned
-            } else {
-                StepStatus::Ok
-            },
+            ctx.done(),
             format!(
                 "{uploaded} state(s) uploaded from {}, {} kept",
-                ctx.config.state_from.display(),
+                ctx.config.moves.backup_dir.display(),
                 considered - uploaded
             ),
         );
@@ -1348,18 +1436,8 @@ fn states(ctx: &Ctx<'_>, report: &mut Report, minio_moves_back: bool) -> Result<
 fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Result<()> {
     let config = ctx.config;
     let client = ctx.client(&env.backend.bucket, Some(&env.backend))?;
-    // Parsed as it arrives: only the local save point is held in memory.
-    let remote = match client.get_with(&env.backend.key, None, StateInfo::read) {
-        Ok(parsed) => Some(parsed.with_context(|| {
-            format!(
-                "s3://{}/{} is not a usable state",
-                env.backend.bucket, env.backend.key
-            )
-        })),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e.into()),
-    };
-    let file = match pve_tf::moves::newest_save_point(&config.state_from, &env.name) {
+    let remote = s3_state(&client, env)?;
+    let file = match pve_tf::moves::newest_save_point(&config.moves.backup_dir, &env.name) {
         Ok(file) => file,
         Err(e) => {
             if let Some(Ok(r)) = &remote {
@@ -1378,7 +1456,7 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     entry.source_serial = Some(local.serial);
     let mut new_serial = local.serial;
     match remote {
-        Some(Ok(r)) if r.lineage != local.lineage && !config.allow_lineage_change => bail!(
+        Some(Ok(r)) if r.lineage != local.lineage && !config.moves.allow_lineage_change => bail!(
             "S3 holds a state of lineage {} but the save point {} has lineage {}: different states; \
              pass --allow-lineage-change to replace the S3 one",
             r.lineage,
@@ -1404,24 +1482,8 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
         }
         None => {}
     }
-    let lock = if env.backend.use_lockfile {
-        Some(
-            pve_tf::lock::acquire(&client, &ctx.runner, &env.backend.key, "OperationTypeApply")
-                .map_err(pve_tf::lock::LockError::into_anyhow)?,
-        )
-    } else {
-        None
-    };
     let body = local.with_serial(new_serial);
-    if let Some(lock) = &lock {
-        lock.verify()?;
-    }
-    let put = client
-        .put_parts(&ctx.runner, &env.backend.key, &body.parts(), false)
-        .with_context(|| format!("uploading {} failed", file.display()))?;
-    if let Some(lock) = lock {
-        pve_tf::moves::release_after_write(lock, "the state was uploaded")?;
-    }
+    let put = put_state(ctx, &client, env, &body, &file)?;
     if put.is_none() {
         entry.action = StateAction::WouldUpload;
         return Ok(());
@@ -1443,9 +1505,53 @@ fn upload_state(ctx: &Ctx<'_>, env: &EnvBackend, entry: &mut StateReport) -> Res
     Ok(())
 }
 
+/// Writes `body` (the save point `file`) as `env`'s state, under Terraform's state lock when its
+/// backend uses one. `None` in a dry-run.
+fn put_state(
+    ctx: &Ctx<'_>,
+    client: &S3Client,
+    env: &EnvBackend,
+    body: &pve_tf::state::Rewritten<'_>,
+    file: &Path,
+) -> Result<Option<pve_common::s3::PutResult>> {
+    let lock = if env.backend.use_lockfile {
+        Some(
+            pve_tf::lock::acquire(client, &ctx.runner, &env.backend.key, "OperationTypeApply")
+                .map_err(pve_tf::lock::LockError::into_anyhow)?,
+        )
+    } else {
+        None
+    };
+    if let Some(lock) = &lock {
+        lock.verify()?;
+    }
+    let put = client
+        .put_parts(&ctx.runner, &env.backend.key, &body.parts(), false)
+        .with_context(|| format!("uploading {} failed", file.display()))?;
+    if let Some(lock) = lock {
+        pve_tf::moves::release_after_write(lock, "the state was uploaded")?;
+    }
+    Ok(put)
+}
+
+/// `env`'s state in S3, parsed as it arrives (only the local save point is held in memory): `None` when
+/// there is none, `Some(Err)` when it is not a usable state.
+fn s3_state(client: &S3Client, env: &EnvBackend) -> Result<Option<Result<StateInfo>>> {
+    match client.get_with(&env.backend.key, None, StateInfo::read) {
+        Ok(parsed) => Ok(Some(parsed.with_context(|| {
+            format!(
+                "s3://{}/{} is not a usable state",
+                env.backend.bucket, env.backend.key
+            )
+        }))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Step 4: buckets with versioning, each state sound, `terraform init -reconfigure` and `plan` per env.
 fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
-    if ctx.config.dry_run {
+    if ctx.config.moves.dry_run {
         report.step(
             StepName::Verify,
             StepStatus::Planned,
@@ -1463,7 +1569,6 @@ fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     for env in envs {
         let idx = report.states.iter().position(|s| s.env == env.name);
         let sound;
-        let mut plan_code = None;
         let mut err = None;
         match ctx.state_sound(env) {
             Ok(state) => {
@@ -1478,57 +1583,10 @@ fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
                 problems.push(format!("{}: {e}", env.name));
             }
         }
-        let mut init: Vec<String> = vec![
-            "init".into(),
-            "-input=false".into(),
-            "-reconfigure".into(),
-            "-no-color".into(),
-        ];
-        init.extend(
-            env.backend
-                .config_files
-                .iter()
-                .map(|f| format!("-backend-config={}", f.display())),
-        );
-        let out = ctx
-            .runner
-            .run(Access::Mutating, &ctx.terraform(&env.dir, &init)?)?;
-        let ok = out.as_ref().is_some_and(|o| o.status.success());
-        let init_ok = Some(ok);
-        if !ok {
-            let e = format!(
-                "terraform init -reconfigure failed: {}",
-                pve_common::runner::stderr_excerpt(out.as_ref().map_or(&[][..], |o| &o.stderr), 8)
-            );
+        let (init_ok, plan_code, failed) = terraform_check(ctx, env)?;
+        if let Some(e) = failed {
             problems.push(format!("{}: {e}", env.name));
             err.get_or_insert(e);
-        } else {
-            let plan: Vec<String> = [
-                "plan",
-                "-input=false",
-                "-lock=false",
-                "-detailed-exitcode",
-                "-no-color",
-            ]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-            let out = ctx
-                .runner
-                .run(Access::ReadOnly, &ctx.terraform(&env.dir, &plan)?)?;
-            let code = out.as_ref().and_then(|o| o.status.code()).unwrap_or(1);
-            plan_code = Some(code);
-            if code == 1 {
-                let e = format!(
-                    "terraform plan against S3 failed: {}",
-                    pve_common::runner::stderr_excerpt(
-                        out.as_ref().map_or(&[][..], |o| &o.stderr),
-                        8
-                    )
-                );
-                problems.push(format!("{}: {e}", env.name));
-                err.get_or_insert(e);
-            }
         }
         if let Some(i) = idx {
             let s = &mut report.states[i];
@@ -1553,6 +1611,58 @@ fn verify(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
         report.step(StepName::Verify, StepStatus::Failed, problems.join("; "));
     }
     Ok(())
+}
+
+/// `terraform init -reconfigure` and `plan -detailed-exitcode` in `env` against S3: whether init
+/// succeeded, the plan's exit code, and what failed.
+fn terraform_check(
+    ctx: &Ctx<'_>,
+    env: &EnvBackend,
+) -> Result<(Option<bool>, Option<i32>, Option<String>)> {
+    let mut init: Vec<String> = vec![
+        "init".into(),
+        "-input=false".into(),
+        "-reconfigure".into(),
+        "-no-color".into(),
+    ];
+    init.extend(
+        env.backend
+            .config_files
+            .iter()
+            .map(|f| format!("-backend-config={}", f.display())),
+    );
+    let out = ctx
+        .runner
+        .run(Access::Mutating, &ctx.terraform(&env.dir, &init)?)?;
+    if !out.as_ref().is_some_and(|o| o.status.success()) {
+        let e = format!(
+            "terraform init -reconfigure failed: {}",
+            pve_common::runner::stderr_excerpt(out.as_ref().map_or(&[][..], |o| &o.stderr), 8)
+        );
+        return Ok((Some(false), None, Some(e)));
+    }
+    let plan: Vec<String> = [
+        "plan",
+        "-input=false",
+        "-lock=false",
+        "-detailed-exitcode",
+        "-no-color",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let out = ctx
+        .runner
+        .run(Access::ReadOnly, &ctx.terraform(&env.dir, &plan)?)?;
+    let code = out.as_ref().and_then(|o| o.status.code()).unwrap_or(1);
+    if code == 1 {
+        let e = format!(
+            "terraform plan against S3 failed: {}",
+            pve_common::runner::stderr_excerpt(out.as_ref().map_or(&[][..], |o| &o.stderr), 8)
+        );
+        return Ok((Some(true), Some(code), Some(e)));
+    }
+    Ok((Some(true), Some(code), None))
 }
 
 fn print_report(config: &Config, report: &Report) -> Result<()> {

@@ -142,11 +142,12 @@ fn owning_env(
 ) -> Option<pve_common::fleet::FleetEnv> {
     let (homelab, vmid) = (homelab?, vmid?);
     let fleet = pve_common::fleet::Fleet::discover(homelab).ok()?;
-    let all = pve_tf::fleet::managed_guests(&fleet, local_only);
-    let (owners, problems) = pve_tf::fleet::owners_of(&all, vmid);
-    for p in problems {
-        pve_common::warn!("{p}; not used to find the monitoring VM's node");
-    }
+    let owners = pve_tf::fleet::owners(
+        &fleet,
+        vmid,
+        local_only,
+        "not used to find the monitoring VM's node",
+    );
     match owners.as_slice() {
         [one] if one.node.is_some() => Some((*one).clone()),
         [] | [_] => None,
@@ -226,53 +227,227 @@ fn homelab_node_args(
     args
 }
 
+/// The mode the flags ask for (the replaced script's default: restore the newest backup).
+fn mode_of(args: &cli::Args) -> Result<Mode, UsageError> {
+    let mode = if let Some(name) = &args.mode {
+        match name.as_str() {
+            "restore" => Mode::FromBackup { volid: None },
+            "rebuild" => Mode::FromTerraform,
+            "auto" => Mode::Auto,
+            other => {
+                return Err(UsageError(pve_common::tr!(
+                    "rebuild_monitoring.invalid_mode",
+                    mode = other
+                )));
+            }
+        }
+    } else if let Some(volid) = &args.from_backup {
+        Mode::FromBackup {
+            volid: volid.clone(),
+        }
+    } else if args.from_terraform {
+        Mode::FromTerraform
+    } else if args.verify_only {
+        Mode::VerifyOnly
+    } else {
+        Mode::FromBackup { volid: None }
+    };
+    if let Some(v) = args.from_backup.clone().flatten()
+        && let Err(e) = pve_common::pve::Volid::parse(&v)
+    {
+        return Err(UsageError(format!(
+            "--from-backup {v:?}: give a backup volume id (storage:backup/vzdump-qemu-...): {e}"
+        )));
+    }
+    Ok(mode)
+}
+
+/// `--storage`, `--target` and `--env`, which need nothing else to be checked.
+fn check_names(args: &cli::Args) -> Result<(), UsageError> {
+    if let Err(e) = pve_common::pve::validate_storage_id(&args.storage) {
+        return Err(UsageError(format!("--storage: {e}")));
+    }
+    if !args.target.starts_with("module.") || args.target.len() <= "module.".len() {
+        return Err(UsageError(format!(
+            "--target {:?}: give a module address such as module.monitoring_stack",
+            args.target
+        )));
+    }
+    // Checked in every mode: Auto may fall back to Terraform in `<root>/<env>`, and `../etc` must
+    // never become a folder to run in.
+    pve_common::environments::validate_name(&args.env)
+        .map_err(|e| UsageError(format!("--env: {e}")))
+}
+
+/// A string variable of the variable file, if there is one.
+fn tfvar(vars: Option<&pve_common::tfvars::TfVars>, key: &str) -> Option<String> {
+    vars.and_then(|v| v.get_str(key).ok().flatten())
+        .map(str::to_owned)
+}
+
+/// The four URLs: each flag, else its variable, else `http://<monitoring host>:<port>`.
+fn urls_of(
+    args: &cli::Args,
+    vars: Option<&pve_common::tfvars::TfVars>,
+    host: Option<&String>,
+) -> Result<Urls, UsageError> {
+    let pick = |flag: &Option<String>,
+                key: &str,
+                port: u16,
+                name: &str|
+     -> Result<String, UsageError> {
+        let url = flag
+            .clone()
+            .or_else(|| tfvar(vars, key))
+            .or_else(|| host.map(|h| format!("http://{h}:{port}")))
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "no URL for {name}: give --{}, or {key} (or monitoring_host) in terraform.tfvars",
+                    key.replace('_', "-")
+                ))
+            })?;
+        check_url(&format!("--{}", key.replace('_', "-")), &url)
+    };
+    Ok(Urls {
+        prometheus: pick(&args.prometheus_url, "prometheus_url", 9090, "Prometheus")?,
+        alertmanager: pick(
+            &args.alertmanager_url,
+            "alertmanager_url",
+            9093,
+            "Alertmanager",
+        )?,
+        grafana: pick(&args.grafana_url, "grafana_url", 3000, "Grafana")?,
+        node_exporter: pick(
+            &args.node_exporter_url,
+            "node_exporter_url",
+            9100,
+            "node_exporter",
+        )?,
+    })
+}
+
+/// The monitoring VM's id: `--vmid`, else `monitoring_vmid`, else the homelab's monitoring block.
+fn vmid_of(
+    args: &cli::Args,
+    vars: Option<&pve_common::tfvars::TfVars>,
+    homelab_monitoring: Option<&pve_common::homelab::Monitoring>,
+) -> Result<Option<u32>, UsageError> {
+    let vmid = args
+        .vmid
+        .or_else(|| {
+            vars.and_then(|v| v.get_u64("monitoring_vmid").ok().flatten())
+                .and_then(|n| u32::try_from(n).ok())
+        })
+        .or_else(|| homelab_monitoring.and_then(|m| m.vmid));
+    if let Some(v) = vmid
+        && !(100..=999_999_999).contains(&v)
+    {
+        return Err(UsageError(format!(
+            "--vmid {v}: Proxmox VM ids are 100 to 999999999"
+        )));
+    }
+    Ok(vmid)
+}
+
+/// How to reach the node: needed (and then an error when unknown) by the modes that look for a backup,
+/// unless `--dry-run` contacts nothing.
+fn node_access(
+    args: &cli::Args,
+    mode: &Mode,
+    vars: Option<&pve_common::tfvars::TfVars>,
+    homelab: Option<&pve_common::homelab::Homelab>,
+    vmid: Option<u32>,
+) -> Result<Option<NodeAccess>, UsageError> {
+    // --dry-run contacts nothing: what it cannot know it shows as a placeholder.
+    let needs_node = matches!(mode, Mode::Auto | Mode::FromBackup { .. })
+        && args.common.mode() != pve_common::runner::Mode::DryRun;
+    // The node is the one of the environment that owns the VM (asked only when nothing else names it).
+    let node_named = args.node.node.is_some()
+        || std::env::var(pve_ssh::node::ENV_NODE).is_ok_and(|v| !v.trim().is_empty())
+        || pve_ssh::node::TFVARS_NODE_KEYS
+            .iter()
+            .any(|k| vars.is_some_and(|v| v.get_str(k).ok().flatten().is_some()));
+    let owner = if matches!(mode, Mode::Auto | Mode::FromBackup { .. }) && !node_named {
+        owning_env(
+            homelab,
+            vmid,
+            args.common.mode() == pve_common::runner::Mode::DryRun,
+        )
+    } else {
+        None
+    };
+    let node_args = homelab_node_args(&args.node, vars, homelab, owner.as_ref());
+    let access = match pve_ssh::node::resolve(&node_args, vars) {
+        Ok(mut a) => {
+            a.apply_host_key_env();
+            Some(a)
+        }
+        Err(NodeError::NoHost) if !needs_node => None,
+        Err(e) if needs_node => {
+            return Err(UsageError(format!(
+                "{}: {e}",
+                if *mode == Mode::Auto {
+                    "no mode given, so a backup of the monitoring VM is looked for on the node \
+                     (or pass --from-terraform or --verify-only)"
+                } else {
+                    "--from-backup"
+                }
+            )));
+        }
+        Err(_) => None,
+    };
+    if needs_node && vmid.is_none() {
+        return Err(UsageError(format!(
+            "{} needs the monitoring VM id: --vmid N, or monitoring_vmid in terraform.tfvars",
+            if *mode == Mode::Auto {
+                "no mode given: looking for a backup"
+            } else {
+                "--from-backup"
+            }
+        )));
+    }
+    Ok(access)
+}
+
+/// The monitoring VM over SSH for `docker ps`: `--vm-host`, else the homelab's `monitoring.vm.ip`.
+fn vm_access(
+    args: &cli::Args,
+    homelab_monitoring: Option<&pve_common::homelab::Monitoring>,
+) -> Result<Option<NodeAccess>, UsageError> {
+    let vm_host = args
+        .vm_host
+        .clone()
+        .or_else(|| homelab_monitoring.and_then(|m| m.vm_ip.clone()));
+    match vm_host {
+        None => Ok(None),
+        Some(host)
+            if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) =>
+        {
+            Err(UsageError(format!("--vm-host: invalid host {host:?}")))
+        }
+        Some(host) => {
+            // The scripts log in as root on the VM, with the same SSH settings as on the node.
+            let mut vm = NodeAccess {
+                host,
+                node: None,
+                user: Some("root".to_owned()),
+                port: None,
+                ssh_config: args.node.ssh_config.clone(),
+                identity: args.node.identity.clone(),
+                known_hosts: args.node.known_hosts.clone(),
+                accept_new_host_key: args.node.accept_new_host_key,
+            };
+            vm.apply_host_key_env();
+            Ok(Some(vm))
+        }
+    }
+}
+
 impl Config {
     /// Validates the command line; a problem is a [`UsageError`].
     pub fn from_args(args: &cli::Args) -> Result<Config, UsageError> {
-        let mode = if let Some(name) = &args.mode {
-            match name.as_str() {
-                "restore" => Mode::FromBackup { volid: None },
-                "rebuild" => Mode::FromTerraform,
-                "auto" => Mode::Auto,
-                other => {
-                    return Err(UsageError(pve_common::tr!(
-                        "rebuild_monitoring.invalid_mode",
-                        mode = other
-                    )));
-                }
-            }
-        } else if let Some(volid) = &args.from_backup {
-            Mode::FromBackup {
-                volid: volid.clone(),
-            }
-        } else if args.from_terraform {
-            Mode::FromTerraform
-        } else if args.verify_only {
-            Mode::VerifyOnly
-        } else {
-            // The replaced script's default: restore the newest backup.
-            Mode::FromBackup { volid: None }
-        };
-        if let Some(v) = args.from_backup.clone().flatten()
-            && let Err(e) = pve_common::pve::Volid::parse(&v)
-        {
-            return Err(UsageError(format!(
-                "--from-backup {v:?}: give a backup volume id (storage:backup/vzdump-qemu-...): {e}"
-            )));
-        }
-        if let Err(e) = pve_common::pve::validate_storage_id(&args.storage) {
-            return Err(UsageError(format!("--storage: {e}")));
-        }
-        if !args.target.starts_with("module.") || args.target.len() <= "module.".len() {
-            return Err(UsageError(format!(
-                "--target {:?}: give a module address such as module.monitoring_stack",
-                args.target
-            )));
-        }
-        // Checked in every mode: Auto may fall back to Terraform in `<root>/<env>`, and `../etc` must
-        // never become a folder to run in.
-        pve_common::environments::validate_name(&args.env)
-            .map_err(|e| UsageError(format!("--env: {e}")))?;
+        let mode = mode_of(args)?;
+        check_names(args)?;
         let homelab = args.common.homelab().ok();
         // The shims run from any folder: the environments are the homelab's, not the cwd's.
         let root = args.environments.root_in(homelab.as_ref());
@@ -297,143 +472,15 @@ impl Config {
             ),
             None => None,
         };
-        let var = |key: &str| -> Option<String> {
-            vars.as_ref()
-                .and_then(|v| v.get_str(key).ok().flatten())
-                .map(str::to_owned)
-        };
         // The homelab's `monitoring = { vm = { ip } }` block of the monitoring environment, when the
         // homelab is found.
         let homelab_monitoring = homelab.as_ref().and_then(|h| h.monitoring().ok().flatten());
-        let host = var("monitoring_host")
+        let host = tfvar(vars.as_ref(), "monitoring_host")
             .or_else(|| homelab_monitoring.as_ref().and_then(|m| m.vm_ip.clone()));
-        let pick = |flag: &Option<String>,
-                    key: &str,
-                    port: u16,
-                    name: &str|
-         -> Result<String, UsageError> {
-            let url = flag
-                .clone()
-                .or_else(|| var(key))
-                .or_else(|| host.as_ref().map(|h| format!("http://{h}:{port}")))
-                .ok_or_else(|| {
-                    UsageError(format!(
-                        "no URL for {name}: give --{}, or {key} (or monitoring_host) in terraform.tfvars",
-                        key.replace('_', "-")
-                    ))
-                })?;
-            check_url(&format!("--{}", key.replace('_', "-")), &url)
-        };
-        let urls = Urls {
-            prometheus: pick(&args.prometheus_url, "prometheus_url", 9090, "Prometheus")?,
-            alertmanager: pick(
-                &args.alertmanager_url,
-                "alertmanager_url",
-                9093,
-                "Alertmanager",
-            )?,
-            grafana: pick(&args.grafana_url, "grafana_url", 3000, "Grafana")?,
-            node_exporter: pick(
-                &args.node_exporter_url,
-                "node_exporter_url",
-                9100,
-                "node_exporter",
-            )?,
-        };
-        let vmid = args
-            .vmid
-            .or_else(|| {
-                vars.as_ref()
-                    .and_then(|v| v.get_u64("monitoring_vmid").ok().flatten())
-                    .and_then(|n| u32::try_from(n).ok())
-            })
-            .or_else(|| homelab_monitoring.as_ref().and_then(|m| m.vmid));
-        if let Some(v) = vmid
-            && !(100..=999_999_999).contains(&v)
-        {
-            return Err(UsageError(format!(
-                "--vmid {v}: Proxmox VM ids are 100 to 999999999"
-            )));
-        }
-        // --dry-run contacts nothing: what it cannot know it shows as a placeholder.
-        let needs_node = matches!(mode, Mode::Auto | Mode::FromBackup { .. })
-            && args.common.mode() != pve_common::runner::Mode::DryRun;
-        // The node is the one of the environment that owns the VM (asked only when nothing else names it).
-        let node_named = args.node.node.is_some()
-            || std::env::var(pve_ssh::node::ENV_NODE).is_ok_and(|v| !v.trim().is_empty())
-            || pve_ssh::node::TFVARS_NODE_KEYS.iter().any(|k| {
-                vars.as_ref()
-                    .is_some_and(|v| v.get_str(k).ok().flatten().is_some())
-            });
-        let owner = if matches!(mode, Mode::Auto | Mode::FromBackup { .. }) && !node_named {
-            owning_env(
-                homelab.as_ref(),
-                vmid,
-                args.common.mode() == pve_common::runner::Mode::DryRun,
-            )
-        } else {
-            None
-        };
-        let node_args =
-            homelab_node_args(&args.node, vars.as_ref(), homelab.as_ref(), owner.as_ref());
-        let access = match pve_ssh::node::resolve(&node_args, vars.as_ref()) {
-            Ok(mut a) => {
-                a.apply_host_key_env();
-                Some(a)
-            }
-            Err(NodeError::NoHost) if !needs_node => None,
-            Err(e) if needs_node => {
-                return Err(UsageError(format!(
-                    "{}: {e}",
-                    if mode == Mode::Auto {
-                        "no mode given, so a backup of the monitoring VM is looked for on the node \
-                         (or pass --from-terraform or --verify-only)"
-                    } else {
-                        "--from-backup"
-                    }
-                )));
-            }
-            Err(_) => None,
-        };
-        if needs_node && vmid.is_none() {
-            return Err(UsageError(format!(
-                "{} needs the monitoring VM id: --vmid N, or monitoring_vmid in terraform.tfvars",
-                if mode == Mode::Auto {
-                    "no mode given: looking for a backup"
-                } else {
-                    "--from-backup"
-                }
-            )));
-        }
-        let vm_host = args
-            .vm_host
-            .clone()
-            .or_else(|| homelab_monitoring.as_ref().and_then(|m| m.vm_ip.clone()));
-        let vm_access = match vm_host {
-            None => None,
-            Some(host)
-                if host.is_empty()
-                    || host.starts_with('-')
-                    || host.contains(char::is_whitespace) =>
-            {
-                return Err(UsageError(format!("--vm-host: invalid host {host:?}")));
-            }
-            Some(host) => {
-                // The scripts log in as root on the VM, with the same SSH settings as on the node.
-                let mut vm = pve_ssh::node::NodeAccess {
-                    host,
-                    node: None,
-                    user: Some("root".to_owned()),
-                    port: None,
-                    ssh_config: args.node.ssh_config.clone(),
-                    identity: args.node.identity.clone(),
-                    known_hosts: args.node.known_hosts.clone(),
-                    accept_new_host_key: args.node.accept_new_host_key,
-                };
-                vm.apply_host_key_env();
-                Some(vm)
-            }
-        };
+        let urls = urls_of(args, vars.as_ref(), host.as_ref())?;
+        let vmid = vmid_of(args, vars.as_ref(), homelab_monitoring.as_ref())?;
+        let access = node_access(args, &mode, vars.as_ref(), homelab.as_ref(), vmid)?;
+        let vm_access = vm_access(args, homelab_monitoring.as_ref())?;
         if args.deadline.is_zero() {
             return Err(UsageError("--deadline must be above 0".to_owned()));
         }
@@ -596,13 +643,9 @@ pub fn run(config: &Config) -> Result<Code> {
     run_with(config, restorer.as_ref().map(|r| r as &dyn VmRestorer))
 }
 
-/// Runs the tool with `restorer` for `--from-backup` and the default mode (`None`: no node configured).
-pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Code> {
-    if config.offline {
-        return dry_run(config);
-    }
-    let runner = Runner::new(config.dry_run);
-    let mut report = Report {
+/// The report before anything ran.
+fn new_report(config: &Config) -> Report {
+    Report {
         schema: SCHEMA.to_owned(),
         tool: tool_info(),
         mode: config.mode.clone(),
@@ -623,63 +666,48 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
         },
         checks: Vec::new(),
         containers: None,
-    };
-    let rebuilt = match &config.mode {
+    }
+}
+
+/// Brings the stack back as the mode says, recording how in `rebuild`.
+fn rebuild_stack(
+    config: &Config,
+    runner: &Runner,
+    restorer: Option<&dyn VmRestorer>,
+    rebuild: &mut RebuildReport,
+) -> Result<()> {
+    match &config.mode {
         Mode::VerifyOnly => {
-            report.rebuild.detail = "--verify-only: nothing rebuilt".to_owned();
+            rebuild.detail = "--verify-only: nothing rebuilt".to_owned();
             Ok(())
         }
         Mode::FromTerraform => {
-            report.rebuild.reason = Some("--from-terraform".to_owned());
-            from_terraform(config, &runner, &mut report.rebuild)
+            rebuild.reason = Some("--from-terraform".to_owned());
+            from_terraform(config, runner, rebuild)
         }
         Mode::FromBackup { volid } => {
-            report.rebuild.reason = Some("--from-backup".to_owned());
-            from_backup(
-                config,
-                &runner,
-                restorer,
-                volid.clone(),
-                &mut report.rebuild,
-            )
+            rebuild.reason = Some("--from-backup".to_owned());
+            from_backup(config, runner, restorer, volid.clone(), rebuild)
         }
         Mode::Auto => match choose(config, restorer) {
             Err(e) => {
-                report.rebuild.method = Method::FromBackup;
+                rebuild.method = Method::FromBackup;
                 Err(e)
             }
             Ok(Choice { backup, reason }) => {
                 pve_common::info!("{reason}");
-                report.rebuild.reason = Some(reason);
+                rebuild.reason = Some(reason);
                 match backup {
-                    Some(volid) => {
-                        from_backup(config, &runner, restorer, Some(volid), &mut report.rebuild)
-                    }
-                    None => from_terraform(config, &runner, &mut report.rebuild),
+                    Some(volid) => from_backup(config, runner, restorer, Some(volid), rebuild),
+                    None => from_terraform(config, runner, rebuild),
                 }
             }
         },
-    };
-    if let Err(e) = rebuilt {
-        if report.rebuild.status != RebuildStatus::Refused {
-            report.rebuild.status = RebuildStatus::Failed;
-        }
-        report.rebuild.detail = format!("{e:#}");
-        pve_common::error!("{e:#}");
-        report.outcome = if report.rebuild.status == RebuildStatus::Refused {
-            Outcome::Refused
-        } else {
-            Outcome::Failed
-        };
-        print_report(config, &report)?;
-        return Ok(Code::Failure);
     }
-    if config.dry_run && config.mode != Mode::VerifyOnly {
-        pve_common::info!("dry-run: the stack would be verified after the rebuild");
-        report.outcome = Outcome::WouldRebuild;
-        print_report(config, &report)?;
-        return Ok(Code::Success);
-    }
+}
+
+/// The stack's checks and, with the VM's address, its containers, each logged as it ends.
+fn verify_stack(config: &Config, runner: &Runner, report: &mut Report) {
     pve_common::info!(
         "verifying the monitoring stack (each check retried for up to {})",
         humantime::format_duration(config.deadline)
@@ -705,7 +733,7 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
     }
     match &config.vm_access {
         Some(vm) => {
-            let found = containers::check(vm, &runner);
+            let found = containers::check(vm, runner);
             match &found.error {
                 Some(e) => pve_common::error!("docker ps on {}: {e}", found.host),
                 None => {
@@ -728,6 +756,37 @@ pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Co
              its containers were not checked with docker ps"
         ),
     }
+}
+
+/// Runs the tool with `restorer` for `--from-backup` and the default mode (`None`: no node configured).
+pub fn run_with(config: &Config, restorer: Option<&dyn VmRestorer>) -> Result<Code> {
+    if config.offline {
+        return dry_run(config);
+    }
+    let runner = Runner::new(config.dry_run);
+    let mut report = new_report(config);
+    let rebuilt = rebuild_stack(config, &runner, restorer, &mut report.rebuild);
+    if let Err(e) = rebuilt {
+        if report.rebuild.status != RebuildStatus::Refused {
+            report.rebuild.status = RebuildStatus::Failed;
+        }
+        report.rebuild.detail = format!("{e:#}");
+        pve_common::error!("{e:#}");
+        report.outcome = if report.rebuild.status == RebuildStatus::Refused {
+            Outcome::Refused
+        } else {
+            Outcome::Failed
+        };
+        print_report(config, &report)?;
+        return Ok(Code::Failure);
+    }
+    if config.dry_run && config.mode != Mode::VerifyOnly {
+        pve_common::info!("dry-run: the stack would be verified after the rebuild");
+        report.outcome = Outcome::WouldRebuild;
+        print_report(config, &report)?;
+        return Ok(Code::Success);
+    }
+    verify_stack(config, &runner, &mut report);
     let failed =
         report.checks.iter().any(|c| !c.ok) || report.containers.as_ref().is_some_and(|c| !c.ok);
     report.outcome = if failed { Outcome::Failed } else { Outcome::Ok };

@@ -121,73 +121,8 @@ pub fn judge(check: &Check, status: u16, body: &str) -> Result<String, String> {
     };
     match check.kind {
         Kind::PrometheusReady | Kind::AlertmanagerReady => Ok(format!("{what} is ready")),
-        Kind::PrometheusTargets => {
-            let doc = json()?;
-            let targets = doc["data"]["activeTargets"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if targets.is_empty() {
-                return Err("prometheus has no active targets".to_owned());
-            }
-            let down: Vec<String> = targets
-                .iter()
-                .filter(|t| t["health"] != "up")
-                .map(|t| {
-                    format!(
-                        "{} ({}: {})",
-                        t["scrapeUrl"].as_str().unwrap_or("?"),
-                        t["health"].as_str().unwrap_or("?"),
-                        t["lastError"].as_str().unwrap_or("")
-                    )
-                })
-                .collect();
-            let up = targets.len() - down.len();
-            if up == 0 {
-                return Err(format!(
-                    "prometheus has {} active target(s), none up: {}",
-                    targets.len(),
-                    down.join(", ")
-                ));
-            }
-            let mut detail = format!("{} active target(s), {up} up", targets.len());
-            if !down.is_empty() {
-                detail.push_str(&format!("; not up: {}", down.join(", ")));
-            }
-            Ok(detail)
-        }
-        Kind::PrometheusRules => {
-            let doc = json()?;
-            let loaded: Vec<&str> = doc["data"]["groups"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(|g| g["name"].as_str())
-                .collect();
-            let missing: Vec<&str> = check
-                .rule_groups
-                .iter()
-                .map(String::as_str)
-                .filter(|g| !loaded.contains(g))
-                .collect();
-            if missing.is_empty() {
-                Ok(format!(
-                    "rule groups loaded: {}",
-                    check.rule_groups.join(", ")
-                ))
-            } else {
-                Err(format!(
-                    "prometheus has not loaded the rule group(s) {} (loaded: {})",
-                    missing.join(", "),
-                    if loaded.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        loaded.join(", ")
-                    }
-                ))
-            }
-        }
+        Kind::PrometheusTargets => targets(&json()?),
+        Kind::PrometheusRules => rules(check, &json()?),
         Kind::GrafanaHealth => {
             let doc = json()?;
             match doc["database"].as_str() {
@@ -201,23 +136,98 @@ pub fn judge(check: &Check, status: u16, body: &str) -> Result<String, String> {
                 )),
             }
         }
-        Kind::NodeExporterTextfile => {
-            let found = body.lines().any(|l| {
-                l.starts_with("node_textfile_scrape_error")
-                    && l["node_textfile_scrape_error".len()..].starts_with([' ', '{'])
-            });
-            if !found {
-                return Err("node_exporter serves no node_textfile_scrape_error: the textfile collector is off".to_owned());
-            }
-            let failing = body.lines().any(|l| {
-                l.starts_with("node_textfile_scrape_error ") && l.trim_end().ends_with(" 1")
-            });
-            if failing {
-                Ok("textfile collector on, but node_textfile_scrape_error is 1 (a .prom file is unreadable)".to_owned())
+        Kind::NodeExporterTextfile => textfile(body),
+    }
+}
+
+/// Prometheus's active targets: at least one up (the others are named).
+fn targets(doc: &Value) -> Result<String, String> {
+    let targets = doc["data"]["activeTargets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if targets.is_empty() {
+        return Err("prometheus has no active targets".to_owned());
+    }
+    let down: Vec<String> = targets
+        .iter()
+        .filter(|t| t["health"] != "up")
+        .map(|t| {
+            format!(
+                "{} ({}: {})",
+                t["scrapeUrl"].as_str().unwrap_or("?"),
+                t["health"].as_str().unwrap_or("?"),
+                t["lastError"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let up = targets.len() - down.len();
+    if up == 0 {
+        return Err(format!(
+            "prometheus has {} active target(s), none up: {}",
+            targets.len(),
+            down.join(", ")
+        ));
+    }
+    let mut detail = format!("{} active target(s), {up} up", targets.len());
+    if !down.is_empty() {
+        detail.push_str(&format!("; not up: {}", down.join(", ")));
+    }
+    Ok(detail)
+}
+
+/// Prometheus's rule groups: every one required is loaded.
+fn rules(check: &Check, doc: &Value) -> Result<String, String> {
+    let loaded: Vec<&str> = doc["data"]["groups"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    let missing: Vec<&str> = check
+        .rule_groups
+        .iter()
+        .map(String::as_str)
+        .filter(|g| !loaded.contains(g))
+        .collect();
+    if missing.is_empty() {
+        Ok(format!(
+            "rule groups loaded: {}",
+            check.rule_groups.join(", ")
+        ))
+    } else {
+        Err(format!(
+            "prometheus has not loaded the rule group(s) {} (loaded: {})",
+            missing.join(", "),
+            if loaded.is_empty() {
+                "none".to_owned()
             } else {
-                Ok("textfile collector series present".to_owned())
+                loaded.join(", ")
             }
-        }
+        ))
+    }
+}
+
+/// node_exporter's metrics: the textfile collector's series is served.
+fn textfile(body: &str) -> Result<String, String> {
+    let found = body.lines().any(|l| {
+        l.starts_with("node_textfile_scrape_error")
+            && l["node_textfile_scrape_error".len()..].starts_with([' ', '{'])
+    });
+    if !found {
+        return Err(
+            "node_exporter serves no node_textfile_scrape_error: the textfile collector is off"
+                .to_owned(),
+        );
+    }
+    let failing = body
+        .lines()
+        .any(|l| l.starts_with("node_textfile_scrape_error ") && l.trim_end().ends_with(" 1"));
+    if failing {
+        Ok("textfile collector on, but node_textfile_scrape_error is 1 (a .prom file is unreadable)".to_owned())
+    } else {
+        Ok("textfile collector series present".to_owned())
     }
 }
 

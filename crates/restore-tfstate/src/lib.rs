@@ -20,7 +20,7 @@ use pve_common::output::{self, ToolInfo};
 use pve_common::retry::{self, ThreadSleeper};
 use pve_common::runner::Access;
 use pve_common::s3::{ObjectVersion, Versioning};
-use pve_tf::moves::{self, Current, MoveOptions, Session, default_backup_dir, release_after_write};
+use pve_tf::moves::{self, Current, MoveOptions, Session, default_backup_dir};
 use pve_tf::{lock, state};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -99,30 +99,11 @@ pub enum Mode {
 /// A validated run configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Environment name.
-    pub env: String,
-    /// Its folder.
-    pub env_dir: PathBuf,
     /// The mode.
     pub mode: Mode,
-    /// `--bucket`, `--key`, `--endpoint`, `--region`.
-    pub overrides: Overrides,
-    /// `--backend-config` files.
-    pub backend_configs: Vec<PathBuf>,
-    /// The homelab variable file for credentials, if any.
-    pub tfvars: Option<PathBuf>,
-    /// Save-point folder.
-    pub backup_dir: PathBuf,
-    /// `--terraform-bin`.
-    pub terraform_bin: Option<PathBuf>,
-    /// `--force`.
-    pub force: bool,
-    /// `--yes`.
-    pub yes: bool,
-    /// Nothing is written (`--dry-run`, `--preview`).
-    pub dry_run: bool,
-    /// Nothing is contacted either (`--dry-run`): the requests are shown, not sent.
-    pub offline: bool,
+    /// The environment, its backend, credentials and save points, and how far a write may go:
+    /// `--allow-lineage-change` is what lets another lineage in.
+    pub moves: MoveOptions,
     /// `--json`.
     pub json: bool,
 }
@@ -185,92 +166,88 @@ impl Config {
             .as_deref()
             .map(|v| check_version_id(v, "--version-id"))
             .transpose()?;
-        let mode = if args.list {
-            Mode::List {
-                details: args.details,
-            }
-        } else if let Some(v) = &args.show {
-            Mode::Show {
-                version: check_version_id(v, "--show")?,
-                sensitive: args.show_sensitive,
-            }
-        } else if let Some(v) = &args.restore {
-            let Some(v) = v else {
-                return Err(UsageError(words::version_id_required()));
-            };
-            Mode::Restore {
-                version: check_version_id(v, "--restore")?,
-                verify_plan: args.verify_plan,
-            }
-        } else if args.to_local {
-            Mode::ToLocal { version }
-        } else if args.fallback {
-            Mode::Fallback { version }
-        } else if args.return_ {
-            Mode::Return
-        } else if let Some(id) = &args.force_unlock {
-            Mode::ForceUnlock {
-                id: check_version_id(id, "--force-unlock")?,
-            }
-        } else {
-            Mode::ToMinio
-        };
-        let workspace = std::env::var("TF_WORKSPACE")
-            .ok()
-            .filter(|w| !w.is_empty() && w != "default");
-        let checks_with_terraform = args.verify_plan || args.to_minio || args.return_;
-        if let (Some(ws), Some(_), true) = (&workspace, &args.key, checks_with_terraform) {
-            return Err(UsageError(format!(
-                "--key with TF_WORKSPACE={ws}: this tool writes the key as given, but Terraform would read \
-                 it under the workspace prefix, so its check would look at another object; unset \
-                 TF_WORKSPACE or give the full key without --verify-plan/--to-minio"
-            )));
-        }
+        let mode = mode_of(args, version)?;
+        check_workspace_key(args)?;
         let root_tfvars = root.join("../terraform.tfvars");
         Ok(Config {
-            env,
-            env_dir,
             mode,
-            overrides: Overrides {
-                bucket: args.bucket.clone(),
-                key: args.key.clone(),
-                endpoint: args.endpoint.clone(),
-                region: args.region.clone(),
+            moves: MoveOptions {
+                env,
+                env_dir,
+                overrides: Overrides {
+                    bucket: args.bucket.clone(),
+                    key: args.key.clone(),
+                    endpoint: args.endpoint.clone(),
+                    region: args.region.clone(),
+                },
+                backend_configs: args.backend_config.clone(),
+                tfvars: args
+                    .tfvars
+                    .tfvars
+                    .clone()
+                    .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
+                backup_dir: args.backup_dir.clone().unwrap_or_else(default_backup_dir),
+                terraform_bin: args.environments.terraform_bin.clone(),
+                allow_lineage_change: args.allow_lineage_change,
+                yes: args.force.force,
+                dry_run: args.common.mode() != pve_common::runner::Mode::Live,
+                offline: args.common.mode() == pve_common::runner::Mode::DryRun,
             },
-            backend_configs: args.backend_config.clone(),
-            tfvars: args
-                .tfvars
-                .tfvars
-                .clone()
-                .or_else(|| root_tfvars.is_file().then_some(root_tfvars)),
-            backup_dir: args.backup_dir.clone().unwrap_or_else(default_backup_dir),
-            terraform_bin: args.environments.terraform_bin.clone(),
-            force: args.allow_lineage_change,
-            yes: args.force.force,
-            dry_run: args.common.mode() != pve_common::runner::Mode::Live,
-            offline: args.common.mode() == pve_common::runner::Mode::DryRun,
             json: args.common.json,
         })
     }
 }
 
-impl Config {
-    /// The library's options for this run: `--allow-lineage-change` is what lets another lineage in.
-    pub fn move_options(&self) -> MoveOptions {
-        MoveOptions {
-            env: self.env.clone(),
-            env_dir: self.env_dir.clone(),
-            overrides: self.overrides.clone(),
-            backend_configs: self.backend_configs.clone(),
-            tfvars: self.tfvars.clone(),
-            backup_dir: self.backup_dir.clone(),
-            terraform_bin: self.terraform_bin.clone(),
-            allow_lineage_change: self.force,
-            yes: self.yes,
-            dry_run: self.dry_run,
-            offline: self.offline,
+/// The mode of a command line that names exactly one; `version` is `--version-id`, checked.
+fn mode_of(args: &cli::Args, version: Option<String>) -> Result<Mode, UsageError> {
+    let mode = if args.list {
+        Mode::List {
+            details: args.details,
         }
+    } else if let Some(v) = &args.show {
+        Mode::Show {
+            version: check_version_id(v, "--show")?,
+            sensitive: args.show_sensitive,
+        }
+    } else if let Some(v) = &args.restore {
+        let Some(v) = v else {
+            return Err(UsageError(words::version_id_required()));
+        };
+        Mode::Restore {
+            version: check_version_id(v, "--restore")?,
+            verify_plan: args.verify_plan,
+        }
+    } else if args.to_local {
+        Mode::ToLocal { version }
+    } else if args.fallback {
+        Mode::Fallback { version }
+    } else if args.return_ {
+        Mode::Return
+    } else if let Some(id) = &args.force_unlock {
+        Mode::ForceUnlock {
+            id: check_version_id(id, "--force-unlock")?,
+        }
+    } else {
+        Mode::ToMinio
+    };
+    Ok(mode)
+}
+
+/// Refuses `--key` under a Terraform workspace when Terraform checks the result: it would read another
+/// object.
+fn check_workspace_key(args: &cli::Args) -> Result<(), UsageError> {
+    let workspace = std::env::var("TF_WORKSPACE")
+        .ok()
+        .filter(|w| !w.is_empty() && w != "default");
+    let checks_with_terraform = args.verify_plan || args.to_minio || args.return_;
+    if let (Some(ws), Some(_), true) = (&workspace, &args.key, checks_with_terraform) {
+        return Err(UsageError(format!(
+            "--key with TF_WORKSPACE={ws}: this tool writes the key as given, but Terraform would read \
+             it under the workspace prefix, so its check would look at another object; unset \
+             TF_WORKSPACE or give the full key without --verify-plan/--to-minio"
+        )));
     }
+    Ok(())
 }
 
 /// Everything a mode needs: the library's [`Session`] and this run's configuration (its mode and
@@ -290,7 +267,7 @@ impl std::ops::Deref for Ctx<'_> {
 
 fn context(config: &Config) -> Result<Ctx<'_>> {
     Ok(Ctx {
-        session: Session::open(config.move_options())?,
+        session: Session::open(config.moves.clone())?,
         config,
     })
 }
@@ -338,7 +315,7 @@ fn tool_info() -> ToolInfo {
 /// written, as the script did; a successful run ends with the script's closing line.
 pub fn run(config: &Config) -> Result<Code> {
     let ctx = context(config)?;
-    if config.offline {
+    if config.moves.offline {
         let code = dry_run(&ctx)?;
         if !config.json {
             pve_common::success!("{}", words::success_dry_run());
@@ -383,7 +360,7 @@ pub fn run(config: &Config) -> Result<Code> {
             if !config.json {
                 pve_common::success!(
                     "{}",
-                    if config.dry_run {
+                    if config.moves.dry_run {
                         words::success_dry_run()
                     } else {
                         words::success()
@@ -453,36 +430,28 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
     let config = ctx.config;
     let b = &ctx.backend;
     let base = format!("{}/{}", b.endpoint.trim_end_matches('/'), b.bucket);
-    let obj = format!("{base}/{}", b.key);
+    let planned = Planned {
+        ctx,
+        obj: format!("{base}/{}", b.key),
+        base,
+        save_point: config
+            .moves
+            .backup_dir
+            .join(format!("{}-<YYYYMMDDTHHMMSSZ>.tfstate", config.moves.env)),
+    };
+    let (base, obj) = (&planned.base, &planned.obj);
     let lock = format!("{obj}.tflock");
     let would = |what: String| ctx.runner.announce(what);
-    let save_point = config
-        .backup_dir
-        .join(format!("{}-<YYYYMMDDTHHMMSSZ>.tfstate", config.env));
-    let list_versions = || would(format!("GET {base}?versions&prefix={}", b.key));
-    let tf = |args: &str| format!("cd {} && terraform {args}", config.env_dir.display());
     let mut doc = WriteDoc {
-        env: config.env.clone(),
+        env: config.moves.env.clone(),
         bucket: b.bucket.clone(),
         key: b.key.clone(),
         dry_run: true,
         ..WriteDoc::default()
     };
-    let lock_lines = |what: &str| {
-        if b.use_lockfile {
-            would(format!(
-                "PUT {lock} (If-None-Match: *; the state lock, {what})"
-            ));
-        }
-    };
-    let unlock = || {
-        if b.use_lockfile {
-            would(format!("DELETE {lock}"));
-        }
-    };
     match &config.mode {
         Mode::List { details } => {
-            list_versions();
+            planned.list_versions();
             would(format!("GET {base}?versioning"));
             if *details {
                 would(format!("GET {obj}?versionId=<version-id> (each version)"));
@@ -492,7 +461,7 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
                 tool_info(),
                 ListDoc {
                     action: "list".to_owned(),
-                    env: config.env.clone(),
+                    env: config.moves.env.clone(),
                     bucket: b.bucket.clone(),
                     key: b.key.clone(),
                     versioning: None,
@@ -517,134 +486,197 @@ fn dry_run(ctx: &Ctx<'_>) -> Result<Code> {
         Mode::Restore {
             version,
             verify_plan,
-        } => {
-            doc.action = "restore".into();
-            doc.restored_version = Some(version.clone());
-            would(format!("GET {obj}?versionId={version}"));
-            would(format!("GET {base}?versioning"));
-            lock_lines("restore");
-            list_versions();
-            would(format!("GET {obj} (the current state)"));
-            would(format!(
-                "write {} (0600: the current state)",
-                save_point.display()
-            ));
-            would(format!(
-                "PUT {obj} (version {version}, serial <current + 1>)"
-            ));
-            unlock();
-            would(format!("GET {obj} (read back, checksum)"));
-            if *verify_plan {
-                would(tf("init -input=false -reconfigure -no-color"));
-                would(tf(
-                    "plan -input=false -lock=false -refresh=false -detailed-exitcode -no-color",
-                ));
-            }
-            doc.save_point = Some(save_point);
-        }
+        } => planned.restore(&mut doc, version, *verify_plan),
         Mode::ToLocal { version } | Mode::Fallback { version } => {
-            let fallback = matches!(config.mode, Mode::Fallback { .. });
-            doc.action = if fallback { "fallback" } else { "to_local" }.into();
-            match version {
-                Some(v) => would(format!("GET {obj}?versionId={v}")),
-                None => would(format!(
-                    "GET {obj} (if S3 does not answer: the newest save point {}/{}-*.tfstate)",
-                    config.backup_dir.display(),
-                    config.env
-                )),
-            }
-            let state_file = config.env_dir.join("terraform.tfstate");
-            if state_file.exists() {
-                would(format!(
-                    "write {} (0600: the existing {}, if it differs)",
-                    save_point.display(),
-                    state_file.display()
-                ));
-            }
-            would(format!("write {} (0600)", state_file.display()));
-            let backend_tf = config.env_dir.join(BACKEND_FILE);
-            if fallback && backend_tf.is_file() {
-                if !config.env_dir.join(BACKEND_BACKUP_FILE).exists() {
-                    would(format!(
-                        "copy {} to {}",
-                        backend_tf.display(),
-                        config.env_dir.join(BACKEND_BACKUP_FILE).display()
-                    ));
-                }
-                would(format!(
-                    "write {} (backend \"local\")",
-                    backend_tf.display()
-                ));
-            } else {
-                would(format!(
-                    "write {} (backend \"local\")",
-                    config.env_dir.join(LOCAL_OVERRIDE_FILE).display()
-                ));
-            }
-            would(format!(
-                "write {}",
-                config.env_dir.join(LOCAL_MARKER_FILE).display()
-            ));
-            would(tf("init -input=false -reconfigure -no-color"));
-            doc.files_written = vec![state_file];
+            planned.to_local(&mut doc, version.as_deref());
         }
-        Mode::ToMinio | Mode::Return => {
-            doc.action = if config.mode == Mode::Return {
-                "return"
-            } else {
-                "to_minio"
-            }
-            .into();
-            if config.mode == Mode::Return {
-                would(format!("GET {}", health_url(&b.endpoint)));
-            }
-            let state_file = config.env_dir.join("terraform.tfstate");
-            would(format!("GET {base}?versioning"));
-            lock_lines("push");
-            list_versions();
-            would(format!("GET {obj} (the current S3 state)"));
-            would(format!(
-                "write {} (0600: the S3 state)",
-                save_point.display()
-            ));
-            would(format!(
-                "PUT {obj} ({}, serial <max(local, S3 + 1)>)",
-                state_file.display()
-            ));
-            unlock();
-            let backup = config.env_dir.join(BACKEND_BACKUP_FILE);
-            if backup.is_file() {
-                would(format!(
-                    "write {} (from {}), remove {}",
-                    config.env_dir.join(BACKEND_FILE).display(),
-                    backup.display(),
-                    backup.display()
-                ));
-            } else {
-                would(format!(
-                    "remove {}",
-                    config.env_dir.join(LOCAL_OVERRIDE_FILE).display()
-                ));
-            }
-            would(format!(
-                "remove {}",
-                config.env_dir.join(LOCAL_MARKER_FILE).display()
-            ));
-            if b.from_minio_block {
-                would(format!("GET {obj} (read back, checksum)"));
-            } else {
-                would(format!("remove {}", state_file.display()));
-                would(tf("init -input=false -reconfigure -no-color"));
-                would(tf("state pull"));
-                would(tf(
-                    "plan -input=false -lock=false -detailed-exitcode -no-color",
-                ));
-            }
-            doc.source = Some(state_file.display().to_string());
-        }
+        Mode::ToMinio | Mode::Return => planned.to_minio(&mut doc),
     }
     print_write_doc(ctx, &doc)?;
     Ok(Code::Success)
+}
+
+/// What a dry-run shows of a mode that writes: its requests and commands, on `[DRY-RUN]` lines.
+struct Planned<'c> {
+    ctx: &'c Ctx<'c>,
+    /// `<endpoint>/<bucket>`.
+    base: String,
+    /// The state object's URL.
+    obj: String,
+    /// The save point's path, with a placeholder for its time.
+    save_point: PathBuf,
+}
+
+impl Planned<'_> {
+    fn would(&self, what: String) {
+        self.ctx.runner.announce(what);
+    }
+
+    fn tf(&self, args: &str) -> String {
+        format!(
+            "cd {} && terraform {args}",
+            self.ctx.config.moves.env_dir.display()
+        )
+    }
+
+    fn list_versions(&self) {
+        self.would(format!(
+            "GET {}?versions&prefix={}",
+            self.base, self.ctx.backend.key
+        ));
+    }
+
+    fn lock_lines(&self, what: &str) {
+        if self.ctx.backend.use_lockfile {
+            self.would(format!(
+                "PUT {}.tflock (If-None-Match: *; the state lock, {what})",
+                self.obj
+            ));
+        }
+    }
+
+    fn unlock(&self) {
+        if self.ctx.backend.use_lockfile {
+            self.would(format!("DELETE {}.tflock", self.obj));
+        }
+    }
+
+    /// `--restore VERSION`.
+    fn restore(&self, doc: &mut WriteDoc, version: &str, verify_plan: bool) {
+        let (base, obj) = (&self.base, &self.obj);
+        let save_point = self.save_point.clone();
+        doc.action = "restore".into();
+        doc.restored_version = Some(version.to_owned());
+        self.would(format!("GET {obj}?versionId={version}"));
+        self.would(format!("GET {base}?versioning"));
+        self.lock_lines("restore");
+        self.list_versions();
+        self.would(format!("GET {obj} (the current state)"));
+        self.would(format!(
+            "write {} (0600: the current state)",
+            save_point.display()
+        ));
+        self.would(format!(
+            "PUT {obj} (version {version}, serial <current + 1>)"
+        ));
+        self.unlock();
+        self.would(format!("GET {obj} (read back, checksum)"));
+        if verify_plan {
+            self.would(self.tf("init -input=false -reconfigure -no-color"));
+            self.would(
+                self.tf(
+                    "plan -input=false -lock=false -refresh=false -detailed-exitcode -no-color",
+                ),
+            );
+        }
+        doc.save_point = Some(save_point);
+    }
+
+    /// `--to-local` and `--fallback`.
+    fn to_local(&self, doc: &mut WriteDoc, version: Option<&str>) {
+        let (config, obj) = (self.ctx.config, &self.obj);
+        let save_point = &self.save_point;
+        let fallback = matches!(config.mode, Mode::Fallback { .. });
+        doc.action = if fallback { "fallback" } else { "to_local" }.into();
+        match version {
+            Some(v) => self.would(format!("GET {obj}?versionId={v}")),
+            None => self.would(format!(
+                "GET {obj} (if S3 does not answer: the newest save point {}/{}-*.tfstate)",
+                config.moves.backup_dir.display(),
+                config.moves.env
+            )),
+        }
+        let state_file = config.moves.env_dir.join("terraform.tfstate");
+        if state_file.exists() {
+            self.would(format!(
+                "write {} (0600: the existing {}, if it differs)",
+                save_point.display(),
+                state_file.display()
+            ));
+        }
+        self.would(format!("write {} (0600)", state_file.display()));
+        let backend_tf = config.moves.env_dir.join(BACKEND_FILE);
+        if fallback && backend_tf.is_file() {
+            if !config.moves.env_dir.join(BACKEND_BACKUP_FILE).exists() {
+                self.would(format!(
+                    "copy {} to {}",
+                    backend_tf.display(),
+                    config.moves.env_dir.join(BACKEND_BACKUP_FILE).display()
+                ));
+            }
+            self.would(format!(
+                "write {} (backend \"local\")",
+                backend_tf.display()
+            ));
+        } else {
+            self.would(format!(
+                "write {} (backend \"local\")",
+                config.moves.env_dir.join(LOCAL_OVERRIDE_FILE).display()
+            ));
+        }
+        self.would(format!(
+            "write {}",
+            config.moves.env_dir.join(LOCAL_MARKER_FILE).display()
+        ));
+        self.would(self.tf("init -input=false -reconfigure -no-color"));
+        doc.files_written = vec![state_file];
+    }
+
+    /// `--to-minio` and `--return`.
+    fn to_minio(&self, doc: &mut WriteDoc) {
+        let (config, b, base, obj) = (self.ctx.config, &self.ctx.backend, &self.base, &self.obj);
+        let save_point = &self.save_point;
+        doc.action = if config.mode == Mode::Return {
+            "return"
+        } else {
+            "to_minio"
+        }
+        .into();
+        if config.mode == Mode::Return {
+            self.would(format!("GET {}", health_url(&b.endpoint)));
+        }
+        let state_file = config.moves.env_dir.join("terraform.tfstate");
+        self.would(format!("GET {base}?versioning"));
+        self.lock_lines("push");
+        self.list_versions();
+        self.would(format!("GET {obj} (the current S3 state)"));
+        self.would(format!(
+            "write {} (0600: the S3 state)",
+            save_point.display()
+        ));
+        self.would(format!(
+            "PUT {obj} ({}, serial <max(local, S3 + 1)>)",
+            state_file.display()
+        ));
+        self.unlock();
+        let backup = config.moves.env_dir.join(BACKEND_BACKUP_FILE);
+        if backup.is_file() {
+            self.would(format!(
+                "write {} (from {}), remove {}",
+                config.moves.env_dir.join(BACKEND_FILE).display(),
+                backup.display(),
+                backup.display()
+            ));
+        } else {
+            self.would(format!(
+                "remove {}",
+                config.moves.env_dir.join(LOCAL_OVERRIDE_FILE).display()
+            ));
+        }
+        self.would(format!(
+            "remove {}",
+            config.moves.env_dir.join(LOCAL_MARKER_FILE).display()
+        ));
+        if b.from_minio_block {
+            self.would(format!("GET {obj} (read back, checksum)"));
+        } else {
+            self.would(format!("remove {}", state_file.display()));
+            self.would(self.tf("init -input=false -reconfigure -no-color"));
+            self.would(self.tf("state pull"));
+            self.would(self.tf("plan -input=false -lock=false -detailed-exitcode -no-color"));
+        }
+        doc.source = Some(state_file.display().to_string());
+    }
 }
 
 fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
@@ -676,7 +708,7 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
             "the state is {}; if its holder is gone, run `restore-tfstate --env {} --force-unlock {}` \
              (or `terraform force-unlock {}` in the environment)",
             lock::describe(info),
-            ctx.config.env,
+            ctx.config.moves.env,
             output::escape(&info.id),
             output::escape(&info.id)
         );
@@ -697,7 +729,7 @@ fn list(ctx: &Ctx<'_>, details: bool) -> Result<Code> {
         tool_info(),
         ListDoc {
             action: "list".to_owned(),
-            env: ctx.config.env.clone(),
+            env: ctx.config.moves.env.clone(),
             bucket: ctx.backend.bucket.clone(),
             key: ctx.backend.key.clone(),
             versioning,
@@ -864,11 +896,11 @@ fn force_unlock(ctx: &Ctx<'_>, id: &str) -> Result<Code> {
         "the state lock {path} is {holder}; remove it only if that run is gone (a run still working would \
          then write without a lock)"
     );
-    if !ctx.config.dry_run {
+    if !ctx.config.moves.dry_run {
         pve_common::confirm::ask(
             &format!("Remove the state lock {path} (lock ID {id})?"),
-            &format!("remove the state lock of {}", ctx.config.env),
-            ctx.config.yes,
+            &format!("remove the state lock of {}", ctx.config.moves.env),
+            ctx.config.moves.yes,
         )?;
     }
     lock::force_unlock(&ctx.s3, &ctx.runner, &ctx.backend.key, id)?;
@@ -877,14 +909,14 @@ fn force_unlock(ctx: &Ctx<'_>, id: &str) -> Result<Code> {
             "schema": SCHEMA,
             "tool": tool_info(),
             "action": "force_unlock",
-            "env": ctx.config.env,
+            "env": ctx.config.moves.env,
             "bucket": ctx.backend.bucket,
             "key": ctx.backend.key,
-            "dry_run": ctx.config.dry_run,
+            "dry_run": ctx.config.moves.dry_run,
             "lock": info,
         }))?;
     }
-    if !ctx.config.dry_run {
+    if !ctx.config.moves.dry_run {
         pve_common::success!("removed the state lock {path} (lock ID {id})");
     }
     Ok(Code::Success)
@@ -905,33 +937,15 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
     let previous_version = current.as_ref().and_then(|c| c.version_id.clone());
     // A corrupt current state guards nothing: the last valid version stands in for it.
     let guard = previous.and_then(Current::reference);
-    if let Some((prev, what)) = guard
-        && prev.lineage != chosen.lineage
-    {
-        let msg = format!(
-            "version {version} has lineage {} but {what} has lineage {}: it belongs to another state \
-                 (a re-created environment or another key). Restoring it would make Terraform forget every resource \
-                 of the current lineage",
-            chosen.lineage, prev.lineage
-        );
-        if !config.force {
-            bail!("{msg}; pass --allow-lineage-change if that is really intended");
-        }
-        pve_common::warn!("{msg}; continuing because of --allow-lineage-change");
+    if let Some((prev, what)) = guard {
+        check_lineage(config, version, &chosen, prev, what)?;
     }
     let new_serial =
         state::next_serial(guard.map_or(chosen.serial, |(p, _)| p.serial.max(chosen.serial)))?;
     let diff = guard.map(|(p, _)| p.diff(&chosen));
     describe_restore(ctx, version, &chosen, previous, new_serial, diff.as_ref());
-    if !config.dry_run {
-        pve_common::confirm::ask(
-            &format!(
-                "Restore version {version} as the current state of {}?",
-                ctx.url()
-            ),
-            &format!("overwrite the state of {}", config.env),
-            config.yes,
-        )?;
+    if !config.moves.dry_run {
+        confirm_restore(ctx, version)?;
     }
     // Only once confirmed: a declined restore leaves no file behind.
     let save_point = match &current {
@@ -939,45 +953,33 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         None => None,
     };
     let new_doc = chosen.with_serial(new_serial);
-    // SIGINT/SIGTERM from here waits until the state is written and the lock released; before, the
-    // interrupt handler releases the lock itself.
-    let write = pve_common::interrupt::critical();
-    if let Some(lock) = &lock {
-        lock.verify()?;
-    }
-    let put = ctx
-        .s3
-        .put_parts(&ctx.runner, &ctx.backend.key, &new_doc.parts(), false)
-        .with_context(|| {
+    let put = ctx.write_locked(
+        lock,
+        &new_doc,
+        || {
             format!(
                 "writing the restored state failed; nothing was lost: the previous state is {}{}",
-                save_point
-                    .as_deref()
-                    .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string()),
+                shown(save_point.as_deref()),
                 previous_version
                     .as_deref()
                     .map_or_else(String::new, |v| format!(" and version {v} in the bucket"))
             )
-        })?;
-    if let Some(lock) = lock {
-        release_after_write(lock, "the state was restored")?;
-    }
-    drop(write);
+        },
+        "the state was restored",
+    )?;
     if put.is_some() {
         pve_common::interrupt::set_note(Some(format!(
             "version {version} had been restored as serial {new_serial} (the previous state is {}); it was \
              not read back or verified",
-            save_point
-                .as_deref()
-                .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string())
+            shown(save_point.as_deref())
         )));
     }
     let mut doc = WriteDoc {
         action: "restore".into(),
-        env: config.env.clone(),
+        env: config.moves.env.clone(),
         bucket: ctx.backend.bucket.clone(),
         key: ctx.backend.key.clone(),
-        dry_run: config.dry_run,
+        dry_run: config.moves.dry_run,
         restored_version: Some(version.to_owned()),
         previous: guard.map(|(p, _)| p.summary()),
         previous_version,
@@ -987,26 +989,81 @@ fn restore(ctx: &Ctx<'_>, version: &str, verify_plan: bool) -> Result<Code> {
         diff,
         ..WriteDoc::default()
     };
+    let code = match put {
+        Some(_) => prove_restored(ctx, &mut doc, (version, new_serial), &new_doc, verify_plan)?,
+        None => Code::Success,
+    };
+    print_write_doc(ctx, &doc)?;
+    Ok(code)
+}
+
+/// A save point's path as a message names it.
+fn shown(save_point: Option<&std::path::Path>) -> String {
+    save_point.map_or_else(|| "(none)".to_owned(), |p| p.display().to_string())
+}
+
+/// Refuses a version of another lineage than the state it replaces, unless `--allow-lineage-change`.
+fn check_lineage(
+    config: &Config,
+    version: &str,
+    chosen: &StateInfo,
+    prev: &StateInfo,
+    what: &str,
+) -> Result<()> {
+    if prev.lineage == chosen.lineage {
+        return Ok(());
+    }
+    let msg = format!(
+        "version {version} has lineage {} but {what} has lineage {}: it belongs to another state \
+             (a re-created environment or another key). Restoring it would make Terraform forget every resource \
+             of the current lineage",
+        chosen.lineage, prev.lineage
+    );
+    if !config.moves.allow_lineage_change {
+        bail!("{msg}; pass --allow-lineage-change if that is really intended");
+    }
+    pve_common::warn!("{msg}; continuing because of --allow-lineage-change");
+    Ok(())
+}
+
+/// Asks before the state of the environment is overwritten (`--force`: yes).
+fn confirm_restore(ctx: &Ctx<'_>, version: &str) -> Result<()> {
+    pve_common::confirm::ask(
+        &format!(
+            "Restore version {version} as the current state of {}?",
+            ctx.url()
+        ),
+        &format!("overwrite the state of {}", ctx.config.moves.env),
+        ctx.config.moves.yes,
+    )?;
+    Ok(())
+}
+
+/// Reads the restored state back (`written`: `version` as serial `new_serial`) and compares checksums; with `--verify-plan`, runs the plan too.
+fn prove_restored(
+    ctx: &Ctx<'_>,
+    doc: &mut WriteDoc,
+    (version, new_serial): (&str, u64),
+    written: &state::Rewritten<'_>,
+    verify_plan: bool,
+) -> Result<Code> {
     let mut code = Code::Success;
-    if put.is_some() {
-        let ok = ctx.read_back_sha256()? == new_doc.sha256();
-        doc.checksum_ok = Some(ok);
-        if ok {
-            pve_common::success!(
-                "restored version {version} as serial {new_serial}; read back, checksum matches"
-            );
-        } else {
-            pve_common::error!("the state read back differs from what was written");
+    let ok = ctx.read_back_sha256()? == written.sha256();
+    doc.checksum_ok = Some(ok);
+    if ok {
+        pve_common::success!(
+            "restored version {version} as serial {new_serial}; read back, checksum matches"
+        );
+    } else {
+        pve_common::error!("the state read back differs from what was written");
+        code = Code::Failure;
+    }
+    if verify_plan {
+        doc.plan_exit_code = Some(verify_with_plan(ctx)?);
+        if doc.plan_exit_code == Some(1) {
             code = Code::Failure;
         }
-        if verify_plan {
-            doc.plan_exit_code = Some(verify_with_plan(ctx)?);
-            if doc.plan_exit_code == Some(1) {
-                code = Code::Failure;
-            }
-        }
     }
-    print_write_doc(ctx, &doc)?;
     Ok(code)
 }
 

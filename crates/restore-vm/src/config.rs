@@ -159,36 +159,7 @@ impl Config {
     }
 
     fn build(args: &Args) -> anyhow::Result<Config> {
-        let Some(vmid_text) = args.vmid.as_deref() else {
-            bail!("{}", crate::words::vmid_required());
-        };
-        if vmid_text.is_empty() || !vmid_text.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("{}", crate::words::vmid_not_a_number(vmid_text));
-        }
-        let vmid = pve::parse_vmid(vmid_text)?;
-        let target_id = match &args.target_id {
-            Some(t) => pve::parse_vmid(t).context("--target-id")?,
-            None => vmid,
-        };
-        let selection = match (&args.backup, &args.at, &args.date) {
-            (Some(v), _, _) => Selection::Volid(Volid::parse(v)?),
-            (None, Some(at), _) => Selection::At(parse_at(at)?),
-            (None, None, Some(d)) => Selection::OnOrAfter(parse_date(d)?),
-            _ => Selection::Latest,
-        };
-        if args.list
-            && (args.backup.is_some()
-                || args.at.is_some()
-                || args.date.is_some()
-                || args.target_id.is_some())
-        {
-            bail!("--list takes no --backup, --at, --date or --target-id");
-        }
-        pve::validate_storage_id(&args.storage).context("--storage")?;
-        pve::validate_storage_id(&args.target_storage).context("--target-storage")?;
-        if let Some(s) = &args.save_storage {
-            pve::validate_storage_id(s).context("--save-storage")?;
-        }
+        let (vmid, target_id, selection) = checked_selection(args)?;
         // No homelab root is fine: the flags, the environment and ./terraform.tfvars still work.
         let homelab = args.common.homelab().ok();
         let tfvars = if node::needs_tfvars(&args.node) || args.tfvars.tfvars.is_some() {
@@ -254,6 +225,42 @@ impl Config {
             },
         })
     }
+}
+
+/// VMID, the target id and the backup asked for, with the storages named: the flags that need nothing
+/// but themselves to be checked.
+fn checked_selection(args: &Args) -> anyhow::Result<(u32, u32, Selection)> {
+    let Some(vmid_text) = args.vmid.as_deref() else {
+        bail!("{}", crate::words::vmid_required());
+    };
+    if vmid_text.is_empty() || !vmid_text.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("{}", crate::words::vmid_not_a_number(vmid_text));
+    }
+    let vmid = pve::parse_vmid(vmid_text)?;
+    let target_id = match &args.target_id {
+        Some(t) => pve::parse_vmid(t).context("--target-id")?,
+        None => vmid,
+    };
+    let selection = match (&args.backup, &args.at, &args.date) {
+        (Some(v), _, _) => Selection::Volid(Volid::parse(v)?),
+        (None, Some(at), _) => Selection::At(parse_at(at)?),
+        (None, None, Some(d)) => Selection::OnOrAfter(parse_date(d)?),
+        _ => Selection::Latest,
+    };
+    if args.list
+        && (args.backup.is_some()
+            || args.at.is_some()
+            || args.date.is_some()
+            || args.target_id.is_some())
+    {
+        bail!("--list takes no --backup, --at, --date or --target-id");
+    }
+    pve::validate_storage_id(&args.storage).context("--storage")?;
+    pve::validate_storage_id(&args.target_storage).context("--target-storage")?;
+    if let Some(s) = &args.save_storage {
+        pve::validate_storage_id(s).context("--save-storage")?;
+    }
+    Ok((vmid, target_id, selection))
 }
 
 /// Whether the command line and the environment leave the node open: no --node, --host or --tfvars, no

@@ -43,11 +43,12 @@ struct Survey {
 
 fn survey(cfg: &Config, lookup: &Lookup) -> anyhow::Result<Survey> {
     let vmid = cfg.restore.vmid;
-    let all = pve_tf::fleet::managed_guests(&lookup.fleet, cfg.restore.offline);
-    let (owner_envs, problems) = pve_tf::fleet::owners_of(&all, vmid);
-    for p in problems {
-        pve_common::warn!("{p}; its guests are not known");
-    }
+    let owner_envs = pve_tf::fleet::owners(
+        &lookup.fleet,
+        vmid,
+        cfg.restore.offline,
+        "its guests are not known",
+    );
     let owners: Vec<(String, String)> = owner_envs
         .iter()
         .filter_map(|e| Some((e.env.clone(), e.node.clone()?)))

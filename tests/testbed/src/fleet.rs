@@ -292,20 +292,6 @@ impl FleetBed {
         ])
     }
 
-    /// The three-node fleet under `dir/fleet` ([`FleetBed::start_cluster`]) and the homelab fixture naming
-    /// it under `dir/homelab` ([`FleetBed::homelab`]): the fleet and the homelab's root.
-    pub fn start_with_homelab(
-        dir: &Path,
-        down: &[&str],
-        cluster: usize,
-        options: crate::fixture::HomelabOptions,
-    ) -> Result<(FleetBed, PathBuf)> {
-        let bed = FleetBed::start_cluster(&dir.join("fleet"), 3, down, cluster)?;
-        let root = dir.join("homelab");
-        bed.homelab(&root, options)?;
-        Ok((bed, root))
-    }
-
     /// The homelab fixture ([`crate::fixture::homelab`]) laid out in `root` with every environment's
     /// `proxmox_endpoint` pointing at its node of this fleet ([`FleetBed::endpoints`]).
     pub fn homelab(&self, root: &Path, options: crate::fixture::HomelabOptions) -> Result<()> {
@@ -325,6 +311,55 @@ impl FleetBed {
             .iter()
             .map(|n| (n.env.clone(), format!("https://{}:8006", n.node)))
             .collect()
+    }
+}
+
+/// Three nodes ([`FleetBed::start_cluster`]) and the homelab fixture naming them ([`FleetBed::homelab`]),
+/// in a temporary folder removed once the fleet has stopped.
+pub struct FleetLab {
+    /// The fleet.
+    pub bed: FleetBed,
+    /// The homelab's root.
+    pub root: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl FleetLab {
+    /// The fleet (the last `cluster` nodes in one cluster, the nodes in `down` started down) under
+    /// `<tmp>/fleet`, the homelab laid out with `options` under `<tmp>/homelab`, and an empty `HOME` for the
+    /// tools under `<tmp>/home`.
+    pub fn start(
+        down: &[&str],
+        cluster: usize,
+        options: crate::fixture::HomelabOptions,
+    ) -> Result<FleetLab> {
+        let dir = tempfile::tempdir().context("creating the lab's folder")?;
+        let bed = FleetBed::start_cluster(&dir.path().join("fleet"), 3, down, cluster)?;
+        let root = dir.path().join("homelab");
+        bed.homelab(&root, options)?;
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+        Ok(FleetLab { bed, root, dir })
+    }
+
+    /// The lab's temporary folder, for a test's own files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where the replaced scripts ran from: the homelab's `scripts/restore`.
+    pub fn scripts_dir(&self) -> PathBuf {
+        self.root.join("scripts/restore")
+    }
+
+    /// A tool's environment in the lab: `HOME` (an empty folder of the lab) and [`FleetBed::ssh_env`].
+    pub fn env(&self) -> Result<Vec<(String, String)>> {
+        let mut env = vec![(
+            "HOME".to_owned(),
+            self.dir.path().join("home").display().to_string(),
+        )];
+        env.extend(self.bed.ssh_env()?);
+        Ok(env)
     }
 }
 

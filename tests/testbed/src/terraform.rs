@@ -592,6 +592,30 @@ impl TfRun {
     }
 }
 
+/// `terraform <args>` in `dir` as the tools run it (its data in `dir/.terraform`), with
+/// `TF_IN_AUTOMATION=1`, `CHECKPOINT_DISABLE=1` and `envs`: test setup that fails with Terraform's output
+/// unless it exits 0.
+pub fn run_in(dir: &Path, args: &[&str], envs: &[(String, String)]) -> Result<TfRun> {
+    let output = process::command("terraform")
+        .args(args)
+        .current_dir(dir)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .with_context(|| format!("running terraform {} in {}", args.join(" "), dir.display()))?;
+    TfRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+    .ok(&format!(
+        "terraform {} in {}",
+        args.join(" "),
+        dir.display()
+    ))
+}
+
 /// One Terraform environment: a configuration directory, its backend and a private data directory.
 #[derive(Debug, Clone)]
 pub struct Env {

@@ -1,5 +1,6 @@
 //! Reading a tool's run in its integration tests (`tests/cli/main.rs` and its modules, in each tool): the exit code, the one
-//! JSON document on stdout (checked to carry the tool's schema) and stderr; the `--help`/`--version` contract. Failures panic with the whole output, as test
+//! JSON document on stdout (checked to carry the tool's schema) and stderr; an entry of a list of the
+//! report; the `--help`/`--version` contract. Failures panic with the whole output, as test
 //! assertions do.
 
 use std::ffi::OsStr;
@@ -74,6 +75,19 @@ pub fn json_run(out: &Output, schema: &str) -> (i32, Value, String) {
     });
     assert_eq!(doc["schema"], schema, "{doc:#}\nstderr: {stderr}");
     (out.status.code().unwrap_or(-1), doc, stderr)
+}
+
+/// The entry of a report's list that `is` picks; panics naming `what` and `context` (the report, or the
+/// part of it holding the list) when there is none.
+pub fn entry<'a, T>(
+    list: &'a [T],
+    is: impl Fn(&T) -> bool,
+    what: impl std::fmt::Display,
+    context: &impl std::fmt::Debug,
+) -> &'a T {
+    list.iter()
+        .find(|e| is(e))
+        .unwrap_or_else(|| panic!("no {what} in {context:#?}"))
 }
 
 /// `--help` succeeded with `Usage: <tool>` and `--version` succeeded with `version`.

@@ -21,6 +21,17 @@ fn find<'a>(a: &'a Analysis, name: &str) -> &'a ResourceReport {
         .unwrap_or_else(|| panic!("{address} missing"))
 }
 
+/// `name`'s resource, after checking how it is classified: `(action, origin, risk)`.
+fn classified<'a>(
+    a: &'a Analysis,
+    name: &str,
+    class: (Action, Origin, Risk),
+) -> &'a ResourceReport {
+    let r = find(a, name);
+    assert_eq!((r.action, r.origin, r.risk), class, "{name}");
+    r
+}
+
 fn paths(attrs: &[AttributeChange]) -> Vec<&str> {
     attrs.iter().map(|a| a.path.as_str()).collect()
 }
@@ -59,11 +70,7 @@ fn memory_changed_outside_terraform_is_origin_drift_safe() {
 #[test]
 fn startup_order_change_in_configuration_is_pending() {
     let a = mixed();
-    let db = find(&a, "db");
-    assert_eq!(
-        (db.action, db.origin, db.risk),
-        (Action::Update, Origin::Pending, Risk::Safe)
-    );
+    let db = classified(&a, "db", (Action::Update, Origin::Pending, Risk::Safe));
     assert_eq!(paths(&db.changed_attributes), ["startup.order"]);
     assert!(db.drifted_attributes.is_empty());
 }
@@ -102,10 +109,10 @@ fn clone_vm_id_change_is_a_dangerous_replace() {
 #[test]
 fn vm_destroyed_outside_terraform_is_a_dangerous_create_from_drift() {
     let a = mixed();
-    let mon = find(&a, "monitoring");
-    assert_eq!(
-        (mon.action, mon.origin, mon.risk),
-        (Action::Create, Origin::Drift, Risk::Dangerous)
+    let mon = classified(
+        &a,
+        "monitoring",
+        (Action::Create, Origin::Drift, Risk::Dangerous),
     );
     assert_eq!(
         mon.risk_reason.as_deref(),
@@ -180,10 +187,10 @@ fn sensitive_strings_are_collected_for_masking() {
 #[test]
 fn removed_configuration_is_a_dangerous_delete_with_reason() {
     let a = mixed();
-    let old = find(&a, "old");
-    assert_eq!(
-        (old.action, old.origin, old.risk),
-        (Action::Delete, Origin::Pending, Risk::Dangerous)
+    let old = classified(
+        &a,
+        "old",
+        (Action::Delete, Origin::Pending, Risk::Dangerous),
     );
     assert_eq!(
         old.action_reason.as_deref(),

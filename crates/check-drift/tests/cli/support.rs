@@ -9,6 +9,7 @@ use assert_cmd::Command;
 use check_drift::plan::{AttributeChange, ResourceReport};
 use check_drift::report::{EnvReport, Report};
 use serde_json::Value;
+use testbed::tool::entry;
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -192,26 +193,18 @@ pub fn report(stdout: &[u8]) -> Report {
 
 /// The environment `env` of a decoded report; panics naming the report when it is missing.
 pub fn env_in<'a>(doc: &'a Report, env: &str) -> &'a EnvReport {
-    doc.environments
-        .iter()
-        .find(|e| e.env == env)
-        .unwrap_or_else(|| panic!("{env} missing in {doc:#?}"))
+    entry(&doc.environments, |e| e.env == env, env, doc)
 }
 
 /// The resource `address` of a decoded environment; panics naming the environment when it is missing.
 pub fn resource_in<'a>(env: &'a EnvReport, address: &str) -> &'a ResourceReport {
-    env.resources
-        .iter()
-        .find(|r| r.address == address)
-        .unwrap_or_else(|| panic!("{address} missing in {env:#?}"))
+    entry(&env.resources, |r| r.address == address, address, env)
 }
 
 /// The change of attribute `path` in a resource's `changed_attributes`; panics naming the list when it is
 /// missing.
 pub fn attribute<'a>(list: &'a [AttributeChange], path: &str) -> &'a AttributeChange {
-    list.iter()
-        .find(|a| a.path == path)
-        .unwrap_or_else(|| panic!("{path} missing in {list:#?}"))
+    entry(list, |a| a.path == path, path, &list)
 }
 
 /// The paths of a resource's `changed_attributes`, in order.
@@ -225,15 +218,5 @@ pub fn stderr(out: &std::process::Output) -> String {
 
 /// Runs a real terraform command in `dir` (test setup only).
 pub fn terraform(dir: &Path, args: &[&str]) {
-    let out = Command::new("terraform")
-        .current_dir(dir)
-        .args(args)
-        .env("TF_IN_AUTOMATION", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "terraform {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testbed::terraform::run_in(dir, args, &[]).unwrap();
 }

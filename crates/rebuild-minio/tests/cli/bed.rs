@@ -157,21 +157,9 @@ impl Bed {
         }
     }
 
-    pub fn terraform(&self, env: &str, args: &[&str]) -> std::process::Output {
-        let out = testbed::process::command("terraform")
-            .args(args)
-            .current_dir(self.env_dir(env))
-            .envs(aws_env())
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "terraform {args:?} in {env}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+    pub fn terraform(&self, env: &str, args: &[&str]) {
+        let aws = testbed::terraform::S3Backend::at(&self.endpoint(), env).aws_env();
+        testbed::terraform::run_in(&self.env_dir(env), args, &aws).unwrap();
     }
 
     /// The current state of `env` in S3, if any.

@@ -47,12 +47,14 @@ const STEPS: [&str; 9] = [
 
 /// The status of the step `name`; panics naming the steps there are.
 fn status(doc: &Doc, name: &str) -> StepStatus {
-    doc.body
-        .steps
-        .iter()
-        .find(|s| s.name.as_str() == name)
-        .unwrap_or_else(|| panic!("no step {name} in {:?}", doc.body.steps))
-        .status
+    let steps = &doc.body.steps;
+    testbed::tool::entry(
+        steps,
+        |s| s.name.as_str() == name,
+        format_args!("step {name}"),
+        steps,
+    )
+    .status
 }
 
 #[test]

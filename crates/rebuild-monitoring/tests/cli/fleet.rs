@@ -3,23 +3,15 @@
 //! monitoring environment's when another environment owns the VM; an explicit --node still wins.
 
 use rebuild_monitoring::Report;
-use testbed::fleet::FleetBed;
+use testbed::fleet::FleetLab;
 use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
 
 use super::stack::Stack;
 
-fn preview(
-    bed: &FleetBed,
-    root: &std::path::Path,
-    stack: &Stack,
-    extra: &[&str],
-) -> (i32, Report, String) {
-    let home = root.join("home");
-    std::fs::create_dir_all(&home).unwrap();
+fn preview(lab: &FleetLab, stack: &Stack, extra: &[&str]) -> (i32, Report, String) {
     let mut cmd = super::bin();
-    cmd.current_dir(root.join("scripts/restore"))
-        .env("HOME", &home)
-        .envs(bed.ssh_env().unwrap())
+    cmd.current_dir(lab.scripts_dir())
+        .envs(lab.env().unwrap())
         .args(["--from-backup", "--preview"])
         .args(extra);
     super::run_cmd(cmd, stack, &[])
@@ -27,9 +19,7 @@ fn preview(
 
 #[test]
 fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
-    let dir = tempfile::tempdir().unwrap();
-    let (bed, root) = FleetBed::start_with_homelab(
-        dir.path(),
+    let lab = FleetLab::start(
         &[],
         0,
         testbed::fixture::HomelabOptions {
@@ -43,7 +33,7 @@ fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
     .unwrap();
     let stack = Stack::start_without_daemons();
 
-    let (code, doc, stderr) = preview(&bed, &root, &stack, &[]);
+    let (code, doc, stderr) = preview(&lab, &stack, &[]);
     assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
         doc.rebuild.restore.as_ref().map(|r| r.node.as_str()),
@@ -54,14 +44,21 @@ fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
         stderr.contains("would run: qmrestore local:backup/vzdump-qemu-200-"),
         "{stderr}"
     );
-    for n in &bed.nodes {
+    for n in &lab.bed.nodes {
         assert!(n.state.journal_argv().unwrap().is_empty(), "{}", n.node);
     }
 
     // --node wins (reached at the endpoint of the environment whose node it is): a copy of VM 200's
     // backup on pve-prod is the one planned there.
-    let prod = bed.node("prod").unwrap();
-    let copy = bed.node("lab").unwrap().state.guest(200).unwrap().unwrap();
+    let prod = lab.bed.node("prod").unwrap();
+    let copy = lab
+        .bed
+        .node("lab")
+        .unwrap()
+        .state
+        .guest(200)
+        .unwrap()
+        .unwrap();
     prod.state
         .add_backup(
             "local",
@@ -74,7 +71,7 @@ fn the_node_is_the_one_of_the_environment_owning_the_vm_unless_node_is_given() {
             &BackupOptions::default(),
         )
         .unwrap();
-    let (code, doc, stderr) = preview(&bed, &root, &stack, &["--node", "pve-prod"]);
+    let (code, doc, stderr) = preview(&lab, &stack, &["--node", "pve-prod"]);
     assert_eq!(code, 0, "{stderr}\n{doc:#?}");
     assert_eq!(
         doc.rebuild.restore.as_ref().map(|r| r.node.as_str()),

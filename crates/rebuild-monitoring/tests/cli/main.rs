@@ -61,10 +61,12 @@ fn run(stack: &Stack, args: &[&str]) -> (i32, Report, String) {
 
 /// The check `kind`; panics naming the report when it did not run.
 fn check(doc: &Report, kind: Kind) -> &CheckResult {
-    doc.checks
-        .iter()
-        .find(|c| c.name == kind)
-        .unwrap_or_else(|| panic!("no check {kind:?} in {doc:#?}"))
+    testbed::tool::entry(
+        &doc.checks,
+        |c| c.name == kind,
+        format_args!("check {kind:?}"),
+        doc,
+    )
 }
 
 #[test]

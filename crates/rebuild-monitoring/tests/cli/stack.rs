@@ -112,17 +112,7 @@ impl TfEnv {
             &["init", "-input=false", "-no-color"][..],
             &["apply", "-auto-approve", "-input=false", "-no-color"][..],
         ] {
-            let out = testbed::process::command("terraform")
-                .args(args)
-                .current_dir(self.dir())
-                .env("CHECKPOINT_DISABLE", "1")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            testbed::terraform::run_in(&self.dir(), args, &[]).unwrap();
         }
     }
 }

@@ -2,28 +2,19 @@
 //! the environment whose Terraform state manages the VMID, or the cluster member holding the guest now; a
 //! VMID on two nodes is refused (64) with both named; --list shows the backups of every node.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use pve_common::output::Document;
 use restore_vm::report::{BackupList, Report};
-use testbed::fleet::FleetBed;
+use testbed::fleet::FleetLab;
 use testbed::sim::fixtures::{ArchiveSpec, BackupOptions};
 use testbed::sim::{Guest, GuestType};
 
 use super::{stderr, typed};
 
-struct Lab {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    bed: FleetBed,
-}
-
 /// The three-node fleet (the last `cluster` nodes in one cluster, `down` started down), every state local.
-fn lab(down: &[&str], cluster: usize) -> Lab {
-    let dir = tempfile::tempdir().unwrap();
-    let (bed, root) = FleetBed::start_with_homelab(
-        dir.path(),
+fn lab(down: &[&str], cluster: usize) -> FleetLab {
+    FleetLab::start(
         down,
         cluster,
         testbed::fixture::HomelabOptions {
@@ -31,38 +22,28 @@ fn lab(down: &[&str], cluster: usize) -> Lab {
             ..Default::default()
         },
     )
-    .unwrap();
-    Lab {
-        _dir: dir,
-        root,
-        bed,
-    }
+    .unwrap()
 }
 
-impl Lab {
-    fn run(&self, args: &[&str]) -> Output {
-        let home = self.root.join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        crate::bin()
-            .current_dir(self.root.join("scripts/restore"))
-            .args(args)
-            .env("HOME", &home)
-            .envs(self.bed.ssh_env().unwrap())
-            .env("RESTORE_VM_RETRY_DELAY_MS", "10")
-            .output()
-            .unwrap()
-    }
+fn run(lab: &FleetLab, args: &[&str]) -> Output {
+    crate::bin()
+        .current_dir(lab.scripts_dir())
+        .args(args)
+        .envs(lab.env().unwrap())
+        .env("RESTORE_VM_RETRY_DELAY_MS", "10")
+        .output()
+        .unwrap()
+}
 
-    /// The state-changing commands each node ran: `(node, first words)`.
-    fn changes(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for n in &self.bed.nodes {
-            for argv in n.state.journal_argv().unwrap() {
-                out.push((n.node.clone(), argv[..2.min(argv.len())].join(" ")));
-            }
+/// The state-changing commands each node ran: `(node, first words)`.
+fn changes(lab: &FleetLab) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for n in &lab.bed.nodes {
+        for argv in n.state.journal_argv().unwrap() {
+            out.push((n.node.clone(), argv[..2.min(argv.len())].join(" ")));
         }
-        out
     }
+    out
 }
 
 #[test]
@@ -75,7 +56,7 @@ fn a_lab_guest_is_restored_on_the_lab_node_with_no_node_while_another_is_down() 
         .state
         .remove_guest(200)
         .unwrap();
-    let out = lab.run(&["200", "--no-verify", "--no-start", "--json"]);
+    let out = run(&lab, &["200", "--no-verify", "--no-start", "--json"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let report: Report = typed(&out);
@@ -90,9 +71,9 @@ fn a_lab_guest_is_restored_on_the_lab_node_with_no_node_while_another_is_down() 
         "{err}"
     );
     assert!(
-        lab.changes().iter().all(|(n, _)| n == "pve-lab"),
+        changes(&lab).iter().all(|(n, _)| n == "pve-lab"),
         "only pve-lab changed: {:?}",
-        lab.changes()
+        changes(&lab)
     );
     let on_lab = lab.bed.node("lab").unwrap().state.journal_argv().unwrap();
     assert!(
@@ -146,16 +127,16 @@ fn a_vmid_on_two_nodes_is_refused_naming_both_until_env_chooses() {
         )
         .unwrap();
 
-    let out = lab.run(&["100", "--force", "--no-verify"]);
+    let out = run(&lab, &["100", "--force", "--no-verify"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(64), "{err}");
     for needle in ["prod/pve-prod", "lab/pve-lab", "--node", "--env"] {
         assert!(err.contains(needle), "missing {needle:?}: {err}");
     }
-    assert!(lab.changes().is_empty(), "{:?}", lab.changes());
+    assert!(changes(&lab).is_empty(), "{:?}", changes(&lab));
 
     // --list shows both nodes' backups, each with its node and environment.
-    let out = lab.run(&["100", "--list", "--json"]);
+    let out = run(&lab, &["100", "--list", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: Document<BackupList> = typed(&out);
     assert_eq!(doc.body.node, None);
@@ -174,7 +155,7 @@ fn a_vmid_on_two_nodes_is_refused_naming_both_until_env_chooses() {
             (Some("pve-prod".into()), Some("prod".into()))
         ]
     );
-    let out = lab.run(&["100", "--list"]);
+    let out = run(&lab, &["100", "--list"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.lines().next().unwrap_or_default().starts_with("NODE"),
@@ -182,14 +163,17 @@ fn a_vmid_on_two_nodes_is_refused_naming_both_until_env_chooses() {
     );
 
     // --env chooses: the lab's guest is overwritten there (after its save point), prod's is untouched.
-    let out = lab.run(&["100", "--env", "lab", "--force", "--no-verify", "--json"]);
+    let out = run(
+        &lab,
+        &["100", "--env", "lab", "--force", "--no-verify", "--json"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: Report = typed(&out);
     assert_eq!(report.node, "pve-lab");
     assert!(
-        lab.changes().iter().all(|(n, _)| n == "pve-lab"),
+        changes(&lab).iter().all(|(n, _)| n == "pve-lab"),
         "{:?}",
-        lab.changes()
+        changes(&lab)
     );
 }
 
@@ -207,13 +191,16 @@ fn in_a_cluster_a_moved_guest_is_restored_on_the_member_holding_it() {
     mon.state.add_guest(&moved).unwrap();
 
     // Listed once, though both members list the shared storage.
-    let out = lab.run(&["201", "--list", "--all-storages", "--json"]);
+    let out = run(&lab, &["201", "--list", "--all-storages", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: Document<BackupList> = typed(&out);
     assert_eq!(doc.body.backups.len(), 1, "{:#?}", doc.body.backups);
     assert_eq!(doc.body.backups[0].storage, testbed::fleet::SHARED_STORAGE);
 
-    let out = lab.run(&["201", "--all-storages", "--force", "--no-verify", "--json"]);
+    let out = run(
+        &lab,
+        &["201", "--all-storages", "--force", "--no-verify", "--json"],
+    );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let report: Report = typed(&out);

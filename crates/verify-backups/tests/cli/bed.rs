@@ -7,6 +7,7 @@ use std::process::Output;
 use serde_json::Value;
 use testbed::sim::{self, Guest, GuestType};
 use testbed::sshd::{Sshd, SshdOptions};
+use testbed::tool::entry;
 use verify_backups::report::{BackupCheck, BackupResult, Component, GuestResult, Report, Status};
 
 pub const HOUR: i64 = 3600;
@@ -177,10 +178,12 @@ pub fn report_exiting(out: &Output, code: i32) -> Report {
 
 /// The backup result of `vmid`.
 pub fn backup_of(doc: &Report, vmid: u32) -> &BackupResult {
-    doc.backups
-        .iter()
-        .find(|b| b.vmid == vmid)
-        .unwrap_or_else(|| panic!("no backup of {vmid} in {doc:#?}"))
+    entry(
+        &doc.backups,
+        |b| b.vmid == vmid,
+        format_args!("backup of {vmid}"),
+        doc,
+    )
 }
 
 /// The first failed check of a backup (`None` when none failed).
@@ -199,26 +202,32 @@ pub fn failures(b: &BackupResult) -> Vec<String> {
 
 /// The check `check` of a backup; panics naming the backup when it has none.
 pub fn backup_check<'a>(b: &'a BackupResult, check: &str) -> &'a BackupCheck {
-    b.checks
-        .iter()
-        .find(|c| c.check.as_ref() == check)
-        .unwrap_or_else(|| panic!("no check {check} in {b:#?}"))
+    entry(
+        &b.checks,
+        |c| c.check.as_ref() == check,
+        format_args!("check {check}"),
+        b,
+    )
 }
 
 /// The component named `name`.
 pub fn component<'a>(doc: &'a Report, name: &str) -> &'a Component {
-    doc.components
-        .iter()
-        .find(|c| c.name.as_ref() == name)
-        .unwrap_or_else(|| panic!("no component {name} in {doc:#?}"))
+    entry(
+        &doc.components,
+        |c| c.name.as_ref() == name,
+        format_args!("component {name}"),
+        doc,
+    )
 }
 
 /// The guest entry of `vmid`.
 pub fn guest(doc: &Report, vmid: u32) -> &GuestResult {
-    doc.guests
-        .iter()
-        .find(|g| g.vmid == vmid)
-        .unwrap_or_else(|| panic!("no guest {vmid} in {doc:#?}"))
+    entry(
+        &doc.guests,
+        |g| g.vmid == vmid,
+        format_args!("guest {vmid}"),
+        doc,
+    )
 }
 
 /// Rewrites a `.zst` file: decompress, let `f` change the plain bytes, compress again (with checksum),

@@ -3,20 +3,17 @@
 //! environment's Terraform state (local file or MinIO), guests and backups no state manages are
 //! "unmanaged", and a node that is down is reported once while the others are still checked.
 
-use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use testbed::fleet::{FleetBed, UNBACKED_VMID, UNMANAGED_BACKUP_VMID};
+use testbed::fleet::{FleetLab, UNBACKED_VMID, UNMANAGED_BACKUP_VMID};
 use testbed::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use verify_backups::report::{Check, CheckName, Report, Status};
 
 use crate::bed::{component, guest, report_exiting};
 
 struct Lab {
-    _dir: tempfile::TempDir,
-    root: std::path::PathBuf,
-    bed: FleetBed,
+    fleet: FleetLab,
     envs: Vec<(String, String)>,
 }
 
@@ -27,9 +24,7 @@ fn lab(s3: &S3Server) -> Lab {
 }
 
 fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
-    let dir = tempfile::tempdir().unwrap();
-    let (bed, root) = FleetBed::start_with_homelab(
-        dir.path(),
+    let fleet = FleetLab::start(
         down,
         cluster,
         testbed::fixture::HomelabOptions {
@@ -53,30 +48,25 @@ fn lab_with(s3: &S3Server, down: &[&str], cluster: usize) -> Lab {
         c.put_object(&bucket, "terraform.tfstate", state.as_bytes())
             .unwrap();
     }
-    let mut envs = bed.ssh_env().unwrap();
+    let mut envs = fleet.env().unwrap();
     envs.extend([
         ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
         ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
         (
             "PVE_VERIFY_MANIFEST".into(),
-            dir.path().join("manifest").display().to_string(),
+            fleet.dir().join("manifest").display().to_string(),
         ),
     ]);
-    Lab {
-        _dir: dir,
-        root,
-        bed,
-        envs,
-    }
+    Lab { fleet, envs }
 }
 
-fn run(root: &Path, envs: &[(String, String)], args: &[&str]) -> Output {
-    let mut cmd = crate::bed::bin();
-    cmd.current_dir(root.join("scripts/restore")).args(args);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+fn run(lab: &Lab, args: &[&str]) -> Output {
+    crate::bed::bin()
+        .current_dir(lab.fleet.scripts_dir())
+        .args(args)
+        .envs(lab.envs.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
 }
 
 fn coverage_checks(doc: &Report) -> &[Check] {
@@ -87,7 +77,7 @@ fn coverage_checks(doc: &Report) -> &[Check] {
 fn every_environment_checked_against_its_state_with_one_node_down() {
     let s3 = S3Server::start().unwrap();
     let lab = lab(&s3);
-    let out = run(&lab.root, &lab.envs, &["--json"]);
+    let out = run(&lab, &["--json"]);
     let doc = report_exiting(&out, 2);
 
     // The managed guest without a backup: an error naming its environment and node.
@@ -147,12 +137,12 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
 
     // One SSH session per node that is up.
     for env in ["prod", "lab"] {
-        let sshd = lab.bed.node(env).unwrap().sshd.as_ref().unwrap();
+        let sshd = lab.fleet.bed.node(env).unwrap().sshd.as_ref().unwrap();
         assert_eq!(sshd.logins(), 1, "{env}");
     }
 
     // The text report: rows grouped by environment and node, in the scripts' words.
-    let out = run(&lab.root, &lab.envs, &["--lang", "fr"]);
+    let out = run(&lab, &["--lang", "fr"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(
@@ -185,13 +175,14 @@ fn env_node_and_vmid_narrow_the_fleet() {
     let s3 = S3Server::start().unwrap();
     let lab = lab(&s3);
     // Only lab: its node alone, all its guests backed up, nothing unmanaged: OK.
-    let out = run(&lab.root, &lab.envs, &["--env", "lab", "--json"]);
+    let out = run(&lab, &["--env", "lab", "--json"]);
     let doc = report_exiting(&out, 0);
     let vmids: Vec<u32> = doc.guests.iter().map(|g| g.vmid).collect();
     assert_eq!(vmids, [200, 201]);
     assert_eq!(doc.environments.len(), 1);
     assert_eq!(
-        lab.bed
+        lab.fleet
+            .bed
             .node("prod")
             .unwrap()
             .sshd
@@ -202,16 +193,12 @@ fn env_node_and_vmid_narrow_the_fleet() {
     );
 
     // --node pve-prod --vmid 102: that node, that guest, proven against prod's state.
-    let out = run(
-        &lab.root,
-        &lab.envs,
-        &["--node", "pve-prod", "--vmid", "102", "--json"],
-    );
+    let out = run(&lab, &["--node", "pve-prod", "--vmid", "102", "--json"]);
     let doc = report_exiting(&out, 2);
     assert_eq!(doc.guests.len(), 1);
     assert_eq!(guest(&doc, 102).environment.as_deref(), Some("prod"));
 
-    let out = run(&lab.root, &lab.envs, &["--env", "staging"]);
+    let out = run(&lab, &["--env", "staging"]);
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("known: lab, monitoring, prod"));
 }
@@ -221,8 +208,8 @@ fn in_a_cluster_a_moved_guest_is_found_and_a_shared_backup_counts_once() {
     let s3 = S3Server::start().unwrap();
     let lab = lab_with(&s3, &[], 2);
     let (lab_node, mon) = (
-        lab.bed.node("lab").unwrap(),
-        lab.bed.node("monitoring").unwrap(),
+        lab.fleet.bed.node("lab").unwrap(),
+        lab.fleet.bed.node("monitoring").unwrap(),
     );
     // The members answer for each other: pve-lab lists pve-mon's guests with their node.
     let out = std::process::Command::new(lab_node.dir.join("bin/pvesh"))
@@ -261,8 +248,7 @@ fn in_a_cluster_a_moved_guest_is_found_and_a_shared_backup_counts_once() {
     mon.state.add_guest(&moved).unwrap();
 
     let out = run(
-        &lab.root,
-        &lab.envs,
+        &lab,
         &[
             "--env",
             "lab",

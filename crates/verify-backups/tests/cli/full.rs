@@ -120,11 +120,12 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
     );
     let services = component(&doc, "services");
     let check = |subject: &str, check: &str| -> &Check {
-        services
-            .checks
-            .iter()
-            .find(|c| c.subject == subject && c.check.as_ref() == check)
-            .unwrap_or_else(|| panic!("no {subject} {check} in {services:#?}"))
+        testbed::tool::entry(
+            &services.checks,
+            |c| c.subject == subject && c.check.as_ref() == check,
+            format_args!("{subject} {check}"),
+            services,
+        )
     };
     assert_eq!(check("job backup-daily", "backup-job").status, Status::Ok);
     assert_eq!(

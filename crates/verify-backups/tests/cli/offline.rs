@@ -11,10 +11,12 @@ use verify_backups::report::{BackupResult, Report, Status};
 use super::bed::{run, run_json};
 
 fn backup_of<'a>(doc: &'a Report, prefix: &str) -> &'a BackupResult {
-    doc.backups
-        .iter()
-        .find(|b| b.volid.contains(prefix))
-        .unwrap_or_else(|| panic!("no backup {prefix}: {doc:#?}"))
+    testbed::tool::entry(
+        &doc.backups,
+        |b| b.volid.contains(prefix),
+        format_args!("backup {prefix}"),
+        doc,
+    )
 }
 
 fn checks(b: &BackupResult) -> Vec<(String, Status)> {

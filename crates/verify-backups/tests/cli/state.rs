@@ -56,10 +56,12 @@ fn aws_env() -> Vec<(String, String)> {
 }
 
 fn env_result<'a>(doc: &'a Report, env: &str) -> &'a EnvResult {
-    doc.environments
-        .iter()
-        .find(|e| e.env == env)
-        .unwrap_or_else(|| panic!("no environment {env} in {doc:#?}"))
+    testbed::tool::entry(
+        &doc.environments,
+        |e| e.env == env,
+        format_args!("environment {env}"),
+        doc,
+    )
 }
 
 fn reasons(doc: &Report, env: &str) -> String {

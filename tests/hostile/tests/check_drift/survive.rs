@@ -86,8 +86,8 @@ fn an_orphaned_provider_of_a_killed_run_is_stopped_by_the_next_run() {
         &format!(
             "[ -f $d/second ] && exit 0\n\
              sleep {token} &\n\
-             echo $! > $d/provider\n\
-             echo $$ > $d/tf.pid\n\
+             echo $! > $d/provider.new && mv $d/provider.new $d/provider\n\
+             echo $$ > $d/tf.pid.new && mv $d/tf.pid.new $d/tf.pid\n\
              wait"
         ),
     );

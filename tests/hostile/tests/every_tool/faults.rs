@@ -155,7 +155,8 @@ fn signals_at_random_points_leave_no_partial_file() {
                     "run {i}: {e}"
                 );
             }
-            assert!(temp_files(node.dir.path()).is_empty(), "run {i}");
+            let left = temp_files(node.dir.path());
+            assert!(left.is_empty(), "run {i}: {left:?}");
         },
     );
     let g = node.state.guest(100).unwrap();

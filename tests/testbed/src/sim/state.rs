@@ -3,6 +3,7 @@
 //! `pbs.json`, the journal and the fault knobs, with the `flock` on `state.lock` that every reader
 //! and writer takes around a read-modify-write.
 
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -371,7 +372,41 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// Blocks SIGHUP, SIGINT, SIGTERM and SIGPIPE until dropped. A simulated command dies with its SSH session
+/// (sshd sends SIGHUP when the tool is interrupted); between writing a `.tmp` and renaming it, that would
+/// leave the temporary file behind, which Proxmox's own atomic config writes never do.
+struct SignalsHeld(Option<SigSet>);
+
+impl SignalsHeld {
+    fn hold() -> Self {
+        let mut set = SigSet::empty();
+        for sig in [
+            Signal::SIGHUP,
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGPIPE,
+        ] {
+            set.add(sig);
+        }
+        let mut previous = SigSet::empty();
+        match pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut previous)) {
+            Ok(()) => Self(Some(previous)),
+            Err(_) => Self(None),
+        }
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // A signal that came meanwhile is delivered here, once the file is in place.
+        if let Some(previous) = &self.0 {
+            let _ = previous.thread_set_mask();
+        }
+    }
+}
+
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let _held = SignalsHeld::hold();
     let tmp = path.with_extension("json.tmp");
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');

@@ -18,8 +18,20 @@ fn fixture(name: &str) -> (Vec<u8>, i32) {
     (bytes, code)
 }
 
+/// The summary of the fixture stream `name`, after checking Terraform's exit code there was `code`.
+fn captured(name: &str, code: i32) -> UiSummary {
+    let (bytes, exit) = fixture(name);
+    assert_eq!(exit, code, "{name}: Terraform's exit code");
+    read(&bytes)
+}
+
 fn nothing_ignored(_: &str) -> bool {
     false
+}
+
+/// The verdict on a run that exited `code`, nothing ignored and no state history.
+fn verdict(ui: &UiSummary, code: i32) -> Verdict {
+    judge(ui, code, &nothing_ignored, &HashSet::new())
 }
 
 fn addresses(list: &[UiChange]) -> Vec<(&str, &str)> {
@@ -34,9 +46,8 @@ const DB: &str = "proxmox_virtual_environment_vm.db";
 
 #[test]
 fn in_sync_needs_nothing_more() {
-    let (bytes, code) = fixture("in_sync");
-    assert_eq!(code, 0);
-    let ui = read(&bytes);
+    let code = 0;
+    let ui = captured("in_sync", code);
     assert_eq!(ui.version.as_deref(), Some("1.11.4"));
     assert_eq!(ui.ui_version.as_deref(), Some("1.2"));
     assert_eq!(ui.unreadable, 0);
@@ -51,17 +62,13 @@ fn in_sync_needs_nothing_more() {
         ui.text
             .contains(&format!("{WEB}: Refreshing state... [id=100]"))
     );
-    assert_eq!(
-        judge(&ui, code, &nothing_ignored, &HashSet::new()),
-        Verdict::InSync
-    );
+    assert_eq!(verdict(&ui, code), Verdict::InSync);
 }
 
 #[test]
 fn drift_is_described_by_show() {
-    let (bytes, code) = fixture("drift");
-    assert_eq!(code, 2);
-    let ui = read(&bytes);
+    let code = 2;
+    let ui = captured("drift", code);
     assert_eq!(addresses(&ui.drift), [(WEB, "update")]);
     assert_eq!(addresses(&ui.planned), [(WEB, "update")]);
     assert_eq!(
@@ -76,10 +83,7 @@ fn drift_is_described_by_show() {
         ui.text
             .contains(&format!("  # {WEB} will be updated in-place"))
     );
-    assert!(matches!(
-        judge(&ui, code, &nothing_ignored, &HashSet::new()),
-        Verdict::Show(_)
-    ));
+    assert!(matches!(verdict(&ui, code), Verdict::Show(_)));
     // Ignored whole, but an update that drifted can be drift or both: only the values tell.
     let web_ignored = |a: &str| a == WEB;
     assert!(matches!(
@@ -90,13 +94,12 @@ fn drift_is_described_by_show() {
 
 #[test]
 fn pending_change_of_an_ignored_resource_needs_no_show() {
-    let (bytes, code) = fixture("pending");
-    assert_eq!(code, 2);
-    let ui = read(&bytes);
+    let code = 2;
+    let ui = captured("pending", code);
     assert!(ui.drift.is_empty());
     assert_eq!(addresses(&ui.planned), [(DNS, "update")]);
     assert!(matches!(
-        judge(&ui, code, &nothing_ignored, &HashSet::new()),
+        verdict(&ui, code),
         Verdict::Show(why) if why.contains(DNS)
     ));
     let dns_ignored = |a: &str| a == DNS;
@@ -119,9 +122,8 @@ fn pending_change_of_an_ignored_resource_needs_no_show() {
 
 #[test]
 fn both_names_the_drift_and_the_change() {
-    let (bytes, code) = fixture("both");
-    assert_eq!(code, 2);
-    let ui = read(&bytes);
+    let code = 2;
+    let ui = captured("both", code);
     assert_eq!(addresses(&ui.drift), [(DNS, "update")]);
     assert_eq!(addresses(&ui.planned), [(DNS, "update")]);
     assert_eq!(
@@ -131,33 +133,27 @@ fn both_names_the_drift_and_the_change() {
             ..ChangeCounts::default()
         })
     );
-    assert!(matches!(
-        judge(&ui, code, &nothing_ignored, &HashSet::new()),
-        Verdict::Show(_)
-    ));
+    assert!(matches!(verdict(&ui, code), Verdict::Show(_)));
 }
 
 /// A change under `ignore_changes`: the plan exits 0, yet the stream names the drift, which is reported
 /// (with its attributes, from `show`).
 #[test]
 fn unplanned_drift_exits_0_and_still_needs_show() {
-    let (bytes, code) = fixture("unplanned_drift");
-    assert_eq!(code, 0);
-    let ui = read(&bytes);
+    let code = 0;
+    let ui = captured("unplanned_drift", code);
     assert_eq!(addresses(&ui.drift), [(DB, "update")]);
     assert!(ui.planned.is_empty());
     assert_eq!(ui.summary, Some(ChangeCounts::default()));
     assert!(matches!(
-        judge(&ui, code, &nothing_ignored, &HashSet::new()),
+        verdict(&ui, code),
         Verdict::Show(why) if why.contains(DB) && why.contains("unplanned")
     ));
 }
 
 #[test]
 fn held_lock_diagnostic_keeps_its_holder() {
-    let (bytes, code) = fixture("lock");
-    assert_eq!(code, 1);
-    let ui = read(&bytes);
+    let ui = captured("lock", 1);
     assert_eq!(ui.summary, None);
     assert_eq!(ui.diagnostics.len(), 1);
     let text = ui.diagnostics_text();
@@ -171,16 +167,14 @@ fn held_lock_diagnostic_keeps_its_holder() {
     assert_eq!(info.version.as_deref(), Some("1.11.4"));
     assert!(info.id.is_some_and(|id| id.len() == 36));
     assert!(matches!(
-        judge(&ui, 0, &nothing_ignored, &HashSet::new()),
+        verdict(&ui, 0),
         Verdict::Show(why) if why.contains("no change summary")
     ));
 }
 
 #[test]
 fn configuration_error_is_a_diagnostic() {
-    let (bytes, code) = fixture("error");
-    assert_eq!(code, 1);
-    let ui = read(&bytes);
+    let ui = captured("error", 1);
     assert_eq!(ui.diagnostics[0].severity, "error");
     assert_eq!(
         ui.diagnostics[0].summary,
@@ -260,7 +254,7 @@ fn outputs_that_change_need_show() {
     );
     let ui = read(&bytes);
     assert!(matches!(
-        judge(&ui, 2, &nothing_ignored, &HashSet::new()),
+        verdict(&ui, 2),
         Verdict::Show(why) if why.contains("output vm")
     ));
     let same = br#"{"type":"outputs","outputs":{"vm":{"sensitive":false,"action":"noop"}}}"#;
@@ -286,10 +280,7 @@ fn opentofu_version_and_data_sources() {
     assert_eq!(ui.version.as_deref(), Some("1.9.0"));
     assert!(ui.planned[0].data);
     assert_eq!(ui.planned[0].action(), None);
-    assert_eq!(
-        judge(&ui, 0, &nothing_ignored, &HashSet::new()),
-        Verdict::InSync
-    );
+    assert_eq!(verdict(&ui, 0), Verdict::InSync);
 }
 
 /// What is not a stream of this shape is never taken as "in sync": the saved plan is read instead.
@@ -308,10 +299,7 @@ fn unreadable_streams_are_not_trusted() {
     for bytes in cases {
         let ui = read(&bytes);
         assert!(
-            matches!(
-                judge(&ui, 0, &nothing_ignored, &HashSet::new()),
-                Verdict::Show(_)
-            ),
+            matches!(verdict(&ui, 0), Verdict::Show(_)),
             "{}",
             String::from_utf8_lossy(&bytes)
         );
