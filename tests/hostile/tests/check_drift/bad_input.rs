@@ -10,19 +10,26 @@ use check_drift::report::{Report, Status};
 use crate::support::bad_input::drift_root;
 use crate::support::{self, drift_fixtures, output_within, text};
 
-/// check-drift with the fake terraform of check-drift's own tests, `show` printing `json`.
+/// check-drift on the environments of `root` (a [`drift_root`]) with the fake terraform of check-drift's
+/// own tests, its run lock and TMPDIR in `root`.
+fn fake_drift(root: &Path) -> std::process::Command {
+    let mut c = support::tool("check-drift");
+    c.arg("--root")
+        .arg(root.join("envs"))
+        .arg("--lock-file")
+        .arg(root.join("run.lock"))
+        .arg("--terraform-bin")
+        .arg(drift_fixtures().join("fake-terraform.sh"))
+        .env("TMPDIR", root);
+    c
+}
+
+/// [`fake_drift`] `--json`, `show` printing `json`.
 pub fn drift_with_plan(json: &Path) -> std::process::Output {
     let root = drift_root();
     output_within(
-        support::tool("check-drift")
-            .arg("--root")
-            .arg(root.path().join("envs"))
-            .arg("--lock-file")
-            .arg(root.path().join("run.lock"))
-            .arg("--terraform-bin")
-            .arg(drift_fixtures().join("fake-terraform.sh"))
+        fake_drift(root.path())
             .arg("--json")
-            .env("TMPDIR", root.path())
             .env("FAKE_TF_SHOW_JSON", json),
         Duration::from_secs(60),
     )
@@ -114,16 +121,9 @@ fn ignore_files_with_bad_globs_or_syntax_are_refused_naming_file_and_line() {
         let file = root.path().join(format!("{name}.driftignore"));
         std::fs::write(&file, body).unwrap();
         let out = output_within(
-            support::tool("check-drift")
-                .arg("--root")
-                .arg(root.path().join("envs"))
-                .arg("--lock-file")
-                .arg(root.path().join("run.lock"))
-                .arg("--terraform-bin")
-                .arg(drift_fixtures().join("fake-terraform.sh"))
+            fake_drift(root.path())
                 .arg("--ignore-file")
                 .arg(&file)
-                .env("TMPDIR", root.path())
                 .env("FAKE_TF_SHOW_JSON", &plan),
             Duration::from_secs(60),
         );

@@ -22,6 +22,21 @@ pub fn drift(root: &Path) -> Command {
     c
 }
 
+/// check-drift on `prod` with a Terraform that fails at once (what is tested happens before any plan),
+/// taking the run lock `lock`.
+fn prod_locked(root: &Path, lock: &Path) -> Command {
+    let mut c = prod(root);
+    c.arg("--lock-file").arg(lock);
+    c
+}
+
+/// [`prod_locked`] with its default run lock.
+fn prod(root: &Path) -> Command {
+    let mut c = drift(root);
+    c.args(["--env", "prod", "--terraform-bin", "/bin/false"]);
+    c
+}
+
 pub fn within(c: &mut Command) -> Output {
     output_within(c, Duration::from_secs(180))
 }
@@ -81,17 +96,7 @@ fn run_lock_refuses_symlinks_and_foreign_files() {
     let target = dir.path().join("created-by-root");
     let link = dir.path().join("planted.lock");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let out = within(
-        drift(dir.path())
-            .args([
-                "--env",
-                "prod",
-                "--terraform-bin",
-                "/bin/false",
-                "--lock-file",
-            ])
-            .arg(&link),
-    );
+    let out = within(&mut prod_locked(dir.path(), &link));
     let err = text(&out.stderr);
     assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
     assert!(err.contains("symlink"), "{err}");
@@ -101,17 +106,7 @@ fn run_lock_refuses_symlinks_and_foreign_files() {
         let foreign = dir.path().join("foreign.lock");
         std::fs::write(&foreign, "").unwrap();
         std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
-        let out = within(
-            drift(dir.path())
-                .args([
-                    "--env",
-                    "prod",
-                    "--terraform-bin",
-                    "/bin/false",
-                    "--lock-file",
-                ])
-                .arg(&foreign),
-        );
+        let out = within(&mut prod_locked(dir.path(), &foreign));
         let err = text(&out.stderr);
         assert!(matches!(out.status.code(), Some(1 | 2)), "{err}");
         assert!(err.contains("belongs to uid 65534"), "{err}");
@@ -121,8 +116,7 @@ fn run_lock_refuses_symlinks_and_foreign_files() {
     let runtime = dir.path().join("runtime");
     std::fs::create_dir(&runtime).unwrap();
     let out = within(
-        drift(dir.path())
-            .args(["--env", "prod", "--terraform-bin", "/bin/false"])
+        prod(dir.path())
             .env("RUNTIME_DIRECTORY", &runtime)
             .env_remove("PVE_DRIFT_LOCK_FILE"),
     );
@@ -139,11 +133,7 @@ fn run_lock_refuses_symlinks_and_foreign_files() {
     // Held there, the next run is busy (75): it is the one lock every run takes.
     let held = std::fs::File::open(&lock).unwrap();
     held.try_lock().unwrap();
-    let out = within(
-        drift(dir.path())
-            .args(["--env", "prod", "--terraform-bin", "/bin/false"])
-            .env("RUNTIME_DIRECTORY", &runtime),
-    );
+    let out = within(prod(dir.path()).env("RUNTIME_DIRECTORY", &runtime));
     assert_eq!(out.status.code(), Some(75), "{}", text(&out.stderr));
     drop(held);
 }
@@ -166,16 +156,8 @@ fn huge_durations_are_usage_errors() {
         (vec![], Some(("PVE_DRIFT_TIMEOUT", "500000000000y"))),
     ];
     for (args, env) in cases {
-        let mut c = drift(dir.path());
-        c.args([
-            "--env",
-            "prod",
-            "--terraform-bin",
-            "/bin/false",
-            "--lock-file",
-        ])
-        .arg(dir.path().join("run.lock"))
-        .args(&args);
+        let mut c = prod_locked(dir.path(), &dir.path().join("run.lock"));
+        c.args(&args);
         if let Some((k, v)) = env {
             c.env(k, v);
         }
@@ -212,15 +194,7 @@ fn huge_ignore_globs_are_refused() {
         )
         .unwrap();
         let out = within(
-            drift(dir.path())
-                .args([
-                    "--env",
-                    "prod",
-                    "--terraform-bin",
-                    "/bin/false",
-                    "--lock-file",
-                ])
-                .arg(dir.path().join("run.lock"))
+            prod_locked(dir.path(), &dir.path().join("run.lock"))
                 .arg("--ignore-file")
                 .arg(&file),
         );

@@ -44,19 +44,29 @@ pub fn ssh_options(sshd: &Sshd, kind: TransportKind) -> SshOptions {
 
 pub const KINDS: [TransportKind; 2] = [TransportKind::Libssh2, TransportKind::OpenSsh];
 
+/// A client of `sshd` over `kind` whose retries wait on the returned sleeper, which records them.
+fn client<'r>(
+    runner: &'r Runner,
+    sshd: &Sshd,
+    kind: TransportKind,
+) -> (SshClient<'r>, FakeSleeper) {
+    let sleeper = FakeSleeper::default();
+    let client = SshClient::new(
+        runner,
+        &SshTarget::new(sshd.alias()),
+        ssh_options(sshd, kind),
+    )
+    .unwrap()
+    .with_sleeper(Box::new(sleeper.clone()));
+    (client, sleeper)
+}
+
 #[test]
 fn sshd_refusing_the_first_two_connections_is_retried_and_succeeds() {
     let sshd = Sshd::start().unwrap();
     for kind in KINDS {
         let runner = Runner::new(false);
-        let sleeper = FakeSleeper::default();
-        let mut client = SshClient::new(
-            &runner,
-            &SshTarget::new(sshd.alias()),
-            ssh_options(&sshd, kind),
-        )
-        .unwrap()
-        .with_sleeper(Box::new(sleeper.clone()));
+        let (mut client, sleeper) = client(&runner, &sshd, kind);
         sshd.refuse_next(2);
         fault();
         fault();
@@ -74,14 +84,7 @@ fn sshd_refusing_every_connection_fails_clearly_after_three_attempts() {
     let sshd = Sshd::start().unwrap();
     for kind in KINDS {
         let runner = Runner::new(false);
-        let sleeper = FakeSleeper::default();
-        let mut client = SshClient::new(
-            &runner,
-            &SshTarget::new(sshd.alias()),
-            ssh_options(&sshd, kind),
-        )
-        .unwrap()
-        .with_sleeper(Box::new(sleeper.clone()));
+        let (mut client, sleeper) = client(&runner, &sshd, kind);
         let before = sshd.connections();
         sshd.refuse_next(1000);
         let err = client.check_ssh_access().unwrap_err();
@@ -107,13 +110,7 @@ fn connection_cut_during_a_listing_is_retried() {
     let sshd = Sshd::start().unwrap();
     for kind in KINDS {
         let runner = Runner::new(false);
-        let mut client = SshClient::new(
-            &runner,
-            &SshTarget::new(sshd.alias()),
-            ssh_options(&sshd, kind),
-        )
-        .unwrap()
-        .with_sleeper(Box::new(FakeSleeper::default()));
+        let (mut client, _) = client(&runner, &sshd, kind);
         client.connect().unwrap();
         let listing = RemoteCommand::read_only("sh")
             .args([
