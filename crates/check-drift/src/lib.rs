@@ -194,6 +194,28 @@ fn load_rules(path: &Path, required: bool, today: jiff::civil::Date) -> anyhow::
     Ok(parsed.rules)
 }
 
+/// The environments a name could have been, for the message refusing an unknown one.
+fn valid_list(known: &[String]) -> String {
+    if known.is_empty() {
+        "none".to_owned()
+    } else if pve_common::i18n::lang().is_french() {
+        // The script's order: prod lab monitoring, then any other.
+        let mut ordered: Vec<&str> = pve_common::homelab::KNOWN_ENVIRONMENTS
+            .into_iter()
+            .filter(|k| known.iter().any(|n| n == k))
+            .collect();
+        let others: Vec<&str> = known
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !pve_common::homelab::KNOWN_ENVIRONMENTS.contains(n))
+            .collect();
+        ordered.extend(others);
+        ordered.join(" ")
+    } else {
+        known.join(", ")
+    }
+}
+
 /// Resolves the selection against the environments on disk and loads every ignore file: all checks that
 /// can fail before anything runs.
 pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
@@ -218,29 +240,11 @@ pub fn targets(config: &Config) -> anyhow::Result<Vec<Target>> {
         Selection::Names(names) => {
             for name in names {
                 if !known.contains(name) {
-                    let list = if known.is_empty() {
-                        "none".to_owned()
-                    } else if pve_common::i18n::lang().is_french() {
-                        // The script's order: prod lab monitoring, then any other.
-                        let mut ordered: Vec<&str> = pve_common::homelab::KNOWN_ENVIRONMENTS
-                            .into_iter()
-                            .filter(|k| known.iter().any(|n| n == k))
-                            .collect();
-                        let others: Vec<&str> = known
-                            .iter()
-                            .map(String::as_str)
-                            .filter(|n| !pve_common::homelab::KNOWN_ENVIRONMENTS.contains(n))
-                            .collect();
-                        ordered.extend(others);
-                        ordered.join(" ")
-                    } else {
-                        known.join(", ")
-                    };
                     return Err(UsageError(pve_common::tr!(
                         "check_drift.unknown_env",
                         env = name,
                         root = config.root.display(),
-                        valid = list
+                        valid = valid_list(&known)
                     ))
                     .into());
                 }
@@ -688,36 +692,16 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     // `plan -json` writes its stream into a private file beside the plan file, read while it runs.
     let stream_path = plan_path.with_extension("jsonl");
     private_file(shared, &stream_path, "`terraform plan -json` stream")?;
-    let plan_cmd = tf
-        .command(
-            &target.dir,
-            [
-                "plan".to_owned(),
-                "-input=false".to_owned(),
-                "-no-color".to_owned(),
-                "-detailed-exitcode".to_owned(),
-                format!(
-                    "-lock-timeout={}",
-                    terraform::go_duration(config.lock_timeout)
-                ),
-                format!("-out={}", plan_path.display()),
-                "-json".to_owned(),
-            ],
-        )
-        .stdout_file(&stream_path);
-    let (mut plan_out, mut ui) = plan(shared, target, &plan_cmd, &stream_path, limits)?;
-    if !fresh
-        && let Some(out) = &plan_out
-        && !matches!(out.status.code(), Some(0 | 2))
-        && let Some(reason) = terraform::init_required(&String::from_utf8_lossy(&out.stderr))
-    {
-        pve_common::info!(
-            "{}: Terraform asks for init ({reason}); running `terraform init` and planning again",
-            target.name
-        );
-        init(shared, tf, target, &mut limits)?;
-        (plan_out, ui) = plan(shared, target, &plan_cmd, &stream_path, limits)?;
-    }
+    let plan_cmd = plan_command(config, tf, target, &plan_path, &stream_path);
+    let (plan_out, ui) = plan_or_init(
+        shared,
+        tf,
+        target,
+        &plan_cmd,
+        &stream_path,
+        fresh,
+        &mut limits,
+    )?;
     let exit_code = plan_out.as_ref().and_then(|o| o.status.code());
     if let Some(out) = &plan_out
         && !matches!(exit_code, Some(0 | 2))
@@ -730,35 +714,105 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     let plan_text = plan_out.as_ref().map(|_| ui.text.clone());
 
     // The stream decides whether there is anything to describe; only then does `show` run.
-    if let Some(code) = exit_code {
-        let history = local_state_history(&target.dir);
-        match plan::ui::judge(&ui, code, &|a| target.rules.ignores_whole(a), &history) {
-            plan::ui::Verdict::InSync => {
-                pve_common::debug!("{}: the plan's stream shows no change", target.name);
-                let mut report =
-                    EnvReport::checked(&target.name, exit_code, Vec::new(), Vec::new(), Vec::new());
-                report.plan_text = plan_text;
-                return Ok(report);
-            }
-            plan::ui::Verdict::Ignored(mut resources) => {
-                pve_common::debug!(
-                    "{}: only resources ignored whole change; reported from the plan's stream",
-                    target.name
-                );
-                for r in &mut resources {
-                    target.rules.apply(r);
-                }
-                let mut report =
-                    EnvReport::checked(&target.name, exit_code, resources, Vec::new(), Vec::new());
-                report.plan_text = plan_text;
-                return Ok(report);
-            }
-            plan::ui::Verdict::Show(why) => {
-                pve_common::debug!("{}: reading the saved plan: {why}", target.name);
-            }
-        }
+    if let Some(code) = exit_code
+        && let Some(resources) = from_stream(target, &ui, code)
+    {
+        let mut report =
+            EnvReport::checked(&target.name, exit_code, resources, Vec::new(), Vec::new());
+        report.plan_text = plan_text;
+        return Ok(report);
     }
 
+    let Some(json_path) = show_plan(
+        shared,
+        tf,
+        target,
+        &plan_path,
+        &stream_path,
+        exit_code,
+        limits,
+    )?
+    else {
+        return Ok(EnvReport::checked(
+            &target.name,
+            None,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ));
+    };
+    let plan_stderr = plan_out.as_ref().map_or(&[][..], |o| &o.stderr[..]);
+    let mut report = report_of_plan(&json_path, target, exit_code, plan_stderr)?;
+    report.plan_text = plan_text;
+    Ok(report)
+}
+
+/// The environment's report from the saved plan `show -json` wrote, with its ignore rules applied.
+fn report_of_plan(
+    json_path: &Path,
+    target: &Target,
+    exit_code: Option<i32>,
+    plan_stderr: &[u8],
+) -> Result<EnvReport, Failure> {
+    let analysis = read_shown_plan(json_path, target, exit_code, plan_stderr)?;
+    log_analysis(target, exit_code, &analysis);
+    let mut resources = analysis.resources;
+    for r in &mut resources {
+        target.rules.apply(r);
+    }
+    Ok(EnvReport::checked(
+        &target.name,
+        exit_code,
+        resources,
+        analysis.output_changes,
+        analysis.unplanned_drift,
+    ))
+}
+
+/// Runs `plan_cmd`; when Terraform asks for init in a folder that had one, `init` and `plan` once more
+/// (the time spent waiting for another environment's init extends `limits`' deadline).
+fn plan_or_init(
+    shared: &Shared<'_>,
+    tf: &Terraform,
+    target: &Target,
+    plan_cmd: &pve_common::runner::LocalCommand,
+    stream_path: &Path,
+    fresh: bool,
+    limits: &mut Limits<'_>,
+) -> Result<
+    (
+        Option<pve_common::runner::CommandOutput>,
+        plan::ui::UiSummary,
+    ),
+    Failure,
+> {
+    let (plan_out, ui) = plan(shared, target, plan_cmd, stream_path, *limits)?;
+    if !fresh
+        && let Some(out) = &plan_out
+        && !matches!(out.status.code(), Some(0 | 2))
+        && let Some(reason) = terraform::init_required(&String::from_utf8_lossy(&out.stderr))
+    {
+        pve_common::info!(
+            "{}: Terraform asks for init ({reason}); running `terraform init` and planning again",
+            target.name
+        );
+        init(shared, tf, target, limits)?;
+        return plan(shared, target, plan_cmd, stream_path, *limits);
+    }
+    Ok((plan_out, ui))
+}
+
+/// `show -json` of the saved plan into a private file next to it: its path, `None` when there is nothing
+/// to read (a dry run, or a `show` the runner skipped).
+fn show_plan(
+    shared: &Shared<'_>,
+    tf: &Terraform,
+    target: &Target,
+    plan_path: &Path,
+    stream_path: &Path,
+    exit_code: Option<i32>,
+    limits: Limits<'_>,
+) -> Result<Option<PathBuf>, Failure> {
     // `show -json` writes into a private file next to the plan file, read back as a stream: a plan of many
     // resources is hundreds of MB of JSON, never held in memory whole (see `plan::read`).
     let json_path = plan_path.with_extension("json");
@@ -795,30 +849,65 @@ fn check_inner(shared: &Shared<'_>, target: &Target) -> Result<EnvReport, Failur
     }
     // A dry-run shows nothing to read; neither does a `show` the runner skipped.
     if shared.runner.is_dry_run() || show_out.is_none() {
-        return Ok(EnvReport::checked(
-            &target.name,
-            None,
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        ));
+        return Ok(None);
     }
-    let plan_stderr = plan_out.as_ref().map_or(&[][..], |o| &o.stderr[..]);
-    let analysis = read_shown_plan(&json_path, target, exit_code, plan_stderr)?;
-    log_analysis(target, exit_code, &analysis);
-    let mut resources = analysis.resources;
-    for r in &mut resources {
-        target.rules.apply(r);
+    Ok(Some(json_path))
+}
+
+/// `plan -json` of the environment into the plan file, its stream into `stream_path`.
+fn plan_command(
+    config: &Config,
+    tf: &Terraform,
+    target: &Target,
+    plan_path: &Path,
+    stream_path: &Path,
+) -> pve_common::runner::LocalCommand {
+    tf.command(
+        &target.dir,
+        [
+            "plan".to_owned(),
+            "-input=false".to_owned(),
+            "-no-color".to_owned(),
+            "-detailed-exitcode".to_owned(),
+            format!(
+                "-lock-timeout={}",
+                terraform::go_duration(config.lock_timeout)
+            ),
+            format!("-out={}", plan_path.display()),
+            "-json".to_owned(),
+        ],
+    )
+    .stdout_file(stream_path)
+}
+
+/// The resources to report when the plan's stream tells enough (in sync: none; only resources ignored
+/// whole change: those); `None` when the saved plan must be read.
+fn from_stream(
+    target: &Target,
+    ui: &plan::ui::UiSummary,
+    code: i32,
+) -> Option<Vec<plan::ResourceReport>> {
+    let history = local_state_history(&target.dir);
+    match plan::ui::judge(ui, code, &|a| target.rules.ignores_whole(a), &history) {
+        plan::ui::Verdict::InSync => {
+            pve_common::debug!("{}: the plan's stream shows no change", target.name);
+            Some(Vec::new())
+        }
+        plan::ui::Verdict::Ignored(mut resources) => {
+            pve_common::debug!(
+                "{}: only resources ignored whole change; reported from the plan's stream",
+                target.name
+            );
+            for r in &mut resources {
+                target.rules.apply(r);
+            }
+            Some(resources)
+        }
+        plan::ui::Verdict::Show(why) => {
+            pve_common::debug!("{}: reading the saved plan: {why}", target.name);
+            None
+        }
     }
-    let mut report = EnvReport::checked(
-        &target.name,
-        exit_code,
-        resources,
-        analysis.output_changes,
-        analysis.unplanned_drift,
-    );
-    report.plan_text = plan_text;
-    Ok(report)
 }
 
 /// The guard that removes the plan file's directory when it drops, and the plan file's path.
@@ -1029,37 +1118,15 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
     say_info(&pve_common::tr!("check_drift.title"));
     let targets = targets(config)?;
     let checked: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let runner = if config.dry_run {
-        // --dry-run prints every command on a [DRY-RUN] line; --preview keeps the older "would" lines.
-        Runner::with_mode(match config.mode {
-            pve_common::runner::Mode::Live => pve_common::runner::Mode::Preview,
-            mode => mode,
-        })
-    } else {
-        Runner::new(false)
-    };
+    let runner = runner_for(config);
 
-    let _run_lock = if config.dry_run {
-        runner
-            .effect(
-                Access::Mutating,
-                format_args!("take the run lock {}", planned_lock(config).display()),
-                || Ok::<(), std::io::Error>(()),
-            )
-            .ok();
-        None
-    } else {
-        match take_run_lock(config, interrupted)? {
-            Some(file) => Some(file),
-            None => {
-                return Ok(Outcome {
-                    report: None,
-                    interrupted: true,
-                    output_failed: false,
-                    checked: Vec::new(),
-                });
-            }
-        }
+    let Some(_run_lock) = run_lock(config, &runner, interrupted)? else {
+        return Ok(Outcome {
+            report: None,
+            interrupted: true,
+            output_failed: false,
+            checked: Vec::new(),
+        });
     };
 
     let binary = terraform::resolve_binary(config.terraform_bin.as_deref());
@@ -1070,76 +1137,20 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
     let jobs = config
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .min(targets.len())
-        .max(1);
+        .clamp(1, targets.len().max(1));
     pve_common::debug!("{} environment(s), {jobs} at a time", targets.len());
     let progress = progress_bar(config.progress && !config.dry_run, targets.len());
     let shared = Shared {
         config,
         runner: &runner,
-        terraform: terraform.clone().or_else(|| {
-            // In dry-run, show the commands with the name that would be looked up.
-            config.dry_run.then(|| Terraform {
-                binary: config
-                    .terraform_bin
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("terraform")),
-                env: config.terraform_env.clone(),
-            })
-        }),
+        terraform: terraform.clone().or_else(|| dry_run_terraform(config)),
         init_lock: Mutex::new(()),
         interrupted,
         progress: progress.clone(),
         version: std::sync::OnceLock::new(),
     };
 
-    let next = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<EnvReport>>> = Mutex::new(vec![None; targets.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                loop {
-                    let index = {
-                        let mut n = next.lock().unwrap_or_else(PoisonError::into_inner);
-                        let i = *n;
-                        *n += 1;
-                        i
-                    };
-                    let Some(target) = targets.get(index) else {
-                        break;
-                    };
-                    let report = if interrupted.load(Ordering::SeqCst) {
-                        EnvReport::failed(
-                            &target.name,
-                            None,
-                            EnvError {
-                                kind: ErrorKind::Interrupted,
-                                message: "not checked: check-drift was interrupted".to_owned(),
-                                lock: None,
-                            },
-                        )
-                    } else {
-                        if let Some(p) = &progress {
-                            p.set_message(target.name.clone());
-                        }
-                        say_info(&pve_common::tr!("check_drift.checking", env = target.name));
-                        check(&shared, target)
-                    };
-                    if !config.dry_run {
-                        // Keep the progress bar and the log lines from drawing over each other.
-                        match &progress {
-                            Some(p) => p.suspend(|| log_result(&report)),
-                            None => log_result(&report),
-                        }
-                    }
-                    if let Some(p) = &progress {
-                        p.inc(1);
-                    }
-                    results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(report);
-                }
-            });
-        }
-    });
+    let environments = check_all(&shared, &targets, jobs);
     // The version (for the report) comes from the first line of a plan's stream; `terraform version`
     // runs only when no plan told it (every environment failed before planning, or an old wrapper).
     let version = match (shared.version.get(), &terraform, config.dry_run) {
@@ -1150,12 +1161,6 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    let environments: Vec<EnvReport> = results
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner)
-        .into_iter()
-        .flatten()
-        .collect();
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     if config.dry_run {
         publish::dry_run(config, &runner);
@@ -1190,6 +1195,113 @@ pub fn run_with(config: &Config, interrupted: &AtomicBool) -> anyhow::Result<Out
         output_failed,
         checked,
     })
+}
+
+/// The run lock, held while the value lives (`Some(None)` in a dry run, which only says it would take it);
+/// `None` when interrupted while waiting for it.
+fn run_lock(
+    config: &Config,
+    runner: &Runner,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<Option<Option<File>>> {
+    if config.dry_run {
+        runner
+            .effect(
+                Access::Mutating,
+                format_args!("take the run lock {}", planned_lock(config).display()),
+                || Ok::<(), std::io::Error>(()),
+            )
+            .ok();
+        return Ok(Some(None));
+    }
+    Ok(take_run_lock(config, interrupted)?.map(Some))
+}
+
+/// The runner: `--dry-run` prints every command on a [DRY-RUN] line; `--preview` keeps the older "would"
+/// lines.
+fn runner_for(config: &Config) -> Runner {
+    if config.dry_run {
+        Runner::with_mode(match config.mode {
+            pve_common::runner::Mode::Live => pve_common::runner::Mode::Preview,
+            mode => mode,
+        })
+    } else {
+        Runner::new(false)
+    }
+}
+
+/// In a dry run with no Terraform found, the commands are shown with the name that would be looked up.
+fn dry_run_terraform(config: &Config) -> Option<Terraform> {
+    config.dry_run.then(|| Terraform {
+        binary: config
+            .terraform_bin
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("terraform")),
+        env: config.terraform_env.clone(),
+    })
+}
+
+/// Checks every target, `jobs` at a time, in the targets' order.
+fn check_all(shared: &Shared<'_>, targets: &[Target], jobs: usize) -> Vec<EnvReport> {
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<EnvReport>>> = Mutex::new(vec![None; targets.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let index = {
+                        let mut n = next.lock().unwrap_or_else(PoisonError::into_inner);
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(target) = targets.get(index) else {
+                        break;
+                    };
+                    let report = check_one(shared, target);
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(report);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Checks one target (not when interrupted), logging its result and moving the progress line.
+fn check_one(shared: &Shared<'_>, target: &Target) -> EnvReport {
+    let report = if shared.interrupted.load(Ordering::SeqCst) {
+        EnvReport::failed(
+            &target.name,
+            None,
+            EnvError {
+                kind: ErrorKind::Interrupted,
+                message: "not checked: check-drift was interrupted".to_owned(),
+                lock: None,
+            },
+        )
+    } else {
+        if let Some(p) = &shared.progress {
+            p.set_message(target.name.clone());
+        }
+        say_info(&pve_common::tr!("check_drift.checking", env = target.name));
+        check(shared, target)
+    };
+    if !shared.config.dry_run {
+        // Keep the progress bar and the log lines from drawing over each other.
+        match &shared.progress {
+            Some(p) => p.suspend(|| log_result(&report)),
+            None => log_result(&report),
+        }
+    }
+    if let Some(p) = &shared.progress {
+        p.inc(1);
+    }
+    report
 }
 
 /// Progress the script printed: shown in French, only with `-v` in English (whose output stays as it was).

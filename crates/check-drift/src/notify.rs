@@ -144,23 +144,15 @@ fn failed_alert(r: &EnvReport, kind: &str, now: &str) -> PushedAlert {
 
 /// Decides what to send for environment `r` given what was pushed before (`prev`).
 pub fn plan(r: &EnvReport, prev: &EnvState, now: jiff::Timestamp) -> Plan {
-    let now_text = rfc3339(now);
-    let until = rfc3339(now + FIRING_VALIDITY);
+    let t = Times {
+        env: &r.env,
+        now: rfc3339(now),
+        until: rfc3339(now + FIRING_VALIDITY),
+    };
     let mut p = Plan {
         drift_alert: prev.drift_alert.clone(),
         failed_alert: prev.failed_alert.clone(),
         ..Plan::default()
-    };
-    let resolve = |p: &mut Plan, a: &PushedAlert, why: &str| {
-        p.alerts.push(api_alert(a, &now_text));
-        p.notes.push(format!(
-            "{}: {} resolved ({why})",
-            r.env, a.labels["alertname"]
-        ));
-    };
-    let fire = |p: &mut Plan, a: &PushedAlert, note: String| {
-        p.alerts.push(api_alert(a, &until));
-        p.notes.push(note);
     };
     match r.status {
         Status::Error => {
@@ -169,69 +161,99 @@ pub fn plan(r: &EnvReport, prev: &EnvState, now: jiff::Timestamp) -> Plan {
                 .as_ref()
                 .map(|e| crate::metrics::kind_name(e.kind))
                 .unwrap_or_else(|| "unknown".to_owned());
-            match prev.failed_alert.clone() {
-                Some(a) if a.fingerprint == kind => {
-                    fire(
-                        &mut p,
-                        &a,
-                        format!(
-                            "{}: DriftCheckFailed ({kind}) still firing, not notified again",
-                            r.env
-                        ),
-                    );
-                }
-                old => {
-                    if let Some(a) = old {
-                        resolve(&mut p, &a, "the error kind changed");
-                    }
-                    let a = failed_alert(r, &kind, &now_text);
-                    fire(
-                        &mut p,
-                        &a,
-                        format!("{}: DriftCheckFailed ({kind}) fired", r.env),
-                    );
-                    p.failed_alert = Some(a);
-                }
+            let change = Change {
+                unchanged: format!(
+                    "{}: DriftCheckFailed ({kind}) still firing, not notified again",
+                    r.env
+                ),
+                why: "the error kind changed",
+                fired: format!("{}: DriftCheckFailed ({kind}) fired", r.env),
+            };
+            if let Some(a) = t.fire(&mut p, prev.failed_alert.clone(), &kind, change, || {
+                failed_alert(r, &kind, &t.now)
+            }) {
+                p.failed_alert = Some(a);
             }
         }
         Status::Drift | Status::InSync => {
             if let Some(a) = prev.failed_alert.clone() {
-                resolve(&mut p, &a, "the check succeeds again");
+                t.resolve(&mut p, &a, "the check succeeds again");
                 p.failed_alert = None;
             }
             if r.status == Status::Drift {
                 let fp = crate::state::fingerprint(r);
-                match prev.drift_alert.clone() {
-                    Some(a) if a.fingerprint == fp => {
-                        fire(
-                            &mut p,
-                            &a,
-                            format!(
-                                "{}: DriftDetected unchanged (drift set {fp}), not notified again",
-                                r.env
-                            ),
-                        );
-                    }
-                    old => {
-                        if let Some(a) = old {
-                            resolve(&mut p, &a, "the drifted resources changed");
-                        }
-                        let a = drift_alert(r, &fp, &now_text);
-                        fire(
-                            &mut p,
-                            &a,
-                            format!("{}: DriftDetected fired (drift set {fp})", r.env),
-                        );
-                        p.drift_alert = Some(a);
-                    }
+                let change = Change {
+                    unchanged: format!(
+                        "{}: DriftDetected unchanged (drift set {fp}), not notified again",
+                        r.env
+                    ),
+                    why: "the drifted resources changed",
+                    fired: format!("{}: DriftDetected fired (drift set {fp})", r.env),
+                };
+                if let Some(a) = t.fire(&mut p, prev.drift_alert.clone(), &fp, change, || {
+                    drift_alert(r, &fp, &t.now)
+                }) {
+                    p.drift_alert = Some(a);
                 }
             } else if let Some(a) = prev.drift_alert.clone() {
-                resolve(&mut p, &a, "in sync again");
+                t.resolve(&mut p, &a, "in sync again");
                 p.drift_alert = None;
             }
         }
     }
     p
+}
+
+/// The environment and times of one run's alerts: `now` ends an alert, `until` keeps one firing.
+struct Times<'a> {
+    env: &'a str,
+    now: String,
+    until: String,
+}
+
+/// The notes of an alert that fires: kept firing (same fingerprint), or replaced (and why).
+struct Change {
+    unchanged: String,
+    why: &'static str,
+    fired: String,
+}
+
+impl Times<'_> {
+    fn resolve(&self, p: &mut Plan, a: &PushedAlert, why: &str) {
+        p.alerts.push(api_alert(a, &self.now));
+        p.notes.push(format!(
+            "{}: {} resolved ({why})",
+            self.env, a.labels["alertname"]
+        ));
+    }
+
+    /// Keeps `pushed` firing when its fingerprint is `fingerprint` (no new notification); else resolves it
+    /// (when there is one) and fires the alert `new` makes, which it returns.
+    fn fire(
+        &self,
+        p: &mut Plan,
+        pushed: Option<PushedAlert>,
+        fingerprint: &str,
+        change: Change,
+        new: impl FnOnce() -> PushedAlert,
+    ) -> Option<PushedAlert> {
+        match pushed {
+            Some(a) if a.fingerprint == fingerprint => {
+                p.alerts.push(api_alert(&a, &self.until));
+                p.notes.push(change.unchanged);
+                None
+            }
+            old => {
+                if let Some(a) = old {
+                    self.resolve(p, &a, change.why);
+                }
+                let a = new();
+                p.alerts.push(api_alert(&a, &self.until));
+                p.notes.push(change.fired);
+                Some(a)
+            }
+        }
+    }
 }
 
 /// Why a push failed.

@@ -89,58 +89,10 @@ pub fn publish(config: &Config, runner: &Runner, report: &Report) -> bool {
     }
 
     if let Some(out) = textfile {
-        let path = out.dir.join(crate::metrics::FILE_NAME);
-        let previous = std::fs::read_to_string(&path).unwrap_or_default();
-        let checked: BTreeSet<&str> = report.environments.iter().map(|e| e.env.as_str()).collect();
-        let carried = crate::metrics::carried_over(&previous, |env| {
-            if checked.contains(env) {
-                return false;
-            }
-            let exists =
-                crate::config::validate_env_name(env).is_ok() && config.root.join(env).is_dir();
-            if !exists {
-                pve_common::info!(
-                    "dropping the metrics of environment {env}: its folder is gone from {}",
-                    config.root.display()
-                );
-            }
-            exists
-        });
-        let empty = crate::state::EnvState::default();
-        let fresh: Vec<_> = report
-            .environments
-            .iter()
-            .map(|e| (e, state.environments.get(&e.env).unwrap_or(&empty)))
-            .collect();
-        let text = crate::metrics::render(&fresh, now, &carried);
-        if let Err(e) = runner.write_file(&path, text.as_bytes(), 0o644) {
-            pve_common::error!("writing the metrics: {e}");
-            ok = false;
-        }
+        ok &= write_metrics(config, runner, report, &state, out, now);
     }
-
     if let Some(url) = &config.alertmanager_url {
-        let empty = crate::state::EnvState::default();
-        let plans: Vec<(String, crate::notify::Plan)> = report
-            .environments
-            .iter()
-            .map(|e| {
-                let prev = before.environments.get(&e.env).unwrap_or(&empty);
-                (e.env.clone(), crate::notify::plan(e, prev, now_ts))
-            })
-            .collect();
-        let alerts: Vec<serde_json::Value> =
-            plans.iter().flat_map(|(_, p)| p.alerts.clone()).collect();
-        if crate::notify::push(runner, url, &alerts, &config.retry, &ThreadSleeper) {
-            for (env, p) in plans {
-                for note in &p.notes {
-                    pve_common::info!("alertmanager: {note}");
-                }
-                let e = state.environments.entry(env).or_default();
-                e.drift_alert = p.drift_alert;
-                e.failed_alert = p.failed_alert;
-            }
-        }
+        notify(runner, url, config, report, &before, &mut state, now_ts);
     }
 
     if let (Some(path), true) = (&config.state_file, needs_state) {
@@ -163,6 +115,78 @@ pub fn publish(config: &Config, runner: &Runner, report: &Report) -> bool {
         }
     }
     ok
+}
+
+/// The metrics file: this run's environments, and those of the previous file whose folder still exists.
+fn write_metrics(
+    config: &Config,
+    runner: &Runner,
+    report: &Report,
+    state: &State,
+    out: &OutputDir,
+    now: i64,
+) -> bool {
+    let path = out.dir.join(crate::metrics::FILE_NAME);
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    let checked: BTreeSet<&str> = report.environments.iter().map(|e| e.env.as_str()).collect();
+    let carried = crate::metrics::carried_over(&previous, |env| {
+        if checked.contains(env) {
+            return false;
+        }
+        let exists =
+            crate::config::validate_env_name(env).is_ok() && config.root.join(env).is_dir();
+        if !exists {
+            pve_common::info!(
+                "dropping the metrics of environment {env}: its folder is gone from {}",
+                config.root.display()
+            );
+        }
+        exists
+    });
+    let empty = crate::state::EnvState::default();
+    let fresh: Vec<_> = report
+        .environments
+        .iter()
+        .map(|e| (e, state.environments.get(&e.env).unwrap_or(&empty)))
+        .collect();
+    let text = crate::metrics::render(&fresh, now, &carried);
+    if let Err(e) = runner.write_file(&path, text.as_bytes(), 0o644) {
+        pve_common::error!("writing the metrics: {e}");
+        return false;
+    }
+    true
+}
+
+/// Pushes each environment's alerts; once Alertmanager has them, the state remembers what was pushed.
+fn notify(
+    runner: &Runner,
+    url: &str,
+    config: &Config,
+    report: &Report,
+    before: &State,
+    state: &mut State,
+    now_ts: jiff::Timestamp,
+) {
+    let empty = crate::state::EnvState::default();
+    let plans: Vec<(String, crate::notify::Plan)> = report
+        .environments
+        .iter()
+        .map(|e| {
+            let prev = before.environments.get(&e.env).unwrap_or(&empty);
+            (e.env.clone(), crate::notify::plan(e, prev, now_ts))
+        })
+        .collect();
+    let alerts: Vec<serde_json::Value> = plans.iter().flat_map(|(_, p)| p.alerts.clone()).collect();
+    if crate::notify::push(runner, url, &alerts, &config.retry, &ThreadSleeper) {
+        for (env, p) in plans {
+            for note in &p.notes {
+                pve_common::info!("alertmanager: {note}");
+            }
+            let e = state.environments.entry(env).or_default();
+            e.drift_alert = p.drift_alert;
+            e.failed_alert = p.failed_alert;
+        }
+    }
 }
 
 fn write_reports(config: &Config, runner: &Runner, report: &Report, dir: &Path) -> bool {

@@ -363,6 +363,18 @@ fn summary_table(rows: &[[String; 3]]) -> String {
 
 pub fn render_text(report: &Report, color: bool) -> String {
     let p = Paint { on: color };
+    let mut out = env_table(report, &p);
+    for e in &report.environments {
+        if e.status == Status::InSync && e.resources.is_empty() && e.output_changes.is_empty() {
+            continue;
+        }
+        render_env(&mut out, e, &p);
+    }
+    out
+}
+
+/// The table of environments, one line each, and the summary line.
+fn env_table(report: &Report, p: &Paint) -> String {
     let header = [
         "ENV",
         "STATUS",
@@ -431,76 +443,79 @@ pub fn render_text(report: &Report, color: bool) -> String {
         "\n{} environment(s): {} in sync, {} drift, {} error",
         s.environments, s.in_sync, s.drift, s.error
     );
+    out
+}
 
-    for e in &report.environments {
-        if e.status == Status::InSync && e.resources.is_empty() && e.output_changes.is_empty() {
-            continue;
+/// What an environment that is not plainly in sync shows under the table.
+fn render_env(out: &mut String, e: &EnvReport, p: &Paint) {
+    match &e.node {
+        Some(node) => {
+            let _ = writeln!(
+                out,
+                "\n== {} ({}, node {node}) ==",
+                e.env,
+                e.status.as_str()
+            );
         }
-        match &e.node {
-            Some(node) => {
-                let _ = writeln!(
-                    out,
-                    "\n== {} ({}, node {node}) ==",
-                    e.env,
-                    e.status.as_str()
-                );
-            }
-            None => {
-                let _ = writeln!(out, "\n== {} ({}) ==", e.env, e.status.as_str());
-            }
-        }
-        if let Some(err) = &e.error {
-            let _ = writeln!(out, "  {} {}", p.paint("1;31", "error:"), err.kind.as_str());
-            // Terraform's words and the lock holder's fields are text from outside: escaped.
-            for l in err.message.lines() {
-                let _ = writeln!(out, "    {}", escape(l));
-            }
-            if let Some(lock) = &err.lock {
-                let field = |v: &Option<String>| escape(v.as_deref().unwrap_or("?")).into_owned();
-                let age = lock.age_seconds.map_or_else(String::new, |s| {
-                    format!(
-                        ", {} ago",
-                        humantime::format_duration(std::time::Duration::from_secs(s))
-                    )
-                });
-                let _ = writeln!(
-                    out,
-                    "    lock held by {} since {}{age} (ID {}, operation {})",
-                    field(&lock.who),
-                    field(&lock.created),
-                    field(&lock.id),
-                    field(&lock.operation)
-                );
-                // A killed run's Terraform leaves the lock: how to clear it, once its holder is gone.
-                if let Some(id) = &lock.id {
-                    let id = escape(id);
-                    let _ = writeln!(
-                        out,
-                        "    if that run is gone: `terraform force-unlock {id}` in the environment's folder, \
-                         or `restore-tfstate --env {} --force-unlock {id}`",
-                        escape(&e.env)
-                    );
-                }
-            }
-        }
-        for r in &e.resources {
-            render_resource(&mut out, r, &p);
-        }
-        if !e.output_changes.is_empty() {
-            let _ = writeln!(out, "  outputs (not drift by themselves):");
-            for o in &e.output_changes {
-                let _ = writeln!(
-                    out,
-                    "    {} {}: {} -> {}",
-                    o.action.symbol(),
-                    o.name,
-                    value_text(&o.before),
-                    value_text(&o.after)
-                );
-            }
+        None => {
+            let _ = writeln!(out, "\n== {} ({}) ==", e.env, e.status.as_str());
         }
     }
-    out
+    if let Some(err) = &e.error {
+        render_error(out, &e.env, err, p);
+    }
+    for r in &e.resources {
+        render_resource(out, r, p);
+    }
+    if !e.output_changes.is_empty() {
+        let _ = writeln!(out, "  outputs (not drift by themselves):");
+        for o in &e.output_changes {
+            let _ = writeln!(
+                out,
+                "    {} {}: {} -> {}",
+                o.action.symbol(),
+                o.name,
+                value_text(&o.before),
+                value_text(&o.after)
+            );
+        }
+    }
+}
+
+/// An environment's error: its kind, Terraform's words and, for a held lock, its holder and how to clear it.
+fn render_error(out: &mut String, env: &str, err: &EnvError, p: &Paint) {
+    let _ = writeln!(out, "  {} {}", p.paint("1;31", "error:"), err.kind.as_str());
+    // Terraform's words and the lock holder's fields are text from outside: escaped.
+    for l in err.message.lines() {
+        let _ = writeln!(out, "    {}", escape(l));
+    }
+    if let Some(lock) = &err.lock {
+        let field = |v: &Option<String>| escape(v.as_deref().unwrap_or("?")).into_owned();
+        let age = lock.age_seconds.map_or_else(String::new, |s| {
+            format!(
+                ", {} ago",
+                humantime::format_duration(std::time::Duration::from_secs(s))
+            )
+        });
+        let _ = writeln!(
+            out,
+            "    lock held by {} since {}{age} (ID {}, operation {})",
+            field(&lock.who),
+            field(&lock.created),
+            field(&lock.id),
+            field(&lock.operation)
+        );
+        // A killed run's Terraform leaves the lock: how to clear it, once its holder is gone.
+        if let Some(id) = &lock.id {
+            let id = escape(id);
+            let _ = writeln!(
+                out,
+                "    if that run is gone: `terraform force-unlock {id}` in the environment's folder, \
+                 or `restore-tfstate --env {} --force-unlock {id}`",
+                escape(env)
+            );
+        }
+    }
 }
 
 fn render_resource(out: &mut String, r: &ResourceReport, p: &Paint) {

@@ -67,14 +67,7 @@ pub fn private_dir(dir: &Path, mode: u32) -> io::Result<()> {
             dir.display()
         )));
     }
-    if meta.uid() != euid() {
-        return Err(io::Error::other(format!(
-            "{} belongs to uid {}, not to us (uid {})",
-            dir.display(),
-            meta.uid(),
-            euid()
-        )));
-    }
+    owned_by_us(dir, &meta, "")?;
     if meta.mode() & 0o022 != 0 {
         return Err(io::Error::other(format!(
             "{} is writable by others (mode {:04o})",
@@ -83,6 +76,20 @@ pub fn private_dir(dir: &Path, mode: u32) -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A file or folder of ours: one somebody else owns could be held or swapped by them (`hint` says what
+/// to do about it).
+fn owned_by_us(path: &Path, meta: &std::fs::Metadata, hint: &str) -> io::Result<()> {
+    if meta.uid() == euid() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{} belongs to uid {}, not to us (uid {}){hint}",
+        path.display(),
+        meta.uid(),
+        euid()
+    )))
 }
 
 /// Opens (creating it 0644) the lock file `path`: never through a symlink, not inherited by children,
@@ -109,14 +116,7 @@ pub fn open(path: &Path) -> io::Result<File> {
             path.display()
         )));
     }
-    if meta.uid() != euid() {
-        return Err(io::Error::other(format!(
-            "{} belongs to uid {}, not to us (uid {}): somebody else made it; remove it",
-            path.display(),
-            meta.uid(),
-            euid()
-        )));
-    }
+    owned_by_us(path, &meta, ": somebody else made it; remove it")?;
     Ok(file)
 }
 

@@ -194,52 +194,8 @@ pub fn read_header<R: Read>(r: &mut R) -> Result<VmaHeader, VmaError> {
     }
     h[32..48].copy_from_slice(&stored);
     let blob = &h[blob_off..blob_off + blob_size];
-    let get_blob = |pos: u32| -> Result<&[u8], VmaError> {
-        let p = pos as usize;
-        if p + 2 > blob.len() {
-            return Err(VmaError::BadHeader(format!("blob offset {p} out of range")));
-        }
-        let len = usize::from(blob[p]) | (usize::from(blob[p + 1]) << 8);
-        blob.get(p + 2..p + 2 + len)
-            .ok_or_else(|| VmaError::BadHeader(format!("blob at {p} of {len} bytes out of range")))
-    };
-    let cstr = |b: &[u8]| {
-        String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or_default()).into_owned()
-    };
-    let mut configs = Vec::new();
-    for i in 0..256 {
-        let np = be32(&h, 2044 + 4 * i);
-        let dp = be32(&h, 3068 + 4 * i);
-        if np == 0 && dp == 0 {
-            continue;
-        }
-        if np == 0 || dp == 0 {
-            return Err(VmaError::BadHeader(format!(
-                "config {i} has a name or data but not both"
-            )));
-        }
-        configs.push((cstr(get_blob(np)?), get_blob(dp)?.to_vec()));
-    }
-    let mut devices = Vec::new();
-    for id in 1..256usize {
-        let off = 4096 + 32 * id;
-        let np = be32(&h, off);
-        if np == 0 {
-            continue;
-        }
-        let size = be64(&h, off + 8);
-        // The cluster bitmap is sized from this: a corrupt size must not allocate gigabytes.
-        if size.div_ceil(CLUSTER_SIZE) > u64::from(u32::MAX) {
-            return Err(VmaError::BadHeader(format!(
-                "device {id} of {size} bytes is too large"
-            )));
-        }
-        devices.push(Device {
-            id: id as u8,
-            name: cstr(get_blob(np)?),
-            size,
-        });
-    }
+    let configs = read_configs(&h, blob)?;
+    let devices = read_devices(&h, blob)?;
     let mut uuid = [0u8; 16];
     uuid.copy_from_slice(&h[8..24]);
     Ok(VmaHeader {
@@ -249,6 +205,66 @@ pub fn read_header<R: Read>(r: &mut R) -> Result<VmaHeader, VmaError> {
         devices,
         header_size: header_size as u64,
     })
+}
+
+/// The bytes at `pos` of the header's blob buffer (a little-endian `u16` length, then the bytes).
+fn blob_at(blob: &[u8], pos: u32) -> Result<&[u8], VmaError> {
+    let p = pos as usize;
+    if p + 2 > blob.len() {
+        return Err(VmaError::BadHeader(format!("blob offset {p} out of range")));
+    }
+    let len = usize::from(blob[p]) | (usize::from(blob[p + 1]) << 8);
+    blob.get(p + 2..p + 2 + len)
+        .ok_or_else(|| VmaError::BadHeader(format!("blob at {p} of {len} bytes out of range")))
+}
+
+/// A NUL-terminated string of the blob buffer.
+fn cstr(b: &[u8]) -> String {
+    String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or_default()).into_owned()
+}
+
+/// The configuration files of header `h`: name and content.
+fn read_configs(h: &[u8], blob: &[u8]) -> Result<Vec<(String, Vec<u8>)>, VmaError> {
+    let mut configs = Vec::new();
+    for i in 0..256 {
+        let np = be32(h, 2044 + 4 * i);
+        let dp = be32(h, 3068 + 4 * i);
+        if np == 0 && dp == 0 {
+            continue;
+        }
+        if np == 0 || dp == 0 {
+            return Err(VmaError::BadHeader(format!(
+                "config {i} has a name or data but not both"
+            )));
+        }
+        configs.push((cstr(blob_at(blob, np)?), blob_at(blob, dp)?.to_vec()));
+    }
+    Ok(configs)
+}
+
+/// The devices of header `h`.
+fn read_devices(h: &[u8], blob: &[u8]) -> Result<Vec<Device>, VmaError> {
+    let mut devices = Vec::new();
+    for id in 1..256usize {
+        let off = 4096 + 32 * id;
+        let np = be32(h, off);
+        if np == 0 {
+            continue;
+        }
+        let size = be64(h, off + 8);
+        // The cluster bitmap is sized from this: a corrupt size must not allocate gigabytes.
+        if size.div_ceil(CLUSTER_SIZE) > u64::from(u32::MAX) {
+            return Err(VmaError::BadHeader(format!(
+                "device {id} of {size} bytes is too large"
+            )));
+        }
+        devices.push(Device {
+            id: id as u8,
+            name: cstr(blob_at(blob, np)?),
+            size,
+        });
+    }
+    Ok(devices)
 }
 
 /// Fills `buf`; `Ok(false)` on a clean end of stream before the first byte, [`VmaError::Truncated`] when
@@ -275,6 +291,38 @@ fn fill<R: Read>(
         }
     }
     Ok(true)
+}
+
+/// Marks the clusters an extent header's block infos name as seen (each device's bitmap and cluster
+/// count), and counts the blocks they announce; `Err` says what is wrong with them.
+fn mark_clusters(
+    eh: &[u8; EXTENT_HEADER_SIZE],
+    seen: &mut [Option<(Vec<u64>, u64)>],
+) -> Result<u32, String> {
+    let mut counted = 0u32;
+    for i in 0..BLOCKS_PER_EXTENT {
+        let info = be64(eh, 40 + 8 * i);
+        let mask = (info >> 48) as u16;
+        let dev = ((info >> 32) & 0xff) as usize;
+        // Device 0 marks an unused slot (vma-reader.c skips it).
+        if dev == 0 {
+            continue;
+        }
+        let cluster = info & 0xffff_ffff;
+        let Some((bits, total)) = seen[dev].as_mut() else {
+            return Err(format!("block info {i} names unknown device {dev}"));
+        };
+        if cluster >= *total {
+            return Err(format!("cluster {cluster} beyond end of device {dev}"));
+        }
+        let (word, bit) = ((cluster / 64) as usize, cluster % 64);
+        if bits[word] & (1 << bit) != 0 {
+            return Err(format!("cluster {cluster} of device {dev} stored twice"));
+        }
+        bits[word] |= 1 << bit;
+        counted += mask.count_ones();
+    }
+    Ok(counted)
 }
 
 /// Reads and checks a whole uncompressed VMA stream.
@@ -308,31 +356,7 @@ pub fn verify<R: Read>(mut r: R) -> Result<VmaInfo, VmaError> {
             return Err(bad("wrong extent header MD5 checksum".into()));
         }
         let block_count = u16::from_be_bytes([eh[6], eh[7]]);
-        let mut counted = 0u32;
-        for i in 0..BLOCKS_PER_EXTENT {
-            let info = be64(&eh, 40 + 8 * i);
-            let mask = (info >> 48) as u16;
-            let dev = ((info >> 32) & 0xff) as usize;
-            // Device 0 marks an unused slot (vma-reader.c skips it).
-            if dev == 0 {
-                continue;
-            }
-            let cluster = info & 0xffff_ffff;
-            let Some((bits, total)) = seen[dev].as_mut() else {
-                return Err(bad(format!("block info {i} names unknown device {dev}")));
-            };
-            if cluster >= *total {
-                return Err(bad(format!("cluster {cluster} beyond end of device {dev}")));
-            }
-            let (word, bit) = ((cluster / 64) as usize, cluster % 64);
-            if bits[word] & (1 << bit) != 0 {
-                return Err(bad(format!(
-                    "cluster {cluster} of device {dev} stored twice"
-                )));
-            }
-            bits[word] |= 1 << bit;
-            counted += mask.count_ones();
-        }
+        let counted = mark_clusters(&eh, &mut seen).map_err(bad)?;
         if counted != u32::from(block_count) {
             return Err(bad(format!(
                 "block_count {block_count} but block infos announce {counted}"

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hcl::eval::{Context as EvalContext, Evaluate};
 use pve_common::homelab::{EnvSettings, Minio};
-use pve_common::s3::S3Credentials;
+use pve_common::s3::{S3Credentials, S3Location};
 use pve_common::secret::Secret;
 use serde_json::{Map, Value};
 
@@ -44,6 +44,23 @@ pub struct Backend {
     /// The location came from the tfvars' `minio` block: no backend block is active, so Terraform
     /// itself keeps a local state in the environment.
     pub from_minio_block: bool,
+}
+
+impl Backend {
+    /// `s3://<bucket>/<key>`: how messages name the state.
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// Where its bucket is, for an S3 client.
+    pub fn location(&self) -> S3Location {
+        S3Location {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            path_style: self.path_style,
+        }
+    }
 }
 
 /// Command-line overrides.
@@ -454,30 +471,28 @@ mod tests {
         assert_eq!(b.dynamodb_table.as_deref(), Some("locks"));
     }
 
+    /// Why `dir` has no usable backend (with no override).
+    fn discover_err(dir: &Path) -> String {
+        discover(dir, &[], &Overrides::default())
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn not_s3_or_incomplete_is_a_clear_error() {
         let local = env(&[(
             "main.tf",
             "terraform {\n  backend \"local\" {\n    path = \"x\"\n  }\n}\n",
         )]);
-        let err = discover(local.path(), &[], &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = discover_err(local.path());
         assert!(err.contains("uses backend \"local\""), "{err}");
         let none = env(&[("main.tf", "resource \"terraform_data\" \"x\" {\n}\n")]);
-        assert!(
-            discover(none.path(), &[], &Overrides::default())
-                .unwrap_err()
-                .to_string()
-                .contains("no active `backend \"s3\"` block")
-        );
+        assert!(discover_err(none.path()).contains("no active `backend \"s3\"` block"));
         let partial = env(&[(
             "main.tf",
             "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n  }\n}\n",
         )]);
-        let err = discover(partial.path(), &[], &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = discover_err(partial.path());
         assert!(err.contains("sets no `key`"), "{err}");
     }
 

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use pve_common::fleet::{Fleet, FleetEnv, ManagedGuest, StateSource};
-use pve_common::s3::{S3Client, S3Location};
+use pve_common::s3::S3Client;
 
-use crate::backend::{self, Overrides};
+use crate::backend::{self, Backend, Overrides};
 
 /// How long one state download may take.
 const S3_TIMEOUT: Duration = Duration::from_secs(15);
@@ -21,18 +21,18 @@ pub fn remote_state(env: &FleetEnv) -> Result<Option<(String, Vec<u8>)>, String>
         .map_err(|e| format!("no S3 location for its state: {e:#}"))?;
     let tfvars = env.dir.join("terraform.tfvars");
     let creds = backend::s3_credentials(&backend, Some(&tfvars)).map_err(|e| format!("{e:#}"))?;
-    let url = format!("s3://{}/{}", backend.bucket, backend.key);
-    let client = S3Client::new(
-        S3Location {
-            endpoint: backend.endpoint.clone(),
-            region: backend.region.clone(),
-            bucket: backend.bucket.clone(),
-            path_style: backend.path_style,
-        },
-        &creds,
-        S3_TIMEOUT,
-    )
-    .map_err(|e| format!("{url}: {e}"))?;
+    let client = S3Client::new(backend.location(), &creds, S3_TIMEOUT)
+        .map_err(|e| format!("{}: {e}", backend.url()))?;
+    read_state(&client, &backend)
+}
+
+/// The state object `backend` names, read through `client` (a client for its bucket): its URL and bytes;
+/// `Ok(None)` when the bucket holds none yet; `Err` names the URL and why it cannot be read.
+pub fn read_state(
+    client: &S3Client,
+    backend: &Backend,
+) -> Result<Option<(String, Vec<u8>)>, String> {
+    let url = backend.url();
     match client.get(&backend.key, None) {
         Ok(bytes) => Ok(Some((url, bytes))),
         Err(e) if e.is_not_found() => Ok(None),

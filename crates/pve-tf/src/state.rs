@@ -398,8 +398,8 @@ impl<'de, R: Deserialize<'de>> Visitor<'de> for TopVisitor<R> {
                     if fields.resources.is_some() {
                         return Err(de::Error::duplicate_field("resources"));
                     }
-                    let list: Addresses = map.next_value()?;
-                    fields.resources = Some(list.0);
+                    let list: SeqOrNot<AddressSet> = map.next_value()?;
+                    fields.resources = Some(list.0.map(|set| set.0));
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -439,21 +439,47 @@ impl<'de, R: Deserialize<'de>> Visitor<'de> for TopVisitor<R> {
     }
 }
 
-/// An array's elements, or `None` for any other value (skipped without being kept).
-struct SeqOrNot<T>(Option<Vec<T>>);
+/// What the elements of an array fold into, one at a time as they are read.
+trait Fold<'de>: Default {
+    /// One element.
+    type Item: Deserialize<'de>;
+    /// Folds one element in.
+    fn add(&mut self, item: Self::Item);
+}
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for SeqOrNot<T> {
+impl<'de, T: Deserialize<'de>> Fold<'de> for Vec<T> {
+    type Item = T;
+    fn add(&mut self, item: T) {
+        self.push(item);
+    }
+}
+
+/// The addresses of a `resources` array, each resource folded in as it is read (never a list of them).
+#[derive(Default)]
+struct AddressSet(BTreeSet<String>);
+
+impl<'de> Fold<'de> for AddressSet {
+    type Item = Resource;
+    fn add(&mut self, resource: Resource) {
+        resource.addresses(&mut self.0);
+    }
+}
+
+/// An array folded into `C`, or `None` for any other value (skipped without being kept).
+struct SeqOrNot<C>(Option<C>);
+
+impl<'de, C: Fold<'de>> Deserialize<'de> for SeqOrNot<C> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = SeqOrNot<T>;
+        struct V<C>(std::marker::PhantomData<C>);
+        impl<'de, C: Fold<'de>> Visitor<'de> for V<C> {
+            type Value = SeqOrNot<C>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an array")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
+                let mut out = C::default();
                 while let Some(item) = seq.next_element()? {
-                    out.push(item);
+                    out.add(item);
                 }
                 Ok(SeqOrNot(Some(out)))
             }
@@ -484,52 +510,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for SeqOrNot<T> {
     }
 }
 
-/// The addresses of a `resources` array, each resource folded in as it is read (never a list of them);
-/// `None` for any other value.
-struct Addresses(Option<BTreeSet<String>>);
-
-impl<'de> Deserialize<'de> for Addresses {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Addresses;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of resources")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = BTreeSet::new();
-                while let Some(resource) = seq.next_element::<Resource>()? {
-                    resource.addresses(&mut out);
-                }
-                Ok(Addresses(Some(out)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Addresses(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Addresses(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Addresses(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Addresses(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Addresses(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Addresses(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Addresses(None))
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
 /// The fields of a resource that make its instances' addresses; attributes are skipped unread.
 #[derive(Deserialize)]
 struct Resource {
@@ -538,7 +518,7 @@ struct Resource {
     #[serde(rename = "type")]
     kind: Option<Value>,
     name: Option<Value>,
-    instances: Option<SeqOrNot<Instance>>,
+    instances: Option<SeqOrNot<Vec<Instance>>>,
 }
 
 #[derive(Deserialize)]

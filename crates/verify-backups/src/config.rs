@@ -139,15 +139,11 @@ fn env_value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The nodes to check and the warnings about those that cannot be: `--node` (host from the environment
-/// whose `default_node` it is, else `--host`, else the name), `--host` alone (every node of that host),
-/// else every environment's `default_node` at its `proxmox_endpoint`.
-fn node_checks(
+/// The deployed environments with their nodes, only those `--env` names when it is given.
+fn env_nodes(
     args: &Args,
     envs_dir: Option<&std::path::Path>,
-    french: bool,
-) -> Result<(Vec<NodeCheck>, Vec<String>), UsageError> {
-    let w = &crate::words::words(french);
+) -> Result<Vec<pve_common::fleet::FleetEnv>, UsageError> {
     let mut env_nodes = envs_dir.map(crate::homelab::env_nodes).unwrap_or_default();
     if !args.env.is_empty() {
         for name in &args.env {
@@ -166,6 +162,19 @@ fn node_checks(
         }
         env_nodes.retain(|e| args.env.contains(&e.env));
     }
+    Ok(env_nodes)
+}
+
+/// The nodes to check and the warnings about those that cannot be: `--node` (host from the environment
+/// whose `default_node` it is, else `--host`, else the name), `--host` alone (every node of that host),
+/// else every environment's `default_node` at its `proxmox_endpoint`.
+fn node_checks(
+    args: &Args,
+    envs_dir: Option<&std::path::Path>,
+    french: bool,
+) -> Result<(Vec<NodeCheck>, Vec<String>), UsageError> {
+    let w = &crate::words::words(french);
+    let env_nodes = env_nodes(args, envs_dir)?;
     let host_flag = args
         .node
         .host
@@ -243,29 +252,111 @@ fn node_checks(
     Ok((checks, warnings))
 }
 
+/// `--vmid`: a guest id Proxmox cannot have would select nothing and the run would end "OK".
+fn vmids(args: &Args, french: bool) -> Result<Vec<u32>, UsageError> {
+    let w = &crate::words::words(french);
+    let mut vmids = Vec::new();
+    for id in &args.vmid {
+        let n: u32 = id
+            .parse()
+            .map_err(|_| UsageError(format!("{}: {id}", w.vmid_invalid)))?;
+        pve_common::pve::parse_vmid(&n.to_string())
+            .map_err(|e| UsageError(format!("--vmid: {e}")))?;
+        vmids.push(n);
+    }
+    Ok(vmids)
+}
+
+/// A folder a flag names must exist.
+fn existing_dir(flag: &str, dir: &std::path::Path) -> Result<(), UsageError> {
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "{flag} {}: no such directory",
+            dir.display()
+        )))
+    }
+}
+
+/// `--local-dir DIR` (every storage) and `--local-dir STORAGE=DIR`, each an existing folder.
+fn local_dirs(args: &Args) -> Result<LocalDirs, UsageError> {
+    let mut local = LocalDirs::default();
+    for item in &args.local_dir {
+        match item.split_once('=') {
+            Some((s, d)) if !s.is_empty() && !s.contains('/') => {
+                local.by_storage.insert(s.to_owned(), PathBuf::from(d));
+            }
+            _ => {
+                if local.any.is_some() {
+                    return Err(UsageError(
+                        "--local-dir DIR (for every storage) given twice; use STORAGE=DIR".into(),
+                    ));
+                }
+                local.any = Some(PathBuf::from(item));
+            }
+        }
+    }
+    for dir in local.any.iter().chain(local.by_storage.values()) {
+        existing_dir("--local-dir", dir)?;
+    }
+    Ok(local)
+}
+
+/// `--dump-dir STORAGE=DIR`: where a storage keeps its archives on the node.
+fn dump_dirs(args: &Args) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut dump_dirs = BTreeMap::new();
+    for item in &args.dump_dir {
+        let Some((s, d)) = item
+            .split_once('=')
+            .filter(|(s, d)| !s.is_empty() && !d.is_empty())
+        else {
+            return Err(UsageError(format!(
+                "--dump-dir `{item}` is not STORAGE=DIR"
+            )));
+        };
+        dump_dirs.insert(s.to_owned(), d.to_owned());
+    }
+    Ok(dump_dirs)
+}
+
+/// How to reach the nodes: the homelab's known hosts when the nodes come from the homelab (or
+/// HOMELAB_KNOWN_HOSTS says so).
+fn ssh_options(args: &Args, in_homelab: bool) -> SshOptions {
+    let policy = pve_common::homelab::HostKeyPolicy::from_env();
+    let known_hosts = args.node.known_hosts.clone().or_else(|| {
+        (in_homelab || env_value("HOMELAB_KNOWN_HOSTS").is_some())
+            .then(|| policy.known_hosts.clone())
+    });
+    SshOptions {
+        config_file: args.node.ssh_config.clone(),
+        known_hosts,
+        identity_files: args.node.identity.iter().cloned().collect(),
+        accept_new_host_key: args.node.accept_new_host_key || policy.accept_new,
+        ..SshOptions::default()
+    }
+}
+
+impl Services {
+    /// `--minio-url`, `--prometheus-url`, `--grafana-url`, `--alertmanager-url`.
+    fn from_args(args: &Args) -> Result<Services, UsageError> {
+        Ok(Services {
+            minio: url("minio-url", &args.minio_url)?,
+            prometheus: url("prometheus-url", &args.prometheus_url)?,
+            grafana: url("grafana-url", &args.grafana_url)?,
+            alertmanager: url("alertmanager-url", &args.alertmanager_url)?,
+        })
+    }
+}
+
 impl Config {
     /// Validates the command line.
     pub fn from_args(args: &Args) -> Result<Config, UsageError> {
         let french = pve_common::i18n::detect(args.common.lang).is_french();
-        let w = &crate::words::words(french);
-        // A guest id Proxmox cannot have would select nothing and the run would end "OK".
-        let mut vmids = Vec::new();
-        for id in &args.vmid {
-            let n: u32 = id
-                .parse()
-                .map_err(|_| UsageError(format!("{}: {id}", w.vmid_invalid)))?;
-            pve_common::pve::parse_vmid(&n.to_string())
-                .map_err(|e| UsageError(format!("--vmid: {e}")))?;
-            vmids.push(n);
-        }
+        let vmids = vmids(args, french)?;
         let homelab = crate::homelab::find_root(args.common.homelab.as_deref());
-        if let Some(h) = &homelab
-            && !h.root().is_dir()
-        {
-            return Err(UsageError(format!(
-                "--homelab {}: no such directory",
-                h.root().display()
-            )));
+        if let Some(h) = &homelab {
+            existing_dir("--homelab", h.root())?;
         }
         let envs_dir = args.root.clone().or_else(|| {
             homelab
@@ -303,72 +394,15 @@ impl Config {
                     .into(),
             ));
         }
-        let mut local = LocalDirs::default();
-        for item in &args.local_dir {
-            match item.split_once('=') {
-                Some((s, d)) if !s.is_empty() && !s.contains('/') => {
-                    local.by_storage.insert(s.to_owned(), PathBuf::from(d));
-                }
-                _ => {
-                    if local.any.is_some() {
-                        return Err(UsageError(
-                            "--local-dir DIR (for every storage) given twice; use STORAGE=DIR"
-                                .into(),
-                        ));
-                    }
-                    local.any = Some(PathBuf::from(item));
-                }
-            }
+        let local = local_dirs(args)?;
+        let dump_dirs = dump_dirs(args)?;
+        if let Some(root) = &args.root {
+            existing_dir("--root", root)?;
         }
-        for dir in local.any.iter().chain(local.by_storage.values()) {
-            if !dir.is_dir() {
-                return Err(UsageError(format!(
-                    "--local-dir {}: no such directory",
-                    dir.display()
-                )));
-            }
+        if let Some(dir) = &args.textfile_dir {
+            existing_dir("--textfile-dir", dir)?;
         }
-        let mut dump_dirs = BTreeMap::new();
-        for item in &args.dump_dir {
-            let Some((s, d)) = item
-                .split_once('=')
-                .filter(|(s, d)| !s.is_empty() && !d.is_empty())
-            else {
-                return Err(UsageError(format!(
-                    "--dump-dir `{item}` is not STORAGE=DIR"
-                )));
-            };
-            dump_dirs.insert(s.to_owned(), d.to_owned());
-        }
-        if let Some(root) = &args.root
-            && !root.is_dir()
-        {
-            return Err(UsageError(format!(
-                "--root {}: no such directory",
-                root.display()
-            )));
-        }
-        if let Some(dir) = &args.textfile_dir
-            && !dir.is_dir()
-        {
-            return Err(UsageError(format!(
-                "--textfile-dir {}: no such directory",
-                dir.display()
-            )));
-        }
-        let policy = pve_common::homelab::HostKeyPolicy::from_env();
-        // The homelab's known hosts when the nodes come from the homelab (or HOMELAB_KNOWN_HOSTS says so).
-        let known_hosts = args.node.known_hosts.clone().or_else(|| {
-            (homelab.is_some() || env_value("HOMELAB_KNOWN_HOSTS").is_some())
-                .then(|| policy.known_hosts.clone())
-        });
-        let ssh = SshOptions {
-            config_file: args.node.ssh_config.clone(),
-            known_hosts,
-            identity_files: args.node.identity.iter().cloned().collect(),
-            accept_new_host_key: args.node.accept_new_host_key || policy.accept_new,
-            ..SshOptions::default()
-        };
+        let ssh = ssh_options(args, homelab.is_some());
         let jobs = args.jobs.map(usize::from).unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -396,12 +430,7 @@ impl Config {
             state_max_age: args.state_max_age,
             full: args.full,
             terraform_bin: args.terraform_bin.clone(),
-            services: Services {
-                minio: url("minio-url", &args.minio_url)?,
-                prometheus: url("prometheus-url", &args.prometheus_url)?,
-                grafana: url("grafana-url", &args.grafana_url)?,
-                alertmanager: url("alertmanager-url", &args.alertmanager_url)?,
-            },
+            services: Services::from_args(args)?,
             textfile_dir: args.textfile_dir.clone(),
             dry_run: args.common.dry_run,
             json: args.common.json,

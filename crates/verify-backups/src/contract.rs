@@ -5,11 +5,16 @@
 //! lands in the row of its guest (or in a row of its own) and decides the exit code: 0 all OK,
 //! 1 warnings, 2 errors.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::config::Config;
 use crate::full::{Finding, Reach};
-use crate::report::{Report, Status};
+
+use crate::report::{
+    BackupResult, Check, CheckName, Component, ComponentName, EnvResult, GuestResult, Report,
+    Status,
+};
 use crate::words::Words;
 
 /// How the run ends, as the replaced script's exit code says it.
@@ -71,210 +76,260 @@ fn hours(secs: i64) -> String {
     format!("{}h", secs.max(0) / 3600)
 }
 
-/// The rows of a finished report.
+/// The rows of a finished report: node problems, guests, archives of a folder, states, services.
 pub fn rows(report: &Report, config: &Config, w: &Words) -> Vec<Row> {
-    let mut out = Vec::new();
+    let mut out = component_rows(report, w);
     let several_nodes = config.targets.len() > 1;
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
-    let known_volids: std::collections::BTreeSet<&str> =
-        report.backups.iter().map(|b| b.volid.as_str()).collect();
+    out.extend(
+        report
+            .guests
+            .iter()
+            .map(|g| guest_row(report, g, several_nodes, max_age, w)),
+    );
+    if config.targets.is_empty() && config.local.is_set() {
+        // A folder checked with no node: one row per archive, as there is no guest to hang it on.
+        out.extend(report.backups.iter().map(archive_row));
+    }
+    out.extend(state_rows(report, w));
+    for f in &report.findings {
+        out.push(finding_row(f, w));
+    }
+    out.extend(service_rows(report));
+    out
+}
+
+impl Row {
+    /// A row of its own for a check that has no guest or environment to land in.
+    fn of_check(kind: &str, ch: &Check) -> Row {
+        Row {
+            kind: kind.into(),
+            component: ch.subject.clone(),
+            status: ch.status,
+            last: None,
+            details: ch.reason.clone(),
+        }
+    }
+}
+
+fn warned_or_failed(status: Status) -> bool {
+    matches!(status, Status::Warn | Status::Fail)
+}
+
+/// The node-wide problems of the coverage check, and the archive checks that are not about one backup.
+fn component_rows(report: &Report, w: &Words) -> Vec<Row> {
+    let known_volids: BTreeSet<&str> = report.backups.iter().map(|b| b.volid.as_str()).collect();
+    let mut out = Vec::new();
     for c in &report.components {
-        match c.name.as_str() {
-            "coverage" => {
-                for ch in c.checks.iter().filter(|ch| ch.check != "freshness") {
-                    if matches!(ch.status, Status::Ok | Status::Info) {
-                        continue;
-                    }
-                    let details = if ch.check == "connect" {
-                        format!("{}: {}", w.unreachable, ch.reason)
-                    } else {
-                        ch.reason.clone()
-                    };
-                    out.push(Row {
-                        kind: "vzdump".into(),
-                        component: ch.subject.clone(),
-                        status: ch.status,
-                        last: None,
-                        details,
-                    });
-                }
-            }
-            "archives" | "integrity" | "bitrot" | "pbs" => {
-                // Per-backup lines land in their guest's row; the others (the manifest) get their own.
+        match c.name {
+            ComponentName::Coverage => {
                 for ch in c
                     .checks
                     .iter()
-                    .filter(|ch| !known_volids.contains(ch.subject.as_str()))
-                    .filter(|ch| matches!(ch.status, Status::Warn | Status::Fail))
+                    .filter(|ch| ch.check != CheckName::Freshness && warned_or_failed(ch.status))
                 {
-                    out.push(Row {
-                        kind: "vzdump".into(),
-                        component: ch.subject.clone(),
-                        status: ch.status,
-                        last: None,
-                        details: ch.reason.clone(),
-                    });
+                    let mut row = Row::of_check("vzdump", ch);
+                    if ch.check == CheckName::Connect {
+                        row.details = format!("{}: {}", w.unreachable, ch.reason);
+                    }
+                    out.push(row);
                 }
+            }
+            ComponentName::Archives
+            | ComponentName::Integrity
+            | ComponentName::Bitrot
+            | ComponentName::Pbs => {
+                // Per-backup lines land in their guest's row; the others (the manifest) get their own.
+                out.extend(
+                    c.checks
+                        .iter()
+                        .filter(|ch| !known_volids.contains(ch.subject.as_str()))
+                        .filter(|ch| warned_or_failed(ch.status))
+                        .map(|ch| Row::of_check("vzdump", ch)),
+                );
             }
             _ => {}
         }
     }
-    for g in &report.guests {
-        let kind = if g.kind == "lxc" { "CT" } else { "VM" };
-        let mut component = if g.name.is_empty() {
-            format!("{kind} {}", g.vmid)
-        } else {
-            format!("{kind} {} ({})", g.vmid, g.name)
-        };
-        if several_nodes && let Some(node) = g.node.as_deref().filter(|n| !n.is_empty()) {
-            component.push_str(&format!(" @{node}"));
-            if let Some(env) = &g.environment {
-                component.push_str(&format!(" [{env}]"));
-            }
-        }
-        let newest = report
-            .backups
-            .iter()
-            .find(|b| b.vmid == g.vmid && Some(&b.volid) == g.newest_volid.as_ref());
-        let mut parts: Vec<String> = Vec::new();
-        if g.backups == 0 {
-            parts.push(w.no_backup.clone());
-        } else {
-            let missing = newest.is_some_and(|b| {
-                b.checks.iter().any(|c| {
-                    c.check == "size" && c.status == Status::Fail && c.reason.contains("missing")
-                })
-            });
-            if missing {
-                parts.push(w.file_missing.clone());
-            }
-            if let Some(age) = g.age_seconds.filter(|a| *a > max_age) {
-                parts.push(format!("{} ({})", w.too_old, hours(age)));
-            }
-            if let Some(b) = newest {
-                for ch in b
-                    .checks
-                    .iter()
-                    .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
-                {
-                    if ch.check == "size" && ch.status == Status::Warn {
-                        parts.push(w.too_small.clone());
-                    } else if !(missing && ch.check == "size") {
-                        parts.push(format!("{}: {}", ch.check, ch.reason));
-                    }
-                }
-                if !missing {
-                    parts.push(human_size(b.size));
-                }
-            }
-        }
-        out.push(Row {
-            kind: "vzdump".into(),
-            component,
-            status: g.status.worst(Status::Ok),
-            last: g.newest_ctime,
-            details: parts.join(", "),
-        });
-    }
-    if config.targets.is_empty() && config.local.is_set() {
-        // A folder checked with no node: one row per archive, as there is no guest to hang it on.
-        for b in &report.backups {
-            let mut parts: Vec<String> = b
-                .checks
-                .iter()
-                .filter(|c| matches!(c.status, Status::Warn | Status::Fail))
-                .map(|c| format!("{}: {}", c.check, c.reason))
-                .collect();
-            parts.push(human_size(b.size));
-            out.push(Row {
-                kind: "vzdump".into(),
-                component: b.volid.clone(),
-                status: b.status.worst(Status::Ok),
-                last: Some(b.ctime),
-                details: parts.join(", "),
-            });
+    out
+}
+
+/// `VM 100 (name)`, with ` @node [env]` when several nodes are checked.
+fn guest_component(g: &GuestResult, several_nodes: bool) -> String {
+    let kind = if g.kind == "lxc" { "CT" } else { "VM" };
+    let mut component = if g.name.is_empty() {
+        format!("{kind} {}", g.vmid)
+    } else {
+        format!("{kind} {} ({})", g.vmid, g.name)
+    };
+    if several_nodes && let Some(node) = g.node.as_deref().filter(|n| !n.is_empty()) {
+        component.push_str(&format!(" @{node}"));
+        if let Some(env) = &g.environment {
+            component.push_str(&format!(" [{env}]"));
         }
     }
-    let state = report.components.iter().find(|c| c.name == "tfstate");
-    for e in &report.environments {
-        let problems: Vec<String> = state
-            .map(|c| {
-                c.checks
-                    .iter()
-                    .filter(|ch| {
-                        ch.subject == e.env && matches!(ch.status, Status::Warn | Status::Fail)
-                    })
-                    .map(|ch| {
-                        if ch.check == "bucket" {
-                            format!("{}: {}", w.no_bucket, ch.reason)
-                        } else if ch.check == "state" && e.json_valid == Some(false) {
-                            format!("{}: {}", w.invalid_json, ch.reason)
-                        } else {
-                            ch.reason.clone()
-                        }
-                    })
-                    .collect()
+    component
+}
+
+/// A guest's row: what is wrong with its newest backup, or its size.
+fn guest_row(
+    report: &Report,
+    g: &GuestResult,
+    several_nodes: bool,
+    max_age: i64,
+    w: &Words,
+) -> Row {
+    let newest = report
+        .backups
+        .iter()
+        .find(|b| b.vmid == g.vmid && Some(&b.volid) == g.newest_volid.as_ref());
+    let mut parts: Vec<String> = Vec::new();
+    if g.backups == 0 {
+        parts.push(w.no_backup.clone());
+    } else {
+        let missing = newest.is_some_and(|b| {
+            b.checks.iter().any(|c| {
+                c.check == CheckName::Size
+                    && c.status == Status::Fail
+                    && c.reason.contains("missing")
             })
-            .unwrap_or_default();
-        let mut parts = problems;
-        if let Some(size) = e.size_bytes {
-            parts.push(human_size(size));
-        }
-        if let Some(n) = e.versions {
-            parts.push(format!("{n} {}", w.versions));
-        }
-        out.push(Row {
-            kind: "minio".into(),
-            component: e
-                .bucket
-                .clone()
-                .unwrap_or_else(|| format!("tfstate-{}", e.env)),
-            status: e.status.worst(Status::Ok),
-            last: e.age_seconds.map(|a| report.started_epoch - a),
-            details: parts.join(", "),
         });
-    }
-    if let Some(c) = state {
-        let envs: std::collections::BTreeSet<&str> =
-            report.environments.iter().map(|e| e.env.as_str()).collect();
-        for ch in c
-            .checks
-            .iter()
-            .filter(|ch| !envs.contains(ch.subject.as_str()))
-            .filter(|ch| matches!(ch.status, Status::Warn | Status::Fail))
-        {
-            out.push(Row {
-                kind: "minio".into(),
-                component: ch.subject.clone(),
-                status: ch.status,
-                last: None,
-                details: ch.reason.clone(),
-            });
+        if missing {
+            parts.push(w.file_missing.clone());
         }
-    }
-    for f in &report.findings {
-        out.push(finding_row(f, w));
-    }
-    if let Some(c) = report.components.iter().find(|c| c.name == "services") {
-        // The node's part is in the rows of the findings above; a service without a URL was not checked.
-        for ch in c.checks.iter().filter(|ch| {
-            !matches!(ch.check.as_str(), "backup-job" | "connectivity") && ch.status != Status::Info
-        }) {
-            out.push(Row {
-                kind: if ch.subject == "minio" {
-                    "minio"
-                } else {
-                    "service"
+        if let Some(age) = g.age_seconds.filter(|a| *a > max_age) {
+            parts.push(format!("{} ({})", w.too_old, hours(age)));
+        }
+        if let Some(b) = newest {
+            for ch in b.checks.iter().filter(|c| warned_or_failed(c.status)) {
+                if ch.check == CheckName::Size && ch.status == Status::Warn {
+                    parts.push(w.too_small.clone());
+                } else if !(missing && ch.check == CheckName::Size) {
+                    parts.push(format!("{}: {}", ch.check, ch.reason));
                 }
-                .into(),
-                component: format!("{} ({})", ch.subject, ch.check),
-                status: ch.status.worst(Status::Ok),
-                last: None,
-                details: ch.reason.clone(),
-            });
+            }
+            if !missing {
+                parts.push(human_size(b.size));
+            }
         }
+    }
+    Row {
+        kind: "vzdump".into(),
+        component: guest_component(g, several_nodes),
+        status: g.status.worst(Status::Ok),
+        last: g.newest_ctime,
+        details: parts.join(", "),
+    }
+}
+
+/// An archive's row, when a folder is checked with no node.
+fn archive_row(b: &BackupResult) -> Row {
+    let mut parts: Vec<String> = b
+        .checks
+        .iter()
+        .filter(|c| warned_or_failed(c.status))
+        .map(|c| format!("{}: {}", c.check, c.reason))
+        .collect();
+    parts.push(human_size(b.size));
+    Row {
+        kind: "vzdump".into(),
+        component: b.volid.clone(),
+        status: b.status.worst(Status::Ok),
+        last: Some(b.ctime),
+        details: parts.join(", "),
+    }
+}
+
+/// One row per environment's state, then the state checks about no environment.
+fn state_rows(report: &Report, w: &Words) -> Vec<Row> {
+    let state = report
+        .components
+        .iter()
+        .find(|c| c.name == ComponentName::Tfstate);
+    let mut out: Vec<Row> = report
+        .environments
+        .iter()
+        .map(|e| env_row(report, state, e, w))
+        .collect();
+    if let Some(c) = state {
+        let envs: BTreeSet<&str> = report.environments.iter().map(|e| e.env.as_str()).collect();
+        out.extend(
+            c.checks
+                .iter()
+                .filter(|ch| !envs.contains(ch.subject.as_str()))
+                .filter(|ch| warned_or_failed(ch.status))
+                .map(|ch| Row::of_check("minio", ch)),
+        );
     }
     out
+}
+
+/// An environment's row: its state's problems, size and number of versions.
+fn env_row(report: &Report, state: Option<&Component>, e: &EnvResult, w: &Words) -> Row {
+    let mut parts: Vec<String> = state
+        .map(|c| {
+            c.checks
+                .iter()
+                .filter(|ch| ch.subject == e.env && warned_or_failed(ch.status))
+                .map(|ch| {
+                    if ch.check == CheckName::Bucket {
+                        format!("{}: {}", w.no_bucket, ch.reason)
+                    } else if ch.check == CheckName::State && e.json_valid == Some(false) {
+                        format!("{}: {}", w.invalid_json, ch.reason)
+                    } else {
+                        ch.reason.clone()
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(size) = e.size_bytes {
+        parts.push(human_size(size));
+    }
+    if let Some(n) = e.versions {
+        parts.push(format!("{n} {}", w.versions));
+    }
+    Row {
+        kind: "minio".into(),
+        component: e
+            .bucket
+            .clone()
+            .unwrap_or_else(|| format!("tfstate-{}", e.env)),
+        status: e.status.worst(Status::Ok),
+        last: e.age_seconds.map(|a| report.started_epoch - a),
+        details: parts.join(", "),
+    }
+}
+
+/// The DR services' rows (`--full`). The node's part is in the rows of the findings; a service without
+/// a URL was not checked.
+fn service_rows(report: &Report) -> Vec<Row> {
+    let Some(c) = report
+        .components
+        .iter()
+        .find(|c| c.name == ComponentName::Services)
+    else {
+        return Vec::new();
+    };
+    c.checks
+        .iter()
+        .filter(|ch| {
+            !matches!(ch.check, CheckName::BackupJob | CheckName::Connectivity)
+                && ch.status != Status::Info
+        })
+        .map(|ch| Row {
+            kind: if ch.subject == "minio" {
+                "minio"
+            } else {
+                "service"
+            }
+            .into(),
+            component: format!("{} ({})", ch.subject, ch.check),
+            status: ch.status.worst(Status::Ok),
+            last: None,
+            details: ch.reason.clone(),
+        })
+        .collect()
 }
 
 /// What a `--full` finding says, in the report's words.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::node::{Inventory, Node};
 use crate::pve::Guest;
-use crate::report::{Component, Status};
+use crate::report::{CheckName, Component, Status};
 
 /// How a running guest answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -288,9 +288,9 @@ impl Finding {
     /// Adds it to the `services` component.
     pub fn record(&self, comp: &mut Component) {
         let check = if self.is_connectivity() {
-            "connectivity"
+            CheckName::Connectivity
         } else {
-            "backup-job"
+            CheckName::BackupJob
         };
         comp.add(&self.subject(), check, self.status(), self.reason_en());
     }

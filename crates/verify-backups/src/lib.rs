@@ -69,7 +69,9 @@ use archive::{Integrity, Job, Outcome};
 use manifest::Manifest;
 use node::{Inventory, Node};
 use pve::{Backup, Container, VzdumpFile};
-use report::{BackupResult, Component, GuestResult, Report, SCHEMA, Status};
+use report::{
+    BackupResult, CheckName, Component, ComponentName, GuestResult, Report, SCHEMA, Status,
+};
 
 /// The textfile name.
 pub const METRICS_FILE: &str = "pve_backup.prom";
@@ -85,6 +87,7 @@ fn age_text(secs: i64) -> String {
 }
 
 /// Where an archive is read from.
+#[derive(Clone)]
 enum Place {
     Local(PathBuf),
     Remote(String),
@@ -123,16 +126,63 @@ struct GuestChecks {
 impl GuestChecks {
     fn new() -> GuestChecks {
         GuestChecks {
-            coverage: Component::new("coverage", "Coverage and freshness"),
-            archives: Component::new("archives", "Archive soundness"),
-            integrity: Component::new("integrity", "Integrity (--deep)"),
-            bitrot: Component::new("bitrot", "Bit-rot (SHA-256 manifest)"),
-            pbs: Component::new("pbs", "PBS verification"),
-            full: Component::new("services", "DR services (--full)"),
+            coverage: Component::new(ComponentName::Coverage, "Coverage and freshness"),
+            archives: Component::new(ComponentName::Archives, "Archive soundness"),
+            integrity: Component::new(ComponentName::Integrity, "Integrity (--deep)"),
+            bitrot: Component::new(ComponentName::Bitrot, "Bit-rot (SHA-256 manifest)"),
+            pbs: Component::new(ComponentName::Pbs, "PBS verification"),
+            full: Component::new(ComponentName::Services, "DR services (--full)"),
             findings: Vec::new(),
             guests: Vec::new(),
             backups: Vec::new(),
         }
+    }
+
+    /// Names the environment and node of every check, guest and backup that does not name its own.
+    fn place(&mut self, env: Option<&String>, node: Option<&String>) {
+        for c in [
+            &mut self.coverage,
+            &mut self.archives,
+            &mut self.integrity,
+            &mut self.bitrot,
+            &mut self.pbs,
+            &mut self.full,
+        ] {
+            for ch in &mut c.checks {
+                if ch.environment.is_none() {
+                    ch.environment = env.cloned();
+                }
+                if ch.node.is_none() {
+                    ch.node = node.cloned();
+                }
+            }
+        }
+        for g in &mut self.guests {
+            if g.environment.is_none() {
+                g.environment = env.cloned();
+            }
+        }
+        for b in &mut self.backups {
+            if b.environment.is_none() {
+                b.environment = env.cloned();
+            }
+            if b.node.is_none() {
+                b.node = node.cloned();
+            }
+        }
+    }
+
+    /// Adds one node's checks to the run's.
+    fn merge(&mut self, one: GuestChecks) {
+        merge_component(&mut self.coverage, one.coverage);
+        merge_component(&mut self.archives, one.archives);
+        merge_component(&mut self.integrity, one.integrity);
+        merge_component(&mut self.bitrot, one.bitrot);
+        merge_component(&mut self.pbs, one.pbs);
+        merge_component(&mut self.full, one.full);
+        self.findings.extend(one.findings);
+        self.guests.extend(one.guests);
+        self.backups.extend(one.backups);
     }
 
     fn skip_all(&mut self, why: &str) {
@@ -168,21 +218,27 @@ struct FileBackup {
     sha256: Option<String>,
 }
 
+/// The check that reads a container of this kind.
+fn content_check(container: Container) -> CheckName {
+    match container {
+        Container::Vma => CheckName::Vma,
+        Container::Tar => CheckName::Tar,
+    }
+}
+
+/// The compression and container checks of one archive, into the `integrity` component.
 fn record_integrity(
-    gc: &mut GuestChecks,
-    fb: &FileBackup,
+    r: &mut BackupResult,
+    integrity: &mut Component,
     container: Container,
-    integrity: &(Outcome, Outcome),
+    (compression, content): (&Outcome, &Outcome),
 ) {
-    let r = &mut gc.backups[fb.index];
-    let content_check = match container {
-        Container::Vma => "vma",
-        Container::Tar => "tar",
-    };
-    for (check, o) in [("compression", &integrity.0), (content_check, &integrity.1)] {
+    for (check, o) in [
+        (CheckName::Compression, compression),
+        (content_check(container), content),
+    ] {
         let (status, reason) = outcome_status(o);
-        r.add(check, status, reason.clone());
-        gc.integrity.add(&r.volid, check, status, reason);
+        r.record(integrity, check, status, reason);
     }
 }
 
@@ -239,12 +295,7 @@ fn managed_by_env(
             let backend = found.backend.as_ref().map_err(Clone::clone)?;
             let s3 =
                 tfstate::client(backend, config.tfvars.as_deref()).map_err(|e| format!("{e:#}"))?;
-            let url = format!("s3://{}/{}", backend.bucket, backend.key);
-            match s3.get(&backend.key, None) {
-                Ok(bytes) => Ok(Some((url, bytes))),
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err(format!("cannot read {url}: {e}")),
-            }
+            pve_tf::fleet::read_state(&s3, backend)
         });
         out.insert(
             env.env.clone(),
@@ -252,6 +303,38 @@ fn managed_by_env(
         );
     }
     out
+}
+
+/// What the states of `check`'s environments say about its node, and the environments whose state could
+/// not be read (with why).
+fn managed_on(
+    check: &config::NodeCheck,
+    states: &BTreeMap<String, std::result::Result<Vec<ManagedGuest>, String>>,
+    all: &BTreeMap<u32, Option<String>>,
+    checked_nodes: &BTreeSet<String>,
+) -> (Managed, Vec<(String, String)>) {
+    let mut managed = Managed {
+        all: all.clone(),
+        checked_nodes: checked_nodes.clone(),
+        ..Managed::default()
+    };
+    let mut problems = Vec::new();
+    for env in &check.envs {
+        match states.get(env) {
+            Some(Ok(list)) => {
+                managed.proven |= !list.is_empty();
+                for g in list {
+                    managed
+                        .guests
+                        .entry(g.vmid)
+                        .or_insert_with(|| (env.clone(), g.address.clone()));
+                }
+            }
+            Some(Err(e)) => problems.push((env.clone(), e.clone())),
+            None => {}
+        }
+    }
+    (managed, problems)
 }
 
 fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestChecks) {
@@ -283,33 +366,13 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
             .targets
             .iter()
             .map(|check| {
-                let mut managed = Managed {
-                    all: all.clone(),
-                    checked_nodes: checked_nodes.clone(),
-                    ..Managed::default()
-                };
-                let mut problems = Vec::new();
-                for env in &check.envs {
-                    match states.get(env) {
-                        Some(Ok(list)) => {
-                            managed.proven |= !list.is_empty();
-                            for g in list {
-                                managed
-                                    .guests
-                                    .entry(g.vmid)
-                                    .or_insert_with(|| (env.clone(), g.address.clone()));
-                            }
-                        }
-                        Some(Err(e)) => problems.push((env.clone(), e.clone())),
-                        None => {}
-                    }
-                }
+                let (managed, problems) = managed_on(check, &states, &all, &checked_nodes);
                 scope.spawn(move || {
                     let mut one = GuestChecks::new();
                     for (env, e) in problems {
                         one.coverage.add(
                             &format!("env {env}"),
-                            "terraform-state",
+                            CheckName::TerraformState,
                             // The state component reports the failure itself; here it only explains
                             // why coverage falls back to the node's own listing.
                             Status::Info,
@@ -328,7 +391,7 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
                     let mut one = GuestChecks::new();
                     one.coverage.add(
                         "node",
-                        "inventory",
+                        CheckName::Inventory,
                         Status::Fail,
                         "the node's check panicked",
                     );
@@ -342,46 +405,8 @@ fn run_guest_checks(config: &Config, runner: &Runner, now: i64, gc: &mut GuestCh
         // A cluster's shared storage is listed by every member: its backups count once.
         one.backups
             .retain(|b| !b.shared || shared_seen.insert((b.storage.clone(), b.volid.clone())));
-        let env = check.envs.first().cloned();
-        for c in [
-            &mut one.coverage,
-            &mut one.archives,
-            &mut one.integrity,
-            &mut one.bitrot,
-            &mut one.pbs,
-            &mut one.full,
-        ] {
-            for ch in &mut c.checks {
-                if ch.environment.is_none() {
-                    ch.environment.clone_from(&env);
-                }
-                if ch.node.is_none() {
-                    ch.node.clone_from(&check.node);
-                }
-            }
-        }
-        for g in &mut one.guests {
-            if g.environment.is_none() {
-                g.environment.clone_from(&env);
-            }
-        }
-        for b in &mut one.backups {
-            if b.environment.is_none() {
-                b.environment.clone_from(&env);
-            }
-            if b.node.is_none() {
-                b.node.clone_from(&check.node);
-            }
-        }
-        merge_component(&mut gc.coverage, one.coverage);
-        merge_component(&mut gc.archives, one.archives);
-        merge_component(&mut gc.integrity, one.integrity);
-        merge_component(&mut gc.bitrot, one.bitrot);
-        merge_component(&mut gc.pbs, one.pbs);
-        merge_component(&mut gc.full, one.full);
-        gc.findings.extend(one.findings);
-        gc.guests.extend(one.guests);
-        gc.backups.extend(one.backups);
+        one.place(check.envs.first(), check.node.as_ref());
+        gc.merge(one);
     }
     if config.targets.len() > 1 {
         // The report groups by environment and node.
@@ -412,7 +437,7 @@ fn run_node_checks(
                 format!("node of environment {}: {e}", check.envs.join(", "))
             };
             gc.coverage
-                .add(check.label(), "connect", Status::Fail, reason);
+                .add(check.label(), CheckName::Connect, Status::Fail, reason);
             gc.skip_all("the node could not be reached");
             return;
         }
@@ -420,8 +445,12 @@ fn run_node_checks(
     let inv = match node.inventory(check.node.as_deref(), config.storage.as_deref()) {
         Ok(i) => i,
         Err(e) => {
-            gc.coverage
-                .add(check.label(), "inventory", Status::Fail, format!("{e:#}"));
+            gc.coverage.add(
+                check.label(),
+                CheckName::Inventory,
+                Status::Fail,
+                format!("{e:#}"),
+            );
             gc.skip_all("the node's inventory could not be read");
             return;
         }
@@ -491,9 +520,8 @@ fn wanted(config: &Config, vmid: u32) -> bool {
 fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &mut GuestChecks) {
     for p in &inv.problems {
         gc.coverage
-            .add(&inv.node_label, "listing", Status::Fail, p.clone());
+            .add(&inv.node_label, CheckName::Listing, Status::Fail, p.clone());
     }
-    let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
     // A guest this node's environments manage that a cluster member holds now is checked here, where its
     // environment says it belongs; a guest another checked node's environment manages is left to that check.
     let mut here: Vec<&pve::Guest> = inv.guests.iter().collect();
@@ -517,63 +545,89 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         {
             continue;
         }
-        let subject = guest_subject(&g.kind, g.vmid, &g.name);
-        let backups: Vec<&Backup> = inv.backups.iter().filter(|b| b.vmid == g.vmid).collect();
-        let newest = backups.iter().max_by_key(|b| b.ctime);
-        let mut result = GuestResult {
-            vmid: g.vmid,
-            kind: g.kind.clone(),
-            name: g.name.clone(),
-            template: g.template,
-            backups: backups.len(),
-            newest_volid: newest.map(|b| b.volid.clone()),
-            newest_ctime: newest.map(|b| b.ctime),
-            age_seconds: newest.map(|b| now.saturating_sub(b.ctime)),
-            status: Status::Ok,
-            node: Some(g.node.clone()),
-            environment: managed.guests.get(&g.vmid).map(|(env, _)| env.clone()),
-        };
-        let (status, reason) = match newest {
-            None => (Status::Fail, "no backup at all".to_owned()),
-            // The replaced script's rule: an old backup is a warning, a missing one an error.
-            Some(b) if now.saturating_sub(b.ctime) > max_age => (
-                Status::Warn,
-                format!(
-                    "stale: newest backup is {} old (limit {}): {}",
-                    age_text(now.saturating_sub(b.ctime)),
-                    humantime::format_duration(config.max_age),
-                    b.volid
-                ),
-            ),
-            Some(b) => (
-                Status::Ok,
-                format!(
-                    "{} backup(s), newest {} old: {}",
-                    backups.len(),
-                    age_text(now.saturating_sub(b.ctime)),
-                    b.volid
-                ),
-            ),
-        };
-        result.status = status;
-        gc.coverage.add(&subject, "freshness", status, reason);
-        if managed.proven && !managed.all.contains_key(&g.vmid) {
-            result.status = result.status.worst(Status::Warn);
-            gc.coverage.add(
-                &subject,
-                "unmanaged",
-                Status::Warn,
-                format!(
-                    "unmanaged: on node {} but in no Terraform state of its environments",
-                    g.node
-                ),
-            );
-        }
-        gc.guests.push(result);
+        listed_guest(config, now, inv, managed, g, gc);
     }
     let known: BTreeSet<u32> = here.iter().map(|g| g.vmid).collect();
-    // Coverage proven against Terraform: a guest the state manages needs a backup on its node even when
-    // the node does not list it (destroyed, or never created).
+    managed_not_listed(config, now, inv, managed, &known, gc);
+    orphans(config, inv, managed, &known, gc);
+}
+
+/// Coverage of a guest the node lists: the freshness of its newest backup, and whether a state manages it.
+fn listed_guest(
+    config: &Config,
+    now: i64,
+    inv: &Inventory,
+    managed: &Managed,
+    g: &pve::Guest,
+    gc: &mut GuestChecks,
+) {
+    let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
+    let subject = guest_subject(&g.kind, g.vmid, &g.name);
+    let backups: Vec<&Backup> = inv.backups.iter().filter(|b| b.vmid == g.vmid).collect();
+    let newest = backups.iter().max_by_key(|b| b.ctime);
+    let mut result = GuestResult {
+        vmid: g.vmid,
+        kind: g.kind.clone(),
+        name: g.name.clone(),
+        template: g.template,
+        backups: backups.len(),
+        newest_volid: newest.map(|b| b.volid.clone()),
+        newest_ctime: newest.map(|b| b.ctime),
+        age_seconds: newest.map(|b| now.saturating_sub(b.ctime)),
+        status: Status::Ok,
+        node: Some(g.node.clone()),
+        environment: managed.guests.get(&g.vmid).map(|(env, _)| env.clone()),
+    };
+    let (status, reason) = match newest {
+        None => (Status::Fail, "no backup at all".to_owned()),
+        // The replaced script's rule: an old backup is a warning, a missing one an error.
+        Some(b) if now.saturating_sub(b.ctime) > max_age => (
+            Status::Warn,
+            format!(
+                "stale: newest backup is {} old (limit {}): {}",
+                age_text(now.saturating_sub(b.ctime)),
+                humantime::format_duration(config.max_age),
+                b.volid
+            ),
+        ),
+        Some(b) => (
+            Status::Ok,
+            format!(
+                "{} backup(s), newest {} old: {}",
+                backups.len(),
+                age_text(now.saturating_sub(b.ctime)),
+                b.volid
+            ),
+        ),
+    };
+    result.status = status;
+    gc.coverage
+        .add(&subject, CheckName::Freshness, status, reason);
+    if managed.proven && !managed.all.contains_key(&g.vmid) {
+        result.status = result.status.worst(Status::Warn);
+        gc.coverage.add(
+            &subject,
+            CheckName::Unmanaged,
+            Status::Warn,
+            format!(
+                "unmanaged: on node {} but in no Terraform state of its environments",
+                g.node
+            ),
+        );
+    }
+    gc.guests.push(result);
+}
+
+/// Coverage proven against Terraform: a guest the state manages needs a backup on its node even when the
+/// node does not list it (destroyed, or never created).
+fn managed_not_listed(
+    config: &Config,
+    now: i64,
+    inv: &Inventory,
+    managed: &Managed,
+    known: &BTreeSet<u32>,
+    gc: &mut GuestChecks,
+) {
     for (vmid, (env, address)) in managed
         .guests
         .iter()
@@ -602,7 +656,8 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
                 ),
             ),
         };
-        gc.coverage.add(&subject, "freshness", status, reason);
+        gc.coverage
+            .add(&subject, CheckName::Freshness, status, reason);
         gc.guests.push(GuestResult {
             vmid: *vmid,
             kind: kind.to_owned(),
@@ -617,6 +672,16 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
             environment: Some(env.clone()),
         });
     }
+}
+
+/// Backups of a VMID no guest has: orphans, or unmanaged when the states prove coverage.
+fn orphans(
+    config: &Config,
+    inv: &Inventory,
+    managed: &Managed,
+    known: &BTreeSet<u32>,
+    gc: &mut GuestChecks,
+) {
     let mut orphans: BTreeMap<u32, Vec<&Backup>> = BTreeMap::new();
     // Backups of a guest on another member (shared storage) or of one a state manages are not orphans.
     for b in inv.backups.iter().filter(|b| {
@@ -635,7 +700,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         if managed.proven {
             gc.coverage.add(
                 &format!("vmid {vmid}"),
-                "unmanaged",
+                CheckName::Unmanaged,
                 Status::Warn,
                 format!(
                     "unmanaged: {} backup(s) on node {} of a VMID no guest and no Terraform state has; newest {newest}",
@@ -646,7 +711,7 @@ fn coverage(config: &Config, now: i64, inv: &Inventory, managed: &Managed, gc: &
         } else {
             gc.coverage.add(
                 &format!("vmid {vmid}"),
-                "orphan",
+                CheckName::Orphan,
                 Status::Info,
                 format!(
                     "{} backup(s) of a VMID that no longer exists; newest {newest}",
@@ -728,55 +793,22 @@ fn soundness(
         {
             continue;
         }
-        let volid = b.volid.clone();
-        let add = |gc: &mut GuestChecks, check: &str, status: Status, reason: String| {
-            gc.backups[index].add(check, status, reason.clone());
-            gc.archives.add(&volid, check, status, reason);
+        let GuestChecks {
+            backups, archives, ..
+        } = gc;
+        let mut add = |check: CheckName, (status, reason): (Status, String)| {
+            backups[index].record(archives, check, status, reason);
         };
         let file_name = b.file_name().to_owned();
         let name = VzdumpFile::parse(&file_name);
-        match &name {
-            Some(n) if n.archive.vmid == b.vmid => add(gc, "name", Status::Ok, file_name.clone()),
-            Some(n) => add(
-                gc,
-                "name",
-                Status::Fail,
-                format!(
-                    "name says VMID {} but Proxmox lists it for {}",
-                    n.archive.vmid, b.vmid
-                ),
-            ),
-            None => add(
-                gc,
-                "name",
-                Status::Fail,
-                format!(
-                    "`{file_name}` is not vzdump-{{qemu|lxc}}-<vmid>-<YYYY_MM_DD-HH_MM_SS>.<ext>"
-                ),
-            ),
-        }
+        add(CheckName::Name, name_verdict(b, &file_name, name.as_ref()));
         let dir = dump_dirs
             .entry(b.storage.clone())
-            .or_insert_with(|| {
-                if let Some(d) = config.local.for_storage(&b.storage) {
-                    return Ok(Place::Local(d.clone()));
-                }
-                if let Some(d) = config.dump_dirs.get(&b.storage) {
-                    return Ok(Place::Remote(d.clone()));
-                }
-                node.dump_dir(&b.storage).map(Place::Remote).map_err(|e| {
-                    format!(
-                        "cannot find the dump folder of storage {} on the node ({e:#}); give --dump-dir {}=DIR",
-                        b.storage, b.storage
-                    )
-                })
-            });
+            .or_insert_with(|| dump_dir(config, node, &b.storage));
         let place = match dir {
-            Ok(Place::Local(d)) => Place::Local(d.clone()),
-            Ok(Place::Remote(d)) => Place::Remote(d.clone()),
+            Ok(place) => place.clone(),
             Err(e) => {
-                let e = e.clone();
-                add(gc, "size", Status::Fail, e);
+                add(CheckName::Size, (Status::Fail, e.clone()));
                 continue;
             }
         };
@@ -785,88 +817,15 @@ fn soundness(
             Place::Local(p) => local_or_missing(p, std::fs::metadata(p).map(|m| m.len())),
             Place::Remote(p) => node.file_size(p).map_err(|e| format!("{e}")),
         };
-        let present = match size {
-            Err(e) => {
-                add(gc, "size", Status::Fail, e);
-                false
-            }
-            Ok(None) => {
-                add(
-                    gc,
-                    "size",
-                    Status::Fail,
-                    format!("archive file {} is missing", path.display()),
-                );
-                false
-            }
-            Ok(Some(0)) => {
-                add(
-                    gc,
-                    "size",
-                    Status::Fail,
-                    "archive is empty (0 bytes)".into(),
-                );
-                true
-            }
-            Ok(Some(s)) if s < config.min_size => {
-                add(
-                    gc,
-                    "size",
-                    Status::Warn,
-                    format!(
-                        "suspiciously small: {s} bytes (under {} bytes)",
-                        config.min_size
-                    ),
-                );
-                true
-            }
-            Ok(Some(s)) if s != b.size => {
-                add(
-                    gc,
-                    "size",
-                    Status::Fail,
-                    format!(
-                        "{} is {s} bytes but Proxmox reports {} bytes",
-                        path.display(),
-                        b.size
-                    ),
-                );
-                true
-            }
-            Ok(Some(s)) => {
-                add(
-                    gc,
-                    "size",
-                    Status::Ok,
-                    format!("{s} bytes, as Proxmox reports"),
-                );
-                true
-            }
-        };
+        let (verdict, present) = size_verdict(config, b, &path, size);
+        add(CheckName::Size, verdict);
         if let Some(n) = &name {
             let log_path = place.join(&n.log_name());
             let text = match &log_path {
                 Place::Local(p) => local_or_missing(p, std::fs::read_to_string(p)),
                 Place::Remote(p) => node.read_text(p).map_err(|e| format!("{e}")),
             };
-            match text {
-                Err(e) => add(gc, "log", Status::Fail, e),
-                Ok(None) => add(
-                    gc,
-                    "log",
-                    Status::Fail,
-                    format!("task log {} is missing", log_path.display()),
-                ),
-                Ok(Some(t)) => match pve::log_verdict(&t, b.vmid) {
-                    Ok(()) => add(
-                        gc,
-                        "log",
-                        Status::Ok,
-                        "task log ends with a finished backup".into(),
-                    ),
-                    Err(e) => add(gc, "log", Status::Fail, e),
-                },
-            }
+            add(CheckName::Log, log_verdict(b, &log_path, text));
         }
         if b.protected || b.notes.is_some() {
             let mut what = Vec::new();
@@ -876,7 +835,7 @@ fn soundness(
             if let Some(n) = &b.notes {
                 what.push(format!("notes: {}", n.lines().next().unwrap_or("")));
             }
-            add(gc, "meta", Status::Info, what.join("; "));
+            add(CheckName::Meta, (Status::Info, what.join("; ")));
         }
         files.push(FileBackup {
             index,
@@ -890,6 +849,100 @@ fn soundness(
         gc.archives.skip("no backup on file storage to check");
     }
     files
+}
+
+/// Where a storage's archives are: `--local-dir`, `--dump-dir`, else what the node says.
+fn dump_dir(config: &Config, node: &mut Node<'_>, storage: &str) -> Result<Place, String> {
+    if let Some(d) = config.local.for_storage(storage) {
+        return Ok(Place::Local(d.clone()));
+    }
+    if let Some(d) = config.dump_dirs.get(storage) {
+        return Ok(Place::Remote(d.clone()));
+    }
+    node.dump_dir(storage).map(Place::Remote).map_err(|e| {
+        format!(
+            "cannot find the dump folder of storage {storage} on the node ({e:#}); give --dump-dir {storage}=DIR"
+        )
+    })
+}
+
+/// The name check: a vzdump file name, of the VMID Proxmox lists the backup for.
+fn name_verdict(b: &Backup, file_name: &str, name: Option<&VzdumpFile>) -> (Status, String) {
+    match name {
+        Some(n) if n.archive.vmid == b.vmid => (Status::Ok, file_name.to_owned()),
+        Some(n) => (
+            Status::Fail,
+            format!(
+                "name says VMID {} but Proxmox lists it for {}",
+                n.archive.vmid, b.vmid
+            ),
+        ),
+        None => (
+            Status::Fail,
+            format!("`{file_name}` is not vzdump-{{qemu|lxc}}-<vmid>-<YYYY_MM_DD-HH_MM_SS>.<ext>"),
+        ),
+    }
+}
+
+/// The size check, and whether the archive is there to read.
+fn size_verdict(
+    config: &Config,
+    b: &Backup,
+    path: &Place,
+    size: Result<Option<u64>, String>,
+) -> ((Status, String), bool) {
+    match size {
+        Err(e) => ((Status::Fail, e), false),
+        Ok(None) => (
+            (
+                Status::Fail,
+                format!("archive file {} is missing", path.display()),
+            ),
+            false,
+        ),
+        Ok(Some(0)) => ((Status::Fail, "archive is empty (0 bytes)".into()), true),
+        Ok(Some(s)) if s < config.min_size => (
+            (
+                Status::Warn,
+                format!(
+                    "suspiciously small: {s} bytes (under {} bytes)",
+                    config.min_size
+                ),
+            ),
+            true,
+        ),
+        Ok(Some(s)) if s != b.size => (
+            (
+                Status::Fail,
+                format!(
+                    "{} is {s} bytes but Proxmox reports {} bytes",
+                    path.display(),
+                    b.size
+                ),
+            ),
+            true,
+        ),
+        Ok(Some(s)) => ((Status::Ok, format!("{s} bytes, as Proxmox reports")), true),
+    }
+}
+
+/// The task log check: it ends with a finished backup of this VMID.
+fn log_verdict(
+    b: &Backup,
+    log_path: &Place,
+    text: Result<Option<String>, String>,
+) -> (Status, String) {
+    match text {
+        Err(e) => (Status::Fail, e),
+        Ok(None) => (
+            Status::Fail,
+            format!("task log {} is missing", log_path.display()),
+        ),
+        Ok(Some(t)) => match pve::log_verdict(&t, b.vmid) {
+            Ok(()) => (Status::Ok, "task log ends with a finished backup".into()),
+            Err(e) => (Status::Fail, e),
+        },
+    }
 }
 
 fn pbs(inv: &Inventory, selected: &[&Backup], gc: &mut GuestChecks) {
@@ -913,8 +966,9 @@ fn pbs(inv: &Inventory, selected: &[&Backup], gc: &mut GuestChecks) {
                 "never verified by PBS (schedule a verify job)".to_owned(),
             ),
         };
-        gc.backups[index].add("pbs-verification", status, reason.clone());
-        gc.pbs.add(&b.volid, "verification", status, reason);
+        gc.backups[index].add(CheckName::PbsVerification, status, reason.clone());
+        gc.pbs
+            .add(&b.volid, CheckName::Verification, status, reason);
     }
     if gc.pbs.checks.is_empty() {
         gc.pbs
@@ -1000,13 +1054,29 @@ fn integrity(
         };
         files[i].sha256 = result.sha256.clone();
         record_integrity(
-            gc,
-            &files[i],
+            &mut gc.backups[files[i].index],
+            &mut gc.integrity,
             container,
-            &(result.compression, result.content),
+            (&result.compression, &result.content),
         );
     }
-    // Remote archives: the node's tools, one after the other over the one session.
+    integrity_remote(node, &checkable, files, gc, pb.as_ref());
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    if gc.integrity.checks.is_empty() {
+        gc.integrity.skip("no archive present to read");
+    }
+}
+
+/// Remote archives: the node's tools, one after the other over the one session.
+fn integrity_remote(
+    node: &mut Node<'_>,
+    checkable: &[usize],
+    files: &[FileBackup],
+    gc: &mut GuestChecks,
+    pb: Option<&indicatif::ProgressBar>,
+) {
     for &i in checkable
         .iter()
         .filter(|&&i| matches!(files[i].place, Place::Remote(_)))
@@ -1020,17 +1090,15 @@ fn integrity(
                 let why = format!("{e}");
                 (Outcome::Failed(why.clone()), Outcome::Failed(why))
             });
-        let container = n.container;
-        record_integrity(gc, &files[i], container, &outcome);
-        if let Some(pb) = &pb {
+        record_integrity(
+            &mut gc.backups[files[i].index],
+            &mut gc.integrity,
+            n.container,
+            (&outcome.0, &outcome.1),
+        );
+        if let Some(pb) = pb {
             pb.inc(gc.backups[files[i].index].size);
         }
-    }
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    if gc.integrity.checks.is_empty() {
-        gc.integrity.skip("no archive present to read");
     }
 }
 
@@ -1051,7 +1119,7 @@ fn bitrot(
         Err(e) => {
             gc.bitrot.add(
                 &config.manifest.display().to_string(),
-                "manifest",
+                CheckName::Manifest,
                 Status::Fail,
                 format!("{e:#}"),
             );
@@ -1078,8 +1146,7 @@ fn bitrot(
                     "not in the manifest (run with --record to add it)".to_owned(),
                 )
             };
-            gc.backups[f.index].add("sha256", status, reason.clone());
-            gc.bitrot.add(&volid, "sha256", status, reason);
+            gc.backups[f.index].record(&mut gc.bitrot, CheckName::Sha256, status, reason);
             continue;
         };
         gc.backups[f.index].sha256 = Some(sha.clone());
@@ -1101,13 +1168,12 @@ fn bitrot(
                 "not in the manifest (run with --record to add it)".to_owned(),
             ),
         };
-        gc.backups[f.index].add("sha256", status, reason.clone());
-        gc.bitrot.add(&volid, "sha256", status, reason);
+        gc.backups[f.index].record(&mut gc.bitrot, CheckName::Sha256, status, reason);
     }
     if changed && let Err(e) = manifest.save(runner, &config.manifest) {
         gc.bitrot.add(
             &config.manifest.display().to_string(),
-            "manifest",
+            CheckName::Manifest,
             Status::Fail,
             format!("{e:#}"),
         );
@@ -1129,8 +1195,8 @@ pub fn verify(config: &Config) -> Result<Report> {
     run_guest_checks(config, &runner, now, &mut gc);
     let findings = std::mem::take(&mut gc.findings);
 
-    let mut state = Component::new("tfstate", "Terraform state in S3");
-    let mut services = Component::new("services", "DR services (--full)");
+    let mut state = Component::new(ComponentName::Tfstate, "Terraform state in S3");
+    let mut services = Component::new(ComponentName::Services, "DR services (--full)");
     let mut environments = Vec::new();
     let envs = match &config.root {
         None => {
@@ -1147,7 +1213,7 @@ pub fn verify(config: &Config) -> Result<Report> {
             Err(e) => {
                 state.add(
                     &root.display().to_string(),
-                    "environments",
+                    CheckName::Environments,
                     Status::Fail,
                     format!("{e:#}"),
                 );
@@ -1166,7 +1232,12 @@ pub fn verify(config: &Config) -> Result<Report> {
         ));
     }
     if config.root.is_some() && envs.is_empty() && state.checks.is_empty() {
-        state.add("root", "environments", Status::Fail, "no environment found");
+        state.add(
+            "root",
+            CheckName::Environments,
+            Status::Fail,
+            "no environment found",
+        );
     }
     state.duration_ms = ms(t);
     let t = Instant::now();
@@ -1174,7 +1245,7 @@ pub fn verify(config: &Config) -> Result<Report> {
         // The node's part (jobs, connectivity) first, as the replaced script's report ordered them.
         merge_component(
             &mut services,
-            std::mem::replace(&mut gc.full, Component::new("services", "")),
+            std::mem::replace(&mut gc.full, Component::new(ComponentName::Services, "")),
         );
         services::check(&mut services, config, &runner, &envs);
     } else {
@@ -1243,7 +1314,51 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         .storage
         .clone()
         .map_or_else(|| vec!["<stockage>".to_owned()], |s| vec![s]);
-    let targets: Vec<(String, String)> = if config.targets.is_empty() {
+    let targets = dry_run_targets(config);
+    let dry = |line: String| {
+        pve_common::log::emit(
+            pve_common::log::Level::DryRun,
+            format_args!("[DRY-RUN] {line}"),
+        );
+    };
+    dry_run_nodes(config, &targets, &storages, w, &dry);
+    let envs = dry_run_envs(config);
+    for (_, url, endpoint) in &envs {
+        dry(format!(
+            "s3 list-object-versions {url} (endpoint {endpoint})"
+        ));
+        dry(format!("s3 get {url} | verification JSON"));
+    }
+    if config.full {
+        dry_run_services(config, &dry);
+    }
+    dry(w.sample.clone());
+    let now = jiff::Timestamp::now().as_second();
+    let (rows, findings) = sample(config, now, &envs, &storages[0], w);
+    if config.json {
+        let mut gc = GuestChecks::new();
+        gc.skip_all("dry-run: nothing contacted");
+        let mut state = Component::new(ComponentName::Tfstate, "Terraform state in S3");
+        state.skip("dry-run: nothing contacted");
+        let mut services = Component::new(ComponentName::Services, "DR services (--full)");
+        services.skip("dry-run: nothing contacted");
+        let mut report = assemble(config, now, "remote", gc, state, services, Vec::new());
+        report.finish();
+        pve_common::output::write_json(&report)?;
+    } else {
+        let mut text = String::new();
+        if config.full {
+            text.push_str(&contract::render_full(&findings, w));
+        }
+        text.push_str(&contract::render(&rows, w));
+        pve_common::output::write_stdout(&text)?;
+    }
+    Ok(Verdict::Ok)
+}
+
+/// The nodes a dry run names: `(node, [user@]host[ -p port])`, placeholders when none is known.
+fn dry_run_targets(config: &Config) -> Vec<(String, String)> {
+    if config.targets.is_empty() {
         vec![("<noeud>".to_owned(), "root@<noeud>".to_owned())]
     } else {
         config
@@ -1265,15 +1380,19 @@ fn dry_run(config: &Config) -> Result<Verdict> {
                 )
             })
             .collect()
-    };
-    let dry = |line: String| {
-        pve_common::log::emit(
-            pve_common::log::Level::DryRun,
-            format_args!("[DRY-RUN] {line}"),
-        );
-    };
-    for (node, host) in &targets {
-        for storage in &storages {
+    }
+}
+
+/// What a dry run would ask each node: its backups and dump folders, and with `--full` its jobs and guests.
+fn dry_run_nodes(
+    config: &Config,
+    targets: &[(String, String)],
+    storages: &[String],
+    w: &words::Words,
+    dry: &dyn Fn(String),
+) {
+    for (node, host) in targets {
+        for storage in storages {
             dry(format!(
                 "ssh {host} pvesh get /nodes/{node}/storage/{storage}/content --content backup --output-format json"
             ));
@@ -1307,12 +1426,16 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             ));
         }
     }
+}
+
+/// The environments a dry run names: `(env, state URL, endpoint)`, the homelab's three when none is found.
+fn dry_run_envs(config: &Config) -> Vec<(String, String, String)> {
     let envs: Vec<(String, String, String)> = match &config.root {
         Some(root) => tfstate::discover(root)
             .unwrap_or_default()
             .into_iter()
             .map(|e| match e.backend {
-                Ok(b) => (e.name, format!("s3://{}/{}", b.bucket, b.key), b.endpoint),
+                Ok(b) => (e.name, b.url(), b.endpoint),
                 Err(_) => (
                     e.name.clone(),
                     format!("s3://tfstate-{}/terraform.tfstate", e.name),
@@ -1322,7 +1445,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             .collect(),
         None => Vec::new(),
     };
-    let envs = if envs.is_empty() {
+    if envs.is_empty() {
         ["prod", "lab", "monitoring"]
             .iter()
             .map(|e| {
@@ -1335,18 +1458,18 @@ fn dry_run(config: &Config) -> Result<Verdict> {
             .collect()
     } else {
         envs
-    };
-    for (_, url, endpoint) in &envs {
-        dry(format!(
-            "s3 list-object-versions {url} (endpoint {endpoint})"
-        ));
-        dry(format!("s3 get {url} | verification JSON"));
     }
-    if config.full {
-        dry_run_services(config, &dry);
-    }
-    dry(w.sample.clone());
-    let now = jiff::Timestamp::now().as_second();
+}
+
+/// The sample report of a dry run: a guest, each environment's state and, with `--full`, a job and a guest
+/// that answers.
+fn sample(
+    config: &Config,
+    now: i64,
+    envs: &[(String, String, String)],
+    storage: &str,
+    w: &words::Words,
+) -> (Vec<contract::Row>, Vec<full::Finding>) {
     let vmid = config.vmids.first().copied().unwrap_or(100);
     let mut rows = vec![contract::Row {
         kind: "vzdump".into(),
@@ -1355,7 +1478,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         last: Some(now - 3600),
         details: contract::human_size(512 * 1024 * 1024),
     }];
-    for (env, _, _) in &envs {
+    for (env, _, _) in envs {
         rows.push(contract::Row {
             kind: "minio".into(),
             component: format!("tfstate-{env}"),
@@ -1372,7 +1495,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         };
         vec![
             full::Finding::Job(full::BackupJob::from_value(&serde_json::json!({
-                "id": "backup-<job>", "schedule": "21:00", "storage": storages[0],
+                "id": "backup-<job>", "schedule": "21:00", "storage": storage,
                 "mode": "snapshot", "all": 1
             }))),
             full::Finding::Reach {
@@ -1385,25 +1508,7 @@ fn dry_run(config: &Config) -> Result<Verdict> {
         Vec::new()
     };
     rows.extend(findings.iter().map(|f| contract::finding_row(f, w)));
-    if config.json {
-        let mut gc = GuestChecks::new();
-        gc.skip_all("dry-run: nothing contacted");
-        let mut state = Component::new("tfstate", "Terraform state in S3");
-        state.skip("dry-run: nothing contacted");
-        let mut services = Component::new("services", "DR services (--full)");
-        services.skip("dry-run: nothing contacted");
-        let mut report = assemble(config, now, "remote", gc, state, services, Vec::new());
-        report.finish();
-        pve_common::output::write_json(&report)?;
-    } else {
-        let mut text = String::new();
-        if config.full {
-            text.push_str(&contract::render_full(&findings, w));
-        }
-        text.push_str(&contract::render(&rows, w));
-        pve_common::output::write_stdout(&text)?;
-    }
-    Ok(Verdict::Ok)
+    (rows, findings)
 }
 
 /// `--full`'s local part in a dry run: `terraform init` of each environment and the health URLs known.

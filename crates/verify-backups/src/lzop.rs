@@ -119,6 +119,48 @@ impl Header {
     }
 }
 
+/// The "version needed to extract" of a header: one this reader knows.
+fn check_needed(needed: u16) -> io::Result<()> {
+    if needed > KNOWN_VERSION {
+        return Err(bad(format!(
+            "lzop: the file needs lzop version {needed:#06x} to extract"
+        )));
+    }
+    if needed < 0x0900 {
+        return Err(bad(format!(
+            "lzop: corrupt header (version needed {needed:#06x})"
+        )));
+    }
+    Ok(())
+}
+
+/// The compression method of a header: one of LZO1X's.
+fn check_method(method: u8) -> io::Result<()> {
+    if (1..=3).contains(&method) {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "lzop: compression method {method} is not LZO1X (not supported)"
+        )))
+    }
+}
+
+/// Reads the header's extra field, checking its checksum (which covers its length word and its bytes).
+fn skip_extra_field<R: Read>(r: &mut Counted<'_, R>, sum: Sum) -> io::Result<()> {
+    let len = r.be32("the lzop extra field")?;
+    if len as usize > MAX_BLOCK {
+        return Err(bad(format!("lzop: corrupt extra field of {len} bytes")));
+    }
+    let mut extra = len.to_be_bytes().to_vec();
+    extra.resize(4 + len as usize, 0);
+    r.exact(&mut extra[4..], "the lzop extra field")?;
+    let stored = r.be32("the lzop extra field checksum")?;
+    if stored != sum.of(&extra) {
+        return Err(bad("lzop: extra field checksum mismatch"));
+    }
+    Ok(())
+}
+
 /// Reads and checks the header (the magic included).
 fn read_header<R: Read>(r: &mut Counted<'_, R>) -> io::Result<Header> {
     let mut magic = [0u8; 9];
@@ -146,26 +188,10 @@ fn read_header<R: Read>(r: &mut Counted<'_, R>) -> io::Result<Header> {
     // Files before 0x0940 have no "version needed to extract" and no level byte.
     if version >= 0x0940 {
         take(r, 2, &mut h)?;
-        let needed = u16::from_be_bytes([h[4], h[5]]);
-        if needed > KNOWN_VERSION {
-            return Err(bad(format!(
-                "lzop: the file needs lzop version {needed:#06x} to extract"
-            )));
-        }
-        if needed < 0x0900 {
-            return Err(bad(format!(
-                "lzop: corrupt header (version needed {needed:#06x})"
-            )));
-        }
+        check_needed(u16::from_be_bytes([h[4], h[5]]))?;
     }
     take(r, 1, &mut h)?;
-    let pos = h.len() - 1;
-    let method = h[pos];
-    if !(1..=3).contains(&method) {
-        return Err(bad(format!(
-            "lzop: compression method {method} is not LZO1X (not supported)"
-        )));
-    }
+    check_method(h[h.len() - 1])?;
     if version >= 0x0940 {
         take(r, 1, &mut h)?; // level
     }
@@ -210,18 +236,7 @@ fn read_header<R: Read>(r: &mut Counted<'_, R>) -> io::Result<Header> {
         )));
     }
     if flags & F_H_EXTRA_FIELD != 0 {
-        // The extra field's checksum covers its length word and its bytes.
-        let len = r.be32("the lzop extra field")?;
-        if len as usize > MAX_BLOCK {
-            return Err(bad(format!("lzop: corrupt extra field of {len} bytes")));
-        }
-        let mut extra = len.to_be_bytes().to_vec();
-        extra.resize(4 + len as usize, 0);
-        r.exact(&mut extra[4..], "the lzop extra field")?;
-        let stored = r.be32("the lzop extra field checksum")?;
-        if stored != sum.of(&extra) {
-            return Err(bad("lzop: extra field checksum mismatch"));
-        }
+        skip_extra_field(r, sum)?;
     }
     if flags & F_MULTIPART != 0 {
         return Err(bad("lzop: multipart archives are not supported"));

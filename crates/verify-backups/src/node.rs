@@ -105,25 +105,7 @@ impl<'r> Node<'r> {
             inv.guests.retain(|g| g.node == n);
         }
         inv.guests.sort_by_key(|g| g.vmid);
-        let nodes = self.pvesh("/nodes", &[])?;
-        let nodes: Vec<String> = nodes
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|n| n.get("status").and_then(Value::as_str) != Some("offline"))
-                    .filter_map(|n| n.get("node").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let nodes: Vec<String> = match only_node {
-            None => nodes,
-            Some(n) if nodes.iter().any(|x| x == n) => vec![n.to_owned()],
-            Some(n) => anyhow::bail!(
-                "{} knows no online node `{n}` (its nodes: {})",
-                self.describe(),
-                nodes.join(", ")
-            ),
-        };
+        let nodes = self.online_nodes(only_node)?;
         let mut seen_volids = std::collections::BTreeSet::new();
         for node in &nodes {
             let list = self.pvesh(&format!("/nodes/{node}/storage"), &["--content", "backup"])?;
@@ -150,61 +132,9 @@ impl<'r> Node<'r> {
                     ));
                     continue;
                 }
-                let content = match self.pvesh(
-                    &format!("/nodes/{node}/storage/{}/content", s.storage),
-                    &["--content", "backup"],
-                ) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        inv.problems.push(format!(
-                            "cannot list backups of storage {} on node {node}: {e:#}",
-                            s.storage
-                        ));
-                        continue;
-                    }
-                };
-                let now = jiff::Timestamp::now().as_second();
-                let Some(entries) = content.as_array() else {
-                    inv.problems.push(format!(
-                        "the backup listing of storage {} on node {node} is not a list",
-                        s.storage
-                    ));
-                    continue;
-                };
-                // An entry that cannot be read, names two guests, or has an impossible time is reported,
-                // never silently dropped nor trusted: either would change what counts as backed up.
-                for (i, v) in entries.iter().enumerate() {
-                    let c = match serde_json::from_value::<BackupContent>(v.clone()) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let volid = v.get("volid").and_then(Value::as_str).unwrap_or("?");
-                            inv.problems.push(format!(
-                                "storage {} on node {node}: entry {} ({volid}) of the backup listing cannot be read: {e}",
-                                s.storage,
-                                i + 1
-                            ));
-                            continue;
-                        }
-                    };
-                    if let Some(problem) = c.problem(now) {
-                        inv.problems.push(format!(
-                            "storage {} on node {node}: {problem}; the backup is not counted",
-                            s.storage
-                        ));
-                        continue;
-                    }
-                    let Some(b) = Backup::from_content(&s.storage, &c) else {
-                        inv.problems.push(format!(
-                            "storage {} on node {node}: {} names no guest",
-                            s.storage, c.volid
-                        ));
-                        continue;
-                    };
-                    if seen_volids.insert(b.volid.clone()) {
-                        inv.backups.push(b);
-                    }
+                if self.list_backups(node, &s, &mut inv, &mut seen_volids) {
+                    inv.storages.insert(s.storage.clone(), s);
                 }
-                inv.storages.insert(s.storage.clone(), s);
             }
         }
         if let Some(o) = only_storage
@@ -218,6 +148,94 @@ impl<'r> Node<'r> {
         }
         inv.backups.sort_by(|a, b| a.volid.cmp(&b.volid));
         Ok(inv)
+    }
+
+    /// The host's online nodes, or only `only_node` (an error when it is not one of them).
+    fn online_nodes(&mut self, only_node: Option<&str>) -> Result<Vec<String>> {
+        let nodes = self.pvesh("/nodes", &[])?;
+        let nodes: Vec<String> = nodes
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|n| n.get("status").and_then(Value::as_str) != Some("offline"))
+                    .filter_map(|n| n.get("node").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(match only_node {
+            None => nodes,
+            Some(n) if nodes.iter().any(|x| x == n) => vec![n.to_owned()],
+            Some(n) => anyhow::bail!(
+                "{} knows no online node `{n}` (its nodes: {})",
+                self.describe(),
+                nodes.join(", ")
+            ),
+        })
+    }
+
+    /// The backups of storage `s` on `node`, into `inv`; false when the storage could not be listed. An entry that cannot be read, names two guests,
+    /// or has an impossible time is reported, never silently dropped nor trusted: either would change
+    /// what counts as backed up.
+    fn list_backups(
+        &mut self,
+        node: &str,
+        s: &Storage,
+        inv: &mut Inventory,
+        seen_volids: &mut std::collections::BTreeSet<String>,
+    ) -> bool {
+        let content = match self.pvesh(
+            &format!("/nodes/{node}/storage/{}/content", s.storage),
+            &["--content", "backup"],
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                inv.problems.push(format!(
+                    "cannot list backups of storage {} on node {node}: {e:#}",
+                    s.storage
+                ));
+                return false;
+            }
+        };
+        let now = jiff::Timestamp::now().as_second();
+        let Some(entries) = content.as_array() else {
+            inv.problems.push(format!(
+                "the backup listing of storage {} on node {node} is not a list",
+                s.storage
+            ));
+            return false;
+        };
+        for (i, v) in entries.iter().enumerate() {
+            let c = match serde_json::from_value::<BackupContent>(v.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    let volid = v.get("volid").and_then(Value::as_str).unwrap_or("?");
+                    inv.problems.push(format!(
+                        "storage {} on node {node}: entry {} ({volid}) of the backup listing cannot be read: {e}",
+                        s.storage,
+                        i + 1
+                    ));
+                    continue;
+                }
+            };
+            if let Some(problem) = c.problem(now) {
+                inv.problems.push(format!(
+                    "storage {} on node {node}: {problem}; the backup is not counted",
+                    s.storage
+                ));
+                continue;
+            }
+            let Some(b) = Backup::from_content(&s.storage, &c) else {
+                inv.problems.push(format!(
+                    "storage {} on node {node}: {} names no guest",
+                    s.storage, c.volid
+                ));
+                continue;
+            };
+            if seen_volids.insert(b.volid.clone()) {
+                inv.backups.push(b);
+            }
+        }
+        true
     }
 
     /// The dump folder of a file storage on the node (`path` of its configuration plus `/dump`).

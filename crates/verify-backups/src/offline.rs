@@ -12,8 +12,8 @@ use pve_common::runner::Runner;
 
 use crate::archive::{self, Job};
 use crate::manifest::Manifest;
-use crate::report::{BackupResult, Status};
-use crate::{Config, GuestChecks, outcome_status};
+use crate::report::{BackupResult, CheckName, Component, Status};
+use crate::{Config, GuestChecks};
 
 /// One archive found.
 struct Found {
@@ -81,6 +81,103 @@ fn recorded<'m>(
     }
 }
 
+/// The archives of the folders, of the VMIDs asked for, in path order; a folder that cannot be read is a
+/// failed listing.
+fn find_all(config: &Config, dirs: &[(PathBuf, String)], gc: &mut GuestChecks) -> Vec<Found> {
+    let mut found = Vec::new();
+    for (dir, storage) in dirs {
+        if let Err(e) = scan(dir, storage, &mut found) {
+            gc.archives.add(
+                &dir.display().to_string(),
+                CheckName::Listing,
+                Status::Fail,
+                e,
+            );
+        }
+    }
+    found.retain(|f| config.vmids.is_empty() || config.vmids.contains(&f.name.archive.vmid));
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
+/// An archive found, as the report lists a backup (what its name says; no node to say more).
+fn backup_result(f: &Found, volid: String, size: u64) -> BackupResult {
+    BackupResult {
+        volid,
+        storage: f.storage.clone(),
+        vmid: f.name.archive.vmid,
+        kind: f.name.archive.guest_type.as_str().to_owned(),
+        ctime: f.name.archive.ctime,
+        size,
+        format: format_of(&f.name),
+        protected: false,
+        notes: None,
+        guest_exists: false,
+        newest: false,
+        sha256: None,
+        status: Status::Ok,
+        checks: Vec::new(),
+        node: None,
+        environment: None,
+        shared: false,
+    }
+}
+
+/// The size check of an archive found, and its vzdump log's when one lies beside it.
+fn size_and_log(f: &Found, r: &mut BackupResult, archives: &mut Component) {
+    let (status, reason) = if r.size == 0 {
+        (Status::Fail, format!("{} is empty", f.path.display()))
+    } else {
+        (Status::Ok, format!("{} bytes", r.size))
+    };
+    r.record(archives, CheckName::Size, status, reason);
+    let log = f.path.with_file_name(format!("{}.log", f.name.stem));
+    if let Ok(text) = std::fs::read_to_string(&log) {
+        let (status, reason) = match crate::pve::log_verdict(&text, f.name.archive.vmid) {
+            Ok(()) => (Status::Ok, "vzdump log ends with success".to_owned()),
+            Err(e) => (Status::Fail, e),
+        };
+        r.record(archives, CheckName::Log, status, reason);
+    }
+}
+
+/// The bit-rot check of an archive against the manifest, and whether `--record` added its hash to it.
+fn sha256_verdict(
+    config: &Config,
+    manifest: &mut Manifest,
+    volid: &str,
+    f: &Found,
+    sha256: Option<&String>,
+) -> (Status, String, bool) {
+    let known = recorded(manifest, volid, &f.file_name).map(|(v, h)| (v.to_owned(), h.to_owned()));
+    match (sha256, known) {
+        (Some(sha), Some((v, h))) if *sha == h => (
+            Status::Ok,
+            format!("matches the SHA-256 recorded for {v}"),
+            false,
+        ),
+        (Some(sha), Some((v, h))) => (
+            Status::Fail,
+            format!("corrupt: SHA-256 {sha}, recorded {h} for {v}; bit rot or tampering"),
+            false,
+        ),
+        (None, Some((v, _))) => (
+            Status::Fail,
+            format!("cannot hash {} (recorded for {v})", f.path.display()),
+            false,
+        ),
+        (Some(sha), None) if config.record => {
+            manifest.entries.insert(volid.to_owned(), sha.clone());
+            (Status::Ok, format!("recorded SHA-256 {sha}"), true)
+        }
+        _ => (
+            Status::Info,
+            "not in the manifest (run with --record to add it)".to_owned(),
+            false,
+        ),
+    }
+}
+
 /// Checks every archive of the local folders into `gc`.
 pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
     let why = "no node: the archives of --local-dir are checked on their own";
@@ -93,15 +190,7 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
     for (s, d) in &config.local.by_storage {
         dirs.push((d.clone(), s.clone()));
     }
-    let mut found = Vec::new();
-    for (dir, storage) in &dirs {
-        if let Err(e) = scan(dir, storage, &mut found) {
-            gc.archives
-                .add(&dir.display().to_string(), "listing", Status::Fail, e);
-        }
-    }
-    found.retain(|f| config.vmids.is_empty() || config.vmids.contains(&f.name.archive.vmid));
-    found.sort_by(|a, b| a.path.cmp(&b.path));
+    let found = find_all(config, &dirs, gc);
     if found.is_empty() {
         // Nothing read is no proof: an empty or wrong folder must not end "OK".
         let where_ = dirs
@@ -111,7 +200,7 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
             .join(", ");
         gc.archives.add(
             &where_,
-            "archives",
+            CheckName::Archives,
             Status::Fail,
             "no vzdump archive (vzdump-<type>-<vmid>-<time>.<format>) found",
         );
@@ -127,41 +216,8 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
     for f in &found {
         let volid = format!("{}:backup/{}", f.storage, f.file_name);
         let size = std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
-        let mut r = BackupResult {
-            volid: volid.clone(),
-            storage: f.storage.clone(),
-            vmid: f.name.archive.vmid,
-            kind: f.name.archive.guest_type.as_str().to_owned(),
-            ctime: f.name.archive.ctime,
-            size,
-            format: format_of(&f.name),
-            protected: false,
-            notes: None,
-            guest_exists: false,
-            newest: false,
-            sha256: None,
-            status: Status::Ok,
-            checks: Vec::new(),
-            node: None,
-            environment: None,
-            shared: false,
-        };
-        let (status, reason) = if size == 0 {
-            (Status::Fail, format!("{} is empty", f.path.display()))
-        } else {
-            (Status::Ok, format!("{size} bytes"))
-        };
-        r.add("size", status, reason.clone());
-        gc.archives.add(&volid, "size", status, reason);
-        let log = f.path.with_file_name(format!("{}.log", f.name.stem));
-        if let Ok(text) = std::fs::read_to_string(&log) {
-            let (status, reason) = match crate::pve::log_verdict(&text, f.name.archive.vmid) {
-                Ok(()) => (Status::Ok, "vzdump log ends with success".to_owned()),
-                Err(e) => (Status::Fail, e),
-            };
-            r.add("log", status, reason.clone());
-            gc.archives.add(&volid, "log", status, reason);
-        }
+        let mut r = backup_result(f, volid.clone(), size);
+        size_and_log(f, &mut r, &mut gc.archives);
         jobs.push(Job {
             path: f.path.clone(),
             container: f.name.container,
@@ -173,57 +229,29 @@ pub(crate) fn check(config: &Config, runner: &Runner, gc: &mut GuestChecks) {
     let results = archive::check_all(&jobs, config.jobs, None);
     let mut changed = false;
     for ((f, result), r) in found.iter().zip(results).zip(gc.backups.iter_mut()) {
-        let content_check = match f.name.container {
-            Container::Vma => "vma",
-            Container::Tar => "tar",
-        };
-        for (check, o) in [
-            ("compression", &result.compression),
-            (content_check, &result.content),
-        ] {
-            let (status, reason) = outcome_status(o);
-            r.add(check, status, reason.clone());
-            gc.integrity.add(&r.volid, check, status, reason);
-        }
-        let known =
-            recorded(&manifest, &r.volid, &f.file_name).map(|(v, h)| (v.to_owned(), h.to_owned()));
-        let (status, reason) = match (&result.sha256, known) {
-            (Some(sha), Some((v, h))) if *sha == h => {
-                (Status::Ok, format!("matches the SHA-256 recorded for {v}"))
-            }
-            (Some(sha), Some((v, h))) => (
-                Status::Fail,
-                format!("corrupt: SHA-256 {sha}, recorded {h} for {v}; bit rot or tampering"),
-            ),
-            (None, Some((v, _))) => (
-                Status::Fail,
-                format!("cannot hash {} (recorded for {v})", f.path.display()),
-            ),
-            (Some(sha), None) if config.record => {
-                manifest.entries.insert(r.volid.clone(), sha.clone());
-                changed = true;
-                (Status::Ok, format!("recorded SHA-256 {sha}"))
-            }
-            _ => (
-                Status::Info,
-                "not in the manifest (run with --record to add it)".to_owned(),
-            ),
-        };
+        crate::record_integrity(
+            r,
+            &mut gc.integrity,
+            f.name.container,
+            (&result.compression, &result.content),
+        );
+        let (status, reason, added) =
+            sha256_verdict(config, &mut manifest, &r.volid, f, result.sha256.as_ref());
+        changed |= added;
         r.sha256.clone_from(&result.sha256);
-        r.add("sha256", status, reason.clone());
-        gc.bitrot.add(&r.volid, "sha256", status, reason);
+        r.record(&mut gc.bitrot, CheckName::Sha256, status, reason);
     }
     if let Some(e) = manifest_error {
         gc.bitrot.add(
             &config.manifest.display().to_string(),
-            "manifest",
+            CheckName::Manifest,
             Status::Fail,
             e,
         );
     } else if changed && let Err(e) = manifest.save(runner, &config.manifest) {
         gc.bitrot.add(
             &config.manifest.display().to_string(),
-            "manifest",
+            CheckName::Manifest,
             Status::Fail,
             format!("{e:#}"),
         );

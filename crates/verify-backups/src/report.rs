@@ -42,13 +42,98 @@ impl Status {
     }
 }
 
+/// The name of a check: the `check` field of the JSON document and the CHECK column of the tables.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::AsRefStr,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum CheckName {
+    /// The node answers over SSH.
+    Connect,
+    /// The node's guests and storages could be listed.
+    Inventory,
+    /// A storage or folder could be listed.
+    Listing,
+    /// A guest's newest backup is recent enough.
+    Freshness,
+    /// A guest no Terraform state manages.
+    Unmanaged,
+    /// A backup whose guest is gone.
+    Orphan,
+    /// An environment's state could be read to prove coverage.
+    TerraformState,
+    /// The archives of a folder checked with no node.
+    Archives,
+    /// The archive's file name.
+    Name,
+    /// The archive's size.
+    Size,
+    /// The vzdump task log.
+    Log,
+    /// Notes and the protected flag.
+    Meta,
+    /// The compression stream.
+    Compression,
+    /// The VMA container.
+    Vma,
+    /// The tar container.
+    Tar,
+    /// A PBS snapshot's verification state, on the backup.
+    PbsVerification,
+    /// A PBS snapshot's verification state, in the `pbs` component.
+    Verification,
+    /// The archive's hash against the manifest.
+    Sha256,
+    /// The SHA-256 manifest itself.
+    Manifest,
+    /// The environments under the root.
+    Environments,
+    /// An environment's S3 backend.
+    Backend,
+    /// The S3 client and endpoint.
+    S3,
+    /// The state's bucket.
+    Bucket,
+    /// The state object.
+    Object,
+    /// The state's content.
+    State,
+    /// The bucket's versioning.
+    Versioning,
+    /// The age of the newest state version.
+    Age,
+    /// A DR service's health endpoint.
+    Health,
+    /// `terraform init` in an environment.
+    #[serde(rename = "terraform init")]
+    #[strum(serialize = "terraform init")]
+    TerraformInit,
+    /// A guest answers (`--full`).
+    Connectivity,
+    /// A backup job (`--full`).
+    BackupJob,
+}
+
 /// One line of a component.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// What was checked: `qemu 100 (jellyfin)`, a volid, an env name, a service.
     pub subject: String,
-    /// The check's name (`coverage`, `size`, `log`, `compression`, `vma`, `tar`, `sha256`, ...).
-    pub check: String,
+    /// The check's name (`freshness`, `size`, `log`, `compression`, `vma`, `tar`, `sha256`, ...).
+    pub check: CheckName,
     /// Outcome.
     pub status: Status,
     /// Why (or what was seen).
@@ -61,11 +146,34 @@ pub struct Check {
     pub node: Option<String>,
 }
 
+/// A component's stable id: the `name` field of the JSON document.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, strum::Display, strum::AsRefStr,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum ComponentName {
+    /// Coverage and freshness.
+    Coverage,
+    /// Archive soundness.
+    Archives,
+    /// Integrity (`--deep`).
+    Integrity,
+    /// Bit-rot (the SHA-256 manifest).
+    Bitrot,
+    /// PBS verification.
+    Pbs,
+    /// Terraform state in S3.
+    Tfstate,
+    /// DR services (`--full`).
+    Services,
+}
+
 /// One of the seven checks of the issue, as a table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
     /// Stable id: `coverage`, `archives`, `integrity`, `bitrot`, `pbs`, `tfstate`, `services`.
-    pub name: String,
+    pub name: ComponentName,
     /// Human title.
     pub title: String,
     /// Worst status of its checks (`info` when it did not run).
@@ -80,9 +188,9 @@ pub struct Component {
 
 impl Component {
     /// An empty component.
-    pub fn new(name: &str, title: &str) -> Component {
+    pub fn new(name: ComponentName, title: &str) -> Component {
         Component {
-            name: name.to_owned(),
+            name,
             title: title.to_owned(),
             status: Status::Ok,
             skipped: None,
@@ -92,11 +200,17 @@ impl Component {
     }
 
     /// Adds a check.
-    pub fn add(&mut self, subject: &str, check: &str, status: Status, reason: impl Into<String>) {
+    pub fn add(
+        &mut self,
+        subject: &str,
+        check: CheckName,
+        status: Status,
+        reason: impl Into<String>,
+    ) {
         self.status = self.status.worst(status);
         self.checks.push(Check {
             subject: subject.to_owned(),
-            check: check.to_owned(),
+            check,
             status,
             reason: reason.into(),
             environment: None,
@@ -115,7 +229,7 @@ impl Component {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupCheck {
     /// `name`, `size`, `log`, `compression`, `vma`, `tar`, `sha256`, `pbs-verification`.
-    pub check: String,
+    pub check: CheckName,
     /// Outcome.
     pub status: Status,
     /// Why.
@@ -167,13 +281,25 @@ pub struct BackupResult {
 
 impl BackupResult {
     /// Adds a check result.
-    pub fn add(&mut self, check: &str, status: Status, reason: impl Into<String>) {
+    pub fn add(&mut self, check: CheckName, status: Status, reason: impl Into<String>) {
         self.status = self.status.worst(status);
         self.checks.push(BackupCheck {
-            check: check.to_owned(),
+            check,
             status,
             reason: reason.into(),
         });
+    }
+
+    /// Adds a check result, and the same line under its volid to `comp` (the component that made it).
+    pub fn record(
+        &mut self,
+        comp: &mut Component,
+        check: CheckName,
+        status: Status,
+        reason: String,
+    ) {
+        self.add(check, status, reason.clone());
+        comp.add(&self.volid, check, status, reason);
     }
 
     /// The first failed check, if any.
@@ -360,7 +486,7 @@ impl Report {
             let cw = c
                 .checks
                 .iter()
-                .map(|ch| ch.check.len())
+                .map(|ch| ch.check.as_ref().len())
                 .max()
                 .unwrap_or(0)
                 .max("CHECK".len());
@@ -406,6 +532,8 @@ fn status_value(s: Status) -> u8 {
 }
 
 /// The textfile metrics (`pve_backup.prom`): classic text format, no timestamps, newline at the end.
+// One metric family after the other, in the file's order: a table that reads best in one place.
+#[allow(clippy::too_many_lines)]
 pub fn render_metrics(report: &Report) -> String {
     let mut out = String::new();
     let guest_labels = |g: &GuestResult| {
@@ -496,6 +624,30 @@ pub fn render_metrics(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The check names are the words the JSON document and the tables carried as strings: the same in
+    /// both, and unchanged.
+    #[test]
+    fn check_names_keep_their_words() {
+        let words: Vec<String> = <CheckName as strum::IntoEnumIterator>::iter()
+            .map(|c| {
+                let json = serde_json::to_value(c).unwrap();
+                assert_eq!(json, serde_json::Value::String(c.to_string()));
+                assert_eq!(serde_json::from_value::<CheckName>(json).unwrap(), c);
+                c.to_string()
+            })
+            .collect();
+        assert_eq!(
+            words.join(","),
+            "connect,inventory,listing,freshness,unmanaged,orphan,terraform-state,archives,name,size,\
+             log,meta,compression,vma,tar,pbs-verification,verification,sha256,manifest,environments,\
+             backend,s3,bucket,object,state,versioning,age,health,terraform init,connectivity,backup-job"
+        );
+        assert_eq!(
+            serde_json::to_string(&ComponentName::Tfstate).unwrap(),
+            format!("\"{}\"", ComponentName::Tfstate)
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use pve_common::runner::{Access, LocalCommand, Runner};
 
 use crate::config::Config;
-use crate::report::{Component, Status};
+use crate::report::{CheckName, Component, Status};
 use crate::tfstate::Env;
 
 fn agent() -> ureq::Agent {
@@ -39,7 +39,7 @@ fn probe(comp: &mut Component, service: &str, base: Option<&str>, path: &str, fl
     let Some(base) = base else {
         comp.add(
             service,
-            "health",
+            CheckName::Health,
             Status::Info,
             format!("not checked: no URL (give --{flag})"),
         );
@@ -56,21 +56,31 @@ fn probe(comp: &mut Component, service: &str, base: Option<&str>, path: &str, fl
             {
                 comp.add(
                     service,
-                    "health",
+                    CheckName::Health,
                     Status::Fail,
                     format!("{url}: database {db}"),
                 );
                 return;
             }
-            comp.add(service, "health", Status::Ok, format!("{url} answers 200"));
+            comp.add(
+                service,
+                CheckName::Health,
+                Status::Ok,
+                format!("{url} answers 200"),
+            );
         }
         Ok((code, _)) => comp.add(
             service,
-            "health",
+            CheckName::Health,
             Status::Fail,
             format!("{url} answers {code}"),
         ),
-        Err(e) => comp.add(service, "health", Status::Fail, format!("{url}: {e}")),
+        Err(e) => comp.add(
+            service,
+            CheckName::Health,
+            Status::Fail,
+            format!("{url}: {e}"),
+        ),
     }
 }
 
@@ -84,7 +94,7 @@ fn minio(comp: &mut Component, config: &Config, envs: &[Env]) {
     let Some(base) = base else {
         comp.add(
             "minio",
-            "health",
+            CheckName::Health,
             Status::Info,
             "not checked: no URL (give --minio-url, or an environment with an S3 backend)",
         );
@@ -92,7 +102,12 @@ fn minio(comp: &mut Component, config: &Config, envs: &[Env]) {
     };
     let url = format!("{base}/minio/health/live");
     match get(&url) {
-        Ok((200, _)) => comp.add("minio", "health", Status::Ok, format!("{url} answers 200")),
+        Ok((200, _)) => comp.add(
+            "minio",
+            CheckName::Health,
+            Status::Ok,
+            format!("{url} answers 200"),
+        ),
         Ok((code, _)) => {
             // Not MinIO (another S3 server): ask S3 itself whether the state buckets answer.
             let mut buckets: Vec<_> = envs
@@ -103,7 +118,7 @@ fn minio(comp: &mut Component, config: &Config, envs: &[Env]) {
             if buckets.is_empty() {
                 comp.add(
                     "minio",
-                    "health",
+                    CheckName::Health,
                     Status::Fail,
                     format!("{url} answers {code} and no S3 backend is known to ask instead"),
                 );
@@ -116,7 +131,7 @@ fn minio(comp: &mut Component, config: &Config, envs: &[Env]) {
                 match answer {
                     Ok(true) => comp.add(
                         "minio",
-                        "health",
+                        CheckName::Health,
                         Status::Ok,
                         format!(
                             "not MinIO ({url} answers {code}); S3 answers: bucket {} exists",
@@ -125,15 +140,22 @@ fn minio(comp: &mut Component, config: &Config, envs: &[Env]) {
                     ),
                     Ok(false) => comp.add(
                         "minio",
-                        "health",
+                        CheckName::Health,
                         Status::Fail,
                         format!("S3 answers but bucket {} does not exist", b.bucket),
                     ),
-                    Err(e) => comp.add("minio", "health", Status::Fail, format!("S3: {e}")),
+                    Err(e) => {
+                        comp.add("minio", CheckName::Health, Status::Fail, format!("S3: {e}"))
+                    }
                 }
             }
         }
-        Err(e) => comp.add("minio", "health", Status::Fail, format!("{url}: {e}")),
+        Err(e) => comp.add(
+            "minio",
+            CheckName::Health,
+            Status::Fail,
+            format!("{url}: {e}"),
+        ),
     }
 }
 
@@ -146,7 +168,7 @@ fn terraform_init(comp: &mut Component, runner: &Runner, bin: &Path, env: &Env) 
         Err(e) => {
             comp.add(
                 &env.name,
-                "terraform init",
+                CheckName::TerraformInit,
                 Status::Fail,
                 format!("temp dir: {e}"),
             );
@@ -168,7 +190,7 @@ fn terraform_init(comp: &mut Component, runner: &Runner, bin: &Path, env: &Env) 
     match runner.run(Access::ReadOnly, &cmd) {
         Ok(Some(out)) if out.status.success() => comp.add(
             &env.name,
-            "terraform init",
+            CheckName::TerraformInit,
             Status::Ok,
             "terraform init succeeds (backend reachable, providers available)",
         ),
@@ -182,7 +204,7 @@ fn terraform_init(comp: &mut Component, runner: &Runner, bin: &Path, env: &Env) 
                 .to_owned();
             comp.add(
                 &env.name,
-                "terraform init",
+                CheckName::TerraformInit,
                 Status::Fail,
                 format!(
                     "terraform init failed ({}): {line}",
@@ -192,11 +214,16 @@ fn terraform_init(comp: &mut Component, runner: &Runner, bin: &Path, env: &Env) 
         }
         Ok(None) => comp.add(
             &env.name,
-            "terraform init",
+            CheckName::TerraformInit,
             Status::Info,
             "skipped (dry run)",
         ),
-        Err(e) => comp.add(&env.name, "terraform init", Status::Fail, format!("{e}")),
+        Err(e) => comp.add(
+            &env.name,
+            CheckName::TerraformInit,
+            Status::Fail,
+            format!("{e}"),
+        ),
     }
 }
 
@@ -208,7 +235,12 @@ pub fn check(comp: &mut Component, config: &Config, runner: &Runner, envs: &[Env
                 terraform_init(comp, runner, &bin.path, env);
             }
         }
-        Err(e) => comp.add("terraform", "terraform init", Status::Fail, format!("{e}")),
+        Err(e) => comp.add(
+            "terraform",
+            CheckName::TerraformInit,
+            Status::Fail,
+            format!("{e}"),
+        ),
     }
     minio(comp, config, envs);
     let s = &config.services;

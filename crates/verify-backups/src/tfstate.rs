@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use pve_common::s3::{S3Client, S3Location, Versioning};
+use pve_common::s3::{S3Client, Versioning};
 use pve_tf::backend::{self, Backend, Overrides};
 use pve_tf::state::StateInfo;
 
-use crate::report::{Component, EnvResult, Status};
+use crate::report::{CheckName, Component, EnvResult, Status};
 
 /// An environment and its S3 backend, for the state and `--full` checks.
 pub struct Env {
@@ -76,13 +76,11 @@ pub fn discover(root: &Path) -> Result<Vec<Env>> {
 /// A client for the backend's bucket.
 pub fn client(backend: &Backend, tfvars: Option<&Path>) -> Result<S3Client> {
     let creds = pve_tf::backend::s3_credentials(backend, tfvars)?;
-    let location = S3Location {
-        endpoint: backend.endpoint.clone(),
-        region: backend.region.clone(),
-        bucket: backend.bucket.clone(),
-        path_style: backend.path_style,
-    };
-    Ok(S3Client::new(location, &creds, Duration::from_secs(15))?)
+    Ok(S3Client::new(
+        backend.location(),
+        &creds,
+        Duration::from_secs(15),
+    )?)
 }
 
 /// Parses a state, noting its size and whether it is JSON at all for the report. Neither check builds a
@@ -93,7 +91,7 @@ fn parse_noting(bytes: &[u8], result: &mut EnvResult) -> Result<StateInfo> {
     StateInfo::parse(bytes)
 }
 
-/// Checks one environment, adding its lines to `comp`.
+/// Checks one environment, adding its lines to `comp`: backend, bucket, object, versioning, age.
 pub fn check_env(
     env: &Env,
     tfvars: Option<&Path>,
@@ -101,203 +99,228 @@ pub fn check_env(
     now: i64,
     comp: &mut Component,
 ) -> EnvResult {
-    let mut result = EnvResult {
-        env: env.name.clone(),
-        state_url: None,
-        serial: None,
-        resources: None,
-        versioning: None,
-        age_seconds: None,
-        status: Status::Ok,
-        bucket: None,
-        size_bytes: None,
-        versions: None,
-        bucket_exists: None,
-        json_valid: None,
-    };
-    let subject = env.name.clone();
-    let mut add = |result: &mut EnvResult, check: &str, status: Status, reason: String| {
-        result.status = result.status.worst(status);
-        comp.add(&subject, check, status, reason);
+    let mut c = EnvCheck {
+        result: EnvResult {
+            env: env.name.clone(),
+            state_url: None,
+            serial: None,
+            resources: None,
+            versioning: None,
+            age_seconds: None,
+            status: Status::Ok,
+            bucket: None,
+            size_bytes: None,
+            versions: None,
+            bucket_exists: None,
+            json_valid: None,
+        },
+        comp,
     };
     let backend = match &env.backend {
         Ok(b) => b,
         Err(e) => {
-            add(&mut result, "backend", Status::Fail, e.clone());
-            return result;
+            c.add(CheckName::Backend, Status::Fail, e.clone());
+            return c.result;
         }
     };
-    let url = format!("s3://{}/{}", backend.bucket, backend.key);
-    result.state_url = Some(url.clone());
-    result.bucket = Some(backend.bucket.clone());
+    let url = backend.url();
+    c.result.state_url = Some(url.clone());
+    c.result.bucket = Some(backend.bucket.clone());
     let s3 = match client(backend, tfvars) {
-        Ok(c) => c,
+        Ok(s3) => s3,
         Err(e) => {
-            add(&mut result, "s3", Status::Fail, format!("{e:#}"));
-            return result;
+            c.add(CheckName::S3, Status::Fail, format!("{e:#}"));
+            return c.result;
         }
     };
-    match s3.bucket_exists() {
-        Ok(true) => result.bucket_exists = Some(true),
-        Ok(false) => {
-            result.bucket_exists = Some(false);
-            add(
-                &mut result,
-                "bucket",
-                Status::Fail,
-                format!("bucket {} does not exist", backend.bucket),
-            );
-            return result;
-        }
-        Err(e) => {
-            // Unreachable: every other request would fail the same way.
-            add(
-                &mut result,
-                "s3",
-                Status::Fail,
-                format!("cannot check bucket {}: {e}", backend.bucket),
-            );
-            return result;
+    if c.bucket(&s3, backend) {
+        c.object(&s3, backend, &url);
+        c.versioning(&s3, backend);
+        c.age(&s3, backend, &url, max_age, now);
+    }
+    c.result
+}
+
+/// One environment under check: its result, and the component its lines go to.
+struct EnvCheck<'c> {
+    result: EnvResult,
+    comp: &'c mut Component,
+}
+
+impl EnvCheck<'_> {
+    fn add(&mut self, check: CheckName, status: Status, reason: String) {
+        self.result.status = self.result.status.worst(status);
+        self.comp.add(&self.result.env, check, status, reason);
+    }
+
+    /// Whether the bucket exists; when it does not, or S3 does not answer, nothing else is asked.
+    fn bucket(&mut self, s3: &S3Client, backend: &Backend) -> bool {
+        match s3.bucket_exists() {
+            Ok(true) => {
+                self.result.bucket_exists = Some(true);
+                true
+            }
+            Ok(false) => {
+                self.result.bucket_exists = Some(false);
+                self.add(
+                    CheckName::Bucket,
+                    Status::Fail,
+                    format!("bucket {} does not exist", backend.bucket),
+                );
+                false
+            }
+            Err(e) => {
+                // Unreachable: every other request would fail the same way.
+                self.add(
+                    CheckName::S3,
+                    Status::Fail,
+                    format!("cannot check bucket {}: {e}", backend.bucket),
+                );
+                false
+            }
         }
     }
-    // The object: exists, non-empty, valid JSON, version 4, lineage, serial, resources.
-    match s3.get(&backend.key, None) {
-        Err(e) if e.is_not_found() => {
-            add(
-                &mut result,
-                "object",
-                Status::Fail,
-                format!("{url} does not exist"),
-            );
-        }
-        Err(e) => add(
-            &mut result,
-            "object",
-            Status::Fail,
-            format!("cannot read {url}: {e}"),
-        ),
-        Ok(bytes) if bytes.is_empty() => {
-            add(
-                &mut result,
-                "object",
+
+    /// The object: exists, non-empty, valid JSON, version 4, lineage, serial, resources.
+    fn object(&mut self, s3: &S3Client, backend: &Backend, url: &str) {
+        let bytes = match pve_tf::fleet::read_state(s3, backend) {
+            Ok(Some((_, bytes))) => bytes,
+            Ok(None) => {
+                return self.add(
+                    CheckName::Object,
+                    Status::Fail,
+                    format!("{url} does not exist"),
+                );
+            }
+            Err(e) => return self.add(CheckName::Object, Status::Fail, e),
+        };
+        if bytes.is_empty() {
+            return self.add(
+                CheckName::Object,
                 Status::Fail,
                 format!("{url} is empty (0 bytes)"),
             );
         }
-        Ok(bytes) => match parse_noting(&bytes, &mut result) {
-            Err(e) => add(&mut result, "state", Status::Fail, format!("{e:#}")),
-            Ok(state) => {
-                let summary = state.summary();
-                result.serial = Some(summary.serial);
-                result.resources = Some(summary.resources);
-                if summary.resources == 0 {
-                    add(
-                        &mut result,
-                        "state",
-                        Status::Fail,
-                        format!(
-                            "the state (serial {}) has no resources: an apply against it would recreate everything",
-                            summary.serial
-                        ),
-                    );
-                } else {
-                    add(
-                        &mut result,
-                        "state",
-                        Status::Ok,
-                        format!(
-                            "{url}: version 4, serial {}, lineage {}, {} resources",
-                            summary.serial, summary.lineage, summary.resources
-                        ),
-                    );
-                }
-            }
-        },
-    }
-    match s3.versioning() {
-        Ok(Versioning::Enabled) => {
-            result.versioning = Some("enabled".into());
-            add(
-                &mut result,
-                "versioning",
-                Status::Ok,
-                format!("bucket {} keeps versions", backend.bucket),
-            );
-        }
-        Ok(v) => {
-            let name = if v == Versioning::Suspended {
-                "suspended"
-            } else {
-                "off"
-            };
-            result.versioning = Some(name.into());
-            add(
-                &mut result,
-                "versioning",
+        let summary = match parse_noting(&bytes, &mut self.result) {
+            Ok(state) => state.summary(),
+            Err(e) => return self.add(CheckName::State, Status::Fail, format!("{e:#}")),
+        };
+        self.result.serial = Some(summary.serial);
+        self.result.resources = Some(summary.resources);
+        if summary.resources == 0 {
+            self.add(
+                CheckName::State,
                 Status::Fail,
                 format!(
-                    "bucket {} has versioning {name}: a bad write replaces the state for good",
-                    backend.bucket
+                    "the state (serial {}) has no resources: an apply against it would recreate everything",
+                    summary.serial
+                ),
+            );
+        } else {
+            self.add(
+                CheckName::State,
+                Status::Ok,
+                format!(
+                    "{url}: version 4, serial {}, lineage {}, {} resources",
+                    summary.serial, summary.lineage, summary.resources
                 ),
             );
         }
-        Err(e) => add(
-            &mut result,
-            "versioning",
-            Status::Fail,
-            format!(
-                "cannot read the versioning of bucket {}: {e}",
-                backend.bucket
-            ),
-        ),
     }
-    match s3.list_versions(&backend.key) {
-        Ok(versions) => {
-            result.versions = Some(
-                versions
-                    .iter()
-                    .filter(|v| v.key == backend.key && !v.delete_marker)
-                    .count(),
-            );
-            let newest = versions
-                .iter()
-                .filter(|v| v.key == backend.key && !v.delete_marker)
-                .filter_map(|v| v.last_modified.parse::<jiff::Timestamp>().ok())
-                .max();
-            if let Some(t) = newest {
-                let age = now.saturating_sub(t.as_second());
-                result.age_seconds = Some(age);
-                if let Some(max) = max_age {
-                    let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
-                    let text = humantime::format_duration(Duration::from_secs(age.max(0) as u64));
-                    if age > limit {
-                        add(
-                            &mut result,
-                            "age",
-                            Status::Fail,
-                            format!(
-                                "newest state version is {text} old (limit {})",
-                                humantime::format_duration(max)
-                            ),
-                        );
-                    } else {
-                        add(
-                            &mut result,
-                            "age",
-                            Status::Ok,
-                            format!("newest state version is {text} old"),
-                        );
-                    }
-                }
+
+    fn versioning(&mut self, s3: &S3Client, backend: &Backend) {
+        match s3.versioning() {
+            Ok(Versioning::Enabled) => {
+                self.result.versioning = Some("enabled".into());
+                self.add(
+                    CheckName::Versioning,
+                    Status::Ok,
+                    format!("bucket {} keeps versions", backend.bucket),
+                );
             }
+            Ok(v) => {
+                let name = if v == Versioning::Suspended {
+                    "suspended"
+                } else {
+                    "off"
+                };
+                self.result.versioning = Some(name.into());
+                self.add(
+                    CheckName::Versioning,
+                    Status::Fail,
+                    format!(
+                        "bucket {} has versioning {name}: a bad write replaces the state for good",
+                        backend.bucket
+                    ),
+                );
+            }
+            Err(e) => self.add(
+                CheckName::Versioning,
+                Status::Fail,
+                format!(
+                    "cannot read the versioning of bucket {}: {e}",
+                    backend.bucket
+                ),
+            ),
         }
-        Err(e) if max_age.is_some() => add(
-            &mut result,
-            "age",
-            Status::Fail,
-            format!("cannot list the versions of {url}: {e}"),
-        ),
-        Err(_) => {}
     }
-    result
+
+    /// The number of versions, and the age of the newest against `max_age`.
+    fn age(
+        &mut self,
+        s3: &S3Client,
+        backend: &Backend,
+        url: &str,
+        max_age: Option<Duration>,
+        now: i64,
+    ) {
+        let versions = match s3.list_versions(&backend.key) {
+            Ok(versions) => versions,
+            Err(e) => {
+                if max_age.is_some() {
+                    self.add(
+                        CheckName::Age,
+                        Status::Fail,
+                        format!("cannot list the versions of {url}: {e}"),
+                    );
+                }
+                return;
+            }
+        };
+        let kept: Vec<_> = versions
+            .iter()
+            .filter(|v| v.key == backend.key && !v.delete_marker)
+            .collect();
+        self.result.versions = Some(kept.len());
+        let Some(newest) = kept
+            .iter()
+            .filter_map(|v| v.last_modified.parse::<jiff::Timestamp>().ok())
+            .max()
+        else {
+            return;
+        };
+        let age = now.saturating_sub(newest.as_second());
+        self.result.age_seconds = Some(age);
+        let Some(max) = max_age else {
+            return;
+        };
+        let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+        let text = humantime::format_duration(Duration::from_secs(age.max(0) as u64));
+        if age > limit {
+            self.add(
+                CheckName::Age,
+                Status::Fail,
+                format!(
+                    "newest state version is {text} old (limit {})",
+                    humantime::format_duration(max)
+                ),
+            );
+        } else {
+            self.add(
+                CheckName::Age,
+                Status::Ok,
+                format!("newest state version is {text} old"),
+            );
+        }
+    }
 }

@@ -407,31 +407,10 @@ pub fn judge(
     ignored_whole: &dyn Fn(&str) -> bool,
     history: &HashSet<String>,
 ) -> Verdict {
-    if ui.unreadable > 0 {
-        return Verdict::Show(format!(
-            "{} unreadable line(s) in the plan's stream ({})",
-            ui.unreadable,
-            ui.first_error.as_deref().unwrap_or("?")
-        ));
-    }
-    match ui.ui_version.as_deref() {
-        Some(v) if v.split('.').next() == Some("1") => {}
-        other => {
-            return Verdict::Show(format!(
-                "the plan's stream has UI version {}; this check-drift reads 1.x",
-                other.unwrap_or("(none)")
-            ));
-        }
-    }
-    let Some(counts) = ui.summary else {
-        return Verdict::Show("the plan's stream has no change summary".to_owned());
+    let counts = match trusted_counts(ui) {
+        Ok(counts) => counts,
+        Err(why) => return Verdict::Show(why),
     };
-    if counts.import > 0 {
-        return Verdict::Show("the plan imports objects".to_owned());
-    }
-    if let Some((name, action)) = ui.outputs.iter().find(|(_, a)| *a != "noop") {
-        return Verdict::Show(format!("output {name} would change ({action})"));
-    }
     let drift: HashMap<&str, &UiChange> = ui
         .drift
         .iter()
@@ -469,38 +448,80 @@ pub fn judge(
         if !ignored_whole(&c.address) {
             return Verdict::Show(format!("{} would change", c.address));
         }
-        let d = drift.get(c.address.as_str());
-        let destroyed_outside = d.is_some_and(|d| d.action == "delete");
-        let origin = match (d, action) {
-            (None, _) => Origin::Pending,
-            (Some(_), Action::Create) if destroyed_outside => Origin::Drift,
-            (Some(_), Action::Create | Action::Delete) => Origin::Both,
-            // Drift or both: only the attribute values tell.
-            (Some(_), Action::Update | Action::Replace) => {
-                return Verdict::Show(format!(
-                    "{} changed outside Terraform and would change",
-                    c.address
-                ));
-            }
-        };
-        let (risk, risk_reason) =
-            super::risk(action, destroyed_outside, history.contains(&c.address));
-        reports.push(ResourceReport {
-            address: c.address.clone(),
-            resource_type: c.resource_type.clone(),
-            action,
-            action_reason: c.action_reason(),
-            origin,
-            risk,
-            risk_reason,
-            changed_attributes: Vec::new(),
-            drifted_attributes: Vec::new(),
-            ignored: false,
-            ignored_by: Vec::new(),
-        });
+        match ignored_report(c, action, drift.get(c.address.as_str()).copied(), history) {
+            Ok(report) => reports.push(report),
+            Err(why) => return Verdict::Show(why),
+        }
     }
     reports.sort_by(|a, b| a.address.cmp(&b.address));
     Verdict::Ignored(reports)
+}
+
+/// The stream's change counts, when the stream can be trusted to tell every change; else why not.
+fn trusted_counts(ui: &UiSummary) -> Result<ChangeCounts, String> {
+    if ui.unreadable > 0 {
+        return Err(format!(
+            "{} unreadable line(s) in the plan's stream ({})",
+            ui.unreadable,
+            ui.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    match ui.ui_version.as_deref() {
+        Some(v) if v.split('.').next() == Some("1") => {}
+        other => {
+            return Err(format!(
+                "the plan's stream has UI version {}; this check-drift reads 1.x",
+                other.unwrap_or("(none)")
+            ));
+        }
+    }
+    let Some(counts) = ui.summary else {
+        return Err("the plan's stream has no change summary".to_owned());
+    };
+    if counts.import > 0 {
+        return Err("the plan imports objects".to_owned());
+    }
+    if let Some((name, action)) = ui.outputs.iter().find(|(_, a)| *a != "noop") {
+        return Err(format!("output {name} would change ({action})"));
+    }
+    Ok(counts)
+}
+
+/// The report of a planned change that ignore rules cover whole, from the stream alone; `Err` (why) when
+/// only the attribute values can tell its origin.
+fn ignored_report(
+    c: &UiChange,
+    action: Action,
+    drift: Option<&UiChange>,
+    history: &HashSet<String>,
+) -> Result<ResourceReport, String> {
+    let destroyed_outside = drift.is_some_and(|d| d.action == "delete");
+    let origin = match (drift, action) {
+        (None, _) => Origin::Pending,
+        (Some(_), Action::Create) if destroyed_outside => Origin::Drift,
+        (Some(_), Action::Create | Action::Delete) => Origin::Both,
+        // Drift or both: only the attribute values tell.
+        (Some(_), Action::Update | Action::Replace) => {
+            return Err(format!(
+                "{} changed outside Terraform and would change",
+                c.address
+            ));
+        }
+    };
+    let (risk, risk_reason) = super::risk(action, destroyed_outside, history.contains(&c.address));
+    Ok(ResourceReport {
+        address: c.address.clone(),
+        resource_type: c.resource_type.clone(),
+        action,
+        action_reason: c.action_reason(),
+        origin,
+        risk,
+        risk_reason,
+        changed_attributes: Vec::new(),
+        drifted_attributes: Vec::new(),
+        ignored: false,
+        ignored_by: Vec::new(),
+    })
 }
 
 #[cfg(test)]

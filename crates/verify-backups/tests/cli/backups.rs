@@ -32,7 +32,7 @@ fn all_good_remote_and_local_deep_one_ssh_session() {
     assert_eq!(doc.backups.len(), 3);
     for b in &doc.backups {
         assert_eq!(b.status, Status::Ok, "{b:#?}");
-        let checks: Vec<&str> = b.checks.iter().map(|c| c.check.as_str()).collect();
+        let checks: Vec<&str> = b.checks.iter().map(|c| c.check.as_ref()).collect();
         assert!(
             checks.contains(&"size") && checks.contains(&"log") && checks.contains(&"compression")
         );

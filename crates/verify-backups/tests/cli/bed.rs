@@ -188,7 +188,7 @@ pub fn backup_of(doc: &Report, vmid: u32) -> &BackupResult {
 
 /// The first failed check of a backup (`None` when none failed).
 pub fn first_failure(b: &BackupResult) -> Option<String> {
-    b.first_failure().map(|c| c.check.clone())
+    b.first_failure().map(|c| c.check.to_string())
 }
 
 /// The failed checks of a backup.
@@ -196,7 +196,7 @@ pub fn failures(b: &BackupResult) -> Vec<String> {
     b.checks
         .iter()
         .filter(|c| c.status == Status::Fail)
-        .map(|c| c.check.clone())
+        .map(|c| c.check.to_string())
         .collect()
 }
 
@@ -204,7 +204,7 @@ pub fn failures(b: &BackupResult) -> Vec<String> {
 pub fn backup_check<'a>(b: &'a BackupResult, check: &str) -> &'a BackupCheck {
     entry(
         &b.checks,
-        |c| c.check == check,
+        |c| c.check.as_ref() == check,
         format_args!("check {check}"),
         b,
     )
@@ -214,7 +214,7 @@ pub fn backup_check<'a>(b: &'a BackupResult, check: &str) -> &'a BackupCheck {
 pub fn component<'a>(doc: &'a Report, name: &str) -> &'a Component {
     entry(
         &doc.components,
-        |c| c.name == name,
+        |c| c.name.as_ref() == name,
         format_args!("component {name}"),
         doc,
     )

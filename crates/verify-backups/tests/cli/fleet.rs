@@ -8,7 +8,7 @@ use std::process::Output;
 use serde_json::Value;
 use testbed::fleet::{FleetLab, UNBACKED_VMID, UNMANAGED_BACKUP_VMID};
 use testbed::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
-use verify_backups::report::{Check, Report, Status};
+use verify_backups::report::{Check, CheckName, Report, Status};
 
 use crate::bed::{component, guest, report_exiting};
 
@@ -110,7 +110,10 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
 
     let checks = coverage_checks(&doc);
     // The backup no guest and no state has: unmanaged, a warning.
-    let unmanaged: Vec<_> = checks.iter().filter(|c| c.check == "unmanaged").collect();
+    let unmanaged: Vec<_> = checks
+        .iter()
+        .filter(|c| c.check == CheckName::Unmanaged)
+        .collect();
     assert_eq!(unmanaged.len(), 1, "{checks:#?}");
     assert_eq!(
         unmanaged[0].subject,
@@ -125,7 +128,7 @@ fn every_environment_checked_against_its_state_with_one_node_down() {
         .filter(|c| c.node.as_deref() == Some("pve-mon") || c.subject == "pve-mon")
         .collect();
     assert_eq!(down.len(), 1, "{checks:#?}");
-    assert_eq!(down[0].check, "connect");
+    assert_eq!(down[0].check, CheckName::Connect);
     assert_eq!(
         (down[0].subject.as_str(), down[0].environment.as_deref()),
         ("pve-mon", Some("monitoring"))
@@ -278,7 +281,7 @@ fn in_a_cluster_a_moved_guest_is_found_and_a_shared_backup_counts_once() {
     assert!(
         !coverage_checks(&doc)
             .iter()
-            .any(|c| c.check == "unmanaged" || c.check == "orphan"),
+            .any(|c| c.check == CheckName::Unmanaged || c.check == CheckName::Orphan),
         "{:#?}",
         coverage_checks(&doc)
     );

@@ -105,7 +105,7 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
     assert!(stdout.contains("Backup jobs\n"), "{stdout}");
     let (code, doc) = run_json(&en, &[]);
     assert_eq!(code, 1, "{doc:#?}");
-    let names: Vec<&str> = doc.components.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = doc.components.iter().map(|c| c.name.as_ref()).collect();
     assert_eq!(
         names,
         [
@@ -122,7 +122,7 @@ fn full_lists_the_backup_jobs_and_checks_every_running_guest() {
     let check = |subject: &str, check: &str| -> &Check {
         testbed::tool::entry(
             &services.checks,
-            |c| c.subject == subject && c.check == check,
+            |c| c.subject == subject && c.check.as_ref() == check,
             format_args!("{subject} {check}"),
             services,
         )

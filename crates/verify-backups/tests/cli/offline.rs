@@ -22,7 +22,7 @@ fn backup_of<'a>(doc: &'a Report, prefix: &str) -> &'a BackupResult {
 fn checks(b: &BackupResult) -> Vec<(String, Status)> {
     b.checks
         .iter()
-        .map(|c| (c.check.clone(), c.status))
+        .map(|c| (c.check.to_string(), c.status))
         .collect()
 }
 
