@@ -154,9 +154,12 @@ pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
         let mut text =
             format!("proxmox_endpoint = \"{endpoint}\"\ndefault_node     = \"{node}\"\n");
         if env == "prod" {
-            let port = minio_port.map_or(String::new(), |p| format!("\n  port          = {p}"));
-            text.push_str(&format!(
-                "\nminio = {{\n  ip            = \"{minio_ip}\"{port}\n  root_user     = \"minioadmin\"\n  root_password = \"fixture-minio-password\"\n}}\n"
+            text.push('\n');
+            text.push_str(&minio_block(
+                &minio_ip,
+                minio_port,
+                "minioadmin",
+                "fixture-minio-password",
             ));
         }
         if env == "monitoring" {
@@ -169,6 +172,15 @@ pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
         write(tfvars, &text)?;
     }
     Ok(())
+}
+
+/// The `minio = {...}` block of a homelab's tfvars: where MinIO listens (no `port`: 9000) and its root
+/// credentials, which the tools use for the state buckets.
+pub fn minio_block(ip: &str, port: Option<u16>, user: &str, password: &str) -> String {
+    let port = port.map_or(String::new(), |p| format!("\n  port          = {p}"));
+    format!(
+        "minio = {{\n  ip            = \"{ip}\"{port}\n  root_user     = \"{user}\"\n  root_password = \"{password}\"\n}}\n"
+    )
 }
 
 /// Variable files hold secrets: the tools warn about group- or world-readable ones.

@@ -54,9 +54,7 @@ impl Homelab {
         }
         std::fs::write(
             h.env_dir("monitoring").join("terraform.tfvars"),
-            format!(
-                "minio = {{\n  ip            = \"127.0.0.1\"\n  port          = {port}\n  root_user     = \"admin\"\n  root_password = \"pw-123456\"\n}}\n"
-            ),
+            testbed::fixture::minio_block("127.0.0.1", Some(port), "admin", "pw-123456"),
         )
         .unwrap();
         std::fs::create_dir(h.path().join("save-points")).unwrap();

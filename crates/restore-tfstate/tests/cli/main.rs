@@ -779,7 +779,7 @@ fn the_scripts_usage_messages() {
 #[test]
 fn fallback_then_return_with_the_minio_block_only() {
     let (moto, endpoint) = start_moto();
-    let port = endpoint.rsplit(':').next().unwrap().to_owned();
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("environments");
     let lab = root.join("lab");
@@ -796,9 +796,7 @@ fn fallback_then_return_with_the_minio_block_only() {
     .unwrap();
     std::fs::write(
         prod.join("terraform.tfvars"),
-        format!(
-            "minio = {{\n  ip            = \"127.0.0.1\"\n  port          = {port}\n  root_user     = \"minio-admin\"\n  root_password = \"minio-secret-1\"\n}}\n"
-        ),
+        testbed::fixture::minio_block("127.0.0.1", Some(port), "minio-admin", "minio-secret-1"),
     )
     .unwrap();
     let runner = Runner::new(false);
