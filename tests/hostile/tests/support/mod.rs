@@ -88,23 +88,18 @@ pub fn decoded<T: serde::de::DeserializeOwned>(stdout: impl AsRef<[u8]>, context
     testbed::tool::decode(&value, context)
 }
 
-/// A tool command with nothing inherited that could change its behaviour.
+/// A tool command with nothing inherited that could change its behaviour: the test bed's
+/// ([`testbed::tool::command`]: no host, homelab, SSH agent or service URL of the machine, `NO_COLOR`),
+/// without the tools' other settings either.
 pub fn tool(name: &str) -> Command {
-    let mut cmd = Command::new(bin(name));
+    let mut cmd = testbed::tool::command(bin(name));
     for var in [
-        "PVE_DRIFT_ROOT",
         "TF_BIN",
         "PVE_DRIFT_LOCK_FILE",
         "PVE_DRIFT_KILL_GRACE",
         "PVE_TFSTATE_BACKUP_DIR",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
-        "PVE_HOST",
-        "PROMETHEUS_URL",
-        "ALERTMANAGER_URL",
-        "GRAFANA_URL",
-        "NODE_EXPORTER_URL",
-        "MINIO_URL",
         "XDG_RUNTIME_DIR",
         "TF_WORKSPACE",
     ] {
@@ -117,7 +112,7 @@ pub fn tool(name: &str) -> Command {
         .env("PVE_DRIFT_REPORT_DIR", scratch.join("reports"))
         .env("PVE_DRIFT_STATE_FILE", scratch.join("drift-state.json"))
         .env("XDG_STATE_HOME", scratch.join("state"));
-    cmd.env("NO_COLOR", "1").stdin(Stdio::null());
+    cmd.stdin(Stdio::null());
     cmd
 }
 
