@@ -198,6 +198,8 @@ fn env(name: &str) -> Result<String> {
 }
 
 /// Runs the selected benchmarks and writes the reports.
+// The driver reads in the order it runs: options, machine facts, each benchmark, the reports.
+#[allow(clippy::too_many_lines)]
 pub fn run(opts: &Options) -> Result<()> {
     let mut merged = opts.clone();
     merged.only.extend(opts.ids.iter().cloned());
@@ -465,6 +467,8 @@ fn ssh_reuse(ctx: &Ctx<'_>) -> Result<Outcome> {
     Ok(o)
 }
 
+// A benchmark reads in the order it runs: set-up, reference, measured runs, verdict.
+#[allow(clippy::too_many_lines)]
 fn drift_fanout(ctx: &Ctx<'_>) -> Result<Outcome> {
     let (envs, resources) = (6, 50);
     let mut o = Outcome::new(
@@ -646,6 +650,8 @@ fn counting_terraform(dir: &Path, terraform: &Path, log: &Path) -> Result<PathBu
 
 /// Issue 20: what a nightly check costs next to a bare `terraform plan` of the same environment, in sync
 /// and drifted, on the example homelab (prod) and on 200 generated VMs, through the simulated provider.
+// A benchmark reads in the order it runs: set-up, reference, measured runs, verdict.
+#[allow(clippy::too_many_lines)]
 fn plan_stream(ctx: &Ctx<'_>) -> Result<Outcome> {
     use testbed::terraform::{Sim, copy_tree, example_homelab_dir, seed_example_guests};
     let vms = 200;
@@ -911,6 +917,8 @@ fn plan_scale(ctx: &Ctx<'_>) -> Result<Outcome> {
     Ok(o)
 }
 
+// A benchmark reads in the order it runs: set-up, reference, measured runs, verdict.
+#[allow(clippy::too_many_lines)]
 fn verify_deep(ctx: &Ctx<'_>) -> Result<Outcome> {
     let (count, size) = (4, 512 * 1024 * 1024);
     let mut o = Outcome::new(
@@ -1281,6 +1289,8 @@ fn state_list(ctx: &Ctx<'_>) -> Result<Outcome> {
 /// `--list --details` does not grow with the number or size of the versions. Each command runs once
 /// (a restore adds a version): what is measured is the tool's peak RSS (`/usr/bin/time`), against the state's
 /// size; there is no shell reference (memory is the target, not speed).
+// A benchmark reads in the order it runs: set-up, measured runs, verdict.
+#[allow(clippy::too_many_lines)]
 fn state_memory(ctx: &Ctx<'_>) -> Result<Outcome> {
     let size_mib: usize = std::env::var("BENCH_STATE_MIB")
         .ok()

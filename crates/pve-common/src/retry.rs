@@ -163,7 +163,7 @@ mod tests {
         }
     }
 
-    #[derive(Debug, PartialEq)]
+    #[derive(Clone, Debug, PartialEq)]
     enum Fault {
         Refused,
         AuthDenied,
@@ -222,16 +222,26 @@ mod tests {
         assert_eq!(*sleeper.0.borrow(), secs(&[1]));
     }
 
-    #[test]
-    fn exhaustion_names_three_attempts_and_the_last_cause() {
+    /// `what` retried under the default policy, failing with `fault` every time: the result, the log
+    /// lines, how many times it ran, and the delays slept.
+    fn always_failing(
+        what: &str,
+        fault: Fault,
+    ) -> (Result<(), RetryError<Fault>>, Vec<String>, u32, FakeSleeper) {
         let sleeper = FakeSleeper::default();
         let mut calls = 0;
         let (result, lines) = log::capture(|| {
-            retry_with_backoff(&RetryPolicy::default(), &sleeper, "connect", |_| {
+            retry_with_backoff(&RetryPolicy::default(), &sleeper, what, |_| {
                 calls += 1;
-                Err::<(), _>(Fault::Refused)
+                Err::<(), _>(fault.clone())
             })
         });
+        (result, lines, calls, sleeper)
+    }
+
+    #[test]
+    fn exhaustion_names_three_attempts_and_the_last_cause() {
+        let (result, lines, calls, _) = always_failing("connect", Fault::Refused);
         let err = result.unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -319,14 +329,7 @@ mod tests {
 
     #[test]
     fn non_transient_failure_is_not_retried() {
-        let sleeper = FakeSleeper::default();
-        let mut calls = 0;
-        let (result, lines) = log::capture(|| {
-            retry_with_backoff(&RetryPolicy::default(), &sleeper, "login", |_| {
-                calls += 1;
-                Err::<(), _>(Fault::AuthDenied)
-            })
-        });
+        let (result, lines, calls, sleeper) = always_failing("login", Fault::AuthDenied);
         assert!(matches!(
             result,
             Err(RetryError::Permanent(Fault::AuthDenied))

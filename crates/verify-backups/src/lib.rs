@@ -138,16 +138,21 @@ impl GuestChecks {
         }
     }
 
-    /// Names the environment and node of every check, guest and backup that does not name its own.
-    fn place(&mut self, env: Option<&String>, node: Option<&String>) {
-        for c in [
+    /// Its components, in the report's order.
+    fn components(&mut self) -> [&mut Component; 6] {
+        [
             &mut self.coverage,
             &mut self.archives,
             &mut self.integrity,
             &mut self.bitrot,
             &mut self.pbs,
             &mut self.full,
-        ] {
+        ]
+    }
+
+    /// Names the environment and node of every check, guest and backup that does not name its own.
+    fn place(&mut self, env: Option<&String>, node: Option<&String>) {
+        for c in self.components() {
             for ch in &mut c.checks {
                 if ch.environment.is_none() {
                     ch.environment = env.cloned();
@@ -185,15 +190,11 @@ impl GuestChecks {
         self.backups.extend(one.backups);
     }
 
+    /// Marks every guest-side component without checks as not run (`--full`'s services say why they did
+    /// not run themselves).
     fn skip_all(&mut self, why: &str) {
-        for c in [
-            &mut self.coverage,
-            &mut self.archives,
-            &mut self.integrity,
-            &mut self.bitrot,
-            &mut self.pbs,
-        ] {
-            if c.checks.is_empty() {
+        for c in self.components() {
+            if c.checks.is_empty() && c.name != ComponentName::Services {
                 c.skip(why);
             }
         }

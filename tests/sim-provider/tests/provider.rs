@@ -8,6 +8,8 @@
     clippy::unwrap_used,
     reason = "test helpers outside #[test] fns fail loudly by design"
 )]
+// Test scenarios read best whole, step after step: the 80-line limit is for the tools' code.
+#![allow(clippy::too_many_lines)]
 
 use std::fs;
 use std::path::PathBuf;

@@ -5,6 +5,8 @@
 
 // Helpers outside #[test] functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
+// Test scenarios read best whole, step after step: the 80-line limit is for the tools' code.
+#![allow(clippy::too_many_lines)]
 
 #[path = "bed/cli.rs"]
 mod cli;

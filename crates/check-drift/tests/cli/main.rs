@@ -11,6 +11,8 @@
 
 // Helpers outside #[test] functions may unwrap too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used)]
+// Test scenarios read best whole, step after step: the 80-line limit is for the tools' code.
+#![allow(clippy::too_many_lines)]
 
 mod fake_terraform;
 mod library;
