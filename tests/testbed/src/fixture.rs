@@ -117,7 +117,7 @@ pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
     for env in ENVIRONMENTS {
         let env_dir = root.child(pve_common::homelab::ENVIRONMENTS_DIR).child(env);
         write(env_dir.child("versions.tf"), VERSIONS_TF)?;
-        write(env_dir.child("backend.tf"), &BACKEND_TF.replace("ENV", env))?;
+        write(env_dir.child("backend.tf"), &commented_backend_tf(env))?;
         write(env_dir.child("variables.tf"), VARIABLES_TF)?;
         let main = if options.error.iter().any(|e| e == env) {
             "resource \"terraform_data\" \"broken\" {\n  input = var.not_declared\n}\n".to_owned()
@@ -172,6 +172,13 @@ pub fn homelab(dir: &Path, options: &HomelabOptions) -> anyhow::Result<()> {
         write(tfvars, &text)?;
     }
     Ok(())
+}
+
+/// `backend.tf` of environment `env` as the homelab keeps it while MinIO is the state store: the S3 block
+/// commented out (bucket `tfstate-<env>`), so Terraform keeps a local state and the tools find the bucket
+/// from the tfvars' `minio` block.
+pub fn commented_backend_tf(env: &str) -> String {
+    BACKEND_TF.replace("ENV", env)
 }
 
 /// The `minio = {...}` block of a homelab's tfvars: where MinIO listens (no `port`: 9000) and its root

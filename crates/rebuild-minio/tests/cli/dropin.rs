@@ -43,7 +43,7 @@ impl Homelab {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
                 dir.join("backend.tf"),
-                "# terraform {\n#   backend \"s3\" {\n#     bucket = \"tfstate\"\n#   }\n# }\n",
+                testbed::fixture::commented_backend_tf(env),
             )
             .unwrap();
             std::fs::write(

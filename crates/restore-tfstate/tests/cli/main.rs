@@ -788,9 +788,8 @@ fn fallback_then_return_with_the_minio_block_only() {
     let prod = root.join("prod");
     std::fs::create_dir_all(&lab).unwrap();
     std::fs::create_dir_all(&prod).unwrap();
-    let backend_tf =
-        "# terraform {\n#   backend \"s3\" {\n#     bucket = \"tfstate-lab\"\n#   }\n# }\n";
-    std::fs::write(lab.join("backend.tf"), backend_tf).unwrap();
+    let backend_tf = testbed::fixture::commented_backend_tf("lab");
+    std::fs::write(lab.join("backend.tf"), &backend_tf).unwrap();
     std::fs::write(
         lab.join("main.tf"),
         "resource \"terraform_data\" \"vm\" {\n  input = 1\n}\n",
