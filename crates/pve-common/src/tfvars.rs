@@ -53,9 +53,11 @@ fn literal(expr: &hcl::Expression) -> Result<(), String> {
                 Err("an interpolation or template directive (`${...}`, `%{...}`)".to_owned())
             }
         }
-        E::Variable(v) => Err(format!("a reference to `{}`", v.as_str())),
+        // Neither the word nor the function's name is quoted: a secret written without its quotes
+        // (`password = hunter2`) parses as a reference to `hunter2`.
+        E::Variable(_) => Err("a reference (a word without quotes: quote a string)".to_owned()),
         E::Traversal(_) => Err("a reference".to_owned()),
-        E::FuncCall(f) => Err(format!("a call of `{}()`", f.name)),
+        E::FuncCall(_) => Err("a function call".to_owned()),
         E::Conditional(_) => Err("a conditional (`? :`)".to_owned()),
         E::ForExpr(_) => Err("a `for` expression".to_owned()),
         _ => Err("not a literal value".to_owned()),
@@ -562,6 +564,16 @@ literal_dollar = "cost: $${price}"
             matches!(reference, TfvarsError::NotLiteral { .. }),
             "{reference}"
         );
+        // Found by the `tfvars_errors` fuzz target: a secret without its quotes is a reference, and the
+        // error quoted it.
+        for unquoted in ["a = hunter2-Secret\n", "a = hunter2-Secret(1)\n"] {
+            let err = parse_tfvars_str(unquoted, p).unwrap_err();
+            assert!(
+                matches!(err, TfvarsError::NotLiteral { .. })
+                    && !err.to_string().contains("hunter2"),
+                "{unquoted}: {err}"
+            );
+        }
         // Found by the `tfvars` fuzz target: hcl-rs panicked on a remainder by zero and wraps overflow.
         for computed in [
             "a = 5 % 0\n",
