@@ -376,7 +376,7 @@ mod tests {
             "minio = {\n  ip = \"192.0.2.10\"\n  root_user = \"admin\"\n  root_password = \"pw-123456\"\n}\n",
         )
         .unwrap();
-        let b = discover(&lab, &[], &Overrides::default()).unwrap();
+        let b = discover_ok(&lab);
         assert_eq!(b.endpoint, "http://192.0.2.10:9000");
         assert_eq!(
             (b.bucket.as_str(), b.key.as_str()),
@@ -391,7 +391,7 @@ mod tests {
             "minio = { ip = \"127.0.0.1\", port = 19000 }\n",
         )
         .unwrap();
-        let b = discover(&lab, &[], &Overrides::default()).unwrap();
+        let b = discover_ok(&lab);
         assert_eq!(b.endpoint, "http://127.0.0.1:19000");
         // While --fallback is in force, backend.tf.minio-backup stands for backend.tf.
         std::fs::write(
@@ -404,10 +404,7 @@ mod tests {
             "terraform {\n  backend \"local\" {}\n}\n",
         )
         .unwrap();
-        assert_eq!(
-            discover(&lab, &[], &Overrides::default()).unwrap().bucket,
-            "b"
-        );
+        assert_eq!(discover_ok(&lab).bucket, "b");
     }
 
     fn env(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -441,7 +438,7 @@ mod tests {
                 "endpoints = { s3 = \"http://127.0.0.1:9000\" }\nsecret_key = \"minio-secret-123\"\n",
             ),
         ]);
-        let b = discover(dir.path(), &[], &Overrides::default()).unwrap();
+        let b = discover_ok(dir.path());
         assert_eq!(
             (b.bucket.as_str(), b.key.as_str(), b.region.as_str()),
             ("tfstate", "prod/terraform.tfstate", "main")
@@ -469,6 +466,11 @@ mod tests {
         assert_eq!(b.endpoint, "http://h:9000");
         assert!(b.path_style);
         assert_eq!(b.dynamodb_table.as_deref(), Some("locks"));
+    }
+
+    /// The backend of `dir` (with no override).
+    fn discover_ok(dir: &Path) -> Backend {
+        discover(dir, &[], &Overrides::default()).unwrap()
     }
 
     /// Why `dir` has no usable backend (with no override).
@@ -508,12 +510,7 @@ mod tests {
                 "terraform {\n  backend \"local\" {}\n}\n",
             ),
         ]);
-        assert_eq!(
-            discover(dir.path(), &[], &Overrides::default())
-                .unwrap()
-                .bucket,
-            "b"
-        );
+        assert_eq!(discover_ok(dir.path()).bucket, "b");
     }
 
     #[test]
