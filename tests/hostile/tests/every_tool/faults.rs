@@ -6,7 +6,7 @@ use pve_common::output::Document;
 use restore_vm::report::BackupList;
 use verify_backups::report::{Report as VerifyReport, Status};
 
-use crate::pvenode::{Node, run, temp_files};
+use crate::pvenode::{Node, assert_interrupted_restore, run, temp_files};
 use crate::support::faults::cut_once;
 use crate::support::faults::signal_loop;
 use crate::support::faults::slow_restores;
@@ -148,15 +148,7 @@ fn signals_at_random_points_leave_no_partial_file() {
             c
         },
         |i, code, _, e| {
-            assert!(matches!(code, Some(0 | 1 | 130)), "run {i}: {code:?} {e}");
-            if code == Some(130) && e.contains("save point: local:") {
-                assert!(
-                    e.contains("to put it back run on node pve: qmrestore"),
-                    "run {i}: {e}"
-                );
-            }
-            let left = temp_files(node.dir.path());
-            assert!(left.is_empty(), "run {i}: {left:?}");
+            assert_interrupted_restore(&node, i, code, e);
         },
     );
     let g = node.state.guest(100).unwrap();

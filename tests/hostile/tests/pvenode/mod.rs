@@ -262,3 +262,17 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// What a restore-vm run interrupted anywhere must leave: exit 0, 1 or 130; when it had taken a save
+/// point, the command that puts it back; no temporary file on the node.
+pub fn assert_interrupted_restore(node: &Node, i: usize, code: Option<i32>, e: &str) {
+    assert!(matches!(code, Some(0 | 1 | 130)), "run {i}: {code:?} {e}");
+    if code == Some(130) && e.contains("save point: local:") {
+        assert!(
+            e.contains("to put it back run on node pve: qmrestore"),
+            "run {i}: {e}"
+        );
+    }
+    let left = temp_files(node.dir.path());
+    assert!(left.is_empty(), "run {i}: {left:?}");
+}

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::pvenode::{Node, run, temp_files};
+use crate::pvenode::{Node, assert_interrupted_restore, run};
 use crate::support::faults::cut_once;
 use crate::support::faults::first_words;
 use crate::support::faults::signal_loop;
@@ -64,14 +64,7 @@ fn rebuild_monitoring_from_backup_interrupted_at_random_points() {
             c
         },
         |i, code, _, e| {
-            assert!(matches!(code, Some(0 | 1 | 130)), "run {i}: {code:?} {e}");
-            if code == Some(130) && e.contains("save point: local:") {
-                assert!(
-                    e.contains("to put it back run on node pve: qmrestore"),
-                    "run {i}: {e}"
-                );
-            }
-            assert!(temp_files(node.dir.path()).is_empty(), "run {i}");
+            assert_interrupted_restore(&node, i, code, e);
             let deadline = Instant::now() + Duration::from_secs(5);
             while !crate::support::processes_with(&ssh_config).is_empty() {
                 assert!(
